@@ -1,0 +1,122 @@
+# runpipe — build, test, install. `make help` lists the targets.
+#
+# Everything builds into build/ (the same layout as an install prefix):
+#   build/bin/runpipe, build/lib/librunpipe.so, build/lib/runpipe/plugins/*.so
+# Sources are found by wildcard: a new engine file, plugin folder or test
+# needs no edit here.
+
+PREFIX   ?= /usr/local
+BUILD    ?= build
+CC       ?= cc
+# -march=native: runpipe is built where it runs (kernels use AVX2/AVX-512 when
+# present). Set ARCH= for a portable build.
+ARCH     ?= -march=native
+OPT      ?= -O3
+CPPFLAGS += -Iengine/include -Iengine -I/usr/include/stb -D_GNU_SOURCE -DRP_SRC_DIR='"$(CURDIR)"'
+CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) $(ARCH) -g -fPIC -fopenmp \
+            -fno-strict-aliasing -pthread $(SAN)
+LDLIBS_CORE = -lyaml -lopenblas -lcjson -lcsv -lstb -lz -lm -ldl -pthread -fopenmp
+VERSION  := 0.1.0
+
+ENGINE_SRC  := $(filter-out engine/main.c,$(wildcard engine/*.c))
+ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
+PLUGINS     := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
+PLUGINS     := $(sort $(PLUGINS))
+PLUGIN_SOS  := $(PLUGINS:%=$(BUILD)/lib/runpipe/plugins/%.so)
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+PLUGIN_TESTS:= $(foreach p,$(PLUGINS),$(patsubst tests/plugins/$(p)/%.c,$(BUILD)/tests/$(p)_%,$(wildcard tests/plugins/$(p)/test_*.c)))
+TEST_BINS   := $(UNIT_TESTS) $(PLUGIN_TESTS)
+LIB         := $(BUILD)/lib/librunpipe.so
+BIN         := $(BUILD)/bin/runpipe
+RPATH_BIN   := -Wl,-rpath,'$$ORIGIN/../lib'
+RPATH_TEST  := -Wl,-rpath,'$$ORIGIN/../lib'
+
+.PHONY: all help deps test test-unit test-fixtures asan bench demo install clean format
+
+all: $(BIN) $(LIB) $(PLUGIN_SOS) $(BUILD)/runpipe.pc ## build everything into build/
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_CORE)
+
+$(BIN): $(BUILD)/obj/engine/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib -lrunpipe $(RPATH_BIN) $(LDLIBS_CORE)
+
+# One shared object per plugin folder.
+.SECONDEXPANSION:
+$(BUILD)/lib/runpipe/plugins/%.so: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard plugins/$$*/*.c)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
+	    -Wl,-rpath,'$$ORIGIN/../..' $(LDLIBS_CORE)
+
+# Unit tests: tests/unit/test_X.c links librunpipe.
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIB) $(BUILD)/obj/tests/harness.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/obj/tests/harness.o -L$(BUILD)/lib -lrunpipe \
+	    $(RPATH_TEST) -lcmocka $(LDLIBS_CORE)
+
+# Plugin tests: tests/plugins/P/test_X.c also links P's objects (internals).
+$(BUILD)/tests/%: $$(BUILD)/obj/tests/plugins/$$(subst _test_,/test_,$$*).o \
+                  $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard plugins/$$(firstword $$(subst _test_, ,$$*))/*.c)) \
+                  $(LIB) $(BUILD)/obj/tests/harness.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
+	    $(RPATH_TEST) -lcmocka $(LDLIBS_CORE)
+
+$(BUILD)/runpipe.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\nplugindir=$${libdir}/runpipe/plugins\n\nName: runpipe\nDescription: declarative deep-learning image pipelines (plugin API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrunpipe\n' \
+	    '$(PREFIX)' '$(VERSION)' > $@
+
+test: all $(TEST_BINS) ## build and run every test; ends with "N passed, N failed"
+	@RUNPIPE_BUILD=$(BUILD) bash tests/run.sh $(TEST_BINS)
+
+asan: ## build and test with AddressSanitizer + UBSan into build-asan/
+	$(MAKE) BUILD=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: all ## speed benchmarks (runpipe vs PyTorch side by side)
+	@RUNPIPE_BUILD=$(BUILD) bash tests/bench/run.sh
+
+demo: ## install what is missing, build, run the quick-start pipeline
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory -j2 all
+	$(BIN) pipelines/quickstart.yaml
+
+DEB_PKGS := build-essential pkg-config libyaml-dev libopenblas-dev libstb-dev libcsv-dev \
+            libcmocka-dev libcjson-dev zlib1g-dev dataset-fashion-mnist
+deps: ## install the Debian packages runpipe needs (idempotent; root or sudo)
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "deps: all present"; fi
+
+install: all ## install into PREFIX (default /usr/local)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/runpipe/plugins \
+	    $(DESTDIR)$(PREFIX)/include/runpipe $(DESTDIR)$(PREFIX)/share/runpipe/schemas \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(PLUGIN_SOS) $(DESTDIR)$(PREFIX)/lib/runpipe/plugins/
+	install -m 644 engine/include/runpipe/*.h $(DESTDIR)$(PREFIX)/include/runpipe/
+	install -m 644 schemas/*.yaml $(DESTDIR)$(PREFIX)/share/runpipe/schemas/
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(BUILD)/runpipe.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/runpipe.pc
+
+format: ## clang-format every C file
+	clang-format -i engine/*.c engine/*.h engine/include/runpipe/*.h plugins/*/*.c plugins/*/*.h tests/*/*.c 2>/dev/null || true
+
+clean: ## remove build outputs
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,169 @@
+/* runpipe — datasets, samples, transforms and the batch loader.
+ *
+ * A dataset is a lazy, thread-safe source of samples: get(i) decodes sample i.
+ * Datasets store compact data (uint8) and hand out float images in [0, 1]
+ * ([C, H, W]); `normalize` is just another transform. A transformed dataset is
+ * a view: parent + transform chain + the key of its random stream, so sample
+ * i at epoch e always gets the same augmentation (DESIGN §8).
+ */
+#ifndef RUNPIPE_DATA_H
+#define RUNPIPE_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "node.h"
+#include "rng.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One sample. Buffers belong to the sample and are reused between get()
+ * calls (grown on demand), so a worker decodes without allocating. */
+typedef struct rp_mask {
+    int32_t *data;        /* [H, W] class ids (owned), NULL for classification */
+    int64_t h, w;
+    size_t cap;
+} rp_mask;
+
+typedef struct rp_sample {
+    rp_tensor img;        /* [C, H, W] float; owned buffer (owns = 1) */
+    rp_mask mask;         /* segmentation target, or data == NULL */
+    int32_t label;        /* class id, -1 when none */
+    int32_t domain;       /* domain id, -1 when none */
+    uint64_t index;       /* index within the dataset asked */
+} rp_sample;
+
+void rp_sample_init(rp_sample *s);
+void rp_sample_release(rp_sample *s);       /* frees buffers, not the struct */
+int rp_sample_resize(rp_sample *s, int64_t c, int64_t h, int64_t w, rp_error *err);
+int rp_mask_resize(rp_mask *m, int64_t h, int64_t w, rp_error *err);
+
+enum rp_task { RP_TASK_CLASSIFY = 0, RP_TASK_SEGMENT = 1 };
+
+/* Per-call draw context: which epoch this sample is drawn for (random
+ * transforms key their streams by it). */
+typedef struct rp_draw {
+    uint64_t epoch;
+} rp_draw;
+
+typedef struct rp_dataset rp_dataset;
+
+struct rp_dataset_ops {
+    /* Decode sample i into `out` (thread-safe; `out` is the caller's). */
+    int (*get)(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
+               rp_error *err);
+    /* Label of sample i without decoding (for splits, stratification,
+     * balanced sampling); -1 when unknown. */
+    int32_t (*label)(const rp_dataset *ds, uint64_t i);
+    /* Domain of sample i without decoding, -1 when none. May be NULL. */
+    int32_t (*domain)(const rp_dataset *ds, uint64_t i);
+    /* Free impl (not the parent: parents are owned by the store). */
+    void (*destroy)(rp_dataset *ds);
+};
+
+struct rp_dataset {
+    const struct rp_dataset_ops *ops;
+    void *impl;
+    char name[128];       /* "fashion_mnist/train", shown in messages */
+    uint64_t size;
+    int channels, height, width; /* of get()'s output; 0 = varies per sample */
+    int task;             /* enum rp_task */
+    int num_classes;
+    char **class_names;   /* owned, num_classes entries */
+    int num_domains;
+    char **domain_names;  /* owned, num_domains entries (may be NULL) */
+};
+
+/* Allocate a dataset with `ops`/`impl`; copies class names. Owned by caller
+ * until handed to rp_stage_output. */
+rp_dataset *rp_dataset_new(const struct rp_dataset_ops *ops, void *impl, const char *name,
+                           uint64_t size, int num_classes, const char *const *class_names);
+int rp_dataset_set_classes(rp_dataset *ds, int n, const char *const *names, rp_error *err);
+int rp_dataset_set_domains(rp_dataset *ds, int n, const char *const *names, rp_error *err);
+/* Frees the dataset via ops->destroy, then names and struct. */
+void rp_dataset_free(rp_dataset *ds);
+int rp_dataset_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
+                   rp_error *err);
+
+/* ---- transforms -------------------------------------------------------------- */
+
+struct rp_transform_ops {
+    /* Build from validated params (defaults filled); *state transferred. */
+    int (*create)(const rp_node *params, void **state, rp_error *err);
+    /* Apply in place; may change the image size (crop, resize) and must apply
+     * geometric changes to s->mask as well. `state` is shared read-only
+     * across threads; draw randomness only from `rng`. */
+    int (*apply)(const void *state, rp_sample *s, rp_rng *rng, rp_error *err);
+    void (*destroy)(void *state);
+    /* Output geometry for an input geometry (0 = unknown), may be NULL when
+     * the transform keeps it. */
+    void (*out_shape)(const void *state, int *c, int *h, int *w);
+};
+
+/* A parsed list of transform specs (`[{hflip: {p: 0.5}}, normalize, ...]`). */
+typedef struct rp_transform_chain rp_transform_chain;
+int rp_transform_chain_new(const rp_node *list, rp_transform_chain **out, rp_error *err);
+void rp_transform_chain_free(rp_transform_chain *c);
+/* Apply all transforms with streams keyed (seed, stream, epoch, s->index). */
+int rp_transform_chain_apply(const rp_transform_chain *c, rp_sample *s, uint64_t seed,
+                             uint64_t stream, uint64_t epoch, rp_error *err);
+
+/* A view of `parent` (borrowed, must outlive the view) whose samples pass
+ * through `chain` (transferred). `stream` keys the randomness, normally
+ * rp_hash_str(stage id). Result owned by caller. */
+int rp_dataset_transformed(const rp_dataset *parent, rp_transform_chain *chain, uint64_t seed,
+                           uint64_t stream, const char *name, rp_dataset **out, rp_error *err);
+/* A view of parent restricted to indices idx[0..n) (copied). */
+int rp_dataset_subset(const rp_dataset *parent, const uint64_t *idx, uint64_t n, const char *name,
+                      rp_dataset **out, rp_error *err);
+
+/* ---- loader -------------------------------------------------------------------- */
+
+typedef struct rp_batch {
+    rp_tensor x;          /* [N, C, H, W] */
+    int32_t *labels;      /* [N] */
+    int32_t *masks;       /* [N, H, W] or NULL (classification) */
+    uint64_t *indices;    /* [N] dataset indices */
+    int64_t n;            /* samples in this batch (<= capacity) */
+    int64_t capacity;     /* rows allocated in every buffer */
+} rp_batch;
+
+/* Make `b` hold at least `n` samples of [c, h, w] (masks when with_masks);
+ * keeps existing rows. Used by batch hooks that append samples. */
+int rp_batch_reserve(rp_batch *b, int64_t n, int64_t c, int64_t h, int64_t w, int with_masks,
+                     rp_error *err);
+void rp_batch_release(rp_batch *b);
+
+struct rp_loader_opts {
+    int batch_size;
+    int shuffle;          /* reshuffle every epoch (keyed by seed, stream, epoch) */
+    int drop_last;
+    int balanced;         /* class-balanced sampling with replacement */
+    int workers;          /* decoding/augmenting threads (0 = in the caller) */
+    int prefetch;         /* batches prepared ahead (>= 1) */
+    uint64_t seed;
+    uint64_t stream;      /* rp_hash_str(stage id) ^ rp_hash_str("loader") */
+    uint64_t limit;       /* stop after this many samples per epoch (0 = all):
+                             smoke runs with --set */
+};
+
+typedef struct rp_loader rp_loader;
+/* `ds` borrowed, must outlive the loader. */
+int rp_loader_new(const rp_dataset *ds, const struct rp_loader_opts *opts, rp_loader **out,
+                  rp_error *err);
+/* Begin epoch `epoch` (0-based). Batches are a pure function of
+ * (seed, stream, epoch), whatever the number of workers. */
+int rp_loader_start(rp_loader *l, uint64_t epoch, rp_error *err);
+/* Next batch (borrowed until the next call), *out = NULL at the end. */
+int rp_loader_next(rp_loader *l, rp_batch **out, rp_error *err);
+uint64_t rp_loader_num_batches(const rp_loader *l);
+void rp_loader_free(rp_loader *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

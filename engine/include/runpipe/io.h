@@ -1,0 +1,68 @@
+/* runpipe — files: atomic writes, directories, safetensors. */
+#ifndef RUNPIPE_IO_H
+#define RUNPIPE_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "optim.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* mkdir -p. */
+int rp_mkdirs(const char *path, rp_error *err);
+/* Write all of data to `path` via a temporary name + rename (DESIGN §9). */
+int rp_write_atomic(const char *path, const void *data, size_t len, rp_error *err);
+/* Streamed atomic write: open writes "<path>.tmp.<pid>"; commit flushes,
+ * fsyncs and renames; abort removes the temporary. */
+typedef struct rp_afile {
+    FILE *f;
+    char path[1024];
+    char tmp[1100];
+} rp_afile;
+int rp_afile_open(rp_afile *af, const char *path, rp_error *err);
+int rp_afile_commit(rp_afile *af, rp_error *err);
+void rp_afile_abort(rp_afile *af);
+/* Read a whole file (transferred, NUL-terminated; *len excludes the NUL). */
+int rp_read_file(const char *path, char **data, size_t *len, rp_error *err);
+
+/* ---- safetensors (https://github.com/huggingface/safetensors format) --------
+ * 8-byte little-endian header size, JSON header {name: {dtype, shape,
+ * data_offsets}, "__metadata__": {str: str}}, then the data. We write F32 and
+ * read F32, F16, BF16 (converted to F32). */
+typedef struct rp_st_entry {
+    char *name;           /* owned */
+    rp_tensor *t;         /* owned */
+} rp_st_entry;
+typedef struct rp_st {
+    size_t n, cap;
+    rp_st_entry *e;
+    size_t n_meta;
+    char **meta_keys, **meta_vals; /* owned */
+} rp_st;
+
+void rp_st_init(rp_st *st);
+void rp_st_release(rp_st *st);
+int rp_st_add(rp_st *st, const char *name, const rp_tensor *t, rp_error *err);   /* copies */
+int rp_st_set_meta(rp_st *st, const char *key, const char *value, rp_error *err); /* copies */
+const rp_tensor *rp_st_get(const rp_st *st, const char *name);
+const char *rp_st_meta(const rp_st *st, const char *key);
+int rp_st_save(const rp_st *st, const char *path, rp_error *err); /* atomic */
+/* Load: truncated file, bad header, unsupported dtype, offsets out of range:
+ * clear errors naming the file; never a crash. */
+int rp_st_load(const char *path, rp_st *st, rp_error *err);
+
+/* Put an rp_state (optimizer/scheduler) into a safetensors set under a
+ * prefix, and back. */
+int rp_st_put_state(rp_st *st, const char *prefix, const rp_state *s, rp_error *err);
+int rp_st_get_state(const rp_st *st, const char *prefix, rp_state *s, rp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,68 @@
+/* runpipe — losses, metrics components, batch hooks. */
+#ifndef RUNPIPE_LOSS_H
+#define RUNPIPE_LOSS_H
+
+#include <stdint.h>
+
+#include "data.h"
+#include "error.h"
+#include "nn.h"
+#include "node.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rp_loss_ops {
+    int (*create)(const rp_node *params, void **state, rp_error *err);
+    /* logits [N, C] (classification) or [N, C, H, W] (per-pixel); target [N]
+     * or [N, H, W] class ids. Writes the mean loss into *loss and, when
+     * dlogits != NULL, overwrites it with d(loss)/d(logits) (same shape). */
+    int (*forward)(const void *state, const rp_tensor *logits, const int32_t *target,
+                   double *loss, rp_tensor *dlogits, rp_error *err);
+    void (*destroy)(void *state);
+};
+
+/* The `loss` artifact: one configured loss (possibly a weighted sum). */
+typedef struct rp_loss {
+    const struct rp_loss_ops *ops;
+    void *state;
+    char *name;           /* owned, "focal" or "sum" */
+} rp_loss;
+
+/* Build from a component spec `{focal: {alpha: 1, gamma: 2}}`. Transferred. */
+int rp_loss_new(const rp_node *spec, rp_loss **out, rp_error *err);
+void rp_loss_free(rp_loss *l);
+int rp_loss_compute(const rp_loss *l, const rp_tensor *logits, const int32_t *target,
+                    double *loss, rp_tensor *dlogits, rp_error *err);
+
+/* Numerically stable row softmax / log-softmax over the last axis of
+ * [rows, C] (for [N,C,H,W] callers pass the channel stride). */
+void rp_softmax_rows(const float *x, float *y, int64_t rows, int64_t c);
+void rp_log_softmax_rows(const float *x, float *y, int64_t rows, int64_t c);
+
+/* ---- batch hooks (e.g. S2's CAM erasing) -------------------------------------- */
+
+typedef struct rp_hook_ctx {
+    rp_model *model;      /* borrowed; a hook may run forward/backward on it */
+    const rp_loss *loss;  /* borrowed */
+    rp_batch *batch;      /* the batch about to be trained on; a hook may
+                             append samples with rp_batch_reserve */
+    uint64_t seed;
+    uint64_t epoch, step; /* 0-based */
+    uint64_t epochs;      /* total */
+    const char *stage;    /* stage id (for rng keys) */
+} rp_hook_ctx;
+
+struct rp_batch_hook_ops {
+    int (*create)(const rp_node *params, void **state, rp_error *err);
+    /* Called before each training step. */
+    int (*on_batch)(void *state, rp_hook_ctx *ctx, rp_error *err);
+    void (*destroy)(void *state);
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,178 @@
+/* runpipe — layers and models (DESIGN §7).
+ *
+ * A model is a DAG of named layer nodes. Parameters have stable dotted names
+ * (torchvision's for the ResNet family: "layer3.1.conv2.weight",
+ * "bn1.running_mean", "fc.bias"), which safetensors files, freezing and
+ * conversion learning address. Forward caches what backward needs; backward
+ * accumulates into parameter gradients.
+ */
+#ifndef RUNPIPE_NN_H
+#define RUNPIPE_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "node.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RP_MAX_LAYER_INPUTS 8
+
+/* A learnable parameter or a buffer (running stats). Owned by the model. */
+typedef struct rp_param {
+    char *name;           /* "layer1.0.conv1.weight" */
+    rp_tensor *value;
+    rp_tensor *grad;      /* NULL for buffers */
+    int trainable;        /* 0 when frozen or a buffer */
+    int is_buffer;        /* running_mean / running_var / num_batches_tracked */
+    int no_decay;         /* bias / norm weights: excluded from weight decay by
+                             optimizers with `decay_norm_and_bias: false` */
+} rp_param;
+
+/* ---- layers ------------------------------------------------------------- */
+
+typedef struct rp_layer rp_layer;
+
+/* Runtime flags a layer sees. */
+typedef struct rp_run_ctx {
+    int training;         /* train mode (BN batch stats, dropout active) */
+    uint64_t seed;        /* dropout masks: stream keyed (seed, layer, step) */
+    uint64_t step;
+    int need_input_grad;  /* 0 for the first layer: skip computing dX */
+} rp_run_ctx;
+
+struct rp_layer_ops {
+    /* Validate options (already schema-checked: schemas/layer.<name>.yaml),
+     * create parameters via rp_layer_add_param, compute the output shape from
+     * the input shapes (each [N, ...], N may be any). */
+    int (*create)(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in_shape,
+                  int64_t *out_shape, int *out_ndim, rp_error *err);
+    /* out is pre-shaped by the model; in[i] borrowed. */
+    int (*forward)(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                   rp_tensor *out, rp_error *err);
+    /* Accumulate parameter grads; write (overwrite) input grads into din[i]
+     * when din[i] != NULL. */
+    int (*backward)(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                    const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
+                    rp_error *err);
+    void (*destroy)(rp_layer *l);
+    /* For the registry-driven gradient check: example options (YAML flow
+     * text) and input shapes ("[2,3,7,7]" ; several inputs separated by ';').
+     * NULL = the layer opts out (must say why in a comment). */
+    const char *example_opts;
+    const char *example_inputs;
+    int min_inputs, max_inputs;
+};
+
+struct rp_layer {
+    const struct rp_layer_ops *ops;
+    char *name;           /* node name: "layer1.0.conv1" */
+    void *state;          /* layer-private */
+    rp_param *params;     /* created by rp_layer_add_param */
+    size_t n_params;
+};
+
+/* Called from create(): adds "<layer name>.<pname>" with `shape`, zero-filled
+ * (buffers get no grad). Returns a borrowed pointer into l->params. */
+rp_param *rp_layer_add_param(rp_layer *l, const char *pname, int ndim, const int64_t *shape,
+                             int is_buffer, rp_error *err);
+
+/* ---- models ------------------------------------------------------------------ */
+
+typedef struct rp_model rp_model;
+
+/* An empty model taking input [N, c, h, w]. */
+int rp_model_new(int c, int h, int w, rp_model **out, rp_error *err);
+void rp_model_free(rp_model *m);
+
+/* Add a node: layer `type` (registry name) with YAML-flow or node options and
+ * inputs by node name ("input" is the model input; NULL list = previous node).
+ * The last node added is the output unless rp_model_set_output says otherwise. */
+int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node *opts,
+                 const char *const *inputs, int n_inputs, rp_error *err);
+int rp_model_addf(rp_model *m, const char *name, const char *type, const char *const *inputs,
+                  int n_inputs, rp_error *err, const char *opts_fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+int rp_model_set_output(rp_model *m, const char *node, rp_error *err);
+/* Initialise every parameter with PyTorch's default init for its layer,
+ * deterministically from `seed`. */
+int rp_model_init_params(rp_model *m, uint64_t seed, rp_error *err);
+
+/* Built-in architectures are components of kind RP_COMP_ARCH. */
+struct rp_arch_ops {
+    /* opts: validated schemas/arch.<name>.yaml (classes, in_channels, ...). */
+    int (*build)(const rp_node *opts, rp_model **out, rp_error *err);
+};
+/* Build a registered architecture by name with options (may be NULL = defaults). */
+int rp_model_build(const char *arch, const rp_node *opts, rp_model **out, rp_error *err);
+/* Build from a YAML list of layers: `- {conv2d: {out: 32, kernel: 3}, name: c1, in: [x]}`. */
+int rp_model_from_layers(const rp_node *layers, int c, int h, int w, rp_model **out,
+                         rp_error *err);
+
+/* Model surgery used by model.build. */
+int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t seed,
+                          rp_error *err); /* last linear → [Dropout(p)] → Linear(classes) */
+int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err); /* S1: 1→3→3 */
+/* Freeze params whose name matches `pattern` (exact, "prefix." or glob with
+ * * and ?). *count = how many matched. */
+int rp_model_freeze(rp_model *m, const char *pattern, size_t *count, rp_error *err);
+
+/* ---- running ----------------------------------------------------------------- */
+void rp_model_set_training(rp_model *m, int training);
+/* x: [N, C, H, W] borrowed; *y borrowed (valid until the next forward). */
+int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_error *err);
+/* dy: gradient of the loss wrt the last output; accumulates param grads. */
+int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err);
+void rp_model_zero_grad(rp_model *m);
+/* Seed + step for dropout masks (set by train before each step). */
+void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step);
+
+/* Intermediate activations (Grad-CAM): output of node `name` from the last
+ * forward, and after backward its gradient (retain first). Borrowed. */
+int rp_model_retain_grad(rp_model *m, const char *node, rp_error *err);
+const rp_tensor *rp_model_node_output(const rp_model *m, const char *node);
+const rp_tensor *rp_model_node_grad(const rp_model *m, const char *node);
+/* Name of the last node whose output is 4-D (last conv feature map). */
+const char *rp_model_last_conv(const rp_model *m);
+
+/* ---- parameters & files ------------------------------------------------------- */
+size_t rp_model_num_params(const rp_model *m);          /* params + buffers */
+rp_param *rp_model_param(rp_model *m, size_t i);        /* borrowed */
+rp_param *rp_model_find_param(rp_model *m, const char *name);
+size_t rp_model_count_weights(const rp_model *m, int trainable_only); /* scalars */
+void rp_model_input_shape(const rp_model *m, int *c, int *h, int *w);
+int rp_model_num_classes(const rp_model *m);            /* last dim of output */
+/* Deep copy (weights, buffers, structure); transferred. */
+int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err);
+/* Architecture description (YAML text of the node list) for metadata. */
+const char *rp_model_arch_yaml(const rp_model *m);
+
+/* safetensors with the architecture in the header metadata ("runpipe.arch"). */
+int rp_model_save(const rp_model *m, const char *path, rp_error *err); /* atomic */
+int rp_model_load(const char *path, rp_model **out, rp_error *err);
+
+typedef struct rp_load_report {
+    size_t loaded, skipped, missing;   /* counts */
+    char *text;           /* owned multi-line summary: names missing/unexpected/shape */
+} rp_load_report;
+/* Load weights by name. strict: any missing/unexpected/shape mismatch is an
+ * error listing them; partial: load what matches, report the rest (those
+ * params keep their init). Accepts num_batches_tracked. */
+int rp_model_load_weights(rp_model *m, const char *path, int strict, rp_load_report *rep,
+                          rp_error *err);
+void rp_load_report_release(rp_load_report *r);
+
+/* ---- threads ------------------------------------------------------------------ */
+/* One setting for OpenBLAS and our own parallel loops (never two pools
+ * competing for the same cores). */
+void rp_set_threads(int n);
+int rp_get_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

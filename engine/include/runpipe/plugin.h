@@ -1,0 +1,184 @@
+/* runpipe — plugin ABI, stages, component registry.
+ *
+ * A plugin is a shared object exporting one symbol, `rp_plugin_entry`, that
+ * returns a static descriptor: the stages it provides (typed ports + a run
+ * function) and its components (layers, losses, transforms, ...) registered by
+ * kind and name. Each stage has schemas/<stage>.yaml; each component with
+ * parameters has schemas/<kind>.<name>.yaml.
+ *
+ * Component references in pipeline files are written `NAME` or
+ * `{NAME: {param: value}}`; a schema property marked `x-component: KIND`
+ * (or `items: {x-component: KIND}` for a list) is validated against the named
+ * component's schema and normalised to the one-key map form with defaults
+ * filled, which stages read with rp_component_spec().
+ */
+#ifndef RUNPIPE_PLUGIN_H
+#define RUNPIPE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "node.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RP_ABI_VERSION 1u
+#define RP_PLUGIN_ENTRY_SYMBOL "rp_plugin_entry"
+
+/* ---- components ----------------------------------------------------------- */
+
+enum rp_component_kind {
+    RP_COMP_LAYER = 0,   /* impl: const struct rp_layer_ops *      (nn.h)   */
+    RP_COMP_ARCH,        /* impl: const struct rp_arch_ops *       (nn.h)   */
+    RP_COMP_LOSS,        /* impl: const struct rp_loss_ops *       (loss.h) */
+    RP_COMP_OPTIMIZER,   /* impl: const struct rp_optimizer_ops *  (optim.h) */
+    RP_COMP_SCHEDULER,   /* impl: const struct rp_scheduler_ops *  (optim.h) */
+    RP_COMP_TRANSFORM,   /* impl: const struct rp_transform_ops *  (data.h) */
+    RP_COMP_METRIC,      /* impl: const struct rp_metric_ops *     (loss.h) */
+    RP_COMP_BATCH_HOOK,  /* impl: const struct rp_batch_hook_ops * (loss.h) */
+    RP_COMP_KIND_COUNT
+};
+
+struct rp_component {
+    int kind;             /* enum rp_component_kind */
+    const char *name;     /* unique within its kind, e.g. "focal" */
+    const char *summary;  /* one line for `runpipe stages` */
+    const void *impl;     /* kind-specific ops table (static) */
+};
+
+/* Lookup in the process-wide registry (filled as plugins load; the engine's
+ * built-ins — layers, archs, optimizers, schedulers — are always present).
+ * Borrowed; NULL when absent. */
+const struct rp_component *rp_component_find(int kind, const char *name);
+size_t rp_component_count(int kind);
+const struct rp_component *rp_component_at(int kind, size_t i);
+const char *rp_component_kind_name(int kind); /* "layer", "loss", ... */
+/* Like find, but fills err with "unknown loss 'focl' (did you mean 'focal'?)"
+ * located at `where` (may be NULL). */
+int rp_component_lookup(int kind, const char *name, const rp_node *where,
+                        const struct rp_component **out, rp_error *err);
+
+/* Register a component from the engine itself (layers, archs, optimizers,
+ * schedulers): each file registers its own from a constructor, so adding one
+ * is one new C file. `c` must have static storage. Plugins list theirs in the
+ * descriptor instead. */
+void rp_registry_add_builtin(const struct rp_component *c);
+#define RP_REGISTER(KIND, NAME, SUMMARY, IMPL)                                              \
+    static const struct rp_component rp__comp_##IMPL = {KIND, NAME, SUMMARY, &IMPL};       \
+    __attribute__((constructor)) static void rp__register_##IMPL(void) {                   \
+        rp_registry_add_builtin(&rp__comp_##IMPL);                                          \
+    }
+
+/* Validate a component's params (borrowed; NULL = {}) against
+ * schemas/<kind>.<name>.yaml and fill its defaults; *out transferred. A
+ * component without a schema file accepts only an empty map. */
+int rp_component_params(int kind, const char *name, const rp_node *params, rp_node **out,
+                        rp_error *err);
+
+/* Split a normalised component spec `{NAME: {params}}` (or a bare `NAME`)
+ * into its name and params map (params may be NULL for a bare name that did
+ * not pass through the validator). Borrowed pointers into `spec`. */
+int rp_component_spec(const rp_node *spec, const char **name, const rp_node **params,
+                      rp_error *err);
+
+/* ---- stages ---------------------------------------------------------------- */
+
+/* Artifact type names (DESIGN §6). */
+#define RP_ART_DATASET "dataset"
+#define RP_ART_MODEL "model"
+#define RP_ART_LOSS "loss"
+#define RP_ART_METRICS "metrics"
+#define RP_ART_FILES "files"
+
+enum rp_port_flags {
+    RP_PORT_OPTIONAL = 1, /* input may be left unwired */
+    RP_PORT_MULTI = 2,    /* input takes a list: `in: {data: [a.test, b.test]}` */
+};
+
+struct rp_port {
+    const char *name;
+    const char *type;  /* RP_ART_* */
+    int flags;         /* enum rp_port_flags */
+    const char *doc;
+};
+
+typedef struct rp_stage rp_stage; /* opaque run-time context of one stage */
+
+struct rp_stage_def {
+    const char *name;     /* "data.idx", "train", ... */
+    const char *summary;
+    const struct rp_port *inputs;
+    size_t n_inputs;
+    const struct rp_port *outputs;
+    size_t n_outputs;
+    /* Run the stage. Reads inputs and params from `st`, hands outputs to it.
+     * On failure returns a status and fills err (the engine adds the stage). */
+    int (*run)(rp_stage *st, rp_error *err);
+};
+
+struct rp_plugin_desc {
+    uint32_t abi_version;  /* RP_ABI_VERSION */
+    uint32_t struct_size;  /* sizeof(struct rp_plugin_desc) */
+    const char *name;      /* "datasets" */
+    const char *version;   /* "1.0.0" */
+    const struct rp_stage_def *stages;
+    size_t n_stages;
+    const struct rp_component *components;
+    size_t n_components;
+};
+
+typedef const struct rp_plugin_desc *(*rp_plugin_entry_fn)(void);
+
+#define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Define the entry point of a plugin from two static arrays. */
+#define RP_PLUGIN(NAME, VERSION, STAGES, NSTAGES, COMPS, NCOMPS)                        \
+    const struct rp_plugin_desc *rp_plugin_entry(void);                                 \
+    const struct rp_plugin_desc *rp_plugin_entry(void) {                                \
+        static const struct rp_plugin_desc d = {RP_ABI_VERSION,                          \
+                                                (uint32_t)sizeof(struct rp_plugin_desc), \
+                                                NAME, VERSION, STAGES, NSTAGES, COMPS,   \
+                                                NCOMPS};                                 \
+        return &d;                                                                       \
+    }
+
+/* ---- the stage context (valid only during run) ------------------------------ */
+
+const char *rp_stage_id(const rp_stage *st);       /* "fit" */
+const char *rp_stage_use(const rp_stage *st);      /* "train" */
+/* Validated `with:` map, every default filled; nodes keep their locations. */
+const rp_node *rp_stage_params(const rp_stage *st);
+/* The stage's node in the pipeline file (for errors about the stage itself). */
+const rp_node *rp_stage_node(const rp_stage *st);
+uint64_t rp_stage_seed(const rp_stage *st);        /* the run's root seed */
+int rp_stage_threads(const rp_stage *st);
+/* The run directory and this stage's own folder inside it (<rundir>/<id>/,
+ * created on first call). Borrowed strings. A resumed run (--resume) reuses
+ * the same directories, so a stage finds its checkpoints there. */
+const char *rp_stage_rundir(const rp_stage *st);
+int rp_stage_dir(rp_stage *st, const char **dir, rp_error *err);
+int rp_stage_resuming(const rp_stage *st);         /* nonzero under --resume */
+
+/* Inputs are borrowed (owned by the run's store). Single ports: returns the
+ * artifact or NULL when an optional port is unwired. Multi ports: count + at;
+ * rp_stage_input_source gives "cifar.test" for labels in reports. */
+void *rp_stage_input(const rp_stage *st, const char *port);
+size_t rp_stage_input_count(const rp_stage *st, const char *port);
+void *rp_stage_input_at(const rp_stage *st, const char *port, size_t i);
+const char *rp_stage_input_source(const rp_stage *st, const char *port, size_t i);
+
+/* Hand an output to the run's store (transferred, also on failure: the store
+ * then destroys it). `port` must be one of the stage's declared outputs. */
+int rp_stage_output(rp_stage *st, const char *port, void *artifact, rp_error *err);
+
+/* Record a scalar / text fact in manifest.json under this stage
+ * (e.g. "images_loaded": 60000). */
+void rp_stage_note(rp_stage *st, const char *key, double value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
