@@ -1,0 +1,43 @@
+/* Convolution kernels shared by layer_conv2d.c and layer_conv_transpose2d.c.
+ *
+ * One place owns the speed-critical code (im2col + GEMM, 1x1 fast path,
+ * direct/Winograd kernels for small-channel 3x3) so layers stay simple. All
+ * functions are pure computations on caller buffers: no allocation, no
+ * failure. `ws` is scratch of rp_conv_workspace_floats(g) floats, 64-byte
+ * aligned. Threading follows rp_set_threads().
+ * Semantics: torch.nn.functional.conv2d (cross-correlation, zero padding).
+ */
+#ifndef RP_ENGINE_CONV_H
+#define RP_ENGINE_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rp_conv_geom {
+    int64_t n, c, h, w;       /* input  [N, C, H, W] */
+    int64_t k, kh, kw;        /* weight [K, C, KH, KW] */
+    int64_t sh, sw;           /* stride */
+    int64_t ph, pw;           /* zero padding (each side) */
+    int64_t dh, dw;           /* dilation */
+    int64_t oh, ow;           /* output [N, K, OH, OW]; filled by rp_conv_geom_finish */
+} rp_conv_geom;
+
+/* Compute oh/ow (PyTorch's formula); returns 0 if the output would be empty. */
+int rp_conv_geom_finish(rp_conv_geom *g);
+
+/* Scratch floats needed by any of the three passes for this geometry. */
+size_t rp_conv_workspace_floats(const rp_conv_geom *g);
+
+/* y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C,KH,KW]) + b[K]   (b may be NULL; y overwritten) */
+void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                       float *y, float *ws);
+
+/* dx[N,C,H,W] = conv_transpose(dy[N,K,OH,OW], w)          (dx overwritten) */
+void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                             float *ws);
+
+/* dw[K,C,KH,KW] += corr(x, dy); db[K] += sum(dy) over N,OH,OW  (db may be NULL) */
+void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                               float *db, float *ws);
+
+#endif
