@@ -1,0 +1,232 @@
+/* Convolution kernels (engine/conv.c) against a naive direct 7-loop reference
+ * in double precision, on geometries chosen to route through every kernel
+ * path: im2col + GEMM, 1x1 pointwise, strided / padded / dilated, and the
+ * small-channel 3x3 kernels. All three passes; accumulation semantics
+ * (y and dx overwritten, dw and db accumulated). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "../harness.h"
+
+typedef struct {
+    const char *name;
+    int64_t n, c, h, w, k, kh, kw, sh, sw, ph, pw, dh, dw;
+} geom_case;
+
+static const geom_case CASES[] = {
+    /* name                  n  c   h   w   k  kh kw sh sw ph pw dh dw */
+    {"3x3 s1 p1",            2, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p0 odd",        1, 2, 7, 9, 3, 3, 3, 1, 1, 0, 0, 1, 1},
+    {"3x3 s2 p1",            3, 4, 9, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"3x3 s2 p1 even",       2, 3, 8, 8, 6, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"3x3 s1 p2 d2",         2, 3, 9, 8, 4, 3, 3, 1, 1, 2, 2, 2, 2},
+    {"3x3 s1 p1 d2",         1, 2, 10, 10, 3, 3, 3, 1, 1, 1, 1, 2, 2},
+    {"1x1 s1 p0",            3, 5, 6, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1},
+    {"1x1 s2 p0",            2, 6, 7, 7, 3, 1, 1, 2, 2, 0, 0, 1, 1},
+    {"1x1 s1 p1",            2, 3, 5, 5, 2, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"5x5 s1 p2",            2, 3, 11, 10, 4, 5, 5, 1, 1, 2, 2, 1, 1},
+    {"5x5 s1 p0",            1, 1, 28, 28, 6, 5, 5, 1, 1, 0, 0, 1, 1},
+    {"7x7 s2 p3",            2, 3, 17, 17, 8, 7, 7, 2, 2, 3, 3, 1, 1},
+    {"3x5 rect s(1,2)",      2, 3, 9, 11, 4, 3, 5, 1, 2, 1, 2, 1, 1},
+    {"2x2 s2 p0",            2, 4, 8, 6, 3, 2, 2, 2, 2, 0, 0, 1, 1},
+    {"3x3 s1 p1 c16",        2, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c16 odd",    3, 16, 7, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c32 k16",    2, 32, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c1 k8",      3, 1, 13, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c3 k17",     2, 3, 16, 16, 17, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 1px",        2, 4, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 2x3",        2, 4, 2, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c64 8x8",    2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s2 p1 c16 k32",    2, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"1x1 s1 c64 k128",      2, 64, 5, 5, 128, 1, 1, 1, 1, 0, 0, 1, 1},
+    {"1x1 s2 c16 k32",       3, 16, 8, 8, 32, 1, 1, 2, 2, 0, 0, 1, 1},
+    {"kernel = input",       2, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0, 1, 1},
+};
+#define N_CASES (sizeof CASES / sizeof CASES[0])
+
+static uint64_t lcg_state;
+static float frand(void) { /* uniform in [-1, 1) */
+    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(lcg_state >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+
+static float *falloc(size_t n) {
+    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes);
+    assert_non_null(p);
+    return p;
+}
+
+static rp_conv_geom make_geom(const geom_case *c) {
+    rp_conv_geom g = {.n = c->n, .c = c->c, .h = c->h, .w = c->w, .k = c->k, .kh = c->kh,
+                      .kw = c->kw, .sh = c->sh, .sw = c->sw, .ph = c->ph, .pw = c->pw,
+                      .dh = c->dh, .dw = c->dw};
+    assert_int_equal(rp_conv_geom_finish(&g), 1);
+    return g;
+}
+
+/* got vs ref with a bound relative to each element's magnitude and to the sum of
+ * absolute products that formed it (float32 accumulation error scales with it). */
+static void check_close(const float *got, const double *ref, const double *absref, size_t n,
+                        const char *what, const char *geom) {
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - ref[i]);
+        double tol = 1e-4 * fabs(ref[i]) + 2e-6 * absref[i] + 1e-7;
+        if (!(d <= tol))
+            fail_msg("%s [%s]: element %zu: got %.8g, expected %.8g (|diff| %.3g > %.3g)", what,
+                     geom, i, (double)got[i], ref[i], d, tol);
+    }
+}
+
+#define IX(n, c, y, x, C, H, W) ((((n) * (C) + (c)) * (H) + (y)) * (W) + (x))
+
+static void check_case(const geom_case *cs) {
+    rp_conv_geom g = make_geom(cs);
+    const int64_t N = g.n, C = g.c, H = g.h, W = g.w, K = g.k, KH = g.kh, KW = g.kw;
+    const int64_t OH = g.oh, OW = g.ow;
+    size_t nx = (size_t)(N * C * H * W), nw = (size_t)(K * C * KH * KW), ny = (size_t)(N * K * OH * OW);
+    float *x = falloc(nx), *w = falloc(nw), *b = falloc((size_t)K), *dy = falloc(ny);
+    float *y = falloc(ny), *dx = falloc(nx), *dw = falloc(nw), *db = falloc((size_t)K);
+    float *dw0 = falloc(nw), *db0 = falloc((size_t)K);
+    float *ws = falloc(rp_conv_workspace_floats(&g) + 16);
+    double *ry = calloc(ny, sizeof(double)), *ay = calloc(ny, sizeof(double));
+    double *rdx = calloc(nx, sizeof(double)), *adx = calloc(nx, sizeof(double));
+    double *rdw = calloc(nw, sizeof(double)), *adw = calloc(nw, sizeof(double));
+    double *rdb = calloc((size_t)K, sizeof(double)), *adb = calloc((size_t)K, sizeof(double));
+    assert_true(ry && ay && rdx && adx && rdw && adw && rdb && adb);
+    lcg_state = (uint64_t)(N * 1000003 + C * 1009 + H * 31 + K * 7 + KH);
+    for (size_t i = 0; i < nx; i++) x[i] = frand();
+    for (size_t i = 0; i < nw; i++) w[i] = frand();
+    for (int64_t i = 0; i < K; i++) b[i] = frand();
+    for (size_t i = 0; i < ny; i++) dy[i] = frand();
+    for (size_t i = 0; i < nw; i++) dw0[i] = frand();
+    for (int64_t i = 0; i < K; i++) db0[i] = frand();
+
+    /* naive direct reference: y, dx, dw, db */
+    for (int64_t i = 0; i < K; i++) {
+        rdb[i] = db0[i];
+        adb[i] = fabs(db0[i]);
+    }
+    for (size_t i = 0; i < nw; i++) {
+        rdw[i] = dw0[i];
+        adw[i] = fabs(dw0[i]);
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t oy = 0; oy < OH; oy++)
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    size_t yi = (size_t)IX(n, k, oy, ox, K, OH, OW);
+                    double s = b[k], a = fabs(b[k]);
+                    double gy = dy[yi];
+                    rdb[k] += gy;
+                    adb[k] += fabs(gy);
+                    for (int64_t c = 0; c < C; c++)
+                        for (int64_t i = 0; i < KH; i++)
+                            for (int64_t j = 0; j < KW; j++) {
+                                int64_t iy = oy * g.sh - g.ph + i * g.dh;
+                                int64_t ix = ox * g.sw - g.pw + j * g.dw;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                size_t xi = (size_t)IX(n, c, iy, ix, C, H, W);
+                                size_t wi = (size_t)IX(k, c, i, j, C, KH, KW);
+                                s += (double)w[wi] * x[xi];
+                                a += fabs((double)w[wi] * x[xi]);
+                                rdx[xi] += (double)w[wi] * gy;
+                                adx[xi] += fabs((double)w[wi] * gy);
+                                rdw[wi] += (double)x[xi] * gy;
+                                adw[wi] += fabs((double)x[xi] * gy);
+                            }
+                    ry[yi] = s;
+                    ay[yi] = a;
+                }
+
+    char label[160];
+    snprintf(label, sizeof label, "%s: n%lld c%lld %lldx%lld k%lld", cs->name, (long long)N,
+             (long long)C, (long long)H, (long long)W, (long long)K);
+
+    /* forward with and without bias; y is overwritten (pre-filled with garbage) */
+    for (size_t i = 0; i < ny; i++) y[i] = 1e30f;
+    rp_conv2d_forward(&g, x, w, b, y, ws);
+    check_close(y, ry, ay, ny, "forward", label);
+    for (size_t i = 0; i < ny; i++) y[i] = -1e30f;
+    rp_conv2d_forward(&g, x, w, NULL, y, ws);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t p = 0; p < OH * OW; p++) {
+                size_t yi = (size_t)((n * K + k) * OH * OW + p);
+                ry[yi] -= b[k];
+                ay[yi] += fabs(b[k]);
+            }
+    check_close(y, ry, ay, ny, "forward (no bias)", label);
+
+    /* backward data: dx overwritten */
+    for (size_t i = 0; i < nx; i++) dx[i] = 1e30f;
+    rp_conv2d_backward_data(&g, dy, w, dx, ws);
+    check_close(dx, rdx, adx, nx, "backward_data", label);
+
+    /* backward weight: dw, db accumulate onto their previous contents */
+    memcpy(dw, dw0, nw * sizeof(float));
+    memcpy(db, db0, (size_t)K * sizeof(float));
+    rp_conv2d_backward_weight(&g, x, dy, dw, db, ws);
+    check_close(dw, rdw, adw, nw, "backward_weight dw", label);
+    check_close(db, rdb, adb, (size_t)K, "backward_weight db", label);
+    /* db may be NULL */
+    memcpy(dw, dw0, nw * sizeof(float));
+    rp_conv2d_backward_weight(&g, x, dy, dw, NULL, ws);
+    check_close(dw, rdw, adw, nw, "backward_weight dw (no db)", label);
+
+    /* determinism: a second run gives bit-identical results */
+    float *y2 = falloc(ny), *dx2 = falloc(nx), *dw2 = falloc(nw);
+    rp_conv2d_forward(&g, x, w, b, y, ws);
+    rp_conv2d_forward(&g, x, w, b, y2, ws);
+    assert_memory_equal(y, y2, ny * sizeof(float));
+    rp_conv2d_backward_data(&g, dy, w, dx2, ws);
+    rp_conv2d_backward_data(&g, dy, w, dx, ws);
+    assert_memory_equal(dx, dx2, nx * sizeof(float));
+    memcpy(dw, dw0, nw * sizeof(float));
+    memcpy(dw2, dw0, nw * sizeof(float));
+    rp_conv2d_backward_weight(&g, x, dy, dw, NULL, ws);
+    rp_conv2d_backward_weight(&g, x, dy, dw2, NULL, ws);
+    assert_memory_equal(dw, dw2, nw * sizeof(float));
+
+    free(y2), free(dx2), free(dw2);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db), free(dw0);
+    free(db0), free(ws), free(ry), free(ay), free(rdx), free(adx), free(rdw), free(adw);
+    free(rdb), free(adb);
+}
+
+static void test_all_geometries(void **state) {
+    (void)state;
+    for (size_t i = 0; i < N_CASES; i++) check_case(&CASES[i]);
+}
+
+static void test_geom_finish(void **state) {
+    (void)state;
+    /* PyTorch: OH = floor((H + 2p - d(k-1) - 1)/s) + 1 */
+    rp_conv_geom g = {.n = 1, .c = 3, .h = 224, .w = 224, .k = 64, .kh = 7, .kw = 7,
+                      .sh = 2, .sw = 2, .ph = 3, .pw = 3, .dh = 1, .dw = 1};
+    assert_int_equal(rp_conv_geom_finish(&g), 1);
+    assert_int_equal(g.oh, 112);
+    assert_int_equal(g.ow, 112);
+    rp_conv_geom d = {.n = 1, .c = 1, .h = 10, .w = 7, .k = 1, .kh = 3, .kw = 3,
+                      .sh = 1, .sw = 2, .ph = 2, .pw = 0, .dh = 2, .dw = 1};
+    assert_int_equal(rp_conv_geom_finish(&d), 1);
+    assert_int_equal(d.oh, 10); /* (10+4-4-1)/1+1 */
+    assert_int_equal(d.ow, 3);  /* (7-2-1)/2+1 */
+    rp_conv_geom e = {.n = 1, .c = 1, .h = 2, .w = 2, .k = 1, .kh = 3, .kw = 3,
+                      .sh = 1, .sw = 1, .ph = 0, .pw = 0, .dh = 1, .dw = 1};
+    assert_int_equal(rp_conv_geom_finish(&e), 0); /* kernel larger than input */
+    rp_conv_geom z = g;
+    z.sh = 0;
+    assert_int_equal(rp_conv_geom_finish(&z), 0); /* invalid stride */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_geom_finish),
+        cmocka_unit_test(test_all_geometries),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
