@@ -30,6 +30,13 @@ int rp_afile_commit(rp_afile *af, rp_error *err);
 void rp_afile_abort(rp_afile *af);
 /* Read a whole file (transferred, NUL-terminated; *len excludes the NUL). */
 int rp_read_file(const char *path, char **data, size_t *len, rp_error *err);
+/* Nonzero when `path` exists (any type) / is a directory. */
+int rp_path_exists(const char *path);
+int rp_is_dir(const char *path);
+/* SHA-256 (FIPS 180-4) of a buffer / of a file's content, as 64 hex digits
+ * + NUL in `hex` (caller's buffer of 65 chars). */
+void rp_sha256_hex(const void *data, size_t len, char hex[65]);
+int rp_sha256_file(const char *path, char hex[65], rp_error *err);
 
 /* ---- safetensors (https://github.com/huggingface/safetensors format) --------
  * 8-byte little-endian header size, JSON header {name: {dtype, shape,

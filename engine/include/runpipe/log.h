@@ -39,6 +39,29 @@ int rp_interrupted(void);
 /* Wall clock in seconds (monotonic). */
 double rp_now(void);
 
+/* ---- engine side: the CLI and the run directory configure logging ---------- */
+
+/* Terminal verbosity: lines at or below `level` are shown (default INFO;
+ * --quiet = WARN, --verbose = DEBUG). */
+void rp_log_set_level(enum rp_log_level level);
+enum rp_log_level rp_log_get_level(void);
+/* Progress bars: -1 auto (stdout is a TTY and level >= INFO), 0 off, 1 on. */
+void rp_log_set_progress(int mode);
+int rp_log_progress_enabled(void);
+/* Send every line (DEBUG included) to `path` (log.txt), written atomically:
+ * lines go to a temporary file renamed over `path` by rp_log_close_file.
+ * Lines logged before the file was opened (since the last close) are written
+ * first. When `append` and `path` exists, its old content is kept in front. */
+int rp_log_open_file(const char *path, int append, rp_error *err);
+int rp_log_close_file(rp_error *err);
+/* Drop lines buffered while no file was open. */
+void rp_log_discard_pending(void);
+/* SIGINT: the first sets the flag rp_interrupted() returns; the second kills
+ * the process. rp_interrupt_set/clear exist for tests and for the engine. */
+void rp_log_install_sigint(void);
+void rp_interrupt_set(void);
+void rp_interrupt_clear(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,307 @@
+/* Logging, progress bars, SIGINT (log.h).
+ *
+ * One mutex guards the terminal and log.txt, so lines from worker threads and
+ * a progress bar being redrawn never interleave. A progress bar occupies the
+ * last terminal line; a log line clears it, prints, and redraws it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runpipe/io.h"
+#include "runpipe/log.h"
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static enum rp_log_level term_level = RP_LOG_INFO;
+static int progress_mode = -1;
+static rp_afile log_file;
+static int log_file_open;
+static char *pending; /* lines logged while no file is open */
+static size_t pending_n, pending_cap;
+#define PENDING_MAX (8u << 20)
+
+struct rp_progress {
+    char label[96];
+    char unit[24];
+    char suffix[160];
+    uint64_t total, n;
+    double start, last_draw;
+    int drawn;
+};
+static rp_progress *active_bar; /* the bar currently on the last line */
+
+double rp_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void rp_log_set_level(enum rp_log_level level) { term_level = level; }
+enum rp_log_level rp_log_get_level(void) { return term_level; }
+void rp_log_set_progress(int mode) { progress_mode = mode; }
+
+int rp_log_progress_enabled(void) {
+    if (progress_mode >= 0) return progress_mode;
+    return term_level >= RP_LOG_INFO && isatty(STDOUT_FILENO);
+}
+
+static void pending_add(const char *s, size_t n) {
+    if (pending_n + n > PENDING_MAX) return;
+    if (pending_n + n + 1 > pending_cap) {
+        size_t nc = pending_cap ? pending_cap : 4096;
+        while (nc < pending_n + n + 1) nc *= 2;
+        char *p = realloc(pending, nc);
+        if (!p) return;
+        pending = p;
+        pending_cap = nc;
+    }
+    memcpy(pending + pending_n, s, n);
+    pending_n += n;
+}
+
+void rp_log_discard_pending(void) {
+    pthread_mutex_lock(&log_mu);
+    free(pending);
+    pending = NULL;
+    pending_n = pending_cap = 0;
+    pthread_mutex_unlock(&log_mu);
+}
+
+int rp_log_open_file(const char *path, int append, rp_error *err) {
+    pthread_mutex_lock(&log_mu);
+    if (log_file_open) {
+        rp_afile_abort(&log_file);
+        log_file_open = 0;
+    }
+    int s = rp_afile_open(&log_file, path, err);
+    if (s == RP_OK) {
+        log_file_open = 1;
+        if (append) {
+            FILE *old = fopen(path, "rb");
+            if (old) {
+                char buf[8192];
+                size_t r;
+                while ((r = fread(buf, 1, sizeof buf, old)) > 0) fwrite(buf, 1, r, log_file.f);
+                fclose(old);
+            }
+        }
+        if (pending_n) fwrite(pending, 1, pending_n, log_file.f);
+        fflush(log_file.f);
+        free(pending);
+        pending = NULL;
+        pending_n = pending_cap = 0;
+    }
+    pthread_mutex_unlock(&log_mu);
+    return s;
+}
+
+int rp_log_close_file(rp_error *err) {
+    pthread_mutex_lock(&log_mu);
+    int s = RP_OK;
+    if (log_file_open) {
+        s = rp_afile_commit(&log_file, err);
+        log_file_open = 0;
+    }
+    pthread_mutex_unlock(&log_mu);
+    return s;
+}
+
+static int term_cols(void) {
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+    return 100;
+}
+
+static void fmt_dur(double s, char *buf, size_t n) {
+    if (!(s >= 0) || s > 1e7) {
+        snprintf(buf, n, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+}
+
+/* Caller holds log_mu. */
+static void bar_draw(rp_progress *p, double now) {
+    char line[512], rate_s[48] = "", eta[24] = "";
+    double el = now - p->start;
+    double rate = el > 0 ? (double)p->n / el : 0;
+    if (rate >= 100)
+        snprintf(rate_s, sizeof rate_s, "%.0f %s/s", rate, p->unit);
+    else
+        snprintf(rate_s, sizeof rate_s, "%.2f %s/s", rate, p->unit);
+    int cols = term_cols();
+    int len;
+    if (p->total) {
+        if (p->n < p->total && rate > 0) {
+            char d[16];
+            fmt_dur((double)(p->total - p->n) / rate, d, sizeof d);
+            snprintf(eta, sizeof eta, "ETA %s", d);
+        } else {
+            char d[16];
+            fmt_dur(el, d, sizeof d);
+            snprintf(eta, sizeof eta, "in %s", d);
+        }
+        int width = 24;
+        char bar[40];
+        uint64_t nn = p->n > p->total ? p->total : p->n;
+        int fill = (int)((double)nn / (double)p->total * width);
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '-';
+        bar[width] = 0;
+        len = snprintf(line, sizeof line, "%s [%s] %llu/%llu %s %s%s%s", p->label, bar,
+                       (unsigned long long)p->n, (unsigned long long)p->total, rate_s, eta,
+                       p->suffix[0] ? " | " : "", p->suffix);
+    } else {
+        len = snprintf(line, sizeof line, "%s %llu %s%s%s", p->label, (unsigned long long)p->n,
+                       rate_s, p->suffix[0] ? " | " : "", p->suffix);
+    }
+    if (len >= cols) line[cols - 1] = 0;
+    fprintf(stdout, "\r\033[K%s", line);
+    fflush(stdout);
+    p->drawn = 1;
+    p->last_draw = now;
+}
+
+static void bar_clear(void) {
+    if (active_bar && active_bar->drawn) {
+        fputs("\r\033[K", stdout);
+        fflush(stdout);
+    }
+}
+
+void rp_log(enum rp_log_level level, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t ml = strlen(msg);
+    while (ml && msg[ml - 1] == '\n') msg[--ml] = 0;
+
+    static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    int li = level < 0 ? 0 : level > RP_LOG_DEBUG ? RP_LOG_DEBUG : (int)level;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    char head[64];
+    int hl = snprintf(head, sizeof head, "%02d:%02d:%02d.%03ld %-5s ", tm.tm_hour, tm.tm_min,
+                      tm.tm_sec, ts.tv_nsec / 1000000, names[li]);
+
+    pthread_mutex_lock(&log_mu);
+    if (log_file_open) {
+        fwrite(head, 1, (size_t)hl, log_file.f);
+        fwrite(msg, 1, ml, log_file.f);
+        fputc('\n', log_file.f);
+        fflush(log_file.f);
+    } else {
+        pending_add(head, (size_t)hl);
+        pending_add(msg, ml);
+        pending_add("\n", 1);
+    }
+    if ((int)level <= (int)term_level) {
+        bar_clear();
+        if (level == RP_LOG_ERROR)
+            fprintf(stderr, "error: %s\n", msg);
+        else if (level == RP_LOG_WARN)
+            fprintf(stderr, "warning: %s\n", msg);
+        else {
+            fprintf(stdout, "%s\n", msg);
+            fflush(stdout);
+        }
+        if (active_bar && active_bar->drawn) bar_draw(active_bar, rp_now());
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- progress --------------------------------------------------------------- */
+
+rp_progress *rp_progress_begin(const char *label, uint64_t total, const char *unit) {
+    rp_progress *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    snprintf(p->label, sizeof p->label, "%s", label ? label : "");
+    snprintf(p->unit, sizeof p->unit, "%s", unit && *unit ? unit : "it");
+    p->total = total;
+    p->start = rp_now();
+    p->last_draw = -1;
+    pthread_mutex_lock(&log_mu);
+    if (rp_log_progress_enabled()) {
+        bar_clear();
+        active_bar = p;
+        bar_draw(p, p->start);
+    }
+    pthread_mutex_unlock(&log_mu);
+    return p;
+}
+
+void rp_progress_step(rp_progress *p, uint64_t n, const char *suffix) {
+    if (!p) return;
+    pthread_mutex_lock(&log_mu);
+    p->n += n;
+    if (suffix) snprintf(p->suffix, sizeof p->suffix, "%s", suffix);
+    if (active_bar == p) {
+        double now = rp_now();
+        if (now - p->last_draw >= 0.1 || (p->total && p->n >= p->total)) bar_draw(p, now);
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+void rp_progress_end(rp_progress *p) {
+    if (!p) return;
+    double el = rp_now() - p->start;
+    pthread_mutex_lock(&log_mu);
+    if (active_bar == p) {
+        bar_draw(p, rp_now());
+        fputc('\n', stdout);
+        fflush(stdout);
+        active_bar = NULL;
+    }
+    pthread_mutex_unlock(&log_mu);
+    rp_log(RP_LOG_DEBUG, "%s: %llu %s in %.2f s%s%s", p->label, (unsigned long long)p->n, p->unit,
+           el, p->suffix[0] ? " | " : "", p->suffix);
+    free(p);
+}
+
+/* ---- SIGINT ------------------------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+
+int rp_interrupted(void) { return interrupted != 0; }
+void rp_interrupt_set(void) { interrupted = 1; }
+void rp_interrupt_clear(void) { interrupted = 0; }
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (interrupted) {
+        static const char m2[] = "\nrunpipe: stopped\n";
+        ssize_t r = write(STDERR_FILENO, m2, sizeof m2 - 1);
+        (void)r;
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+        return;
+    }
+    interrupted = 1;
+    static const char m[] =
+        "\nrunpipe: interrupted: finishing the current step (Ctrl-C again to stop now)\n";
+    ssize_t r = write(STDERR_FILENO, m, sizeof m - 1);
+    (void)r;
+}
+
+void rp_log_install_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+}

@@ -1,0 +1,80 @@
+/* runpipe — process-wide registries (internal): stages, components, plugins.
+ *
+ * Components (plugin.h) are registered by engine constructors
+ * (rp_registry_add_builtin) and by plugins as they load; stages only by
+ * plugins. Each entry remembers which plugin (file) provided it, so errors
+ * about duplicates name both files and `runpipe stages` can show the origin.
+ * The registry also keeps one record per plugin file that was tried,
+ * including the broken ones, with their error.
+ */
+#ifndef RP_REGISTRY_H
+#define RP_REGISTRY_H
+
+#include <stddef.h>
+
+#include "runpipe/error.h"
+#include "runpipe/node.h"
+#include "runpipe/plugin.h"
+
+/* One plugin file that the loader tried. Strings owned by the registry. */
+typedef struct rp_plugin_rec {
+    char *path;           /* as found on the search path */
+    char *name;           /* descriptor name, or NULL when it never got that far */
+    char *version;        /* descriptor version, or NULL */
+    char hash[65];        /* SHA-256 of the file (hex), "" if unreadable */
+    int ok;               /* loaded and registered */
+    rp_error err;         /* why not (when !ok) */
+    char **stage_names;   /* stages the descriptor declared (even when broken) */
+    size_t n_stage_names;
+    void *handle;         /* dlopen handle while loaded */
+} rp_plugin_rec;
+
+/* A registered stage. */
+typedef struct rp_stage_entry {
+    const struct rp_stage_def *def; /* borrowed from the plugin (static) */
+    const char *plugin;             /* plugin name (borrowed from its record) */
+    const char *file;               /* plugin file path */
+} rp_stage_entry;
+
+/* ---- stages ---- */
+/* Register a plugin's stage; fails (naming both files) if the name is taken. */
+int rp_registry_add_stage(const struct rp_stage_def *def, const char *plugin, const char *file,
+                          rp_error *err);
+const rp_stage_entry *rp_registry_stage(const char *name); /* NULL when absent */
+size_t rp_registry_stage_count(void);
+const rp_stage_entry *rp_registry_stage_at(size_t i);
+/* Find a stage for `use:` (located at `where`): unknown names get a "did you
+ * mean", and a name declared by a plugin that failed to load gets that
+ * plugin's error. */
+int rp_registry_stage_lookup(const char *name, const rp_node *where, const rp_stage_entry **out,
+                             rp_error *err);
+
+/* ---- components ---- */
+/* Register a plugin's component (`c` static in the plugin). */
+int rp_registry_add_component(const struct rp_component *c, const char *plugin, const char *file,
+                              rp_error *err);
+/* Which plugin provides a component ("engine" for built-ins). */
+const char *rp_component_origin(int kind, const char *name);
+/* Parse "loss" → RP_COMP_LOSS; -1 when unknown. */
+int rp_component_kind_parse(const char *s);
+/* Problems found while registering built-ins (duplicate names from
+ * constructors, which cannot report). NULL-terminated list, borrowed. */
+size_t rp_registry_builtin_problems(const char *const **msgs);
+
+/* ---- plugins ---- */
+/* Add a record (transferred strings are copied); returns its index. */
+rp_plugin_rec *rp_registry_new_plugin(const char *path);
+size_t rp_registry_plugin_count(void);
+rp_plugin_rec *rp_registry_plugin_at(size_t i);
+/* Remove everything plugins registered and close them (built-ins stay). */
+void rp_registry_unload_plugins(void);
+/* Undo the registrations of one plugin (by plugin file) after a failure. */
+void rp_registry_remove_from(const char *file);
+
+/* ---- helpers ---- */
+/* Levenshtein distance, capped at `cap` (returns cap+1 beyond). */
+size_t rp_edit_distance(const char *a, const char *b, size_t cap);
+/* Best candidate close enough to `name` to suggest, or NULL. */
+const char *rp_suggest(const char *name, const char *const *cands, size_t n);
+
+#endif
