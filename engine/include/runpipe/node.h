@@ -95,6 +95,29 @@ int rp_param_doubles(const rp_node *map, const char *key, double *out, int max);
  * string (transferred). Used for pipeline.resolved.yaml. */
 int rp_node_to_yaml(const rp_node *n, char **out, rp_error *err);
 
+
+/* --- additions -------------------------------------------------------------- */
+/* A quoted (always-string) scalar, and an explicit null node. Owned by caller. */
+rp_node *rp_node_new_string(const char *text);
+rp_node *rp_node_new_null(void);
+/* Intern a string for the process lifetime (file names in locations). */
+const char *rp_node_intern(const char *s);
+/* Set the location of `n` (not its children); file is interned. */
+void rp_node_set_location(rp_node *n, const char *file, int line, int col);
+/* Structural equality: same kinds, same map keys in the same order, scalars
+ * equal as text and of the same resolved type (string vs typed). */
+int rp_node_equal(const rp_node *a, const rp_node *b);
+/* Nonzero for a scalar that is a string (quoted, or plain text that is not
+ * null/bool/int/float under the YAML 1.2 core schema). */
+int rp_node_is_string(const rp_node *n);
+/* Mutable map lookup (borrowed); NULL when absent. */
+rp_node *rp_node_get_mut(rp_node *map, const char *key);
+/* Remove `key` from a map (freeing key and value); RP_OK or RP_ERR_NOTFOUND. */
+int rp_node_map_remove(rp_node *map, const char *key);
+/* Short description of a value for messages: 'text' for strings, the text for
+ * numbers/bools, null, "a list", "a map". Writes into buf, returns buf. */
+const char *rp_node_describe(const rp_node *n, char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif
