@@ -1,0 +1,151 @@
+/* cross_entropy: torch.nn.CrossEntropyLoss (PyTorch 1.13 docs) with class
+ * weights, label smoothing, ignore_index and reduction='mean'.
+ *
+ * With log-probabilities l = log_softmax(x), weights w (all 1 when absent),
+ * smoothing e, C classes, and the used (non-ignored) rows i with target y_i:
+ *   nll    = sum_i w[y_i] * -l[i, y_i] / W,        W = sum_i w[y_i]
+ *   smooth = sum_i sum_c w[c] * -l[i, c] / D,      D = W when weighted, else
+ *                                                  the number of used rows
+ *   loss   = (1 - e) * nll + e / C * smooth
+ * which is ATen's cross_entropy_loss_label_smoothing. Its gradient wrt x:
+ *   (1-e)/W * w[y] (p_c - [c = y]) + e/(C D) (p_c sum_k w_k - w_c).
+ * When every row is ignored PyTorch returns NaN (0/0); runpipe returns loss
+ * 0 with a zero gradient so a batch of unlabelled pixels does not abort
+ * training. [N, C, H, W] logits take [N, H, W] targets (mean over pixels). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loss_common.h"
+
+typedef struct ce_state {
+    const char *who;
+    double scale;         /* `weight`: multiplies loss and gradient */
+    double smoothing;     /* label_smoothing in [0, 1] */
+    int64_t ignore_index;
+    int64_t n_w;          /* class weights (0 = none) */
+    double *w;            /* owned */
+    int require_4d;
+} ce_state;
+
+int loss_ce_create_named(const rp_node *params, const char *who, void **state, rp_error *err) {
+    ce_state *s = calloc(1, sizeof *s);
+    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", who);
+    s->who = who;
+    s->require_4d = strcmp(who, "pixel_cross_entropy") == 0;
+    int rc = loss_param_finite(params, "weight", 1.0, &s->scale, err);
+    if (rc == RP_OK) rc = loss_param_finite(params, "label_smoothing", 0.0, &s->smoothing, err);
+    if (rc == RP_OK && (s->smoothing < 0 || s->smoothing > 1))
+        rc = rp_error_at(err, rp_node_get(params, "label_smoothing"), RP_ERR_INVALID,
+                         "loss '%s': label_smoothing must be in [0, 1], got %g", who,
+                         s->smoothing);
+    s->ignore_index = rp_param_int(params, "ignore_index", -100);
+    const rp_node *wn = rp_node_get(params, "weights");
+    if (rc == RP_OK && wn && !rp_node_is_null(wn)) {
+        if (wn->kind != RP_NODE_SEQ || rp_node_len(wn) == 0) {
+            rc = rp_error_at(err, wn, RP_ERR_INVALID,
+                             "loss '%s': 'weights' must be a non-empty list of numbers, one per "
+                             "class", who);
+        } else {
+            s->n_w = (int64_t)rp_node_len(wn);
+            s->w = malloc(sizeof(double) * (size_t)s->n_w);
+            if (!s->w) rc = rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", who);
+            for (int64_t k = 0; rc == RP_OK && k < s->n_w; k++) {
+                const rp_node *it = rp_node_at(wn, (size_t)k);
+                rc = rp_node_as_double(it, &s->w[k], err);
+                if (rc == RP_OK && (!isfinite(s->w[k]) || s->w[k] < 0))
+                    rc = rp_error_at(err, it, RP_ERR_INVALID,
+                                     "loss '%s': weights[%lld] must be finite and >= 0, got %g",
+                                     who, (long long)k, s->w[k]);
+            }
+        }
+    }
+    if (rc != RP_OK) {
+        loss_ce_destroy(s);
+        return rc;
+    }
+    *state = s;
+    return RP_OK;
+}
+
+static int ce_create(const rp_node *params, void **state, rp_error *err) {
+    return loss_ce_create_named(params, "cross_entropy", state, err);
+}
+
+void loss_ce_destroy(void *state) {
+    ce_state *s = state;
+    if (!s) return;
+    free(s->w);
+    free(s);
+}
+
+int loss_ce_forward(const void *state, const rp_tensor *logits, const int32_t *target,
+                    double *loss, rp_tensor *dlogits, rp_error *err) {
+    const ce_state *s = state;
+    loss_geom g;
+    int rc = loss_geom_init(logits, dlogits, 1, s->who, &g, err);
+    if (rc != RP_OK) return rc;
+    if (s->require_4d && logits->ndim != 4) {
+        char b[96];
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "loss '%s': expects per-pixel logits [N, C, H, W], got %s (use "
+                            "cross_entropy for [N, C])",
+                            s->who, rp_shape_str(logits->ndim, logits->shape, b, sizeof b));
+    }
+    if (s->n_w && s->n_w != g.c)
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "loss '%s': %lld class weights given but the model outputs %lld "
+                            "classes",
+                            s->who, (long long)s->n_w, (long long)g.c);
+    double *l = malloc(sizeof(double) * (size_t)g.c);
+    if (!l) return rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", s->who);
+    double wsum_all = 0; /* sum_k w_k */
+    for (int64_t k = 0; k < g.c; k++) wsum_all += s->w ? s->w[k] : 1.0;
+
+    /* pass 1: normaliser */
+    double W = 0, used = 0;
+    for (int64_t r = 0; r < g.rows; r++) {
+        int ok = loss_target_ok(target[r], s->ignore_index, &g, r, s->who, err);
+        if (ok < 0) {
+            free(l);
+            return err ? err->status : RP_ERR_INVALID;
+        }
+        if (ok) {
+            W += s->w ? s->w[target[r]] : 1.0;
+            used += 1;
+        }
+    }
+    double D = s->w ? W : used;
+    if (dlogits) rp_tensor_zero(dlogits);
+    if (used == 0 || W == 0) {
+        /* nothing to learn from (PyTorch: NaN); see the file comment */
+        free(l);
+        *loss = 0;
+        return RP_OK;
+    }
+    const double e = s->smoothing, C = (double)g.c;
+    const double a = (1 - e) / W, b = e / (C * D);
+    double nll = 0, smooth = 0;
+    for (int64_t r = 0; r < g.rows; r++) {
+        int32_t y = target[r];
+        if (y == s->ignore_index) continue;
+        loss_row_log_softmax(logits->data, &g, r, l);
+        double wy = s->w ? s->w[y] : 1.0;
+        nll -= wy * l[y];
+        if (e > 0)
+            for (int64_t k = 0; k < g.c; k++) smooth -= (s->w ? s->w[k] : 1.0) * l[k];
+        if (dlogits) {
+            for (int64_t k = 0; k < g.c; k++) {
+                double p = exp(l[k]);
+                double d = a * wy * (p - (k == y ? 1.0 : 0.0));
+                if (e > 0) d += b * (p * wsum_all - (s->w ? s->w[k] : 1.0));
+                dlogits->data[loss_at(&g, r, k)] = (float)(s->scale * d);
+            }
+        }
+    }
+    free(l);
+    *loss = s->scale * ((1 - e) * nll / W + (e > 0 ? e / C * smooth / D : 0.0));
+    return RP_OK;
+}
+
+const struct rp_loss_ops rp_loss_cross_entropy_ops = {ce_create, loss_ce_forward, loss_ce_destroy};
