@@ -1,0 +1,44 @@
+/* runpipe model plugin — internal interface shared by the stage files
+ * (build.c, load.c, save.c) and plugin.c, and called directly by the plugin's
+ * tests (tests/plugins/model/). */
+#ifndef RP_PLUGIN_MODEL_STAGES_H
+#define RP_PLUGIN_MODEL_STAGES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runpipe/runpipe.h"
+
+/* Stage entry points (struct rp_stage_def.run). */
+int model_build_run(rp_stage *st, rp_error *err);
+int model_load_run(rp_stage *st, rp_error *err);
+int model_save_run(rp_stage *st, rp_error *err);
+
+/* The whole of model.build without a stage context: build a model from the
+ * validated params `p` (borrowed; schemas/model.build.yaml), initialising
+ * deterministically from (seed, stage_id). `base_dir` (borrowed, may be NULL)
+ * is where a relative `pretrained:` path is also looked for (the pipeline
+ * file's folder). Logs the load report and a one-line summary via rp_info.
+ * *out transferred. */
+int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_id,
+                            const char *base_dir, rp_model **out, rp_error *err);
+
+/* Seed for one purpose ("init", "head", "gray_adapter") of a stage, derived
+ * from the run's root seed by the counter-based RNG (DESIGN §8). */
+uint64_t model_stage_seed(uint64_t seed, const char *stage_id, const char *purpose);
+
+/* Resolve a user-given input file: as given when it exists, else relative to
+ * `base_dir` (may be NULL). Writes into buf (size bytes); returns buf. */
+const char *model_resolve_path(const char *path, const char *base_dir, char *buf, size_t size);
+
+/* Folder of the YAML file the node came from ("" when unknown) into buf. */
+const char *model_node_dir(const rp_node *n, char *buf, size_t size);
+
+/* "1,199,882" into buf; returns buf. */
+const char *model_fmt_count(size_t v, char *buf, size_t size);
+
+/* One-line description: "mnist_cnn: 1,199,882 params (1,199,882 trainable),
+ * input [1, 28, 28], 10 classes". */
+void model_summary(const rp_model *m, const char *what, char *buf, size_t size);
+
+#endif

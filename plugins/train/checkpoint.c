@@ -1,0 +1,244 @@
+/* The train stage's checkpoint: <stage dir>/checkpoint.safetensors, written
+ * atomically after every epoch (and on SIGINT after the current step).
+ *
+ * Tensors:  model.<param>   every parameter and buffer (running stats)
+ *           best.<param>    the best weights so far (only with restore_best)
+ *           optim.<...>     optimizer state (rp_optimizer_save)
+ *           sched.<...>     scheduler state (rp_scheduler_save)
+ * Metadata: epochs done, global step and the step inside an unfinished epoch
+ *           — our RNG is counter-based (DESIGN §8), so these ARE the RNG
+ *           position: loader order, augmentation and dropout masks are pure
+ *           functions of (seed, stage, epoch, index/step) — plus lr, the
+ *           monitors (best value/epoch, epochs without improvement), the
+ *           partial-epoch accumulators, the history and a fingerprint of the
+ *           configuration. Doubles are written with %.17g (exact round trip).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train.h"
+
+#define CKPT_FORMAT "runpipe.train/1"
+
+int train_weights_to_st(rp_model *m, rp_st *st, const char *prefix, rp_error *err) {
+    size_t n = rp_model_num_params(m);
+    for (size_t i = 0; i < n; i++) {
+        const rp_param *p = rp_model_param(m, i);
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        int rc = rp_st_add(st, name, p->value, err);
+        if (rc) return rc;
+    }
+    return RP_OK;
+}
+
+int train_weights_from_st(rp_model *m, const rp_st *st, const char *prefix, const char *file,
+                          rp_error *err) {
+    size_t n = rp_model_num_params(m);
+    for (size_t i = 0; i < n; i++) {
+        rp_param *p = rp_model_param(m, i);
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        const rp_tensor *t = rp_st_get(st, name);
+        if (!t)
+            return rp_error_set(err, RP_ERR_FORMAT,
+                                "'%s': tensor '%s' is missing (was the checkpoint written for "
+                                "another model?)",
+                                file, name);
+        if (!rp_tensor_same_shape(t, p->value)) {
+            char a[96], b[96];
+            return rp_error_set(err, RP_ERR_FORMAT, "'%s': tensor '%s' has shape %s, model has %s",
+                                file, name, rp_shape_str(t->ndim, t->shape, a, sizeof a),
+                                rp_shape_str(p->value->ndim, p->value->shape, b, sizeof b));
+        }
+        int rc = rp_tensor_copy(p->value, t, err);
+        if (rc) return rc;
+    }
+    return RP_OK;
+}
+
+static int meta_d(rp_st *st, const char *key, double v, rp_error *err) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return rp_st_set_meta(st, key, buf, err);
+}
+
+static int meta_i(rp_st *st, const char *key, int64_t v, rp_error *err) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    return rp_st_set_meta(st, key, buf, err);
+}
+
+static int put_monitor(rp_st *st, const char *prefix, const train_monitor *m, rp_error *err) {
+    char k[64];
+    int rc;
+    snprintf(k, sizeof k, "%s.best", prefix);
+    if ((rc = meta_d(st, k, m->best, err))) return rc;
+    snprintf(k, sizeof k, "%s.best_epoch", prefix);
+    if ((rc = meta_i(st, k, m->best_epoch, err))) return rc;
+    snprintf(k, sizeof k, "%s.bad", prefix);
+    return meta_i(st, k, m->bad, err);
+}
+
+int train_ckpt_save(const char *path, rp_model *m, const rp_st *best, const rp_optimizer *opt,
+                    const rp_scheduler *sched, const train_state *s,
+                    const train_fingerprint *fp, rp_error *err) {
+    rp_st st;
+    rp_st_init(&st);
+    rp_state os = {0}, ss = {0};
+    char *hist = NULL;
+    int rc = train_weights_to_st(m, &st, "model.", err);
+    for (size_t i = 0; !rc && best && i < best->n; i++) {
+        char name[512];
+        snprintf(name, sizeof name, "best.%s", best->e[i].name);
+        rc = rp_st_add(&st, name, best->e[i].t, err);
+    }
+    if (!rc) rc = rp_optimizer_save(opt, &os, err);
+    if (!rc) rc = rp_st_put_state(&st, "optim.", &os, err);
+    if (!rc && sched) rc = rp_scheduler_save(sched, &ss, err);
+    if (!rc && sched) rc = rp_st_put_state(&st, "sched.", &ss, err);
+    if (!rc) rc = rp_st_set_meta(&st, "runpipe.checkpoint", CKPT_FORMAT, err);
+    if (!rc) rc = meta_i(&st, "epochs_done", s->epochs_done, err);
+    if (!rc) rc = meta_i(&st, "global_step", s->global_step, err);
+    if (!rc) rc = meta_i(&st, "batch_in_epoch", s->batch_in_epoch, err);
+    if (!rc) rc = meta_i(&st, "done", s->done, err);
+    if (!rc) rc = meta_i(&st, "stopped_early", s->stopped_early, err);
+    if (!rc) rc = meta_d(&st, "lr", s->lr, err);
+    if (!rc) rc = put_monitor(&st, "monitor", &s->best, err);
+    if (!rc) rc = put_monitor(&st, "early_stopping", &s->es, err);
+    if (!rc) rc = meta_d(&st, "partial.loss", s->acc_loss, err);
+    if (!rc) rc = meta_d(&st, "partial.correct", s->acc_correct, err);
+    if (!rc) rc = meta_d(&st, "partial.count", s->acc_count, err);
+    if (!rc) rc = meta_d(&st, "partial.samples", s->acc_samples, err);
+    if (!rc) rc = meta_d(&st, "partial.seconds", s->acc_seconds, err);
+    if (!rc) rc = meta_d(&st, "partial.lr", s->acc_lr, err);
+    if (!rc) rc = meta_i(&st, "cfg.epochs", fp->epochs, err);
+    if (!rc) rc = meta_i(&st, "cfg.batch_size", fp->batch_size, err);
+    if (!rc) rc = meta_i(&st, "cfg.seed", (int64_t)fp->seed, err);
+    if (!rc) rc = meta_i(&st, "cfg.train_size", (int64_t)fp->train_size, err);
+    if (!rc) rc = meta_i(&st, "cfg.limit", (int64_t)fp->limit, err);
+    if (!rc) rc = meta_i(&st, "cfg.n_params", (int64_t)fp->n_params, err);
+    if (!rc) rc = train_hist_to_text(&s->hist, &hist, err);
+    if (!rc) rc = rp_st_set_meta(&st, "history", hist, err);
+    if (!rc) rc = rp_st_save(&st, path, err);
+    free(hist);
+    rp_state_release(&os);
+    rp_state_release(&ss);
+    rp_st_release(&st);
+    return rc;
+}
+
+static int get_d(const rp_st *st, const char *path, const char *key, double *v, rp_error *err) {
+    const char *s = rp_st_meta(st, key);
+    char *end = NULL;
+    if (s) *v = strtod(s, &end);
+    if (!s || end == s || *end)
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "'%s': checkpoint metadata '%s' is missing or not a number", path, key);
+    return RP_OK;
+}
+
+static int get_i(const rp_st *st, const char *path, const char *key, int64_t *v, rp_error *err) {
+    const char *s = rp_st_meta(st, key);
+    char *end = NULL;
+    if (s) *v = (int64_t)strtoll(s, &end, 10);
+    if (!s || end == s || *end)
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "'%s': checkpoint metadata '%s' is missing or not an integer", path,
+                            key);
+    return RP_OK;
+}
+
+static int get_monitor(const rp_st *st, const char *path, const char *prefix, train_monitor *m,
+                       rp_error *err) {
+    char k[64];
+    int rc;
+    snprintf(k, sizeof k, "%s.best", prefix);
+    if ((rc = get_d(st, path, k, &m->best, err))) return rc;
+    snprintf(k, sizeof k, "%s.best_epoch", prefix);
+    if ((rc = get_i(st, path, k, &m->best_epoch, err))) return rc;
+    snprintf(k, sizeof k, "%s.bad", prefix);
+    return get_i(st, path, k, &m->bad, err);
+}
+
+static int check_fp(const rp_st *st, const char *path, const char *key, int64_t want,
+                    rp_error *err) {
+    int64_t v = 0;
+    int rc = get_i(st, path, key, &v, err);
+    if (rc) return rc;
+    if (v != want)
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "'%s' was written with %s = %lld but this run has %lld: a resumed "
+                            "run must use the same pipeline, seed and data",
+                            path, key + 4, (long long)v, (long long)want);
+    return RP_OK;
+}
+
+int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *opt,
+                    rp_scheduler *sched, train_state *s, const train_fingerprint *fp,
+                    rp_error *err) {
+    rp_st st;
+    rp_st_init(&st);
+    rp_state os = {0}, ss = {0};
+    int rc = rp_st_load(path, &st, err);
+    if (rc) return rc;
+    const char *fmt = rp_st_meta(&st, "runpipe.checkpoint");
+    if (!fmt || strcmp(fmt, CKPT_FORMAT)) {
+        rc = rp_error_set(err, RP_ERR_FORMAT, "'%s' is not a train checkpoint (format '%s', "
+                          "expected '%s')", path, fmt ? fmt : "none", CKPT_FORMAT);
+        goto out;
+    }
+    if ((rc = check_fp(&st, path, "cfg.epochs", fp->epochs, err)) ||
+        (rc = check_fp(&st, path, "cfg.batch_size", fp->batch_size, err)) ||
+        (rc = check_fp(&st, path, "cfg.seed", (int64_t)fp->seed, err)) ||
+        (rc = check_fp(&st, path, "cfg.train_size", (int64_t)fp->train_size, err)) ||
+        (rc = check_fp(&st, path, "cfg.limit", (int64_t)fp->limit, err)) ||
+        (rc = check_fp(&st, path, "cfg.n_params", (int64_t)fp->n_params, err)))
+        goto out;
+    if ((rc = train_weights_from_st(m, &st, "model.", path, err))) goto out;
+    if (best) {
+        for (size_t i = 0; i < st.n; i++) {
+            if (strncmp(st.e[i].name, "best.", 5)) continue;
+            if ((rc = rp_st_add(best, st.e[i].name + 5, st.e[i].t, err))) goto out;
+        }
+    }
+    if ((rc = rp_st_get_state(&st, "optim.", &os, err))) goto out;
+    if ((rc = rp_optimizer_load(opt, &os, err))) goto out;
+    if (sched) {
+        if ((rc = rp_st_get_state(&st, "sched.", &ss, err))) goto out;
+        if ((rc = rp_scheduler_load(sched, &ss, err))) goto out;
+    }
+    int64_t done = 0, early = 0;
+    if ((rc = get_i(&st, path, "epochs_done", &s->epochs_done, err)) ||
+        (rc = get_i(&st, path, "global_step", &s->global_step, err)) ||
+        (rc = get_i(&st, path, "batch_in_epoch", &s->batch_in_epoch, err)) ||
+        (rc = get_i(&st, path, "done", &done, err)) ||
+        (rc = get_i(&st, path, "stopped_early", &early, err)) ||
+        (rc = get_d(&st, path, "lr", &s->lr, err)) ||
+        (rc = get_monitor(&st, path, "monitor", &s->best, err)) ||
+        (rc = get_monitor(&st, path, "early_stopping", &s->es, err)) ||
+        (rc = get_d(&st, path, "partial.loss", &s->acc_loss, err)) ||
+        (rc = get_d(&st, path, "partial.correct", &s->acc_correct, err)) ||
+        (rc = get_d(&st, path, "partial.count", &s->acc_count, err)) ||
+        (rc = get_d(&st, path, "partial.samples", &s->acc_samples, err)) ||
+        (rc = get_d(&st, path, "partial.seconds", &s->acc_seconds, err)) ||
+        (rc = get_d(&st, path, "partial.lr", &s->acc_lr, err)))
+        goto out;
+    s->done = (int)done;
+    s->stopped_early = (int)early;
+    const char *hist = rp_st_meta(&st, "history");
+    if (!hist) {
+        rc = rp_error_set(err, RP_ERR_FORMAT, "'%s': checkpoint has no history", path);
+        goto out;
+    }
+    train_hist_release(&s->hist);
+    rc = train_hist_from_text(&s->hist, hist, err);
+    if (rc) rp_error_prefix(err, "'%s': ", path);
+out:
+    rp_state_release(&os);
+    rp_state_release(&ss);
+    rp_st_release(&st);
+    return rc;
+}

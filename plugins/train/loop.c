@@ -1,0 +1,528 @@
+/* train_fit: the training loop of the `train` stage.
+ *
+ * Per epoch: (re)start the loader for that epoch (order and augmentation are
+ * pure functions of (seed, stage, epoch, index)), and per batch run the batch
+ * hooks, set the dropout key (seed, global step), forward, loss, backward,
+ * optimizer step (+ per-batch scheduler step). Then validate, append to the
+ * history, update the best/early-stopping monitors, step the per-epoch
+ * scheduler, rewrite history.csv and the checkpoint. Since every random draw
+ * is keyed by counters stored in the checkpoint, a resumed run continues to
+ * bit-identical weights (DESIGN §8, §9).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train.h"
+
+typedef struct hook {
+    const struct rp_batch_hook_ops *ops;
+    void *state;
+    const char *name;
+} hook;
+
+typedef struct run {
+    const train_cfg *cfg;
+    const train_env *env;
+    rp_model *m;
+    const rp_loss *loss;
+    const rp_dataset *train, *val;
+    rp_optimizer *opt;
+    rp_scheduler *sched;
+    rp_loader *tl, *vl;
+    rp_tensor dlogits;
+    rp_batch hb;           /* copy of the batch handed to hooks */
+    hook *hooks;
+    size_t n_hooks;
+    train_state s;
+    rp_st best;            /* best weights (restore_best) */
+    int have_best;
+    train_fingerprint fp;
+    uint64_t dropout_seed;
+    uint64_t steps_per_epoch;
+    char ckpt_path[1100], hist_path[1100], best_path[1100], last_path[1100];
+} run;
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static rp_tensor batch_view(const rp_batch *b) {
+    rp_tensor v = b->x;
+    v.owns = 0;
+    size_t per = 1;
+    for (int d = 1; d < v.ndim; d++) per *= (size_t)v.shape[d];
+    v.shape[0] = b->n;
+    v.numel = per * (size_t)b->n;
+    return v;
+}
+
+/* Correct predictions and counted targets: argmax over classes of [N, C] or
+ * per pixel of [N, C, H, W]; targets < 0 are ignored. */
+static void count_correct(const rp_tensor *y, const int32_t *target, double *correct,
+                          double *count) {
+    int64_t n = y->shape[0], c = y->ndim > 1 ? y->shape[1] : 1, hw = 1;
+    for (int d = 2; d < y->ndim; d++) hw *= y->shape[d];
+    double ok = 0, cnt = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *yi = y->data + i * c * hw;
+        for (int64_t p = 0; p < hw; p++) {
+            int32_t t = target[i * hw + p];
+            if (t < 0) continue;
+            int64_t best = 0;
+            float bv = yi[p];
+            for (int64_t k = 1; k < c; k++)
+                if (yi[k * hw + p] > bv) {
+                    bv = yi[k * hw + p];
+                    best = k;
+                }
+            ok += best == t;
+            cnt += 1;
+        }
+    }
+    *correct += ok;
+    *count += cnt;
+}
+
+static const int32_t *batch_target(const rp_batch *b) { return b->masks ? b->masks : b->labels; }
+
+static int copy_batch(rp_batch *dst, const rp_batch *src, rp_error *err) {
+    int64_t c = src->x.shape[1], h = src->x.shape[2], w = src->x.shape[3];
+    int rc = rp_batch_reserve(dst, src->n, c, h, w, src->masks != NULL, err);
+    if (rc) return rc;
+    size_t per = (size_t)(c * h * w);
+    memcpy(dst->x.data, src->x.data, per * (size_t)src->n * sizeof(float));
+    memcpy(dst->labels, src->labels, (size_t)src->n * sizeof(int32_t));
+    if (src->masks)
+        memcpy(dst->masks, src->masks, (size_t)(src->n * h * w) * sizeof(int32_t));
+    memcpy(dst->indices, src->indices, (size_t)src->n * sizeof(uint64_t));
+    dst->n = src->n;
+    return RP_OK;
+}
+
+static int create_hooks(run *r, rp_error *err) {
+    size_t n = rp_node_len(r->cfg->hooks);
+    if (!n) return RP_OK;
+    r->hooks = calloc(n, sizeof *r->hooks);
+    if (!r->hooks) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const rp_node *spec = rp_node_at(r->cfg->hooks, i);
+        const char *name = NULL;
+        const rp_node *params = NULL;
+        const struct rp_component *c = NULL;
+        int rc = rp_component_spec(spec, &name, &params, err);
+        if (!rc) rc = rp_component_lookup(RP_COMP_BATCH_HOOK, name, spec, &c, err);
+        if (rc) return rc;
+        hook *hk = &r->hooks[r->n_hooks];
+        hk->ops = c->impl;
+        hk->name = c->name;
+        rc = hk->ops->create(params, &hk->state, err);
+        if (rc) {
+            rp_error_prefix(err, "batch hook '%s': ", name);
+            return rc;
+        }
+        r->n_hooks++;
+    }
+    return RP_OK;
+}
+
+/* Forward + loss (+ dlogits when training) on one batch. */
+static int forward_loss(run *r, const rp_batch *b, int training, double *lv, double *correct,
+                        double *count, rp_error *err) {
+    rp_tensor x = batch_view(b);
+    const rp_tensor *y = NULL;
+    int rc = rp_model_forward(r->m, &x, &y, err);
+    if (rc) return rc;
+    if (training) {
+        rc = rp_tensor_reshape_alloc(&r->dlogits, y->ndim, y->shape, err);
+        if (rc) return rc;
+    }
+    const int32_t *target = batch_target(b);
+    rc = rp_loss_compute(r->loss, y, target, lv, training ? &r->dlogits : NULL, err);
+    if (rc) return rc;
+    count_correct(y, target, correct, count);
+    return RP_OK;
+}
+
+static int save_checkpoint(run *r, rp_error *err) {
+    if (!r->cfg->checkpoint) return RP_OK;
+    return train_ckpt_save(r->ckpt_path, r->m, r->cfg->restore_best ? &r->best : NULL, r->opt,
+                           r->sched, &r->s, &r->fp, err);
+}
+
+static int interrupted(run *r, const char *why, rp_error *err) {
+    int rc = save_checkpoint(r, err);
+    if (rc) return rc;
+    return rp_error_set(err, RP_ERR_INTERRUPTED,
+                        "%s: stopped in epoch %lld after step %lld; checkpoint written to '%s' — "
+                        "continue with: runpipe --resume RUNDIR",
+                        why, (long long)r->s.epochs_done + (r->s.batch_in_epoch ? 1 : 0),
+                        (long long)r->s.global_step, r->ckpt_path);
+}
+
+/* ---- one epoch ------------------------------------------------------------------ */
+
+static int train_epoch(run *r, int64_t epoch, rp_error *err) {
+    const train_cfg *cfg = r->cfg;
+    train_state *s = &r->s;
+    int rc = rp_loader_start(r->tl, (uint64_t)epoch, err);
+    if (rc) return rc;
+    rp_model_set_training(r->m, 1);
+    char label[64], suffix[96];
+    snprintf(label, sizeof label, "epoch %lld/%lld", (long long)epoch + 1,
+             (long long)cfg->epochs);
+    rp_progress *pb = rp_progress_begin(label, r->steps_per_epoch, "batch");
+    int64_t skip = s->batch_in_epoch;
+    double t0 = rp_now(), seconds0 = s->acc_seconds;
+    for (int64_t b = 0;; b++) {
+        rp_batch *batch = NULL;
+        rc = rp_loader_next(r->tl, &batch, err);
+        if (rc || !batch) break;
+        if (b < skip) { /* done before the interruption: same batch, already trained */
+            rp_progress_step(pb, 1, NULL);
+            continue;
+        }
+        const rp_batch *bt = batch;
+        if (r->n_hooks) {
+            rc = copy_batch(&r->hb, batch, err);
+            if (rc) break;
+            for (size_t k = 0; k < r->n_hooks && !rc; k++) {
+                rp_hook_ctx ctx = {r->m, r->loss, &r->hb, r->env->seed, (uint64_t)epoch,
+                                   (uint64_t)s->global_step, (uint64_t)cfg->epochs, r->env->stage};
+                rc = r->hooks[k].ops->on_batch(r->hooks[k].state, &ctx, err);
+                if (rc) rp_error_prefix(err, "batch hook '%s' (epoch %lld, step %lld): ",
+                                        r->hooks[k].name, (long long)epoch + 1, (long long)b + 1);
+            }
+            if (rc) break;
+            bt = &r->hb;
+            rp_model_set_training(r->m, 1);
+        }
+        rp_model_set_step(r->m, r->dropout_seed, (uint64_t)s->global_step);
+        rp_model_zero_grad(r->m);
+        double lv = 0;
+        rc = forward_loss(r, bt, 1, &lv, &s->acc_correct, &s->acc_count, err);
+        if (rc) {
+            rp_error_prefix(err, "epoch %lld, step %lld: ", (long long)epoch + 1, (long long)b + 1);
+            break;
+        }
+        if (!isfinite(lv)) {
+            rc = rp_error_set(err, RP_ERR_NUMERIC,
+                              "loss '%s' is %s at epoch %lld, step %lld of %llu (global step "
+                              "%lld, lr %.3g): training diverged — lower the learning rate or "
+                              "check the data",
+                              r->loss->name ? r->loss->name : "?", isnan(lv) ? "NaN" : "Inf",
+                              (long long)epoch + 1, (long long)b + 1,
+                              (unsigned long long)r->steps_per_epoch, (long long)s->global_step + 1,
+                              rp_optimizer_lr(r->opt));
+            break;
+        }
+        rc = rp_model_backward(r->m, &r->dlogits, err);
+        if (!rc) rc = rp_optimizer_step(r->opt, err);
+        if (rc) {
+            rp_error_prefix(err, "epoch %lld, step %lld: ", (long long)epoch + 1, (long long)b + 1);
+            break;
+        }
+        if (r->sched && rp_scheduler_per_batch(r->sched)) rp_scheduler_step(r->sched, NAN);
+        s->global_step++;
+        s->batch_in_epoch = b + 1;
+        s->acc_loss += lv * (double)bt->n;
+        s->acc_samples += (double)bt->n;
+        snprintf(suffix, sizeof suffix, "loss %.4f acc %.4f", s->acc_loss / s->acc_samples,
+                 s->acc_count > 0 ? s->acc_correct / s->acc_count : 0.0);
+        rp_progress_step(pb, 1, suffix);
+        if (rp_interrupted()) {
+            rp_progress_end(pb);
+            s->acc_seconds = seconds0 + (rp_now() - t0);
+            return interrupted(r, "interrupted (SIGINT)", err);
+        }
+    }
+    rp_progress_end(pb);
+    s->acc_seconds = seconds0 + (rp_now() - t0);
+    if (!rc && s->acc_samples == 0)
+        rc = rp_error_set(err, RP_ERR_INVALID,
+                          "epoch %lld: the training set '%s' gave no batch (%llu samples, "
+                          "batch_size %lld, drop_last %s)",
+                          (long long)epoch + 1, r->train->name,
+                          (unsigned long long)r->train->size, (long long)cfg->batch_size,
+                          cfg->drop_last ? "true" : "false");
+    return rc;
+}
+
+static int validate(run *r, double *loss, double *acc, rp_error *err) {
+    *loss = NAN;
+    *acc = NAN;
+    if (!r->vl) return RP_OK;
+    rp_model_set_training(r->m, 0);
+    int rc = rp_loader_start(r->vl, 0, err); /* the same val set every epoch */
+    double sum = 0, n = 0, correct = 0, count = 0;
+    while (!rc) {
+        rp_batch *b = NULL;
+        rc = rp_loader_next(r->vl, &b, err);
+        if (rc || !b) break;
+        double lv = 0;
+        rc = forward_loss(r, b, 0, &lv, &correct, &count, err);
+        if (!rc && !isfinite(lv))
+            rc = rp_error_set(err, RP_ERR_NUMERIC, "validation loss '%s' is %s on '%s'",
+                              r->loss->name ? r->loss->name : "?", isnan(lv) ? "NaN" : "Inf",
+                              r->val->name);
+        sum += lv * (double)b->n;
+        n += (double)b->n;
+    }
+    rp_model_set_training(r->m, 1);
+    if (rc) return rc;
+    if (n == 0)
+        return rp_error_set(err, RP_ERR_INVALID, "the validation set '%s' is empty", r->val->name);
+    *loss = sum / n;
+    *acc = count > 0 ? correct / count : NAN;
+    return RP_OK;
+}
+
+static int remember_best(run *r, rp_error *err) {
+    int rc = rp_model_save(r->m, r->best_path, err);
+    if (rc || !r->cfg->restore_best) return rc;
+    rp_st_release(&r->best);
+    rp_st_init(&r->best);
+    r->have_best = 1;
+    return train_weights_to_st(r->m, &r->best, "", err);
+}
+
+static int end_epoch(run *r, int64_t epoch, double lr_epoch, rp_error *err) {
+    const train_cfg *cfg = r->cfg;
+    train_state *s = &r->s;
+    double t0 = rp_now();
+    double vloss, vacc;
+    int rc = validate(r, &vloss, &vacc, err);
+    if (rc) {
+        rp_error_prefix(err, "epoch %lld: ", (long long)epoch + 1);
+        return rc;
+    }
+    double train_seconds = s->acc_seconds, samples = s->acc_samples;
+    double row[H_NCOLS] = {(double)(epoch + 1),
+                           s->acc_loss / s->acc_samples,
+                           s->acc_count > 0 ? s->acc_correct / s->acc_count : NAN,
+                           vloss,
+                           vacc,
+                           lr_epoch,
+                           train_seconds + (rp_now() - t0)};
+    rc = train_hist_append(&s->hist, row, err);
+    if (rc) return rc;
+    if (train_monitor_update(&s->best, row)) {
+        rc = remember_best(r, err);
+        if (rc) return rc;
+    }
+    if (cfg->early_stopping) {
+        train_monitor_update(&s->es, row);
+        if (train_monitor_should_stop(&s->es)) s->stopped_early = 1;
+    }
+    if (r->sched && !rp_scheduler_per_batch(r->sched))
+        rp_scheduler_step(r->sched, r->vl ? vloss : row[H_TRAIN_LOSS]);
+    s->epochs_done = epoch + 1;
+    s->batch_in_epoch = 0;
+    s->acc_loss = s->acc_correct = s->acc_count = s->acc_samples = s->acc_seconds = 0;
+    s->lr = rp_optimizer_lr(r->opt);
+    s->acc_lr = s->lr;
+    s->done = s->epochs_done >= cfg->epochs || s->stopped_early;
+    char line[256];
+    train_epoch_line(line, sizeof line, cfg->log_format, cfg->epochs, row, r->vl != NULL,
+                     train_seconds > 0 ? samples / train_seconds : 0.0);
+    rp_info("%s", line);
+    rc = train_hist_write_csv(&s->hist, r->hist_path, err);
+    if (!rc) rc = save_checkpoint(r, err);
+    if (rc) return rc;
+    if (s->stopped_early)
+        rp_info("%s: early stopping after epoch %lld: %s did not improve by more than %g for %lld "
+                "epochs (best %.4f at epoch %lld)",
+                r->env->stage, (long long)epoch + 1, train_monitor_name(&s->es),
+                s->es.min_delta, (long long)s->es.patience, s->es.best,
+                (long long)s->es.best_epoch);
+    return RP_OK;
+}
+
+/* ---- set-up and results ------------------------------------------------------------ */
+
+static int resolve_monitor(run *r, train_monitor *m, const char *name, const char *mode,
+                           double min_delta, int64_t patience, const char *what, rp_error *err) {
+    char alt[40];
+    if (!r->val && !strncmp(name, "val_", 4)) {
+        snprintf(alt, sizeof alt, "train_%s", name + 4);
+        rp_info("%s: no validation set: %s monitors %s instead of %s", r->env->stage, what, alt,
+                name);
+        name = alt;
+    }
+    int rc = train_monitor_init(m, name, mode, min_delta, patience, err);
+    if (rc) rp_error_prefix(err, "%s: ", what);
+    return rc;
+}
+
+static int rel_file(const run *r, rp_metrics *mt, const char *path, rp_error *err) {
+    const char *rd = r->env->rundir;
+    size_t n = rd ? strlen(rd) : 0;
+    const char *rel = path;
+    if (n && !strncmp(path, rd, n) && path[n] == '/') rel = path + n + 1;
+    return rp_metrics_add_file(mt, rel, err);
+}
+
+static int make_metrics(run *r, rp_metrics **out, rp_error *err) {
+    const train_state *s = &r->s;
+    rp_metrics *mt = rp_metrics_new();
+    if (!mt) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    int rc = RP_OK;
+    rp_table *t = rp_metrics_add_table(mt, "history", s->hist.rows, H_NCOLS,
+                                       train_hist_cols, NULL, err);
+    if (!t) rc = err->status ? err->status : RP_ERR_NOMEM;
+    if (!rc) memcpy(t->values, s->hist.v, s->hist.rows * H_NCOLS * sizeof(double));
+    size_t pick = s->hist.rows - 1;
+    if (r->cfg->restore_best && s->best.best_epoch > 0) pick = (size_t)s->best.best_epoch - 1;
+    const double *row = s->hist.v + pick * H_NCOLS;
+    double seconds = 0;
+    for (size_t i = 0; i < s->hist.rows; i++) seconds += s->hist.v[i * H_NCOLS + H_SECONDS];
+    if (!rc) rc = rp_metrics_set(mt, "train_loss", row[H_TRAIN_LOSS], err);
+    if (!rc) rc = rp_metrics_set(mt, "train_acc", row[H_TRAIN_ACC], err);
+    if (!rc && r->vl) rc = rp_metrics_set(mt, "val_loss", row[H_VAL_LOSS], err);
+    if (!rc && r->vl) rc = rp_metrics_set(mt, "val_acc", row[H_VAL_ACC], err);
+    if (!rc) rc = rp_metrics_set(mt, "best_epoch", (double)s->best.best_epoch, err);
+    if (!rc) rc = rp_metrics_set(mt, "best_value", s->best.best, err);
+    if (!rc) rc = rp_metrics_set(mt, "epochs_run", (double)s->hist.rows, err);
+    if (!rc) rc = rp_metrics_set(mt, "stopped_early", (double)s->stopped_early, err);
+    if (!rc) rc = rp_metrics_set(mt, "seconds", seconds, err);
+    if (!rc) rc = rel_file(r, mt, r->hist_path, err);
+    if (!rc) rc = rel_file(r, mt, r->best_path, err);
+    if (!rc) rc = rel_file(r, mt, r->last_path, err);
+    if (rc) {
+        rp_metrics_free(mt);
+        return rc;
+    }
+    *out = mt;
+    return RP_OK;
+}
+
+static void run_release(run *r) {
+    for (size_t i = 0; i < r->n_hooks; i++)
+        if (r->hooks[i].ops->destroy) r->hooks[i].ops->destroy(r->hooks[i].state);
+    free(r->hooks);
+    rp_scheduler_free(r->sched);
+    rp_optimizer_free(r->opt);
+    rp_loader_free(r->tl);
+    rp_loader_free(r->vl);
+    rp_tensor_release(&r->dlogits);
+    rp_batch_release(&r->hb);
+    rp_st_release(&r->best);
+    train_hist_release(&r->s.hist);
+    rp_model_free(r->m);
+}
+
+static int file_exists(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+static int setup(run *r, const rp_model *in, rp_error *err) {
+    const train_cfg *cfg = r->cfg;
+    const train_env *env = r->env;
+    snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.safetensors", env->dir);
+    snprintf(r->hist_path, sizeof r->hist_path, "%s/history.csv", env->dir);
+    snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", env->dir);
+    snprintf(r->last_path, sizeof r->last_path, "%s/last.safetensors", env->dir);
+    rp_st_init(&r->best);
+    int rc = rp_model_clone(in, &r->m, err);
+    if (rc) return rc;
+    struct rp_loader_opts lo = {0};
+    lo.batch_size = (int)cfg->batch_size;
+    lo.shuffle = cfg->shuffle;
+    lo.drop_last = cfg->drop_last;
+    lo.balanced = cfg->balanced;
+    lo.workers = cfg->workers;
+    lo.prefetch = cfg->prefetch < 1 ? 1 : cfg->prefetch;
+    lo.seed = env->seed;
+    lo.stream = rp_hash_str(env->stage) ^ rp_hash_str("loader");
+    lo.limit = cfg->limit;
+    rc = rp_loader_new(r->train, &lo, &r->tl, err);
+    if (rc) return rc;
+    r->steps_per_epoch = rp_loader_num_batches(r->tl);
+    if (r->val) {
+        struct rp_loader_opts vo = lo;
+        vo.shuffle = 0;
+        vo.drop_last = 0;
+        vo.balanced = 0;
+        vo.stream = rp_hash_str(env->stage) ^ rp_hash_str("val-loader");
+        vo.limit = cfg->val_limit;
+        rc = rp_loader_new(r->val, &vo, &r->vl, err);
+        if (rc) return rc;
+    }
+    rc = rp_optimizer_new(cfg->optimizer, r->m, &r->opt, err);
+    if (rc) return rc;
+    if (cfg->scheduler) {
+        rc = rp_scheduler_new(cfg->scheduler, r->opt, cfg->epochs, (int64_t)r->steps_per_epoch,
+                              &r->sched, err);
+        if (rc) return rc;
+    }
+    rc = create_hooks(r, err);
+    if (rc) return rc;
+    rc = resolve_monitor(r, &r->s.best, cfg->monitor, cfg->mode, 0.0, 0, "monitor", err);
+    if (!rc && cfg->early_stopping)
+        rc = resolve_monitor(r, &r->s.es, cfg->es_monitor, cfg->es_mode, cfg->min_delta,
+                             cfg->patience, "early_stopping", err);
+    if (rc) return rc;
+    r->fp.epochs = cfg->epochs;
+    r->fp.batch_size = cfg->batch_size;
+    r->fp.seed = env->seed;
+    r->fp.train_size = r->train->size;
+    r->fp.limit = cfg->limit;
+    r->fp.n_params = rp_model_num_params(r->m);
+    rp_rng g;
+    rp_rng_for(&g, env->seed, env->stage, "dropout", 0, 0);
+    r->dropout_seed = rp_rng_u64(&g);
+    r->s.lr = rp_optimizer_lr(r->opt);
+    r->s.acc_lr = r->s.lr;
+    if (env->resuming && file_exists(r->ckpt_path)) {
+        rc = train_ckpt_load(r->ckpt_path, r->m, cfg->restore_best ? &r->best : NULL, r->opt,
+                             r->sched, &r->s, &r->fp, err);
+        if (rc) return rc;
+        r->have_best = r->best.n > 0;
+        rp_optimizer_set_lr(r->opt, r->s.lr);
+        rp_info("%s: resuming from '%s': %lld of %lld epochs done%s", env->stage, r->ckpt_path,
+                (long long)r->s.epochs_done, (long long)cfg->epochs,
+                r->s.done ? " (finished)" : "");
+    }
+    return RP_OK;
+}
+
+int train_fit(const train_cfg *cfg, const train_env *env, const rp_model *in, const rp_loss *loss,
+              const rp_dataset *train, const rp_dataset *val, rp_model **out_model,
+              rp_metrics **out_metrics, rp_error *err) {
+    *out_model = NULL;
+    *out_metrics = NULL;
+    run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg;
+    r.env = env;
+    r.loss = loss;
+    r.train = train;
+    r.val = val;
+    int rc = setup(&r, in, err);
+    for (int64_t epoch = r.s.epochs_done; !rc && !r.s.done && epoch < cfg->epochs; epoch++) {
+        double lr_epoch = r.s.batch_in_epoch ? r.s.acc_lr : rp_optimizer_lr(r.opt);
+        r.s.acc_lr = lr_epoch;
+        rc = train_epoch(&r, epoch, err);
+        if (!rc) rc = end_epoch(&r, epoch, lr_epoch, err);
+        if (!rc && !r.s.done && cfg->stop_after_epoch == epoch + 1)
+            rc = interrupted(&r, "stop_after_epoch", err);
+        else if (!rc && !r.s.done && rp_interrupted())
+            rc = interrupted(&r, "interrupted (SIGINT)", err);
+    }
+    if (!rc) rc = rp_model_save(r.m, r.last_path, err);
+    if (!rc && cfg->restore_best && r.have_best) {
+        rc = train_weights_from_st(r.m, &r.best, "", "best weights", err);
+        if (!rc)
+            rp_info("%s: restored the best weights (epoch %lld, %s %.4f)", env->stage,
+                    (long long)r.s.best.best_epoch, train_monitor_name(&r.s.best), r.s.best.best);
+    }
+    if (!rc) rc = make_metrics(&r, out_metrics, err);
+    if (!rc) {
+        rp_model_set_training(r.m, 0);
+        *out_model = r.m;
+        r.m = NULL;
+    }
+    run_release(&r);
+    return rc;
+}

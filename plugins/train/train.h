@@ -1,0 +1,152 @@
+/* runpipe train plugin — internal interface between the stage's files:
+ *   plugin.c      descriptor (ports)
+ *   stage.c       params → train_cfg, the stage's run function
+ *   loop.c        train_fit: epochs, steps, validation, hooks, resume
+ *   checkpoint.c  per-epoch checkpoint (weights, optimizer, scheduler, RNG
+ *                 position, early stopping, history) and its restore
+ *   monitor.c     best-value tracking and early stopping
+ *   history.c     the per-epoch history table, history.csv, the epoch line
+ * Tests (tests/plugins/train/) call train_fit directly.
+ */
+#ifndef RP_PLUGIN_TRAIN_H
+#define RP_PLUGIN_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runpipe/runpipe.h"
+
+/* ---- history ---------------------------------------------------------------- */
+
+enum {
+    H_EPOCH = 0, H_TRAIN_LOSS, H_TRAIN_ACC, H_VAL_LOSS, H_VAL_ACC, H_LR, H_SECONDS,
+    H_NCOLS
+};
+extern const char *const train_hist_cols[H_NCOLS];
+
+typedef struct train_hist {
+    size_t rows, cap;
+    double *v;            /* owned, rows * H_NCOLS */
+} train_hist;
+
+int train_hist_append(train_hist *h, const double *row, rp_error *err);
+void train_hist_release(train_hist *h);
+/* history.csv (header + one line per epoch), atomic. */
+int train_hist_write_csv(const train_hist *h, const char *path, rp_error *err);
+/* Exact text form for checkpoints ("%.17g", one row per line) and back. */
+int train_hist_to_text(const train_hist *h, char **out, rp_error *err); /* *out transferred */
+int train_hist_from_text(train_hist *h, const char *text, rp_error *err);
+
+enum train_log_format { TRAIN_LOG_STANDARD = 0, TRAIN_LOG_BRACKET = 1 };
+/* The epoch line, e.g.
+ * "[03/50] train loss 0.2034 acc 0.8464 | val loss 0.0744 acc 0.9568 | lr 1.0e-05 | 812 img/s"
+ * (bracket: S4's "[03] train: [Loss: 0.2034, Acc: 0.8464] | val: [Loss: ..., Acc: ...]"). */
+void train_epoch_line(char *buf, size_t size, int format, int64_t epochs, const double *row,
+                      int has_val, double img_per_s);
+
+/* ---- monitor / early stopping ----------------------------------------------- */
+
+typedef struct train_monitor {
+    int col;              /* H_* column watched */
+    int maximize;         /* 1: larger is better */
+    double min_delta;     /* improvement must exceed this */
+    int64_t patience;     /* early stopping: epochs without improvement (0 = off) */
+    double best;          /* NaN until the first epoch */
+    int64_t best_epoch;   /* 1-based, 0 = none */
+    int64_t bad;          /* epochs since the last improvement */
+} train_monitor;
+
+/* name "val_loss" | "val_acc" | "train_loss" | "train_acc"; mode "min" |
+ * "max" | "auto" (max for accuracies). Returns RP_ERR_INVALID for others. */
+int train_monitor_init(train_monitor *m, const char *name, const char *mode, double min_delta,
+                       int64_t patience, rp_error *err);
+/* Feed one epoch's history row; returns 1 when it improved on the best. */
+int train_monitor_update(train_monitor *m, const double *row);
+int train_monitor_should_stop(const train_monitor *m);
+const char *train_monitor_name(const train_monitor *m);
+
+/* ---- configuration ---------------------------------------------------------- */
+
+typedef struct train_cfg {
+    int64_t epochs;
+    int64_t batch_size;
+    const rp_node *optimizer;   /* component spec (borrowed) */
+    const rp_node *scheduler;   /* component spec or NULL */
+    const rp_node *hooks;       /* list of batch_hook specs or NULL */
+    int workers, prefetch;
+    int shuffle, drop_last, balanced;
+    uint64_t limit, val_limit;  /* samples per epoch, 0 = all */
+    char monitor[32], mode[8];  /* best checkpoint */
+    int early_stopping;         /* enabled */
+    char es_monitor[32], es_mode[8];
+    int64_t patience;
+    double min_delta;
+    int restore_best;
+    int log_format;             /* enum train_log_format */
+    int checkpoint;             /* write checkpoint.safetensors every epoch */
+    int64_t stop_after_epoch;   /* testing: act as if interrupted after this epoch */
+} train_cfg;
+
+/* Read validated params (schemas/train.yaml). `p` borrowed; cfg borrows nodes
+ * from it. */
+int train_cfg_parse(const rp_node *p, train_cfg *cfg, rp_error *err);
+
+/* Where the stage runs. */
+typedef struct train_env {
+    uint64_t seed;        /* the run's root seed */
+    const char *stage;    /* stage id */
+    const char *dir;      /* this stage's folder (checkpoints, history.csv) */
+    const char *rundir;   /* run directory (files are registered relative to it); may be NULL */
+    int resuming;         /* continue from dir/checkpoint.safetensors if present */
+} train_env;
+
+/* Train a clone of `in` (borrowed, left untouched). On success *out_model and
+ * *out_metrics are transferred to the caller. Returns RP_ERR_INTERRUPTED
+ * (after writing a checkpoint) on SIGINT or stop_after_epoch. */
+int train_fit(const train_cfg *cfg, const train_env *env, const rp_model *in, const rp_loss *loss,
+              const rp_dataset *train, const rp_dataset *val, rp_model **out_model,
+              rp_metrics **out_metrics, rp_error *err);
+
+/* ---- checkpoint --------------------------------------------------------------- */
+
+/* Everything besides weights/optimizer/scheduler needed to continue exactly. */
+typedef struct train_state {
+    int64_t epochs_done;     /* completed epochs */
+    int64_t global_step;     /* optimizer steps so far (dropout/hook RNG position) */
+    int64_t batch_in_epoch;  /* steps done in the unfinished epoch (interrupt) */
+    int done;                /* training finished (all epochs or early stop) */
+    int stopped_early;
+    double lr;               /* optimizer lr to continue with */
+    train_monitor best, es;  /* best-checkpoint and early-stopping trackers */
+    double acc_loss, acc_correct, acc_count, acc_samples, acc_seconds; /* partial epoch */
+    double acc_lr;           /* lr at the start of the unfinished epoch */
+    train_hist hist;
+} train_state;
+
+/* Fingerprint of the configuration a checkpoint belongs to. */
+typedef struct train_fingerprint {
+    int64_t epochs, batch_size;
+    uint64_t seed, train_size, limit;
+    size_t n_params;
+} train_fingerprint;
+
+/* Write dir/checkpoint.safetensors atomically. `best` (may be NULL) = a copy
+ * of the best weights, stored under "best." (restore_best). */
+int train_ckpt_save(const char *path, rp_model *m, const rp_st *best, const rp_optimizer *opt,
+                    const rp_scheduler *sched, const train_state *s,
+                    const train_fingerprint *fp, rp_error *err);
+/* Restore into m/opt/sched/s; `best` (may be NULL) receives the best weights
+ * when the checkpoint has them. Errors when fp differs. */
+int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *opt,
+                    rp_scheduler *sched, train_state *s, const train_fingerprint *fp,
+                    rp_error *err);
+
+/* Copy all params + buffers of m into st (names as is) / back. */
+int train_weights_to_st(rp_model *m, rp_st *st, const char *prefix, rp_error *err);
+int train_weights_from_st(rp_model *m, const rp_st *st, const char *prefix, const char *file,
+                          rp_error *err);
+
+/* Stage run function. */
+int train_stage_run(rp_stage *st, rp_error *err);
+
+#endif
