@@ -34,7 +34,7 @@ static int is_pointwise(const rp_conv_geom *g) {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
+static size_t gemm_workspace_floats(const rp_conv_geom *g) {
     if (is_pointwise(g)) return 0;
     /* one column matrix [C*KH*KW, OH*OW] */
     return (size_t)(g->c * g->kh * g->kw) * (size_t)(g->oh * g->ow);
@@ -90,7 +90,7 @@ static void col2im(const rp_conv_geom *g, const float *col, float *dx) {
     }
 }
 
-void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+void rp_conv2d_forward_gemm(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                        float *y, float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     for (int64_t n = 0; n < g->n; n++) {
@@ -112,7 +112,7 @@ void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, co
     }
 }
 
-void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+void rp_conv2d_backward_data_gemm(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
                              float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     for (int64_t n = 0; n < g->n; n++) {
@@ -125,7 +125,7 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
     }
 }
 
-void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     for (int64_t n = 0; n < g->n; n++) {
@@ -149,3 +149,450 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
         }
     }
 }
+
+/* ------------------------------------------------------------------------------
+ * Fast paths (AVX-512). Every pass runs as a register-blocked GEMM whose B
+ * operand rows are addressed through an offset table, so the same two micro-
+ * kernels serve three layouts:
+ *   pointwise  1x1 stride 1 no padding: B rows are the input channels.
+ *   s1         any stride-1 kernel: the image is copied once into a zero-padded
+ *              plane [C, H+2ph, W+2pw] and output positions p = oy*Wp + ox are
+ *              computed over the padded width (the W+2pw-OW extra columns are
+ *              discarded), so B row (c,i,j) is the padded plane shifted by
+ *              c*Hp*Wp + i*dh*Wp + j*dw: an implicit im2col with no copy.
+ *              backward-data is the same kernel on dy padded by d*(k-1)-p with
+ *              the weights flipped and transposed (dx = conv(dy, rot180(W)^T)).
+ *   col        everything else (strided): per-image im2col / col2im.
+ * Images are split across threads in contiguous chunks (one chunk per thread,
+ * static); backward-weight sums per-thread partials in thread order, so a
+ * fixed thread count gives bit-identical results.
+ * ---------------------------------------------------------------------------- */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#include <omp.h>
+
+#include "runpipe/nn.h"
+
+#define MR 8            /* output rows per forward tile (broadcast operand) */
+#define NV 3            /* 16-float vectors per forward tile */
+#define NR (16 * NV)    /* output positions per forward tile */
+#define WK 4            /* dy rows per weight-gradient tile */
+#define WR 6            /* B rows per weight-gradient tile */
+
+enum { PATH_POINTWISE, PATH_S1, PATH_COL };
+
+static int64_t i64min(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t i64max(int64_t a, int64_t b) { return a > b ? a : b; }
+static size_t rup(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static int fwd_path(const rp_conv_geom *g) {
+    if (g->sh != 1 || g->sw != 1) return PATH_COL;
+    if (is_pointwise(g)) return PATH_POINTWISE;
+    return PATH_S1;
+}
+
+static int bwd_data_path(const rp_conv_geom *g) {
+    int p = fwd_path(g);
+    /* dx = conv(dy padded by d*(k-1)-p): needs a non-negative padding */
+    if (p == PATH_S1 && (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
+        return PATH_COL;
+    return p;
+}
+
+/* Threads actually used: rp_get_threads(), at most the processors (the
+ * workspace is sized for that many, so a later rp_set_threads() can never
+ * overrun it). */
+static int ws_threads(void) {
+    int p = omp_get_num_procs();
+    return p < 1 ? 1 : (p > 64 ? 64 : p);
+}
+
+static int conv_threads(void) {
+    int t = rp_get_threads(), p = ws_threads();
+    return t < 1 ? 1 : (t > p ? p : t);
+}
+
+/* Floats shared by all threads: packed weights + offset table (int64). */
+static size_t shared_floats(const rp_conv_geom *g) {
+    int64_t ckk = g->c * g->kh * g->kw, kkk = g->k * g->kh * g->kw;
+    int64_t a1 = (g->k + MR - 1) / MR * MR * ckk;      /* forward */
+    int64_t a2 = (g->c + MR - 1) / MR * MR * kkk;      /* backward data, s1 */
+    int64_t a3 = (ckk + MR - 1) / MR * MR * g->k;      /* backward data, col */
+    int64_t a = i64max(a1, i64max(a2, a3));
+    return rup((size_t)a) + rup((size_t)(2 * i64max(ckk, kkk)));
+}
+
+static int64_t s1_slack(const rp_conv_geom *g) {
+    return g->dw * (g->kw - 1) + 64;
+}
+
+/* Floats private to each thread. */
+static size_t thread_floats(const rp_conv_geom *g) {
+    int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
+    int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    int64_t dwp = g->k * ckk + g->k;                                  /* dw, db partials */
+    int64_t xpad = g->c * hp * wp + s1_slack(g);
+    int64_t s1f = xpad + g->k * g->oh * wp;                           /* forward */
+    int64_t s1w = xpad + g->k * g->oh * wp + dwp;                     /* backward weight */
+    int64_t phq = g->dh * (g->kh - 1) - g->ph, pwq = g->dw * (g->kw - 1) - g->pw;
+    int64_t s1d = 0;
+    if (phq >= 0 && pwq >= 0) {
+        int64_t hq = g->oh + 2 * phq, wq = g->ow + 2 * pwq;
+        s1d = g->k * hq * wq + s1_slack(g) + g->c * g->h * wq;          /* backward data */
+    }
+    int64_t col = ckk * ohw + dwp;
+    int64_t m = i64max(i64max(s1f, s1w), i64max(s1d, col));
+    return rup((size_t)m + 64);
+}
+
+size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
+    size_t fast = shared_floats(g) + (size_t)ws_threads() * thread_floats(g);
+    size_t gemm = gemm_workspace_floats(g); /* the *_gemm passes share the workspace */
+    return fast > gemm ? fast : gemm;
+}
+
+/* C[mv rows, np positions] = bias + A[mv, kd] * B, B row r = base + off[r].
+ * ap: one packed block [kd][MR]. nv = vectors (1..NV) covering np. */
+static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, const float *ap,
+                                                            const float *base,
+                                                            const int64_t *off, int64_t np,
+                                                            const float *bias, int mv, float *c,
+                                                            int64_t ldc) {
+    __mmask16 mk[NV];
+    for (int v = 0; v < NV; v++) {
+        int64_t left = np - 16 * v;
+        mk[v] = left >= 16 ? (__mmask16)0xFFFF
+                           : (left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u));
+    }
+    __m512 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) {
+        __m512 b0 = _mm512_set1_ps(bias && m < mv ? bias[m] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) acc[m][v] = b0;
+    }
+    for (int64_t r = 0; r < kd; r++) {
+        const float *b = base + off[r];
+        __m512 bv[NV];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            if (v < nv) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+        const float *a = ap + r * MR;
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            __m512 av = _mm512_set1_ps(a[m]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                if (v < nv) acc[m][v] = _mm512_fmadd_ps(av, bv[v], acc[m][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) {
+        if (m >= mv) break;
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            if (v < nv) _mm512_mask_storeu_ps(c + m * ldc + 16 * v, mk[v], acc[m][v]);
+    }
+}
+
+/* C[m, P] (ldc) = bias + A[m, kd] * B over all positions. ap: packed
+ * [ceil(m/MR)][kd][MR]. */
+static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
+                      const int64_t *off, int64_t P, const float *bias, float *c, int64_t ldc) {
+    for (int64_t mb = 0; mb < m; mb += MR) {
+        int mv = (int)i64min(MR, m - mb);
+        const float *a = ap + mb * kd;
+        const float *bb = bias ? bias + mb : NULL;
+        float *cb = c + mb * ldc;
+        int64_t p = 0;
+        for (; p + NR <= P; p += NR)
+            kern_fwd(3, kd, a, base + p, off, NR, bb, mv, cb + p, ldc);
+        int64_t np = P - p;
+        if (np > 32)
+            kern_fwd(3, kd, a, base + p, off, np, bb, mv, cb + p, ldc);
+        else if (np > 16)
+            kern_fwd(2, kd, a, base + p, off, np, bb, mv, cb + p, ldc);
+        else if (np > 0)
+            kern_fwd(1, kd, a, base + p, off, np, bb, mv, cb + p, ldc);
+    }
+}
+
+/* out[k][r] (ldo) += sum_p dyr[k][p] * br[r][p] for a WK x WR tile. */
+static inline void kern_wgrad(int64_t P, const float *const *dyr, const float *const *br, int kv,
+                              int rv, float *out, int64_t ldo) {
+    __m512 acc[WK][WR];
+#pragma GCC unroll 4
+    for (int k = 0; k < WK; k++)
+#pragma GCC unroll 6
+        for (int r = 0; r < WR; r++) acc[k][r] = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 16 <= P; p += 16) {
+        __m512 d[WK];
+#pragma GCC unroll 4
+        for (int k = 0; k < WK; k++) d[k] = _mm512_loadu_ps(dyr[k] + p);
+#pragma GCC unroll 6
+        for (int r = 0; r < WR; r++) {
+            __m512 b = _mm512_loadu_ps(br[r] + p);
+#pragma GCC unroll 4
+            for (int k = 0; k < WK; k++) acc[k][r] = _mm512_fmadd_ps(d[k], b, acc[k][r]);
+        }
+    }
+    if (p < P) {
+        __mmask16 mk = (__mmask16)((1u << (P - p)) - 1u);
+        __m512 d[WK];
+#pragma GCC unroll 4
+        for (int k = 0; k < WK; k++) d[k] = _mm512_maskz_loadu_ps(mk, dyr[k] + p);
+#pragma GCC unroll 6
+        for (int r = 0; r < WR; r++) {
+            __m512 b = _mm512_maskz_loadu_ps(mk, br[r] + p);
+#pragma GCC unroll 4
+            for (int k = 0; k < WK; k++) acc[k][r] = _mm512_fmadd_ps(d[k], b, acc[k][r]);
+        }
+    }
+    for (int k = 0; k < kv; k++)
+        for (int r = 0; r < rv; r++) out[k * ldo + r] += _mm512_reduce_add_ps(acc[k][r]);
+}
+
+/* out[km, rn] += dy[km, P] (row stride lddy) . B^T, B row r = base + off[r]. */
+static void wgrad_rows(const float *dy, int64_t lddy, int64_t km, const float *base,
+                       const int64_t *off, int64_t rn, int64_t P, float *out) {
+    for (int64_t kb = 0; kb < km; kb += WK) {
+        int kv = (int)i64min(WK, km - kb);
+        const float *dr[WK];
+        for (int k = 0; k < WK; k++) dr[k] = dy + (kb + (k < kv ? k : kv - 1)) * lddy;
+        for (int64_t rb = 0; rb < rn; rb += WR) {
+            int rv = (int)i64min(WR, rn - rb);
+            const float *br[WR];
+            for (int r = 0; r < WR; r++) br[r] = base + off[rb + (r < rv ? r : rv - 1)];
+            kern_wgrad(P, dr, br, kv, rv, out + kb * rn + rb, rn);
+        }
+    }
+}
+
+/* Pack A[m, kd] (element (i, r) at a[i*lda_i + r*lda_r]) into [ceil(m/MR)][kd][MR]. */
+static void pack_a(const float *a, int64_t m, int64_t kd, int64_t lda_i, int64_t lda_r,
+                   float *ap) {
+    for (int64_t mb = 0; mb < m; mb += MR)
+        for (int64_t r = 0; r < kd; r++)
+            for (int64_t i = 0; i < MR; i++)
+                ap[mb * kd + r * MR + i] = mb + i < m ? a[(mb + i) * lda_i + r * lda_r] : 0.0f;
+}
+
+/* Copy img[c, h, w] into the interior of a zeroed padded plane [c, h+2ph, w+2pw]. */
+static void pad_copy(const float *img, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
+                     float *pad) {
+    int64_t hp = h + 2 * ph, wp = w + 2 * pw;
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t y = 0; y < h; y++)
+            memcpy(pad + (ci * hp + y + ph) * wp + pw, img + (ci * h + y) * w,
+                   sizeof(float) * (size_t)w);
+}
+
+/* Keep columns [0, ow) of rows of width wp: src[m, oh*wp] -> dst[m, oh, ow]. */
+static void crop_rows(const float *src, int64_t m, int64_t oh, int64_t wp, int64_t ow,
+                      float *dst) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t y = 0; y < oh; y++)
+            memcpy(dst + (i * oh + y) * ow, src + (i * oh + y) * wp, sizeof(float) * (size_t)ow);
+}
+
+static void s1_offsets(int64_t c, int64_t hp, int64_t wp, int64_t kh, int64_t kw, int64_t dh,
+                       int64_t dw, int64_t *off) {
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t i = 0; i < kh; i++)
+            for (int64_t j = 0; j < kw; j++)
+                off[(ci * kh + i) * kw + j] = ci * hp * wp + i * dh * wp + j * dw;
+}
+
+static void row_offsets(int64_t n, int64_t ld, int64_t *off) {
+    for (int64_t r = 0; r < n; r++) off[r] = r * ld;
+}
+
+void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                       float *y, float *ws) {
+    const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    const int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    const int path = fwd_path(g);
+    float *ap = ws;
+    int64_t *off = (int64_t *)(void *)(ws + rup((size_t)((g->k + MR - 1) / MR * MR * ckk)));
+    float *thr = ws + shared_floats(g);
+    const size_t per = thread_floats(g);
+    pack_a(w, g->k, ckk, ckk, 1, ap);
+    if (path == PATH_S1)
+        s1_offsets(g->c, hp, wp, g->kh, g->kw, g->dh, g->dw, off);
+    else
+        row_offsets(ckk, path == PATH_POINTWISE ? hw : ohw, off);
+#pragma omp parallel num_threads(conv_threads())
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *tb = thr + (size_t)tid * per;
+        const int64_t n0 = g->n * tid / nt, n1 = g->n * (tid + 1) / nt;
+        float *pad = tb, *tmp = tb + rup((size_t)(g->c * hp * wp + s1_slack(g)));
+        if (path == PATH_S1 && n1 > n0)
+            memset(pad, 0, sizeof(float) * (size_t)(g->c * hp * wp + s1_slack(g)));
+        for (int64_t n = n0; n < n1; n++) {
+            const float *xn = x + n * g->c * hw;   /* [C, H, W] */
+            float *yn = y + n * g->k * ohw;        /* [K, OH, OW] */
+            if (path == PATH_POINTWISE) {
+                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw);
+            } else if (path == PATH_S1) {
+                pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, pad);
+                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, tmp, g->oh * wp);
+                crop_rows(tmp, g->k, g->oh, wp, g->ow, yn);
+            } else {
+                im2col(g, xn, tb);                 /* [C*KH*KW, OH*OW] */
+                gemm_rows(ap, g->k, ckk, tb, off, ohw, b, yn, ohw);
+            }
+        }
+    }
+}
+
+void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                             float *ws) {
+    const int64_t ckk = g->c * g->kh * g->kw, kkk = g->k * g->kh * g->kw;
+    const int64_t ohw = g->oh * g->ow, hw = g->h * g->w;
+    const int path = bwd_data_path(g);
+    const int64_t phq = g->dh * (g->kh - 1) - g->ph, pwq = g->dw * (g->kw - 1) - g->pw;
+    const int64_t hq = g->oh + 2 * phq, wq = g->ow + 2 * pwq;
+    float *ap = ws;
+    float *thr = ws + shared_floats(g);
+    const size_t per = thread_floats(g);
+    int64_t *off;
+    if (path == PATH_S1) {
+        /* A'[c][(k,i,j)] = w[k][c][KH-1-i][KW-1-j] */
+        for (int64_t cb = 0; cb < g->c; cb += MR)
+            for (int64_t k = 0; k < g->k; k++)
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t j = 0; j < g->kw; j++)
+                        for (int64_t m = 0; m < MR; m++) {
+                            int64_t r = (k * g->kh + i) * g->kw + j, c = cb + m;
+                            ap[cb * kkk + r * MR + m] =
+                                c < g->c ? w[((k * g->c + c) * g->kh + g->kh - 1 - i) * g->kw +
+                                             g->kw - 1 - j]
+                                         : 0.0f;
+                        }
+        off = (int64_t *)(void *)(ws + rup((size_t)((g->c + MR - 1) / MR * MR * kkk)));
+        s1_offsets(g->k, hq, wq, g->kh, g->kw, g->dh, g->dw, off);
+    } else {
+        /* A = W^T: rows (c,i,j) (or c), reduction over k */
+        pack_a(w, ckk, g->k, 1, ckk, ap);
+        off = (int64_t *)(void *)(ws + rup((size_t)((ckk + MR - 1) / MR * MR * g->k)));
+        row_offsets(g->k, ohw, off);
+    }
+#pragma omp parallel num_threads(conv_threads())
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *tb = thr + (size_t)tid * per;
+        const int64_t n0 = g->n * tid / nt, n1 = g->n * (tid + 1) / nt;
+        const size_t padf = path == PATH_S1 ? (size_t)(g->k * hq * wq + s1_slack(g)) : 0;
+        float *pad = tb, *tmp = tb + rup(padf);
+        if (path == PATH_S1 && n1 > n0) memset(pad, 0, sizeof(float) * padf);
+        for (int64_t n = n0; n < n1; n++) {
+            const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
+            float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
+            if (path == PATH_POINTWISE) {
+                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw);
+            } else if (path == PATH_S1) {
+                pad_copy(dyn, g->k, g->oh, g->ow, phq, pwq, pad);
+                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, tmp, g->h * wq);
+                crop_rows(tmp, g->c, g->h, wq, g->w, dxn);
+            } else {
+                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw); /* [C*KH*KW, OH*OW] */
+                col2im(g, tb, dxn);
+            }
+        }
+    }
+}
+
+void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                               float *db, float *ws) {
+    const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    const int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    const int path = fwd_path(g);
+    int64_t *off = (int64_t *)(void *)ws;
+    float *thr = ws + shared_floats(g);
+    const size_t per = thread_floats(g);
+    const int T = conv_threads();
+    if (path == PATH_S1)
+        s1_offsets(g->c, hp, wp, g->kh, g->kw, g->dh, g->dw, off);
+    else
+        row_offsets(ckk, path == PATH_POINTWISE ? hw : ohw, off);
+    const size_t padf = (size_t)(g->c * hp * wp + s1_slack(g));
+    const size_t dyf = (size_t)(g->k * g->oh * wp);
+    /* per-thread partial sums live at the end of each thread's block */
+    const size_t part_at = path == PATH_S1 ? rup(padf) + rup(dyf) : rup((size_t)(ckk * ohw));
+    int used = 1;
+#pragma omp parallel num_threads(T)
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+#pragma omp single
+        used = nt;
+        float *tb = thr + (size_t)tid * per;
+        float *part = tb + part_at;                /* [K, C*KH*KW] then [K] */
+        float *pdb = part + ckk * g->k;
+        const int64_t n0 = g->n * tid / nt, n1 = g->n * (tid + 1) / nt;
+        memset(part, 0, sizeof(float) * (size_t)(ckk * g->k + g->k));
+        float *pad = tb, *dyp = tb + rup(padf);
+        if (path == PATH_S1 && n1 > n0) {
+            memset(pad, 0, sizeof(float) * padf);
+            memset(dyp, 0, sizeof(float) * dyf);
+        }
+        for (int64_t n = n0; n < n1; n++) {
+            const float *xn = x + n * g->c * hw;    /* [C, H, W] */
+            const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
+            if (db) {
+                for (int64_t k = 0; k < g->k; k++) {
+                    const float *r = dyn + k * ohw;
+                    __m512 s = _mm512_setzero_ps();
+                    int64_t p = 0;
+                    for (; p + 16 <= ohw; p += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
+                    if (p < ohw)
+                        s = _mm512_add_ps(
+                            s, _mm512_maskz_loadu_ps((__mmask16)((1u << (ohw - p)) - 1u), r + p));
+                    pdb[k] += _mm512_reduce_add_ps(s);
+                }
+            }
+            if (path == PATH_POINTWISE) {
+                wgrad_rows(dyn, ohw, g->k, xn, off, ckk, hw, part);
+            } else if (path == PATH_S1) {
+                pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, pad);
+                /* dy over the padded width, zero in the discarded columns */
+                for (int64_t k = 0; k < g->k; k++)
+                    for (int64_t oy = 0; oy < g->oh; oy++)
+                        memcpy(dyp + (k * g->oh + oy) * wp, dyn + (k * g->oh + oy) * g->ow,
+                               sizeof(float) * (size_t)g->ow);
+                wgrad_rows(dyp, g->oh * wp, g->k, pad, off, ckk, g->oh * wp, part);
+            } else {
+                im2col(g, xn, tb);
+                wgrad_rows(dyn, ohw, g->k, tb, off, ckk, ohw, part);
+            }
+        }
+    }
+    /* fixed-order reduction of the per-thread partials */
+    for (int t = 0; t < used; t++) {
+        const float *part = thr + (size_t)t * per + part_at;
+        for (int64_t i = 0; i < ckk * g->k; i++) dw[i] += part[i];
+        if (db)
+            for (int64_t k = 0; k < g->k; k++) db[k] += part[ckk * g->k + k];
+    }
+}
+
+#else /* no AVX-512: the portable im2col + sgemm kernels */
+
+size_t rp_conv_workspace_floats(const rp_conv_geom *g) { return gemm_workspace_floats(g); }
+
+void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                       float *y, float *ws) {
+    rp_conv2d_forward_gemm(g, x, w, b, y, ws);
+}
+
+void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                             float *ws) {
+    rp_conv2d_backward_data_gemm(g, dy, w, dx, ws);
+}
+
+void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                               float *db, float *ws) {
+    rp_conv2d_backward_weight_gemm(g, x, dy, dw, db, ws);
+}
+#endif

@@ -40,4 +40,14 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws);
 
+/* The same three passes as plain per-image im2col + cblas_sgemm (+ col2im):
+ * the portable path (used when AVX-512 is unavailable), kept callable so tests
+ * and benchmarks can compare against it. Same semantics and workspace. */
+void rp_conv2d_forward_gemm(const rp_conv_geom *g, const float *x, const float *w,
+                            const float *b, float *y, float *ws);
+void rp_conv2d_backward_data_gemm(const rp_conv_geom *g, const float *dy, const float *w,
+                                  float *dx, float *ws);
+void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const float *dy,
+                                    float *dw, float *db, float *ws);
+
 #endif

@@ -83,7 +83,21 @@ static void check_close(const float *got, const double *ref, const double *absre
 
 #define IX(n, c, y, x, C, H, W) ((((n) * (C) + (c)) * (H) + (y)) * (W) + (x))
 
-static void check_case(const geom_case *cs) {
+typedef struct {
+    const char *name;
+    void (*fwd)(const rp_conv_geom *, const float *, const float *, const float *, float *,
+                float *);
+    void (*bwd_data)(const rp_conv_geom *, const float *, const float *, float *, float *);
+    void (*bwd_weight)(const rp_conv_geom *, const float *, const float *, float *, float *,
+                       float *);
+} impl;
+
+static const impl FAST = {"fast", rp_conv2d_forward, rp_conv2d_backward_data,
+                          rp_conv2d_backward_weight};
+static const impl GEMM = {"gemm", rp_conv2d_forward_gemm, rp_conv2d_backward_data_gemm,
+                          rp_conv2d_backward_weight_gemm};
+
+static void check_case(const geom_case *cs, const impl *im) {
     rp_conv_geom g = make_geom(cs);
     const int64_t N = g.n, C = g.c, H = g.h, W = g.w, K = g.k, KH = g.kh, KW = g.kw;
     const int64_t OH = g.oh, OW = g.ow;
@@ -143,15 +157,15 @@ static void check_case(const geom_case *cs) {
                 }
 
     char label[160];
-    snprintf(label, sizeof label, "%s: n%lld c%lld %lldx%lld k%lld", cs->name, (long long)N,
+    snprintf(label, sizeof label, "%s %s: n%lld c%lld %lldx%lld k%lld", im->name, cs->name, (long long)N,
              (long long)C, (long long)H, (long long)W, (long long)K);
 
     /* forward with and without bias; y is overwritten (pre-filled with garbage) */
     for (size_t i = 0; i < ny; i++) y[i] = 1e30f;
-    rp_conv2d_forward(&g, x, w, b, y, ws);
+    im->fwd(&g, x, w, b, y, ws);
     check_close(y, ry, ay, ny, "forward", label);
     for (size_t i = 0; i < ny; i++) y[i] = -1e30f;
-    rp_conv2d_forward(&g, x, w, NULL, y, ws);
+    im->fwd(&g, x, w, NULL, y, ws);
     for (int64_t n = 0; n < N; n++)
         for (int64_t k = 0; k < K; k++)
             for (int64_t p = 0; p < OH * OW; p++) {
@@ -163,32 +177,32 @@ static void check_case(const geom_case *cs) {
 
     /* backward data: dx overwritten */
     for (size_t i = 0; i < nx; i++) dx[i] = 1e30f;
-    rp_conv2d_backward_data(&g, dy, w, dx, ws);
+    im->bwd_data(&g, dy, w, dx, ws);
     check_close(dx, rdx, adx, nx, "backward_data", label);
 
     /* backward weight: dw, db accumulate onto their previous contents */
     memcpy(dw, dw0, nw * sizeof(float));
     memcpy(db, db0, (size_t)K * sizeof(float));
-    rp_conv2d_backward_weight(&g, x, dy, dw, db, ws);
+    im->bwd_weight(&g, x, dy, dw, db, ws);
     check_close(dw, rdw, adw, nw, "backward_weight dw", label);
     check_close(db, rdb, adb, (size_t)K, "backward_weight db", label);
     /* db may be NULL */
     memcpy(dw, dw0, nw * sizeof(float));
-    rp_conv2d_backward_weight(&g, x, dy, dw, NULL, ws);
+    im->bwd_weight(&g, x, dy, dw, NULL, ws);
     check_close(dw, rdw, adw, nw, "backward_weight dw (no db)", label);
 
     /* determinism: a second run gives bit-identical results */
     float *y2 = falloc(ny), *dx2 = falloc(nx), *dw2 = falloc(nw);
-    rp_conv2d_forward(&g, x, w, b, y, ws);
-    rp_conv2d_forward(&g, x, w, b, y2, ws);
+    im->fwd(&g, x, w, b, y, ws);
+    im->fwd(&g, x, w, b, y2, ws);
     assert_memory_equal(y, y2, ny * sizeof(float));
-    rp_conv2d_backward_data(&g, dy, w, dx2, ws);
-    rp_conv2d_backward_data(&g, dy, w, dx, ws);
+    im->bwd_data(&g, dy, w, dx2, ws);
+    im->bwd_data(&g, dy, w, dx, ws);
     assert_memory_equal(dx, dx2, nx * sizeof(float));
     memcpy(dw, dw0, nw * sizeof(float));
     memcpy(dw2, dw0, nw * sizeof(float));
-    rp_conv2d_backward_weight(&g, x, dy, dw, NULL, ws);
-    rp_conv2d_backward_weight(&g, x, dy, dw2, NULL, ws);
+    im->bwd_weight(&g, x, dy, dw, NULL, ws);
+    im->bwd_weight(&g, x, dy, dw2, NULL, ws);
     assert_memory_equal(dw, dw2, nw * sizeof(float));
 
     free(y2), free(dx2), free(dw2);
@@ -197,9 +211,25 @@ static void check_case(const geom_case *cs) {
     free(rdb), free(adb);
 }
 
-static void test_all_geometries(void **state) {
+/* Every geometry through the fast kernels with 1 and 2 threads (images split
+ * across threads, including fewer images than threads), and through the
+ * portable im2col + sgemm passes. */
+static void test_fast_one_thread(void **state) {
     (void)state;
-    for (size_t i = 0; i < N_CASES; i++) check_case(&CASES[i]);
+    rp_set_threads(1);
+    for (size_t i = 0; i < N_CASES; i++) check_case(&CASES[i], &FAST);
+}
+
+static void test_fast_two_threads(void **state) {
+    (void)state;
+    rp_set_threads(2);
+    for (size_t i = 0; i < N_CASES; i++) check_case(&CASES[i], &FAST);
+}
+
+static void test_gemm_passes(void **state) {
+    (void)state;
+    rp_set_threads(2);
+    for (size_t i = 0; i < N_CASES; i++) check_case(&CASES[i], &GEMM);
 }
 
 static void test_geom_finish(void **state) {
@@ -226,7 +256,9 @@ static void test_geom_finish(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_geom_finish),
-        cmocka_unit_test(test_all_geometries),
+        cmocka_unit_test(test_fast_one_thread),
+        cmocka_unit_test(test_fast_two_threads),
+        cmocka_unit_test(test_gemm_passes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
