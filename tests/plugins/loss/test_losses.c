@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "../../harness.h"
+#include "registry.h" /* engine-internal: rp_schema_dirs_init */
 #include "../../../plugins/loss/loss_common.h"
 
 const struct rp_plugin_desc *rp_plugin_entry(void);
@@ -19,6 +20,7 @@ static void register_plugin(void) {
     static int done;
     if (done) return;
     done = 1;
+    rp_schema_dirs_init(); /* schemas/loss.*.yaml validate and fill params */
     const struct rp_plugin_desc *d = rp_plugin_entry();
     for (size_t i = 0; i < d->n_components; i++)
         if (!rp_component_find(d->components[i].kind, d->components[i].name))

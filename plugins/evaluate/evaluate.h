@@ -1,0 +1,89 @@
+/* Internal API of the evaluate plugin: metric computations (pure functions
+ * on confusion matrices / scores, tested against scikit-learn) and table
+ * output. */
+#ifndef RP_EVALUATE_H
+#define RP_EVALUATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "runpipe/runpipe.h"
+
+/* ---- classification (metrics_cls.c) ------------------------------------------
+ * scikit-learn's classification_report(y_true, y_pred, zero_division=0): the
+ * report covers the labels present in y_true or y_pred (sorted); precision
+ * TP/(TP+FP), recall TP/(TP+FN), F1 2PR/(P+R), each 0 when its denominator is
+ * 0; macro = plain mean over those labels, weighted = mean weighted by
+ * support; accuracy = trace/total. conf is [C, C], rows = true class,
+ * columns = predicted class (sklearn's confusion_matrix). */
+typedef struct ev_report {
+    int n;                /* labels in the report */
+    int *labels;          /* owned: class ids, ascending */
+    double *precision, *recall, *f1; /* owned, n each */
+    int64_t *support;     /* owned, n */
+    int64_t total;
+    double accuracy;
+    double macro[3];      /* precision, recall, f1 */
+    double weighted[3];
+} ev_report;
+
+int ev_report_from_confusion(const int64_t *conf, int c, ev_report *r, rp_error *err);
+void ev_report_release(ev_report *r);
+
+/* Index of the largest score (first one on ties, like torch.argmax). */
+int ev_argmax(const float *scores, int c);
+/* 1 when class y is among the k highest scores: fewer than k classes score
+ * higher (ties counted against y only for lower class ids). */
+int ev_topk_hit(const float *scores, int c, int y, int k);
+
+/* The "report.<set>" table: rows = labels (by class name), "accuracy",
+ * "macro avg", "weighted avg"; columns precision, recall, f1-score, support
+ * (the accuracy row has only f1-score = accuracy and support = total, as
+ * sklearn prints it). */
+int ev_report_table(rp_metrics *m, const char *name, const ev_report *r,
+                    const char *const *class_names, rp_error *err);
+/* The "confusion.<set>" table ([C, C], class names on both axes). */
+int ev_confusion_table(rp_metrics *m, const char *name, const int64_t *conf, int c,
+                       const char *const *class_names, rp_error *err);
+
+/* ---- segmentation (metrics_seg.c) --------------------------------------------
+ * From a pixel confusion matrix: pixel accuracy, per-class IoU
+ * TP/(TP+FP+FN) and Dice 2TP/(2TP+FP+FN) (0 when the class is absent from
+ * both), and their means over the classes present in truth or prediction
+ * (sklearn's jaccard_score / f1_score with average='macro'). */
+typedef struct ev_seg {
+    int c;
+    double pixel_accuracy;
+    double *iou, *dice;   /* owned, c each */
+    int64_t *support;     /* owned, true pixels per class */
+    int *present;         /* owned, 1 when in truth or prediction */
+    double mean_iou, mean_dice;
+    int64_t total;
+} ev_seg;
+
+int ev_seg_from_confusion(const int64_t *conf, int c, ev_seg *s, rp_error *err);
+void ev_seg_release(ev_seg *s);
+int ev_seg_table(rp_metrics *m, const char *name, const ev_seg *s,
+                 const char *const *class_names, rp_error *err);
+
+/* ---- S0's average accuracy (aa.c) -------------------------------------------- */
+/* AA = mean accuracy over the listed sets; DAA = AA(model) - AA(baseline) in
+ * percentage points. */
+double ev_aa(const double *acc, size_t n);
+double ev_daa(double aa_model, double aa_baseline);
+
+/* ---- output (tables.c) ---------------------------------------------------------- */
+/* CSV (header "name,<cols>", one row per table row, empty cell for NaN) and
+ * Markdown. Written atomically. */
+int ev_write_table_csv(const rp_table *t, const char *path, rp_error *err);
+void ev_table_markdown(FILE *f, const rp_table *t);
+/* Markdown table of every scalar + every table of `m` into path (atomic). */
+int ev_write_markdown(const rp_metrics *m, const char *title, const char *path, rp_error *err);
+/* Format a number for tables: integers without decimals, else 4 decimals. */
+void ev_fmt(char *buf, size_t n, double v);
+
+/* The stage (stage_evaluate.c). */
+int rp_evaluate_stage_run(rp_stage *st, rp_error *err);
+
+#endif
