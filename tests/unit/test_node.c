@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "../harness.h"
 
 static rp_node *parse(const char *text) {
     rp_node *n = NULL;
