@@ -124,16 +124,17 @@ static void fmt_dur(double s, char *buf, size_t n) {
         snprintf(buf, n, "--:--");
         return;
     }
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    unsigned t = (unsigned)(s + 0.5) % 10000000u; /* s <= 1e7 checked above */
+    unsigned h = t / 3600 % 10000, m = (t / 60) % 60, sec = t % 60;
+    if (h)
+        snprintf(buf, n, "%u:%02u:%02u", h, m, sec);
     else
-        snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+        snprintf(buf, n, "%02u:%02u", (t / 60) % 100, sec);
 }
 
 /* Caller holds log_mu. */
 static void bar_draw(rp_progress *p, double now) {
-    char line[512], rate_s[48] = "", eta[24] = "";
+    char line[512], rate_s[48] = "", eta[48] = "";
     double el = now - p->start;
     double rate = el > 0 ? (double)p->n / el : 0;
     if (rate >= 100)
@@ -144,11 +145,11 @@ static void bar_draw(rp_progress *p, double now) {
     int len;
     if (p->total) {
         if (p->n < p->total && rate > 0) {
-            char d[16];
+            char d[32];
             fmt_dur((double)(p->total - p->n) / rate, d, sizeof d);
             snprintf(eta, sizeof eta, "ETA %s", d);
         } else {
-            char d[16];
+            char d[32];
             fmt_dur(el, d, sizeof d);
             snprintf(eta, sizeof eta, "in %s", d);
         }
@@ -179,12 +180,9 @@ static void bar_clear(void) {
     }
 }
 
-void rp_log(enum rp_log_level level, const char *fmt, ...) {
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
+static void log_v(int to_term, enum rp_log_level level, const char *fmt, va_list ap) {
+    char msg[4096];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     size_t ml = strlen(msg);
     while (ml && msg[ml - 1] == '\n') msg[--ml] = 0;
 
@@ -209,7 +207,7 @@ void rp_log(enum rp_log_level level, const char *fmt, ...) {
         pending_add(msg, ml);
         pending_add("\n", 1);
     }
-    if ((int)level <= (int)term_level) {
+    if (to_term && (int)level <= (int)term_level) {
         bar_clear();
         if (level == RP_LOG_ERROR)
             fprintf(stderr, "error: %s\n", msg);
@@ -222,6 +220,20 @@ void rp_log(enum rp_log_level level, const char *fmt, ...) {
         if (active_bar && active_bar->drawn) bar_draw(active_bar, rp_now());
     }
     pthread_mutex_unlock(&log_mu);
+}
+
+void rp_log(enum rp_log_level level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    log_v(1, level, fmt, ap);
+    va_end(ap);
+}
+
+void rp_log_file_only(enum rp_log_level level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    log_v(0, level, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- progress --------------------------------------------------------------- */

@@ -71,6 +71,24 @@ void rp_registry_unload_plugins(void);
 /* Undo the registrations of one plugin (by plugin file) after a failure. */
 void rp_registry_remove_from(const char *file);
 
+/* ---- the loader (plugin.c) ---- */
+/* Directory holding librunpipe.so (found with dladdr), or "" if unknown. */
+const char *rp_engine_libdir(void);
+/* Plugin search path: RUNPIPE_PLUGIN_PATH (colon-separated), then
+ * <libdir>/runpipe/plugins, then the source tree's build directory; only
+ * existing directories, duplicates removed. Borrowed, NULL-terminated. */
+const char *const *rp_plugin_dirs(void);
+/* Register the schema directories with the schema module (once):
+ * RUNPIPE_SCHEMA_PATH, <libdir>/../share/runpipe/schemas, <src>/schemas. */
+void rp_schema_dirs_init(void);
+/* Load one plugin file. Always leaves a record (ok or with its error);
+ * returns RP_OK or the error (naming the file). */
+int rp_plugin_load_file(const char *path, rp_error *err);
+/* Load every *.so of every plugin directory (first directory wins when two
+ * hold the same file name), once per process. Returns the number of plugin
+ * files that failed; their errors are in their records. */
+size_t rp_plugins_load_all(void);
+
 /* ---- helpers ---- */
 /* Levenshtein distance, capped at `cap` (returns cap+1 beyond). */
 size_t rp_edit_distance(const char *a, const char *b, size_t cap);

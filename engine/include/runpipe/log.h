@@ -54,6 +54,9 @@ int rp_log_progress_enabled(void);
  * first. When `append` and `path` exists, its old content is kept in front. */
 int rp_log_open_file(const char *path, int append, rp_error *err);
 int rp_log_close_file(rp_error *err);
+/* A line for log.txt only (the terminal gets its own rendering). */
+void rp_log_file_only(enum rp_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Drop lines buffered while no file was open. */
 void rp_log_discard_pending(void);
 /* SIGINT: the first sets the flag rp_interrupted() returns; the second kills
