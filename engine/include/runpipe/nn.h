@@ -66,6 +66,10 @@ struct rp_layer_ops {
     const char *example_opts;
     const char *example_inputs;
     int min_inputs, max_inputs;
+    /* PyTorch's default initialisation of this layer's parameters and
+     * buffers, deterministic from `seed` (streams keyed by parameter name).
+     * NULL = parameters stay zero. */
+    int (*init)(rp_layer *l, uint64_t seed, rp_error *err);
 };
 
 struct rp_layer {
@@ -80,6 +84,10 @@ struct rp_layer {
  * (buffers get no grad). Returns a borrowed pointer into l->params. */
 rp_param *rp_layer_add_param(rp_layer *l, const char *pname, int ndim, const int64_t *shape,
                              int is_buffer, rp_error *err);
+
+/* Free what a layer owns (calls ops->destroy, frees params and name); the
+ * struct itself stays the caller's. */
+void rp_layer_release(rp_layer *l);
 
 /* ---- models ------------------------------------------------------------------ */
 

@@ -1,0 +1,24 @@
+/* Internal model-graph helpers shared by graph.c, model_io.c and arch_*.c. */
+#ifndef RP_ENGINE_GRAPH_H
+#define RP_ENGINE_GRAPH_H
+
+#include "runpipe/runpipe.h"
+
+/* Rebuild a model from the tree rp_model_arch_yaml() describes
+ * ({input: [C, H, W], output: NAME, nodes: [{name, type, in, opts}]}).
+ * Parameters are initialised with seed 0. *out transferred. */
+int rp_model_from_arch(const rp_node *arch, rp_model **out, rp_error *err);
+
+/* A model-specific initialisation run by rp_model_init_params after every
+ * layer's default init (e.g. torchvision ResNet: kaiming_normal fan_out). */
+typedef int (*rp_model_init_fn)(rp_model *m, uint64_t seed, rp_error *err);
+void rp_model_set_init_hook(rp_model *m, rp_model_init_fn fn);
+
+/* Layer of a node by name (borrowed; NULL when absent) and its type. */
+rp_layer *rp_model_layer(rp_model *m, const char *node);
+size_t rp_model_num_nodes(const rp_model *m);
+const char *rp_model_node_name(const rp_model *m, size_t i);
+const char *rp_model_node_type(const rp_model *m, size_t i);
+rp_layer *rp_model_node_layer(rp_model *m, size_t i);
+
+#endif

@@ -1,0 +1,55 @@
+/* add: element-wise sum of two or more inputs of the same shape (residual
+ * connections). Backward hands dout to every input. */
+#include <string.h>
+
+#include "layer.h"
+
+static int add_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in,
+                      int64_t *out_shape, int *out_ndim, rp_error *err) {
+    (void)opts;
+    for (int i = 1; i < n_in; i++)
+        if (!rp_tensor_same_shape(in[0], in[i])) {
+            char a[128], b[128];
+            return rp_error_set(err, RP_ERR_INVALID, "layer '%s': input %d has shape %s but input 0 has %s",
+                                l->name, i, rp_shape_str(in[i]->ndim, in[i]->shape, a, sizeof a),
+                                rp_shape_str(in[0]->ndim, in[0]->shape, b, sizeof b));
+        }
+    rp_layer_copy_shape(in[0], out_shape, out_ndim);
+    return RP_OK;
+}
+
+static int add_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                       rp_tensor *out, rp_error *err) {
+    (void)ctx, (void)err, (void)l;
+    int64_t n = (int64_t)out->numel;
+    float *y = out->data;
+    const float *a = in[0]->data, *b = in[1]->data;
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    for (int k = 2; k < n_in; k++) {
+        const float *c = in[k]->data;
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) y[i] += c[i];
+    }
+    return RP_OK;
+}
+
+static int add_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                        const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
+                        rp_error *err) {
+    (void)ctx, (void)err, (void)l, (void)in;
+    for (int k = 0; k < n_in; k++)
+        if (din[k]) memcpy(din[k]->data, dout->data, out->numel * sizeof(float));
+    return RP_OK;
+}
+
+static const struct rp_layer_ops add_ops = {
+    .create = add_create,
+    .forward = add_forward,
+    .backward = add_backward,
+    .example_opts = "{}",
+    .example_inputs = "[2,3,4,5];[2,3,4,5];[2,3,4,5]",
+    .min_inputs = 2,
+    .max_inputs = RP_MAX_LAYER_INPUTS,
+};
+RP_REGISTER(RP_COMP_LAYER, "add", "element-wise sum of inputs (residual connection)", add_ops)

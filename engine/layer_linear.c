@@ -1,0 +1,95 @@
+/* linear: torch.nn.Linear, y = x W^T + b. in_features from the input
+ * [N, F]; weight [out, F], bias [out]. GEMMs through cblas_sgemm. */
+#include <cblas.h>
+#include <stdlib.h>
+
+#include "layer.h"
+
+typedef struct lin_state {
+    int64_t in, out;
+    int bias;
+} lin_state;
+
+static int lin_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in,
+                      int64_t *out_shape, int *out_ndim, rp_error *err) {
+    (void)n_in;
+    if (rp_layer_need_ndim(l, 0, in[0], 2, err)) return err->status;
+    lin_state *s = calloc(1, sizeof *s);
+    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    l->state = s;
+    s->in = in[0]->shape[1];
+    s->out = rp_param_int(opts, "out", 0);
+    s->bias = rp_param_bool(opts, "bias", 1);
+    if (s->out < 1) return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': 'out' must be >= 1", l->name);
+    int64_t ws[2] = {s->out, s->in};
+    if (!rp_layer_add_param(l, "weight", 2, ws, 0, err)) return err->status;
+    if (s->bias && !rp_layer_add_param(l, "bias", 1, &s->out, 0, err)) return err->status;
+    *out_ndim = 2;
+    out_shape[0] = in[0]->shape[0], out_shape[1] = s->out;
+    return RP_OK;
+}
+
+static int lin_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                       rp_tensor *out, rp_error *err) {
+    (void)ctx, (void)n_in, (void)err;
+    lin_state *s = l->state;
+    int64_t n = in[0]->shape[0];
+    float *y = out->data;
+    if (s->bias) {
+        const float *b = l->params[1].value->data;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < s->out; j++) y[i * s->out + j] = b[j];
+    }
+    /* y[N, out] (+)= x[N, in] . W[out, in]^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)s->out, (int)s->in, 1.0f,
+                in[0]->data, (int)s->in, l->params[0].value->data, (int)s->in, s->bias ? 1.0f : 0.0f, y,
+                (int)s->out);
+    return RP_OK;
+}
+
+static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                        const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
+                        rp_error *err) {
+    (void)ctx, (void)n_in, (void)err, (void)out;
+    lin_state *s = l->state;
+    int64_t n = in[0]->shape[0];
+    rp_param *w = &l->params[0];
+    if (w->trainable) /* dW[out, in] += dy[N, out]^T . x[N, in] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->out, (int)s->in, (int)n, 1.0f,
+                    dout->data, (int)s->out, in[0]->data, (int)s->in, 1.0f, w->grad->data, (int)s->in);
+    if (s->bias) {
+        float *db = l->params[1].grad->data;
+        for (int64_t j = 0; j < s->out; j++) {
+            double acc = 0;
+            for (int64_t i = 0; i < n; i++) acc += dout->data[i * s->out + j];
+            db[j] += (float)acc;
+        }
+    }
+    if (din[0]) /* dx[N, in] = dy[N, out] . W[out, in] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)s->in, (int)s->out, 1.0f,
+                    dout->data, (int)s->out, w->value->data, (int)s->in, 0.0f, din[0]->data, (int)s->in);
+    return RP_OK;
+}
+
+static int lin_init(rp_layer *l, uint64_t seed, rp_error *err) {
+    lin_state *s = l->state;
+    return rp_init_default_wb(l, s->in, seed, err);
+}
+
+static void lin_destroy(rp_layer *l) {
+    free(l->state);
+    l->state = NULL;
+}
+
+static const struct rp_layer_ops linear_ops = {
+    .create = lin_create,
+    .forward = lin_forward,
+    .backward = lin_backward,
+    .destroy = lin_destroy,
+    .example_opts = "{out: 5}",
+    .example_inputs = "[3,7]",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .init = lin_init,
+};
+RP_REGISTER(RP_COMP_LAYER, "linear", "fully connected layer (torch.nn.Linear)", linear_ops)

@@ -1,0 +1,121 @@
+/* maxpool2d: torch.nn.MaxPool2d (kernel, stride = kernel by default,
+ * padding with -inf, ceil_mode false). Caches the arg-max of every output for
+ * backward; ties go to the first maximum in row-major window order, as in
+ * PyTorch's CPU kernel. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "layer.h"
+
+typedef struct mp_state {
+    int64_t k[2], s[2], p[2];
+    rp_tensor idx; /* [N, C, OH, OW] arg-max flat index into H*W, stored as float bits */
+} mp_state;
+
+static int mp_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in,
+                     int64_t *out_shape, int *out_ndim, rp_error *err) {
+    (void)n_in;
+    if (rp_layer_need_ndim(l, 0, in[0], 4, err)) return err->status;
+    mp_state *s = calloc(1, sizeof *s);
+    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    l->state = s;
+    if (rp_opt_pair(l, opts, "kernel", -1, 1, s->k, err)) return err->status;
+    if (rp_opt_pair(l, opts, "stride", 0, 0, s->s, err)) return err->status;
+    if (s->s[0] == 0) s->s[0] = s->k[0];
+    if (s->s[1] == 0) s->s[1] = s->k[1];
+    if (rp_opt_pair(l, opts, "padding", 0, 0, s->p, err)) return err->status;
+    if (2 * s->p[0] > s->k[0] || 2 * s->p[1] > s->k[1])
+        return rp_error_at(err, opts, RP_ERR_INVALID,
+                           "layer '%s': padding must be at most half the kernel size", l->name);
+    int64_t oh = (in[0]->shape[2] + 2 * s->p[0] - s->k[0]) / s->s[0] + 1;
+    int64_t ow = (in[0]->shape[3] + 2 * s->p[1] - s->k[1]) / s->s[1] + 1;
+    if (in[0]->shape[2] + 2 * s->p[0] < s->k[0] || in[0]->shape[3] + 2 * s->p[1] < s->k[1] || oh < 1 || ow < 1)
+        return rp_error_set(err, RP_ERR_INVALID, "layer '%s': %lldx%lld pooling window larger than the input",
+                            l->name, (long long)s->k[0], (long long)s->k[1]);
+    *out_ndim = 4;
+    out_shape[0] = in[0]->shape[0], out_shape[1] = in[0]->shape[1], out_shape[2] = oh, out_shape[3] = ow;
+    return RP_OK;
+}
+
+static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                      rp_tensor *out, rp_error *err) {
+    (void)ctx, (void)n_in;
+    mp_state *s = l->state;
+    const rp_tensor *x = in[0];
+    if (rp_tensor_reshape_alloc(&s->idx, out->ndim, out->shape, err)) return err->status;
+    int64_t nc = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
+    int64_t oh = out->shape[2], ow = out->shape[3];
+    int32_t *idx = (int32_t *)s->idx.data;
+#pragma omp parallel for schedule(static) if (nc * oh * ow > RP_PAR_MIN / 4)
+    for (int64_t i = 0; i < nc; i++) {
+        const float *xp = x->data + i * h * w;
+        float *yp = out->data + i * oh * ow;
+        int32_t *ip = idx + i * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                float best = -INFINITY;
+                int32_t bi = -1;
+                int64_t y0 = oy * s->s[0] - s->p[0], x0 = ox * s->s[1] - s->p[1];
+                for (int64_t ky = 0; ky < s->k[0]; ky++) {
+                    int64_t yy = y0 + ky;
+                    if (yy < 0 || yy >= h) continue;
+                    for (int64_t kx = 0; kx < s->k[1]; kx++) {
+                        int64_t xx = x0 + kx;
+                        if (xx < 0 || xx >= w) continue;
+                        float v = xp[yy * w + xx];
+                        if (v > best || bi < 0 || isnan(v)) {
+                            best = v;
+                            bi = (int32_t)(yy * w + xx);
+                            if (isnan(v)) goto done;
+                        }
+                    }
+                }
+            done:
+                yp[oy * ow + ox] = best;
+                ip[oy * ow + ox] = bi;
+            }
+    }
+    return RP_OK;
+}
+
+static int mp_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                       const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
+                       rp_error *err) {
+    (void)ctx, (void)n_in, (void)err;
+    if (!din[0]) return RP_OK;
+    mp_state *s = l->state;
+    const rp_tensor *x = in[0];
+    int64_t nc = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3];
+    int64_t ohw = out->shape[2] * out->shape[3];
+    const int32_t *idx = (const int32_t *)s->idx.data;
+    rp_tensor_zero(din[0]);
+#pragma omp parallel for schedule(static) if (nc * hw > RP_PAR_MIN)
+    for (int64_t i = 0; i < nc; i++) {
+        float *dx = din[0]->data + i * hw;
+        const float *d = dout->data + i * ohw;
+        const int32_t *ip = idx + i * ohw;
+        for (int64_t j = 0; j < ohw; j++)
+            if (ip[j] >= 0) dx[ip[j]] += d[j];
+    }
+    return RP_OK;
+}
+
+static void mp_destroy(rp_layer *l) {
+    mp_state *s = l->state;
+    if (!s) return;
+    rp_tensor_release(&s->idx);
+    free(s);
+    l->state = NULL;
+}
+
+static const struct rp_layer_ops maxpool2d_ops = {
+    .create = mp_create,
+    .forward = mp_forward,
+    .backward = mp_backward,
+    .destroy = mp_destroy,
+    .example_opts = "{kernel: 3, stride: 2, padding: 1}",
+    .example_inputs = "[2,3,7,6]",
+    .min_inputs = 1,
+    .max_inputs = 1,
+};
+RP_REGISTER(RP_COMP_LAYER, "maxpool2d", "2-D max pooling (torch.nn.MaxPool2d)", maxpool2d_ops)

@@ -1,0 +1,264 @@
+/* Model DAG: building, forward/backward through residual fan-out (checked
+ * against central differences), gradient skipping, freezing, surgery,
+ * cloning, architecture text round trip, and errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "registry.h"
+
+static void fill(rp_tensor *t, uint64_t seed) {
+    rp_rng r;
+    rp_rng_init(&r, seed, 1, 2, 3);
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = (float)rp_rng_range(&r, -1, 1);
+}
+
+static double loss_of(rp_model *m, const rp_tensor *x, const rp_tensor *w) {
+    rp_error err;
+    const rp_tensor *y;
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    double s = 0;
+    for (size_t i = 0; i < y->numel; i++) s += (double)y->data[i] * w->data[i];
+    return s;
+}
+
+/* A small residual DAG: conv → relu → (conv → bn → add with the relu) →
+ * concat with the relu → pool → flatten → linear. */
+static rp_model *small_dag(void) {
+    rp_error err;
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_new(2, 6, 6, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "c1", "conv2d", NULL, 0, &err, "{out: 3, kernel: 3, padding: 1}"), &err);
+    RP_ASSERT_OK(rp_model_add(m, "r1", "tanh", NULL, NULL, 0, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "c2", "conv2d", NULL, 0, &err, "{out: 3, kernel: 3, padding: 1}"), &err);
+    RP_ASSERT_OK(rp_model_add(m, "bn", "batchnorm2d", NULL, NULL, 0, &err), &err);
+    const char *addin[2] = {"bn", "r1"};
+    RP_ASSERT_OK(rp_model_add(m, "sum", "add", NULL, addin, 2, &err), &err);
+    const char *catin[2] = {"sum", "r1"};
+    RP_ASSERT_OK(rp_model_add(m, "cat", "concat", NULL, catin, 2, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "pool", "avgpool2d", NULL, 0, &err, "{kernel: 2}"), &err);
+    RP_ASSERT_OK(rp_model_add(m, "flat", "flatten", NULL, NULL, 0, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "fc", "linear", NULL, 0, &err, "{out: 4}"), &err);
+    RP_ASSERT_OK(rp_model_init_params(m, 3, &err), &err);
+    return m;
+}
+
+static void test_dag_gradients(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = small_dag();
+    rp_tensor *x, *w;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 3, 2, 6, 6, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new2(&w, 3, 4, &err), &err);
+    fill(x, 1);
+    fill(w, 2);
+    loss_of(m, x, w);
+    rp_model_zero_grad(m);
+    RP_ASSERT_OK(rp_model_backward(m, w, &err), &err);
+    const char *names[] = {"c1.weight", "c1.bias", "c2.weight", "bn.weight", "bn.bias", "fc.weight"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        rp_param *p = rp_model_find_param(m, names[k]);
+        assert_non_null(p);
+        rp_tensor *ana = rp_tensor_clone(p->grad);
+        for (size_t i = 0; i < p->value->numel; i += 3) {
+            float keep = p->value->data[i];
+            p->value->data[i] = keep + 1e-3f;
+            double fp = loss_of(m, x, w);
+            p->value->data[i] = keep - 1e-3f;
+            double fm = loss_of(m, x, w);
+            p->value->data[i] = keep;
+            double num = (fp - fm) / 2e-3;
+            if (fabs(num - ana->data[i]) > 3e-3 + 2e-2 * fabs(num))
+                fail_msg("%s[%zu]: analytic %g numeric %g", names[k], i, ana->data[i], num);
+        }
+        rp_tensor_free(ana);
+    }
+    rp_tensor_free(x);
+    rp_tensor_free(w);
+    rp_model_free(m);
+}
+
+static void test_mnist_cnn(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_build("mnist_cnn", NULL, &m, &err), &err);
+    /* 32*1*9+32 + 64*32*9+64 + 10*7744+10 */
+    assert_int_equal(rp_model_count_weights(m, 0), 320 + 18496 + 77450);
+    assert_int_equal(rp_model_num_classes(m), 10);
+    assert_string_equal(rp_model_last_conv(m), "relu2");
+    assert_non_null(rp_model_find_param(m, "conv1.weight"));
+    assert_non_null(rp_model_find_param(m, "fc.bias"));
+    rp_tensor *x, *d;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 4, 1, 28, 28, &err), &err);
+    fill(x, 9);
+    const rp_tensor *y;
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(y->ndim, 2);
+    assert_int_equal(y->shape[0], 4);
+    assert_int_equal(y->shape[1], 10);
+    RP_ASSERT_OK(rp_tensor_new2(&d, 4, 10, &err), &err);
+    fill(d, 3);
+    rp_model_zero_grad(m);
+    RP_ASSERT_OK(rp_model_retain_grad(m, "relu2", &err), &err);
+    RP_ASSERT_OK(rp_model_backward(m, d, &err), &err);
+    const rp_tensor *g = rp_model_node_grad(m, "relu2");
+    assert_non_null(g);
+    assert_int_equal(g->shape[1], 64);
+    double s = 0;
+    rp_param *p = rp_model_find_param(m, "conv1.weight");
+    for (size_t i = 0; i < p->grad->numel; i++) s += fabs(p->grad->data[i]);
+    assert_true(s > 0);
+    /* the same shapes again: buffers reused */
+    const float *before = rp_model_node_output(m, "conv1")->data;
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_ptr_equal(before, rp_model_node_output(m, "conv1")->data);
+    /* a wrong input shape is a clear error */
+    rp_tensor *bad;
+    RP_ASSERT_OK(rp_tensor_new4(&bad, 2, 3, 28, 28, &err), &err);
+    assert_int_equal(rp_model_forward(m, bad, &y, &err), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "expected [N, 1, 28, 28]"));
+    rp_tensor_free(bad);
+    rp_tensor_free(x);
+    rp_tensor_free(d);
+    rp_model_free(m);
+}
+
+static void test_freeze_skips_gradients(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = small_dag();
+    size_t n = 0;
+    RP_ASSERT_OK(rp_model_freeze(m, "c1", &n, &err), &err);
+    assert_int_equal(n, 2);
+    RP_ASSERT_OK(rp_model_freeze(m, "c2.*", &n, &err), &err);
+    assert_int_equal(n, 2);
+    RP_ASSERT_OK(rp_model_freeze(m, "bn.weight", &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_int_equal(rp_model_freeze(m, "layer9", &n, &err), RP_ERR_NOTFOUND);
+    assert_non_null(strstr(err.msg, "layer9"));
+    assert_false(rp_model_find_param(m, "c1.weight")->trainable);
+    assert_true(rp_model_find_param(m, "bn.bias")->trainable);
+    assert_int_equal(rp_model_count_weights(m, 1), rp_model_count_weights(m, 0) - (2 * 3 * 9 + 3) - (3 * 3 * 9 + 3) - 3);
+    rp_tensor *x, *w;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 2, 2, 6, 6, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new2(&w, 2, 4, &err), &err);
+    fill(x, 1);
+    fill(w, 2);
+    loss_of(m, x, w);
+    rp_model_zero_grad(m);
+    RP_ASSERT_OK(rp_model_backward(m, w, &err), &err);
+    rp_param *p = rp_model_find_param(m, "c1.weight");
+    for (size_t i = 0; i < p->grad->numel; i++) assert_true(p->grad->data[i] == 0.0f);
+    /* gradient did not flow into the frozen prefix */
+    assert_null(rp_model_node_grad(m, "c1"));
+    assert_non_null(rp_model_node_grad(m, "bn"));
+    rp_tensor_free(x);
+    rp_tensor_free(w);
+    rp_model_free(m);
+}
+
+static void test_clone_arch_roundtrip(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = small_dag(), *c;
+    rp_model_find_param(m, "fc.weight")->trainable = 0;
+    RP_ASSERT_OK(rp_model_clone(m, &c, &err), &err);
+    assert_int_equal(rp_model_num_params(c), rp_model_num_params(m));
+    assert_false(rp_model_find_param(c, "fc.weight")->trainable);
+    rp_tensor *x, *w;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 2, 2, 6, 6, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new2(&w, 2, 4, &err), &err);
+    fill(x, 1);
+    fill(w, 2);
+    double a = loss_of(m, x, w), b = loss_of(c, x, w);
+    assert_true(a == b);
+    /* the text describes the model well enough to rebuild it */
+    const char *yaml = rp_model_arch_yaml(m);
+    assert_non_null(yaml);
+    assert_non_null(strstr(yaml, "concat"));
+    rp_node *t;
+    RP_ASSERT_OK(rp_node_parse_string(yaml, "<arch>", &t, &err), &err);
+    rp_model *r;
+    extern int rp_model_from_arch(const rp_node *arch, rp_model **out, rp_error *err);
+    RP_ASSERT_OK(rp_model_from_arch(t, &r, &err), &err);
+    assert_int_equal(rp_model_count_weights(r, 0), rp_model_count_weights(m, 0));
+    rp_node_free(t);
+    rp_model_free(r);
+    rp_tensor_free(x);
+    rp_tensor_free(w);
+    rp_model_free(c);
+    rp_model_free(m);
+}
+
+static void test_surgery(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = small_dag();
+    float c1 = rp_model_find_param(m, "c1.weight")->value->data[5];
+    RP_ASSERT_OK(rp_model_replace_head(m, 7, 0.3, 11, &err), &err);
+    assert_int_equal(rp_model_num_classes(m), 7);
+    assert_true(rp_model_find_param(m, "c1.weight")->value->data[5] == c1);
+    assert_int_equal(rp_model_find_param(m, "fc.weight")->value->shape[0], 7);
+    assert_non_null(strstr(rp_model_arch_yaml(m), "fc_dropout"));
+    RP_ASSERT_OK(rp_model_prepend_gray_adapter(m, 5, &err), &err);
+    int c, h, w;
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(c, 1);
+    assert_non_null(rp_model_find_param(m, "adapter.0.weight"));
+    assert_int_equal(rp_model_find_param(m, "adapter.1.weight")->value->shape[0], 2);
+    assert_true(rp_model_find_param(m, "c1.weight")->value->data[5] == c1);
+    rp_tensor *x;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 2, 1, 6, 6, &err), &err);
+    const rp_tensor *y;
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(y->shape[1], 7);
+    rp_tensor_free(x);
+    rp_model_free(m);
+}
+
+static void test_from_layers_and_errors(void **state) {
+    (void)state;
+    rp_error err;
+    rp_node *t;
+    RP_ASSERT_OK(rp_node_parse_string("- {conv2d: {out: 4, kernel: 3}, name: c1}\n"
+                                      "- relu\n"
+                                      "- {conv2d: {out: 4, kernel: 3, padding: 1}, name: c2}\n"
+                                      "- {add: null, in: [c2, relu_1], name: res}\n"
+                                      "- global_avgpool\n"
+                                      "- {linear: {out: 3}}\n",
+                                      "<layers>", &t, &err),
+                 &err);
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_from_layers(t, 3, 8, 8, &m, &err), &err);
+    assert_int_equal(rp_model_num_classes(m), 3);
+    rp_node_free(t);
+    /* errors */
+    assert_int_equal(rp_model_addf(m, "c1", "relu", NULL, 0, &err, "{}"), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "used twice"));
+    const char *missing = "nope";
+    assert_int_equal(rp_model_add(m, "x1", "relu", NULL, &missing, 1, &err), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "'nope'"));
+    assert_int_not_equal(rp_model_addf(m, "x2", "conv2dd", NULL, 0, &err, "{out: 2, kernel: 1}"), RP_OK);
+    assert_non_null(strstr(err.msg, "conv2d"));
+    const char *c1 = "c1";
+    assert_int_not_equal(rp_model_addf(m, "x3", "linear", &c1, 1, &err, "{out: 2}"), RP_OK);
+    assert_non_null(strstr(err.msg, "flatten"));
+    assert_int_not_equal(rp_model_addf(m, "x4", "conv2d", &c1, 1, &err, "{out: 2, kernel: 9}"), RP_OK);
+    assert_non_null(strstr(err.msg, "x4"));
+    assert_int_not_equal(rp_model_addf(m, "x5", "conv2d", &c1, 1, &err, "{out: 2, kernel: 3, strid: 2}"), RP_OK);
+    rp_model_free(m);
+}
+
+int main(void) {
+    rp_set_threads(2);
+    rp_schema_dirs_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dag_gradients),     cmocka_unit_test(test_mnist_cnn),
+        cmocka_unit_test(test_freeze_skips_gradients), cmocka_unit_test(test_clone_arch_roundtrip),
+        cmocka_unit_test(test_surgery),           cmocka_unit_test(test_from_layers_and_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,221 @@
+/* Registry-driven gradient check of every registered layer (DESIGN §7 ★):
+ * for each layer's example options and input shapes, compare the analytic
+ * input and parameter gradients of f = sum(out * R) (R fixed random) with
+ * central differences. BN runs in training mode, dropout with a fixed mask
+ * (same seed and step for every evaluation). A new layer is covered by
+ * registering it with example_opts / example_inputs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "registry.h"
+
+#define EPS 1e-3
+#define RTOL 1e-2
+#define ATOL 2e-3
+
+typedef struct gc {
+    const struct rp_layer_ops *ops;
+    rp_layer l;
+    int n_in;
+    rp_tensor *in[RP_MAX_LAYER_INPUTS];
+    rp_tensor *din[RP_MAX_LAYER_INPUTS];
+    rp_tensor *out, *r;
+    rp_run_ctx ctx;
+} gc;
+
+static int parse_shapes(const char *s, rp_tensor **in, int *n_in) {
+    *n_in = 0;
+    while (*s) {
+        while (*s == ';' || *s == ' ') s++;
+        if (*s != '[') return -1;
+        s++;
+        int64_t shape[RP_MAX_DIMS];
+        int nd = 0;
+        while (*s && *s != ']') {
+            char *e;
+            shape[nd++] = strtoll(s, &e, 10);
+            s = e;
+            while (*s == ',' || *s == ' ') s++;
+        }
+        if (*s != ']') return -1;
+        s++;
+        if (rp_tensor_new(&in[*n_in], nd, shape, NULL)) return -1;
+        (*n_in)++;
+    }
+    return 0;
+}
+
+static double f_eval(gc *g) {
+    rp_error err;
+    if (g->ops->forward(&g->l, &g->ctx, g->n_in, (const rp_tensor *const *)g->in, g->out, &err))
+        fail_msg("%s forward failed: %s", g->l.name, err.msg);
+    double s = 0;
+    for (size_t i = 0; i < g->out->numel; i++) s += (double)g->out->data[i] * g->r->data[i];
+    return s;
+}
+
+/* Returns the number of mismatching derivatives; prints the first few. */
+static int check_values(gc *g, float *x, size_t n, const float *ana, const char *what) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = x[i];
+        x[i] = keep + (float)EPS;
+        double fp = f_eval(g);
+        x[i] = keep - (float)EPS;
+        double fm = f_eval(g);
+        x[i] = keep;
+        double num = (fp - fm) / (2 * EPS), a = ana[i];
+        if (fabs(num - a) > ATOL + RTOL * fmax(fabs(num), fabs(a))) {
+            if (bad < 3)
+                printf("  %s: %s[%zu]: analytic %.6g numeric %.6g\n", g->l.name, what, i, a, num);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static void fill_distinct(rp_tensor *t, rp_rng *r) {
+    /* distinct values 0.004 apart: no ties (max pool) and no kinks (ReLU at 0)
+     * within +-EPS */
+    size_t n = t->numel;
+    uint32_t *perm = malloc(n * sizeof *perm);
+    for (uint32_t i = 0; i < n; i++) perm[i] = i;
+    rp_rng_shuffle(r, perm, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) t->data[i] = ((float)perm[i] - (float)n / 2 + 0.5f) * 0.004f;
+    free(perm);
+}
+
+/* Gradient-check one layer; returns mismatches (fails the test on errors). */
+static int gradcheck(const char *name, const struct rp_layer_ops *ops) {
+    rp_error err;
+    gc g;
+    memset(&g, 0, sizeof g);
+    g.ops = ops;
+    rp_node *raw = NULL, *opts = NULL;
+    RP_ASSERT_OK(rp_node_parse_string(ops->example_opts, "<example_opts>", &raw, &err), &err);
+    if (rp_component_find(RP_COMP_LAYER, name))
+        RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, name, raw, &opts, &err), &err);
+    else
+        opts = rp_node_clone(raw);
+    assert_int_equal(parse_shapes(ops->example_inputs, g.in, &g.n_in), 0);
+    assert_true(g.n_in >= ops->min_inputs && g.n_in <= ops->max_inputs);
+    g.l.ops = ops;
+    g.l.name = strdup(name);
+    int64_t oshape[RP_MAX_DIMS];
+    int ond = 0;
+    RP_ASSERT_OK(ops->create(&g.l, opts, g.n_in, (const rp_tensor *const *)g.in, oshape, &ond, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new(&g.out, ond, oshape, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new(&g.r, ond, oshape, &err), &err);
+    rp_rng rng;
+    rp_rng_init(&rng, 42, rp_hash_str(name), 0, 0);
+    for (int i = 0; i < g.n_in; i++) {
+        fill_distinct(g.in[i], &rng);
+        RP_ASSERT_OK(rp_tensor_new(&g.din[i], g.in[i]->ndim, g.in[i]->shape, &err), &err);
+    }
+    for (size_t i = 0; i < g.r->numel; i++) g.r->data[i] = (float)rp_rng_range(&rng, -1, 1);
+    if (ops->init) RP_ASSERT_OK(ops->init(&g.l, 7, &err), &err);
+    for (size_t p = 0; p < g.l.n_params; p++)
+        if (!g.l.params[p].is_buffer)
+            for (size_t i = 0; i < g.l.params[p].value->numel; i++)
+                g.l.params[p].value->data[i] = (float)rp_rng_range(&rng, -1, 1);
+    g.ctx.training = 1;
+    g.ctx.seed = 5;
+    g.ctx.step = 3;
+    g.ctx.need_input_grad = 1;
+    f_eval(&g);
+    for (size_t p = 0; p < g.l.n_params; p++)
+        if (g.l.params[p].grad) rp_tensor_zero(g.l.params[p].grad);
+    /* poison input grads: backward must overwrite them */
+    for (int i = 0; i < g.n_in; i++) rp_tensor_fill(g.din[i], 1e3f);
+    RP_ASSERT_OK(ops->backward(&g.l, &g.ctx, g.n_in, (const rp_tensor *const *)g.in, g.out, g.r, g.din, &err),
+                 &err);
+    int bad = 0;
+    char what[64];
+    for (int i = 0; i < g.n_in; i++) {
+        snprintf(what, sizeof what, "input%d", i);
+        bad += check_values(&g, g.in[i]->data, g.in[i]->numel, g.din[i]->data, what);
+    }
+    for (size_t p = 0; p < g.l.n_params; p++) {
+        rp_param *pp = &g.l.params[p];
+        if (pp->is_buffer) continue;
+        /* copy the analytic grad: evaluating forward again must not touch it */
+        rp_tensor *ana = rp_tensor_clone(pp->grad);
+        bad += check_values(&g, pp->value->data, pp->value->numel, ana->data, pp->name);
+        rp_tensor_free(ana);
+    }
+    /* accumulation: a second backward adds the same parameter gradient again */
+    for (size_t p = 0; p < g.l.n_params; p++) {
+        rp_param *pp = &g.l.params[p];
+        if (pp->is_buffer) continue;
+        f_eval(&g);
+        rp_tensor *once = rp_tensor_clone(pp->grad);
+        RP_ASSERT_OK(ops->backward(&g.l, &g.ctx, g.n_in, (const rp_tensor *const *)g.in, g.out, g.r, g.din, &err),
+                     &err);
+        for (size_t i = 0; i < once->numel; i++) once->data[i] *= 2;
+        rp_test_close(pp->grad->data, once->data, once->numel, 1e-5, 1e-6, "accumulated grad");
+        rp_tensor_free(once);
+        break;
+    }
+    rp_layer_release(&g.l);
+    for (int i = 0; i < g.n_in; i++) {
+        rp_tensor_free(g.in[i]);
+        rp_tensor_free(g.din[i]);
+    }
+    rp_tensor_free(g.out);
+    rp_tensor_free(g.r);
+    rp_node_free(raw);
+    rp_node_free(opts);
+    return bad;
+}
+
+static void test_every_layer(void **state) {
+    (void)state;
+    size_t n = rp_component_count(RP_COMP_LAYER), checked = 0;
+    int total_bad = 0;
+    assert_true(n >= 19);
+    for (size_t i = 0; i < n; i++) {
+        const struct rp_component *c = rp_component_at(RP_COMP_LAYER, i);
+        const struct rp_layer_ops *ops = c->impl;
+        if (!ops->example_opts || !ops->example_inputs) {
+            printf("  %s: no example (opted out)\n", c->name);
+            continue;
+        }
+        int bad = gradcheck(c->name, ops);
+        printf("  %-20s %s\n", c->name, bad ? "MISMATCH" : "ok");
+        total_bad += bad;
+        checked++;
+    }
+    assert_true(checked >= 19);
+    assert_int_equal(total_bad, 0);
+}
+
+/* The checker itself must catch a wrong gradient: ReLU's forward with a
+ * backward that forgets the mask. */
+static int bad_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                        const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din, rp_error *err) {
+    (void)l, (void)ctx, (void)n_in, (void)in, (void)out, (void)err;
+    memcpy(din[0]->data, dout->data, dout->numel * sizeof(float));
+    return RP_OK;
+}
+
+static void test_checker_catches_wrong_gradient(void **state) {
+    (void)state;
+    const struct rp_component *relu = rp_component_find(RP_COMP_LAYER, "relu");
+    assert_non_null(relu);
+    struct rp_layer_ops broken = *(const struct rp_layer_ops *)relu->impl;
+    broken.backward = bad_backward;
+    assert_true(gradcheck("relu", &broken) > 0);
+}
+
+int main(void) {
+    rp_set_threads(2);
+    rp_schema_dirs_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_layer),
+        cmocka_unit_test(test_checker_catches_wrong_gradient),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
