@@ -184,6 +184,8 @@ enum { PATH_POINTWISE, PATH_S1, PATH_COL };
 static int64_t i64min(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t i64max(int64_t a, int64_t b) { return a > b ? a : b; }
 static size_t rup(size_t n) { return (n + 15) & ~(size_t)15; }
+static int64_t rup16(int64_t n) { return (n + 15) / 16 * 16; }
+static int64_t rup24(int64_t n) { return (n + 23) / 24 * 24; }
 
 static int fwd_path(const rp_conv_geom *g) {
     if (g->sh != 1 || g->sw != 1) return PATH_COL;
@@ -228,7 +230,7 @@ static int64_t s1_slack(const rp_conv_geom *g) {
 
 /* Floats private to each thread. */
 static size_t thread_floats(const rp_conv_geom *g) {
-    int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow;
+    int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
     int64_t dwp = g->k * ckk + g->k;                                  /* dw, db partials */
     int64_t xpad = g->c * hp * wp + s1_slack(g);
@@ -241,7 +243,12 @@ static size_t thread_floats(const rp_conv_geom *g) {
         s1d = g->k * hq * wq + s1_slack(g) + g->c * g->h * wq;          /* backward data */
     }
     int64_t col = ckk * ohw + dwp;
-    int64_t m = i64max(i64max(s1f, s1w), i64max(s1d, col));
+    /* transposed weight gradient: operand [P][rup24(rows)], dyT [P][kp], dwT [CKK][kp] */
+    int64_t kp = rup16(g->k), dwt = ckk * kp + kp;
+    int64_t t3 = xpad + g->oh * wp * kp + dwt;
+    int64_t tpw = hw * rup24(g->c) + hw * kp + dwt;
+    int64_t tcol = ohw * rup24(ckk) + ohw * kp + dwt;
+    int64_t m = i64max(i64max(i64max(s1f, s1w), i64max(s1d, col)), i64max(t3, i64max(tpw, tcol)));
     return rup((size_t)m + 64);
 }
 
@@ -365,6 +372,96 @@ static void wgrad_rows(const float *dy, int64_t lddy, int64_t km, const float *b
             const float *br[WR];
             for (int r = 0; r < WR; r++) br[r] = base + off[rb + (r < rv ? r : rv - 1)];
             kern_wgrad(P, dr, br, kv, rv, out + kb * rn + rb, rn);
+        }
+    }
+}
+
+/* Transposed weight-gradient tile, no horizontal sums: for each position p,
+ * out[row][k-vector] += a(row, p) * dyT[p][k-vector], where the broadcast
+ * operand of row g*J+j is ap[g][p*ps + j] (G pointers, J taps each).
+ * dyT rows have stride ldb (a multiple of 16, zero padded beyond K). */
+static inline __attribute__((always_inline)) void kern_wt(int G, int J, int nvk, int64_t P,
+                                                           const float *const *ap, int64_t ps,
+                                                           const float *b, int64_t ldb,
+                                                           float *out, int64_t ldo, int rows) {
+    __m512 acc[24][3];
+#pragma GCC unroll 24
+    for (int m = 0; m < G * J; m++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nvk; v++) acc[m][v] = _mm512_setzero_ps();
+    const float *a0 = ap[0], *a1 = G > 1 ? ap[1] : ap[0], *a2 = G > 2 ? ap[2] : ap[0];
+    const float *a3 = G > 3 ? ap[3] : ap[0], *a4 = G > 4 ? ap[4] : ap[0];
+    const float *a5 = G > 5 ? ap[5] : ap[0];
+    for (int64_t p = 0; p < P; p++) {
+        __m512 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < nvk; v++) bv[v] = _mm512_loadu_ps(b + p * ldb + 16 * v);
+#pragma GCC unroll 6
+        for (int gg = 0; gg < G; gg++) {
+            const float *a = gg == 0 ? a0 : gg == 1 ? a1 : gg == 2 ? a2 : gg == 3 ? a3
+                           : gg == 4 ? a4 : a5;
+#pragma GCC unroll 24
+            for (int j = 0; j < J; j++) {
+                __m512 av = _mm512_set1_ps(a[p * ps + j]);
+#pragma GCC unroll 3
+                for (int v = 0; v < nvk; v++)
+                    acc[gg * J + j][v] = _mm512_fmadd_ps(av, bv[v], acc[gg * J + j][v]);
+            }
+        }
+    }
+#pragma GCC unroll 24
+    for (int m = 0; m < G * J; m++) {
+        if (m >= rows) break;
+#pragma GCC unroll 3
+        for (int v = 0; v < nvk; v++) {
+            float *o = out + m * ldo + 16 * v;
+            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[m][v]));
+        }
+    }
+}
+
+/* dwT[r][k] += sum_p A(r, p) * dyT[p][k] for rows in [0, rn) with A given by a
+ * row-major transposed operand at[p][r] (stride lda >= rn rounded up to 24,
+ * zero beyond rn): im2col'ed or channels-last input. dwT rows have stride kp
+ * (= dyT stride, multiple of 16). */
+static void wgrad_t_rows(const float *at, int64_t lda, int64_t rn, const float *dyt, int64_t kp,
+                         int64_t P, float *dwt) {
+    for (int64_t k0 = 0; k0 < kp; k0 += 32) {
+        int nvk = kp - k0 >= 32 ? 2 : 1;
+        int mr = nvk == 2 ? 12 : 24;
+        for (int64_t r0 = 0; r0 < rn; r0 += mr) {
+            int rows = (int)i64min(mr, rn - r0);
+            /* a tail tile reads zero columns of at and stores only its rows */
+            const float *ap[1] = {at + r0};
+            float *o = dwt + r0 * kp + k0;
+            if (nvk == 2)
+                kern_wt(1, 12, 2, P, ap, lda, dyt + k0, kp, o, kp, rows);
+            else
+                kern_wt(1, 24, 1, P, ap, lda, dyt + k0, kp, o, kp, rows);
+        }
+    }
+}
+
+/* 3x3, dilation 1, stride 1 over a padded plane (row width wp): rows (c,i,j)
+ * read pad[c*plane + i*wp + j + p] directly (no im2col). */
+static void wgrad_t_3x3(const float *pad, int64_t c, int64_t plane, int64_t wp,
+                        const float *dyt, int64_t kp, int64_t P, float *dwt) {
+    for (int64_t k0 = 0; k0 < kp; k0 += 32) {
+        int nvk = kp - k0 >= 32 ? 2 : 1;
+        int64_t c0 = 0;
+        if (nvk == 1) /* two channels per tile: 18 accumulators */
+            for (; c0 + 2 <= c; c0 += 2) {
+                const float *ap[6];
+                for (int g = 0; g < 6; g++) ap[g] = pad + (c0 + g / 3) * plane + (g % 3) * wp;
+                kern_wt(6, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 18);
+            }
+        for (; c0 < c; c0++) {
+            const float *ap[3];
+            for (int g = 0; g < 3; g++) ap[g] = pad + c0 * plane + g * wp;
+            if (nvk == 2)
+                kern_wt(3, 3, 2, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9);
+            else
+                kern_wt(3, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9);
         }
     }
 }
@@ -504,23 +601,76 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
     }
 }
 
+/* x[C][H][W] -> at[p][r] over p < H*W, rows padded with zeros to lda. */
+static void transpose_in(const float *x, int64_t c, int64_t hw, int64_t lda, float *at) {
+    for (int64_t p0 = 0; p0 < hw; p0 += 16) {
+        int64_t p1 = i64min(p0 + 16, hw);
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t p = p0; p < p1; p++) at[p * lda + ci] = x[ci * hw + p];
+    }
+}
+
+/* dy[K][OH][OW] -> dyT[(oy*wrow + ox)][k] (row stride kp); other entries untouched. */
+static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int64_t wrow,
+                         int64_t kp, float *dyt) {
+    for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t x0 = 0; x0 < ow; x0 += 16) {
+            int64_t x1 = i64min(x0 + 16, ow);
+            for (int64_t ki = 0; ki < k; ki++) {
+                const float *src = dy + (ki * oh + oy) * ow;
+                for (int64_t ox = x0; ox < x1; ox++) dyt[(oy * wrow + ox) * kp + ki] = src[ox];
+            }
+        }
+}
+
+/* im2col straight into the transposed layout colT[p][(c,i,j)] (stride lda). */
+static void im2col_t(const rp_conv_geom *g, const float *x, int64_t lda, float *colt) {
+    for (int64_t oy = 0; oy < g->oh; oy++)
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            float *row = colt + (oy * g->ow + ox) * lda;
+            int64_t r = 0;
+            for (int64_t c = 0; c < g->c; c++)
+                for (int64_t i = 0; i < g->kh; i++) {
+                    int64_t iy = oy * g->sh - g->ph + i * g->dh;
+                    const float *xr = x + (c * g->h + iy) * g->w;
+                    int rowok = iy >= 0 && iy < g->h;
+                    for (int64_t j = 0; j < g->kw; j++, r++) {
+                        int64_t ix = ox * g->sw - g->pw + j * g->dw;
+                        row[r] = rowok && ix >= 0 && ix < g->w ? xr[ix] : 0.0f;
+                    }
+                }
+        }
+}
+
+enum { WG_3X3, WG_S1, WG_PW, WG_COL };
+
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
-    const int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    const int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw, kp = rup16(g->k);
     const int path = fwd_path(g);
+    const int wg = path == PATH_POINTWISE ? WG_PW
+                   : path == PATH_COL     ? WG_COL
+                   : (g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) ? WG_3X3
+                                                                               : WG_S1;
     int64_t *off = (int64_t *)(void *)ws;
     float *thr = ws + shared_floats(g);
     const size_t per = thread_floats(g);
     const int T = conv_threads();
-    if (path == PATH_S1)
-        s1_offsets(g->c, hp, wp, g->kh, g->kw, g->dh, g->dw, off);
-    else
-        row_offsets(ckk, path == PATH_POINTWISE ? hw : ohw, off);
+    if (wg == WG_S1) s1_offsets(g->c, hp, wp, g->kh, g->kw, g->dh, g->dw, off);
     const size_t padf = (size_t)(g->c * hp * wp + s1_slack(g));
-    const size_t dyf = (size_t)(g->k * g->oh * wp);
-    /* per-thread partial sums live at the end of each thread's block */
-    const size_t part_at = path == PATH_S1 ? rup(padf) + rup(dyf) : rup((size_t)(ckk * ohw));
+    const int64_t lda = wg == WG_PW ? rup24(g->c) : rup24(ckk);
+    /* per-thread buffers: [operand][dy copy][partial dw (+db)] */
+    size_t opf = 0, dyf = 0;
+    int64_t P = 0;
+    switch (wg) {
+    case WG_3X3: opf = padf, P = g->oh * wp, dyf = (size_t)(P * kp); break;
+    case WG_S1: opf = padf, P = g->oh * wp, dyf = (size_t)(g->k * P); break;
+    case WG_PW: P = hw, opf = (size_t)(P * lda), dyf = (size_t)(P * kp); break;
+    default: P = ohw, opf = (size_t)(P * lda), dyf = (size_t)(P * kp); break;
+    }
+    const size_t part_at = rup(opf) + rup(dyf);
+    const int64_t partf = wg == WG_S1 ? g->k * ckk : ckk * kp; /* [K][CKK] or [CKK][kp] */
     int used = 1;
 #pragma omp parallel num_threads(T)
     {
@@ -528,14 +678,15 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
 #pragma omp single
         used = nt;
         float *tb = thr + (size_t)tid * per;
-        float *part = tb + part_at;                /* [K, C*KH*KW] then [K] */
-        float *pdb = part + ckk * g->k;
+        float *opnd = tb, *dyb = tb + rup(opf);
+        float *part = tb + part_at, *pdb = part + partf;
         const int64_t n0 = g->n * tid / nt, n1 = g->n * (tid + 1) / nt;
-        memset(part, 0, sizeof(float) * (size_t)(ckk * g->k + g->k));
-        float *pad = tb, *dyp = tb + rup(padf);
-        if (path == PATH_S1 && n1 > n0) {
-            memset(pad, 0, sizeof(float) * padf);
-            memset(dyp, 0, sizeof(float) * dyf);
+        memset(part, 0, sizeof(float) * (size_t)(partf + g->k));
+        if (n1 > n0) {
+            /* zero once: padding borders, discarded dy columns and the padded
+             * operand columns stay zero across images */
+            memset(opnd, 0, sizeof(float) * opf);
+            memset(dyb, 0, sizeof(float) * dyf);
         }
         for (int64_t n = n0; n < n1; n++) {
             const float *xn = x + n * g->c * hw;    /* [C, H, W] */
@@ -552,28 +703,45 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
                     pdb[k] += _mm512_reduce_add_ps(s);
                 }
             }
-            if (path == PATH_POINTWISE) {
-                wgrad_rows(dyn, ohw, g->k, xn, off, ckk, hw, part);
-            } else if (path == PATH_S1) {
-                pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, pad);
+            switch (wg) {
+            case WG_3X3:
+                pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, opnd);
+                transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
+                wgrad_t_3x3(opnd, g->c, hp * wp, wp, dyb, kp, P, part);
+                break;
+            case WG_S1:
+                pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, opnd);
                 /* dy over the padded width, zero in the discarded columns */
                 for (int64_t k = 0; k < g->k; k++)
                     for (int64_t oy = 0; oy < g->oh; oy++)
-                        memcpy(dyp + (k * g->oh + oy) * wp, dyn + (k * g->oh + oy) * g->ow,
+                        memcpy(dyb + (k * g->oh + oy) * wp, dyn + (k * g->oh + oy) * g->ow,
                                sizeof(float) * (size_t)g->ow);
-                wgrad_rows(dyp, g->oh * wp, g->k, pad, off, ckk, g->oh * wp, part);
-            } else {
-                im2col(g, xn, tb);
-                wgrad_rows(dyn, ohw, g->k, tb, off, ckk, ohw, part);
+                wgrad_rows(dyb, P, g->k, opnd, off, ckk, P, part);
+                break;
+            case WG_PW:
+                transpose_in(xn, g->c, hw, lda, opnd);
+                transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dyb);
+                wgrad_t_rows(opnd, lda, g->c, dyb, kp, P, part);
+                break;
+            default:
+                im2col_t(g, xn, lda, opnd);
+                transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dyb);
+                wgrad_t_rows(opnd, lda, ckk, dyb, kp, P, part);
+                break;
             }
         }
     }
     /* fixed-order reduction of the per-thread partials */
     for (int t = 0; t < used; t++) {
         const float *part = thr + (size_t)t * per + part_at;
-        for (int64_t i = 0; i < ckk * g->k; i++) dw[i] += part[i];
+        if (wg == WG_S1) {
+            for (int64_t i = 0; i < ckk * g->k; i++) dw[i] += part[i];
+        } else {
+            for (int64_t k = 0; k < g->k; k++)
+                for (int64_t r = 0; r < ckk; r++) dw[k * ckk + r] += part[r * kp + k];
+        }
         if (db)
-            for (int64_t k = 0; k < g->k; k++) db[k] += part[ckk * g->k + k];
+            for (int64_t k = 0; k < g->k; k++) db[k] += part[partf + k];
     }
 }
 
