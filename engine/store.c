@@ -28,19 +28,14 @@ struct rp_store {
     size_t n, cap;
 };
 
-/* The model code may be built later than this file in a partial tree;
- * a weak reference keeps librunpipe linkable either way. */
-#pragma weak rp_model_free
-
 rp_store *rp_store_new(void) { return calloc(1, sizeof(rp_store)); }
 
 void rp_artifact_destroy(const char *type, void *art) {
     if (!art || !type) return;
     if (strcmp(type, RP_ART_DATASET) == 0)
         rp_dataset_free(art);
-    else if (strcmp(type, RP_ART_MODEL) == 0) {
-        if (rp_model_free) rp_model_free(art);
-    }
+    else if (strcmp(type, RP_ART_MODEL) == 0)
+        rp_model_free(art);
     else if (strcmp(type, RP_ART_LOSS) == 0)
         rp_loss_free(art);
     else if (strcmp(type, RP_ART_METRICS) == 0)
