@@ -179,9 +179,14 @@ static int freeze(rp_model *m, const rp_node *list, const char *stage_id, rp_err
         const char *pat = rp_node_str(it);
         if (!pat) return rp_error_at(err, it, RP_ERR_INVALID, "'freeze': expected a name");
         size_t count = 0;
-        int rc = rp_model_freeze(m, pat, &count, err);
-        if (rc) return rc;
-        if (count == 0) {
+        rp_error local;
+        rp_error_clear(&local);
+        int rc = rp_model_freeze(m, pat, &count, &local);
+        if (rc && rc != RP_ERR_NOTFOUND) {
+            *err = local;
+            return rc;
+        }
+        if (rc || count == 0) {
             char ex[512];
             example_names(m, ex, sizeof ex);
             return rp_error_at(err, it, RP_ERR_INVALID,

@@ -1,0 +1,140 @@
+/* Smoke runs of every file in pipelines/ through the real binary.
+ *
+ * Convention (documented at the top of every pipeline file): a comment line
+ *   # smoke: --set vars.epochs=1 --set vars.limit=512
+ * gives the arguments that shrink the pipeline to a few seconds, and
+ *   # expect: fit/history.csv report/report.html
+ * the files (relative to the run folder) a smoke run must leave. For each
+ * file this test runs `runpipe check FILE` and then
+ * `runpipe run FILE --out DIR <smoke args>` with RUNPIPE_PLUGIN_PATH pointing
+ * at the build, and asserts exit status 0 and the expected files (plus the
+ * run folder's pipeline.resolved.yaml, manifest.json and log.txt). A pipeline
+ * without a `# smoke:` line fails: every pipeline must be smoke-testable.
+ */
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "../harness.h"
+
+#define MAX_PIPELINES 128
+
+typedef struct pipe_case {
+    char path[512];
+    char smoke[1024];
+    char expect[1024];
+    int has_smoke;
+} pipe_case;
+
+static pipe_case cases[MAX_PIPELINES];
+
+/* Value of the first "# key:" comment line, trimmed. */
+static int header_line(const char *path, const char *key, char *out, size_t size) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[2048], tag[64];
+    snprintf(tag, sizeof tag, "# %s:", key);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, tag, strlen(tag))) continue;
+        const char *v = line + strlen(tag);
+        while (*v == ' ') v++;
+        snprintf(out, size, "%s", v);
+        size_t n = strlen(out);
+        while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ')) out[--n] = 0;
+        found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+static int exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static void show_log(const char *log) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "tail -n 25 '%s' >&2", log);
+    if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
+}
+
+static int run_cmd(const char *cmd, const char *log) {
+    char full[6000];
+    if (snprintf(full, sizeof full, "%s > '%s' 2>&1", cmd, log) >= (int)sizeof full) return -1;
+    int rc = system(full);
+    if (rc == -1) return -1;
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static void test_pipeline(void **state) {
+    const pipe_case *c = *state;
+    const char *bin = rp_test_path(rp_test_build(), "bin/runpipe");
+    if (!exists(bin)) fail_msg("%s is not built", bin);
+    if (!c->has_smoke)
+        fail_msg("%s has no '# smoke: ARGS' line (see tests/unit/test_pipelines.c)", c->path);
+    const char *tmp = rp_test_tmpdir();
+    char log[700], out[700], cmd[4096];
+    snprintf(log, sizeof log, "%s/check.log", tmp);
+    snprintf(cmd, sizeof cmd, "'%s' check '%s' %s", bin, c->path, c->smoke);
+    int rc = run_cmd(cmd, log);
+    if (rc != 0) {
+        show_log(log);
+        fail_msg("runpipe check %s: exit %d", c->path, rc);
+    }
+    snprintf(out, sizeof out, "%s/run", tmp);
+    snprintf(log, sizeof log, "%s/run.log", tmp);
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --out '%s' --threads 2 %s", bin, c->path, out,
+             c->smoke);
+    rc = run_cmd(cmd, log);
+    if (rc != 0) {
+        show_log(log);
+        fail_msg("smoke run of %s: exit %d (%s)", c->path, rc, cmd);
+    }
+    char files[1200];
+    snprintf(files, sizeof files, "pipeline.resolved.yaml manifest.json log.txt %s", c->expect);
+    for (char *tok = strtok(files, " \t"); tok; tok = strtok(NULL, " \t")) {
+        const char *p = rp_test_path(out, tok);
+        if (!exists(p)) {
+            show_log(log);
+            fail_msg("smoke run of %s: expected '%s' in the run folder", c->path, tok);
+        }
+    }
+}
+
+int main(void) {
+    char pattern[600];
+    snprintf(pattern, sizeof pattern, "%s/pipelines/*.yaml", rp_test_src());
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+        fprintf(stderr, "no pipelines match %s\n", pattern);
+        return 1;
+    }
+    char plugins[700];
+    snprintf(plugins, sizeof plugins, "%s/lib/runpipe/plugins", rp_test_build());
+    setenv("RUNPIPE_PLUGIN_PATH", plugins, 1);
+    size_t n = g.gl_pathc < MAX_PIPELINES ? g.gl_pathc : MAX_PIPELINES;
+    struct CMUnitTest *tests = calloc(n, sizeof *tests);
+    char (*names)[600] = calloc(n, sizeof *names);
+    if (!tests || !names) return 1;
+    for (size_t i = 0; i < n; i++) {
+        pipe_case *c = &cases[i];
+        snprintf(c->path, sizeof c->path, "%s", g.gl_pathv[i]);
+        c->has_smoke = header_line(c->path, "smoke", c->smoke, sizeof c->smoke);
+        header_line(c->path, "expect", c->expect, sizeof c->expect);
+        const char *base = strrchr(c->path, '/');
+        snprintf(names[i], sizeof names[i], "pipeline %.200s", base ? base + 1 : c->path);
+        tests[i].name = names[i];
+        tests[i].test_func = test_pipeline;
+        tests[i].initial_state = c;
+    }
+    globfree(&g);
+    int rc = _cmocka_run_group_tests("pipelines", tests, n, NULL, NULL);
+    free(tests);
+    free(names);
+    return rc;
+}
