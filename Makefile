@@ -71,6 +71,16 @@ $(BUILD)/tests/%: $$(BUILD)/obj/tests/plugins/$$(subst _test_,/test_,$$*).o \
 	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
 	    $(RPATH_TEST) -lcmocka $(LDLIBS_CORE)
 
+# Deliberately broken (and one good) plugins for the engine tests:
+# tests/fixtures/plugins/X.c -> build/tests/plugins/X.so, built before tests run.
+FIXTURE_PLUGINS := $(patsubst tests/fixtures/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/fixtures/plugins/*.c))
+$(BUILD)/tests/plugins/%.so: tests/fixtures/plugins/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< -L$(BUILD)/lib -lrunpipe -Wl,-rpath,'$$ORIGIN/../../lib'
+test: $(FIXTURE_PLUGINS)
+$(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests
+$(BUILD)/tests/test_plugin_loader $(BUILD)/tests/test_pipeline $(BUILD)/tests/test_rundir: | $(FIXTURE_PLUGINS)
+
 $(BUILD)/runpipe.pc: Makefile
 	@mkdir -p $(dir $@)
 	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\nplugindir=$${libdir}/runpipe/plugins\n\nName: runpipe\nDescription: declarative deep-learning image pipelines (plugin API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrunpipe\n' \
