@@ -52,7 +52,7 @@ $(BIN): $(BUILD)/obj/engine/main.o $(LIB)
 
 # One shared object per plugin folder.
 .SECONDEXPANSION:
-$(BUILD)/lib/runpipe/plugins/%.so: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard plugins/$$*/*.c)) $(LIB)
+$(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
 	    -Wl,-rpath,'$$ORIGIN/../..' $(LDLIBS_CORE)
@@ -65,7 +65,7 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIB) $(BUILD)/obj/test
 
 # Plugin tests: tests/plugins/P/test_X.c also links P's objects (internals).
 $(BUILD)/tests/%: $$(BUILD)/obj/tests/plugins/$$(subst _test_,/test_,$$*).o \
-                  $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard plugins/$$(firstword $$(subst _test_, ,$$*))/*.c)) \
+                  $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$(firstword $$(subst _test_, ,$$*))/*.c))) \
                   $(LIB) $(BUILD)/obj/tests/harness.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
