@@ -35,6 +35,10 @@ typedef struct rp_sample {
     int32_t label;        /* class id, -1 when none */
     int32_t domain;       /* domain id, -1 when none */
     uint64_t index;       /* index within the dataset asked */
+    rp_tensor work;       /* scratch for transforms (owned, reused): a geometric
+                             transform writes its output here and swaps it
+                             with img, so no allocation per sample */
+    rp_mask work_mask;    /* same for the mask */
 } rp_sample;
 
 void rp_sample_init(rp_sample *s);
@@ -88,6 +92,13 @@ int rp_dataset_set_domains(rp_dataset *ds, int n, const char *const *names, rp_e
 void rp_dataset_free(rp_dataset *ds);
 int rp_dataset_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
                    rp_error *err);
+/* Label / domain of sample i without decoding (-1 when unknown or out of
+ * range). */
+int32_t rp_dataset_label(const rp_dataset *ds, uint64_t i);
+int32_t rp_dataset_domain(const rp_dataset *ds, uint64_t i);
+/* Copy class names, domain names, geometry and task of `src` (borrowed) into
+ * `dst` (views and subsets describe the same samples as their parent). */
+int rp_dataset_copy_meta(rp_dataset *dst, const rp_dataset *src, rp_error *err);
 
 /* ---- transforms -------------------------------------------------------------- */
 
@@ -120,6 +131,24 @@ int rp_dataset_transformed(const rp_dataset *parent, rp_transform_chain *chain, 
 /* A view of parent restricted to indices idx[0..n) (copied). */
 int rp_dataset_subset(const rp_dataset *parent, const uint64_t *idx, uint64_t n, const char *name,
                       rp_dataset **out, rp_error *err);
+
+/* Number of transforms in a chain, and the i-th one's name (borrowed). */
+size_t rp_transform_chain_len(const rp_transform_chain *c);
+const char *rp_transform_chain_name(const rp_transform_chain *c, size_t i);
+/* Geometry after the chain for an input geometry (0 = unknown / varies). */
+void rp_transform_chain_out_shape(const rp_transform_chain *c, int *ch, int *h, int *w);
+
+/* Random Erasing's box sampling (Zhong et al. 2020; torchvision
+ * RandomErasing.get_params): up to `attempts` tries of an area fraction
+ * s ~ U(scale) and a log-uniform aspect ratio r in `ratio`
+ * (log_ratio = 1 for the paper's uniform r ~ U(r_1, 1/r_1)); box
+ * h = round(sqrt(s*H*W*r)), w = round(sqrt(s*H*W/r)), kept when it fits
+ * (h < H and w < W), top-left uniform. Returns 1 with the box, 0 when no
+ * attempt fitted (torchvision then leaves the image unchanged). Shared by the
+ * `random_erasing` transform, `augment.stats` and CAM-guided erasing. */
+int rp_erasing_sample_box(rp_rng *rng, int64_t H, int64_t W, const double scale[2],
+                          const double ratio[2], int log_ratio, int attempts, int64_t *top,
+                          int64_t *left, int64_t *bh, int64_t *bw);
 
 /* ---- loader -------------------------------------------------------------------- */
 

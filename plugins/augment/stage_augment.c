@@ -1,0 +1,22 @@
+/* augment — a dataset view whose samples pass through a transform chain;
+ * the chain's randomness is keyed by (root seed, this stage's id, epoch,
+ * sample index), so every epoch re-draws and every run repeats. */
+#include <stdio.h>
+
+#include "augment.h"
+
+int aug_run_augment(rp_stage *st, rp_error *err) {
+    const rp_node *p = rp_stage_params(st);
+    const rp_dataset *in = rp_stage_input(st, "data");
+    rp_transform_chain *chain;
+    int rc = rp_transform_chain_new(rp_node_get(p, "transforms"), &chain, err);
+    if (rc) return rc;
+    char name[128];
+    snprintf(name, sizeof name, "%.80s+%.40s", in->name, rp_stage_id(st));
+    rp_dataset *out;
+    rc = rp_dataset_transformed(in, chain, rp_stage_seed(st), rp_hash_str(rp_stage_id(st)), name,
+                                &out, err);
+    if (rc) return rc;
+    rp_stage_note(st, "transforms", (double)rp_transform_chain_len(chain));
+    return rp_stage_output(st, "data", out, err);
+}

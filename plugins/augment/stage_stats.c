@@ -1,0 +1,336 @@
+/* augment.stats — distribution of the erased-area ratio (erased pixels /
+ * image pixels) of an erasing transform over many draws (S2's Figs. 10-12
+ * use 2,500,000 on 32x32). random_erasing, cutout and hide_and_seek are
+ * sampled analytically with the transforms' own box-sampling functions (no
+ * image is touched), so millions of draws take well under a second per
+ * million; any other transform is measured by applying it to a constant
+ * image and counting changed pixels. Draw d uses the stream keyed (seed,
+ * stage id, 0, d / 4096), chunks summed in order: the result does not
+ * depend on the thread count. Writes erased_area.csv (histogram) and
+ * erased_area.png; metrics mean, std, applied_fraction, draws. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment.h"
+#include "draw.h"
+#include "image.h"
+
+int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
+                      int *log_ratio, int *attempts, rp_error *err);
+void aug_cutout_box(rp_rng *rng, int64_t H, int64_t W, int64_t length, int64_t *y0, int64_t *x0,
+                    int64_t *y1, int64_t *x1);
+int64_t aug_has_draw(rp_rng *rng, int64_t H, int64_t W, const int64_t *sizes, int n_sizes,
+                     double hide_prob, double p,
+                     void (*hide)(int64_t y, int64_t x, int64_t size, void *ctx), void *ctx);
+
+enum { K_RE, K_CUTOUT, K_HAS, K_GENERIC };
+
+typedef struct stats_cfg {
+    int kind;
+    int64_t H, W;
+    /* random_erasing */
+    double p, scale[2], ratio[2];
+    int log_ratio, attempts;
+    /* cutout */
+    int64_t n_holes, length;
+    /* hide_and_seek */
+    int64_t sizes[16];
+    int n_sizes;
+    double hide_prob;
+    /* generic */
+    const rp_transform_chain *chain;
+} stats_cfg;
+
+typedef struct has_acc {
+    int64_t H, W, area;
+} has_acc;
+
+static void has_hide(int64_t y, int64_t x, int64_t g, void *ctx) {
+    has_acc *a = ctx;
+    int64_t h = y + g > a->H ? a->H - y : g, w = x + g > a->W ? a->W - x : g;
+    a->area += h * w;
+}
+
+/* One draw: ratio in [0, 1]; *applied = 0 when the transform's coin said no.
+ * `bitmap` [H*W] and `smp` are per-thread workspaces. */
+static int one_draw(const stats_cfg *c, rp_rng *rng, uint64_t d, uint8_t *bitmap, rp_sample *smp,
+                    double *ratio, int *applied, rp_error *err) {
+    double HW = (double)c->H * (double)c->W;
+    *applied = 1;
+    *ratio = 0;
+    switch (c->kind) {
+    case K_RE: {
+        if (!aug_coin(rng, c->p)) {
+            *applied = 0;
+            return RP_OK;
+        }
+        int64_t t, l, h, w;
+        if (rp_erasing_sample_box(rng, c->H, c->W, c->scale, c->ratio, c->log_ratio, c->attempts,
+                                  &t, &l, &h, &w))
+            *ratio = (double)(h * w) / HW;
+        return RP_OK;
+    }
+    case K_CUTOUT: {
+        if (!aug_coin(rng, c->p)) {
+            *applied = 0;
+            return RP_OK;
+        }
+        if (c->n_holes == 1) {
+            int64_t y0, x0, y1, x1;
+            aug_cutout_box(rng, c->H, c->W, c->length, &y0, &x0, &y1, &x1);
+            *ratio = (double)((y1 - y0) * (x1 - x0)) / HW;
+            return RP_OK;
+        }
+        memset(bitmap, 0, (size_t)(c->H * c->W));
+        for (int64_t k = 0; k < c->n_holes; k++) {
+            int64_t y0, x0, y1, x1;
+            aug_cutout_box(rng, c->H, c->W, c->length, &y0, &x0, &y1, &x1);
+            for (int64_t y = y0; y < y1; y++) memset(bitmap + y * c->W + x0, 1, (size_t)(x1 - x0));
+        }
+        int64_t n = 0;
+        for (int64_t i = 0; i < c->H * c->W; i++) n += bitmap[i];
+        *ratio = (double)n / HW;
+        return RP_OK;
+    }
+    case K_HAS: {
+        has_acc a = {c->H, c->W, 0};
+        rp_rng probe = *rng;
+        *applied = aug_coin(&probe, c->p);
+        aug_has_draw(rng, c->H, c->W, c->sizes, c->n_sizes, c->hide_prob, c->p, has_hide, &a);
+        *ratio = (double)a.area / HW;
+        return RP_OK;
+    }
+    default: {
+        const float sentinel = 0.318309886f;
+        int st = rp_sample_resize(smp, 1, c->H, c->W, err);
+        if (st) return st;
+        for (size_t i = 0; i < smp->img.numel; i++) smp->img.data[i] = sentinel;
+        smp->index = d;
+        st = rp_transform_chain_apply(c->chain, smp, 0, 0, 0, err);
+        if (st) return st;
+        if (smp->img.shape[1] != c->H || smp->img.shape[2] != c->W)
+            return rp_error_set(err, RP_ERR_INVALID,
+                                "augment.stats: the transform changes the image size; it is not "
+                                "an erasing transform");
+        int64_t n = 0;
+        for (size_t i = 0; i < smp->img.numel; i++) n += smp->img.data[i] != sentinel;
+        *ratio = (double)n / HW;
+        return RP_OK;
+    }
+    }
+}
+
+#define CHUNK 4096
+
+int aug_run_stats(rp_stage *st, rp_error *err) {
+    const rp_node *p = rp_stage_params(st);
+    stats_cfg c;
+    memset(&c, 0, sizeof c);
+    uint64_t draws = (uint64_t)rp_param_int(p, "draws", 2500000);
+    c.H = rp_param_int(p, "height", 32);
+    c.W = rp_param_int(p, "width", 32);
+    int bins = (int)rp_param_int(p, "bins", 50);
+    int only_applied = rp_param_bool(p, "only_applied", 1);
+    if (c.H <= 0 || c.W <= 0 || bins <= 0 || draws == 0)
+        return rp_error_at(err, p, RP_ERR_INVALID,
+                           "augment.stats: height, width, bins and draws must be positive");
+    const rp_node *spec = rp_node_get(p, "transform");
+    const char *name;
+    const rp_node *tp;
+    int rc = rp_component_spec(spec, &name, &tp, err);
+    if (rc) return rc;
+    rp_node *filled = NULL;
+    rc = rp_component_params(RP_COMP_TRANSFORM, name, tp, &filled, err);
+    if (rc) return rc;
+    rp_transform_chain *chain = NULL;
+    if (!strcmp(name, "random_erasing")) {
+        c.kind = K_RE;
+        rc = aug_erasing_parse(filled, &c.p, c.scale, c.ratio, &c.log_ratio, &c.attempts, err);
+    } else if (!strcmp(name, "cutout")) {
+        c.kind = K_CUTOUT;
+        c.p = rp_param_double(filled, "p", 1.0);
+        c.n_holes = rp_param_int(filled, "n_holes", 1);
+        c.length = rp_param_int(filled, "length", 16);
+    } else if (!strcmp(name, "hide_and_seek")) {
+        c.kind = K_HAS;
+        double g[16];
+        int n = rp_param_doubles(filled, "grid_sizes", g, 16);
+        if (n > 0) {
+            for (int i = 0; i < n; i++) c.sizes[i] = (int64_t)g[i];
+            c.n_sizes = n;
+        } else {
+            c.sizes[0] = rp_param_int(filled, "patch_size", 8);
+            c.n_sizes = 1;
+        }
+        c.hide_prob = rp_param_double(filled, "hide_prob", 0.5);
+        c.p = rp_param_double(filled, "p", 0.5);
+    } else {
+        c.kind = K_GENERIC;
+        rp_node *list = rp_node_new_seq();
+        rp_node *one = rp_node_new_map();
+        if (!list || !one || rp_node_map_set(one, name, rp_node_clone(filled)) ||
+            rp_node_seq_push(list, one)) {
+            rp_node_free(list);
+            rp_node_free(filled);
+            return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        }
+        rc = rp_transform_chain_new(list, &chain, err);
+        rp_node_free(list);
+        c.chain = chain;
+    }
+    rp_node_free(filled);
+    if (rc) return rc;
+
+    uint64_t nchunks = (draws + CHUNK - 1) / CHUNK;
+    uint64_t *hist = calloc((size_t)nchunks * (size_t)bins, sizeof *hist);
+    double *csum = calloc((size_t)nchunks * 3, sizeof *csum);
+    if (!hist || !csum) {
+        free(hist);
+        free(csum);
+        rp_transform_chain_free(chain);
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    }
+    uint64_t stream = rp_hash_str(rp_stage_id(st));
+    uint64_t seed = rp_stage_seed(st);
+    double t0 = rp_now();
+    int failed = 0;
+    rp_error ferr;
+    rp_error_clear(&ferr);
+#pragma omp parallel num_threads(rp_stage_threads(st) > 0 ? rp_stage_threads(st) : 1)
+    {
+        uint8_t *bitmap = malloc((size_t)(c.H * c.W));
+        rp_sample smp;
+        rp_sample_init(&smp);
+        rp_error e;
+        rp_error_clear(&e);
+#pragma omp for schedule(dynamic, 4)
+        for (uint64_t k = 0; k < nchunks; k++) {
+            if (failed || !bitmap) continue;
+            rp_rng rng;
+            rp_rng_init(&rng, seed, stream, 0, k);
+            uint64_t end = (k + 1) * CHUNK < draws ? (k + 1) * CHUNK : draws;
+            double s1 = 0, s2 = 0, na = 0;
+            for (uint64_t d = k * CHUNK; d < end; d++) {
+                double r;
+                int applied;
+                if (one_draw(&c, &rng, d, bitmap, &smp, &r, &applied, &e)) {
+#pragma omp critical(aug_stats_err)
+                    {
+                        if (!failed) ferr = e;
+                        failed = 1;
+                    }
+                    break;
+                }
+                if (only_applied && !applied) continue;
+                int b = (int)(r * bins);
+                if (b >= bins) b = bins - 1;
+                hist[k * (uint64_t)bins + (uint64_t)b]++;
+                s1 += r, s2 += r * r, na += 1;
+            }
+            csum[k * 3] = s1, csum[k * 3 + 1] = s2, csum[k * 3 + 2] = na;
+        }
+        if (!bitmap) {
+#pragma omp critical(aug_stats_err)
+            {
+                failed = 1;
+                rp_error_set(&ferr, RP_ERR_NOMEM, "out of memory");
+            }
+        }
+        free(bitmap);
+        rp_sample_release(&smp);
+    }
+    rp_transform_chain_free(chain);
+    if (failed) {
+        free(hist);
+        free(csum);
+        if (err) *err = ferr;
+        return ferr.status ? ferr.status : RP_ERR_INTERNAL;
+    }
+    /* reduce in chunk order (deterministic) */
+    uint64_t *h = calloc((size_t)bins, sizeof *h);
+    double s1 = 0, s2 = 0, na = 0;
+    for (uint64_t k = 0; h && k < nchunks; k++) {
+        for (int b = 0; b < bins; b++) h[b] += hist[k * (uint64_t)bins + (uint64_t)b];
+        s1 += csum[k * 3], s2 += csum[k * 3 + 1], na += csum[k * 3 + 2];
+    }
+    free(hist);
+    free(csum);
+    if (!h) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    double mean = na > 0 ? s1 / na : 0, var = na > 1 ? (s2 - na * mean * mean) / (na - 1) : 0;
+    double sd = sqrt(var > 0 ? var : 0);
+    double secs = rp_now() - t0;
+
+    const char *dir;
+    rc = rp_stage_dir(st, &dir, err);
+    char path[2048];
+    rp_afile af;
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/erased_area.csv", dir);
+        rc = rp_afile_open(&af, path, err);
+    }
+    if (!rc) {
+        fprintf(af.f, "bin_lo,bin_hi,count,fraction\n");
+        for (int b = 0; b < bins; b++)
+            fprintf(af.f, "%.6f,%.6f,%llu,%.8f\n", (double)b / bins, (double)(b + 1) / bins,
+                    (unsigned long long)h[b], na > 0 ? (double)h[b] / na : 0.0);
+        rc = rp_afile_commit(&af, err);
+    }
+    /* histogram image */
+    if (!rc) {
+        canvas cv;
+        const int PW = 640, PH = 360, L = 60, R = 20, T = 30, B = 40;
+        if (canvas_init(&cv, PW, PH, 255)) rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        if (!rc) {
+            const uint8_t axis[3] = {0, 0, 0}, bar[3] = {70, 110, 190}, grey[3] = {120, 120, 120};
+            uint64_t hmax = 1;
+            for (int b = 0; b < bins; b++) if (h[b] > hmax) hmax = h[b];
+            int pw = PW - L - R, ph = PH - T - B;
+            for (int b = 0; b < bins; b++) {
+                int x0 = L + b * pw / bins, x1 = L + (b + 1) * pw / bins;
+                int bh = (int)((double)h[b] / (double)hmax * ph + 0.5);
+                canvas_rect(&cv, x0, T + ph - bh, x1 - x0 > 1 ? x1 - x0 - 1 : 1, bh, bar);
+            }
+            canvas_rect(&cv, L, T + ph, pw, 1, axis);
+            canvas_rect(&cv, L - 1, T, 1, ph, axis);
+            char lab[128];
+            for (int k = 0; k <= 5; k++) {
+                int x = L + k * pw / 5;
+                canvas_rect(&cv, x, T + ph, 1, 5, axis);
+                snprintf(lab, sizeof lab, "%.1f", k / 5.0);
+                canvas_text(&cv, x - 6, T + ph + 8, 1, lab, axis);
+                int y = T + ph - k * ph / 5;
+                snprintf(lab, sizeof lab, "%.3f", na > 0 ? (double)hmax / na * k / 5 : 0.0);
+                canvas_text(&cv, 4, y - 4, 1, lab, grey);
+            }
+            snprintf(lab, sizeof lab, "%s: erased area ratio, %llu draws, mean %.4f std %.4f", name,
+                     (unsigned long long)na, mean, sd);
+            canvas_text(&cv, L, 8, 1, lab, axis);
+            canvas_text(&cv, L + pw / 2 - 40, PH - 14, 1, "erased area / image area", axis);
+            snprintf(path, sizeof path, "%s/erased_area.png", dir);
+            rc = rp_image_write_png(path, cv.px, cv.w, cv.h, 3, err);
+            canvas_free(&cv);
+        }
+    }
+    free(h);
+    if (rc) return rc;
+    rp_metrics *m = rp_metrics_new();
+    if (!m) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    char rel[512];
+    rc = rp_metrics_set(m, "erased_area.mean", mean, err);
+    if (!rc) rc = rp_metrics_set(m, "erased_area.std", sd, err);
+    if (!rc) rc = rp_metrics_set(m, "applied_fraction", na / (double)draws, err);
+    if (!rc) rc = rp_metrics_set(m, "draws", (double)draws, err);
+    snprintf(rel, sizeof rel, "%s/erased_area.csv", rp_stage_id(st));
+    if (!rc) rc = rp_metrics_add_file(m, rel, err);
+    snprintf(rel, sizeof rel, "%s/erased_area.png", rp_stage_id(st));
+    if (!rc) rc = rp_metrics_add_file(m, rel, err);
+    if (rc) {
+        rp_metrics_free(m);
+        return rc;
+    }
+    rp_info("augment.stats: %s over %llu draws (%.2fs): erased area mean %.4f, std %.4f", name,
+            (unsigned long long)draws, secs, mean, sd);
+    return rp_stage_output(st, "metrics", m, err);
+}

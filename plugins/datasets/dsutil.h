@@ -1,0 +1,43 @@
+/* datasets plugin — shared helpers: an in-memory uint8 dataset (decoded
+ * once, planar CHW, optional masks/domains) and small file utilities. */
+#ifndef RP_DS_UTIL_H
+#define RP_DS_UTIL_H
+
+#include <stdint.h>
+
+#include "runpipe/runpipe.h"
+
+/* N images of [c, h, w] uint8 (planar), labels, optional domains and masks. */
+typedef struct memds {
+    uint64_t n;
+    int c, h, w;
+    uint8_t *pix;     /* [n, c, h, w], owned */
+    int32_t *labels;  /* [n], owned */
+    int32_t *domains; /* [n] or NULL, owned */
+    uint8_t *masks;   /* [n, h, w] class ids or NULL, owned */
+} memds;
+
+/* Allocate buffers for n samples (domains/masks when asked). */
+int memds_alloc(memds *m, uint64_t n, int c, int h, int w, int with_domains, int with_masks,
+                rp_error *err);
+void memds_release(memds *m);
+/* Wrap (transfers m's buffers into the dataset; *m is zeroed). */
+int memds_dataset(memds *m, const char *name, int num_classes, const char *const *class_names,
+                  rp_dataset **out, rp_error *err);
+
+/* Read a whole file, transparently gunzipping (zlib gz*). *data transferred.
+ * Truncated/corrupt gzip streams give an error naming the file. */
+int ds_read_gz(const char *path, uint8_t **data, size_t *len, rp_error *err);
+/* path = dir/name, or dir/name.gz when only that exists; 0 if neither. */
+int ds_find_file(const char *dir, const char *name, char *out, size_t outsz);
+/* Join dir and rel (rel absolute → rel). */
+void ds_join(const char *dir, const char *rel, char *out, size_t outsz);
+/* Read up to `max` non-empty lines of a text file into owned strings;
+ * returns the count, -1 when the file cannot be read. */
+int ds_read_lines(const char *path, char ***lines, int max);
+void ds_free_lines(char **lines, int n);
+
+/* Params helpers: list of strings (or one string); returns count. */
+int ds_param_strs(const rp_node *params, const char *key, const char **out, int max);
+
+#endif
