@@ -1,0 +1,537 @@
+/* The report documents: report.html (self-contained: inline CSS, SVG charts,
+ * PNG data URIs), report.md and metrics.json (report.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "report.h"
+
+static const char *CSS =
+    "*{box-sizing:border-box}"
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
+    "color:#1d2330;background:#f4f6f9;margin:0}"
+    "main{max-width:1240px;margin:0 auto;padding:24px 28px 60px}"
+    "header{background:#1d2b45;color:#fff;padding:22px 28px}"
+    "header h1{margin:0 0 4px;font-size:24px;font-weight:600}"
+    "header p{margin:0;color:#c5cee0;font-size:13px}"
+    "nav{margin-top:10px}nav a{color:#9cc3ff;margin-right:14px;text-decoration:none;font-size:13px}"
+    "section{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:18px 22px;"
+    "margin:18px 0}"
+    "h2{font-size:18px;margin:0 0 12px;color:#1d2b45}h3{font-size:15px;margin:16px 0 8px}"
+    ".cards{display:flex;flex-wrap:wrap;gap:12px}"
+    ".card{border:1px solid #dde2ea;border-radius:8px;padding:10px 16px;min-width:150px;"
+    "background:#f9fbfd}"
+    ".card .v{font-size:22px;font-weight:600;color:#1d2b45}.card .k{font-size:12px;color:#5b6577}"
+    "table{border-collapse:collapse;font-size:13px;margin:4px 0}"
+    "th,td{padding:4px 10px;border-bottom:1px solid #e6e9ef;text-align:right;white-space:nowrap}"
+    "th:first-child,td:first-child{text-align:left}"
+    "thead th{background:#eef1f6;font-weight:600}"
+    "tr.sep td{border-top:2px solid #c9d0db}"
+    ".charts,.eval{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}"
+    "svg text{font:12px system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif}"
+    "svg text:not([fill]){fill:#333}"
+    "svg .title{font-size:14px;font-weight:600;fill:#1d2b45}svg .label{font-size:12px;fill:#555}"
+    "svg .muted{fill:#999}"
+    "svg .grid line{stroke:#e8ebf0}svg .axis line{stroke:#666}"
+    ".grid-img{display:grid;grid-template-columns:repeat(auto-fill,minmax(96px,1fr));gap:10px}"
+    "figure{margin:0;text-align:center;font-size:12px;color:#333}"
+    "figure img{image-rendering:pixelated;width:100%;max-width:128px;border:1px solid #ccd;"
+    "background:#000}"
+    "figure.seg img{max-width:96px}"
+    "figcaption{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
+    "pre{background:#f6f8fa;border:1px solid #e1e4e8;border-radius:6px;padding:12px;"
+    "overflow:auto;font-size:12px;max-height:520px}"
+    ".muted{color:#7a8496}details summary{cursor:pointer;color:#1d4f91}"
+    "footer{color:#7a8496;font-size:12px;text-align:center}";
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int col_index(const rp_table *t, const char *name) {
+    for (size_t j = 0; j < t->cols; j++)
+        if (t->col_names[j] && strcmp(t->col_names[j], name) == 0) return (int)j;
+    return -1;
+}
+
+static void html_table(rb *b, const rp_table *t, int sep_summary) {
+    rb_put(b, "<table><thead><tr>");
+    if (t->row_names) rb_put(b, "<th></th>");
+    for (size_t j = 0; j < t->cols; j++) {
+        rb_put(b, "<th>");
+        rb_html(b, t->col_names[j]);
+        rb_put(b, "</th>");
+    }
+    rb_put(b, "</tr></thead><tbody>\n");
+    for (size_t i = 0; i < t->rows; i++) {
+        int sep = sep_summary && t->row_names && strcmp(t->row_names[i], "accuracy") == 0;
+        rb_put(b, sep ? "<tr class=\"sep\">" : "<tr>");
+        if (t->row_names) {
+            rb_put(b, "<td>");
+            rb_html(b, t->row_names[i]);
+            rb_put(b, "</td>");
+        }
+        for (size_t j = 0; j < t->cols; j++) {
+            rb_put(b, "<td>");
+            rb_num(b, t->values[i * t->cols + j]);
+            rb_put(b, "</td>");
+        }
+        rb_put(b, "</tr>\n");
+    }
+    rb_put(b, "</tbody></table>\n");
+}
+
+/* "Headline" scalars for the cards at the top. */
+static int headline(const char *name) {
+    return ends_with(name, ".accuracy") || strcmp(name, "AA") == 0 || strcmp(name, "DAA") == 0 ||
+           strcmp(name, "val_acc") == 0 || ends_with(name, ".mean_dice") ||
+           ends_with(name, ".mean_iou") || ends_with(name, ".error_rate");
+}
+
+static void cards(rb *b, const rp_report_input *in, size_t n) {
+    int shown = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < in[i].m->n && shown < 10; k++) {
+            const char *nm = in[i].m->names[k];
+            if (!headline(nm) || strncmp(nm, "baseline.", 9) == 0) continue;
+            if (!shown++) rb_put(b, "<div class=\"cards\">\n");
+            double v = in[i].m->values[k];
+            rb_put(b, "<div class=\"card\"><div class=\"v\">");
+            if (strcmp(nm, "DAA") == 0) rb_printf(b, "%+.2f %%p", v);
+            else if (isfinite(v) && v >= 0 && v <= 1) rb_printf(b, "%.2f %%", 100 * v);
+            else rb_num(b, v);
+            rb_put(b, "</div><div class=\"k\">");
+            rb_html(b, in[i].source);
+            rb_put(b, " \xC2\xB7 ");
+            rb_html(b, nm);
+            rb_put(b, "</div></div>\n");
+        }
+    if (shown) rb_put(b, "</div>\n");
+}
+
+static void curves(rb *b, const char *source, const rp_table *h) {
+    int ce = col_index(h, "epoch");
+    if (ce < 0 || h->rows == 0) return;
+    double *x = malloc(sizeof(double) * h->rows * 6);
+    if (!x) {
+        b->oom = 1;
+        return;
+    }
+    double *cols[5];
+    const char *names[5] = {"train_loss", "val_loss", "train_acc", "val_acc", "lr"};
+    for (int k = 0; k < 5; k++) cols[k] = x + h->rows * (size_t)(k + 1);
+    int idx[5];
+    for (int k = 0; k < 5; k++) {
+        idx[k] = col_index(h, names[k]);
+        for (size_t i = 0; i < h->rows; i++)
+            cols[k][i] = idx[k] >= 0 ? h->values[i * h->cols + (size_t)idx[k]] : NAN;
+    }
+    for (size_t i = 0; i < h->rows; i++) x[i] = h->values[i * h->cols + (size_t)ce];
+    char title[256];
+    rb_put(b, "<div class=\"charts\">\n");
+    rp_series loss[2] = {{"train", "#1f77b4", x, cols[0], idx[0] >= 0 ? h->rows : 0, 0},
+                         {"validation", "#ff7f0e", x, cols[1], idx[1] >= 0 ? h->rows : 0, 0}};
+    snprintf(title, sizeof title, "%s: loss", source);
+    rp_svg_line_chart(b, title, "epoch", "loss", loss, 2, 540, 340);
+    rp_series acc[2] = {{"train", "#1f77b4", x, cols[2], idx[2] >= 0 ? h->rows : 0, 0},
+                        {"validation", "#ff7f0e", x, cols[3], idx[3] >= 0 ? h->rows : 0, 0}};
+    snprintf(title, sizeof title, "%s: accuracy", source);
+    rp_svg_line_chart(b, title, "epoch", "accuracy", acc, 2, 540, 340);
+    int lr_varies = 0;
+    for (size_t i = 1; idx[4] >= 0 && i < h->rows; i++)
+        if (cols[4][i] != cols[4][0]) lr_varies = 1;
+    if (lr_varies) {
+        rp_series lr[1] = {{"learning rate", "#2ca02c", x, cols[4], h->rows, 0}};
+        snprintf(title, sizeof title, "%s: learning rate", source);
+        rp_svg_line_chart(b, title, "epoch", "lr", lr, 1, 540, 260);
+    }
+    rb_put(b, "</div>\n");
+    free(x);
+}
+
+/* Box-average an image down so its longer side is at most `max` (display only). */
+static rp_tensor *shrink(const rp_tensor *img, int max) {
+    int64_t c = img->shape[0], h = img->shape[1], w = img->shape[2];
+    int64_t f = ((h > w ? h : w) + max - 1) / max;
+    if (f <= 1) return NULL;
+    int64_t oh = h / f, ow = w / f;
+    if (oh < 1 || ow < 1) return NULL;
+    int64_t shape[3] = {c, oh, ow};
+    rp_tensor *o = NULL;
+    if (rp_tensor_new(&o, 3, shape, NULL) != RP_OK) return NULL;
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t y = 0; y < oh; y++)
+            for (int64_t x = 0; x < ow; x++) {
+                double s = 0;
+                for (int64_t dy = 0; dy < f; dy++)
+                    for (int64_t dx = 0; dx < f; dx++)
+                        s += img->data[(k * h + y * f + dy) * w + x * f + dx];
+                o->data[(k * oh + y) * ow + x] = (float)(s / (double)(f * f));
+            }
+    return o;
+}
+
+static int samples(rb *b, const rp_report_opts *o, rp_error *err) {
+    const rp_dataset *ds = o->data;
+    uint64_t n = (uint64_t)o->samples < ds->size ? (uint64_t)o->samples : ds->size;
+    rp_sample s;
+    rp_sample_init(&s);
+    rp_draw draw = {0};
+    int rc = RP_OK;
+    rb_put(b, "<p class=\"muted\">");
+    rb_html(b, ds->name);
+    rb_printf(b, ": %llu of %llu samples, evenly spaced.</p>\n<div class=\"grid-img\">\n",
+              (unsigned long long)n, (unsigned long long)ds->size);
+    for (uint64_t i = 0; i < n && rc == RP_OK; i++) {
+        uint64_t idx = i * ds->size / n;
+        rc = rp_dataset_get(ds, idx, &draw, &s, err);
+        if (rc != RP_OK) {
+            rp_error_prefix(err, "report: sample %llu of '%s': ", (unsigned long long)idx,
+                            ds->name);
+            break;
+        }
+        rp_tensor *small = shrink(&s.img, 128);
+        const rp_tensor *img = small ? small : &s.img;
+        int side = (int)(img->shape[1] > img->shape[2] ? img->shape[1] : img->shape[2]);
+        int scale = side >= 96 ? 1 : (96 + side - 1) / side;
+        if (scale > 4) scale = 4;
+        rb_put(b, s.mask.data ? "<figure class=\"seg\"><img alt=\"sample\" src=\""
+                              : "<figure><img alt=\"sample\" src=\"");
+        rc = rp_png_data_uri(b, img, scale, err);
+        rb_put(b, "\">");
+        if (rc == RP_OK && s.mask.data) {
+            int mscale = scale;
+            if (s.mask.h != s.img.shape[1]) mscale = 1;
+            rb_put(b, "<img alt=\"mask\" src=\"");
+            rc = rp_mask_data_uri(b, s.mask.data, s.mask.h, s.mask.w, mscale, err);
+            rb_put(b, "\">");
+        }
+        rp_tensor_free(small);
+        rb_put(b, "<figcaption>");
+        if (s.label >= 0 && s.label < ds->num_classes && ds->class_names)
+            rb_html(b, ds->class_names[s.label]);
+        else if (s.label >= 0)
+            rb_printf(b, "class %d", (int)s.label);
+        else
+            rb_printf(b, "#%llu", (unsigned long long)idx);
+        rb_put(b, "</figcaption></figure>\n");
+    }
+    rb_put(b, "</div>\n");
+    rp_sample_release(&s);
+    return rc;
+}
+
+/* ---- report.html ----------------------------------------------------------------- */
+
+int rp_report_html(rb *b, const rp_report_opts *o, const rp_report_input *in, size_t n,
+                   rp_error *err) {
+    int has_hist = 0, has_eval = 0, has_other = 0, has_files = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t t = 0; t < in[i].m->n_tables; t++) {
+            const char *tn = in[i].m->tables[t].name;
+            if (strcmp(tn, "history") == 0) has_hist = 1;
+            else if (!strncmp(tn, "confusion.", 10) || !strncmp(tn, "report.", 7) ||
+                     !strncmp(tn, "segmentation.", 13))
+                has_eval = 1;
+            else has_other = 1;
+        }
+        if (in[i].m->n_files) has_files = 1;
+    }
+    char when[64];
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&now, &tmv));
+    rb_put(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+    rb_html(b, o->title);
+    rb_put(b, " \xE2\x80\x94 runpipe report</title>\n<style>");
+    rb_put(b, CSS);
+    rb_put(b, "</style>\n</head>\n<body>\n<header><h1>");
+    rb_html(b, o->title);
+    rb_put(b, "</h1><p>runpipe " RUNPIPE_VERSION " \xC2\xB7 ");
+    rb_html(b, o->rundir);
+    rb_put(b, " \xC2\xB7 ");
+    rb_html(b, when);
+    rb_put(b, "</p>\n<nav><a href=\"#metrics\">metrics</a>");
+    if (has_hist) rb_put(b, "<a href=\"#curves\">learning curves</a>");
+    if (has_eval) rb_put(b, "<a href=\"#evaluation\">evaluation</a>");
+    if (o->data) rb_put(b, "<a href=\"#samples\">samples</a>");
+    if (has_other) rb_put(b, "<a href=\"#tables\">tables</a>");
+    if (has_files) rb_put(b, "<a href=\"#files\">files</a>");
+    rb_put(b, "<a href=\"#pipeline\">pipeline</a></nav></header>\n<main>\n");
+
+    /* final metrics */
+    rb_put(b, "<section id=\"metrics\"><h2>Final metrics</h2>\n");
+    cards(b, in, n);
+    if (n == 0) rb_put(b, "<p class=\"muted\">no metrics were wired to this report</p>\n");
+    rb_put(b, "<div class=\"charts\">\n");
+    for (size_t i = 0; i < n; i++) {
+        rb_put(b, "<div><h3>");
+        rb_html(b, in[i].source);
+        rb_put(b, "</h3><table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>\n");
+        for (size_t k = 0; k < in[i].m->n; k++) {
+            rb_put(b, "<tr><td>");
+            rb_html(b, in[i].m->names[k]);
+            rb_put(b, "</td><td>");
+            if (isnan(in[i].m->values[k])) rb_put(b, "\xE2\x80\x94");
+            else rb_num(b, in[i].m->values[k]);
+            rb_put(b, "</td></tr>\n");
+        }
+        if (in[i].m->n == 0) rb_put(b, "<tr><td class=\"muted\">(no scalars)</td><td></td></tr>");
+        rb_put(b, "</tbody></table></div>\n");
+    }
+    rb_put(b, "</div></section>\n");
+
+    if (has_hist) {
+        rb_put(b, "<section id=\"curves\"><h2>Learning curves</h2>\n");
+        for (size_t i = 0; i < n; i++) {
+            const rp_table *h = rp_metrics_table(in[i].m, "history");
+            if (h) curves(b, in[i].source, h);
+        }
+        rb_put(b, "</section>\n");
+    }
+
+    if (has_eval) {
+        rb_put(b, "<section id=\"evaluation\"><h2>Evaluation</h2>\n");
+        for (size_t i = 0; i < n; i++)
+            for (size_t t = 0; t < in[i].m->n_tables; t++) {
+                const rp_table *ct = &in[i].m->tables[t];
+                if (strncmp(ct->name, "confusion.", 10) != 0) continue;
+                const char *set = ct->name + 10;
+                char tn[300], title[400];
+                rb_put(b, "<h3>");
+                rb_html(b, in[i].source);
+                rb_put(b, " \xC2\xB7 ");
+                rb_html(b, set);
+                rb_put(b, "</h3>\n<div class=\"eval\">\n<div>");
+                snprintf(title, sizeof title, "confusion matrix: %s", set);
+                rp_svg_heatmap(b, title, ct);
+                rb_put(b, "</div>\n");
+                snprintf(tn, sizeof tn, "report.%s", set);
+                const rp_table *rt = rp_metrics_table(in[i].m, tn);
+                snprintf(tn, sizeof tn, "segmentation.%s", set);
+                const rp_table *st = rp_metrics_table(in[i].m, tn);
+                if (rt) {
+                    rb_put(b, "<div><h3>classification report</h3>\n");
+                    html_table(b, rt, 1);
+                    rb_put(b, "</div>\n");
+                }
+                if (st) {
+                    rb_put(b, "<div><h3>per-class IoU and Dice</h3>\n");
+                    html_table(b, st, 0);
+                    rb_put(b, "</div>\n");
+                }
+                rb_put(b, "</div>\n");
+            }
+        rb_put(b, "</section>\n");
+    }
+
+    if (o->data) {
+        rb_put(b, "<section id=\"samples\"><h2>Sample images</h2>\n");
+        int rc = samples(b, o, err);
+        if (rc != RP_OK) return rc;
+        rb_put(b, "</section>\n");
+    }
+
+    if (has_other || has_hist) {
+        rb_put(b, "<section id=\"tables\"><h2>Tables</h2>\n");
+        for (size_t i = 0; i < n; i++)
+            for (size_t t = 0; t < in[i].m->n_tables; t++) {
+                const rp_table *ot = &in[i].m->tables[t];
+                const char *tn = ot->name;
+                if (!strncmp(tn, "confusion.", 10) || !strncmp(tn, "report.", 7) ||
+                    !strncmp(tn, "segmentation.", 13))
+                    continue;
+                rb_put(b, "<details");
+                rb_put(b, ot->rows <= 20 ? " open" : "");
+                rb_put(b, "><summary>");
+                rb_html(b, in[i].source);
+                rb_put(b, " \xC2\xB7 ");
+                rb_html(b, tn);
+                rb_printf(b, " (%zu rows)</summary>\n", ot->rows);
+                html_table(b, ot, 0);
+                rb_put(b, "</details>\n");
+            }
+        rb_put(b, "</section>\n");
+    }
+
+    if (has_files) {
+        rb_put(b, "<section id=\"files\"><h2>Files</h2><ul>\n");
+        for (size_t i = 0; i < n; i++)
+            for (size_t f = 0; f < in[i].m->n_files; f++) {
+                rb_put(b, "<li><a href=\"");
+                rb_html(b, in[i].m->files[f]);
+                rb_put(b, "\">");
+                rb_html(b, in[i].m->files[f]);
+                rb_put(b, "</a> <span class=\"muted\">(");
+                rb_html(b, in[i].source);
+                rb_put(b, ")</span></li>\n");
+            }
+        rb_put(b, "</ul></section>\n");
+    }
+
+    rb_put(b, "<section id=\"pipeline\"><h2>Pipeline</h2>\n");
+    char path[1100], *yaml = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/pipeline.resolved.yaml", o->rundir);
+    rp_error e2;
+    rp_error_clear(&e2);
+    if (rp_read_file(path, &yaml, &len, &e2) == RP_OK) {
+        rb_put(b, "<p class=\"muted\">pipeline.resolved.yaml: every default filled, every "
+                  "variable substituted.</p>\n<pre>");
+        rb_html(b, yaml);
+        rb_put(b, "</pre>\n");
+        free(yaml);
+    } else {
+        rb_put(b, "<p class=\"muted\">pipeline.resolved.yaml was not found in the run "
+                  "directory.</p>\n");
+    }
+    rb_put(b, "</section>\n<footer>generated by runpipe " RUNPIPE_VERSION
+              "</footer>\n</main>\n</body>\n</html>\n");
+    return b->oom ? rp_error_set(err, RP_ERR_NOMEM, "report: out of memory") : RP_OK;
+}
+
+/* ---- report.md ---------------------------------------------------------------------- */
+
+static void md_text(rb *b, const char *s) {
+    for (; s && *s; s++) {
+        if (*s == '|') rb_put(b, "\\|");
+        else if (*s == '\n' || *s == '\r') rb_put(b, " ");
+        else rb_putn(b, s, 1);
+    }
+}
+
+static void md_table(rb *b, const rp_table *t) {
+    rb_put(b, "|");
+    if (t->row_names) rb_put(b, " |");
+    for (size_t j = 0; j < t->cols; j++) {
+        rb_put(b, " ");
+        md_text(b, t->col_names[j]);
+        rb_put(b, " |");
+    }
+    rb_put(b, "\n|");
+    if (t->row_names) rb_put(b, "---|");
+    for (size_t j = 0; j < t->cols; j++) rb_put(b, "---:|");
+    rb_put(b, "\n");
+    for (size_t i = 0; i < t->rows; i++) {
+        rb_put(b, "|");
+        if (t->row_names) {
+            rb_put(b, " ");
+            md_text(b, t->row_names[i]);
+            rb_put(b, " |");
+        }
+        for (size_t j = 0; j < t->cols; j++) {
+            rb_put(b, " ");
+            rb_num(b, t->values[i * t->cols + j]);
+            rb_put(b, " |");
+        }
+        rb_put(b, "\n");
+    }
+    rb_put(b, "\n");
+}
+
+void rp_report_markdown(rb *b, const rp_report_opts *o, const rp_report_input *in, size_t n) {
+    rb_put(b, "# ");
+    md_text(b, o->title);
+    rb_put(b, "\n\nRun directory: `");
+    md_text(b, o->rundir);
+    rb_put(b, "`\n\n## Final metrics\n\n| source | metric | value |\n|---|---|---:|\n");
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < in[i].m->n; k++) {
+            rb_put(b, "| ");
+            md_text(b, in[i].source);
+            rb_put(b, " | ");
+            md_text(b, in[i].m->names[k]);
+            rb_put(b, " | ");
+            rb_num(b, in[i].m->values[k]);
+            rb_put(b, " |\n");
+        }
+    rb_put(b, "\n");
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < in[i].m->n_tables; t++) {
+            rb_put(b, "## ");
+            md_text(b, in[i].source);
+            rb_put(b, ": ");
+            md_text(b, in[i].m->tables[t].name);
+            rb_put(b, "\n\n");
+            md_table(b, &in[i].m->tables[t]);
+        }
+}
+
+/* ---- metrics.json ----------------------------------------------------------------- */
+
+static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+int rp_report_json(char **out, const rp_report_input *in, size_t n, rp_error *err) {
+    *out = NULL;
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "inputs");
+    for (size_t i = 0; arr && i < n; i++) {
+        const rp_metrics *m = in[i].m;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "source", in[i].source);
+        cJSON *sc = cJSON_AddObjectToObject(o, "scalars");
+        for (size_t k = 0; k < m->n; k++) cJSON_AddItemToObject(sc, m->names[k], num_or_null(m->values[k]));
+        cJSON *tabs = cJSON_AddObjectToObject(o, "tables");
+        for (size_t t = 0; t < m->n_tables; t++) {
+            const rp_table *tb = &m->tables[t];
+            cJSON *to = cJSON_CreateObject();
+            cJSON_AddItemToObject(tabs, tb->name, to);
+            cJSON *cols = cJSON_AddArrayToObject(to, "columns");
+            for (size_t j = 0; j < tb->cols; j++)
+                cJSON_AddItemToArray(cols, cJSON_CreateString(tb->col_names[j]));
+            if (tb->row_names) {
+                cJSON *rows = cJSON_AddArrayToObject(to, "rows");
+                for (size_t r = 0; r < tb->rows; r++)
+                    cJSON_AddItemToArray(rows, cJSON_CreateString(tb->row_names[r]));
+            }
+            cJSON *vals = cJSON_AddArrayToObject(to, "values");
+            for (size_t r = 0; r < tb->rows; r++) {
+                cJSON *row = cJSON_CreateArray();
+                cJSON_AddItemToArray(vals, row);
+                for (size_t j = 0; j < tb->cols; j++)
+                    cJSON_AddItemToArray(row, num_or_null(tb->values[r * tb->cols + j]));
+            }
+        }
+        cJSON *files = cJSON_AddArrayToObject(o, "files");
+        for (size_t f = 0; f < m->n_files; f++)
+            cJSON_AddItemToArray(files, cJSON_CreateString(m->files[f]));
+    }
+    char *txt = arr ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!txt) return rp_error_set(err, RP_ERR_NOMEM, "report: out of memory (metrics.json)");
+    *out = txt;
+    return RP_OK;
+}
+
+/* ---- all three files ---------------------------------------------------------------- */
+
+int rp_report_write(const rp_report_opts *o, const rp_report_input *in, size_t n, rp_error *err) {
+    char path[1100];
+    rb b;
+    rb_init(&b);
+    int rc = rp_report_html(&b, o, in, n, err);
+    snprintf(path, sizeof path, "%s/report.html", o->rundir);
+    if (rc == RP_OK) rc = rp_write_atomic(path, b.s, b.len, err);
+    rb_release(&b);
+    if (rc != RP_OK) return rc;
+    rp_report_markdown(&b, o, in, n);
+    snprintf(path, sizeof path, "%s/report.md", o->rundir);
+    rc = b.oom ? rp_error_set(err, RP_ERR_NOMEM, "report: out of memory")
+               : rp_write_atomic(path, b.s, b.len, err);
+    rb_release(&b);
+    if (rc != RP_OK) return rc;
+    char *json = NULL;
+    rc = rp_report_json(&json, in, n, err);
+    snprintf(path, sizeof path, "%s/metrics.json", o->rundir);
+    if (rc == RP_OK) rc = rp_write_atomic(path, json, strlen(json), err);
+    free(json);
+    return rc;
+}

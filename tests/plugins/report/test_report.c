@@ -1,0 +1,289 @@
+/* The report plugin: text helpers (escaping, base64, ticks), SVG charts, PNG
+ * data URIs, and a whole report (html, md, json) from synthetic train and
+ * evaluate metrics plus an in-memory dataset. RP_TEST_KEEP=1 keeps the
+ * output (its path is printed) for a look in a browser. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <stb_image.h>
+
+#include "../../harness.h"
+#include "../../../plugins/report/report.h"
+
+static void test_escape_and_base64(void **state) {
+    (void)state;
+    rb b;
+    rb_init(&b);
+    rb_html(&b, "<a href=\"x\">Tom & Jerry's</a>");
+    assert_string_equal(b.s, "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
+    rb_release(&b);
+    const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        rb_init(&b);
+        rb_put(&b, "");
+        rb_base64(&b, (const unsigned char *)in[i], strlen(in[i]));
+        assert_string_equal(b.s ? b.s : "", out[i]);
+        rb_release(&b);
+    }
+    rb_init(&b);
+    rb_num(&b, 3);
+    rb_put(&b, " ");
+    rb_num(&b, 0.12345);
+    rb_put(&b, " ");
+    rb_num(&b, NAN);
+    rb_put(&b, "|");
+    assert_string_equal(b.s, "3 0.1235 |");
+    rb_release(&b);
+}
+
+static void test_ticks(void **state) {
+    (void)state;
+    double t[32];
+    int n = rp_nice_ticks(0.23, 0.91, 6, t, 32);
+    assert_true(n >= 4 && n <= 9);
+    assert_true(t[0] <= 0.23 && t[n - 1] >= 0.91);
+    assert_true(fabs(t[1] - t[0] - 0.1) < 1e-12);
+    assert_true(t[2] == 0.4); /* rounded, not 0.30000000000000004-style */
+    n = rp_nice_ticks(5, 5, 6, t, 32); /* flat series: padded */
+    assert_true(n >= 2 && t[0] < 5 && t[n - 1] > 5);
+    assert_int_equal(rp_nice_ticks(NAN, 1, 6, t, 32), 0);
+}
+
+static void test_line_chart(void **state) {
+    (void)state;
+    double x[4] = {1, 2, 3, 4}, a[4] = {0.9, 0.5, 0.4, 0.35}, v[4] = {0.8, NAN, 0.45, 0.41};
+    rp_series s[2] = {{"train <loss>", "#1f77b4", x, a, 4, 0}, {"val", "#ff7f0e", x, v, 4, 1}};
+    rb b;
+    rb_init(&b);
+    rp_svg_line_chart(&b, "loss & more", "epoch", "loss", s, 2, 500, 300);
+    assert_non_null(strstr(b.s, "<svg"));
+    assert_non_null(strstr(b.s, "loss &amp; more"));
+    assert_non_null(strstr(b.s, "train &lt;loss&gt;"));
+    assert_null(strstr(b.s, "<loss>"));
+    /* the NaN breaks the validation line into two polylines */
+    int poly = 0;
+    for (const char *p = b.s; (p = strstr(p, "<polyline")); p++) poly++;
+    assert_int_equal(poly, 3);
+    /* integer epochs: ticks 1..4, no "1.5" */
+    assert_non_null(strstr(b.s, ">4</text>"));
+    assert_null(strstr(b.s, ">1.5</text>"));
+    rb_release(&b);
+    rb_init(&b);
+    rp_svg_line_chart(&b, "empty", "epoch", "loss", s, 0, 500, 300);
+    assert_non_null(strstr(b.s, "no data"));
+    rb_release(&b);
+}
+
+/* ---- an in-memory dataset --------------------------------------------------- */
+static int toy_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
+                   rp_error *err) {
+    (void)draw;
+    int rc = rp_sample_resize(out, 1, 28, 28, err);
+    if (rc != RP_OK) return rc;
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++)
+            out->img.data[y * 28 + x] = ((x / 4 + y / 4 + (int)i) % 3) * 0.5f;
+    out->label = (int32_t)(i % (uint64_t)ds->num_classes);
+    out->index = i;
+    return RP_OK;
+}
+static int32_t toy_label(const rp_dataset *ds, uint64_t i) {
+    return (int32_t)(i % (uint64_t)ds->num_classes);
+}
+static void toy_destroy(rp_dataset *ds) { (void)ds; }
+static const struct rp_dataset_ops toy_ops = {toy_get, toy_label, NULL, toy_destroy};
+
+static const char *const CLASSES[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                        "Coat",        "Sandal",  "Shirt",    "Sneaker",
+                                        "Bag",         "<script>alert(1)</script>"};
+
+static rp_metrics *train_metrics(void) {
+    rp_error err;
+    rp_metrics *m = rp_metrics_new();
+    const char *cols[7] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                           "seconds"};
+    rp_table *h = rp_metrics_add_table(m, "history", 0, 7, cols, NULL, &err);
+    assert_non_null(h);
+    for (int e = 1; e <= 6; e++) {
+        double row[7] = {e, 0.9 / e + 0.2, 0.70 + 0.03 * e, 0.8 / e + 0.27, 0.72 + 0.025 * e,
+                         1e-3 * pow(0.5, e / 3), 11.5};
+        RP_ASSERT_OK(rp_table_append_row(h, NULL, row, &err), &err);
+    }
+    RP_ASSERT_OK(rp_metrics_set(m, "train_loss", 0.35, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(m, "val_acc", 0.87, &err), &err);
+    RP_ASSERT_OK(rp_metrics_add_file(m, "fit/history.csv", &err), &err);
+    return m;
+}
+
+static rp_metrics *eval_metrics(void) {
+    rp_error err;
+    rp_metrics *m = rp_metrics_new();
+    rp_table *c = rp_metrics_add_table(m, "confusion.test", 10, 10, CLASSES, CLASSES, &err);
+    assert_non_null(c);
+    for (int i = 0; i < 10; i++)
+        for (int j = 0; j < 10; j++)
+            c->values[i * 10 + j] = i == j ? 800 + 17 * i : ((i * 7 + j * 3) % 11 == 0 ? 60 : (i + j) % 4);
+    const char *rcols[4] = {"precision", "recall", "f1-score", "support"};
+    const char *rrows[13];
+    for (int i = 0; i < 10; i++) rrows[i] = CLASSES[i];
+    rrows[10] = "accuracy", rrows[11] = "macro avg", rrows[12] = "weighted avg";
+    rp_table *r = rp_metrics_add_table(m, "report.test", 13, 4, rcols, rrows, &err);
+    assert_non_null(r);
+    for (int i = 0; i < 13; i++) {
+        r->values[i * 4] = i == 10 ? NAN : 0.85 + 0.01 * (i % 5);
+        r->values[i * 4 + 1] = i == 10 ? NAN : 0.86;
+        r->values[i * 4 + 2] = 0.855;
+        r->values[i * 4 + 3] = i < 10 ? 1000 : 10000;
+    }
+    RP_ASSERT_OK(rp_metrics_set(m, "test.accuracy", 0.8812, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(m, "test_upper_bar.accuracy", 0.7421, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(m, "AA", 0.81165, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(m, "DAA", 7.91, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(m, "test.loss", NAN, &err), &err);
+    return m;
+}
+
+/* Decode the first data URI of `html` and load it as an image. */
+static unsigned char *first_png(const char *html, int *w, int *h, int *c) {
+    const char *p = strstr(html, "data:image/png;base64,");
+    assert_non_null(p);
+    p += strlen("data:image/png;base64,");
+    const char *e = strchr(p, '"');
+    size_t n = (size_t)(e - p);
+    unsigned char *bin = malloc(n);
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n && p[i] != '='; i++) {
+        const char *tab = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const char *q = strchr(tab, p[i]);
+        assert_non_null(q);
+        acc = acc << 6 | (uint32_t)(q - tab);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            bin[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    unsigned char *px = stbi_load_from_memory(bin, (int)o, w, h, c, 0);
+    free(bin);
+    return px;
+}
+
+static void test_full_report(void **state) {
+    (void)state;
+    const char *dir = getenv("RP_TEST_KEEP") ? "/tmp/rp_report_demo" : rp_test_tmpdir();
+    rp_error err;
+    RP_ASSERT_OK(rp_mkdirs(dir, &err), &err);
+    rp_test_write(rp_test_path(dir, "pipeline.resolved.yaml"),
+                  "runpipe: 1\nname: quickstart\nseed: 7\nstages:\n  - id: fit\n    use: train\n"
+                  "    with: {epochs: 3, note: \"<b>not bold</b>\"}\n");
+    rp_metrics *tm = train_metrics(), *em = eval_metrics();
+    rp_dataset *ds = rp_dataset_new(&toy_ops, NULL, "toy/test", 50, 10, CLASSES);
+    assert_non_null(ds);
+    ds->channels = 1, ds->height = 28, ds->width = 28;
+    rp_report_input in[2] = {{"fit", tm}, {"eval", em}};
+    rp_report_opts o = {0};
+    o.title = "quickstart & friends";
+    o.rundir = dir;
+    o.data = ds;
+    o.samples = 20;
+    RP_ASSERT_OK(rp_report_write(&o, in, 2, &err), &err);
+    if (getenv("RP_TEST_KEEP")) printf("report written to %s/report.html\n", dir);
+
+    char *html = NULL, *md = NULL, *js = NULL;
+    size_t len;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "report.html"), &html, &len, &err), &err);
+    assert_non_null(strstr(html, "<!DOCTYPE html>"));
+    assert_non_null(strstr(html, "<title>quickstart &amp; friends"));
+    assert_non_null(strstr(html, "id=\"curves\""));
+    assert_non_null(strstr(html, "fit: loss"));
+    assert_non_null(strstr(html, "fit: accuracy"));
+    assert_non_null(strstr(html, "fit: learning rate")); /* lr varies */
+    assert_non_null(strstr(html, "confusion matrix: test"));
+    assert_non_null(strstr(html, "classification report"));
+    assert_non_null(strstr(html, "weighted avg"));
+    assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_null(strstr(html, "<script>"));
+    assert_null(strstr(html, "<b>not bold</b>"));
+    assert_non_null(strstr(html, "&lt;b&gt;not bold&lt;/b&gt;")); /* the pipeline, escaped */
+    assert_non_null(strstr(html, "+7.91 %p"));
+    assert_non_null(strstr(html, "href=\"fit/history.csv\""));
+    int figs = 0;
+    for (const char *p = html; (p = strstr(p, "<figure")); p++) figs++;
+    assert_int_equal(figs, 20);
+    int w, h, c;
+    unsigned char *px = first_png(html, &w, &h, &c);
+    assert_non_null(px);
+    assert_int_equal(w, 28 * 4);
+    assert_int_equal(h, 28 * 4);
+    assert_int_equal(c, 1);
+    /* sample 0, pixel (0,0): value 0 → black; (4,0) → 0.5 → 128 */
+    assert_int_equal(px[0], 0);
+    assert_int_equal(px[16], 128);
+    stbi_image_free(px);
+
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "report.md"), &md, &len, &err), &err);
+    assert_non_null(strstr(md, "# quickstart & friends"));
+    assert_non_null(strstr(md, "| eval | test.accuracy | 0.8812 |"));
+    assert_non_null(strstr(md, "## eval: report.test"));
+
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "metrics.json"), &js, &len, &err), &err);
+    cJSON *j = cJSON_Parse(js);
+    assert_non_null(j);
+    const cJSON *e1 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "inputs"), 1);
+    assert_string_equal(cJSON_GetObjectItem(e1, "source")->valuestring, "eval");
+    const cJSON *sc = cJSON_GetObjectItem(e1, "scalars");
+    assert_true(fabs(cJSON_GetObjectItem(sc, "AA")->valuedouble - 0.81165) < 1e-12);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(sc, "test.loss")));
+    const cJSON *ct = cJSON_GetObjectItem(cJSON_GetObjectItem(e1, "tables"), "confusion.test");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ct, "values")), 10);
+    cJSON_Delete(j);
+    free(html);
+    free(md);
+    free(js);
+    rp_dataset_free(ds);
+    rp_metrics_free(tm);
+    rp_metrics_free(em);
+}
+
+/* Nothing wired but a bare metrics artifact; no pipeline file: still a page. */
+static void test_minimal_report(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    rp_metrics *m = rp_metrics_new();
+    rp_error err;
+    RP_ASSERT_OK(rp_metrics_set(m, "x", 1.5, &err), &err);
+    rp_report_input in[1] = {{"s", m}};
+    rp_report_opts o = {0};
+    o.title = "t";
+    o.rundir = dir;
+    RP_ASSERT_OK(rp_report_write(&o, in, 1, &err), &err);
+    char *html = NULL;
+    size_t len;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "report.html"), &html, &len, &err), &err);
+    assert_non_null(strstr(html, "pipeline.resolved.yaml was not found"));
+    assert_null(strstr(html, "id=\"curves\""));
+    assert_non_null(strstr(html, "</html>"));
+    free(html);
+    /* an unwritable run directory: a clear I/O error */
+    o.rundir = "/nonexistent/dir";
+    assert_int_not_equal(rp_report_write(&o, in, 1, &err), RP_OK);
+    assert_non_null(strstr(err.msg, "/nonexistent/dir/report.html"));
+    rp_metrics_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_escape_and_base64),
+        cmocka_unit_test(test_ticks),
+        cmocka_unit_test(test_line_chart),
+        cmocka_unit_test(test_full_report),
+        cmocka_unit_test(test_minimal_report),
+    };
+    return cmocka_run_group_tests_name("report", tests, NULL, NULL);
+}
