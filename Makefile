@@ -93,7 +93,13 @@ asan: ## build and test with AddressSanitizer + UBSan into build-asan/
 	$(MAKE) BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-bench: all ## speed benchmarks (runpipe vs PyTorch side by side)
+# Benchmark programs: tests/bench/bench_X.c -> $(BUILD)/bench/bench_X (links librunpipe).
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib -lrunpipe $(RPATH_TEST) $(LDLIBS_CORE)
+
+bench: all $(BENCH_BINS) ## speed benchmarks (runpipe vs PyTorch side by side)
 	@RUNPIPE_BUILD=$(BUILD) bash tests/bench/run.sh
 
 demo: ## install what is missing, build, run the quick-start pipeline
