@@ -286,7 +286,7 @@ int rp_registry_stage_lookup(const char *name, const rp_node *where, const rp_st
         nb++;
     }
     char tail[600] = "";
-    if (nb)
+    if (nb && !s)
         snprintf(tail, sizeof tail, "; %zu plugin%s failed to load (%s): see 'runpipe stages'", nb,
                  nb > 1 ? "s" : "", broken);
     if (s)
