@@ -200,6 +200,13 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
         rp_model_zero_grad(r->m);
         double lv = 0;
         rc = forward_loss(r, bt, 1, &lv, &s->acc_correct, &s->acc_count, err);
+        if (rc == RP_ERR_NUMERIC) { /* the loss found NaN/Inf itself */
+            rp_error_prefix(err, "epoch %lld, step %lld of %llu (global step %lld, lr %.3g): ",
+                            (long long)epoch + 1, (long long)b + 1,
+                            (unsigned long long)r->steps_per_epoch, (long long)s->global_step + 1,
+                            rp_optimizer_lr(r->opt));
+            break;
+        }
         if (rc) {
             rp_error_prefix(err, "epoch %lld, step %lld: ", (long long)epoch + 1, (long long)b + 1);
             break;

@@ -1,0 +1,229 @@
+/* model.build: zoo and layer-list models, deterministic init keyed by the
+ * stage, head replacement, freezing, the gray adapter, pretrained weights
+ * (strict and partial) and the errors of each option. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../harness.h"
+#include "registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "../../../plugins/model/model_stages.h"
+
+static rp_node *yaml(const char *text) {
+    rp_node *n = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_node_parse_string(text, "model.yaml", &n, &err), &err);
+    return n;
+}
+
+static rp_model *build(const char *params, uint64_t seed, const char *stage, const char *base) {
+    rp_node *p = yaml(params);
+    rp_model *m = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(model_build_from_params(p, seed, stage, base, &m, &err), &err);
+    rp_node_free(p);
+    return m;
+}
+
+/* Expect failure; returns the message (static copy). */
+static const char *build_fails(const char *params, const char *base, int *line) {
+    static rp_error err;
+    rp_error_clear(&err);
+    rp_node *p = yaml(params);
+    rp_model *m = NULL;
+    int rc = model_build_from_params(p, 1, "net", base, &m, &err);
+    rp_node_free(p);
+    assert_int_not_equal(rc, RP_OK);
+    assert_null(m);
+    if (line) *line = err.line;
+    return err.msg;
+}
+
+static int same_tensor(const rp_tensor *a, const rp_tensor *b) {
+    return a->numel == b->numel && !memcmp(a->data, b->data, a->numel * sizeof(float));
+}
+
+static int same_weights(rp_model *a, rp_model *b) {
+    if (rp_model_num_params(a) != rp_model_num_params(b)) return 0;
+    for (size_t i = 0; i < rp_model_num_params(a); i++)
+        if (!same_tensor(rp_model_param(a, i)->value, rp_model_param(b, i)->value)) return 0;
+    return 1;
+}
+
+static const size_t MNIST10 = 32 * 9 + 32 + 64 * 32 * 9 + 64 + 7744 * 10 + 10;
+
+static void test_arch_options_and_summary(void **state) {
+    (void)state;
+    rp_model *m = build("{arch: mnist_cnn, classes: 7}", 1, "net", NULL);
+    assert_int_equal(rp_model_num_classes(m), 7);
+    int c, h, w;
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(c, 1);
+    assert_int_equal(h, 28);
+    assert_int_equal(rp_model_count_weights(m, 0), MNIST10 - 7744 * 3 - 3);
+    assert_int_equal(rp_model_count_weights(m, 1), rp_model_count_weights(m, 0));
+    char line[256];
+    model_summary(m, "net: mnist_cnn", line, sizeof line);
+    assert_string_equal(line, "net: mnist_cnn: 73,031 params (73,031 trainable), input [1, 28, "
+                              "28], 7 classes");
+    rp_model_free(m);
+    /* the validated form {name: {params}} works as well */
+    m = build("{arch: {mnist_cnn: {classes: 4, in_channels: 1, size: 28}}}", 1, "net", NULL);
+    assert_int_equal(rp_model_num_classes(m), 4);
+    rp_model_free(m);
+    char buf[32];
+    assert_string_equal(model_fmt_count(1234567, buf, sizeof buf), "1,234,567");
+    assert_string_equal(model_fmt_count(999, buf, sizeof buf), "999");
+}
+
+static void test_init_keyed_by_seed_and_stage(void **state) {
+    (void)state;
+    rp_model *a = build("{arch: mnist_cnn}", 1, "net", NULL);
+    rp_model *b = build("{arch: mnist_cnn}", 1, "net", NULL);
+    rp_model *c = build("{arch: mnist_cnn}", 1, "donor", NULL);
+    rp_model *d = build("{arch: mnist_cnn}", 2, "net", NULL);
+    assert_true(same_weights(a, b));
+    assert_false(same_weights(a, c));
+    assert_false(same_weights(a, d));
+    /* PyTorch's default init: conv1 weights in +-1/sqrt(fan_in) = +-1/3, not all zero */
+    const rp_param *w = rp_model_find_param(a, "conv1.weight");
+    assert_non_null(w);
+    float mx = 0;
+    for (size_t i = 0; i < w->value->numel; i++) mx = fmaxf(mx, fabsf(w->value->data[i]));
+    assert_true(mx > 0.2f && mx <= 1.0f / 3.0f + 1e-6f);
+    rp_model_free(a);
+    rp_model_free(b);
+    rp_model_free(c);
+    rp_model_free(d);
+}
+
+static void test_layers(void **state) {
+    (void)state;
+    rp_model *m = build("{layers: [{conv2d: {out: 4, kernel: 3}}, {relu: {}}, {flatten: {}}, "
+                        "{linear: {out: 2}}], input: [1, 6, 6]}",
+                        3, "net", NULL);
+    assert_int_equal(rp_model_num_classes(m), 2);
+    assert_int_equal(rp_model_count_weights(m, 0), 4 * 9 + 4 + 4 * 16 * 2 + 2);
+    rp_model_free(m);
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    int line = 0;
+    assert_non_null(strstr(build_fails("{classes: 3}", NULL, NULL), "missing 'arch'"));
+    assert_non_null(strstr(build_fails("{arch: mnist_cnn, layers: [{relu: {}}], input: [1, 2, 2]}",
+                                       NULL, NULL),
+                           "not both"));
+    assert_non_null(strstr(build_fails("{layers: [{relu: {}}]}", NULL, NULL), "input: [C, H, W]"));
+    assert_non_null(strstr(build_fails("{layers: [{relu: {}}], input: [1, 2, 2], classes: 3}",
+                                       NULL, NULL),
+                           "'classes' applies to 'arch'"));
+    const char *msg = build_fails("{arch: mnist_cnn,\n freeze: [conv1, layer9]}", NULL, &line);
+    assert_non_null(strstr(msg, "'layer9' matches no parameter"));
+    assert_non_null(strstr(msg, "conv1.weight"));
+    assert_int_equal(line, 2);
+    assert_non_null(strstr(build_fails("{arch: mnist_cnn, pretrained: /nonexistent/x.safetensors}",
+                                       NULL, NULL),
+                           "/nonexistent/x.safetensors"));
+    assert_non_null(strstr(build_fails("{arch: mnist_cnnn}", NULL, NULL), "mnist_cnn"));
+}
+
+static void test_head_and_freeze(void **state) {
+    (void)state;
+    rp_model *m = build("{arch: mnist_cnn, head: {classes: 3, dropout: 0.3}, freeze: [conv1, "
+                        "'conv2.*']}",
+                        1, "net", NULL);
+    assert_int_equal(rp_model_num_classes(m), 3);
+    assert_int_equal(rp_model_count_weights(m, 1), 7744 * 3 + 3);
+    assert_false(rp_model_find_param(m, "conv1.weight")->trainable);
+    assert_false(rp_model_find_param(m, "conv2.bias")->trainable);
+    /* forward still works with the new head in train mode (dropout) and eval */
+    rp_error err;
+    rp_error_clear(&err);
+    rp_tensor *x = NULL;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 2, 1, 28, 28, &err), &err);
+    rp_tensor_fill(x, 0.5f);
+    const rp_tensor *y = NULL;
+    rp_model_set_training(m, 0);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(y->shape[0], 2);
+    assert_int_equal(y->shape[1], 3);
+    rp_tensor_free(x);
+    rp_model_free(m);
+}
+
+static void test_gray_adapter(void **state) {
+    (void)state;
+    rp_model *m = build("{arch: mnist_cnn, in_channels: 3, gray_adapter: true}", 1, "net", NULL);
+    int c, h, w;
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(c, 1);
+    /* two 3x3 convs 1->3->3 with bias in front of the 3-channel model */
+    assert_int_equal(rp_model_count_weights(m, 0),
+                     (3 * 9 + 3) + (3 * 3 * 9 + 3) + 32 * 27 + 32 + 64 * 32 * 9 + 64 + 77450);
+    rp_error err;
+    rp_error_clear(&err);
+    rp_tensor *x = NULL;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 1, 1, 28, 28, &err), &err);
+    const rp_tensor *y = NULL;
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(y->shape[1], 10);
+    rp_tensor_free(x);
+    rp_model_free(m);
+}
+
+static void test_pretrained_strict_and_partial(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    rp_error err;
+    rp_error_clear(&err);
+    rp_model *a = build("{arch: mnist_cnn}", 11, "donor", NULL);
+    RP_ASSERT_OK(rp_model_save(a, rp_test_path(dir, "a.safetensors"), &err), &err);
+
+    /* strict, found relative to the pipeline's folder (base_dir) */
+    rp_model *b = build("{arch: mnist_cnn, pretrained: a.safetensors, strict: true}", 2, "net",
+                        dir);
+    assert_true(same_weights(a, b));
+
+    /* another head: strict fails naming the mismatch, partial keeps the init of fc */
+    int line = 0;
+    const char *msg = build_fails("{arch: mnist_cnn, classes: 5, pretrained: a.safetensors}", dir,
+                                  &line);
+    assert_non_null(strstr(msg, "fc.weight"));
+    rp_model *c = build("{arch: mnist_cnn, classes: 5, pretrained: a.safetensors, strict: false}",
+                        2, "net", dir);
+    rp_model *c0 = build("{arch: mnist_cnn, classes: 5}", 2, "net", NULL);
+    assert_true(same_tensor(rp_model_find_param(c, "conv2.weight")->value,
+                            rp_model_find_param(a, "conv2.weight")->value));
+    assert_true(same_tensor(rp_model_find_param(c, "fc.weight")->value,
+                            rp_model_find_param(c0, "fc.weight")->value));
+
+    /* S4's order: pretrained (as built) first, then the new head */
+    rp_model *d = build("{arch: mnist_cnn, pretrained: a.safetensors, head: {classes: 3}}", 2,
+                        "net", dir);
+    assert_int_equal(rp_model_num_classes(d), 3);
+    assert_true(same_tensor(rp_model_find_param(d, "conv1.weight")->value,
+                            rp_model_find_param(a, "conv1.weight")->value));
+    rp_model_free(a);
+    rp_model_free(b);
+    rp_model_free(c);
+    rp_model_free(c0);
+    rp_model_free(d);
+}
+
+int main(void) {
+    rp_schema_dirs_init(); /* schemas/ validate and fill component params */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arch_options_and_summary),
+        cmocka_unit_test(test_init_keyed_by_seed_and_stage),
+        cmocka_unit_test(test_layers),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_head_and_freeze),
+        cmocka_unit_test(test_gray_adapter),
+        cmocka_unit_test(test_pretrained_strict_and_partial),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
