@@ -560,7 +560,60 @@ int rp_node_equal(const rp_node *a, const rp_node *b) {
 
 /* ---- parsing -------------------------------------------------------------------- */
 
+/* `${...}` is the variable syntax of pipeline files, but `{` and `}` are flow
+ * indicators in YAML, so `with: {arch: ${matrix.arch}}` would not parse. Before
+ * parsing, each `${expr}` (closed on the same line) is rewritten in place to
+ * `$<expr>` (same length, so every column stays right), and scalars get the
+ * braces back after parsing. The marker pair is one that does not occur in the
+ * text; when both candidates occur, nothing is rewritten. */
+struct var_marks {
+    char open, close;
+};
+
+static struct var_marks pick_marks(const char *text) {
+    struct var_marks m = {0, 0};
+    if (!strstr(text, "${")) return m;
+    if (!strstr(text, "$<")) {
+        m.open = '<';
+        m.close = '>';
+    } else if (!strstr(text, "$(")) {
+        m.open = '(';
+        m.close = ')';
+    }
+    return m;
+}
+
+static void protect_vars(char *text, struct var_marks m) {
+    if (!m.open) return;
+    for (char *p = text; (p = strstr(p, "${")); p++) {
+        char *q = p + 2;
+        while (*q && *q != '}' && *q != '{' && *q != '\n' && *q != m.close) q++;
+        if (*q != '}') continue;
+        p[1] = m.open;
+        *q = m.close;
+        p = q;
+    }
+}
+
+/* Undo protect_vars in a scalar (malloc'd copy, or NULL when unchanged). */
+static char *restore_vars(const char *s, struct var_marks m) {
+    if (!m.open) return NULL;
+    char pat[3] = {'$', m.open, 0};
+    if (!strstr(s, pat)) return NULL;
+    char *r = strdup(s);
+    if (!r) return NULL;
+    for (char *p = r; (p = strstr(p, pat)); p++) {
+        char *q = strchr(p + 2, m.close);
+        if (!q) break;
+        p[1] = '{';
+        *q = '}';
+        p = q;
+    }
+    return r;
+}
+
 struct conv {
+    struct var_marks marks;
     yaml_document_t *doc;
     const char *file; /* interned */
     unsigned char *busy; /* per document node: currently being converted (alias cycle) */
@@ -629,15 +682,19 @@ static int convert_map(struct conv *c, yaml_node_t *yn, int depth, rp_node *map)
             return conv_err(c, yk->start_mark, RP_ERR_FORMAT,
                             "mapping keys must be plain scalars, not %s%s",
                             yk->type == YAML_SEQUENCE_NODE ? "a list" : "a map", "");
-        const char *ks = (const char *)yk->data.scalar.value;
+        char *ks_restored = restore_vars((const char *)yk->data.scalar.value, c->marks);
+        const char *ks = ks_restored ? ks_restored : (const char *)yk->data.scalar.value;
         long prev = map_index(map, ks);
         if (prev >= 0) {
             char where[64];
             snprintf(where, sizeof where, "%d:%d", map->keys[prev]->line, map->keys[prev]->col);
-            return conv_err(c, yk->start_mark, RP_ERR_FORMAT,
-                            "duplicate key '%s' (first defined at %s)", ks, where);
+            int st = conv_err(c, yk->start_mark, RP_ERR_FORMAT,
+                              "duplicate key '%s' (first defined at %s)", ks, where);
+            free(ks_restored);
+            return st;
         }
         rp_node *k = rp_node_new_scalar(ks), *v = NULL;
+        free(ks_restored);
         if (!k) return conv_err(c, yk->start_mark, RP_ERR_NOMEM, "out of memory%s%s", "", "");
         k->quoted = yk->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
         set_mark(k, c, yk->start_mark);
@@ -688,7 +745,9 @@ static int convert(struct conv *c, int idx, int depth, rp_node **out) {
         if (plain && is_null_text(text)) {
             n = rp_node_new_null();
         } else {
-            n = rp_node_new_scalar(text);
+            char *restored = restore_vars(text, c->marks);
+            n = rp_node_new_scalar(restored ? restored : text);
+            free(restored);
             if (n) n->quoted = !plain;
         }
         if (!n) return conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory%s%s", "", "");
@@ -748,7 +807,8 @@ static int parser_error(yaml_parser_t *p, const char *file, rp_error *err) {
                        p->problem ? p->problem : "syntax error");
 }
 
-static int parse_with(yaml_parser_t *p, const char *file, rp_node **out, rp_error *err) {
+static int parse_with(yaml_parser_t *p, const char *file, struct var_marks marks, rp_node **out,
+                      rp_error *err) {
     yaml_document_t doc;
     if (!yaml_parser_load(p, &doc)) return parser_error(p, file, err);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -767,7 +827,7 @@ static int parse_with(yaml_parser_t *p, const char *file, rp_node **out, rp_erro
         return s;
     }
     size_t nn = (size_t)(doc.nodes.top - doc.nodes.start);
-    struct conv c = {&doc, file, calloc(nn + 2, 1), 0, err};
+    struct conv c = {marks, &doc, file, calloc(nn + 2, 1), 0, err};
     if (!c.busy) {
         yaml_document_delete(&doc);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
@@ -805,32 +865,76 @@ static int parse_with(yaml_parser_t *p, const char *file, rp_node **out, rp_erro
     return s;
 }
 
+static int parse_text(const char *text, size_t len, const char *file, rp_node **out,
+                      rp_error *err) {
+    struct var_marks marks = pick_marks(text);
+    char *copy = NULL;
+    if (marks.open) {
+        copy = malloc(len + 1);
+        if (!copy) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        memcpy(copy, text, len + 1);
+        protect_vars(copy, marks);
+        text = copy;
+    }
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) {
+        free(copy);
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    int s = parse_with(&p, file, marks, out, err);
+    yaml_parser_delete(&p);
+    free(copy);
+    return s;
+}
+
 int rp_node_parse_string(const char *text, const char *name, rp_node **out, rp_error *err) {
     *out = NULL;
     if (!text) return rp_error_set(err, RP_ERR_INVALID, "no YAML text given");
-    const char *file = rp_node_intern(name ? name : "<string>");
-    yaml_parser_t p;
-    if (!yaml_parser_initialize(&p)) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, strlen(text));
-    int s = parse_with(&p, file, out, err);
-    yaml_parser_delete(&p);
-    return s;
+    return parse_text(text, strlen(text), rp_node_intern(name ? name : "<string>"), out, err);
 }
 
 int rp_node_parse_file(const char *path, rp_node **out, rp_error *err) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return rp_error_set(err, RP_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    const char *file = rp_node_intern(path);
-    yaml_parser_t p;
-    if (!yaml_parser_initialize(&p)) {
-        fclose(f);
-        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    int rerr = 0;
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (ferror(f)) {
+            rerr = errno ? errno : EIO;
+            break;
+        }
+        if (feof(f)) break;
+        if (cap > ((size_t)1 << 30)) {
+            rerr = EFBIG;
+            break;
+        }
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
     }
-    yaml_parser_set_input_file(&p, f);
-    int s = parse_with(&p, file, out, err);
-    yaml_parser_delete(&p);
     fclose(f);
+    if (!buf) return rp_error_set(err, RP_ERR_NOMEM, "out of memory reading '%s'", path);
+    if (rerr) {
+        free(buf);
+        return rp_error_set(err, RP_ERR_IO, "cannot read '%s': %s", path, strerror(rerr));
+    }
+    buf[n] = 0;
+    if (memchr(buf, 0, n)) {
+        free(buf);
+        return rp_error_set(err, RP_ERR_FORMAT, "'%s' is not a text file (contains NUL bytes)",
+                            path);
+    }
+    int s = parse_text(buf, n, rp_node_intern(path), out, err);
+    free(buf);
     return s;
 }
 
