@@ -254,7 +254,7 @@ static int record(rp_metrics *mt, const char *set, const ev_pass *p, const ev_op
 }
 
 /* Set names: `names:` if given, else the producing output ("fmnist.test" →
- * "test", a whole stage "occluded" → "occluded"); characters outside
+ * "test", "occluded.data" → "occluded"); characters outside
  * [A-Za-z0-9_-] become '_'; duplicates get the stage id prefixed. */
 static int set_names(rp_stage *st, const rp_node *params, size_t n, char (*names)[EV_NAME],
                      rp_error *err) {
@@ -267,11 +267,20 @@ static int set_names(rp_stage *st, const rp_node *params, size_t n, char (*names
         const char *src = rp_stage_input_source(st, "data", i);
         const char *s = NULL;
         if (given && !rp_node_is_null(given)) s = rp_node_str(rp_node_at(given, i));
-        if (!s) {
-            s = src ? strrchr(src, '.') : NULL;
-            s = s ? s + 1 : (src ? src : "data");
+        if (s) {
+            snprintf(names[i], EV_NAME, "%s", s);
+        } else {
+            /* "fm.test" → "test"; a stage's generic port ("occ.data") → "occ" */
+            static const char *const generic[] = {"data", "dataset", "out", "output", "train"};
+            const char *dot = src ? strrchr(src, '.') : NULL;
+            int use_id = !dot;
+            for (size_t g = 0; dot && g < sizeof generic / sizeof *generic; g++)
+                if (strcmp(dot + 1, generic[g]) == 0) use_id = 1;
+            if (!src) snprintf(names[i], EV_NAME, "data%zu", i + 1);
+            else if (!dot) snprintf(names[i], EV_NAME, "%s", src);
+            else if (use_id) snprintf(names[i], EV_NAME, "%.*s", (int)(dot - src), src);
+            else snprintf(names[i], EV_NAME, "%s", dot + 1);
         }
-        snprintf(names[i], EV_NAME, "%s", s);
         for (char *q = names[i]; *q; q++)
             if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
                   *q == '_' || *q == '-'))

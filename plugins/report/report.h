@@ -64,13 +64,15 @@ typedef struct rp_report_input {
 
 typedef struct rp_report_opts {
     const char *title;
-    const char *rundir;   /* where report.html, report.md, metrics.json go */
+    const char *rundir;   /* where report.html and report.md go */
+    const char *json_dir; /* where metrics.json goes (the stage's folder: the
+                             run folder's metrics.json is the engine's) */
     const rp_dataset *data; /* borrowed, may be NULL: sample images */
     int samples;          /* how many sample images */
     uint64_t seed;        /* (unused for sampling: evenly spaced indices) */
 } rp_report_opts;
 
-/* Write report.html, report.md and metrics.json into opts->rundir. */
+/* Write report.html, report.md (rundir) and metrics.json (json_dir). */
 int rp_report_write(const rp_report_opts *o, const rp_report_input *in, size_t n, rp_error *err);
 /* The individual documents (into b). */
 int rp_report_html(rb *b, const rp_report_opts *o, const rp_report_input *in, size_t n,

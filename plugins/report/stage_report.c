@@ -1,7 +1,8 @@
 /* The `report` stage: every wired metrics artifact (train's history, the
  * evaluate results, ...) and optionally a dataset for sample images become
- * report.html (self-contained), report.md and metrics.json in the run
- * directory. */
+ * report.html (self-contained) and report.md in the run directory, and
+ * metrics.json (every input's scalars, tables and files) in the stage's own
+ * folder, since the run folder's metrics.json is the engine's summary. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,13 +27,30 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
     size_t n = rp_stage_input_count(st, "metrics");
     rp_report_input *in = calloc(n ? n : 1, sizeof *in);
     if (!in) return rp_error_set(err, RP_ERR_NOMEM, "report: out of memory");
+    /* label each input by its stage: "fit.metrics" → "fit" */
+    char(*labels)[128] = calloc(n ? n : 1, sizeof *labels);
+    if (!labels) {
+        free(in);
+        return rp_error_set(err, RP_ERR_NOMEM, "report: out of memory");
+    }
     for (size_t i = 0; i < n; i++) {
         in[i].m = rp_stage_input_at(st, "metrics", i);
-        in[i].source = rp_stage_input_source(st, "metrics", i);
-        if (!in[i].source) in[i].source = "metrics";
+        const char *src = rp_stage_input_source(st, "metrics", i);
+        snprintf(labels[i], sizeof labels[i], "%s", src ? src : "metrics");
+        size_t l = strlen(labels[i]);
+        if (l > 8 && strcmp(labels[i] + l - 8, ".metrics") == 0) labels[i][l - 8] = 0;
+        in[i].source = labels[i];
     }
     rp_report_opts o = {0};
     o.rundir = rp_stage_rundir(st);
+    const char *sdir = NULL;
+    int rc = rp_stage_dir(st, &sdir, err);
+    if (rc != RP_OK) {
+        free(labels);
+        free(in);
+        return rc;
+    }
+    o.json_dir = sdir;
     o.data = rp_stage_input(st, "data");
     o.samples = (int)rp_param_int(params, "samples", 24);
     o.seed = rp_stage_seed(st);
@@ -40,9 +58,10 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
     o.title = rp_param_str(params, "title", NULL);
     if (!o.title || !*o.title) o.title = pname = pipeline_name(o.rundir);
     if (!o.title) o.title = "runpipe report";
-    int rc = rp_report_write(&o, in, n, err);
+    rc = rp_report_write(&o, in, n, err);
     if (rc == RP_OK) rp_info("report: %s/report.html", o.rundir);
     free(pname);
+    free(labels);
     free(in);
     return rc;
 }

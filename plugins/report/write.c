@@ -92,7 +92,7 @@ static void html_table(rb *b, const rp_table *t, int sep_summary) {
 static int headline(const char *name) {
     return ends_with(name, ".accuracy") || strcmp(name, "AA") == 0 || strcmp(name, "DAA") == 0 ||
            strcmp(name, "val_acc") == 0 || ends_with(name, ".mean_dice") ||
-           ends_with(name, ".mean_iou") || ends_with(name, ".error_rate");
+           ends_with(name, ".mean_iou");
 }
 
 static void cards(rb *b, const rp_report_input *in, size_t n) {
@@ -530,7 +530,7 @@ int rp_report_write(const rp_report_opts *o, const rp_report_input *in, size_t n
     if (rc != RP_OK) return rc;
     char *json = NULL;
     rc = rp_report_json(&json, in, n, err);
-    snprintf(path, sizeof path, "%s/metrics.json", o->rundir);
+    snprintf(path, sizeof path, "%s/metrics.json", o->json_dir ? o->json_dir : o->rundir);
     if (rc == RP_OK) rc = rp_write_atomic(path, json, strlen(json), err);
     free(json);
     return rc;

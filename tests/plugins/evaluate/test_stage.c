@@ -1,0 +1,180 @@
+/* The evaluate stage (and report on its output) in a real pipeline run:
+ * two test sets (clean and upper_bar-occluded Fashion-MNIST), a loss input,
+ * a baseline model for DAA, top-k; then the consistency of every number in
+ * the metrics artifact (as report's metrics.json shows it), the files, and
+ * errors for bad wiring. Uses Debian's dataset-fashion-mnist (make deps). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "../../harness.h"
+
+#define FMNIST "/usr/share/datasets/fashion-mnist"
+
+static int run(const char *yaml, const char *out, char *log_text, size_t n) {
+    const char *dir = rp_test_tmpdir();
+    char path[700], log[700], cmd[3000];
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    snprintf(log, sizeof log, "%s/log", dir);
+    rp_test_write(path, yaml);
+    snprintf(cmd, sizeof cmd,
+             "RUNPIPE_PLUGIN_PATH='%s/lib/runpipe/plugins' '%s/bin/runpipe' run '%s' --out '%s' "
+             "--threads 1 > '%s' 2>&1",
+             rp_test_build(), rp_test_build(), path, out, log);
+    int rc = system(cmd);
+    FILE *f = fopen(log, "r");
+    size_t got = f ? fread(log_text, 1, n - 1, f) : 0;
+    log_text[got] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static const char *HEAD =
+    "runpipe: 1\nname: evaltest\nseed: 5\nstages:\n"
+    "  - id: fm\n    use: data.idx\n    with: {dir: " FMNIST ", limit: 300}\n"
+    "  - id: occ\n    use: augment\n    in: {data: fm.test}\n    with: {transforms: [upper_bar]}\n"
+    "  - id: net\n    use: model.build\n    with: {arch: mnist_cnn, classes: 10}\n"
+    "  - id: base\n    use: model.build\n    with: {arch: mnist_cnn, classes: 10}\n"
+    "  - id: crit\n    use: loss\n    with: {loss: {focal: {gamma: 2}}}\n";
+
+static double scalar(const cJSON *sc, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(sc, k);
+    if (!v) fail_msg("metric '%s' missing", k);
+    return v->valuedouble;
+}
+
+static void test_evaluate_two_sets_baseline(void **state) {
+    (void)state;
+    struct stat sb;
+    if (stat(FMNIST, &sb) != 0) fail_msg("%s missing: run `make deps`", FMNIST);
+    char out[700], yaml[4000], log[20000];
+    snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
+    snprintf(yaml, sizeof yaml,
+             "%s  - id: ev\n    use: evaluate\n"
+             "    in: {model: net, data: [fm.test, occ], loss: crit, baseline: base}\n"
+             "    with: {top_k: [1, 3], limit: 250, batch_size: 64}\n"
+             "  - id: rep\n    use: report\n    in: {metrics: [ev], data: fm.test}\n"
+             "    with: {samples: 12}\n",
+             HEAD);
+    int rc = run(yaml, out, log, sizeof log);
+    if (rc != 0) fail_msg("runpipe exited %d:\n%s", rc, log);
+    assert_non_null(strstr(log, "test: acc"));
+    assert_non_null(strstr(log, "DAA"));
+
+    char *js = NULL;
+    size_t len;
+    rp_error err;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(out, "rep/metrics.json"), &js, &len, &err), &err);
+    cJSON *root = cJSON_Parse(js);
+    free(js);
+    assert_non_null(root);
+    const cJSON *ev = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "inputs"), 0);
+    assert_string_equal(cJSON_GetObjectItem(ev, "source")->valuestring, "ev");
+    const cJSON *sc = cJSON_GetObjectItem(ev, "scalars");
+    const char *sets[2] = {"test", "occ"};
+    double acc[2];
+    for (int s = 0; s < 2; s++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s.samples", sets[s]);
+        assert_true(scalar(sc, k) == 250);
+        snprintf(k, sizeof k, "%s.accuracy", sets[s]);
+        acc[s] = scalar(sc, k);
+        snprintf(k, sizeof k, "%s.top1_accuracy", sets[s]);
+        assert_true(scalar(sc, k) == acc[s]);
+        snprintf(k, sizeof k, "%s.top3_accuracy", sets[s]);
+        assert_true(scalar(sc, k) >= acc[s]);
+        snprintf(k, sizeof k, "%s.error_rate", sets[s]);
+        assert_true(fabs(scalar(sc, k) - (1 - acc[s])) < 1e-12);
+        snprintf(k, sizeof k, "%s.weighted_recall", sets[s]); /* = accuracy, always */
+        assert_true(fabs(scalar(sc, k) - acc[s]) < 1e-12);
+        snprintf(k, sizeof k, "%s.loss", sets[s]);
+        assert_true(scalar(sc, k) > 0 && isfinite(scalar(sc, k)));
+        /* the confusion matrix holds every sample once and its trace is the accuracy */
+        snprintf(k, sizeof k, "confusion.%s", sets[s]);
+        const cJSON *cm = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "tables"), k);
+        assert_non_null(cm);
+        const cJSON *vals = cJSON_GetObjectItem(cm, "values");
+        assert_int_equal(cJSON_GetArraySize(vals), 10);
+        assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(cm, "rows"), 0)->valuestring,
+                            "T-shirt/top");
+        double tot = 0, tr = 0;
+        for (int i = 0; i < 10; i++)
+            for (int j = 0; j < 10; j++) {
+                double v = cJSON_GetArrayItem(cJSON_GetArrayItem(vals, i), j)->valuedouble;
+                tot += v;
+                if (i == j) tr += v;
+            }
+        assert_true(tot == 250);
+        assert_true(fabs(tr / tot - acc[s]) < 1e-12);
+        snprintf(k, sizeof k, "report.%s", sets[s]);
+        assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "tables"), k));
+    }
+    double aa = scalar(sc, "AA"), baa = scalar(sc, "baseline.AA");
+    assert_true(fabs(aa - (acc[0] + acc[1]) / 2) < 1e-12);
+    assert_true(fabs(baa - (scalar(sc, "baseline.test.accuracy") +
+                            scalar(sc, "baseline.occ.accuracy")) / 2) < 1e-12);
+    assert_true(fabs(scalar(sc, "DAA") - 100 * (aa - baa)) < 1e-9);
+    /* files of the stage, listed in the artifact */
+    const cJSON *files = cJSON_GetObjectItem(ev, "files");
+    assert_true(cJSON_GetArraySize(files) >= 5);
+    for (int i = 0; i < cJSON_GetArraySize(files); i++)
+        assert_int_equal(stat(rp_test_path(out, cJSON_GetArrayItem(files, i)->valuestring), &sb), 0);
+    assert_int_equal(stat(rp_test_path(out, "ev/report.test.csv"), &sb), 0);
+    assert_int_equal(stat(rp_test_path(out, "ev/metrics.md"), &sb), 0);
+    cJSON_Delete(root);
+
+    char *html = NULL;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(out, "report.html"), &html, &len, &err), &err);
+    assert_non_null(strstr(html, "confusion matrix: occ"));
+    assert_non_null(strstr(html, "Sample images"));
+    assert_non_null(strstr(html, "name: evaltest"));
+    int figs = 0;
+    for (const char *p = html; (p = strstr(p, "<figure")); p++) figs++;
+    assert_int_equal(figs, 12);
+    free(html);
+}
+
+static void test_evaluate_errors(void **state) {
+    (void)state;
+    char out[700], yaml[4000], log[20000];
+    snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
+    /* a 4-class model on a 10-class set */
+    snprintf(yaml, sizeof yaml,
+             "%s  - id: small\n    use: model.build\n    with: {arch: mnist_cnn, classes: 4}\n"
+             "  - id: ev\n    use: evaluate\n    in: {model: small, data: fm.test}\n"
+             "    with: {limit: 10}\n",
+             HEAD);
+    assert_int_equal(run(yaml, out, log, sizeof log), 1);
+    if (!strstr(log, "model outputs 4 classes but 'fashion_mnist/test' has 10"))
+        fail_msg("unexpected message:\n%s", log);
+    /* names must match the number of sets */
+    snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
+    snprintf(yaml, sizeof yaml,
+             "%s  - id: ev\n    use: evaluate\n    in: {model: net, data: [fm.test, occ]}\n"
+             "    with: {names: [clean], limit: 10}\n",
+             HEAD);
+    assert_int_equal(run(yaml, out, log, sizeof log), 1);
+    if (!strstr(log, "'names' has 1 entries but 2 datasets are wired to 'data'"))
+        fail_msg("unexpected message:\n%s", log);
+    /* schema: a typo in a parameter is caught before anything runs */
+    snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
+    snprintf(yaml, sizeof yaml,
+             "%s  - id: ev\n    use: evaluate\n    in: {model: net, data: fm.test}\n"
+             "    with: {top_kk: [1]}\n",
+             HEAD);
+    assert_int_equal(run(yaml, out, log, sizeof log), 2);
+    if (!strstr(log, "top_k")) fail_msg("unexpected message:\n%s", log);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_evaluate_two_sets_baseline),
+        cmocka_unit_test(test_evaluate_errors),
+    };
+    return cmocka_run_group_tests_name("evaluate_stage", tests, NULL, NULL);
+}
