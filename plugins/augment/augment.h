@@ -66,6 +66,13 @@ int aug_param_size(const rp_node *p, const char *key, int64_t *h, int64_t *w);
 int aug_param_range(const rp_node *p, const char *key, double center, double floor_,
                     double *lo, double *hi, rp_error *err);
 
+/* torchvision F.adjust_* on [C, HW] in place (colour jitter's parts);
+ * saturation needs a [HW] workspace; saturation and hue skip C != 3. */
+void aug_adjust_brightness(float *x, int64_t C, int64_t HW, float f);
+void aug_adjust_contrast(float *x, int64_t C, int64_t HW, float f);
+void aug_adjust_saturation(float *x, int64_t C, int64_t HW, float f, float *gray);
+void aug_adjust_hue(float *x, int64_t C, int64_t HW, float f);
+
 /* Draw helpers matching torchvision's: torch.rand(1) < p. */
 static inline int aug_coin(rp_rng *rng, double p) { return p >= 1.0 || rp_rng_uniform(rng) < p; }
 

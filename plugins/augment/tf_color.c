@@ -155,6 +155,42 @@ static void hsv2rgb(float h, float s, float v, float *r, float *g, float *b) {
     }
 }
 
+/* torchvision F.adjust_* on a [C, HW] tensor in [0, 1] (in place). */
+void aug_adjust_brightness(float *x, int64_t C, int64_t HW, float f) {
+    for (int64_t i = 0; i < C * HW; i++) x[i] = clamp01(f * x[i]);
+}
+
+void aug_adjust_contrast(float *x, int64_t C, int64_t HW, float f) {
+    double acc = 0;
+    if (C == 3)
+        for (int64_t i = 0; i < HW; i++)
+            acc += AUG_LUMA_R * x[i] + AUG_LUMA_G * x[HW + i] + AUG_LUMA_B * x[2 * HW + i];
+    else
+        for (int64_t i = 0; i < HW; i++) acc += x[i];
+    float mean = (float)(acc / (double)HW);
+    for (int64_t i = 0; i < C * HW; i++) x[i] = clamp01(f * x[i] + (1.0f - f) * mean);
+}
+
+void aug_adjust_saturation(float *x, int64_t C, int64_t HW, float f, float *gray) {
+    if (C != 3) return;
+    for (int64_t i = 0; i < HW; i++)
+        gray[i] = AUG_LUMA_R * x[i] + AUG_LUMA_G * x[HW + i] + AUG_LUMA_B * x[2 * HW + i];
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t i = 0; i < HW; i++)
+            x[c * HW + i] = clamp01(f * x[c * HW + i] + (1.0f - f) * gray[i]);
+}
+
+void aug_adjust_hue(float *x, int64_t C, int64_t HW, float f) {
+    if (C != 3) return;
+    for (int64_t i = 0; i < HW; i++) {
+        float h, sv, v;
+        rgb2hsv(x[i], x[HW + i], x[2 * HW + i], &h, &sv, &v);
+        h = fmodf(h + f, 1.0f);
+        if (h < 0) h += 1.0f;
+        hsv2rgb(h, sv, v, &x[i], &x[HW + i], &x[2 * HW + i]);
+    }
+}
+
 static int cj_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err) {
     const cj_state *j = state;
     int st = check_c(s, "color_jitter", err);
@@ -177,39 +213,16 @@ static int cj_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err)
     for (int k = 0; k < 4; k++) {
         switch (order[k]) {
         case 0:
-            if (!j->has_b) break;
-            for (int64_t i = 0; i < C * HW; i++) x[i] = clamp01((float)fb * x[i]);
+            if (j->has_b) aug_adjust_brightness(x, C, HW, (float)fb);
             break;
-        case 1: {
-            if (!j->has_c) break;
-            double acc = 0;
-            if (C == 3)
-                for (int64_t i = 0; i < HW; i++)
-                    acc += AUG_LUMA_R * x[i] + AUG_LUMA_G * x[HW + i] + AUG_LUMA_B * x[2 * HW + i];
-            else
-                for (int64_t i = 0; i < HW; i++) acc += x[i];
-            float mean = (float)(acc / (double)HW), f = (float)fc;
-            for (int64_t i = 0; i < C * HW; i++) x[i] = clamp01(f * x[i] + (1.0f - f) * mean);
+        case 1:
+            if (j->has_c) aug_adjust_contrast(x, C, HW, (float)fc);
             break;
-        }
-        case 2: {
-            if (!j->has_s || C != 3) break;
-            luma(s, gray);
-            float f = (float)fs;
-            for (int64_t c = 0; c < 3; c++)
-                for (int64_t i = 0; i < HW; i++)
-                    x[c * HW + i] = clamp01(f * x[c * HW + i] + (1.0f - f) * gray[i]);
+        case 2:
+            if (j->has_s) aug_adjust_saturation(x, C, HW, (float)fs, gray);
             break;
-        }
         case 3:
-            if (!j->has_h || C != 3) break;
-            for (int64_t i = 0; i < HW; i++) {
-                float h, sv, v;
-                rgb2hsv(x[i], x[HW + i], x[2 * HW + i], &h, &sv, &v);
-                h = fmodf(h + (float)fh, 1.0f);
-                if (h < 0) h += 1.0f;
-                hsv2rgb(h, sv, v, &x[i], &x[HW + i], &x[2 * HW + i]);
-            }
+            if (j->has_h) aug_adjust_hue(x, C, HW, (float)fh);
             break;
         }
     }
