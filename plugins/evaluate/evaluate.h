@@ -83,6 +83,33 @@ int ev_write_markdown(const rp_metrics *m, const char *title, const char *path, 
 /* Format a number for tables: integers without decimals, else 4 decimals. */
 void ev_fmt(char *buf, size_t n, double v);
 
+/* ---- one pass of a model over a dataset (stage_evaluate.c) ------------------------ */
+#define EV_MAX_K 8
+
+typedef struct ev_opts {
+    int batch_size;
+    int nk;
+    int k[EV_MAX_K];      /* top-k accuracies to count */
+    uint64_t limit;       /* samples (0 = all) */
+    uint64_t seed, stream;
+    int workers;
+} ev_opts;
+
+/* What one pass accumulates. */
+typedef struct ev_pass {
+    int c, seg;           /* classes; segmentation set */
+    int64_t *conf;        /* owned: [c, c] (pixels for segmentation) */
+    double loss_sum, loss_n; /* mean loss = loss_sum / loss_n */
+    int64_t hits[EV_MAX_K];
+    int64_t samples, ignored; /* samples seen; mask pixels outside [0, c) */
+} ev_pass;
+
+/* Run `m` (eval mode, in order) over `ds` and accumulate. `loss` (may be
+ * NULL = softmax cross-entropy) gives the loss. On success the caller frees
+ * p->conf. Messages name the dataset and sample. */
+int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev_opts *o,
+                const char *label, ev_pass *p, rp_error *err);
+
 /* The stage (stage_evaluate.c). */
 int rp_evaluate_stage_run(rp_stage *st, rp_error *err);
 

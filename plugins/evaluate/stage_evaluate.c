@@ -21,26 +21,7 @@
 
 #include "evaluate.h"
 
-#define EV_MAX_K 8
 #define EV_NAME 96
-
-typedef struct ev_opts {
-    int batch_size;
-    int nk;
-    int k[EV_MAX_K];
-    uint64_t limit;
-    uint64_t seed, stream;
-    int workers;
-} ev_opts;
-
-/* What one pass over one set accumulates. */
-typedef struct ev_pass {
-    int c, seg;
-    int64_t *conf;        /* [c, c] */
-    double loss_sum, loss_n;
-    int64_t hits[EV_MAX_K];
-    int64_t samples, ignored;
-} ev_pass;
 
 /* Plain softmax cross-entropy of one row of scores (stride s between classes). */
 static double row_ce(const float *x, int c, size_t s, int y) {
@@ -138,8 +119,7 @@ static int accumulate(ev_pass *p, const rp_tensor *y, const rp_batch *b, const r
     return RP_OK;
 }
 
-/* One pass of `m` over `ds`. */
-static int run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev_opts *o,
+int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev_opts *o,
                     const char *label, ev_pass *p, rp_error *err) {
     memset(p, 0, sizeof *p);
     p->seg = ds->task == RP_TASK_SEGMENT;
@@ -365,7 +345,7 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
         char label[160];
         snprintf(label, sizeof label, "evaluate %s", names[i]);
         ev_pass p;
-        rc = run_pass(model, ds, loss, &o, label, &p, err);
+        rc = ev_run_pass(model, ds, loss, &o, label, &p, err);
         if (rc == RP_OK) {
             rc = record(mt, names[i], &p, &o, ds, &acc[i], err);
             free(p.conf);
@@ -387,7 +367,7 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
                 char label[160];
                 snprintf(label, sizeof label, "baseline %s", names[i]);
                 ev_pass p;
-                rc = run_pass(baseline, ds, loss, &o, label, &p, err);
+                rc = ev_run_pass(baseline, ds, loss, &o, label, &p, err);
                 if (rc != RP_OK) {
                     rp_error_prefix(err, "evaluating the baseline on '%s': ", names[i]);
                     break;
