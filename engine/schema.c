@@ -64,8 +64,47 @@ void rp_schema_free(rp_schema *s) {
     free(s);
 }
 
+/* Compiled `pattern`s, keyed by their text (regcomp is slow next to
+ * everything else the validator does, and big matrices validate each pattern
+ * once per cell). */
+struct regex_entry {
+    struct regex_entry *next;
+    regex_t re;
+    int ok;
+    char pattern[];
+};
+static struct regex_entry *regexes;
+
+/* 1 match, 0 no match, -1 invalid pattern. */
+static int pattern_match(const char *pattern, const char *text) {
+    pthread_mutex_lock(&schema_lock);
+    struct regex_entry *e = regexes;
+    while (e && strcmp(e->pattern, pattern)) e = e->next;
+    if (!e) {
+        size_t n = strlen(pattern);
+        e = malloc(sizeof *e + n + 1);
+        if (!e) {
+            pthread_mutex_unlock(&schema_lock);
+            return -1;
+        }
+        memcpy(e->pattern, pattern, n + 1);
+        e->ok = regcomp(&e->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
+        e->next = regexes;
+        regexes = e;
+    }
+    int r = e->ok ? regexec(&e->re, text, 0, NULL, 0) == 0 : -1;
+    pthread_mutex_unlock(&schema_lock);
+    return r;
+}
+
 void rp_schema_cache_clear(void) {
     pthread_mutex_lock(&schema_lock);
+    while (regexes) {
+        struct regex_entry *n = regexes->next;
+        if (regexes->ok) regfree(&regexes->re);
+        free(regexes);
+        regexes = n;
+    }
     while (cache) {
         struct rp_schema *n = cache->next;
         rp_schema_free(cache);
@@ -760,13 +799,9 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
             (int64_t)len > k)
             verr(c, v, path, "expected at most %lld characters, got %zu", (long long)k, len);
         const rp_node *pat = rp_node_get(s, "pattern");
-        regex_t re;
-        if (pat && regcomp(&re, pat->str, REG_EXTENDED | REG_NOSUB) == 0) {
-            if (regexec(&re, v->str, 0, NULL, 0) != 0)
-                verr(c, v, path, "%s does not match the pattern %s",
-                     rp_node_describe(v, d, sizeof d), pat->str);
-            regfree(&re);
-        }
+        if (pat && rp_node_str(pat) && pattern_match(pat->str, v->str) == 0)
+            verr(c, v, path, "%s does not match the pattern %s", rp_node_describe(v, d, sizeof d),
+                 pat->str);
     }
     /* alternatives */
     if (rp_node_get(s, "oneOf")) return validate_alternatives(c, s, v, path, "oneOf");
