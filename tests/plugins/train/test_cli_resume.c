@@ -1,0 +1,211 @@
+/* Kill-and-resume through the real binary: a run stopped after epoch 1
+ * (stop_after_epoch, and a real SIGINT) and continued with
+ * `runpipe run FILE --resume DIR` ends with the same weights, byte for byte, as an
+ * uninterrupted run. Tiny: 256 Fashion-MNIST images, a 4-channel CNN. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../harness.h"
+
+static const char *pipeline =
+    "runpipe: 1\n"
+    "name: resume-check\n"
+    "seed: 5\n"
+    "stages:\n"
+    "  - id: fmnist\n"
+    "    use: data.idx\n"
+    "    with: {limit: 256}\n"
+    "  - id: net\n"
+    "    use: model.build\n"
+    "    with:\n"
+    "      input: [1, 28, 28]\n"
+    "      layers:\n"
+    "        - {conv2d: {out: 4, kernel: 3}}\n"
+    "        - {relu: {}}\n"
+    "        - {maxpool2d: {kernel: 2}}\n"
+    "        - {flatten: {}}\n"
+    "        - {dropout: {p: 0.25}}\n"
+    "        - {linear: {out: 10}}\n"
+    "  - id: loss\n"
+    "    use: loss\n"
+    "  - id: fit\n"
+    "    use: train\n"
+    "    in: {model: net, loss: loss, train: fmnist.train, val: fmnist.test}\n"
+    "    with:\n"
+    "      epochs: 4\n"
+    "      batch_size: 32\n"
+    "      optimizer: {adam: {lr: 0.002}}\n"
+    "      scheduler: {step: {step_size: 1, gamma: 0.7}}\n"
+    "      val_limit: 64\n";
+
+static char yaml_path[700];
+
+static const char *bin(void) { return rp_test_path(rp_test_build(), "bin/runpipe"); }
+
+static int sh(const char *args, const char *log) {
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "'%s' %s > '%s' 2>&1", bin(), args, log);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static void assert_same_file_weights(const char *a, const char *b) {
+    rp_st x, y;
+    rp_st_init(&x);
+    rp_st_init(&y);
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_st_load(a, &x, &err), &err);
+    RP_ASSERT_OK(rp_st_load(b, &y, &err), &err);
+    assert_int_equal(x.n, y.n);
+    assert_true(x.n > 0);
+    for (size_t i = 0; i < x.n; i++) {
+        const rp_tensor *t = rp_st_get(&y, x.e[i].name);
+        if (!t) fail_msg("%s: no tensor '%s'", b, x.e[i].name);
+        assert_int_equal(t->numel, x.e[i].t->numel);
+        if (memcmp(t->data, x.e[i].t->data, t->numel * sizeof(float)))
+            fail_msg("tensor '%s' differs between %s and %s", x.e[i].name, a, b);
+    }
+    rp_st_release(&x);
+    rp_st_release(&y);
+}
+
+static void show(const char *log) {
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "tail -n 20 '%s' >&2", log);
+    if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
+}
+
+/* The uninterrupted run, done once and shared by the tests. */
+static void reference_run(const char *dir, char *out, size_t size) {
+    static char done[700];
+    if (done[0]) {
+        snprintf(out, size, "%s", done);
+        return;
+    }
+    char args[1600], log[700];
+    snprintf(out, size, "%s/full", dir);
+    snprintf(log, sizeof log, "%s/full.log", dir);
+    snprintf(args, sizeof args, "run '%s' --out '%s' --threads 2", yaml_path, out);
+    int rc = sh(args, log);
+    if (rc) {
+        show(log);
+        fail_msg("uninterrupted run: exit %d", rc);
+    }
+    snprintf(done, sizeof done, "%s", out);
+}
+
+static void test_stop_after_epoch_then_resume(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    char full[700], part[700], log[700], args[1600];
+    reference_run(dir, full, sizeof full);
+    snprintf(part, sizeof part, "%s/part", dir);
+    snprintf(log, sizeof log, "%s/part.log", dir);
+    snprintf(args, sizeof args,
+             "run '%s' --out '%s' --threads 2 --set stages.fit.with.stop_after_epoch=1",
+             yaml_path, part);
+    int rc = sh(args, log);
+    if (rc != 1) {
+        show(log);
+        fail_msg("stopped run: expected exit 1, got %d", rc);
+    }
+    char hist[800];
+    snprintf(hist, sizeof hist, "%s/fit/history.csv", part);
+    char *text = NULL;
+    size_t len = 0;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_read_file(hist, &text, &len, &err), &err);
+    assert_non_null(strstr(text, "\n1,"));
+    assert_null(strstr(text, "\n2,")); /* stopped after epoch 1 */
+    free(text);
+    /* the same command with --resume: stop_after_epoch only acts when epoch 1 runs */
+    snprintf(args, sizeof args,
+             "run '%s' --resume '%s' --threads 2 --set stages.fit.with.stop_after_epoch=1",
+             yaml_path, part);
+    rc = sh(args, log);
+    if (rc != 0) {
+        show(log);
+        fail_msg("resumed run: exit %d", rc);
+    }
+    assert_same_file_weights(rp_test_path(full, "fit/last.safetensors"),
+                             rp_test_path(part, "fit/last.safetensors"));
+}
+
+static void test_sigint_then_resume(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    char full[700], part[700], log[700], args[1600], ckpt[800];
+    reference_run(dir, full, sizeof full);
+    snprintf(part, sizeof part, "%s/part", dir);
+    snprintf(log, sizeof log, "%s/part.log", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/fit/checkpoint.safetensors", part);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *f = freopen(log, "w", stdout);
+        if (!f || !freopen(log, "a", stderr)) _exit(127);
+        execl(bin(), bin(), "run", yaml_path, "--out", part, "--threads", "2", (char *)NULL);
+        _exit(127);
+    }
+    /* interrupt once the first epoch's checkpoint exists */
+    struct stat sb;
+    for (int i = 0; i < 6000 && stat(ckpt, &sb) != 0; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) fail_msg("run ended before the first epoch");
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGINT);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    if (code != 1) {
+        show(log);
+        fail_msg("interrupted run: expected exit 1, got %d", code);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_read_file(log, &text, &len, &err), &err);
+    if (!strstr(text, "checkpoint written")) fail_msg("interrupted run said:\n%s", text);
+    free(text);
+    snprintf(args, sizeof args, "run '%s' --resume '%s' --threads 2", yaml_path, part);
+    int rc = sh(args, log);
+    if (rc != 0) {
+        show(log);
+        fail_msg("resumed run: exit %d", rc);
+    }
+    assert_same_file_weights(rp_test_path(full, "fit/last.safetensors"),
+                             rp_test_path(part, "fit/last.safetensors"));
+}
+
+int main(void) {
+    struct stat sb;
+    if (stat(bin(), &sb) != 0) {
+        fprintf(stderr, "%s is not built\n", bin());
+        return 1;
+    }
+    if (stat("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", &sb) != 0) {
+        fprintf(stderr, "Fashion-MNIST is missing: make deps installs dataset-fashion-mnist\n");
+        return 1;
+    }
+    char plugins[700];
+    snprintf(plugins, sizeof plugins, "%s/lib/runpipe/plugins", rp_test_build());
+    setenv("RUNPIPE_PLUGIN_PATH", plugins, 1);
+    snprintf(yaml_path, sizeof yaml_path, "%s/resume.yaml", rp_test_tmpdir());
+    rp_test_write(yaml_path, pipeline);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stop_after_epoch_then_resume),
+        cmocka_unit_test(test_sigint_then_resume),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
