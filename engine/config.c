@@ -480,10 +480,13 @@ static void subst_node(struct subst *s, rp_node **slot) {
     rp_node *n = *slot;
     if (!n) return;
     if (n->kind == RP_NODE_SCALAR) {
+        size_t before = s->errors;
         rp_node *r = subst_scalar(s, n);
         if (r) {
             rp_node_free(n);
             *slot = r;
+        } else if (s->errors != before) {
+            n->quoted = RP_NODE_UNRESOLVED; /* reported; validators skip it */
         }
         return;
     }
@@ -657,7 +660,7 @@ static int cell_seed(const rp_node *v, uint64_t *out, rp_diag *d) {
 }
 
 static int load_tree(rp_node *root, const char *path, const struct rp_config_opts *o,
-                     rp_config **out, rp_diag *d) {
+                     int partial, rp_config **out, rp_diag *d) {
     size_t errors_before = rp_diag_count(d);
     rp_config *c = calloc(1, sizeof *c);
     if (!c) {
@@ -850,7 +853,11 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     c->name = nm ? strdup(nm) : default_name(path);
     c->aggregate = rp_node_get(root, "aggregate");
     if (rp_diag_count(d) != errors_before) {
-        rp_config_free(c);
+        if (partial) {
+            *out = c;
+        } else {
+            rp_config_free(c);
+        }
         return RP_ERR_INVALID;
     }
     *out = c;
@@ -867,11 +874,11 @@ int rp_config_load_string(const char *text, const char *name, const struct rp_co
         rp_diag_add(d, &e);
         return RP_ERR_INVALID;
     }
-    return load_tree(root, name ? name : "<string>", o, out, d);
+    return load_tree(root, name ? name : "<string>", o, 0, out, d);
 }
 
-int rp_config_load(const char *path, const struct rp_config_opts *o, rp_config **out,
-                   rp_diag *d) {
+static int load_file(const char *path, const struct rp_config_opts *o, int partial,
+                     rp_config **out, rp_diag *d) {
     *out = NULL;
     rp_node *root = NULL;
     rp_error e;
@@ -881,5 +888,15 @@ int rp_config_load(const char *path, const struct rp_config_opts *o, rp_config *
         rp_diag_add(d, &e);
         return st == RP_ERR_IO ? RP_ERR_IO : RP_ERR_INVALID;
     }
-    return load_tree(root, path, o, out, d);
+    return load_tree(root, path, o, partial, out, d);
+}
+
+int rp_config_load(const char *path, const struct rp_config_opts *o, rp_config **out,
+                   rp_diag *d) {
+    return load_file(path, o, 0, out, d);
+}
+
+int rp_config_load_partial(const char *path, const struct rp_config_opts *o, rp_config **out,
+                           rp_diag *d) {
+    return load_file(path, o, 1, out, d);
 }

@@ -42,13 +42,25 @@ struct rp_config_opts {
     uint64_t seed;
 };
 
+/* rp_node.quoted value of a scalar whose ${...} could not be substituted. */
+#define RP_NODE_UNRESOLVED 2
+
 /* Load and check `path` (borrowed); `o` may be NULL. On success *out is
  * transferred. On any error returns RP_ERR_INVALID (or RP_ERR_IO when the file
- * cannot be read) with every error in `d` and *out NULL. */
+ * cannot be read) with every error in `d` and *out NULL (unless o->partial and
+ * the file could be parsed: then *out is the best-effort config, transferred). */
 int rp_config_load(const char *path, const struct rp_config_opts *o, rp_config **out, rp_diag *d);
 /* Same for YAML text; `name` is the file name used in locations. */
 int rp_config_load_string(const char *text, const char *name, const struct rp_config_opts *o,
                           rp_config **out, rp_diag *d);
+/* Like rp_config_load, but on RP_ERR_INVALID still hand out the best-effort
+ * config when the file could be parsed (every cell that could be expanded,
+ * its doc possibly incomplete), so the caller can check the stages too and
+ * print all errors at once. Scalars whose ${...} failed are marked
+ * quoted == RP_NODE_UNRESOLVED and the schema validator skips them (their
+ * error is already in the diag). *out transferred whenever set. */
+int rp_config_load_partial(const char *path, const struct rp_config_opts *o, rp_config **out,
+                           rp_diag *d);
 void rp_config_free(rp_config *c);
 
 /* Largest accepted matrix (cells); bigger products are an error. */

@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "config.h"
 #include "runpipe/plugin.h"
 
 struct rp_schema {
@@ -724,6 +725,10 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
     }
     if (c->depth > 64) {
         verr(c, v, path, "nested too deeply");
+        return rp_node_clone(v);
+    }
+    if (v->kind == RP_NODE_SCALAR && v->quoted == RP_NODE_UNRESOLVED) {
+        c->errors++; /* a failed ${...}: reported already, the result stays invalid */
         return rp_node_clone(v);
     }
     /* type */

@@ -407,6 +407,47 @@ static void test_errors_from_cells(void **state) {
     rp_diag_release(&d);
 }
 
+/* partial: the best-effort config comes back with the errors, and a failed
+ * ${...} does not cause a second error when the stage is validated */
+static void test_partial(void **state) {
+    (void)state;
+    rp_config *c = NULL;
+    rp_diag d;
+    rp_diag_init(&d);
+    const char *path = rp_test_path(rp_test_tmpdir(), "p.yaml");
+    rp_test_write(path, HEAD "vars: {epochs: 3}\nmatrix: {a: [1, 2]}\n" STAGE
+                             "    with: {epochs: ${vars.epoch}, lr: fast}\n");
+    assert_int_equal(rp_config_load_partial(path, NULL, &c, &d), RP_ERR_INVALID);
+    assert_non_null(c);
+    assert_int_equal(c->n_cells, 2);
+    assert_int_equal(d.n, 1);
+    const rp_node *w = rp_node_path(c->cells[1].doc, "stages.0.with");
+    assert_int_equal(rp_node_get(w, "epochs")->quoted, RP_NODE_UNRESOLVED);
+    rp_schema *s = NULL;
+    rp_node *sn = NULL;
+    rp_error err;
+    RP_ASSERT_OK(rp_node_parse_string("type: object\nproperties: {epochs: {type: integer}, "
+                                      "lr: {type: number}}\n",
+                                      "s.yaml", &sn, &err),
+                 &err);
+    RP_ASSERT_OK(rp_schema_from_node(sn, "s", &s, &err), &err);
+    rp_node *params = NULL;
+    assert_int_equal(rp_schema_validate(s, w, "stage 's' (x): ", &params, &d), RP_ERR_INVALID);
+    assert_int_equal(d.n, 2); /* only lr is new */
+    expect_diag(&d, "stage 's' (x): 'lr': expected a number, got 'fast'", 8, 39);
+    /* the plain loader hands out nothing */
+    rp_config *c2 = (rp_config *)1;
+    rp_diag d2;
+    rp_diag_init(&d2);
+    assert_int_equal(rp_config_load(path, NULL, &c2, &d2), RP_ERR_INVALID);
+    assert_null(c2);
+    rp_diag_release(&d2);
+    rp_node_free(params);
+    rp_schema_free(s);
+    rp_config_free(c);
+    rp_diag_release(&d);
+}
+
 static void test_format_errors(void **state) {
     (void)state;
     rp_diag d;
@@ -445,6 +486,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_vars),   cmocka_unit_test(test_set),
         cmocka_unit_test(test_matrix),         cmocka_unit_test(test_matrix_errors),
         cmocka_unit_test(test_errors_from_cells), cmocka_unit_test(test_format_errors),
+        cmocka_unit_test(test_partial),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
