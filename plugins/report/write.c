@@ -37,6 +37,7 @@ static const char *CSS =
     "svg .title{font-size:14px;font-weight:600;fill:#1d2b45}svg .label{font-size:12px;fill:#555}"
     "svg .muted{fill:#999}"
     "svg .grid line{stroke:#e8ebf0}svg .axis line{stroke:#666}"
+    "svg.chart,svg.heatmap{max-width:100%;height:auto}"
     ".grid-img{display:grid;grid-template-columns:repeat(auto-fill,minmax(96px,1fr));gap:10px}"
     "figure{margin:0;text-align:center;font-size:12px;color:#333}"
     "figure img{image-rendering:pixelated;width:100%;max-width:128px;border:1px solid #ccd;"
