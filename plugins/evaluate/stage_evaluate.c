@@ -198,6 +198,7 @@ static int record(rp_metrics *mt, const char *set, const ev_pass *p, const ev_op
         rc = setf(mt, err, r.accuracy, "%s.%s", set, "accuracy");
         if (!rc) rc = setf(mt, err, 1.0 - r.accuracy, "%s.%s", set, "error_rate");
         for (int j = 0; !rc && j < o->nk; j++) {
+            if (o->k[j] >= p->c) continue; /* top-k of k >= classes is always 1 */
             char what[32];
             snprintf(what, sizeof what, "top%d_accuracy", o->k[j]);
             rc = setf(mt, err, (double)p->hits[j] / (double)p->samples, "%s.%s", set, what);
