@@ -1,0 +1,304 @@
+/* data.csv — a CSV (RFC 4180, parsed with libcsv) listing images: a path
+ * column and a label column (class name, or integer id), optionally a
+ * domain column and a split column (keep only rows whose split equals
+ * `split`). Paths are relative to `root` (default: the CSV's directory).
+ * Classes are the explicit `classes` list, or the sorted distinct label
+ * names (integer labels: ids 0..max). Errors name the CSV file and row. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <csv.h>
+
+#include "imglist.h"
+#include "stages.h"
+
+typedef struct table {
+    char ***rows;   /* rows[r][c] owned */
+    size_t *ncol;
+    size_t n, cap;
+    char **cur;     /* row being built */
+    size_t cur_n, cur_cap;
+    int oom;
+} table;
+
+static void on_field(void *s, size_t len, void *data) {
+    table *t = data;
+    if (t->oom) return;
+    if (t->cur_n == t->cur_cap) {
+        size_t cap = t->cur_cap ? t->cur_cap * 2 : 8;
+        char **c = realloc(t->cur, cap * sizeof *c);
+        if (!c) {
+            t->oom = 1;
+            return;
+        }
+        t->cur = c;
+        t->cur_cap = cap;
+    }
+    char *v = malloc(len + 1);
+    if (!v) {
+        t->oom = 1;
+        return;
+    }
+    memcpy(v, s, len);
+    v[len] = 0;
+    t->cur[t->cur_n++] = v;
+}
+
+static void on_row(int c, void *data) {
+    (void)c;
+    table *t = data;
+    if (t->oom) return;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        char ***r = realloc(t->rows, cap * sizeof *r);
+        size_t *nc = realloc(t->ncol, cap * sizeof *nc);
+        if (r) t->rows = r;
+        if (nc) t->ncol = nc;
+        if (!r || !nc) {
+            t->oom = 1;
+            return;
+        }
+        t->cap = cap;
+    }
+    t->rows[t->n] = t->cur;
+    t->ncol[t->n] = t->cur_n;
+    t->n++;
+    t->cur = NULL;
+    t->cur_n = t->cur_cap = 0;
+}
+
+static void table_free(table *t) {
+    for (size_t r = 0; r < t->n; r++) {
+        for (size_t c = 0; c < t->ncol[r]; c++) free(t->rows[r][c]);
+        free(t->rows[r]);
+    }
+    for (size_t c = 0; c < t->cur_n; c++) free(t->cur[c]);
+    free(t->cur);
+    free(t->rows);
+    free(t->ncol);
+}
+
+static int read_csv(const char *path, table *t, rp_error *err) {
+    memset(t, 0, sizeof *t);
+    FILE *f = fopen(path, "rb");
+    if (!f) return rp_error_set(err, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct csv_parser p;
+    if (csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL) != 0) {
+        fclose(f);
+        return rp_error_set(err, RP_ERR_NOMEM, "csv_init failed");
+    }
+    char buf[65536];
+    size_t n;
+    int st = RP_OK;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (csv_parse(&p, buf, n, on_field, on_row, t) != n) {
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: malformed CSV near row %zu: %s", path,
+                              t->n + 1, csv_strerror(csv_error(&p)));
+            break;
+        }
+    }
+    if (!st) csv_fini(&p, on_field, on_row, t);
+    csv_free(&p);
+    fclose(f);
+    if (!st && t->oom) st = rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory", path);
+    if (st) table_free(t);
+    return st;
+}
+
+static const char *cell(const table *t, size_t r, int c) {
+    if (c < 0 || (size_t)c >= t->ncol[r]) return NULL;
+    return t->rows[r][c];
+}
+
+static int find_col(const table *t, const char *path, const char *name, int required, int *col,
+                    rp_error *err) {
+    *col = -1;
+    if (!name || !*name) return RP_OK;
+    for (size_t c = 0; t->n && c < t->ncol[0]; c++)
+        if (t->rows[0][c] && !strcmp(t->rows[0][c], name)) {
+            *col = (int)c;
+            return RP_OK;
+        }
+    if (!required && !name) return RP_OK;
+    char list[512] = "";
+    size_t u = 0;
+    for (size_t c = 0; t->n && c < t->ncol[0] && u < sizeof list - 40; c++)
+        u += (size_t)snprintf(list + u, sizeof list - u, "%s%s", c ? ", " : "",
+                              t->rows[0][c] ? t->rows[0][c] : "(empty)");
+    return rp_error_set(err, RP_ERR_FORMAT, "%s: no column '%s' in the header (columns: %s)", path,
+                        name, list);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Index of s in v[0..n), -1 if absent. */
+static int index_of(char **v, int n, const char *s) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v[i], s)) return i;
+    return -1;
+}
+
+static int is_uint(const char *s) {
+    if (!s || !*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+int ds_run_csv(rp_stage *stg, rp_error *err) {
+    const rp_node *p = rp_stage_params(stg);
+    const char *file = rp_param_str(p, "file", NULL);
+    const char *root = rp_param_str(p, "root", NULL);
+    const char *split = rp_param_str(p, "split", NULL);
+    char csvdir[4096];
+    snprintf(csvdir, sizeof csvdir, "%s", file);
+    char *slash = strrchr(csvdir, '/');
+    if (slash) *slash = 0;
+    else snprintf(csvdir, sizeof csvdir, ".");
+    if (!root || !*root) root = csvdir;
+    table t;
+    int st = read_csv(file, &t, err);
+    if (st) return st;
+    if (t.n < 1) {
+        table_free(&t);
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: empty CSV (expected a header row)", file);
+    }
+    int cp, cl, cd = -1, cs = -1;
+    st = find_col(&t, file, rp_param_str(p, "path_column", "path"), 1, &cp, err);
+    if (!st) st = find_col(&t, file, rp_param_str(p, "label_column", "label"), 1, &cl, err);
+    if (!st) st = find_col(&t, file, rp_param_str(p, "domain_column", NULL), 1, &cd, err);
+    if (!st) st = find_col(&t, file, rp_param_str(p, "split_column", NULL), 1, &cs, err);
+    if (!st && split && cs < 0)
+        st = rp_error_at(err, rp_node_get(p, "split"), RP_ERR_INVALID,
+                         "'split' needs 'split_column' (the CSV column holding it)");
+    if (st) {
+        table_free(&t);
+        return st;
+    }
+    /* classes */
+    const char *given[4096];
+    int ng = ds_param_strs(p, "classes", given, 4096);
+    char **cls = calloc((size_t)(t.n + (size_t)ng + 1), sizeof *cls);
+    char **dom = calloc(t.n + 1, sizeof *dom);
+    int ncls = 0, ndom = 0, numeric = 0;
+    if (!cls || !dom) {
+        table_free(&t);
+        free(cls);
+        free(dom);
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    }
+    if (ng > 0) {
+        for (int i = 0; i < ng; i++) cls[ncls++] = (char *)given[i];
+    } else {
+        numeric = 1;
+        for (size_t r = 1; r < t.n; r++) {
+            const char *s = cell(&t, r, cl);
+            if (s && !is_uint(s)) numeric = 0;
+        }
+        int maxid = -1;
+        for (size_t r = 1; r < t.n; r++) {
+            const char *s = cell(&t, r, cl);
+            if (!s) continue;
+            if (split && (!cell(&t, r, cs) || strcmp(cell(&t, r, cs), split))) continue;
+            if (numeric) {
+                long v = strtol(s, NULL, 10);
+                if (v > maxid) maxid = (int)v;
+            } else if (index_of(cls, ncls, s) < 0) {
+                cls[ncls++] = (char *)s;
+            }
+        }
+        if (!numeric) qsort(cls, (size_t)ncls, sizeof *cls, cmp_str);
+        else ncls = maxid + 1;
+    }
+    imglist l = {0};
+    for (size_t r = 1; r < t.n && !st; r++) {
+        char where[160];
+        snprintf(where, sizeof where, "%.120s: row %zu", file, r + 1);
+        if (t.ncol[r] == 1 && !t.rows[r][0]) continue; /* blank line */
+        if (split && (!cell(&t, r, cs) || strcmp(cell(&t, r, cs), split))) continue;
+        const char *path = cell(&t, r, cp), *lab = cell(&t, r, cl);
+        if (!path || !lab) {
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: missing %s (the row has %zu fields)", where,
+                              !path ? "image path" : "label", t.ncol[r]);
+            break;
+        }
+        int y;
+        if (numeric && ng == 0) {
+            y = (int)strtol(lab, NULL, 10);
+        } else {
+            y = index_of(cls, ncls, lab);
+            if (y < 0 && is_uint(lab) && strtol(lab, NULL, 10) < ncls) y = (int)strtol(lab, NULL, 10);
+            if (y < 0) {
+                char list[400] = "";
+                size_t u = 0;
+                for (int i = 0; i < ncls && u < sizeof list - 40; i++)
+                    u += (size_t)snprintf(list + u, sizeof list - u, "%s%s", i ? ", " : "", cls[i]);
+                st = rp_error_set(err, RP_ERR_FORMAT, "%s: unknown label '%s' (classes: %s)", where,
+                                  lab, list);
+                break;
+            }
+        }
+        int d = -1;
+        if (cd >= 0) {
+            const char *ds = cell(&t, r, cd);
+            if (!ds) {
+                st = rp_error_set(err, RP_ERR_FORMAT, "%s: missing domain", where);
+                break;
+            }
+            d = index_of(dom, ndom, ds);
+            if (d < 0) dom[d = ndom++] = (char *)ds;
+        }
+        char full[4096];
+        ds_join(root, path, full, sizeof full);
+        st = imglist_add(&l, full, y, d, where, err);
+    }
+    /* domains: sorted names, ids remapped */
+    if (!st && ndom > 0) {
+        char **sorted = malloc((size_t)ndom * sizeof *sorted);
+        int *map = malloc((size_t)ndom * sizeof *map);
+        if (!sorted || !map) st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        if (!st) {
+            memcpy(sorted, dom, (size_t)ndom * sizeof *sorted);
+            qsort(sorted, (size_t)ndom, sizeof *sorted, cmp_str);
+            for (int i = 0; i < ndom; i++) map[i] = index_of(sorted, ndom, dom[i]);
+            for (size_t i = 0; i < l.n; i++) l.e[i].domain = map[l.e[i].domain];
+            memcpy(dom, sorted, (size_t)ndom * sizeof *sorted);
+        }
+        free(sorted);
+        free(map);
+    }
+    if (!st && l.n == 0)
+        st = rp_error_set(err, RP_ERR_INVALID, "%s: no rows%s%s", file, split ? " with split " : "",
+                          split ? split : "");
+    rp_dataset *ds = NULL;
+    uint64_t skipped = 0;
+    if (!st) {
+        imglist_opts o;
+        imglist_opts_from(p, rp_stage_threads(stg), &o);
+        char name[128];
+        const char *base = strrchr(file, '/');
+        snprintf(name, sizeof name, "%.100s%s%.20s", base ? base + 1 : file, split ? "/" : "",
+                 split ? split : "");
+        char **names = NULL;
+        if (!numeric || ng) names = cls;
+        st = imglist_dataset(&l, &o, name, ncls, (const char *const *)names, &ds, &skipped, err);
+        if (!st && ndom) st = rp_dataset_set_domains(ds, ndom, (const char *const *)dom, err);
+    } else {
+        imglist_release(&l);
+    }
+    free(cls);
+    free(dom);
+    table_free(&t);
+    if (st) {
+        rp_dataset_free(ds);
+        return st;
+    }
+    rp_stage_note(stg, "images", (double)ds->size);
+    rp_stage_note(stg, "skipped", (double)skipped);
+    if (skipped) rp_warn("%s: skipped %llu unreadable files (on_error: skip)", ds->name, (unsigned long long)skipped);
+    return rp_stage_output(stg, "data", ds, err);
+}

@@ -1,0 +1,142 @@
+/* data.folder — image-folder layout root/<class>/<files>.{jpg,jpeg,png,bmp}
+ * (torchvision ImageFolder): classes are the sub-directories in sorted
+ * order, or an explicit list (which also fixes their ids). Files are sorted
+ * by name within a class. An empty class folder is an error. */
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "imglist.h"
+#include "stages.h"
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int has_ext(const char *name, const char *const *exts, int n) {
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    for (int i = 0; i < n; i++)
+        if (!strcasecmp(dot + 1, exts[i])) return 1;
+    return 0;
+}
+
+/* Sorted entries of `dir`: directories (want_dirs) or files with exts. */
+static int list_dir(const char *dir, int want_dirs, const char *const *exts, int n_ext,
+                    char ***out, size_t *n, rp_error *err) {
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return rp_error_set(err, RP_ERR_IO, "%s: cannot open directory", dir);
+    size_t cap = 64, k = 0;
+    char **v = malloc(cap * sizeof *v);
+    struct dirent *de;
+    int st = RP_OK;
+    while (v && (de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char p[4096];
+        ds_join(dir, de->d_name, p, sizeof p);
+        struct stat sb;
+        if (stat(p, &sb) != 0) continue;
+        int isdir = S_ISDIR(sb.st_mode);
+        if (want_dirs ? !isdir : (isdir || !has_ext(de->d_name, exts, n_ext))) continue;
+        if (k == cap) {
+            char **nv = realloc(v, cap * 2 * sizeof *v);
+            if (!nv) break;
+            v = nv;
+            cap *= 2;
+        }
+        v[k] = strdup(de->d_name);
+        if (!v[k]) break;
+        k++;
+    }
+    closedir(d);
+    if (!v) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    qsort(v, k, sizeof *v, cmp_str);
+    *out = v;
+    *n = k;
+    return st;
+}
+
+static void free_list(char **v, size_t n) {
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+int ds_run_folder(rp_stage *stg, rp_error *err) {
+    const rp_node *p = rp_stage_params(stg);
+    const char *root = rp_param_str(p, "root", NULL);
+    const char *exts[16];
+    int n_ext = ds_param_strs(p, "extensions", exts, 16);
+    if (n_ext == 0) {
+        static const char *const def[4] = {"jpg", "jpeg", "png", "bmp"};
+        for (int i = 0; i < 4; i++) exts[i] = def[i];
+        n_ext = 4;
+    }
+    const char *given[1024];
+    int n_given = ds_param_strs(p, "classes", given, 1024);
+    char **cls = NULL;
+    size_t ncls = 0;
+    int st;
+    if (n_given > 0) {
+        cls = calloc((size_t)n_given, sizeof *cls);
+        if (!cls) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < n_given; i++) cls[i] = strdup(given[i]);
+        ncls = (size_t)n_given;
+    } else {
+        st = list_dir(root, 1, NULL, 0, &cls, &ncls, err);
+        if (st) return st;
+        if (ncls == 0) {
+            free_list(cls, ncls);
+            return rp_error_set(err, RP_ERR_INVALID,
+                                "%s: no class folders (expected root/<class>/*.jpg)", root);
+        }
+    }
+    imglist l = {0};
+    st = RP_OK;
+    for (size_t c = 0; c < ncls && !st; c++) {
+        char cdir[4096];
+        ds_join(root, cls[c], cdir, sizeof cdir);
+        char **files;
+        size_t nf;
+        st = list_dir(cdir, 0, exts, n_ext, &files, &nf, err);
+        if (st) {
+            if (n_given) rp_error_prefix(err, "class '%s' from 'classes': ", cls[c]);
+            break;
+        }
+        if (nf == 0) {
+            st = rp_error_set(err, RP_ERR_INVALID,
+                              "%s: empty class folder (no .%s%s%s files); remove it or list the "
+                              "classes explicitly",
+                              cdir, exts[0], n_ext > 1 ? ", ." : "", n_ext > 1 ? exts[1] : "");
+        }
+        for (size_t f = 0; f < nf && !st; f++) {
+            char fp[4096];
+            ds_join(cdir, files[f], fp, sizeof fp);
+            st = imglist_add(&l, fp, (int32_t)c, -1, NULL, err);
+        }
+        free_list(files, nf);
+    }
+    if (st) {
+        imglist_release(&l);
+        free_list(cls, ncls);
+        return st;
+    }
+    imglist_opts o;
+    imglist_opts_from(p, rp_stage_threads(stg), &o);
+    char name[128];
+    const char *base = strrchr(root, '/');
+    snprintf(name, sizeof name, "%.120s", base && base[1] ? base + 1 : root);
+    rp_dataset *ds;
+    uint64_t skipped;
+    st = imglist_dataset(&l, &o, name, (int)ncls, (const char *const *)cls, &ds, &skipped, err);
+    free_list(cls, ncls);
+    if (st) return st;
+    rp_stage_note(stg, "images", (double)ds->size);
+    rp_stage_note(stg, "skipped", (double)skipped);
+    if (skipped) rp_warn("%s: skipped %llu unreadable files (on_error: skip)", name, (unsigned long long)skipped);
+    return rp_stage_output(stg, "data", ds, err);
+}

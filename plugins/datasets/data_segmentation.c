@@ -1,0 +1,242 @@
+/* data.segmentation — image + mask pairs. Every folder named `image_dir`
+ * under `root` (e.g. Dubai's "Tile 1/images") is paired with its sibling
+ * `mask_dir`; the mask of images/x.jpg is masks/x.<mask_ext>. Masks are
+ * class-index images (grey value = class id) or colour-coded: `palette` maps
+ * each colour to its class id (list position), as in the Dubai MBRSC set:
+ * ["#3C1098", "#8429F6", "#6EC1E4", "#FEDD3A", "#E2A929", "#9B9B9B"]. With
+ * `size`, images are resized bilinearly and masks by nearest neighbour to
+ * size x size. Everything is decoded into memory (segmentation sets are
+ * small). A missing mask, a colour not in the palette, or a mask of another
+ * size than its image is an error naming the file. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "image.h"
+#include "stages.h"
+
+typedef struct pair {
+    char *img, *mask;
+} pair;
+
+typedef struct pairs {
+    pair *v;
+    size_t n, cap;
+} pairs;
+
+static int cmp_pair(const void *a, const void *b) {
+    return strcmp(((const pair *)a)->img, ((const pair *)b)->img);
+}
+
+static int is_image(const char *n) {
+    const char *d = strrchr(n, '.');
+    return d && (!strcasecmp(d, ".jpg") || !strcasecmp(d, ".jpeg") || !strcasecmp(d, ".png") ||
+                 !strcasecmp(d, ".bmp"));
+}
+
+static int collect(const char *dir, const char *image_dir, const char *mask_dir,
+                   const char *mask_ext, int depth, pairs *out, rp_error *err) {
+    DIR *d = opendir(dir);
+    if (!d) return rp_error_set(err, RP_ERR_IO, "%s: cannot open directory", dir);
+    struct dirent *de;
+    int st = RP_OK;
+    while (!st && (de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char p[4096];
+        ds_join(dir, de->d_name, p, sizeof p);
+        struct stat sb;
+        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
+        if (!strcmp(de->d_name, image_dir)) {
+            char mdir[4096];
+            ds_join(dir, mask_dir, mdir, sizeof mdir);
+            DIR *id = opendir(p);
+            if (!id) {
+                st = rp_error_set(err, RP_ERR_IO, "%s: cannot open directory", p);
+                break;
+            }
+            struct dirent *fe;
+            while (!st && (fe = readdir(id))) {
+                if (fe->d_name[0] == '.' || !is_image(fe->d_name)) continue;
+                char ip[4096], mp[4096], stem[1024];
+                ds_join(p, fe->d_name, ip, sizeof ip);
+                snprintf(stem, sizeof stem, "%s", fe->d_name);
+                char *dot = strrchr(stem, '.');
+                if (dot) *dot = 0;
+                char mname[1100];
+                snprintf(mname, sizeof mname, "%s.%s", stem, mask_ext);
+                ds_join(mdir, mname, mp, sizeof mp);
+                if (stat(mp, &sb) != 0) {
+                    st = rp_error_set(err, RP_ERR_FORMAT, "%s: missing mask (expected %s)", ip, mp);
+                    break;
+                }
+                if (out->n == out->cap) {
+                    size_t cap = out->cap ? out->cap * 2 : 64;
+                    pair *v = realloc(out->v, cap * sizeof *v);
+                    if (!v) {
+                        st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    out->v = v;
+                    out->cap = cap;
+                }
+                out->v[out->n].img = strdup(ip);
+                out->v[out->n].mask = strdup(mp);
+                out->n++;
+            }
+            closedir(id);
+        } else if (depth < 4 && strcmp(de->d_name, mask_dir)) {
+            st = collect(p, image_dir, mask_dir, mask_ext, depth + 1, out, err);
+        }
+    }
+    closedir(d);
+    return st;
+}
+
+static int parse_hex(const char *s, uint8_t rgb[3]) {
+    if (!s) return -1;
+    if (*s == '#') s++;
+    if (strlen(s) != 6) return -1;
+    unsigned v;
+    if (sscanf(s, "%06x", &v) != 1) return -1;
+    rgb[0] = (uint8_t)(v >> 16), rgb[1] = (uint8_t)(v >> 8), rgb[2] = (uint8_t)v;
+    return 0;
+}
+
+int ds_run_segmentation(rp_stage *stg, rp_error *err) {
+    const rp_node *p = rp_stage_params(stg);
+    const char *root = rp_param_str(p, "root", NULL);
+    const char *image_dir = rp_param_str(p, "image_dir", "images");
+    const char *mask_dir = rp_param_str(p, "mask_dir", "masks");
+    const char *mask_ext = rp_param_str(p, "mask_ext", "png");
+    int size = (int)rp_param_int(p, "size", 0);
+    int channels = (int)rp_param_int(p, "channels", 3);
+    uint64_t limit = (uint64_t)rp_param_int(p, "limit", 0);
+    const rp_node *pal = rp_node_get(p, "palette");
+    int npal = (int)(pal && pal->kind == RP_NODE_SEQ ? pal->n : 0);
+    uint8_t palette[256][3];
+    if (npal > 255) return rp_error_at(err, pal, RP_ERR_INVALID, "'palette': at most 255 colours");
+    for (int i = 0; i < npal; i++)
+        if (parse_hex(rp_node_str(pal->items[i]), palette[i]))
+            return rp_error_at(err, pal->items[i], RP_ERR_INVALID,
+                               "'palette': expected a colour \"#RRGGBB\", got '%s'",
+                               rp_node_str(pal->items[i]) ? rp_node_str(pal->items[i]) : "?");
+    int ncls = (int)rp_param_int(p, "num_classes", 0);
+    if (npal > 0) ncls = npal;
+    if (ncls <= 0)
+        return rp_error_at(err, p, RP_ERR_INVALID,
+                           "data.segmentation: give a 'palette' (colour masks) or 'num_classes' "
+                           "(class-index masks)");
+    const char *names[256];
+    int nn = ds_param_strs(p, "class_names", names, 256);
+    if (nn && nn != ncls)
+        return rp_error_at(err, rp_node_get(p, "class_names"), RP_ERR_INVALID,
+                           "'class_names' has %d names for %d classes", nn, ncls);
+    pairs ps = {0};
+    int st = collect(root, image_dir, mask_dir, mask_ext, 0, &ps, err);
+    if (!st && ps.n == 0)
+        st = rp_error_set(err, RP_ERR_INVALID, "%s: no '%s' folder with images found", root, image_dir);
+    if (!st) qsort(ps.v, ps.n, sizeof *ps.v, cmp_pair);
+    if (!st && limit && limit < ps.n) {
+        for (size_t i = limit; i < ps.n; i++) free(ps.v[i].img), free(ps.v[i].mask);
+        ps.n = limit;
+    }
+    memds m;
+    memset(&m, 0, sizeof m);
+    int H = 0, W = 0;
+    for (size_t i = 0; i < ps.n && !st; i++) {
+        uint8_t *im = NULL, *mk = NULL;
+        int w, h, c, mw, mh, mc;
+        st = rp_image_load(ps.v[i].img, channels, &im, &w, &h, &c, err);
+        if (!st) st = rp_image_load(ps.v[i].mask, npal ? 3 : 1, &mk, &mw, &mh, &mc, err);
+        if (!st && (mw != w || mh != h))
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: mask is %dx%d but its image %s is %dx%d",
+                              ps.v[i].mask, mw, mh, ps.v[i].img, w, h);
+        int tw = size > 0 ? size : w, th = size > 0 ? size : h;
+        if (!st && i == 0) {
+            H = th, W = tw;
+            st = memds_alloc(&m, ps.n, channels, H, W, 0, 1, err);
+        }
+        if (!st && (tw != W || th != H))
+            st = rp_error_set(err, RP_ERR_FORMAT,
+                              "%s: image is %dx%d but the first image is %dx%d; set 'size' to "
+                              "resize them all",
+                              ps.v[i].img, w, h, W, H);
+        /* class ids of the mask at its own size, then nearest resize */
+        int32_t *ids = NULL;
+        if (!st) {
+            ids = malloc((size_t)w * h * sizeof *ids);
+            if (!ids) st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        }
+        for (int k = 0; !st && k < w * h; k++) {
+            if (npal) {
+                const uint8_t *q = mk + (size_t)k * 3;
+                int f = -1;
+                for (int j = 0; j < npal; j++)
+                    if (q[0] == palette[j][0] && q[1] == palette[j][1] && q[2] == palette[j][2]) {
+                        f = j;
+                        break;
+                    }
+                if (f < 0)
+                    st = rp_error_set(err, RP_ERR_FORMAT,
+                                      "%s: pixel (x %d, y %d) has colour #%02X%02X%02X, which is not "
+                                      "in the palette",
+                                      ps.v[i].mask, k % w, k / w, q[0], q[1], q[2]);
+                ids[k] = f;
+            } else {
+                ids[k] = mk[k];
+                if (ids[k] >= ncls)
+                    st = rp_error_set(err, RP_ERR_FORMAT,
+                                      "%s: pixel (x %d, y %d) has class %d, outside [0, %d)",
+                                      ps.v[i].mask, k % w, k / w, ids[k], ncls);
+            }
+        }
+        if (!st) {
+            uint8_t *dst = m.pix + i * (size_t)channels * H * W;
+            uint8_t *hwc = im;
+            uint8_t *tmp = NULL;
+            if (tw != w || th != h) {
+                tmp = malloc((size_t)tw * th * channels);
+                int32_t *rid = malloc((size_t)tw * th * sizeof *rid);
+                if (!tmp || !rid) {
+                    free(tmp);
+                    free(rid);
+                    st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+                } else {
+                    rp_image_resize_u8(im, w, h, channels, tmp, tw, th, RP_INTERP_BILINEAR);
+                    rp_image_resize_i32(ids, w, h, rid, tw, th);
+                    free(ids);
+                    ids = rid;
+                    hwc = tmp;
+                }
+            }
+            if (!st) {
+                for (int ch = 0; ch < channels; ch++)
+                    for (int k = 0; k < H * W; k++) dst[(size_t)ch * H * W + k] = hwc[(size_t)k * channels + ch];
+                for (int k = 0; k < H * W; k++) m.masks[i * (size_t)H * W + k] = (uint8_t)ids[k];
+                m.labels[i] = -1;
+            }
+            free(tmp);
+        }
+        free(ids);
+        free(im);
+        free(mk);
+    }
+    for (size_t i = 0; i < ps.n; i++) free(ps.v[i].img), free(ps.v[i].mask);
+    free(ps.v);
+    if (st) {
+        memds_release(&m);
+        return st;
+    }
+    char name[128];
+    const char *base = strrchr(root, '/');
+    snprintf(name, sizeof name, "%.120s", base && base[1] ? base + 1 : root);
+    rp_dataset *ds;
+    st = memds_dataset(&m, name, ncls, nn ? names : NULL, &ds, err);
+    if (st) return st;
+    rp_info("%s: %llu image/mask pairs %dx%d, %d classes", name, (unsigned long long)ds->size, W, H, ncls);
+    rp_stage_note(stg, "images", (double)ds->size);
+    return rp_stage_output(stg, "data", ds, err);
+}
