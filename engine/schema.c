@@ -133,7 +133,8 @@ static const char *const keywords[] = {
     "const",       "minimum",    "maximum",     "exclusiveMinimum",     "exclusiveMaximum",
     "minLength",   "maxLength",  "pattern",     "items",                "minItems",
     "maxItems",    "default",    "description", "title",                "examples",
-    "oneOf",       "anyOf",      "x-component", "$comment"};
+    "oneOf",       "anyOf",      "x-component", "$comment",             "multipleOf",
+    "uniqueItems", "minProperties", "maxProperties"};
 #define N_KEYWORDS (sizeof keywords / sizeof *keywords)
 
 static int kind_from_name(const char *s) {
@@ -225,8 +226,16 @@ static int check_schema(const rp_node *s, rp_error *err) {
                                        "exclusiveMaximum"};
     for (int k = 0; k < 4; k++)
         if (check_number(s, nums[k], err) != RP_OK) return RP_ERR_FORMAT;
-    static const char *const counts[] = {"minLength", "maxLength", "minItems", "maxItems"};
-    for (int k = 0; k < 4; k++)
+    const rp_node *mo = rp_node_get(s, "multipleOf");
+    double mov;
+    if (mo && (rp_node_as_double(mo, &mov, NULL) != RP_OK || !(mov > 0)))
+        return rp_error_at(err, mo, RP_ERR_FORMAT, "schema: 'multipleOf' must be a number > 0");
+    const rp_node *ui = rp_node_get(s, "uniqueItems");
+    if (ui && !rp_node_is_bool(ui))
+        return rp_error_at(err, ui, RP_ERR_FORMAT, "schema: 'uniqueItems' must be true or false");
+    static const char *const counts[] = {"minLength", "maxLength",     "minItems",
+                                         "maxItems",  "minProperties", "maxProperties"};
+    for (int k = 0; k < 6; k++)
         if (check_count(s, counts[k], err) != RP_OK) return RP_ERR_FORMAT;
     const rp_node *pat = rp_node_get(s, "pattern");
     if (pat) {
@@ -786,6 +795,12 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
         if ((lim = rp_node_get(s, "exclusiveMaximum")) &&
             rp_node_as_double(lim, &b, NULL) == RP_OK && !(x < b))
             verr(c, v, path, "%s must be less than %s", v->str, lim->str);
+        if ((lim = rp_node_get(s, "multipleOf")) && rp_node_as_double(lim, &b, NULL) == RP_OK &&
+            b > 0) {
+            double q = x / b;
+            if (!(fabs(q - nearbyint(q)) <= 1e-9 * (fabs(q) > 1 ? fabs(q) : 1)))
+                verr(c, v, path, "%s is not a multiple of %s", v->str, lim->str);
+        }
     }
     /* strings */
     if (rp_node_is_string(v)) {
@@ -825,6 +840,18 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
             (int64_t)v->n > k)
             verr(c, v, path, "expected at most %lld item%s, got %zu", (long long)k,
                  k == 1 ? "" : "s", v->n);
+        const rp_node *uniq = rp_node_get(s, "uniqueItems");
+        if (uniq && rp_node_is_bool(uniq) && !strcmp(uniq->str, "true")) {
+            int dup = 0;
+            for (size_t i = 1; i < v->n && !dup; i++)
+                for (size_t j = 0; j < i && !dup; j++)
+                    if (value_equal(v->items[i], v->items[j])) {
+                        char vd[96];
+                        verr(c, v->items[i], path, "%s appears twice (items must be unique)",
+                             rp_node_describe(v->items[i], vd, sizeof vd));
+                        dup = 1;
+                    }
+        }
         const rp_node *items = rp_node_get(s, "items");
         if (!items) return rp_node_clone(v);
         rp_node *out = rp_node_new_seq();
@@ -839,6 +866,18 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
         return out;
     }
     /* objects */
+    if (v->kind == RP_NODE_MAP) {
+        int64_t k;
+        const rp_node *lim;
+        if ((lim = rp_node_get(s, "minProperties")) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
+            (int64_t)v->n < k)
+            verr(c, v, path, "expected at least %lld entr%s, got %zu", (long long)k,
+                 k == 1 ? "y" : "ies", v->n);
+        if ((lim = rp_node_get(s, "maxProperties")) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
+            (int64_t)v->n > k)
+            verr(c, v, path, "expected at most %lld entr%s, got %zu", (long long)k,
+                 k == 1 ? "y" : "ies", v->n);
+    }
     if (v->kind == RP_NODE_MAP &&
         (rp_node_get(s, "properties") || rp_node_get(s, "required") ||
          rp_node_get(s, "additionalProperties")))

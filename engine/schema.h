@@ -4,8 +4,10 @@
  * Schemas are YAML files with JSON-Schema keywords: type (string, integer,
  * number, boolean, array, object, null, or a list), properties, required,
  * additionalProperties (false or a schema), enum, const, minimum, maximum,
- * exclusiveMinimum, exclusiveMaximum, minLength, pattern (POSIX extended
- * regex), items, minItems, maxItems, default, description, oneOf, anyOf, and
+ * exclusiveMinimum, exclusiveMaximum, multipleOf, minLength, maxLength,
+ * pattern (POSIX extended regex), items, minItems, maxItems, uniqueItems,
+ * minProperties, maxProperties, default, description, title, examples,
+ * $comment, oneOf, anyOf, x-* annotations, and
  * `x-component: KIND` (value is NAME, {NAME: {params}} or {NAME: null}, the
  * name registered under KIND, params validated by schemas/KIND.NAME.yaml).
  *

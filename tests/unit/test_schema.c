@@ -89,6 +89,20 @@ static void test_types(void **state) {
     expect_err("type: object", "[1, 2]", "expected a map, got a list", 1, 1);
 }
 
+static void test_more_keywords(void **state) {
+    (void)state;
+    const char *s = OBJ("{m: {type: number, multipleOf: 0.5}, k: {type: integer, multipleOf: 4}, "
+                        "u: {type: array, uniqueItems: true}, "
+                        "o: {type: object, minProperties: 1, maxProperties: 2}}");
+    expect_ok(s, "{m: 1.5, k: -8, u: [a, b, 1, '1'], o: {a: 1}}");
+    expect_err(s, "m: 0.7", "'m': 0.7 is not a multiple of 0.5", 1, 4);
+    expect_err(s, "k: 6", "'k': 6 is not a multiple of 4", 1, 4);
+    expect_err(s, "u: [a, b, a]", "'u': 'a' appears twice (items must be unique)", 1, 11);
+    expect_err(s, "u: [1, 1.0]", "'u': 1.0 appears twice (items must be unique)", 1, 8);
+    expect_err(s, "o: {}", "'o': expected at least 1 entry, got 0", 1, 4);
+    expect_err(s, "o: {a: 1, b: 2, c: 3}", "'o': expected at most 2 entries, got 3", 1, 4);
+}
+
 static void test_ranges(void **state) {
     (void)state;
     const char *s = OBJ("{p: {type: number, minimum: 0, maximum: 1}, "
@@ -503,6 +517,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_more_keywords),
         cmocka_unit_test(test_enum_const),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_arrays),
