@@ -319,6 +319,40 @@ static void test_all_ignored(void **state) {
     }
 }
 
+/* Huge logits: every loss stays finite, gradients finite; for the losses
+ * built on a softmax over all classes each row of the gradient sums to 0
+ * (softmax is shift-invariant). */
+static void test_extreme_logits(void **state) {
+    (void)state;
+    const char *specs[] = {"cross_entropy", "{cross_entropy: {label_smoothing: 0.1}}",
+                           "{focal: {gamma: 0.5}}", "{focal: {gamma: 2}}", "complement_flatten",
+                           "dice"};
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+        rp_loss *l = make_loss(specs[i]);
+        rp_tensor *x = NULL, *d = NULL;
+        rp_error err;
+        RP_ASSERT_OK(rp_tensor_new2(&x, 4, 3, &err), &err);
+        RP_ASSERT_OK(rp_tensor_new2(&d, 4, 3, &err), &err);
+        const float v[12] = {1e4f, -1e4f, 0, -3e4f, 3e4f, 1, 0, 0, 0, 88.7f, -88.7f, 1e-30f};
+        memcpy(x->data, v, sizeof v);
+        int32_t t[4] = {0, 0, 2, 1}; /* a confident hit, a confident miss, ties, ... */
+        double loss;
+        RP_ASSERT_OK(rp_loss_compute(l, x, t, &loss, d, &err), &err);
+        if (!isfinite(loss)) fail_msg("%s: loss %g", specs[i], loss);
+        for (int r = 0; r < 4; r++) {
+            double sum = 0;
+            for (int k = 0; k < 3; k++) {
+                if (!isfinite(d->data[r * 3 + k])) fail_msg("%s: gradient not finite", specs[i]);
+                sum += d->data[r * 3 + k];
+            }
+            if (fabs(sum) > 1e-6) fail_msg("%s: row %d of the gradient sums to %g", specs[i], r, sum);
+        }
+        rp_tensor_free(x);
+        rp_tensor_free(d);
+        rp_loss_free(l);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
@@ -328,6 +362,7 @@ int main(void) {
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_all_ignored),
+        cmocka_unit_test(test_extreme_logits),
     };
     return cmocka_run_group_tests_name("loss", tests, setup, teardown);
 }
