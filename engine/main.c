@@ -268,7 +268,7 @@ struct cli {
 static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
     rp_diag d;
     rp_diag_init(&d);
-    struct rp_config_opts co = {c->sets, c->n_sets, c->has_seed, c->seed};
+    struct rp_config_opts co = {.sets = c->sets, .n_sets = c->n_sets, .has_seed = c->has_seed, .seed = c->seed};
     rp_config *cfg = NULL;
     if (rp_config_load(c->file, &co, &cfg, &d) != RP_OK) {
         print_diag(&d);

@@ -200,6 +200,9 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
         rp_diag_addf(d, in, s->id, "%s'in': expected a map of input ports to stage outputs", ctx);
         in = NULL;
     }
+    /* Ports an unknown key was taken for ("dta" → "data"): the typo is
+     * reported once, not again as a missing required input. */
+    char *suggested = calloc(def->n_inputs ? def->n_inputs : 1, 1);
     for (size_t k = 0; in && in->kind == RP_NODE_MAP && k < in->n; k++) {
         const char *pname = rp_node_str(in->keys[k]);
         const rp_node *val = in->items[k];
@@ -210,6 +213,8 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
             const char **cands = malloc((def->n_inputs ? def->n_inputs : 1) * sizeof *cands);
             for (size_t i = 0; cands && i < def->n_inputs; i++) cands[i] = def->inputs[i].name;
             const char *sug = cands ? rp_suggest(pname, cands, def->n_inputs) : NULL;
+            for (size_t i = 0; sug && suggested && i < def->n_inputs; i++)
+                if (cands[i] == sug) suggested[i] = 1;
             free(cands);
             sbuf names = {0};
             list_names(&names, def->inputs, def->n_inputs);
@@ -264,11 +269,12 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
         for (size_t k = 0; in && in->kind == RP_NODE_MAP && k < in->n; k++)
             if (rp_node_str(in->keys[k]) && strcmp(rp_node_str(in->keys[k]), ip->name) == 0)
                 wired = 1;
-        if (!wired)
+        if (!wired && !(suggested && suggested[pi]))
             rp_diag_addf(d, in && in->kind == RP_NODE_MAP ? in : s->node, s->id,
                          "%smissing required input '%s' (%s %s)", ctx, ip->name,
                          art_article(ip->type), ip->type);
     }
+    free(suggested);
 }
 
 int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
