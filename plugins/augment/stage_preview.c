@@ -88,7 +88,8 @@ int aug_run_preview(rp_stage *st, rp_error *err) {
                              ? ds->class_names[s.label]
                              : NULL;
         if (cn) snprintf(label, sizeof label, "%.40s #%llu", cn, (unsigned long long)idx);
-        else snprintf(label, sizeof label, "%d #%llu", s.label, (unsigned long long)idx);
+        else if (s.label >= 0) snprintf(label, sizeof label, "%d #%llu", s.label, (unsigned long long)idx);
+        else snprintf(label, sizeof label, "#%llu", (unsigned long long)idx);
         int ty = y0 + th * scale + 3;
         canvas_rect(&cv, x0, ty - 1, cw - 8, 11, black);
         canvas_text(&cv, x0 + 1, ty, 1, label, white);

@@ -8,19 +8,27 @@
 
 #include "stages.h"
 
-/* Split idx[0..n) (shuffled in place) into parts by ratios; counts via floor,
- * remainder to the last non-zero part. */
+/* Part sizes for n items by ratios r[0..k): floors, then the remaining items
+ * one each to the parts with the largest fractional remainders (ties → the
+ * earlier part): the largest-remainder method. */
 static void part_counts(uint64_t n, const double *r, int k, uint64_t *cnt) {
-    double sum = 0;
+    double sum = 0, frac[3];
     for (int i = 0; i < k; i++) sum += r[i];
     uint64_t used = 0;
-    int last = 0;
     for (int i = 0; i < k; i++) {
-        cnt[i] = (uint64_t)floor(n * r[i] / sum + 1e-9);
+        double want = (double)n * r[i] / sum;
+        cnt[i] = (uint64_t)floor(want + 1e-9);
+        frac[i] = want - (double)cnt[i];
         used += cnt[i];
-        if (r[i] > 0) last = i;
     }
-    cnt[last] += n - used;
+    while (used < n) {
+        int best = -1;
+        for (int i = 0; i < k; i++)
+            if (r[i] > 0 && (best < 0 || frac[i] > frac[best] + 1e-12)) best = i;
+        cnt[best]++;
+        frac[best] = -1;
+        used++;
+    }
 }
 
 int ds_run_split(rp_stage *stg, rp_error *err) {
