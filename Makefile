@@ -52,6 +52,8 @@ $(BIN): $(BUILD)/obj/engine/main.o $(LIB)
 
 # One shared object per plugin folder.
 .SECONDEXPANSION:
+# Keep plugin and test objects (they are built through pattern rules).
+.SECONDARY:
 $(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
