@@ -144,9 +144,9 @@ static void bar_draw(rp_progress *p, double now) {
     int cols = term_cols();
     int len;
     if (p->total) {
-        if (p->n < p->total && rate > 0) {
+        if (p->n < p->total) {
             char d[32];
-            fmt_dur((double)(p->total - p->n) / rate, d, sizeof d);
+            fmt_dur(rate > 0 ? (double)(p->total - p->n) / rate : -1, d, sizeof d);
             snprintf(eta, sizeof eta, "ETA %s", d);
         } else {
             char d[32];

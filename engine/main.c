@@ -325,7 +325,9 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
             rp_diag_add(&one, &e);
             print_diag(&one);
             rp_diag_release(&one);
-            if (dir) fprintf(stderr, "run directory: %s\n", dir);
+            if (dir)
+                fprintf(stderr, "run directory: %s (continue with: runpipe %s --resume %s)\n", dir,
+                        c->file, dir);
         }
         free(dir);
     }
