@@ -80,6 +80,21 @@ int rp_report_html(rb *b, const rp_report_opts *o, const rp_report_input *in, si
 void rp_report_markdown(rb *b, const rp_report_opts *o, const rp_report_input *in, size_t n);
 int rp_report_json(char **out, const rp_report_input *in, size_t n, rp_error *err);
 
+/* The page style shared by report.html and summary.html. */
+extern const char *const rp_report_css;
+/* 1 for the scalars shown first (accuracies, AA, DAA, Dice/IoU means). */
+int rp_report_headline(const char *name);
+
+/* ---- matrix summary (summary.c) -------------------------------------------------- */
+/* When opts->rundir is one cell of a matrix (its pipeline.resolved.yaml has a
+ * `matrix:`), (re)write <matrix root>/summary.html: one row per cell (status,
+ * headline metrics, link to its report.html) with mean, sample std and n.
+ * Cells that already finished are read from their metrics.json; this cell
+ * from `in`. The last cell to run leaves the complete summary. *written = 1
+ * when a summary was written. */
+int rp_report_matrix_summary(const rp_report_opts *o, const rp_report_input *in, size_t n,
+                             int *written, rp_error *err);
+
 int rp_report_stage_run(rp_stage *st, rp_error *err);
 
 #endif

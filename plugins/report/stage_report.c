@@ -60,6 +60,9 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
     if (!o.title) o.title = "runpipe report";
     rc = rp_report_write(&o, in, n, err);
     if (rc == RP_OK) rp_info("report: %s/report.html", o.rundir);
+    int summary = 0;
+    if (rc == RP_OK) rc = rp_report_matrix_summary(&o, in, n, &summary, err);
+    if (rc == RP_OK && summary) rp_info("matrix summary: %s/../summary.html", o.rundir);
     free(pname);
     free(labels);
     free(in);

@@ -10,7 +10,7 @@
 
 #include "report.h"
 
-static const char *CSS =
+const char *const rp_report_css =
     "*{box-sizing:border-box}"
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
     "color:#1d2330;background:#f4f6f9;margin:0}"
@@ -90,7 +90,7 @@ static void html_table(rb *b, const rp_table *t, int sep_summary) {
 }
 
 /* "Headline" scalars for the cards at the top. */
-static int headline(const char *name) {
+int rp_report_headline(const char *name) {
     return ends_with(name, ".accuracy") || strcmp(name, "AA") == 0 || strcmp(name, "DAA") == 0 ||
            strcmp(name, "val_acc") == 0 || ends_with(name, ".mean_dice") ||
            ends_with(name, ".mean_iou");
@@ -101,7 +101,7 @@ static void cards(rb *b, const rp_report_input *in, size_t n) {
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < in[i].m->n && shown < 10; k++) {
             const char *nm = in[i].m->names[k];
-            if (!headline(nm) || strncmp(nm, "baseline.", 9) == 0) continue;
+            if (!rp_report_headline(nm) || strncmp(nm, "baseline.", 9) == 0) continue;
             if (!shown++) rb_put(b, "<div class=\"cards\">\n");
             double v = in[i].m->values[k];
             rb_put(b, "<div class=\"card\"><div class=\"v\">");
@@ -253,7 +253,7 @@ int rp_report_html(rb *b, const rp_report_opts *o, const rp_report_input *in, si
               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
     rb_html(b, o->title);
     rb_put(b, " \xE2\x80\x94 runpipe report</title>\n<style>");
-    rb_put(b, CSS);
+    rb_put(b, rp_report_css);
     rb_put(b, "</style>\n</head>\n<body>\n<header><h1>");
     rb_html(b, o->title);
     rb_put(b, "</h1><p>runpipe " RUNPIPE_VERSION " \xC2\xB7 ");
