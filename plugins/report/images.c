@@ -90,7 +90,7 @@ int rp_mask_data_uri(rb *b, const int32_t *mask, int64_t h, int64_t w, int scale
         for (int x = 0; x < W; x++) {
             int32_t v = mask[(size_t)(y / scale) * (size_t)w + x / scale];
             unsigned char *o = px + ((size_t)y * W + x) * 3;
-            if (v < 0 || v > 1000) o[0] = o[1] = o[2] = 0; /* ignored / void */
+            if (v < 0 || v >= 255) o[0] = o[1] = o[2] = 0; /* ignored / void (255) */
             else memcpy(o, pal[v % 12], 3);
         }
     int rc = emit_png(b, px, W, H, 3, err);

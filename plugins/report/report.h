@@ -53,7 +53,8 @@ void rp_svg_heatmap(rb *b, const char *title, const rp_table *t);
 /* PNG of an [C, H, W] float image (C = 1 or 3; values in [0, 1], or min-max
  * scaled when outside), upscaled by an integer factor, as a data URI. */
 int rp_png_data_uri(rb *b, const rp_tensor *img, int scale, rp_error *err);
-/* PNG of a class-id mask coloured with a fixed palette. */
+/* PNG of a class-id mask coloured with a fixed palette (ids outside [0, 255),
+ * e.g. the usual 255 "void", are black). */
 int rp_mask_data_uri(rb *b, const int32_t *mask, int64_t h, int64_t w, int scale, rp_error *err);
 
 /* ---- the report (write.c) -------------------------------------------------------- */

@@ -156,11 +156,14 @@ void rp_svg_line_chart(rb *b, const char *title, const char *xlabel, const char 
                 rb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
                           PX(s[i].x[j]), PY(s[i].y[j]), s[i].color);
     }
-    /* legend: one row between the title and the plot, never over the data */
+    /* legend: one row between the title and the plot, never over the data;
+     * series without a single finite point are left out */
     int lx = L;
     rb_put(b, "<g class=\"legend\">\n");
     for (size_t i = 0; i < ns; i++) {
-        if (!s[i].n) continue;
+        int any = 0;
+        for (size_t j = 0; j < s[i].n && !any; j++) any = isfinite(s[i].x[j]) && isfinite(s[i].y[j]);
+        if (!any) continue;
         int yy = 38;
         rb_printf(b,
                   "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" "

@@ -72,6 +72,14 @@ static void test_line_chart(void **state) {
     assert_non_null(strstr(b.s, ">4</text>"));
     assert_null(strstr(b.s, ">1.5</text>"));
     rb_release(&b);
+    /* a series without data (no validation set) gets no legend entry */
+    double none[4] = {NAN, NAN, NAN, NAN};
+    rp_series s2[2] = {{"train", "#1f77b4", x, a, 4, 0}, {"validation", "#ff7f0e", x, none, 4, 0}};
+    rb_init(&b);
+    rp_svg_line_chart(&b, "loss", "epoch", "loss", s2, 2, 500, 300);
+    assert_non_null(strstr(b.s, ">train</text>"));
+    assert_null(strstr(b.s, "validation"));
+    rb_release(&b);
     rb_init(&b);
     rp_svg_line_chart(&b, "empty", "epoch", "loss", s, 0, 500, 300);
     assert_non_null(strstr(b.s, "no data"));
@@ -251,6 +259,41 @@ static void test_full_report(void **state) {
     rp_metrics_free(em);
 }
 
+/* A class-id mask as a coloured PNG: palette colours, void pixels black,
+ * nearest-neighbour upscaling. */
+static void test_mask_png(void **state) {
+    (void)state;
+    int32_t mask[6] = {0, 1, 2, 255, 1, 0}; /* [2, 3] */
+    rb b;
+    rb_init(&b);
+    rp_error err;
+    rb_put(&b, "<img src=\"");
+    RP_ASSERT_OK(rp_mask_data_uri(&b, mask, 2, 3, 2, &err), &err);
+    rb_put(&b, "\">");
+    int w, h, c;
+    unsigned char *px = first_png(b.s, &w, &h, &c);
+    assert_non_null(px);
+    assert_int_equal(w, 6);
+    assert_int_equal(h, 4);
+    assert_int_equal(c, 3);
+    const unsigned char *p00 = px, *p01 = px + 2 * 3, *p10 = px + (2 * 6) * 3;
+    assert_true(p00[0] == 31 && p00[1] == 119 && p00[2] == 180);   /* class 0 */
+    assert_true(p01[0] == 255 && p01[1] == 127 && p01[2] == 14);   /* class 1 */
+    assert_true(p10[0] == 0 && p10[1] == 0 && p10[2] == 0);        /* void (255) */
+    assert_true(memcmp(px + 3, p00, 3) == 0);                      /* upscaled */
+    stbi_image_free(px);
+    rb_release(&b);
+    /* a bad image shape is an error, not a crash */
+    int64_t shape[3] = {2, 4, 4};
+    rp_tensor *t = NULL;
+    RP_ASSERT_OK(rp_tensor_new(&t, 3, shape, &err), &err);
+    rb_init(&b);
+    assert_int_equal(rp_png_data_uri(&b, t, 1, &err), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "[2, 4, 4] is not [1 or 3, H, W]"));
+    rb_release(&b);
+    rp_tensor_free(t);
+}
+
 /* Nothing wired but a bare metrics artifact; no pipeline file: still a page. */
 static void test_minimal_report(void **state) {
     (void)state;
@@ -283,6 +326,7 @@ int main(void) {
         cmocka_unit_test(test_ticks),
         cmocka_unit_test(test_line_chart),
         cmocka_unit_test(test_full_report),
+        cmocka_unit_test(test_mask_png),
         cmocka_unit_test(test_minimal_report),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
