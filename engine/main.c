@@ -338,12 +338,10 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
     return rc;
 }
 
-int main(int argc, char **argv) {
+static int run_main(int argc, char **argv, const char **pos, const char **sets) {
     struct cli c;
     memset(&c, 0, sizeof c);
-    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    c.sets = calloc((size_t)argc + 1, sizeof *c.sets);
-    if (!pos || !c.sets) return EXIT_RUN_FAILED;
+    c.sets = sets;
     size_t npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -468,8 +466,15 @@ int main(int argc, char **argv) {
         report_broken_plugins(1);
         rc = cmd_pipeline(&c, argc, argv);
     }
-    free(pos);
-    free(c.sets);
     rp_registry_unload_plugins();
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    int rc = pos && sets ? run_main(argc, argv, pos, sets) : EXIT_RUN_FAILED;
+    free(pos);
+    free(sets);
     return rc;
 }

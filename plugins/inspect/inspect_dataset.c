@@ -143,7 +143,7 @@ int inspect_run_dataset(rp_stage *st, rp_error *err) {
         s2 |= rp_metrics_set(m, "width.min", (double)w_min, &e2);
         s2 |= rp_metrics_set(m, "width.max", (double)w_max, &e2);
         const char *cols[] = {"mean", "std", "min", "max"};
-        char rn[16][8];
+        char rn[16][16];
         const char *rows[16];
         for (int c = 0; c < acc.channels; c++) {
             snprintf(rn[c], sizeof rn[c], "c%d", c);

@@ -119,8 +119,8 @@ static void test_wiring_errors(void **state) {
     assert_string_equal(find_err(&d, 6, 35)->msg,
                         "stage 's' (fx.sink): input 'extra': stage 'later' comes later in the "
                         "pipeline (inputs must come from earlier stages)");
-    assert_string_equal(find_err(&d, 6, 9)->msg,
-                        "stage 's' (fx.sink): missing required input 'metrics' (a metrics)");
+    /* 'metrcs' was taken for 'metrics': not also reported as missing */
+    for (size_t i = 0; i < d.n; i++) assert_null(strstr(d.e[i].msg, "missing required"));
     assert_string_equal(find_err(&d, 9, 19)->msg,
                         "stage 'u' (fx.sink): input 'metrics': stage 'a' (fx.source) has no "
                         "output 'metric' (did you mean 'metrics'?)");
@@ -140,7 +140,7 @@ static void test_wiring_errors(void **state) {
                         "stage 'v' (fx.sink): input 'extra' expects a metrics, but 'a.files' is "
                         "a files");
     assert_non_null(strstr(find_err(&d, 18, 18)->msg, "stage 'v' (fx.sink): 'mode': "));
-    assert_int_equal(rp_diag_count(&d), 12);
+    assert_int_equal(rp_diag_count(&d), 11);
     rp_plan_free(p);
     rp_diag_release(&d);
     rp_node_free(doc);
