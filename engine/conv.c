@@ -176,8 +176,6 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
 #define MR 8            /* output rows per forward tile (broadcast operand) */
 #define NV 3            /* 16-float vectors per forward tile */
 #define NR (16 * NV)    /* output positions per forward tile */
-#define WK 4            /* dy rows per weight-gradient tile */
-#define WR 6            /* B rows per weight-gradient tile */
 
 enum { PATH_POINTWISE, PATH_S1, PATH_COL };
 
@@ -187,18 +185,34 @@ static size_t rup(size_t n) { return (n + 15) & ~(size_t)15; }
 static int64_t rup16(int64_t n) { return (n + 15) / 16 * 16; }
 static int64_t rup24(int64_t n) { return (n + 23) / 24 * 24; }
 
+/* Forward and weight gradient: 1x1 stride 1 unpadded reads the input as is;
+ * everything else reads phase planes (see plane_copy). */
 static int fwd_path(const rp_conv_geom *g) {
-    if (g->sh != 1 || g->sw != 1) return PATH_COL;
     if (is_pointwise(g)) return PATH_POINTWISE;
     return PATH_S1;
 }
 
 static int bwd_data_path(const rp_conv_geom *g) {
-    int p = fwd_path(g);
-    /* dx = conv(dy padded by d*(k-1)-p): needs a non-negative padding */
-    if (p == PATH_S1 && (g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1)))
+    if (is_pointwise(g)) return PATH_POINTWISE;
+    /* dx = conv(dy padded by d*(k-1)-p) for stride 1: needs a non-negative padding */
+    if (g->sh != 1 || g->sw != 1 || g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1))
         return PATH_COL;
-    return p;
+    return PATH_S1;
+}
+
+/* Phase planes of the zero-padded input for stride (sh, sw): plane (c, a, b)
+ * holds xpad[c][y*sh + a][x*sw + b], [HS][WS] with HS = ceil((H+2ph)/sh),
+ * WS = ceil((W+2pw)/sw). Kernel tap (i, j) of an output at position
+ * p = oy*WS + ox then reads plane (c, (i*dh)%sh, (j*dw)%sw) at
+ * p + ((i*dh)/sh)*WS + (j*dw)/sw: a shifted contiguous row for every tap, so a
+ * strided convolution is a stride-1 one over C*sh*sw planes. For stride 1 this
+ * is just the padded image. */
+static int64_t plane_hs(const rp_conv_geom *g) { return (g->h + 2 * g->ph + g->sh - 1) / g->sh; }
+static int64_t plane_ws(const rp_conv_geom *g) { return (g->w + 2 * g->pw + g->sw - 1) / g->sw; }
+static int64_t plane_floats(const rp_conv_geom *g) {
+    /* slack: the discarded columns of the last rows read past the last plane */
+    return g->c * g->sh * g->sw * plane_hs(g) * plane_ws(g) + plane_ws(g) + g->dw * (g->kw - 1) +
+           64;
 }
 
 /* Threads actually used: rp_get_threads(), at most the processors (the
@@ -230,26 +244,24 @@ static int64_t s1_slack(const rp_conv_geom *g) {
 
 /* Floats private to each thread. */
 static size_t thread_floats(const rp_conv_geom *g) {
-    int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
-    int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
-    int64_t dwp = g->k * ckk + g->k;                                  /* dw, db partials */
-    int64_t xpad = g->c * hp * wp + s1_slack(g);
-    int64_t s1f = xpad + g->k * g->oh * wp;                           /* forward */
-    int64_t s1w = xpad + g->k * g->oh * wp + dwp;                     /* backward weight */
+    const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    const int64_t wp = plane_ws(g), kp = rup16(g->k), xpad = plane_floats(g);
+    /* forward: phase planes + output over the plane width */
+    int64_t m = xpad + g->k * g->oh * wp;
+    /* backward data: padded dy + dx over its width (stride 1), or columns */
     int64_t phq = g->dh * (g->kh - 1) - g->ph, pwq = g->dw * (g->kw - 1) - g->pw;
-    int64_t s1d = 0;
     if (phq >= 0 && pwq >= 0) {
         int64_t hq = g->oh + 2 * phq, wq = g->ow + 2 * pwq;
-        s1d = g->k * hq * wq + s1_slack(g) + g->c * g->h * wq;          /* backward data */
+        m = i64max(m, g->k * hq * wq + s1_slack(g) + g->c * g->h * wq);
     }
-    int64_t col = ckk * ohw + dwp;
-    /* transposed weight gradient: operand [P][rup24(rows)], dyT [P][kp], dwT [CKK][kp] */
-    int64_t kp = rup16(g->k), dwt = ckk * kp + kp;
-    int64_t t3 = xpad + g->oh * wp * kp + dwt;
-    int64_t tpw = hw * rup24(g->c) + hw * kp + dwt;
-    int64_t tcol = ohw * rup24(ckk) + ohw * kp + dwt;
-    int64_t m = i64max(i64max(i64max(s1f, s1w), i64max(s1d, col)), i64max(t3, i64max(tpw, tcol)));
-    return rup((size_t)m + 64);
+    m = i64max(m, ckk * ohw);
+    /* weight gradient: operand (planes or channels-last input), dyT [P][kp],
+     * partial dwT [CKK][kp] + db [K] */
+    int64_t part = ckk * kp + kp;
+    m = i64max(m, xpad + g->oh * wp * kp + part);
+    m = i64max(m, hw * rup24(g->c) + hw * kp + part);
+    /* + rounding of up to three sub-buffers, + a row of scratch (plane_copy) */
+    return rup((size_t)m + 64) + rup((size_t)(2 * wp + 32));
 }
 
 size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
@@ -321,58 +333,6 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
             kern_fwd(2, kd, a, base + p, off, np, bb, mv, cb + p, ldc);
         else if (np > 0)
             kern_fwd(1, kd, a, base + p, off, np, bb, mv, cb + p, ldc);
-    }
-}
-
-/* out[k][r] (ldo) += sum_p dyr[k][p] * br[r][p] for a WK x WR tile. */
-static inline void kern_wgrad(int64_t P, const float *const *dyr, const float *const *br, int kv,
-                              int rv, float *out, int64_t ldo) {
-    __m512 acc[WK][WR];
-#pragma GCC unroll 4
-    for (int k = 0; k < WK; k++)
-#pragma GCC unroll 6
-        for (int r = 0; r < WR; r++) acc[k][r] = _mm512_setzero_ps();
-    int64_t p = 0;
-    for (; p + 16 <= P; p += 16) {
-        __m512 d[WK];
-#pragma GCC unroll 4
-        for (int k = 0; k < WK; k++) d[k] = _mm512_loadu_ps(dyr[k] + p);
-#pragma GCC unroll 6
-        for (int r = 0; r < WR; r++) {
-            __m512 b = _mm512_loadu_ps(br[r] + p);
-#pragma GCC unroll 4
-            for (int k = 0; k < WK; k++) acc[k][r] = _mm512_fmadd_ps(d[k], b, acc[k][r]);
-        }
-    }
-    if (p < P) {
-        __mmask16 mk = (__mmask16)((1u << (P - p)) - 1u);
-        __m512 d[WK];
-#pragma GCC unroll 4
-        for (int k = 0; k < WK; k++) d[k] = _mm512_maskz_loadu_ps(mk, dyr[k] + p);
-#pragma GCC unroll 6
-        for (int r = 0; r < WR; r++) {
-            __m512 b = _mm512_maskz_loadu_ps(mk, br[r] + p);
-#pragma GCC unroll 4
-            for (int k = 0; k < WK; k++) acc[k][r] = _mm512_fmadd_ps(d[k], b, acc[k][r]);
-        }
-    }
-    for (int k = 0; k < kv; k++)
-        for (int r = 0; r < rv; r++) out[k * ldo + r] += _mm512_reduce_add_ps(acc[k][r]);
-}
-
-/* out[km, rn] += dy[km, P] (row stride lddy) . B^T, B row r = base + off[r]. */
-static void wgrad_rows(const float *dy, int64_t lddy, int64_t km, const float *base,
-                       const int64_t *off, int64_t rn, int64_t P, float *out) {
-    for (int64_t kb = 0; kb < km; kb += WK) {
-        int kv = (int)i64min(WK, km - kb);
-        const float *dr[WK];
-        for (int k = 0; k < WK; k++) dr[k] = dy + (kb + (k < kv ? k : kv - 1)) * lddy;
-        for (int64_t rb = 0; rb < rn; rb += WR) {
-            int rv = (int)i64min(WR, rn - rb);
-            const float *br[WR];
-            for (int r = 0; r < WR; r++) br[r] = base + off[rb + (r < rv ? r : rv - 1)];
-            kern_wgrad(P, dr, br, kv, rv, out + kb * rn + rb, rn);
-        }
     }
 }
 
@@ -466,6 +426,25 @@ static void wgrad_t_3x3(const float *pad, int64_t c, int64_t plane, int64_t wp,
     }
 }
 
+/* Weight gradient over phase planes for any geometry: rows r read
+ * pl[off[r] + p], six rows per tile, dyT[p][k] in the plane's position layout
+ * (zero in discarded columns). */
+static void wgrad_t_planes(const float *pl, const int64_t *off, int64_t rn, const float *dyt,
+                           int64_t kp, int64_t P, float *dwt) {
+    for (int64_t k0 = 0; k0 < kp; k0 += 32) {
+        int nvk = kp - k0 >= 32 ? 2 : 1;
+        for (int64_t r0 = 0; r0 < rn; r0 += 6) {
+            int rows = (int)i64min(6, rn - r0);
+            const float *ap[6];
+            for (int g = 0; g < 6; g++) ap[g] = pl + off[r0 + (g < rows ? g : rows - 1)];
+            if (nvk == 2)
+                kern_wt(6, 1, 2, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows);
+            else
+                kern_wt(6, 1, 1, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows);
+        }
+    }
+}
+
 /* Pack A[m, kd] (element (i, r) at a[i*lda_i + r*lda_r]) into [ceil(m/MR)][kd][MR]. */
 static void pack_a(const float *a, int64_t m, int64_t kd, int64_t lda_i, int64_t lda_r,
                    float *ap) {
@@ -483,6 +462,58 @@ static void pad_copy(const float *img, int64_t c, int64_t h, int64_t w, int64_t 
         for (int64_t y = 0; y < h; y++)
             memcpy(pad + (ci * hp + y + ph) * wp + pw, img + (ci * h + y) * w,
                    sizeof(float) * (size_t)w);
+}
+
+/* img[c, h, w] into the zeroed phase planes [c][sh][sw][HS][WS] (plane_hs/ws).
+ * row: scratch of 2*WS + 32 floats for stride 2 (NULL: scalar copy). */
+static void plane_copy(const rp_conv_geom *g, const float *img, float *pl, float *row) {
+    const int64_t hs = plane_hs(g), ws = plane_ws(g), sh = g->sh, sw = g->sw;
+    for (int64_t ci = 0; ci < g->c; ci++)
+        for (int64_t y = 0; y < g->h; y++) {
+            const float *src = img + (ci * g->h + y) * g->w;
+            int64_t yy = y + g->ph;
+            float *base = pl + (ci * sh + yy % sh) * sw * hs * ws + (yy / sh) * ws;
+            if (sw == 1) {
+                memcpy(base + g->pw, src, sizeof(float) * (size_t)g->w);
+                continue;
+            }
+            if (sw == 2 && row) {
+                /* padded row, then even/odd columns with two permutes per 32 */
+                memset(row, 0, sizeof(float) * (size_t)(2 * ws + 32));
+                memcpy(row + g->pw, src, sizeof(float) * (size_t)g->w);
+                const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
+                                                     24, 26, 28, 30);
+                const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+                float *e = base, *o = base + hs * ws;
+                int64_t t = 0;
+                for (; t + 16 <= ws; t += 16) {
+                    __m512 lo = _mm512_loadu_ps(row + 2 * t), hi = _mm512_loadu_ps(row + 2 * t + 16);
+                    _mm512_storeu_ps(e + t, _mm512_permutex2var_ps(lo, ev, hi));
+                    _mm512_storeu_ps(o + t, _mm512_permutex2var_ps(lo, od, hi));
+                }
+                for (; t < ws; t++) {
+                    e[t] = row[2 * t];
+                    o[t] = row[2 * t + 1];
+                }
+                continue;
+            }
+            for (int64_t x = 0; x < g->w; x++) {
+                int64_t xx = x + g->pw;
+                base[(xx % sw) * hs * ws + xx / sw] = src[x];
+            }
+        }
+}
+
+static void plane_offsets(const rp_conv_geom *g, int64_t *off) {
+    const int64_t hs = plane_hs(g), ws = plane_ws(g);
+    for (int64_t ci = 0; ci < g->c; ci++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                int64_t ti = i * g->dh, tj = j * g->dw;
+                off[(ci * g->kh + i) * g->kw + j] =
+                    ((ci * g->sh + ti % g->sh) * g->sw + tj % g->sw) * hs * ws +
+                    (ti / g->sh) * ws + tj / g->sw;
+            }
 }
 
 /* Keep columns [0, ow) of rows of width wp: src[m, oh*wp] -> dst[m, oh, ow]. */
@@ -508,7 +539,7 @@ static void row_offsets(int64_t n, int64_t ld, int64_t *off) {
 void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                        float *y, float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
-    const int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw;
+    const int64_t wp = plane_ws(g);
     const int path = fwd_path(g);
     float *ap = ws;
     int64_t *off = (int64_t *)(void *)(ws + rup((size_t)((g->k + MR - 1) / MR * MR * ckk)));
@@ -516,29 +547,25 @@ void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, co
     const size_t per = thread_floats(g);
     pack_a(w, g->k, ckk, ckk, 1, ap);
     if (path == PATH_S1)
-        s1_offsets(g->c, hp, wp, g->kh, g->kw, g->dh, g->dw, off);
+        plane_offsets(g, off);
     else
-        row_offsets(ckk, path == PATH_POINTWISE ? hw : ohw, off);
+        row_offsets(ckk, hw, off);
 #pragma omp parallel num_threads(conv_threads())
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         float *tb = thr + (size_t)tid * per;
         const int64_t n0 = g->n * tid / nt, n1 = g->n * (tid + 1) / nt;
-        float *pad = tb, *tmp = tb + rup((size_t)(g->c * hp * wp + s1_slack(g)));
-        if (path == PATH_S1 && n1 > n0)
-            memset(pad, 0, sizeof(float) * (size_t)(g->c * hp * wp + s1_slack(g)));
+        float *pad = tb, *tmp = tb + rup((size_t)plane_floats(g));
+        if (path == PATH_S1 && n1 > n0) memset(pad, 0, sizeof(float) * (size_t)plane_floats(g));
         for (int64_t n = n0; n < n1; n++) {
             const float *xn = x + n * g->c * hw;   /* [C, H, W] */
             float *yn = y + n * g->k * ohw;        /* [K, OH, OW] */
             if (path == PATH_POINTWISE) {
                 gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw);
             } else if (path == PATH_S1) {
-                pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, pad);
+                plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
                 gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, tmp, g->oh * wp);
                 crop_rows(tmp, g->k, g->oh, wp, g->ow, yn);
-            } else {
-                im2col(g, xn, tb);                 /* [C*KH*KW, OH*OW] */
-                gemm_rows(ap, g->k, ckk, tb, off, ohw, b, yn, ohw);
             }
         }
     }
@@ -623,54 +650,32 @@ static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int
         }
 }
 
-/* im2col straight into the transposed layout colT[p][(c,i,j)] (stride lda). */
-static void im2col_t(const rp_conv_geom *g, const float *x, int64_t lda, float *colt) {
-    for (int64_t oy = 0; oy < g->oh; oy++)
-        for (int64_t ox = 0; ox < g->ow; ox++) {
-            float *row = colt + (oy * g->ow + ox) * lda;
-            int64_t r = 0;
-            for (int64_t c = 0; c < g->c; c++)
-                for (int64_t i = 0; i < g->kh; i++) {
-                    int64_t iy = oy * g->sh - g->ph + i * g->dh;
-                    const float *xr = x + (c * g->h + iy) * g->w;
-                    int rowok = iy >= 0 && iy < g->h;
-                    for (int64_t j = 0; j < g->kw; j++, r++) {
-                        int64_t ix = ox * g->sw - g->pw + j * g->dw;
-                        row[r] = rowok && ix >= 0 && ix < g->w ? xr[ix] : 0.0f;
-                    }
-                }
-        }
-}
-
-enum { WG_3X3, WG_S1, WG_PW, WG_COL };
+enum { WG_3X3, WG_PLANES, WG_PW };
 
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
-    const int64_t hp = g->h + 2 * g->ph, wp = g->w + 2 * g->pw, kp = rup16(g->k);
-    const int path = fwd_path(g);
-    const int wg = path == PATH_POINTWISE ? WG_PW
-                   : path == PATH_COL     ? WG_COL
-                   : (g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) ? WG_3X3
-                                                                               : WG_S1;
+    const int64_t hp = plane_hs(g), wp = plane_ws(g), kp = rup16(g->k);
+    const int s1 = g->sh == 1 && g->sw == 1;
+    const int wg = is_pointwise(g) ? WG_PW
+                   : (s1 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) ? WG_3X3
+                                                                               : WG_PLANES;
     int64_t *off = (int64_t *)(void *)ws;
     float *thr = ws + shared_floats(g);
     const size_t per = thread_floats(g);
     const int T = conv_threads();
-    if (wg == WG_S1) s1_offsets(g->c, hp, wp, g->kh, g->kw, g->dh, g->dw, off);
-    const size_t padf = (size_t)(g->c * hp * wp + s1_slack(g));
-    const int64_t lda = wg == WG_PW ? rup24(g->c) : rup24(ckk);
+    if (wg == WG_PLANES) plane_offsets(g, off);
+    const size_t padf = (size_t)plane_floats(g);
+    const int64_t lda = rup24(g->c); /* channels-last input of the 1x1 path */
     /* per-thread buffers: [operand][dy copy][partial dw (+db)] */
     size_t opf = 0, dyf = 0;
     int64_t P = 0;
-    switch (wg) {
-    case WG_3X3: opf = padf, P = g->oh * wp, dyf = (size_t)(P * kp); break;
-    case WG_S1: opf = padf, P = g->oh * wp, dyf = (size_t)(g->k * P); break;
-    case WG_PW: P = hw, opf = (size_t)(P * lda), dyf = (size_t)(P * kp); break;
-    default: P = ohw, opf = (size_t)(P * lda), dyf = (size_t)(P * kp); break;
-    }
+    if (wg == WG_PW)
+        P = hw, opf = (size_t)(P * lda), dyf = (size_t)(P * kp);
+    else
+        P = g->oh * wp, opf = padf, dyf = (size_t)(P * kp);
     const size_t part_at = rup(opf) + rup(dyf);
-    const int64_t partf = wg == WG_S1 ? g->k * ckk : ckk * kp; /* [K][CKK] or [CKK][kp] */
+    const int64_t partf = ckk * kp; /* [CKK][kp] */
     int used = 1;
 #pragma omp parallel num_threads(T)
     {
@@ -705,28 +710,19 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
             }
             switch (wg) {
             case WG_3X3:
-                pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, opnd);
+                plane_copy(g, xn, opnd, tb + per - rup((size_t)(2 * wp + 32)));
                 transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
                 wgrad_t_3x3(opnd, g->c, hp * wp, wp, dyb, kp, P, part);
                 break;
-            case WG_S1:
-                pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, opnd);
-                /* dy over the padded width, zero in the discarded columns */
-                for (int64_t k = 0; k < g->k; k++)
-                    for (int64_t oy = 0; oy < g->oh; oy++)
-                        memcpy(dyb + (k * g->oh + oy) * wp, dyn + (k * g->oh + oy) * g->ow,
-                               sizeof(float) * (size_t)g->ow);
-                wgrad_rows(dyb, P, g->k, opnd, off, ckk, P, part);
+            case WG_PLANES:
+                plane_copy(g, xn, opnd, tb + per - rup((size_t)(2 * wp + 32)));
+                transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
+                wgrad_t_planes(opnd, off, ckk, dyb, kp, P, part);
                 break;
-            case WG_PW:
+            default: /* WG_PW */
                 transpose_in(xn, g->c, hw, lda, opnd);
                 transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dyb);
                 wgrad_t_rows(opnd, lda, g->c, dyb, kp, P, part);
-                break;
-            default:
-                im2col_t(g, xn, lda, opnd);
-                transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dyb);
-                wgrad_t_rows(opnd, lda, ckk, dyb, kp, P, part);
                 break;
             }
         }
@@ -734,12 +730,8 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
     /* fixed-order reduction of the per-thread partials */
     for (int t = 0; t < used; t++) {
         const float *part = thr + (size_t)t * per + part_at;
-        if (wg == WG_S1) {
-            for (int64_t i = 0; i < ckk * g->k; i++) dw[i] += part[i];
-        } else {
-            for (int64_t k = 0; k < g->k; k++)
-                for (int64_t r = 0; r < ckk; r++) dw[k * ckk + r] += part[r * kp + k];
-        }
+        for (int64_t k = 0; k < g->k; k++)
+            for (int64_t r = 0; r < ckk; r++) dw[k * ckk + r] += part[r * kp + k];
         if (db)
             for (int64_t k = 0; k < g->k; k++) db[k] += part[partf + k];
     }

@@ -34,16 +34,16 @@ typedef struct {
 
 /* Keep in sync with MODELS in torch_ref.py. */
 static const model_spec SPECS[] = {
-    {"mnist_cnn", "mnist_cnn", "{classes: 10}", "{adam: {lr: 0.001}}", 128, 1, 28, {0}, 10, 5},
-    {"cifar_cnn", "cifar_cnn", "{classes: 10}", "{rmsprop: {lr: 0.0001}}", 128, 3, 32, {0}, 6,
-     5},
+    {"mnist_cnn", "mnist_cnn", "{classes: 10}", "{adam: {lr: 0.001}}", 128, 1, 28, {0}, 4, 3},
+    {"cifar_cnn", "cifar_cnn", "{classes: 10}", "{rmsprop: {lr: 0.0001}}", 128, 3, 32, {0}, 3,
+     3},
     {"resnet20", "resnet20", "{classes: 10}",
-     "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0001}}", 128, 3, 32, {0}, 3, 5},
+     "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0001}}", 128, 3, 32, {0}, 2, 3},
     {"resnet18", "resnet18", "{classes: 1000}", "{adamw: {lr: 0.001, weight_decay: 0.01}}", 32,
-     3, 224, {0}, 1, 5},
+     3, 224, {0}, 1, 3},
     {"resnet18_frozen", "resnet18", "{classes: 1000}",
      "{adamw: {lr: 0.001, weight_decay: 0.01}}", 32, 3, 224,
-     {"conv1.", "bn1.", "layer1.", "layer2.", "layer3."}, 1, 5},
+     {"conv1.", "bn1.", "layer1.", "layer2.", "layer3."}, 1, 3},
 };
 
 static double now(void) {
@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
     rp_model_set_training(m, 1);
     for (int run = -1; run < s->runs; run++) {
         double t0 = now();
-        int steps = run < 0 ? 2 : s->steps;
+        int steps = run < 0 ? 1 : s->steps;
         for (int it = 0; it < steps; it++) {
             const rp_tensor *y;
             rp_model_zero_grad(m);
@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
     rp_model_set_training(m, 0);
     for (int run = -1; run < s->runs; run++) {
         double t0 = now();
-        int steps = run < 0 ? 2 : 2 * s->steps;
+        int steps = run < 0 ? 1 : 2 * s->steps;
         for (int it = 0; it < steps; it++) {
             const rp_tensor *y;
             if (rp_model_forward(m, x, &y, &err)) return unavailable(s->name, "forward", &err);

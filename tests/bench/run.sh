@@ -36,18 +36,18 @@ echo "== runpipe benchmark: $THREADS threads, $(grep -m1 'model name' /proc/cpui
 # ---- 1. convolution kernels ---------------------------------------------------
 if [ "${RP_BENCH_LAYERS:-1}" != 0 ]; then
     echo
-    echo "== conv kernels (median of 7 repetitions)"
+    echo "== conv kernels (median of 5 repetitions)"
     echo "-- runpipe"
-    "$BUILD/bench/bench_conv" "$THREADS" 7
+    "$BUILD/bench/bench_conv" "$THREADS" 5
     if [ "$TORCH" = 1 ]; then
         echo "-- PyTorch $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) (best of NCHW / channels_last)"
-        "$PY" tests/bench/torch_ref.py --layers --threads "$THREADS" --reps 7 2>/dev/null
+        "$PY" tests/bench/torch_ref.py --layers --threads "$THREADS" --reps 5 2>/dev/null
     fi
 fi
 
 # ---- 2. models -----------------------------------------------------------------
 echo
-echo "== models: training (fwd + loss + bwd + optimizer step) and inference, img/s, median of 5 runs"
+echo "== models: training (fwd + loss + bwd + optimizer step) and inference, img/s, median of 3 runs"
 printf '%-16s %10s %10s %6s | %10s %10s %6s | %8s %8s  %s\n' model "rp train" "pt train" ratio \
     "rp infer" "pt infer" ratio "rp MB" "pt MB" "pt layout"
 field() { # field NAME LINE: the value after NAME in "model x train 1 infer 2 rss_mb 3"

@@ -153,10 +153,10 @@ def resnet18():
 
 # name: (builder, batch, channels, size, optimizer, frozen prefixes, steps per run)
 MODELS = {
-    "mnist_cnn": (mnist_cnn, 128, 1, 28, lambda p: torch.optim.Adam(p, lr=1e-3), (), 10),
-    "cifar_cnn": (cifar_cnn, 128, 3, 32, lambda p: torch.optim.RMSprop(p, lr=1e-4), (), 6),
+    "mnist_cnn": (mnist_cnn, 128, 1, 28, lambda p: torch.optim.Adam(p, lr=1e-3), (), 4),
+    "cifar_cnn": (cifar_cnn, 128, 3, 32, lambda p: torch.optim.RMSprop(p, lr=1e-4), (), 3),
     "resnet20": (CifarResNet, 128, 3, 32,
-                 lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-4), (), 3),
+                 lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-4), (), 2),
     "resnet18": (resnet18, 32, 3, 224,
                  lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01), (), 1),
     "resnet18_frozen": (resnet18, 32, 3, 224,
@@ -187,7 +187,7 @@ def bench_models(runs, only, layout):
         model.train()
         train = []
         for run in range(-1, runs):
-            n = 2 if run < 0 else steps
+            n = 1 if run < 0 else steps
             t0 = time.perf_counter()
             for _ in range(n):
                 train_step()
@@ -197,7 +197,7 @@ def bench_models(runs, only, layout):
         infer = []
         with torch.no_grad():
             for run in range(-1, runs):
-                n = 2 if run < 0 else 2 * steps
+                n = 1 if run < 0 else 2 * steps
                 t0 = time.perf_counter()
                 for _ in range(n):
                     model(x)
@@ -217,7 +217,7 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--only", default=None)
     ap.add_argument("--layout", choices=("nchw", "cl"), default="nchw")
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
