@@ -83,6 +83,27 @@ int ev_write_markdown(const rp_metrics *m, const char *title, const char *path, 
 /* Format a number for tables: integers without decimals, else 4 decimals. */
 void ev_fmt(char *buf, size_t n, double v);
 
+/* ---- metric components (metric_*.c, rows.c) ---------------------------------------- */
+/* Logits [N, C] or [N, C, H, W] seen as rows of C scores (one per sample or
+ * pixel), like the loss plugin does. */
+typedef struct ev_rows {
+    int64_t c, s, rows;   /* classes, class stride (H*W or 1), rows */
+} ev_rows;
+int ev_rows_init(const rp_tensor *logits, int c, const char *who, ev_rows *g, rp_error *err);
+/* Copy the C scores of row r into out. */
+void ev_rows_get(const ev_rows *g, const rp_tensor *logits, int64_t r, float *out);
+
+extern const struct rp_metric_ops ev_metric_balanced_accuracy;
+extern const struct rp_metric_ops ev_metric_ece;
+
+/* A configured metric component for one set. */
+typedef struct ev_extra {
+    const char *name;     /* borrowed from the registry */
+    const struct rp_metric_ops *ops;
+    rp_node *params;      /* owned: validated */
+    void *state;          /* owned while a pass runs */
+} ev_extra;
+
 /* ---- one pass of a model over a dataset (stage_evaluate.c) ------------------------ */
 #define EV_MAX_K 8
 
@@ -93,6 +114,8 @@ typedef struct ev_opts {
     uint64_t limit;       /* samples (0 = all) */
     uint64_t seed, stream;
     int workers;
+    ev_extra *extra;      /* borrowed: metric components to update, may be NULL */
+    size_t n_extra;
 } ev_opts;
 
 /* What one pass accumulates. */
@@ -105,10 +128,16 @@ typedef struct ev_pass {
 } ev_pass;
 
 /* Run `m` (eval mode, in order) over `ds` and accumulate. `loss` (may be
- * NULL = softmax cross-entropy) gives the loss. On success the caller frees
- * p->conf. Messages name the dataset and sample. */
+ * NULL = softmax cross-entropy) gives the loss. The metric components of
+ * o->extra get fresh states (created for this set's classes) and every
+ * batch; on success the caller finishes them, releases them
+ * (ev_extra_release) and frees p->conf. Messages name the dataset and
+ * sample. */
 int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev_opts *o,
                 const char *label, ev_pass *p, rp_error *err);
+
+/* Destroy the metric states (and, with params_too, the validated params). */
+void ev_extra_release(ev_extra *x, size_t n, int params_too);
 
 /* The stage (stage_evaluate.c). */
 int rp_evaluate_stage_run(rp_stage *st, rp_error *err);

@@ -1,6 +1,6 @@
 /* The evaluate plugin: the `evaluate` stage (stage_evaluate.c) with its
- * metric code (metrics_cls.c, metrics_seg.c, aa.c) and table output
- * (tables.c). */
+ * metric code (metrics_cls.c, metrics_seg.c, aa.c), table output (tables.c)
+ * and the metric components balanced_accuracy and ece (metric_*.c). */
 #include "evaluate.h"
 
 static const struct rp_port inputs[] = {
@@ -24,4 +24,12 @@ static const struct rp_stage_def stages[] = {
      inputs, RP_COUNT(inputs), outputs, RP_COUNT(outputs), rp_evaluate_stage_run},
 };
 
-RP_PLUGIN("evaluate", "1.0.0", stages, RP_COUNT(stages), NULL, 0)
+static const struct rp_component components[] = {
+    {RP_COMP_METRIC, "balanced_accuracy",
+     "mean per-class recall over the classes present (sklearn balanced_accuracy_score)",
+     &ev_metric_balanced_accuracy},
+    {RP_COMP_METRIC, "ece", "expected / maximum calibration error of the softmax confidence",
+     &ev_metric_ece},
+};
+
+RP_PLUGIN("evaluate", "1.0.0", stages, RP_COUNT(stages), components, RP_COUNT(components))

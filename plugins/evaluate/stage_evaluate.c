@@ -78,6 +78,10 @@ static int accumulate(ev_pass *p, const rp_tensor *y, const rp_batch *b, const r
             }
         }
         p->samples += b->n;
+        for (size_t e = 0; e < o->n_extra; e++) {
+            int rc = o->extra[e].ops->update(o->extra[e].state, y, b->labels, err);
+            if (rc != RP_OK) return rc;
+        }
         if (loss) {
             double v;
             int rc = rp_loss_compute(loss, y, b->labels, &v, NULL, err);
@@ -107,6 +111,10 @@ static int accumulate(ev_pass *p, const rp_tensor *y, const rp_batch *b, const r
         }
     }
     p->samples += b->n;
+    for (size_t e = 0; e < o->n_extra; e++) {
+        int rc = o->extra[e].ops->update(o->extra[e].state, y, b->masks, err);
+        if (rc != RP_OK) return rc;
+    }
     if (!loss) {
         p->loss_n += (double)valid;
     } else if (valid > 0) {
@@ -128,6 +136,18 @@ int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev
         return rp_error_set(err, RP_ERR_INVALID, "'%s': number of classes unknown", ds->name);
     p->conf = calloc((size_t)p->c * (size_t)p->c, sizeof(int64_t));
     if (!p->conf) return rp_error_set(err, RP_ERR_NOMEM, "evaluate: out of memory");
+    for (size_t e = 0; e < o->n_extra; e++) {
+        ev_extra *x = &o->extra[e];
+        if (x->state && x->ops->destroy) x->ops->destroy(x->state);
+        x->state = NULL;
+        int rc = x->ops->create(x->params, p->c, &x->state, err);
+        if (rc != RP_OK) {
+            ev_extra_release(o->extra, o->n_extra, 0);
+            free(p->conf);
+            p->conf = NULL;
+            return rc;
+        }
+    }
     struct rp_loader_opts lo = {0};
     lo.batch_size = o->batch_size;
     lo.shuffle = 0;
@@ -169,10 +189,56 @@ int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev
     if (rc == RP_OK && p->samples == 0)
         rc = rp_error_set(err, RP_ERR_INVALID, "'%s' has no samples to evaluate", ds->name);
     if (rc != RP_OK) {
+        ev_extra_release(o->extra, o->n_extra, 0);
         free(p->conf);
         p->conf = NULL;
     }
     return rc;
+}
+
+void ev_extra_release(ev_extra *x, size_t n, int params_too) {
+    for (size_t i = 0; x && i < n; i++) {
+        if (x[i].state && x[i].ops->destroy) x[i].ops->destroy(x[i].state);
+        x[i].state = NULL;
+        if (params_too) {
+            rp_node_free(x[i].params);
+            x[i].params = NULL;
+        }
+    }
+}
+
+/* The `metrics:` list: look up, validate and keep each metric component. */
+static int parse_extra(const rp_node *params, ev_extra **out, size_t *n, rp_error *err) {
+    *out = NULL;
+    *n = 0;
+    const rp_node *list = rp_node_get(params, "metrics");
+    size_t len = list && list->kind == RP_NODE_SEQ ? rp_node_len(list) : 0;
+    if (!len) return RP_OK;
+    ev_extra *x = calloc(len, sizeof *x);
+    if (!x) return rp_error_set(err, RP_ERR_NOMEM, "evaluate: out of memory");
+    int rc = RP_OK;
+    size_t i = 0;
+    for (; i < len && rc == RP_OK; i++) {
+        const rp_node *spec = rp_node_at(list, i);
+        const char *name = NULL;
+        const rp_node *mp = NULL;
+        const struct rp_component *c = NULL;
+        rc = rp_component_spec(spec, &name, &mp, err);
+        if (rc == RP_OK) rc = rp_component_lookup(RP_COMP_METRIC, name, spec, &c, err);
+        if (rc == RP_OK) rc = rp_component_params(RP_COMP_METRIC, name, mp, &x[i].params, err);
+        if (rc == RP_OK) {
+            x[i].name = c->name;
+            x[i].ops = c->impl;
+        }
+    }
+    if (rc != RP_OK) {
+        ev_extra_release(x, len, 1);
+        free(x);
+        return rc;
+    }
+    *out = x;
+    *n = len;
+    return RP_OK;
 }
 
 static int setf(rp_metrics *m, rp_error *err, double v, const char *fmt, const char *set,
@@ -229,6 +295,10 @@ static int record(rp_metrics *mt, const char *set, const ev_pass *p, const ev_op
         if (!rc) rc = ev_seg_table(mt, tname, &s, cn, err);
         ev_seg_release(&s);
     }
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s.", set);
+    for (size_t e = 0; !rc && e < o->n_extra; e++)
+        if (o->extra[e].state) rc = o->extra[e].ops->finish(o->extra[e].state, prefix, mt, err);
     snprintf(tname, sizeof tname, "confusion.%s", set);
     if (!rc) rc = ev_confusion_table(mt, tname, p->conf, p->c, cn, err);
     return rc;
@@ -333,6 +403,8 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
         o.k[o.nk++] = (int)k;
     }
     int want_aa = rp_param_bool(params, "aa", 0) || baseline;
+    int prc = parse_extra(params, &o.extra, &o.n_extra, err);
+    if (prc != RP_OK) return prc;
 
     char(*names)[EV_NAME] = calloc(n, sizeof *names);
     double *acc = calloc(n, sizeof *acc), *bacc = calloc(n, sizeof *bacc);
@@ -349,6 +421,7 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
         rc = ev_run_pass(model, ds, loss, &o, label, &p, err);
         if (rc == RP_OK) {
             rc = record(mt, names[i], &p, &o, ds, &acc[i], err);
+            ev_extra_release(o.extra, o.n_extra, 0);
             free(p.conf);
             if (rc == RP_OK)
                 rp_info("%s: %s %.4f | loss %.4f | %lld samples", names[i],
@@ -363,12 +436,15 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
         rc = rp_metrics_set(mt, "AA", aa, err);
         if (rc == RP_OK) rp_info("AA %.4f over %zu sets", aa, n);
         if (rc == RP_OK && baseline) {
+            ev_opts ob = o; /* the baseline gets accuracy only */
+            ob.extra = NULL;
+            ob.n_extra = 0;
             for (size_t i = 0; rc == RP_OK && i < n; i++) {
                 const rp_dataset *ds = rp_stage_input_at(st, "data", i);
                 char label[160];
                 snprintf(label, sizeof label, "baseline %s", names[i]);
                 ev_pass p;
-                rc = ev_run_pass(baseline, ds, loss, &o, label, &p, err);
+                rc = ev_run_pass(baseline, ds, loss, &ob, label, &p, err);
                 if (rc != RP_OK) {
                     rp_error_prefix(err, "evaluating the baseline on '%s': ", names[i]);
                     break;
@@ -376,7 +452,7 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
                 rp_metrics *tmp = rp_metrics_new(); /* the baseline's full numbers: only
                                                        its accuracy is kept */
                 if (!tmp) rc = rp_error_set(err, RP_ERR_NOMEM, "evaluate: out of memory");
-                if (rc == RP_OK) rc = record(tmp, names[i], &p, &o, ds, &bacc[i], err);
+                if (rc == RP_OK) rc = record(tmp, names[i], &p, &ob, ds, &bacc[i], err);
                 free(p.conf);
                 if (rc == RP_OK) rc = setf(mt, err, bacc[i], "baseline.%s.%s", names[i], "accuracy");
                 rp_metrics_free(tmp);
@@ -388,6 +464,8 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
         }
     }
     if (rc == RP_OK) rc = write_files(st, mt, err);
+    ev_extra_release(o.extra, o.n_extra, 1);
+    free(o.extra);
     free(names);
     free(acc);
     free(bacc);

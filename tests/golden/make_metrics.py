@@ -4,6 +4,7 @@
 Run with Debian's python:  /usr/bin/python3 tests/golden/make_metrics.py
 Writes tests/golden/data/metrics.json:
   classification: class scores [N, C] (float32), y_true, y_pred = argmax,
+    balanced_accuracy_score, expected/maximum calibration error (10, 15 bins),
     sklearn's classification_report(output_dict=True, zero_division=0) over
     the labels present in y_true or y_pred (sklearn's default), the confusion
     matrix over all C classes, and top-k accuracies.
@@ -20,11 +21,29 @@ import os
 
 import numpy as np
 import sklearn
-from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix, f1_score,
-                             jaccard_score, top_k_accuracy_score)
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, classification_report,
+                             confusion_matrix, f1_score, jaccard_score, top_k_accuracy_score)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "metrics.json")
 rng = np.random.default_rng(7)
+
+
+def ece(scores, y_true, bins):
+    """Guo et al. 2017: confidence = max softmax probability, bins (lo, hi]."""
+    z = scores.astype(np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    conf = p.max(axis=1)
+    correct = p.argmax(axis=1) == y_true
+    edges = np.linspace(0, 1, bins + 1)
+    e, m = 0.0, 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            gap = abs(correct[sel].mean() - conf[sel].mean())
+            e += sel.mean() * gap
+            m = max(m, gap)
+    return {"ece": float(e), "mce": float(m)}
 
 
 def classification():
@@ -47,6 +66,8 @@ def classification():
             for k in (1, 2, 3)}
     return {
         "classes": c,
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "ece": {str(b): ece(scores, y_true, b) for b in (10, 15)},
         "scores": [float(v) for v in scores.flatten()],
         "y_true": y_true.tolist(),
         "y_pred": y_pred.tolist(),

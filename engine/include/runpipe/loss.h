@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "artifact.h"
 #include "data.h"
 #include "error.h"
 #include "nn.h"
@@ -41,6 +42,22 @@ int rp_loss_compute(const rp_loss *l, const rp_tensor *logits, const int32_t *ta
  * [rows, C] (for [N,C,H,W] callers pass the channel stride). */
 void rp_softmax_rows(const float *x, float *y, int64_t rows, int64_t c);
 void rp_log_softmax_rows(const float *x, float *y, int64_t rows, int64_t c);
+
+/* ---- metric components (RP_COMP_METRIC) ------------------------------------------
+ * Extra evaluation metrics asked for by name (evaluate's `metrics:` list,
+ * e.g. `[balanced_accuracy, {ece: {bins: 15}}]`). A metric accumulates over
+ * the batches of one dataset, then writes its scalars. */
+struct rp_metric_ops {
+    /* params: validated schemas/metric.<name>.yaml; num_classes of the set. */
+    int (*create)(const rp_node *params, int num_classes, void **state, rp_error *err);
+    /* One batch: logits [N, C] or [N, C, H, W], target [N] or [N, H, W]
+     * (borrowed; target ids outside [0, C) are to be skipped). */
+    int (*update)(void *state, const rp_tensor *logits, const int32_t *target, rp_error *err);
+    /* Write the results as scalars "<prefix><metric>" (prefix e.g. "test.")
+     * into m. */
+    int (*finish)(void *state, const char *prefix, rp_metrics *m, rp_error *err);
+    void (*destroy)(void *state);
+};
 
 /* ---- batch hooks (e.g. S2's CAM erasing) -------------------------------------- */
 

@@ -229,12 +229,114 @@ static void test_zero_division(void **state) {
     ev_report_release(&r);
 }
 
+/* Run a metric component over `rows` rows of scores (in two batches). */
+static double run_metric(const struct rp_metric_ops *ops, const char *params_yaml, int C,
+                         const float *scores, const int *yt, int rows, const char *key,
+                         const char *key2, double *v2) {
+    rp_error err;
+    rp_node *params = NULL;
+    RP_ASSERT_OK(rp_node_parse_string(params_yaml, "<params>", &params, &err), &err);
+    void *st = NULL;
+    RP_ASSERT_OK(ops->create(params, C, &st, &err), &err);
+    int half = rows / 2;
+    for (int part = 0; part < 2; part++) {
+        int lo = part ? half : 0, hi = part ? rows : half;
+        rp_tensor *x = NULL;
+        RP_ASSERT_OK(rp_tensor_new2(&x, hi - lo, C, &err), &err);
+        memcpy(x->data, scores + (size_t)lo * C, sizeof(float) * (size_t)(hi - lo) * C);
+        int32_t *t = malloc(sizeof(int32_t) * (size_t)(hi - lo));
+        for (int i = lo; i < hi; i++) t[i - lo] = yt[i];
+        RP_ASSERT_OK(ops->update(st, x, t, &err), &err);
+        free(t);
+        rp_tensor_free(x);
+    }
+    rp_metrics *m = rp_metrics_new();
+    RP_ASSERT_OK(ops->finish(st, "test.", m, &err), &err);
+    double v = NAN;
+    assert_true(rp_metrics_get(m, key, &v));
+    if (key2) assert_true(rp_metrics_get(m, key2, v2));
+    rp_metrics_free(m);
+    ops->destroy(st);
+    rp_node_free(params);
+    return v;
+}
+
+static void test_metric_components(void **state) {
+    (void)state;
+    const cJSON *c = cJSON_GetObjectItem(fx, "classification");
+    int C = cJSON_GetObjectItem(c, "classes")->valueint, n;
+    int *yt = ints(cJSON_GetObjectItem(c, "y_true"), &n);
+    const cJSON *sc = cJSON_GetObjectItem(c, "scores");
+    float *scores = malloc(sizeof(float) * (size_t)(n * C));
+    for (int i = 0; i < n * C; i++) scores[i] = (float)cJSON_GetArrayItem(sc, i)->valuedouble;
+
+    double ba = run_metric(&ev_metric_balanced_accuracy, "{}", C, scores, yt, n,
+                           "test.balanced_accuracy", NULL, NULL);
+    near(ba, item(c, "balanced_accuracy"), "balanced accuracy");
+    const cJSON *ece = cJSON_GetObjectItem(c, "ece");
+    for (int b = 10; b <= 15; b += 5) {
+        char yaml[32], key[8];
+        snprintf(yaml, sizeof yaml, "{bins: %d}", b);
+        snprintf(key, sizeof key, "%d", b);
+        double mce = NAN;
+        double e = run_metric(&ev_metric_ece, yaml, C, scores, yt, n, "test.ece", "test.mce", &mce);
+        const cJSON *want = cJSON_GetObjectItem(ece, key);
+        if (fabs(e - item(want, "ece")) > 1e-9) fail_msg("ece %d bins: %.12g vs %.12g", b, e, item(want, "ece"));
+        if (fabs(mce - item(want, "mce")) > 1e-9) fail_msg("mce %d bins: %.12g vs %.12g", b, mce, item(want, "mce"));
+    }
+
+    /* [N, C, H, W] layout: the same 30 rows as 2 images of 3x5 pixels */
+    rp_error err;
+    int64_t shape[4] = {2, C, 3, 5};
+    rp_tensor *x = NULL;
+    RP_ASSERT_OK(rp_tensor_new(&x, 4, shape, &err), &err);
+    int32_t t4[30];
+    for (int r = 0; r < 30; r++) {
+        int img = r / 15, q = r % 15;
+        for (int k = 0; k < C; k++) x->data[(img * C + k) * 15 + q] = scores[r * C + k];
+        t4[r] = yt[r];
+    }
+    t4[7] = 255; /* a void pixel is skipped */
+    int32_t t2[30];
+    memcpy(t2, t4, sizeof t2);
+    void *st = NULL;
+    RP_ASSERT_OK(ev_metric_balanced_accuracy.create(NULL, C, &st, &err), &err);
+    RP_ASSERT_OK(ev_metric_balanced_accuracy.update(st, x, t4, &err), &err);
+    rp_metrics *m = rp_metrics_new();
+    RP_ASSERT_OK(ev_metric_balanced_accuracy.finish(st, "", m, &err), &err);
+    double v4;
+    assert_true(rp_metrics_get(m, "balanced_accuracy", &v4));
+    rp_metrics_free(m);
+    ev_metric_balanced_accuracy.destroy(st);
+    /* expected: per-class recall over the 29 used rows */
+    int64_t sup[16] = {0}, hit[16] = {0};
+    for (int r = 0; r < 30; r++) {
+        if (t2[r] == 255) continue;
+        sup[t2[r]]++;
+        hit[t2[r]] += ev_argmax(scores + (size_t)r * C, C) == t2[r];
+    }
+    double s = 0;
+    int k = 0;
+    for (int j = 0; j < C; j++)
+        if (sup[j]) s += (double)hit[j] / (double)sup[j], k++;
+    near(v4, s / k, "balanced accuracy on [N, C, H, W]");
+    /* wrong class count: an error, not a crash */
+    RP_ASSERT_OK(ev_metric_ece.create(NULL, C + 1, &st, &err), &err);
+    assert_int_equal(ev_metric_ece.update(st, x, t4, &err), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "metric 'ece': 7 scores per row for 8 classes"));
+    ev_metric_ece.destroy(st);
+    rp_tensor_free(x);
+    free(scores);
+    free(yt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classification_report),
         cmocka_unit_test(test_segmentation),
         cmocka_unit_test(test_topk_ties_and_aa),
         cmocka_unit_test(test_zero_division),
+        cmocka_unit_test(test_metric_components),
     };
     return cmocka_run_group_tests_name("evaluate_metrics", tests, setup, teardown);
 }

@@ -57,7 +57,8 @@ static void test_evaluate_two_sets_baseline(void **state) {
     snprintf(yaml, sizeof yaml,
              "%s  - id: ev\n    use: evaluate\n"
              "    in: {model: net, data: [fm.test, occ], loss: crit, baseline: base}\n"
-             "    with: {top_k: [1, 3], limit: 250, batch_size: 64}\n"
+             "    with: {top_k: [1, 3], limit: 250, batch_size: 64,\n"
+             "           metrics: [balanced_accuracy, {ece: {bins: 10}}]}\n"
              "  - id: rep\n    use: report\n    in: {metrics: [ev], data: fm.test}\n"
              "    with: {samples: 12}\n",
              HEAD);
@@ -92,6 +93,12 @@ static void test_evaluate_two_sets_baseline(void **state) {
         assert_true(fabs(scalar(sc, k) - (1 - acc[s])) < 1e-12);
         snprintf(k, sizeof k, "%s.weighted_recall", sets[s]); /* = accuracy, always */
         assert_true(fabs(scalar(sc, k) - acc[s]) < 1e-12);
+        snprintf(k, sizeof k, "%s.balanced_accuracy", sets[s]); /* metric components */
+        assert_true(scalar(sc, k) >= 0 && scalar(sc, k) <= 1);
+        snprintf(k, sizeof k, "%s.ece", sets[s]);
+        assert_true(scalar(sc, k) >= 0 && scalar(sc, k) <= 1);
+        snprintf(k, sizeof k, "%s.mce", sets[s]);
+        assert_true(scalar(sc, k) >= 0 && scalar(sc, k) <= 1);
         snprintf(k, sizeof k, "%s.loss", sets[s]);
         assert_true(scalar(sc, k) > 0 && isfinite(scalar(sc, k)));
         /* the confusion matrix holds every sample once and its trace is the accuracy */
@@ -161,6 +168,14 @@ static void test_evaluate_errors(void **state) {
     assert_int_equal(run(yaml, out, log, sizeof log), 1);
     if (!strstr(log, "'names' has 1 entries but 2 datasets are wired to 'data'"))
         fail_msg("unexpected message:\n%s", log);
+    /* an unknown metric component is caught before anything runs */
+    snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
+    snprintf(yaml, sizeof yaml,
+             "%s  - id: ev\n    use: evaluate\n    in: {model: net, data: fm.test}\n"
+             "    with: {metrics: [balanced_acuracy]}\n",
+             HEAD);
+    assert_int_equal(run(yaml, out, log, sizeof log), 2);
+    if (!strstr(log, "balanced_accuracy")) fail_msg("unexpected message:\n%s", log);
     /* schema: a typo in a parameter is caught before anything runs */
     snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
     snprintf(yaml, sizeof yaml,
