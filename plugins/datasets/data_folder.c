@@ -133,6 +133,19 @@ int ds_run_folder(rp_stage *stg, rp_error *err) {
     rp_dataset *ds;
     uint64_t skipped;
     st = imglist_dataset(&l, &o, name, (int)ncls, (const char *const *)cls, &ds, &skipped, err);
+    if (!st && skipped) {
+        /* skipping must not silently empty a class */
+        uint64_t *cnt = calloc(ncls, sizeof *cnt);
+        for (uint64_t i = 0; cnt && i < ds->size; i++) cnt[rp_dataset_label(ds, i)]++;
+        for (size_t c = 0; cnt && c < ncls && !st; c++)
+            if (!cnt[c])
+                st = rp_error_set(err, RP_ERR_INVALID,
+                                  "%s: class '%s' has no readable images after skipping %llu "
+                                  "unreadable files",
+                                  root, cls[c], (unsigned long long)skipped);
+        free(cnt);
+        if (st) rp_dataset_free(ds);
+    }
     free_list(cls, ncls);
     if (st) return st;
     rp_stage_note(stg, "images", (double)ds->size);

@@ -1,0 +1,229 @@
+/* Dataset stages through the real binary on the committed fixtures: good
+ * sets load (counts in the log), bad inputs give errors naming the file and
+ * row (exit 1), on_error: skip counts what it skipped, data.synthetic is a
+ * pure function of the seed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../harness.h"
+
+static char src[1024];
+
+static const char *abs_src(void) {
+    if (!src[0] && !realpath(rp_test_src(), src)) snprintf(src, sizeof src, "%s", rp_test_src());
+    return src;
+}
+
+/* Run a pipeline made of `stages` (YAML list items, %S = source root);
+ * returns the exit code, output in log_text. */
+static const char *run_dir(void) {
+    static char d[700];
+    if (!d[0]) snprintf(d, sizeof d, "%s", rp_test_tmpdir());
+    return d;
+}
+
+static int run_stages(const char *stages, const char *tag, char *log_text, size_t n) {
+    const char *dir = run_dir();
+    char path[800], log[800], cmd[4000], out[800];
+    static char yaml[16000];
+    snprintf(path, sizeof path, "%s/%s.yaml", dir, tag);
+    snprintf(log, sizeof log, "%s/%s.log", dir, tag);
+    snprintf(out, sizeof out, "%s/run_%s", dir, tag);
+    /* expand %S */
+    char body[12000];
+    size_t u = 0;
+    for (const char *p = stages; *p && u < sizeof body - 1100; p++) {
+        if (p[0] == '%' && p[1] == 'S') {
+            u += (size_t)snprintf(body + u, sizeof body - u, "%s", abs_src());
+            p++;
+        } else {
+            body[u++] = *p;
+        }
+    }
+    body[u] = 0;
+    snprintf(yaml, sizeof yaml, "runpipe: 1\nname: dstest\nseed: 11\nstages:\n%s", body);
+    rp_test_write(path, yaml);
+    snprintf(cmd, sizeof cmd,
+             "RUNPIPE_PLUGIN_PATH='%s/lib/runpipe/plugins' '%s/bin/runpipe' run '%s' --out '%s' "
+             "> '%s' 2>&1",
+             rp_test_build(), rp_test_build(), path, out, log);
+    int rc = system(cmd);
+    FILE *f = fopen(log, "r");
+    size_t got = f ? fread(log_text, 1, n - 1, f) : 0;
+    log_text[got] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static void expect(const char *stages, int code, const char *n1, const char *n2) {
+    static char log[20000];
+    static int k;
+    char tag[32];
+    snprintf(tag, sizeof tag, "p%d", k++);
+    int rc = run_stages(stages, tag, log, sizeof log);
+    if (rc != code) fail_msg("exit %d, expected %d:\n%s\n---\n%s", rc, code, stages, log);
+    if (n1 && !strstr(log, n1)) fail_msg("output lacks '%s':\n%s", n1, log);
+    if (n2 && !strstr(log, n2)) fail_msg("output lacks '%s':\n%s", n2, log);
+}
+
+static void test_real_formats(void **state) {
+    (void)state;
+    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/fashion-mnist', limit: 12}}\n",
+           0, "fashion_mnist/train: 12 images 28x28", "fashion_mnist/test: 10 images");
+    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/mnist'}}\n", 0,
+           "mnist/train: 20 images", NULL);
+    expect("  - {id: a, use: data.cifar10, with: {dir: '%S/datasets/fixtures/cifar-10-batches-bin'}}\n",
+           0, "cifar10/train: 10 images", "cifar10/test: 4 images");
+    expect("  - {id: a, use: data.cifar100, with: {dir: '%S/datasets/fixtures/cifar-100-binary', "
+           "labels: coarse}}\n",
+           0, "cifar100/train: 6 images", NULL);
+    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/nothing-here'}}\n", 1,
+           "nothing-here/train-images-idx3-ubyte: not found", NULL);
+}
+
+static void test_folder(void **state) {
+    (void)state;
+    expect("  - {id: f, use: data.folder, with: {root: '%S/datasets/fixtures/folder/train', resize: "
+           "exact, size: 16}}\n",
+           0, "train: 9 images", NULL);
+    /* explicit classes (subset, fixed order) */
+    expect("  - {id: f, use: data.folder, with: {root: '%S/datasets/fixtures/folder/val', classes: "
+           "[triangle, circle]}}\n",
+           0, "val: 4 images", NULL);
+    /* empty class folder, corrupt image (stb's reason), skip mode */
+    const char *t = rp_test_tmpdir();
+    char d[800], cmd[6000];
+    snprintf(d, sizeof d, "%s/imgs", t);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/a' '%s/b' && cp '%s/datasets/fixtures/folder/train/circle/'* '%s/a/'", d, d,
+             abs_src(), d);
+    assert_int_equal(system(cmd), 0);
+    char st[2000];
+    snprintf(st, sizeof st, "  - {id: f, use: data.folder, with: {root: '%s'}}\n", d);
+    expect(st, 1, "imgs/b: empty class folder", NULL);
+    snprintf(cmd, sizeof cmd, "cp '%s/tests/fixtures/data/corrupt.png' '%s/b/broken.png'", abs_src(), d);
+    assert_int_equal(system(cmd), 0);
+    expect(st, 1, "b/broken.png", "cannot decode image");
+    snprintf(st, sizeof st,
+             "  - {id: f, use: data.folder, with: {root: '%s', on_error: skip, classes: [a, b]}}\n", d);
+    expect(st, 1, "skipping", "class 'b' has no readable images");
+}
+
+static void test_folder_skip_counts(void **state) {
+    (void)state;
+    const char *t = rp_test_tmpdir();
+    char d[800], cmd[12000], st[2000];
+    snprintf(d, sizeof d, "%s/imgs2", t);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/a' '%s/b' && cp '%s/datasets/fixtures/folder/train/circle/'* '%s/a/' && "
+             "cp '%s/datasets/fixtures/folder/train/square/'* '%s/b/' && cp "
+             "'%s/tests/fixtures/data/truncated.jpg' '%s/b/zz.jpg'",
+             d, d, abs_src(), d, abs_src(), d, abs_src(), d);
+    assert_int_equal(system(cmd), 0);
+    snprintf(st, sizeof st, "  - {id: f, use: data.folder, with: {root: '%s', on_error: skip}}\n", d);
+    expect(st, 0, "skipping", "6 images");
+    snprintf(st, sizeof st, "  - {id: f, use: data.folder, with: {root: '%s'}}\n", d);
+    expect(st, 1, "b/zz.jpg", NULL);
+}
+
+static void test_csv(void **state) {
+    (void)state;
+    expect("  - {id: c, use: data.csv, with: {file: '%S/datasets/fixtures/pacs/pacs.csv', "
+           "domain_column: domain}}\n"
+           "  - {id: f, use: data.filter, in: {data: c}, with: {domains: [sketch], mode: exclude}}\n"
+           "  - {id: g, use: data.filter, in: {data: c}, with: {domains: [sketch]}}\n"
+           "  - {id: s, use: data.split, in: {data: f}, with: {ratios: [0.5, 0.25, 0.25], stratify: true}}\n"
+           "  - {id: k, use: data.concat, in: {data: [s.train, g]}}\n",
+           0, "kept 21 of 28", "split 21 → 7 / 7 / 7");
+    const char *t = rp_test_tmpdir();
+    char p[800], body[3000], st[3000];
+    snprintf(p, sizeof p, "%s/bad.csv", t);
+    snprintf(body, sizeof body, "file,label\n%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg,dog\n", abs_src());
+    rp_test_write(p, body);
+    snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s'}}\n", p);
+    expect(st, 1, "bad.csv: no column 'path'", "columns: file, label");
+    snprintf(body, sizeof body,
+             "path,label\n%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg,dog\n"
+             "%s/datasets/fixtures/pacs/photo/horse/pic_018.jpg,zebra\n",
+             abs_src(), abs_src());
+    rp_test_write(p, body);
+    snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s', classes: [dog, horse]}}\n", p);
+    expect(st, 1, "bad.csv: row 3: unknown label 'zebra'", "classes: dog, horse");
+    snprintf(body, sizeof body, "path,label\nphoto/dog/nope.jpg,dog\n");
+    rp_test_write(p, body);
+    snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s'}}\n", p);
+    expect(st, 1, "bad.csv: row 2: image", "nope.jpg");
+    /* the filter names unknown domains */
+    expect("  - {id: c, use: data.csv, with: {file: '%S/datasets/fixtures/pacs/pacs.csv', "
+           "domain_column: domain}}\n"
+           "  - {id: f, use: data.filter, in: {data: c}, with: {domains: [sketches]}}\n",
+           1, "unknown domain 'sketches'", "art_painting, cartoon, photo, sketch");
+}
+
+static void test_segmentation(void **state) {
+    (void)state;
+    const char *pal = "palette: ['#3C1098', '#8429F6', '#6EC1E4', '#FEDD3A', '#E2A929', '#9B9B9B']";
+    char st[2000];
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', %s, "
+             "size: 16}}\n",
+             pal);
+    expect(st, 0, "dubai: 4 image/mask pairs 16x16, 6 classes", NULL);
+    /* a palette missing one colour: the pixel and colour are named */
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', "
+             "palette: ['#3C1098', '#8429F6', '#6EC1E4', '#FEDD3A', '#E2A929']}}\n");
+    expect(st, 1, "image_part_001.png: pixel", "#9B9B9B");
+    /* missing mask */
+    const char *t = rp_test_tmpdir();
+    char cmd[6000];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/seg/Tile 1' && cp -r '%s/datasets/fixtures/dubai/Semantic segmentation "
+             "dataset/Tile 1/'* '%s/seg/Tile 1/' && rm '%s/seg/Tile 1/masks/image_part_002.png'",
+             t, abs_src(), t, t);
+    assert_int_equal(system(cmd), 0);
+    snprintf(st, sizeof st, "  - {id: s, use: data.segmentation, with: {root: '%s/seg', %s}}\n", t, pal);
+    expect(st, 1, "image_part_002.jpg: missing mask", NULL);
+}
+
+static void test_synthetic_deterministic(void **state) {
+    (void)state;
+    const char *stages =
+        "  - {id: syn, use: data.synthetic, with: {train_count: 24, test_count: 4, size: 24, "
+        "styles: [photo, cartoon, sketch, painting], masks: true}}\n"
+        "  - {id: look, use: augment.preview, in: {data: syn.train}, with: {count: 24}}\n";
+    char log[8000];
+    assert_int_equal(run_stages(stages, "syn1", log, sizeof log), 0);
+    assert_int_equal(run_stages(stages, "syn2", log, sizeof log), 0);
+    const char *t = run_dir();
+    char a[800], b[800];
+    snprintf(a, sizeof a, "%s/run_syn1/look/preview.png", t);
+    snprintf(b, sizeof b, "%s/run_syn2/look/preview.png", t);
+    char *da, *db;
+    size_t la, lb;
+    rp_error err;
+    RP_ASSERT_OK(rp_read_file(a, &da, &la, &err), &err);
+    RP_ASSERT_OK(rp_read_file(b, &db, &lb, &err), &err);
+    assert_int_equal(la, lb);
+    assert_memory_equal(da, db, la);
+    free(da);
+    free(db);
+    expect("  - {id: syn, use: data.synthetic, with: {classes: [circle, blob]}}\n", 1 + 1,
+           "blob", NULL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_real_formats),
+        cmocka_unit_test(test_folder),
+        cmocka_unit_test(test_folder_skip_counts),
+        cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_segmentation),
+        cmocka_unit_test(test_synthetic_deterministic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
