@@ -91,59 +91,61 @@ static void col2im(const rp_conv_geom *g, const float *col, float *dx) {
 }
 
 void rp_conv2d_forward_gemm(const rp_conv_geom *g, const float *x, const float *w, const float *b,
-                       float *y, float *ws) {
+                            float *y, float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     for (int64_t n = 0; n < g->n; n++) {
-        const float *xn = x + n * g->c * hw;        /* [C, H, W] */
-        float *yn = y + n * g->k * ohw;             /* [K, OH*OW] */
-        const float *B = xn;                        /* [C*KH*KW, OH*OW] */
+        const float *xn = x + n * g->c * hw; /* [C, H, W] */
+        float *yn = y + n * g->k * ohw;      /* [K, OH*OW] */
+        const float *B = xn;                 /* [C*KH*KW, OH*OW] */
         if (!is_pointwise(g)) {
             im2col(g, xn, ws);
             B = ws;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->k, (int)ohw, (int)ckk,
-                    1.0f, w, (int)ckk, B, (int)ohw, 0.0f, yn, (int)ohw);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->k, (int)ohw, (int)ckk, 1.0f,
+                    w, (int)ckk, B, (int)ohw, 0.0f, yn, (int)ohw);
         if (b) {
             for (int64_t k = 0; k < g->k; k++) {
                 float *r = yn + k * ohw;
-                for (int64_t p = 0; p < ohw; p++) r[p] += b[k];
+                for (int64_t p = 0; p < ohw; p++)
+                    r[p] += b[k];
             }
         }
     }
 }
 
 void rp_conv2d_backward_data_gemm(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
-                             float *ws) {
+                                  float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     for (int64_t n = 0; n < g->n; n++) {
-        const float *dyn = dy + n * g->k * ohw;     /* [K, OH*OW] */
-        float *dxn = dx + n * g->c * hw;            /* [C, H, W] */
-        float *C = is_pointwise(g) ? dxn : ws;      /* [C*KH*KW, OH*OW] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)ohw, (int)g->k,
-                    1.0f, w, (int)ckk, dyn, (int)ohw, 0.0f, C, (int)ohw);
+        const float *dyn = dy + n * g->k * ohw; /* [K, OH*OW] */
+        float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
+        float *C = is_pointwise(g) ? dxn : ws;  /* [C*KH*KW, OH*OW] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)ohw, (int)g->k, 1.0f, w,
+                    (int)ckk, dyn, (int)ohw, 0.0f, C, (int)ohw);
         if (!is_pointwise(g)) col2im(g, ws, dxn);
     }
 }
 
-void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
-                               float *db, float *ws) {
+void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const float *dy,
+                                    float *dw, float *db, float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     for (int64_t n = 0; n < g->n; n++) {
         const float *xn = x + n * g->c * hw;
-        const float *dyn = dy + n * g->k * ohw;     /* [K, OH*OW] */
-        const float *B = xn;                        /* [C*KH*KW, OH*OW] */
+        const float *dyn = dy + n * g->k * ohw; /* [K, OH*OW] */
+        const float *B = xn;                    /* [C*KH*KW, OH*OW] */
         if (!is_pointwise(g)) {
             im2col(g, xn, ws);
             B = ws;
         }
         /* dw[K, C*KH*KW] += dy_n[K, OHW] . col^T[OHW, C*KH*KW] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->k, (int)ckk, (int)ohw,
-                    1.0f, dyn, (int)ohw, B, (int)ohw, 1.0f, dw, (int)ckk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->k, (int)ckk, (int)ohw, 1.0f,
+                    dyn, (int)ohw, B, (int)ohw, 1.0f, dw, (int)ckk);
         if (db) {
             for (int64_t k = 0; k < g->k; k++) {
                 const float *r = dyn + k * ohw;
                 float s = 0.0f;
-                for (int64_t p = 0; p < ohw; p++) s += r[p];
+                for (int64_t p = 0; p < ohw; p++)
+                    s += r[p];
                 db[k] += s;
             }
         }
@@ -173,20 +175,32 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
 
 #include "runpipe/nn.h"
 
-#define MR 8            /* output rows per forward tile (broadcast operand) */
-#define NV 3            /* 16-float vectors per forward tile */
-#define NR (16 * NV)    /* output positions per forward tile */
+#define MR 8         /* output rows per forward tile (broadcast operand) */
+#define NV 3         /* 16-float vectors per forward tile */
+#define NR (16 * NV) /* output positions per forward tile */
 
 enum { PATH_POINTWISE, PATH_S1, PATH_COL };
 
-static int64_t i64min(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t i64max(int64_t a, int64_t b) { return a > b ? a : b; }
-static size_t rup(size_t n) { return (n + 15) & ~(size_t)15; }
-static int64_t rup16(int64_t n) { return (n + 15) / 16 * 16; }
-static int64_t rup24(int64_t n) { return (n + 23) / 24 * 24; }
+static int64_t i64min(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+static int64_t i64max(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}
+static size_t rup(size_t n) {
+    return (n + 15) & ~(size_t)15;
+}
+static int64_t rup16(int64_t n) {
+    return (n + 15) / 16 * 16;
+}
+static int64_t rup24(int64_t n) {
+    return (n + 23) / 24 * 24;
+}
 
 /* Forward and weight gradient: 1x1 stride 1 unpadded reads the input as is;
  * everything else reads phase planes (see plane_copy). */
+static size_t shared_head_floats(const rp_conv_geom *g);
+
 static int fwd_path(const rp_conv_geom *g) {
     if (is_pointwise(g)) return PATH_POINTWISE;
     return PATH_S1;
@@ -207,8 +221,12 @@ static int bwd_data_path(const rp_conv_geom *g) {
  * p + ((i*dh)/sh)*WS + (j*dw)/sw: a shifted contiguous row for every tap, so a
  * strided convolution is a stride-1 one over C*sh*sw planes. For stride 1 this
  * is just the padded image. */
-static int64_t plane_hs(const rp_conv_geom *g) { return (g->h + 2 * g->ph + g->sh - 1) / g->sh; }
-static int64_t plane_ws(const rp_conv_geom *g) { return (g->w + 2 * g->pw + g->sw - 1) / g->sw; }
+static int64_t plane_hs(const rp_conv_geom *g) {
+    return (g->h + 2 * g->ph + g->sh - 1) / g->sh;
+}
+static int64_t plane_ws(const rp_conv_geom *g) {
+    return (g->w + 2 * g->pw + g->sw - 1) / g->sw;
+}
 static int64_t plane_floats(const rp_conv_geom *g) {
     /* slack: the discarded columns of the last rows read past the last plane */
     return g->c * g->sh * g->sw * plane_hs(g) * plane_ws(g) + plane_ws(g) + g->dw * (g->kw - 1) +
@@ -228,12 +246,32 @@ static int conv_threads(void) {
     return t < 1 ? 1 : (t > p ? p : t);
 }
 
-/* Floats shared by all threads: packed weights + offset table (int64). */
+/* Weight-gradient image groups for T threads: the batch is cut into G fixed
+ * contiguous groups, each summed into its own partial in image order, and the
+ * partials are added in group order, so the result depends only on T (and not
+ * on which thread ran which group). 4 groups per thread balance load on a
+ * busy machine unless the partials would be large. */
+static int64_t wg_groups(const rp_conv_geom *g, int t) {
+    int64_t part = g->c * g->kh * g->kw * rup16(g->k) + rup16(g->k);
+    int64_t per_t = 4 * (int64_t)ws_threads() * part > (1 << 21) ? 1 : 4;
+    return i64min(g->n, per_t * t);
+}
+
+static size_t group_floats(const rp_conv_geom *g) {
+    return rup((size_t)(g->c * g->kh * g->kw * rup16(g->k) + rup16(g->k)));
+}
+
+/* Floats shared by all threads: packed weights + offset table (int64), then
+ * the weight-gradient group partials. */
 static size_t shared_floats(const rp_conv_geom *g) {
+    return shared_head_floats(g) + (size_t)wg_groups(g, ws_threads()) * group_floats(g);
+}
+
+static size_t shared_head_floats(const rp_conv_geom *g) {
     int64_t ckk = g->c * g->kh * g->kw, kkk = g->k * g->kh * g->kw;
-    int64_t a1 = (g->k + MR - 1) / MR * MR * ckk;      /* forward */
-    int64_t a2 = (g->c + MR - 1) / MR * MR * kkk;      /* backward data, s1 */
-    int64_t a3 = (ckk + MR - 1) / MR * MR * g->k;      /* backward data, col */
+    int64_t a1 = (g->k + MR - 1) / MR * MR * ckk; /* forward */
+    int64_t a2 = (g->c + MR - 1) / MR * MR * kkk; /* backward data, s1 */
+    int64_t a3 = (ckk + MR - 1) / MR * MR * g->k; /* backward data, col */
     int64_t a = i64max(a1, i64max(a2, a3));
     return rup((size_t)a) + rup((size_t)(2 * i64max(ckk, kkk)));
 }
@@ -273,10 +311,9 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
 /* C[mv rows, np positions] = bias + A[mv, kd] * B, B row r = base + off[r].
  * ap: one packed block [kd][MR]. nv = vectors (1..NV) covering np. */
 static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, const float *ap,
-                                                            const float *base,
-                                                            const int64_t *off, int64_t np,
-                                                            const float *bias, int mv, float *c,
-                                                            int64_t ldc) {
+                                                           const float *base, const int64_t *off,
+                                                           int64_t np, const float *bias, int mv,
+                                                           float *c, int64_t ldc) {
     __mmask16 mk[NV];
     for (int v = 0; v < NV; v++) {
         int64_t left = np - 16 * v;
@@ -288,7 +325,8 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
     for (int m = 0; m < MR; m++) {
         __m512 b0 = _mm512_set1_ps(bias && m < mv ? bias[m] : 0.0f);
 #pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) acc[m][v] = b0;
+        for (int v = 0; v < NV; v++)
+            acc[m][v] = b0;
     }
     for (int64_t r = 0; r < kd; r++) {
         const float *b = base + off[r];
@@ -316,8 +354,8 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
 
 /* C[m, P] (ldc) = bias + A[m, kd] * B over all positions. ap: packed
  * [ceil(m/MR)][kd][MR]. */
-static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
-                      const int64_t *off, int64_t P, const float *bias, float *c, int64_t ldc) {
+static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base, const int64_t *off,
+                      int64_t P, const float *bias, float *c, int64_t ldc) {
     for (int64_t mb = 0; mb < m; mb += MR) {
         int mv = (int)i64min(MR, m - mb);
         const float *a = ap + mb * kd;
@@ -341,25 +379,31 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
  * operand of row g*J+j is ap[g][p*ps + j] (G pointers, J taps each).
  * dyT rows have stride ldb (a multiple of 16, zero padded beyond K). */
 static inline __attribute__((always_inline)) void kern_wt(int G, int J, int nvk, int64_t P,
-                                                           const float *const *ap, int64_t ps,
-                                                           const float *b, int64_t ldb,
-                                                           float *out, int64_t ldo, int rows) {
+                                                          const float *const *ap, int64_t ps,
+                                                          const float *b, int64_t ldb, float *out,
+                                                          int64_t ldo, int rows) {
     __m512 acc[24][3];
 #pragma GCC unroll 24
     for (int m = 0; m < G * J; m++)
 #pragma GCC unroll 3
-        for (int v = 0; v < nvk; v++) acc[m][v] = _mm512_setzero_ps();
+        for (int v = 0; v < nvk; v++)
+            acc[m][v] = _mm512_setzero_ps();
     const float *a0 = ap[0], *a1 = G > 1 ? ap[1] : ap[0], *a2 = G > 2 ? ap[2] : ap[0];
     const float *a3 = G > 3 ? ap[3] : ap[0], *a4 = G > 4 ? ap[4] : ap[0];
     const float *a5 = G > 5 ? ap[5] : ap[0];
     for (int64_t p = 0; p < P; p++) {
         __m512 bv[3];
 #pragma GCC unroll 3
-        for (int v = 0; v < nvk; v++) bv[v] = _mm512_loadu_ps(b + p * ldb + 16 * v);
+        for (int v = 0; v < nvk; v++)
+            bv[v] = _mm512_loadu_ps(b + p * ldb + 16 * v);
 #pragma GCC unroll 6
         for (int gg = 0; gg < G; gg++) {
-            const float *a = gg == 0 ? a0 : gg == 1 ? a1 : gg == 2 ? a2 : gg == 3 ? a3
-                           : gg == 4 ? a4 : a5;
+            const float *a = gg == 0   ? a0
+                             : gg == 1 ? a1
+                             : gg == 2 ? a2
+                             : gg == 3 ? a3
+                             : gg == 4 ? a4
+                                       : a5;
 #pragma GCC unroll 24
             for (int j = 0; j < J; j++) {
                 __m512 av = _mm512_set1_ps(a[p * ps + j]);
@@ -404,20 +448,22 @@ static void wgrad_t_rows(const float *at, int64_t lda, int64_t rn, const float *
 
 /* 3x3, dilation 1, stride 1 over a padded plane (row width wp): rows (c,i,j)
  * read pad[c*plane + i*wp + j + p] directly (no im2col). */
-static void wgrad_t_3x3(const float *pad, int64_t c, int64_t plane, int64_t wp,
-                        const float *dyt, int64_t kp, int64_t P, float *dwt) {
+static void wgrad_t_3x3(const float *pad, int64_t c, int64_t plane, int64_t wp, const float *dyt,
+                        int64_t kp, int64_t P, float *dwt) {
     for (int64_t k0 = 0; k0 < kp; k0 += 32) {
         int nvk = kp - k0 >= 32 ? 2 : 1;
         int64_t c0 = 0;
         if (nvk == 1) /* two channels per tile: 18 accumulators */
             for (; c0 + 2 <= c; c0 += 2) {
                 const float *ap[6];
-                for (int g = 0; g < 6; g++) ap[g] = pad + (c0 + g / 3) * plane + (g % 3) * wp;
+                for (int g = 0; g < 6; g++)
+                    ap[g] = pad + (c0 + g / 3) * plane + (g % 3) * wp;
                 kern_wt(6, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 18);
             }
         for (; c0 < c; c0++) {
             const float *ap[3];
-            for (int g = 0; g < 3; g++) ap[g] = pad + c0 * plane + g * wp;
+            for (int g = 0; g < 3; g++)
+                ap[g] = pad + c0 * plane + g * wp;
             if (nvk == 2)
                 kern_wt(3, 3, 2, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9);
             else
@@ -436,7 +482,8 @@ static void wgrad_t_planes(const float *pl, const int64_t *off, int64_t rn, cons
         for (int64_t r0 = 0; r0 < rn; r0 += 6) {
             int rows = (int)i64min(6, rn - r0);
             const float *ap[6];
-            for (int g = 0; g < 6; g++) ap[g] = pl + off[r0 + (g < rows ? g : rows - 1)];
+            for (int g = 0; g < 6; g++)
+                ap[g] = pl + off[r0 + (g < rows ? g : rows - 1)];
             if (nvk == 2)
                 kern_wt(6, 1, 2, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows);
             else
@@ -446,8 +493,7 @@ static void wgrad_t_planes(const float *pl, const int64_t *off, int64_t rn, cons
 }
 
 /* Pack A[m, kd] (element (i, r) at a[i*lda_i + r*lda_r]) into [ceil(m/MR)][kd][MR]. */
-static void pack_a(const float *a, int64_t m, int64_t kd, int64_t lda_i, int64_t lda_r,
-                   float *ap) {
+static void pack_a(const float *a, int64_t m, int64_t kd, int64_t lda_i, int64_t lda_r, float *ap) {
     for (int64_t mb = 0; mb < m; mb += MR)
         for (int64_t r = 0; r < kd; r++)
             for (int64_t i = 0; i < MR; i++)
@@ -481,13 +527,14 @@ static void plane_copy(const rp_conv_geom *g, const float *img, float *pl, float
                 /* padded row, then even/odd columns with two permutes per 32 */
                 memset(row, 0, sizeof(float) * (size_t)(2 * ws + 32));
                 memcpy(row + g->pw, src, sizeof(float) * (size_t)g->w);
-                const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
-                                                     24, 26, 28, 30);
+                const __m512i ev =
+                    _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
                 const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
                 float *e = base, *o = base + hs * ws;
                 int64_t t = 0;
                 for (; t + 16 <= ws; t += 16) {
-                    __m512 lo = _mm512_loadu_ps(row + 2 * t), hi = _mm512_loadu_ps(row + 2 * t + 16);
+                    __m512 lo = _mm512_loadu_ps(row + 2 * t),
+                           hi = _mm512_loadu_ps(row + 2 * t + 16);
                     _mm512_storeu_ps(e + t, _mm512_permutex2var_ps(lo, ev, hi));
                     _mm512_storeu_ps(o + t, _mm512_permutex2var_ps(lo, od, hi));
                 }
@@ -511,14 +558,13 @@ static void plane_offsets(const rp_conv_geom *g, int64_t *off) {
             for (int64_t j = 0; j < g->kw; j++) {
                 int64_t ti = i * g->dh, tj = j * g->dw;
                 off[(ci * g->kh + i) * g->kw + j] =
-                    ((ci * g->sh + ti % g->sh) * g->sw + tj % g->sw) * hs * ws +
-                    (ti / g->sh) * ws + tj / g->sw;
+                    ((ci * g->sh + ti % g->sh) * g->sw + tj % g->sw) * hs * ws + (ti / g->sh) * ws +
+                    tj / g->sw;
             }
 }
 
 /* Keep columns [0, ow) of rows of width wp: src[m, oh*wp] -> dst[m, oh, ow]. */
-static void crop_rows(const float *src, int64_t m, int64_t oh, int64_t wp, int64_t ow,
-                      float *dst) {
+static void crop_rows(const float *src, int64_t m, int64_t oh, int64_t wp, int64_t ow, float *dst) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t y = 0; y < oh; y++)
             memcpy(dst + (i * oh + y) * ow, src + (i * oh + y) * wp, sizeof(float) * (size_t)ow);
@@ -533,7 +579,8 @@ static void s1_offsets(int64_t c, int64_t hp, int64_t wp, int64_t kh, int64_t kw
 }
 
 static void row_offsets(int64_t n, int64_t ld, int64_t *off) {
-    for (int64_t r = 0; r < n; r++) off[r] = r * ld;
+    for (int64_t r = 0; r < n; r++)
+        off[r] = r * ld;
 }
 
 void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
@@ -552,14 +599,15 @@ void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, co
         row_offsets(ckk, hw, off);
 #pragma omp parallel num_threads(conv_threads())
     {
-        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        float *tb = thr + (size_t)tid * per;
-        const int64_t n0 = g->n * tid / nt, n1 = g->n * (tid + 1) / nt;
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
         float *pad = tb, *tmp = tb + rup((size_t)plane_floats(g));
-        if (path == PATH_S1 && n1 > n0) memset(pad, 0, sizeof(float) * (size_t)plane_floats(g));
-        for (int64_t n = n0; n < n1; n++) {
-            const float *xn = x + n * g->c * hw;   /* [C, H, W] */
-            float *yn = y + n * g->k * ohw;        /* [K, OH, OW] */
+        if (path == PATH_S1) memset(pad, 0, sizeof(float) * (size_t)plane_floats(g));
+            /* images are independent: dynamic, so a descheduled thread does not
+             * hold the others up on a busy machine */
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t n = 0; n < g->n; n++) {
+            const float *xn = x + n * g->c * hw; /* [C, H, W] */
+            float *yn = y + n * g->k * ohw;      /* [K, OH, OW] */
             if (path == PATH_POINTWISE) {
                 gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw);
             } else if (path == PATH_S1) {
@@ -605,13 +653,12 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
     }
 #pragma omp parallel num_threads(conv_threads())
     {
-        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        float *tb = thr + (size_t)tid * per;
-        const int64_t n0 = g->n * tid / nt, n1 = g->n * (tid + 1) / nt;
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
         const size_t padf = path == PATH_S1 ? (size_t)(g->k * hq * wq + s1_slack(g)) : 0;
         float *pad = tb, *tmp = tb + rup(padf);
-        if (path == PATH_S1 && n1 > n0) memset(pad, 0, sizeof(float) * padf);
-        for (int64_t n = n0; n < n1; n++) {
+        if (path == PATH_S1) memset(pad, 0, sizeof(float) * padf);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t n = 0; n < g->n; n++) {
             const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
             float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
             if (path == PATH_POINTWISE) {
@@ -633,7 +680,8 @@ static void transpose_in(const float *x, int64_t c, int64_t hw, int64_t lda, flo
     for (int64_t p0 = 0; p0 < hw; p0 += 16) {
         int64_t p1 = i64min(p0 + 16, hw);
         for (int64_t ci = 0; ci < c; ci++)
-            for (int64_t p = p0; p < p1; p++) at[p * lda + ci] = x[ci * hw + p];
+            for (int64_t p = p0; p < p1; p++)
+                at[p * lda + ci] = x[ci * hw + p];
     }
 }
 
@@ -645,7 +693,8 @@ static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int
             int64_t x1 = i64min(x0 + 16, ow);
             for (int64_t ki = 0; ki < k; ki++) {
                 const float *src = dy + (ki * oh + oy) * ow;
-                for (int64_t ox = x0; ox < x1; ox++) dyt[(oy * wrow + ox) * kp + ki] = src[ox];
+                for (int64_t ox = x0; ox < x1; ox++)
+                    dyt[(oy * wrow + ox) * kp + ki] = src[ox];
             }
         }
 }
@@ -657,9 +706,9 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     const int64_t hp = plane_hs(g), wp = plane_ws(g), kp = rup16(g->k);
     const int s1 = g->sh == 1 && g->sw == 1;
-    const int wg = is_pointwise(g) ? WG_PW
+    const int wg = is_pointwise(g)                                                ? WG_PW
                    : (s1 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) ? WG_3X3
-                                                                               : WG_PLANES;
+                                                                                  : WG_PLANES;
     int64_t *off = (int64_t *)(void *)ws;
     float *thr = ws + shared_floats(g);
     const size_t per = thread_floats(g);
@@ -674,72 +723,74 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
         P = hw, opf = (size_t)(P * lda), dyf = (size_t)(P * kp);
     else
         P = g->oh * wp, opf = padf, dyf = (size_t)(P * kp);
-    const size_t part_at = rup(opf) + rup(dyf);
     const int64_t partf = ckk * kp; /* [CKK][kp] */
-    int used = 1;
+    const int64_t G = wg_groups(g, T);
+    float *parts = ws + shared_head_floats(g); /* G x ([CKK][kp] + [K]) */
 #pragma omp parallel num_threads(T)
     {
-        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-#pragma omp single
-        used = nt;
-        float *tb = thr + (size_t)tid * per;
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
         float *opnd = tb, *dyb = tb + rup(opf);
-        float *part = tb + part_at, *pdb = part + partf;
-        const int64_t n0 = g->n * tid / nt, n1 = g->n * (tid + 1) / nt;
-        memset(part, 0, sizeof(float) * (size_t)(partf + g->k));
-        if (n1 > n0) {
-            /* zero once: padding borders, discarded dy columns and the padded
-             * operand columns stay zero across images */
-            memset(opnd, 0, sizeof(float) * opf);
-            memset(dyb, 0, sizeof(float) * dyf);
-        }
-        for (int64_t n = n0; n < n1; n++) {
-            const float *xn = x + n * g->c * hw;    /* [C, H, W] */
-            const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
-            if (db) {
-                for (int64_t k = 0; k < g->k; k++) {
-                    const float *r = dyn + k * ohw;
-                    __m512 s = _mm512_setzero_ps();
-                    int64_t p = 0;
-                    for (; p + 16 <= ohw; p += 16) s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
-                    if (p < ohw)
-                        s = _mm512_add_ps(
-                            s, _mm512_maskz_loadu_ps((__mmask16)((1u << (ohw - p)) - 1u), r + p));
-                    pdb[k] += _mm512_reduce_add_ps(s);
+        /* zero once: padding borders, discarded dy columns and the padded
+         * operand columns stay zero across images */
+        memset(opnd, 0, sizeof(float) * opf);
+        memset(dyb, 0, sizeof(float) * dyf);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t gi = 0; gi < G; gi++) {
+            float *part = parts + (size_t)gi * group_floats(g), *pdb = part + partf;
+            memset(part, 0, sizeof(float) * (size_t)(partf + g->k));
+            for (int64_t n = g->n * gi / G; n < g->n * (gi + 1) / G; n++) {
+                const float *xn = x + n * g->c * hw;    /* [C, H, W] */
+                const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
+                if (db) {
+                    for (int64_t k = 0; k < g->k; k++) {
+                        const float *r = dyn + k * ohw;
+                        __m512 s = _mm512_setzero_ps();
+                        int64_t p = 0;
+                        for (; p + 16 <= ohw; p += 16)
+                            s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
+                        if (p < ohw)
+                            s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(
+                                                     (__mmask16)((1u << (ohw - p)) - 1u), r + p));
+                        pdb[k] += _mm512_reduce_add_ps(s);
+                    }
                 }
-            }
-            switch (wg) {
-            case WG_3X3:
-                plane_copy(g, xn, opnd, tb + per - rup((size_t)(2 * wp + 32)));
-                transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
-                wgrad_t_3x3(opnd, g->c, hp * wp, wp, dyb, kp, P, part);
-                break;
-            case WG_PLANES:
-                plane_copy(g, xn, opnd, tb + per - rup((size_t)(2 * wp + 32)));
-                transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
-                wgrad_t_planes(opnd, off, ckk, dyb, kp, P, part);
-                break;
-            default: /* WG_PW */
-                transpose_in(xn, g->c, hw, lda, opnd);
-                transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dyb);
-                wgrad_t_rows(opnd, lda, g->c, dyb, kp, P, part);
-                break;
+                switch (wg) {
+                case WG_3X3:
+                    plane_copy(g, xn, opnd, tb + per - rup((size_t)(2 * wp + 32)));
+                    transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
+                    wgrad_t_3x3(opnd, g->c, hp * wp, wp, dyb, kp, P, part);
+                    break;
+                case WG_PLANES:
+                    plane_copy(g, xn, opnd, tb + per - rup((size_t)(2 * wp + 32)));
+                    transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
+                    wgrad_t_planes(opnd, off, ckk, dyb, kp, P, part);
+                    break;
+                default: /* WG_PW */
+                    transpose_in(xn, g->c, hw, lda, opnd);
+                    transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dyb);
+                    wgrad_t_rows(opnd, lda, g->c, dyb, kp, P, part);
+                    break;
+                }
             }
         }
     }
-    /* fixed-order reduction of the per-thread partials */
-    for (int t = 0; t < used; t++) {
-        const float *part = thr + (size_t)t * per + part_at;
+    /* fixed-order reduction of the group partials */
+    for (int64_t gi = 0; gi < G; gi++) {
+        const float *part = parts + (size_t)gi * group_floats(g);
         for (int64_t k = 0; k < g->k; k++)
-            for (int64_t r = 0; r < ckk; r++) dw[k * ckk + r] += part[r * kp + k];
+            for (int64_t r = 0; r < ckk; r++)
+                dw[k * ckk + r] += part[r * kp + k];
         if (db)
-            for (int64_t k = 0; k < g->k; k++) db[k] += part[partf + k];
+            for (int64_t k = 0; k < g->k; k++)
+                db[k] += part[partf + k];
     }
 }
 
 #else /* no AVX-512: the portable im2col + sgemm kernels */
 
-size_t rp_conv_workspace_floats(const rp_conv_geom *g) { return gemm_workspace_floats(g); }
+size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
+    return gemm_workspace_floats(g);
+}
 
 void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                        float *y, float *ws) {

@@ -60,7 +60,8 @@ static float *falloc(size_t n) {
         fprintf(stderr, "bench_conv: out of memory\n");
         exit(1);
     }
-    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
     return p;
 }
 
@@ -77,9 +78,19 @@ int main(int argc, char **argv) {
     for (size_t gi = 0; gi < sizeof G / sizeof G[0]; gi++) {
         const bgeom *b = &G[gi];
         if (only && !strstr(b->name, only)) continue;
-        rp_conv_geom g = {.n = b->n, .c = b->c, .h = b->h, .w = b->w, .k = b->k, .kh = b->kh,
-                          .kw = b->kh, .sh = b->s, .sw = b->s, .ph = b->p, .pw = b->p,
-                          .dh = 1, .dw = 1};
+        rp_conv_geom g = {.n = b->n,
+                          .c = b->c,
+                          .h = b->h,
+                          .w = b->w,
+                          .k = b->k,
+                          .kh = b->kh,
+                          .kw = b->kh,
+                          .sh = b->s,
+                          .sw = b->s,
+                          .ph = b->p,
+                          .pw = b->p,
+                          .dh = 1,
+                          .dw = 1};
         rp_conv_geom_finish(&g);
         size_t nx = (size_t)(g.n * g.c * g.h * g.w), ny = (size_t)(g.n * g.k * g.oh * g.ow);
         size_t nw = (size_t)(g.k * g.c * g.kh * g.kw);
@@ -108,9 +119,8 @@ int main(int argc, char **argv) {
             qsort(t[p], (size_t)r, sizeof(double), cmpd);
             med[p] = t[p][r / 2];
         }
-        printf("%-20s %9.3f %9.3f %9.3f   %8.1f %8.1f %8.1f\n", b->name, med[0] * 1e3,
-               med[1] * 1e3, med[2] * 1e3, flops / med[0] * 1e-9, flops / med[1] * 1e-9,
-               flops / med[2] * 1e-9);
+        printf("%-20s %9.3f %9.3f %9.3f   %8.1f %8.1f %8.1f\n", b->name, med[0] * 1e3, med[1] * 1e3,
+               med[2] * 1e3, flops / med[0] * 1e-9, flops / med[1] * 1e-9, flops / med[2] * 1e-9);
         fflush(stdout);
         free(x), free(dx), free(y), free(dy), free(w), free(dw), free(bias), free(db), free(ws);
     }

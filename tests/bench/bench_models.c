@@ -35,15 +35,37 @@ typedef struct {
 /* Keep in sync with MODELS in torch_ref.py. */
 static const model_spec SPECS[] = {
     {"mnist_cnn", "mnist_cnn", "{classes: 10}", "{adam: {lr: 0.001}}", 128, 1, 28, {0}, 4, 3},
-    {"cifar_cnn", "cifar_cnn", "{classes: 10}", "{rmsprop: {lr: 0.0001}}", 128, 3, 32, {0}, 3,
+    {"cifar_cnn", "cifar_cnn", "{classes: 10}", "{rmsprop: {lr: 0.0001}}", 128, 3, 32, {0}, 3, 3},
+    {"resnet20",
+     "resnet20",
+     "{classes: 10}",
+     "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0001}}",
+     128,
+     3,
+     32,
+     {0},
+     2,
      3},
-    {"resnet20", "resnet20", "{classes: 10}",
-     "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0001}}", 128, 3, 32, {0}, 2, 3},
-    {"resnet18", "resnet18", "{classes: 1000}", "{adamw: {lr: 0.001, weight_decay: 0.01}}", 32,
-     3, 224, {0}, 1, 3},
-    {"resnet18_frozen", "resnet18", "{classes: 1000}",
-     "{adamw: {lr: 0.001, weight_decay: 0.01}}", 32, 3, 224,
-     {"conv1.", "bn1.", "layer1.", "layer2.", "layer3."}, 1, 3},
+    {"resnet18",
+     "resnet18",
+     "{classes: 1000}",
+     "{adamw: {lr: 0.001, weight_decay: 0.01}}",
+     32,
+     3,
+     224,
+     {0},
+     1,
+     3},
+    {"resnet18_frozen",
+     "resnet18",
+     "{classes: 1000}",
+     "{adamw: {lr: 0.001, weight_decay: 0.01}}",
+     32,
+     3,
+     224,
+     {"conv1.", "bn1.", "layer1.", "layer2.", "layer3."},
+     1,
+     3},
 };
 
 static double now(void) {
@@ -71,7 +93,8 @@ static double cross_entropy(const rp_tensor *logits, const int32_t *target, rp_t
         float *d = dlogits->data + i * k;
         loss -= log((double)d[target[i]] + 1e-30);
         d[target[i]] -= 1.0f;
-        for (int64_t j = 0; j < k; j++) d[j] /= (float)n;
+        for (int64_t j = 0; j < k; j++)
+            d[j] /= (float)n;
     }
     return loss / (double)n;
 }
@@ -97,8 +120,7 @@ int main(int argc, char **argv) {
     if (rp_node_parse_string(s->opts, "bench", &opts, &err) ||
         rp_node_parse_string(s->optim, "bench", &ospec, &err))
         return unavailable(s->name, "bad spec", &err);
-    if (rp_model_build(s->arch, opts, &m, &err))
-        return unavailable(s->name, "model", &err);
+    if (rp_model_build(s->arch, opts, &m, &err)) return unavailable(s->name, "model", &err);
     for (int i = 0; i < 5 && s->freeze[i]; i++) {
         size_t cnt = 0;
         if (rp_model_freeze(m, s->freeze[i], &cnt, &err))
@@ -112,11 +134,13 @@ int main(int argc, char **argv) {
         return unavailable(s->name, "input", &err);
     rp_rng rng;
     rp_rng_init(&rng, 1, 2, 3, 4);
-    for (size_t i = 0; i < x->numel; i++) x->data[i] = (float)rp_rng_normal(&rng);
+    for (size_t i = 0; i < x->numel; i++)
+        x->data[i] = (float)rp_rng_normal(&rng);
     int32_t *target = malloc(sizeof(int32_t) * (size_t)s->batch);
     if (!target) return unavailable(s->name, "out of memory", NULL);
     int classes = rp_model_num_classes(m);
-    for (int i = 0; i < s->batch; i++) target[i] = (int32_t)(rp_rng_u32(&rng) % (uint32_t)classes);
+    for (int i = 0; i < s->batch; i++)
+        target[i] = (int32_t)(rp_rng_u32(&rng) % (uint32_t)classes);
 
     double train[16], infer[16];
     /* training: warm-up then timed runs */

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
 #include "../harness.h"
+#include "conv.h"
 
 typedef struct {
     const char *name;
@@ -18,41 +18,41 @@ typedef struct {
 
 static const geom_case CASES[] = {
     /* name                  n  c   h   w   k  kh kw sh sw ph pw dh dw */
-    {"3x3 s1 p1",            2, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s1 p0 odd",        1, 2, 7, 9, 3, 3, 3, 1, 1, 0, 0, 1, 1},
-    {"3x3 s2 p1",            3, 4, 9, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1},
-    {"3x3 s2 p1 even",       2, 3, 8, 8, 6, 3, 3, 2, 2, 1, 1, 1, 1},
-    {"3x3 s1 p2 d2",         2, 3, 9, 8, 4, 3, 3, 1, 1, 2, 2, 2, 2},
-    {"3x3 s1 p1 d2",         1, 2, 10, 10, 3, 3, 3, 1, 1, 1, 1, 2, 2},
-    {"1x1 s1 p0",            3, 5, 6, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1},
-    {"1x1 s2 p0",            2, 6, 7, 7, 3, 1, 1, 2, 2, 0, 0, 1, 1},
-    {"1x1 s1 p1",            2, 3, 5, 5, 2, 1, 1, 1, 1, 1, 1, 1, 1},
-    {"5x5 s1 p2",            2, 3, 11, 10, 4, 5, 5, 1, 1, 2, 2, 1, 1},
-    {"5x5 s1 p0",            1, 1, 28, 28, 6, 5, 5, 1, 1, 0, 0, 1, 1},
-    {"7x7 s2 p3",            2, 3, 17, 17, 8, 7, 7, 2, 2, 3, 3, 1, 1},
-    {"3x5 rect s(1,2)",      2, 3, 9, 11, 4, 3, 5, 1, 2, 1, 2, 1, 1},
-    {"2x2 s2 p0",            2, 4, 8, 6, 3, 2, 2, 2, 2, 0, 0, 1, 1},
-    {"3x3 s1 p1 c16",        2, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s1 p1 c16 odd",    3, 16, 7, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s1 p1 c32 k16",    2, 32, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s1 p1 c1 k8",      3, 1, 13, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s1 p1 c3 k17",     2, 3, 16, 16, 17, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s1 p1 1px",        2, 4, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s1 p1 2x3",        2, 4, 2, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s1 p1 c64 8x8",    2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"3x3 s2 p1 c16 k32",    2, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1, 1, 1},
-    {"1x1 s1 c64 k128",      2, 64, 5, 5, 128, 1, 1, 1, 1, 0, 0, 1, 1},
-    {"1x1 s2 c16 k32",       3, 16, 8, 8, 32, 1, 1, 2, 2, 0, 0, 1, 1},
-    {"kernel = input",       2, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0, 1, 1},
+    {"3x3 s1 p1", 2, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p0 odd", 1, 2, 7, 9, 3, 3, 3, 1, 1, 0, 0, 1, 1},
+    {"3x3 s2 p1", 3, 4, 9, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"3x3 s2 p1 even", 2, 3, 8, 8, 6, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"3x3 s1 p2 d2", 2, 3, 9, 8, 4, 3, 3, 1, 1, 2, 2, 2, 2},
+    {"3x3 s1 p1 d2", 1, 2, 10, 10, 3, 3, 3, 1, 1, 1, 1, 2, 2},
+    {"1x1 s1 p0", 3, 5, 6, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1},
+    {"1x1 s2 p0", 2, 6, 7, 7, 3, 1, 1, 2, 2, 0, 0, 1, 1},
+    {"1x1 s1 p1", 2, 3, 5, 5, 2, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"5x5 s1 p2", 2, 3, 11, 10, 4, 5, 5, 1, 1, 2, 2, 1, 1},
+    {"5x5 s1 p0", 1, 1, 28, 28, 6, 5, 5, 1, 1, 0, 0, 1, 1},
+    {"7x7 s2 p3", 2, 3, 17, 17, 8, 7, 7, 2, 2, 3, 3, 1, 1},
+    {"3x5 rect s(1,2)", 2, 3, 9, 11, 4, 3, 5, 1, 2, 1, 2, 1, 1},
+    {"2x2 s2 p0", 2, 4, 8, 6, 3, 2, 2, 2, 2, 0, 0, 1, 1},
+    {"3x3 s1 p1 c16", 2, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c16 odd", 3, 16, 7, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c32 k16", 2, 32, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c1 k8", 3, 1, 13, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c3 k17", 2, 3, 16, 16, 17, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 1px", 2, 4, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 2x3", 2, 4, 2, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 c64 8x8", 2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s2 p1 c16 k32", 2, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"1x1 s1 c64 k128", 2, 64, 5, 5, 128, 1, 1, 1, 1, 0, 0, 1, 1},
+    {"1x1 s2 c16 k32", 3, 16, 8, 8, 32, 1, 1, 2, 2, 0, 0, 1, 1},
+    {"kernel = input", 2, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0, 1, 1},
     /* strided: phase planes (stride 2 wide enough for the vector deinterleave) */
-    {"3x3 s2 p1 wide",       2, 3, 40, 36, 5, 3, 3, 2, 2, 1, 1, 1, 1},
-    {"1x1 s2 wide",          2, 8, 6, 34, 4, 1, 1, 2, 2, 0, 0, 1, 1},
-    {"3x3 s3 p1",            2, 3, 11, 10, 4, 3, 3, 3, 3, 1, 1, 1, 1},
-    {"3x3 s(2,1) p1",        2, 3, 9, 8, 4, 3, 3, 2, 1, 1, 1, 1, 1},
-    {"3x3 s2 p2 d2",         2, 3, 13, 13, 4, 3, 3, 2, 2, 2, 2, 2, 2},
-    {"3x3 s2 p1 k48",        2, 4, 9, 9, 48, 3, 3, 2, 2, 1, 1, 1, 1},
-    {"3x3 s1 p1 c8 k40",     3, 8, 6, 6, 40, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"1x1 s1 c30 k40",       2, 30, 5, 7, 40, 1, 1, 1, 1, 0, 0, 1, 1},
+    {"3x3 s2 p1 wide", 2, 3, 40, 36, 5, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"1x1 s2 wide", 2, 8, 6, 34, 4, 1, 1, 2, 2, 0, 0, 1, 1},
+    {"3x3 s3 p1", 2, 3, 11, 10, 4, 3, 3, 3, 3, 1, 1, 1, 1},
+    {"3x3 s(2,1) p1", 2, 3, 9, 8, 4, 3, 3, 2, 1, 1, 1, 1, 1},
+    {"3x3 s2 p2 d2", 2, 3, 13, 13, 4, 3, 3, 2, 2, 2, 2, 2, 2},
+    {"3x3 s2 p1 k48", 2, 4, 9, 9, 48, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"3x3 s1 p1 c8 k40", 3, 8, 6, 6, 40, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"1x1 s1 c30 k40", 2, 30, 5, 7, 40, 1, 1, 1, 1, 0, 0, 1, 1},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
@@ -70,9 +70,19 @@ static float *falloc(size_t n) {
 }
 
 static rp_conv_geom make_geom(const geom_case *c) {
-    rp_conv_geom g = {.n = c->n, .c = c->c, .h = c->h, .w = c->w, .k = c->k, .kh = c->kh,
-                      .kw = c->kw, .sh = c->sh, .sw = c->sw, .ph = c->ph, .pw = c->pw,
-                      .dh = c->dh, .dw = c->dw};
+    rp_conv_geom g = {.n = c->n,
+                      .c = c->c,
+                      .h = c->h,
+                      .w = c->w,
+                      .k = c->k,
+                      .kh = c->kh,
+                      .kw = c->kw,
+                      .sh = c->sh,
+                      .sw = c->sw,
+                      .ph = c->ph,
+                      .pw = c->pw,
+                      .dh = c->dh,
+                      .dw = c->dw};
     assert_int_equal(rp_conv_geom_finish(&g), 1);
     return g;
 }
@@ -110,7 +120,8 @@ static void check_case(const geom_case *cs, const impl *im) {
     rp_conv_geom g = make_geom(cs);
     const int64_t N = g.n, C = g.c, H = g.h, W = g.w, K = g.k, KH = g.kh, KW = g.kw;
     const int64_t OH = g.oh, OW = g.ow;
-    size_t nx = (size_t)(N * C * H * W), nw = (size_t)(K * C * KH * KW), ny = (size_t)(N * K * OH * OW);
+    size_t nx = (size_t)(N * C * H * W), nw = (size_t)(K * C * KH * KW),
+           ny = (size_t)(N * K * OH * OW);
     float *x = falloc(nx), *w = falloc(nw), *b = falloc((size_t)K), *dy = falloc(ny);
     float *y = falloc(ny), *dx = falloc(nx), *dw = falloc(nw), *db = falloc((size_t)K);
     float *dw0 = falloc(nw), *db0 = falloc((size_t)K);
@@ -121,12 +132,18 @@ static void check_case(const geom_case *cs, const impl *im) {
     double *rdb = calloc((size_t)K, sizeof(double)), *adb = calloc((size_t)K, sizeof(double));
     assert_true(ry && ay && rdx && adx && rdw && adw && rdb && adb);
     lcg_state = (uint64_t)(N * 1000003 + C * 1009 + H * 31 + K * 7 + KH);
-    for (size_t i = 0; i < nx; i++) x[i] = frand();
-    for (size_t i = 0; i < nw; i++) w[i] = frand();
-    for (int64_t i = 0; i < K; i++) b[i] = frand();
-    for (size_t i = 0; i < ny; i++) dy[i] = frand();
-    for (size_t i = 0; i < nw; i++) dw0[i] = frand();
-    for (int64_t i = 0; i < K; i++) db0[i] = frand();
+    for (size_t i = 0; i < nx; i++)
+        x[i] = frand();
+    for (size_t i = 0; i < nw; i++)
+        w[i] = frand();
+    for (int64_t i = 0; i < K; i++)
+        b[i] = frand();
+    for (size_t i = 0; i < ny; i++)
+        dy[i] = frand();
+    for (size_t i = 0; i < nw; i++)
+        dw0[i] = frand();
+    for (int64_t i = 0; i < K; i++)
+        db0[i] = frand();
 
     /* naive direct reference: y, dx, dw, db */
     for (int64_t i = 0; i < K; i++) {
@@ -166,14 +183,16 @@ static void check_case(const geom_case *cs, const impl *im) {
                 }
 
     char label[160];
-    snprintf(label, sizeof label, "%s %s: n%lld c%lld %lldx%lld k%lld", im->name, cs->name, (long long)N,
-             (long long)C, (long long)H, (long long)W, (long long)K);
+    snprintf(label, sizeof label, "%s %s: n%lld c%lld %lldx%lld k%lld", im->name, cs->name,
+             (long long)N, (long long)C, (long long)H, (long long)W, (long long)K);
 
     /* forward with and without bias; y is overwritten (pre-filled with garbage) */
-    for (size_t i = 0; i < ny; i++) y[i] = 1e30f;
+    for (size_t i = 0; i < ny; i++)
+        y[i] = 1e30f;
     im->fwd(&g, x, w, b, y, ws);
     check_close(y, ry, ay, ny, "forward", label);
-    for (size_t i = 0; i < ny; i++) y[i] = -1e30f;
+    for (size_t i = 0; i < ny; i++)
+        y[i] = -1e30f;
     im->fwd(&g, x, w, NULL, y, ws);
     for (int64_t n = 0; n < N; n++)
         for (int64_t k = 0; k < K; k++)
@@ -185,7 +204,8 @@ static void check_case(const geom_case *cs, const impl *im) {
     check_close(y, ry, ay, ny, "forward (no bias)", label);
 
     /* backward data: dx overwritten */
-    for (size_t i = 0; i < nx; i++) dx[i] = 1e30f;
+    for (size_t i = 0; i < nx; i++)
+        dx[i] = 1e30f;
     im->bwd_data(&g, dy, w, dx, ws);
     check_close(dx, rdx, adx, nx, "backward_data", label);
 
@@ -226,36 +246,72 @@ static void check_case(const geom_case *cs, const impl *im) {
 static void test_fast_one_thread(void **state) {
     (void)state;
     rp_set_threads(1);
-    for (size_t i = 0; i < N_CASES; i++) check_case(&CASES[i], &FAST);
+    for (size_t i = 0; i < N_CASES; i++)
+        check_case(&CASES[i], &FAST);
 }
 
 static void test_fast_two_threads(void **state) {
     (void)state;
     rp_set_threads(2);
-    for (size_t i = 0; i < N_CASES; i++) check_case(&CASES[i], &FAST);
+    for (size_t i = 0; i < N_CASES; i++)
+        check_case(&CASES[i], &FAST);
 }
 
 static void test_gemm_passes(void **state) {
     (void)state;
     rp_set_threads(2);
-    for (size_t i = 0; i < N_CASES; i++) check_case(&CASES[i], &GEMM);
+    for (size_t i = 0; i < N_CASES; i++)
+        check_case(&CASES[i], &GEMM);
 }
 
 static void test_geom_finish(void **state) {
     (void)state;
     /* PyTorch: OH = floor((H + 2p - d(k-1) - 1)/s) + 1 */
-    rp_conv_geom g = {.n = 1, .c = 3, .h = 224, .w = 224, .k = 64, .kh = 7, .kw = 7,
-                      .sh = 2, .sw = 2, .ph = 3, .pw = 3, .dh = 1, .dw = 1};
+    rp_conv_geom g = {.n = 1,
+                      .c = 3,
+                      .h = 224,
+                      .w = 224,
+                      .k = 64,
+                      .kh = 7,
+                      .kw = 7,
+                      .sh = 2,
+                      .sw = 2,
+                      .ph = 3,
+                      .pw = 3,
+                      .dh = 1,
+                      .dw = 1};
     assert_int_equal(rp_conv_geom_finish(&g), 1);
     assert_int_equal(g.oh, 112);
     assert_int_equal(g.ow, 112);
-    rp_conv_geom d = {.n = 1, .c = 1, .h = 10, .w = 7, .k = 1, .kh = 3, .kw = 3,
-                      .sh = 1, .sw = 2, .ph = 2, .pw = 0, .dh = 2, .dw = 1};
+    rp_conv_geom d = {.n = 1,
+                      .c = 1,
+                      .h = 10,
+                      .w = 7,
+                      .k = 1,
+                      .kh = 3,
+                      .kw = 3,
+                      .sh = 1,
+                      .sw = 2,
+                      .ph = 2,
+                      .pw = 0,
+                      .dh = 2,
+                      .dw = 1};
     assert_int_equal(rp_conv_geom_finish(&d), 1);
     assert_int_equal(d.oh, 10); /* (10+4-4-1)/1+1 */
     assert_int_equal(d.ow, 3);  /* (7-2-1)/2+1 */
-    rp_conv_geom e = {.n = 1, .c = 1, .h = 2, .w = 2, .k = 1, .kh = 3, .kw = 3,
-                      .sh = 1, .sw = 1, .ph = 0, .pw = 0, .dh = 1, .dw = 1};
+    rp_conv_geom e = {.n = 1,
+                      .c = 1,
+                      .h = 2,
+                      .w = 2,
+                      .k = 1,
+                      .kh = 3,
+                      .kw = 3,
+                      .sh = 1,
+                      .sw = 1,
+                      .ph = 0,
+                      .pw = 0,
+                      .dh = 1,
+                      .dw = 1};
     assert_int_equal(rp_conv_geom_finish(&e), 0); /* kernel larger than input */
     rp_conv_geom z = g;
     z.sh = 0;
