@@ -141,6 +141,11 @@ int rp_dataset_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sam
     if (!draw) draw = &d0;
     out->label = -1;
     out->domain = -1;
+    if (ds->task != RP_TASK_SEGMENT && out->mask.data) {
+        /* a buffer reused from a segmentation set: this sample has no mask */
+        free(out->mask.data);
+        memset(&out->mask, 0, sizeof out->mask);
+    }
     int st = ds->ops->get(ds, i, draw, out, err);
     if (st) return st;
     out->index = i;

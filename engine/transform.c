@@ -99,6 +99,13 @@ void rp_transform_chain_out_shape(const rp_transform_chain *c, int *ch, int *h, 
 
 int rp_transform_chain_apply(const rp_transform_chain *c, rp_sample *s, uint64_t seed,
                              uint64_t stream, uint64_t epoch, rp_error *err) {
+    if (s->img.ndim != 3)
+        return rp_error_set(err, RP_ERR_INVALID, "sample %llu is not a [C, H, W] image",
+                            (unsigned long long)s->index);
+    if (s->mask.data && (s->mask.h != s->img.shape[1] || s->mask.w != s->img.shape[2]))
+        return rp_error_set(err, RP_ERR_FORMAT, "sample %llu: mask is %lldx%lld but the image is %lldx%lld",
+                            (unsigned long long)s->index, (long long)s->mask.h, (long long)s->mask.w,
+                            (long long)s->img.shape[1], (long long)s->img.shape[2]);
     for (size_t k = 0; c && k < c->n; k++) {
         rp_rng rng;
         rp_rng_init(&rng, seed, stream ^ position_salt(k), epoch, s->index);

@@ -37,6 +37,8 @@ void aug_fill_box(rp_sample *s, int64_t top, int64_t left, int64_t h, int64_t w,
                   const aug_fill *f, rp_rng *rng);
 
 /* ---- geometry helpers ---------------------------------------------------------- */
+/* Error when a mask is present but not the image's size. */
+int aug_check_mask(const rp_sample *s, rp_error *err);
 /* Scratch image of [c, h, w] in s->work; aug_commit swaps it into s->img. */
 float *aug_begin(rp_sample *s, int64_t c, int64_t h, int64_t w, rp_error *err);
 void aug_commit(rp_sample *s);

@@ -90,6 +90,14 @@ void aug_fill_box(rp_sample *s, int64_t top, int64_t left, int64_t h, int64_t w,
     }
 }
 
+int aug_check_mask(const rp_sample *s, rp_error *err) {
+    if (s->mask.data && (s->mask.h != s->img.shape[1] || s->mask.w != s->img.shape[2]))
+        return rp_error_set(err, RP_ERR_FORMAT, "mask is %lldx%lld but the image is %lldx%lld",
+                            (long long)s->mask.h, (long long)s->mask.w,
+                            (long long)s->img.shape[1], (long long)s->img.shape[2]);
+    return RP_OK;
+}
+
 /* ---- scratch ------------------------------------------------------------------- */
 
 float *aug_begin(rp_sample *s, int64_t c, int64_t h, int64_t w, rp_error *err) {
@@ -157,6 +165,7 @@ static int64_t pad_src(int64_t i, int64_t n, int mode) {
 
 int aug_pad(rp_sample *s, int64_t l, int64_t t, int64_t r, int64_t b, int mode,
             const aug_fill *fill, int32_t mask_fill, rp_error *err) {
+    if (aug_check_mask(s, err)) return RP_ERR_FORMAT;
     int64_t C = s->img.shape[0], H = s->img.shape[1], W = s->img.shape[2];
     if (l < 0 || t < 0 || r < 0 || b < 0)
         return rp_error_set(err, RP_ERR_INVALID, "negative padding");
@@ -203,6 +212,7 @@ int aug_pad(rp_sample *s, int64_t l, int64_t t, int64_t r, int64_t b, int mode,
 
 int aug_crop(rp_sample *s, int64_t top, int64_t left, int64_t h, int64_t w,
              const aug_fill *fill, int32_t mask_fill, rp_error *err) {
+    if (aug_check_mask(s, err)) return RP_ERR_FORMAT;
     int64_t C = s->img.shape[0], H = s->img.shape[1], W = s->img.shape[2];
     if (top == 0 && left == 0 && h == H && w == W) return RP_OK;
     float *o = aug_begin(s, C, h, w, err);
@@ -251,6 +261,7 @@ int aug_interp(const char *s) {
 }
 
 int aug_resize(rp_sample *s, int64_t h, int64_t w, int interp, rp_error *err) {
+    if (aug_check_mask(s, err)) return RP_ERR_FORMAT;
     int64_t C = s->img.shape[0], H = s->img.shape[1], W = s->img.shape[2];
     if (h == H && w == W) return RP_OK;
     float *o = aug_begin(s, C, h, w, err);

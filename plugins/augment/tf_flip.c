@@ -40,8 +40,8 @@ static void flip_rows_i(int32_t *p, int64_t rows, int64_t w) {
 }
 
 static int hflip_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err) {
-    (void)err;
     const flip_state *f = state;
+    if (aug_check_mask(s, err)) return RP_ERR_FORMAT;
     if (!aug_coin(rng, f->p)) return RP_OK;
     int64_t C = s->img.shape[0], H = s->img.shape[1], W = s->img.shape[2];
     flip_rows_f(s->img.data, C, C * H, W);
@@ -50,8 +50,8 @@ static int hflip_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *e
 }
 
 static int vflip_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err) {
-    (void)err;
     const flip_state *f = state;
+    if (aug_check_mask(s, err)) return RP_ERR_FORMAT;
     if (!aug_coin(rng, f->p)) return RP_OK;
     int64_t C = s->img.shape[0], H = s->img.shape[1], W = s->img.shape[2];
     for (int64_t c = 0; c < C; c++) {

@@ -34,6 +34,7 @@ static int rot_create(const rp_node *params, void **state, rp_error *err) {
 static int rot_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err) {
     const rot_state *r = state;
     int st = aug_check_fill(&r->fill, s, "rotate", err);
+    if (!st) st = aug_check_mask(s, err);
     if (st) return st;
     double deg = rp_rng_range(rng, r->lo, r->hi);
     if (deg == 0) return RP_OK;

@@ -72,7 +72,10 @@ static inline void sample_ramp(rp_sample *s, int64_t c, int64_t h, int64_t w, in
         for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++)
                 s->img.data[(k * h + y) * w + x] = (float)(k * 1000 + y * 100 + x) / 10000.0f;
-    if (with_mask) {
+    if (!with_mask) {
+        free(s->mask.data);
+        memset(&s->mask, 0, sizeof s->mask);
+    } else {
         RP_ASSERT_OK(rp_mask_resize(&s->mask, h, w, &err), &err);
         for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++) s->mask.data[y * w + x] = (int32_t)(y * 100 + x);
