@@ -423,9 +423,25 @@ static int file_exists(const char *path) {
     return f != NULL;
 }
 
+/* A dataset whose geometry is known must match the model's input. */
+static int check_geometry(const rp_model *m, const rp_dataset *ds, rp_error *err) {
+    int c = 0, h = 0, w = 0;
+    rp_model_input_shape(m, &c, &h, &w);
+    if (!ds || !ds->channels || !ds->height || !ds->width || !c) return RP_OK;
+    if (ds->channels == c && ds->height == h && ds->width == w) return RP_OK;
+    return rp_error_set(err, RP_ERR_INVALID,
+                        "the model takes [%d, %d, %d] images but '%s' gives [%d, %d, %d] (set "
+                        "in_channels/size of the model, or resize/convert the data with an "
+                        "augment stage)",
+                        c, h, w, ds->name, ds->channels, ds->height, ds->width);
+}
+
 static int setup(run *r, const rp_model *in, rp_error *err) {
     const train_cfg *cfg = r->cfg;
     const train_env *env = r->env;
+    int grc = check_geometry(in, r->train, err);
+    if (!grc) grc = check_geometry(in, r->val, err);
+    if (grc) return grc;
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.safetensors", env->dir);
     snprintf(r->hist_path, sizeof r->hist_path, "%s/history.csv", env->dir);
     snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", env->dir);

@@ -517,6 +517,22 @@ static void test_hook_appends_samples(void **state) {
     setup_free(&s);
 }
 
+static void test_geometry_mismatch(void **state) {
+    (void)state;
+    setup s;
+    setup_init(&s, 0);
+    s.val->height = 7; /* claims 1x7x6 images: not what the model takes */
+    rp_error err;
+    rp_error_clear(&err);
+    rp_model *m = NULL;
+    rp_metrics *mt = NULL;
+    assert_int_equal(fit(&s, &m, &mt, &err), RP_ERR_INVALID);
+    if (!strstr(err.msg, "takes [1, 6, 6] images but 'fixture/val' gives [1, 7, 6]"))
+        fail_msg("message: %s", err.msg);
+    s.val->height = 6;
+    setup_free(&s);
+}
+
 int main(void) {
     rp_schema_dirs_init(); /* schemas/ validate and fill component params */
     rp_set_threads(2);
@@ -530,6 +546,7 @@ int main(void) {
         cmocka_unit_test(test_restore_best),
         cmocka_unit_test(test_nan_detection),
         cmocka_unit_test(test_hook_appends_samples),
+        cmocka_unit_test(test_geometry_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
