@@ -8,13 +8,18 @@ initialisation), same optimizer (Adam, lr 1e-3, other params default), batch
 128, reshuffled every epoch, 3 epochs, cross-entropy. Evaluated on the clean
 test set and on the upper_bar-occluded copy (top 7 of 28 rows set to 0).
 
-    /usr/bin/python3 tests/bench/quickstart_torch.py [--seeds 1 2 3] [--epochs 3]
+    /usr/bin/python3 tests/bench/quickstart_torch.py [--seeds 1 2 3] [--epochs 3] [--runpipe]
 
 Prints one line per seed and the mean clean test accuracy over the seeds.
+With --runpipe it also runs pipelines/quickstart.yaml with the same seeds
+(build/bin/runpipe, --seed N) and prints both means side by side.
 """
 import argparse
 import gzip
+import json
 import os
+import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -96,11 +101,35 @@ def run(seed, epochs, data):
     return clean, occ
 
 
+def run_runpipe(seeds, epochs, threads):
+    """pipelines/quickstart.yaml through the binary, one run per seed."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, RUNPIPE_PLUGIN_PATH=os.path.join(root, "build/lib/runpipe/plugins"),
+               OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "passive"))
+    accs = []
+    for s in seeds:
+        out = tempfile.mkdtemp(prefix=f"quickstart-seed{s}-")
+        t0 = time.time()
+        subprocess.run([os.path.join(root, "build/bin/runpipe"), "run",
+                        os.path.join(root, "pipelines/quickstart.yaml"), "--out", out,
+                        "--seed", str(s), "--threads", str(threads), "--quiet",
+                        "--set", f"vars.epochs={epochs}"], check=True, env=env)
+        with open(os.path.join(out, "metrics.json")) as f:
+            sc = json.load(f)["eval"]["scalars"]
+        accs.append(sc["clean.accuracy"])
+        print(f"runpipe seed {s}: clean test accuracy {sc['clean.accuracy']:.4f}, upper_bar "
+              f"{sc['upper_bar.accuracy']:.4f} ({time.time() - t0:.0f} s, run folder {out})",
+              flush=True)
+    return accs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runpipe", action="store_true",
+                    help="also run pipelines/quickstart.yaml with the same seeds and compare")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train, test = load("train"), load("t10k")
@@ -114,6 +143,11 @@ def main():
               f"AA {(clean + occ) / 2:.4f}", flush=True)
     print(f"PyTorch mean clean test accuracy over seeds {args.seeds}: "
           f"{100 * np.mean(cleans):.2f}% (std {100 * np.std(cleans):.2f})")
+    if args.runpipe:
+        rp = run_runpipe(args.seeds, args.epochs, args.threads)
+        print(f"runpipe mean clean test accuracy over seeds {args.seeds}: "
+              f"{100 * np.mean(rp):.2f}% (std {100 * np.std(rp):.2f}); "
+              f"difference {100 * (np.mean(rp) - np.mean(cleans)):+.2f} %p")
 
 
 if __name__ == "__main__":
