@@ -851,7 +851,8 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     const char *nm = rp_param_str(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "name",
                                   NULL);
     c->name = nm ? strdup(nm) : default_name(path);
-    c->aggregate = rp_node_get(root, "aggregate");
+    /* from the first cell's document: substituted and validated */
+    c->aggregate = rp_node_get(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "aggregate");
     if (rp_diag_count(d) != errors_before) {
         if (partial) {
             *out = c;

@@ -32,7 +32,8 @@ typedef struct rp_config {
     char *name;              /* pipeline name (owned) */
     size_t n_cells;
     rp_cell *cells;          /* owned */
-    const rp_node *aggregate; /* borrowed into root: {over: [...], metrics: [...]} or NULL */
+    const rp_node *aggregate; /* {over: [...], metrics: [...]} or NULL; borrowed from the
+                                 first cell's document (substituted, validated) */
 } rp_config;
 
 struct rp_config_opts {
