@@ -252,8 +252,9 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
         for (int d = 0; d < shp[i].ndim; d++) shp[i].numel *= (size_t)shp[i].shape[d];
         sp[i] = &shp[i];
     }
+    /* parameters start at zero (BN: weight 1, running_var 1) until
+     * rp_model_init_params; rp_model_build does that */
     int st = ops->create(&g->layer, vopts, n_in, sp, g->shape, &g->ndim, err);
-    if (st == RP_OK && ops->init) st = ops->init(&g->layer, 0, err);
     if (st != RP_OK) {
         rp_error_prefix(err, "layer '%s' (%s): ", name, type);
         node_release(g);

@@ -6,7 +6,8 @@
 
 /* Rebuild a model from the tree rp_model_arch_yaml() describes
  * ({input: [C, H, W], output: NAME, nodes: [{name, type, in, opts}]}).
- * Parameters are initialised with seed 0. *out transferred. */
+ * Parameters are not initialised (zero; callers load or init them).
+ * *out transferred. */
 int rp_model_from_arch(const rp_node *arch, rp_model **out, rp_error *err);
 
 /* A model-specific initialisation run by rp_model_init_params after every

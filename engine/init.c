@@ -11,16 +11,32 @@
 
 #define INIT_PURPOSE 0x696e6974ull /* "init" */
 
+/* Streams are split in fixed blocks (stream c = kind * 2^32 + block) so large
+ * tensors fill in parallel with the same values for any thread count. */
+#define INIT_BLOCK 65536
+
 void rp_init_uniform(rp_tensor *t, double bound, uint64_t seed, const char *name) {
-    rp_rng r;
-    rp_rng_init(&r, seed, rp_hash_str(name), INIT_PURPOSE, 0);
-    for (size_t i = 0; i < t->numel; i++) t->data[i] = (float)rp_rng_range(&r, -bound, bound);
+    uint64_t key = rp_hash_str(name);
+    int64_t n = (int64_t)t->numel, nb = (n + INIT_BLOCK - 1) / INIT_BLOCK;
+#pragma omp parallel for schedule(static) if (nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        rp_rng r;
+        rp_rng_init(&r, seed, key, INIT_PURPOSE, (uint64_t)b);
+        int64_t e = (b + 1) * INIT_BLOCK < n ? (b + 1) * INIT_BLOCK : n;
+        for (int64_t i = b * INIT_BLOCK; i < e; i++) t->data[i] = (float)rp_rng_range(&r, -bound, bound);
+    }
 }
 
 void rp_init_normal(rp_tensor *t, double std, uint64_t seed, const char *name) {
-    rp_rng r;
-    rp_rng_init(&r, seed, rp_hash_str(name), INIT_PURPOSE, 1);
-    for (size_t i = 0; i < t->numel; i++) t->data[i] = (float)(std * rp_rng_normal(&r));
+    uint64_t key = rp_hash_str(name);
+    int64_t n = (int64_t)t->numel, nb = (n + INIT_BLOCK - 1) / INIT_BLOCK;
+#pragma omp parallel for schedule(static) if (nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        rp_rng r;
+        rp_rng_init(&r, seed, key, INIT_PURPOSE, (1ull << 32) + (uint64_t)b);
+        int64_t e = (b + 1) * INIT_BLOCK < n ? (b + 1) * INIT_BLOCK : n;
+        for (int64_t i = b * INIT_BLOCK; i < e; i++) t->data[i] = (float)(std * rp_rng_normal(&r));
+    }
 }
 
 rp_param *rp_layer_param(rp_layer *l, const char *pname) {
