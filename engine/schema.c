@@ -1002,7 +1002,7 @@ static void describe_type(struct sbuf *b, const rp_node *s) {
     const rp_node *t = rp_node_get(s, "type");
     const rp_node *xc = rp_node_get(s, "x-component");
     if (xc) {
-        sb_printf(b, "%s", xc->str);
+        sb_printf(b, "%s component", xc->str);
         return;
     }
     if (t && t->kind == RP_NODE_SEQ) {
@@ -1024,6 +1024,8 @@ static void describe_type(struct sbuf *b, const rp_node *s) {
         sb_printf(b, "any");
     }
 }
+
+static void sb_wrapped(struct sbuf *b, const char *t, int indent, size_t width);
 
 static void describe_props(struct sbuf *b, const rp_node *s, const char *prefix) {
     const rp_node *props = rp_node_get(s, "properties");
@@ -1058,21 +1060,7 @@ static void describe_props(struct sbuf *b, const rp_node *s, const char *prefix)
             }
         }
         sb_printf(b, "\n");
-        if ((x = rp_node_get(p, "description")) && rp_node_str(x)) {
-            /* wrap at ~72 columns, indented */
-            const char *t = x->str;
-            while (*t) {
-                while (*t == ' ') t++;
-                if (!*t) break;
-                size_t len = strlen(t), cut = len;
-                if (len > 72) {
-                    cut = 72;
-                    while (cut > 20 && t[cut] != ' ') cut--;
-                }
-                sb_printf(b, "      %.*s\n", (int)cut, t);
-                t += cut;
-            }
-        }
+        if ((x = rp_node_get(p, "description")) && rp_node_str(x)) sb_wrapped(b, x->str, 6, 72);
         const rp_node *pt = rp_node_get(p, "type");
         if (pt && rp_node_str(pt) && !strcmp(pt->str, "object") && rp_node_get(p, "properties")) {
             char np[310];
@@ -1082,17 +1070,36 @@ static void describe_props(struct sbuf *b, const rp_node *s, const char *prefix)
     }
 }
 
+/* Wrap `text` at ~76 columns with `indent` spaces. */
+static void sb_wrapped(struct sbuf *b, const char *t, int indent, size_t width) {
+    while (*t) {
+        while (*t == ' ' || *t == '\n') t++;
+        if (!*t) break;
+        size_t len = strcspn(t, "\n"), cut = len;
+        if (len > width) {
+            cut = width;
+            while (cut > 20 && t[cut] != ' ') cut--;
+        }
+        sb_printf(b, "%*s%.*s\n", indent, "", (int)cut, t);
+        t += cut;
+    }
+}
+
+/* The parameter list (one entry per parameter, nested object parameters as
+ * a.b), then the schema's own description as a paragraph. The caller prints
+ * the "parameters:" heading. */
 char *rp_schema_describe(const rp_schema *s) {
     struct sbuf b = {0};
     const rp_node *root = rp_schema_root(s);
-    const rp_node *desc = rp_node_get(root, "description");
-    if (desc && rp_node_str(desc)) sb_printf(&b, "%s\n\n", desc->str);
     const rp_node *props = rp_node_get(root, "properties");
-    if (props && props->n) {
-        sb_printf(&b, "parameters:\n");
+    if (props && props->n)
         describe_props(&b, root, "");
-    } else {
-        sb_printf(&b, "parameters: none\n");
+    else
+        sb_printf(&b, "  (none)\n");
+    const rp_node *desc = rp_node_get(root, "description");
+    if (desc && rp_node_str(desc) && *desc->str) {
+        sb_printf(&b, "\n");
+        sb_wrapped(&b, desc->str, 0, 76);
     }
     if (!b.p) return strdup("");
     return b.p;
