@@ -121,6 +121,11 @@ struct rp_loader {
     int active, quit, paused;
     int n_threads;
     pthread_t *threads;
+    int64_t chunk;                  /* rows a worker takes at once */
+    /* fixed geometry (the dataset declares C, H, W): workers write rows
+     * straight into the batch tensor, no per-slot sample buffers */
+    int fixed, fc, fh, fw, fmasks;
+    rp_sample caller_sample;        /* the 0-worker path's buffer */
 };
 
 static int64_t batch_rows(const rp_loader *l, uint64_t b) {
@@ -190,26 +195,66 @@ static int assemble(rp_loader *l, slot *s, rp_error *err) {
     return RP_OK;
 }
 
-/* Decode task t into its slot (no lock held). */
-static int run_task(rp_loader *l, uint64_t t, slot *s, rp_error *err) {
-    int64_t j = (int64_t)(t % (uint64_t)l->bs);
-    rp_draw draw = {l->epoch};
-    return rp_dataset_get(l->ds, l->order[t], &draw, &s->samples[j], err);
+/* Copy a decoded sample into row j of a fixed-geometry batch. */
+static int place_row(rp_loader *l, slot *s, int64_t j, const rp_sample *x, rp_error *err) {
+    if (x->img.ndim != 3 || x->img.shape[0] != l->fc || x->img.shape[1] != l->fh ||
+        x->img.shape[2] != l->fw) {
+        char a[64];
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: batch %lld: sample %llu has shape %s but the batch is [%d, %d, %d] "
+                            "(the dataset's declared size); resize or crop to one size",
+                            l->ds->name, (long long)s->bidx, (unsigned long long)x->index,
+                            rp_shape_str(x->img.ndim, x->img.shape, a, sizeof a), l->fc, l->fh, l->fw);
+    }
+    size_t row = (size_t)l->fc * l->fh * l->fw, hw = (size_t)l->fh * l->fw;
+    rp_batch *b = &s->batch;
+    memcpy(b->x.data + (size_t)j * row, x->img.data, row * sizeof(float));
+    b->labels[j] = x->label;
+    b->indices[j] = x->index;
+    if (l->fmasks) {
+        if (!x->mask.data || x->mask.h != l->fh || x->mask.w != l->fw)
+            return rp_error_set(err, RP_ERR_FORMAT,
+                                "%s: sample %llu: %s mask, expected %dx%d", l->ds->name,
+                                (unsigned long long)x->index, x->mask.data ? "wrong-size" : "no",
+                                l->fh, l->fw);
+        memcpy(b->masks + (size_t)j * hw, x->mask.data, hw * sizeof(int32_t));
+    }
+    return RP_OK;
 }
 
-static void task_done(slot *s, int64_t j, int st, const rp_error *e) {
-    /* called with mu held */
+/* Decode task t (row j of its batch) into `tmp` (fixed geometry: then copied
+ * into the batch) or into the slot's own sample (no lock held). */
+static int run_task(rp_loader *l, uint64_t t, slot *s, rp_sample *tmp, rp_error *err) {
+    int64_t j = (int64_t)(t % (uint64_t)l->bs);
+    rp_draw draw = {l->epoch};
+    if (!l->fixed) return rp_dataset_get(l->ds, l->order[t], &draw, &s->samples[j], err);
+    int st = rp_dataset_get(l->ds, l->order[t], &draw, tmp, err);
+    return st ? st : place_row(l, s, j, tmp, err);
+}
+
+/* Batch tensor of a fixed-geometry slot: shape [rows, C, H, W]. */
+static void finish_fixed(rp_loader *l, slot *s) {
+    int64_t rows = batch_rows(l, (uint64_t)s->bidx);
+    s->batch.n = rows;
+    s->batch.x.shape[0] = rows;
+    s->batch.x.numel = (size_t)rows * l->fc * l->fh * l->fw;
+}
+
+static void task_done(slot *s, int64_t j, int st, const rp_error *e, int64_t count) {
+    /* called with mu held; j = the failing row when st != 0 */
     if (st && (s->err_row < 0 || j < s->err_row)) {
         s->status = st;
         s->err_row = j;
         s->err = *e;
     }
-    s->remaining--;
+    s->remaining -= count;
 }
 
 static void *worker_main(void *arg) {
     rp_loader *l = arg;
     rp_error e;
+    rp_sample tmp;
+    rp_sample_init(&tmp);
     pthread_mutex_lock(&l->mu);
     for (;;) {
         if (l->quit) break;
@@ -219,32 +264,45 @@ static void *worker_main(void *arg) {
             pthread_cond_wait(&l->cv_work, &l->mu);
             continue;
         }
-        l->next_task++;
         uint64_t b = t / (uint64_t)l->bs;
-        int64_t j = (int64_t)(t % (uint64_t)l->bs);
+        int64_t j0 = (int64_t)(t % (uint64_t)l->bs), rows = batch_rows(l, b);
+        int64_t k = rows - j0 < l->chunk ? rows - j0 : l->chunk;
+        l->next_task += (uint64_t)k;
         slot *s = &l->slots[b % (uint64_t)l->n_slots];
-        if (j == 0) {
+        if (j0 == 0) {
             s->bidx = (int64_t)b;
-            s->remaining = batch_rows(l, b);
+            s->remaining = rows;
             s->ready = 0;
             s->status = RP_OK;
             s->err_row = -1;
         }
         l->active++;
         pthread_mutex_unlock(&l->mu);
-        rp_error_clear(&e);
-        int st = run_task(l, t, s, &e);
+        int st = RP_OK;
+        int64_t bad = -1;
+        for (int64_t j = j0; j < j0 + k; j++) {
+            e.file[0] = 0;
+            st = run_task(l, t + (uint64_t)(j - j0), s, &tmp, &e);
+            if (st) {
+                bad = j; /* rows after a failure are not needed */
+                break;
+            }
+        }
         pthread_mutex_lock(&l->mu);
-        task_done(s, j, st, &e);
+        task_done(s, bad, st, &e, k);
         if (s->remaining == 0) {
             if (s->status == RP_OK) {
-                pthread_mutex_unlock(&l->mu);
-                rp_error_clear(&e);
-                st = assemble(l, s, &e);
-                pthread_mutex_lock(&l->mu);
-                if (st) {
-                    s->status = st;
-                    s->err = e;
+                if (l->fixed) {
+                    finish_fixed(l, s);
+                } else {
+                    pthread_mutex_unlock(&l->mu);
+                    rp_error_clear(&e);
+                    st = assemble(l, s, &e);
+                    pthread_mutex_lock(&l->mu);
+                    if (st) {
+                        s->status = st;
+                        s->err = e;
+                    }
                 }
             }
             s->ready = 1;
@@ -254,6 +312,7 @@ static void *worker_main(void *arg) {
         if (l->active == 0) pthread_cond_broadcast(&l->cv_done);
     }
     pthread_mutex_unlock(&l->mu);
+    rp_sample_release(&tmp);
     return NULL;
 }
 
@@ -316,6 +375,7 @@ void rp_loader_free(rp_loader *l) {
     pthread_cond_destroy(&l->cv_work);
     pthread_cond_destroy(&l->cv_done);
     free_classes(l);
+    rp_sample_release(&l->caller_sample);
     free(l->order);
     free(l);
 }
@@ -346,8 +406,20 @@ int rp_loader_new(const rp_dataset *ds, const struct rp_loader_opts *opts, rp_lo
         rp_loader_free(l);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory for the loader");
     }
+    rp_sample_init(&l->caller_sample);
+    l->fixed = ds->channels > 0 && ds->height > 0 && ds->width > 0;
+    l->fc = ds->channels, l->fh = ds->height, l->fw = ds->width;
+    l->fmasks = ds->task == RP_TASK_SEGMENT;
     for (int k = 0; k < l->n_slots; k++) {
         l->slots[k].bidx = -1;
+        if (l->fixed) {
+            int st = rp_batch_reserve(&l->slots[k].batch, l->bs, l->fc, l->fh, l->fw, l->fmasks, err);
+            if (st) {
+                rp_loader_free(l);
+                return st;
+            }
+            continue;
+        }
         l->slots[k].samples = calloc((size_t)l->bs, sizeof(rp_sample));
         if (!l->slots[k].samples) {
             rp_loader_free(l);
@@ -355,6 +427,11 @@ int rp_loader_new(const rp_dataset *ds, const struct rp_loader_opts *opts, rp_lo
         }
         for (int64_t j = 0; j < l->bs; j++) rp_sample_init(&l->slots[k].samples[j]);
     }
+    /* Rows per grab: a few per worker and batch, so locking stays rare
+     * while the rows of a batch still spread over the workers. */
+    l->chunk = opts->workers > 0 ? l->bs / (4 * opts->workers) : 1;
+    if (l->chunk < 1) l->chunk = 1;
+    if (l->chunk > 32) l->chunk = 32;
     if (opts->balanced) {
         int st = build_classes(l, err);
         if (st) {
@@ -457,11 +534,15 @@ int rp_loader_next(rp_loader *l, rp_batch **out, rp_error *err) {
         s->bidx = (int64_t)b;
         int64_t rows = batch_rows(l, b);
         for (int64_t j = 0; j < rows; j++) {
-            int st = run_task(l, b * (uint64_t)l->bs + (uint64_t)j, s, err);
+            int st = run_task(l, b * (uint64_t)l->bs + (uint64_t)j, s, &l->caller_sample, err);
             if (st) return st;
         }
-        int st = assemble(l, s, err);
-        if (st) return st;
+        if (l->fixed) {
+            finish_fixed(l, s);
+        } else {
+            int st = assemble(l, s, err);
+            if (st) return st;
+        }
         l->cur++;
         *out = &s->batch;
         return RP_OK;

@@ -194,7 +194,9 @@ static void test_balanced_sampling(void **state) {
 static void test_mismatched_sizes_error(void **state) {
     (void)state;
     rp_dataset *ds = make_fake(12, 6, -1, 2);
-    for (int w = 0; w <= 2; w += 2) {
+    for (int w = 0; w <= 5; w++) {
+        /* w >= 3: the dataset declares its geometry (rows written in place) */
+        if (w == 3) ds->channels = 1, ds->height = 4, ds->width = 4;
         rp_error err;
         rp_loader *l;
         struct rp_loader_opts o = opts(4, 0, w);
@@ -205,10 +207,27 @@ static void test_mismatched_sizes_error(void **state) {
         int st = rp_loader_next(l, &b, &err);
         assert_int_not_equal(st, RP_OK);
         assert_non_null(strstr(err.msg, "sample 6"));
+        if (w >= 3) assert_non_null(strstr(err.msg, "declared"));
         assert_non_null(strstr(err.msg, "[1, 4, 5]"));
         assert_non_null(strstr(err.msg, "[1, 4, 4]"));
         rp_loader_free(l);
     }
+    rp_dataset_free(ds);
+}
+
+static void test_fixed_geometry_identical_to_assembled(void **state) {
+    (void)state;
+    rp_dataset *ds = make_fake(77, -1, -1, 3);
+    run a = run_epoch(ds, opts(8, 1, 0), 2);
+    ds->channels = 1, ds->height = 4, ds->width = 4;
+    for (int w = 0; w <= 3; w++) {
+        run b = run_epoch(ds, opts(8, 1, w), 2);
+        assert_int_equal(a.ny, b.ny);
+        assert_memory_equal(a.x, b.x, a.nx * sizeof(float));
+        assert_memory_equal(a.y, b.y, a.ny * sizeof(int32_t));
+        free_run(&b);
+    }
+    free_run(&a);
     rp_dataset_free(ds);
 }
 
@@ -311,6 +330,7 @@ int main(void) {
         cmocka_unit_test(test_drop_last_and_limit),
         cmocka_unit_test(test_balanced_sampling),
         cmocka_unit_test(test_mismatched_sizes_error),
+        cmocka_unit_test(test_fixed_geometry_identical_to_assembled),
         cmocka_unit_test(test_sample_error_propagates),
         cmocka_unit_test(test_restart_mid_epoch_and_steady_buffers),
         cmocka_unit_test(test_bad_options),
