@@ -392,8 +392,20 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
                 if (*c == '\n') *c = ' ';
         }
         if (rp_status_write(cdir, status_word(r.status), msg, &e) != RP_OK) rp_warn("%s", e.msg);
-        if (matrix)
-            rp_info("cell %s: %s in %.1f s", cell->label, status_word(r.status), secs);
+        {
+            /* Per-stage wall time, one line. */
+            char times[900] = "";
+            size_t u = 0;
+            for (size_t k = 0; k < r.n && u < sizeof times - 80; k++)
+                if (r.st[k].ran)
+                    u += (size_t)snprintf(times + u, sizeof times - u, "%s%s %.2f s",
+                                          u ? ", " : "", r.st[k].id, r.st[k].seconds);
+            if (matrix)
+                rp_info("cell %s: %s in %.1f s (%s)", cell->label, status_word(r.status), secs,
+                        times);
+            else
+                rp_info("%s in %.1f s (%s)", status_word(r.status), secs, times);
+        }
         rp_run_result_release(&r);
         free(cdir);
     }
