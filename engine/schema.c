@@ -1173,7 +1173,38 @@ static cJSON *component_json(int kind) {
     return o;
 }
 
+static cJSON *schema_json_raw(const rp_node *s);
+
+/* Pipeline files may write `${vars.x}` where a number or boolean is
+ * expected; editors must not flag it, so a scalar schema whose type excludes
+ * strings also accepts a lone variable reference. */
 static cJSON *schema_json(const rp_node *s) {
+    cJSON *o = schema_json_raw(s);
+    const rp_node *t = s && s->kind == RP_NODE_MAP ? rp_node_get(s, "type") : NULL;
+    if (!t) return o;
+    int has_string = 0;
+    size_t n = t->kind == RP_NODE_SEQ ? t->n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *ts = rp_node_str(t->kind == RP_NODE_SEQ ? t->items[i] : t);
+        if (ts && (!strcmp(ts, "string") || !strcmp(ts, "array") || !strcmp(ts, "object")))
+            has_string = 1; /* strings need nothing; lists and maps stay as they are */
+    }
+    if (has_string) return o;
+    cJSON *w = cJSON_CreateObject();
+    cJSON *desc = cJSON_GetObjectItem(o, "description");
+    if (desc) cJSON_AddItemToObject(w, "description", cJSON_Duplicate(desc, 1));
+    cJSON *def = cJSON_GetObjectItem(o, "default");
+    if (def) cJSON_AddItemToObject(w, "default", cJSON_Duplicate(def, 1));
+    cJSON *any = cJSON_AddArrayToObject(w, "anyOf");
+    cJSON_AddItemToArray(any, o);
+    cJSON *var = cJSON_CreateObject();
+    cJSON_AddStringToObject(var, "type", "string");
+    cJSON_AddStringToObject(var, "pattern", "^\\$\\{[^}]+\\}$");
+    cJSON_AddItemToArray(any, var);
+    return w;
+}
+
+static cJSON *schema_json_raw(const rp_node *s) {
     if (!s) return cJSON_CreateObject();
     if (rp_node_is_bool(s)) return cJSON_CreateBool(!strcmp(s->str, "true"));
     cJSON *o = cJSON_CreateObject();

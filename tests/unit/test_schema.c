@@ -489,6 +489,13 @@ static void test_describe_and_export(void **state) {
         "lr");
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(lr, "default")));
     assert_true(cJSON_GetObjectItem(lr, "default")->valuedouble == 0.1);
+    /* a number may also be written as ${...} */
+    cJSON *alts = cJSON_GetObjectItem(lr, "anyOf");
+    assert_int_equal(cJSON_GetArraySize(alts), 2);
+    assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(alts, 0), "exclusiveMinimum")->valuedouble ==
+                0);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(alts, 1), "pattern")->valuestring,
+                        "^\\$\\{[^}]+\\}$");
     /* x-component becomes NAME | {NAME: params} with the registered names */
     cJSON *tr = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "properties"), "transform");
     assert_non_null(cJSON_GetObjectItem(tr, "anyOf"));
