@@ -1,0 +1,121 @@
+/* DESIGN §8: the same seed and thread count give bit-identical weights after
+ * N training steps of a small CNN with batch norm and dropout (masks keyed by
+ * seed, layer and step); another seed gives other weights. */
+#include <math.h>
+#include <string.h>
+
+#include "harness.h"
+#include "registry.h"
+
+#define STEPS 6
+#define N 8
+
+static rp_model *train(uint64_t seed, int threads) {
+    rp_error err;
+    rp_set_threads(threads);
+    rp_node *layers, *ospec;
+    RP_ASSERT_OK(rp_node_parse_string("- {conv2d: {out: 8, kernel: 3, padding: 1}, name: c1}\n"
+                                      "- {batchnorm2d: {}, name: bn}\n"
+                                      "- relu\n"
+                                      "- {maxpool2d: {kernel: 2}}\n"
+                                      "- {dropout: {p: 0.3}, name: drop}\n"
+                                      "- flatten\n"
+                                      "- {linear: {out: 5}, name: fc}\n",
+                                      "<layers>", &layers, &err),
+                 &err);
+    RP_ASSERT_OK(rp_node_parse_string("{adam: {lr: 0.01, weight_decay: 0.001}}", "<o>", &ospec, &err), &err);
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_from_layers(layers, 3, 12, 12, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_init_params(m, seed, &err), &err);
+    rp_optimizer *o;
+    RP_ASSERT_OK(rp_optimizer_new(ospec, m, &o, &err), &err);
+    rp_tensor *x, *d;
+    RP_ASSERT_OK(rp_tensor_new4(&x, N, 3, 12, 12, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new2(&d, N, 5, &err), &err);
+    for (uint64_t step = 0; step < STEPS; step++) {
+        rp_rng r;
+        rp_rng_for(&r, seed, "fit", "data", 0, step);
+        for (size_t i = 0; i < x->numel; i++) x->data[i] = rp_rng_normal(&r);
+        rp_model_set_step(m, seed, step);
+        const rp_tensor *y;
+        RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+        rp_softmax_rows(y->data, d->data, N, 5);
+        for (int i = 0; i < N; i++) d->data[i * 5 + (i % 5)] -= 1.0f; /* softmax CE, label i % 5 */
+        for (size_t i = 0; i < d->numel; i++) d->data[i] /= N;
+        rp_model_zero_grad(m);
+        RP_ASSERT_OK(rp_model_backward(m, d, &err), &err);
+        RP_ASSERT_OK(rp_optimizer_step(o, &err), &err);
+    }
+    rp_tensor_free(x);
+    rp_tensor_free(d);
+    rp_optimizer_free(o);
+    rp_node_free(layers);
+    rp_node_free(ospec);
+    return m;
+}
+
+static int same_weights(rp_model *a, rp_model *b) {
+    for (size_t i = 0; i < rp_model_num_params(a); i++) {
+        rp_param *p = rp_model_param(a, i), *q = rp_model_param(b, i);
+        if (memcmp(p->value->data, q->value->data, p->value->numel * sizeof(float))) return 0;
+    }
+    return 1;
+}
+
+static void test_same_seed_same_weights(void **state) {
+    (void)state;
+    rp_model *a = train(7, 2), *b = train(7, 2), *c = train(8, 2), *d = train(7, 1), *e = train(7, 1);
+    assert_true(same_weights(a, b));
+    assert_false(same_weights(a, c));
+    assert_true(same_weights(d, e));
+    /* weights moved and stayed finite */
+    rp_param *w = rp_model_find_param(a, "fc.weight");
+    rp_error err;
+    RP_ASSERT_OK(rp_tensor_check_finite(w->value, "fc.weight", &err), &err);
+    rp_model_free(a);
+    rp_model_free(b);
+    rp_model_free(c);
+    rp_model_free(d);
+    rp_model_free(e);
+}
+
+static void test_dropout_mask_keyed_by_step(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_new(1, 8, 8, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "drop", "dropout", NULL, 0, &err, "{p: 0.5}"), &err);
+    rp_tensor *x;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 4, 1, 8, 8, &err), &err);
+    rp_tensor_fill(x, 1.0f);
+    const rp_tensor *y;
+    rp_model_set_step(m, 3, 10);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    rp_tensor *first = rp_tensor_clone(y);
+    size_t kept = 0;
+    for (size_t i = 0; i < y->numel; i++) {
+        assert_true(y->data[i] == 0.0f || y->data[i] == 2.0f);
+        kept += y->data[i] != 0;
+    }
+    assert_true(kept > 80 && kept < 176);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_memory_equal(first->data, y->data, y->numel * sizeof(float));
+    rp_model_set_step(m, 3, 11);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_memory_not_equal(first->data, y->data, y->numel * sizeof(float));
+    rp_model_set_training(m, 0);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    for (size_t i = 0; i < y->numel; i++) assert_true(y->data[i] == 1.0f);
+    rp_tensor_free(first);
+    rp_tensor_free(x);
+    rp_model_free(m);
+}
+
+int main(void) {
+    rp_schema_dirs_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_seed_same_weights),
+        cmocka_unit_test(test_dropout_mask_keyed_by_step),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
