@@ -132,6 +132,18 @@ static void test_sort_dedupe_and_unlocated(void **state) {
     assert_non_null(strstr(r, "x.yaml: error: cannot open 'x'\n"));
     free(r);
     rp_diag_release(&d);
+    /* values from --set are located by argument number and column */
+    rp_diag_init(&d);
+    rp_node s = {0};
+    s.file = rp_node_intern("--set");
+    s.line = 2;
+    s.col = 20;
+    rp_diag_addf(&d, &s, NULL, "'lr': expected a number, got 'fast'");
+    r = rp_diag_render(&d, 0);
+    assert_string_equal(r, "--set #2, column 20: error: 'lr': expected a number, got 'fast'\n"
+                           "1 error\n");
+    free(r);
+    rp_diag_release(&d);
     rp_diag_init(&d);
     r = rp_diag_render(&d, 0);
     assert_string_equal(r, "0 errors\n");
