@@ -105,10 +105,10 @@ int ds_run_idx(rp_stage *stg, rp_error *err) {
         snprintf(a, sizeof a, "%s-images-idx3-ubyte", prefix[k]);
         snprintf(b, sizeof b, "%s-labels-idx1-ubyte", prefix[k]);
         if (!ds_find_file(dir, a, pi, sizeof pi))
-            return rp_error_set(err, RP_ERR_IO,
-                                "%s: not found (nor %s.gz); on Debian: apt install "
-                                "dataset-fashion-mnist, or datasets/fashion-mnist.sh",
-                                pi, pi);
+            return rp_error_set(err, RP_ERR_IO, "%s: not found (nor %s.gz); %s", pi, pi,
+                                fashion ? "on Debian: apt install dataset-fashion-mnist, or run "
+                                          "datasets/fashion-mnist.sh"
+                                        : "run datasets/mnist.sh DIR");
         if (!ds_find_file(dir, b, pl, sizeof pl))
             return rp_error_set(err, RP_ERR_IO, "%s: not found (nor %s.gz)", pl, pl);
         memds m;
