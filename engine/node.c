@@ -627,12 +627,18 @@ static void set_mark(rp_node *n, const struct conv *c, yaml_mark_t m) {
     n->col = (int)m.column + 1;
 }
 
-static int conv_err(struct conv *c, yaml_mark_t m, int status, const char *fmt, const char *a,
-                    const char *b) {
+static int conv_err(struct conv *c, yaml_mark_t m, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int conv_err(struct conv *c, yaml_mark_t m, int status, const char *fmt, ...) {
+    if (c->err && c->err->status != RP_OK) return c->err->status; /* keep the first */
+    char msg[RP_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     rp_node at = {0};
     set_mark(&at, c, m);
-    if (c->err && c->err->status != RP_OK) return c->err->status; /* keep the first */
-    return rp_error_at(c->err, &at, status, fmt, a, b);
+    return rp_error_at(c->err, &at, status, "%s", msg);
 }
 
 static int convert(struct conv *c, int idx, int depth, rp_node **out);
@@ -646,42 +652,37 @@ static int is_merge_key(const yaml_node_t *k) {
 static int merge_from(struct conv *c, rp_node *map, rp_node *src, yaml_mark_t at) {
     if (src->kind != RP_NODE_MAP)
         return conv_err(c, at, RP_ERR_FORMAT,
-                        "'<<' merge key expects a map or a list of maps%s%s", "", "");
+                        "'<<' merge key expects a map or a list of maps");
     for (size_t i = 0; i < src->n; i++) {
         if (map_index(map, src->keys[i]->str) >= 0) continue;
         rp_node *k = src->keys[i], *v = src->items[i];
         src->keys[i] = src->items[i] = NULL;
         if (map_append(map, k, v) != RP_OK)
-            return conv_err(c, at, RP_ERR_NOMEM, "out of memory%s%s", "", "");
+            return conv_err(c, at, RP_ERR_NOMEM, "out of memory");
     }
     return RP_OK;
 }
 
 static int convert_map(struct conv *c, yaml_node_t *yn, int depth, rp_node *map) {
     yaml_node_pair_t *p;
-    /* merge sources, applied after the explicit keys */
-    int merges[64];
-    yaml_mark_t merge_marks[64];
-    int n_merges = 0;
+    /* the merge source (`<<`), applied after the explicit keys */
+    int merge = 0;
+    yaml_mark_t merge_mark = yn->start_mark;
     for (p = yn->data.mapping.pairs.start; p < yn->data.mapping.pairs.top; p++) {
         yaml_node_t *yk = yaml_document_get_node(c->doc, p->key);
-        if (!yk) return conv_err(c, yn->start_mark, RP_ERR_FORMAT, "bad mapping key%s%s", "", "");
+        if (!yk) return conv_err(c, yn->start_mark, RP_ERR_FORMAT, "bad mapping key");
         if (is_merge_key(yk)) {
-            if (n_merges == (int)(sizeof merges / sizeof *merges))
-                return conv_err(c, yk->start_mark, RP_ERR_FORMAT, "too many '<<' merge keys%s%s",
-                                "", "");
-            if (n_merges > 0)
+            if (merge)
                 return conv_err(c, yk->start_mark, RP_ERR_FORMAT,
-                                "duplicate key '<<' (use one merge key with a list of maps)%s%s",
-                                "", "");
-            merges[n_merges] = p->value;
-            merge_marks[n_merges++] = yk->start_mark;
+                                "duplicate key '<<' (use one merge key with a list of maps)");
+            merge = p->value;
+            merge_mark = yk->start_mark;
             continue;
         }
         if (yk->type != YAML_SCALAR_NODE)
             return conv_err(c, yk->start_mark, RP_ERR_FORMAT,
-                            "mapping keys must be plain scalars, not %s%s",
-                            yk->type == YAML_SEQUENCE_NODE ? "a list" : "a map", "");
+                            "mapping keys must be plain scalars, not %s",
+                            yk->type == YAML_SEQUENCE_NODE ? "a list" : "a map");
         char *ks_restored = restore_vars((const char *)yk->data.scalar.value, c->marks);
         const char *ks = ks_restored ? ks_restored : (const char *)yk->data.scalar.value;
         long prev = map_index(map, ks);
@@ -695,7 +696,7 @@ static int convert_map(struct conv *c, yaml_node_t *yn, int depth, rp_node *map)
         }
         rp_node *k = rp_node_new_scalar(ks), *v = NULL;
         free(ks_restored);
-        if (!k) return conv_err(c, yk->start_mark, RP_ERR_NOMEM, "out of memory%s%s", "", "");
+        if (!k) return conv_err(c, yk->start_mark, RP_ERR_NOMEM, "out of memory");
         k->quoted = yk->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
         set_mark(k, c, yk->start_mark);
         int s = convert(c, p->value, depth + 1, &v);
@@ -704,17 +705,18 @@ static int convert_map(struct conv *c, yaml_node_t *yn, int depth, rp_node *map)
             return s;
         }
         if (map_append(map, k, v) != RP_OK)
-            return conv_err(c, yk->start_mark, RP_ERR_NOMEM, "out of memory%s%s", "", "");
+            return conv_err(c, yk->start_mark, RP_ERR_NOMEM, "out of memory");
     }
-    for (int m = 0; m < n_merges; m++) {
+    if (merge) {
         rp_node *src = NULL;
-        int s = convert(c, merges[m], depth + 1, &src);
+        int s = convert(c, merge, depth + 1, &src);
         if (s != RP_OK) return s;
         if (src->kind == RP_NODE_SEQ) {
             /* earlier maps in the list win over later ones */
-            for (size_t i = 0; i < src->n && s == RP_OK; i++) s = merge_from(c, map, src->items[i], merge_marks[m]);
+            for (size_t i = 0; i < src->n && s == RP_OK; i++)
+                s = merge_from(c, map, src->items[i], merge_mark);
         } else {
-            s = merge_from(c, map, src, merge_marks[m]);
+            s = merge_from(c, map, src, merge_mark);
         }
         rp_node_free(src);
         if (s != RP_OK) return s;
@@ -727,15 +729,15 @@ static int convert(struct conv *c, int idx, int depth, rp_node **out) {
     yaml_node_t *yn = yaml_document_get_node(c->doc, idx);
     if (!yn) return rp_error_set(c->err, RP_ERR_FORMAT, "%s: broken YAML document", c->file);
     if (depth > RP_NODE_MAX_DEPTH)
-        return conv_err(c, yn->start_mark, RP_ERR_FORMAT, "nesting deeper than %s levels%s",
-                        "2000", "");
+        return conv_err(c, yn->start_mark, RP_ERR_FORMAT, "nesting deeper than %d levels",
+                        RP_NODE_MAX_DEPTH);
     if (++c->count > RP_NODE_MAX_NODES)
         return conv_err(c, yn->start_mark, RP_ERR_FORMAT,
-                        "document too large after expanding aliases (more than %s nodes)%s",
-                        "2000000", "");
+                        "document too large after expanding aliases (more than %d nodes)",
+                        RP_NODE_MAX_NODES);
     if (c->busy[idx])
         return conv_err(c, yn->start_mark, RP_ERR_FORMAT,
-                        "recursive alias: this node contains itself%s%s", "", "");
+                        "recursive alias: this node contains itself");
     rp_node *n = NULL;
     int s = RP_OK;
     switch (yn->type) {
@@ -750,13 +752,13 @@ static int convert(struct conv *c, int idx, int depth, rp_node **out) {
             free(restored);
             if (n) n->quoted = !plain;
         }
-        if (!n) return conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory%s%s", "", "");
+        if (!n) return conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory");
         set_mark(n, c, yn->start_mark);
         break;
     }
     case YAML_SEQUENCE_NODE: {
         n = rp_node_new_seq();
-        if (!n) return conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory%s%s", "", "");
+        if (!n) return conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory");
         set_mark(n, c, yn->start_mark);
         c->busy[idx] = 1;
         for (yaml_node_item_t *it = yn->data.sequence.items.start;
@@ -764,21 +766,21 @@ static int convert(struct conv *c, int idx, int depth, rp_node **out) {
             rp_node *child = NULL;
             s = convert(c, *it, depth + 1, &child);
             if (s == RP_OK && rp_node_seq_push(n, child) != RP_OK)
-                s = conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory%s%s", "", "");
+                s = conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory");
         }
         c->busy[idx] = 0;
         break;
     }
     case YAML_MAPPING_NODE:
         n = rp_node_new_map();
-        if (!n) return conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory%s%s", "", "");
+        if (!n) return conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory");
         set_mark(n, c, yn->start_mark);
         c->busy[idx] = 1;
         s = convert_map(c, yn, depth, n);
         c->busy[idx] = 0;
         break;
     default:
-        return conv_err(c, yn->start_mark, RP_ERR_FORMAT, "empty YAML node%s%s", "", "");
+        return conv_err(c, yn->start_mark, RP_ERR_FORMAT, "empty YAML node");
     }
     if (s != RP_OK) {
         rp_node_free(n);

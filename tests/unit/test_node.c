@@ -189,6 +189,8 @@ static void test_errors(void **state) {
     expect_parse_error("a: 1\n---\nb: 2\n", 3, 1, "single YAML document");
     expect_parse_error("x: &a\n  - *a\n", 1, 4, "recursive alias");
     expect_parse_error("m:\n  <<: 3\n", 2, 3, "'<<' merge key expects a map");
+    expect_parse_error("m:\n  <<: {a: 1}\n  <<: {b: 2}\n", 3, 3, "duplicate key '<<'");
+    expect_parse_error("m:\n  <<: [{a: 1}, 2]\n", 2, 3, "'<<' merge key expects a map");
     expect_parse_error("? [a]\n: 1\n", 1, 3, "mapping keys must be plain scalars");
     /* billion laughs is refused, not expanded */
     expect_parse_error("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
