@@ -96,11 +96,17 @@ static int nearest_src(int in, int out, int o) {
 void rp_image_resize_f32(const float *src, int sw, int sh, int c, float *dst, int dw, int dh,
                          int interp) {
     if (interp == RP_INTERP_BILINEAR) {
-        int *x0 = malloc(sizeof(int) * (size_t)(dw + dh) * 2);
-        float *lx = malloc(sizeof(float) * (size_t)(dw + dh));
+        /* tap tables on the stack for usual sizes: no allocation per sample */
+        int stack_i[4 * 1024];
+        float stack_f[2 * 1024];
+        int small = dw + dh <= 1024;
+        int *x0 = small ? stack_i : malloc(sizeof(int) * (size_t)(dw + dh) * 2);
+        float *lx = small ? stack_f : malloc(sizeof(float) * (size_t)(dw + dh));
         if (!x0 || !lx) {
-            free(x0);
-            free(lx);
+            if (!small) {
+                free(x0);
+                free(lx);
+            }
             interp = RP_INTERP_NEAREST;
         } else {
             int *x1 = x0 + dw, *y0 = x1 + dw, *y1 = y0 + dh;
@@ -120,8 +126,10 @@ void rp_image_resize_f32(const float *src, int sw, int sh, int c, float *dst, in
                     }
                 }
             }
-            free(x0);
-            free(lx);
+            if (!small) {
+                free(x0);
+                free(lx);
+            }
             return;
         }
     }
