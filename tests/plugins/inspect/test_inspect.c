@@ -90,10 +90,12 @@ static const struct rp_port tiny_out[] = {{"data", RP_ART_DATASET, 0, NULL}};
 static const struct rp_stage_def tiny_def = {"fx.tiny", "tiny", NULL, 0, tiny_out, 1, tiny_run};
 
 static cJSON *run_inspect(const char *with) {
-    char text[600];
+    char text[900];
     snprintf(text, sizeof text,
              "stages:\n  - id: src\n    use: fx.tiny\n  - id: look\n    use: inspect.dataset\n"
-             "    in: {data: src}\n    with: %s\n",
+             "    in: {data: src}\n    with: %s\n"
+             "  - id: show\n    use: inspect.metrics\n    in: {metrics: [look, look.metrics]}\n"
+             "    with: {print: false}\n",
              with);
     rp_node *doc = NULL;
     rp_error err;
@@ -141,6 +143,11 @@ static void test_stage_classification(void **state) {
     assert_true(cell(j, "class_counts", 1, 1) == 0.5);
     assert_true(cell(j, "channel_stats", 0, 3) == 0.75); /* max */
     assert_true(sc(j, "imbalance") == 1);
+    /* inspect.metrics merged its inputs, prefixed by the source stage */
+    cJSON *show = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "show"), "scalars");
+    assert_true(cJSON_GetObjectItem(show, "look.mean.c0")->valuedouble ==
+                sc(j, "mean.c0"));
+    assert_true(cJSON_GetObjectItem(show, "look.samples")->valuedouble == 4);
     cJSON_Delete(j);
     /* first 3 samples, labels only */
     j = run_inspect("{samples: 3, stats: false}");
