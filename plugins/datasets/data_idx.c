@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+
+#include <zlib.h>
 
 #include "stages.h"
 
@@ -16,51 +19,88 @@ static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* Streamed IDX reading: header, then exactly the records needed (all of
+ * them, or `limit`), then — when reading everything — a check that nothing
+ * follows. gzread reads raw files as is. */
+typedef struct idxf {
+    gzFile g;
+    const char *path;
+} idxf;
+
+static int idx_read(idxf *f, void *buf, size_t n, size_t *got, rp_error *err) {
+    *got = 0;
+    while (*got < n) {
+        unsigned chunk = n - *got > (1u << 30) ? (1u << 30) : (unsigned)(n - *got);
+        int r = gzread(f->g, (uint8_t *)buf + *got, chunk);
+        if (r < 0) {
+            int e;
+            const char *m = gzerror(f->g, &e);
+            return rp_error_set(err, RP_ERR_FORMAT, "%s: corrupt or truncated gzip data: %s",
+                                f->path, m ? m : "read error");
+        }
+        if (r == 0) break;
+        *got += (size_t)r;
+    }
+    int e = Z_OK;
+    const char *m = gzerror(f->g, &e);
+    if (*got < n && e != Z_OK && e != Z_STREAM_END)
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: corrupt or truncated gzip data: %s", f->path,
+                            m ? m : "read error");
+    return RP_OK;
+}
+
+static int idx_open(idxf *f, const char *path, rp_error *err) {
+    f->path = path;
+    f->g = gzopen(path, "rb");
+    if (!f->g) return rp_error_set(err, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    gzbuffer(f->g, 1 << 17);
+    return RP_OK;
+}
+
+/* After the last record: must be at the end (raw or gzip). */
+static int idx_at_end(idxf *f, uint64_t count, const char *what, rp_error *err) {
+    uint8_t extra[64];
+    size_t got;
+    int st = idx_read(f, extra, sizeof extra, &got, err);
+    if (st) return st;
+    if (got)
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: trailing bytes after the %llu %s the header announces", f->path,
+                            (unsigned long long)count, what);
+    /* a cut gzip stream shows up only at close */
+    int rc = gzclose(f->g);
+    f->g = NULL;
+    if (rc == Z_BUF_ERROR)
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: truncated gzip file", f->path);
+    if (rc != Z_OK) return rp_error_set(err, RP_ERR_FORMAT, "%s: corrupt gzip file", f->path);
+    return RP_OK;
+}
+
 int idx_load(const char *images, const char *labels, uint64_t limit, int num_classes, memds *m,
              rp_error *err) {
-    uint8_t *ib = NULL, *lb = NULL;
-    size_t il = 0, ll = 0;
-    int st = ds_read_gz(images, &ib, &il, err);
-    if (!st) st = ds_read_gz(labels, &lb, &ll, err);
-    if (st) goto done;
-    if (il < 16 || be32(ib) != 0x00000803u) {
+    idxf fi = {0}, fl = {0};
+    uint8_t hi[16], hl[8];
+    size_t got;
+    memset(m, 0, sizeof *m);
+    int st = idx_open(&fi, images, err);
+    if (!st) st = idx_open(&fl, labels, err);
+    if (!st) st = idx_read(&fi, hi, 16, &got, err);
+    if (!st && (got < 16 || be32(hi) != 0x00000803u))
         st = rp_error_set(err, RP_ERR_FORMAT,
                           "%s: not an IDX image file (magic 0x%08x, expected 0x00000803 = uint8, "
                           "3 dimensions)",
-                          images, il >= 4 ? be32(ib) : 0u);
-        goto done;
-    }
-    if (ll < 8 || be32(lb) != 0x00000801u) {
+                          images, got >= 4 ? be32(hi) : 0u);
+    if (!st) st = idx_read(&fl, hl, 8, &got, err);
+    if (!st && (got < 8 || be32(hl) != 0x00000801u))
         st = rp_error_set(err, RP_ERR_FORMAT,
                           "%s: not an IDX label file (magic 0x%08x, expected 0x00000801 = uint8, "
                           "1 dimension)",
-                          labels, ll >= 4 ? be32(lb) : 0u);
-        goto done;
-    }
-    uint64_t n = be32(ib + 4), rows = be32(ib + 8), cols = be32(ib + 12), nl = be32(lb + 4);
+                          labels, got >= 4 ? be32(hl) : 0u);
+    if (st) goto done;
+    uint64_t n = be32(hi + 4), rows = be32(hi + 8), cols = be32(hi + 12), nl = be32(hl + 4);
     if (rows == 0 || cols == 0 || rows > 65536 || cols > 65536) {
         st = rp_error_set(err, RP_ERR_FORMAT, "%s: bad image size %llux%llu in the header", images,
                           (unsigned long long)rows, (unsigned long long)cols);
-        goto done;
-    }
-    uint64_t per = rows * cols;
-    if (il - 16 != n * per) {
-        uint64_t have = (il - 16) / per;
-        st = rp_error_set(err, RP_ERR_FORMAT,
-                          "%s: header says %llu images of %llux%llu (%llu bytes of pixels) but the "
-                          "file has %zu; %s at image %llu",
-                          images, (unsigned long long)n, (unsigned long long)rows,
-                          (unsigned long long)cols, (unsigned long long)(n * per), il - 16,
-                          il - 16 < n * per ? "truncated" : "trailing bytes",
-                          (unsigned long long)have);
-        goto done;
-    }
-    if (ll - 8 != nl) {
-        st = rp_error_set(err, RP_ERR_FORMAT,
-                          "%s: header says %llu labels but the file has %zu; %s at record %llu",
-                          labels, (unsigned long long)nl, ll - 8,
-                          ll - 8 < nl ? "truncated" : "trailing bytes",
-                          (unsigned long long)(ll - 8 < nl ? ll - 8 : nl));
         goto done;
     }
     if (nl != n) {
@@ -68,23 +108,41 @@ int idx_load(const char *images, const char *labels, uint64_t limit, int num_cla
                           (unsigned long long)n, labels, (unsigned long long)nl);
         goto done;
     }
-    if (limit && limit < n) n = limit;
-    st = memds_alloc(m, n, 1, (int)rows, (int)cols, 0, 0, err);
+    uint64_t want = limit && limit < n ? limit : n, per = rows * cols;
+    st = memds_alloc(m, want, 1, (int)rows, (int)cols, 0, 0, err);
     if (st) goto done;
-    memcpy(m->pix, ib + 16, n * per);
-    for (uint64_t i = 0; i < n; i++) {
-        int y = lb[8 + i];
-        if (y >= num_classes) {
-            memds_release(m);
-            st = rp_error_set(err, RP_ERR_FORMAT, "%s: record %llu: label %d out of range [0, %d)",
-                              labels, (unsigned long long)i, y, num_classes);
-            goto done;
-        }
-        m->labels[i] = y;
+    st = idx_read(&fi, m->pix, want * per, &got, err);
+    if (!st && got < want * per)
+        st = rp_error_set(err, RP_ERR_FORMAT,
+                          "%s: header says %llu images of %llux%llu but the file ends after %zu "
+                          "bytes of pixels; truncated at image %llu",
+                          images, (unsigned long long)n, (unsigned long long)rows,
+                          (unsigned long long)cols, got, (unsigned long long)(got / per));
+    uint8_t *lb = NULL;
+    if (!st) {
+        lb = malloc(want + 1);
+        if (!lb) st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     }
-done:
-    free(ib);
+    if (!st) st = idx_read(&fl, lb, want, &got, err);
+    if (!st && got < want)
+        st = rp_error_set(err, RP_ERR_FORMAT,
+                          "%s: header says %llu labels but the file ends after %zu; truncated at "
+                          "record %zu",
+                          labels, (unsigned long long)nl, got, got);
+    for (uint64_t i = 0; !st && i < want; i++) {
+        if (lb[i] >= num_classes)
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: record %llu: label %d out of range [0, %d)",
+                              labels, (unsigned long long)i, lb[i], num_classes);
+        m->labels[i] = lb[i];
+    }
     free(lb);
+    /* everything read: nothing may follow (a limited read stops early) */
+    if (!st && want == n) st = idx_at_end(&fi, n, "images", err);
+    if (!st && want == n) st = idx_at_end(&fl, n, "labels", err);
+done:
+    if (fi.g) gzclose(fi.g);
+    if (fl.g) gzclose(fl.g);
+    if (st) memds_release(m);
     return st;
 }
 
