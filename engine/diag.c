@@ -223,12 +223,6 @@ char *rp_diag_render(const rp_diag *d, int color) {
     }
     for (size_t k = 0; k < n; k++) {
         const rp_error *e = &d->e[ord[k]];
-        if (!strcmp(e->file, "--set") && e->line > 0) {
-            /* a value given on the command line: line = which --set, col = offset in it */
-            out_printf(&o, "%s--set #%d, column %d:%s %serror:%s %s%s%s\n", bold, e->line, e->col,
-                       reset, red, reset, bold, e->msg, reset);
-            continue;
-        }
         if (e->file[0] && e->line > 0)
             out_printf(&o, "%s%s:%d:%d:%s ", bold, e->file, e->line, e->col, reset);
         else if (e->file[0])
@@ -241,7 +235,9 @@ char *rp_diag_render(const rp_diag *d, int color) {
         if (!s) {
             s = &srcs[n_srcs++];
             s->file = e->file;
-            s->text = read_text(e->file);
+            /* "--set" locates values given on the command line (line = which
+             * --set, col = offset in it): there is no file to quote */
+            s->text = strcmp(e->file, "--set") ? read_text(e->file) : NULL;
         }
         const char *line;
         size_t len;

@@ -132,7 +132,7 @@ static void test_sort_dedupe_and_unlocated(void **state) {
     assert_non_null(strstr(r, "x.yaml: error: cannot open 'x'\n"));
     free(r);
     rp_diag_release(&d);
-    /* values from --set are located by argument number and column */
+    /* values from --set are located by argument number and column (no source line) */
     rp_diag_init(&d);
     rp_node s = {0};
     s.file = rp_node_intern("--set");
@@ -140,7 +140,7 @@ static void test_sort_dedupe_and_unlocated(void **state) {
     s.col = 20;
     rp_diag_addf(&d, &s, NULL, "'lr': expected a number, got 'fast'");
     r = rp_diag_render(&d, 0);
-    assert_string_equal(r, "--set #2, column 20: error: 'lr': expected a number, got 'fast'\n"
+    assert_string_equal(r, "--set:2:20: error: 'lr': expected a number, got 'fast'\n"
                            "1 error\n");
     free(r);
     rp_diag_release(&d);
