@@ -25,13 +25,21 @@ if [ "$TORCH" = 1 ] && ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
     TORCH=0
 fi
 export OMP_NUM_THREADS=$THREADS
+# Both sides use libgomp. Its default spin-waiting at barriers steals the cores
+# from the working threads when the machine is busier than its core count
+# (2-5x slower for both runpipe and PyTorch): on a loaded machine both run with
+# passive waiting unless OMP_WAIT_POLICY is set; the header says which.
+if [ -z "${OMP_WAIT_POLICY:-}" ] &&
+    awk -v n="$(nproc)" '{ exit !($1 > n) }' /proc/loadavg; then
+    export OMP_WAIT_POLICY=passive
+fi
 start=$(date +%s)
 
 bins=$(ls tests/bench/bench_*.c 2>/dev/null | sed "s|tests/bench/\(.*\)\.c|$BUILD/bench/\1|")
 # shellcheck disable=SC2086
 make --no-print-directory -s $bins || { echo "bench: build failed"; exit 1; }
 
-echo "== runpipe benchmark: $THREADS threads, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== runpipe benchmark: $THREADS threads, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-default}"
 
 # ---- 1. convolution kernels ---------------------------------------------------
 if [ "${RP_BENCH_LAYERS:-1}" != 0 ]; then
