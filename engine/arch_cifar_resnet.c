@@ -21,7 +21,7 @@ static int cifar_resnet(const rp_node *opts, int n, rp_model **out, rp_error *er
     rp_model *m;
     if (rp_model_new(in_ch, size, size, &m, err)) return err->status;
     int st = rn_conv_bn(m, "conv1", "bn1", "relu", NULL, 16, 3, 1, 1, err);
-    char prev[128] = "relu", p[64], a[96], b[96], c[96], d[96];
+    char prev[160] = "relu", p[64], a[160], b[160], c[160], d[160];
     int inpl = 16;
     for (int s = 0; !st && s < 3; s++) {
         int planes = 16 << s;
@@ -32,7 +32,7 @@ static int cifar_resnet(const rp_node *opts, int n, rp_model **out, rp_error *er
             st = rn_conv_bn(m, a, b, c, prev, planes, 3, stride, 1, err);
             snprintf(a, sizeof a, "%s.conv2", p), snprintf(b, sizeof b, "%s.bn2", p);
             if (!st) st = rn_conv_bn(m, a, b, NULL, c, planes, 3, 1, 1, err);
-            char sc[96];
+            char sc[160];
             snprintf(sc, sizeof sc, "%s", prev);
             if (!st && (stride != 1 || inpl != planes)) {
                 const char *pi = prev;

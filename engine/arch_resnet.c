@@ -20,7 +20,7 @@ static int tv_resnet(const rp_node *opts, const int *blocks, int bottleneck, rp_
     if (rp_model_new(in_ch, size, size, &m, err)) return err->status;
     int st = rn_conv_bn(m, "conv1", "bn1", "relu", NULL, 64, 7, 2, 3, err);
     if (!st) st = rp_model_addf(m, "maxpool", "maxpool2d", NULL, 0, err, "{kernel: 3, stride: 2, padding: 1}");
-    char prev[128] = "maxpool", p[64], a[96], b[96], c[96], d[96];
+    char prev[160] = "maxpool", p[64], a[160], b[160], c[160], d[160];
     int inpl = 64, exp = bottleneck ? 4 : 1;
     for (int s = 0; !st && s < 4; s++) {
         int planes = 64 << s;
@@ -42,7 +42,7 @@ static int tv_resnet(const rp_node *opts, const int *blocks, int bottleneck, rp_
                 if (!st) st = rn_conv_bn(m, a, b, NULL, c, planes, 3, 1, 1, err);
             }
             last_bn = b;
-            char sc[96];
+            char sc[160];
             snprintf(sc, sizeof sc, "%s", prev);
             if (!st && (stride != 1 || inpl != planes * exp)) {
                 snprintf(c, sizeof c, "%s.downsample.0", p), snprintf(d, sizeof d, "%s.downsample.1", p);
