@@ -31,22 +31,34 @@ const char *model_node_dir(const rp_node *n, char *buf, size_t size) {
     return buf;
 }
 
-const char *model_resolve_path(const char *path, const char *base_dir, char *buf, size_t size) {
-    snprintf(buf, size, "%s", path);
-    if (path[0] == '/' || !base_dir || !base_dir[0]) return buf;
+static int readable(const char *path) {
     FILE *f = fopen(path, "rb");
-    if (f) {
-        fclose(f);
-        return buf;
-    }
-    char alt[1024];
-    snprintf(alt, sizeof alt, "%s/%s", base_dir, path);
-    f = fopen(alt, "rb");
-    if (f) {
-        fclose(f);
-        snprintf(buf, size, "%s", alt);
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+const char *model_resolve_path(const char *path, const char *const *dirs, char *buf, size_t size) {
+    snprintf(buf, size, "%s", path);
+    if (path[0] == '/' || !dirs || readable(path)) return buf;
+    for (size_t i = 0; dirs[i]; i++) {
+        char alt[2100];
+        if (!dirs[i][0]) continue;
+        snprintf(alt, sizeof alt, "%s/%s", dirs[i], path);
+        if (readable(alt)) {
+            snprintf(buf, size, "%s", alt);
+            break;
+        }
     }
     return buf;
+}
+
+void model_stage_dirs(rp_stage *st, char store[2][1024], const char *dirs[3]) {
+    model_node_dir(rp_stage_node(st), store[0], 1024);
+    const char *rd = rp_stage_rundir(st);
+    snprintf(store[1], 1024, "%s", rd ? rd : "");
+    dirs[0] = store[0];
+    dirs[1] = store[1];
+    dirs[2] = NULL;
 }
 
 const char *model_fmt_count(size_t v, char *buf, size_t size) {
@@ -129,12 +141,12 @@ static int build_layers(const rp_node *p, const rp_node *layers, rp_model **out,
 }
 
 static int load_pretrained(rp_model *m, const rp_node *p, const char *stage_id,
-                           const char *base_dir, rp_error *err) {
+                           const char *const *dirs, rp_error *err) {
     const rp_node *pn = rp_node_get(p, "pretrained");
     const char *file = rp_node_str(pn);
     int strict = rp_param_bool(p, "strict", 1);
     char path[1024];
-    model_resolve_path(file, base_dir, path, sizeof path);
+    model_resolve_path(file, dirs, path, sizeof path);
     rp_load_report rep;
     memset(&rep, 0, sizeof rep);
     int rc = rp_model_load_weights(m, path, strict, &rep, err);
@@ -203,7 +215,7 @@ static int freeze(rp_model *m, const rp_node *list, const char *stage_id, rp_err
 }
 
 int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_id,
-                            const char *base_dir, rp_model **out, rp_error *err) {
+                            const char *const *dirs, rp_model **out, rp_error *err) {
     *out = NULL;
     const rp_node *arch = rp_node_get(p, "arch");
     const rp_node *layers = rp_node_get(p, "layers");
@@ -217,7 +229,7 @@ int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_i
     if (rc) return rc;
     rc = rp_model_init_params(m, model_stage_seed(seed, stage_id, "init"), err);
     if (!rc && present(rp_node_get(p, "pretrained")))
-        rc = load_pretrained(m, p, stage_id, base_dir, err);
+        rc = load_pretrained(m, p, stage_id, dirs, err);
     const rp_node *head = rp_node_get(p, "head");
     if (!rc && present(head)) {
         int64_t classes = rp_param_int(head, "classes", 0);
@@ -249,10 +261,11 @@ int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_i
 }
 
 int model_build_run(rp_stage *st, rp_error *err) {
-    char dir[1024];
-    model_node_dir(rp_stage_node(st), dir, sizeof dir);
+    char store[2][1024];
+    const char *dirs[3];
+    model_stage_dirs(st, store, dirs);
     rp_model *m = NULL;
-    int rc = model_build_from_params(rp_stage_params(st), rp_stage_seed(st), rp_stage_id(st), dir,
+    int rc = model_build_from_params(rp_stage_params(st), rp_stage_seed(st), rp_stage_id(st), dirs,
                                      &m, err);
     if (rc) return rc;
     rp_stage_note(st, "params_total", (double)rp_model_count_weights(m, 0));

@@ -11,9 +11,10 @@ int model_load_run(rp_stage *st, rp_error *err) {
     const char *file = rp_node_str(pn);
     if (!file || !file[0])
         return rp_error_at(err, pn ? pn : p, RP_ERR_INVALID, "'path': expected a file name");
-    char dir[1024], path[1024];
-    model_node_dir(rp_stage_node(st), dir, sizeof dir);
-    model_resolve_path(file, dir, path, sizeof path);
+    char store[2][1024], path[1024];
+    const char *dirs[3];
+    model_stage_dirs(st, store, dirs);
+    model_resolve_path(file, dirs, path, sizeof path);
     rp_model *m = NULL;
     int rc = rp_model_load(path, &m, err);
     if (rc) return rc;

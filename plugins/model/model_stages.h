@@ -16,20 +16,26 @@ int model_save_run(rp_stage *st, rp_error *err);
 
 /* The whole of model.build without a stage context: build a model from the
  * validated params `p` (borrowed; schemas/model.build.yaml), initialising
- * deterministically from (seed, stage_id). `base_dir` (borrowed, may be NULL)
- * is where a relative `pretrained:` path is also looked for (the pipeline
- * file's folder). Logs the load report and a one-line summary via rp_info.
+ * deterministically from (seed, stage_id). `dirs` (borrowed NULL-terminated
+ * list, may be NULL) are where a relative `pretrained:` path is also looked
+ * for (the pipeline file's folder, the run folder). Logs the load report and a one-line summary via rp_info.
  * *out transferred. */
 int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_id,
-                            const char *base_dir, rp_model **out, rp_error *err);
+                            const char *const *dirs, rp_model **out, rp_error *err);
 
 /* Seed for one purpose ("init", "head", "gray_adapter") of a stage, derived
  * from the run's root seed by the counter-based RNG (DESIGN §8). */
 uint64_t model_stage_seed(uint64_t seed, const char *stage_id, const char *purpose);
 
 /* Resolve a user-given input file: as given when it exists, else relative to
- * `base_dir` (may be NULL). Writes into buf (size bytes); returns buf. */
-const char *model_resolve_path(const char *path, const char *base_dir, char *buf, size_t size);
+ * the first of `dirs` (borrowed NULL-terminated list, may be NULL) where it
+ * exists. Writes into buf (size bytes); returns buf. */
+const char *model_resolve_path(const char *path, const char *const *dirs, char *buf, size_t size);
+
+/* The search list for a stage: the pipeline file's folder and the run
+ * folder (so `path: save/model.safetensors` finds an earlier stage's file).
+ * `store` holds the strings; dirs[] is filled and NULL-terminated. */
+void model_stage_dirs(rp_stage *st, char store[2][1024], const char *dirs[3]);
 
 /* Folder of the YAML file the node came from ("" when unknown) into buf. */
 const char *model_node_dir(const rp_node *n, char *buf, size_t size);

@@ -23,7 +23,8 @@ static rp_model *build(const char *params, uint64_t seed, const char *stage, con
     rp_model *m = NULL;
     rp_error err;
     rp_error_clear(&err);
-    RP_ASSERT_OK(model_build_from_params(p, seed, stage, base, &m, &err), &err);
+    const char *dirs[] = {base, NULL};
+    RP_ASSERT_OK(model_build_from_params(p, seed, stage, base ? dirs : NULL, &m, &err), &err);
     rp_node_free(p);
     return m;
 }
@@ -34,7 +35,8 @@ static const char *build_fails(const char *params, const char *base, int *line) 
     rp_error_clear(&err);
     rp_node *p = yaml(params);
     rp_model *m = NULL;
-    int rc = model_build_from_params(p, 1, "net", base, &m, &err);
+    const char *dirs[] = {base, NULL};
+    int rc = model_build_from_params(p, 1, "net", base ? dirs : NULL, &m, &err);
     rp_node_free(p);
     assert_int_not_equal(rc, RP_OK);
     assert_null(m);

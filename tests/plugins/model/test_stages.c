@@ -35,7 +35,7 @@ static void test_build_save_load_roundtrip(void **state) {
     snprintf(out, sizeof out, "%s/run", dir);
     snprintf(path, sizeof path, "%s/io.yaml", dir);
     snprintf(log, sizeof log, "%s/log", dir);
-    snprintf(yaml, sizeof yaml,
+    snprintf(yaml, sizeof yaml, "%s",
              "runpipe: 1\n"
              "name: model-io\n"
              "seed: 3\n"
@@ -52,18 +52,18 @@ static void test_build_save_load_roundtrip(void **state) {
              "    with: {path: sub/dir/m.safetensors}\n"
              "  - id: load\n"
              "    use: model.load\n"
-             "    with: {path: '%s/save/model.safetensors'}\n"
+             "    with: {path: save/model.safetensors}\n" /* found in the run folder */
              "  - id: again\n"
              "    use: model.build\n"
-             "    with: {arch: mnist_cnn, pretrained: '%s/save2/sub/dir/m.safetensors', "
-             "strict: false}\n",
-             out, out);
+             "    with: {arch: mnist_cnn, pretrained: save2/sub/dir/m.safetensors, "
+             "strict: false}\n");
     rp_test_write(path, yaml);
     int rc = run(path, out, log);
     char *text = slurp(log);
     if (rc != 0) fail_msg("runpipe exited %d:\n%s", rc, text);
     assert_non_null(strstr(text, "net: mnist_cnn: 49,796 params (49,476 trainable)"));
-    assert_non_null(strstr(text, "loaded"));
+    assert_non_null(strstr(text, "load: loaded '")); /* resolved in the run folder: */
+    assert_non_null(strstr(text, "run/save/model.safetensors'"));
     assert_non_null(strstr(text, "2 skipped")); /* fc.weight and fc.bias: 4 vs 10 classes */
     free(text);
 
