@@ -257,7 +257,7 @@ static int write_cell_manifest(const char *dir, const rp_config *cfg, const rp_c
     return s;
 }
 
-static int write_resolved(const char *dir, const rp_plan *p, rp_error *err) {
+static int write_resolved(const char *dir, const rp_plan *p, int resuming, rp_error *err) {
     rp_node *doc = rp_plan_resolved_doc(p);
     if (!doc) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     char *y = NULL;
@@ -265,6 +265,15 @@ static int write_resolved(const char *dir, const rp_plan *p, rp_error *err) {
     rp_node_free(doc);
     if (s != RP_OK) return s;
     char *path = join(dir, "pipeline.resolved.yaml");
+    if (resuming && path) {
+        /* Resuming with another pipeline mixes two experiments: say so. */
+        char *old = NULL;
+        if (rp_read_file(path, &old, NULL, NULL) == RP_OK && strcmp(old, y) != 0)
+            rp_warn("%s: the pipeline differs from the one this run started with (resuming "
+                    "anyway; the previous version is replaced)",
+                    path);
+        free(old);
+    }
     s = path ? rp_write_atomic(path, y, strlen(y), err) : rp_error_set(err, RP_ERR_NOMEM, "oom");
     free(path);
     free(y);
@@ -339,7 +348,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
             rp_info("== cell %zu/%zu: %s (seed %llu) ==", ci + 1, cfg->n_cells, cell->label,
                     (unsigned long long)cell->seed);
         rp_error_clear(&e);
-        if (rp_mkdirs(cdir, &e) != RP_OK || write_resolved(cdir, plans[ci], &e) != RP_OK ||
+        if (rp_mkdirs(cdir, &e) != RP_OK || write_resolved(cdir, plans[ci], o->resume_dir != NULL, &e) != RP_OK ||
             rp_status_write(cdir, "running", NULL, &e) != RP_OK) {
             if (!first_err->status) *first_err = e;
             log_failure(&e, matrix ? cell->label : NULL);
