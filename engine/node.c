@@ -790,10 +790,14 @@ static int convert(struct conv *c, int idx, int depth, rp_node **out) {
     return RP_OK;
 }
 
-static int parser_error(yaml_parser_t *p, const char *file, rp_error *err) {
+static int parser_error(yaml_parser_t *p, const char *file, const char *text, size_t len,
+                        rp_error *err) {
     rp_node at = {0};
     at.file = file;
     yaml_mark_t m = p->problem_mark;
+    /* the most common cause of "cannot start any token": a tab */
+    const char *hint = m.index < len && text[m.index] == '\t'
+                           ? " (a tab: YAML indents with spaces only)" : "";
     if (p->error == YAML_READER_ERROR) {
         at.line = 0;
         return rp_error_at(err, &at, RP_ERR_FORMAT, "invalid YAML: %s (at byte %zu)",
@@ -802,17 +806,17 @@ static int parser_error(yaml_parser_t *p, const char *file, rp_error *err) {
     at.line = (int)m.line + 1;
     at.col = (int)m.column + 1;
     if (p->context)
-        return rp_error_at(err, &at, RP_ERR_FORMAT, "invalid YAML: %s %s (line %d)",
+        return rp_error_at(err, &at, RP_ERR_FORMAT, "invalid YAML: %s %s (line %d)%s",
                            p->problem ? p->problem : "syntax error", p->context,
-                           (int)p->context_mark.line + 1);
-    return rp_error_at(err, &at, RP_ERR_FORMAT, "invalid YAML: %s",
-                       p->problem ? p->problem : "syntax error");
+                           (int)p->context_mark.line + 1, hint);
+    return rp_error_at(err, &at, RP_ERR_FORMAT, "invalid YAML: %s%s",
+                       p->problem ? p->problem : "syntax error", hint);
 }
 
-static int parse_with(yaml_parser_t *p, const char *file, struct var_marks marks, rp_node **out,
-                      rp_error *err) {
+static int parse_with(yaml_parser_t *p, const char *file, const char *text, size_t len,
+                      struct var_marks marks, rp_node **out, rp_error *err) {
     yaml_document_t doc;
-    if (!yaml_parser_load(p, &doc)) return parser_error(p, file, err);
+    if (!yaml_parser_load(p, &doc)) return parser_error(p, file, text, len, err);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     int s = RP_OK;
     if (!root) {
@@ -843,7 +847,7 @@ static int parse_with(yaml_parser_t *p, const char *file, struct var_marks marks
         /* a second document is not allowed */
         yaml_document_t doc2;
         if (!yaml_parser_load(p, &doc2)) {
-            s = parser_error(p, file, err);
+            s = parser_error(p, file, text, len, err);
         } else {
             yaml_node_t *r2 = yaml_document_get_root_node(&doc2);
             if (r2) {
@@ -884,7 +888,7 @@ static int parse_text(const char *text, size_t len, const char *file, rp_node **
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    int s = parse_with(&p, file, marks, out, err);
+    int s = parse_with(&p, file, text, len, marks, out, err);
     yaml_parser_delete(&p);
     free(copy);
     return s;

@@ -187,6 +187,7 @@ static void test_errors(void **state) {
     expect_parse_error("a: b: c\n", 1, 5, "invalid YAML: mapping values are not allowed");
     expect_parse_error("a: *nope\n", 1, 4, "invalid YAML");
     expect_parse_error("a: 1\n---\nb: 2\n", 3, 1, "single YAML document");
+    expect_parse_error("a:\n\tb: 1\n", 2, 1, "(a tab: YAML indents with spaces only)");
     expect_parse_error("x: &a\n  - *a\n", 1, 4, "recursive alias");
     expect_parse_error("m:\n  <<: 3\n", 2, 3, "'<<' merge key expects a map");
     expect_parse_error("m:\n  <<: {a: 1}\n  <<: {b: 2}\n", 3, 3, "duplicate key '<<'");
