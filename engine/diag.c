@@ -153,6 +153,7 @@ static size_t token_len(const char *line, size_t len, size_t col0) {
     if (col0 >= len) return 1;
     const char *t = line + col0;
     size_t rest = len - col0;
+    if (t[0] == ' ' || t[0] == '\t') return 1;
     if (t[0] == '"' || t[0] == '\'') {
         for (size_t i = 1; i < rest; i++) {
             if (t[0] == '"' && t[i] == '\\') {
