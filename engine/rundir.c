@@ -644,7 +644,7 @@ int rp_aggregate_write(const char *rundir, const rp_config *cfg, rp_error *err) 
         for (size_t a = 0; a < naxes; a++)
             if (!in_list(over, rp_node_key_at(axes_map, a)))
                 fprintf(md.f, " %s |", rp_node_key_at(axes_map, a));
-        fputs(" n |", md.f);
+        fputs(" cells |", md.f);
         for (size_t j = 0; j < ncol; j++) fprintf(md.f, " %s |", cols[j]);
         fputs("\n|", md.f);
         for (size_t a = 0; a < naxes; a++)
