@@ -1,5 +1,6 @@
 /* Shared helpers of the loss plugin (see loss_common.h). */
 #include <math.h>
+#include <stdlib.h>
 
 #include "loss_common.h"
 
@@ -28,17 +29,66 @@ int loss_geom_init(const rp_tensor *logits, const rp_tensor *dlogits, int64_t mi
     return RP_OK;
 }
 
-void loss_row_log_softmax(const float *x, const loss_geom *g, int64_t r, double *out) {
-    double m = -INFINITY;
-    for (int64_t k = 0; k < g->c; k++) {
-        double v = x[loss_at(g, r, k)];
-        out[k] = v;
-        if (v > m) m = v;
+int64_t loss_nblocks(const loss_geom *g) {
+    if (g->s > 1) return g->n;
+    return (g->rows + LOSS_BLOCK_ROWS - 1) / LOSS_BLOCK_ROWS;
+}
+
+void loss_block_at(const loss_geom *g, int64_t b, loss_block *blk) {
+    if (g->s > 1) {
+        blk->off = (size_t)(b * g->c * g->s);
+        blk->ks = g->s;
+        blk->rs = 1;
+        blk->r0 = b * g->s;
+        blk->len = g->s;
+    } else {
+        blk->r0 = b * LOSS_BLOCK_ROWS;
+        blk->len = g->rows - blk->r0 < LOSS_BLOCK_ROWS ? g->rows - blk->r0 : LOSS_BLOCK_ROWS;
+        blk->off = (size_t)(blk->r0 * g->c);
+        blk->ks = 1;
+        blk->rs = g->c;
     }
-    double s = 0;
-    for (int64_t k = 0; k < g->c; k++) s += exp(out[k] - m);
-    double lse = m + log(s);
-    for (int64_t k = 0; k < g->c; k++) out[k] -= lse;
+}
+
+LOSS_INLINE void lse_block(const float *x, const loss_geom *g, const loss_block *k, double *out,
+                           float *m, float *e, double *sum, int64_t rs) {
+    const float *xb = x + k->off;
+    for (int64_t j = 0; j < k->len; j++) m[j] = xb[j * rs];
+    for (int64_t c = 1; c < g->c; c++)
+        for (int64_t j = 0; j < k->len; j++) {
+            float v = xb[c * k->ks + j * rs];
+            m[j] = v > m[j] ? v : m[j];
+        }
+    for (int64_t j = 0; j < k->len; j++) sum[j] = 0;
+    /* exps in float into e (vectorised), summed in double */
+    for (int64_t c = 0; c < g->c; c++) {
+        for (int64_t j = 0; j < k->len; j++) e[j] = loss_expf(xb[c * k->ks + j * rs] - m[j]);
+        for (int64_t j = 0; j < k->len; j++) sum[j] += e[j];
+    }
+    for (int64_t j = 0; j < k->len; j++) out[j] = (double)m[j] + log(sum[j]);
+}
+
+int loss_lse(const float *x, const loss_geom *g, double *lse) {
+    const int64_t nb = loss_nblocks(g);
+    int fail = 0;
+#pragma omp parallel for schedule(static) if ((int64_t)g->rows * g->c > LOSS_PAR_MIN)
+    for (int64_t b = 0; b < nb; b++) {
+        loss_block k;
+        loss_block_at(g, b, &k);
+        double *sum = malloc(sizeof(double) * (size_t)k.len);
+        float *m = malloc(sizeof(float) * 2 * (size_t)k.len);
+        if (!sum || !m) {
+            free(sum);
+            free(m);
+#pragma omp atomic write
+            fail = 1;
+            continue;
+        }
+        LOSS_CALL_RS(k, lse_block, x, g, &k, lse + k.r0, m, m + k.len, sum);
+        free(sum);
+        free(m);
+    }
+    return fail ? -1 : 0;
 }
 
 int loss_target_ok(int32_t t, int64_t ignore_index, const loss_geom *g, int64_t r, const char *who,

@@ -28,6 +28,47 @@ static int cf_create(const rp_node *params, void **state, rp_error *err) {
     return RP_OK;
 }
 
+/* Per row of one block: z = logsumexp over the classes other than the
+ * target (m, e: float scratch for the max and the exps). */
+LOSS_INLINE void cf_lse_block(const loss_geom *g, const loss_block *b, const float *x,
+                              const int32_t *t, float *m, float *e, double *z, int64_t rs) {
+    for (int64_t j = 0; j < b->len; j++) m[j] = -INFINITY, z[j] = 0;
+    for (int64_t k = 0; k < g->c; k++) {
+        const int32_t kk = (int32_t)k;
+        const float *xk = x + b->off + k * b->ks;
+        for (int64_t j = 0; j < b->len; j++) {
+            float v = xk[j * rs];
+            m[j] = (t[j] != kk && v > m[j]) ? v : m[j];
+        }
+    }
+    for (int64_t k = 0; k < g->c; k++) {
+        const int32_t kk = (int32_t)k;
+        const float *xk = x + b->off + k * b->ks;
+        for (int64_t j = 0; j < b->len; j++) {
+            float ev = loss_expf(xk[j * rs] - m[j]);
+            e[j] = t[j] != kk ? ev : 0.0f;
+        }
+        for (int64_t j = 0; j < b->len; j++) z[j] += e[j]; /* double sums */
+    }
+    for (int64_t j = 0; j < b->len; j++) z[j] = (double)m[j] + log(z[j]);
+}
+
+/* d = inv (p'_k - 1/(C-1)) for k != y; 0 for k = y and on ignored rows. */
+LOSS_INLINE void cf_grad_block(const loss_geom *g, const loss_block *b, const float *x, float *dx,
+                               const int32_t *t, const double *z, int64_t ii, float inv, float u,
+                               int64_t rs) {
+    const int32_t ig = ii < INT32_MIN || ii > INT32_MAX ? INT32_MIN : (int32_t)ii;
+    for (int64_t k = 0; k < g->c; k++) {
+        const int32_t kk = (int32_t)k;
+        const float *xk = x + b->off + k * b->ks;
+        float *dk = dx + b->off + k * b->ks;
+        for (int64_t j = 0; j < b->len; j++) {
+            float p = loss_expd(xk[j * rs], z[j]);
+            dk[j * rs] = (t[j] == ig || t[j] == kk) ? 0.0f : inv * (p - u);
+        }
+    }
+}
+
 static int cf_forward(const void *state, const rp_tensor *logits, const int32_t *target,
                       double *loss, rp_tensor *dlogits, rp_error *err) {
     const cf_state *s = state;
@@ -40,38 +81,49 @@ static int cf_forward(const void *state, const rp_tensor *logits, const int32_t 
         if (ok < 0) return err ? err->status : RP_ERR_INVALID;
         used += ok;
     }
-    if (dlogits) rp_tensor_zero(dlogits);
     *loss = 0;
-    if (used == 0) return RP_OK;
-    double *lp = malloc(sizeof(double) * (size_t)g.c);
-    if (!lp) return rp_error_set(err, RP_ERR_NOMEM, "loss 'complement_flatten': out of memory");
-    const double inv = s->scale / (double)used, u = 1.0 / (double)(g.c - 1);
-    double total = 0;
-    for (int64_t r = 0; r < g.rows; r++) {
-        int32_t y = target[r];
-        if (y == s->ignore_index) continue;
-        /* log-softmax over the classes other than y */
-        double m = -INFINITY;
-        for (int64_t k = 0; k < g.c; k++) {
-            if (k == y) continue;
-            double v = logits->data[loss_at(&g, r, k)];
-            if (v > m) m = v;
-        }
-        double z = 0;
-        for (int64_t k = 0; k < g.c; k++)
-            if (k != y) z += exp((double)logits->data[loss_at(&g, r, k)] - m);
-        double lse = m + log(z), row = 0;
-        for (int64_t k = 0; k < g.c; k++) {
-            if (k == y) continue;
-            lp[k] = (double)logits->data[loss_at(&g, r, k)] - lse;
-            row -= u * lp[k];
-        }
-        total += row;
-        if (dlogits)
-            for (int64_t k = 0; k < g.c; k++)
-                dlogits->data[loss_at(&g, r, k)] = k == y ? 0.0f : (float)(inv * (exp(lp[k]) - u));
+    if (used == 0) {
+        if (dlogits) rp_tensor_zero(dlogits);
+        return RP_OK;
     }
-    free(lp);
+    const int64_t nb = loss_nblocks(&g);
+    double *part = calloc((size_t)nb, sizeof(double));
+    if (!part) return rp_error_set(err, RP_ERR_NOMEM, "loss 'complement_flatten': out of memory");
+    const double inv = s->scale / (double)used;
+    const float u = 1.0f / (float)(g.c - 1);
+    const float *x = logits->data;
+    float *dx = dlogits ? dlogits->data : NULL;
+    const int64_t ii = s->ignore_index;
+    int fail = 0;
+#pragma omp parallel for schedule(static) if ((int64_t)g.rows * g.c > LOSS_PAR_MIN)
+    for (int64_t bi = 0; bi < nb; bi++) {
+        loss_block b;
+        loss_block_at(&g, bi, &b);
+        const int32_t *t = target + b.r0;
+        /* per row: max and logsumexp over the classes other than the target */
+        float *m = malloc(sizeof(float) * 2 * (size_t)b.len);
+        double *z = malloc(sizeof(double) * (size_t)b.len);
+        if (!m || !z) {
+            free(m);
+            free(z);
+#pragma omp atomic write
+            fail = 1;
+            continue;
+        }
+        LOSS_CALL_RS(b, cf_lse_block, &g, &b, x, t, m, m + b.len, z);
+        double total = 0;
+        for (int64_t k = 0; k < g.c; k++)
+            for (int64_t j = 0; j < b.len; j++)
+                if (t[j] != ii && t[j] != k) total += (double)z[j] - x[loss_el(&b, k, j)];
+        part[bi] = total / (double)(g.c - 1);
+        if (dx) LOSS_CALL_RS(b, cf_grad_block, &g, &b, x, dx, t, z, ii, (float)inv, u);
+        free(m);
+        free(z);
+    }
+    double total = 0;
+    for (int64_t bi = 0; bi < nb; bi++) total += part[bi];
+    free(part);
+    if (fail) return rp_error_set(err, RP_ERR_NOMEM, "loss 'complement_flatten': out of memory");
     *loss = inv * total;
     return RP_OK;
 }

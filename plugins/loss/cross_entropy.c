@@ -79,6 +79,24 @@ void loss_ce_destroy(void *state) {
     free(s);
 }
 
+/* Gradient of one block: d = a w_y (p - [k = y]) + used (bw p - bsm w_k)
+ * (bw = bsm = 0 without smoothing; w_y = used = 0 on ignored rows). */
+LOSS_INLINE void ce_grad_block(const ce_state *s, const loss_geom *g, const loss_block *b,
+                               const float *x, float *dx, const int32_t *t, const double *l,
+                               const float *wy, const float *v, float a, float bw, float bsm,
+                               int64_t rs) {
+    for (int64_t k = 0; k < g->c; k++) {
+        const float wk = s->w ? (float)s->w[k] : 1.0f;
+        const int32_t kk = (int32_t)k;
+        const float *xk = x + b->off + k * b->ks;
+        float *dk = dx + b->off + k * b->ks;
+        for (int64_t j = 0; j < b->len; j++) {
+            float p = loss_expd(xk[j * rs], l[j]);
+            dk[j * rs] = a * wy[j] * (p - (t[j] == kk ? 1.0f : 0.0f)) + v[j] * (bw * p - bsm * wk);
+        }
+    }
+}
+
 int loss_ce_forward(const void *state, const rp_tensor *logits, const int32_t *target,
                     double *loss, rp_tensor *dlogits, rp_error *err) {
     const ce_state *s = state;
@@ -97,53 +115,81 @@ int loss_ce_forward(const void *state, const rp_tensor *logits, const int32_t *t
                             "loss '%s': %lld class weights given but the model outputs %lld "
                             "classes",
                             s->who, (long long)s->n_w, (long long)g.c);
-    double *l = malloc(sizeof(double) * (size_t)g.c);
-    if (!l) return rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", s->who);
-    double wsum_all = 0; /* sum_k w_k */
-    for (int64_t k = 0; k < g.c; k++) wsum_all += s->w ? s->w[k] : 1.0;
-
-    /* pass 1: normaliser */
+    /* pass 1 (serial, targets only): validity and the normaliser */
     double W = 0, used = 0;
     for (int64_t r = 0; r < g.rows; r++) {
         int ok = loss_target_ok(target[r], s->ignore_index, &g, r, s->who, err);
-        if (ok < 0) {
-            free(l);
-            return err ? err->status : RP_ERR_INVALID;
-        }
+        if (ok < 0) return err ? err->status : RP_ERR_INVALID;
         if (ok) {
             W += s->w ? s->w[target[r]] : 1.0;
             used += 1;
         }
     }
     double D = s->w ? W : used;
-    if (dlogits) rp_tensor_zero(dlogits);
-    if (used == 0 || W == 0) {
-        /* nothing to learn from (PyTorch: NaN); see the file comment */
-        free(l);
-        *loss = 0;
+    *loss = 0;
+    if (used == 0 || W == 0) { /* nothing to learn from (PyTorch: NaN) */
+        if (dlogits) rp_tensor_zero(dlogits);
         return RP_OK;
     }
-    const double e = s->smoothing, C = (double)g.c;
-    const double a = (1 - e) / W, b = e / (C * D);
-    double nll = 0, smooth = 0;
-    for (int64_t r = 0; r < g.rows; r++) {
-        int32_t y = target[r];
-        if (y == s->ignore_index) continue;
-        loss_row_log_softmax(logits->data, &g, r, l);
-        double wy = s->w ? s->w[y] : 1.0;
-        nll -= wy * l[y];
-        if (e > 0)
-            for (int64_t k = 0; k < g.c; k++) smooth -= (s->w ? s->w[k] : 1.0) * l[k];
-        if (dlogits) {
-            for (int64_t k = 0; k < g.c; k++) {
-                double p = exp(l[k]);
-                double d = a * wy * (p - (k == y ? 1.0 : 0.0));
-                if (e > 0) d += b * (p * wsum_all - (s->w ? s->w[k] : 1.0));
-                dlogits->data[loss_at(&g, r, k)] = (float)(s->scale * d);
-            }
-        }
+    const int64_t nb = loss_nblocks(&g);
+    double *lse = malloc(sizeof(double) * (size_t)g.rows);
+    double *part = calloc((size_t)nb * 2, sizeof(double));
+    if (!lse || !part || loss_lse(logits->data, &g, lse) != 0) {
+        free(lse);
+        free(part);
+        return rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", s->who);
     }
-    free(l);
+    double wsum_all = 0; /* sum_k w_k */
+    for (int64_t k = 0; k < g.c; k++) wsum_all += s->w ? s->w[k] : 1.0;
+    const double e = s->smoothing, C = (double)g.c;
+    const float a = (float)(s->scale * (1 - e) / W), bsm = (float)(s->scale * e / (C * D));
+    const float bw = (float)(s->scale * e / (C * D) * wsum_all); /* 0 without smoothing */
+    const float *x = logits->data;
+    float *dx = dlogits ? dlogits->data : NULL;
+    const int64_t ii = s->ignore_index;
+    int fail = 0;
+#pragma omp parallel for schedule(static) if ((int64_t)g.rows * g.c > LOSS_PAR_MIN)
+    for (int64_t bi = 0; bi < nb; bi++) {
+        loss_block b;
+        loss_block_at(&g, bi, &b);
+        const int32_t *t = target + b.r0;
+        const double *l = lse + b.r0;
+        /* per row: w[y] (0 when ignored) and 1/0 for used */
+        float *wy = malloc(sizeof(float) * 2 * (size_t)b.len);
+        if (!wy) {
+#pragma omp atomic write
+            fail = 1;
+            continue;
+        }
+        float *v = wy + b.len;
+        double nll = 0, smooth = 0;
+        for (int64_t j = 0; j < b.len; j++) {
+            int used_row = t[j] != ii;
+            v[j] = used_row ? 1.0f : 0.0f;
+            wy[j] = used_row ? (s->w ? (float)s->w[t[j]] : 1.0f) : 0.0f;
+            if (used_row) nll += (double)wy[j] * ((double)l[j] - x[loss_el(&b, t[j], j)]);
+        }
+        if (e > 0)
+            for (int64_t k = 0; k < g.c; k++) {
+                double acc = 0;
+                for (int64_t j = 0; j < b.len; j++)
+                    acc += v[j] * ((double)l[j] - x[loss_el(&b, k, j)]);
+                smooth += (s->w ? s->w[k] : 1.0) * acc;
+            }
+        part[2 * bi] = nll;
+        part[2 * bi + 1] = smooth;
+        if (dx) LOSS_CALL_RS(b, ce_grad_block, s, &g, &b, x, dx, t, l, wy, v, a, bw, bsm);
+        free(wy);
+    }
+    if (fail) {
+        free(lse);
+        free(part);
+        return rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", s->who);
+    }
+    double nll = 0, smooth = 0;
+    for (int64_t bi = 0; bi < nb; bi++) nll += part[2 * bi], smooth += part[2 * bi + 1];
+    free(lse);
+    free(part);
     *loss = s->scale * ((1 - e) * nll / W + (e > 0 ? e / C * smooth / D : 0.0));
     return RP_OK;
 }

@@ -33,6 +33,31 @@ static int focal_create(const rp_node *params, void **state, rp_error *err) {
     return RP_OK;
 }
 
+/* q^gamma, exact repeated products for small integer gamma (S4: 2). */
+static double powq(double q, double gamma) {
+    if (gamma == floor(gamma) && gamma >= 0 && gamma <= 8) {
+        double r = 1;
+        for (int i = 0; i < (int)gamma; i++) r *= q;
+        return r;
+    }
+    return pow(q, gamma);
+}
+
+/* dFL/dx_k = f ([k = y] - p_k) for one block (f = 0 on ignored rows). */
+LOSS_INLINE void focal_grad_block(const loss_geom *g, const loss_block *b, const float *x,
+                                  float *dx, const int32_t *t, const double *l, const float *f,
+                                  int64_t rs) {
+    for (int64_t k = 0; k < g->c; k++) {
+        const int32_t kk = (int32_t)k;
+        const float *xk = x + b->off + k * b->ks;
+        float *dk = dx + b->off + k * b->ks;
+        for (int64_t j = 0; j < b->len; j++) {
+            float p = loss_expd(xk[j * rs], l[j]);
+            dk[j * rs] = f[j] * ((t[j] == kk ? 1.0f : 0.0f) - p);
+        }
+    }
+}
+
 static int focal_forward(const void *state, const rp_tensor *logits, const int32_t *target,
                          double *loss, rp_tensor *dlogits, rp_error *err) {
     const focal_state *s = state;
@@ -45,31 +70,57 @@ static int focal_forward(const void *state, const rp_tensor *logits, const int32
         if (ok < 0) return err ? err->status : RP_ERR_INVALID;
         used += ok;
     }
-    if (dlogits) rp_tensor_zero(dlogits);
     *loss = 0;
-    if (used == 0) return RP_OK;
-    double *l = malloc(sizeof(double) * (size_t)g.c);
-    if (!l) return rp_error_set(err, RP_ERR_NOMEM, "loss 'focal': out of memory");
-    const double inv = s->scale / (double)used;
-    double total = 0;
-    for (int64_t r = 0; r < g.rows; r++) {
-        int32_t y = target[r];
-        if (y == s->ignore_index) continue;
-        loss_row_log_softmax(logits->data, &g, r, l);
-        double lt = l[y], pt = exp(lt);
-        double q = -expm1(lt); /* 1 - p_t without cancellation */
-        double qg = s->gamma == 0 ? 1.0 : pow(q, s->gamma);
-        total += -s->alpha * qg * lt;
-        if (dlogits) {
-            double dq = (s->gamma == 0 || q <= 0) ? 0.0 : s->gamma * pow(q, s->gamma - 1);
-            double f = -s->alpha * (qg - dq * pt * lt);
-            for (int64_t k = 0; k < g.c; k++) {
-                double ind = k == y ? 1.0 : 0.0;
-                dlogits->data[loss_at(&g, r, k)] = (float)(inv * f * (ind - exp(l[k])));
-            }
-        }
+    if (used == 0) {
+        if (dlogits) rp_tensor_zero(dlogits);
+        return RP_OK;
     }
-    free(l);
+    const int64_t nb = loss_nblocks(&g);
+    double *lse = malloc(sizeof(double) * (size_t)g.rows);
+    double *part = calloc((size_t)nb, sizeof(double));
+    if (!lse || !part || loss_lse(logits->data, &g, lse) != 0) {
+        free(lse);
+        free(part);
+        return rp_error_set(err, RP_ERR_NOMEM, "loss 'focal': out of memory");
+    }
+    const double inv = s->scale / (double)used;
+    const float *x = logits->data;
+    float *dx = dlogits ? dlogits->data : NULL;
+    const int64_t ii = s->ignore_index;
+    int fail = 0;
+#pragma omp parallel for schedule(static) if ((int64_t)g.rows * g.c > LOSS_PAR_MIN)
+    for (int64_t bi = 0; bi < nb; bi++) {
+        loss_block b;
+        loss_block_at(&g, bi, &b);
+        const int32_t *t = target + b.r0;
+        const double *l = lse + b.r0;
+        float *f = malloc(sizeof(float) * (size_t)b.len); /* row factor, 0 when ignored */
+        if (!f) {
+#pragma omp atomic write
+            fail = 1;
+            continue;
+        }
+        double total = 0;
+        for (int64_t j = 0; j < b.len; j++) {
+            f[j] = 0;
+            if (t[j] == ii) continue;
+            double lt = (double)x[loss_el(&b, t[j], j)] - l[j];
+            if (lt > 0) lt = 0; /* rounding: log p <= 0 */
+            double pt = exp(lt), q = -expm1(lt); /* 1 - p_t without cancellation */
+            double qg = s->gamma == 0 ? 1.0 : powq(q, s->gamma);
+            total += -s->alpha * qg * lt;
+            double dq = (s->gamma == 0 || q <= 0) ? 0.0 : s->gamma * powq(q, s->gamma - 1);
+            f[j] = (float)(inv * -s->alpha * (qg - dq * pt * lt));
+        }
+        part[bi] = total;
+        if (dx) LOSS_CALL_RS(b, focal_grad_block, &g, &b, x, dx, t, l, f);
+        free(f);
+    }
+    double total = 0;
+    for (int64_t bi = 0; bi < nb; bi++) total += part[bi];
+    free(lse);
+    free(part);
+    if (fail) return rp_error_set(err, RP_ERR_NOMEM, "loss 'focal': out of memory");
     *loss = inv * total;
     return RP_OK;
 }
