@@ -353,6 +353,53 @@ static void test_extreme_logits(void **state) {
     }
 }
 
+/* Same loss and gradient bit for bit whatever the number of threads
+ * (DESIGN §8): blocks are fixed and partial sums are added in block order. */
+static void test_thread_independence(void **state) {
+    (void)state;
+    const char *specs[] = {"{pixel_cross_entropy: {label_smoothing: 0.1, ignore_index: 255}}",
+                           "{focal: {gamma: 2}}", "complement_flatten", "dice",
+                           "{sum: {terms: [pixel_cross_entropy, {dice: {weight: 0.5}}]}}"};
+    int64_t shape[4] = {4, 5, 48, 40}; /* above the parallel threshold */
+    rp_error err;
+    rp_tensor *x = NULL;
+    RP_ASSERT_OK(rp_tensor_new(&x, 4, shape, &err), &err);
+    int32_t *t = malloc(sizeof(int32_t) * 4 * 48 * 40);
+    rp_rng r;
+    rp_rng_init(&r, 3, 1, 2, 3);
+    for (size_t i = 0; i < x->numel; i++) x->data[i] = 3.0f * rp_rng_normal(&r);
+    for (int i = 0; i < 4 * 48 * 40; i++) t[i] = i % 17 == 0 ? 255 : (int32_t)rp_rng_below(&r, 5);
+    int saved = rp_get_threads();
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+        rp_loss *l = make_loss(specs[i]);
+        rp_tensor *d1 = NULL, *d3 = NULL;
+        RP_ASSERT_OK(rp_tensor_new(&d1, 4, shape, &err), &err);
+        RP_ASSERT_OK(rp_tensor_new(&d3, 4, shape, &err), &err);
+        int32_t *tt = t;
+        int32_t *t2 = NULL;
+        if (strstr(specs[i], "255") == NULL) { /* no ignore_index: map 255 to a class */
+            t2 = malloc(sizeof(int32_t) * 4 * 48 * 40);
+            for (int j = 0; j < 4 * 48 * 40; j++) t2[j] = t[j] == 255 ? 1 : t[j];
+            tt = t2;
+        }
+        double v1, v3;
+        rp_set_threads(1);
+        RP_ASSERT_OK(rp_loss_compute(l, x, tt, &v1, d1, &err), &err);
+        rp_set_threads(3);
+        RP_ASSERT_OK(rp_loss_compute(l, x, tt, &v3, d3, &err), &err);
+        if (v1 != v3) fail_msg("%s: loss %.17g with 1 thread, %.17g with 3", specs[i], v1, v3);
+        if (memcmp(d1->data, d3->data, sizeof(float) * d1->numel) != 0)
+            fail_msg("%s: gradient differs between 1 and 3 threads", specs[i]);
+        free(t2);
+        rp_tensor_free(d1);
+        rp_tensor_free(d3);
+        rp_loss_free(l);
+    }
+    rp_set_threads(saved);
+    free(t);
+    rp_tensor_free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
@@ -363,6 +410,7 @@ int main(void) {
         cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_all_ignored),
         cmocka_unit_test(test_extreme_logits),
+        cmocka_unit_test(test_thread_independence),
     };
     return cmocka_run_group_tests_name("loss", tests, setup, teardown);
 }
