@@ -134,7 +134,8 @@ static void rgb2hsv(float r, float g, float b, float *h, float *s, float *v) {
     float hg = (maxc == g && maxc != r) ? (2.0f + rc - bc) : 0.0f;
     float hb = (maxc != g && maxc != r) ? (4.0f + gc - rc) : 0.0f;
     float hh = hr + hg + hb;
-    *h = fmodf(hh / 6.0f + 1.0f, 1.0f);
+    float t = hh / 6.0f + 1.0f; /* fmod(t, 1) for t in [0, 2): exact */
+    *h = t - floorf(t);
     *v = maxc;
 }
 
@@ -185,8 +186,8 @@ void aug_adjust_hue(float *x, int64_t C, int64_t HW, float f) {
     for (int64_t i = 0; i < HW; i++) {
         float h, sv, v;
         rgb2hsv(x[i], x[HW + i], x[2 * HW + i], &h, &sv, &v);
-        h = fmodf(h + f, 1.0f);
-        if (h < 0) h += 1.0f;
+        h += f; /* Python-style (h + f) mod 1 for h + f in (-1, 2): exact */
+        h -= floorf(h);
         hsv2rgb(h, sv, v, &x[i], &x[HW + i], &x[2 * HW + i]);
     }
 }
