@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "harness.h"
@@ -185,6 +187,60 @@ static void test_stage_failure_exit_1(void **state) {
     cJSON_Delete(m);
 }
 
+/* SIGINT: the run stops at a step boundary, writes its manifest and status
+ * as interrupted, and exits 1. The signal is sent as soon as the run
+ * directory exists (the handler is installed before it is made); the whole
+ * Fashion-MNIST training set takes far longer to load and inspect. */
+static void test_sigint(void **state) {
+    (void)state;
+    const char *t = rp_test_tmpdir();
+    char yaml[900], run[900], bin[1024];
+    snprintf(yaml, sizeof yaml, "%s/big.yaml", t);
+    snprintf(run, sizeof run, "%s/run", t);
+    snprintf(bin, sizeof bin, "%s/bin/runpipe", rp_test_build());
+    rp_test_write(yaml, "runpipe: 1\n"
+                        "name: big\n"
+                        "stages:\n"
+                        "  - id: fm\n"
+                        "    use: data.idx\n"
+                        "    with: {dir: " IDX_DIR "}\n"
+                        "  - id: look\n"
+                        "    use: inspect.dataset\n"
+                        "    in: {data: fm.train}\n"
+                        "  - id: again\n"
+                        "    use: inspect.dataset\n"
+                        "    in: {data: fm.train}\n");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(99);
+        execl(bin, bin, "--quiet", "--out", run, yaml, (char *)NULL);
+        _exit(98);
+    }
+    for (int i = 0; i < 2000 && !rp_path_exists(run); i++) usleep(1000);
+    assert_true(rp_path_exists(run));
+    kill(pid, SIGINT);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    cJSON *m = json_file(rp_test_path(run, "manifest.json"));
+    assert_string_equal(cJSON_GetObjectItem(m, "status")->valuestring, "interrupted");
+    assert_int_equal(cJSON_GetObjectItem(m, "exit_status")->valueint, 1);
+    /* the last stage never started */
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(m, "stages"), 2), "status")
+            ->valuestring,
+        "not run");
+    cJSON_Delete(m);
+    char *s = NULL;
+    rp_error err;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(run, "status"), &s, NULL, &err), &err);
+    assert_memory_equal(s, "interrupted: ", 13);
+    free(s);
+    assert_true(rp_path_exists(rp_test_path(run, "log.txt")));
+}
+
 static void test_commands_and_usage(void **state) {
     (void)state;
     assert_int_equal(rp("--version"), 0);
@@ -217,6 +273,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_and_inspect),
         cmocka_unit_test(test_stage_failure_exit_1),
+        cmocka_unit_test(test_sigint),
         cmocka_unit_test(test_commands_and_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
