@@ -293,6 +293,53 @@ static void test_restart_mid_epoch_and_steady_buffers(void **state) {
     rp_dataset_free(ds);
 }
 
+/* segmentation: masks travel with their images, in both loader paths */
+static int seg_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
+                   rp_error *err) {
+    (void)ds, (void)draw;
+    int st = rp_sample_resize(out, 1, 3, 2, err);
+    if (!st) st = rp_mask_resize(&out->mask, 3, 2, err);
+    if (st) return st;
+    for (int k = 0; k < 6; k++) {
+        out->img.data[k] = (float)i;
+        out->mask.data[k] = (int32_t)(i * 10 + (uint64_t)k);
+    }
+    return RP_OK;
+}
+static const struct rp_dataset_ops seg_ops = {seg_get, NULL, NULL, NULL};
+
+static void test_masks_in_batches(void **state) {
+    (void)state;
+    rp_dataset *ds = rp_dataset_new(&seg_ops, NULL, "seg", 9, 4, NULL);
+    ds->task = RP_TASK_SEGMENT;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) ds->channels = 1, ds->height = 3, ds->width = 2;
+        for (int w = 0; w <= 2; w += 2) {
+            rp_error err;
+            rp_loader *l;
+            struct rp_loader_opts o = opts(4, 1, w);
+            RP_ASSERT_OK(rp_loader_new(ds, &o, &l, &err), &err);
+            RP_ASSERT_OK(rp_loader_start(l, 0, &err), &err);
+            rp_batch *b;
+            int seen = 0;
+            for (;;) {
+                RP_ASSERT_OK(rp_loader_next(l, &b, &err), &err);
+                if (!b) break;
+                assert_non_null(b->masks);
+                for (int64_t j = 0; j < b->n; j++) {
+                    uint64_t i = b->indices[j];
+                    assert_float_equal(b->x.data[j * 6], (float)i, 0);
+                    for (int k = 0; k < 6; k++) assert_int_equal(b->masks[j * 6 + k], (int32_t)(i * 10 + (uint64_t)k));
+                    seen++;
+                }
+            }
+            assert_int_equal(seen, 9);
+            rp_loader_free(l);
+        }
+    }
+    rp_dataset_free(ds);
+}
+
 static void test_bad_options(void **state) {
     (void)state;
     rp_dataset *ds = make_fake(4, -1, -1, 2);
@@ -333,6 +380,7 @@ int main(void) {
         cmocka_unit_test(test_fixed_geometry_identical_to_assembled),
         cmocka_unit_test(test_sample_error_propagates),
         cmocka_unit_test(test_restart_mid_epoch_and_steady_buffers),
+        cmocka_unit_test(test_masks_in_batches),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_batch_reserve_keeps_rows),
     };

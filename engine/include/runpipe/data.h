@@ -74,7 +74,11 @@ struct rp_dataset {
     void *impl;
     char name[128];       /* "fashion_mnist/train", shown in messages */
     uint64_t size;
-    int channels, height, width; /* of get()'s output; 0 = varies per sample */
+    int channels, height, width; /* of get()'s output; 0 = varies per sample.
+                                    When all three are set every sample must
+                                    have this shape: the loader then writes
+                                    rows straight into the batch and reports
+                                    a sample that differs. */
     int task;             /* enum rp_task */
     int num_classes;
     char **class_names;   /* owned, num_classes entries */

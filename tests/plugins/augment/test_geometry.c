@@ -135,6 +135,23 @@ static void test_random_resized_crop(void **state) {
         assert_int_equal(s.mask.w, 20);
     }
     tf_free(&t);
+    /* scale 1/4, square ratio on 64x64: exactly a 32x32 window (no
+     * resampling) at a uniform position; mask identical window */
+    tfx w = tf_make(&tf_random_resized_crop, "random_resized_crop",
+                    "{size: 32, scale: [0.25, 0.25], ratio: [1, 1]}");
+    int hist[33] = {0};
+    for (int k = 0; k < 3300; k++) {
+        sample_ramp(&s, 1, 64, 64, 1);
+        RP_ASSERT_OK(tf_apply(&w, &s, (uint64_t)k, &err), &err);
+        int32_t m0 = s.mask.data[0];
+        int oy = m0 / 100, ox = m0 % 100;
+        assert_true(oy >= 0 && oy <= 32 && ox >= 0 && ox <= 32);
+        assert_int_equal(s.mask.data[31 * 32 + 31], (oy + 31) * 100 + ox + 31);
+        assert_float_equal(px(&s, 0, 5, 7), (float)((oy + 5) * 100 + ox + 7) / 10000.0f, 1e-6);
+        hist[ox]++;
+    }
+    for (int i = 0; i <= 32; i++) assert_true(hist[i] > 40 && hist[i] < 170);
+    tf_free(&w);
     rp_sample_release(&s);
     rp_sample_release(&ref);
 }
