@@ -1,9 +1,13 @@
 /* Models: a DAG of named layer nodes (DESIGN §7).
  *
  * Nodes run in insertion order (inputs must already exist, so insertion order
- * is a topological order). Each node owns its output and output-gradient
- * tensors, re-shaped per batch with grow-only buffers: after the first batch
- * of a given size a training step allocates nothing. Backward runs in reverse
+ * is a topological order). Each node owns its output tensor, re-shaped per
+ * batch with a grow-only buffer. Output gradients live in a pool: a node's
+ * gradient buffer is taken when its first consumer writes it and returned as
+ * soon as the node's own backward has run (unless retained), so at most the
+ * gradients of the "frontier" exist at once, as in PyTorch. The pool hands
+ * out buffers in the same order every step, so after the first batch of a
+ * given size a training step allocates nothing. Backward runs in reverse
  * order; a node whose output feeds several consumers (residual fan-out)
  * receives the sum of their gradients. Gradients flow only where needed: a
  * node's output gradient is computed only if the node or something upstream
@@ -28,9 +32,10 @@ typedef struct gnode {
     rp_layer layer;
     int ndim;                       /* output shape at build time (N = 1) */
     int64_t shape[RP_MAX_DIMS];
-    rp_tensor out, grad;
+    rp_tensor out;
+    int gslot;                      /* gradient buffer in the pool, -1 = none */
     int retain;
-    int grad_ready;                 /* grad holds this backward's gradient */
+    int grad_ready;                 /* gslot holds this backward's gradient */
     int wants;                      /* scratch: gradient of the output needed */
 } gnode;
 
@@ -48,7 +53,52 @@ struct rp_model {
                                        stay valid until backward) */
     char *arch_yaml;                /* cache */
     rp_tensor scratch[RP_MAX_LAYER_INPUTS];
+    rp_tensor **gpool;              /* gradient buffers (each owned) */
+    int *gbusy;
+    size_t ngpool;
 };
+
+#define GRAD(m, g) ((m)->gpool[(g)->gslot])
+
+/* A pooled gradient buffer shaped `shape`: the free one that fits best
+ * (smallest big enough, else the largest, grown). Returns the slot or -1. */
+static int grad_acquire(rp_model *m, int nd, const int64_t *shape, rp_error *err) {
+    size_t need = 1;
+    for (int d = 0; d < nd; d++) need *= (size_t)shape[d];
+    int best = -1;
+    for (size_t i = 0; i < m->ngpool; i++) {
+        if (m->gbusy[i]) continue;
+        size_t c = m->gpool[i]->cap;
+        if (best < 0) {
+            best = (int)i;
+            continue;
+        }
+        size_t bc = m->gpool[best]->cap;
+        if ((c >= need && (bc < need || c < bc)) || (c < need && bc < need && c > bc)) best = (int)i;
+    }
+    if (best < 0) {
+        rp_tensor **np = realloc(m->gpool, (m->ngpool + 1) * sizeof *np);
+        if (np) m->gpool = np;
+        int *nb = np ? realloc(m->gbusy, (m->ngpool + 1) * sizeof *nb) : NULL;
+        if (nb) m->gbusy = nb;
+        rp_tensor *t = nb ? calloc(1, sizeof *t) : NULL;
+        if (!t) {
+            rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        m->gpool[m->ngpool] = t;
+        m->gbusy[m->ngpool] = 0;
+        best = (int)m->ngpool++;
+    }
+    if (rp_tensor_reshape_alloc(m->gpool[best], nd, shape, err)) return -1;
+    m->gbusy[best] = 1;
+    return best;
+}
+
+static void grad_release(rp_model *m, gnode *g) {
+    if (g->gslot >= 0) m->gbusy[g->gslot] = 0;
+    g->gslot = -1;
+}
 
 static char *dupstr(const char *s) {
     size_t n = strlen(s) + 1;
@@ -127,7 +177,6 @@ static void node_release(gnode *g) {
     free(g->type);
     rp_node_free(g->opts);
     rp_tensor_release(&g->out);
-    rp_tensor_release(&g->grad);
 }
 
 void rp_model_free(rp_model *m) {
@@ -137,6 +186,9 @@ void rp_model_free(rp_model *m) {
     free(m->params);
     free(m->arch_yaml);
     for (int i = 0; i < RP_MAX_LAYER_INPUTS; i++) rp_tensor_release(&m->scratch[i]);
+    for (size_t i = 0; i < m->ngpool; i++) rp_tensor_free(m->gpool[i]);
+    free(m->gpool);
+    free(m->gbusy);
     free(m);
 }
 
@@ -229,6 +281,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     g->type = dupstr(type);
     g->opts = vopts;
     g->n_in = n_in;
+    g->gslot = -1;
     memcpy(g->in, in_idx, sizeof(int) * (size_t)n_in);
     g->layer.ops = ops;
     g->layer.name = dupstr(name);
@@ -365,22 +418,30 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
                             rp_shape_str(og->out.ndim, og->out.shape, b, sizeof b));
     }
     /* which node outputs need a gradient */
+    for (size_t i = 0; i < m->ngpool; i++) m->gbusy[i] = 0;
+    for (size_t k = 0; k < m->n; k++) {
+        m->nodes[k].gslot = -1;
+        m->nodes[k].grad_ready = 0;
+    }
     for (int k = 0; k <= m->output; k++) {
         gnode *g = &m->nodes[k];
-        g->grad_ready = 0;
         g->wants = has_trainable(g) || g->retain;
         for (int i = 0; !g->wants && i < g->n_in; i++)
             if (g->in[i] >= 0 && m->nodes[g->in[i]].wants) g->wants = 1;
     }
     if (!og->wants) return RP_OK; /* nothing trainable, nothing retained */
-    if (rp_tensor_reshape_alloc(&og->grad, dy->ndim, dy->shape, err)) return err->status;
-    memcpy(og->grad.data, dy->data, dy->numel * sizeof(float));
+    if ((og->gslot = grad_acquire(m, dy->ndim, dy->shape, err)) < 0) return err->status;
+    memcpy(GRAD(m, og)->data, dy->data, dy->numel * sizeof(float));
     og->grad_ready = 1;
     rp_run_ctx ctx = {m->training, m->seed, m->step, 1};
     int64_t n = dy->shape[0];
     for (int k = m->output; k >= 0; k--) {
         gnode *g = &m->nodes[k];
-        if (!g->grad_ready || !g->wants) continue;
+        if (!g->grad_ready) continue;
+        if (!g->wants) {
+            if (!g->retain) grad_release(m, g);
+            continue;
+        }
         rp_tensor *din[RP_MAX_LAYER_INPUTS];
         int direct[RP_MAX_LAYER_INPUTS];
         int any = 0;
@@ -396,8 +457,8 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
             for (int q = 0; q < i; q++)
                 if (g->in[q] == j && direct[q]) dup = 1;
             if (!src->grad_ready && !dup) {
-                if (rp_tensor_reshape_alloc(&src->grad, nd, shape, err)) return err->status;
-                din[i] = &src->grad;
+                if ((src->gslot = grad_acquire(m, nd, shape, err)) < 0) return err->status;
+                din[i] = GRAD(m, src);
                 direct[i] = 1;
             } else {
                 if (rp_tensor_reshape_alloc(&m->scratch[i], nd, shape, err)) return err->status;
@@ -405,11 +466,14 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
             }
             any = 1;
         }
-        if (!any && !has_trainable(g)) continue;
+        if (!any && !has_trainable(g)) {
+            if (!g->retain) grad_release(m, g);
+            continue;
+        }
         ctx.need_input_grad = any;
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, m->last_x, in);
-        if (g->layer.ops->backward(&g->layer, &ctx, g->n_in, in, &g->out, &g->grad, din, err)) {
+        if (g->layer.ops->backward(&g->layer, &ctx, g->n_in, in, &g->out, GRAD(m, g), din, err)) {
             rp_error_prefix(err, "layer '%s' (%s) backward: ", g->name, g->type);
             return err->status;
         }
@@ -419,13 +483,14 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
             if (direct[i]) {
                 src->grad_ready = 1;
             } else {
-                float *d = src->grad.data;
+                float *d = GRAD(m, src)->data;
                 const float *s = din[i]->data;
-                int64_t cnt = (int64_t)src->grad.numel;
+                int64_t cnt = (int64_t)GRAD(m, src)->numel;
 #pragma omp parallel for simd schedule(static) if (cnt > RP_PAR_MIN)
                 for (int64_t e = 0; e < cnt; e++) d[e] += s[e];
             }
         }
+        if (!g->retain) grad_release(m, g);
     }
     return RP_OK;
 }
@@ -450,8 +515,8 @@ const rp_tensor *rp_model_node_output(const rp_model *m, const char *node) {
 
 const rp_tensor *rp_model_node_grad(const rp_model *m, const char *node) {
     int i = find_node(m, node);
-    if (i < 0 || !m->nodes[i].grad_ready) return NULL;
-    return &m->nodes[i].grad;
+    if (i < 0 || !m->nodes[i].grad_ready || m->nodes[i].gslot < 0) return NULL;
+    return m->gpool[m->nodes[i].gslot];
 }
 
 const char *rp_model_last_conv(const rp_model *m) {

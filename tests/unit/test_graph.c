@@ -147,12 +147,19 @@ static void test_freeze_skips_gradients(void **state) {
     RP_ASSERT_OK(rp_tensor_new2(&w, 2, 4, &err), &err);
     fill(x, 1);
     fill(w, 2);
+    RP_ASSERT_OK(rp_model_retain_grad(m, "bn", &err), &err);
     loss_of(m, x, w);
     rp_model_zero_grad(m);
     RP_ASSERT_OK(rp_model_backward(m, w, &err), &err);
+    /* gradients of nodes not retained are handed back to the pool */
+    assert_null(rp_model_node_grad(m, "sum"));
     rp_param *p = rp_model_find_param(m, "c1.weight");
     for (size_t i = 0; i < p->grad->numel; i++) assert_true(p->grad->data[i] == 0.0f);
-    /* gradient did not flow into the frozen prefix */
+    /* a retained node inside the frozen prefix still gets its gradient */
+    RP_ASSERT_OK(rp_model_retain_grad(m, "r1", &err), &err);
+    loss_of(m, x, w);
+    RP_ASSERT_OK(rp_model_backward(m, w, &err), &err);
+    assert_non_null(rp_model_node_grad(m, "r1"));
     assert_null(rp_model_node_grad(m, "c1"));
     assert_non_null(rp_model_node_grad(m, "bn"));
     rp_tensor_free(x);
