@@ -80,13 +80,28 @@ static int check_one(const char *path, char *got, size_t n, char *want, size_t w
     return nerr;
 }
 
-static void test_bad_fixtures(void **state) {
-    (void)state;
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/tests/fixtures/bad", rp_test_src());
-    DIR *dp = opendir(dir);
-    assert_non_null(dp);
-    char *names[512];
+static char fixture_dir[1024];
+
+/* One cmocka test per fixture file; *state is its file name. */
+static void test_fixture(void **state) {
+    const char *name = *state;
+    char path[1600], got[4096], want[4096];
+    snprintf(path, sizeof path, "%s/%s", fixture_dir, name);
+    int nerr = check_one(path, got, sizeof got, want, sizeof want);
+    if (nerr == 0) fail_msg("%s: no error at all (expected %s)", name, want);
+    if (strcmp(got, want) != 0) fail_msg("%s:\n  expected: %s\n  got:      %s", name, want, got);
+}
+
+int main(void) {
+    rp_log_set_level(RP_LOG_ERROR);
+    rp_plugins_load_all(); /* the real plugins of this build */
+    snprintf(fixture_dir, sizeof fixture_dir, "%s/tests/fixtures/bad", rp_test_src());
+    DIR *dp = opendir(fixture_dir);
+    if (!dp) {
+        fprintf(stderr, "cannot open %s\n", fixture_dir);
+        return 1;
+    }
+    static char *names[512];
     size_t nn = 0;
     struct dirent *e;
     while ((e = readdir(dp)) && nn < 512) {
@@ -95,29 +110,19 @@ static void test_bad_fixtures(void **state) {
     }
     closedir(dp);
     qsort(names, nn, sizeof *names, cmp);
-    assert_true(nn >= 30);
-    int bad = 0;
-    for (size_t i = 0; i < nn; i++) {
-        char path[1600], got[4096], want[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        int nerr = check_one(path, got, sizeof got, want, sizeof want);
-        if (nerr == 0) {
-            print_error("%s: no error at all (expected %s)\n", names[i], want);
-            bad++;
-        } else if (strcmp(got, want) != 0) {
-            print_error("%s:\n  expected: %s\n  got:      %s\n", names[i], want, got);
-            bad++;
-        }
-        free(names[i]);
+    if (nn < 30) {
+        fprintf(stderr, "only %zu bad fixtures in %s (at least 30 expected)\n", nn, fixture_dir);
+        return 1;
     }
-    if (bad) fail_msg("%d of %zu bad fixtures did not give their expected first error", bad, nn);
-}
-
-int main(void) {
-    rp_log_set_level(RP_LOG_ERROR);
-    rp_plugins_load_all(); /* the real plugins of this build */
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_bad_fixtures)};
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    struct CMUnitTest *tests = calloc(nn, sizeof *tests);
+    for (size_t i = 0; i < nn; i++) {
+        tests[i].name = names[i];
+        tests[i].test_func = test_fixture;
+        tests[i].initial_state = names[i];
+    }
+    int rc = _cmocka_run_group_tests("bad_fixtures", tests, nn, NULL, NULL);
+    free(tests);
+    for (size_t i = 0; i < nn; i++) free(names[i]);
     rp_registry_unload_plugins();
     return rc;
 }
