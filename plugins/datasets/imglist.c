@@ -223,7 +223,10 @@ int imglist_dataset(imglist *l, const imglist_opts *o, const char *name, int num
                                  d->l.e[i].path, d->w[i], d->h[i], w, h);
                 }
             }
-            if ((i & 63) == 0) rp_progress_step(pg, 64, NULL);
+            if ((i & 63) == 63) {
+#pragma omp critical(imglist_progress)
+                rp_progress_step(pg, 64, NULL);
+            }
         }
         rp_progress_end(pg);
         if (failed && o->skip_bad) {
