@@ -31,7 +31,7 @@ rp_param *rp_layer_param(rp_layer *l, const char *pname);
 int rp_bn_create(rp_layer *l, const rp_node *opts, int64_t c, rp_error *err);
 int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_tensor *y,
                   int64_t n, int64_t c, int64_t s, rp_error *err);
-int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *dy, rp_tensor *dx,
+int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const rp_tensor *dy, rp_tensor *dx,
                    int64_t n, int64_t c, int64_t s, rp_error *err);
 int rp_bn_init(rp_layer *l, uint64_t seed, rp_error *err);
 void rp_bn_destroy(rp_layer *l);

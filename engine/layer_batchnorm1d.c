@@ -22,7 +22,7 @@ static int bn1_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
                         const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                         rp_error *err) {
     (void)n_in, (void)out;
-    return rp_bn_backward(l, ctx, dout, din[0], in[0]->shape[0], in[0]->shape[1], spatial(in[0]),
+    return rp_bn_backward(l, ctx, in[0], dout, din[0], in[0]->shape[0], in[0]->shape[1], spatial(in[0]),
                           err);
 }
 

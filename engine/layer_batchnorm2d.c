@@ -12,10 +12,12 @@
 typedef struct bn_state {
     double eps, momentum;
     int64_t c;
-    rp_tensor xhat;     /* [N, C, S] normalised input (train and eval) */
+    rp_tensor mean;     /* [C] mean used in the last forward (batch or running) */
     rp_tensor invstd;   /* [C] 1/sqrt(var + eps) used in the last forward */
     int train_fwd;      /* last forward used batch statistics */
 } bn_state;
+/* Like PyTorch, backward recomputes xhat = (x - mean) * invstd from the input
+ * instead of keeping a normalised copy of every activation. */
 
 int rp_bn_create(rp_layer *l, const rp_node *opts, int64_t c, rp_error *err) {
     bn_state *s = calloc(1, sizeof *s);
@@ -34,7 +36,8 @@ int rp_bn_create(rp_layer *l, const rp_node *opts, int64_t c, rp_error *err) {
     l->params[0].no_decay = 1;
     l->params[1].no_decay = 1;
     int64_t one = c;
-    if (rp_tensor_reshape_alloc(&s->invstd, 1, &one, err)) return err->status;
+    if (rp_tensor_reshape_alloc(&s->invstd, 1, &one, err) || rp_tensor_reshape_alloc(&s->mean, 1, &one, err))
+        return err->status;
     return rp_bn_init(l, 0, err);
 }
 
@@ -51,11 +54,9 @@ int rp_bn_init(rp_layer *l, uint64_t seed, rp_error *err) {
 int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_tensor *y, int64_t n,
                   int64_t c, int64_t sp, rp_error *err) {
     bn_state *s = l->state;
-    int64_t shp[3] = {n, c, sp};
-    if (rp_tensor_reshape_alloc(&s->xhat, 3, shp, err)) return err->status;
     const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
     float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
-    float *inv = s->invstd.data;
+    float *inv = s->invstd.data, *mu = s->mean.data;
     s->train_fwd = ctx->training;
     if (ctx->training) {
         int64_t m = n * sp;
@@ -81,15 +82,12 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
             double var = sq / (double)m;
             double is = 1.0 / sqrt(var + s->eps);
             inv[ch] = (float)is;
+            mu[ch] = (float)mean;
             float fm = (float)mean, fi = (float)is, g = gamma[ch], b = beta[ch];
             for (int64_t i = 0; i < n; i++) {
                 const float *xp = x->data + (i * c + ch) * sp;
-                float *hp = s->xhat.data + (i * c + ch) * sp, *yp = y->data + (i * c + ch) * sp;
-                for (int64_t j = 0; j < sp; j++) {
-                    float h = (xp[j] - fm) * fi;
-                    hp[j] = h;
-                    yp[j] = h * g + b;
-                }
+                float *yp = y->data + (i * c + ch) * sp;
+                for (int64_t j = 0; j < sp; j++) yp[j] = (xp[j] - fm) * fi * g + b;
             }
             double mo = s->momentum;
             rm[ch] = (float)((1.0 - mo) * rm[ch] + mo * mean);
@@ -97,39 +95,39 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
         }
         l->params[4].value->data[0] += 1.0f;
     } else {
-        for (int64_t ch = 0; ch < c; ch++) inv[ch] = (float)(1.0 / sqrt((double)rv[ch] + s->eps));
+        for (int64_t ch = 0; ch < c; ch++) {
+            inv[ch] = (float)(1.0 / sqrt((double)rv[ch] + s->eps));
+            mu[ch] = rm[ch];
+        }
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
         for (int64_t ic = 0; ic < n * c; ic++) {
             int64_t ch = ic % c;
-            float fm = rm[ch], fi = inv[ch], g = gamma[ch], b = beta[ch];
+            float fm = mu[ch], fi = inv[ch], g = gamma[ch], b = beta[ch];
             const float *xp = x->data + ic * sp;
-            float *hp = s->xhat.data + ic * sp, *yp = y->data + ic * sp;
-            for (int64_t j = 0; j < sp; j++) {
-                float h = (xp[j] - fm) * fi;
-                hp[j] = h;
-                yp[j] = h * g + b;
-            }
+            float *yp = y->data + ic * sp;
+            for (int64_t j = 0; j < sp; j++) yp[j] = (xp[j] - fm) * fi * g + b;
         }
     }
     return RP_OK;
 }
 
-int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *dy, rp_tensor *dx,
+int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const rp_tensor *dy, rp_tensor *dx,
                    int64_t n, int64_t c, int64_t sp, rp_error *err) {
     (void)ctx, (void)err;
     bn_state *s = l->state;
     const float *gamma = l->params[0].value->data;
     float *dg = l->params[0].grad->data, *dbeta = l->params[1].grad->data;
-    const float *inv = s->invstd.data;
+    const float *inv = s->invstd.data, *mu = s->mean.data;
     double m = (double)(n * sp);
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
     for (int64_t ch = 0; ch < c; ch++) {
         double sdy = 0, sdyh = 0;
+        const float fm = mu[ch], fi = inv[ch];
         for (int64_t i = 0; i < n; i++) {
-            const float *d = dy->data + (i * c + ch) * sp, *h = s->xhat.data + (i * c + ch) * sp;
+            const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
             for (int64_t j = 0; j < sp; j++) {
                 sdy += d[j];
-                sdyh += (double)d[j] * h[j];
+                sdyh += (double)d[j] * ((xp[j] - fm) * fi);
             }
         }
         dg[ch] += (float)sdyh;
@@ -140,9 +138,9 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *dy, rp_t
             /* dx = gamma*invstd * (dy - mean(dy) - xhat*mean(dy*xhat)) */
             float a = (float)(sdy / m), b = (float)(sdyh / m);
             for (int64_t i = 0; i < n; i++) {
-                const float *d = dy->data + (i * c + ch) * sp, *h = s->xhat.data + (i * c + ch) * sp;
+                const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
                 float *o = dx->data + (i * c + ch) * sp;
-                for (int64_t j = 0; j < sp; j++) o[j] = k * (d[j] - a - h[j] * b);
+                for (int64_t j = 0; j < sp; j++) o[j] = k * (d[j] - a - ((xp[j] - fm) * fi) * b);
             }
         } else {
             for (int64_t i = 0; i < n; i++) {
@@ -158,7 +156,7 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *dy, rp_t
 void rp_bn_destroy(rp_layer *l) {
     bn_state *s = l->state;
     if (!s) return;
-    rp_tensor_release(&s->xhat);
+    rp_tensor_release(&s->mean);
     rp_tensor_release(&s->invstd);
     free(s);
     l->state = NULL;
@@ -184,7 +182,7 @@ static int bn2_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
                         rp_error *err) {
     (void)n_in, (void)out;
     const rp_tensor *x = in[0];
-    return rp_bn_backward(l, ctx, dout, din[0], x->shape[0], x->shape[1], x->shape[2] * x->shape[3],
+    return rp_bn_backward(l, ctx, x, dout, din[0], x->shape[0], x->shape[1], x->shape[2] * x->shape[3],
                           err);
 }
 
