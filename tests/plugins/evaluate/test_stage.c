@@ -186,10 +186,79 @@ static void test_evaluate_errors(void **state) {
     if (!strstr(log, "top_k")) fail_msg("unexpected message:\n%s", log);
 }
 
+/* Segmentation end to end: synthetic shapes with masks, a small U-Net,
+ * per-pixel cross-entropy + Dice, evaluate (pixel accuracy, IoU, Dice, ECE)
+ * and the report's image + mask samples. */
+static void test_evaluate_segmentation(void **state) {
+    (void)state;
+    char out[700], yaml[4000], log[20000];
+    snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
+    snprintf(yaml, sizeof yaml,
+             "runpipe: 1\nname: segtest\nseed: 3\nstages:\n"
+             "  - id: shapes\n    use: data.synthetic\n"
+             "    with: {train_count: 32, test_count: 24, size: 32, masks: true,\n"
+             "           classes: [circle, square, triangle]}\n"
+             "  - id: net\n    use: model.build\n"
+             "    with: {arch: {unet: {size: 32, depth: 2, base: 4}}, classes: 4}\n"
+             "  - id: crit\n    use: loss\n"
+             "    with: {loss: {sum: {terms: [pixel_cross_entropy, {dice: {weight: 0.5}}]}}}\n"
+             "  - id: fit\n    use: train\n"
+             "    in: {model: net, loss: crit, train: shapes.train}\n"
+             "    with: {epochs: 1, batch_size: 16}\n"
+             "  - id: ev\n    use: evaluate\n    in: {model: fit.model, data: shapes.test, loss: crit}\n"
+             "    with: {metrics: [ece], batch_size: 10}\n"
+             "  - id: rep\n    use: report\n    in: {metrics: [ev], data: shapes.test}\n"
+             "    with: {samples: 3}\n");
+    int rc = run(yaml, out, log, sizeof log);
+    if (rc != 0) fail_msg("runpipe exited %d:\n%s", rc, log);
+    assert_non_null(strstr(log, "test: pixel acc"));
+    char *js = NULL;
+    size_t len;
+    rp_error err;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(out, "rep/metrics.json"), &js, &len, &err), &err);
+    cJSON *root = cJSON_Parse(js);
+    free(js);
+    assert_non_null(root);
+    const cJSON *ev = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "inputs"), 0);
+    const cJSON *sc = cJSON_GetObjectItem(ev, "scalars");
+    double pa = scalar(sc, "test.pixel_accuracy");
+    assert_true(pa >= 0 && pa <= 1);
+    assert_true(scalar(sc, "test.accuracy") == pa);
+    assert_true(scalar(sc, "test.pixels") == 24 * 32 * 32);
+    assert_true(scalar(sc, "test.ignored_pixels") == 0);
+    assert_true(scalar(sc, "test.mean_iou") >= 0 && scalar(sc, "test.mean_iou") <= 1);
+    assert_true(scalar(sc, "test.mean_dice") >= scalar(sc, "test.mean_iou")); /* Dice >= IoU */
+    assert_true(scalar(sc, "test.ece") >= 0);
+    assert_true(isfinite(scalar(sc, "test.loss")));
+    const cJSON *tabs = cJSON_GetObjectItem(ev, "tables");
+    const cJSON *cm = cJSON_GetObjectItem(tabs, "confusion.test");
+    assert_non_null(cm);
+    const cJSON *vals = cJSON_GetObjectItem(cm, "values");
+    double tot = 0, tr = 0;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            double v = cJSON_GetArrayItem(cJSON_GetArrayItem(vals, i), j)->valuedouble;
+            tot += v;
+            tr += i == j ? v : 0;
+        }
+    assert_true(tot == 24 * 32 * 32);
+    assert_true(fabs(tr / tot - pa) < 1e-12);
+    assert_non_null(cJSON_GetObjectItem(tabs, "segmentation.test"));
+    cJSON_Delete(root);
+    char *html = NULL;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(out, "report.html"), &html, &len, &err), &err);
+    assert_non_null(strstr(html, "per-class IoU and Dice"));
+    int masks = 0;
+    for (const char *q = html; (q = strstr(q, "<img alt=\"mask\"")); q++) masks++;
+    assert_int_equal(masks, 3);
+    free(html);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_evaluate_two_sets_baseline),
         cmocka_unit_test(test_evaluate_errors),
+        cmocka_unit_test(test_evaluate_segmentation),
     };
     return cmocka_run_group_tests_name("evaluate_stage", tests, NULL, NULL);
 }
