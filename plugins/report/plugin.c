@@ -1,5 +1,6 @@
 /* The report plugin: the `report` stage (stage_report.c) writing
- * report.html (write.c, svg.c, images.c), report.md and metrics.json. */
+ * report.html (write.c, svg.c, images.c), report.md, metrics.json and, in a
+ * matrix run, summary.html over the cells (summary.c). */
 #include "report.h"
 
 static const struct rp_port inputs[] = {
@@ -11,7 +12,8 @@ static const struct rp_port inputs[] = {
 static const struct rp_stage_def stages[] = {
     {"report",
      "write report.html (learning curves, confusion matrices, classification reports, sample "
-     "images, pipeline), report.md and metrics.json into the run directory",
+     "images, pipeline) and report.md into the run folder, metrics.json into the stage folder, "
+     "summary.html over the cells of a matrix",
      inputs, RP_COUNT(inputs), NULL, 0, rp_report_stage_run},
 };
 
