@@ -37,6 +37,7 @@ typedef struct gnode {
     int retain;
     int grad_ready;                 /* gslot holds this backward's gradient */
     int wants;                      /* scratch: gradient of the output needed */
+    int consumers;                  /* scratch: nodes reading this output */
 } gnode;
 
 struct rp_model {
@@ -384,11 +385,24 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
     rp_run_ctx ctx = {m->training, m->seed, m->step, 1};
     int64_t n = x->shape[0];
     m->last_x = x;
+    for (int k = 0; k <= m->output; k++) m->nodes[k].consumers = 0;
+    for (int k = 0; k <= m->output; k++)
+        for (int i = 0; i < m->nodes[k].n_in; i++)
+            if (m->nodes[k].in[i] >= 0) m->nodes[m->nodes[k].in[i]].consumers++;
     for (int k = 0; k <= m->output; k++) {
         gnode *g = &m->nodes[k];
         int64_t shape[RP_MAX_DIMS];
         int nd = node_shape(g, n, shape);
-        if (rp_tensor_reshape_alloc(&g->out, nd, shape, err)) return err->status;
+        /* in place on the single-consumer output of a layer whose backward
+         * does not read it (ReLU after conv/BN/add, as PyTorch's inplace) */
+        gnode *src = g->n_in == 1 && g->in[0] >= 0 ? &m->nodes[g->in[0]] : NULL;
+        if (src && (g->layer.ops->flags & RP_LAYER_INPLACE) && (src->layer.ops->flags & RP_LAYER_OUT_UNUSED) &&
+            src->consumers == 1 && !src->retain && k != m->output && g->in[0] != m->output) {
+            if (g->out.owns) rp_tensor_release(&g->out);
+            g->out = rp_tensor_view(&src->out, nd, shape);
+        } else if (rp_tensor_reshape_alloc(&g->out, nd, shape, err)) {
+            return err->status;
+        }
         g->grad_ready = 0;
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, x, in);

@@ -87,6 +87,7 @@ static const struct rp_layer_ops adaptive_avgpool2d_ops = {
     .example_inputs = "[2,3,5,7]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "adaptive_avgpool2d", "adaptive average pooling to a fixed size (torch.nn.AdaptiveAvgPool2d)",
             adaptive_avgpool2d_ops)

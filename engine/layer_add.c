@@ -51,5 +51,6 @@ static const struct rp_layer_ops add_ops = {
     .example_inputs = "[2,3,4,5];[2,3,4,5];[2,3,4,5]",
     .min_inputs = 2,
     .max_inputs = RP_MAX_LAYER_INPUTS,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "add", "element-wise sum of inputs (residual connection)", add_ops)

@@ -112,5 +112,6 @@ static const struct rp_layer_ops avgpool2d_ops = {
     .example_inputs = "[2,3,7,6]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "avgpool2d", "2-D average pooling (torch.nn.AvgPool2d)", avgpool2d_ops)

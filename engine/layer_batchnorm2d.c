@@ -196,6 +196,7 @@ static const struct rp_layer_ops batchnorm2d_ops = {
     .min_inputs = 1,
     .max_inputs = 1,
     .init = rp_bn_init,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "batchnorm2d", "batch normalisation over [N, C, H, W] (torch.nn.BatchNorm2d)",
             batchnorm2d_ops)

@@ -102,5 +102,6 @@ static const struct rp_layer_ops conv2d_ops = {
     .min_inputs = 1,
     .max_inputs = 1,
     .init = conv_init,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "conv2d", "2-D convolution (torch.nn.Conv2d)", conv2d_ops)

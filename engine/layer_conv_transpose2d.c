@@ -130,6 +130,7 @@ static const struct rp_layer_ops conv_transpose2d_ops = {
     .min_inputs = 1,
     .max_inputs = 1,
     .init = ct_init,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "conv_transpose2d", "transposed 2-D convolution (torch.nn.ConvTranspose2d)",
             conv_transpose2d_ops)

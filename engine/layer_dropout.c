@@ -36,7 +36,7 @@ static int do_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_ten
     int64_t n = (int64_t)in[0]->numel;
     s->active = ctx->training && s->p > 0;
     if (!s->active) {
-        memcpy(out->data, in[0]->data, (size_t)n * sizeof(float));
+        if (out->data != in[0]->data) memcpy(out->data, in[0]->data, (size_t)n * sizeof(float));
         return RP_OK;
     }
     if (rp_tensor_reshape_alloc(&s->mask, 1, &n, err)) return err->status;
@@ -66,7 +66,7 @@ static int do_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
     do_state *s = l->state;
     int64_t n = (int64_t)in[0]->numel;
     if (!s->active) {
-        memcpy(din[0]->data, dout->data, (size_t)n * sizeof(float));
+        if (din[0]->data != dout->data) memcpy(din[0]->data, dout->data, (size_t)n * sizeof(float));
         return RP_OK;
     }
 #pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
@@ -91,5 +91,6 @@ static const struct rp_layer_ops dropout_ops = {
     .example_inputs = "[2,3,4,5]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_INPLACE,
 };
 RP_REGISTER(RP_COMP_LAYER, "dropout", "inverted dropout (torch.nn.Dropout); identity in eval", dropout_ops)

@@ -36,5 +36,6 @@ static const struct rp_layer_ops flatten_ops = {
     .example_inputs = "[2,3,4,5]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "flatten", "[N, ...] -> [N, features] (torch.nn.Flatten)", flatten_ops)

@@ -49,5 +49,6 @@ static const struct rp_layer_ops global_avgpool_ops = {
     .example_inputs = "[2,3,4,5]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "global_avgpool", "mean over H and W: [N, C, H, W] -> [N, C]", global_avgpool_ops)

@@ -33,5 +33,6 @@ static const struct rp_layer_ops identity_ops = {
     .example_inputs = "[2,3,4,5]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "identity", "output = input (torch.nn.Identity)", identity_ops)

@@ -91,5 +91,6 @@ static const struct rp_layer_ops linear_ops = {
     .min_inputs = 1,
     .max_inputs = 1,
     .init = lin_init,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "linear", "fully connected layer (torch.nn.Linear)", linear_ops)

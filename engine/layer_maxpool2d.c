@@ -117,5 +117,6 @@ static const struct rp_layer_ops maxpool2d_ops = {
     .example_inputs = "[2,3,7,6]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "maxpool2d", "2-D max pooling (torch.nn.MaxPool2d)", maxpool2d_ops)

@@ -40,7 +40,7 @@ static int act_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
     for (int64_t i = 0; i < n; i++) {
         float x = xs[i], y = ys[i], d = ds[i];
         (void)x, (void)y;
-        o[i] = x > 0.0f ? d : 0.0f;
+        o[i] = y > 0.0f ? d : 0.0f; /* y, not x: may run in place */
     }
     return RP_OK;
 }
@@ -59,5 +59,6 @@ static const struct rp_layer_ops relu_ops = {
     .example_inputs = "[2,3,4,5]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_INPLACE,
 };
 RP_REGISTER(RP_COMP_LAYER, "relu", "max(0, x) (torch.nn.ReLU).", relu_ops)

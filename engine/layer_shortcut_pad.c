@@ -86,6 +86,7 @@ static const struct rp_layer_ops shortcut_pad_ops = {
     .example_inputs = "[2,3,5,4]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "shortcut_pad", "option-A ResNet shortcut: subsample and zero-pad channels",
             shortcut_pad_ops)

@@ -126,6 +126,7 @@ static const struct rp_layer_ops upsample_ops = {
     .example_inputs = "[2,3,4,5]",
     .min_inputs = 1,
     .max_inputs = 1,
+    .flags = RP_LAYER_OUT_UNUSED,
 };
 RP_REGISTER(RP_COMP_LAYER, "upsample", "nearest / bilinear up-sampling by an integer factor (torch.nn.Upsample)",
             upsample_ops)

@@ -70,6 +70,17 @@ struct rp_layer_ops {
      * buffers, deterministic from `seed` (streams keyed by parameter name).
      * NULL = parameters stay zero. */
     int (*init)(rp_layer *l, uint64_t seed, rp_error *err);
+    unsigned flags;       /* enum rp_layer_flags */
+};
+
+/* Memory-saving hints for the model graph (0 = none, always safe). */
+enum rp_layer_flags {
+    /* backward never reads `out` (only inputs, dout and its own caches), so
+     * a following in-place layer may overwrite this layer's output */
+    RP_LAYER_OUT_UNUSED = 1,
+    /* forward may run with out aliasing in[0] (element-wise), and backward
+     * then reads only out/dout, not in[0] (ReLU: y > 0 iff x > 0) */
+    RP_LAYER_INPLACE = 2,
 };
 
 struct rp_layer {
@@ -131,7 +142,11 @@ int rp_model_freeze(rp_model *m, const char *pattern, size_t *count, rp_error *e
 
 /* ---- running ----------------------------------------------------------------- */
 void rp_model_set_training(rp_model *m, int training);
-/* x: [N, C, H, W] borrowed; *y borrowed (valid until the next forward). */
+/* x: [N, C, H, W] borrowed and read again by rp_model_backward, so it must
+ * stay valid until then; *y borrowed (valid until the next forward). An
+ * element-wise layer (ReLU, dropout) may run in place on the output of a
+ * single-consumer node that is not retained, so rp_model_node_output of
+ * such a node shows the values after that layer. */
 int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_error *err);
 /* dy: gradient of the loss wrt the last output; accumulates param grads. */
 int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err);
