@@ -423,6 +423,11 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
             rc = record(mt, names[i], &p, &o, ds, &acc[i], err);
             ev_extra_release(o.extra, o.n_extra, 0);
             free(p.conf);
+            if (rc == RP_OK) {
+                char key[160];
+                snprintf(key, sizeof key, "%s.accuracy", names[i]);
+                rp_stage_note(st, key, acc[i]); /* manifest.json */
+            }
             if (rc == RP_OK)
                 rp_info("%s: %s %.4f | loss %.4f | %lld samples", names[i],
                         p.seg ? "pixel acc" : "acc", acc[i],
@@ -434,7 +439,10 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
     if (rc == RP_OK && want_aa) {
         double aa = ev_aa(acc, n);
         rc = rp_metrics_set(mt, "AA", aa, err);
-        if (rc == RP_OK) rp_info("AA %.4f over %zu sets", aa, n);
+        if (rc == RP_OK) {
+            rp_stage_note(st, "AA", aa);
+            rp_info("AA %.4f over %zu sets", aa, n);
+        }
         if (rc == RP_OK && baseline) {
             ev_opts ob = o; /* the baseline gets accuracy only */
             ob.extra = NULL;
@@ -460,7 +468,10 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
             double baa = ev_aa(bacc, n);
             if (rc == RP_OK) rc = rp_metrics_set(mt, "baseline.AA", baa, err);
             if (rc == RP_OK) rc = rp_metrics_set(mt, "DAA", ev_daa(aa, baa), err);
-            if (rc == RP_OK) rp_info("baseline AA %.4f, DAA %+.2f %%p", baa, ev_daa(aa, baa));
+            if (rc == RP_OK) {
+                rp_stage_note(st, "DAA", ev_daa(aa, baa));
+                rp_info("baseline AA %.4f, DAA %+.2f %%p", baa, ev_daa(aa, baa));
+            }
         }
     }
     if (rc == RP_OK) rc = write_files(st, mt, err);
