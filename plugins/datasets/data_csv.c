@@ -3,7 +3,8 @@
  * domain column and a split column (keep only rows whose split equals
  * `split`). Paths are relative to `root` (default: the CSV's directory).
  * Classes are the explicit `classes` list, or the sorted distinct label
- * names (integer labels: ids 0..max). Errors name the CSV file and row. */
+ * names over all rows (integer labels: ids 0..max), so every split of one
+ * CSV shares class ids. Errors name the CSV file and row. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,7 +204,8 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
         for (size_t r = 1; r < t.n; r++) {
             const char *s = cell(&t, r, cl);
             if (!s) continue;
-            if (split && (!cell(&t, r, cs) || strcmp(cell(&t, r, cs), split))) continue;
+            /* all rows, whatever `split` keeps: every split of one CSV gets
+             * the same class ids */
             if (numeric) {
                 long v = strtol(s, NULL, 10);
                 if (v > maxid) maxid = (int)v;

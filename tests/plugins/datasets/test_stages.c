@@ -140,7 +140,7 @@ static void test_csv(void **state) {
            "  - {id: k, use: data.concat, in: {data: [s.train, g]}}\n",
            0, "kept 21 of 28", "split 21 → 7 / 7 / 7");
     const char *t = rp_test_tmpdir();
-    char p[800], body[3000], st[3000];
+    char p[1000], body[3000], st[3000];
     snprintf(p, sizeof p, "%s/bad.csv", t);
     snprintf(body, sizeof body, "file,label\n%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg,dog\n", abs_src());
     rp_test_write(p, body);
@@ -157,6 +157,29 @@ static void test_csv(void **state) {
     rp_test_write(p, body);
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s'}}\n", p);
     expect(st, 1, "bad.csv: row 2: image", "nope.jpg");
+    /* split column, integer labels, relative paths against the CSV's dir,
+     * on_error: skip counting a broken file */
+    char d2[800], cmd[12000];
+    snprintf(d2, sizeof d2, "%s/csvdir", t);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/img' && cp '%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg' '%s/img/a.jpg' && "
+             "cp '%s/datasets/fixtures/pacs/photo/horse/pic_018.jpg' '%s/img/b.jpg' && "
+             "cp '%s/tests/fixtures/data/corrupt.png' '%s/img/c.png'",
+             d2, abs_src(), d2, abs_src(), d2, abs_src(), d2);
+    assert_int_equal(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/list.csv", d2);
+    rp_test_write(p, "path,label,part\nimg/a.jpg,0,train\nimg/b.jpg,1,train\nimg/c.png,1,train\n"
+                     "img/a.jpg,1,test\n");
+    snprintf(st, sizeof st,
+             "  - {id: c, use: data.csv, with: {file: '%s', split_column: part, split: train, "
+             "on_error: skip}}\n",
+             p);
+    expect(st, 0, "skipping", "list.csv/train: 2 images");
+    snprintf(st, sizeof st,
+             "  - {id: c, use: data.csv, with: {file: '%s', split_column: part, split: test}}\n", p);
+    expect(st, 0, "list.csv/test: 1 images", NULL);
+    snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s', split: test}}\n", p);
+    expect(st, 1, "needs 'split_column'", NULL);
     /* the filter names unknown domains */
     expect("  - {id: c, use: data.csv, with: {file: '%S/datasets/fixtures/pacs/pacs.csv', "
            "domain_column: domain}}\n"
