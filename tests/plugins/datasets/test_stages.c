@@ -201,6 +201,12 @@ static void test_segmentation(void **state) {
              "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', "
              "palette: ['#3C1098', '#8429F6', '#6EC1E4', '#FEDD3A', '#E2A929']}}\n");
     expect(st, 1, "image_part_001.png: pixel", "#9B9B9B");
+    /* colour masks read as class-index masks: values beyond num_classes */
+    expect("  - {id: s, use: data.segmentation, with: {root: '%S/datasets/fixtures/dubai', "
+           "num_classes: 6}}\n",
+           1, "image_part_001.png: pixel (x 0, y 0) has class", "outside [0, 6)");
+    expect("  - {id: s, use: data.segmentation, with: {root: '%S/datasets/fixtures/dubai'}}\n", 1,
+           "give a 'palette'", NULL);
     /* missing mask */
     const char *t = rp_test_tmpdir();
     char cmd[6000];
