@@ -533,6 +533,85 @@ static void test_geometry_mismatch(void **state) {
     setup_free(&s);
 }
 
+/* ---- segmentation: masks as targets, per-pixel loss and accuracy ------------------ */
+/* Pixel class = 1 where the image is bright. */
+static int seg_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
+                   rp_error *err) {
+    (void)ds;
+    (void)draw;
+    int rc = rp_sample_resize(out, 1, 6, 6, err);
+    if (!rc) rc = rp_mask_resize(&out->mask, 6, 6, err);
+    if (rc) return rc;
+    rp_rng r;
+    rp_rng_init(&r, 17, 3, 0, i);
+    for (int p = 0; p < 36; p++) {
+        int on = rp_rng_uniformf(&r) < 0.5f;
+        out->img.data[p] = on ? 0.9f : 0.1f;
+        out->mask.data[p] = on;
+    }
+    out->label = -1;
+    out->index = i;
+    return RP_OK;
+}
+static const struct rp_dataset_ops seg_ops = {seg_get, NULL, NULL, NULL};
+
+/* Mean per-pixel softmax cross-entropy over [N, C, H, W]. */
+static int pix_forward(const void *state, const rp_tensor *logits, const int32_t *target,
+                       double *loss, rp_tensor *dl, rp_error *err) {
+    (void)state;
+    (void)err;
+    int64_t n = logits->shape[0], c = logits->shape[1], hw = logits->shape[2] * logits->shape[3];
+    double sum = 0, cnt = (double)(n * hw);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t p = 0; p < hw; p++) {
+            const float *x = logits->data + i * c * hw + p;
+            double mx = x[0], z = 0;
+            for (int64_t k = 1; k < c; k++) mx = x[k * hw] > mx ? x[k * hw] : mx;
+            for (int64_t k = 0; k < c; k++) z += exp(x[k * hw] - mx);
+            int32_t t = target[i * hw + p];
+            sum -= x[t * hw] - mx - log(z);
+            if (dl)
+                for (int64_t k = 0; k < c; k++)
+                    dl->data[i * c * hw + k * hw + p] =
+                        (float)((exp(x[k * hw] - mx) / z - (k == t)) / cnt);
+        }
+    *loss = sum / cnt;
+    return RP_OK;
+}
+static const struct rp_loss_ops pix_ops = {NULL, pix_forward, NULL};
+static rp_loss pix_loss = {&pix_ops, NULL, "test_pixel_ce"};
+
+static void test_segmentation_masks(void **state) {
+    (void)state;
+    setup s;
+    setup_init(&s, 0);
+    rp_dataset_free(s.train);
+    rp_dataset_free(s.val);
+    s.train = rp_dataset_new(&seg_ops, NULL, "seg/train", 64, 2, NULL);
+    s.val = rp_dataset_new(&seg_ops, NULL, "seg/val", 16, 2, NULL);
+    assert_non_null(s.train);
+    assert_non_null(s.val);
+    rp_model_free(s.model);
+    rp_error err;
+    rp_error_clear(&err);
+    rp_node *layers = yaml("- {conv2d: {out: 2, kernel: 1}}\n");
+    RP_ASSERT_OK(rp_model_from_layers(layers, 1, 6, 6, &s.model, &err), &err);
+    RP_ASSERT_OK(rp_model_init_params(s.model, 5, &err), &err);
+    rp_node_free(layers);
+    s.cfg.epochs = 5;
+    rp_model *m = NULL;
+    rp_metrics *mt = NULL;
+    RP_ASSERT_OK(train_fit(&s.cfg, &s.env, s.model, &pix_loss, s.train, s.val, &m, &mt, &err),
+                 &err);
+    const rp_table *h = rp_metrics_table(mt, "history");
+    assert_true(h->values[4 * 7 + H_TRAIN_LOSS] < h->values[H_TRAIN_LOSS]);
+    double v = 0;
+    assert_true(rp_metrics_get(mt, "val_acc", &v) && v > 0.99); /* pixel accuracy */
+    rp_model_free(m);
+    rp_metrics_free(mt);
+    setup_free(&s);
+}
+
 int main(void) {
     rp_schema_dirs_init(); /* schemas/ validate and fill component params */
     rp_set_threads(2);
@@ -547,6 +626,7 @@ int main(void) {
         cmocka_unit_test(test_nan_detection),
         cmocka_unit_test(test_hook_appends_samples),
         cmocka_unit_test(test_geometry_mismatch),
+        cmocka_unit_test(test_segmentation_masks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
