@@ -257,6 +257,15 @@ static int64_t wg_groups(const rp_conv_geom *g, int t) {
     return i64min(g->n, per_t * t);
 }
 
+/* Images per weight-gradient chunk: up to 8 while the chunk's operands stay
+ * within ~4 MB. */
+static int wg_chunk(const rp_conv_geom *g) {
+    int64_t wp = plane_ws(g), kp = rup16(g->k);
+    int64_t one = i64max(plane_floats(g), g->h * g->w * rup24(g->c)) + g->oh * wp * kp +
+                  i64max(g->h * g->w, g->oh * wp) * kp + 32;
+    return (int)i64max(1, i64min(8, (1 << 20) / one));
+}
+
 static size_t group_floats(const rp_conv_geom *g) {
     return rup((size_t)(g->c * g->kh * g->kw * rup16(g->k) + rup16(g->k)));
 }
@@ -293,11 +302,10 @@ static size_t thread_floats(const rp_conv_geom *g) {
         m = i64max(m, g->k * hq * wq + s1_slack(g) + g->c * g->h * wq);
     }
     m = i64max(m, ckk * ohw);
-    /* weight gradient: operand (planes or channels-last input), dyT [P][kp],
-     * partial dwT [CKK][kp] + db [K] */
-    int64_t part = ckk * kp + kp;
-    m = i64max(m, xpad + g->oh * wp * kp + part);
-    m = i64max(m, hw * rup24(g->c) + hw * kp + part);
+    /* weight gradient: wg_chunk() images of operand (planes or channels-last
+     * input, each slot rounded) and dyT [P][kp] */
+    int64_t nbc = wg_chunk(g);
+    m = i64max(m, nbc * (i64max(xpad, hw * rup24(g->c)) + 16 + i64max(g->oh * wp, hw) * kp + 16));
     /* + rounding of up to three sub-buffers, + a row of scratch (plane_copy) */
     return rup((size_t)m + 64) + rup((size_t)(2 * wp + 32));
 }
@@ -378,38 +386,43 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
  * out[row][k-vector] += a(row, p) * dyT[p][k-vector], where the broadcast
  * operand of row g*J+j is ap[g][p*ps + j] (G pointers, J taps each).
  * dyT rows have stride ldb (a multiple of 16, zero padded beyond K). */
-static inline __attribute__((always_inline)) void kern_wt(int G, int J, int nvk, int64_t P,
-                                                          const float *const *ap, int64_t ps,
-                                                          const float *b, int64_t ldb, float *out,
-                                                          int64_t ldo, int rows) {
+static inline __attribute__((always_inline)) void
+kern_wt(int G, int J, int nvk, int64_t P, const float *const *ap, int64_t ps, const float *b,
+        int64_t ldb, float *out, int64_t ldo, int rows, int nb, int64_t as, int64_t bs) {
     __m512 acc[24][3];
 #pragma GCC unroll 24
     for (int m = 0; m < G * J; m++)
 #pragma GCC unroll 3
         for (int v = 0; v < nvk; v++)
             acc[m][v] = _mm512_setzero_ps();
-    const float *a0 = ap[0], *a1 = G > 1 ? ap[1] : ap[0], *a2 = G > 2 ? ap[2] : ap[0];
-    const float *a3 = G > 3 ? ap[3] : ap[0], *a4 = G > 4 ? ap[4] : ap[0];
-    const float *a5 = G > 5 ? ap[5] : ap[0];
-    for (int64_t p = 0; p < P; p++) {
-        __m512 bv[3];
+    /* nb images: operands at image strides as (a) and bs (b), summed in order */
+    for (int im = 0; im < nb; im++) {
+        const float *a0 = ap[0] + im * as, *a1 = (G > 1 ? ap[1] : ap[0]) + im * as;
+        const float *a2 = (G > 2 ? ap[2] : ap[0]) + im * as,
+                    *a3 = (G > 3 ? ap[3] : ap[0]) + im * as;
+        const float *a4 = (G > 4 ? ap[4] : ap[0]) + im * as,
+                    *a5 = (G > 5 ? ap[5] : ap[0]) + im * as;
+        const float *bi = b + im * bs;
+        for (int64_t p = 0; p < P; p++) {
+            __m512 bv[3];
 #pragma GCC unroll 3
-        for (int v = 0; v < nvk; v++)
-            bv[v] = _mm512_loadu_ps(b + p * ldb + 16 * v);
+            for (int v = 0; v < nvk; v++)
+                bv[v] = _mm512_loadu_ps(bi + p * ldb + 16 * v);
 #pragma GCC unroll 6
-        for (int gg = 0; gg < G; gg++) {
-            const float *a = gg == 0   ? a0
-                             : gg == 1 ? a1
-                             : gg == 2 ? a2
-                             : gg == 3 ? a3
-                             : gg == 4 ? a4
-                                       : a5;
+            for (int gg = 0; gg < G; gg++) {
+                const float *a = gg == 0   ? a0
+                                 : gg == 1 ? a1
+                                 : gg == 2 ? a2
+                                 : gg == 3 ? a3
+                                 : gg == 4 ? a4
+                                           : a5;
 #pragma GCC unroll 24
-            for (int j = 0; j < J; j++) {
-                __m512 av = _mm512_set1_ps(a[p * ps + j]);
+                for (int j = 0; j < J; j++) {
+                    __m512 av = _mm512_set1_ps(a[p * ps + j]);
 #pragma GCC unroll 3
-                for (int v = 0; v < nvk; v++)
-                    acc[gg * J + j][v] = _mm512_fmadd_ps(av, bv[v], acc[gg * J + j][v]);
+                    for (int v = 0; v < nvk; v++)
+                        acc[gg * J + j][v] = _mm512_fmadd_ps(av, bv[v], acc[gg * J + j][v]);
+                }
             }
         }
     }
@@ -429,7 +442,7 @@ static inline __attribute__((always_inline)) void kern_wt(int G, int J, int nvk,
  * zero beyond rn): im2col'ed or channels-last input. dwT rows have stride kp
  * (= dyT stride, multiple of 16). */
 static void wgrad_t_rows(const float *at, int64_t lda, int64_t rn, const float *dyt, int64_t kp,
-                         int64_t P, float *dwt) {
+                         int64_t P, float *dwt, int nb, int64_t as, int64_t bs) {
     for (int64_t k0 = 0; k0 < kp; k0 += 32) {
         int nvk = kp - k0 >= 32 ? 2 : 1;
         int mr = nvk == 2 ? 12 : 24;
@@ -439,9 +452,9 @@ static void wgrad_t_rows(const float *at, int64_t lda, int64_t rn, const float *
             const float *ap[1] = {at + r0};
             float *o = dwt + r0 * kp + k0;
             if (nvk == 2)
-                kern_wt(1, 12, 2, P, ap, lda, dyt + k0, kp, o, kp, rows);
+                kern_wt(1, 12, 2, P, ap, lda, dyt + k0, kp, o, kp, rows, nb, as, bs);
             else
-                kern_wt(1, 24, 1, P, ap, lda, dyt + k0, kp, o, kp, rows);
+                kern_wt(1, 24, 1, P, ap, lda, dyt + k0, kp, o, kp, rows, nb, as, bs);
         }
     }
 }
@@ -449,7 +462,7 @@ static void wgrad_t_rows(const float *at, int64_t lda, int64_t rn, const float *
 /* 3x3, dilation 1, stride 1 over a padded plane (row width wp): rows (c,i,j)
  * read pad[c*plane + i*wp + j + p] directly (no im2col). */
 static void wgrad_t_3x3(const float *pad, int64_t c, int64_t plane, int64_t wp, const float *dyt,
-                        int64_t kp, int64_t P, float *dwt) {
+                        int64_t kp, int64_t P, float *dwt, int nb, int64_t as, int64_t bs) {
     for (int64_t k0 = 0; k0 < kp; k0 += 32) {
         int nvk = kp - k0 >= 32 ? 2 : 1;
         int64_t c0 = 0;
@@ -458,16 +471,17 @@ static void wgrad_t_3x3(const float *pad, int64_t c, int64_t plane, int64_t wp, 
                 const float *ap[6];
                 for (int g = 0; g < 6; g++)
                     ap[g] = pad + (c0 + g / 3) * plane + (g % 3) * wp;
-                kern_wt(6, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 18);
+                kern_wt(6, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 18, nb, as,
+                        bs);
             }
         for (; c0 < c; c0++) {
             const float *ap[3];
             for (int g = 0; g < 3; g++)
                 ap[g] = pad + c0 * plane + g * wp;
             if (nvk == 2)
-                kern_wt(3, 3, 2, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9);
+                kern_wt(3, 3, 2, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9, nb, as, bs);
             else
-                kern_wt(3, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9);
+                kern_wt(3, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9, nb, as, bs);
         }
     }
 }
@@ -476,7 +490,7 @@ static void wgrad_t_3x3(const float *pad, int64_t c, int64_t plane, int64_t wp, 
  * pl[off[r] + p], six rows per tile, dyT[p][k] in the plane's position layout
  * (zero in discarded columns). */
 static void wgrad_t_planes(const float *pl, const int64_t *off, int64_t rn, const float *dyt,
-                           int64_t kp, int64_t P, float *dwt) {
+                           int64_t kp, int64_t P, float *dwt, int nb, int64_t as, int64_t bs) {
     for (int64_t k0 = 0; k0 < kp; k0 += 32) {
         int nvk = kp - k0 >= 32 ? 2 : 1;
         for (int64_t r0 = 0; r0 < rn; r0 += 6) {
@@ -485,9 +499,9 @@ static void wgrad_t_planes(const float *pl, const int64_t *off, int64_t rn, cons
             for (int g = 0; g < 6; g++)
                 ap[g] = pl + off[r0 + (g < rows ? g : rows - 1)];
             if (nvk == 2)
-                kern_wt(6, 1, 2, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows);
+                kern_wt(6, 1, 2, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows, nb, as, bs);
             else
-                kern_wt(6, 1, 1, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows);
+                kern_wt(6, 1, 1, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows, nb, as, bs);
         }
     }
 }
@@ -726,51 +740,60 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
     const int64_t partf = ckk * kp; /* [CKK][kp] */
     const int64_t G = wg_groups(g, T);
     float *parts = ws + shared_head_floats(g); /* G x ([CKK][kp] + [K]) */
+    /* images are prepared in chunks of nbc and each tile sums a whole chunk
+     * in registers: the partial is read and written once per chunk */
+    const int nbc = wg_chunk(g);
+    const size_t opst = rup(opf), dyst = rup(dyf); /* per-image slot strides */
 #pragma omp parallel num_threads(T)
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
-        float *opnd = tb, *dyb = tb + rup(opf);
+        float *opnd = tb, *dyb = tb + (size_t)nbc * opst;
+        float *row = tb + per - rup((size_t)(2 * wp + 32));
         /* zero once: padding borders, discarded dy columns and the padded
          * operand columns stay zero across images */
-        memset(opnd, 0, sizeof(float) * opf);
-        memset(dyb, 0, sizeof(float) * dyf);
+        memset(opnd, 0, sizeof(float) * (size_t)nbc * (opst + dyst));
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t gi = 0; gi < G; gi++) {
             float *part = parts + (size_t)gi * group_floats(g), *pdb = part + partf;
             memset(part, 0, sizeof(float) * (size_t)(partf + g->k));
-            for (int64_t n = g->n * gi / G; n < g->n * (gi + 1) / G; n++) {
-                const float *xn = x + n * g->c * hw;    /* [C, H, W] */
-                const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
-                if (db) {
-                    for (int64_t k = 0; k < g->k; k++) {
-                        const float *r = dyn + k * ohw;
-                        __m512 s = _mm512_setzero_ps();
-                        int64_t p = 0;
-                        for (; p + 16 <= ohw; p += 16)
-                            s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
-                        if (p < ohw)
-                            s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(
-                                                     (__mmask16)((1u << (ohw - p)) - 1u), r + p));
-                        pdb[k] += _mm512_reduce_add_ps(s);
+            const int64_t gend = g->n * (gi + 1) / G;
+            for (int64_t n0 = g->n * gi / G; n0 < gend; n0 += nbc) {
+                const int nb = (int)i64min(nbc, gend - n0);
+                for (int i = 0; i < nb; i++) {
+                    const float *xn = x + (n0 + i) * g->c * hw;    /* [C, H, W] */
+                    const float *dyn = dy + (n0 + i) * g->k * ohw; /* [K, OH, OW] */
+                    float *op = opnd + (size_t)i * opst, *dt = dyb + (size_t)i * dyst;
+                    if (db) {
+                        for (int64_t k = 0; k < g->k; k++) {
+                            const float *r = dyn + k * ohw;
+                            __m512 s = _mm512_setzero_ps();
+                            int64_t p = 0;
+                            for (; p + 16 <= ohw; p += 16)
+                                s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
+                            if (p < ohw)
+                                s = _mm512_add_ps(
+                                    s, _mm512_maskz_loadu_ps((__mmask16)((1u << (ohw - p)) - 1u),
+                                                             r + p));
+                            pdb[k] += _mm512_reduce_add_ps(s);
+                        }
+                    }
+                    if (wg == WG_PW) {
+                        transpose_in(xn, g->c, hw, lda, op);
+                        transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dt);
+                    } else {
+                        plane_copy(g, xn, op, row);
+                        transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dt);
                     }
                 }
-                switch (wg) {
-                case WG_3X3:
-                    plane_copy(g, xn, opnd, tb + per - rup((size_t)(2 * wp + 32)));
-                    transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
-                    wgrad_t_3x3(opnd, g->c, hp * wp, wp, dyb, kp, P, part);
-                    break;
-                case WG_PLANES:
-                    plane_copy(g, xn, opnd, tb + per - rup((size_t)(2 * wp + 32)));
-                    transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dyb);
-                    wgrad_t_planes(opnd, off, ckk, dyb, kp, P, part);
-                    break;
-                default: /* WG_PW */
-                    transpose_in(xn, g->c, hw, lda, opnd);
-                    transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dyb);
-                    wgrad_t_rows(opnd, lda, g->c, dyb, kp, P, part);
-                    break;
-                }
+                if (wg == WG_3X3)
+                    wgrad_t_3x3(opnd, g->c, hp * wp, wp, dyb, kp, P, part, nb, (int64_t)opst,
+                                (int64_t)dyst);
+                else if (wg == WG_PLANES)
+                    wgrad_t_planes(opnd, off, ckk, dyb, kp, P, part, nb, (int64_t)opst,
+                                   (int64_t)dyst);
+                else
+                    wgrad_t_rows(opnd, lda, g->c, dyb, kp, P, part, nb, (int64_t)opst,
+                                 (int64_t)dyst);
             }
         }
     }
