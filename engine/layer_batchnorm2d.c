@@ -64,30 +64,40 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
             return rp_error_set(err, RP_ERR_INVALID,
                                 "layer '%s': batch norm in training needs more than one value per "
                                 "channel (batch of %lld x %lld)", l->name, (long long)n, (long long)sp);
+/* Sums run per row of S floats in float (vectorised), rows accumulated in
+ * double: two passes (mean, then squared deviations) for accuracy. */
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
         for (int64_t ch = 0; ch < c; ch++) {
             double sum = 0, sq = 0;
             for (int64_t i = 0; i < n; i++) {
                 const float *xp = x->data + (i * c + ch) * sp;
-                for (int64_t j = 0; j < sp; j++) sum += xp[j];
+                float r = 0;
+#pragma omp simd reduction(+ : r)
+                for (int64_t j = 0; j < sp; j++) r += xp[j];
+                sum += r;
             }
             double mean = sum / (double)m;
+            float fm = (float)mean;
             for (int64_t i = 0; i < n; i++) {
                 const float *xp = x->data + (i * c + ch) * sp;
+                float r = 0;
+#pragma omp simd reduction(+ : r)
                 for (int64_t j = 0; j < sp; j++) {
-                    double d = xp[j] - mean;
-                    sq += d * d;
+                    float d = xp[j] - fm;
+                    r += d * d;
                 }
+                sq += r;
             }
             double var = sq / (double)m;
             double is = 1.0 / sqrt(var + s->eps);
             inv[ch] = (float)is;
-            mu[ch] = (float)mean;
-            float fm = (float)mean, fi = (float)is, g = gamma[ch], b = beta[ch];
+            mu[ch] = fm;
+            float sc = (float)(is * gamma[ch]), sh = (float)(beta[ch] - mean * is * gamma[ch]);
             for (int64_t i = 0; i < n; i++) {
                 const float *xp = x->data + (i * c + ch) * sp;
                 float *yp = y->data + (i * c + ch) * sp;
-                for (int64_t j = 0; j < sp; j++) yp[j] = (xp[j] - fm) * fi * g + b;
+#pragma omp simd
+                for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
             }
             double mo = s->momentum;
             rm[ch] = (float)((1.0 - mo) * rm[ch] + mo * mean);
@@ -102,10 +112,11 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
         for (int64_t ic = 0; ic < n * c; ic++) {
             int64_t ch = ic % c;
-            float fm = mu[ch], fi = inv[ch], g = gamma[ch], b = beta[ch];
+            float sc = inv[ch] * gamma[ch], sh = beta[ch] - mu[ch] * sc;
             const float *xp = x->data + ic * sp;
             float *yp = y->data + ic * sp;
-            for (int64_t j = 0; j < sp; j++) yp[j] = (xp[j] - fm) * fi * g + b;
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
         }
     }
     return RP_OK;
@@ -125,10 +136,14 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const
         const float fm = mu[ch], fi = inv[ch];
         for (int64_t i = 0; i < n; i++) {
             const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
+            float r1 = 0, r2 = 0;
+#pragma omp simd reduction(+ : r1, r2)
             for (int64_t j = 0; j < sp; j++) {
-                sdy += d[j];
-                sdyh += (double)d[j] * ((xp[j] - fm) * fi);
+                r1 += d[j];
+                r2 += d[j] * (xp[j] - fm);
             }
+            sdy += r1;
+            sdyh += (double)r2 * fi;
         }
         dg[ch] += (float)sdyh;
         dbeta[ch] += (float)sdy;
@@ -136,16 +151,20 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const
         float k = gamma[ch] * inv[ch];
         if (s->train_fwd) {
             /* dx = gamma*invstd * (dy - mean(dy) - xhat*mean(dy*xhat)) */
+            /* = k*dy - k*a - k*b*fi*(x - fm) = k*dy + (x*q + r) */
             float a = (float)(sdy / m), b = (float)(sdyh / m);
+            float q = -k * b * fi, r = -k * a + k * b * fi * fm;
             for (int64_t i = 0; i < n; i++) {
                 const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
                 float *o = dx->data + (i * c + ch) * sp;
-                for (int64_t j = 0; j < sp; j++) o[j] = k * (d[j] - a - ((xp[j] - fm) * fi) * b);
+#pragma omp simd
+                for (int64_t j = 0; j < sp; j++) o[j] = k * d[j] + (xp[j] * q + r);
             }
         } else {
             for (int64_t i = 0; i < n; i++) {
                 const float *d = dy->data + (i * c + ch) * sp;
                 float *o = dx->data + (i * c + ch) * sp;
+#pragma omp simd
                 for (int64_t j = 0; j < sp; j++) o[j] = k * d[j];
             }
         }
