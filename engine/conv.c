@@ -321,7 +321,7 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
 static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, const float *ap,
                                                            const float *base, const int64_t *off,
                                                            int64_t np, const float *bias, int mv,
-                                                           float *c, int64_t ldc) {
+                                                           float *c, int64_t ldc, int accum) {
     __mmask16 mk[NV];
     for (int v = 0; v < NV; v++) {
         int64_t left = np - 16 * v;
@@ -334,7 +334,8 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
         __m512 b0 = _mm512_set1_ps(bias && m < mv ? bias[m] : 0.0f);
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
-            acc[m][v] = b0;
+            acc[m][v] =
+                accum && m < mv && v < nv ? _mm512_maskz_loadu_ps(mk[v], c + m * ldc + 16 * v) : b0;
     }
     for (int64_t r = 0; r < kd; r++) {
         const float *b = base + off[r];
@@ -364,21 +365,28 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
  * [ceil(m/MR)][kd][MR]. */
 static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base, const int64_t *off,
                       int64_t P, const float *bias, float *c, int64_t ldc) {
-    for (int64_t mb = 0; mb < m; mb += MR) {
-        int mv = (int)i64min(MR, m - mb);
-        const float *a = ap + mb * kd;
-        const float *bb = bias ? bias + mb : NULL;
-        float *cb = c + mb * ldc;
-        int64_t p = 0;
-        for (; p + NR <= P; p += NR)
-            kern_fwd(3, kd, a, base + p, off, NR, bb, mv, cb + p, ldc);
-        int64_t np = P - p;
-        if (np > 32)
-            kern_fwd(3, kd, a, base + p, off, np, bb, mv, cb + p, ldc);
-        else if (np > 16)
-            kern_fwd(2, kd, a, base + p, off, np, bb, mv, cb + p, ldc);
-        else if (np > 0)
-            kern_fwd(1, kd, a, base + p, off, np, bb, mv, cb + p, ldc);
+    /* long reductions in equal chunks of at most 512 rows, so a chunk of B
+     * stays in cache across the row blocks; later chunks accumulate onto C */
+    const int64_t nch = kd > 768 ? (kd + 511) / 512 : 1, kc = (kd + nch - 1) / nch;
+    for (int64_t k0 = 0; k0 < kd; k0 += kc) {
+        const int64_t kn = i64min(kc, kd - k0);
+        const int acc = k0 > 0;
+        for (int64_t mb = 0; mb < m; mb += MR) {
+            int mv = (int)i64min(MR, m - mb);
+            const float *a = ap + mb * kd + k0 * MR;
+            const float *bb = bias && !acc ? bias + mb : NULL;
+            float *cb = c + mb * ldc;
+            int64_t p = 0;
+            for (; p + NR <= P; p += NR)
+                kern_fwd(3, kn, a, base + p, off + k0, NR, bb, mv, cb + p, ldc, acc);
+            int64_t np = P - p;
+            if (np > 32)
+                kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb + p, ldc, acc);
+            else if (np > 16)
+                kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb + p, ldc, acc);
+            else if (np > 0)
+                kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb + p, ldc, acc);
+        }
     }
 }
 
