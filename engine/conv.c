@@ -321,21 +321,61 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
 static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, const float *ap,
                                                            const float *base, const int64_t *off,
                                                            int64_t np, const float *bias, int mv,
-                                                           float *c, int64_t ldc, int accum) {
+                                                           float *c, int64_t ldc, int accum,
+                                                           int64_t pos0, int64_t cwp, int64_t cow) {
     __mmask16 mk[NV];
     for (int v = 0; v < NV; v++) {
         int64_t left = np - 16 * v;
         mk[v] = left >= 16 ? (__mmask16)0xFFFF
                            : (left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u));
     }
+    /* Output addressing. Plain (cwp == 0): lane t of vector v is C[m][pos0 +
+     * 16v + t]. Cropping (cwp > 0): positions run over rows of width cwp of
+     * which the first cow are kept, so lane t maps to C[m][oy*cow + ox] with
+     * (oy, ox) = divmod(pos0 + 16v + t, cwp); the kept lanes of a vector form
+     * runs, each one masked store at its own base (address - lane). */
+    int nseg[NV];
+    __mmask16 sm[NV][17];
+    int64_t so[NV][17];
+    for (int v = 0; v < NV; v++) {
+        nseg[v] = 0;
+        if (v >= nv) continue;
+        if (!cwp) {
+            sm[v][0] = mk[v];
+            so[v][0] = pos0 + 16 * v;
+            nseg[v] = 1;
+            continue;
+        }
+        int nl = (int)i64min(16, np - 16 * v), t = 0;
+        while (t < nl) {
+            int64_t q = pos0 + 16 * v + t, oy = q / cwp, ox = q - oy * cwp;
+            if (ox >= cow) {
+                t += (int)(cwp - ox);
+                continue;
+            }
+            int run = (int)i64min(nl - t, cow - ox);
+            sm[v][nseg[v]] = (__mmask16)(((1u << run) - 1u) << t);
+            so[v][nseg[v]] = oy * cow + ox - t;
+            nseg[v]++;
+            t += run;
+        }
+    }
     __m512 acc[MR][NV];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) {
         __m512 b0 = _mm512_set1_ps(bias && m < mv ? bias[m] : 0.0f);
 #pragma GCC unroll 3
-        for (int v = 0; v < NV; v++)
-            acc[m][v] =
-                accum && m < mv && v < nv ? _mm512_maskz_loadu_ps(mk[v], c + m * ldc + 16 * v) : b0;
+        for (int v = 0; v < NV; v++) {
+            acc[m][v] = b0;
+            if (accum && m < mv && v < nv) {
+                acc[m][v] = _mm512_setzero_ps();
+                for (int sg = 0; sg < nseg[v]; sg++)
+                    acc[m][v] =
+                        _mm512_mask_loadu_ps(acc[m][v], sm[v][sg],
+                                             (const float *)((uintptr_t)(c + m * ldc) +
+                                                             so[v][sg] * (int64_t)sizeof(float)));
+            }
+        }
     }
     for (int64_t r = 0; r < kd; r++) {
         const float *b = base + off[r];
@@ -357,14 +397,21 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
         if (m >= mv) break;
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
-            if (v < nv) _mm512_mask_storeu_ps(c + m * ldc + 16 * v, mk[v], acc[m][v]);
+            for (int sg = 0; sg < nseg[v]; sg++)
+                _mm512_mask_storeu_ps(
+                    (float *)((uintptr_t)(c + m * ldc) + so[v][sg] * (int64_t)sizeof(float)),
+                    sm[v][sg], acc[m][v]);
     }
 }
 
-/* C[m, P] (ldc) = bias + A[m, kd] * B over all positions. ap: packed
- * [ceil(m/MR)][kd][MR]. */
+/* C[m, P] = bias + A[m, kd] * B over positions p < P, B row r = base + off[r];
+ * ap packed [ceil(m/MR)][kd][MR]. cwp == 0: C row i at c + i*ldc, position p
+ * at column p. cwp > 0: positions are rows of width cwp whose first cow
+ * columns are kept, written compacted (row i at c + i*ldc, p -> (p/cwp)*cow +
+ * p%cwp). */
 static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base, const int64_t *off,
-                      int64_t P, const float *bias, float *c, int64_t ldc) {
+                      int64_t P, const float *bias, float *c, int64_t ldc, int64_t cwp,
+                      int64_t cow) {
     /* long reductions in equal chunks of at most 512 rows, so a chunk of B
      * stays in cache across the row blocks; later chunks accumulate onto C */
     const int64_t nch = kd > 768 ? (kd + 511) / 512 : 1, kc = (kd + nch - 1) / nch;
@@ -378,14 +425,14 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
             float *cb = c + mb * ldc;
             int64_t p = 0;
             for (; p + NR <= P; p += NR)
-                kern_fwd(3, kn, a, base + p, off + k0, NR, bb, mv, cb + p, ldc, acc);
+                kern_fwd(3, kn, a, base + p, off + k0, NR, bb, mv, cb, ldc, acc, p, cwp, cow);
             int64_t np = P - p;
             if (np > 32)
-                kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb + p, ldc, acc);
+                kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
             else if (np > 16)
-                kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb + p, ldc, acc);
+                kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
             else if (np > 0)
-                kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb + p, ldc, acc);
+                kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
         }
     }
 }
@@ -585,13 +632,6 @@ static void plane_offsets(const rp_conv_geom *g, int64_t *off) {
             }
 }
 
-/* Keep columns [0, ow) of rows of width wp: src[m, oh*wp] -> dst[m, oh, ow]. */
-static void crop_rows(const float *src, int64_t m, int64_t oh, int64_t wp, int64_t ow, float *dst) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t y = 0; y < oh; y++)
-            memcpy(dst + (i * oh + y) * ow, src + (i * oh + y) * wp, sizeof(float) * (size_t)ow);
-}
-
 static void s1_offsets(int64_t c, int64_t hp, int64_t wp, int64_t kh, int64_t kw, int64_t dh,
                        int64_t dw, int64_t *off) {
     for (int64_t ci = 0; ci < c; ci++)
@@ -622,7 +662,7 @@ void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, co
 #pragma omp parallel num_threads(conv_threads())
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
-        float *pad = tb, *tmp = tb + rup((size_t)plane_floats(g));
+        float *pad = tb;
         if (path == PATH_S1) memset(pad, 0, sizeof(float) * (size_t)plane_floats(g));
             /* images are independent: dynamic, so a descheduled thread does not
              * hold the others up on a busy machine */
@@ -631,11 +671,10 @@ void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, co
             const float *xn = x + n * g->c * hw; /* [C, H, W] */
             float *yn = y + n * g->k * ohw;      /* [K, OH, OW] */
             if (path == PATH_POINTWISE) {
-                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw);
+                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0);
             } else if (path == PATH_S1) {
                 plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
-                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, tmp, g->oh * wp);
-                crop_rows(tmp, g->k, g->oh, wp, g->ow, yn);
+                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow);
             }
         }
     }
@@ -677,20 +716,19 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
         const size_t padf = path == PATH_S1 ? (size_t)(g->k * hq * wq + s1_slack(g)) : 0;
-        float *pad = tb, *tmp = tb + rup(padf);
+        float *pad = tb;
         if (path == PATH_S1) memset(pad, 0, sizeof(float) * padf);
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t n = 0; n < g->n; n++) {
             const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
             float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
             if (path == PATH_POINTWISE) {
-                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw);
+                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0);
             } else if (path == PATH_S1) {
                 pad_copy(dyn, g->k, g->oh, g->ow, phq, pwq, pad);
-                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, tmp, g->h * wq);
-                crop_rows(tmp, g->c, g->h, wq, g->w, dxn);
+                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w);
             } else {
-                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw); /* [C*KH*KW, OH*OW] */
+                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0); /* [C*KH*KW, OH*OW] */
                 col2im(g, tb, dxn);
             }
         }

@@ -145,7 +145,9 @@ int main(int argc, char **argv) {
     double train[16], infer[16];
     /* training: warm-up then timed runs */
     rp_model_set_training(m, 1);
-    for (int run = -1; run < s->runs; run++) {
+    /* RP_BENCH_INFER_ONLY=1 skips the training runs (for profiling inference) */
+    const char *io = getenv("RP_BENCH_INFER_ONLY");
+    for (int run = io && *io == '1' ? s->runs : -1; run < s->runs; run++) {
         double t0 = now();
         int steps = run < 0 ? 1 : s->steps;
         for (int it = 0; it < steps; it++) {
@@ -172,6 +174,8 @@ int main(int argc, char **argv) {
         }
         if (run >= 0) infer[run] = (double)(steps * s->batch) / (now() - t0);
     }
+    if (io && *io == '1')
+        for (int r = 0; r < s->runs; r++) train[r] = 0.0;
     qsort(train, (size_t)s->runs, sizeof(double), cmpd);
     qsort(infer, (size_t)s->runs, sizeof(double), cmpd);
     struct rusage ru;
