@@ -1,6 +1,7 @@
 /* DESIGN §8: the same seed and thread count give bit-identical weights after
  * N training steps of a small CNN with batch norm and dropout (masks keyed by
  * seed, layer and step); another seed gives other weights. */
+#include <malloc.h>
 #include <math.h>
 #include <string.h>
 
@@ -9,6 +10,36 @@
 
 #define STEPS 6
 #define N 8
+
+/* Count heap allocations (not under ASan, which owns malloc). */
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_ALLOCS 0
+#else
+#define COUNT_ALLOCS 1
+#include <stddef.h>
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+static volatile size_t n_allocs;
+void *malloc(size_t n) {
+    n_allocs++;
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+    n_allocs++;
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+    n_allocs++;
+    return __libc_realloc(p, n);
+}
+int posix_memalign(void **p, size_t al, size_t n) {
+    n_allocs++;
+    *p = __libc_memalign(al, n);
+    return *p ? 0 : 12;
+}
+#endif
 
 static rp_model *train(uint64_t seed, int threads) {
     rp_error err;
@@ -32,7 +63,14 @@ static rp_model *train(uint64_t seed, int threads) {
     rp_tensor *x, *d;
     RP_ASSERT_OK(rp_tensor_new4(&x, N, 3, 12, 12, &err), &err);
     RP_ASSERT_OK(rp_tensor_new2(&d, N, 5, &err), &err);
+    size_t heap_after_first = 0, allocs = 0;
     for (uint64_t step = 0; step < STEPS; step++) {
+        if (step == 2) {
+            heap_after_first = mallinfo2().uordblks;
+#if COUNT_ALLOCS
+            allocs = n_allocs;
+#endif
+        }
         rp_rng r;
         rp_rng_for(&r, seed, "fit", "data", 0, step);
         for (size_t i = 0; i < x->numel; i++) x->data[i] = rp_rng_normal(&r);
@@ -46,6 +84,14 @@ static rp_model *train(uint64_t seed, int threads) {
         RP_ASSERT_OK(rp_model_backward(m, d, &err), &err);
         RP_ASSERT_OK(rp_optimizer_step(o, &err), &err);
     }
+    /* the steps after the first ones (optimizer state is created lazily on
+     * the first step) allocate nothing that stays: buffers are reused */
+    assert_int_equal(mallinfo2().uordblks, heap_after_first);
+#if COUNT_ALLOCS
+    if (n_allocs != allocs) fail_msg("%zu heap allocations in steps 3..%d", (size_t)(n_allocs - allocs), STEPS);
+#else
+    (void)allocs;
+#endif
     rp_tensor_free(x);
     rp_tensor_free(d);
     rp_optimizer_free(o);
