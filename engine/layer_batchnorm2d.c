@@ -64,30 +64,30 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
             return rp_error_set(err, RP_ERR_INVALID,
                                 "layer '%s': batch norm in training needs more than one value per "
                                 "channel (batch of %lld x %lld)", l->name, (long long)n, (long long)sp);
-/* Sums run per row of S floats in float (vectorised), rows accumulated in
- * double: two passes (mean, then squared deviations) for accuracy. */
+/* One pass over the input for the statistics, shifted by the channel's
+ * first value K (var = E[(x-K)^2] - E[x-K]^2 is then well conditioned since
+ * K is a sample, |mean - K| ~ std): rows of S floats summed in float
+ * (vectorised), rows accumulated in double. */
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
         for (int64_t ch = 0; ch < c; ch++) {
-            double sum = 0, sq = 0;
+            const float kk = x->data[ch * sp];
+            double s1 = 0, s2 = 0;
             for (int64_t i = 0; i < n; i++) {
                 const float *xp = x->data + (i * c + ch) * sp;
-                float r = 0;
-#pragma omp simd reduction(+ : r)
-                for (int64_t j = 0; j < sp; j++) r += xp[j];
-                sum += r;
-            }
-            double mean = sum / (double)m;
-            float fm = (float)mean;
-            for (int64_t i = 0; i < n; i++) {
-                const float *xp = x->data + (i * c + ch) * sp;
-                float r = 0;
-#pragma omp simd reduction(+ : r)
+                float r1 = 0, r2 = 0;
+#pragma omp simd reduction(+ : r1, r2)
                 for (int64_t j = 0; j < sp; j++) {
-                    float d = xp[j] - fm;
-                    r += d * d;
+                    float d = xp[j] - kk;
+                    r1 += d;
+                    r2 += d * d;
                 }
-                sq += r;
+                s1 += r1;
+                s2 += r2;
             }
+            double dm = s1 / (double)m, mean = (double)kk + dm;
+            double sq = s2 - s1 * dm; /* sum of squared deviations */
+            if (sq < 0) sq = 0;
+            float fm = (float)mean;
             double var = sq / (double)m;
             double is = 1.0 / sqrt(var + s->eps);
             inv[ch] = (float)is;
