@@ -907,6 +907,9 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     return RP_OK;
 }
 
+/* SEEDS S1: two learned 3x3 'same' convolutions (1 → 3 → C, C = the model's
+ * input channels, 3 for colour models) named adapter.0 / adapter.1, in front
+ * of the model; the model then takes 1-channel input. */
 int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
     if (find_node(m, "adapter.0") >= 0)
         return rp_error_set(err, RP_ERR_INVALID, "gray adapter: the model already has one");
