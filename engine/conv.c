@@ -418,21 +418,22 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
     for (int64_t k0 = 0; k0 < kd; k0 += kc) {
         const int64_t kn = i64min(kc, kd - k0);
         const int acc = k0 > 0;
-        for (int64_t mb = 0; mb < m; mb += MR) {
-            int mv = (int)i64min(MR, m - mb);
-            const float *a = ap + mb * kd + k0 * MR;
-            const float *bb = bias && !acc ? bias + mb : NULL;
-            float *cb = c + mb * ldc;
-            int64_t p = 0;
-            for (; p + NR <= P; p += NR)
-                kern_fwd(3, kn, a, base + p, off + k0, NR, bb, mv, cb, ldc, acc, p, cwp, cow);
-            int64_t np = P - p;
-            if (np > 32)
-                kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
-            else if (np > 16)
-                kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
-            else if (np > 0)
-                kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
+        /* position tiles outside, row blocks inside: a tile's B rows stay in
+         * cache while every row block uses them */
+        for (int64_t p = 0; p < P; p += NR) {
+            const int64_t np = i64min(NR, P - p);
+            for (int64_t mb = 0; mb < m; mb += MR) {
+                int mv = (int)i64min(MR, m - mb);
+                const float *a = ap + mb * kd + k0 * MR;
+                const float *bb = bias && !acc ? bias + mb : NULL;
+                float *cb = c + mb * ldc;
+                if (np > 32)
+                    kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
+                else if (np > 16)
+                    kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
+                else
+                    kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
+            }
         }
     }
 }
