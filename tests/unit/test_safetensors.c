@@ -172,6 +172,16 @@ static void test_model_save_load(void **state) {
     assert_int_equal(rp_model_load(q, &back, &err) == RP_OK, 0);
     assert_null(back);
     assert_non_null(strstr(err.msg, "runpipe.arch"));
+    /* an architecture text that cannot be rebuilt names the file */
+    rp_st_init(&st);
+    RP_ASSERT_OK(rp_st_set_meta(&st, "runpipe.arch", "{input: [3, 32, 32], nodes: [{name: a, type: nosuchlayer}]}", &err),
+                 &err);
+    const char *r = rp_test_path(rp_test_tmpdir(), "badarch.safetensors");
+    RP_ASSERT_OK(rp_st_save(&st, r, &err), &err);
+    rp_st_release(&st);
+    assert_int_not_equal(rp_model_load(r, &back, &err), RP_OK);
+    assert_non_null(strstr(err.msg, "badarch.safetensors"));
+    assert_non_null(strstr(err.msg, "nosuchlayer"));
     rp_model_free(other);
     rp_model_free(m);
     rp_model_free(back);
