@@ -31,7 +31,7 @@ BIN         := $(BUILD)/bin/runpipe
 RPATH_BIN   := -Wl,-rpath,'$$ORIGIN/../lib'
 RPATH_TEST  := -Wl,-rpath,'$$ORIGIN/../lib'
 
-.PHONY: all help deps test test-unit test-fixtures asan bench demo install clean format
+.PHONY: all help deps test asan valgrind valgrind-run bench demo install clean format
 
 all: $(BIN) $(LIB) $(PLUGIN_SOS) $(BUILD)/runpipe.pc ## build everything into build/
 
@@ -95,6 +95,12 @@ asan: ## build and test with AddressSanitizer + UBSan into build-asan/
 	$(MAKE) BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+valgrind: ## unit tests under valgrind (AVX2 build in build-vg/: valgrind cannot run AVX-512)
+	$(MAKE) BUILD=build-vg OPT=-O1 ARCH="-mavx2 -mfma" valgrind-run
+
+valgrind-run: all $(TEST_BINS)
+	@RUNPIPE_BUILD=$(BUILD) RP_VALGRIND=1 bash tests/run.sh $(TEST_BINS)
+
 # Benchmark programs: tests/bench/bench_X.c -> $(BUILD)/bench/bench_X (links librunpipe).
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
@@ -135,6 +141,6 @@ format: ## clang-format every C file
 	clang-format -i engine/*.c engine/*.h engine/include/runpipe/*.h plugins/*/*.c plugins/*/*.h tests/*/*.c 2>/dev/null || true
 
 clean: ## remove build outputs
-	rm -rf build build-asan
+	rm -rf build build-asan build-vg
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,10 +105,7 @@ const char *const *rp_plugin_dirs(void) {
     return dirs.v ? (const char *const *)dirs.v : empty;
 }
 
-void rp_schema_dirs_init(void) {
-    static int done;
-    if (done) return;
-    done = 1;
+static void schema_dirs_once(void) {
     strlist dirs = {0};
     strlist_add_pathvar(&dirs, "RUNPIPE_SCHEMA_PATH");
     char buf[PATH_MAX + 32];
@@ -122,6 +120,11 @@ void rp_schema_dirs_init(void) {
         free(dirs.v[i]);
     }
     free(dirs.v);
+}
+
+void rp_schema_dirs_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, schema_dirs_once);
 }
 
 /* ---- checking one descriptor ---------------------------------------------------- */

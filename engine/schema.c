@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "registry.h"
 #include "runpipe/plugin.h"
 
 struct rp_schema {
@@ -274,6 +275,9 @@ int rp_schema_get(const char *name, const rp_schema **out, rp_error *err) {
     *out = NULL;
     if (!name || !*name || strchr(name, '/'))
         return rp_error_set(err, RP_ERR_NOTFOUND, "no schema named '%s'", name ? name : "");
+    /* Library users that never load plugins (tests, embedders) still find the
+     * standard schema directories. Idempotent. */
+    rp_schema_dirs_init();
     pthread_mutex_lock(&schema_lock);
     for (struct rp_schema *s = cache; s; s = s->next)
         if (!strcmp(s->name, name)) {

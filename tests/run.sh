@@ -7,12 +7,20 @@ passed=0
 failed=0
 failed_bins=()
 logdir=${RUNPIPE_BUILD:-build}/test-logs
+# Idle OpenMP threads sleep instead of spinning: tests share two cores.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# RP_VALGRIND=1 (make valgrind): every binary under memcheck; any error fails it.
+wrap=()
+if [ "${RP_VALGRIND:-0}" = 1 ]; then
+    wrap=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+          --show-leak-kinds=definite)
+fi
 mkdir -p "$logdir"
 for bin in "$@"; do
     name=$(basename "$bin")
     log="$logdir/$name.log"
     start=$(date +%s)
-    CMOCKA_MESSAGE_OUTPUT=stdout "$bin" >"$log" 2>&1
+    CMOCKA_MESSAGE_OUTPUT=stdout "${wrap[@]}" "$bin" >"$log" 2>&1
     rc=$?
     secs=$(($(date +%s) - start))
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
