@@ -1,5 +1,7 @@
-/* Convolution kernels (see conv.h): im2col + cblas_sgemm, 1x1 stride-1 fast
- * path without im2col, backward = two GEMMs + col2im.
+/* Convolution kernels (see conv.h). With AVX-512: register-blocked direct
+ * kernels over padded / phase-split planes (described below). Everywhere, and
+ * kept callable as rp_conv2d_*_gemm: im2col + cblas_sgemm, 1x1 stride-1
+ * without im2col, backward = two GEMMs + col2im.
  *
  * Semantics follow torch.nn.functional.conv2d
  * (https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html):
@@ -153,21 +155,30 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
 }
 
 /* ------------------------------------------------------------------------------
- * Fast paths (AVX-512). Every pass runs as a register-blocked GEMM whose B
- * operand rows are addressed through an offset table, so the same two micro-
- * kernels serve three layouts:
+ * Fast paths (AVX-512). Forward and backward-data run as a register-blocked
+ * GEMM C[rows, positions] = A . B (kern_fwd: 8 rows x 48 positions, A
+ * broadcast, B loaded as vectors) whose B rows are addressed through an offset
+ * table, so no im2col matrix is ever built:
  *   pointwise  1x1 stride 1 no padding: B rows are the input channels.
- *   s1         any stride-1 kernel: the image is copied once into a zero-padded
- *              plane [C, H+2ph, W+2pw] and output positions p = oy*Wp + ox are
- *              computed over the padded width (the W+2pw-OW extra columns are
- *              discarded), so B row (c,i,j) is the padded plane shifted by
- *              c*Hp*Wp + i*dh*Wp + j*dw: an implicit im2col with no copy.
- *              backward-data is the same kernel on dy padded by d*(k-1)-p with
- *              the weights flipped and transposed (dx = conv(dy, rot180(W)^T)).
- *   col        everything else (strided): per-image im2col / col2im.
- * Images are split across threads in contiguous chunks (one chunk per thread,
- * static); backward-weight sums per-thread partials in thread order, so a
- * fixed thread count gives bit-identical results.
+ *   planes     any other geometry: the image is copied once into zero-padded
+ *              phase planes (plane_copy; for stride 1 simply the padded image)
+ *              and output positions p = oy*WS + ox run over the plane width,
+ *              so B row (c,i,j) is a plane shifted by a constant: an implicit
+ *              im2col. The extra columns are dropped by the kernel's masked
+ *              stores (cropping fused into the store).
+ *   backward data, stride 1: the same kernel on dy padded by d*(k-1)-p with
+ *              the weights flipped and transposed (dx = conv(dy, rot180(W)^T));
+ *              strided: GEMM W^T . dy into columns + col2im.
+ * Reductions longer than 768 rows run in cache-sized chunks.
+ * The weight gradient uses transposed tiles (kern_wt: dwT[(c,i,j)][k-vector]
+ * += x(p) * dyT[p][k-vector]) with no horizontal sums, reading the planes
+ * directly (3x3 stride 1: three row pointers per channel, taps as immediate
+ * displacements), summing chunks of up to 8 images in registers.
+ * Threads: images are independent in forward / backward-data (dynamic
+ * schedule, robust when a thread is descheduled); the weight gradient cuts the
+ * batch into fixed groups, each summed into its own partial, and adds the
+ * partials in group order, so a fixed thread count gives bit-identical
+ * results. OpenBLAS is not called from these paths (no oversubscription).
  * ---------------------------------------------------------------------------- */
 #if defined(__AVX512F__)
 #include <immintrin.h>

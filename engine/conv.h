@@ -4,7 +4,10 @@
  * direct/Winograd kernels for small-channel 3x3) so layers stay simple. All
  * functions are pure computations on caller buffers: no allocation, no
  * failure. `ws` is scratch of rp_conv_workspace_floats(g) floats, 64-byte
- * aligned. Threading follows rp_set_threads().
+ * aligned (sized for up to as many threads as processors, so a later
+ * rp_set_threads() never overruns it). Threading follows rp_set_threads(),
+ * capped at the processor count; results are bit-identical for a fixed
+ * thread count.
  * Semantics: torch.nn.functional.conv2d (cross-correlation, zero padding).
  */
 #ifndef RP_ENGINE_CONV_H
