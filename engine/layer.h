@@ -36,7 +36,86 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const
 int rp_bn_init(rp_layer *l, uint64_t seed, rp_error *err);
 void rp_bn_destroy(rp_layer *l);
 
+/* ---- average pooling shared by avgpool2d / adaptive_avgpool2d ------------- */
+/* Which input window feeds output cell (oy, ox) of an [H, W] → [OH, OW] plane. */
+typedef struct rp_pool_window {
+    int adaptive;      /* 1: AdaptiveAvgPool2d cells, rows [floor(oy*H/OH), ceil((oy+1)*H/OH))
+                        * (columns alike), divided by the cell size; k, s, p unused */
+    int64_t k[2], s[2], p[2]; /* else kernel/stride/zero padding, clipped to the input */
+    int include_pad;   /* kernel window: divide by KH*KW, not by the clipped size */
+} rp_pool_window;
+/* x [N, C, H, W] → y [N, C, OH, OW] (shapes set by the caller); borrowed. */
+void rp_avgpool_forward(const rp_pool_window *win, const rp_tensor *x, rp_tensor *y);
+/* dy [N, C, OH, OW] → dx [N, C, H, W] (overwritten); borrowed. */
+void rp_avgpool_backward(const rp_pool_window *win, const rp_tensor *dy, rp_tensor *dx);
+
 /* Parallel loops over element-wise work: only worth threads above this. */
 #define RP_PAR_MIN 32768
+
+/* ---- element-wise activations (engine/layer_eltwise.c) -------------------- */
+/* An activation file writes only its math:
+ *   RP_ELTWISE_LAYER(relu, x > 0.0f ? x : 0.0f, y > 0.0f ? d : 0.0f, NULL, 0, RP_LAYER_INPLACE, "{}")
+ *   RP_REGISTER(RP_COMP_LAYER, "relu", "...", relu_ops)
+ * FWD is y as an expression of x; BWD is dL/dx as an expression of x (input),
+ * y (output), d (dL/dy). Both may use `a`, the layer's one float option PARAM
+ * (NULL = none, then a = 0) read with fallback PDEF. A layer flagged
+ * RP_LAYER_INPLACE may see x overwritten by y, so its BWD must not use x.
+ * Any shape; loops run parallel above RP_PAR_MIN elements. */
+int rp_eltwise_create(rp_layer *l, const rp_node *opts, const char *param, double pdef,
+                      const rp_tensor *in, int64_t *out_shape, int *out_ndim, rp_error *err);
+/* The option value (0 when the layer has none). */
+float rp_eltwise_param(const rp_layer *l);
+void rp_eltwise_destroy(rp_layer *l);
+
+#define RP_ELTWISE_LAYER(NAME, FWD, BWD, PARAM, PDEF, FLAGS, EXAMPLE_OPTS)                          \
+    static int NAME##_create(rp_layer *l, const rp_node *opts, int n_in,                             \
+                             const rp_tensor *const *in, int64_t *out_shape, int *out_ndim,          \
+                             rp_error *err) {                                                        \
+        (void)n_in;                                                                                  \
+        return rp_eltwise_create(l, opts, PARAM, PDEF, in[0], out_shape, out_ndim, err);             \
+    }                                                                                                \
+    static int NAME##_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in,                          \
+                              const rp_tensor *const *in, rp_tensor *out, rp_error *err) {           \
+        (void)ctx, (void)n_in, (void)err;                                                            \
+        const float a = rp_eltwise_param(l);                                                         \
+        const float *xs = in[0]->data;                                                               \
+        float *ys = out->data;                                                                       \
+        int64_t n = (int64_t)in[0]->numel;                                                           \
+        _Pragma("omp parallel for simd schedule(static) if (n > RP_PAR_MIN)")                        \
+        for (int64_t i = 0; i < n; i++) {                                                            \
+            float x = xs[i];                                                                         \
+            (void)a;                                                                                 \
+            ys[i] = (FWD);                                                                           \
+        }                                                                                            \
+        return RP_OK;                                                                                \
+    }                                                                                                \
+    static int NAME##_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in,                         \
+                               const rp_tensor *const *in, const rp_tensor *out,                     \
+                               const rp_tensor *dout, rp_tensor *const *din, rp_error *err) {        \
+        (void)ctx, (void)n_in, (void)err;                                                            \
+        if (!din[0]) return RP_OK;                                                                   \
+        const float a = rp_eltwise_param(l);                                                         \
+        const float *xs = in[0]->data, *ys = out->data, *ds = dout->data;                            \
+        float *o = din[0]->data;                                                                     \
+        int64_t n = (int64_t)in[0]->numel;                                                           \
+        _Pragma("omp parallel for simd schedule(static) if (n > RP_PAR_MIN)")                        \
+        for (int64_t i = 0; i < n; i++) {                                                            \
+            float x = xs[i], y = ys[i], d = ds[i];                                                   \
+            (void)x, (void)y, (void)a;                                                               \
+            o[i] = (BWD);                                                                            \
+        }                                                                                            \
+        return RP_OK;                                                                                \
+    }                                                                                                \
+    static const struct rp_layer_ops NAME##_ops = {                                                  \
+        .create = NAME##_create,                                                                     \
+        .forward = NAME##_forward,                                                                   \
+        .backward = NAME##_backward,                                                                 \
+        .destroy = rp_eltwise_destroy,                                                               \
+        .example_opts = EXAMPLE_OPTS,                                                                \
+        .example_inputs = "[2,3,4,5]",                                                               \
+        .min_inputs = 1,                                                                             \
+        .max_inputs = 1,                                                                             \
+        .flags = FLAGS,                                                                              \
+    };
 
 #endif

@@ -28,12 +28,27 @@ int64_t rp_sched_span(const rp_node *params, const char *key, int64_t total, dou
     return (int64_t)llround(v);
 }
 
-int rp_sched_basic_save(const rp_sched_basic *b, rp_state *out, rp_error *err) {
+void *rp_sched_basic_new(size_t size, double base_lr, rp_error *err) {
+    rp_sched_basic *b = calloc(1, size);
+    if (!b) {
+        rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    b->base_lr = base_lr;
+    b->last_epoch = -1;
+    return b;
+}
+
+void rp_sched_basic_destroy(void *state) { free(state); }
+
+int rp_sched_basic_save(const void *state, rp_state *out, rp_error *err) {
+    const rp_sched_basic *b = state;
     if (rp_state_put_scalar(out, "last_epoch", (double)b->last_epoch, err)) return err->status;
     return rp_state_put_scalar(out, "base_lr", b->base_lr, err);
 }
 
-int rp_sched_basic_load(rp_sched_basic *b, const rp_state *in, rp_error *err) {
+int rp_sched_basic_load(void *state, const rp_state *in, rp_error *err) {
+    rp_sched_basic *b = state;
     double le, bl;
     if (!rp_state_get_scalar(in, "last_epoch", &le) || !rp_state_get_scalar(in, "base_lr", &bl))
         return rp_error_set(err, RP_ERR_FORMAT, "scheduler state lacks 'last_epoch' or 'base_lr'");

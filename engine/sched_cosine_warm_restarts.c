@@ -12,10 +12,8 @@ typedef struct st {
 
 static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64_t spe, void **state,
                     rp_error *err) {
-    st *s = calloc(1, sizeof *s);
-    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    s->b.base_lr = base_lr;
-    s->b.last_epoch = -1;
+    st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
+    if (!s) return err->status;
     s->t0 = rp_sched_span(params, "T_0", rp_sched_total(params, epochs, spe), 10);
     s->tmult = rp_param_int(params, "T_mult", 1);
     s->eta_min = rp_param_double(params, "eta_min", 0);
@@ -65,8 +63,6 @@ static int s_load(void *state, const rp_state *in, rp_error *err) {
     return RP_OK;
 }
 
-static void s_destroy(void *state) { free(state); }
-
-static const struct rp_scheduler_ops cosine_warm_restarts_ops = {s_create, s_step, 0, s_save, s_load, s_destroy};
+static const struct rp_scheduler_ops cosine_warm_restarts_ops = {s_create, s_step, 0, s_save, s_load, rp_sched_basic_destroy};
 RP_REGISTER(RP_COMP_SCHEDULER, "cosine_warm_restarts", "cosine annealing with warm restarts (torch CosineAnnealingWarmRestarts)",
             cosine_warm_restarts_ops)

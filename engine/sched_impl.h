@@ -18,13 +18,27 @@ int64_t rp_sched_total(const rp_node *params, int64_t epochs, int64_t steps_per_
  * round(value * total), at least 1) or a count. */
 int64_t rp_sched_span(const rp_node *params, const char *key, int64_t total, double def);
 
-/* Simple schedulers keep just these. */
+/* Every scheduler's state struct starts with this (simple schedulers keep
+ * just it), so a state pointer is also a pointer to its rp_sched_basic. */
 typedef struct rp_sched_basic {
     double base_lr;
     int64_t last_epoch;   /* -1 before the constructor's step */
 } rp_sched_basic;
 
-int rp_sched_basic_save(const rp_sched_basic *b, rp_state *out, rp_error *err);
-int rp_sched_basic_load(rp_sched_basic *b, const rp_state *in, rp_error *err);
+/* A zeroed state of `size` bytes (a struct starting with rp_sched_basic)
+ * with base_lr set and last_epoch -1; owned by the caller (free with
+ * rp_sched_basic_destroy). NULL with err set when out of memory. */
+void *rp_sched_basic_new(size_t size, double base_lr, rp_error *err);
+/* Save / load "last_epoch" and "base_lr"; state points to (a struct starting
+ * with) rp_sched_basic, so these serve directly as rp_scheduler_ops.save /
+ * .load for schedulers with no further state. */
+int rp_sched_basic_save(const void *state, rp_state *out, rp_error *err);
+int rp_sched_basic_load(void *state, const rp_state *in, rp_error *err);
+void rp_sched_basic_destroy(void *state);
+
+/* ops for a scheduler whose whole saved state is rp_sched_basic. */
+#define RP_SCHED_BASIC_OPS(NAME, CREATE, STEP) \
+    static const struct rp_scheduler_ops NAME##_ops = {CREATE, STEP, 0, rp_sched_basic_save, \
+                                                       rp_sched_basic_load, rp_sched_basic_destroy};
 
 #endif

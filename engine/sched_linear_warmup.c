@@ -10,10 +10,8 @@ typedef struct st {
 static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64_t spe, void **state,
                     rp_error *err) {
     (void)epochs, (void)spe;
-    st *s = calloc(1, sizeof *s);
-    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    s->b.base_lr = base_lr;
-    s->b.last_epoch = -1;
+    st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
+    if (!s) return err->status;
     s->sf = rp_param_double(params, "start_factor", 1.0 / 3.0);
     s->ef = rp_param_double(params, "end_factor", 1.0);
     s->total = rp_param_int(params, "total_iters", 5);
@@ -31,15 +29,5 @@ static double s_step(void *state, double lr, double metric) {
     return lr * (1.0 + (s->ef - s->sf) / ((double)s->total * s->sf + (double)(e - 1) * (s->ef - s->sf)));
 }
 
-static int s_save(const void *state, rp_state *out, rp_error *err) {
-    return rp_sched_basic_save(&((const st *)state)->b, out, err);
-}
-
-static int s_load(void *state, const rp_state *in, rp_error *err) {
-    return rp_sched_basic_load(&((st *)state)->b, in, err);
-}
-
-static void s_destroy(void *state) { free(state); }
-
-static const struct rp_scheduler_ops linear_warmup_ops = {s_create, s_step, 0, s_save, s_load, s_destroy};
+RP_SCHED_BASIC_OPS(linear_warmup, s_create, s_step)
 RP_REGISTER(RP_COMP_SCHEDULER, "linear_warmup", "linear LR ramp from start_factor to end_factor over total_iters (torch LinearLR)", linear_warmup_ops)

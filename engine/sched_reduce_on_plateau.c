@@ -19,10 +19,8 @@ typedef struct st {
 static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64_t spe, void **state,
                     rp_error *err) {
     (void)epochs, (void)spe;
-    st *s = calloc(1, sizeof *s);
-    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    s->b.base_lr = base_lr;
-    s->b.last_epoch = -1;
+    st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
+    if (!s) return err->status;
     s->maxmode = strcmp(rp_param_str(params, "mode", "min"), "max") == 0;
     s->factor = rp_param_double(params, "factor", 0.1);
     s->threshold = rp_param_double(params, "threshold", 1e-4);
@@ -88,8 +86,6 @@ static int s_load(void *state, const rp_state *in, rp_error *err) {
     return RP_OK;
 }
 
-static void s_destroy(void *state) { free(state); }
-
-static const struct rp_scheduler_ops reduce_on_plateau_ops = {s_create, s_step, 0, s_save, s_load, s_destroy};
+static const struct rp_scheduler_ops reduce_on_plateau_ops = {s_create, s_step, 0, s_save, s_load, rp_sched_basic_destroy};
 RP_REGISTER(RP_COMP_SCHEDULER, "reduce_on_plateau", "reduce the LR when a metric stops improving (torch ReduceLROnPlateau)",
             reduce_on_plateau_ops)
