@@ -167,3 +167,43 @@ double rp_optim_decay(const rp_param *p, double wd, int decay_norm_and_bias) {
     if (!decay_norm_and_bias && p->no_decay) return 0.0;
     return wd;
 }
+
+void *rp_optim_new(size_t size, const rp_node *params, rp_model *m, double wd_def, int nb,
+                   const char *const *names, rp_error *err) {
+    rp_optim_common *c = calloc(1, size);
+    if (!c) {
+        rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    c->model = m;
+    c->wd = rp_param_double(params, "weight_decay", wd_def);
+    c->decay_nb = rp_param_bool(params, "decay_norm_and_bias", 1);
+    if (rp_pbufs_init(&c->b, m, nb, names, err)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int rp_optim_check_model(const rp_optim_common *c, const rp_model *m, rp_error *err) {
+    if (m != c->model || rp_model_num_params(m) != c->b.n)
+        return rp_error_set(err, RP_ERR_INTERNAL, "the model changed after the optimizer was created");
+    return RP_OK;
+}
+
+int rp_optim_save(const void *state, rp_state *out, rp_error *err) {
+    const rp_optim_common *c = state;
+    return rp_pbufs_save(&c->b, c->model, out, err);
+}
+
+int rp_optim_load(void *state, const rp_state *in, rp_error *err) {
+    rp_optim_common *c = state;
+    return rp_pbufs_load(&c->b, c->model, in, err);
+}
+
+void rp_optim_destroy(void *state) {
+    rp_optim_common *c = state;
+    if (!c) return;
+    rp_pbufs_release(&c->b);
+    free(c);
+}

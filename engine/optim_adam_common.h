@@ -17,18 +17,14 @@ typedef struct adam_state {
     rp_optim_common c;
     double b1, b2, eps;
     int amsgrad, decoupled;
-    rp_pbufs b;
 } adam_state;
 
 static const char *const adam_names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
 static int adam_create_common(const rp_node *params, rp_model *m, void **state, int decoupled,
                               rp_error *err) {
-    adam_state *s = calloc(1, sizeof *s);
-    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    s->c.model = m;
-    s->c.wd = rp_param_double(params, "weight_decay", decoupled ? 1e-2 : 0);
-    s->c.decay_nb = rp_param_bool(params, "decay_norm_and_bias", 1);
+    adam_state *s = rp_optim_new(sizeof *s, params, m, decoupled ? 1e-2 : 0, 3, adam_names, err);
+    if (!s) return err->status;
     double betas[2] = {0.9, 0.999};
     rp_param_doubles(params, "betas", betas, 2);
     s->b1 = betas[0], s->b2 = betas[1];
@@ -36,12 +32,8 @@ static int adam_create_common(const rp_node *params, rp_model *m, void **state, 
     s->amsgrad = rp_param_bool(params, "amsgrad", 0);
     s->decoupled = decoupled;
     if (!(s->b1 >= 0 && s->b1 < 1 && s->b2 >= 0 && s->b2 < 1)) {
-        free(s);
+        rp_optim_destroy(s);
         return rp_error_at(err, rp_node_get(params, "betas"), RP_ERR_INVALID, "betas must be in [0, 1)");
-    }
-    if (rp_pbufs_init(&s->b, m, 3, adam_names, err)) {
-        free(s);
-        return err->status;
     }
     *state = s;
     return RP_OK;
@@ -49,15 +41,14 @@ static int adam_create_common(const rp_node *params, rp_model *m, void **state, 
 
 static int adam_step(void *state, rp_model *m, double lr, rp_error *err) {
     adam_state *s = state;
-    if (m != s->c.model || rp_model_num_params(m) != s->b.n)
-        return rp_error_set(err, RP_ERR_INTERNAL, "the model changed after the optimizer was created");
-    for (size_t i = 0; i < s->b.n; i++) {
+    if (rp_optim_check_model(&s->c, m, err)) return err->status;
+    for (size_t i = 0; i < s->c.b.n; i++) {
         rp_param *p = rp_model_param(m, i);
         if (!p->trainable || !p->grad) continue;
-        rp_tensor *mt = rp_pbufs_get(&s->b, m, i, 0, err), *vt = rp_pbufs_get(&s->b, m, i, 1, err);
-        rp_tensor *xt = s->amsgrad ? rp_pbufs_get(&s->b, m, i, 2, err) : NULL;
+        rp_tensor *mt = rp_pbufs_get(&s->c.b, m, i, 0, err), *vt = rp_pbufs_get(&s->c.b, m, i, 1, err);
+        rp_tensor *xt = s->amsgrad ? rp_pbufs_get(&s->c.b, m, i, 2, err) : NULL;
         if (!mt || !vt || (s->amsgrad && !xt)) return err->status;
-        double t = (s->b.step[i] += 1);
+        double t = (s->c.b.step[i] += 1);
         double wd = rp_optim_decay(p, s->c.wd, s->c.decay_nb);
         double bc1 = 1.0 - pow(s->b1, t), bc2 = 1.0 - pow(s->b2, t);
         float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2), eps = (float)s->eps;
@@ -87,23 +78,6 @@ static int adam_step(void *state, rp_model *m, double lr, rp_error *err) {
         }
     }
     return RP_OK;
-}
-
-static int adam_save(const void *state, rp_state *out, rp_error *err) {
-    const adam_state *s = state;
-    return rp_pbufs_save(&s->b, s->c.model, out, err);
-}
-
-static int adam_load(void *state, const rp_state *in, rp_error *err) {
-    adam_state *s = state;
-    return rp_pbufs_load(&s->b, s->c.model, in, err);
-}
-
-static void adam_destroy(void *state) {
-    adam_state *s = state;
-    if (!s) return;
-    rp_pbufs_release(&s->b);
-    free(s);
 }
 
 #endif

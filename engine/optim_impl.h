@@ -26,11 +26,27 @@ int rp_pbufs_load(rp_pbufs *b, rp_model *m, const rp_state *in, rp_error *err);
 /* Weight decay for param p under the `decay_norm_and_bias` option. */
 double rp_optim_decay(const rp_param *p, double wd, int decay_norm_and_bias);
 
-/* The model an optimizer was created for (checked at every step). */
+/* Every optimizer's state struct starts with this, so a state pointer is
+ * also a pointer to its rp_optim_common. */
 typedef struct rp_optim_common {
-    rp_model *model;
-    double wd;
-    int decay_nb;
+    rp_model *model;  /* borrowed: the model it was created for (checked at every step) */
+    double wd;        /* weight_decay */
+    int decay_nb;     /* decay_norm_and_bias */
+    rp_pbufs b;       /* per-parameter state buffers */
 } rp_optim_common;
+
+/* A zeroed state of `size` bytes (a struct starting with rp_optim_common)
+ * for model m: weight_decay (fallback wd_def), decay_norm_and_bias, and nb
+ * buffers per parameter named `names` (static). Owned by the caller (free
+ * with rp_optim_destroy); NULL with err set when out of memory. */
+void *rp_optim_new(size_t size, const rp_node *params, rp_model *m, double wd_def, int nb,
+                   const char *const *names, rp_error *err);
+/* Error unless m is the model (with the same parameters) the state was made for. */
+int rp_optim_check_model(const rp_optim_common *c, const rp_model *m, rp_error *err);
+/* rp_optimizer_ops.save / .load / .destroy for states starting with
+ * rp_optim_common (all their state lives in its buffers). */
+int rp_optim_save(const void *state, rp_state *out, rp_error *err);
+int rp_optim_load(void *state, const rp_state *in, rp_error *err);
+void rp_optim_destroy(void *state);
 
 #endif

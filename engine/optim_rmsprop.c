@@ -13,41 +13,32 @@ typedef struct rms_state {
     rp_optim_common c;
     double alpha, eps, momentum;
     int centered;
-    rp_pbufs b;
 } rms_state;
 
 static const char *const rms_names[] = {"square_avg", "grad_avg", "momentum_buffer"};
 
 static int rms_create(const rp_node *params, rp_model *m, void **state, rp_error *err) {
-    rms_state *s = calloc(1, sizeof *s);
-    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    s->c.model = m;
-    s->c.wd = rp_param_double(params, "weight_decay", 0);
-    s->c.decay_nb = rp_param_bool(params, "decay_norm_and_bias", 1);
+    rms_state *s = rp_optim_new(sizeof *s, params, m, 0, 3, rms_names, err);
+    if (!s) return err->status;
     s->alpha = rp_param_double(params, "alpha", 0.99);
     s->eps = rp_param_double(params, "eps", 1e-8);
     s->momentum = rp_param_double(params, "momentum", 0);
     s->centered = rp_param_bool(params, "centered", 0);
-    if (rp_pbufs_init(&s->b, m, 3, rms_names, err)) {
-        free(s);
-        return err->status;
-    }
     *state = s;
     return RP_OK;
 }
 
 static int rms_step(void *state, rp_model *m, double lr, rp_error *err) {
     rms_state *s = state;
-    if (m != s->c.model || rp_model_num_params(m) != s->b.n)
-        return rp_error_set(err, RP_ERR_INTERNAL, "the model changed after the optimizer was created");
-    for (size_t i = 0; i < s->b.n; i++) {
+    if (rp_optim_check_model(&s->c, m, err)) return err->status;
+    for (size_t i = 0; i < s->c.b.n; i++) {
         rp_param *p = rp_model_param(m, i);
         if (!p->trainable || !p->grad) continue;
-        rp_tensor *sq = rp_pbufs_get(&s->b, m, i, 0, err);
-        rp_tensor *ga = s->centered ? rp_pbufs_get(&s->b, m, i, 1, err) : NULL;
-        rp_tensor *mb = s->momentum > 0 ? rp_pbufs_get(&s->b, m, i, 2, err) : NULL;
+        rp_tensor *sq = rp_pbufs_get(&s->c.b, m, i, 0, err);
+        rp_tensor *ga = s->centered ? rp_pbufs_get(&s->c.b, m, i, 1, err) : NULL;
+        rp_tensor *mb = s->momentum > 0 ? rp_pbufs_get(&s->c.b, m, i, 2, err) : NULL;
         if (!sq || (s->centered && !ga) || (s->momentum > 0 && !mb)) return err->status;
-        s->b.step[i] += 1;
+        s->c.b.step[i] += 1;
         float wd = (float)rp_optim_decay(p, s->c.wd, s->c.decay_nb), a = (float)s->alpha;
         float oma = (float)(1 - s->alpha), eps = (float)s->eps, mom = (float)s->momentum, nlr = (float)-lr;
         float *w = p->value->data, *sv = sq->data, *gv = ga ? ga->data : NULL, *bv = mb ? mb->data : NULL;
@@ -77,22 +68,5 @@ static int rms_step(void *state, rp_model *m, double lr, rp_error *err) {
     return RP_OK;
 }
 
-static int rms_save(const void *state, rp_state *out, rp_error *err) {
-    const rms_state *s = state;
-    return rp_pbufs_save(&s->b, s->c.model, out, err);
-}
-
-static int rms_load(void *state, const rp_state *in, rp_error *err) {
-    rms_state *s = state;
-    return rp_pbufs_load(&s->b, s->c.model, in, err);
-}
-
-static void rms_destroy(void *state) {
-    rms_state *s = state;
-    if (!s) return;
-    rp_pbufs_release(&s->b);
-    free(s);
-}
-
-static const struct rp_optimizer_ops rmsprop_ops = {rms_create, rms_step, rms_save, rms_load, rms_destroy};
+static const struct rp_optimizer_ops rmsprop_ops = {rms_create, rms_step, rp_optim_save, rp_optim_load, rp_optim_destroy};
 RP_REGISTER(RP_COMP_OPTIMIZER, "rmsprop", "RMSprop (torch.optim.RMSprop)", rmsprop_ops)

@@ -22,7 +22,6 @@ static double s_step(void *state, double lr, double metric) {
     (void)metric;
     st *s = state;
     int64_t e = ++s->b.last_epoch;
-    (void)e;
     double T = (double)s->tmax, em = s->eta_min;
     if (e == 0) return lr;
     if ((e - 1 - s->tmax) % (2 * s->tmax) == 0)

@@ -20,7 +20,6 @@ static double s_step(void *state, double lr, double metric) {
     (void)metric;
     st *s = state;
     int64_t e = ++s->b.last_epoch;
-    (void)e;
     if (e == 0) return lr;
     return lr * s->gamma;
 }

@@ -23,7 +23,6 @@ static double s_step(void *state, double lr, double metric) {
     (void)metric;
     st *s = state;
     int64_t e = ++s->b.last_epoch;
-    (void)e;
     if (e == 0) return lr * s->sf;
     if (e > s->total) return lr;
     return lr * (1.0 + (s->ef - s->sf) / ((double)s->total * s->sf + (double)(e - 1) * (s->ef - s->sf)));

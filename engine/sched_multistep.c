@@ -26,7 +26,6 @@ static double s_step(void *state, double lr, double metric) {
     (void)metric;
     st *s = state;
     int64_t e = ++s->b.last_epoch;
-    (void)e;
     int hits = 0;
     for (int i = 0; i < s->nm; i++) hits += s->m[i] == e;
     if (!hits) return lr;
