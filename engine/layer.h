@@ -52,6 +52,14 @@ void rp_avgpool_backward(const rp_pool_window *win, const rp_tensor *dy, rp_tens
 /* Parallel loops over element-wise work: only worth threads above this. */
 #define RP_PAR_MIN 32768
 
+/* ---- pass-through layers (identity, flatten; engine/layer_eltwise.c) ------- */
+/* Output = the input's data (in any shape of the same size); gradient = dout. */
+int rp_layer_copy_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                          rp_tensor *out, rp_error *err);
+int rp_layer_copy_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                           const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
+                           rp_error *err);
+
 /* ---- element-wise activations (engine/layer_eltwise.c) -------------------- */
 /* An activation file writes only its math:
  *   RP_ELTWISE_LAYER(relu, x > 0.0f ? x : 0.0f, y > 0.0f ? d : 0.0f, NULL, 0, RP_LAYER_INPLACE, "{}")

@@ -1,7 +1,8 @@
-/* Shared part of the element-wise activation layers (RP_ELTWISE_LAYER in
- * layer.h): output shape = input shape, and at most one float option kept
- * in l->state. */
+/* Shared part of the element-wise layers: activations (RP_ELTWISE_LAYER in
+ * layer.h; output shape = input shape, at most one float option kept in
+ * l->state) and the pass-through copy of identity / flatten. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "layer.h"
 
@@ -22,4 +23,19 @@ float rp_eltwise_param(const rp_layer *l) { return l->state ? *(const float *)l-
 void rp_eltwise_destroy(rp_layer *l) {
     free(l->state);
     l->state = NULL;
+}
+
+int rp_layer_copy_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                          rp_tensor *out, rp_error *err) {
+    (void)ctx, (void)n_in, (void)err, (void)l;
+    memcpy(out->data, in[0]->data, in[0]->numel * sizeof(float));
+    return RP_OK;
+}
+
+int rp_layer_copy_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                           const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
+                           rp_error *err) {
+    (void)ctx, (void)n_in, (void)err, (void)l, (void)out;
+    if (din[0]) memcpy(din[0]->data, dout->data, in[0]->numel * sizeof(float));
+    return RP_OK;
 }

@@ -1,6 +1,4 @@
 /* flatten: [N, d1, d2, ...] → [N, d1*d2*...] (torch.nn.Flatten). */
-#include <string.h>
-
 #include "layer.h"
 
 static int fl_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in,
@@ -13,25 +11,10 @@ static int fl_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     return RP_OK;
 }
 
-static int fl_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
-                      rp_tensor *out, rp_error *err) {
-    (void)ctx, (void)n_in, (void)err, (void)l;
-    memcpy(out->data, in[0]->data, in[0]->numel * sizeof(float));
-    return RP_OK;
-}
-
-static int fl_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
-                       const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
-                       rp_error *err) {
-    (void)ctx, (void)n_in, (void)err, (void)l, (void)out;
-    if (din[0]) memcpy(din[0]->data, dout->data, in[0]->numel * sizeof(float));
-    return RP_OK;
-}
-
 static const struct rp_layer_ops flatten_ops = {
     .create = fl_create,
-    .forward = fl_forward,
-    .backward = fl_backward,
+    .forward = rp_layer_copy_forward,
+    .backward = rp_layer_copy_backward,
     .example_opts = "{}",
     .example_inputs = "[2,3,4,5]",
     .min_inputs = 1,
