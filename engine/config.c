@@ -10,69 +10,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runpipe/strbuf.h"
 #include "schema.h"
 
-/* ---- small string builder ------------------------------------------------------ */
-
-struct sb {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t len) {
-    if (b->oom) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + len + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = 0;
-}
-
-static void sb_puts(struct sb *b, const char *s) {
-    sb_add(b, s, strlen(s));
-}
-
-static char *sb_take(struct sb *b) {
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    if (!b->p) return strdup("");
-    return b->p;
-}
-
 /* Compact one-line rendering of a value (labels, messages). */
-static void sb_inline(struct sb *b, const rp_node *v) {
+static void sb_inline(rp_strbuf *b, const rp_node *v) {
     if (!v || rp_node_is_null(v)) {
-        sb_puts(b, "null");
+        rp_strbuf_puts(b, "null");
     } else if (v->kind == RP_NODE_SCALAR) {
-        sb_puts(b, v->str);
+        rp_strbuf_puts(b, v->str);
     } else if (v->kind == RP_NODE_SEQ) {
-        sb_puts(b, "[");
+        rp_strbuf_puts(b, "[");
         for (size_t i = 0; i < v->n; i++) {
-            if (i) sb_puts(b, ", ");
+            if (i) rp_strbuf_puts(b, ", ");
             sb_inline(b, v->items[i]);
         }
-        sb_puts(b, "]");
+        rp_strbuf_puts(b, "]");
     } else {
-        sb_puts(b, "{");
+        rp_strbuf_puts(b, "{");
         for (size_t i = 0; i < v->n; i++) {
-            if (i) sb_puts(b, ", ");
-            sb_puts(b, v->keys[i]->str);
-            sb_puts(b, ": ");
+            if (i) rp_strbuf_puts(b, ", ");
+            rp_strbuf_puts(b, v->keys[i]->str);
+            rp_strbuf_puts(b, ": ");
             sb_inline(b, v->items[i]);
         }
-        sb_puts(b, "}");
+        rp_strbuf_puts(b, "}");
     }
 }
 
@@ -89,13 +51,13 @@ static void set_location_tree(rp_node *n, const char *file, int line, int col_of
     }
 }
 
-static void list_stage_ids(const rp_node *stages, struct sb *b, const char **ids, size_t *n_ids) {
+static void list_stage_ids(const rp_node *stages, rp_strbuf *b, const char **ids, size_t *n_ids) {
     *n_ids = 0;
     for (size_t i = 0; stages && i < stages->n; i++) {
         const char *id = rp_node_str(rp_node_get(stages->items[i], "id"));
         if (!id) continue;
-        if (*n_ids) sb_puts(b, ", ");
-        sb_puts(b, id);
+        if (*n_ids) rp_strbuf_puts(b, ", ");
+        rp_strbuf_puts(b, id);
         ids[(*n_ids)++] = id;
     }
 }
@@ -190,12 +152,12 @@ static void apply_set(rp_node *root, const char *arg, size_t k, rp_diag *d) {
                     }
                 }
                 if (!found) {
-                    struct sb ids = {0};
+                    rp_strbuf ids = {0};
                     const char **names = malloc((cur->n + 1) * sizeof *names);
                     size_t n_ids = 0;
                     if (names) list_stage_ids(cur, &ids, names, &n_ids);
                     const char *sug = names ? rp_schema_suggest(seg, names, n_ids) : NULL;
-                    char *list = sb_take(&ids);
+                    char *list = rp_strbuf_take(&ids);
                     if (sug)
                         rp_diag_addf(d, NULL, NULL,
                                      "--set '%s': no stage with id '%s' (did you mean '%s'? stage "
@@ -305,12 +267,12 @@ static void unknown_var(struct subst *s, const rp_node *at, const char *expr) {
     else if (n == 0)
         serr(s, at, "unknown variable '%s' (no vars or matrix axes are defined)", expr);
     else {
-        struct sb b = {0};
+        rp_strbuf b = {0};
         for (size_t i = 0; i < n && b.n < 400; i++) {
-            if (i) sb_puts(&b, ", ");
-            sb_puts(&b, cands[i]);
+            if (i) rp_strbuf_puts(&b, ", ");
+            rp_strbuf_puts(&b, cands[i]);
         }
-        char *list = sb_take(&b);
+        char *list = rp_strbuf_take(&b);
         serr(s, at, "unknown variable '%s' (known: %s)", expr, list ? list : "");
         free(list);
     }
@@ -352,18 +314,18 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
             return NULL;
         }
         if (s->state[idx] == VAR_BUSY) {
-            struct sb b = {0};
+            rp_strbuf b = {0};
             size_t from = 0;
             for (size_t i = 0; i < s->depth; i++)
                 if (s->stack[i] == (size_t)idx) from = i;
             for (size_t i = from; i < s->depth; i++) {
-                sb_puts(&b, "vars.");
-                sb_puts(&b, s->vars->keys[s->stack[i]]->str);
-                sb_puts(&b, " -> ");
+                rp_strbuf_puts(&b, "vars.");
+                rp_strbuf_puts(&b, s->vars->keys[s->stack[i]]->str);
+                rp_strbuf_puts(&b, " -> ");
             }
-            sb_puts(&b, "vars.");
-            sb_puts(&b, s->vars->keys[idx]->str);
-            char *cycle = sb_take(&b);
+            rp_strbuf_puts(&b, "vars.");
+            rp_strbuf_puts(&b, s->vars->keys[idx]->str);
+            char *cycle = rp_strbuf_take(&b);
             serr(s, at, "variable cycle: %s", cycle ? cycle : "?");
             free(cycle);
             return NULL;
@@ -423,12 +385,12 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
         v->col = n->col;
         return v;
     }
-    struct sb b = {0};
+    rp_strbuf b = {0};
     const char *p = t;
     size_t before = s->errors;
     while (*p) {
         if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-            sb_add(&b, "${", 2);
+            rp_strbuf_add(&b, "${", 2);
             p += 3;
             continue;
         }
@@ -447,19 +409,19 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
                          "key: ${%s})",
                          expr, v->kind == RP_NODE_SEQ ? "a list" : "a map", expr);
                 else if (rp_node_is_null(v))
-                    sb_puts(&b, "null");
+                    rp_strbuf_puts(&b, "null");
                 else
-                    sb_puts(&b, v->str);
+                    rp_strbuf_puts(&b, v->str);
                 rp_node_free(v);
             }
             free(expr);
             p = end + 1;
             continue;
         }
-        sb_add(&b, p, 1);
+        rp_strbuf_add(&b, p, 1);
         p++;
     }
-    char *text = sb_take(&b);
+    char *text = rp_strbuf_take(&b);
     if (!text || s->errors != before) {
         free(text);
         return NULL;
@@ -522,15 +484,15 @@ static void subst_release(struct subst *s) {
 /* ---- cells ------------------------------------------------------------------------------ */
 
 /* Filesystem-safe text: letters, digits, '.', '+', '-' kept; the rest '_'. */
-static void sb_safe(struct sb *b, const char *s, size_t max) {
+static void sb_safe(rp_strbuf *b, const char *s, size_t max) {
     size_t k = 0;
     for (const char *p = s; *p && k < max; p++, k++) {
         char c = *p;
         if (!(isalnum((unsigned char)c) || c == '.' || c == '+' || c == '-')) c = '_';
         if (k == 0 && c == '.') c = '_';
-        sb_add(b, &c, 1);
+        rp_strbuf_add(b, &c, 1);
     }
-    if (k == 0) sb_puts(b, "_");
+    if (k == 0) rp_strbuf_puts(b, "_");
 }
 
 static int cmp_dirnames(const void *a, const void *b) {
@@ -584,11 +546,11 @@ static char *default_name(const char *path) {
     size_t len = strlen(base);
     if (len > 5 && !strcmp(base + len - 5, ".yaml")) len -= 5;
     else if (len > 4 && !strcmp(base + len - 4, ".yml")) len -= 4;
-    struct sb b = {0};
+    rp_strbuf b = {0};
     char *tmp = strndup(base, len);
     if (tmp) sb_safe(&b, tmp, 200);
     free(tmp);
-    return sb_take(&b);
+    return rp_strbuf_take(&b);
 }
 
 /* Stage ids: unique (schema checks the pattern). Same wording as the plan
@@ -632,12 +594,12 @@ static void check_aggregate(const rp_node *doc, const rp_node *matrix, rp_diag *
                          "'aggregate.over[%zu]': '%s' is not a matrix axis (did you mean '%s'?)", i,
                          a, sug);
         else {
-            struct sb b = {0};
+            rp_strbuf b = {0};
             for (size_t k = 0; k < matrix->n; k++) {
-                if (k) sb_puts(&b, ", ");
-                sb_puts(&b, axes[k]);
+                if (k) rp_strbuf_puts(&b, ", ");
+                rp_strbuf_puts(&b, axes[k]);
             }
-            char *list = sb_take(&b);
+            char *list = rp_strbuf_take(&b);
             rp_diag_addf(d, over->items[i], NULL,
                          "'aggregate.over[%zu]': '%s' is not a matrix axis (axes: %s)", i, a,
                          list ? list : "");
@@ -770,30 +732,30 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
             r /= matrix->items[a]->n;
         }
         cell->values = rp_node_new_map();
-        struct sb label = {0}, dir = {0};
+        rp_strbuf label = {0}, dir = {0};
         for (size_t a = 0; a < n_axes && cell->values; a++) {
             const char *axis = matrix->keys[a]->str;
             const rp_node *v = matrix->items[a]->items[idx[a]];
             rp_node_map_set(cell->values, axis, rp_node_clone(v));
             if (a) {
-                sb_puts(&label, " ");
-                sb_puts(&dir, "_");
+                rp_strbuf_puts(&label, " ");
+                rp_strbuf_puts(&dir, "_");
             }
-            sb_puts(&label, axis);
-            sb_puts(&label, "=");
+            rp_strbuf_puts(&label, axis);
+            rp_strbuf_puts(&label, "=");
             sb_inline(&label, v);
             sb_safe(&dir, axis, 40);
-            sb_puts(&dir, "-");
+            rp_strbuf_puts(&dir, "-");
             if (v->kind == RP_NODE_SCALAR) {
                 sb_safe(&dir, v->str, 40);
             } else {
                 char num[32];
                 snprintf(num, sizeof num, "%zu", idx[a] + 1);
-                sb_puts(&dir, num);
+                rp_strbuf_puts(&dir, num);
             }
         }
-        cell->label = sb_take(&label);
-        cell->dirname = sb_take(&dir);
+        cell->label = rp_strbuf_take(&label);
+        cell->dirname = rp_strbuf_take(&dir);
         if (!cell->values || !cell->label || !cell->dirname) {
             rp_diag_addf(d, NULL, NULL, "out of memory");
             break;

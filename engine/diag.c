@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runpipe/strbuf.h"
+
 void rp_diag_init(rp_diag *d) {
     memset(d, 0, sizeof *d);
 }
@@ -68,37 +70,6 @@ int rp_diag_addf(rp_diag *d, const rp_node *at, const char *stage, const char *f
 }
 
 /* ---- rendering --------------------------------------------------------------- */
-
-struct out {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
-
-static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_printf(struct out *o, const char *fmt, ...) {
-    if (o->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(o->p ? o->p + o->n : NULL, o->p ? o->cap - o->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (o->p && o->n + (size_t)k < o->cap) {
-            o->n += (size_t)k;
-            return;
-        }
-        size_t cap = o->cap ? o->cap : 512;
-        while (cap <= o->n + (size_t)k) cap *= 2;
-        char *np = realloc(o->p, cap);
-        if (!np) {
-            o->oom = 1;
-            return;
-        }
-        o->p = np;
-        o->cap = cap;
-    }
-}
 
 /* Source files read once per render. */
 struct src {
@@ -200,7 +171,7 @@ static int cmp_loc(const rp_error *a, const rp_error *b) {
 }
 
 char *rp_diag_render(const rp_diag *d, int color) {
-    struct out o = {0};
+    rp_strbuf o = {0};
     size_t n = d ? d->n : 0;
     const char *bold = color ? "\033[1m" : "", *red = color ? "\033[1;31m" : "",
                *green = color ? "\033[1;32m" : "", *blue = color ? "\033[1;34m" : "",
@@ -225,10 +196,10 @@ char *rp_diag_render(const rp_diag *d, int color) {
     for (size_t k = 0; k < n; k++) {
         const rp_error *e = &d->e[ord[k]];
         if (e->file[0] && e->line > 0)
-            out_printf(&o, "%s%s:%d:%d:%s ", bold, e->file, e->line, e->col, reset);
+            rp_strbuf_printf(&o, "%s%s:%d:%d:%s ", bold, e->file, e->line, e->col, reset);
         else if (e->file[0])
-            out_printf(&o, "%s%s:%s ", bold, e->file, reset);
-        out_printf(&o, "%serror:%s %s%s%s\n", red, reset, bold, e->msg, reset);
+            rp_strbuf_printf(&o, "%s%s:%s ", bold, e->file, reset);
+        rp_strbuf_printf(&o, "%serror:%s %s%s%s\n", red, reset, bold, e->msg, reset);
         if (!e->file[0] || e->line <= 0) continue;
         struct src *s = NULL;
         for (size_t i = 0; i < n_srcs; i++)
@@ -243,27 +214,26 @@ char *rp_diag_render(const rp_diag *d, int color) {
         const char *line;
         size_t len;
         if (!s->text || !find_line(s->text, e->line, &line, &len)) continue;
-        out_printf(&o, "%s%5d |%s %.*s\n", blue, e->line, reset, (int)len, line);
+        rp_strbuf_printf(&o, "%s%5d |%s %.*s\n", blue, e->line, reset, (int)len, line);
         if (e->col <= 0) continue;
         size_t col0 = (size_t)e->col - 1;
-        out_printf(&o, "%s      |%s ", blue, reset);
-        for (size_t i = 0; i < col0 && i < len; i++) out_printf(&o, "%c", line[i] == '\t' ? '\t' : ' ');
+        rp_strbuf_printf(&o, "%s      |%s ", blue, reset);
+        for (size_t i = 0; i < col0 && i < len; i++)
+            rp_strbuf_putc(&o, line[i] == '\t' ? '\t' : ' ');
         size_t tl = token_len(line, len, col0);
-        out_printf(&o, "%s^", green);
-        for (size_t i = 1; i < tl; i++) out_printf(&o, "~");
-        out_printf(&o, "%s\n", reset);
+        rp_strbuf_printf(&o, "%s^", green);
+        for (size_t i = 1; i < tl; i++) rp_strbuf_putc(&o, '~');
+        rp_strbuf_printf(&o, "%s\n", reset);
     }
     size_t total = n + (d ? d->dropped : 0);
     if (d && d->dropped)
-        out_printf(&o, "%zu error%s (%zu not shown)\n", total, total == 1 ? "" : "s", d->dropped);
+        rp_strbuf_printf(&o, "%zu error%s (%zu not shown)\n", total, total == 1 ? "" : "s",
+                         d->dropped);
     else
-        out_printf(&o, "%zu error%s\n", total, total == 1 ? "" : "s");
+        rp_strbuf_printf(&o, "%zu error%s\n", total, total == 1 ? "" : "s");
     for (size_t i = 0; i < n_srcs; i++) free(srcs[i].text);
     free(srcs);
     free(ord);
-    if (o.oom) {
-        free(o.p);
-        return strdup("out of memory while rendering errors\n");
-    }
-    return o.p;
+    char *text = rp_strbuf_take(&o);
+    return text ? text : strdup("out of memory while rendering errors\n");
 }

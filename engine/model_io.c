@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "runpipe/strbuf.h"
 
 int rp_model_save(const rp_model *m, const char *path, rp_error *err) {
     rp_model *mm = (rp_model *)m; /* params are read only */
@@ -64,32 +65,6 @@ int rp_model_load(const char *path, rp_model **out, rp_error *err) {
     return RP_OK;
 }
 
-/* Growable text. */
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(sbuf *b, const char *fmt, ...) {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (len < 0) return;
-    if ((size_t)len >= sizeof tmp) len = sizeof tmp - 1;
-    if (b->n + (size_t)len + 1 > b->cap) {
-        size_t nc = (b->cap ? b->cap * 2 : 1024) + (size_t)len;
-        char *ns = realloc(b->s, nc);
-        if (!ns) return;
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->n, tmp, (size_t)len + 1);
-    b->n += (size_t)len;
-}
-
 static int shapes_compatible(const rp_tensor *a, const rp_tensor *b) {
     if (rp_tensor_same_shape(a, b)) return 1;
     return a->numel == 1 && b->numel == 1; /* [] vs [1] scalars */
@@ -112,7 +87,7 @@ int rp_model_load_weights(rp_model *m, const char *path, int strict, rp_load_rep
         rp_st_release(&st);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     }
-    sbuf miss = {0}, mism = {0}, unexp = {0};
+    rp_strbuf miss = {0}, mism = {0}, unexp = {0};
     size_t n_miss = 0, n_mism = 0, n_unexp = 0, n_ok = 0;
     char a[128], b[128];
     for (size_t i = 0; i < np; i++) {
@@ -125,15 +100,16 @@ int rp_model_load_weights(rp_model *m, const char *path, int strict, rp_load_rep
                 break;
             }
         if (!t) {
-            sb_add(&miss, "  missing:    %s %s\n", p->name, rp_shape_str(p->value->ndim, p->value->shape, a, sizeof a));
+            rp_strbuf_printf(&miss, "  missing:    %s %s\n", p->name,
+                             rp_shape_str(p->value->ndim, p->value->shape, a, sizeof a));
             n_miss++;
             continue;
         }
         used[j] = 1;
         if (!shapes_compatible(t, p->value)) {
-            sb_add(&mism, "  shape:      %s is %s in the file, %s in the model\n", p->name,
-                   rp_shape_str(t->ndim, t->shape, a, sizeof a),
-                   rp_shape_str(p->value->ndim, p->value->shape, b, sizeof b));
+            rp_strbuf_printf(&mism, "  shape:      %s is %s in the file, %s in the model\n",
+                             p->name, rp_shape_str(t->ndim, t->shape, a, sizeof a),
+                             rp_shape_str(p->value->ndim, p->value->shape, b, sizeof b));
             n_mism++;
             continue;
         }
@@ -141,22 +117,25 @@ int rp_model_load_weights(rp_model *m, const char *path, int strict, rp_load_rep
     }
     for (size_t j = 0; j < st.n; j++)
         if (!used[j]) {
-            sb_add(&unexp, "  unexpected: %s %s\n", st.e[j].name, rp_shape_str(st.e[j].t->ndim, st.e[j].t->shape, a, sizeof a));
+            rp_strbuf_printf(&unexp, "  unexpected: %s %s\n", st.e[j].name,
+                             rp_shape_str(st.e[j].t->ndim, st.e[j].t->shape, a, sizeof a));
             n_unexp++;
         }
-    sbuf text = {0};
-    sb_add(&text, "'%s': %zu of %zu tensors loaded", path, n_ok, np);
-    if (n_miss) sb_add(&text, ", %zu missing", n_miss);
-    if (n_mism) sb_add(&text, ", %zu with another shape", n_mism);
-    if (n_unexp) sb_add(&text, ", %zu unexpected", n_unexp);
-    sb_add(&text, "\n");
-    if (mism.s) sb_add(&text, "%s", mism.s);
-    if (miss.s) sb_add(&text, "%s", miss.s);
-    if (unexp.s) sb_add(&text, "%s", unexp.s);
+    rp_strbuf text = {0};
+    rp_strbuf_printf(&text, "'%s': %zu of %zu tensors loaded", path, n_ok, np);
+    if (n_miss) rp_strbuf_printf(&text, ", %zu missing", n_miss);
+    if (n_mism) rp_strbuf_printf(&text, ", %zu with another shape", n_mism);
+    if (n_unexp) rp_strbuf_printf(&text, ", %zu unexpected", n_unexp);
+    rp_strbuf_putc(&text, '\n');
+    rp_strbuf_add(&text, mism.p, mism.n);
+    rp_strbuf_add(&text, miss.p, miss.n);
+    rp_strbuf_add(&text, unexp.p, unexp.n);
+    text.oom |= miss.oom | mism.oom | unexp.oom;
     int bad = n_miss || n_mism || n_unexp;
     if (strict && bad) {
         /* the error message holds as much of the list as fits */
-        rc = rp_error_set(err, RP_ERR_FORMAT, "weights do not match the model (strict): %s", text.s ? text.s : "");
+        rc = rp_error_set(err, RP_ERR_FORMAT, "weights do not match the model (strict): %s",
+                          text.p ? text.p : "");
         if (err) snprintf(err->file, sizeof err->file, "%s", path);
     } else {
         for (size_t i = 0; i < np; i++) {
@@ -168,14 +147,13 @@ int rp_model_load_weights(rp_model *m, const char *path, int strict, rp_load_rep
             rep->loaded = n_ok;
             rep->skipped = n_unexp + n_mism;
             rep->missing = n_miss + n_mism;
-            rep->text = text.s;
-            text.s = NULL;
+            rep->text = rp_strbuf_take(&text);
         }
     }
-    free(text.s);
-    free(miss.s);
-    free(mism.s);
-    free(unexp.s);
+    rp_strbuf_release(&text);
+    rp_strbuf_release(&miss);
+    rp_strbuf_release(&mism);
+    rp_strbuf_release(&unexp);
     free(used);
     rp_st_release(&st);
     return rc;

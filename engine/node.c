@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "runpipe/node.h"
+#include "runpipe/strbuf.h"
 
 /* Expanding aliases can blow a small file up exponentially ("billion laughs");
  * refuse documents that would grow beyond this many nodes. */
@@ -946,36 +947,8 @@ int rp_node_parse_file(const char *path, rp_node **out, rp_error *err) {
 
 /* ---- emitting -------------------------------------------------------------------- */
 
-struct buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t len) {
-    if (b->oom) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + len + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = 0;
-}
-
-static void buf_puts(struct buf *b, const char *s) {
-    buf_add(b, s, strlen(s));
-}
-
-static void buf_indent(struct buf *b, int indent) {
-    for (int i = 0; i < indent; i++) buf_add(b, " ", 1);
+static void buf_indent(rp_strbuf *b, int indent) {
+    for (int i = 0; i < indent; i++) rp_strbuf_add(b, " ", 1);
 }
 
 /* Would `s`, written plain, read back as the same string? */
@@ -1008,48 +981,48 @@ static int plain_safe_string(const char *s) {
     return 1;
 }
 
-static void emit_quoted(struct buf *b, const char *s) {
-    buf_add(b, "\"", 1);
+static void emit_quoted(rp_strbuf *b, const char *s) {
+    rp_strbuf_add(b, "\"", 1);
     for (const char *p = s; *p; p++) {
         unsigned char ch = (unsigned char)*p;
         char esc[8];
         switch (ch) {
-        case '"': buf_puts(b, "\\\""); break;
-        case '\\': buf_puts(b, "\\\\"); break;
-        case '\n': buf_puts(b, "\\n"); break;
-        case '\t': buf_puts(b, "\\t"); break;
-        case '\r': buf_puts(b, "\\r"); break;
+        case '"': rp_strbuf_puts(b, "\\\""); break;
+        case '\\': rp_strbuf_puts(b, "\\\\"); break;
+        case '\n': rp_strbuf_puts(b, "\\n"); break;
+        case '\t': rp_strbuf_puts(b, "\\t"); break;
+        case '\r': rp_strbuf_puts(b, "\\r"); break;
         default:
             if (ch < 0x20 || ch == 0x7f) {
                 snprintf(esc, sizeof esc, "\\x%02x", ch);
-                buf_puts(b, esc);
+                rp_strbuf_puts(b, esc);
             } else {
-                buf_add(b, p, 1);
+                rp_strbuf_add(b, p, 1);
             }
         }
     }
-    buf_add(b, "\"", 1);
+    rp_strbuf_add(b, "\"", 1);
 }
 
-static void emit_scalar(struct buf *b, const rp_node *n) {
+static void emit_scalar(rp_strbuf *b, const rp_node *n) {
     if (rp_node_is_null(n)) {
-        buf_puts(b, "null");
+        rp_strbuf_puts(b, "null");
         return;
     }
     if (!rp_node_is_string(n)) {
-        buf_puts(b, n->str); /* a typed plain scalar: number or bool */
+        rp_strbuf_puts(b, n->str); /* a typed plain scalar: number or bool */
         return;
     }
     if (plain_safe_string(n->str))
-        buf_puts(b, n->str);
+        rp_strbuf_puts(b, n->str);
     else
         emit_quoted(b, n->str);
 }
 
-static void emit_key(struct buf *b, const rp_node *k) {
+static void emit_key(rp_strbuf *b, const rp_node *k) {
     const char *s = k->str ? k->str : "null";
     if (plain_safe_string(s) || (!k->quoted && (is_int_text(s) || bool_text(s) >= 0)))
-        buf_puts(b, s);
+        rp_strbuf_puts(b, s);
     else
         emit_quoted(b, s);
 }
@@ -1058,40 +1031,40 @@ static int is_compound(const rp_node *n) {
     return n && (n->kind == RP_NODE_SEQ || n->kind == RP_NODE_MAP) && n->n > 0;
 }
 
-static void emit_node(struct buf *b, const rp_node *n, int indent);
+static void emit_node(rp_strbuf *b, const rp_node *n, int indent);
 
-static void emit_inline(struct buf *b, const rp_node *n) {
-    if (n->kind == RP_NODE_SEQ) buf_puts(b, "[]");
-    else if (n->kind == RP_NODE_MAP) buf_puts(b, "{}");
+static void emit_inline(rp_strbuf *b, const rp_node *n) {
+    if (n->kind == RP_NODE_SEQ) rp_strbuf_puts(b, "[]");
+    else if (n->kind == RP_NODE_MAP) rp_strbuf_puts(b, "{}");
     else emit_scalar(b, n);
 }
 
 /* Emit a map's pairs, the first one on the current line (already indented). */
-static void emit_map_body(struct buf *b, const rp_node *n, int indent) {
+static void emit_map_body(rp_strbuf *b, const rp_node *n, int indent) {
     for (size_t i = 0; i < n->n; i++) {
         if (i) buf_indent(b, indent);
         emit_key(b, n->keys[i]);
         const rp_node *v = n->items[i];
         if (is_compound(v)) {
-            buf_puts(b, ":\n");
+            rp_strbuf_puts(b, ":\n");
             if (v->kind == RP_NODE_SEQ) {
                 emit_node(b, v, indent); /* "key:\n- a" is valid, but indent for clarity */
             } else {
                 emit_node(b, v, indent + 2);
             }
         } else {
-            buf_puts(b, ": ");
+            rp_strbuf_puts(b, ": ");
             emit_inline(b, v);
-            buf_puts(b, "\n");
+            rp_strbuf_puts(b, "\n");
         }
     }
 }
 
-static void emit_node(struct buf *b, const rp_node *n, int indent) {
+static void emit_node(rp_strbuf *b, const rp_node *n, int indent) {
     if (!is_compound(n)) {
         buf_indent(b, indent);
         emit_inline(b, n);
-        buf_puts(b, "\n");
+        rp_strbuf_puts(b, "\n");
         return;
     }
     if (n->kind == RP_NODE_MAP) {
@@ -1102,14 +1075,14 @@ static void emit_node(struct buf *b, const rp_node *n, int indent) {
     for (size_t i = 0; i < n->n; i++) {
         const rp_node *v = n->items[i];
         buf_indent(b, indent);
-        buf_puts(b, "- ");
+        rp_strbuf_puts(b, "- ");
         if (!is_compound(v)) {
             emit_inline(b, v);
-            buf_puts(b, "\n");
+            rp_strbuf_puts(b, "\n");
         } else if (v->kind == RP_NODE_MAP) {
             emit_map_body(b, v, indent + 2);
         } else {
-            buf_puts(b, "\n");
+            rp_strbuf_puts(b, "\n");
             emit_node(b, v, indent + 2);
         }
     }
@@ -1117,13 +1090,10 @@ static void emit_node(struct buf *b, const rp_node *n, int indent) {
 
 int rp_node_to_yaml(const rp_node *n, char **out, rp_error *err) {
     *out = NULL;
-    struct buf b = {0};
-    if (!n) buf_puts(&b, "null\n");
+    rp_strbuf b = {0};
+    if (!n) rp_strbuf_puts(&b, "null\n");
     else emit_node(&b, n, 0);
-    if (b.oom) {
-        free(b.p);
-        return rp_error_set(err, RP_ERR_NOMEM, "out of memory while writing YAML");
-    }
-    *out = b.p;
+    *out = rp_strbuf_take(&b);
+    if (!*out) return rp_error_set(err, RP_ERR_NOMEM, "out of memory while writing YAML");
     return RP_OK;
 }

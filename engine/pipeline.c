@@ -14,6 +14,7 @@
 
 #include "pipeline.h"
 #include "runpipe/log.h"
+#include "runpipe/strbuf.h"
 #include "schema.h"
 
 static char *dupstr(const char *s) {
@@ -22,40 +23,6 @@ static char *dupstr(const char *s) {
     char *d = malloc(n);
     if (d) memcpy(d, s, n);
     return d;
-}
-
-/* Growable text buffer. */
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    va_list ap2;
-    va_copy(ap2, ap);
-    int need = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (need < 0) {
-        va_end(ap2);
-        return;
-    }
-    if (b->n + (size_t)need + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + (size_t)need + 1) nc *= 2;
-        char *p = realloc(b->s, nc);
-        if (!p) {
-            va_end(ap2);
-            return;
-        }
-        b->s = p;
-        b->cap = nc;
-    }
-    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap2);
-    va_end(ap2);
-    b->n += (size_t)need;
 }
 
 static const char *art_article(const char *type) {
@@ -88,8 +55,8 @@ static int find_id(const rp_plan *p, const char *id) {
     return -1;
 }
 
-static void list_names(sbuf *b, const struct rp_port *ports, size_t n) {
-    for (size_t i = 0; i < n; i++) sb_printf(b, "%s%s", i ? ", " : "", ports[i].name);
+static void list_names(rp_strbuf *b, const struct rp_port *ports, size_t n) {
+    for (size_t i = 0; i < n; i++) rp_strbuf_printf(b, "%s%s", i ? ", " : "", ports[i].name);
 }
 
 /* Resolve one reference `id` / `id.port` for input port `ip` of stage `si`. */
@@ -148,7 +115,7 @@ static int wire_one(rp_plan *p, size_t si, const struct rp_port *ip, const rp_no
             for (size_t i = 0; cands && i < sd->n_outputs; i++) cands[i] = sd->outputs[i].name;
             const char *s = cands ? rp_suggest(portbuf, cands, sd->n_outputs) : NULL;
             free(cands);
-            sbuf names = {0};
+            rp_strbuf names = {0};
             list_names(&names, sd->outputs, sd->n_outputs);
             if (s)
                 rp_diag_addf(d, ref, p->st[si].id,
@@ -158,12 +125,12 @@ static int wire_one(rp_plan *p, size_t si, const struct rp_port *ip, const rp_no
             else if (sd->n_outputs)
                 rp_diag_addf(d, ref, p->st[si].id,
                              "%sinput '%s': stage '%s' (%s) has no output '%s' (outputs: %s)", ctx,
-                             ip->name, idbuf, ss->use, portbuf, names.s);
+                             ip->name, idbuf, ss->use, portbuf, names.p);
             else
                 rp_diag_addf(d, ref, p->st[si].id,
                              "%sinput '%s': stage '%s' (%s) produces no outputs", ctx, ip->name,
                              idbuf, ss->use);
-            free(names.s);
+            rp_strbuf_release(&names);
             return RP_ERR_INVALID;
         }
         port = k;
@@ -216,18 +183,18 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
             for (size_t i = 0; sug && suggested && i < def->n_inputs; i++)
                 if (cands[i] == sug) suggested[i] = 1;
             free(cands);
-            sbuf names = {0};
+            rp_strbuf names = {0};
             list_names(&names, def->inputs, def->n_inputs);
             if (sug)
                 rp_diag_addf(d, in->keys[k], s->id, "%sunknown input '%s' (did you mean '%s'?)",
                              ctx, pname ? pname : "", sug);
             else if (def->n_inputs)
                 rp_diag_addf(d, in->keys[k], s->id, "%sunknown input '%s' (inputs: %s)", ctx,
-                             pname ? pname : "", names.s);
+                             pname ? pname : "", names.p);
             else
                 rp_diag_addf(d, in->keys[k], s->id, "%sunknown input '%s' (%s takes no inputs)",
                              ctx, pname ? pname : "", s->use);
-            free(names.s);
+            rp_strbuf_release(&names);
             continue;
         }
         const struct rp_port *ip = &def->inputs[pi];
@@ -385,38 +352,40 @@ rp_node *rp_plan_resolved_doc(const rp_plan *p) {
 }
 
 char *rp_plan_describe(const rp_plan *p) {
-    sbuf b = {0};
+    rp_strbuf b = {0};
     for (size_t i = 0; i < p->n; i++) {
         const rp_plan_stage *s = &p->st[i];
         if (!s->entry) continue;
         const struct rp_stage_def *def = s->entry->def;
-        sb_printf(&b, "  %zu. %s: %s  (plugin %s)\n", i + 1, s->id, s->use, s->entry->plugin);
+        rp_strbuf_printf(&b, "  %zu. %s: %s  (plugin %s)\n", i + 1, s->id, s->use,
+                         s->entry->plugin);
         for (size_t k = 0; k < def->n_inputs; k++) {
             const rp_plan_input *in = &s->inputs[k];
-            sb_printf(&b, "       in  %-10s %-8s <- ", def->inputs[k].name, def->inputs[k].type);
-            if (!in->n) sb_printf(&b, "(unwired, optional)");
+            rp_strbuf_printf(&b, "       in  %-10s %-8s <- ", def->inputs[k].name,
+                             def->inputs[k].type);
+            if (!in->n) rp_strbuf_puts(&b, "(unwired, optional)");
             for (size_t j = 0; j < in->n; j++)
-                sb_printf(&b, "%s%s", j ? ", " : "", in->src[j].label);
-            sb_printf(&b, "\n");
+                rp_strbuf_printf(&b, "%s%s", j ? ", " : "", in->src[j].label);
+            rp_strbuf_puts(&b, "\n");
         }
         for (size_t k = 0; k < def->n_outputs; k++)
-            sb_printf(&b, "       out %-10s %s\n", def->outputs[k].name, def->outputs[k].type);
+            rp_strbuf_printf(&b, "       out %-10s %s\n", def->outputs[k].name,
+                             def->outputs[k].type);
         if (s->params && s->params->n) {
             char *y = NULL;
             if (rp_node_to_yaml(s->params, &y, NULL) == RP_OK && y) {
-                sb_printf(&b, "       with:\n");
+                rp_strbuf_puts(&b, "       with:\n");
                 for (char *line = y; *line;) {
                     char *nl = strchr(line, '\n');
                     size_t l = nl ? (size_t)(nl - line) : strlen(line);
-                    sb_printf(&b, "         %.*s\n", (int)l, line);
+                    rp_strbuf_printf(&b, "         %.*s\n", (int)l, line);
                     line += l + (nl ? 1 : 0);
                 }
             }
             free(y);
         }
     }
-    if (!b.s) sb_printf(&b, "%s", "");
-    return b.s;
+    return rp_strbuf_take(&b);
 }
 
 /* ---- run ----------------------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "registry.h"
 #include "runpipe/plugin.h"
+#include "runpipe/strbuf.h"
 
 struct rp_schema {
     char *name;
@@ -949,89 +950,64 @@ int rp_component_params(int kind, const char *name, const rp_node *params, rp_no
 
 /* ---- description ------------------------------------------------------------------ */
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap <= b->n + (size_t)k) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) return;
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
 /* Compact inline YAML of a small value for the description. */
-static void sb_value(struct sbuf *b, const rp_node *v) {
+static void sb_value(rp_strbuf *b, const rp_node *v) {
     if (v && v->kind == RP_NODE_SCALAR) {
-        sb_printf(b, "%s", v->str);
+        rp_strbuf_printf(b, "%s", v->str);
         return;
     }
     if (rp_node_is_null(v)) {
-        sb_printf(b, "null");
+        rp_strbuf_puts(b, "null");
         return;
     }
     if (v->kind == RP_NODE_SEQ) {
-        sb_printf(b, "[");
+        rp_strbuf_puts(b, "[");
         for (size_t i = 0; i < v->n; i++) {
-            if (i) sb_printf(b, ", ");
+            if (i) rp_strbuf_puts(b, ", ");
             sb_value(b, v->items[i]);
         }
-        sb_printf(b, "]");
+        rp_strbuf_puts(b, "]");
         return;
     }
-    sb_printf(b, "{");
+    rp_strbuf_puts(b, "{");
     for (size_t i = 0; i < v->n; i++) {
-        sb_printf(b, "%s%s: ", i ? ", " : "", v->keys[i]->str);
+        rp_strbuf_printf(b, "%s%s: ", i ? ", " : "", v->keys[i]->str);
         sb_value(b, v->items[i]);
     }
-    sb_printf(b, "}");
+    rp_strbuf_puts(b, "}");
 }
 
-static void describe_type(struct sbuf *b, const rp_node *s) {
+static void describe_type(rp_strbuf *b, const rp_node *s) {
     const rp_node *t = rp_node_get(s, "type");
     const rp_node *xc = rp_node_get(s, "x-component");
     if (xc) {
-        sb_printf(b, "%s component", xc->str);
+        rp_strbuf_printf(b, "%s component", xc->str);
         return;
     }
     if (t && t->kind == RP_NODE_SEQ) {
-        for (size_t i = 0; i < t->n; i++) sb_printf(b, "%s%s", i ? "|" : "", t->items[i]->str);
+        for (size_t i = 0; i < t->n; i++)
+            rp_strbuf_printf(b, "%s%s", i ? "|" : "", t->items[i]->str);
     } else if (t) {
-        sb_printf(b, "%s", t->str);
+        rp_strbuf_printf(b, "%s", t->str);
         const rp_node *it = rp_node_get(s, "items");
         if (!strcmp(t->str, "array") && it) {
-            sb_printf(b, " of ");
+            rp_strbuf_puts(b, " of ");
             describe_type(b, it);
         }
     } else if (rp_node_get(s, "oneOf") || rp_node_get(s, "anyOf")) {
         const rp_node *alts = rp_node_get(s, "oneOf") ? rp_node_get(s, "oneOf") : rp_node_get(s, "anyOf");
         for (size_t i = 0; i < alts->n; i++) {
-            if (i) sb_printf(b, " | ");
+            if (i) rp_strbuf_puts(b, " | ");
             describe_type(b, alts->items[i]);
         }
     } else {
-        sb_printf(b, "any");
+        rp_strbuf_puts(b, "any");
     }
 }
 
-static void sb_wrapped(struct sbuf *b, const char *t, int indent, size_t width);
+static void sb_wrapped(rp_strbuf *b, const char *t, int indent, size_t width);
 
-static void describe_props(struct sbuf *b, const rp_node *s, const char *prefix) {
+static void describe_props(rp_strbuf *b, const rp_node *s, const char *prefix) {
     const rp_node *props = rp_node_get(s, "properties");
     const rp_node *req = rp_node_get(s, "required");
     for (size_t i = 0; props && i < props->n; i++) {
@@ -1039,31 +1015,31 @@ static void describe_props(struct sbuf *b, const rp_node *s, const char *prefix)
         const rp_node *p = props->items[i];
         char name[300];
         snprintf(name, sizeof name, "%s%s", prefix, k);
-        sb_printf(b, "  %-22s ", name);
+        rp_strbuf_printf(b, "  %-22s ", name);
         describe_type(b, p);
         int required = 0;
         for (size_t j = 0; req && j < req->n; j++) required |= !strcmp(req->items[j]->str, k);
-        if (required) sb_printf(b, ", required");
+        if (required) rp_strbuf_puts(b, ", required");
         const rp_node *x;
         if ((x = rp_node_get(p, "default"))) {
-            sb_printf(b, ", default ");
+            rp_strbuf_puts(b, ", default ");
             sb_value(b, x);
         }
-        if ((x = rp_node_get(p, "minimum"))) sb_printf(b, ", >= %s", x->str);
-        if ((x = rp_node_get(p, "exclusiveMinimum"))) sb_printf(b, ", > %s", x->str);
-        if ((x = rp_node_get(p, "maximum"))) sb_printf(b, ", <= %s", x->str);
-        if ((x = rp_node_get(p, "exclusiveMaximum"))) sb_printf(b, ", < %s", x->str);
-        if ((x = rp_node_get(p, "minItems"))) sb_printf(b, ", at least %s items", x->str);
-        if ((x = rp_node_get(p, "maxItems"))) sb_printf(b, ", at most %s items", x->str);
-        if ((x = rp_node_get(p, "pattern"))) sb_printf(b, ", matching %s", x->str);
+        if ((x = rp_node_get(p, "minimum"))) rp_strbuf_printf(b, ", >= %s", x->str);
+        if ((x = rp_node_get(p, "exclusiveMinimum"))) rp_strbuf_printf(b, ", > %s", x->str);
+        if ((x = rp_node_get(p, "maximum"))) rp_strbuf_printf(b, ", <= %s", x->str);
+        if ((x = rp_node_get(p, "exclusiveMaximum"))) rp_strbuf_printf(b, ", < %s", x->str);
+        if ((x = rp_node_get(p, "minItems"))) rp_strbuf_printf(b, ", at least %s items", x->str);
+        if ((x = rp_node_get(p, "maxItems"))) rp_strbuf_printf(b, ", at most %s items", x->str);
+        if ((x = rp_node_get(p, "pattern"))) rp_strbuf_printf(b, ", matching %s", x->str);
         if ((x = rp_node_get(p, "enum"))) {
-            sb_printf(b, ", one of ");
+            rp_strbuf_puts(b, ", one of ");
             for (size_t j = 0; j < x->n; j++) {
-                if (j) sb_printf(b, ", ");
+                if (j) rp_strbuf_puts(b, ", ");
                 sb_value(b, x->items[j]);
             }
         }
-        sb_printf(b, "\n");
+        rp_strbuf_puts(b, "\n");
         if ((x = rp_node_get(p, "description")) && rp_node_str(x)) sb_wrapped(b, x->str, 6, 72);
         const rp_node *pt = rp_node_get(p, "type");
         if (pt && rp_node_str(pt) && !strcmp(pt->str, "object") && rp_node_get(p, "properties")) {
@@ -1075,7 +1051,7 @@ static void describe_props(struct sbuf *b, const rp_node *s, const char *prefix)
 }
 
 /* Wrap `text` at ~76 columns with `indent` spaces. */
-static void sb_wrapped(struct sbuf *b, const char *t, int indent, size_t width) {
+static void sb_wrapped(rp_strbuf *b, const char *t, int indent, size_t width) {
     while (*t) {
         while (*t == ' ' || *t == '\n') t++;
         if (!*t) break;
@@ -1084,7 +1060,7 @@ static void sb_wrapped(struct sbuf *b, const char *t, int indent, size_t width) 
             cut = width;
             while (cut > 20 && t[cut] != ' ') cut--;
         }
-        sb_printf(b, "%*s%.*s\n", indent, "", (int)cut, t);
+        rp_strbuf_printf(b, "%*s%.*s\n", indent, "", (int)cut, t);
         t += cut;
     }
 }
@@ -1093,20 +1069,19 @@ static void sb_wrapped(struct sbuf *b, const char *t, int indent, size_t width) 
  * a.b), then the schema's own description as a paragraph. The caller prints
  * the "parameters:" heading. */
 char *rp_schema_describe(const rp_schema *s) {
-    struct sbuf b = {0};
+    rp_strbuf b = {0};
     const rp_node *root = rp_schema_root(s);
     const rp_node *props = rp_node_get(root, "properties");
     if (props && props->n)
         describe_props(&b, root, "");
     else
-        sb_printf(&b, "  (none)\n");
+        rp_strbuf_puts(&b, "  (none)\n");
     const rp_node *desc = rp_node_get(root, "description");
     if (desc && rp_node_str(desc) && *desc->str) {
-        sb_printf(&b, "\n");
+        rp_strbuf_puts(&b, "\n");
         sb_wrapped(&b, desc->str, 0, 76);
     }
-    if (!b.p) return strdup("");
-    return b.p;
+    return rp_strbuf_take(&b);
 }
 
 /* ---- JSON Schema export ------------------------------------------------------------ */

@@ -7,44 +7,25 @@
 
 #include "report.h"
 
-typedef struct membuf {
-    unsigned char *p;
-    size_t n, cap;
-    int oom;
-} membuf;
-
+/* stb_image_write callback: the PNG bytes go to an rp_strbuf (binary data). */
 static void mem_write(void *ctx, void *data, int size) {
-    membuf *m = ctx;
-    if (m->oom || size <= 0) return;
-    if (m->n + (size_t)size > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 8192;
-        while (cap < m->n + (size_t)size) cap *= 2;
-        unsigned char *p = realloc(m->p, cap);
-        if (!p) {
-            m->oom = 1;
-            return;
-        }
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->n, data, (size_t)size);
-    m->n += (size_t)size;
+    if (size > 0) rp_strbuf_add(ctx, data, (size_t)size);
 }
 
 /* Encode pixels [h*scale, w*scale, comp] and append "data:image/png;base64,...". */
-static int emit_png(rb *b, const unsigned char *px, int w, int h, int comp, rp_error *err) {
-    membuf m = {0};
+static int emit_png(rp_strbuf *b, const unsigned char *px, int w, int h, int comp, rp_error *err) {
+    rp_strbuf m = {0};
     if (!stbi_write_png_to_func(mem_write, &m, w, h, comp, px, w * comp) || m.oom) {
-        free(m.p);
+        rp_strbuf_release(&m);
         return rp_error_set(err, RP_ERR_NOMEM, "report: cannot encode a %dx%d PNG", w, h);
     }
-    rb_put(b, "data:image/png;base64,");
-    rb_base64(b, m.p, m.n);
-    free(m.p);
+    rp_strbuf_puts(b, "data:image/png;base64,");
+    rp_put_base64(b, (const unsigned char *)m.p, m.n);
+    rp_strbuf_release(&m);
     return b->oom ? rp_error_set(err, RP_ERR_NOMEM, "report: out of memory") : RP_OK;
 }
 
-int rp_png_data_uri(rb *b, const rp_tensor *img, int scale, rp_error *err) {
+int rp_png_data_uri(rp_strbuf *b, const rp_tensor *img, int scale, rp_error *err) {
     if (img->ndim != 3 || (img->shape[0] != 1 && img->shape[0] != 3) || img->shape[1] < 1 ||
         img->shape[2] < 1) {
         char s[96];
@@ -77,7 +58,8 @@ int rp_png_data_uri(rb *b, const rp_tensor *img, int scale, rp_error *err) {
     return rc;
 }
 
-int rp_mask_data_uri(rb *b, const int32_t *mask, int64_t h, int64_t w, int scale, rp_error *err) {
+int rp_mask_data_uri(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
+                     rp_error *err) {
     static const unsigned char pal[12][3] = {
         {31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
         {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207},

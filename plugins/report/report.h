@@ -1,4 +1,4 @@
-/* Internal API of the report plugin: a growable text buffer, HTML escaping,
+/* Internal API of the report plugin: HTML escaping and base64 on rp_strbuf,
  * inline SVG charts, PNG data URIs, and the writers of report.html,
  * report.md and metrics.json. Everything here is independent of the stage
  * context so tests can call it directly. */
@@ -10,24 +10,14 @@
 
 #include "runpipe/runpipe.h"
 
-/* ---- text buffer (buf.c) ------------------------------------------------------ */
-typedef struct rb {
-    char *s;              /* owned, always NUL-terminated once anything was added */
-    size_t len, cap;
-    int oom;              /* an append failed: the text is incomplete */
-} rb;
-
-void rb_init(rb *b);
-void rb_release(rb *b);
-void rb_put(rb *b, const char *s);
-void rb_putn(rb *b, const char *s, size_t n);
-void rb_printf(rb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Append `s` HTML-escaped (& < > " ' ) — safe in text and attribute values. */
-void rb_html(rb *b, const char *s);
-/* Append base64 of data (RFC 4648, with padding). */
-void rb_base64(rb *b, const unsigned char *data, size_t n);
+/* ---- text helpers on rp_strbuf (text.c) --------------------------------------- */
+/* Append `s` (borrowed; NULL appends nothing) HTML-escaped (& < > " ' ) — safe
+ * in text and attribute values. */
+void rp_put_html(rp_strbuf *b, const char *s);
+/* Append base64 of data (borrowed; RFC 4648, with padding). */
+void rp_put_base64(rp_strbuf *b, const unsigned char *data, size_t n);
 /* A number for tables: integers without decimals, else 4 decimals; "" for NaN. */
-void rb_num(rb *b, double v);
+void rp_put_num(rp_strbuf *b, double v);
 
 /* ---- SVG charts (svg.c) ---------------------------------------------------------- */
 typedef struct rp_series {
@@ -43,19 +33,20 @@ typedef struct rp_series {
 int rp_nice_ticks(double lo, double hi, int target, double *ticks, int max);
 
 /* A line chart with axes, ticks, grid, axis labels and a legend. */
-void rp_svg_line_chart(rb *b, const char *title, const char *xlabel, const char *ylabel,
+void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, const char *ylabel,
                        const rp_series *s, size_t ns, int width, int height);
 /* A confusion-matrix heat map: rows = true class, columns = predicted,
  * class names on both axes, counts in cells, colour scale with legend. */
-void rp_svg_heatmap(rb *b, const char *title, const rp_table *t);
+void rp_svg_heatmap(rp_strbuf *b, const char *title, const rp_table *t);
 
 /* ---- images (images.c) ------------------------------------------------------------ */
 /* PNG of an [C, H, W] float image (C = 1 or 3; values in [0, 1], or min-max
  * scaled when outside), upscaled by an integer factor, as a data URI. */
-int rp_png_data_uri(rb *b, const rp_tensor *img, int scale, rp_error *err);
+int rp_png_data_uri(rp_strbuf *b, const rp_tensor *img, int scale, rp_error *err);
 /* PNG of a class-id mask coloured with a fixed palette (ids outside [0, 255),
  * e.g. the usual 255 "void", are black). */
-int rp_mask_data_uri(rb *b, const int32_t *mask, int64_t h, int64_t w, int scale, rp_error *err);
+int rp_mask_data_uri(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
+                     rp_error *err);
 
 /* ---- the report (write.c) -------------------------------------------------------- */
 typedef struct rp_report_input {
@@ -76,9 +67,9 @@ typedef struct rp_report_opts {
 /* Write report.html, report.md (rundir) and metrics.json (json_dir). */
 int rp_report_write(const rp_report_opts *o, const rp_report_input *in, size_t n, rp_error *err);
 /* The individual documents (into b). */
-int rp_report_html(rb *b, const rp_report_opts *o, const rp_report_input *in, size_t n,
+int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in, size_t n,
                    rp_error *err);
-void rp_report_markdown(rb *b, const rp_report_opts *o, const rp_report_input *in, size_t n);
+void rp_report_markdown(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in, size_t n);
 int rp_report_json(char **out, const rp_report_input *in, size_t n, rp_error *err);
 
 /* The page style shared by report.html and summary.html. */

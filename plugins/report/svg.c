@@ -44,7 +44,7 @@ static int all_integers(const rp_series *s, size_t ns) {
     return 1;
 }
 
-void rp_svg_line_chart(rb *b, const char *title, const char *xlabel, const char *ylabel,
+void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, const char *ylabel,
                        const rp_series *s, size_t ns, int width, int height) {
     const int R = 16, T = 52, B = 50;
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
@@ -54,19 +54,23 @@ void rp_svg_line_chart(rb *b, const char *title, const char *xlabel, const char 
             xmin = fmin(xmin, s[i].x[j]), xmax = fmax(xmax, s[i].x[j]);
             ymin = fmin(ymin, s[i].y[j]), ymax = fmax(ymax, s[i].y[j]);
         }
-    rb_printf(b,
-              "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-              "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"",
-              width, height, width, height);
-    rb_html(b, title);
-    rb_printf(b, "\">\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", width,
-              height);
-    rb_printf(b, "<text x=\"%d\" y=\"22\" text-anchor=\"middle\" class=\"title\">", width / 2);
-    rb_html(b, title);
-    rb_put(b, "</text>\n");
+    rp_strbuf_printf(b,
+                     "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                     "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"",
+                     width, height, width, height);
+    rp_put_html(b, title);
+    rp_strbuf_printf(b, "\">\n<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n",
+                     width, height);
+    rp_strbuf_printf(b, "<text x=\"%d\" y=\"22\" text-anchor=\"middle\" class=\"title\">",
+                     width / 2);
+    rp_put_html(b, title);
+    rp_strbuf_puts(b, "</text>\n");
     if (!isfinite(xmin)) {
-        rb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"muted\">no data</text>"
-                     "</svg>\n", width / 2, height / 2);
+        rp_strbuf_printf(
+            b,
+            "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"muted\">no data</text>"
+            "</svg>\n",
+            width / 2, height / 2);
         return;
     }
     double xt[32], yt[32];
@@ -103,80 +107,85 @@ void rp_svg_line_chart(rb *b, const char *title, const char *xlabel, const char 
 #define PX(v) (L + ((v) - xlo) / (xhi - xlo) * pw)
 #define PY(v) (T + ph - ((v) - ylo) / (yhi - ylo) * ph)
     /* grid + ticks */
-    rb_put(b, "<g class=\"grid\">\n");
+    rp_strbuf_puts(b, "<g class=\"grid\">\n");
     for (int i = 0; i < ny; i++)
-        rb_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>\n", L, L + pw,
-                  PY(yt[i]), PY(yt[i]));
+        rp_strbuf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>\n", L, L + pw,
+                         PY(yt[i]), PY(yt[i]));
     for (int i = 0; i < nx; i++)
-        rb_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>\n", PX(xt[i]), PX(xt[i]),
-                  T, T + ph);
-    rb_put(b, "</g>\n<g class=\"axis\">\n");
-    rb_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>\n", L, L + pw, T + ph, T + ph);
-    rb_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>\n", L, L, T, T + ph);
+        rp_strbuf_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>\n", PX(xt[i]),
+                         PX(xt[i]), T, T + ph);
+    rp_strbuf_puts(b, "</g>\n<g class=\"axis\">\n");
+    rp_strbuf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>\n", L, L + pw, T + ph,
+                     T + ph);
+    rp_strbuf_printf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>\n", L, L, T, T + ph);
     for (int i = 0; i < ny; i++)
-        rb_printf(b,
-                  "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/><text x=\"%d\" y=\"%.1f\" "
-                  "text-anchor=\"end\" dominant-baseline=\"middle\">%.*f</text>\n",
-                  L - 5, L, PY(yt[i]), PY(yt[i]), L - 8, PY(yt[i]), yd, yt[i]);
+        rp_strbuf_printf(
+            b,
+            "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/><text x=\"%d\" y=\"%.1f\" "
+            "text-anchor=\"end\" dominant-baseline=\"middle\">%.*f</text>\n",
+            L - 5, L, PY(yt[i]), PY(yt[i]), L - 8, PY(yt[i]), yd, yt[i]);
     for (int i = 0; i < nx; i++)
-        rb_printf(b,
-                  "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/><text x=\"%.1f\" y=\"%d\" "
-                  "text-anchor=\"middle\">%.*f</text>\n",
-                  PX(xt[i]), PX(xt[i]), T + ph, T + ph + 5, PX(xt[i]), T + ph + 18, xd, xt[i]);
-    rb_put(b, "</g>\n");
-    rb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"label\">", L + pw / 2,
-              height - 10);
-    rb_html(b, xlabel);
-    rb_printf(b,
-              "</text>\n<text transform=\"translate(16,%d) rotate(-90)\" text-anchor=\"middle\" "
-              "class=\"label\">",
-              T + ph / 2);
-    rb_html(b, ylabel);
-    rb_put(b, "</text>\n");
+        rp_strbuf_printf(
+            b,
+            "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/><text x=\"%.1f\" y=\"%d\" "
+            "text-anchor=\"middle\">%.*f</text>\n",
+            PX(xt[i]), PX(xt[i]), T + ph, T + ph + 5, PX(xt[i]), T + ph + 18, xd, xt[i]);
+    rp_strbuf_puts(b, "</g>\n");
+    rp_strbuf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"label\">",
+                     L + pw / 2, height - 10);
+    rp_put_html(b, xlabel);
+    rp_strbuf_printf(
+        b,
+        "</text>\n<text transform=\"translate(16,%d) rotate(-90)\" text-anchor=\"middle\" "
+        "class=\"label\">",
+        T + ph / 2);
+    rp_put_html(b, ylabel);
+    rp_strbuf_puts(b, "</text>\n");
     /* series */
     for (size_t i = 0; i < ns; i++) {
         int open = 0;
         for (size_t j = 0; j < s[i].n; j++) {
             int ok = isfinite(s[i].x[j]) && isfinite(s[i].y[j]);
             if (ok && !open) {
-                rb_printf(b,
-                          "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
-                          s[i].color, s[i].dashed ? " stroke-dasharray=\"6 4\"" : "");
+                rp_strbuf_printf(
+                    b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
+                    s[i].color, s[i].dashed ? " stroke-dasharray=\"6 4\"" : "");
                 open = 1;
             }
-            if (ok) rb_printf(b, "%.1f,%.1f ", PX(s[i].x[j]), PY(s[i].y[j]));
+            if (ok) rp_strbuf_printf(b, "%.1f,%.1f ", PX(s[i].x[j]), PY(s[i].y[j]));
             if (!ok && open) {
-                rb_put(b, "\"/>\n");
+                rp_strbuf_puts(b, "\"/>\n");
                 open = 0;
             }
         }
-        if (open) rb_put(b, "\"/>\n");
+        if (open) rp_strbuf_puts(b, "\"/>\n");
         for (size_t j = 0; j < s[i].n; j++)
             if (isfinite(s[i].x[j]) && isfinite(s[i].y[j]))
-                rb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
-                          PX(s[i].x[j]), PY(s[i].y[j]), s[i].color);
+                rp_strbuf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
+                                 PX(s[i].x[j]), PY(s[i].y[j]), s[i].color);
     }
     /* legend: one row between the title and the plot, never over the data;
      * series without a single finite point are left out */
     int lx = L;
-    rb_put(b, "<g class=\"legend\">\n");
+    rp_strbuf_puts(b, "<g class=\"legend\">\n");
     for (size_t i = 0; i < ns; i++) {
         int any = 0;
         for (size_t j = 0; j < s[i].n && !any; j++) any = isfinite(s[i].x[j]) && isfinite(s[i].y[j]);
         if (!any) continue;
         int yy = 38;
-        rb_printf(b,
-                  "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" "
-                  "stroke-width=\"2.5\"%s/><circle cx=\"%d\" cy=\"%d\" r=\"3\" fill=\"%s\"/>"
-                  "<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">",
-                  lx, lx + 22, yy, yy, s[i].color, s[i].dashed ? " stroke-dasharray=\"6 4\"" : "",
-                  lx + 11, yy, s[i].color, lx + 28, yy);
-        rb_html(b, s[i].name);
-        rb_put(b, "</text>\n");
+        rp_strbuf_printf(b,
+                         "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" "
+                         "stroke-width=\"2.5\"%s/><circle cx=\"%d\" cy=\"%d\" r=\"3\" fill=\"%s\"/>"
+                         "<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">",
+                         lx, lx + 22, yy, yy, s[i].color,
+                         s[i].dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 11, yy, s[i].color,
+                         lx + 28, yy);
+        rp_put_html(b, s[i].name);
+        rp_strbuf_puts(b, "</text>\n");
         lx += 28 + (int)strlen(s[i].name) * 7 + 22;
     }
-    rb_put(b, "</g>\n");
-    rb_put(b, "</svg>\n");
+    rp_strbuf_puts(b, "</g>\n");
+    rp_strbuf_puts(b, "</svg>\n");
 #undef PX
 #undef PY
 }
@@ -197,7 +206,7 @@ static void blues(double t, int *r, int *g, int *bl) {
 }
 
 /* Class name cut to `max` characters (UTF-8 aware) with an ellipsis. */
-static void short_name(rb *b, const char *s, size_t max) {
+static void short_name(rp_strbuf *b, const char *s, size_t max) {
     size_t chars = 0;
     const char *p = s;
     for (; *p; p++) {
@@ -210,11 +219,11 @@ static void short_name(rb *b, const char *s, size_t max) {
     size_t n = (size_t)(p - s) < sizeof tmp - 1 ? (size_t)(p - s) : sizeof tmp - 1;
     memcpy(tmp, s, n);
     tmp[n] = 0;
-    rb_html(b, tmp);
-    if (*p) rb_put(b, "\xE2\x80\xA6");
+    rp_put_html(b, tmp);
+    if (*p) rp_strbuf_puts(b, "\xE2\x80\xA6");
 }
 
-void rp_svg_heatmap(rb *b, const char *title, const rp_table *t) {
+void rp_svg_heatmap(rp_strbuf *b, const char *title, const rp_table *t) {
     static int ids;
     int id = ++ids;
     size_t c = t->rows < t->cols ? t->rows : t->cols;
@@ -234,39 +243,43 @@ void rp_svg_heatmap(rb *b, const char *title, const rp_table *t) {
     for (size_t i = 0; i < c * t->cols; i++)
         if (isfinite(t->values[i]) && t->values[i] > vmax) vmax = t->values[i];
     int fs = cell >= 40 ? 13 : cell >= 28 ? 11 : 9;
-    rb_printf(b,
-              "<svg class=\"heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-              "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"",
-              width, height, width, height);
-    rb_html(b, title);
-    rb_printf(b, "\">\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", width, height);
-    rb_printf(b, "<text x=\"%d\" y=\"20\" text-anchor=\"middle\" class=\"title\">", left + gw / 2);
-    rb_html(b, title);
-    rb_put(b, "</text>\n");
-    rb_printf(b, "<text x=\"%d\" y=\"38\" text-anchor=\"middle\" class=\"label\">predicted</text>\n",
-              left + gw / 2);
-    rb_printf(b,
-              "<text transform=\"translate(14,%d) rotate(-90)\" text-anchor=\"middle\" "
-              "class=\"label\">true</text>\n",
-              top + gw / 2);
+    rp_strbuf_printf(b,
+                     "<svg class=\"heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                     "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"",
+                     width, height, width, height);
+    rp_put_html(b, title);
+    rp_strbuf_printf(b, "\">\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", width, height);
+    rp_strbuf_printf(b, "<text x=\"%d\" y=\"20\" text-anchor=\"middle\" class=\"title\">",
+                     left + gw / 2);
+    rp_put_html(b, title);
+    rp_strbuf_puts(b, "</text>\n");
+    rp_strbuf_printf(
+        b, "<text x=\"%d\" y=\"38\" text-anchor=\"middle\" class=\"label\">predicted</text>\n",
+        left + gw / 2);
+    rp_strbuf_printf(b,
+                     "<text transform=\"translate(14,%d) rotate(-90)\" text-anchor=\"middle\" "
+                     "class=\"label\">true</text>\n",
+                     top + gw / 2);
     for (size_t i = 0; i < c; i++) {
         char num[24];
         snprintf(num, sizeof num, "%zu", i);
         const char *nm = t->row_names ? t->row_names[i] : num;
-        rb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" dominant-baseline=\"middle\">",
-                  left - 6, top + (int)i * cell + cell / 2);
+        rp_strbuf_printf(
+            b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" dominant-baseline=\"middle\">",
+            left - 6, top + (int)i * cell + cell / 2);
         short_name(b, nm, 18);
-        rb_put(b, "<title>");
-        rb_html(b, nm);
-        rb_put(b, "</title></text>\n");
+        rp_strbuf_puts(b, "<title>");
+        rp_put_html(b, nm);
+        rp_strbuf_puts(b, "</title></text>\n");
         const char *cn = t->col_names ? t->col_names[i] : num;
         int x = left + (int)i * cell + cell / 2;
-        rb_printf(b, "<text transform=\"translate(%d,%d) rotate(-45)\" text-anchor=\"start\">",
-                  x - 3, top - 6);
+        rp_strbuf_printf(b,
+                         "<text transform=\"translate(%d,%d) rotate(-45)\" text-anchor=\"start\">",
+                         x - 3, top - 6);
         short_name(b, cn, 18);
-        rb_put(b, "<title>");
-        rb_html(b, cn);
-        rb_put(b, "</title></text>\n");
+        rp_strbuf_puts(b, "<title>");
+        rp_put_html(b, cn);
+        rp_strbuf_puts(b, "</title></text>\n");
     }
     for (size_t i = 0; i < c; i++)
         for (size_t j = 0; j < c; j++) {
@@ -275,40 +288,43 @@ void rp_svg_heatmap(rb *b, const char *title, const rp_table *t) {
             int r, g, bl;
             blues(f, &r, &g, &bl);
             int x = left + (int)j * cell, y = top + (int)i * cell;
-            rb_printf(b,
-                      "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
-                      "fill=\"rgb(%d,%d,%d)\" stroke=\"#fff\" stroke-width=\"1\"><title>",
-                      x, y, cell, cell, r, g, bl);
-            rb_html(b, t->row_names ? t->row_names[i] : "");
-            rb_put(b, " \xE2\x86\x92 ");
-            rb_html(b, t->col_names ? t->col_names[j] : "");
-            rb_put(b, ": ");
-            rb_num(b, v);
-            rb_put(b, "</title></rect>\n");
+            rp_strbuf_printf(b,
+                             "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+                             "fill=\"rgb(%d,%d,%d)\" stroke=\"#fff\" stroke-width=\"1\"><title>",
+                             x, y, cell, cell, r, g, bl);
+            rp_put_html(b, t->row_names ? t->row_names[i] : "");
+            rp_strbuf_puts(b, " \xE2\x86\x92 ");
+            rp_put_html(b, t->col_names ? t->col_names[j] : "");
+            rp_strbuf_puts(b, ": ");
+            rp_put_num(b, v);
+            rp_strbuf_puts(b, "</title></rect>\n");
             if (cell >= 18 && isfinite(v)) {
-                rb_printf(b,
-                          "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
-                          "dominant-baseline=\"central\" fill=\"%s\" style=\"font-size:%dpx\">",
-                          x + cell / 2, y + cell / 2, f > 0.55 ? "#fff" : "#222", fs);
-                rb_num(b, v);
-                rb_put(b, "</text>\n");
+                rp_strbuf_printf(
+                    b,
+                    "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
+                    "dominant-baseline=\"central\" fill=\"%s\" style=\"font-size:%dpx\">",
+                    x + cell / 2, y + cell / 2, f > 0.55 ? "#fff" : "#222", fs);
+                rp_put_num(b, v);
+                rp_strbuf_puts(b, "</text>\n");
             }
         }
     /* colour scale */
     int sx = left + gw + 16, sy = top, sh = gw;
-    rb_printf(b, "<defs><linearGradient id=\"hm%d\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">", id);
+    rp_strbuf_printf(b, "<defs><linearGradient id=\"hm%d\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">",
+                     id);
     for (int k = 0; k <= 4; k++) {
         int r, g, bl;
         blues(k / 4.0, &r, &g, &bl);
-        rb_printf(b, "<stop offset=\"%d%%\" stop-color=\"rgb(%d,%d,%d)\"/>", k * 25, r, g, bl);
+        rp_strbuf_printf(b, "<stop offset=\"%d%%\" stop-color=\"rgb(%d,%d,%d)\"/>", k * 25, r, g,
+                         bl);
     }
-    rb_printf(b,
-              "</linearGradient></defs>\n<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" "
-              "fill=\"url(#hm%d)\" stroke=\"#999\"/>\n",
-              sx, sy, sh, id);
-    rb_printf(b, "<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">", sx + 18, sy + 4);
-    rb_num(b, vmax);
-    rb_printf(b, "</text>\n<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">0</text>\n",
-              sx + 18, sy + sh - 4);
-    rb_put(b, "</svg>\n");
+    rp_strbuf_printf(b,
+                     "</linearGradient></defs>\n<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" "
+                     "fill=\"url(#hm%d)\" stroke=\"#999\"/>\n",
+                     sx, sy, sh, id);
+    rp_strbuf_printf(b, "<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">", sx + 18, sy + 4);
+    rp_put_num(b, vmax);
+    rp_strbuf_printf(b, "</text>\n<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">0</text>\n",
+                     sx + 18, sy + sh - 4);
+    rp_strbuf_puts(b, "</svg>\n");
 }

@@ -62,31 +62,31 @@ static int col_index(const rp_table *t, const char *name) {
     return -1;
 }
 
-static void html_table(rb *b, const rp_table *t, int sep_summary) {
-    rb_put(b, "<table><thead><tr>");
-    if (t->row_names) rb_put(b, "<th></th>");
+static void html_table(rp_strbuf *b, const rp_table *t, int sep_summary) {
+    rp_strbuf_puts(b, "<table><thead><tr>");
+    if (t->row_names) rp_strbuf_puts(b, "<th></th>");
     for (size_t j = 0; j < t->cols; j++) {
-        rb_put(b, "<th>");
-        rb_html(b, t->col_names[j]);
-        rb_put(b, "</th>");
+        rp_strbuf_puts(b, "<th>");
+        rp_put_html(b, t->col_names[j]);
+        rp_strbuf_puts(b, "</th>");
     }
-    rb_put(b, "</tr></thead><tbody>\n");
+    rp_strbuf_puts(b, "</tr></thead><tbody>\n");
     for (size_t i = 0; i < t->rows; i++) {
         int sep = sep_summary && t->row_names && strcmp(t->row_names[i], "accuracy") == 0;
-        rb_put(b, sep ? "<tr class=\"sep\">" : "<tr>");
+        rp_strbuf_puts(b, sep ? "<tr class=\"sep\">" : "<tr>");
         if (t->row_names) {
-            rb_put(b, "<td>");
-            rb_html(b, t->row_names[i]);
-            rb_put(b, "</td>");
+            rp_strbuf_puts(b, "<td>");
+            rp_put_html(b, t->row_names[i]);
+            rp_strbuf_puts(b, "</td>");
         }
         for (size_t j = 0; j < t->cols; j++) {
-            rb_put(b, "<td>");
-            rb_num(b, t->values[i * t->cols + j]);
-            rb_put(b, "</td>");
+            rp_strbuf_puts(b, "<td>");
+            rp_put_num(b, t->values[i * t->cols + j]);
+            rp_strbuf_puts(b, "</td>");
         }
-        rb_put(b, "</tr>\n");
+        rp_strbuf_puts(b, "</tr>\n");
     }
-    rb_put(b, "</tbody></table>\n");
+    rp_strbuf_puts(b, "</tbody></table>\n");
 }
 
 /* "Headline" scalars for the cards at the top. */
@@ -96,28 +96,28 @@ int rp_report_headline(const char *name) {
            ends_with(name, ".mean_iou");
 }
 
-static void cards(rb *b, const rp_report_input *in, size_t n) {
+static void cards(rp_strbuf *b, const rp_report_input *in, size_t n) {
     int shown = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < in[i].m->n && shown < 10; k++) {
             const char *nm = in[i].m->names[k];
             if (!rp_report_headline(nm) || strncmp(nm, "baseline.", 9) == 0) continue;
-            if (!shown++) rb_put(b, "<div class=\"cards\">\n");
+            if (!shown++) rp_strbuf_puts(b, "<div class=\"cards\">\n");
             double v = in[i].m->values[k];
-            rb_put(b, "<div class=\"card\"><div class=\"v\">");
-            if (strcmp(nm, "DAA") == 0) rb_printf(b, "%+.2f %%p", v);
-            else if (isfinite(v) && v >= 0 && v <= 1) rb_printf(b, "%.2f %%", 100 * v);
-            else rb_num(b, v);
-            rb_put(b, "</div><div class=\"k\">");
-            rb_html(b, in[i].source);
-            rb_put(b, " \xC2\xB7 ");
-            rb_html(b, nm);
-            rb_put(b, "</div></div>\n");
+            rp_strbuf_puts(b, "<div class=\"card\"><div class=\"v\">");
+            if (strcmp(nm, "DAA") == 0) rp_strbuf_printf(b, "%+.2f %%p", v);
+            else if (isfinite(v) && v >= 0 && v <= 1) rp_strbuf_printf(b, "%.2f %%", 100 * v);
+            else rp_put_num(b, v);
+            rp_strbuf_puts(b, "</div><div class=\"k\">");
+            rp_put_html(b, in[i].source);
+            rp_strbuf_puts(b, " \xC2\xB7 ");
+            rp_put_html(b, nm);
+            rp_strbuf_puts(b, "</div></div>\n");
         }
-    if (shown) rb_put(b, "</div>\n");
+    if (shown) rp_strbuf_puts(b, "</div>\n");
 }
 
-static void curves(rb *b, const char *source, const rp_table *h) {
+static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
     int ce = col_index(h, "epoch");
     if (ce < 0 || h->rows == 0) return;
     double *x = malloc(sizeof(double) * h->rows * 6);
@@ -136,7 +136,7 @@ static void curves(rb *b, const char *source, const rp_table *h) {
     }
     for (size_t i = 0; i < h->rows; i++) x[i] = h->values[i * h->cols + (size_t)ce];
     char title[256];
-    rb_put(b, "<div class=\"charts\">\n");
+    rp_strbuf_puts(b, "<div class=\"charts\">\n");
     rp_series loss[2] = {{"train", "#1f77b4", x, cols[0], idx[0] >= 0 ? h->rows : 0, 0},
                          {"validation", "#ff7f0e", x, cols[1], idx[1] >= 0 ? h->rows : 0, 0}};
     snprintf(title, sizeof title, "%s: loss", source);
@@ -153,7 +153,7 @@ static void curves(rb *b, const char *source, const rp_table *h) {
         snprintf(title, sizeof title, "%s: learning rate", source);
         rp_svg_line_chart(b, title, "epoch", "lr", lr, 1, 540, 260);
     }
-    rb_put(b, "</div>\n");
+    rp_strbuf_puts(b, "</div>\n");
     free(x);
 }
 
@@ -179,17 +179,17 @@ static rp_tensor *shrink(const rp_tensor *img, int max) {
     return o;
 }
 
-static int samples(rb *b, const rp_report_opts *o, rp_error *err) {
+static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
     const rp_dataset *ds = o->data;
     uint64_t n = (uint64_t)o->samples < ds->size ? (uint64_t)o->samples : ds->size;
     rp_sample s;
     rp_sample_init(&s);
     rp_draw draw = {0};
     int rc = RP_OK;
-    rb_put(b, "<p class=\"muted\">");
-    rb_html(b, ds->name);
-    rb_printf(b, ": %llu of %llu samples, evenly spaced.</p>\n<div class=\"grid-img\">\n",
-              (unsigned long long)n, (unsigned long long)ds->size);
+    rp_strbuf_puts(b, "<p class=\"muted\">");
+    rp_put_html(b, ds->name);
+    rp_strbuf_printf(b, ": %llu of %llu samples, evenly spaced.</p>\n<div class=\"grid-img\">\n",
+                     (unsigned long long)n, (unsigned long long)ds->size);
     for (uint64_t i = 0; i < n && rc == RP_OK; i++) {
         uint64_t idx = i * ds->size / n;
         rc = rp_dataset_get(ds, idx, &draw, &s, err);
@@ -203,35 +203,35 @@ static int samples(rb *b, const rp_report_opts *o, rp_error *err) {
         int side = (int)(img->shape[1] > img->shape[2] ? img->shape[1] : img->shape[2]);
         int scale = side >= 96 ? 1 : (96 + side - 1) / side;
         if (scale > 4) scale = 4;
-        rb_put(b, s.mask.data ? "<figure class=\"seg\"><img alt=\"sample\" src=\""
-                              : "<figure><img alt=\"sample\" src=\"");
+        rp_strbuf_puts(b, s.mask.data ? "<figure class=\"seg\"><img alt=\"sample\" src=\""
+                                      : "<figure><img alt=\"sample\" src=\"");
         rc = rp_png_data_uri(b, img, scale, err);
-        rb_put(b, "\">");
+        rp_strbuf_puts(b, "\">");
         if (rc == RP_OK && s.mask.data) {
             int mscale = scale;
             if (s.mask.h != s.img.shape[1]) mscale = 1;
-            rb_put(b, "<img alt=\"mask\" src=\"");
+            rp_strbuf_puts(b, "<img alt=\"mask\" src=\"");
             rc = rp_mask_data_uri(b, s.mask.data, s.mask.h, s.mask.w, mscale, err);
-            rb_put(b, "\">");
+            rp_strbuf_puts(b, "\">");
         }
         rp_tensor_free(small);
-        rb_put(b, "<figcaption>");
+        rp_strbuf_puts(b, "<figcaption>");
         if (s.label >= 0 && s.label < ds->num_classes && ds->class_names)
-            rb_html(b, ds->class_names[s.label]);
+            rp_put_html(b, ds->class_names[s.label]);
         else if (s.label >= 0)
-            rb_printf(b, "class %d", (int)s.label);
+            rp_strbuf_printf(b, "class %d", (int)s.label);
         else
-            rb_printf(b, "#%llu", (unsigned long long)idx);
-        rb_put(b, "</figcaption></figure>\n");
+            rp_strbuf_printf(b, "#%llu", (unsigned long long)idx);
+        rp_strbuf_puts(b, "</figcaption></figure>\n");
     }
-    rb_put(b, "</div>\n");
+    rp_strbuf_puts(b, "</div>\n");
     rp_sample_release(&s);
     return rc;
 }
 
 /* ---- report.html ----------------------------------------------------------------- */
 
-int rp_report_html(rb *b, const rp_report_opts *o, const rp_report_input *in, size_t n,
+int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in, size_t n,
                    rp_error *err) {
     int has_hist = 0, has_eval = 0, has_other = 0, has_files = 0;
     for (size_t i = 0; i < n; i++) {
@@ -249,100 +249,102 @@ int rp_report_html(rb *b, const rp_report_opts *o, const rp_report_input *in, si
     time_t now = time(NULL);
     struct tm tmv;
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&now, &tmv));
-    rb_put(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    rp_strbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
-    rb_html(b, o->title);
-    rb_put(b, " \xE2\x80\x94 runpipe report</title>\n<style>");
-    rb_put(b, rp_report_css);
-    rb_put(b, "</style>\n</head>\n<body>\n<header><h1>");
-    rb_html(b, o->title);
-    rb_put(b, "</h1><p>runpipe " RUNPIPE_VERSION " \xC2\xB7 ");
-    rb_html(b, o->rundir);
-    rb_put(b, " \xC2\xB7 ");
-    rb_html(b, when);
-    rb_put(b, "</p>\n<nav><a href=\"#metrics\">metrics</a>");
-    if (has_hist) rb_put(b, "<a href=\"#curves\">learning curves</a>");
-    if (has_eval) rb_put(b, "<a href=\"#evaluation\">evaluation</a>");
-    if (o->data) rb_put(b, "<a href=\"#samples\">samples</a>");
-    if (has_other) rb_put(b, "<a href=\"#tables\">tables</a>");
-    if (has_files) rb_put(b, "<a href=\"#files\">files</a>");
-    rb_put(b, "<a href=\"#pipeline\">pipeline</a></nav></header>\n<main>\n");
+    rp_put_html(b, o->title);
+    rp_strbuf_puts(b, " \xE2\x80\x94 runpipe report</title>\n<style>");
+    rp_strbuf_puts(b, rp_report_css);
+    rp_strbuf_puts(b, "</style>\n</head>\n<body>\n<header><h1>");
+    rp_put_html(b, o->title);
+    rp_strbuf_puts(b, "</h1><p>runpipe " RUNPIPE_VERSION " \xC2\xB7 ");
+    rp_put_html(b, o->rundir);
+    rp_strbuf_puts(b, " \xC2\xB7 ");
+    rp_put_html(b, when);
+    rp_strbuf_puts(b, "</p>\n<nav><a href=\"#metrics\">metrics</a>");
+    if (has_hist) rp_strbuf_puts(b, "<a href=\"#curves\">learning curves</a>");
+    if (has_eval) rp_strbuf_puts(b, "<a href=\"#evaluation\">evaluation</a>");
+    if (o->data) rp_strbuf_puts(b, "<a href=\"#samples\">samples</a>");
+    if (has_other) rp_strbuf_puts(b, "<a href=\"#tables\">tables</a>");
+    if (has_files) rp_strbuf_puts(b, "<a href=\"#files\">files</a>");
+    rp_strbuf_puts(b, "<a href=\"#pipeline\">pipeline</a></nav></header>\n<main>\n");
 
     /* final metrics */
-    rb_put(b, "<section id=\"metrics\"><h2>Final metrics</h2>\n");
+    rp_strbuf_puts(b, "<section id=\"metrics\"><h2>Final metrics</h2>\n");
     cards(b, in, n);
-    if (n == 0) rb_put(b, "<p class=\"muted\">no metrics were wired to this report</p>\n");
-    rb_put(b, "<div class=\"charts\">\n");
+    if (n == 0) rp_strbuf_puts(b, "<p class=\"muted\">no metrics were wired to this report</p>\n");
+    rp_strbuf_puts(b, "<div class=\"charts\">\n");
     for (size_t i = 0; i < n; i++) {
-        rb_put(b, "<div><h3>");
-        rb_html(b, in[i].source);
-        rb_put(b, "</h3><table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>\n");
+        rp_strbuf_puts(b, "<div><h3>");
+        rp_put_html(b, in[i].source);
+        rp_strbuf_puts(
+            b, "</h3><table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>\n");
         for (size_t k = 0; k < in[i].m->n; k++) {
-            rb_put(b, "<tr><td>");
-            rb_html(b, in[i].m->names[k]);
-            rb_put(b, "</td><td>");
-            if (isnan(in[i].m->values[k])) rb_put(b, "\xE2\x80\x94");
-            else rb_num(b, in[i].m->values[k]);
-            rb_put(b, "</td></tr>\n");
+            rp_strbuf_puts(b, "<tr><td>");
+            rp_put_html(b, in[i].m->names[k]);
+            rp_strbuf_puts(b, "</td><td>");
+            if (isnan(in[i].m->values[k])) rp_strbuf_puts(b, "\xE2\x80\x94");
+            else rp_put_num(b, in[i].m->values[k]);
+            rp_strbuf_puts(b, "</td></tr>\n");
         }
-        if (in[i].m->n == 0) rb_put(b, "<tr><td class=\"muted\">(no scalars)</td><td></td></tr>");
-        rb_put(b, "</tbody></table></div>\n");
+        if (in[i].m->n == 0)
+            rp_strbuf_puts(b, "<tr><td class=\"muted\">(no scalars)</td><td></td></tr>");
+        rp_strbuf_puts(b, "</tbody></table></div>\n");
     }
-    rb_put(b, "</div></section>\n");
+    rp_strbuf_puts(b, "</div></section>\n");
 
     if (has_hist) {
-        rb_put(b, "<section id=\"curves\"><h2>Learning curves</h2>\n");
+        rp_strbuf_puts(b, "<section id=\"curves\"><h2>Learning curves</h2>\n");
         for (size_t i = 0; i < n; i++) {
             const rp_table *h = rp_metrics_table(in[i].m, "history");
             if (h) curves(b, in[i].source, h);
         }
-        rb_put(b, "</section>\n");
+        rp_strbuf_puts(b, "</section>\n");
     }
 
     if (has_eval) {
-        rb_put(b, "<section id=\"evaluation\"><h2>Evaluation</h2>\n");
+        rp_strbuf_puts(b, "<section id=\"evaluation\"><h2>Evaluation</h2>\n");
         for (size_t i = 0; i < n; i++)
             for (size_t t = 0; t < in[i].m->n_tables; t++) {
                 const rp_table *ct = &in[i].m->tables[t];
                 if (strncmp(ct->name, "confusion.", 10) != 0) continue;
                 const char *set = ct->name + 10;
                 char tn[300], title[400];
-                rb_put(b, "<h3>");
-                rb_html(b, in[i].source);
-                rb_put(b, " \xC2\xB7 ");
-                rb_html(b, set);
-                rb_put(b, "</h3>\n<div class=\"eval\">\n<div>");
+                rp_strbuf_puts(b, "<h3>");
+                rp_put_html(b, in[i].source);
+                rp_strbuf_puts(b, " \xC2\xB7 ");
+                rp_put_html(b, set);
+                rp_strbuf_puts(b, "</h3>\n<div class=\"eval\">\n<div>");
                 snprintf(title, sizeof title, "confusion matrix: %s", set);
                 rp_svg_heatmap(b, title, ct);
-                rb_put(b, "</div>\n");
+                rp_strbuf_puts(b, "</div>\n");
                 snprintf(tn, sizeof tn, "report.%s", set);
                 const rp_table *rt = rp_metrics_table(in[i].m, tn);
                 snprintf(tn, sizeof tn, "segmentation.%s", set);
                 const rp_table *st = rp_metrics_table(in[i].m, tn);
                 if (rt) {
-                    rb_put(b, "<div><h3>classification report</h3>\n");
+                    rp_strbuf_puts(b, "<div><h3>classification report</h3>\n");
                     html_table(b, rt, 1);
-                    rb_put(b, "</div>\n");
+                    rp_strbuf_puts(b, "</div>\n");
                 }
                 if (st) {
-                    rb_put(b, "<div><h3>per-class IoU and Dice</h3>\n");
+                    rp_strbuf_puts(b, "<div><h3>per-class IoU and Dice</h3>\n");
                     html_table(b, st, 0);
-                    rb_put(b, "</div>\n");
+                    rp_strbuf_puts(b, "</div>\n");
                 }
-                rb_put(b, "</div>\n");
+                rp_strbuf_puts(b, "</div>\n");
             }
-        rb_put(b, "</section>\n");
+        rp_strbuf_puts(b, "</section>\n");
     }
 
     if (o->data) {
-        rb_put(b, "<section id=\"samples\"><h2>Sample images</h2>\n");
+        rp_strbuf_puts(b, "<section id=\"samples\"><h2>Sample images</h2>\n");
         int rc = samples(b, o, err);
         if (rc != RP_OK) return rc;
-        rb_put(b, "</section>\n");
+        rp_strbuf_puts(b, "</section>\n");
     }
 
     if (has_other || has_hist) {
-        rb_put(b, "<section id=\"tables\"><h2>Tables</h2>\n");
+        rp_strbuf_puts(b, "<section id=\"tables\"><h2>Tables</h2>\n");
         for (size_t i = 0; i < n; i++)
             for (size_t t = 0; t < in[i].m->n_tables; t++) {
                 const rp_table *ot = &in[i].m->tables[t];
@@ -350,118 +352,119 @@ int rp_report_html(rb *b, const rp_report_opts *o, const rp_report_input *in, si
                 if (!strncmp(tn, "confusion.", 10) || !strncmp(tn, "report.", 7) ||
                     !strncmp(tn, "segmentation.", 13))
                     continue;
-                rb_put(b, "<details");
-                rb_put(b, ot->rows <= 20 ? " open" : "");
-                rb_put(b, "><summary>");
-                rb_html(b, in[i].source);
-                rb_put(b, " \xC2\xB7 ");
-                rb_html(b, tn);
-                rb_printf(b, " (%zu rows)</summary>\n", ot->rows);
+                rp_strbuf_puts(b, "<details");
+                rp_strbuf_puts(b, ot->rows <= 20 ? " open" : "");
+                rp_strbuf_puts(b, "><summary>");
+                rp_put_html(b, in[i].source);
+                rp_strbuf_puts(b, " \xC2\xB7 ");
+                rp_put_html(b, tn);
+                rp_strbuf_printf(b, " (%zu rows)</summary>\n", ot->rows);
                 html_table(b, ot, 0);
-                rb_put(b, "</details>\n");
+                rp_strbuf_puts(b, "</details>\n");
             }
-        rb_put(b, "</section>\n");
+        rp_strbuf_puts(b, "</section>\n");
     }
 
     if (has_files) {
-        rb_put(b, "<section id=\"files\"><h2>Files</h2><ul>\n");
+        rp_strbuf_puts(b, "<section id=\"files\"><h2>Files</h2><ul>\n");
         for (size_t i = 0; i < n; i++)
             for (size_t f = 0; f < in[i].m->n_files; f++) {
-                rb_put(b, "<li><a href=\"");
-                rb_html(b, in[i].m->files[f]);
-                rb_put(b, "\">");
-                rb_html(b, in[i].m->files[f]);
-                rb_put(b, "</a> <span class=\"muted\">(");
-                rb_html(b, in[i].source);
-                rb_put(b, ")</span></li>\n");
+                rp_strbuf_puts(b, "<li><a href=\"");
+                rp_put_html(b, in[i].m->files[f]);
+                rp_strbuf_puts(b, "\">");
+                rp_put_html(b, in[i].m->files[f]);
+                rp_strbuf_puts(b, "</a> <span class=\"muted\">(");
+                rp_put_html(b, in[i].source);
+                rp_strbuf_puts(b, ")</span></li>\n");
             }
-        rb_put(b, "</ul></section>\n");
+        rp_strbuf_puts(b, "</ul></section>\n");
     }
 
-    rb_put(b, "<section id=\"pipeline\"><h2>Pipeline</h2>\n");
+    rp_strbuf_puts(b, "<section id=\"pipeline\"><h2>Pipeline</h2>\n");
     char path[1100], *yaml = NULL;
     size_t len = 0;
     snprintf(path, sizeof path, "%s/pipeline.resolved.yaml", o->rundir);
     rp_error e2;
     rp_error_clear(&e2);
     if (rp_read_file(path, &yaml, &len, &e2) == RP_OK) {
-        rb_put(b, "<p class=\"muted\">pipeline.resolved.yaml: every default filled, every "
-                  "variable substituted.</p>\n<pre>");
-        rb_html(b, yaml);
-        rb_put(b, "</pre>\n");
+        rp_strbuf_puts(b, "<p class=\"muted\">pipeline.resolved.yaml: every default filled, every "
+                          "variable substituted.</p>\n<pre>");
+        rp_put_html(b, yaml);
+        rp_strbuf_puts(b, "</pre>\n");
         free(yaml);
     } else {
-        rb_put(b, "<p class=\"muted\">pipeline.resolved.yaml was not found in the run "
-                  "directory.</p>\n");
+        rp_strbuf_puts(b, "<p class=\"muted\">pipeline.resolved.yaml was not found in the run "
+                          "directory.</p>\n");
     }
-    rb_put(b, "</section>\n<footer>generated by runpipe " RUNPIPE_VERSION
-              "</footer>\n</main>\n</body>\n</html>\n");
+    rp_strbuf_puts(b, "</section>\n<footer>generated by runpipe " RUNPIPE_VERSION
+                      "</footer>\n</main>\n</body>\n</html>\n");
     return b->oom ? rp_error_set(err, RP_ERR_NOMEM, "report: out of memory") : RP_OK;
 }
 
 /* ---- report.md ---------------------------------------------------------------------- */
 
-static void md_text(rb *b, const char *s) {
+static void md_text(rp_strbuf *b, const char *s) {
     for (; s && *s; s++) {
-        if (*s == '|') rb_put(b, "\\|");
-        else if (*s == '\n' || *s == '\r') rb_put(b, " ");
-        else rb_putn(b, s, 1);
+        if (*s == '|') rp_strbuf_puts(b, "\\|");
+        else if (*s == '\n' || *s == '\r') rp_strbuf_puts(b, " ");
+        else rp_strbuf_add(b, s, 1);
     }
 }
 
-static void md_table(rb *b, const rp_table *t) {
-    rb_put(b, "|");
-    if (t->row_names) rb_put(b, " |");
+static void md_table(rp_strbuf *b, const rp_table *t) {
+    rp_strbuf_puts(b, "|");
+    if (t->row_names) rp_strbuf_puts(b, " |");
     for (size_t j = 0; j < t->cols; j++) {
-        rb_put(b, " ");
+        rp_strbuf_puts(b, " ");
         md_text(b, t->col_names[j]);
-        rb_put(b, " |");
+        rp_strbuf_puts(b, " |");
     }
-    rb_put(b, "\n|");
-    if (t->row_names) rb_put(b, "---|");
-    for (size_t j = 0; j < t->cols; j++) rb_put(b, "---:|");
-    rb_put(b, "\n");
+    rp_strbuf_puts(b, "\n|");
+    if (t->row_names) rp_strbuf_puts(b, "---|");
+    for (size_t j = 0; j < t->cols; j++) rp_strbuf_puts(b, "---:|");
+    rp_strbuf_puts(b, "\n");
     for (size_t i = 0; i < t->rows; i++) {
-        rb_put(b, "|");
+        rp_strbuf_puts(b, "|");
         if (t->row_names) {
-            rb_put(b, " ");
+            rp_strbuf_puts(b, " ");
             md_text(b, t->row_names[i]);
-            rb_put(b, " |");
+            rp_strbuf_puts(b, " |");
         }
         for (size_t j = 0; j < t->cols; j++) {
-            rb_put(b, " ");
-            rb_num(b, t->values[i * t->cols + j]);
-            rb_put(b, " |");
+            rp_strbuf_puts(b, " ");
+            rp_put_num(b, t->values[i * t->cols + j]);
+            rp_strbuf_puts(b, " |");
         }
-        rb_put(b, "\n");
+        rp_strbuf_puts(b, "\n");
     }
-    rb_put(b, "\n");
+    rp_strbuf_puts(b, "\n");
 }
 
-void rp_report_markdown(rb *b, const rp_report_opts *o, const rp_report_input *in, size_t n) {
-    rb_put(b, "# ");
+void rp_report_markdown(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in,
+                        size_t n) {
+    rp_strbuf_puts(b, "# ");
     md_text(b, o->title);
-    rb_put(b, "\n\nRun directory: `");
+    rp_strbuf_puts(b, "\n\nRun directory: `");
     md_text(b, o->rundir);
-    rb_put(b, "`\n\n## Final metrics\n\n| source | metric | value |\n|---|---|---:|\n");
+    rp_strbuf_puts(b, "`\n\n## Final metrics\n\n| source | metric | value |\n|---|---|---:|\n");
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < in[i].m->n; k++) {
-            rb_put(b, "| ");
+            rp_strbuf_puts(b, "| ");
             md_text(b, in[i].source);
-            rb_put(b, " | ");
+            rp_strbuf_puts(b, " | ");
             md_text(b, in[i].m->names[k]);
-            rb_put(b, " | ");
-            rb_num(b, in[i].m->values[k]);
-            rb_put(b, " |\n");
+            rp_strbuf_puts(b, " | ");
+            rp_put_num(b, in[i].m->values[k]);
+            rp_strbuf_puts(b, " |\n");
         }
-    rb_put(b, "\n");
+    rp_strbuf_puts(b, "\n");
     for (size_t i = 0; i < n; i++)
         for (size_t t = 0; t < in[i].m->n_tables; t++) {
-            rb_put(b, "## ");
+            rp_strbuf_puts(b, "## ");
             md_text(b, in[i].source);
-            rb_put(b, ": ");
+            rp_strbuf_puts(b, ": ");
             md_text(b, in[i].m->tables[t].name);
-            rb_put(b, "\n\n");
+            rp_strbuf_puts(b, "\n\n");
             md_table(b, &in[i].m->tables[t]);
         }
 }
@@ -516,18 +519,17 @@ int rp_report_json(char **out, const rp_report_input *in, size_t n, rp_error *er
 
 int rp_report_write(const rp_report_opts *o, const rp_report_input *in, size_t n, rp_error *err) {
     char path[1100];
-    rb b;
-    rb_init(&b);
+    rp_strbuf b = {0};
     int rc = rp_report_html(&b, o, in, n, err);
     snprintf(path, sizeof path, "%s/report.html", o->rundir);
-    if (rc == RP_OK) rc = rp_write_atomic(path, b.s, b.len, err);
-    rb_release(&b);
+    if (rc == RP_OK) rc = rp_write_atomic(path, b.p, b.n, err);
+    rp_strbuf_release(&b);
     if (rc != RP_OK) return rc;
     rp_report_markdown(&b, o, in, n);
     snprintf(path, sizeof path, "%s/report.md", o->rundir);
     rc = b.oom ? rp_error_set(err, RP_ERR_NOMEM, "report: out of memory")
-               : rp_write_atomic(path, b.s, b.len, err);
-    rb_release(&b);
+               : rp_write_atomic(path, b.p, b.n, err);
+    rp_strbuf_release(&b);
     if (rc != RP_OK) return rc;
     char *json = NULL;
     rc = rp_report_json(&json, in, n, err);

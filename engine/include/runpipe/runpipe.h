@@ -15,6 +15,7 @@
 #include "optim.h"
 #include "plugin.h"
 #include "rng.h"
+#include "strbuf.h"
 #include "tensor.h"
 
 #endif

@@ -15,29 +15,26 @@
 
 static void test_escape_and_base64(void **state) {
     (void)state;
-    rb b;
-    rb_init(&b);
-    rb_html(&b, "<a href=\"x\">Tom & Jerry's</a>");
-    assert_string_equal(b.s, "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
-    rb_release(&b);
+    rp_strbuf b = {0};
+    rp_put_html(&b, "<a href=\"x\">Tom & Jerry's</a>");
+    assert_string_equal(b.p, "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;");
+    rp_strbuf_release(&b);
     const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
     const char *out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (int i = 0; i < 7; i++) {
-        rb_init(&b);
-        rb_put(&b, "");
-        rb_base64(&b, (const unsigned char *)in[i], strlen(in[i]));
-        assert_string_equal(b.s ? b.s : "", out[i]);
-        rb_release(&b);
+        rp_strbuf_puts(&b, "");
+        rp_put_base64(&b, (const unsigned char *)in[i], strlen(in[i]));
+        assert_string_equal(b.p ? b.p : "", out[i]);
+        rp_strbuf_release(&b);
     }
-    rb_init(&b);
-    rb_num(&b, 3);
-    rb_put(&b, " ");
-    rb_num(&b, 0.12345);
-    rb_put(&b, " ");
-    rb_num(&b, NAN);
-    rb_put(&b, "|");
-    assert_string_equal(b.s, "3 0.1235 |");
-    rb_release(&b);
+    rp_put_num(&b, 3);
+    rp_strbuf_puts(&b, " ");
+    rp_put_num(&b, 0.12345);
+    rp_strbuf_puts(&b, " ");
+    rp_put_num(&b, NAN);
+    rp_strbuf_puts(&b, "|");
+    assert_string_equal(b.p, "3 0.1235 |");
+    rp_strbuf_release(&b);
 }
 
 static void test_ticks(void **state) {
@@ -57,33 +54,30 @@ static void test_line_chart(void **state) {
     (void)state;
     double x[4] = {1, 2, 3, 4}, a[4] = {0.9, 0.5, 0.4, 0.35}, v[4] = {0.8, NAN, 0.45, 0.41};
     rp_series s[2] = {{"train <loss>", "#1f77b4", x, a, 4, 0}, {"val", "#ff7f0e", x, v, 4, 1}};
-    rb b;
-    rb_init(&b);
+    rp_strbuf b = {0};
     rp_svg_line_chart(&b, "loss & more", "epoch", "loss", s, 2, 500, 300);
-    assert_non_null(strstr(b.s, "<svg"));
-    assert_non_null(strstr(b.s, "loss &amp; more"));
-    assert_non_null(strstr(b.s, "train &lt;loss&gt;"));
-    assert_null(strstr(b.s, "<loss>"));
+    assert_non_null(strstr(b.p, "<svg"));
+    assert_non_null(strstr(b.p, "loss &amp; more"));
+    assert_non_null(strstr(b.p, "train &lt;loss&gt;"));
+    assert_null(strstr(b.p, "<loss>"));
     /* the NaN breaks the validation line into two polylines */
     int poly = 0;
-    for (const char *p = b.s; (p = strstr(p, "<polyline")); p++) poly++;
+    for (const char *p = b.p; (p = strstr(p, "<polyline")); p++) poly++;
     assert_int_equal(poly, 3);
     /* integer epochs: ticks 1..4, no "1.5" */
-    assert_non_null(strstr(b.s, ">4</text>"));
-    assert_null(strstr(b.s, ">1.5</text>"));
-    rb_release(&b);
+    assert_non_null(strstr(b.p, ">4</text>"));
+    assert_null(strstr(b.p, ">1.5</text>"));
+    rp_strbuf_release(&b);
     /* a series without data (no validation set) gets no legend entry */
     double none[4] = {NAN, NAN, NAN, NAN};
     rp_series s2[2] = {{"train", "#1f77b4", x, a, 4, 0}, {"validation", "#ff7f0e", x, none, 4, 0}};
-    rb_init(&b);
     rp_svg_line_chart(&b, "loss", "epoch", "loss", s2, 2, 500, 300);
-    assert_non_null(strstr(b.s, ">train</text>"));
-    assert_null(strstr(b.s, "validation"));
-    rb_release(&b);
-    rb_init(&b);
+    assert_non_null(strstr(b.p, ">train</text>"));
+    assert_null(strstr(b.p, "validation"));
+    rp_strbuf_release(&b);
     rp_svg_line_chart(&b, "empty", "epoch", "loss", s, 0, 500, 300);
-    assert_non_null(strstr(b.s, "no data"));
-    rb_release(&b);
+    assert_non_null(strstr(b.p, "no data"));
+    rp_strbuf_release(&b);
 }
 
 /* ---- an in-memory dataset --------------------------------------------------- */
@@ -264,14 +258,13 @@ static void test_full_report(void **state) {
 static void test_mask_png(void **state) {
     (void)state;
     int32_t mask[6] = {0, 1, 2, 255, 1, 0}; /* [2, 3] */
-    rb b;
-    rb_init(&b);
+    rp_strbuf b = {0};
     rp_error err;
-    rb_put(&b, "<img src=\"");
+    rp_strbuf_puts(&b, "<img src=\"");
     RP_ASSERT_OK(rp_mask_data_uri(&b, mask, 2, 3, 2, &err), &err);
-    rb_put(&b, "\">");
+    rp_strbuf_puts(&b, "\">");
     int w, h, c;
-    unsigned char *px = first_png(b.s, &w, &h, &c);
+    unsigned char *px = first_png(b.p, &w, &h, &c);
     assert_non_null(px);
     assert_int_equal(w, 6);
     assert_int_equal(h, 4);
@@ -282,15 +275,14 @@ static void test_mask_png(void **state) {
     assert_true(p10[0] == 0 && p10[1] == 0 && p10[2] == 0);        /* void (255) */
     assert_true(memcmp(px + 3, p00, 3) == 0);                      /* upscaled */
     stbi_image_free(px);
-    rb_release(&b);
+    rp_strbuf_release(&b);
     /* a bad image shape is an error, not a crash */
     int64_t shape[3] = {2, 4, 4};
     rp_tensor *t = NULL;
     RP_ASSERT_OK(rp_tensor_new(&t, 3, shape, &err), &err);
-    rb_init(&b);
     assert_int_equal(rp_png_data_uri(&b, t, 1, &err), RP_ERR_INVALID);
     assert_non_null(strstr(err.msg, "[2, 4, 4] is not [1 or 3, H, W]"));
-    rb_release(&b);
+    rp_strbuf_release(&b);
     rp_tensor_free(t);
 }
 
