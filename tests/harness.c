@@ -1,10 +1,12 @@
 /* Shared helpers for the cmocka test binaries (see harness.h). */
 #include "harness.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmp_root[512];
@@ -27,14 +29,18 @@ static void remove_tmp(void) {
     }
 }
 
-const char *rp_test_tmpdir(void) {
-    static int n;
+static void ensure_tmp_root(void) {
     if (!tmp_root[0]) {
         const char *t = getenv("TMPDIR");
         snprintf(tmp_root, sizeof tmp_root, "%s/rptest.XXXXXX", t && *t ? t : "/tmp");
         assert_non_null(mkdtemp(tmp_root));
         atexit(remove_tmp);
     }
+}
+
+const char *rp_test_tmpdir(void) {
+    static int n;
+    ensure_tmp_root();
     static char dirs[4][600];
     char *d = dirs[n % 4];
     snprintf(d, 600, "%s/%d", tmp_root, n++);
@@ -67,4 +73,109 @@ void rp_test_close(const float *a, const float *b, size_t n, double rtol, double
             fail_msg("%s: element %zu: got %.8g, expected %.8g (|diff| %.3g)", what, i,
                      (double)a[i], (double)b[i], d);
     }
+}
+
+/* realpath of PATH into BUF, or PATH itself if it does not resolve. */
+static const char *absolute(const char *path, char *buf, size_t size) {
+    char r[PATH_MAX];
+    snprintf(buf, size, "%s", realpath(path, r) ? r : path);
+    return buf;
+}
+
+const char *rp_test_abs_src(void) {
+    static char src[PATH_MAX];
+    return src[0] ? src : absolute(rp_test_src(), src, sizeof src);
+}
+
+const char *rp_test_runpipe_bin(void) {
+    static char bin[PATH_MAX + 16];
+    if (!bin[0]) {
+        char b[PATH_MAX];
+        snprintf(bin, sizeof bin, "%s/bin/runpipe", absolute(rp_test_build(), b, sizeof b));
+    }
+    return bin;
+}
+
+const char *rp_test_plugin_dir(void) {
+    static char dir[PATH_MAX + 32];
+    if (!dir[0]) {
+        char b[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/lib/runpipe/plugins",
+                 absolute(rp_test_build(), b, sizeof b));
+    }
+    return dir;
+}
+
+/* Append TEXT with "%S" replaced by the absolute source root to the heap
+ * string *S of length *N. */
+static void append_expanded(char **s, size_t *n, const char *text) {
+    const char *src = rp_test_abs_src();
+    size_t ls = strlen(src), need = 0;
+    for (const char *p = text; *p; p++) need += p[0] == '%' && p[1] == 'S' ? (p++, ls) : 1;
+    char *t = realloc(*s, *n + need + 1);
+    assert_non_null(t);
+    for (const char *p = text; *p; p++) {
+        if (p[0] == '%' && p[1] == 'S') {
+            memcpy(t + *n, src, ls);
+            *n += ls;
+            p++;
+        } else {
+            t[(*n)++] = *p;
+        }
+    }
+    t[*n] = 0;
+    *s = t;
+}
+
+const char *rp_test_write_pipeline(const char *dir, const char *file, const char *head,
+                                   const char *stages) {
+    char *text = NULL;
+    size_t n = 0;
+    append_expanded(&text, &n, "runpipe: 1\n");
+    append_expanded(&text, &n, head ? head : "");
+    append_expanded(&text, &n, "stages:\n");
+    append_expanded(&text, &n, stages);
+    const char *path = rp_test_path(dir, file);
+    rp_test_write(path, text);
+    free(text);
+    return path;
+}
+
+int rp_test_runpipe_env(const char *env, const char *args, const char *log_path, char *out,
+                        size_t out_size) {
+    char scratch[sizeof tmp_root + 32];
+    if (!log_path) {
+        ensure_tmp_root();
+        snprintf(scratch, sizeof scratch, "%s/runpipe.log", tmp_root);
+        log_path = scratch;
+    }
+    const char *fmt = "RUNPIPE_PLUGIN_PATH='%s' %s '%s' %s > '%s' 2>&1";
+    int len = snprintf(NULL, 0, fmt, rp_test_plugin_dir(), env ? env : "",
+                       rp_test_runpipe_bin(), args, log_path);
+    assert_true(len > 0);
+    char *cmd = malloc((size_t)len + 1);
+    assert_non_null(cmd);
+    snprintf(cmd, (size_t)len + 1, fmt, rp_test_plugin_dir(), env ? env : "",
+             rp_test_runpipe_bin(), args, log_path);
+    int st = system(cmd);
+    free(cmd);
+    if (st == -1) fail_msg("could not start a shell for %s", rp_test_runpipe_bin());
+    if (out && out_size) {
+        FILE *f = fopen(log_path, "rb");
+        size_t got = f ? fread(out, 1, out_size - 1, f) : 0;
+        out[got] = 0;
+        if (f) fclose(f);
+    }
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int rp_test_runpipe(const char *args, const char *log_path, char *out, size_t out_size) {
+    return rp_test_runpipe_env(NULL, args, log_path, out, out_size);
+}
+
+void rp_test_show_log(const char *log_path, int lines) {
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", lines, log_path);
+    if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
 }

@@ -21,6 +21,33 @@ const char *rp_test_tmpdir(void);
 const char *rp_test_path(const char *dir, const char *name);
 /* Write text to a file (asserts on failure). */
 void rp_test_write(const char *path, const char *text);
+/* Absolute source root (realpath of rp_test_src()); static, never freed. */
+const char *rp_test_abs_src(void);
+/* Absolute path of <build>/bin/runpipe; static. */
+const char *rp_test_runpipe_bin(void);
+/* Absolute path of <build>/lib/runpipe/plugins; static. */
+const char *rp_test_plugin_dir(void);
+/* Write "runpipe: 1\n" HEAD "stages:\n" STAGES to DIR/FILE, with every "%S" in
+ * HEAD and STAGES replaced by rp_test_abs_src(). HEAD holds the top-level
+ * lines before `stages:` ("name: x\nseed: 3\n"; may be ""), so line numbers in
+ * the file are exactly those of the text given. Returns the path (static
+ * rotating buffer, as rp_test_path). All pointers borrowed. */
+const char *rp_test_write_pipeline(const char *dir, const char *file, const char *head,
+                                   const char *stages);
+/* Run `<build>/bin/runpipe ARGS` through the shell (ARGS is shell text: quote
+ * paths in it) with RUNPIPE_PLUGIN_PATH=rp_test_plugin_dir(), stdout and stderr
+ * both to LOG_PATH (NULL: a scratch file in the test's temporary root). If OUT
+ * is not NULL, the output (truncated to OUT_SIZE-1 bytes) is copied into it,
+ * NUL-terminated. Returns the exit code, 128+signal if the binary was killed.
+ * All pointers borrowed. */
+int rp_test_runpipe(const char *args, const char *log_path, char *out, size_t out_size);
+/* As rp_test_runpipe, with ENV (shell assignments such as
+ * "RUNPIPE_PLUGIN_PATH='/x' RUNPIPE_SCHEMA_PATH='/y'"; NULL for none) applied
+ * after the default RUNPIPE_PLUGIN_PATH, so it can override it. */
+int rp_test_runpipe_env(const char *env, const char *args, const char *log_path, char *out,
+                        size_t out_size);
+/* Print the last LINES lines of a log file to stderr (for failure messages). */
+void rp_test_show_log(const char *log_path, int lines);
 /* Assert |a-b| <= atol + rtol*|b| for n floats, naming the first mismatch. */
 void rp_test_close(const float *a, const float *b, size_t n, double rtol, double atol,
                    const char *what);

@@ -20,17 +20,8 @@
 
 static char out_buf[1 << 16];
 
-/* Run the binary with `args`; capture stdout+stderr; return the exit code. */
-static int rp(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s/bin/runpipe' %s 2>&1", rp_test_build(), args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+/* Run the binary with `args`; stdout+stderr in out_buf; the exit code. */
+static int rp(const char *args) { return rp_test_runpipe(args, NULL, out_buf, sizeof out_buf); }
 
 static cJSON *json_file(const char *path) {
     char *t = NULL;
@@ -51,18 +42,14 @@ static double scalar(cJSON *metrics, const char *stage, const char *name) {
 
 static const char *pipeline(const char *dir) {
     static char path[1024];
-    snprintf(path, sizeof path, "%s/p.yaml", dir);
-    rp_test_write(path, "runpipe: 1\n"
-                        "name: e2e\n"
-                        "seed: 11\n"
-                        "vars: {n: 300}\n"
-                        "stages:\n"
-                        "  - id: fm\n"
-                        "    use: data.idx\n"
-                        "    with: {dir: " IDX_DIR ", limit: ${vars.n}}\n"
-                        "  - id: look\n"
-                        "    use: inspect.dataset\n"
-                        "    in: {data: fm.train}\n");
+    snprintf(path, sizeof path, "%s",
+             rp_test_write_pipeline(dir, "p.yaml", "name: e2e\nseed: 11\nvars: {n: 300}\n",
+                                    "  - id: fm\n"
+                                    "    use: data.idx\n"
+                                    "    with: {dir: " IDX_DIR ", limit: ${vars.n}}\n"
+                                    "  - id: look\n"
+                                    "    use: inspect.dataset\n"
+                                    "    in: {data: fm.train}\n"));
     return path;
 }
 
@@ -194,22 +181,20 @@ static void test_stage_failure_exit_1(void **state) {
 static void test_sigint(void **state) {
     (void)state;
     const char *t = rp_test_tmpdir();
-    char yaml[900], run[900], bin[1024];
-    snprintf(yaml, sizeof yaml, "%s/big.yaml", t);
+    char yaml[900], run[900];
+    const char *bin = rp_test_runpipe_bin();
     snprintf(run, sizeof run, "%s/run", t);
-    snprintf(bin, sizeof bin, "%s/bin/runpipe", rp_test_build());
-    rp_test_write(yaml, "runpipe: 1\n"
-                        "name: big\n"
-                        "stages:\n"
-                        "  - id: fm\n"
-                        "    use: data.idx\n"
-                        "    with: {dir: " IDX_DIR "}\n"
-                        "  - id: look\n"
-                        "    use: inspect.dataset\n"
-                        "    in: {data: fm.train}\n"
-                        "  - id: again\n"
-                        "    use: inspect.dataset\n"
-                        "    in: {data: fm.train}\n");
+    snprintf(yaml, sizeof yaml, "%s",
+             rp_test_write_pipeline(t, "big.yaml", "name: big\n",
+                                    "  - id: fm\n"
+                                    "    use: data.idx\n"
+                                    "    with: {dir: " IDX_DIR "}\n"
+                                    "  - id: look\n"
+                                    "    use: inspect.dataset\n"
+                                    "    in: {data: fm.train}\n"
+                                    "  - id: again\n"
+                                    "    use: inspect.dataset\n"
+                                    "    in: {data: fm.train}\n"));
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "diag.h"
@@ -250,13 +249,11 @@ static void test_interrupted_before_stage(void **state) {
  * error in the LAST stage must stop everything before it runs (exit 2). The
  * same file without the error runs and writes the marker (exit 0). */
 static int run_binary(const char *yaml, const char *outdir) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             "RUNPIPE_PLUGIN_PATH='%s' RUNPIPE_SCHEMA_PATH='%s' '%s/bin/runpipe' --quiet "
-             "--out '%s' '%s' >/dev/null 2>&1",
-             gooddir, schemadir, rp_test_build(), outdir, yaml);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char env[2200], args[2200];
+    snprintf(env, sizeof env, "RUNPIPE_PLUGIN_PATH='%s' RUNPIPE_SCHEMA_PATH='%s'", gooddir,
+             schemadir);
+    snprintf(args, sizeof args, "--quiet --out '%s' '%s'", outdir, yaml);
+    return rp_test_runpipe_env(env, args, NULL, NULL, 0);
 }
 
 static void test_fail_fast_nothing_runs(void **state) {
@@ -264,10 +261,7 @@ static void test_fail_fast_nothing_runs(void **state) {
     const char *t = rp_test_tmpdir();
     char marker[800], text[2048];
     snprintf(marker, sizeof marker, "%s/marker", t);
-    const char *tmpl = "runpipe: 1\n"
-                       "name: ff\n"
-                       "stages:\n"
-                       "  - id: first\n"
+    const char *tmpl = "  - id: first\n"
                        "    use: fx.source\n"
                        "    with: {marker: '%s'}\n"
                        "  - id: mid\n"
@@ -278,12 +272,12 @@ static void test_fail_fast_nothing_runs(void **state) {
                        "    in: {metrics: mid}\n"
                        "    with: {mode: %s}\n";
     snprintf(text, sizeof text, tmpl, marker, "median");
-    rp_test_write(rp_test_path(t, "bad.yaml"), text);
+    rp_test_write_pipeline(t, "bad.yaml", "name: ff\n", text);
     assert_int_equal(run_binary(rp_test_path(t, "bad.yaml"), rp_test_path(t, "out1")), 2);
     assert_false(rp_path_exists(marker));
     assert_false(rp_path_exists(rp_test_path(t, "out1")));
     snprintf(text, sizeof text, tmpl, marker, "mean");
-    rp_test_write(rp_test_path(t, "good.yaml"), text);
+    rp_test_write_pipeline(t, "good.yaml", "name: ff\n", text);
     assert_int_equal(run_binary(rp_test_path(t, "good.yaml"), rp_test_path(t, "out2")), 0);
     assert_true(rp_path_exists(marker));
 }

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "../harness.h"
 
@@ -56,50 +55,35 @@ static int exists(const char *p) {
     return stat(p, &sb) == 0;
 }
 
-static void show_log(const char *log) {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "tail -n 25 '%s' >&2", log);
-    if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
-}
-
-static int run_cmd(const char *cmd, const char *log) {
-    char full[6000];
-    if (snprintf(full, sizeof full, "%s > '%s' 2>&1", cmd, log) >= (int)sizeof full) return -1;
-    int rc = system(full);
-    if (rc == -1) return -1;
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
 static void test_pipeline(void **state) {
     const pipe_case *c = *state;
-    const char *bin = rp_test_path(rp_test_build(), "bin/runpipe");
+    const char *bin = rp_test_runpipe_bin();
     if (!exists(bin)) fail_msg("%s is not built", bin);
     if (!c->has_smoke)
         fail_msg("%s has no '# smoke: ARGS' line (see tests/unit/test_pipelines.c)", c->path);
     const char *tmp = rp_test_tmpdir();
-    char log[700], out[700], cmd[4096];
+    char log[700], out[700], args[4096];
     snprintf(log, sizeof log, "%s/check.log", tmp);
-    snprintf(cmd, sizeof cmd, "'%s' check '%s' %s", bin, c->path, c->smoke);
-    int rc = run_cmd(cmd, log);
+    snprintf(args, sizeof args, "check '%s' %s", c->path, c->smoke);
+    int rc = rp_test_runpipe(args, log, NULL, 0);
     if (rc != 0) {
-        show_log(log);
+        rp_test_show_log(log, 25);
         fail_msg("runpipe check %s: exit %d", c->path, rc);
     }
     snprintf(out, sizeof out, "%s/run", tmp);
     snprintf(log, sizeof log, "%s/run.log", tmp);
-    snprintf(cmd, sizeof cmd, "'%s' run '%s' --out '%s' --threads 2 %s", bin, c->path, out,
-             c->smoke);
-    rc = run_cmd(cmd, log);
+    snprintf(args, sizeof args, "run '%s' --out '%s' --threads 2 %s", c->path, out, c->smoke);
+    rc = rp_test_runpipe(args, log, NULL, 0);
     if (rc != 0) {
-        show_log(log);
-        fail_msg("smoke run of %s: exit %d (%s)", c->path, rc, cmd);
+        rp_test_show_log(log, 25);
+        fail_msg("smoke run of %s: exit %d ('%s' %s)", c->path, rc, bin, args);
     }
     char files[1200];
     snprintf(files, sizeof files, "pipeline.resolved.yaml manifest.json log.txt %s", c->expect);
     for (char *tok = strtok(files, " \t"); tok; tok = strtok(NULL, " \t")) {
         const char *p = rp_test_path(out, tok);
         if (!exists(p)) {
-            show_log(log);
+            rp_test_show_log(log, 25);
             fail_msg("smoke run of %s: expected '%s' in the run folder", c->path, tok);
         }
     }
@@ -114,9 +98,6 @@ int main(void) {
         fprintf(stderr, "no pipelines match %s\n", pattern);
         return 1;
     }
-    char plugins[700];
-    snprintf(plugins, sizeof plugins, "%s/lib/runpipe/plugins", rp_test_build());
-    setenv("RUNPIPE_PLUGIN_PATH", plugins, 1);
     size_t n = g.gl_pathc < MAX_PIPELINES ? g.gl_pathc : MAX_PIPELINES;
     struct CMUnitTest *tests = calloc(n, sizeof *tests);
     char (*names)[600] = calloc(n, sizeof *names);

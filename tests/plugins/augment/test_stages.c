@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include <stb_image.h>
 
@@ -15,26 +14,15 @@ static char dir[700];
 
 static int run(const char *stages, const char *tag, char *log_text, size_t n) {
     if (!dir[0]) snprintf(dir, sizeof dir, "%s", rp_test_tmpdir());
-    char path[800], log[800], cmd[4000], out[800], yaml[8000], src[1024];
-    if (!realpath(rp_test_src(), src)) snprintf(src, sizeof src, "%s", rp_test_src());
-    snprintf(path, sizeof path, "%s/%s.yaml", dir, tag);
+    char file[64], log[800], args[2000], body[8000];
+    snprintf(file, sizeof file, "%s.yaml", tag);
     snprintf(log, sizeof log, "%s/%s.log", dir, tag);
-    snprintf(out, sizeof out, "%s/run_%s", dir, tag);
-    snprintf(yaml, sizeof yaml,
-             "runpipe: 1\nname: augtest\nseed: 3\nstages:\n"
-             "  - {id: fm, use: data.idx, with: {dir: '%s/datasets/fixtures/fashion-mnist'}}\n%s",
-             src, stages);
-    rp_test_write(path, yaml);
-    snprintf(cmd, sizeof cmd,
-             "RUNPIPE_PLUGIN_PATH='%s/lib/runpipe/plugins' '%s/bin/runpipe' run '%s' --out '%s' "
-             "> '%s' 2>&1",
-             rp_test_build(), rp_test_build(), path, out, log);
-    int rc = system(cmd);
-    FILE *f = fopen(log, "r");
-    size_t got = f ? fread(log_text, 1, n - 1, f) : 0;
-    log_text[got] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+    snprintf(body, sizeof body,
+             "  - {id: fm, use: data.idx, with: {dir: '%%S/datasets/fixtures/fashion-mnist'}}\n%s",
+             stages);
+    const char *path = rp_test_write_pipeline(dir, file, "name: augtest\nseed: 3\n", body);
+    snprintf(args, sizeof args, "run '%s' --out '%s/run_%s'", path, dir, tag);
+    return rp_test_runpipe(args, log, log_text, n);
 }
 
 static void test_preview(void **state) {

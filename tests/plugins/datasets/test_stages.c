@@ -6,17 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../harness.h"
-
-static char src[1024];
-
-static const char *abs_src(void) {
-    if (!src[0] && !realpath(rp_test_src(), src)) snprintf(src, sizeof src, "%s", rp_test_src());
-    return src;
-}
 
 /* Run a pipeline made of `stages` (YAML list items, %S = source root);
  * returns the exit code, output in log_text. */
@@ -28,35 +20,12 @@ static const char *run_dir(void) {
 
 static int run_stages(const char *stages, const char *tag, char *log_text, size_t n) {
     const char *dir = run_dir();
-    char path[800], log[800], cmd[4000], out[800];
-    static char yaml[16000];
-    snprintf(path, sizeof path, "%s/%s.yaml", dir, tag);
+    char file[64], log[800], args[2000];
+    snprintf(file, sizeof file, "%s.yaml", tag);
     snprintf(log, sizeof log, "%s/%s.log", dir, tag);
-    snprintf(out, sizeof out, "%s/run_%s", dir, tag);
-    /* expand %S */
-    char body[12000];
-    size_t u = 0;
-    for (const char *p = stages; *p && u < sizeof body - 1100; p++) {
-        if (p[0] == '%' && p[1] == 'S') {
-            u += (size_t)snprintf(body + u, sizeof body - u, "%s", abs_src());
-            p++;
-        } else {
-            body[u++] = *p;
-        }
-    }
-    body[u] = 0;
-    snprintf(yaml, sizeof yaml, "runpipe: 1\nname: dstest\nseed: 11\nstages:\n%s", body);
-    rp_test_write(path, yaml);
-    snprintf(cmd, sizeof cmd,
-             "RUNPIPE_PLUGIN_PATH='%s/lib/runpipe/plugins' '%s/bin/runpipe' run '%s' --out '%s' "
-             "> '%s' 2>&1",
-             rp_test_build(), rp_test_build(), path, out, log);
-    int rc = system(cmd);
-    FILE *f = fopen(log, "r");
-    size_t got = f ? fread(log_text, 1, n - 1, f) : 0;
-    log_text[got] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+    const char *path = rp_test_write_pipeline(dir, file, "name: dstest\nseed: 11\n", stages);
+    snprintf(args, sizeof args, "run '%s' --out '%s/run_%s'", path, dir, tag);
+    return rp_test_runpipe(args, log, log_text, n);
 }
 
 static void expect(const char *stages, int code, const char *n1, const char *n2) {
@@ -100,12 +69,12 @@ static void test_folder(void **state) {
     snprintf(d, sizeof d, "%s/imgs", t);
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s/a' '%s/b' && cp '%s/datasets/fixtures/folder/train/circle/'* '%s/a/'", d, d,
-             abs_src(), d);
+             rp_test_abs_src(), d);
     assert_int_equal(system(cmd), 0);
     char st[2000];
     snprintf(st, sizeof st, "  - {id: f, use: data.folder, with: {root: '%s'}}\n", d);
     expect(st, 1, "imgs/b: empty class folder", NULL);
-    snprintf(cmd, sizeof cmd, "cp '%s/tests/fixtures/data/corrupt.png' '%s/b/broken.png'", abs_src(), d);
+    snprintf(cmd, sizeof cmd, "cp '%s/tests/fixtures/data/corrupt.png' '%s/b/broken.png'", rp_test_abs_src(), d);
     assert_int_equal(system(cmd), 0);
     expect(st, 1, "b/broken.png", "cannot decode image");
     snprintf(st, sizeof st,
@@ -122,7 +91,7 @@ static void test_folder_skip_counts(void **state) {
              "mkdir -p '%s/a' '%s/b' && cp '%s/datasets/fixtures/folder/train/circle/'* '%s/a/' && "
              "cp '%s/datasets/fixtures/folder/train/square/'* '%s/b/' && cp "
              "'%s/tests/fixtures/data/truncated.jpg' '%s/b/zz.jpg'",
-             d, d, abs_src(), d, abs_src(), d, abs_src(), d);
+             d, d, rp_test_abs_src(), d, rp_test_abs_src(), d, rp_test_abs_src(), d);
     assert_int_equal(system(cmd), 0);
     snprintf(st, sizeof st, "  - {id: f, use: data.folder, with: {root: '%s', on_error: skip}}\n", d);
     expect(st, 0, "skipping", "6 images");
@@ -142,14 +111,14 @@ static void test_csv(void **state) {
     const char *t = rp_test_tmpdir();
     char p[1000], body[3000], st[3000];
     snprintf(p, sizeof p, "%s/bad.csv", t);
-    snprintf(body, sizeof body, "file,label\n%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg,dog\n", abs_src());
+    snprintf(body, sizeof body, "file,label\n%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg,dog\n", rp_test_abs_src());
     rp_test_write(p, body);
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s'}}\n", p);
     expect(st, 1, "bad.csv: no column 'path'", "columns: file, label");
     snprintf(body, sizeof body,
              "path,label\n%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg,dog\n"
              "%s/datasets/fixtures/pacs/photo/horse/pic_018.jpg,zebra\n",
-             abs_src(), abs_src());
+             rp_test_abs_src(), rp_test_abs_src());
     rp_test_write(p, body);
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s', classes: [dog, horse]}}\n", p);
     expect(st, 1, "bad.csv: row 3: unknown label 'zebra'", "classes: dog, horse");
@@ -165,7 +134,7 @@ static void test_csv(void **state) {
              "mkdir -p '%s/img' && cp '%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg' '%s/img/a.jpg' && "
              "cp '%s/datasets/fixtures/pacs/photo/horse/pic_018.jpg' '%s/img/b.jpg' && "
              "cp '%s/tests/fixtures/data/corrupt.png' '%s/img/c.png'",
-             d2, abs_src(), d2, abs_src(), d2, abs_src(), d2);
+             d2, rp_test_abs_src(), d2, rp_test_abs_src(), d2, rp_test_abs_src(), d2);
     assert_int_equal(system(cmd), 0);
     snprintf(p, sizeof p, "%s/list.csv", d2);
     rp_test_write(p, "path,label,part\nimg/a.jpg,0,train\nimg/b.jpg,1,train\nimg/c.png,1,train\n"
@@ -213,7 +182,7 @@ static void test_segmentation(void **state) {
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s/seg/Tile 1' && cp -r '%s/datasets/fixtures/dubai/Semantic segmentation "
              "dataset/Tile 1/'* '%s/seg/Tile 1/' && rm '%s/seg/Tile 1/masks/image_part_002.png'",
-             t, abs_src(), t, t);
+             t, rp_test_abs_src(), t, t);
     assert_int_equal(system(cmd), 0);
     snprintf(st, sizeof st, "  - {id: s, use: data.segmentation, with: {root: '%s/seg', %s}}\n", t, pal);
     expect(st, 1, "image_part_002.jpg: missing mask", NULL);

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <cjson/cJSON.h>
 
@@ -16,26 +15,22 @@
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 
-static int run(const char *yaml, const char *out, char *log_text, size_t n) {
+/* Write p.yaml (top-level HEAD_KEYS, then STAGES) in a fresh directory and
+ * run it into OUT; the exit code, output in log_text. */
+static int run(const char *head_keys, const char *stages, const char *out, char *log_text,
+               size_t n) {
     const char *dir = rp_test_tmpdir();
-    char path[700], log[700], cmd[3000];
-    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    char log[700], args[2000];
     snprintf(log, sizeof log, "%s/log", dir);
-    rp_test_write(path, yaml);
-    snprintf(cmd, sizeof cmd,
-             "RUNPIPE_PLUGIN_PATH='%s/lib/runpipe/plugins' '%s/bin/runpipe' run '%s' --out '%s' "
-             "--threads 1 > '%s' 2>&1",
-             rp_test_build(), rp_test_build(), path, out, log);
-    int rc = system(cmd);
-    FILE *f = fopen(log, "r");
-    size_t got = f ? fread(log_text, 1, n - 1, f) : 0;
-    log_text[got] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+    const char *path = rp_test_write_pipeline(dir, "p.yaml", head_keys, stages);
+    snprintf(args, sizeof args, "run '%s' --out '%s' --threads 1", path, out);
+    return rp_test_runpipe(args, log, log_text, n);
 }
 
+#define KEYS "name: evaltest\nseed: 5\n"
+
+/* The first stages of every evaluate pipeline (after KEYS). */
 static const char *HEAD =
-    "runpipe: 1\nname: evaltest\nseed: 5\nstages:\n"
     "  - id: fm\n    use: data.idx\n    with: {dir: " FMNIST ", limit: 300}\n"
     "  - id: occ\n    use: augment\n    in: {data: fm.test}\n    with: {transforms: [upper_bar]}\n"
     "  - id: net\n    use: model.build\n    with: {arch: mnist_cnn, classes: 10}\n"
@@ -62,7 +57,7 @@ static void test_evaluate_two_sets_baseline(void **state) {
              "  - id: rep\n    use: report\n    in: {metrics: [ev], data: fm.test}\n"
              "    with: {samples: 12}\n",
              HEAD);
-    int rc = run(yaml, out, log, sizeof log);
+    int rc = run(KEYS, yaml, out, log, sizeof log);
     if (rc != 0) fail_msg("runpipe exited %d:\n%s", rc, log);
     assert_non_null(strstr(log, "test: acc"));
     assert_non_null(strstr(log, "DAA"));
@@ -156,7 +151,7 @@ static void test_evaluate_errors(void **state) {
              "  - id: ev\n    use: evaluate\n    in: {model: small, data: fm.test}\n"
              "    with: {limit: 10}\n",
              HEAD);
-    assert_int_equal(run(yaml, out, log, sizeof log), 1);
+    assert_int_equal(run(KEYS, yaml, out, log, sizeof log), 1);
     if (!strstr(log, "model outputs 4 classes but 'fashion_mnist/test' has 10"))
         fail_msg("unexpected message:\n%s", log);
     /* names must match the number of sets */
@@ -165,7 +160,7 @@ static void test_evaluate_errors(void **state) {
              "%s  - id: ev\n    use: evaluate\n    in: {model: net, data: [fm.test, occ]}\n"
              "    with: {names: [clean], limit: 10}\n",
              HEAD);
-    assert_int_equal(run(yaml, out, log, sizeof log), 1);
+    assert_int_equal(run(KEYS, yaml, out, log, sizeof log), 1);
     if (!strstr(log, "'names' has 1 entries but 2 datasets are wired to 'data'"))
         fail_msg("unexpected message:\n%s", log);
     /* an unknown metric component is caught before anything runs */
@@ -174,7 +169,7 @@ static void test_evaluate_errors(void **state) {
              "%s  - id: ev\n    use: evaluate\n    in: {model: net, data: fm.test}\n"
              "    with: {metrics: [balanced_acuracy]}\n",
              HEAD);
-    assert_int_equal(run(yaml, out, log, sizeof log), 2);
+    assert_int_equal(run(KEYS, yaml, out, log, sizeof log), 2);
     if (!strstr(log, "balanced_accuracy")) fail_msg("unexpected message:\n%s", log);
     /* schema: a typo in a parameter is caught before anything runs */
     snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
@@ -182,7 +177,7 @@ static void test_evaluate_errors(void **state) {
              "%s  - id: ev\n    use: evaluate\n    in: {model: net, data: fm.test}\n"
              "    with: {top_kk: [1]}\n",
              HEAD);
-    assert_int_equal(run(yaml, out, log, sizeof log), 2);
+    assert_int_equal(run(KEYS, yaml, out, log, sizeof log), 2);
     if (!strstr(log, "top_k")) fail_msg("unexpected message:\n%s", log);
 }
 
@@ -194,7 +189,6 @@ static void test_evaluate_segmentation(void **state) {
     char out[700], yaml[4000], log[20000];
     snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));
     snprintf(yaml, sizeof yaml,
-             "runpipe: 1\nname: segtest\nseed: 3\nstages:\n"
              "  - id: shapes\n    use: data.synthetic\n"
              "    with: {train_count: 32, test_count: 24, size: 32, masks: true,\n"
              "           classes: [circle, square, triangle]}\n"
@@ -209,7 +203,7 @@ static void test_evaluate_segmentation(void **state) {
              "    with: {metrics: [ece], batch_size: 10}\n"
              "  - id: rep\n    use: report\n    in: {metrics: [ev], data: shapes.test}\n"
              "    with: {samples: 3}\n");
-    int rc = run(yaml, out, log, sizeof log);
+    int rc = run("name: segtest\nseed: 3\n", yaml, out, log, sizeof log);
     if (rc != 0) fail_msg("runpipe exited %d:\n%s", rc, log);
     assert_non_null(strstr(log, "test: pixel acc"));
     char *js = NULL;

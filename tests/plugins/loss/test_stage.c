@@ -5,30 +5,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "../../harness.h"
 
 static int run(const char *with, char *log_text, size_t n) {
     const char *dir = rp_test_tmpdir();
-    char path[700], log[700], cmd[3000], yaml[2000], out[700];
-    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    char log[700], args[2000], stages[2000];
     snprintf(log, sizeof log, "%s/log", dir);
-    snprintf(out, sizeof out, "%s/run", dir);
-    snprintf(yaml, sizeof yaml,
-             "runpipe: 1\nname: losstest\nstages:\n  - id: crit\n    use: loss\n    with: %s\n",
-             with);
-    rp_test_write(path, yaml);
-    snprintf(cmd, sizeof cmd,
-             "RUNPIPE_PLUGIN_PATH='%s/lib/runpipe/plugins' '%s/bin/runpipe' run '%s' --out '%s' "
-             "> '%s' 2>&1",
-             rp_test_build(), rp_test_build(), path, out, log);
-    int rc = system(cmd);
-    FILE *f = fopen(log, "r");
-    size_t got = f ? fread(log_text, 1, n - 1, f) : 0;
-    log_text[got] = 0;
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+    snprintf(stages, sizeof stages, "  - id: crit\n    use: loss\n    with: %s\n", with);
+    const char *path = rp_test_write_pipeline(dir, "p.yaml", "name: losstest\n", stages);
+    snprintf(args, sizeof args, "run '%s' --out '%s/run'", path, dir);
+    return rp_test_runpipe(args, log, log_text, n);
 }
 
 static void expect(const char *with, int code, const char *needle) {

@@ -4,19 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "../../harness.h"
 #include "registry.h" /* engine-internal: rp_schema_dirs_init */
 
 static int run(const char *yaml_path, const char *out, const char *log) {
-    char cmd[3000];
-    snprintf(cmd, sizeof cmd,
-             "RUNPIPE_PLUGIN_PATH='%s/lib/runpipe/plugins' '%s/bin/runpipe' run '%s' --out '%s' "
-             "> '%s' 2>&1",
-             rp_test_build(), rp_test_build(), yaml_path, out, log);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+    char args[2000];
+    snprintf(args, sizeof args, "run '%s' --out '%s'", yaml_path, out);
+    return rp_test_runpipe(args, log, NULL, 0);
 }
 
 static char *slurp(const char *path) {
@@ -31,33 +26,29 @@ static char *slurp(const char *path) {
 static void test_build_save_load_roundtrip(void **state) {
     (void)state;
     const char *dir = rp_test_tmpdir();
-    char out[700], yaml[4000], path[700], log[700];
+    char out[700], path[700], log[700];
     snprintf(out, sizeof out, "%s/run", dir);
-    snprintf(path, sizeof path, "%s/io.yaml", dir);
     snprintf(log, sizeof log, "%s/log", dir);
-    snprintf(yaml, sizeof yaml, "%s",
-             "runpipe: 1\n"
-             "name: model-io\n"
-             "seed: 3\n"
-             "stages:\n"
-             "  - id: net\n"
-             "    use: model.build\n"
-             "    with: {arch: mnist_cnn, classes: 4, freeze: [conv1]}\n"
-             "  - id: save\n"
-             "    use: model.save\n"
-             "    in: {model: net}\n"
-             "  - id: save2\n"
-             "    use: model.save\n"
-             "    in: {model: net}\n"
-             "    with: {path: sub/dir/m.safetensors}\n"
-             "  - id: load\n"
-             "    use: model.load\n"
-             "    with: {path: save/model.safetensors}\n" /* found in the run folder */
-             "  - id: again\n"
-             "    use: model.build\n"
-             "    with: {arch: mnist_cnn, pretrained: save2/sub/dir/m.safetensors, "
-             "strict: false}\n");
-    rp_test_write(path, yaml);
+    snprintf(path, sizeof path, "%s",
+             rp_test_write_pipeline(
+                 dir, "io.yaml", "name: model-io\nseed: 3\n",
+                 "  - id: net\n"
+                 "    use: model.build\n"
+                 "    with: {arch: mnist_cnn, classes: 4, freeze: [conv1]}\n"
+                 "  - id: save\n"
+                 "    use: model.save\n"
+                 "    in: {model: net}\n"
+                 "  - id: save2\n"
+                 "    use: model.save\n"
+                 "    in: {model: net}\n"
+                 "    with: {path: sub/dir/m.safetensors}\n"
+                 "  - id: load\n"
+                 "    use: model.load\n"
+                 "    with: {path: save/model.safetensors}\n" /* found in the run folder */
+                 "  - id: again\n"
+                 "    use: model.build\n"
+                 "    with: {arch: mnist_cnn, pretrained: save2/sub/dir/m.safetensors, "
+                 "strict: false}\n"));
     int rc = run(path, out, log);
     char *text = slurp(log);
     if (rc != 0) fail_msg("runpipe exited %d:\n%s", rc, text);
@@ -88,16 +79,14 @@ static void test_freeze_error_located(void **state) {
     const char *dir = rp_test_tmpdir();
     char out[700], path[700], log[700];
     snprintf(out, sizeof out, "%s/run", dir);
-    snprintf(path, sizeof path, "%s/bad.yaml", dir);
     snprintf(log, sizeof log, "%s/log", dir);
-    rp_test_write(path, "runpipe: 1\n"
-                        "name: bad-freeze\n"
-                        "stages:\n"
-                        "  - id: net\n"
-                        "    use: model.build\n"
-                        "    with:\n"
-                        "      arch: mnist_cnn\n"
-                        "      freeze: [conv1, layer4]\n");
+    snprintf(path, sizeof path, "%s",
+             rp_test_write_pipeline(dir, "bad.yaml", "name: bad-freeze\n",
+                                    "  - id: net\n"
+                                    "    use: model.build\n"
+                                    "    with:\n"
+                                    "      arch: mnist_cnn\n"
+                                    "      freeze: [conv1, layer4]\n"));
     int rc = run(path, out, log);
     char *text = slurp(log);
     if (rc != 1) fail_msg("expected exit 1, got %d:\n%s", rc, text);
@@ -109,7 +98,7 @@ static void test_freeze_error_located(void **state) {
 int main(void) {
     rp_schema_dirs_init(); /* rp_model_load rebuilds layers with their schemas */
     struct stat sb;
-    if (stat(rp_test_path(rp_test_build(), "bin/runpipe"), &sb) != 0) {
+    if (stat(rp_test_runpipe_bin(), &sb) != 0) {
         fprintf(stderr, "build/bin/runpipe is not built\n");
         return 1;
     }

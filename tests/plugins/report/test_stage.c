@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "../../harness.h"
 
@@ -17,32 +16,28 @@ static void test_matrix_summary(void **state) {
     (void)state;
     struct stat sb;
     if (stat(FMNIST, &sb) != 0) fail_msg("%s missing: run `make deps`", FMNIST);
-    char dir[700], path[800], log[800], out[800], cmd[4000];
+    char dir[700], path[800], log[800], out[800], args[2000];
     snprintf(dir, sizeof dir, "%s", rp_test_tmpdir());
-    snprintf(path, sizeof path, "%s/m.yaml", dir);
     snprintf(log, sizeof log, "%s/log", dir);
     snprintf(out, sizeof out, "%s/run", dir);
-    rp_test_write(path,
-                  "runpipe: 1\nname: sweep\nmatrix: {seed: [1, 2]}\naggregate: {over: [seed]}\n"
-                  "stages:\n"
-                  "  - id: fm\n    use: data.idx\n    with: {dir: " FMNIST ", limit: 200}\n"
-                  "  - id: net\n    use: model.build\n    with: {arch: mnist_cnn, classes: 10}\n"
-                  "  - id: crit\n    use: loss\n"
-                  "  - id: fit\n    use: train\n"
-                  "    in: {model: net, loss: crit, train: fm.train, val: fm.test}\n"
-                  "    with: {epochs: 1, batch_size: 50}\n"
-                  "  - id: ev\n    use: evaluate\n    in: {model: fit.model, data: fm.test}\n"
-                  "  - id: rep\n    use: report\n    in: {metrics: [fit.metrics, ev], data: fm.test}\n"
-                  "    with: {samples: 4}\n");
-    snprintf(cmd, sizeof cmd,
-             "RUNPIPE_PLUGIN_PATH='%s/lib/runpipe/plugins' '%s/bin/runpipe' run '%s' --out '%s' "
-             "--threads 1 > '%s' 2>&1",
-             rp_test_build(), rp_test_build(), path, out, log);
-    int rc = system(cmd);
+    snprintf(path, sizeof path, "%s",
+             rp_test_write_pipeline(
+                 dir, "m.yaml", "name: sweep\nmatrix: {seed: [1, 2]}\naggregate: {over: [seed]}\n",
+                 "  - id: fm\n    use: data.idx\n    with: {dir: " FMNIST ", limit: 200}\n"
+                 "  - id: net\n    use: model.build\n    with: {arch: mnist_cnn, classes: 10}\n"
+                 "  - id: crit\n    use: loss\n"
+                 "  - id: fit\n    use: train\n"
+                 "    in: {model: net, loss: crit, train: fm.train, val: fm.test}\n"
+                 "    with: {epochs: 1, batch_size: 50}\n"
+                 "  - id: ev\n    use: evaluate\n    in: {model: fit.model, data: fm.test}\n"
+                 "  - id: rep\n    use: report\n    in: {metrics: [fit.metrics, ev], data: fm.test}\n"
+                 "    with: {samples: 4}\n"));
+    snprintf(args, sizeof args, "run '%s' --out '%s' --threads 1", path, out);
+    int rc = rp_test_runpipe(args, log, NULL, 0);
     char *text = NULL;
     size_t len;
     rp_error err;
-    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
+    if (rc != 0) {
         RP_ASSERT_OK(rp_read_file(log, &text, &len, &err), &err);
         fail_msg("runpipe failed:\n%s", text);
     }

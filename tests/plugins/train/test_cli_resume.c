@@ -13,11 +13,8 @@
 
 #include "../../harness.h"
 
-static const char *pipeline =
-    "runpipe: 1\n"
-    "name: resume-check\n"
-    "seed: 5\n"
-    "stages:\n"
+/* The stages of the pipeline (name resume-check, seed 5). */
+static const char *stages =
     "  - id: fmnist\n"
     "    use: data.idx\n"
     "    with: {limit: 256}\n"
@@ -46,14 +43,7 @@ static const char *pipeline =
 
 static char yaml_path[700];
 
-static const char *bin(void) { return rp_test_path(rp_test_build(), "bin/runpipe"); }
-
-static int sh(const char *args, const char *log) {
-    char cmd[3000];
-    snprintf(cmd, sizeof cmd, "'%s' %s > '%s' 2>&1", bin(), args, log);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
+static const char *bin(void) { return rp_test_runpipe_bin(); }
 
 static void assert_same_file_weights(const char *a, const char *b) {
     rp_st x, y;
@@ -76,12 +66,6 @@ static void assert_same_file_weights(const char *a, const char *b) {
     rp_st_release(&y);
 }
 
-static void show(const char *log) {
-    char cmd[800];
-    snprintf(cmd, sizeof cmd, "tail -n 20 '%s' >&2", log);
-    if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
-}
-
 /* The uninterrupted run, done once and shared by the tests. */
 static void reference_run(const char *dir, char *out, size_t size) {
     static char done[700];
@@ -93,9 +77,9 @@ static void reference_run(const char *dir, char *out, size_t size) {
     snprintf(out, size, "%s/full", dir);
     snprintf(log, sizeof log, "%s/full.log", dir);
     snprintf(args, sizeof args, "run '%s' --out '%s' --threads 2", yaml_path, out);
-    int rc = sh(args, log);
+    int rc = rp_test_runpipe(args, log, NULL, 0);
     if (rc) {
-        show(log);
+        rp_test_show_log(log, 20);
         fail_msg("uninterrupted run: exit %d", rc);
     }
     snprintf(done, sizeof done, "%s", out);
@@ -111,9 +95,9 @@ static void test_stop_after_epoch_then_resume(void **state) {
     snprintf(args, sizeof args,
              "run '%s' --out '%s' --threads 2 --set stages.fit.with.stop_after_epoch=1",
              yaml_path, part);
-    int rc = sh(args, log);
+    int rc = rp_test_runpipe(args, log, NULL, 0);
     if (rc != 1) {
-        show(log);
+        rp_test_show_log(log, 20);
         fail_msg("stopped run: expected exit 1, got %d", rc);
     }
     char hist[800];
@@ -130,9 +114,9 @@ static void test_stop_after_epoch_then_resume(void **state) {
     snprintf(args, sizeof args,
              "run '%s' --resume '%s' --threads 2 --set stages.fit.with.stop_after_epoch=1",
              yaml_path, part);
-    rc = sh(args, log);
+    rc = rp_test_runpipe(args, log, NULL, 0);
     if (rc != 0) {
-        show(log);
+        rp_test_show_log(log, 20);
         fail_msg("resumed run: exit %d", rc);
     }
     assert_same_file_weights(rp_test_path(full, "fit/last.safetensors"),
@@ -168,7 +152,7 @@ static void test_sigint_then_resume(void **state) {
     assert_int_equal(waitpid(pid, &status, 0), pid);
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
     if (code != 1) {
-        show(log);
+        rp_test_show_log(log, 20);
         fail_msg("interrupted run: expected exit 1, got %d", code);
     }
     char *text = NULL;
@@ -179,9 +163,9 @@ static void test_sigint_then_resume(void **state) {
     if (!strstr(text, "checkpoint written")) fail_msg("interrupted run said:\n%s", text);
     free(text);
     snprintf(args, sizeof args, "run '%s' --resume '%s' --threads 2", yaml_path, part);
-    int rc = sh(args, log);
+    int rc = rp_test_runpipe(args, log, NULL, 0);
     if (rc != 0) {
-        show(log);
+        rp_test_show_log(log, 20);
         fail_msg("resumed run: exit %d", rc);
     }
     assert_same_file_weights(rp_test_path(full, "fit/last.safetensors"),
@@ -198,11 +182,11 @@ int main(void) {
         fprintf(stderr, "Fashion-MNIST is missing: make deps installs dataset-fashion-mnist\n");
         return 1;
     }
-    char plugins[700];
-    snprintf(plugins, sizeof plugins, "%s/lib/runpipe/plugins", rp_test_build());
-    setenv("RUNPIPE_PLUGIN_PATH", plugins, 1);
-    snprintf(yaml_path, sizeof yaml_path, "%s/resume.yaml", rp_test_tmpdir());
-    rp_test_write(yaml_path, pipeline);
+    /* for the run started with fork/exec (rp_test_runpipe sets it itself) */
+    setenv("RUNPIPE_PLUGIN_PATH", rp_test_plugin_dir(), 1);
+    snprintf(yaml_path, sizeof yaml_path, "%s",
+             rp_test_write_pipeline(rp_test_tmpdir(), "resume.yaml",
+                                    "name: resume-check\nseed: 5\n", stages));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_after_epoch_then_resume),
         cmocka_unit_test(test_sigint_then_resume),
