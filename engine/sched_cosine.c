@@ -7,21 +7,14 @@ typedef struct st {
     double eta_min;
 } st;
 
-static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64_t spe, void **state,
-                    rp_error *err) {
-    (void)epochs, (void)spe;
-    st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
-    if (!s) return err->status;
-    s->tmax = rp_sched_span(params, "T_max", rp_sched_total(params, epochs, spe), 1.0);
+static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
+    (void)err;
+    s->tmax = rp_sched_span(params, "T_max", total, 1.0);
     s->eta_min = rp_param_double(params, "eta_min", 0);
-    *state = s;
     return RP_OK;
 }
 
-static double s_step(void *state, double lr, double metric) {
-    (void)metric;
-    st *s = state;
-    int64_t e = ++s->b.last_epoch;
+static double s_lr(const st *s, int64_t e, double lr) {
     double T = (double)s->tmax, em = s->eta_min;
     if (e == 0) return lr;
     if ((e - 1 - s->tmax) % (2 * s->tmax) == 0)
@@ -29,5 +22,5 @@ static double s_step(void *state, double lr, double metric) {
     return (1 + cos(M_PI * (double)e / T)) / (1 + cos(M_PI * (double)(e - 1) / T)) * (lr - em) + em;
 }
 
-RP_SCHED_BASIC_OPS(cosine, s_create, s_step)
+RP_SCHED_SIMPLE(cosine, st, s_init, s_lr)
 RP_REGISTER(RP_COMP_SCHEDULER, "cosine", "cosine annealing from the base LR to eta_min over T_max (torch CosineAnnealingLR)", cosine_ops)

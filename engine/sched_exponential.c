@@ -6,23 +6,16 @@ typedef struct st {
     double gamma;
 } st;
 
-static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64_t spe, void **state,
-                    rp_error *err) {
-    (void)epochs, (void)spe;
-    st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
-    if (!s) return err->status;
+static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
+    (void)total, (void)err;
     s->gamma = rp_param_double(params, "gamma", 0.95);
-    *state = s;
     return RP_OK;
 }
 
-static double s_step(void *state, double lr, double metric) {
-    (void)metric;
-    st *s = state;
-    int64_t e = ++s->b.last_epoch;
+static double s_lr(const st *s, int64_t e, double lr) {
     if (e == 0) return lr;
     return lr * s->gamma;
 }
 
-RP_SCHED_BASIC_OPS(exponential, s_create, s_step)
+RP_SCHED_SIMPLE(exponential, st, s_init, s_lr)
 RP_REGISTER(RP_COMP_SCHEDULER, "exponential", "multiply the LR by gamma every epoch (torch ExponentialLR)", exponential_ops)

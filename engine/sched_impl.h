@@ -36,9 +36,33 @@ int rp_sched_basic_save(const void *state, rp_state *out, rp_error *err);
 int rp_sched_basic_load(void *state, const rp_state *in, rp_error *err);
 void rp_sched_basic_destroy(void *state);
 
-/* ops for a scheduler whose whole saved state is rp_sched_basic. */
-#define RP_SCHED_BASIC_OPS(NAME, CREATE, STEP) \
-    static const struct rp_scheduler_ops NAME##_ops = {CREATE, STEP, 0, rp_sched_basic_save, \
-                                                       rp_sched_basic_load, rp_sched_basic_destroy};
+/* NAME_ops for a scheduler whose saved state is just rp_sched_basic and whose
+ * LR depends on the epoch alone. STATE is its struct (starting with
+ * rp_sched_basic b), read from the options by
+ *   int INIT(STATE *s, const rp_node *params, int64_t total, rp_error *err)
+ * (total = rp_sched_total: epochs, or batches with `interval: batch`), and
+ *   double LR(const STATE *s, int64_t e, double lr)
+ * gives the LR of epoch e (the new last_epoch, 0 at the constructor's step)
+ * from the current one. */
+#define RP_SCHED_SIMPLE(NAME, STATE, INIT, LR)                                                      \
+    static int NAME##_create(const rp_node *params, double base_lr, int64_t epochs, int64_t spe,   \
+                             void **state, rp_error *err) {                                        \
+        STATE *s = rp_sched_basic_new(sizeof *s, base_lr, err);                                    \
+        if (!s) return err->status;                                                                \
+        if (INIT(s, params, rp_sched_total(params, epochs, spe), err)) {                           \
+            rp_sched_basic_destroy(s);                                                             \
+            return err->status;                                                                    \
+        }                                                                                          \
+        *state = s;                                                                                \
+        return RP_OK;                                                                              \
+    }                                                                                              \
+    static double NAME##_step(void *state, double lr, double metric) {                             \
+        (void)metric;                                                                              \
+        STATE *s = state;                                                                          \
+        return LR(s, ++s->b.last_epoch, lr);                                                       \
+    }                                                                                              \
+    static const struct rp_scheduler_ops NAME##_ops = {NAME##_create, NAME##_step, 0,              \
+                                                       rp_sched_basic_save, rp_sched_basic_load,   \
+                                                       rp_sched_basic_destroy};
 
 #endif

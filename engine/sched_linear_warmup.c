@@ -7,26 +7,19 @@ typedef struct st {
     int64_t total;
 } st;
 
-static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64_t spe, void **state,
-                    rp_error *err) {
-    (void)epochs, (void)spe;
-    st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
-    if (!s) return err->status;
+static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
+    (void)total, (void)err;
     s->sf = rp_param_double(params, "start_factor", 1.0 / 3.0);
     s->ef = rp_param_double(params, "end_factor", 1.0);
     s->total = rp_param_int(params, "total_iters", 5);
-    *state = s;
     return RP_OK;
 }
 
-static double s_step(void *state, double lr, double metric) {
-    (void)metric;
-    st *s = state;
-    int64_t e = ++s->b.last_epoch;
+static double s_lr(const st *s, int64_t e, double lr) {
     if (e == 0) return lr * s->sf;
     if (e > s->total) return lr;
     return lr * (1.0 + (s->ef - s->sf) / ((double)s->total * s->sf + (double)(e - 1) * (s->ef - s->sf)));
 }
 
-RP_SCHED_BASIC_OPS(linear_warmup, s_create, s_step)
+RP_SCHED_SIMPLE(linear_warmup, st, s_init, s_lr)
 RP_REGISTER(RP_COMP_SCHEDULER, "linear_warmup", "linear LR ramp from start_factor to end_factor over total_iters (torch LinearLR)", linear_warmup_ops)
