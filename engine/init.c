@@ -5,6 +5,7 @@
  * result does not depend on the order layers are initialised in. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layer.h"
@@ -97,4 +98,9 @@ int rp_layer_need_ndim(const rp_layer *l, int i, const rp_tensor *in, int ndim, 
 void rp_layer_copy_shape(const rp_tensor *in, int64_t *out_shape, int *out_ndim) {
     *out_ndim = in->ndim;
     for (int i = 0; i < in->ndim; i++) out_shape[i] = in->shape[i];
+}
+
+void rp_layer_free_state(rp_layer *l) {
+    free(l->state);
+    l->state = NULL;
 }

@@ -15,6 +15,8 @@ int rp_opt_pair(const rp_layer *l, const rp_node *opts, const char *key, int64_t
 int rp_layer_need_ndim(const rp_layer *l, int i, const rp_tensor *in, int ndim, rp_error *err);
 /* Copy input shape i into out_shape. */
 void rp_layer_copy_shape(const rp_tensor *in, int64_t *out_shape, int *out_ndim);
+/* rp_layer_ops.destroy for a layer whose state is one malloc'd block (or NULL). */
+void rp_layer_free_state(rp_layer *l);
 
 /* ---- initialisation (deterministic: stream keyed by seed + tensor name) --- */
 void rp_init_uniform(rp_tensor *t, double bound, uint64_t seed, const char *name);
@@ -73,7 +75,6 @@ int rp_eltwise_create(rp_layer *l, const rp_node *opts, const char *param, doubl
                       const rp_tensor *in, int64_t *out_shape, int *out_ndim, rp_error *err);
 /* The option value (0 when the layer has none). */
 float rp_eltwise_param(const rp_layer *l);
-void rp_eltwise_destroy(rp_layer *l);
 
 #define RP_ELTWISE_LAYER(NAME, FWD, BWD, PARAM, PDEF, FLAGS, EXAMPLE_OPTS)                          \
     static int NAME##_create(rp_layer *l, const rp_node *opts, int n_in,                             \
@@ -118,7 +119,7 @@ void rp_eltwise_destroy(rp_layer *l);
         .create = NAME##_create,                                                                     \
         .forward = NAME##_forward,                                                                   \
         .backward = NAME##_backward,                                                                 \
-        .destroy = rp_eltwise_destroy,                                                               \
+        .destroy = rp_layer_free_state,                                                               \
         .example_opts = EXAMPLE_OPTS,                                                                \
         .example_inputs = "[2,3,4,5]",                                                               \
         .min_inputs = 1,                                                                             \

@@ -103,16 +103,11 @@ static int ap_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
     return RP_OK;
 }
 
-static void ap_destroy(rp_layer *l) {
-    free(l->state);
-    l->state = NULL;
-}
-
 static const struct rp_layer_ops avgpool2d_ops = {
     .create = ap_create,
     .forward = ap_forward,
     .backward = ap_backward,
-    .destroy = ap_destroy,
+    .destroy = rp_layer_free_state,
     .example_opts = "{kernel: 3, stride: 2, padding: 1, count_include_pad: false}",
     .example_inputs = "[2,3,7,6]",
     .min_inputs = 1,

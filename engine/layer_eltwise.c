@@ -20,11 +20,6 @@ int rp_eltwise_create(rp_layer *l, const rp_node *opts, const char *param, doubl
 
 float rp_eltwise_param(const rp_layer *l) { return l->state ? *(const float *)l->state : 0.0f; }
 
-void rp_eltwise_destroy(rp_layer *l) {
-    free(l->state);
-    l->state = NULL;
-}
-
 int rp_layer_copy_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                           rp_tensor *out, rp_error *err) {
     (void)ctx, (void)n_in, (void)err, (void)l;

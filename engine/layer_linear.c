@@ -76,16 +76,11 @@ static int lin_init(rp_layer *l, uint64_t seed, rp_error *err) {
     return rp_init_default_wb(l, s->in, seed, err);
 }
 
-static void lin_destroy(rp_layer *l) {
-    free(l->state);
-    l->state = NULL;
-}
-
 static const struct rp_layer_ops linear_ops = {
     .create = lin_create,
     .forward = lin_forward,
     .backward = lin_backward,
-    .destroy = lin_destroy,
+    .destroy = rp_layer_free_state,
     .example_opts = "{out: 5}",
     .example_inputs = "[3,7]",
     .min_inputs = 1,

@@ -72,16 +72,11 @@ static int sp_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
     return RP_OK;
 }
 
-static void sp_destroy(rp_layer *l) {
-    free(l->state);
-    l->state = NULL;
-}
-
 static const struct rp_layer_ops shortcut_pad_ops = {
     .create = sp_create,
     .forward = sp_forward,
     .backward = sp_backward,
-    .destroy = sp_destroy,
+    .destroy = rp_layer_free_state,
     .example_opts = "{stride: 2, out: 6}",
     .example_inputs = "[2,3,5,4]",
     .min_inputs = 1,

@@ -112,16 +112,11 @@ static int up_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
     return RP_OK;
 }
 
-static void up_destroy(rp_layer *l) {
-    free(l->state);
-    l->state = NULL;
-}
-
 static const struct rp_layer_ops upsample_ops = {
     .create = up_create,
     .forward = up_forward,
     .backward = up_backward,
-    .destroy = up_destroy,
+    .destroy = rp_layer_free_state,
     .example_opts = "{scale: [2, 3], mode: bilinear}",
     .example_inputs = "[2,3,4,5]",
     .min_inputs = 1,
