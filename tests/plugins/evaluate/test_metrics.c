@@ -77,7 +77,7 @@ static void test_classification_report(void **state) {
                              cJSON_GetArrayItem(cJSON_GetArrayItem(cm, i), j)->valueint);
     const cJSON *tk = cJSON_GetObjectItem(c, "topk");
     for (int k = 1; k <= 3; k++) {
-        char key[4];
+        char key[16];
         snprintf(key, sizeof key, "%d", k);
         near((double)hits[k] / n, item(tk, key), "top-k accuracy");
     }
