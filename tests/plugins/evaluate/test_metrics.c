@@ -275,7 +275,7 @@ static void test_metric_components(void **state) {
     near(ba, item(c, "balanced_accuracy"), "balanced accuracy");
     const cJSON *ece = cJSON_GetObjectItem(c, "ece");
     for (int b = 10; b <= 15; b += 5) {
-        char yaml[32], key[8];
+        char yaml[32], key[16];
         snprintf(yaml, sizeof yaml, "{bins: %d}", b);
         snprintf(key, sizeof key, "%d", b);
         double mce = NAN;
