@@ -46,34 +46,62 @@ static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_ten
     int64_t nc = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t oh = out->shape[2], ow = out->shape[3];
     int32_t *idx = (int32_t *)s->idx.data;
+    if (s->k[0] == 2 && s->k[1] == 2 && s->s[0] == 2 && s->s[1] == 2 && s->p[0] == 0 && s->p[1] == 0) {
+        /* 2x2 stride 2, no padding: every window lies inside the input. Same
+         * rule as the general loop, branch-free: a later value wins when it is
+         * greater, or NaN while the best so far is not (the first NaN stays). */
+#pragma omp parallel for schedule(static) if (nc * oh * ow > RP_PAR_MIN / 4)
+        for (int64_t i = 0; i < nc; i++) {
+            const float *xp = x->data + i * h * w;
+            float *yp = out->data + i * oh * ow;
+            int32_t *ip = idx + i * oh * ow;
+            for (int64_t oy = 0; oy < oh; oy++) {
+                const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
+                const int32_t base = (int32_t)(2 * oy * w);
+#pragma omp simd
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    float best = r0[2 * ox], v;
+                    int32_t bi = base + (int32_t)(2 * ox);
+                    v = r0[2 * ox + 1];
+                    if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(2 * ox + 1);
+                    v = r1[2 * ox];
+                    if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(w + 2 * ox);
+                    v = r1[2 * ox + 1];
+                    if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(w + 2 * ox + 1);
+                    yp[oy * ow + ox] = best;
+                    ip[oy * ow + ox] = bi;
+                }
+            }
+        }
+        return RP_OK;
+    }
 #pragma omp parallel for schedule(static) if (nc * oh * ow > RP_PAR_MIN / 4)
     for (int64_t i = 0; i < nc; i++) {
         const float *xp = x->data + i * h * w;
         float *yp = out->data + i * oh * ow;
         int32_t *ip = idx + i * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t oy = 0; oy < oh; oy++) {
+            /* window rows clipped to the input (padding is -inf: never chosen
+             * while an input value exists, and create() keeps one in every
+             * window) */
+            const int64_t y0 = oy * s->s[0] - s->p[0];
+            const int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + s->k[0] > h ? h : y0 + s->k[0];
             for (int64_t ox = 0; ox < ow; ox++) {
-                float best = -INFINITY;
-                int32_t bi = -1;
-                int64_t y0 = oy * s->s[0] - s->p[0], x0 = ox * s->s[1] - s->p[1];
-                for (int64_t ky = 0; ky < s->k[0]; ky++) {
-                    int64_t yy = y0 + ky;
-                    if (yy < 0 || yy >= h) continue;
-                    for (int64_t kx = 0; kx < s->k[1]; kx++) {
-                        int64_t xx = x0 + kx;
-                        if (xx < 0 || xx >= w) continue;
+                const int64_t x0 = ox * s->s[1] - s->p[1];
+                const int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + s->k[1] > w ? w : x0 + s->k[1];
+                /* first maximum in row-major window order; a later value wins
+                 * when greater, or NaN while the best is not (first NaN stays) */
+                float best = xp[ya * w + xa];
+                int32_t bi = (int32_t)(ya * w + xa);
+                for (int64_t yy = ya; yy < yb; yy++)
+                    for (int64_t xx = xa; xx < xb; xx++) {
                         float v = xp[yy * w + xx];
-                        if (v > best || bi < 0 || isnan(v)) {
-                            best = v;
-                            bi = (int32_t)(yy * w + xx);
-                            if (isnan(v)) goto done;
-                        }
+                        if (v > best || (v != v && best == best)) best = v, bi = (int32_t)(yy * w + xx);
                     }
-                }
-            done:
                 yp[oy * ow + ox] = best;
                 ip[oy * ow + ox] = bi;
             }
+        }
     }
     return RP_OK;
 }

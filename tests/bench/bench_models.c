@@ -165,9 +165,12 @@ int main(int argc, char **argv) {
     }
     /* inference */
     rp_model_set_training(m, 0);
+    /* RP_BENCH_INFER_STEPS=K times more inference steps per run (profiling) */
+    const char *ks = getenv("RP_BENCH_INFER_STEPS");
+    int kmul = ks && atoi(ks) > 0 ? atoi(ks) : 1;
     for (int run = -1; run < s->runs; run++) {
         double t0 = now();
-        int steps = run < 0 ? 1 : 2 * s->steps;
+        int steps = run < 0 ? 1 : 2 * s->steps * kmul;
         for (int it = 0; it < steps; it++) {
             const rp_tensor *y;
             if (rp_model_forward(m, x, &y, &err)) return unavailable(s->name, "forward", &err);
