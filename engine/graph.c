@@ -38,6 +38,8 @@ typedef struct gnode {
     int grad_ready;                 /* gslot holds this backward's gradient */
     int wants;                      /* scratch: gradient of the output needed */
     int consumers;                  /* scratch: nodes reading this output */
+    int keep;                       /* scratch: output must outlive the forward */
+    int aslot;                      /* activation pool slot holding `out`, -1 = own */
 } gnode;
 
 struct rp_model {
@@ -57,6 +59,10 @@ struct rp_model {
     rp_tensor **gpool;              /* gradient buffers (each owned) */
     int *gbusy;
     size_t ngpool;
+    rp_tensor **apool;              /* transient activation buffers (each owned) */
+    size_t *asize;                  /* scratch: largest request this forward */
+    int *aref;                      /* pending reads of the slot (0 = free) */
+    size_t napool;
 };
 
 #define GRAD(m, g) ((m)->gpool[(g)->gslot])
@@ -99,6 +105,50 @@ static int grad_acquire(rp_model *m, int nd, const int64_t *shape, rp_error *err
 static void grad_release(rp_model *m, gnode *g) {
     if (g->gslot >= 0) m->gbusy[g->gslot] = 0;
     g->gslot = -1;
+}
+
+/* Activation pool: outputs no backward will read (frozen prefix) live here
+ * only until their last consumer has run. The choice depends on this
+ * forward's requests only (not on capacities), so every step with the same
+ * shapes picks the same slots and, after the first, grows nothing. */
+static int act_acquire(rp_model *m, size_t need, int refs, rp_error *err) {
+    int best = -1;
+    for (size_t i = 0; i < m->napool; i++) {
+        if (m->aref[i]) continue;
+        if (best < 0) {
+            best = (int)i;
+            continue;
+        }
+        size_t c = m->asize[i], bc = m->asize[best];
+        if ((c >= need && (bc < need || c < bc)) || (c < need && bc < need && c > bc)) best = (int)i;
+    }
+    if (best < 0) {
+        size_t k = m->napool + 1;
+        rp_tensor **np = realloc(m->apool, k * sizeof *np);
+        if (np) m->apool = np;
+        size_t *ns = np ? realloc(m->asize, k * sizeof *ns) : NULL;
+        if (ns) m->asize = ns;
+        int *nr = ns ? realloc(m->aref, k * sizeof *nr) : NULL;
+        if (nr) m->aref = nr;
+        rp_tensor *t = nr ? calloc(1, sizeof *t) : NULL;
+        if (!t) {
+            rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        m->apool[m->napool] = t;
+        m->asize[m->napool] = 0;
+        m->aref[m->napool] = 0;
+        best = (int)m->napool++;
+    }
+    int64_t shp[1] = {(int64_t)need};
+    if (rp_tensor_reshape_alloc(m->apool[best], 1, shp, err)) return -1;
+    if (m->asize[best] < need) m->asize[best] = need;
+    m->aref[best] = refs;
+    return best;
+}
+
+static void act_put(rp_model *m, int slot) {
+    if (slot >= 0 && m->aref[slot] > 0) m->aref[slot]--;
 }
 
 static char *dupstr(const char *s) {
@@ -190,6 +240,10 @@ void rp_model_free(rp_model *m) {
     for (size_t i = 0; i < m->ngpool; i++) rp_tensor_free(m->gpool[i]);
     free(m->gpool);
     free(m->gbusy);
+    for (size_t i = 0; i < m->napool; i++) rp_tensor_free(m->apool[i]);
+    free(m->apool);
+    free(m->asize);
+    free(m->aref);
     free(m);
 }
 
@@ -283,6 +337,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     g->opts = vopts;
     g->n_in = n_in;
     g->gslot = -1;
+    g->aslot = -1;
     memcpy(g->in, in_idx, sizeof(int) * (size_t)n_in);
     g->layer.ops = ops;
     g->layer.name = dupstr(name);
@@ -375,6 +430,43 @@ static void gather_inputs(rp_model *m, const gnode *g, const rp_tensor *x, const
     for (int i = 0; i < g->n_in; i++) in[i] = g->in[i] < 0 ? x : &m->nodes[g->in[i]].out;
 }
 
+static int has_trainable(const gnode *g) {
+    for (size_t i = 0; i < g->layer.n_params; i++)
+        if (g->layer.params[i].trainable) return 1;
+    return 0;
+}
+
+/* wants: the node's output gradient is needed (it or something upstream has
+ * a trainable parameter, or its gradient is retained). Backward runs only the
+ * layers that want, and reads only their inputs and outputs. */
+static void mark_wants(rp_model *m) {
+    for (int k = 0; k <= m->output; k++) {
+        gnode *g = &m->nodes[k];
+        g->wants = has_trainable(g) || g->retain;
+        for (int i = 0; !g->wants && i < g->n_in; i++)
+            if (g->in[i] >= 0 && m->nodes[g->in[i]].wants) g->wants = 1;
+    }
+}
+
+/* An output outlives the forward when backward may read it (the node or one
+ * of its consumers wants a gradient), it is retained, or it is the model
+ * output. The others (the frozen prefix) go to the activation pool. */
+static void mark_keep(rp_model *m) {
+    mark_wants(m);
+    for (int k = 0; k <= m->output; k++) {
+        gnode *g = &m->nodes[k];
+        g->keep = g->wants || g->retain || k == m->output;
+    }
+    for (int k = 0; k <= m->output; k++) {
+        const gnode *g = &m->nodes[k];
+        if (!g->wants) continue;
+        for (int i = 0; i < g->n_in; i++)
+            if (g->in[i] >= 0) m->nodes[g->in[i]].keep = 1;
+    }
+}
+
+#define ACT_PINNED (1 << 30) /* slot kept until the next forward */
+
 int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_error *err) {
     if (m->output < 0) return rp_error_set(err, RP_ERR_INVALID, "model has no layers");
     if (x->ndim != 4 || x->shape[1] != m->c || x->shape[2] != m->h || x->shape[3] != m->w || x->shape[0] < 1) {
@@ -389,6 +481,8 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
     for (int k = 0; k <= m->output; k++)
         for (int i = 0; i < m->nodes[k].n_in; i++)
             if (m->nodes[k].in[i] >= 0) m->nodes[m->nodes[k].in[i]].consumers++;
+    mark_keep(m);
+    for (size_t i = 0; i < m->napool; i++) m->aref[i] = 0, m->asize[i] = 0;
     for (int k = 0; k <= m->output; k++) {
         gnode *g = &m->nodes[k];
         int64_t shape[RP_MAX_DIMS];
@@ -400,8 +494,18 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
             src->consumers == 1 && !src->retain && k != m->output && g->in[0] != m->output) {
             if (g->out.owns) rp_tensor_release(&g->out);
             g->out = rp_tensor_view(&src->out, nd, shape);
-        } else if (rp_tensor_reshape_alloc(&g->out, nd, shape, err)) {
-            return err->status;
+            g->aslot = src->aslot;
+            if (g->aslot >= 0) m->aref[g->aslot] = g->keep ? ACT_PINNED : m->aref[g->aslot] + g->consumers + 1;
+        } else if (!g->keep) {
+            size_t need = 1;
+            for (int d = 0; d < nd; d++) need *= (size_t)shape[d];
+            if ((g->aslot = act_acquire(m, need, g->consumers + 1, err)) < 0) return err->status;
+            if (g->out.owns) rp_tensor_release(&g->out);
+            g->out = rp_tensor_view(m->apool[g->aslot], nd, shape);
+        } else {
+            if (!g->out.owns) memset(&g->out, 0, sizeof g->out);
+            g->aslot = -1;
+            if (rp_tensor_reshape_alloc(&g->out, nd, shape, err)) return err->status;
         }
         g->grad_ready = 0;
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
@@ -410,16 +514,14 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
             rp_error_prefix(err, "layer '%s' (%s) forward: ", g->name, g->type);
             return err->status;
         }
+        /* the node's own hold, then one read per input edge */
+        act_put(m, g->aslot);
+        for (int i = 0; i < g->n_in; i++)
+            if (g->in[i] >= 0) act_put(m, m->nodes[g->in[i]].aslot);
     }
     for (size_t k = (size_t)m->output + 1; k < m->n; k++) m->nodes[k].grad_ready = 0;
     *y = &m->nodes[m->output].out;
     return RP_OK;
-}
-
-static int has_trainable(const gnode *g) {
-    for (size_t i = 0; i < g->layer.n_params; i++)
-        if (g->layer.params[i].trainable) return 1;
-    return 0;
 }
 
 int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
@@ -437,12 +539,7 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
         m->nodes[k].gslot = -1;
         m->nodes[k].grad_ready = 0;
     }
-    for (int k = 0; k <= m->output; k++) {
-        gnode *g = &m->nodes[k];
-        g->wants = has_trainable(g) || g->retain;
-        for (int i = 0; !g->wants && i < g->n_in; i++)
-            if (g->in[i] >= 0 && m->nodes[g->in[i]].wants) g->wants = 1;
-    }
+    mark_wants(m);
     if (!og->wants) return RP_OK; /* nothing trainable, nothing retained */
     if ((og->gslot = grad_acquire(m, dy->ndim, dy->shape, err)) < 0) return err->status;
     memcpy(GRAD(m, og)->data, dy->data, dy->numel * sizeof(float));
@@ -523,7 +620,7 @@ int rp_model_retain_grad(rp_model *m, const char *node, rp_error *err) {
 
 const rp_tensor *rp_model_node_output(const rp_model *m, const char *node) {
     int i = find_node(m, node);
-    if (i < 0 || !m->nodes[i].out.data) return NULL;
+    if (i < 0 || !m->nodes[i].out.data || (m->nodes[i].aslot >= 0 && !m->nodes[i].keep)) return NULL;
     return &m->nodes[i].out;
 }
 
@@ -537,6 +634,14 @@ const char *rp_model_last_conv(const rp_model *m) {
     for (int k = m->output; k >= 0; k--)
         if (m->nodes[k].ndim == 4) return m->nodes[k].name;
     return NULL;
+}
+
+size_t rp_model_activation_bytes(const rp_model *m) {
+    size_t b = 0;
+    for (size_t k = 0; k < m->n; k++)
+        if (m->nodes[k].out.owns) b += m->nodes[k].out.cap * sizeof(float);
+    for (size_t i = 0; i < m->napool; i++) b += m->apool[i]->cap * sizeof(float);
+    return b;
 }
 
 /* ---- parameters -------------------------------------------------------------------- */

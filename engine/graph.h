@@ -22,4 +22,9 @@ const char *rp_model_node_name(const rp_model *m, size_t i);
 const char *rp_model_node_type(const rp_model *m, size_t i);
 rp_layer *rp_model_node_layer(rp_model *m, size_t i);
 
+/* Bytes of forward activation buffers the model holds right now: node
+ * outputs kept for backward plus the pool the frozen prefix's transient
+ * outputs are recycled through (gradients and layer states not counted). */
+size_t rp_model_activation_bytes(const rp_model *m);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "graph.h"
 #include "registry.h"
 
 static void fill(rp_tensor *t, uint64_t seed) {
@@ -259,6 +260,68 @@ static void test_from_layers_and_errors(void **state) {
     rp_model_free(m);
 }
 
+/* Same results with the frozen prefix's outputs recycled through the
+ * activation pool (residual fan-out included), training and eval, over
+ * several steps, and fewer activation bytes held. */
+static void check_same(rp_model *a, rp_model *b, const rp_tensor *x, const rp_tensor *w, int train) {
+    rp_error err;
+    const rp_tensor *ya, *yb;
+    rp_model_set_training(a, train);
+    rp_model_set_training(b, train);
+    RP_ASSERT_OK(rp_model_forward(a, x, &ya, &err), &err);
+    RP_ASSERT_OK(rp_model_forward(b, x, &yb, &err), &err);
+    assert_int_equal(ya->numel, yb->numel);
+    assert_memory_equal(ya->data, yb->data, ya->numel * sizeof(float));
+    rp_model_zero_grad(a);
+    rp_model_zero_grad(b);
+    RP_ASSERT_OK(rp_model_backward(a, w, &err), &err);
+    RP_ASSERT_OK(rp_model_backward(b, w, &err), &err);
+    const char *names[] = {"fc.weight", "fc.bias"};
+    for (int i = 0; i < 2; i++) {
+        const rp_tensor *ga = rp_model_find_param(a, names[i])->grad, *gb = rp_model_find_param(b, names[i])->grad;
+        assert_memory_equal(ga->data, gb->data, ga->numel * sizeof(float));
+    }
+}
+
+static void test_frozen_prefix_released(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *full = small_dag(), *frozen = small_dag();
+    const char *pats[] = {"c1", "c2", "bn"};
+    for (int i = 0; i < 3; i++) RP_ASSERT_OK(rp_model_freeze(frozen, pats[i], NULL, &err), &err);
+    rp_tensor *x, *w;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 5, 2, 6, 6, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new2(&w, 5, 4, &err), &err);
+    for (int step = 0; step < 3; step++) {
+        fill(x, 10 + (uint64_t)step);
+        fill(w, 20 + (uint64_t)step);
+        check_same(full, frozen, x, w, step != 1);
+    }
+    /* the prefix's outputs are gone; the trainable layer's input stays */
+    assert_non_null(rp_model_node_output(full, "r1"));
+    assert_null(rp_model_node_output(frozen, "r1"));
+    assert_null(rp_model_node_output(frozen, "sum"));
+    assert_non_null(rp_model_node_output(frozen, "flat"));
+    assert_non_null(rp_model_node_output(frozen, "fc"));
+    size_t bf = rp_model_activation_bytes(full), bz = rp_model_activation_bytes(frozen);
+    /* frozen: the pool peaks while cat runs (r1 and sum 3x6x6 each still
+     * read, cat 6x6x6 written), plus the kept flat (6x3x3) and fc (4) */
+    assert_true(bz < bf);
+    assert_true(bz <= (size_t)5 * (12 * 36 + 6 * 9 + 4) * sizeof(float));
+    /* a retained node of the prefix stays readable */
+    RP_ASSERT_OK(rp_model_retain_grad(frozen, "r1", &err), &err);
+    const rp_tensor *y;
+    RP_ASSERT_OK(rp_model_forward(frozen, x, &y, &err), &err);
+    const rp_tensor *r1a = rp_model_node_output(full, "r1"), *r1b = rp_model_node_output(frozen, "r1");
+    assert_non_null(r1b);
+    assert_memory_equal(r1a->data, r1b->data, r1a->numel * sizeof(float));
+    check_same(full, frozen, x, w, 1);
+    rp_tensor_free(x);
+    rp_tensor_free(w);
+    rp_model_free(full);
+    rp_model_free(frozen);
+}
+
 int main(void) {
     rp_set_threads(2);
     rp_schema_dirs_init();
@@ -266,6 +329,7 @@ int main(void) {
         cmocka_unit_test(test_dag_gradients),     cmocka_unit_test(test_mnist_cnn),
         cmocka_unit_test(test_freeze_skips_gradients), cmocka_unit_test(test_clone_arch_roundtrip),
         cmocka_unit_test(test_surgery),           cmocka_unit_test(test_from_layers_and_errors),
+        cmocka_unit_test(test_frozen_prefix_released),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
