@@ -39,6 +39,7 @@ typedef struct gnode {
     int wants;                      /* scratch: gradient of the output needed */
     int consumers;                  /* scratch: nodes reading this output */
     int keep;                       /* scratch: output must outlive the forward */
+    int bwkeep;                     /* scratch: backward may read the output */
     int aslot;                      /* activation pool slot holding `out`, -1 = own */
 } gnode;
 
@@ -63,6 +64,8 @@ struct rp_model {
     size_t *asize;                  /* scratch: largest request this forward */
     int *aref;                      /* pending reads of the slot (0 = free) */
     size_t napool;
+    int recompute;                  /* the last forward (eval) dropped outputs
+                                       backward reads: backward re-runs it */
 };
 
 #define GRAD(m, g) ((m)->gpool[(g)->gslot])
@@ -448,24 +451,29 @@ static void mark_wants(rp_model *m) {
     }
 }
 
-/* An output outlives the forward when backward may read it (the node or one
- * of its consumers wants a gradient), it is retained, or it is the model
- * output. The others (the frozen prefix) go to the activation pool. */
-static void mark_keep(rp_model *m) {
+/* An output outlives the forward when it is retained, it is the model
+ * output, or (unless `lean`) backward may read it (the node or one of its
+ * consumers wants a gradient). The others (the frozen prefix; everything in
+ * a lean eval forward) go to the activation pool. */
+static void mark_keep(rp_model *m, int lean) {
     mark_wants(m);
-    for (int k = 0; k <= m->output; k++) {
-        gnode *g = &m->nodes[k];
-        g->keep = g->wants || g->retain || k == m->output;
-    }
+    for (int k = 0; k <= m->output; k++) m->nodes[k].bwkeep = m->nodes[k].wants;
     for (int k = 0; k <= m->output; k++) {
         const gnode *g = &m->nodes[k];
         if (!g->wants) continue;
         for (int i = 0; i < g->n_in; i++)
-            if (g->in[i] >= 0) m->nodes[g->in[i]].keep = 1;
+            if (g->in[i] >= 0) m->nodes[g->in[i]].bwkeep = 1;
+    }
+    for (int k = 0; k <= m->output; k++) {
+        gnode *g = &m->nodes[k];
+        g->keep = g->retain || k == m->output || (!lean && g->bwkeep);
     }
 }
 
 #define ACT_PINNED (1 << 30) /* slot kept until the next forward */
+
+/* lean: eval forward, keeps only what consumers need (see rp_model_backward) */
+static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err);
 
 int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_error *err) {
     if (m->output < 0) return rp_error_set(err, RP_ERR_INVALID, "model has no layers");
@@ -474,19 +482,28 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
         return rp_error_set(err, RP_ERR_INVALID, "model input has shape %s, expected [N, %d, %d, %d]",
                             rp_shape_str(x->ndim, x->shape, b, sizeof b), m->c, m->h, m->w);
     }
-    rp_run_ctx ctx = {m->training, m->seed, m->step, 1};
+    if (forward_run(m, x, m->training, !m->training, err)) return err->status;
+    *y = &m->nodes[m->output].out;
+    return RP_OK;
+}
+
+static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
+    rp_run_ctx ctx = {training, m->seed, m->step, 1};
     int64_t n = x->shape[0];
     m->last_x = x;
     for (int k = 0; k <= m->output; k++) m->nodes[k].consumers = 0;
     for (int k = 0; k <= m->output; k++)
         for (int i = 0; i < m->nodes[k].n_in; i++)
             if (m->nodes[k].in[i] >= 0) m->nodes[m->nodes[k].in[i]].consumers++;
-    mark_keep(m);
+    mark_keep(m, lean);
+    m->recompute = 0;
     for (size_t i = 0; i < m->napool; i++) m->aref[i] = 0, m->asize[i] = 0;
     for (int k = 0; k <= m->output; k++) {
         gnode *g = &m->nodes[k];
         int64_t shape[RP_MAX_DIMS];
         int nd = node_shape(g, n, shape);
+        size_t need = 1;
+        for (int d = 0; d < nd; d++) need *= (size_t)shape[d];
         /* in place on the single-consumer output of a layer whose backward
          * does not read it (ReLU after conv/BN/add, as PyTorch's inplace) */
         gnode *src = g->n_in == 1 && g->in[0] >= 0 ? &m->nodes[g->in[0]] : NULL;
@@ -496,9 +513,8 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
             g->out = rp_tensor_view(&src->out, nd, shape);
             g->aslot = src->aslot;
             if (g->aslot >= 0) m->aref[g->aslot] = g->keep ? ACT_PINNED : m->aref[g->aslot] + g->consumers + 1;
-        } else if (!g->keep) {
-            size_t need = 1;
-            for (int d = 0; d < nd; d++) need *= (size_t)shape[d];
+        } else if (!g->keep && !(lean && g->out.owns && g->out.cap >= need)) {
+            /* (a lean forward writes into the buffer a training forward left) */
             if ((g->aslot = act_acquire(m, need, g->consumers + 1, err)) < 0) return err->status;
             if (g->out.owns) rp_tensor_release(&g->out);
             g->out = rp_tensor_view(m->apool[g->aslot], nd, shape);
@@ -514,13 +530,13 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
             rp_error_prefix(err, "layer '%s' (%s) forward: ", g->name, g->type);
             return err->status;
         }
+        if (g->aslot >= 0 && g->bwkeep && !g->keep) m->recompute = 1;
         /* the node's own hold, then one read per input edge */
         act_put(m, g->aslot);
         for (int i = 0; i < g->n_in; i++)
             if (g->in[i] >= 0) act_put(m, m->nodes[g->in[i]].aslot);
     }
     for (size_t k = (size_t)m->output + 1; k < m->n; k++) m->nodes[k].grad_ready = 0;
-    *y = &m->nodes[m->output].out;
     return RP_OK;
 }
 
@@ -533,6 +549,9 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
                             rp_shape_str(dy->ndim, dy->shape, a, sizeof a),
                             rp_shape_str(og->out.ndim, og->out.shape, b, sizeof b));
     }
+    /* an eval forward kept no activations: run it again keeping what
+     * backward reads (eval forward is deterministic, so bit-identical) */
+    if (m->recompute && forward_run(m, m->last_x, 0, 0, err)) return err->status;
     /* which node outputs need a gradient */
     for (size_t i = 0; i < m->ngpool; i++) m->gbusy[i] = 0;
     for (size_t k = 0; k < m->n; k++) {

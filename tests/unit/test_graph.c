@@ -322,6 +322,45 @@ static void test_frozen_prefix_released(void **state) {
     rp_model_free(frozen);
 }
 
+/* Eval forward keeps only what consumers still need; a backward after it
+ * re-runs the forward keeping activations, with bit-identical results. */
+static void test_eval_forward_lean(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *lean = small_dag(), *kept = small_dag();
+    const char *all[] = {"c1", "r1", "c2", "bn", "sum", "cat", "pool", "flat", "fc"};
+    for (int i = 0; i < 9; i++) RP_ASSERT_OK(rp_model_retain_grad(kept, all[i], &err), &err);
+    rp_model_set_training(lean, 0);
+    rp_model_set_training(kept, 0);
+    rp_tensor *x, *w;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 4, 2, 6, 6, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new2(&w, 4, 4, &err), &err);
+    fill(x, 31);
+    fill(w, 32);
+    const rp_tensor *ya, *yb;
+    RP_ASSERT_OK(rp_model_forward(lean, x, &ya, &err), &err);
+    RP_ASSERT_OK(rp_model_forward(kept, x, &yb, &err), &err);
+    assert_memory_equal(ya->data, yb->data, ya->numel * sizeof(float));
+    assert_null(rp_model_node_output(lean, "r1"));
+    assert_null(rp_model_node_output(lean, "flat"));
+    assert_non_null(rp_model_node_output(lean, "fc"));
+    assert_true(rp_model_activation_bytes(lean) < rp_model_activation_bytes(kept));
+    rp_model_zero_grad(lean);
+    rp_model_zero_grad(kept);
+    RP_ASSERT_OK(rp_model_backward(lean, w, &err), &err);
+    RP_ASSERT_OK(rp_model_backward(kept, w, &err), &err);
+    assert_memory_equal(ya->data, yb->data, ya->numel * sizeof(float));
+    const char *names[] = {"c1.weight", "c2.weight", "bn.weight", "fc.weight"};
+    for (int i = 0; i < 4; i++) {
+        const rp_tensor *ga = rp_model_find_param(lean, names[i])->grad, *gb = rp_model_find_param(kept, names[i])->grad;
+        assert_memory_equal(ga->data, gb->data, ga->numel * sizeof(float));
+    }
+    rp_tensor_free(x);
+    rp_tensor_free(w);
+    rp_model_free(lean);
+    rp_model_free(kept);
+}
+
 int main(void) {
     rp_set_threads(2);
     rp_schema_dirs_init();
@@ -330,6 +369,7 @@ int main(void) {
         cmocka_unit_test(test_freeze_skips_gradients), cmocka_unit_test(test_clone_arch_roundtrip),
         cmocka_unit_test(test_surgery),           cmocka_unit_test(test_from_layers_and_errors),
         cmocka_unit_test(test_frozen_prefix_released),
+        cmocka_unit_test(test_eval_forward_lean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
