@@ -13,6 +13,15 @@
  * node's output gradient is computed only if the node or something upstream
  * has a trainable parameter (or the node's gradient is retained), so frozen
  * prefixes and the first layer's input gradient cost nothing.
+ *
+ * Forward activations are kept only where backward reads them (a node that
+ * wants a gradient, and its inputs), plus retained nodes and the model
+ * output. The rest (the frozen prefix; everything but the output in eval
+ * mode) live in a second pool whose buffers are reference-counted over the
+ * DAG and reused as soon as their last consumer has run, as PyTorch frees
+ * tensors autograd does not save. A backward after an eval forward re-runs
+ * that forward keeping activations first (bit-identical: eval is
+ * deterministic).
  */
 #include <fnmatch.h>
 #include <stdarg.h>
