@@ -58,7 +58,9 @@ static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_ten
             for (int64_t oy = 0; oy < oh; oy++) {
                 const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
                 const int32_t base = (int32_t)(2 * oy * w);
-#pragma omp simd
+/* 8 lanes: a 16-lane loop would never run on the 12- or 14-wide outputs of
+ * 24x24 / 28x28 maps and leave everything to the scalar remainder */
+#pragma omp simd simdlen(8)
                 for (int64_t ox = 0; ox < ow; ox++) {
                     float best = r0[2 * ox], v;
                     int32_t bi = base + (int32_t)(2 * ox);
