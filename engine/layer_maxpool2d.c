@@ -37,6 +37,14 @@ static int mp_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     return RP_OK;
 }
 
+/* A later window value V at flat index I replaces (best, bi) when greater,
+ * or NaN while best is not (the first NaN stays); ties keep the first. */
+#define MP_STEP(V, I)                                                                              \
+    do {                                                                                           \
+        v = (V);                                                                                   \
+        if (v > best || (v != v && best == best)) best = v, bi = (I);                              \
+    } while (0)
+
 static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                       rp_tensor *out, rp_error *err) {
     (void)ctx, (void)n_in;
@@ -88,7 +96,37 @@ static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_ten
              * window) */
             const int64_t y0 = oy * s->s[0] - s->p[0];
             const int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + s->k[0] > h ? h : y0 + s->k[0];
+            /* 3x3 windows wholly inside the input (ResNet's stem pool):
+             * nine taps in row-major order, vectorised over ox */
+            int64_t lo = ow, hi = ow;
+            if (s->k[0] == 3 && s->k[1] == 3 && yb - ya == 3) {
+                const int64_t sx = s->s[1], px = s->p[1];
+                lo = (px + sx - 1) / sx;
+                hi = w - 3 + px >= 0 ? (w - 3 + px) / sx + 1 : 0;
+                if (hi > ow) hi = ow;
+                if (lo > hi) lo = hi;
+                const float *r0 = xp + ya * w - px, *r1 = r0 + w, *r2 = r1 + w;
+                const int32_t b0 = (int32_t)(ya * w - px), b1 = b0 + (int32_t)w, b2 = b1 + (int32_t)w;
+#pragma omp simd simdlen(8)
+                for (int64_t ox = lo; ox < hi; ox++) {
+                    const int64_t c = ox * sx;
+                    float best = r0[c], v;
+                    int32_t bi = b0 + (int32_t)c;
+                    MP_STEP(r0[c + 1], b0 + (int32_t)c + 1);
+                    MP_STEP(r0[c + 2], b0 + (int32_t)c + 2);
+                    MP_STEP(r1[c], b1 + (int32_t)c);
+                    MP_STEP(r1[c + 1], b1 + (int32_t)c + 1);
+                    MP_STEP(r1[c + 2], b1 + (int32_t)c + 2);
+                    MP_STEP(r2[c], b2 + (int32_t)c);
+                    MP_STEP(r2[c + 1], b2 + (int32_t)c + 1);
+                    MP_STEP(r2[c + 2], b2 + (int32_t)c + 2);
+                    yp[oy * ow + ox] = best;
+                    ip[oy * ow + ox] = bi;
+                }
+            }
             for (int64_t ox = 0; ox < ow; ox++) {
+                if (ox == lo) ox = hi;
+                if (ox >= ow) break;
                 const int64_t x0 = ox * s->s[1] - s->p[1];
                 const int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + s->k[1] > w ? w : x0 + s->k[1];
                 /* first maximum in row-major window order; a later value wins
