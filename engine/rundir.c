@@ -327,7 +327,11 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
             exit_code = 1;
             break;
         }
-        if (rp_interrupted()) {
+        /* The first cell always goes through the pipeline runner, which turns
+         * an interrupt into a manifest with status "interrupted" and every
+         * stage "not run": a Ctrl-C at any moment leaves a described run
+         * directory. Later cells are only marked. */
+        if (ci > 0 && rp_interrupted()) {
             n_notrun++;
             free(cdir);
             cell_status[ci] = dupstr("not run");
