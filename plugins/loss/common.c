@@ -120,3 +120,14 @@ int loss_param_finite(const rp_node *params, const char *key, double def, double
         return rp_error_at(err, n, RP_ERR_INVALID, "'%s': expected a finite number", key);
     return RP_OK;
 }
+
+int loss_count_targets(const int32_t *target, int64_t ignore_index, const loss_geom *g,
+                       const char *who, int64_t *used, rp_error *err) {
+    *used = 0;
+    for (int64_t r = 0; r < g->rows; r++) {
+        int ok = loss_target_ok(target[r], ignore_index, g, r, who, err);
+        if (ok < 0) return err ? err->status : RP_ERR_INVALID;
+        *used += ok;
+    }
+    return RP_OK;
+}

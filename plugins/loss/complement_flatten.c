@@ -76,11 +76,8 @@ static int cf_forward(const void *state, const rp_tensor *logits, const int32_t 
     int rc = loss_geom_init(logits, dlogits, 2, "complement_flatten", &g, err);
     if (rc != RP_OK) return rc;
     int64_t used = 0;
-    for (int64_t r = 0; r < g.rows; r++) {
-        int ok = loss_target_ok(target[r], s->ignore_index, &g, r, "complement_flatten", err);
-        if (ok < 0) return err ? err->status : RP_ERR_INVALID;
-        used += ok;
-    }
+    rc = loss_count_targets(target, s->ignore_index, &g, "complement_flatten", &used, err);
+    if (rc != RP_OK) return rc;
     *loss = 0;
     if (used == 0) {
         if (dlogits) rp_tensor_zero(dlogits);

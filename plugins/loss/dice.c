@@ -93,11 +93,8 @@ static int dice_forward(const void *state, const rp_tensor *logits, const int32_
     int rc = loss_geom_init(logits, dlogits, 1, "dice", &g, err);
     if (rc != RP_OK) return rc;
     int64_t used = 0;
-    for (int64_t r = 0; r < g.rows; r++) {
-        int ok = loss_target_ok(target[r], s->ignore_index, &g, r, "dice", err);
-        if (ok < 0) return err ? err->status : RP_ERR_INVALID;
-        used += ok;
-    }
+    rc = loss_count_targets(target, s->ignore_index, &g, "dice", &used, err);
+    if (rc != RP_OK) return rc;
     *loss = 0;
     if (used == 0) {
         if (dlogits) rp_tensor_zero(dlogits);

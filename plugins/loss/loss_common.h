@@ -101,6 +101,11 @@ static inline float loss_expd(float x, double l) { return loss_expf((float)((dou
 int loss_target_ok(int32_t t, int64_t ignore_index, const loss_geom *g, int64_t r, const char *who,
                    rp_error *err);
 
+/* Validate every target of g->rows rows; *used = how many are not
+ * ignore_index. RP_OK, or the first invalid target's error. */
+int loss_count_targets(const int32_t *target, int64_t ignore_index, const loss_geom *g,
+                       const char *who, int64_t *used, rp_error *err);
+
 /* Read a finite parameter; error located at the node if it is not finite. */
 int loss_param_finite(const rp_node *params, const char *key, double def, double *out,
                       rp_error *err);
