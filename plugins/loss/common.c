@@ -121,13 +121,18 @@ int loss_param_finite(const rp_node *params, const char *key, double def, double
     return RP_OK;
 }
 
-int loss_count_targets(const int32_t *target, int64_t ignore_index, const loss_geom *g,
-                       const char *who, int64_t *used, rp_error *err) {
+int loss_begin(const rp_tensor *logits, rp_tensor *dlogits, const int32_t *target, int64_t min_c,
+               int64_t ignore_index, const char *who, loss_geom *g, int64_t *used, double *loss,
+               rp_error *err) {
     *used = 0;
+    *loss = 0;
+    int rc = loss_geom_init(logits, dlogits, min_c, who, g, err);
+    if (rc != RP_OK) return rc;
     for (int64_t r = 0; r < g->rows; r++) {
         int ok = loss_target_ok(target[r], ignore_index, g, r, who, err);
         if (ok < 0) return err ? err->status : RP_ERR_INVALID;
         *used += ok;
     }
+    if (*used == 0 && dlogits) rp_tensor_zero(dlogits);
     return RP_OK;
 }

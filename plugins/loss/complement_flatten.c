@@ -73,16 +73,9 @@ static int cf_forward(const void *state, const rp_tensor *logits, const int32_t 
                       double *loss, rp_tensor *dlogits, rp_error *err) {
     const cf_state *s = state;
     loss_geom g;
-    int rc = loss_geom_init(logits, dlogits, 2, "complement_flatten", &g, err);
-    if (rc != RP_OK) return rc;
-    int64_t used = 0;
-    rc = loss_count_targets(target, s->ignore_index, &g, "complement_flatten", &used, err);
-    if (rc != RP_OK) return rc;
-    *loss = 0;
-    if (used == 0) {
-        if (dlogits) rp_tensor_zero(dlogits);
-        return RP_OK;
-    }
+    int64_t used;
+    int rc = loss_begin(logits, dlogits, target, 2, s->ignore_index, "complement_flatten", &g, &used, loss, err);
+    if (rc != RP_OK || used == 0) return rc;
     const int64_t nb = loss_nblocks(&g);
     double *part = calloc((size_t)nb, sizeof(double));
     if (!part) return rp_error_set(err, RP_ERR_NOMEM, "loss 'complement_flatten': out of memory");

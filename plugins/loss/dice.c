@@ -90,16 +90,9 @@ static int dice_forward(const void *state, const rp_tensor *logits, const int32_
                         double *loss, rp_tensor *dlogits, rp_error *err) {
     const dice_state *s = state;
     loss_geom g;
-    int rc = loss_geom_init(logits, dlogits, 1, "dice", &g, err);
-    if (rc != RP_OK) return rc;
-    int64_t used = 0;
-    rc = loss_count_targets(target, s->ignore_index, &g, "dice", &used, err);
-    if (rc != RP_OK) return rc;
-    *loss = 0;
-    if (used == 0) {
-        if (dlogits) rp_tensor_zero(dlogits);
-        return RP_OK;
-    }
+    int64_t used;
+    int rc = loss_begin(logits, dlogits, target, 1, s->ignore_index, "dice", &g, &used, loss, err);
+    if (rc != RP_OK || used == 0) return rc;
     const int64_t C = g.c, nb = loss_nblocks(&g);
     const int64_t ii = s->ignore_index;
     const float *x = logits->data;

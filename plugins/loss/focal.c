@@ -62,16 +62,9 @@ static int focal_forward(const void *state, const rp_tensor *logits, const int32
                          double *loss, rp_tensor *dlogits, rp_error *err) {
     const focal_state *s = state;
     loss_geom g;
-    int rc = loss_geom_init(logits, dlogits, 1, "focal", &g, err);
-    if (rc != RP_OK) return rc;
-    int64_t used = 0;
-    rc = loss_count_targets(target, s->ignore_index, &g, "focal", &used, err);
-    if (rc != RP_OK) return rc;
-    *loss = 0;
-    if (used == 0) {
-        if (dlogits) rp_tensor_zero(dlogits);
-        return RP_OK;
-    }
+    int64_t used;
+    int rc = loss_begin(logits, dlogits, target, 1, s->ignore_index, "focal", &g, &used, loss, err);
+    if (rc != RP_OK || used == 0) return rc;
     const int64_t nb = loss_nblocks(&g);
     double *lse = malloc(sizeof(double) * (size_t)g.rows);
     double *part = calloc((size_t)nb, sizeof(double));

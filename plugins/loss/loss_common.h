@@ -101,10 +101,13 @@ static inline float loss_expd(float x, double l) { return loss_expf((float)((dou
 int loss_target_ok(int32_t t, int64_t ignore_index, const loss_geom *g, int64_t r, const char *who,
                    rp_error *err);
 
-/* Validate every target of g->rows rows; *used = how many are not
- * ignore_index. RP_OK, or the first invalid target's error. */
-int loss_count_targets(const int32_t *target, int64_t ignore_index, const loss_geom *g,
-                       const char *who, int64_t *used, rp_error *err);
+/* The common start of a forward pass: check the logits/dlogits geometry
+ * (at least min_c classes), validate every target and count the rows that are
+ * not ignore_index into *used. When none is used the loss is 0 and dlogits
+ * (may be NULL) is zeroed: callers return at once when *used == 0. */
+int loss_begin(const rp_tensor *logits, rp_tensor *dlogits, const int32_t *target, int64_t min_c,
+               int64_t ignore_index, const char *who, loss_geom *g, int64_t *used, double *loss,
+               rp_error *err);
 
 /* Read a finite parameter; error located at the node if it is not finite. */
 int loss_param_finite(const rp_node *params, const char *key, double def, double *out,
