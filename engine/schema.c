@@ -457,6 +457,22 @@ static int value_equal(const rp_node *a, const rp_node *b) {
     return rp_node_equal(a, b);
 }
 
+/* minItems/maxItems on a list, minProperties/maxProperties on a map. */
+static void check_size(struct vctx *c, const rp_node *s, const rp_node *v, const char *path,
+                       const char *min_key, const char *max_key, const char *one,
+                       const char *many) {
+    int64_t k;
+    const rp_node *lim;
+    if ((lim = rp_node_get(s, min_key)) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
+        (int64_t)v->n < k)
+        verr(c, v, path, "expected at least %lld %s, got %zu", (long long)k, k == 1 ? one : many,
+             v->n);
+    if ((lim = rp_node_get(s, max_key)) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
+        (int64_t)v->n > k)
+        verr(c, v, path, "expected at most %lld %s, got %zu", (long long)k, k == 1 ? one : many,
+             v->n);
+}
+
 static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, const char *path);
 
 static rp_node *with_location(rp_node *n, const rp_node *from) {
@@ -835,16 +851,7 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
     if (xc) return validate_component(c, kind_from_name(xc->str), v, path);
     /* arrays */
     if (v->kind == RP_NODE_SEQ) {
-        int64_t k;
-        const rp_node *lim;
-        if ((lim = rp_node_get(s, "minItems")) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
-            (int64_t)v->n < k)
-            verr(c, v, path, "expected at least %lld item%s, got %zu", (long long)k,
-                 k == 1 ? "" : "s", v->n);
-        if ((lim = rp_node_get(s, "maxItems")) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
-            (int64_t)v->n > k)
-            verr(c, v, path, "expected at most %lld item%s, got %zu", (long long)k,
-                 k == 1 ? "" : "s", v->n);
+        check_size(c, s, v, path, "minItems", "maxItems", "item", "items");
         const rp_node *uniq = rp_node_get(s, "uniqueItems");
         if (uniq && rp_node_is_bool(uniq) && !strcmp(uniq->str, "true")) {
             int dup = 0;
@@ -872,16 +879,7 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
     }
     /* objects */
     if (v->kind == RP_NODE_MAP) {
-        int64_t k;
-        const rp_node *lim;
-        if ((lim = rp_node_get(s, "minProperties")) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
-            (int64_t)v->n < k)
-            verr(c, v, path, "expected at least %lld entr%s, got %zu", (long long)k,
-                 k == 1 ? "y" : "ies", v->n);
-        if ((lim = rp_node_get(s, "maxProperties")) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
-            (int64_t)v->n > k)
-            verr(c, v, path, "expected at most %lld entr%s, got %zu", (long long)k,
-                 k == 1 ? "y" : "ies", v->n);
+        check_size(c, s, v, path, "minProperties", "maxProperties", "entry", "entries");
     }
     if (v->kind == RP_NODE_MAP &&
         (rp_node_get(s, "properties") || rp_node_get(s, "required") ||
