@@ -154,6 +154,28 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
     }
 }
 
+/* y = act(scale[k] * y + shift[k]) over [N, K, OH*OW]. */
+static void apply_epilogue(const rp_conv_geom *g, float *y, const rp_conv_epilogue *ep) {
+    if (!ep || (!ep->scale && !ep->shift && !ep->relu)) return;
+    const int64_t ohw = g->oh * g->ow, rows = g->n * g->k;
+#pragma omp parallel for schedule(static) if (rows * ohw > 32768)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t k = r % g->k;
+        const float s = ep->scale ? ep->scale[k] : 1.0f, t = ep->shift ? ep->shift[k] : 0.0f;
+        float *yr = y + r * ohw;
+        for (int64_t p = 0; p < ohw; p++) {
+            float v = s * yr[p] + t;
+            yr[p] = ep->relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y, float *ws, const rp_conv_epilogue *ep) {
+    rp_conv2d_forward(g, x, w, b, y, ws);
+    apply_epilogue(g, y, ep);
+}
+
 /* ------------------------------------------------------------------------------
  * Fast paths (AVX-512). Forward and backward-data run as a register-blocked
  * GEMM C[rows, positions] = A . B (kern_fwd: 8 rows x 48 positions, A

@@ -35,6 +35,19 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g);
 void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                        float *y, float *ws);
 
+/* Per-output-channel epilogue fused into the forward store (eval-mode
+ * conv -> batchnorm -> relu folding): y = act(scale[k] * (conv + b[k]) + shift[k]).
+ * scale / shift may be NULL (1 / 0); relu != 0 applies max(0, .). */
+typedef struct rp_conv_epilogue {
+    const float *scale; /* [K], borrowed */
+    const float *shift; /* [K], borrowed */
+    int relu;
+} rp_conv_epilogue;
+
+/* rp_conv2d_forward followed by the epilogue (ep borrowed; NULL = none). */
+void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y, float *ws, const rp_conv_epilogue *ep);
+
 /* dx[N,C,H,W] = conv_transpose(dy[N,K,OH,OW], w)          (dx overwritten) */
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
                              float *ws);
