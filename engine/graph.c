@@ -22,6 +22,25 @@
  * tensors autograd does not save. A backward after an eval forward re-runs
  * that forward keeping activations first (bit-identical: eval is
  * deterministic).
+ *
+ * Eval-mode fusion: a lean eval forward folds chains into one pass of the
+ * chain's first layer (its forward_ep): head -> [per-channel affine] ->
+ * [relu], e.g. conv2d -> batchnorm2d -> relu (BN eval = x*scale + shift with
+ * running stats) or add -> relu. The graph decides by layer capabilities
+ * (rp_layer_ops.forward_ep with RP_LAYER_EP_* flags, channel_affine,
+ * RP_LAYER_RELU), never by layer names. Every node of a chain except the
+ * last must have one consumer, not be retained and not be the model output;
+ * the affine node must come right after the head, and a relu is folded only
+ * where the unfused forward runs it in place. The result is written where
+ * the unfused chain leaves its last output (the affine node's buffer, taken
+ * at the same point with the same pool choices; the relu is a view of it),
+ * so the activation pool evolves as unfused (one exception, where that
+ * buffer is the head's own input: see forward_run).
+ * rp_model_node_output returns NULL for the head (its output never
+ * existed). The plan is remade at each forward (one pass over the nodes).
+ * Training forwards are never fused, and a backward after a fused forward
+ * re-runs the forward unfused first (the fused one never wrote inputs
+ * backward reads). Off with rp_model_set_fusion(m, 0) or RP_NO_FUSE=1.
  */
 #include <fnmatch.h>
 #include <stdarg.h>
@@ -47,6 +66,14 @@ typedef struct gnode {
     int grad_ready;                 /* gslot holds this backward's gradient */
     int wants;                      /* scratch: gradient of the output needed */
     int consumers;                  /* scratch: nodes reading this output */
+    int consumer;                   /* scratch: the reader when consumers == 1 */
+    int fuse_in;                    /* scratch: computed by chain head fuse_in's
+                                       forward_ep (-1 = runs its own forward) */
+    int fuse_aff, fuse_relu;        /* scratch, chain head: the affine / relu
+                                       node folded into it (-1 = none) */
+    int hidden;                     /* scratch: chain head whose output was
+                                       not written (fused into the chain) */
+    int buf_ready;                  /* scratch: output buffer already shaped */
     int keep;                       /* scratch: output must outlive the forward */
     int bwkeep;                     /* scratch: backward may read the output */
     int aslot;                      /* activation pool slot holding `out`, -1 = own */
@@ -74,7 +101,10 @@ struct rp_model {
     int *aref;                      /* pending reads of the slot (0 = free) */
     size_t napool;
     int recompute;                  /* the last forward (eval) dropped outputs
-                                       backward reads: backward re-runs it */
+                                       backward reads, or was fused: backward
+                                       re-runs it */
+    int no_fuse;                    /* eval-mode fusion disabled */
+    int fused;                      /* chains the last forward fused */
 };
 
 #define GRAD(m, g) ((m)->gpool[(g)->gslot])
@@ -350,6 +380,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     g->n_in = n_in;
     g->gslot = -1;
     g->aslot = -1;
+    g->fuse_in = g->fuse_aff = g->fuse_relu = -1;
     memcpy(g->in, in_idx, sizeof(int) * (size_t)n_in);
     g->layer.ops = ops;
     g->layer.name = dupstr(name);
@@ -432,6 +463,60 @@ void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step) {
     m->step = step;
 }
 
+void rp_model_set_fusion(rp_model *m, int enabled) { m->no_fuse = !enabled; }
+
+/* RP_NO_FUSE set to anything but "" or "0" turns fusion off everywhere. */
+static int fusion_env_off(void) {
+    const char *e = getenv("RP_NO_FUSE");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+static int same_shape_nodes(const gnode *a, const gnode *b) {
+    return a->ndim == b->ndim && memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) == 0;
+}
+
+/* The fusion plan of this forward (consumers counted): for each node with a
+ * forward_ep, follow its single-consumer chain while the next node reads
+ * only it and is either an affine layer right after the head in node order
+ * (its buffer is then taken exactly when it would be unfused), or a relu the
+ * unfused forward would run in place on its input. So fused and unfused
+ * forwards use the same buffers. Returns whether a chain was planned. */
+static int plan_fusion(rp_model *m, int enabled) {
+    for (size_t k = 0; k < m->n; k++) {
+        gnode *g = &m->nodes[k];
+        g->fuse_in = g->fuse_aff = g->fuse_relu = -1;
+        g->hidden = g->buf_ready = 0;
+    }
+    if (!enabled) return 0;
+    int any = 0;
+    for (int k = 0; k <= m->output; k++) {
+        gnode *h = &m->nodes[k];
+        if (!h->layer.ops->forward_ep || h->fuse_in >= 0) continue;
+        const unsigned caps = h->layer.ops->flags;
+        int cur = k;
+        for (;;) {
+            gnode *c = &m->nodes[cur];
+            if (c->consumers != 1 || c->retain || cur == m->output) break;
+            gnode *nx = &m->nodes[c->consumer];
+            if (nx->n_in != 1 || !same_shape_nodes(nx, c)) break;
+            const struct rp_layer_ops *ops = nx->layer.ops;
+            if (ops->channel_affine && (caps & RP_LAYER_EP_AFFINE) && cur == k && c->consumer == k + 1 &&
+                c->ndim >= 2)
+                h->fuse_aff = c->consumer;
+            else if ((ops->flags & RP_LAYER_RELU) && (ops->flags & RP_LAYER_INPLACE) &&
+                     (c->layer.ops->flags & RP_LAYER_OUT_UNUSED) && (caps & RP_LAYER_EP_RELU) &&
+                     h->fuse_relu < 0 && c->consumer != m->output)
+                h->fuse_relu = c->consumer;
+            else
+                break;
+            nx->fuse_in = k;
+            cur = c->consumer;
+            any = 1;
+        }
+    }
+    return any;
+}
+
 static int node_shape(const gnode *g, int64_t n, int64_t *shape) {
     memcpy(shape, g->shape, sizeof g->shape);
     shape[0] = n;
@@ -496,55 +581,138 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
     return RP_OK;
 }
 
+/* Shape node k's output buffer for this forward: a view in place of its
+ * input, a pooled activation, or its own buffer. */
+static int node_buffer(rp_model *m, int k, int64_t n, int lean, rp_error *err) {
+    gnode *g = &m->nodes[k];
+    int64_t shape[RP_MAX_DIMS];
+    int nd = node_shape(g, n, shape);
+    size_t need = 1;
+    for (int d = 0; d < nd; d++) need *= (size_t)shape[d];
+    /* in place on the single-consumer output of a layer whose backward
+     * does not read it (ReLU after conv/BN/add, as PyTorch's inplace) */
+    gnode *src = g->n_in == 1 && g->in[0] >= 0 ? &m->nodes[g->in[0]] : NULL;
+    if (src && (g->layer.ops->flags & RP_LAYER_INPLACE) && (src->layer.ops->flags & RP_LAYER_OUT_UNUSED) &&
+        src->consumers == 1 && !src->retain && k != m->output && g->in[0] != m->output) {
+        if (g->out.owns) rp_tensor_release(&g->out);
+        g->out = rp_tensor_view(&src->out, nd, shape);
+        g->aslot = src->aslot;
+        if (g->aslot >= 0) m->aref[g->aslot] = g->keep ? ACT_PINNED : m->aref[g->aslot] + g->consumers + 1;
+    } else if (!g->keep && !(lean && g->out.owns && g->out.cap >= need)) {
+        /* (a lean forward writes into the buffer a training forward left) */
+        if ((g->aslot = act_acquire(m, need, g->consumers + 1, err)) < 0) return err->status;
+        if (g->out.owns) rp_tensor_release(&g->out);
+        g->out = rp_tensor_view(m->apool[g->aslot], nd, shape);
+    } else {
+        if (!g->out.owns) memset(&g->out, 0, sizeof g->out);
+        g->aslot = -1;
+        if (rp_tensor_reshape_alloc(&g->out, nd, shape, err)) return err->status;
+    }
+    return RP_OK;
+}
+
+/* The node's own hold on its buffer, then one read per input edge. */
+static void node_release_reads(rp_model *m, gnode *g) {
+    if (g->aslot >= 0 && g->bwkeep && !g->keep) m->recompute = 1;
+    act_put(m, g->aslot);
+    for (int i = 0; i < g->n_in; i++)
+        if (g->in[i] >= 0) act_put(m, m->nodes[g->in[i]].aslot);
+}
+
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
     rp_run_ctx ctx = {training, m->seed, m->step, 1};
     int64_t n = x->shape[0];
     m->last_x = x;
     for (int k = 0; k <= m->output; k++) m->nodes[k].consumers = 0;
     for (int k = 0; k <= m->output; k++)
-        for (int i = 0; i < m->nodes[k].n_in; i++)
-            if (m->nodes[k].in[i] >= 0) m->nodes[m->nodes[k].in[i]].consumers++;
+        for (int i = 0; i < m->nodes[k].n_in; i++) {
+            int j = m->nodes[k].in[i];
+            if (j < 0) continue;
+            m->nodes[j].consumers++;
+            m->nodes[j].consumer = k;
+        }
     mark_keep(m, lean);
+    plan_fusion(m, lean && !m->no_fuse && !fusion_env_off());
     m->recompute = 0;
+    m->fused = 0;
     for (size_t i = 0; i < m->napool; i++) m->aref[i] = 0, m->asize[i] = 0;
     for (int k = 0; k <= m->output; k++) {
         gnode *g = &m->nodes[k];
-        int64_t shape[RP_MAX_DIMS];
-        int nd = node_shape(g, n, shape);
-        size_t need = 1;
-        for (int d = 0; d < nd; d++) need *= (size_t)shape[d];
-        /* in place on the single-consumer output of a layer whose backward
-         * does not read it (ReLU after conv/BN/add, as PyTorch's inplace) */
-        gnode *src = g->n_in == 1 && g->in[0] >= 0 ? &m->nodes[g->in[0]] : NULL;
-        if (src && (g->layer.ops->flags & RP_LAYER_INPLACE) && (src->layer.ops->flags & RP_LAYER_OUT_UNUSED) &&
-            src->consumers == 1 && !src->retain && k != m->output && g->in[0] != m->output) {
-            if (g->out.owns) rp_tensor_release(&g->out);
-            g->out = rp_tensor_view(&src->out, nd, shape);
-            g->aslot = src->aslot;
-            if (g->aslot >= 0) m->aref[g->aslot] = g->keep ? ACT_PINNED : m->aref[g->aslot] + g->consumers + 1;
-        } else if (!g->keep && !(lean && g->out.owns && g->out.cap >= need)) {
-            /* (a lean forward writes into the buffer a training forward left) */
-            if ((g->aslot = act_acquire(m, need, g->consumers + 1, err)) < 0) return err->status;
-            if (g->out.owns) rp_tensor_release(&g->out);
-            g->out = rp_tensor_view(m->apool[g->aslot], nd, shape);
-        } else {
-            if (!g->out.owns) memset(&g->out, 0, sizeof g->out);
-            g->aslot = -1;
-            if (rp_tensor_reshape_alloc(&g->out, nd, shape, err)) return err->status;
-        }
+        /* (a chain head already shaped its affine node's buffer) */
+        if (!g->buf_ready && node_buffer(m, k, n, lean, err)) return err->status;
+        g->buf_ready = 0;
         g->grad_ready = 0;
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, x, in);
-        if (g->layer.ops->forward(&g->layer, &ctx, g->n_in, in, &g->out, err)) {
+        if (g->fuse_in >= 0) { /* computed by its chain head */
+            node_release_reads(m, g);
+            continue;
+        }
+        if (g->fuse_aff < 0 && g->fuse_relu < 0) {
+            if (g->layer.ops->forward(&g->layer, &ctx, g->n_in, in, &g->out, err)) {
+                rp_error_prefix(err, "layer '%s' (%s) forward: ", g->name, g->type);
+                return err->status;
+            }
+            node_release_reads(m, g);
+            continue;
+        }
+        /* a chain head: the result goes where the last node of the chain
+         * keeps it, with the same buffer choices as unfused layers, so the
+         * activation pool behaves exactly as without fusion. A relu is in
+         * place (plan_fusion); an affine node (next in order) has its own
+         * buffer, taken here, after the head's holds, as it would be. */
+        rp_tensor *dst = &g->out;
+        if (g->fuse_aff >= 0) {
+            gnode *a = &m->nodes[g->fuse_aff];
+            node_release_reads(m, g);
+            if (node_buffer(m, g->fuse_aff, n, lean, err)) return err->status;
+            a->buf_ready = 1;
+            dst = &a->out;
+            /* that buffer may be one the head's inputs just released (a
+             * convolution cannot run in place): then the result goes to the
+             * head's buffer instead, which becomes the affine node's: by
+             * view when the head owns it (it lives until the next forward),
+             * by exchanging the two pool tensors when their capacities are
+             * equal (the pool then evolves exactly as unfused), else by
+             * handing the head's slot to the affine node and freeing the one
+             * it took (the pool may then place later outputs differently) */
+            int alias = 0;
+            for (int i = 0; i < g->n_in; i++)
+                if (a->aslot >= 0 && g->in[i] >= 0 && m->nodes[g->in[i]].aslot == a->aslot) alias = 1;
+            if (alias && g->aslot < 0) {
+                a->out = rp_tensor_view(&g->out, a->out.ndim, a->out.shape);
+            } else if (alias && m->apool[g->aslot]->cap == m->apool[a->aslot]->cap) {
+                rp_tensor *t = m->apool[g->aslot];
+                m->apool[g->aslot] = m->apool[a->aslot];
+                m->apool[a->aslot] = t;
+                a->out = rp_tensor_view(t, a->out.ndim, a->out.shape);
+                g->out = rp_tensor_view(m->apool[g->aslot], g->out.ndim, g->out.shape);
+            } else if (alias) {
+                /* the head's slot: its hold for a's read, plus a's holds */
+                m->aref[g->aslot] += m->aref[a->aslot];
+                m->aref[a->aslot] = 0;
+                a->aslot = g->aslot;
+                a->out = rp_tensor_view(&g->out, a->out.ndim, a->out.shape);
+            }
+        }
+        rp_layer_epilogue ep = {NULL, NULL, g->fuse_relu >= 0};
+        if (g->fuse_aff >= 0) {
+            gnode *a = &m->nodes[g->fuse_aff];
+            if (a->layer.ops->channel_affine(&a->layer, &ctx, &ep.scale, &ep.shift, err)) {
+                rp_error_prefix(err, "layer '%s' (%s) forward: ", a->name, a->type);
+                return err->status;
+            }
+        }
+        if (g->layer.ops->forward_ep(&g->layer, &ctx, g->n_in, in, dst, &ep, err)) {
             rp_error_prefix(err, "layer '%s' (%s) forward: ", g->name, g->type);
             return err->status;
         }
-        if (g->aslot >= 0 && g->bwkeep && !g->keep) m->recompute = 1;
-        /* the node's own hold, then one read per input edge */
-        act_put(m, g->aslot);
-        for (int i = 0; i < g->n_in; i++)
-            if (g->in[i] >= 0) act_put(m, m->nodes[g->in[i]].aslot);
+        g->hidden = 1;
+        m->fused++;
+        if (g->fuse_aff < 0) node_release_reads(m, g);
     }
+    /* a backward must not see fused outputs: it re-runs the forward unfused */
+    if (m->fused) m->recompute = 1;
     for (size_t k = (size_t)m->output + 1; k < m->n; k++) m->nodes[k].grad_ready = 0;
     return RP_OK;
 }
@@ -648,7 +816,8 @@ int rp_model_retain_grad(rp_model *m, const char *node, rp_error *err) {
 
 const rp_tensor *rp_model_node_output(const rp_model *m, const char *node) {
     int i = find_node(m, node);
-    if (i < 0 || !m->nodes[i].out.data || (m->nodes[i].aslot >= 0 && !m->nodes[i].keep)) return NULL;
+    if (i < 0 || !m->nodes[i].out.data || m->nodes[i].hidden || (m->nodes[i].aslot >= 0 && !m->nodes[i].keep))
+        return NULL;
     return &m->nodes[i].out;
 }
 
@@ -663,6 +832,8 @@ const char *rp_model_last_conv(const rp_model *m) {
         if (m->nodes[k].ndim == 4) return m->nodes[k].name;
     return NULL;
 }
+
+int rp_model_fused_chains(const rp_model *m) { return m->fused; }
 
 size_t rp_model_activation_bytes(const rp_model *m) {
     size_t b = 0;
@@ -962,6 +1133,7 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     copy_params(c, m, 1);
     for (size_t i = 0; i < m->n; i++) c->nodes[i].retain = m->nodes[i].retain;
     c->training = m->training;
+    c->no_fuse = m->no_fuse;
     c->seed = m->seed;
     c->step = m->step;
     c->init_hook = m->init_hook;
@@ -1035,6 +1207,7 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
         return st;
     }
     n->training = m->training;
+    n->no_fuse = m->no_fuse;
     n->init_hook = m->init_hook;
     model_swap_in(m, n);
     return RP_OK;
@@ -1069,6 +1242,7 @@ int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
     }
     copy_params(n, m, 1);
     n->training = m->training;
+    n->no_fuse = m->no_fuse;
     n->init_hook = m->init_hook;
     model_swap_in(m, n);
     return RP_OK;

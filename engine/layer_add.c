@@ -34,6 +34,52 @@ static int add_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
     return RP_OK;
 }
 
+/* Eval-mode fusion (add -> relu at the end of a residual block, or add ->
+ * batchnorm): the sum and the epilogue in one pass over rows [N*C, S], in
+ * the same order of operations as add, then x * scale + shift (batch norm
+ * eval), then relu's x > 0 ? x : 0, so results equal the separate layers. */
+static int add_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                          rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err) {
+    (void)ctx, (void)err, (void)l;
+    const int64_t c = out->ndim >= 2 ? out->shape[1] : 1;
+    const int64_t rows = out->shape[0] * c, sp = rows ? (int64_t)out->numel / rows : 0;
+    const float *sc = ep->scale, *sh = ep->shift;
+    const int relu = ep->relu, aff = sc || sh;
+    float *y = out->data;
+#pragma omp parallel for schedule(static) if ((int64_t)out->numel > RP_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t ch = r % c, o = r * sp;
+        const float s = sc ? sc[ch] : 1.0f, t = sh ? sh[ch] : 0.0f;
+        float *yr = y + o;
+        const float *a = in[0]->data + o, *b = in[1]->data + o;
+        if (n_in == 2) { /* one pass: the residual block's add -> relu */
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) {
+                float v = a[j] + b[j];
+                if (aff) v = v * s + t;
+                if (relu) v = v > 0.0f ? v : 0.0f;
+                yr[j] = v;
+            }
+            continue;
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < sp; j++) yr[j] = a[j] + b[j];
+        for (int k = 2; k < n_in; k++) {
+            const float *e = in[k]->data + o;
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) yr[j] += e[j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < sp; j++) {
+            float v = yr[j];
+            if (aff) v = v * s + t;
+            if (relu) v = v > 0.0f ? v : 0.0f;
+            yr[j] = v;
+        }
+    }
+    return RP_OK;
+}
+
 static int add_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                         const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                         rp_error *err) {
@@ -51,6 +97,7 @@ static const struct rp_layer_ops add_ops = {
     .example_inputs = "[2,3,4,5];[2,3,4,5];[2,3,4,5]",
     .min_inputs = 2,
     .max_inputs = RP_MAX_LAYER_INPUTS,
-    .flags = RP_LAYER_OUT_UNUSED,
+    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU,
+    .forward_ep = add_forward_ep,
 };
 RP_REGISTER(RP_COMP_LAYER, "add", "element-wise sum of inputs (residual connection)", add_ops)

@@ -14,6 +14,8 @@ typedef struct bn_state {
     int64_t c;
     rp_tensor mean;     /* [C] mean used in the last forward (batch or running) */
     rp_tensor invstd;   /* [C] 1/sqrt(var + eps) used in the last forward */
+    rp_tensor scale;    /* [C] eval: gamma * invstd */
+    rp_tensor shift;    /* [C] eval: beta - running_mean * scale */
     int train_fwd;      /* last forward used batch statistics */
 } bn_state;
 /* Like PyTorch, backward recomputes xhat = (x - mean) * invstd from the input
@@ -36,7 +38,8 @@ int rp_bn_create(rp_layer *l, const rp_node *opts, int64_t c, rp_error *err) {
     l->params[0].no_decay = 1;
     l->params[1].no_decay = 1;
     int64_t one = c;
-    if (rp_tensor_reshape_alloc(&s->invstd, 1, &one, err) || rp_tensor_reshape_alloc(&s->mean, 1, &one, err))
+    if (rp_tensor_reshape_alloc(&s->invstd, 1, &one, err) || rp_tensor_reshape_alloc(&s->mean, 1, &one, err) ||
+        rp_tensor_reshape_alloc(&s->scale, 1, &one, err) || rp_tensor_reshape_alloc(&s->shift, 1, &one, err))
         return err->status;
     return rp_bn_init(l, 0, err);
 }
@@ -48,6 +51,35 @@ int rp_bn_init(rp_layer *l, uint64_t seed, rp_error *err) {
     rp_tensor_zero(l->params[2].value);
     rp_tensor_fill(l->params[3].value, 1.0f);
     rp_tensor_zero(l->params[4].value);
+    return RP_OK;
+}
+
+/* Eval mode: y = x * scale + shift per channel with the running statistics,
+ * scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale
+ * (torch.nn.BatchNorm2d eval); also what backward reads (mean, invstd). */
+static void bn_eval_affine(rp_layer *l) {
+    bn_state *s = l->state;
+    const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
+    const float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
+    float *inv = s->invstd.data, *mu = s->mean.data, *sc = s->scale.data, *sh = s->shift.data;
+    for (int64_t ch = 0; ch < s->c; ch++) {
+        inv[ch] = (float)(1.0 / sqrt((double)rv[ch] + s->eps));
+        mu[ch] = rm[ch];
+        sc[ch] = inv[ch] * gamma[ch];
+        sh[ch] = beta[ch] - mu[ch] * sc[ch];
+    }
+    s->train_fwd = 0;
+}
+
+static int bn_channel_affine(rp_layer *l, const rp_run_ctx *ctx, const float **scale, const float **shift,
+                             rp_error *err) {
+    if (ctx->training)
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "layer '%s': batch norm is a per-channel affine map only in eval mode", l->name);
+    bn_eval_affine(l);
+    bn_state *s = l->state;
+    *scale = s->scale.data;
+    *shift = s->shift.data;
     return RP_OK;
 }
 
@@ -105,14 +137,12 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
         }
         l->params[4].value->data[0] += 1.0f;
     } else {
-        for (int64_t ch = 0; ch < c; ch++) {
-            inv[ch] = (float)(1.0 / sqrt((double)rv[ch] + s->eps));
-            mu[ch] = rm[ch];
-        }
+        bn_eval_affine(l);
+        const float *scv = s->scale.data, *shv = s->shift.data;
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
         for (int64_t ic = 0; ic < n * c; ic++) {
             int64_t ch = ic % c;
-            float sc = inv[ch] * gamma[ch], sh = beta[ch] - mu[ch] * sc;
+            const float sc = scv[ch], sh = shv[ch];
             const float *xp = x->data + ic * sp;
             float *yp = y->data + ic * sp;
 #pragma omp simd
@@ -177,6 +207,8 @@ void rp_bn_destroy(rp_layer *l) {
     if (!s) return;
     rp_tensor_release(&s->mean);
     rp_tensor_release(&s->invstd);
+    rp_tensor_release(&s->scale);
+    rp_tensor_release(&s->shift);
     free(s);
     l->state = NULL;
 }
@@ -216,6 +248,7 @@ static const struct rp_layer_ops batchnorm2d_ops = {
     .max_inputs = 1,
     .init = rp_bn_init,
     .flags = RP_LAYER_OUT_UNUSED,
+    .channel_affine = bn_channel_affine,
 };
 RP_REGISTER(RP_COMP_LAYER, "batchnorm2d", "batch normalisation over [N, C, H, W] (torch.nn.BatchNorm2d)",
             batchnorm2d_ops)

@@ -45,6 +45,13 @@ typedef struct rp_run_ctx {
     int need_input_grad;  /* 0 for the first layer: skip computing dX */
 } rp_run_ctx;
 
+/* The epilogue a fusing forward applies (rp_layer_ops.forward_ep). */
+typedef struct rp_layer_epilogue {
+    const float *scale;   /* [C] borrowed; NULL = 1 */
+    const float *shift;   /* [C] borrowed; NULL = 0 */
+    int relu;             /* then max(0, .) */
+} rp_layer_epilogue;
+
 struct rp_layer_ops {
     /* Validate options (already schema-checked: schemas/layer.<name>.yaml),
      * create parameters via rp_layer_add_param, compute the output shape from
@@ -71,6 +78,22 @@ struct rp_layer_ops {
      * NULL = parameters stay zero. */
     int (*init)(rp_layer *l, uint64_t seed, rp_error *err);
     unsigned flags;       /* enum rp_layer_flags */
+    /* ---- eval-mode fusion (optional; NULL = the layer does not take part).
+     * The model graph folds chains like conv2d -> batchnorm2d -> relu into one
+     * forward of the first layer in eval forwards (see rp_model_forward). */
+    /* A layer whose eval forward is a per-channel affine map along dim 1,
+     * y[n, c, ...] = x[n, c, ...] * scale[c] + shift[c] (batch norm with
+     * running statistics): point *scale / *shift at [C] floats owned by the
+     * layer state (valid until the next forward or channel_affine call) with
+     * exactly the values its forward would use, and leave the state as that
+     * forward would. Called only when !ctx->training, instead of forward. */
+    int (*channel_affine)(rp_layer *l, const rp_run_ctx *ctx, const float **scale,
+                          const float **shift, rp_error *err);
+    /* forward followed, in the same pass, by the epilogue `ep` (borrowed):
+     * out = act(out * ep->scale[c] + ep->shift[c]), c = index along dim 1 of
+     * out. Which parts it accepts: flags RP_LAYER_EP_AFFINE / RP_LAYER_EP_RELU. */
+    int (*forward_ep)(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                      rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err);
 };
 
 /* Memory-saving hints for the model graph (0 = none, always safe). */
@@ -81,6 +104,13 @@ enum rp_layer_flags {
     /* forward may run with out aliasing in[0] (element-wise), and backward
      * then reads only out/dout, not in[0] (ReLU: y > 0 iff x > 0) */
     RP_LAYER_INPLACE = 2,
+    /* forward is exactly max(0, x) element-wise (torch.nn.ReLU): an eval
+     * forward may fold it into its producer's forward_ep */
+    RP_LAYER_RELU = 4,
+    /* forward_ep accepts a per-channel scale / shift */
+    RP_LAYER_EP_AFFINE = 8,
+    /* forward_ep accepts relu */
+    RP_LAYER_EP_RELU = 16,
 };
 
 struct rp_layer {
@@ -146,13 +176,29 @@ void rp_model_set_training(rp_model *m, int training);
  * stay valid until then; *y borrowed (valid until the next forward). An
  * element-wise layer (ReLU, dropout) may run in place on the output of a
  * single-consumer node that is not retained, so rp_model_node_output of
- * such a node shows the values after that layer. */
+ * such a node shows the values after that layer.
+ * Eval-mode fusion: an eval forward (rp_model_set_training(m, 0)) computes a
+ * chain producer [-> per-channel affine] [-> relu] (conv2d -> batchnorm2d
+ * [-> relu], conv2d -> relu, add [-> batchnorm2d] -> relu) in one pass of the
+ * producer (its forward_ep) when every node of the chain but the last has
+ * exactly one consumer, is not retained and is not the model output (the
+ * affine node must directly follow the producer; a relu is folded only
+ * where it would run in place). The result differs from the unfused layers
+ * only by float rounding. rp_model_node_output returns NULL for the
+ * producer; a batch norm whose relu was folded shows the values after the
+ * relu, as with an in-place relu. Retained nodes and the output always hold
+ * their own values. Training forwards and the forward a backward re-runs
+ * are never fused, so gradients are unchanged. Disable with
+ * rp_model_set_fusion(m, 0) or the environment variable RP_NO_FUSE=1 (read
+ * at every forward). */
 int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_error *err);
 /* dy: gradient of the loss wrt the last output; accumulates param grads. */
 int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err);
 void rp_model_zero_grad(rp_model *m);
 /* Seed + step for dropout masks (set by train before each step). */
 void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step);
+/* Eval-mode fusion on (1, the default) or off (0); see rp_model_forward. */
+void rp_model_set_fusion(rp_model *m, int enabled);
 
 /* Intermediate activations (Grad-CAM): output of node `name` from the last
  * forward, and after backward its gradient (retain first). Borrowed. */

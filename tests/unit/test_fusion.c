@@ -1,0 +1,337 @@
+/* Eval-mode fusion in the model graph (engine/graph.c): conv2d -> batchnorm2d
+ * [-> relu] and add [-> batchnorm2d] -> relu computed in one pass of the
+ * first layer (rp_layer_ops.forward_ep) in eval forwards. Every check
+ * compares a model against its clone with fusion off
+ * (rp_model_set_fusion(m, 0)): eval outputs equal to 1e-5 relative on
+ * ResNet-20 (options A and B) and ResNet-18 with random batch-norm running
+ * statistics and affine parameters; retained nodes keep their unfused
+ * values; training forwards and backward after an eval forward are
+ * bit-identical; the activation pool holds the same bytes; RP_NO_FUSE=1
+ * turns fusion off. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+#include "harness.h"
+#include "layer.h"
+#include "registry.h"
+
+static rp_model *build(const char *arch, const char *opts) {
+    rp_error err;
+    rp_node *o = NULL;
+    if (opts) RP_ASSERT_OK(rp_node_parse_string(opts, "<opts>", &o, &err), &err);
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_build(arch, o, &m, &err), &err);
+    rp_node_free(o);
+    return m;
+}
+
+static rp_model *clone_unfused(const rp_model *m) {
+    rp_error err;
+    rp_model *c;
+    RP_ASSERT_OK(rp_model_clone(m, &c, &err), &err);
+    rp_model_set_fusion(c, 0);
+    return c;
+}
+
+static void fill_uniform(rp_tensor *t, rp_rng *r, double lo, double hi) {
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = (float)rp_rng_range(r, lo, hi);
+}
+
+/* Non-trivial batch norms: gamma, beta, running mean and variance random, so
+ * a wrong scale or shift (or one left out) shows in the output. */
+static void randomize_bn(rp_model *m, uint64_t seed) {
+    rp_rng r;
+    rp_rng_init(&r, seed, 1, 2, 3);
+    for (size_t i = 0; i < rp_model_num_nodes(m); i++) {
+        if (strcmp(rp_model_node_type(m, i), "batchnorm2d") != 0) continue;
+        rp_layer *l = rp_model_node_layer(m, i);
+        fill_uniform(rp_layer_param(l, "weight")->value, &r, 0.5, 1.5);
+        fill_uniform(rp_layer_param(l, "bias")->value, &r, -0.5, 0.5);
+        fill_uniform(rp_layer_param(l, "running_mean")->value, &r, -0.3, 0.3);
+        fill_uniform(rp_layer_param(l, "running_var")->value, &r, 0.5, 2.0);
+    }
+}
+
+static rp_tensor *input(int64_t n, int64_t c, int64_t hw, uint64_t seed) {
+    rp_error err;
+    rp_tensor *x;
+    RP_ASSERT_OK(rp_tensor_new4(&x, n, c, hw, hw, &err), &err);
+    rp_rng r;
+    rp_rng_init(&r, seed, 7, 8, 9);
+    fill_uniform(x, &r, -1.0, 1.0);
+    return x;
+}
+
+static double max_abs(const rp_tensor *t) {
+    double a = 0;
+    for (size_t i = 0; i < t->numel; i++) a = fmax(a, fabs(t->data[i]));
+    return a;
+}
+
+/* Eval forward of a and its unfused clone b: same output to 1e-5 relative
+ * (atol 1e-5 of the output's scale, for entries near zero). Returns the
+ * number of chains a fused. */
+static int eval_same(rp_model *a, rp_model *b, const rp_tensor *x, const char *what) {
+    rp_error err;
+    const rp_tensor *ya, *yb;
+    rp_model_set_training(a, 0);
+    rp_model_set_training(b, 0);
+    RP_ASSERT_OK(rp_model_forward(a, x, &ya, &err), &err);
+    int fused = rp_model_fused_chains(a);
+    RP_ASSERT_OK(rp_model_forward(b, x, &yb, &err), &err);
+    assert_int_equal(rp_model_fused_chains(b), 0);
+    assert_int_equal(ya->numel, yb->numel);
+    rp_test_close(ya->data, yb->data, ya->numel, 1e-5, 1e-5 * max_abs(yb), what);
+    return fused;
+}
+
+/* ResNet-20 option A (19 conv+bn, 10 of them with relu, 9 add+relu) and B (+2
+ * projection shortcuts), ResNet-18 at 64x64 (20 conv+bn, 8 add+relu): every
+ * chain is fused, twice in a row (the second forward reuses the pool). */
+static void check_arch(const char *arch, const char *opts, int64_t n, int64_t hw, int chains) {
+    rp_model *m = build(arch, opts);
+    randomize_bn(m, 11);
+    rp_model *u = clone_unfused(m);
+    for (int rep = 0; rep < 2; rep++) {
+        rp_tensor *x = input(n, 3, hw, 5 + (uint64_t)rep);
+        assert_int_equal(eval_same(m, u, x, arch), chains);
+        rp_tensor_free(x);
+    }
+    rp_model_free(m);
+    rp_model_free(u);
+}
+
+static void test_resnet20_a(void **state) {
+    (void)state;
+    check_arch("resnet20", "{classes: 10, shortcut: A}", 4, 32, 19 + 9);
+}
+
+static void test_resnet20_b(void **state) {
+    (void)state;
+    check_arch("resnet20", "{classes: 10, shortcut: B}", 4, 32, 21 + 9);
+}
+
+static void test_resnet18_small(void **state) {
+    (void)state;
+    check_arch("resnet18", "{classes: 10, size: 64}", 2, 64, 20 + 8);
+}
+
+/* Retained nodes inside chains (Grad-CAM) are not folded away: their
+ * outputs are the unfused values, the chains around them are cut there. */
+static void test_retained_nodes(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = build("resnet20", "{classes: 10}");
+    randomize_bn(m, 12);
+    const char *keep[] = {"layer1.0.conv1", "layer2.1.bn2", "layer3.2.add", "layer3.2.relu2"};
+    for (int i = 0; i < 4; i++) RP_ASSERT_OK(rp_model_retain_grad(m, keep[i], &err), &err);
+    rp_model *u = clone_unfused(m); /* the clone retains the same nodes */
+    rp_tensor *x = input(3, 3, 32, 21);
+    /* conv1 retained: its bn1 -> relu1 is not folded (no forward_ep);
+     * layer2.1.bn2 retained: conv2+bn2 still fused (bn2 ends the chain);
+     * layer3.2.add retained: add -> relu2 not fused */
+    assert_int_equal(eval_same(m, u, x, "retained"), 28 - 2);
+    for (int i = 0; i < 4; i++) {
+        const rp_tensor *a = rp_model_node_output(m, keep[i]), *b = rp_model_node_output(u, keep[i]);
+        assert_non_null(a);
+        assert_non_null(b);
+        rp_test_close(a->data, b->data, a->numel, 1e-5, 1e-5 * max_abs(b), keep[i]);
+    }
+    /* a folded-away chain head has no output of its own */
+    assert_null(rp_model_node_output(m, "layer2.0.conv1"));
+    rp_tensor_free(x);
+    rp_model_free(m);
+    rp_model_free(u);
+}
+
+/* Training forwards are never fused: outputs and the updated running
+ * statistics are bit-identical to the model with fusion off. */
+static void test_train_unaffected(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = build("resnet20", "{classes: 10, shortcut: B}");
+    randomize_bn(m, 13);
+    rp_model *u = clone_unfused(m);
+    rp_tensor *x = input(4, 3, 32, 22);
+    for (int step = 0; step < 3; step++) {
+        int train = step != 1;
+        rp_model_set_training(m, train);
+        rp_model_set_training(u, train);
+        const rp_tensor *ya, *yb;
+        RP_ASSERT_OK(rp_model_forward(m, x, &ya, &err), &err);
+        assert_int_equal(rp_model_fused_chains(m), train ? 0 : 30);
+        RP_ASSERT_OK(rp_model_forward(u, x, &yb, &err), &err);
+        if (train) assert_memory_equal(ya->data, yb->data, ya->numel * sizeof(float));
+        else rp_test_close(ya->data, yb->data, ya->numel, 1e-5, 1e-5 * max_abs(yb), "eval");
+    }
+    for (size_t i = 0; i < rp_model_num_params(m); i++) {
+        const rp_param *p = rp_model_param(m, i), *q = rp_model_param(u, i);
+        assert_string_equal(p->name, q->name);
+        if (memcmp(p->value->data, q->value->data, p->value->numel * sizeof(float)))
+            fail_msg("%s differs after training forwards", p->name);
+    }
+    rp_tensor_free(x);
+    rp_model_free(m);
+    rp_model_free(u);
+}
+
+/* A backward after a fused eval forward re-runs the forward unfused: the
+ * gradients (parameters and a retained node's) are bit-identical. */
+static void test_eval_backward(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = build("resnet20", "{classes: 10}");
+    randomize_bn(m, 14);
+    RP_ASSERT_OK(rp_model_retain_grad(m, "layer3.2.relu2", &err), &err);
+    rp_model *u = clone_unfused(m);
+    rp_tensor *x = input(3, 3, 32, 23), *dy;
+    RP_ASSERT_OK(rp_tensor_new2(&dy, 3, 10, &err), &err);
+    rp_rng r;
+    rp_rng_init(&r, 4, 4, 4, 4);
+    fill_uniform(dy, &r, -1, 1);
+    for (int rep = 0; rep < 2; rep++) {
+        assert_int_equal(eval_same(m, u, x, "eval"), 28);
+        rp_model_zero_grad(m);
+        rp_model_zero_grad(u);
+        RP_ASSERT_OK(rp_model_backward(m, dy, &err), &err);
+        RP_ASSERT_OK(rp_model_backward(u, dy, &err), &err);
+        for (size_t i = 0; i < rp_model_num_params(m); i++) {
+            const rp_param *p = rp_model_param(m, i), *q = rp_model_param(u, i);
+            if (!p->grad) continue;
+            if (memcmp(p->grad->data, q->grad->data, p->grad->numel * sizeof(float)))
+                fail_msg("gradient of %s differs after a fused eval forward", p->name);
+        }
+        const rp_tensor *ga = rp_model_node_grad(m, "layer3.2.relu2"), *gb = rp_model_node_grad(u, "layer3.2.relu2");
+        assert_non_null(ga);
+        assert_memory_equal(ga->data, gb->data, ga->numel * sizeof(float));
+        /* after the re-run every node output is its own again */
+        const rp_tensor *a = rp_model_node_output(m, "layer3.2.relu2"), *b = rp_model_node_output(u, "layer3.2.relu2");
+        assert_memory_equal(a->data, b->data, a->numel * sizeof(float));
+    }
+    rp_tensor_free(x);
+    rp_tensor_free(dy);
+    rp_model_free(m);
+    rp_model_free(u);
+}
+
+/* Chains the graph must and must not fuse, by capability, on small layer
+ * lists: conv with bias (added before the scale), add -> batchnorm -> relu,
+ * a 3-input add -> relu, a model ending in batchnorm, a relu that is the
+ * output (not in place unfused: not folded), a conv feeding two layers, a
+ * batchnorm not right after its conv, a leaky_relu (not a relu). */
+static void check_layers(const char *yaml, int chains) {
+    rp_error err;
+    rp_node *layers = NULL;
+    RP_ASSERT_OK(rp_node_parse_string(yaml, "<layers>", &layers, &err), &err);
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_from_layers(layers, 3, 8, 8, &m, &err), &err);
+    rp_node_free(layers);
+    RP_ASSERT_OK(rp_model_init_params(m, 3, &err), &err);
+    randomize_bn(m, 15);
+    rp_model *u = clone_unfused(m);
+    rp_tensor *x = input(2, 3, 8, 24);
+    for (int rep = 0; rep < 2; rep++) assert_int_equal(eval_same(m, u, x, yaml), chains);
+    rp_tensor_free(x);
+    rp_model_free(m);
+    rp_model_free(u);
+}
+
+static void test_chain_rules(void **state) {
+    (void)state;
+    /* conv (bias) -> bn -> relu, conv -> relu, linear head */
+    check_layers("[{conv2d: {out: 4, kernel: 3, padding: 1}, name: c1}, batchnorm2d, relu,"
+                 " {conv2d: {out: 4, kernel: 3, padding: 1}}, relu, flatten, {linear: {out: 3}}]",
+                 2);
+    /* residual: add -> bn -> relu and a 3-input add -> relu */
+    check_layers("[{conv2d: {out: 3, kernel: 3, padding: 1}, name: a}, {tanh: {}, name: t},"
+                 " {add: {}, name: s, in: [a, input]}, {batchnorm2d: {}, name: sb}, {relu: {}, name: sr},"
+                 " {add: {}, name: s3, in: [sr, t, input]}, {relu: {}, name: r3}, {global_avgpool: {}}]",
+                 2);
+    /* the model ends in batchnorm: fused, the output holds the result */
+    check_layers("[{conv2d: {out: 4, kernel: 3}}, batchnorm2d]", 1);
+    /* a relu that is the model output runs on its own buffer: not folded */
+    check_layers("[{conv2d: {out: 4, kernel: 3}}, relu]", 0);
+    /* conv read by two layers; bn not right after its conv; leaky_relu */
+    check_layers("[{conv2d: {out: 3, kernel: 3, padding: 1}, name: c}, {batchnorm2d: {}, name: b, in: [c]},"
+                 " {add: {}, name: s, in: [b, c]}, {conv2d: {out: 3, kernel: 1}, name: d}, {tanh: {}, name: t, in: [s]},"
+                 " {batchnorm2d: {}, name: db, in: [d]}, {leaky_relu: {}, name: l}, {add: {}, in: [l, t]}, {global_avgpool: {}}]",
+                 0);
+}
+
+/* Alternating train and eval forwards (a frozen prefix in the pool, as in
+ * training with validation): the activation pool holds exactly the bytes it
+ * holds without fusion. */
+static void test_pool_bytes(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = build("resnet20", "{classes: 10}");
+    randomize_bn(m, 16);
+    RP_ASSERT_OK(rp_model_freeze(m, "layer1", NULL, &err), &err);
+    RP_ASSERT_OK(rp_model_freeze(m, "conv1", NULL, &err), &err);
+    rp_model *u = clone_unfused(m);
+    rp_tensor *x = input(4, 3, 32, 25), *dy;
+    RP_ASSERT_OK(rp_tensor_new2(&dy, 4, 10, &err), &err);
+    rp_rng r;
+    rp_rng_init(&r, 5, 5, 5, 5);
+    fill_uniform(dy, &r, -1, 1);
+    for (int step = 0; step < 4; step++) {
+        int train = step % 2 == 0;
+        rp_model_set_training(m, train);
+        rp_model_set_training(u, train);
+        const rp_tensor *ya, *yb;
+        RP_ASSERT_OK(rp_model_forward(m, x, &ya, &err), &err);
+        RP_ASSERT_OK(rp_model_forward(u, x, &yb, &err), &err);
+        rp_test_close(ya->data, yb->data, ya->numel, 1e-5, 1e-5 * max_abs(yb), "pool");
+        if (train) {
+            RP_ASSERT_OK(rp_model_backward(m, dy, &err), &err);
+            RP_ASSERT_OK(rp_model_backward(u, dy, &err), &err);
+        }
+        assert_int_equal(rp_model_activation_bytes(m), rp_model_activation_bytes(u));
+    }
+    rp_tensor_free(x);
+    rp_tensor_free(dy);
+    rp_model_free(m);
+    rp_model_free(u);
+}
+
+/* RP_NO_FUSE=1 turns fusion off for every model; "0" or unset leaves it on. */
+static void test_env_switch(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = build("resnet20", "{classes: 10}");
+    rp_model_set_training(m, 0);
+    rp_tensor *x = input(2, 3, 32, 26);
+    const rp_tensor *y;
+    setenv("RP_NO_FUSE", "1", 1);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(rp_model_fused_chains(m), 0);
+    setenv("RP_NO_FUSE", "0", 1);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(rp_model_fused_chains(m), 28);
+    unsetenv("RP_NO_FUSE");
+    rp_model_set_fusion(m, 0);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(rp_model_fused_chains(m), 0);
+    rp_model_set_fusion(m, 1);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(rp_model_fused_chains(m), 28);
+    rp_tensor_free(x);
+    rp_model_free(m);
+}
+
+int main(void) {
+    unsetenv("RP_NO_FUSE");
+    rp_set_threads(2);
+    rp_schema_dirs_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resnet20_a),       cmocka_unit_test(test_resnet20_b),
+        cmocka_unit_test(test_resnet18_small),   cmocka_unit_test(test_retained_nodes),
+        cmocka_unit_test(test_train_unaffected), cmocka_unit_test(test_eval_backward),
+        cmocka_unit_test(test_chain_rules),      cmocka_unit_test(test_pool_bytes),
+        cmocka_unit_test(test_env_switch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
