@@ -154,28 +154,6 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
     }
 }
 
-/* y = act(scale[k] * y + shift[k]) over [N, K, OH*OW]. */
-static void apply_epilogue(const rp_conv_geom *g, float *y, const rp_conv_epilogue *ep) {
-    if (!ep || (!ep->scale && !ep->shift && !ep->relu)) return;
-    const int64_t ohw = g->oh * g->ow, rows = g->n * g->k;
-#pragma omp parallel for schedule(static) if (rows * ohw > 32768)
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t k = r % g->k;
-        const float s = ep->scale ? ep->scale[k] : 1.0f, t = ep->shift ? ep->shift[k] : 0.0f;
-        float *yr = y + r * ohw;
-        for (int64_t p = 0; p < ohw; p++) {
-            float v = s * yr[p] + t;
-            yr[p] = ep->relu && v < 0.0f ? 0.0f : v;
-        }
-    }
-}
-
-void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
-                          float *y, float *ws, const rp_conv_epilogue *ep) {
-    rp_conv2d_forward(g, x, w, b, y, ws);
-    apply_epilogue(g, y, ep);
-}
-
 /* ------------------------------------------------------------------------------
  * Fast paths (AVX-512). Forward and backward-data run as a register-blocked
  * GEMM C[rows, positions] = A . B (kern_fwd: 8 rows x 48 positions, A
@@ -343,8 +321,14 @@ static size_t thread_floats(const rp_conv_geom *g) {
     return rup((size_t)m + 64) + rup((size_t)(2 * wp + 32));
 }
 
+static size_t ct_shared_floats(const rp_conv_geom *g);
+static size_t ct_thread_floats(const rp_conv_geom *g);
+
 size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
     size_t fast = shared_floats(g) + (size_t)ws_threads() * thread_floats(g);
+    /* the channel-tiled forward (any geometry, as tests may force it) */
+    size_t ct = ct_shared_floats(g) + (size_t)ws_threads() * ct_thread_floats(g);
+    if (ct > fast) fast = ct;
     size_t gemm = gemm_workspace_floats(g); /* the *_gemm passes share the workspace */
     return fast > gemm ? fast : gemm;
 }
@@ -355,7 +339,8 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
                                                            const float *base, const int64_t *off,
                                                            int64_t np, const float *bias, int mv,
                                                            float *c, int64_t ldc, int accum,
-                                                           int64_t pos0, int64_t cwp, int64_t cow) {
+                                                           int64_t pos0, int64_t cwp, int64_t cow,
+                                                           const rp_conv_epilogue *ep, int64_t row0) {
     __mmask16 mk[NV];
     for (int v = 0; v < NV; v++) {
         int64_t left = np - 16 * v;
@@ -428,6 +413,15 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) {
         if (m >= mv) break;
+        if (ep) { /* act(scale * acc + shift), rows row0 + m */
+            const __m512 sc = _mm512_set1_ps(ep->scale ? ep->scale[row0 + m] : 1.0f);
+            const __m512 sh = _mm512_set1_ps(ep->shift ? ep->shift[row0 + m] : 0.0f);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) {
+                acc[m][v] = _mm512_fmadd_ps(acc[m][v], sc, sh);
+                if (ep->relu) acc[m][v] = _mm512_max_ps(acc[m][v], _mm512_setzero_ps());
+            }
+        }
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
             for (int sg = 0; sg < nseg[v]; sg++)
@@ -444,13 +438,15 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
  * p%cwp). */
 static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base, const int64_t *off,
                       int64_t P, const float *bias, float *c, int64_t ldc, int64_t cwp,
-                      int64_t cow) {
+                      int64_t cow, const rp_conv_epilogue *ep) {
     /* long reductions in equal chunks of at most 512 rows, so a chunk of B
      * stays in cache across the row blocks; later chunks accumulate onto C */
     const int64_t nch = kd > 768 ? (kd + 511) / 512 : 1, kc = (kd + nch - 1) / nch;
     for (int64_t k0 = 0; k0 < kd; k0 += kc) {
         const int64_t kn = i64min(kc, kd - k0);
         const int acc = k0 > 0;
+        /* the epilogue goes with the last chunk's store */
+        const rp_conv_epilogue *ef = k0 + kn == kd ? ep : NULL;
         /* position tiles outside, row blocks inside: a tile's B rows stay in
          * cache while every row block uses them */
         for (int64_t p = 0; p < P; p += NR) {
@@ -461,11 +457,11 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
                 const float *bb = bias && !acc ? bias + mb : NULL;
                 float *cb = c + mb * ldc;
                 if (np > 32)
-                    kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
+                    kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb);
                 else if (np > 16)
-                    kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
+                    kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb);
                 else
-                    kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow);
+                    kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb);
             }
         }
     }
@@ -679,8 +675,239 @@ static void row_offsets(int64_t n, int64_t ld, int64_t *off) {
         off[r] = r * ld;
 }
 
-void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
-                       float *y, float *ws) {
+/* ---- channel-tiled forward (PATH_CT) -------------------------------------------
+ * The transposed register tile: output channels are the vector dimension and
+ * output positions the broadcast operand, yT[q][k-vector] += x(q, r) * wT[r][k-vector]
+ * for reduction rows r = (c, i, j). Each of the CT_NP positions of a tile has
+ * its own base pointer into a zero-padded copy of its image (or the image
+ * itself when unpadded), and row r adds off[r] to every base, so:
+ *   - only valid output positions are computed (the plane path also computes
+ *     the padding columns of every output row: 20-40 % extra work on 7x7 to
+ *     16x16 maps), and any stride / dilation reads the plain padded image;
+ *   - positions of several images form one list, so a panel of packed weights
+ *     (CT_KC rows x one 64-channel tile) is reused by all of them from cache
+ *     instead of the whole weight matrix being streamed once per image.
+ * The tile goes to a channels-last scratch yT[q][64]; a 16x16 register
+ * transpose then writes it to NCHW with bias and the epilogue fused. */
+#define CT_KV 4   /* 16-float vectors per channel tile (64 channels) */
+#define CT_TW (16 * CT_KV)
+#define CT_KC 1024 /* reduction rows per panel (<= 256 KB of weights) */
+#define CT_PMAX 8 /* most positions per register tile */
+
+/* yt[q][16v..] (+)= sum_r x(bq + off[r]) * wt[r][16v..] for q < NP, v < NVK. */
+static inline __attribute__((always_inline)) void kern_ct(int nvk, int np, int64_t kd,
+                                                          const float *wt, int64_t ldw,
+                                                          const int64_t *off,
+                                                          const float *const *xb, float *yt,
+                                                          int accum) {
+    __m512 acc[CT_PMAX][CT_KV];
+    const float *bq[CT_PMAX];
+#pragma GCC unroll 8
+    for (int q = 0; q < CT_PMAX; q++) {
+        bq[q] = q < np ? xb[q] : xb[0];
+#pragma GCC unroll 4
+        for (int v = 0; v < CT_KV; v++)
+            if (q < np && v < nvk)
+                acc[q][v] = accum ? _mm512_load_ps(yt + q * CT_TW + 16 * v) : _mm512_setzero_ps();
+    }
+    for (int64_t r = 0; r < kd; r++) {
+        const int64_t o = off[r];
+        __m512 wv[CT_KV];
+#pragma GCC unroll 4
+        for (int v = 0; v < CT_KV; v++)
+            if (v < nvk) wv[v] = _mm512_load_ps(wt + r * ldw + 16 * v);
+#pragma GCC unroll 8
+        for (int q = 0; q < CT_PMAX; q++) {
+            if (q >= np) break;
+            __m512 a = _mm512_set1_ps(bq[q][o]);
+#pragma GCC unroll 4
+            for (int v = 0; v < CT_KV; v++)
+                if (v < nvk) acc[q][v] = _mm512_fmadd_ps(a, wv[v], acc[q][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < CT_PMAX; q++)
+#pragma GCC unroll 4
+        for (int v = 0; v < CT_KV; v++)
+            if (q < np && v < nvk) _mm512_store_ps(yt + q * CT_TW + 16 * v, acc[q][v]);
+}
+
+/* r[i] <- column i of the 16x16 matrix whose rows are r[0..15]. */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    /* u[4b + j] holds, in each 128-bit lane L, row (4L'..) elements: combine lanes */
+    for (int b = 0; b < 16; b += 8)
+        for (int j = 0; j < 4; j++) {
+            t[b + j] = _mm512_shuffle_f32x4(u[b + j], u[b + 4 + j], 0x88);
+            t[b + 4 + j] = _mm512_shuffle_f32x4(u[b + j], u[b + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    }
+}
+
+typedef struct ct_plan {
+    int64_t kp;     /* K rounded up to 16 */
+    int64_t ld_img; /* floats per padded image copy (0: read the input itself) */
+    int64_t hp, wp; /* the read image's height / row width */
+    int64_t grp;    /* images per group */
+    int64_t npos;   /* positions per group, rounded up to CT_PMAX and 16 */
+} ct_plan;
+
+static void ct_make_plan(const rp_conv_geom *g, ct_plan *p) {
+    const int64_t ohw = g->oh * g->ow;
+    p->kp = rup16(g->k);
+    const int padded = g->ph || g->pw;
+    p->hp = g->h + 2 * g->ph;
+    p->wp = g->w + 2 * g->pw;
+    p->ld_img = padded ? rup16(g->c * p->hp * p->wp + 16) : 0;
+    /* ~192 positions per group: enough tiles to amortise each weight panel */
+    p->grp = i64max(1, i64min(g->n, i64min(8, (192 + ohw - 1) / ohw)));
+    p->npos = (p->grp * ohw + 15) / 16 * 16 + 16;
+}
+
+/* Measured (bench_conv, CPU time, 2 threads): with 32 or more output
+ * channels the channel-tiled path is as fast as the plane path on large maps
+ * (56x56, 32x32) and 10-35 % faster on 16x16 and smaller maps and on every
+ * strided layer; with 16 channels its one-vector tiles are bound by the
+ * broadcast loads, and the plane path stays ahead. */
+static int ct_wanted(const rp_conv_geom *g) {
+    return g->k >= 32;
+}
+
+static size_t ct_shared_floats(const rp_conv_geom *g) {
+    const int64_t ckk = g->c * g->kh * g->kw;
+    return rup((size_t)(rup16(g->k) * ckk)) + rup((size_t)(2 * ckk));
+}
+
+static size_t ct_thread_floats(const rp_conv_geom *g) {
+    ct_plan p;
+    ct_make_plan(g, &p);
+    /* images, yT [npos][64], base pointers (2 floats each) */
+    return rup((size_t)(p.grp * p.ld_img)) + (size_t)(p.npos * CT_TW) + rup((size_t)(2 * p.npos)) +
+           64;
+}
+
+/* Pack row r of w[K][ckk] into tiles of 64 channels: tile t holds
+ * wt[r][kk] = w[64t + kk][r] ([ckk][tw], tw = that tile's width rounded to
+ * 16, zero beyond K). */
+static void ct_pack_row(const float *w, int64_t k, int64_t kp, int64_t ckk, int64_t r, float *wt) {
+    for (int64_t k0 = 0; k0 < kp; k0 += CT_TW) {
+        const int64_t tw = i64min(CT_TW, kp - k0);
+        float *t = wt + k0 * ckk + r * tw;
+        for (int64_t kk = 0; kk < tw; kk++)
+            t[kk] = k0 + kk < k ? w[(k0 + kk) * ckk + r] : 0.0f;
+    }
+}
+
+/* yT tile (positions [0, np) of the group, channels [k0, k0 + kn)) -> y, with
+ * bias and epilogue: y[n0 + q / ohw][k][q % ohw]. */
+static void ct_store(const float *yt, int64_t npos_valid, int64_t ohw, int64_t kdim, int64_t k0,
+                     int64_t kn, float *y, const float *b, const rp_conv_epilogue *ep) {
+    for (int64_t q0 = 0; q0 < npos_valid; q0 += 16) {
+        const int64_t lanes = i64min(16, npos_valid - q0);
+        for (int64_t c0 = 0; c0 < kn; c0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = _mm512_load_ps(yt + (q0 + i) * CT_TW + c0);
+            transpose16(r); /* r[i] = channel k0 + c0 + i over positions q0.. */
+            for (int i = 0; i < 16 && c0 + i < kn; i++) {
+                const int64_t k = k0 + c0 + i;
+                __m512 v = r[i];
+                if (b) v = _mm512_add_ps(v, _mm512_set1_ps(b[k]));
+                if (ep) {
+                    if (ep->scale) v = _mm512_mul_ps(v, _mm512_set1_ps(ep->scale[k]));
+                    if (ep->shift) v = _mm512_add_ps(v, _mm512_set1_ps(ep->shift[k]));
+                    if (ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+                }
+                /* lanes may cross into the next image(s): one masked store each */
+                int64_t t = 0;
+                while (t < lanes) {
+                    const int64_t q = q0 + t, n = q / ohw, pos = q - n * ohw;
+                    const int64_t run = i64min(lanes - t, ohw - pos);
+                    const __mmask16 mk = (__mmask16)(((1u << run) - 1u) << t);
+                    float *dst = y + (n * kdim + k) * ohw + pos;
+                    _mm512_mask_storeu_ps((float *)((uintptr_t)dst - (uintptr_t)(t * 4)), mk, v);
+                    t += run;
+                }
+            }
+        }
+    }
+}
+
+static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                            float *y, float *ws, const rp_conv_epilogue *ep) {
+    const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    ct_plan p;
+    ct_make_plan(g, &p);
+    float *wt = ws;
+    int64_t *off = (int64_t *)(void *)(ws + rup((size_t)(p.kp * ckk)));
+    float *thr = ws + ct_shared_floats(g);
+    const size_t per = ct_thread_floats(g);
+    s1_offsets(g->c, p.hp, p.wp, g->kh, g->kw, g->dh, g->dw, off);
+    const int64_t ngroups = (g->n + p.grp - 1) / p.grp;
+#pragma omp parallel num_threads(conv_threads())
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        float *imgs = tb;
+        float *yt = tb + rup((size_t)(p.grp * p.ld_img));
+        const float **xb = (const float **)(void *)(yt + p.npos * CT_TW);
+        if (p.ld_img) memset(imgs, 0, sizeof(float) * (size_t)(p.grp * p.ld_img));
+        /* (the implied barrier: all weights packed before any group starts) */
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < ckk; r++) ct_pack_row(w, g->k, p.kp, ckk, r, wt);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t gi = 0; gi < ngroups; gi++) {
+            const int64_t n0 = gi * p.grp, gn = i64min(p.grp, g->n - n0), nq = gn * ohw;
+            for (int64_t i = 0; i < gn; i++) {
+                const float *src = x + (n0 + i) * g->c * hw; /* [C, H, W] */
+                if (p.ld_img) {
+                    pad_copy(src, g->c, g->h, g->w, g->ph, g->pw, imgs + i * p.ld_img);
+                    src = imgs + i * p.ld_img; /* [C, H+2ph, W+2pw] */
+                }
+                for (int64_t oy = 0; oy < g->oh; oy++)
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        xb[i * ohw + oy * g->ow + ox] = src + oy * g->sh * p.wp + ox * g->sw;
+            }
+            for (int64_t q = nq; q < nq + CT_PMAX; q++) xb[q] = xb[nq - 1];
+            for (int64_t k0 = 0; k0 < p.kp; k0 += CT_TW) {
+                const int64_t tw = i64min(CT_TW, p.kp - k0);
+                const int nvk = (int)(tw / 16);
+                const float *wtile = wt + k0 * ckk;
+                const int64_t nch = (ckk + CT_KC - 1) / CT_KC, kc = (ckk + nch - 1) / nch;
+                for (int64_t r0 = 0; r0 < ckk; r0 += kc) {
+                    const int64_t kn = i64min(kc, ckk - r0);
+                    const int accum = r0 > 0;
+                    const float *wr = wtile + r0 * tw;
+                    for (int64_t q = 0; q < nq; q += (nvk == 4 ? 6 : 8)) {
+                        float *yq = yt + q * CT_TW;
+                        switch (nvk) {
+                        case 4: kern_ct(4, 6, kn, wr, tw, off + r0, xb + q, yq, accum); break;
+                        case 3: kern_ct(3, 8, kn, wr, tw, off + r0, xb + q, yq, accum); break;
+                        case 2: kern_ct(2, 8, kn, wr, tw, off + r0, xb + q, yq, accum); break;
+                        default: kern_ct(1, 8, kn, wr, tw, off + r0, xb + q, yq, accum); break;
+                        }
+                    }
+                }
+                ct_store(yt, nq, ohw, g->k, k0, i64min(tw, g->k - k0), y + n0 * g->k * ohw, b, ep);
+            }
+        }
+    }
+}
+
+static void conv_forward_planes(const rp_conv_geom *g, const float *x, const float *w,
+                                const float *b, float *y, float *ws, const rp_conv_epilogue *ep) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     const int64_t wp = plane_ws(g);
     const int path = fwd_path(g);
@@ -705,13 +932,37 @@ void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, co
             const float *xn = x + n * g->c * hw; /* [C, H, W] */
             float *yn = y + n * g->k * ohw;      /* [K, OH, OW] */
             if (path == PATH_POINTWISE) {
-                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0);
+                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0, ep);
             } else if (path == PATH_S1) {
                 plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
-                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow);
+                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep);
             }
         }
     }
+}
+
+static int forced_forward = RP_CONV_AUTO;
+
+void rp_conv_force_forward(int algo) { forced_forward = algo; }
+
+static int use_ct(const rp_conv_geom *g) {
+    if (forced_forward == RP_CONV_PLANES) return 0;
+    if (forced_forward == RP_CONV_CHANNEL_TILES) return 1;
+    return ct_wanted(g);
+}
+
+void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y, float *ws, const rp_conv_epilogue *ep) {
+    if (use_ct(g)) {
+        conv_forward_ct(g, x, w, b, y, ws, ep);
+        return;
+    }
+    conv_forward_planes(g, x, w, b, y, ws, ep);
+}
+
+void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                       float *y, float *ws) {
+    rp_conv2d_forward_ep(g, x, w, b, y, ws, NULL);
 }
 
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
@@ -757,12 +1008,12 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
             const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
             float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
             if (path == PATH_POINTWISE) {
-                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0);
+                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0, NULL);
             } else if (path == PATH_S1) {
                 pad_copy(dyn, g->k, g->oh, g->ow, phq, pwq, pad);
-                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w);
+                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w, NULL);
             } else {
-                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0); /* [C*KH*KW, OH*OW] */
+                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0, NULL); /* [C*KH*KW, OH*OW] */
                 col2im(g, tb, dxn);
             }
         }
@@ -895,9 +1146,33 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
     return gemm_workspace_floats(g);
 }
 
+/* y = act(scale[k] * y + shift[k]) over [N, K, OH*OW]. */
+static void apply_epilogue(const rp_conv_geom *g, float *y, const rp_conv_epilogue *ep) {
+    if (!ep || (!ep->scale && !ep->shift && !ep->relu)) return;
+    const int64_t ohw = g->oh * g->ow, rows = g->n * g->k;
+#pragma omp parallel for schedule(static) if (rows * ohw > 32768)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t k = r % g->k;
+        const float s = ep->scale ? ep->scale[k] : 1.0f, t = ep->shift ? ep->shift[k] : 0.0f;
+        float *yr = y + r * ohw;
+        for (int64_t p = 0; p < ohw; p++) {
+            float v = s * yr[p] + t;
+            yr[p] = ep->relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+void rp_conv_force_forward(int algo) { (void)algo; }
+
+void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y, float *ws, const rp_conv_epilogue *ep) {
+    rp_conv2d_forward_gemm(g, x, w, b, y, ws);
+    apply_epilogue(g, y, ep);
+}
+
 void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                        float *y, float *ws) {
-    rp_conv2d_forward_gemm(g, x, w, b, y, ws);
+    rp_conv2d_forward_ep(g, x, w, b, y, ws, NULL);
 }
 
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,

@@ -48,6 +48,11 @@ typedef struct rp_conv_epilogue {
 void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                           float *y, float *ws, const rp_conv_epilogue *ep);
 
+/* Forward algorithm (tests and benchmarks force one; default AUTO picks per
+ * geometry). Process-wide, not thread-safe: set it before running. */
+enum { RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES };
+void rp_conv_force_forward(int algo);
+
 /* dx[N,C,H,W] = conv_transpose(dy[N,K,OH,OW], w)          (dx overwritten) */
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
                              float *ws);

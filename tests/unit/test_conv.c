@@ -58,6 +58,12 @@ static const geom_case CASES[] = {
     {"3x3 k96 chunked bwd-data", 2, 8, 5, 5, 96, 3, 3, 1, 1, 1, 1, 1, 1},
     /* larger batches: several images per weight-gradient group and chunk */
     {"3x3 s1 p1 n12", 12, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1},
+    /* channel-tiled forward: image groups with a tail group, tiles of 64 + 16
+     * channels, a reduction split into panels (> 1024 rows), 1x1 maps */
+    {"3x3 s1 p1 c8 k64 7x7 n5", 5, 8, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s2 p1 c16 k80", 3, 16, 9, 9, 80, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"3x3 c128 k32 panels", 3, 128, 4, 4, 32, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"3x3 s1 p1 k32 1x1 map n7", 7, 4, 1, 1, 32, 3, 3, 1, 1, 1, 1, 1, 1},
     {"3x3 s2 p1 n10", 10, 3, 9, 9, 20, 3, 3, 2, 2, 1, 1, 1, 1},
     {"1x1 s1 n9", 9, 6, 4, 5, 7, 1, 1, 1, 1, 0, 0, 1, 1},
 };
@@ -120,6 +126,23 @@ typedef struct {
 
 static const impl FAST = {"fast", rp_conv2d_forward, rp_conv2d_backward_data,
                           rp_conv2d_backward_weight};
+/* The forward algorithms forced one at a time (backward passes as FAST). */
+static void fwd_planes(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                       float *y, float *ws) {
+    rp_conv_force_forward(RP_CONV_PLANES);
+    rp_conv2d_forward(g, x, w, b, y, ws);
+    rp_conv_force_forward(RP_CONV_AUTO);
+}
+static void fwd_ct(const rp_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                   float *ws) {
+    rp_conv_force_forward(RP_CONV_CHANNEL_TILES);
+    rp_conv2d_forward(g, x, w, b, y, ws);
+    rp_conv_force_forward(RP_CONV_AUTO);
+}
+static const impl PLANES = {"planes", fwd_planes, rp_conv2d_backward_data,
+                            rp_conv2d_backward_weight};
+static const impl CT = {"channel-tiles", fwd_ct, rp_conv2d_backward_data,
+                        rp_conv2d_backward_weight};
 static const impl GEMM = {"gemm", rp_conv2d_forward_gemm, rp_conv2d_backward_data_gemm,
                           rp_conv2d_backward_weight_gemm};
 
@@ -264,6 +287,54 @@ static void test_fast_two_threads(void **state) {
         check_case(&CASES[i], &FAST);
 }
 
+static void test_forward_algorithms(void **state) {
+    (void)state;
+    for (int t = 1; t <= 2; t++) {
+        rp_set_threads(t);
+        for (size_t i = 0; i < N_CASES; i++) {
+            check_case(&CASES[i], &PLANES);
+            check_case(&CASES[i], &CT);
+        }
+    }
+}
+
+/* The fused epilogue act(scale * (conv + b) + shift) equals the plain forward
+ * followed by the same per-channel arithmetic, for every algorithm. */
+static void test_forward_epilogue(void **state) {
+    (void)state;
+    static const int algos[] = {RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES};
+    rp_set_threads(2);
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        rp_conv_geom g = make_geom(&CASES[ci]);
+        const size_t nx = (size_t)(g.n * g.c * g.h * g.w), nw = (size_t)(g.k * g.c * g.kh * g.kw);
+        const size_t ohw = (size_t)(g.oh * g.ow), ny = (size_t)g.n * (size_t)g.k * ohw;
+        float *x = falloc(nx), *w = falloc(nw), *b = falloc((size_t)g.k);
+        float *sc = falloc((size_t)g.k), *sh = falloc((size_t)g.k);
+        float *y = falloc(ny), *ye = falloc(ny), *ws = falloc(rp_conv_workspace_floats(&g) + 16);
+        for (size_t i = 0; i < nx; i++) x[i] = frand();
+        for (size_t i = 0; i < nw; i++) w[i] = frand();
+        for (int64_t k = 0; k < g.k; k++) b[k] = frand(), sc[k] = frand(), sh[k] = frand();
+        for (size_t a = 0; a < sizeof algos / sizeof *algos; a++) {
+            rp_conv_force_forward(algos[a]);
+            for (int relu = 0; relu <= 1; relu++) {
+                rp_conv_epilogue ep = {sc, sh, relu};
+                rp_conv2d_forward(&g, x, w, b, y, ws);
+                rp_conv2d_forward_ep(&g, x, w, b, ye, ws, &ep);
+                for (size_t i = 0; i < ny; i++) {
+                    const int64_t k = (int64_t)((i / ohw) % (size_t)g.k);
+                    float v = sc[k] * y[i] + sh[k];
+                    if (relu && v < 0.0f) v = 0.0f;
+                    if (fabsf(v - ye[i]) > 1e-5f * (1.0f + fabsf(v)))
+                        fail_msg("%s algo %d relu %d: y[%zu] = %g, expected %g", CASES[ci].name,
+                                 algos[a], relu, i, (double)ye[i], (double)v);
+                }
+            }
+            rp_conv_force_forward(RP_CONV_AUTO);
+        }
+        free(x), free(w), free(b), free(sc), free(sh), free(y), free(ye), free(ws);
+    }
+}
+
 static void test_gemm_passes(void **state) {
     (void)state;
     rp_set_threads(2);
@@ -328,6 +399,8 @@ static void test_geom_finish(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_geom_finish),
+        cmocka_unit_test(test_forward_algorithms),
+        cmocka_unit_test(test_forward_epilogue),
         cmocka_unit_test(test_fast_one_thread),
         cmocka_unit_test(test_fast_two_threads),
         cmocka_unit_test(test_gemm_passes),
