@@ -340,7 +340,8 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
                                                            int64_t np, const float *bias, int mv,
                                                            float *c, int64_t ldc, int accum,
                                                            int64_t pos0, int64_t cwp, int64_t cow,
-                                                           const rp_conv_epilogue *ep, int64_t row0) {
+                                                           const rp_conv_epilogue *ep, int64_t row0,
+                                                           const float *res) {
     __mmask16 mk[NV];
     for (int v = 0; v < NV; v++) {
         int64_t left = np - 16 * v;
@@ -419,6 +420,13 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++) {
                 acc[m][v] = _mm512_fmadd_ps(acc[m][v], sc, sh);
+                if (res) /* residual rows have C's layout: the same segments */
+                    for (int sg = 0; sg < nseg[v]; sg++)
+                        acc[m][v] = _mm512_add_ps(
+                            acc[m][v],
+                            _mm512_maskz_loadu_ps(sm[v][sg],
+                                                  (const float *)((uintptr_t)(res + m * ldc) +
+                                                                  so[v][sg] * (int64_t)sizeof(float))));
                 if (ep->relu) acc[m][v] = _mm512_max_ps(acc[m][v], _mm512_setzero_ps());
             }
         }
@@ -438,7 +446,7 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
  * p%cwp). */
 static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base, const int64_t *off,
                       int64_t P, const float *bias, float *c, int64_t ldc, int64_t cwp,
-                      int64_t cow, const rp_conv_epilogue *ep) {
+                      int64_t cow, const rp_conv_epilogue *ep, const float *res) {
     /* long reductions in equal chunks of at most 512 rows, so a chunk of B
      * stays in cache across the row blocks; later chunks accumulate onto C */
     const int64_t nch = kd > 768 ? (kd + 511) / 512 : 1, kc = (kd + nch - 1) / nch;
@@ -457,11 +465,14 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
                 const float *bb = bias && !acc ? bias + mb : NULL;
                 float *cb = c + mb * ldc;
                 if (np > 32)
-                    kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb);
+                    kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb,
+                             ef && res ? res + mb * ldc : NULL);
                 else if (np > 16)
-                    kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb);
+                    kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb,
+                             ef && res ? res + mb * ldc : NULL);
                 else
-                    kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb);
+                    kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb,
+                             ef && res ? res + mb * ldc : NULL);
             }
         }
     }
@@ -599,14 +610,22 @@ static void pack_a(const float *a, int64_t m, int64_t kd, int64_t lda_i, int64_t
                 ap[mb * kd + r * MR + i] = mb + i < m ? a[(mb + i) * lda_i + r * lda_r] : 0.0f;
 }
 
+/* d[0, w) = src[0, w). Rows are short on small maps (8 floats at 8x8):
+ * vector copies with a masked tail instead of one memcpy call per row. */
+static inline void copy_row(float *d, const float *src, int64_t w) {
+    int64_t x = 0;
+    for (; x + 16 <= w; x += 16) _mm512_storeu_ps(d + x, _mm512_loadu_ps(src + x));
+    const __mmask16 tail = (__mmask16)((1u << (w - x)) - 1u);
+    if (tail) _mm512_mask_storeu_ps(d + x, tail, _mm512_maskz_loadu_ps(tail, src + x));
+}
+
 /* Copy img[c, h, w] into the interior of a zeroed padded plane [c, h+2ph, w+2pw]. */
 static void pad_copy(const float *img, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
                      float *pad) {
     int64_t hp = h + 2 * ph, wp = w + 2 * pw;
     for (int64_t ci = 0; ci < c; ci++)
         for (int64_t y = 0; y < h; y++)
-            memcpy(pad + (ci * hp + y + ph) * wp + pw, img + (ci * h + y) * w,
-                   sizeof(float) * (size_t)w);
+            copy_row(pad + (ci * hp + y + ph) * wp + pw, img + (ci * h + y) * w, w);
 }
 
 /* img[c, h, w] into the zeroed phase planes [c][sh][sw][HS][WS] (plane_hs/ws).
@@ -619,7 +638,7 @@ static void plane_copy(const rp_conv_geom *g, const float *img, float *pl, float
             int64_t yy = y + g->ph;
             float *base = pl + (ci * sh + yy % sh) * sw * hs * ws + (yy / sh) * ws;
             if (sw == 1) {
-                memcpy(base + g->pw, src, sizeof(float) * (size_t)g->w);
+                copy_row(base + g->pw, src, g->w);
                 continue;
             }
             if (sw == 2 && row) {
@@ -814,7 +833,8 @@ static void ct_pack_row(const float *w, int64_t k, int64_t kp, int64_t ckk, int6
 /* yT tile (positions [0, np) of the group, channels [k0, k0 + kn)) -> y, with
  * bias and epilogue: y[n0 + q / ohw][k][q % ohw]. */
 static void ct_store(const float *yt, int64_t npos_valid, int64_t ohw, int64_t kdim, int64_t k0,
-                     int64_t kn, float *y, const float *b, const rp_conv_epilogue *ep) {
+                     int64_t kn, float *y, const float *b, const rp_conv_epilogue *ep,
+                     const float *res) {
     for (int64_t q0 = 0; q0 < npos_valid; q0 += 16) {
         const int64_t lanes = i64min(16, npos_valid - q0);
         for (int64_t c0 = 0; c0 < kn; c0 += 16) {
@@ -829,18 +849,28 @@ static void ct_store(const float *yt, int64_t npos_valid, int64_t ohw, int64_t k
                 if (ep) {
                     if (ep->scale) v = _mm512_mul_ps(v, _mm512_set1_ps(ep->scale[k]));
                     if (ep->shift) v = _mm512_add_ps(v, _mm512_set1_ps(ep->shift[k]));
-                    if (ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
                 }
-                /* lanes may cross into the next image(s): one masked store each */
-                int64_t t = 0;
-                while (t < lanes) {
+                /* lanes may cross into the next image(s): one segment each,
+                 * at y offset (n*K + k)*OH*OW + pos, masked lanes [t, t+run) */
+                __mmask16 sm[17];
+                int64_t so[17];
+                int ns = 0;
+                for (int64_t t = 0; t < lanes;) {
                     const int64_t q = q0 + t, n = q / ohw, pos = q - n * ohw;
                     const int64_t run = i64min(lanes - t, ohw - pos);
-                    const __mmask16 mk = (__mmask16)(((1u << run) - 1u) << t);
-                    float *dst = y + (n * kdim + k) * ohw + pos;
-                    _mm512_mask_storeu_ps((float *)((uintptr_t)dst - (uintptr_t)(t * 4)), mk, v);
+                    sm[ns] = (__mmask16)(((1u << run) - 1u) << t);
+                    so[ns++] = (n * kdim + k) * ohw + pos - t;
                     t += run;
                 }
+                if (res)
+                    for (int sg = 0; sg < ns; sg++)
+                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(
+                                                 sm[sg], (const float *)((uintptr_t)res +
+                                                                         so[sg] * (int64_t)sizeof(float))));
+                if (ep && ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+                for (int sg = 0; sg < ns; sg++)
+                    _mm512_mask_storeu_ps((float *)((uintptr_t)y + so[sg] * (int64_t)sizeof(float)),
+                                          sm[sg], v);
             }
         }
     }
@@ -900,7 +930,8 @@ static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *
                         }
                     }
                 }
-                ct_store(yt, nq, ohw, g->k, k0, i64min(tw, g->k - k0), y + n0 * g->k * ohw, b, ep);
+                ct_store(yt, nq, ohw, g->k, k0, i64min(tw, g->k - k0), y + n0 * g->k * ohw, b, ep,
+                         ep && ep->residual ? ep->residual + n0 * g->k * ohw : NULL);
             }
         }
     }
@@ -931,11 +962,12 @@ static void conv_forward_planes(const rp_conv_geom *g, const float *x, const flo
         for (int64_t n = 0; n < g->n; n++) {
             const float *xn = x + n * g->c * hw; /* [C, H, W] */
             float *yn = y + n * g->k * ohw;      /* [K, OH, OW] */
+            const float *rn = ep && ep->residual ? ep->residual + n * g->k * ohw : NULL;
             if (path == PATH_POINTWISE) {
-                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0, ep);
+                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0, ep, rn);
             } else if (path == PATH_S1) {
                 plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
-                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep);
+                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep, rn);
             }
         }
     }
@@ -1008,12 +1040,12 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
             const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
             float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
             if (path == PATH_POINTWISE) {
-                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0, NULL);
+                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0, NULL, NULL);
             } else if (path == PATH_S1) {
                 pad_copy(dyn, g->k, g->oh, g->ow, phq, pwq, pad);
-                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w, NULL);
+                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w, NULL, NULL);
             } else {
-                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0, NULL); /* [C*KH*KW, OH*OW] */
+                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0, NULL, NULL); /* [C*KH*KW, OH*OW] */
                 col2im(g, tb, dxn);
             }
         }
@@ -1148,15 +1180,16 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
 
 /* y = act(scale[k] * y + shift[k]) over [N, K, OH*OW]. */
 static void apply_epilogue(const rp_conv_geom *g, float *y, const rp_conv_epilogue *ep) {
-    if (!ep || (!ep->scale && !ep->shift && !ep->relu)) return;
+    if (!ep || (!ep->scale && !ep->shift && !ep->residual && !ep->relu)) return;
     const int64_t ohw = g->oh * g->ow, rows = g->n * g->k;
 #pragma omp parallel for schedule(static) if (rows * ohw > 32768)
     for (int64_t r = 0; r < rows; r++) {
         const int64_t k = r % g->k;
         const float s = ep->scale ? ep->scale[k] : 1.0f, t = ep->shift ? ep->shift[k] : 0.0f;
         float *yr = y + r * ohw;
+        const float *rr = ep->residual ? ep->residual + r * ohw : NULL;
         for (int64_t p = 0; p < ohw; p++) {
-            float v = s * yr[p] + t;
+            float v = s * yr[p] + t + (rr ? rr[p] : 0.0f);
             yr[p] = ep->relu && v < 0.0f ? 0.0f : v;
         }
     }

@@ -35,12 +35,15 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g);
 void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                        float *y, float *ws);
 
-/* Per-output-channel epilogue fused into the forward store (eval-mode
- * conv -> batchnorm -> relu folding): y = act(scale[k] * (conv + b[k]) + shift[k]).
- * scale / shift may be NULL (1 / 0); relu != 0 applies max(0, .). */
+/* Epilogue fused into the forward store (eval-mode conv -> batchnorm
+ * [-> add] -> relu folding):
+ *   y = act(scale[k] * (conv + b[k]) + shift[k] + residual[n, k, oy, ox]).
+ * scale / shift / residual may be NULL (1 / 0 / 0); relu != 0 applies
+ * max(0, .). residual may not alias y. */
 typedef struct rp_conv_epilogue {
-    const float *scale; /* [K], borrowed */
-    const float *shift; /* [K], borrowed */
+    const float *scale;    /* [K], borrowed */
+    const float *shift;    /* [K], borrowed */
+    const float *residual; /* [N, K, OH, OW], borrowed */
     int relu;
 } rp_conv_epilogue;
 

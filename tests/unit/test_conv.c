@@ -298,7 +298,7 @@ static void test_forward_algorithms(void **state) {
     }
 }
 
-/* The fused epilogue act(scale * (conv + b) + shift) equals the plain forward
+/* The fused epilogue act(scale * (conv + b) + shift + residual) equals the plain forward
  * followed by the same per-channel arithmetic, for every algorithm. */
 static void test_forward_epilogue(void **state) {
     (void)state;
@@ -311,27 +311,32 @@ static void test_forward_epilogue(void **state) {
         float *x = falloc(nx), *w = falloc(nw), *b = falloc((size_t)g.k);
         float *sc = falloc((size_t)g.k), *sh = falloc((size_t)g.k);
         float *y = falloc(ny), *ye = falloc(ny), *ws = falloc(rp_conv_workspace_floats(&g) + 16);
+        float *res = falloc(ny);
+        for (size_t i = 0; i < ny; i++) res[i] = frand();
         for (size_t i = 0; i < nx; i++) x[i] = frand();
         for (size_t i = 0; i < nw; i++) w[i] = frand();
         for (int64_t k = 0; k < g.k; k++) b[k] = frand(), sc[k] = frand(), sh[k] = frand();
         for (size_t a = 0; a < sizeof algos / sizeof *algos; a++) {
             rp_conv_force_forward(algos[a]);
-            for (int relu = 0; relu <= 1; relu++) {
-                rp_conv_epilogue ep = {sc, sh, relu};
+            for (int mode = 0; mode < 4; mode++) {
+                const int relu = mode & 1, with_res = mode >> 1;
+                rp_conv_epilogue ep = {
+                    .scale = sc, .shift = sh, .residual = with_res ? res : NULL, .relu = relu};
                 rp_conv2d_forward(&g, x, w, b, y, ws);
                 rp_conv2d_forward_ep(&g, x, w, b, ye, ws, &ep);
                 for (size_t i = 0; i < ny; i++) {
                     const int64_t k = (int64_t)((i / ohw) % (size_t)g.k);
-                    float v = sc[k] * y[i] + sh[k];
+                    float v = sc[k] * y[i] + sh[k] + (with_res ? res[i] : 0.0f);
                     if (relu && v < 0.0f) v = 0.0f;
                     if (fabsf(v - ye[i]) > 1e-5f * (1.0f + fabsf(v)))
-                        fail_msg("%s algo %d relu %d: y[%zu] = %g, expected %g", CASES[ci].name,
-                                 algos[a], relu, i, (double)ye[i], (double)v);
+                        fail_msg("%s algo %d relu %d residual %d: y[%zu] = %g, expected %g",
+                                 CASES[ci].name, algos[a], relu, with_res, i, (double)ye[i],
+                                 (double)v);
                 }
             }
             rp_conv_force_forward(RP_CONV_AUTO);
         }
-        free(x), free(w), free(b), free(sc), free(sh), free(y), free(ye), free(ws);
+        free(x), free(w), free(b), free(sc), free(sh), free(y), free(ye), free(ws), free(res);
     }
 }
 
