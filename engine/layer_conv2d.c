@@ -72,7 +72,7 @@ static int conv_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const r
     (void)ctx, (void)n_in;
     conv_state *s = l->state;
     if (prep(s, in[0]->shape[0], err)) return err->status;
-    const rp_conv_epilogue cep = {ep->scale, ep->shift, ep->relu};
+    const rp_conv_epilogue cep = {.scale = ep->scale, .shift = ep->shift, .relu = ep->relu};
     rp_conv2d_forward_ep(&s->g, in[0]->data, l->params[0].value->data,
                          s->bias ? l->params[1].value->data : NULL, out->data, s->ws.data, &cep);
     return RP_OK;
