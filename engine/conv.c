@@ -333,52 +333,69 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
     return fast > gemm ? fast : gemm;
 }
 
-/* C[mv rows, np positions] = bias + A[mv, kd] * B, B row r = base + off[r].
- * ap: one packed block [kd][MR]. nv = vectors (1..NV) covering np. */
-static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, const float *ap,
-                                                           const float *base, const int64_t *off,
-                                                           int64_t np, const float *bias, int mv,
-                                                           float *c, int64_t ldc, int accum,
-                                                           int64_t pos0, int64_t cwp, int64_t cow,
-                                                           const rp_conv_epilogue *ep, int64_t row0,
-                                                           const float *res) {
-    __mmask16 mk[NV];
-    for (int v = 0; v < NV; v++) {
-        int64_t left = np - 16 * v;
-        mk[v] = left >= 16 ? (__mmask16)0xFFFF
-                           : (left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u));
-    }
-    /* Output addressing. Plain (cwp == 0): lane t of vector v is C[m][pos0 +
-     * 16v + t]. Cropping (cwp > 0): positions run over rows of width cwp of
-     * which the first cow are kept, so lane t maps to C[m][oy*cow + ox] with
-     * (oy, ox) = divmod(pos0 + 16v + t, cwp); the kept lanes of a vector form
-     * runs, each one masked store at its own base (address - lane). */
+/* Where the lanes of one forward position tile go. Plain (cwp == 0): lane t
+ * of vector v is C[m][pos0 + 16v + t]. Cropping (cwp > 0): positions run over
+ * rows of width cwp of which the first cow are kept, so lane t maps to
+ * C[m][oy*cow + ox] with (oy, ox) = divmod(pos0 + 16v + t, cwp); the kept
+ * lanes of a vector form runs, each one masked store at its own base
+ * (offset so = address - lane). Computed once per tile for all row blocks. */
+typedef struct tile_seg {
+    __mmask16 mk[NV]; /* lanes inside the tile (B loads) */
     int nseg[NV];
     __mmask16 sm[NV][17];
     int64_t so[NV][17];
+} tile_seg;
+
+static void tile_segments(int64_t np, int64_t pos0, int64_t cwp, int64_t cow, tile_seg *ts) {
     for (int v = 0; v < NV; v++) {
-        nseg[v] = 0;
-        if (v >= nv) continue;
-        if (!cwp) {
-            sm[v][0] = mk[v];
-            so[v][0] = pos0 + 16 * v;
-            nseg[v] = 1;
-            continue;
+        int64_t left = np - 16 * v;
+        ts->mk[v] = left >= 16 ? (__mmask16)0xFFFF
+                               : (left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u));
+        ts->nseg[v] = 0;
+    }
+    if (!cwp) {
+        for (int v = 0; v < NV && 16 * v < np; v++) {
+            ts->sm[v][0] = ts->mk[v];
+            ts->so[v][0] = pos0 + 16 * v;
+            ts->nseg[v] = 1;
         }
-        int nl = (int)i64min(16, np - 16 * v), t = 0;
+        return;
+    }
+    int64_t oy = pos0 / cwp, ox = pos0 - oy * cwp; /* walked, no further divisions */
+    for (int v = 0; v < NV && 16 * v < np; v++) {
+        const int nl = (int)i64min(16, np - 16 * v);
+        int t = 0;
         while (t < nl) {
-            int64_t q = pos0 + 16 * v + t, oy = q / cwp, ox = q - oy * cwp;
-            if (ox >= cow) {
-                t += (int)(cwp - ox);
-                continue;
+            int run;
+            if (ox >= cow) { /* dropped columns */
+                run = (int)i64min(nl - t, cwp - ox);
+            } else {
+                run = (int)i64min(nl - t, cow - ox);
+                ts->sm[v][ts->nseg[v]] = (__mmask16)(((1u << run) - 1u) << t);
+                ts->so[v][ts->nseg[v]] = oy * cow + ox - t;
+                ts->nseg[v]++;
             }
-            int run = (int)i64min(nl - t, cow - ox);
-            sm[v][nseg[v]] = (__mmask16)(((1u << run) - 1u) << t);
-            so[v][nseg[v]] = oy * cow + ox - t;
-            nseg[v]++;
             t += run;
+            ox += run;
+            if (ox == cwp) ox = 0, oy++;
         }
     }
+}
+
+/* C[mv rows, the tile's positions] = bias + A[mv, kd] * B, B row r = base +
+ * off[r], stored as ts says. ap: one packed block [kd][MR]. nv = vectors
+ * (1..NV) covering the tile. */
+static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, const float *ap,
+                                                           const float *base, const int64_t *off,
+                                                           const float *bias, int mv,
+                                                           float *c, int64_t ldc, int accum,
+                                                           const tile_seg *ts,
+                                                           const rp_conv_epilogue *ep, int64_t row0,
+                                                           const float *res) {
+    const __mmask16 *mk = ts->mk;
+    const int *nseg = ts->nseg;
+    const __mmask16(*sm)[17] = ts->sm;
+    const int64_t(*so)[17] = ts->so;
     __m512 acc[MR][NV];
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) {
@@ -459,19 +476,21 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
          * cache while every row block uses them */
         for (int64_t p = 0; p < P; p += NR) {
             const int64_t np = i64min(NR, P - p);
+            tile_seg ts;
+            tile_segments(np, p, cwp, cow, &ts);
             for (int64_t mb = 0; mb < m; mb += MR) {
                 int mv = (int)i64min(MR, m - mb);
                 const float *a = ap + mb * kd + k0 * MR;
                 const float *bb = bias && !acc ? bias + mb : NULL;
                 float *cb = c + mb * ldc;
                 if (np > 32)
-                    kern_fwd(3, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb,
+                    kern_fwd(3, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
                              ef && res ? res + mb * ldc : NULL);
                 else if (np > 16)
-                    kern_fwd(2, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb,
+                    kern_fwd(2, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
                              ef && res ? res + mb * ldc : NULL);
                 else
-                    kern_fwd(1, kn, a, base + p, off + k0, np, bb, mv, cb, ldc, acc, p, cwp, cow, ef, mb,
+                    kern_fwd(1, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
                              ef && res ? res + mb * ldc : NULL);
             }
         }
