@@ -261,6 +261,40 @@ static void test_chain_rules(void **state) {
                  0);
 }
 
+/* A chain head that still owns the buffer an earlier forward gave it (it
+ * was the model output then) while its batch norm's buffer comes from the
+ * pool, where it may be the slot the head's input just left. */
+static void test_owned_head(void **state) {
+    (void)state;
+    rp_error err;
+    rp_node *layers = NULL;
+    RP_ASSERT_OK(rp_node_parse_string("[{conv2d: {out: 4, kernel: 3, padding: 1}, name: c0},"
+                                      " {conv2d: {out: 4, kernel: 3, padding: 1}, name: c1},"
+                                      " {batchnorm2d: {}, name: b1}, {relu: {}, name: r1},"
+                                      " {global_avgpool: {}, name: gp}, {linear: {out: 3}, name: fc}]",
+                                      "<layers>", &layers, &err),
+                 &err);
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_from_layers(layers, 3, 8, 8, &m, &err), &err);
+    rp_node_free(layers);
+    RP_ASSERT_OK(rp_model_init_params(m, 3, &err), &err);
+    randomize_bn(m, 17);
+    rp_model *u = clone_unfused(m);
+    rp_tensor *x = input(2, 3, 8, 27);
+    const rp_tensor *y;
+    for (int i = 0; i < 2; i++) {
+        rp_model *t = i ? u : m;
+        RP_ASSERT_OK(rp_model_set_output(t, "c1", &err), &err);
+        rp_model_set_training(t, 0);
+        RP_ASSERT_OK(rp_model_forward(t, x, &y, &err), &err);
+        RP_ASSERT_OK(rp_model_set_output(t, "fc", &err), &err);
+    }
+    for (int rep = 0; rep < 2; rep++) assert_int_equal(eval_same(m, u, x, "owned head"), 1);
+    rp_tensor_free(x);
+    rp_model_free(m);
+    rp_model_free(u);
+}
+
 /* Alternating train and eval forwards (a frozen prefix in the pool, as in
  * training with validation): the activation pool holds exactly the bytes it
  * holds without fusion. */
@@ -331,7 +365,7 @@ int main(void) {
         cmocka_unit_test(test_resnet18_small),   cmocka_unit_test(test_retained_nodes),
         cmocka_unit_test(test_train_unaffected), cmocka_unit_test(test_eval_backward),
         cmocka_unit_test(test_chain_rules),      cmocka_unit_test(test_pool_bytes),
-        cmocka_unit_test(test_env_switch),
+        cmocka_unit_test(test_env_switch),       cmocka_unit_test(test_owned_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
