@@ -35,33 +35,52 @@ static int add_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
 }
 
 /* Eval-mode fusion (add -> relu at the end of a residual block, or add ->
- * batchnorm): the sum and the epilogue in one pass over rows [N*C, S], in
- * the same order of operations as add, then x * scale + shift (batch norm
- * eval), then relu's x > 0 ? x : 0, so results equal the separate layers. */
+ * batchnorm [-> relu]): the sum and the epilogue in one pass (flat, or over
+ * rows [N*C, S] with a per-channel scale / shift), in the same order of
+ * operations as add, then x * scale + shift (batch norm eval), then relu's
+ * x > 0 ? x : 0, so results equal the separate layers. */
 static int add_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                           rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err) {
     (void)ctx, (void)err, (void)l;
+    const float *sc = ep->scale, *sh = ep->shift;
+    const int relu = ep->relu;
+    float *y = out->data;
+    if (!sc && !sh) { /* add -> relu: flat passes, as add's own */
+        const int64_t n = (int64_t)out->numel;
+        const float *a = in[0]->data, *b = in[1]->data;
+        if (n_in == 2 && relu) {
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+            for (int64_t i = 0; i < n; i++) {
+                float v = a[i] + b[i];
+                y[i] = v > 0.0f ? v : 0.0f;
+            }
+            return RP_OK;
+        }
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+        for (int k = 2; k < n_in; k++) {
+            const float *e = in[k]->data;
+            if (relu && k == n_in - 1) {
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+                for (int64_t i = 0; i < n; i++) {
+                    float v = y[i] + e[i];
+                    y[i] = v > 0.0f ? v : 0.0f;
+                }
+            } else {
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+                for (int64_t i = 0; i < n; i++) y[i] += e[i];
+            }
+        }
+        return RP_OK;
+    }
     const int64_t c = out->ndim >= 2 ? out->shape[1] : 1;
     const int64_t rows = out->shape[0] * c, sp = rows ? (int64_t)out->numel / rows : 0;
-    const float *sc = ep->scale, *sh = ep->shift;
-    const int relu = ep->relu, aff = sc || sh;
-    float *y = out->data;
 #pragma omp parallel for schedule(static) if ((int64_t)out->numel > RP_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const int64_t ch = r % c, o = r * sp;
         const float s = sc ? sc[ch] : 1.0f, t = sh ? sh[ch] : 0.0f;
         float *yr = y + o;
         const float *a = in[0]->data + o, *b = in[1]->data + o;
-        if (n_in == 2) { /* one pass: the residual block's add -> relu */
-#pragma omp simd
-            for (int64_t j = 0; j < sp; j++) {
-                float v = a[j] + b[j];
-                if (aff) v = v * s + t;
-                if (relu) v = v > 0.0f ? v : 0.0f;
-                yr[j] = v;
-            }
-            continue;
-        }
 #pragma omp simd
         for (int64_t j = 0; j < sp; j++) yr[j] = a[j] + b[j];
         for (int k = 2; k < n_in; k++) {
@@ -69,12 +88,15 @@ static int add_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp
 #pragma omp simd
             for (int64_t j = 0; j < sp; j++) yr[j] += e[j];
         }
+        if (relu) {
 #pragma omp simd
-        for (int64_t j = 0; j < sp; j++) {
-            float v = yr[j];
-            if (aff) v = v * s + t;
-            if (relu) v = v > 0.0f ? v : 0.0f;
-            yr[j] = v;
+            for (int64_t j = 0; j < sp; j++) {
+                float v = yr[j] * s + t;
+                yr[j] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) yr[j] = yr[j] * s + t;
         }
     }
     return RP_OK;
