@@ -39,8 +39,9 @@
  * rp_model_node_output returns NULL for the head (its output never
  * existed). The plan is remade at each forward (one pass over the nodes).
  * Training forwards are never fused, and a backward after a fused forward
- * re-runs the forward unfused first (the fused one never wrote inputs
- * backward reads). Off with rp_model_set_fusion(m, 0) or RP_NO_FUSE=1.
+ * re-runs the forward unfused first (the fused one never wrote the head
+ * outputs that backward reads). Off with rp_model_set_fusion(m, 0) or
+ * RP_NO_FUSE=1.
  */
 #include <fnmatch.h>
 #include <stdarg.h>
@@ -480,15 +481,14 @@ static int same_shape_nodes(const gnode *a, const gnode *b) {
  * only it and is either an affine layer right after the head in node order
  * (its buffer is then taken exactly when it would be unfused), or a relu the
  * unfused forward would run in place on its input. So fused and unfused
- * forwards use the same buffers. Returns whether a chain was planned. */
-static int plan_fusion(rp_model *m, int enabled) {
+ * forwards use the same buffers. */
+static void plan_fusion(rp_model *m, int enabled) {
     for (size_t k = 0; k < m->n; k++) {
         gnode *g = &m->nodes[k];
         g->fuse_in = g->fuse_aff = g->fuse_relu = -1;
         g->hidden = g->buf_ready = 0;
     }
-    if (!enabled) return 0;
-    int any = 0;
+    if (!enabled) return;
     for (int k = 0; k <= m->output; k++) {
         gnode *h = &m->nodes[k];
         if (!h->layer.ops->forward_ep || h->fuse_in >= 0) continue;
@@ -511,10 +511,8 @@ static int plan_fusion(rp_model *m, int enabled) {
                 break;
             nx->fuse_in = k;
             cur = c->consumer;
-            any = 1;
         }
     }
-    return any;
 }
 
 static int node_shape(const gnode *g, int64_t n, int64_t *shape) {
@@ -657,9 +655,8 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
             continue;
         }
         /* a chain head: the result goes where the last node of the chain
-         * keeps it, with the same buffer choices as unfused layers, so the
-         * activation pool behaves exactly as without fusion. A relu is in
-         * place (plan_fusion); an affine node (next in order) has its own
+         * keeps it, with the buffer choices of the unfused layers. A relu is
+         * in place (plan_fusion); an affine node (next in order) has its own
          * buffer, taken here, after the head's holds, as it would be. */
         rp_tensor *dst = &g->out;
         if (g->fuse_aff >= 0) {
