@@ -638,13 +638,21 @@ static inline void copy_row(float *d, const float *src, int64_t w) {
     if (tail) _mm512_mask_storeu_ps(d + x, tail, _mm512_maskz_loadu_ps(tail, src + x));
 }
 
-/* Copy img[c, h, w] into the interior of a zeroed padded plane [c, h+2ph, w+2pw]. */
+/* Write the zero-padded planes [c, h+2ph, w+2pw] of img[c, h, w], borders
+ * included (so the buffer needs no clearing first). */
 static void pad_copy(const float *img, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
                      float *pad) {
-    int64_t hp = h + 2 * ph, wp = w + 2 * pw;
-    for (int64_t ci = 0; ci < c; ci++)
-        for (int64_t y = 0; y < h; y++)
-            copy_row(pad + (ci * hp + y + ph) * wp + pw, img + (ci * h + y) * w, w);
+    const int64_t hp = h + 2 * ph, wp = w + 2 * pw;
+    for (int64_t ci = 0; ci < c; ci++) {
+        float *pc = pad + ci * hp * wp;
+        memset(pc, 0, sizeof(float) * (size_t)(ph * wp));
+        for (int64_t y = 0; y < h; y++) {
+            float *row = pc + (y + ph) * wp;
+            for (int64_t x = 0; x < pw; x++) row[x] = row[pw + w + x] = 0.0f;
+            copy_row(row + pw, img + (ci * h + y) * w, w);
+        }
+        memset(pc + (ph + h) * wp, 0, sizeof(float) * (size_t)(ph * wp));
+    }
 }
 
 /* img[c, h, w] into the zeroed phase planes [c][sh][sw][HS][WS] (plane_hs/ws).
@@ -912,7 +920,6 @@ static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *
         float *imgs = tb;
         float *yt = tb + rup((size_t)(p.grp * p.ld_img));
         const float **xb = (const float **)(void *)(yt + p.npos * CT_TW);
-        if (p.ld_img) memset(imgs, 0, sizeof(float) * (size_t)(p.grp * p.ld_img));
         /* (the implied barrier: all weights packed before any group starts) */
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < ckk; r++) ct_pack_row(w, g->k, p.kp, ckk, r, wt);

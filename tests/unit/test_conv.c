@@ -156,6 +156,8 @@ static void check_case(const geom_case *cs, const impl *im) {
     float *y = falloc(ny), *dx = falloc(nx), *dw = falloc(nw), *db = falloc((size_t)K);
     float *dw0 = falloc(nw), *db0 = falloc((size_t)K);
     float *ws = falloc(rp_conv_workspace_floats(&g) + 16);
+    /* NaN garbage: a kernel relying on zeroed scratch fails */
+    memset(ws, 0xFF, (rp_conv_workspace_floats(&g) + 16) * sizeof(float));
     double *ry = calloc(ny, sizeof(double)), *ay = calloc(ny, sizeof(double));
     double *rdx = calloc(nx, sizeof(double)), *adx = calloc(nx, sizeof(double));
     double *rdw = calloc(nw, sizeof(double)), *adw = calloc(nw, sizeof(double));
