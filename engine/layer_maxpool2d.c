@@ -3,6 +3,7 @@
  * backward; ties go to the first maximum in row-major window order, as in
  * PyTorch's CPU kernel. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #include "layer.h"
@@ -10,6 +11,8 @@
 typedef struct mp_state {
     int64_t k[2], s[2], p[2];
     rp_tensor idx; /* [N, C, OH, OW] arg-max flat index into H*W, stored as float bits */
+    int idx_valid; /* idx belongs to the last forward's input */
+    rp_tensor row; /* eval: per-thread column-max rows; backward: recomputed output */
 } mp_state;
 
 static int mp_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in,
@@ -45,12 +48,54 @@ static int mp_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
         if (v > best || (v != v && best == best)) best = v, bi = (I);                              \
     } while (0)
 
-static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
-                      rp_tensor *out, rp_error *err) {
-    (void)ctx, (void)n_in;
-    mp_state *s = l->state;
-    const rp_tensor *x = in[0];
+/* Eval forward: values only (no arg-max to store). Per output row, the
+ * element-wise max of the window's input rows (contiguous, vectorised), then
+ * the horizontal windows over that row. A NaN anywhere in a window gives NaN,
+ * as the arg-max rule does. */
+static int mp_forward_values(mp_state *s, const rp_tensor *x, rp_tensor *out, rp_error *err) {
+    const int64_t nc = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
+    const int64_t oh = out->shape[2], ow = out->shape[3];
+    const int64_t nt = rp_get_threads() < 1 ? 1 : rp_get_threads();
+    int64_t rs = nt * w;
+    if (rp_tensor_reshape_alloc(&s->row, 1, &rs, err)) return err->status;
+#pragma omp parallel for schedule(static) num_threads((int)nt) if (nc * oh * ow > RP_PAR_MIN / 4)
+    for (int64_t i = 0; i < nc; i++) {
+        float *vm = s->row.data + (int64_t)omp_get_thread_num() * w; /* [W] */
+        const float *xp = x->data + i * h * w;
+        float *yp = out->data + i * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            const int64_t y0 = oy * s->s[0] - s->p[0];
+            const int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + s->k[0] > h ? h : y0 + s->k[0];
+            const float *r = xp + ya * w;
+#pragma omp simd
+            for (int64_t xx = 0; xx < w; xx++) vm[xx] = r[xx];
+            for (int64_t yy = ya + 1; yy < yb; yy++) {
+                r = xp + yy * w;
+#pragma omp simd
+                for (int64_t xx = 0; xx < w; xx++) {
+                    const float v = r[xx], b = vm[xx];
+                    vm[xx] = (v > b || v != v) && b == b ? v : b;
+                }
+            }
+            for (int64_t ox = 0; ox < ow; ox++) {
+                const int64_t x0 = ox * s->s[1] - s->p[1];
+                const int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + s->k[1] > w ? w : x0 + s->k[1];
+                float best = vm[xa];
+                for (int64_t xx = xa + 1; xx < xb; xx++) {
+                    const float v = vm[xx];
+                    if ((v > best || v != v) && best == best) best = v;
+                }
+                yp[oy * ow + ox] = best;
+            }
+        }
+    }
+    return RP_OK;
+}
+
+/* out and the arg-max of every output (for backward). */
+static int mp_forward_argmax(mp_state *s, const rp_tensor *x, rp_tensor *out, rp_error *err) {
     if (rp_tensor_reshape_alloc(&s->idx, out->ndim, out->shape, err)) return err->status;
+    s->idx_valid = 1;
     int64_t nc = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t oh = out->shape[2], ow = out->shape[3];
     int32_t *idx = (int32_t *)s->idx.data;
@@ -146,6 +191,18 @@ static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_ten
     return RP_OK;
 }
 
+/* Training forwards store the arg-max for backward; an eval forward (no
+ * backward follows, or the model recomputes first) computes values only,
+ * and a backward after it recomputes the arg-max from the input. */
+static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                      rp_tensor *out, rp_error *err) {
+    (void)n_in;
+    mp_state *s = l->state;
+    s->idx_valid = 0;
+    if (ctx->training) return mp_forward_argmax(s, in[0], out, err);
+    return mp_forward_values(s, in[0], out, err);
+}
+
 static int mp_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                        const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                        rp_error *err) {
@@ -155,6 +212,12 @@ static int mp_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
     const rp_tensor *x = in[0];
     int64_t nc = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3];
     int64_t ohw = out->shape[2] * out->shape[3];
+    if (!s->idx_valid) {
+        /* the forward was an eval one: the arg-max again (values to scratch) */
+        if (rp_tensor_reshape_alloc(&s->row, out->ndim, out->shape, err) ||
+            mp_forward_argmax(s, x, &s->row, err))
+            return err->status;
+    }
     const int32_t *idx = (const int32_t *)s->idx.data;
     rp_tensor_zero(din[0]);
 #pragma omp parallel for schedule(static) if (nc * hw > RP_PAR_MIN)
@@ -172,6 +235,7 @@ static void mp_destroy(rp_layer *l) {
     mp_state *s = l->state;
     if (!s) return;
     rp_tensor_release(&s->idx);
+    rp_tensor_release(&s->row);
     free(s);
     l->state = NULL;
 }

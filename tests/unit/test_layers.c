@@ -210,12 +210,76 @@ static void test_checker_catches_wrong_gradient(void **state) {
     assert_true(gradcheck("relu", &broken) > 0);
 }
 
+/* maxpool2d: an eval forward computes values only; it must equal the
+ * training forward bit for bit (ties and NaNs included), and a backward
+ * after it (which recomputes the arg-max) the backward after a training one. */
+static void test_maxpool_eval_path(void **state) {
+    (void)state;
+    static const struct {
+        const char *opts, *shape;
+    } cases[] = {
+        {"{kernel: 3, stride: 2, padding: 1}", "[2,3,9,12]"},
+        {"{kernel: 2}", "[2,2,8,6]"},
+        {"{kernel: 3, stride: 1, padding: 1}", "[1,2,7,5]"},
+        {"{kernel: 2, stride: 1, padding: 1}", "[1,2,4,4]"}, /* output larger than input */
+        {"{kernel: [3, 2], stride: [2, 3]}", "[2,1,9,11]"},
+    };
+    const struct rp_component *mp = rp_component_find(RP_COMP_LAYER, "maxpool2d");
+    assert_non_null(mp);
+    const struct rp_layer_ops *ops = mp->impl;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        rp_error err;
+        rp_node *raw = NULL, *opts = NULL;
+        RP_ASSERT_OK(rp_node_parse_string(cases[ci].opts, "<opts>", &raw, &err), &err);
+        RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, "maxpool2d", raw, &opts, &err), &err);
+        rp_tensor *in[1], *din[2];
+        int n_in = 0;
+        assert_int_equal(parse_shapes(cases[ci].shape, in, &n_in), 0);
+        rp_layer l = {.ops = ops, .name = strdup("pool")};
+        int64_t osh[RP_MAX_DIMS];
+        int ond = 0;
+        RP_ASSERT_OK(ops->create(&l, opts, 1, (const rp_tensor *const *)in, osh, &ond, &err), &err);
+        rp_tensor *y[2], *dy;
+        for (int k = 0; k < 2; k++) {
+            RP_ASSERT_OK(rp_tensor_new(&y[k], ond, osh, &err), &err);
+            RP_ASSERT_OK(rp_tensor_new(&din[k], in[0]->ndim, in[0]->shape, &err), &err);
+        }
+        RP_ASSERT_OK(rp_tensor_new(&dy, ond, osh, &err), &err);
+        rp_rng rng;
+        rp_rng_init(&rng, 9, ci, 0, 0);
+        /* few levels (ties), some NaNs */
+        for (size_t i = 0; i < in[0]->numel; i++) {
+            in[0]->data[i] = (float)(rp_rng_u32(&rng) % 5) - 2.0f;
+            if (rp_rng_u32(&rng) % 17 == 0) in[0]->data[i] = NAN;
+        }
+        for (size_t i = 0; i < dy->numel; i++) dy->data[i] = (float)rp_rng_range(&rng, -1, 1);
+        for (int k = 0; k < 2; k++) { /* k = 0 training, 1 eval */
+            rp_run_ctx ctx = {.training = k == 0, .need_input_grad = 1};
+            RP_ASSERT_OK(ops->forward(&l, &ctx, 1, (const rp_tensor *const *)in, y[k], &err), &err);
+            RP_ASSERT_OK(ops->backward(&l, &ctx, 1, (const rp_tensor *const *)in, y[k], dy, din + k,
+                                       &err),
+                         &err);
+        }
+        for (size_t i = 0; i < y[0]->numel; i++) {
+            float a = y[0]->data[i], b = y[1]->data[i];
+            if (!(a == b || (a != a && b != b)))
+                fail_msg("%s: output %zu: training %g, eval %g", cases[ci].opts, i, (double)a, (double)b);
+        }
+        assert_memory_equal(din[0]->data, din[1]->data, din[0]->numel * sizeof(float));
+        for (int k = 0; k < 2; k++) rp_tensor_free(y[k]), rp_tensor_free(din[k]);
+        rp_tensor_free(dy), rp_tensor_free(in[0]);
+        rp_layer_release(&l);
+        rp_node_free(raw), rp_node_free(opts);
+    }
+}
+
 int main(void) {
     rp_set_threads(2);
     rp_schema_dirs_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_layer),
         cmocka_unit_test(test_checker_catches_wrong_gradient),
+        cmocka_unit_test(test_maxpool_eval_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
