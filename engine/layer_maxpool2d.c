@@ -48,44 +48,54 @@ static int mp_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
         if (v > best || (v != v && best == best)) best = v, bi = (I);                              \
     } while (0)
 
-/* Eval forward: values only (no arg-max to store). Per output row, the
- * element-wise max of the window's input rows (contiguous, vectorised), then
- * the horizontal windows over that row. A NaN anywhere in a window gives NaN,
- * as the arg-max rule does. */
+/* NaN-propagating max: the value the arg-max rule selects (any NaN in a
+ * window gives NaN, else the maximum). */
+static inline float nanmax(float a, float b) {
+    return (b > a || b != b) && a == a ? b : a;
+}
+
+/* Eval forward: values only (no arg-max to store), all passes contiguous and
+ * vectorised. Per output row: the element-wise max of the window's input rows
+ * into a row padded with -inf (never chosen over a value; every window holds
+ * one), the max of every k-wide run of that row, then every s-th run. */
 static int mp_forward_values(mp_state *s, const rp_tensor *x, rp_tensor *out, rp_error *err) {
     const int64_t nc = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     const int64_t oh = out->shape[2], ow = out->shape[3];
+    const int64_t kx = s->k[1], sx = s->s[1], px = s->p[1];
+    const int64_t wp = w + 2 * px, nh = (ow - 1) * sx + 1; /* runs needed */
+    const int64_t per = (wp + nh + 15) / 16 * 16;
     const int64_t nt = rp_get_threads() < 1 ? 1 : rp_get_threads();
-    int64_t rs = nt * w;
+    int64_t rs = nt * per;
     if (rp_tensor_reshape_alloc(&s->row, 1, &rs, err)) return err->status;
-#pragma omp parallel for schedule(static) num_threads((int)nt) if (nc * oh * ow > RP_PAR_MIN / 4)
-    for (int64_t i = 0; i < nc; i++) {
-        float *vm = s->row.data + (int64_t)omp_get_thread_num() * w; /* [W] */
-        const float *xp = x->data + i * h * w;
-        float *yp = out->data + i * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            const int64_t y0 = oy * s->s[0] - s->p[0];
-            const int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + s->k[0] > h ? h : y0 + s->k[0];
-            const float *r = xp + ya * w;
+#pragma omp parallel num_threads((int)nt) if (nc * oh * ow > RP_PAR_MIN / 4)
+    {
+        float *vm = s->row.data + (int64_t)omp_get_thread_num() * per; /* [W + 2px] */
+        float *hm = vm + wp;                                             /* [nh] */
+        for (int64_t t = 0; t < px; t++) vm[t] = vm[px + w + t] = -INFINITY;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < nc; i++) {
+            const float *xp = x->data + i * h * w;
+            float *yp = out->data + i * oh * ow;
+            for (int64_t oy = 0; oy < oh; oy++) {
+                const int64_t y0 = oy * s->s[0] - s->p[0];
+                const int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + s->k[0] > h ? h : y0 + s->k[0];
+                float *v = vm + px;
+                const float *r = xp + ya * w;
 #pragma omp simd
-            for (int64_t xx = 0; xx < w; xx++) vm[xx] = r[xx];
-            for (int64_t yy = ya + 1; yy < yb; yy++) {
-                r = xp + yy * w;
+                for (int64_t xx = 0; xx < w; xx++) v[xx] = r[xx];
+                for (int64_t yy = ya + 1; yy < yb; yy++) {
+                    r = xp + yy * w;
 #pragma omp simd
-                for (int64_t xx = 0; xx < w; xx++) {
-                    const float v = r[xx], b = vm[xx];
-                    vm[xx] = (v > b || v != v) && b == b ? v : b;
+                    for (int64_t xx = 0; xx < w; xx++) v[xx] = nanmax(v[xx], r[xx]);
                 }
-            }
-            for (int64_t ox = 0; ox < ow; ox++) {
-                const int64_t x0 = ox * s->s[1] - s->p[1];
-                const int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + s->k[1] > w ? w : x0 + s->k[1];
-                float best = vm[xa];
-                for (int64_t xx = xa + 1; xx < xb; xx++) {
-                    const float v = vm[xx];
-                    if ((v > best || v != v) && best == best) best = v;
+#pragma omp simd
+                for (int64_t xx = 0; xx < nh; xx++) hm[xx] = vm[xx];
+                for (int64_t t = 1; t < kx; t++) {
+                    const float *vt = vm + t;
+#pragma omp simd
+                    for (int64_t xx = 0; xx < nh; xx++) hm[xx] = nanmax(hm[xx], vt[xx]);
                 }
-                yp[oy * ow + ox] = best;
+                for (int64_t ox = 0; ox < ow; ox++) yp[oy * ow + ox] = hm[ox * sx];
             }
         }
     }
