@@ -24,20 +24,23 @@
  * deterministic).
  *
  * Eval-mode fusion: a lean eval forward folds chains into one pass of the
- * chain's first layer (its forward_ep): head -> [per-channel affine] ->
- * [relu], e.g. conv2d -> batchnorm2d -> relu (BN eval = x*scale + shift with
- * running stats) or add -> relu. The graph decides by layer capabilities
- * (rp_layer_ops.forward_ep with RP_LAYER_EP_* flags, channel_affine,
- * RP_LAYER_RELU), never by layer names. Every node of a chain except the
- * last must have one consumer, not be retained and not be the model output;
- * the affine node must come right after the head, and a relu is folded only
- * where the unfused forward runs it in place. The result is written where
- * the unfused chain leaves its last output (the affine node's buffer, taken
- * at the same point with the same pool choices; the relu is a view of it),
- * so the activation pool evolves as unfused (one exception, where that
- * buffer is the head's own input: see forward_run).
- * rp_model_node_output returns NULL for the head (its output never
- * existed). The plan is remade at each forward (one pass over the nodes).
+ * chain's first layer (its forward_ep): head -> [per-channel affine [->
+ * two-input sum]] -> [relu], e.g. conv2d -> batchnorm2d -> relu (BN eval =
+ * x*scale + shift with running stats), conv2d -> batchnorm2d -> add(shortcut)
+ * -> relu (the shortcut as the epilogue's residual) or add -> relu. The
+ * graph decides by layer capabilities (rp_layer_ops.forward_ep with
+ * RP_LAYER_EP_* flags, channel_affine, RP_LAYER_SUM, RP_LAYER_RELU), never
+ * by layer names. Every node of a chain except the last must have one
+ * consumer, not be retained and not be the model output; the affine node
+ * must come right after the head, the sum right after it with its other
+ * input before the head, and a relu is folded only where the unfused
+ * forward runs it in place. The result is written where the unfused chain
+ * leaves its last output (the affine or sum node's buffer, taken at the same
+ * point with the same pool choices; the relu is a view of it), so the
+ * activation pool evolves as unfused (one exception, where that buffer is
+ * the head's own input: see forward_run). rp_model_node_output returns NULL
+ * for the nodes whose outputs never existed (the head; the affine node
+ * before a folded sum). The plan is remade at each forward (one pass over the nodes).
  * Training forwards are never fused, and a backward after a fused forward
  * re-runs the forward unfused first (the fused one never wrote the head
  * outputs that backward reads). Off with rp_model_set_fusion(m, 0) or
@@ -70,11 +73,13 @@ typedef struct gnode {
     int consumer;                   /* scratch: the reader when consumers == 1 */
     int fuse_in;                    /* scratch: computed by chain head fuse_in's
                                        forward_ep (-1 = runs its own forward) */
-    int fuse_aff, fuse_relu;        /* scratch, chain head: the affine / relu
-                                       node folded into it (-1 = none) */
-    int hidden;                     /* scratch: chain head whose output was
-                                       not written (fused into the chain) */
+    int fuse_aff, fuse_sum, fuse_relu; /* scratch, chain head: the affine /
+                                       add / relu node folded into it (-1 =
+                                       none) */
+    int hidden;                     /* scratch: output never written (folded
+                                       into the chain's last node) */
     int buf_ready;                  /* scratch: output buffer already shaped */
+    int released;                   /* scratch: holds already released */
     int keep;                       /* scratch: output must outlive the forward */
     int bwkeep;                     /* scratch: backward may read the output */
     int aslot;                      /* activation pool slot holding `out`, -1 = own */
@@ -381,7 +386,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     g->n_in = n_in;
     g->gslot = -1;
     g->aslot = -1;
-    g->fuse_in = g->fuse_aff = g->fuse_relu = -1;
+    g->fuse_in = g->fuse_aff = g->fuse_sum = g->fuse_relu = -1;
     memcpy(g->in, in_idx, sizeof(int) * (size_t)n_in);
     g->layer.ops = ops;
     g->layer.name = dupstr(name);
@@ -477,16 +482,20 @@ static int same_shape_nodes(const gnode *a, const gnode *b) {
 }
 
 /* The fusion plan of this forward (consumers counted): for each node with a
- * forward_ep, follow its single-consumer chain while the next node reads
- * only it and is either an affine layer right after the head in node order
- * (its buffer is then taken exactly when it would be unfused), or a relu the
- * unfused forward would run in place on its input. So fused and unfused
- * forwards use the same buffers. */
+ * forward_ep, follow its single-consumer chain while the next node is
+ *   - an affine layer reading only the head, right after it in node order,
+ *   - then possibly a two-input sum (add) right after the affine node whose
+ *     other input comes before the head (the residual term),
+ *   - or a relu the unfused forward would run in place on its input,
+ * and the head's epilogue accepts it. Affine and sum nodes come in node
+ * order so that their buffers are taken exactly when they would be unfused;
+ * a relu is a view anyway. So fused and unfused forwards use the same
+ * buffers. */
 static void plan_fusion(rp_model *m, int enabled) {
     for (size_t k = 0; k < m->n; k++) {
         gnode *g = &m->nodes[k];
-        g->fuse_in = g->fuse_aff = g->fuse_relu = -1;
-        g->hidden = g->buf_ready = 0;
+        g->fuse_in = g->fuse_aff = g->fuse_sum = g->fuse_relu = -1;
+        g->hidden = g->buf_ready = g->released = 0;
     }
     if (!enabled) return;
     for (int k = 0; k <= m->output; k++) {
@@ -497,16 +506,21 @@ static void plan_fusion(rp_model *m, int enabled) {
         for (;;) {
             gnode *c = &m->nodes[cur];
             if (c->consumers != 1 || c->retain || cur == m->output) break;
-            gnode *nx = &m->nodes[c->consumer];
-            if (nx->n_in != 1 || !same_shape_nodes(nx, c)) break;
+            const int nxi = c->consumer;
+            gnode *nx = &m->nodes[nxi];
+            if (!same_shape_nodes(nx, c)) break;
             const struct rp_layer_ops *ops = nx->layer.ops;
-            if (ops->channel_affine && (caps & RP_LAYER_EP_AFFINE) && cur == k && c->consumer == k + 1 &&
+            const int other = nx->n_in == 2 ? nx->in[nx->in[0] == cur ? 1 : 0] : cur;
+            if (nx->n_in == 1 && ops->channel_affine && (caps & RP_LAYER_EP_AFFINE) && cur == k && nxi == k + 1 &&
                 c->ndim >= 2)
-                h->fuse_aff = c->consumer;
-            else if ((ops->flags & RP_LAYER_RELU) && (ops->flags & RP_LAYER_INPLACE) &&
+                h->fuse_aff = nxi;
+            else if (nx->n_in == 2 && (ops->flags & RP_LAYER_SUM) && (caps & RP_LAYER_EP_RESIDUAL) &&
+                     h->fuse_aff == cur && nxi == k + 2 && other != cur && other < k)
+                h->fuse_sum = nxi;
+            else if (nx->n_in == 1 && (ops->flags & RP_LAYER_RELU) && (ops->flags & RP_LAYER_INPLACE) &&
                      (c->layer.ops->flags & RP_LAYER_OUT_UNUSED) && (caps & RP_LAYER_EP_RELU) &&
                      h->fuse_relu < 0 && c->consumer != m->output)
-                h->fuse_relu = c->consumer;
+                h->fuse_relu = nxi;
             else
                 break;
             nx->fuse_in = k;
@@ -643,7 +657,8 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, x, in);
         if (g->fuse_in >= 0) { /* computed by its chain head */
-            node_release_reads(m, g);
+            if (!g->released) node_release_reads(m, g);
+            g->released = 0;
             continue;
         }
         if (g->fuse_aff < 0 && g->fuse_relu < 0) {
@@ -656,45 +671,55 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
         }
         /* a chain head: the result goes where the last node of the chain
          * keeps it, with the buffer choices of the unfused layers. A relu is
-         * in place (plan_fusion); an affine node (next in order) has its own
-         * buffer, taken here, after the head's holds, as it would be. */
+         * in place (plan_fusion); an affine node and a sum after it (next in
+         * order) have their own buffers, taken here after the holds of the
+         * nodes before them are released, as they would be unfused. */
+        rp_layer_epilogue ep = {.relu = g->fuse_relu >= 0};
         rp_tensor *dst = &g->out;
         if (g->fuse_aff >= 0) {
-            gnode *a = &m->nodes[g->fuse_aff];
+            gnode *a = &m->nodes[g->fuse_aff], *d = a, *spare = g;
             node_release_reads(m, g);
             if (node_buffer(m, g->fuse_aff, n, lean, err)) return err->status;
             a->buf_ready = 1;
-            dst = &a->out;
-            /* that buffer may be one the head's inputs just released (a
+            if (g->fuse_sum >= 0) {
+                gnode *sn = &m->nodes[g->fuse_sum];
+                node_release_reads(m, a);
+                a->released = 1;
+                if (node_buffer(m, g->fuse_sum, n, lean, err)) return err->status;
+                sn->buf_ready = 1;
+                const rp_tensor *sin[RP_MAX_LAYER_INPUTS];
+                gather_inputs(m, sn, x, sin);
+                ep.residual = sin[sn->in[0] == g->fuse_aff ? 1 : 0]->data;
+                a->hidden = 1;
+                d = sn, spare = a;
+            }
+            /* d's buffer may be one the head's inputs just released (a
              * convolution cannot run in place): then the result goes to the
-             * head's buffer instead, which becomes the affine node's: by
-             * view when the head owns it (it lives until the next forward),
-             * by exchanging the two pool tensors when their capacities are
-             * equal (the pool then evolves exactly as unfused), else by
-             * handing the head's slot to the affine node and freeing the one
-             * it took (the pool may then place later outputs differently) */
+             * buffer of `spare` (the node before d, never written), which
+             * becomes d's: by view when spare owns it (it lives until the next
+             * forward), by exchanging the two pool tensors when their
+             * capacities are equal (the pool then evolves exactly as
+             * unfused), else by handing spare's slot to d and freeing the one
+             * d took (the pool may then place later outputs differently) */
             int alias = 0;
             for (int i = 0; i < g->n_in; i++)
-                if (a->aslot >= 0 && g->in[i] >= 0 && m->nodes[g->in[i]].aslot == a->aslot) alias = 1;
-            if (alias && g->aslot < 0) {
-                a->out = rp_tensor_view(&g->out, a->out.ndim, a->out.shape);
-            } else if (alias && m->apool[g->aslot]->cap == m->apool[a->aslot]->cap) {
-                rp_tensor *t = m->apool[g->aslot];
-                m->apool[g->aslot] = m->apool[a->aslot];
-                m->apool[a->aslot] = t;
-                a->out = rp_tensor_view(t, a->out.ndim, a->out.shape);
-                g->out = rp_tensor_view(m->apool[g->aslot], g->out.ndim, g->out.shape);
+                if (d->aslot >= 0 && g->in[i] >= 0 && m->nodes[g->in[i]].aslot == d->aslot) alias = 1;
+            if (alias && spare->aslot < 0) {
+                d->out = rp_tensor_view(&spare->out, d->out.ndim, d->out.shape);
+            } else if (alias && m->apool[spare->aslot]->cap == m->apool[d->aslot]->cap) {
+                rp_tensor *t = m->apool[spare->aslot];
+                m->apool[spare->aslot] = m->apool[d->aslot];
+                m->apool[d->aslot] = t;
+                d->out = rp_tensor_view(t, d->out.ndim, d->out.shape);
+                spare->out = rp_tensor_view(m->apool[spare->aslot], spare->out.ndim, spare->out.shape);
             } else if (alias) {
-                /* the head's slot: its hold for a's read, plus a's holds */
-                m->aref[g->aslot] += m->aref[a->aslot];
-                m->aref[a->aslot] = 0;
-                a->aslot = g->aslot;
-                a->out = rp_tensor_view(&g->out, a->out.ndim, a->out.shape);
+                /* spare's slot: its remaining holds, plus d's */
+                m->aref[spare->aslot] += m->aref[d->aslot];
+                m->aref[d->aslot] = 0;
+                d->aslot = spare->aslot;
+                d->out = rp_tensor_view(&spare->out, d->out.ndim, d->out.shape);
             }
-        }
-        rp_layer_epilogue ep = {NULL, NULL, g->fuse_relu >= 0};
-        if (g->fuse_aff >= 0) {
-            gnode *a = &m->nodes[g->fuse_aff];
+            dst = &d->out;
             if (a->layer.ops->channel_affine(&a->layer, &ctx, &ep.scale, &ep.shift, err)) {
                 rp_error_prefix(err, "layer '%s' (%s) forward: ", a->name, a->type);
                 return err->status;

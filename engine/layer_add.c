@@ -41,7 +41,9 @@ static int add_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
  * x > 0 ? x : 0, so results equal the separate layers. */
 static int add_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                           rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err) {
-    (void)ctx, (void)err, (void)l;
+    (void)ctx;
+    if (ep->residual) /* (not in its flags: the graph never asks) */
+        return rp_error_set(err, RP_ERR_INVALID, "layer '%s': add takes no residual epilogue", l->name);
     const float *sc = ep->scale, *sh = ep->shift;
     const int relu = ep->relu;
     float *y = out->data;
@@ -119,7 +121,7 @@ static const struct rp_layer_ops add_ops = {
     .example_inputs = "[2,3,4,5];[2,3,4,5];[2,3,4,5]",
     .min_inputs = 2,
     .max_inputs = RP_MAX_LAYER_INPUTS,
-    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU,
+    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU | RP_LAYER_SUM,
     .forward_ep = add_forward_ep,
 };
 RP_REGISTER(RP_COMP_LAYER, "add", "element-wise sum of inputs (residual connection)", add_ops)

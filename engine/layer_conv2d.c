@@ -65,14 +65,16 @@ static int conv_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
     return RP_OK;
 }
 
-/* Eval-mode fusion: the forward with a per-channel scale / shift / ReLU
- * applied to each output (act(scale[k] * (conv + b[k]) + shift[k])). */
+/* Eval-mode fusion: the forward with a per-channel scale / shift, a residual
+ * and ReLU applied to each output (act(scale[k] * (conv + b[k]) + shift[k] +
+ * residual)). */
 static int conv_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                            rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err) {
     (void)ctx, (void)n_in;
     conv_state *s = l->state;
     if (prep(s, in[0]->shape[0], err)) return err->status;
-    const rp_conv_epilogue cep = {.scale = ep->scale, .shift = ep->shift, .relu = ep->relu};
+    const rp_conv_epilogue cep = {
+        .scale = ep->scale, .shift = ep->shift, .residual = ep->residual, .relu = ep->relu};
     rp_conv2d_forward_ep(&s->g, in[0]->data, l->params[0].value->data,
                          s->bias ? l->params[1].value->data : NULL, out->data, s->ws.data, &cep);
     return RP_OK;
@@ -115,7 +117,7 @@ static const struct rp_layer_ops conv2d_ops = {
     .min_inputs = 1,
     .max_inputs = 1,
     .init = conv_init,
-    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU,
+    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU | RP_LAYER_EP_RESIDUAL,
     .forward_ep = conv_forward_ep,
 };
 RP_REGISTER(RP_COMP_LAYER, "conv2d", "2-D convolution (torch.nn.Conv2d)", conv2d_ops)

@@ -47,9 +47,11 @@ typedef struct rp_run_ctx {
 
 /* The epilogue a fusing forward applies (rp_layer_ops.forward_ep). */
 typedef struct rp_layer_epilogue {
-    const float *scale;   /* [C] borrowed; NULL = 1 */
-    const float *shift;   /* [C] borrowed; NULL = 0 */
-    int relu;             /* then max(0, .) */
+    const float *scale;    /* [C] borrowed; NULL = 1 */
+    const float *shift;    /* [C] borrowed; NULL = 0 */
+    const float *residual; /* shaped as out, borrowed, never aliasing out;
+                              NULL = none; added after the shift */
+    int relu;              /* then max(0, .) */
 } rp_layer_epilogue;
 
 struct rp_layer_ops {
@@ -90,8 +92,9 @@ struct rp_layer_ops {
     int (*channel_affine)(rp_layer *l, const rp_run_ctx *ctx, const float **scale,
                           const float **shift, rp_error *err);
     /* forward followed, in the same pass, by the epilogue `ep` (borrowed):
-     * out = act(out * ep->scale[c] + ep->shift[c]), c = index along dim 1 of
-     * out. Which parts it accepts: flags RP_LAYER_EP_AFFINE / RP_LAYER_EP_RELU. */
+     * out = act(out * ep->scale[c] + ep->shift[c] + ep->residual), c = index
+     * along dim 1 of out. Which parts it accepts: flags RP_LAYER_EP_AFFINE /
+     * RP_LAYER_EP_RESIDUAL / RP_LAYER_EP_RELU. */
     int (*forward_ep)(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                       rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err);
 };
@@ -111,6 +114,11 @@ enum rp_layer_flags {
     RP_LAYER_EP_AFFINE = 8,
     /* forward_ep accepts relu */
     RP_LAYER_EP_RELU = 16,
+    /* forward_ep accepts a residual term */
+    RP_LAYER_EP_RESIDUAL = 32,
+    /* forward is exactly the element-wise sum of its inputs (add): an eval
+     * forward may fold a two-input one into a producer's residual term */
+    RP_LAYER_SUM = 64,
 };
 
 struct rp_layer {
@@ -178,15 +186,18 @@ void rp_model_set_training(rp_model *m, int training);
  * single-consumer node that is not retained, so rp_model_node_output of
  * such a node shows the values after that layer.
  * Eval-mode fusion: an eval forward (rp_model_set_training(m, 0)) computes a
- * chain producer [-> per-channel affine] [-> relu] (conv2d -> batchnorm2d
- * [-> relu], conv2d -> relu, add [-> batchnorm2d] -> relu) in one pass of the
- * producer (its forward_ep) when every node of the chain but the last has
- * exactly one consumer, is not retained and is not the model output (the
- * affine node must directly follow the producer; a relu is folded only
+ * chain producer [-> per-channel affine [-> add]] [-> relu] (conv2d ->
+ * batchnorm2d [-> relu], conv2d -> batchnorm2d -> add(shortcut) [-> relu],
+ * conv2d -> relu, add [-> batchnorm2d] -> relu) in one pass of the producer
+ * (its forward_ep) when every node of the chain but the last has exactly
+ * one consumer, is not retained and is not the model output (the affine
+ * node must directly follow the producer and the add the affine node, the
+ * add's other input must come before the producer; a relu is folded only
  * where it would run in place). The result differs from the unfused layers
  * only by float rounding. rp_model_node_output returns NULL for the
- * producer; a batch norm whose relu was folded shows the values after the
- * relu, as with an in-place relu. Retained nodes and the output always hold
+ * producer and for an affine node followed by a folded add; a batch norm
+ * whose relu was folded shows the values after the relu, as with an
+ * in-place relu. Retained nodes and the output always hold
  * their own values. Training forwards and the forward a backward re-runs
  * are never fused, so gradients are unchanged. Disable with
  * rp_model_set_fusion(m, 0) or the environment variable RP_NO_FUSE=1 (read
