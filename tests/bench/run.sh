@@ -57,7 +57,7 @@ fi
 echo
 echo "== models: training (fwd + loss + bwd + optimizer step) and inference, img/s, median of 3 runs"
 printf '%-16s %10s %10s %6s | %10s %10s %6s | %8s %8s  %s\n' model "rp train" "pt train" ratio \
-    "rp infer" "pt infer" ratio "rp MB" "pt MB" "pt layout"
+    "rp infer" "pt infer" ratio "rp MB" "pt MB" "pt layouts"
 field() { # field NAME LINE: the value after NAME in "model x train 1 infer 2 rss_mb 3"
     echo "$2" | awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit }}'
 }
@@ -67,19 +67,28 @@ for m in $MODELS; do
         echo "$m: runpipe ${rp:-failed (no output)}"
         rp=""
     fi
-    pt=""
+    # PyTorch: each measure from the better layout for that measure
+    # (channels_last is often faster at inference and slower at training;
+    # memory is the smaller peak of the two)
+    ptt=""; pti=""; pm=""; pl=""
     if [ "$TORCH" = 1 ]; then
-        best=0
         for layout in nchw cl; do
             line=$("$PY" tests/bench/torch_ref.py --models --only "$m" --layout "$layout" \
                    --threads "$THREADS" 2>/dev/null | grep '^model ' | tail -n 1)
             [ -z "$line" ] && continue
-            tr=$(field train "$line")
-            if awk -v a="$tr" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$tr; pt=$line; fi
+            tr=$(field train "$line"); ti=$(field infer "$line")
+            if [ -z "$ptt" ] || awk -v a="$tr" -v b="$ptt" 'BEGIN { exit !(a > b) }'; then
+                ptt=$tr; pl="train:$layout"
+            fi
+            mb=$(field rss_mb "$line")
+            if [ -z "$pm" ] || awk -v a="$mb" -v b="$pm" 'BEGIN { exit !(a < b) }'; then pm=$mb; fi
+            if [ -z "$pti" ] || awk -v a="$ti" -v b="$pti" 'BEGIN { exit !(a > b) }'; then
+                pti=$ti; il=$layout
+            fi
         done
+        [ -n "$pl" ] && pl="$pl infer:$il"
     fi
     rt=$(field train "$rp"); ri=$(field infer "$rp"); rm=$(field rss_mb "$rp")
-    ptt=$(field train "$pt"); pti=$(field infer "$pt"); pm=$(field rss_mb "$pt"); pl=$(field layout "$pt")
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b; else printf "-" }'; }
     printf '%-16s %10s %10s %6s | %10s %10s %6s | %8s %8s  %s\n' "$m" "${rt:--}" "${ptt:--}" \
         "$(ratio "$rt" "$ptt")" "${ri:--}" "${pti:--}" "$(ratio "$ri" "$pti")" "${rm:--}" "${pm:--}" "${pl:--}"
