@@ -52,8 +52,10 @@ void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w,
                           float *y, float *ws, const rp_conv_epilogue *ep);
 
 /* Forward algorithm (tests and benchmarks force one; default AUTO picks per
- * geometry). Process-wide, not thread-safe: set it before running. */
-enum { RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES };
+ * geometry; WINOGRAD applies to 3x3 stride-1 undilated kernels with padding
+ * <= 2, the others run as AUTO). Process-wide, not thread-safe: set it
+ * before running. */
+enum { RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES, RP_CONV_WINOGRAD };
 void rp_conv_force_forward(int algo);
 
 /* dx[N,C,H,W] = conv_transpose(dy[N,K,OH,OW], w)          (dx overwritten) */

@@ -72,10 +72,11 @@ int main(int argc, char **argv) {
     rp_set_threads(threads);
     const char *ct = getenv("RP_BENCH_CPUTIME");
     if (ct && *ct == '1') clk = CLOCK_PROCESS_CPUTIME_ID;
-    /* RP_BENCH_CONV_FWD=planes|ct forces one forward algorithm (default: automatic) */
+    /* RP_BENCH_CONV_FWD=planes|ct|winograd forces one forward algorithm (default: automatic) */
     const char *fa = getenv("RP_BENCH_CONV_FWD");
     if (fa && !strcmp(fa, "planes")) rp_conv_force_forward(RP_CONV_PLANES);
     if (fa && !strcmp(fa, "ct")) rp_conv_force_forward(RP_CONV_CHANNEL_TILES);
+    if (fa && !strcmp(fa, "winograd")) rp_conv_force_forward(RP_CONV_WINOGRAD);
     printf("%-20s %9s %9s %9s   %8s %8s %8s  (ms, GFLOP/s)  threads=%d\n", "layer", "fwd ms",
            "bwd-d ms", "bwd-w ms", "fwd", "bwd-d", "bwd-w", threads);
     if (clk != CLOCK_MONOTONIC) printf("(CPU time)\n");

@@ -64,6 +64,14 @@ static const geom_case CASES[] = {
     {"3x3 s2 p1 c16 k80", 3, 16, 9, 9, 80, 3, 3, 2, 2, 1, 1, 1, 1},
     {"3x3 c128 k32 panels", 3, 128, 4, 4, 32, 3, 3, 1, 1, 1, 1, 1, 1},
     {"3x3 s1 p1 k32 1x1 map n7", 7, 4, 1, 1, 32, 3, 3, 1, 1, 1, 1, 1, 1},
+    /* Winograd F(2x2, 3x3): odd outputs (clipped tiles), groups of whole
+     * images and of tile rows, padding 0 and 2, a 64 + 16 channel split */
+    {"wino 7x7 c16 k64 n9", 9, 16, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"wino 20x19 c16 k32 rows", 2, 16, 20, 19, 32, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"wino 9x10 p0 c24 k80", 3, 24, 9, 10, 80, 3, 3, 1, 1, 0, 0, 1, 1},
+    {"wino 6x5 p2 c16 k32", 2, 16, 6, 5, 32, 3, 3, 1, 1, 2, 2, 1, 1},
+    {"wino 40x36 c16 k48 wide rows", 1, 16, 40, 36, 48, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"wino by default 14x14 c64 k64", 1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1},
     {"3x3 s2 p1 n10", 10, 3, 9, 9, 20, 3, 3, 2, 2, 1, 1, 1, 1},
     {"1x1 s1 n9", 9, 6, 4, 5, 7, 1, 1, 1, 1, 0, 0, 1, 1},
 };
@@ -139,6 +147,14 @@ static void fwd_ct(const rp_conv_geom *g, const float *x, const float *w, const 
     rp_conv2d_forward(g, x, w, b, y, ws);
     rp_conv_force_forward(RP_CONV_AUTO);
 }
+static void fwd_wino(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                     float *y, float *ws) {
+    rp_conv_force_forward(RP_CONV_WINOGRAD);
+    rp_conv2d_forward(g, x, w, b, y, ws);
+    rp_conv_force_forward(RP_CONV_AUTO);
+}
+static const impl WINO = {"winograd", fwd_wino, rp_conv2d_backward_data,
+                          rp_conv2d_backward_weight};
 static const impl PLANES = {"planes", fwd_planes, rp_conv2d_backward_data,
                             rp_conv2d_backward_weight};
 static const impl CT = {"channel-tiles", fwd_ct, rp_conv2d_backward_data,
@@ -146,7 +162,8 @@ static const impl CT = {"channel-tiles", fwd_ct, rp_conv2d_backward_data,
 static const impl GEMM = {"gemm", rp_conv2d_forward_gemm, rp_conv2d_backward_data_gemm,
                           rp_conv2d_backward_weight_gemm};
 
-static void check_case(const geom_case *cs, const impl *im) {
+/* The reference once, then every implementation in ims[0..nim). */
+static void check_case(const geom_case *cs, const impl *const *ims, int nim) {
     rp_conv_geom g = make_geom(cs);
     const int64_t N = g.n, C = g.c, H = g.h, W = g.w, K = g.k, KH = g.kh, KW = g.kw;
     const int64_t OH = g.oh, OW = g.ow;
@@ -214,59 +231,68 @@ static void check_case(const geom_case *cs, const impl *im) {
                     ay[yi] = a;
                 }
 
-    char label[160];
-    snprintf(label, sizeof label, "%s %s: n%lld c%lld %lldx%lld k%lld", im->name, cs->name,
-             (long long)N, (long long)C, (long long)H, (long long)W, (long long)K);
+    for (int ii = 0; ii < nim; ii++) {
+        const impl *im = ims[ii];
+        char label[160];
+        snprintf(label, sizeof label, "%s %s: n%lld c%lld %lldx%lld k%lld", im->name, cs->name,
+                 (long long)N, (long long)C, (long long)H, (long long)W, (long long)K);
 
-    /* forward with and without bias; y is overwritten (pre-filled with garbage) */
-    for (size_t i = 0; i < ny; i++)
-        y[i] = 1e30f;
-    im->fwd(&g, x, w, b, y, ws);
-    check_close(y, ry, ay, ny, "forward", label);
-    for (size_t i = 0; i < ny; i++)
-        y[i] = -1e30f;
-    im->fwd(&g, x, w, NULL, y, ws);
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t p = 0; p < OH * OW; p++) {
-                size_t yi = (size_t)((n * K + k) * OH * OW + p);
-                ry[yi] -= b[k];
-                ay[yi] += fabs(b[k]);
-            }
-    check_close(y, ry, ay, ny, "forward (no bias)", label);
+        /* forward with and without bias; y is overwritten (pre-filled with garbage) */
+        for (size_t i = 0; i < ny; i++)
+            y[i] = 1e30f;
+        im->fwd(&g, x, w, b, y, ws);
+        check_close(y, ry, ay, ny, "forward", label);
+        for (size_t i = 0; i < ny; i++)
+            y[i] = -1e30f;
+        im->fwd(&g, x, w, NULL, y, ws);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t p = 0; p < OH * OW; p++) {
+                    size_t yi = (size_t)((n * K + k) * OH * OW + p);
+                    ry[yi] -= b[k];
+                    ay[yi] += fabs(b[k]);
+                }
+        check_close(y, ry, ay, ny, "forward (no bias)", label);
+        for (int64_t n = 0; n < N; n++) /* the reference with bias again, for the next impl */
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t p = 0; p < OH * OW; p++) {
+                    size_t yi = (size_t)((n * K + k) * OH * OW + p);
+                    ry[yi] += b[k];
+                    ay[yi] -= fabs(b[k]);
+                }
 
-    /* backward data: dx overwritten */
-    for (size_t i = 0; i < nx; i++)
-        dx[i] = 1e30f;
-    im->bwd_data(&g, dy, w, dx, ws);
-    check_close(dx, rdx, adx, nx, "backward_data", label);
+        /* backward data: dx overwritten */
+        for (size_t i = 0; i < nx; i++)
+            dx[i] = 1e30f;
+        im->bwd_data(&g, dy, w, dx, ws);
+        check_close(dx, rdx, adx, nx, "backward_data", label);
 
-    /* backward weight: dw, db accumulate onto their previous contents */
-    memcpy(dw, dw0, nw * sizeof(float));
-    memcpy(db, db0, (size_t)K * sizeof(float));
-    im->bwd_weight(&g, x, dy, dw, db, ws);
-    check_close(dw, rdw, adw, nw, "backward_weight dw", label);
-    check_close(db, rdb, adb, (size_t)K, "backward_weight db", label);
-    /* db may be NULL */
-    memcpy(dw, dw0, nw * sizeof(float));
-    im->bwd_weight(&g, x, dy, dw, NULL, ws);
-    check_close(dw, rdw, adw, nw, "backward_weight dw (no db)", label);
+        /* backward weight: dw, db accumulate onto their previous contents */
+        memcpy(dw, dw0, nw * sizeof(float));
+        memcpy(db, db0, (size_t)K * sizeof(float));
+        im->bwd_weight(&g, x, dy, dw, db, ws);
+        check_close(dw, rdw, adw, nw, "backward_weight dw", label);
+        check_close(db, rdb, adb, (size_t)K, "backward_weight db", label);
+        /* db may be NULL */
+        memcpy(dw, dw0, nw * sizeof(float));
+        im->bwd_weight(&g, x, dy, dw, NULL, ws);
+        check_close(dw, rdw, adw, nw, "backward_weight dw (no db)", label);
 
-    /* determinism: a second run gives bit-identical results */
-    float *y2 = falloc(ny), *dx2 = falloc(nx), *dw2 = falloc(nw);
-    im->fwd(&g, x, w, b, y, ws);
-    im->fwd(&g, x, w, b, y2, ws);
-    assert_memory_equal(y, y2, ny * sizeof(float));
-    im->bwd_data(&g, dy, w, dx2, ws);
-    im->bwd_data(&g, dy, w, dx, ws);
-    assert_memory_equal(dx, dx2, nx * sizeof(float));
-    memcpy(dw, dw0, nw * sizeof(float));
-    memcpy(dw2, dw0, nw * sizeof(float));
-    im->bwd_weight(&g, x, dy, dw, NULL, ws);
-    im->bwd_weight(&g, x, dy, dw2, NULL, ws);
-    assert_memory_equal(dw, dw2, nw * sizeof(float));
-
-    free(y2), free(dx2), free(dw2);
+        /* determinism: a second run gives bit-identical results */
+        float *y2 = falloc(ny), *dx2 = falloc(nx), *dw2 = falloc(nw);
+        im->fwd(&g, x, w, b, y, ws);
+        im->fwd(&g, x, w, b, y2, ws);
+        assert_memory_equal(y, y2, ny * sizeof(float));
+        im->bwd_data(&g, dy, w, dx2, ws);
+        im->bwd_data(&g, dy, w, dx, ws);
+        assert_memory_equal(dx, dx2, nx * sizeof(float));
+        memcpy(dw, dw0, nw * sizeof(float));
+        memcpy(dw2, dw0, nw * sizeof(float));
+        im->bwd_weight(&g, x, dy, dw, NULL, ws);
+        im->bwd_weight(&g, x, dy, dw2, NULL, ws);
+        assert_memory_equal(dw, dw2, nw * sizeof(float));
+        free(y2), free(dx2), free(dw2);
+    }
     free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db), free(dw0);
     free(db0), free(ws), free(ry), free(ay), free(rdx), free(adx), free(rdw), free(adw);
     free(rdb), free(adb);
@@ -279,14 +305,14 @@ static void test_fast_one_thread(void **state) {
     (void)state;
     rp_set_threads(1);
     for (size_t i = 0; i < N_CASES; i++)
-        check_case(&CASES[i], &FAST);
+        check_case(&CASES[i], (const impl *[]){&FAST}, 1);
 }
 
 static void test_fast_two_threads(void **state) {
     (void)state;
     rp_set_threads(2);
     for (size_t i = 0; i < N_CASES; i++)
-        check_case(&CASES[i], &FAST);
+        check_case(&CASES[i], (const impl *[]){&FAST}, 1);
 }
 
 static void test_forward_algorithms(void **state) {
@@ -294,8 +320,7 @@ static void test_forward_algorithms(void **state) {
     for (int t = 1; t <= 2; t++) {
         rp_set_threads(t);
         for (size_t i = 0; i < N_CASES; i++) {
-            check_case(&CASES[i], &PLANES);
-            check_case(&CASES[i], &CT);
+            check_case(&CASES[i], (const impl *[]){&PLANES, &CT, &WINO}, 3);
         }
     }
 }
@@ -304,7 +329,8 @@ static void test_forward_algorithms(void **state) {
  * followed by the same per-channel arithmetic, for every algorithm. */
 static void test_forward_epilogue(void **state) {
     (void)state;
-    static const int algos[] = {RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES};
+    static const int algos[] = {RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES,
+                                RP_CONV_WINOGRAD};
     rp_set_threads(2);
     for (size_t ci = 0; ci < N_CASES; ci++) {
         rp_conv_geom g = make_geom(&CASES[ci]);
@@ -346,7 +372,7 @@ static void test_gemm_passes(void **state) {
     (void)state;
     rp_set_threads(2);
     for (size_t i = 0; i < N_CASES; i++)
-        check_case(&CASES[i], &GEMM);
+        check_case(&CASES[i], (const impl *[]){&GEMM}, 1);
 }
 
 static void test_geom_finish(void **state) {
