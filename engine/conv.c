@@ -12,7 +12,48 @@
 #include "conv.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "runpipe/tensor.h"
+
+typedef struct conv_scratch {
+    float *data;
+    size_t cap;
+} conv_scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p) {
+    conv_scratch *s = p;
+    rp_free(s->data);
+    free(s);
+}
+
+static void scratch_key_init(void) {
+    (void)pthread_key_create(&scratch_key, scratch_free);
+}
+
+float *rp_conv_scratch(size_t floats) {
+    (void)pthread_once(&scratch_once, scratch_key_init);
+    conv_scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s))) return NULL;
+        if (pthread_setspecific(scratch_key, s)) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (floats > s->cap) {
+        float *d = rp_alloc((floats + 16) * sizeof(float));
+        if (!d) return NULL;
+        rp_free(s->data);
+        s->data = d, s->cap = floats + 16;
+    }
+    return s->data;
+}
 
 int rp_conv_geom_finish(rp_conv_geom *g) {
     if (g->n < 1 || g->c < 1 || g->h < 1 || g->w < 1 || g->k < 1 || g->kh < 1 || g->kw < 1 ||
@@ -1472,7 +1513,7 @@ static void apply_epilogue(const rp_conv_geom *g, float *y, const rp_conv_epilog
         const float *rr = ep->residual ? ep->residual + r * ohw : NULL;
         for (int64_t p = 0; p < ohw; p++) {
             float v = s * yr[p] + t + (rr ? rr[p] : 0.0f);
-            yr[p] = ep->relu && v < 0.0f ? 0.0f : v;
+            yr[p] = !ep->relu || v > 0.0f ? v : 0.0f; /* as the relu layer: NaN -> 0 */
         }
     }
 }

@@ -9,7 +9,6 @@
 typedef struct conv_state {
     rp_conv_geom g;   /* n filled per batch */
     int bias;
-    rp_tensor ws;     /* scratch, grows only */
 } conv_state;
 
 static int conv_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in,
@@ -49,19 +48,22 @@ static int conv_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tens
     return RP_OK;
 }
 
-static int prep(conv_state *s, int64_t n, rp_error *err) {
+/* The thread's shared convolution scratch for batch size n (borrowed). */
+static float *prep(conv_state *s, int64_t n, rp_error *err) {
     s->g.n = n;
-    int64_t need = (int64_t)rp_conv_workspace_floats(&s->g);
-    return rp_tensor_reshape_alloc(&s->ws, 1, &need, err);
+    float *ws = rp_conv_scratch(rp_conv_workspace_floats(&s->g));
+    if (!ws) rp_error_set(err, RP_ERR_NOMEM, "out of memory (convolution scratch)");
+    return ws;
 }
 
 static int conv_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                         rp_tensor *out, rp_error *err) {
     (void)ctx, (void)n_in;
     conv_state *s = l->state;
-    if (prep(s, in[0]->shape[0], err)) return err->status;
+    float *ws = prep(s, in[0]->shape[0], err);
+    if (!ws) return err->status;
     rp_conv2d_forward(&s->g, in[0]->data, l->params[0].value->data,
-                      s->bias ? l->params[1].value->data : NULL, out->data, s->ws.data);
+                      s->bias ? l->params[1].value->data : NULL, out->data, ws);
     return RP_OK;
 }
 
@@ -72,11 +74,12 @@ static int conv_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const r
                            rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err) {
     (void)ctx, (void)n_in;
     conv_state *s = l->state;
-    if (prep(s, in[0]->shape[0], err)) return err->status;
+    float *ws = prep(s, in[0]->shape[0], err);
+    if (!ws) return err->status;
     const rp_conv_epilogue cep = {
         .scale = ep->scale, .shift = ep->shift, .residual = ep->residual, .relu = ep->relu};
     rp_conv2d_forward_ep(&s->g, in[0]->data, l->params[0].value->data,
-                         s->bias ? l->params[1].value->data : NULL, out->data, s->ws.data, &cep);
+                         s->bias ? l->params[1].value->data : NULL, out->data, ws, &cep);
     return RP_OK;
 }
 
@@ -85,12 +88,13 @@ static int conv_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_
                          rp_error *err) {
     (void)ctx, (void)n_in, (void)out;
     conv_state *s = l->state;
-    if (prep(s, in[0]->shape[0], err)) return err->status;
+    float *ws = prep(s, in[0]->shape[0], err);
+    if (!ws) return err->status;
     rp_param *w = &l->params[0], *b = s->bias ? &l->params[1] : NULL;
     if (w->trainable || (b && b->trainable))
         rp_conv2d_backward_weight(&s->g, in[0]->data, dout->data, w->grad->data,
-                                  b ? b->grad->data : NULL, s->ws.data);
-    if (din[0]) rp_conv2d_backward_data(&s->g, dout->data, w->value->data, din[0]->data, s->ws.data);
+                                  b ? b->grad->data : NULL, ws);
+    if (din[0]) rp_conv2d_backward_data(&s->g, dout->data, w->value->data, din[0]->data, ws);
     return RP_OK;
 }
 
@@ -102,7 +106,6 @@ static int conv_init(rp_layer *l, uint64_t seed, rp_error *err) {
 static void conv_destroy(rp_layer *l) {
     conv_state *s = l->state;
     if (!s) return;
-    rp_tensor_release(&s->ws);
     free(s);
     l->state = NULL;
 }

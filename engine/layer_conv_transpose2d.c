@@ -12,7 +12,6 @@
 typedef struct convt_state {
     rp_conv_geom g;
     int bias;
-    rp_tensor ws;
 } convt_state;
 
 static int ct_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in,
@@ -56,19 +55,22 @@ static int ct_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     return RP_OK;
 }
 
-static int prep(convt_state *s, int64_t n, rp_error *err) {
+/* The thread's shared convolution scratch for batch size n (borrowed). */
+static float *prep(convt_state *s, int64_t n, rp_error *err) {
     s->g.n = n;
-    int64_t need = (int64_t)rp_conv_workspace_floats(&s->g);
-    return rp_tensor_reshape_alloc(&s->ws, 1, &need, err);
+    float *ws = rp_conv_scratch(rp_conv_workspace_floats(&s->g));
+    if (!ws) rp_error_set(err, RP_ERR_NOMEM, "out of memory (convolution scratch)");
+    return ws;
 }
 
 static int ct_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                       rp_tensor *out, rp_error *err) {
     (void)ctx, (void)n_in;
     convt_state *s = l->state;
-    if (prep(s, in[0]->shape[0], err)) return err->status;
+    float *ws = prep(s, in[0]->shape[0], err);
+    if (!ws) return err->status;
     /* out [N, C_out, OH, OW] = conv-data-gradient of in [N, C_in, H, W] */
-    rp_conv2d_backward_data(&s->g, in[0]->data, l->params[0].value->data, out->data, s->ws.data);
+    rp_conv2d_backward_data(&s->g, in[0]->data, l->params[0].value->data, out->data, ws);
     if (s->bias) {
         const float *b = l->params[1].value->data;
         int64_t nc = s->g.n * s->g.c, hw = s->g.h * s->g.w, c = s->g.c;
@@ -86,10 +88,11 @@ static int ct_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
                        rp_error *err) {
     (void)ctx, (void)n_in, (void)out;
     convt_state *s = l->state;
-    if (prep(s, in[0]->shape[0], err)) return err->status;
+    float *ws = prep(s, in[0]->shape[0], err);
+    if (!ws) return err->status;
     rp_param *w = &l->params[0], *b = s->bias ? &l->params[1] : NULL;
     if (w->trainable)
-        rp_conv2d_backward_weight(&s->g, dout->data, in[0]->data, w->grad->data, NULL, s->ws.data);
+        rp_conv2d_backward_weight(&s->g, dout->data, in[0]->data, w->grad->data, NULL, ws);
     if (b) {
         int64_t n = s->g.n, c = s->g.c, hw = s->g.h * s->g.w;
         float *db = b->grad->data;
@@ -102,7 +105,7 @@ static int ct_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
             db[ch] += (float)acc;
         }
     }
-    if (din[0]) rp_conv2d_forward(&s->g, dout->data, w->value->data, NULL, din[0]->data, s->ws.data);
+    if (din[0]) rp_conv2d_forward(&s->g, dout->data, w->value->data, NULL, din[0]->data, ws);
     return RP_OK;
 }
 
@@ -115,7 +118,6 @@ static int ct_init(rp_layer *l, uint64_t seed, rp_error *err) {
 static void ct_destroy(rp_layer *l) {
     convt_state *s = l->state;
     if (!s) return;
-    rp_tensor_release(&s->ws);
     free(s);
     l->state = NULL;
 }
