@@ -866,8 +866,10 @@ static void ct_make_plan(const rp_conv_geom *g, ct_plan *p) {
     p->hp = g->h + 2 * g->ph;
     p->wp = g->w + 2 * g->pw;
     p->ld_img = padded ? rup16(g->c * p->hp * p->wp + 16) : 0;
-    /* ~192 positions per group: enough tiles to amortise each weight panel */
-    p->grp = i64max(1, i64min(g->n, i64min(8, (192 + ohw - 1) / ohw)));
+    /* ~192 positions per group: enough tiles to amortise each weight panel
+     * (at most 8 padded copies per thread; unpadded images are read in place,
+     * so tiny maps, e.g. a linear layer's 1x1, may group up to 192 images) */
+    p->grp = i64max(1, i64min(g->n, i64min(p->ld_img ? 8 : 192, (192 + ohw - 1) / ohw)));
     p->npos = (p->grp * ohw + 15) / 16 * 16 + 16;
 }
 
@@ -877,7 +879,9 @@ static void ct_make_plan(const rp_conv_geom *g, ct_plan *p) {
  * strided layer; with 16 channels its one-vector tiles are bound by the
  * broadcast loads, and the plane path stays ahead. */
 static int ct_wanted(const rp_conv_geom *g) {
-    return g->k >= 32;
+    /* (maps under 16 positions would leave the plane path's 48-wide tiles
+     * mostly empty, whatever the channel count) */
+    return g->k >= 32 || g->oh * g->ow < 16;
 }
 
 static size_t ct_shared_floats(const rp_conv_geom *g) {

@@ -51,6 +51,10 @@ void rp_avgpool_forward(const rp_pool_window *win, const rp_tensor *x, rp_tensor
 /* dy [N, C, OH, OW] → dx [N, C, H, W] (overwritten); borrowed. */
 void rp_avgpool_backward(const rp_pool_window *win, const rp_tensor *dy, rp_tensor *dx);
 
+/* Threads OpenBLAS itself uses (engine/threads.c): 1 when callers split
+ * their GEMMs over the OpenMP threads themselves. */
+int rp_blas_threads(void);
+
 /* Parallel loops over element-wise work: only worth threads above this. */
 #define RP_PAR_MIN 32768
 

@@ -1,8 +1,10 @@
 /* linear: torch.nn.Linear, y = x W^T + b. in_features from the input
- * [N, F]; weight [out, F], bias [out]. GEMMs through cblas_sgemm. */
+ * [N, F]; weight [out, F], bias [out]. Forward through the convolution
+ * kernels, backward GEMMs through cblas_sgemm. */
 #include <cblas.h>
 #include <stdlib.h>
 
+#include "conv.h"
 #include "layer.h"
 
 typedef struct lin_state {
@@ -29,22 +31,37 @@ static int lin_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tenso
     return RP_OK;
 }
 
+/* Forward as a 1x1 convolution over [N, in, 1, 1] (engine/conv.c, OpenMP
+ * threads): OpenBLAS's worker threads would otherwise spin after each call
+ * and take the cores from the convolutions that follow. */
 static int lin_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                        rp_tensor *out, rp_error *err) {
-    (void)ctx, (void)n_in, (void)err;
+    (void)ctx, (void)n_in;
     lin_state *s = l->state;
-    int64_t n = in[0]->shape[0];
-    float *y = out->data;
-    if (s->bias) {
-        const float *b = l->params[1].value->data;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < s->out; j++) y[i * s->out + j] = b[j];
-    }
-    /* y[N, out] (+)= x[N, in] . W[out, in]^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)s->out, (int)s->in, 1.0f,
-                in[0]->data, (int)s->in, l->params[0].value->data, (int)s->in, s->bias ? 1.0f : 0.0f, y,
-                (int)s->out);
+    rp_conv_geom g = {.n = in[0]->shape[0], .c = s->in, .h = 1, .w = 1, .k = s->out, .kh = 1,
+                      .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1};
+    rp_conv_geom_finish(&g);
+    float *ws = rp_conv_scratch(rp_conv_workspace_floats(&g));
+    if (!ws) return rp_error_set(err, RP_ERR_NOMEM, "out of memory (linear scratch)");
+    /* y[N, out] = x[N, in] . W[out, in]^T + b */
+    rp_conv2d_forward(&g, in[0]->data, l->params[0].value->data,
+                      s->bias ? l->params[1].value->data : NULL, out->data, ws);
     return RP_OK;
+}
+
+/* C[M, N] = A . B + beta C (A is [M, K], or [K, M] when ta), in row blocks
+ * of C, one serial OpenBLAS call per OpenMP thread when OpenBLAS is serial
+ * (rp_blas_threads); a fixed thread count gives a fixed split. */
+static void sgemm_rows(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    const int64_t t = rp_blas_threads() == 1 && m >= 2 * rp_get_threads() ? rp_get_threads() : 1;
+#pragma omp parallel for schedule(static) num_threads((int)t) if (t > 1)
+    for (int64_t i = 0; i < t; i++) {
+        const int64_t r0 = m * i / t, r1 = m * (i + 1) / t;
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)(r1 - r0),
+                    (int)n, (int)k, 1.0f, ta ? a + r0 : a + r0 * lda, (int)lda, b, (int)ldb, beta,
+                    c + r0 * ldc, (int)ldc);
+    }
 }
 
 static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
@@ -55,8 +72,8 @@ static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
     int64_t n = in[0]->shape[0];
     rp_param *w = &l->params[0];
     if (w->trainable) /* dW[out, in] += dy[N, out]^T . x[N, in] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s->out, (int)s->in, (int)n, 1.0f,
-                    dout->data, (int)s->out, in[0]->data, (int)s->in, 1.0f, w->grad->data, (int)s->in);
+        sgemm_rows(1, s->out, s->in, n, dout->data, s->out, in[0]->data, s->in, 1.0f, w->grad->data,
+                   s->in);
     if (s->bias) {
         float *db = l->params[1].grad->data;
         for (int64_t j = 0; j < s->out; j++) {
@@ -66,8 +83,8 @@ static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
         }
     }
     if (din[0]) /* dx[N, in] = dy[N, out] . W[out, in] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)s->in, (int)s->out, 1.0f,
-                    dout->data, (int)s->out, w->value->data, (int)s->in, 0.0f, din[0]->data, (int)s->in);
+        sgemm_rows(0, n, s->in, s->out, dout->data, s->out, w->value->data, s->in, 0.0f,
+                   din[0]->data, s->in);
     return RP_OK;
 }
 

@@ -72,6 +72,8 @@ static const geom_case CASES[] = {
     {"wino 6x5 p2 c16 k32", 2, 16, 6, 5, 32, 3, 3, 1, 1, 2, 2, 1, 1},
     {"wino 40x36 c16 k48 wide rows", 1, 16, 40, 36, 48, 3, 3, 1, 1, 1, 1, 1, 1},
     {"wino by default 14x14 c64 k64", 1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+    /* a linear layer's forward: 1x1 maps, groups of up to 192 images */
+    {"linear 1x1 map c37 k10 n200", 200, 37, 1, 1, 10, 1, 1, 1, 1, 0, 0, 1, 1},
     {"3x3 s2 p1 n10", 10, 3, 9, 9, 20, 3, 3, 2, 2, 1, 1, 1, 1},
     {"1x1 s1 n9", 9, 6, 4, 5, 7, 1, 1, 1, 1, 0, 0, 1, 1},
 };
