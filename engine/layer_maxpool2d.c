@@ -58,9 +58,49 @@ static inline float nanmax(float a, float b) {
  * vectorised. Per output row: the element-wise max of the window's input rows
  * into a row padded with -inf (never chosen over a value; every window holds
  * one), the max of every k-wide run of that row, then every s-th run. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+static inline __m512 nanmax16(__m512 a, __m512 b) {
+    /* b where b > a or b is NaN, unless a is NaN */
+    const __mmask16 take = _mm512_cmp_ps_mask(b, a, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q);
+    return _mm512_mask_blend_ps(take, a, b);
+}
+
+/* 2x2 stride 2 unpadded (the Keras CNNs' pool): 16 outputs from two
+ * 32-wide row pairs, the vertical max then even/odd lanes. */
+static void mp_values_2x2(const float *xp, int64_t h, int64_t w, float *yp, int64_t oh, int64_t ow) {
+    (void)h;
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
+        for (int64_t ox = 0; ox < ow; ox += 16) {
+            const int64_t left = 2 * (ow - ox); /* input columns used */
+            const __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1u);
+            const __mmask16 m1 = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1u);
+            const float *a = r0 + 2 * ox, *b = r1 + 2 * ox;
+            const __m512 lo = nanmax16(_mm512_maskz_loadu_ps(m0, a), _mm512_maskz_loadu_ps(m0, b));
+            const __m512 hi = nanmax16(_mm512_maskz_loadu_ps(m1, a + 16), _mm512_maskz_loadu_ps(m1, b + 16));
+            const __m512 v = nanmax16(_mm512_permutex2var_ps(lo, ev, hi), _mm512_permutex2var_ps(lo, od, hi));
+            const int64_t n = ow - ox;
+            _mm512_mask_storeu_ps(yp + oy * ow + ox, n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1u), v);
+        }
+    }
+}
+#endif
+
 static int mp_forward_values(mp_state *s, const rp_tensor *x, rp_tensor *out, rp_error *err) {
     const int64_t nc = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
     const int64_t oh = out->shape[2], ow = out->shape[3];
+#if defined(__AVX512F__)
+    if (s->k[0] == 2 && s->k[1] == 2 && s->s[0] == 2 && s->s[1] == 2 && s->p[0] == 0 && s->p[1] == 0) {
+#pragma omp parallel for schedule(static) if (nc * oh * ow > RP_PAR_MIN / 4)
+        for (int64_t i = 0; i < nc; i++)
+            mp_values_2x2(x->data + i * h * w, h, w, out->data + i * oh * ow, oh, ow);
+        return RP_OK;
+    }
+#endif
     const int64_t kx = s->k[1], sx = s->s[1], px = s->p[1];
     const int64_t wp = w + 2 * px, nh = (ow - 1) * sx + 1; /* runs needed */
     const int64_t per = (wp + nh + 15) / 16 * 16;
