@@ -1036,9 +1036,15 @@ static void conv_forward_planes(const rp_conv_geom *g, const float *x, const flo
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
         float *pad = tb;
-        if (path == PATH_S1) memset(pad, 0, sizeof(float) * (size_t)plane_floats(g));
-            /* images are independent: dynamic, so a descheduled thread does not
-             * hold the others up on a busy machine */
+        /* stride 1: the plane is the padded image, written borders included
+         * by pad_copy, so only the slack after it (read by dropped columns)
+         * needs clearing; phase planes are cleared whole, once */
+        const int s1 = g->sh == 1 && g->sw == 1;
+        const int64_t img = g->c * (g->h + 2 * g->ph) * (g->w + 2 * g->pw);
+        if (path == PATH_S1)
+            memset(pad + (s1 ? img : 0), 0, sizeof(float) * (size_t)(plane_floats(g) - (s1 ? img : 0)));
+        /* images are independent: dynamic, so a descheduled thread does not
+         * hold the others up on a busy machine */
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t n = 0; n < g->n; n++) {
             const float *xn = x + n * g->c * hw; /* [C, H, W] */
@@ -1047,7 +1053,10 @@ static void conv_forward_planes(const rp_conv_geom *g, const float *x, const flo
             if (path == PATH_POINTWISE) {
                 gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0, ep, rn);
             } else if (path == PATH_S1) {
-                plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
+                if (s1)
+                    pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, pad);
+                else
+                    plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
                 gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep, rn);
             }
         }
