@@ -1,5 +1,8 @@
-/* Convolution kernels (see conv.h). With AVX-512: register-blocked direct
- * kernels over padded / phase-split planes (described below). Everywhere, and
+/* Convolution kernels (see conv.h). With AVX-512 the forward runs one of
+ * three algorithms chosen per shape (use_wino / use_ct below): channel tiles
+ * (32+ output channels), Winograd F(2x2, 3x3) (3x3 stride 1, 64+ channels,
+ * 14x14+ maps) or register-blocked planes (the rest); backward passes use
+ * the plane kernels and transposed weight-gradient tiles. Everywhere, and
  * kept callable as rp_conv2d_*_gemm: im2col + cblas_sgemm, 1x1 stride-1
  * without im2col, backward = two GEMMs + col2im.
  *
@@ -196,7 +199,8 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
 }
 
 /* ------------------------------------------------------------------------------
- * Fast paths (AVX-512). Forward and backward-data run as a register-blocked
+ * Fast paths (AVX-512). The plane forward (16-channel layers) and
+ * backward-data run as a register-blocked
  * GEMM C[rows, positions] = A . B (kern_fwd: 8 rows x 48 positions, A
  * broadcast, B loaded as vectors) whose B rows are addressed through an offset
  * table, so no im2col matrix is ever built:
