@@ -1100,6 +1100,8 @@ typedef struct wg_plan {
     int64_t tg;       /* most tiles in a group */
     int64_t ts;       /* V row stride (tg rounded up to 16) */
     int64_t ngroups;
+    int hwc;          /* channels-last input transform (whole images, < 16 tiles a row) */
+    int64_t cp;       /* C rounded up to 16 */
 } wg_plan;
 
 static void wg_make_plan(const rp_conv_geom *g, wg_plan *p) {
@@ -1115,7 +1117,9 @@ static void wg_make_plan(const rp_conv_geom *g, wg_plan *p) {
         p->ngroups = (g->n + p->imgs - 1) / p->imgs;
     }
     p->tg = p->imgs * p->rows * p->tw;
-    p->ts = rup16(p->tg);
+    p->ts = rup16(p->tg) + 16; /* (+16: GEMM rows read past the last tile) */
+    p->cp = rup16(g->c);
+    p->hwc = p->rows == p->th && p->tw < 16;
 }
 
 static size_t wg_shared_floats(const rp_conv_geom *g) {
@@ -1127,7 +1131,8 @@ static size_t wg_thread_floats(const rp_conv_geom *g) {
     wg_plan p;
     wg_make_plan(g, &p);
     const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16; /* GEMM rows incl. overrun */
-    return rup((size_t)(16 * g->c * p.ts + 64))         /* V */
+    return rup((size_t)(16 * p.cp * p.ts + 64))        /* V */
+           + (p.hwc ? rup((size_t)(p.imgs * g->h * g->w * p.cp)) : 0) /* channels-last images */
            + (size_t)(16 * tq * CT_TW)                  /* M [16][tq][64] */
            + (size_t)(rup16(4 * p.tg) + 16) * CT_TW     /* outputs [4 tg][64] */
            + rup((size_t)(2 * tq)) + 64;                /* tile pointers */
@@ -1152,6 +1157,24 @@ static void wg_pack_k(const float *w, int64_t c, int64_t k, int64_t kp, int64_t 
             r[i][2] = 0.5f * (m[i][0] - m[i][1] + m[i][2]), r[i][3] = m[i][2];
         }
         for (int xi = 0; xi < 16; xi++) t[(xi * c + ci) * tw + j] = r[xi / 4][xi % 4];
+    }
+}
+
+/* r[4i + j] = (B^T d B)[i][j] with B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]],
+ * lane by lane. */
+static inline __attribute__((always_inline)) void wg_btdb(__m512 d[4][4], __m512 r[16]) {
+    __m512 t[4][4];
+    for (int j = 0; j < 4; j++) {
+        t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_sub_ps(t[i][0], t[i][2]);
+        r[4 * i + 1] = _mm512_add_ps(t[i][1], t[i][2]);
+        r[4 * i + 2] = _mm512_sub_ps(t[i][2], t[i][1]);
+        r[4 * i + 3] = _mm512_sub_ps(t[i][1], t[i][3]);
     }
 }
 
@@ -1182,18 +1205,46 @@ static void wg_input16(const rp_conv_geom *g, const float *xc, int64_t ty, int64
         d[i][2] = _mm512_permutex2var_ps(a[2], ev, a[3]);
         d[i][3] = _mm512_permutex2var_ps(a[2], od, a[3]);
     }
-    __m512 t[4][4];
-    for (int j = 0; j < 4; j++) {
-        t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-        t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-        t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-        t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-    }
+    __m512 r[16];
+    wg_btdb(d, r);
     const __mmask16 mk = (__mmask16)(nl >= 16 ? 0xFFFF : (1u << nl) - 1u);
-    for (int i = 0; i < 4; i++) {
-        const __m512 r[4] = {_mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
-                             _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3])};
-        for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(v + (4 * i + j) * cs, mk, r[j]);
+    for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(v + xi * cs, mk, r[xi]);
+}
+
+/* Channels-last variant for small maps (a 4-tile row would fill a quarter of
+ * the lanes above): the group's images as xh[im][y][x][cp] (cp = C rounded
+ * to 16, zero beyond C), then for every tile and 16 channels the 16 patch
+ * vectors are plain loads, and V[xi][q][cp] gets full-width stores. */
+static void wg_to_hwc(const float *x, int64_t c, int64_t hw, int64_t cp, float *xh) {
+    for (int64_t c0 = 0; c0 < cp; c0 += 16)
+        for (int64_t p0 = 0; p0 < hw; p0 += 16) {
+            const int64_t np = i64min(16, hw - p0);
+            const __mmask16 pm = (__mmask16)(np >= 16 ? 0xFFFF : (1u << np) - 1u);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = c0 + i < c ? _mm512_maskz_loadu_ps(pm, x + (c0 + i) * hw + p0)
+                                  : _mm512_setzero_ps();
+            transpose16(r); /* r[i] = pixel p0 + i over channels c0.. */
+            for (int i = 0; i < np; i++) _mm512_store_ps(xh + (p0 + i) * cp + c0, r[i]);
+        }
+}
+
+static void wg_input_hwc(const rp_conv_geom *g, const float *xh, int64_t cp, int64_t ty,
+                         int64_t tx, float *v, int64_t cs) {
+    for (int64_t c0 = 0; c0 < cp; c0 += 16) {
+        __m512 d[4][4];
+        for (int i = 0; i < 4; i++) {
+            const int64_t yy = 2 * ty - g->ph + i;
+            for (int j = 0; j < 4; j++) {
+                const int64_t xx = 2 * tx - g->pw + j;
+                d[i][j] = yy >= 0 && yy < g->h && xx >= 0 && xx < g->w
+                              ? _mm512_load_ps(xh + (yy * g->w + xx) * cp + c0)
+                              : _mm512_setzero_ps();
+            }
+        }
+        __m512 r[16];
+        wg_btdb(d, r);
+        for (int xi = 0; xi < 16; xi++) _mm512_store_ps(v + xi * cs + c0, r[xi]);
     }
 }
 
@@ -1207,16 +1258,22 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
     float *thr = ws + wg_shared_floats(g);
     const size_t per = wg_thread_floats(g);
     const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16;
+    /* V element (xi, c, tile q): [xi][c][q] at (xi*C + c)*ts + q, or
+     * channels-last [xi][q][cp] at (xi*ts + q)*cp + c; tile q's pointer is
+     * v + q (resp. v + q*cp) and row (xi, c) adds off[xi*C + c] */
     for (int64_t xi = 0; xi < 16; xi++)
-        for (int64_t ci = 0; ci < c; ci++) off[xi * c + ci] = (xi * c + ci) * p.ts;
+        for (int64_t ci = 0; ci < c; ci++)
+            off[xi * c + ci] = p.hwc ? xi * p.ts * p.cp + ci : (xi * c + ci) * p.ts;
     const int64_t gpi = (p.th + p.rows - 1) / p.rows; /* groups per image (imgs == 1) */
 #pragma omp parallel num_threads(conv_threads())
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
-        float *v = tb;                                          /* [16][C][ts] */
-        float *mt = v + rup((size_t)(16 * c * p.ts + 64));      /* [16][tq][64] */
+        float *v = tb;                                          /* V */
+        float *mt = v + rup((size_t)(16 * p.cp * p.ts + 64));   /* [16][tq][64] */
         float *ycl = mt + 16 * tq * CT_TW;                      /* [4 tg][64] */
-        const float **xb = (const float **)(void *)(ycl + (rup16(4 * p.tg) + 16) * CT_TW);
+        float *xh = ycl + (rup16(4 * p.tg) + 16) * CT_TW; /* [imgs][H][W][cp] (hwc) */
+        const float **xb =
+            (const float **)(void *)(xh + (p.hwc ? rup((size_t)(p.imgs * hw * p.cp)) : 0));
 #pragma omp for schedule(static)
         for (int64_t kk = 0; kk < p.kp; kk++) wg_pack_k(w, c, g->k, p.kp, kk, u);
 #pragma omp for schedule(dynamic, 1) nowait
@@ -1229,8 +1286,19 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
                 n0 = gi * p.imgs, ni = i64min(p.imgs, g->n - n0), ty0 = 0, nty = p.th;
             }
             const int64_t nt = ni * nty * p.tw;
-            /* input transform: V[xi][c][tile] */
-            for (int64_t im = 0; im < ni; im++)
+            /* input transform into V */
+            if (p.hwc) {
+                for (int64_t im = 0; im < ni; im++) {
+                    float *xi_h = xh + im * hw * p.cp;
+                    wg_to_hwc(x + (n0 + im) * c * hw, c, hw, p.cp, xi_h);
+                    for (int64_t ty = 0; ty < p.th; ty++)
+                        for (int64_t tx = 0; tx < p.tw; tx++) {
+                            const int64_t q = (im * p.th + ty) * p.tw + tx;
+                            wg_input_hwc(g, xi_h, p.cp, ty, tx, v + q * p.cp, p.ts * p.cp);
+                        }
+                }
+            } else
+                for (int64_t im = 0; im < ni; im++)
                 for (int64_t ci = 0; ci < c; ci++) {
                     const float *xc = x + ((n0 + im) * c + ci) * hw;
                     for (int64_t ty = ty0; ty < ty0 + nty; ty++)
@@ -1240,7 +1308,8 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
                                        v + ci * p.ts + q, c * p.ts);
                         }
                 }
-            for (int64_t q = 0; q < nt + CT_PMAX; q++) xb[q] = v + i64min(q, nt - 1);
+            for (int64_t q = 0; q < nt + CT_PMAX; q++)
+                xb[q] = v + i64min(q, nt - 1) * (p.hwc ? p.cp : 1);
             /* output rows of the group: [2 ty0, min(2 (ty0 + nty), OH)) of each image */
             const int64_t oy0 = 2 * ty0, noy = i64min(2 * (ty0 + nty), g->oh) - oy0;
             const int64_t npos = ni * noy * g->ow;
@@ -1307,16 +1376,19 @@ static int use_ct(const rp_conv_geom *g) {
 }
 
 /* Winograd where it fits, measured (bench_conv, CPU time, 2 threads) against
- * the channel-tiled path: +20-45 % on ResNet-18's 56x56x64, 28x28x128 and
- * 14x14x256 layers and on 16x16x64; even at 7x7x512 (a 4x4 tile grid
- * computes 8x8 outputs) and at 32 channels; slower at 8x8x64, where the
- * transforms of 16-tile images cost more than the products save. Forced:
- * wherever it fits. */
+ * the channel-tiled path: +35-60 % on ResNet-20's 16x16x32 and 8x8x64 and on
+ * ResNet-18's 14x14x256 layers (channels-last input transform), +10-40 % on
+ * 56x56x64, 28x28x128 and 16x16x64, +5-10 % at 7x7x512; even or slower with
+ * 16 output channels and on 32x32x32 (tile-row transform). Forced: wherever
+ * it fits. */
 static int use_wino(const rp_conv_geom *g) {
     if (!wino_fits(g)) return 0;
     if (forced_forward == RP_CONV_WINOGRAD) return 1;
     if (forced_forward != RP_CONV_AUTO) return 0;
-    return g->c >= 64 && g->k >= 64 && g->ow >= 14 && g->c * g->k <= 256 * 256;
+    if (g->k < 32 || g->c < 32 || g->c * g->k > 512 * 512) return 0;
+    wg_plan p;
+    wg_make_plan(g, &p);
+    return p.hwc || (g->c >= 64 && g->ow >= 14);
 }
 
 void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
