@@ -1380,11 +1380,11 @@ static int use_ct(const rp_conv_geom *g) {
  * ResNet-18's 14x14x256 layers (channels-last input transform), +10-40 % on
  * 56x56x64, 28x28x128 and 16x16x64, +5-10 % at 7x7x512; even or slower with
  * 16 output channels and on 32x32x32 (tile-row transform). Forced: wherever
- * it fits. */
-static int use_wino(const rp_conv_geom *g) {
+ * it fits; else only when the caller allows it (eval forwards). */
+static int use_wino(const rp_conv_geom *g, const rp_conv_epilogue *ep) {
     if (!wino_fits(g)) return 0;
     if (forced_forward == RP_CONV_WINOGRAD) return 1;
-    if (forced_forward != RP_CONV_AUTO) return 0;
+    if (forced_forward != RP_CONV_AUTO || !ep || !ep->winograd) return 0;
     if (g->k < 32 || g->c < 32 || g->c * g->k > 512 * 512) return 0;
     wg_plan p;
     wg_make_plan(g, &p);
@@ -1393,7 +1393,7 @@ static int use_wino(const rp_conv_geom *g) {
 
 void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                           float *y, float *ws, const rp_conv_epilogue *ep) {
-    if (use_wino(g)) {
+    if (use_wino(g, ep)) {
         conv_forward_wino(g, x, w, b, y, ws, ep);
         return;
     }

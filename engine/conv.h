@@ -53,9 +53,14 @@ typedef struct rp_conv_epilogue {
     const float *shift;    /* [K], borrowed */
     const float *residual; /* [N, K, OH, OW], borrowed */
     int relu;
+    /* allow Winograd F(2x2, 3x3) where it is faster: eval forwards. Its
+     * rounding (about twice the direct form's) is amplified by training-mode
+     * batch norm over small batches, so training forwards stay direct. */
+    int winograd;
 } rp_conv_epilogue;
 
-/* rp_conv2d_forward followed by the epilogue (ep borrowed; NULL = none). */
+/* rp_conv2d_forward followed by the epilogue (ep borrowed; NULL = none, and
+ * no Winograd). */
 void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                           float *y, float *ws, const rp_conv_epilogue *ep);
 

@@ -58,12 +58,13 @@ static float *prep(conv_state *s, int64_t n, rp_error *err) {
 
 static int conv_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                         rp_tensor *out, rp_error *err) {
-    (void)ctx, (void)n_in;
+    (void)n_in;
     conv_state *s = l->state;
     float *ws = prep(s, in[0]->shape[0], err);
     if (!ws) return err->status;
-    rp_conv2d_forward(&s->g, in[0]->data, l->params[0].value->data,
-                      s->bias ? l->params[1].value->data : NULL, out->data, ws);
+    const rp_conv_epilogue cep = {.winograd = !ctx->training};
+    rp_conv2d_forward_ep(&s->g, in[0]->data, l->params[0].value->data,
+                         s->bias ? l->params[1].value->data : NULL, out->data, ws, &cep);
     return RP_OK;
 }
 
@@ -72,12 +73,15 @@ static int conv_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
  * residual)). */
 static int conv_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                            rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err) {
-    (void)ctx, (void)n_in;
+    (void)n_in;
     conv_state *s = l->state;
     float *ws = prep(s, in[0]->shape[0], err);
     if (!ws) return err->status;
-    const rp_conv_epilogue cep = {
-        .scale = ep->scale, .shift = ep->shift, .residual = ep->residual, .relu = ep->relu};
+    const rp_conv_epilogue cep = {.scale = ep->scale,
+                                  .shift = ep->shift,
+                                  .residual = ep->residual,
+                                  .relu = ep->relu,
+                                  .winograd = !ctx->training};
     rp_conv2d_forward_ep(&s->g, in[0]->data, l->params[0].value->data,
                          s->bias ? l->params[1].value->data : NULL, out->data, ws, &cep);
     return RP_OK;

@@ -71,7 +71,7 @@ static const geom_case CASES[] = {
     {"wino 9x10 p0 c24 k80", 3, 24, 9, 10, 80, 3, 3, 1, 1, 0, 0, 1, 1},
     {"wino 6x5 p2 c16 k32", 2, 16, 6, 5, 32, 3, 3, 1, 1, 2, 2, 1, 1},
     {"wino 40x36 c16 k48 wide rows", 1, 16, 40, 36, 48, 3, 3, 1, 1, 1, 1, 1, 1},
-    {"wino by default 14x14 c64 k64", 1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"wino in eval 14x14 c64 k64", 1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1},
     /* a linear layer's forward: 1x1 maps, groups of up to 192 images */
     {"linear 1x1 map c37 k10 n200", 200, 37, 1, 1, 10, 1, 1, 1, 1, 0, 0, 1, 1},
     {"3x3 s2 p1 n10", 10, 3, 9, 9, 20, 3, 3, 2, 2, 1, 1, 1, 1},
@@ -350,8 +350,12 @@ static void test_forward_epilogue(void **state) {
             rp_conv_force_forward(algos[a]);
             for (int mode = 0; mode < 4; mode++) {
                 const int relu = mode & 1, with_res = mode >> 1;
-                rp_conv_epilogue ep = {
-                    .scale = sc, .shift = sh, .residual = with_res ? res : NULL, .relu = relu};
+                /* (winograd allowed: AUTO then picks it where an eval forward would) */
+                rp_conv_epilogue ep = {.scale = sc,
+                                       .shift = sh,
+                                       .residual = with_res ? res : NULL,
+                                       .relu = relu,
+                                       .winograd = 1};
                 rp_conv2d_forward(&g, x, w, b, y, ws);
                 rp_conv2d_forward_ep(&g, x, w, b, ye, ws, &ep);
                 for (size_t i = 0; i < ny; i++) {
