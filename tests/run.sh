@@ -13,6 +13,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 wrap=()
 if [ "${RP_VALGRIND:-0}" = 1 ]; then
     wrap=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+          --suppressions="$(dirname "$0")/valgrind.supp"
           --show-leak-kinds=definite)
 fi
 mkdir -p "$logdir"
