@@ -49,7 +49,7 @@ float *rp_conv_scratch(size_t floats) {
             return NULL;
         }
     }
-    if (floats > s->cap) {
+    if (floats > s->cap || !s->data) { /* (non-NULL even for 0 floats) */
         float *d = rp_alloc((floats + 16) * sizeof(float));
         if (!d) return NULL;
         rp_free(s->data);
