@@ -95,8 +95,10 @@ struct rp_model {
     int training;
     uint64_t seed, step;
     rp_model_init_fn init_hook;
-    const rp_tensor *last_x;        /* input of the last forward (borrowed; must
-                                       stay valid until backward) */
+    rp_tensor xview;                /* header of the last forward's input (its
+                                       data borrowed: must stay valid until
+                                       backward; the caller's struct need not) */
+    const rp_tensor *last_x;        /* &xview once a forward ran */
     char *arch_yaml;                /* cache */
     rp_tensor scratch[RP_MAX_LAYER_INPUTS];
     rp_tensor **gpool;              /* gradient buffers (each owned) */
@@ -634,7 +636,9 @@ static void node_release_reads(rp_model *m, gnode *g) {
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
     rp_run_ctx ctx = {training, m->seed, m->step, 1};
     int64_t n = x->shape[0];
-    m->last_x = x;
+    /* keep the header: callers pass views that end with their scope */
+    if (x != &m->xview) m->xview = rp_tensor_view(x, x->ndim, x->shape);
+    m->last_x = &m->xview;
     for (int k = 0; k <= m->output; k++) m->nodes[k].consumers = 0;
     for (int k = 0; k <= m->output; k++)
         for (int i = 0; i < m->nodes[k].n_in; i++) {

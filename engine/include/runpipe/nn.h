@@ -180,8 +180,9 @@ int rp_model_freeze(rp_model *m, const char *pattern, size_t *count, rp_error *e
 
 /* ---- running ----------------------------------------------------------------- */
 void rp_model_set_training(rp_model *m, int training);
-/* x: [N, C, H, W] borrowed and read again by rp_model_backward, so it must
- * stay valid until then; *y borrowed (valid until the next forward). An
+/* x: [N, C, H, W] borrowed; its data is read again by rp_model_backward, so
+ * it must stay valid until then (the tensor struct itself may go: the model
+ * keeps a copy of the header); *y borrowed (valid until the next forward). An
  * element-wise layer (ReLU, dropout) may run in place on the output of a
  * single-consumer node that is not retained, so rp_model_node_output of
  * such a node shows the values after that layer.
