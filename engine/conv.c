@@ -39,6 +39,13 @@ static void scratch_key_init(void) {
     (void)pthread_key_create(&scratch_key, scratch_free);
 }
 
+float *rp_conv_prepare(rp_conv_geom *g, int64_t n, rp_error *err) {
+    g->n = n;
+    float *ws = rp_conv_scratch(rp_conv_workspace_floats(g));
+    if (!ws) rp_error_set(err, RP_ERR_NOMEM, "out of memory (convolution scratch)");
+    return ws;
+}
+
 float *rp_conv_scratch(size_t floats) {
     (void)pthread_once(&scratch_once, scratch_key_init);
     conv_scratch *s = pthread_getspecific(scratch_key);
@@ -830,6 +837,21 @@ static inline __attribute__((always_inline)) void kern_ct(int nvk, int np, int64
             if (q < np && v < nvk) _mm512_store_ps(yt + q * CT_TW + 16 * v, acc[q][v]);
 }
 
+/* kern_ct over positions [0, nq) in register tiles (6 positions for a
+ * 64-channel tile, else 8): yt[q][...] (+)= rows of wt at off for xb[q]. */
+static void ct_positions(int nvk, int64_t nq, int64_t kd, const float *wt, int64_t ldw,
+                         const int64_t *off, const float *const *xb, float *yt, int accum) {
+    for (int64_t q = 0; q < nq; q += (nvk == 4 ? 6 : 8)) {
+        float *yq = yt + q * CT_TW;
+        switch (nvk) {
+        case 4: kern_ct(4, 6, kd, wt, ldw, off, xb + q, yq, accum); break;
+        case 3: kern_ct(3, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
+        case 2: kern_ct(2, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
+        default: kern_ct(1, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
+        }
+    }
+}
+
 /* r[i] <- column i of the 16x16 matrix whose rows are r[0..15]. */
 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
     __m512 t[16], u[16];
@@ -1005,15 +1027,7 @@ static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *
                     const int64_t kn = i64min(kc, ckk - r0);
                     const int accum = r0 > 0;
                     const float *wr = wtile + r0 * tw;
-                    for (int64_t q = 0; q < nq; q += (nvk == 4 ? 6 : 8)) {
-                        float *yq = yt + q * CT_TW;
-                        switch (nvk) {
-                        case 4: kern_ct(4, 6, kn, wr, tw, off + r0, xb + q, yq, accum); break;
-                        case 3: kern_ct(3, 8, kn, wr, tw, off + r0, xb + q, yq, accum); break;
-                        case 2: kern_ct(2, 8, kn, wr, tw, off + r0, xb + q, yq, accum); break;
-                        default: kern_ct(1, 8, kn, wr, tw, off + r0, xb + q, yq, accum); break;
-                        }
-                    }
+                    ct_positions(nvk, nq, kn, wr, tw, off + r0, xb, yt, accum);
                 }
                 ct_store(yt, nq, 0, ohw, g->k, k0, i64min(tw, g->k - k0), y + n0 * g->k * ohw, b, ep,
                          ep && ep->residual ? ep->residual + n0 * g->k * ohw : NULL);
@@ -1079,12 +1093,6 @@ static void conv_forward_planes(const rp_conv_geom *g, const float *x, const flo
  * come in groups (whole tile rows of one image, or whole images) whose
  * outputs are a contiguous range of positions, stored through ct_store. */
 #define WG_TILES 64 /* tiles per group (target) */
-
-static const __m512i *wg_perm(int odd) {
-    static const int32_t idx[2][16] = {{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
-                                       {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}};
-    return (const __m512i *)(const void *)idx[odd];
-}
 
 /* The geometries F(2x2, 3x3) computes. */
 static int wino_fits(const rp_conv_geom *g) {
@@ -1182,7 +1190,8 @@ static inline __attribute__((always_inline)) void wg_btdb(__m512 d[4][4], __m512
  * xc [H][W]: B^T d B over zero-padded 4x4 patches, vectorised across tiles. */
 static void wg_input16(const rp_conv_geom *g, const float *xc, int64_t ty, int64_t tx0, int nl,
                        float *v, int64_t cs) {
-    const __m512i ev = _mm512_loadu_si512(wg_perm(0)), od = _mm512_loadu_si512(wg_perm(1));
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     __m512 d[4][4];
     const int64_t x0 = 2 * tx0 - g->pw;
     for (int i = 0; i < 4; i++) {
@@ -1319,15 +1328,7 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
                 for (int64_t xi = 0; xi < 16; xi++) {
                     const float *ux = u + k0 * 16 * c + xi * c * tw;
                     float *mx = mt + xi * tq * CT_TW;
-                    for (int64_t q = 0; q < nt; q += (nvk == 4 ? 6 : 8)) {
-                        float *yq = mx + q * CT_TW;
-                        switch (nvk) {
-                        case 4: kern_ct(4, 6, c, ux, tw, off + xi * c, xb + q, yq, 0); break;
-                        case 3: kern_ct(3, 8, c, ux, tw, off + xi * c, xb + q, yq, 0); break;
-                        case 2: kern_ct(2, 8, c, ux, tw, off + xi * c, xb + q, yq, 0); break;
-                        default: kern_ct(1, 8, c, ux, tw, off + xi * c, xb + q, yq, 0); break;
-                        }
-                    }
+                    ct_positions(nvk, nt, c, ux, tw, off + xi * c, xb, mx, 0);
                 }
                 /* output transform A^T M A into channels-last rows ycl[pos][64] */
                 for (int64_t q = 0; q < nt; q++) {

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runpipe/error.h"
+
 typedef struct rp_conv_geom {
     int64_t n, c, h, w;       /* input  [N, C, H, W] */
     int64_t k, kh, kw;        /* weight [K, C, KH, KW] */
@@ -38,6 +40,10 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g);
  * until the same thread asks again; freed when the thread exits. Borrowed;
  * NULL when out of memory. */
 float *rp_conv_scratch(size_t floats);
+
+/* For a layer's pass over a batch of n: sets g->n and returns the thread's
+ * scratch sized for g (borrowed), or NULL with err set. */
+float *rp_conv_prepare(rp_conv_geom *g, int64_t n, rp_error *err);
 
 /* y[N,K,OH,OW] = conv(x[N,C,H,W], w[K,C,KH,KW]) + b[K]   (b may be NULL; y overwritten) */
 void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,

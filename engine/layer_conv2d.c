@@ -48,19 +48,11 @@ static int conv_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tens
     return RP_OK;
 }
 
-/* The thread's shared convolution scratch for batch size n (borrowed). */
-static float *prep(conv_state *s, int64_t n, rp_error *err) {
-    s->g.n = n;
-    float *ws = rp_conv_scratch(rp_conv_workspace_floats(&s->g));
-    if (!ws) rp_error_set(err, RP_ERR_NOMEM, "out of memory (convolution scratch)");
-    return ws;
-}
-
 static int conv_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                         rp_tensor *out, rp_error *err) {
     (void)n_in;
     conv_state *s = l->state;
-    float *ws = prep(s, in[0]->shape[0], err);
+    float *ws = rp_conv_prepare(&s->g, in[0]->shape[0], err);
     if (!ws) return err->status;
     const rp_conv_epilogue cep = {.winograd = !ctx->training};
     rp_conv2d_forward_ep(&s->g, in[0]->data, l->params[0].value->data,
@@ -75,7 +67,7 @@ static int conv_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const r
                            rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err) {
     (void)n_in;
     conv_state *s = l->state;
-    float *ws = prep(s, in[0]->shape[0], err);
+    float *ws = rp_conv_prepare(&s->g, in[0]->shape[0], err);
     if (!ws) return err->status;
     const rp_conv_epilogue cep = {.scale = ep->scale,
                                   .shift = ep->shift,
@@ -92,7 +84,7 @@ static int conv_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_
                          rp_error *err) {
     (void)ctx, (void)n_in, (void)out;
     conv_state *s = l->state;
-    float *ws = prep(s, in[0]->shape[0], err);
+    float *ws = rp_conv_prepare(&s->g, in[0]->shape[0], err);
     if (!ws) return err->status;
     rp_param *w = &l->params[0], *b = s->bias ? &l->params[1] : NULL;
     if (w->trainable || (b && b->trainable))

@@ -55,19 +55,11 @@ static int ct_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     return RP_OK;
 }
 
-/* The thread's shared convolution scratch for batch size n (borrowed). */
-static float *prep(convt_state *s, int64_t n, rp_error *err) {
-    s->g.n = n;
-    float *ws = rp_conv_scratch(rp_conv_workspace_floats(&s->g));
-    if (!ws) rp_error_set(err, RP_ERR_NOMEM, "out of memory (convolution scratch)");
-    return ws;
-}
-
 static int ct_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                       rp_tensor *out, rp_error *err) {
     (void)ctx, (void)n_in;
     convt_state *s = l->state;
-    float *ws = prep(s, in[0]->shape[0], err);
+    float *ws = rp_conv_prepare(&s->g, in[0]->shape[0], err);
     if (!ws) return err->status;
     /* out [N, C_out, OH, OW] = conv-data-gradient of in [N, C_in, H, W] */
     rp_conv2d_backward_data(&s->g, in[0]->data, l->params[0].value->data, out->data, ws);
@@ -88,7 +80,7 @@ static int ct_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
                        rp_error *err) {
     (void)ctx, (void)n_in, (void)out;
     convt_state *s = l->state;
-    float *ws = prep(s, in[0]->shape[0], err);
+    float *ws = rp_conv_prepare(&s->g, in[0]->shape[0], err);
     if (!ws) return err->status;
     rp_param *w = &l->params[0], *b = s->bias ? &l->params[1] : NULL;
     if (w->trainable)

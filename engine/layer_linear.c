@@ -38,11 +38,11 @@ static int lin_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
                        rp_tensor *out, rp_error *err) {
     (void)ctx, (void)n_in;
     lin_state *s = l->state;
-    rp_conv_geom g = {.n = in[0]->shape[0], .c = s->in, .h = 1, .w = 1, .k = s->out, .kh = 1,
+    rp_conv_geom g = {.n = 1, .c = s->in, .h = 1, .w = 1, .k = s->out, .kh = 1,
                       .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1};
     rp_conv_geom_finish(&g);
-    float *ws = rp_conv_scratch(rp_conv_workspace_floats(&g));
-    if (!ws) return rp_error_set(err, RP_ERR_NOMEM, "out of memory (linear scratch)");
+    float *ws = rp_conv_prepare(&g, in[0]->shape[0], err);
+    if (!ws) return err->status;
     /* y[N, out] = x[N, in] . W[out, in]^T + b */
     rp_conv2d_forward(&g, in[0]->data, l->params[0].value->data,
                       s->bias ? l->params[1].value->data : NULL, out->data, ws);
