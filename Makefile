@@ -18,7 +18,8 @@ CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) $(ARCH) -g -fPIC -fopenmp \
 LDLIBS_CORE = -lyaml -lopenblas -lcjson -lcsv -lstb -lz -lm -ldl -pthread -fopenmp
 VERSION  := 0.1.0
 
-ENGINE_SRC  := $(filter-out engine/main.c,$(wildcard engine/*.c))
+# engine/<subsystem>/[<sub>/]*.c; main.c is the binary's only file.
+ENGINE_SRC  := $(wildcard engine/*/*.c engine/*/*/*.c)
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 PLUGINS     := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGINS     := $(sort $(PLUGINS))
@@ -138,7 +139,7 @@ install: all ## install into PREFIX (default /usr/local)
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(BUILD)/runpipe.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/runpipe.pc
 
 format: ## clang-format every C file
-	clang-format -i engine/*.c engine/*.h engine/include/runpipe/*.h plugins/*/*.c plugins/*/*.h tests/*/*.c 2>/dev/null || true
+	clang-format -i engine/*.c $$(find engine -name '*.[ch]') plugins/*/*.c plugins/*/*.h tests/*/*.c 2>/dev/null || true
 
 clean: ## remove build outputs
 	rm -rf build build-asan build-vg

@@ -11,13 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "diag.h"
-#include "pipeline.h"
-#include "registry.h"
-#include "rundir.h"
+#include "config/config.h"
+#include "config/diag.h"
+#include "run/pipeline.h"
+#include "host/registry.h"
+#include "run/rundir.h"
 #include "runpipe/runpipe.h"
-#include "schema.h"
+#include "config/schema.h"
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE 2

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "augment.h"
-#include "image.h"
+#include "runpipe/image.h"
 
 /* ---- fill values ---------------------------------------------------------------- */
 

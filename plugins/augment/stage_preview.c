@@ -9,7 +9,7 @@
 
 #include "augment.h"
 #include "draw.h"
-#include "image.h"
+#include "runpipe/image.h"
 
 static const uint8_t white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
 

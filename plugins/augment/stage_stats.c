@@ -15,7 +15,7 @@
 
 #include "augment.h"
 #include "draw.h"
-#include "image.h"
+#include "runpipe/image.h"
 
 int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
                       int *log_ratio, int *attempts, rp_error *err);

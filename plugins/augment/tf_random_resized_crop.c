@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "augment.h"
-#include "image.h"
+#include "runpipe/image.h"
 
 typedef struct rrc_state {
     int64_t h, w;

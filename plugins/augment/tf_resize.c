@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "augment.h"
-#include "image.h"
+#include "runpipe/image.h"
 
 typedef struct resize_state {
     int64_t h, w;

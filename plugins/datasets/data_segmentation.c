@@ -15,7 +15,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "image.h"
+#include "runpipe/image.h"
 #include "stages.h"
 
 typedef struct pair {

@@ -5,7 +5,7 @@
 
 #include <stb_image.h>
 
-#include "image.h"
+#include "runpipe/image.h"
 #include "imglist.h"
 
 int imglist_add(imglist *l, const char *path, int32_t label, int32_t domain, const char *where,

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "conv.h"
+#include "nn/conv/conv.h"
 #include "runpipe/nn.h"
 
 typedef struct {

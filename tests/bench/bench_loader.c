@@ -18,8 +18,8 @@
 #include <stb_image_write.h>
 #include <zlib.h>
 
-#include "image.h"
-#include "registry.h"
+#include "runpipe/image.h"
+#include "host/registry.h"
 #include "runpipe/runpipe.h"
 
 /* ---- tiny datasets ------------------------------------------------------------ */

@@ -17,7 +17,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "registry.h"
+#include "host/registry.h"
 #include "runpipe/runpipe.h"
 
 /* Optimizers may be absent from an older library: resolve weakly. */

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "diag.h"
+#include "config/config.h"
+#include "config/diag.h"
 #include "harness.h"
-#include "pipeline.h"
-#include "registry.h"
+#include "run/pipeline.h"
+#include "host/registry.h"
 
 static int cmp(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);

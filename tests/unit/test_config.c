@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "../harness.h"
-#include "config.h"
-#include "schema.h"
+#include "config/config.h"
+#include "config/schema.h"
 
 static int setup(void **state) {
     (void)state;

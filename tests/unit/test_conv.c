@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../harness.h"
-#include "conv.h"
+#include "nn/conv/conv.h"
 
 typedef struct {
     const char *name;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "image.h"
+#include "runpipe/image.h"
 
 static int seq_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
                    rp_error *err) {

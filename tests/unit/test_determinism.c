@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "registry.h"
+#include "host/registry.h"
 
 #define STEPS 6
 #define N 8

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../harness.h"
-#include "diag.h"
+#include "config/diag.h"
 
 static const char *write_fixture(void) {
     const char *dir = rp_test_tmpdir();

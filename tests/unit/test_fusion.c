@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph.h"
+#include "nn/graph.h"
 #include "harness.h"
-#include "layer.h"
-#include "registry.h"
+#include "nn/layer.h"
+#include "host/registry.h"
 
 static rp_model *build(const char *arch, const char *opts) {
     rp_error err;

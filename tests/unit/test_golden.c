@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "harness.h"
-#include "layer.h"
-#include "registry.h"
+#include "nn/layer.h"
+#include "host/registry.h"
 
 #define RTOL 1e-4
 #define ATOL 1e-5

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "harness.h"
-#include "graph.h"
-#include "registry.h"
+#include "nn/graph.h"
+#include "host/registry.h"
 
 static void fill(rp_tensor *t, uint64_t seed) {
     rp_rng r;

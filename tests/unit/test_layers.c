@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "registry.h"
+#include "host/registry.h"
 
 #define EPS 1e-3
 #define RTOL 1e-2

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "registry.h"
+#include "host/registry.h"
 
 static rp_st fx;
 

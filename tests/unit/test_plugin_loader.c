@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "diag.h"
+#include "config/diag.h"
 #include "harness.h"
-#include "pipeline.h"
-#include "registry.h"
-#include "schema.h"
+#include "run/pipeline.h"
+#include "host/registry.h"
+#include "config/schema.h"
 
 static char fixdir[1024];
 

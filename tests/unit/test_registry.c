@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "registry.h"
+#include "host/registry.h"
 
 static void test_kind_names(void **state) {
     (void)state;

@@ -9,13 +9,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config.h"
-#include "diag.h"
+#include "config/config.h"
+#include "config/diag.h"
 #include "harness.h"
-#include "pipeline.h"
-#include "registry.h"
-#include "rundir.h"
-#include "schema.h"
+#include "run/pipeline.h"
+#include "host/registry.h"
+#include "run/rundir.h"
+#include "config/schema.h"
 
 static char fixdir[1024], schemadir[1200];
 

@@ -9,9 +9,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "diag.h"
+#include "config/diag.h"
 #include "../harness.h"
-#include "schema.h"
+#include "config/schema.h"
 
 static rp_node *yaml(const char *text) {
     rp_node *n = NULL;

@@ -9,7 +9,7 @@
 
 #include "../../../plugins/augment/augment.h"
 #include "harness.h"
-#include "registry.h"
+#include "host/registry.h"
 
 typedef struct tfx {
     const struct rp_transform_ops *ops;

@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "aug_test.h"
-#include "image.h"
+#include "runpipe/image.h"
 
 static char *golden_text;
 

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag.h"
+#include "config/diag.h"
 #include "../../harness.h"
 #include "../../../plugins/inspect/inspect.h"
-#include "pipeline.h"
-#include "registry.h"
-#include "schema.h"
+#include "run/pipeline.h"
+#include "host/registry.h"
+#include "config/schema.h"
 
 static void test_stats_math(void **state) {
     (void)state;

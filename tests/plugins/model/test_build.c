@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../../harness.h"
-#include "registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
 #include "../../../plugins/model/model_stages.h"
 
 static rp_node *yaml(const char *text) {

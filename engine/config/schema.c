@@ -1,0 +1,1280 @@
+/* Schemas: loading, validation with defaults, description, JSON Schema
+ * export (see schema.h). The validator walks the schema's YAML tree directly;
+ * schemas are checked for unknown keywords and malformed values when loaded so
+ * a typo in a schema file is reported with its location, not ignored. */
+#include "config/schema.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+#include "host/registry.h"
+#include "runpipe/plugin.h"
+#include "runpipe/strbuf.h"
+
+struct rp_schema {
+    char *name;
+    rp_node *root; /* owned */
+    struct rp_schema *next; /* cache list */
+};
+
+/* ---- search path and cache --------------------------------------------------- */
+
+static pthread_mutex_t schema_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **dirs;
+static size_t n_dirs;
+static struct rp_schema *cache;
+
+void rp_schema_add_dir(const char *dir) {
+    if (!dir || !*dir) return;
+    pthread_mutex_lock(&schema_lock);
+    for (size_t i = 0; i < n_dirs; i++)
+        if (!strcmp(dirs[i], dir)) {
+            pthread_mutex_unlock(&schema_lock);
+            return;
+        }
+    char **nd = realloc(dirs, (n_dirs + 1) * sizeof *nd);
+    if (nd) {
+        dirs = nd;
+        dirs[n_dirs] = strdup(dir);
+        if (dirs[n_dirs]) n_dirs++;
+    }
+    pthread_mutex_unlock(&schema_lock);
+}
+
+void rp_schema_clear_dirs(void) {
+    pthread_mutex_lock(&schema_lock);
+    for (size_t i = 0; i < n_dirs; i++) free(dirs[i]);
+    free(dirs);
+    dirs = NULL;
+    n_dirs = 0;
+    pthread_mutex_unlock(&schema_lock);
+}
+
+void rp_schema_free(rp_schema *s) {
+    if (!s) return;
+    rp_node_free(s->root);
+    free(s->name);
+    free(s);
+}
+
+/* Compiled `pattern`s, keyed by their text (regcomp is slow next to
+ * everything else the validator does, and big matrices validate each pattern
+ * once per cell). */
+struct regex_entry {
+    struct regex_entry *next;
+    regex_t re;
+    int ok;
+    char pattern[];
+};
+static struct regex_entry *regexes;
+
+/* 1 match, 0 no match, -1 invalid pattern. */
+static int pattern_match(const char *pattern, const char *text) {
+    pthread_mutex_lock(&schema_lock);
+    struct regex_entry *e = regexes;
+    while (e && strcmp(e->pattern, pattern)) e = e->next;
+    if (!e) {
+        size_t n = strlen(pattern);
+        e = malloc(sizeof *e + n + 1);
+        if (!e) {
+            pthread_mutex_unlock(&schema_lock);
+            return -1;
+        }
+        memcpy(e->pattern, pattern, n + 1);
+        e->ok = regcomp(&e->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
+        e->next = regexes;
+        regexes = e;
+    }
+    int r = e->ok ? regexec(&e->re, text, 0, NULL, 0) == 0 : -1;
+    pthread_mutex_unlock(&schema_lock);
+    return r;
+}
+
+void rp_schema_cache_clear(void) {
+    pthread_mutex_lock(&schema_lock);
+    while (regexes) {
+        struct regex_entry *n = regexes->next;
+        if (regexes->ok) regfree(&regexes->re);
+        free(regexes);
+        regexes = n;
+    }
+    while (cache) {
+        struct rp_schema *n = cache->next;
+        rp_schema_free(cache);
+        cache = n;
+    }
+    pthread_mutex_unlock(&schema_lock);
+}
+
+const rp_node *rp_schema_root(const rp_schema *s) {
+    return s ? s->root : NULL;
+}
+
+const char *rp_schema_name(const rp_schema *s) {
+    return s ? s->name : NULL;
+}
+
+/* ---- schema well-formedness ---------------------------------------------------- */
+
+static const char *const type_names[] = {"string", "integer", "number", "boolean",
+                                         "array",  "object",  "null"};
+#define N_TYPES (sizeof type_names / sizeof *type_names)
+
+static const char *const keywords[] = {
+    "type",        "properties", "required",    "additionalProperties", "enum",
+    "const",       "minimum",    "maximum",     "exclusiveMinimum",     "exclusiveMaximum",
+    "minLength",   "maxLength",  "pattern",     "items",                "minItems",
+    "maxItems",    "default",    "description", "title",                "examples",
+    "oneOf",       "anyOf",      "x-component", "$comment",             "multipleOf",
+    "uniqueItems", "minProperties", "maxProperties"};
+#define N_KEYWORDS (sizeof keywords / sizeof *keywords)
+
+static int kind_from_name(const char *s) {
+    if (!s) return -1;
+    for (int k = 0; k < RP_COMP_KIND_COUNT; k++)
+        if (!strcmp(rp_component_kind_name(k), s)) return k;
+    return -1;
+}
+
+static int check_schema(const rp_node *s, rp_error *err);
+
+static int check_number(const rp_node *s, const char *kw, rp_error *err) {
+    const rp_node *v = rp_node_get(s, kw);
+    if (v && !rp_node_is_number(v))
+        return rp_error_at(err, v, RP_ERR_FORMAT, "schema: '%s' must be a number", kw);
+    return RP_OK;
+}
+
+static int check_count(const rp_node *s, const char *kw, rp_error *err) {
+    const rp_node *v = rp_node_get(s, kw);
+    int64_t k;
+    if (v && (rp_node_as_int(v, &k, NULL) != RP_OK || k < 0))
+        return rp_error_at(err, v, RP_ERR_FORMAT, "schema: '%s' must be a non-negative integer",
+                           kw);
+    return RP_OK;
+}
+
+static int check_schema(const rp_node *s, rp_error *err) {
+    if (!s) return RP_OK;
+    if (rp_node_is_bool(s)) return RP_OK; /* true / false schemas */
+    if (s->kind != RP_NODE_MAP)
+        return rp_error_at(err, s, RP_ERR_FORMAT, "schema: expected a map of keywords");
+    for (size_t i = 0; i < s->n; i++) {
+        const char *k = s->keys[i]->str;
+        int known = !strncmp(k, "x-", 2) && strcmp(k, "x-component") != 0;
+        for (size_t j = 0; j < N_KEYWORDS && !known; j++) known = !strcmp(k, keywords[j]);
+        if (!known)
+            return rp_error_at(err, s->keys[i], RP_ERR_FORMAT, "schema: unknown keyword '%s'", k);
+    }
+    const rp_node *t = rp_node_get(s, "type");
+    if (t) {
+        size_t n = t->kind == RP_NODE_SEQ ? t->n : 1;
+        for (size_t i = 0; i < n; i++) {
+            const rp_node *ti = t->kind == RP_NODE_SEQ ? t->items[i] : t;
+            const char *ts = rp_node_str(ti);
+            int ok = 0;
+            for (size_t j = 0; j < N_TYPES && ts && !ok; j++) ok = !strcmp(ts, type_names[j]);
+            if (!ok)
+                return rp_error_at(err, ti, RP_ERR_FORMAT,
+                                   "schema: unknown type '%s' (string, integer, number, boolean, "
+                                   "array, object or null)",
+                                   ts ? ts : "?");
+        }
+    }
+    const rp_node *p = rp_node_get(s, "properties");
+    if (p) {
+        if (p->kind != RP_NODE_MAP)
+            return rp_error_at(err, p, RP_ERR_FORMAT, "schema: 'properties' must be a map");
+        for (size_t i = 0; i < p->n; i++)
+            if (check_schema(p->items[i], err) != RP_OK) return err ? err->status : RP_ERR_FORMAT;
+    }
+    const rp_node *r = rp_node_get(s, "required");
+    if (r) {
+        if (r->kind != RP_NODE_SEQ)
+            return rp_error_at(err, r, RP_ERR_FORMAT, "schema: 'required' must be a list");
+        for (size_t i = 0; i < r->n; i++)
+            if (!rp_node_str(r->items[i]))
+                return rp_error_at(err, r->items[i], RP_ERR_FORMAT,
+                                   "schema: 'required' lists property names");
+    }
+    const rp_node *a = rp_node_get(s, "additionalProperties");
+    if (a && !rp_node_is_bool(a) && check_schema(a, err) != RP_OK) return RP_ERR_FORMAT;
+    const rp_node *it = rp_node_get(s, "items");
+    if (it && check_schema(it, err) != RP_OK) return RP_ERR_FORMAT;
+    const rp_node *e = rp_node_get(s, "enum");
+    if (e && (e->kind != RP_NODE_SEQ || e->n == 0))
+        return rp_error_at(err, e, RP_ERR_FORMAT, "schema: 'enum' must be a non-empty list");
+    static const char *const alts[] = {"oneOf", "anyOf"};
+    for (int k = 0; k < 2; k++) {
+        const rp_node *o = rp_node_get(s, alts[k]);
+        if (!o) continue;
+        if (o->kind != RP_NODE_SEQ || o->n == 0)
+            return rp_error_at(err, o, RP_ERR_FORMAT, "schema: '%s' must be a non-empty list",
+                               alts[k]);
+        for (size_t i = 0; i < o->n; i++)
+            if (check_schema(o->items[i], err) != RP_OK) return RP_ERR_FORMAT;
+    }
+    static const char *const nums[] = {"minimum", "maximum", "exclusiveMinimum",
+                                       "exclusiveMaximum"};
+    for (int k = 0; k < 4; k++)
+        if (check_number(s, nums[k], err) != RP_OK) return RP_ERR_FORMAT;
+    const rp_node *mo = rp_node_get(s, "multipleOf");
+    double mov;
+    if (mo && (rp_node_as_double(mo, &mov, NULL) != RP_OK || !(mov > 0)))
+        return rp_error_at(err, mo, RP_ERR_FORMAT, "schema: 'multipleOf' must be a number > 0");
+    const rp_node *ui = rp_node_get(s, "uniqueItems");
+    if (ui && !rp_node_is_bool(ui))
+        return rp_error_at(err, ui, RP_ERR_FORMAT, "schema: 'uniqueItems' must be true or false");
+    static const char *const counts[] = {"minLength", "maxLength",     "minItems",
+                                         "maxItems",  "minProperties", "maxProperties"};
+    for (int k = 0; k < 6; k++)
+        if (check_count(s, counts[k], err) != RP_OK) return RP_ERR_FORMAT;
+    const rp_node *pat = rp_node_get(s, "pattern");
+    if (pat) {
+        regex_t re;
+        if (!rp_node_str(pat) || regcomp(&re, pat->str, REG_EXTENDED | REG_NOSUB) != 0)
+            return rp_error_at(err, pat, RP_ERR_FORMAT,
+                               "schema: 'pattern' is not a valid POSIX extended regex");
+        regfree(&re);
+    }
+    const rp_node *xc = rp_node_get(s, "x-component");
+    if (xc && kind_from_name(rp_node_str(xc)) < 0)
+        return rp_error_at(err, xc, RP_ERR_FORMAT,
+                           "schema: 'x-component' must be a component kind (layer, arch, loss, "
+                           "optimizer, scheduler, transform, metric, batch_hook)");
+    return RP_OK;
+}
+
+int rp_schema_from_node(rp_node *root, const char *name, rp_schema **out, rp_error *err) {
+    *out = NULL;
+    if (check_schema(root, err) != RP_OK) {
+        rp_node_free(root);
+        return RP_ERR_FORMAT;
+    }
+    rp_schema *s = calloc(1, sizeof *s);
+    if (!s || !(s->name = strdup(name ? name : "schema"))) {
+        free(s);
+        rp_node_free(root);
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    }
+    s->root = root;
+    *out = s;
+    return RP_OK;
+}
+
+int rp_schema_get(const char *name, const rp_schema **out, rp_error *err) {
+    *out = NULL;
+    if (!name || !*name || strchr(name, '/'))
+        return rp_error_set(err, RP_ERR_NOTFOUND, "no schema named '%s'", name ? name : "");
+    /* Library users that never load plugins (tests, embedders) still find the
+     * standard schema directories. Idempotent. */
+    rp_schema_dirs_init();
+    pthread_mutex_lock(&schema_lock);
+    for (struct rp_schema *s = cache; s; s = s->next)
+        if (!strcmp(s->name, name)) {
+            *out = s;
+            pthread_mutex_unlock(&schema_lock);
+            return RP_OK;
+        }
+    char path[1024];
+    int found = 0;
+    for (size_t i = 0; i < n_dirs && !found; i++) {
+        snprintf(path, sizeof path, "%s/%s.yaml", dirs[i], name);
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            fclose(f);
+            found = 1;
+        }
+    }
+    if (!found) {
+        char searched[600] = "";
+        size_t u = 0;
+        for (size_t i = 0; i < n_dirs && u < sizeof searched - 1; i++)
+            u += (size_t)snprintf(searched + u, sizeof searched - u, "%s%s", i ? ":" : "",
+                                  dirs[i]);
+        pthread_mutex_unlock(&schema_lock);
+        if (u >= sizeof searched) u = sizeof searched - 1;
+        return rp_error_set(err, RP_ERR_NOTFOUND, "no schema file '%s.yaml' (searched %s)", name,
+                            n_dirs ? searched : "no directories");
+    }
+    rp_node *root = NULL;
+    int st = rp_node_parse_file(path, &root, err);
+    rp_schema *s = NULL;
+    if (st == RP_OK) st = rp_schema_from_node(root, name, &s, err);
+    if (st == RP_OK) {
+        s->next = cache;
+        cache = s;
+        *out = s;
+    }
+    pthread_mutex_unlock(&schema_lock);
+    return st;
+}
+
+/* ---- suggestions ----------------------------------------------------------------- */
+
+/* Optimal string alignment distance (Damerau-Levenshtein with adjacent
+ * transpositions). */
+static size_t osa_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 200 || m > 200) return (size_t)-1;
+    size_t *d = malloc((n + 1) * (m + 1) * sizeof *d);
+    if (!d) return (size_t)-1;
+#define D(i, j) d[(i) * (m + 1) + (j)]
+    for (size_t i = 0; i <= n; i++) D(i, 0) = i;
+    for (size_t j = 0; j <= m; j++) D(0, j) = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = D(i - 1, j) + 1;
+            if (D(i, j - 1) + 1 < v) v = D(i, j - 1) + 1;
+            if (D(i - 1, j - 1) + cost < v) v = D(i - 1, j - 1) + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                D(i - 2, j - 2) + 1 < v)
+                v = D(i - 2, j - 2) + 1;
+            D(i, j) = v;
+        }
+    size_t r = D(n, m);
+#undef D
+    free(d);
+    return r;
+}
+
+const char *rp_schema_suggest(const char *name, const char *const *cands, size_t n) {
+    if (!name) return NULL;
+    size_t len = strlen(name);
+    size_t limit = len / 3 > 1 ? len / 3 : 1;
+    const char *best = NULL;
+    size_t bd = limit + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!cands[i]) continue;
+        size_t dd = osa_distance(name, cands[i]);
+        if (dd < bd) {
+            bd = dd;
+            best = cands[i];
+        }
+    }
+    return best;
+}
+
+/* ---- validation -------------------------------------------------------------------- */
+
+struct vctx {
+    rp_diag *d;
+    const char *context;
+    size_t errors; /* errors reported through this context */
+    int depth;
+};
+
+static void verr(struct vctx *c, const rp_node *at, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void verr(struct vctx *c, const rp_node *at, const char *path, const char *fmt, ...) {
+    char msg[RP_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->errors++;
+    if (path && *path)
+        rp_diag_addf(c->d, at, NULL, "%s'%s': %s", c->context ? c->context : "", path, msg);
+    else
+        rp_diag_addf(c->d, at, NULL, "%s%s", c->context ? c->context : "", msg);
+}
+
+static void child_path(char *out, size_t size, const char *path, const char *key) {
+    if (path && *path)
+        snprintf(out, size, "%s.%s", path, key);
+    else
+        snprintf(out, size, "%s", key);
+}
+
+static void index_path(char *out, size_t size, const char *path, size_t i) {
+    snprintf(out, size, "%s[%zu]", path && *path ? path : "", i);
+}
+
+static int type_matches(const char *t, const rp_node *v) {
+    if (!strcmp(t, "string")) return rp_node_is_string(v);
+    if (!strcmp(t, "integer")) return rp_node_is_int(v);
+    if (!strcmp(t, "number")) return rp_node_is_number(v);
+    if (!strcmp(t, "boolean")) return rp_node_is_bool(v);
+    if (!strcmp(t, "null")) return rp_node_is_null(v);
+    if (!strcmp(t, "array")) return v->kind == RP_NODE_SEQ;
+    if (!strcmp(t, "object")) return v->kind == RP_NODE_MAP;
+    return 0;
+}
+
+static const char *type_phrase(const char *t) {
+    if (!strcmp(t, "string")) return "a string";
+    if (!strcmp(t, "integer")) return "an integer";
+    if (!strcmp(t, "number")) return "a number";
+    if (!strcmp(t, "boolean")) return "true or false";
+    if (!strcmp(t, "null")) return "null";
+    if (!strcmp(t, "array")) return "a list";
+    if (!strcmp(t, "object")) return "a map";
+    return t;
+}
+
+/* Does `v` pass the schema's `type` (absent type: yes)? */
+static int schema_type_ok(const rp_node *s, const rp_node *v) {
+    const rp_node *t = rp_node_get(s, "type");
+    if (!t) return 1;
+    if (t->kind == RP_NODE_SEQ) {
+        for (size_t i = 0; i < t->n; i++)
+            if (type_matches(t->items[i]->str, v)) return 1;
+        return 0;
+    }
+    return type_matches(t->str, v);
+}
+
+/* "a number or a string" */
+static void type_list_phrase(const rp_node *t, char *buf, size_t size) {
+    buf[0] = 0;
+    size_t n = t->kind == RP_NODE_SEQ ? t->n : 1, u = 0;
+    for (size_t i = 0; i < n && u < size; i++) {
+        const char *ts = t->kind == RP_NODE_SEQ ? t->items[i]->str : t->str;
+        u += (size_t)snprintf(buf + u, size - u, "%s%s",
+                              i == 0 ? "" : (i + 1 == n ? " or " : ", "), type_phrase(ts));
+    }
+}
+
+/* Scalar equality for enum/const: numbers numerically, else same text and type. */
+static int value_equal(const rp_node *a, const rp_node *b) {
+    if (rp_node_is_number(a) && rp_node_is_number(b)) {
+        double x, y;
+        rp_node_as_double(a, &x, NULL);
+        rp_node_as_double(b, &y, NULL);
+        return x == y;
+    }
+    return rp_node_equal(a, b);
+}
+
+/* minItems/maxItems on a list, minProperties/maxProperties on a map. */
+static void check_size(struct vctx *c, const rp_node *s, const rp_node *v, const char *path,
+                       const char *min_key, const char *max_key, const char *one,
+                       const char *many) {
+    int64_t k;
+    const rp_node *lim;
+    if ((lim = rp_node_get(s, min_key)) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
+        (int64_t)v->n < k)
+        verr(c, v, path, "expected at least %lld %s, got %zu", (long long)k, k == 1 ? one : many,
+             v->n);
+    if ((lim = rp_node_get(s, max_key)) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
+        (int64_t)v->n > k)
+        verr(c, v, path, "expected at most %lld %s, got %zu", (long long)k, k == 1 ? one : many,
+             v->n);
+}
+
+static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, const char *path);
+
+static rp_node *with_location(rp_node *n, const rp_node *from) {
+    if (n && from && !n->file) {
+        n->file = from->file;
+        n->line = from->line;
+        n->col = from->col;
+    }
+    return n;
+}
+
+/* A component reference (x-component: KIND). */
+static rp_node *validate_component(struct vctx *c, int kind, const rp_node *v, const char *path) {
+    const char *kn = rp_component_kind_name(kind);
+    char d[96];
+    const rp_node *name_node = NULL, *params = NULL;
+    if (v->kind == RP_NODE_SCALAR && rp_node_is_string(v)) {
+        name_node = v;
+    } else if (v->kind == RP_NODE_MAP && v->n == 1) {
+        name_node = v->keys[0];
+        params = v->items[0];
+    } else if (v->kind == RP_NODE_MAP) {
+        verr(c, v, path, "expected a %s: NAME or {NAME: {params}} (a map with one key), got a map "
+                         "with %zu keys",
+             kn, v->n);
+        return rp_node_clone(v);
+    } else {
+        verr(c, v, path, "expected a %s: NAME or {NAME: {params}}, got %s", kn,
+             rp_node_describe(v, d, sizeof d));
+        return rp_node_clone(v);
+    }
+    const char *name = name_node->str;
+    const struct rp_component *comp = NULL;
+    rp_error e;
+    rp_error_clear(&e);
+    if (rp_component_lookup(kind, name, name_node, &comp, &e) != RP_OK) {
+        verr(c, name_node, path, "%s", e.msg);
+        return rp_node_clone(v);
+    }
+    char cpath[512];
+    child_path(cpath, sizeof cpath, path, name);
+    char sname[300];
+    snprintf(sname, sizeof sname, "%s.%s", kn, name);
+    const rp_schema *cs = NULL;
+    rp_node *norm_params = NULL;
+    int st = rp_schema_get(sname, &cs, &e);
+    if (params && rp_node_is_null(params)) params = NULL;
+    if (st == RP_OK) {
+        if (params && params->kind != RP_NODE_MAP) {
+            verr(c, params, cpath, "expected a map of %s parameters, got %s", kn,
+                 rp_node_describe(params, d, sizeof d));
+            return rp_node_clone(v);
+        }
+        rp_node *empty = NULL;
+        if (!params) {
+            empty = rp_node_new_map();
+            with_location(empty, name_node);
+        }
+        c->depth++;
+        norm_params = c->depth > 64 ? NULL : validate(c, rp_schema_root(cs), params ? params : empty, cpath);
+        if (c->depth > 64) verr(c, name_node, path, "%s references nested too deeply", kn);
+        c->depth--;
+        rp_node_free(empty);
+    } else if (st == RP_ERR_NOTFOUND) {
+        if (params && !(params->kind == RP_NODE_MAP && params->n == 0)) {
+            verr(c, params, path, "%s '%s' takes no parameters", kn, name);
+            return rp_node_clone(v);
+        }
+        norm_params = rp_node_new_map();
+        with_location(norm_params, params ? params : name_node);
+    } else {
+        /* a broken schema file: report it where it is */
+        c->errors++;
+        rp_diag_add(c->d, &e);
+        return rp_node_clone(v);
+    }
+    rp_node *out = rp_node_new_map();
+    if (!out || !norm_params) {
+        rp_node_free(out);
+        rp_node_free(norm_params);
+        return rp_node_clone(v);
+    }
+    with_location(out, v);
+    rp_node *key = rp_node_new_scalar(name);
+    if (key) {
+        key->file = name_node->file;
+        key->line = name_node->line;
+        key->col = name_node->col;
+    }
+    /* map_set would copy the value's location onto the key; set the pair directly */
+    if (rp_node_map_set(out, name, norm_params) == RP_OK && key) {
+        rp_node_free(out->keys[0]);
+        out->keys[0] = key;
+    } else {
+        rp_node_free(key);
+    }
+    return out;
+}
+
+/* Score an alternative for "best match": type mismatch at the top is worst,
+ * then a `const` property that disagrees, then the number of errors. */
+static size_t alt_score(const rp_node *alt, const rp_node *v, size_t n_errors) {
+    size_t score = n_errors;
+    if (!schema_type_ok(alt, v)) score += 100000;
+    const rp_node *props = rp_node_get(alt, "properties");
+    if (v->kind == RP_NODE_MAP && props && props->kind == RP_NODE_MAP)
+        for (size_t i = 0; i < props->n; i++) {
+            const rp_node *cst = rp_node_get(props->items[i], "const");
+            const rp_node *have = rp_node_get(v, props->keys[i]->str);
+            if (cst && have && !value_equal(cst, have)) score += 1000;
+        }
+    return score;
+}
+
+static rp_node *validate_alternatives(struct vctx *c, const rp_node *s, const rp_node *v,
+                                      const char *path, const char *kw) {
+    const rp_node *alts = rp_node_get(s, kw);
+    int one_of = !strcmp(kw, "oneOf");
+    rp_node *chosen = NULL;
+    size_t n_ok = 0, first_ok = 0, second_ok = 0;
+    size_t best = 0, best_score = (size_t)-1;
+    rp_diag best_d;
+    rp_diag_init(&best_d);
+    int all_type_mismatch = 1;
+    for (size_t i = 0; i < alts->n; i++) {
+        rp_diag tmp;
+        rp_diag_init(&tmp);
+        struct vctx sub = {&tmp, c->context, 0, c->depth};
+        rp_node *r = validate(&sub, alts->items[i], v, path);
+        if (sub.errors == 0) {
+            if (n_ok == 0) {
+                chosen = r;
+                first_ok = i;
+            } else {
+                if (n_ok == 1) second_ok = i;
+                rp_node_free(r);
+            }
+            n_ok++;
+            rp_diag_release(&tmp);
+            if (!one_of) break;
+            continue;
+        }
+        rp_node_free(r);
+        if (schema_type_ok(alts->items[i], v)) all_type_mismatch = 0;
+        size_t sc = alt_score(alts->items[i], v, sub.errors);
+        if (sc < best_score) {
+            best_score = sc;
+            best = i;
+            rp_diag_release(&best_d);
+            best_d = tmp;
+        } else {
+            rp_diag_release(&tmp);
+        }
+    }
+    (void)best;
+    if (n_ok == 1 || (n_ok > 1 && !one_of)) {
+        rp_diag_release(&best_d);
+        return chosen;
+    }
+    if (n_ok > 1) {
+        verr(c, v, path, "matches more than one alternative (%zu and %zu) where exactly one is "
+                         "expected",
+             first_ok + 1, second_ok + 1);
+        rp_diag_release(&best_d);
+        return chosen;
+    }
+    if (all_type_mismatch) {
+        /* say which kinds of value would do */
+        char types[256] = "", d[96];
+        size_t u = 0;
+        for (size_t i = 0; i < alts->n && u < sizeof types; i++) {
+            const rp_node *t = rp_node_get(alts->items[i], "type");
+            const rp_node *xc = rp_node_get(alts->items[i], "x-component");
+            char one[128];
+            if (t)
+                type_list_phrase(t, one, sizeof one);
+            else if (xc)
+                snprintf(one, sizeof one, "a %s", xc->str);
+            else
+                continue;
+            if (strstr(types, one)) continue;
+            u += (size_t)snprintf(types + u, sizeof types - u, "%s%s", u ? " or " : "", one);
+        }
+        if (u) {
+            verr(c, v, path, "expected %s, got %s", types, rp_node_describe(v, d, sizeof d));
+            rp_diag_release(&best_d);
+            return rp_node_clone(v);
+        }
+    }
+    for (size_t i = 0; i < best_d.n; i++) rp_diag_add(c->d, &best_d.e[i]);
+    size_t kept = best_d.n + best_d.dropped;
+    c->errors += kept ? kept : 1;
+    c->d->dropped += best_d.dropped;
+    rp_diag_release(&best_d);
+    return rp_node_clone(v);
+}
+
+static rp_node *validate_object(struct vctx *c, const rp_node *s, const rp_node *v,
+                                const char *path) {
+    const rp_node *props = rp_node_get(s, "properties");
+    const rp_node *addl = rp_node_get(s, "additionalProperties");
+    int closed = addl && rp_node_is_bool(addl) && !strcmp(addl->str, "false");
+    const rp_node *addl_schema = addl && !rp_node_is_bool(addl) ? addl : NULL;
+    rp_node *out = rp_node_new_map();
+    if (!out) return NULL;
+    with_location(out, v);
+    char cp[512];
+    /* present keys, in the order written */
+    for (size_t i = 0; i < v->n; i++) {
+        const char *k = v->keys[i]->str;
+        child_path(cp, sizeof cp, path, k);
+        const rp_node *ps = props ? rp_node_get(props, k) : NULL;
+        rp_node *r = NULL;
+        if (ps) {
+            r = validate(c, ps, v->items[i], cp);
+        } else if (closed) {
+            size_t np = props ? props->n : 0;
+            const char **names = malloc((np ? np : 1) * sizeof *names);
+            for (size_t j = 0; names && j < np; j++) names[j] = props->keys[j]->str;
+            const char *sug = names ? rp_schema_suggest(k, names, np) : NULL;
+            if (sug) {
+                verr(c, v->keys[i], cp, "unknown parameter (did you mean '%s'?)", sug);
+            } else if (np == 0) {
+                verr(c, v->keys[i], cp, "unknown parameter (no parameters are accepted here)");
+            } else {
+                char list[700];
+                size_t u = 0;
+                list[0] = 0;
+                for (size_t j = 0; j < np && u < sizeof list; j++)
+                    u += (size_t)snprintf(list + u, sizeof list - u, "%s%s", j ? ", " : "",
+                                          names[j]);
+                verr(c, v->keys[i], cp, "unknown parameter (valid: %s)", list);
+            }
+            free(names);
+            continue;
+        } else if (addl_schema) {
+            r = validate(c, addl_schema, v->items[i], cp);
+        } else {
+            r = rp_node_clone(v->items[i]);
+        }
+        if (!r) continue;
+        rp_node *key = rp_node_clone(v->keys[i]);
+        if (!key || rp_node_map_set(out, k, r) != RP_OK) {
+            rp_node_free(key);
+            continue;
+        }
+        rp_node_free(out->keys[out->n - 1]);
+        out->keys[out->n - 1] = key;
+    }
+    /* required */
+    const rp_node *req = rp_node_get(s, "required");
+    for (size_t i = 0; req && i < req->n; i++) {
+        const char *k = req->items[i]->str;
+        if (!rp_node_get(v, k)) {
+            if (path && *path)
+                verr(c, v, path, "missing required parameter '%s'", k);
+            else
+                verr(c, v, NULL, "missing required parameter '%s'", k);
+        }
+    }
+    /* defaults for absent keys (a default is validated too, which fills the
+     * defaults nested in it and normalises component references) */
+    for (size_t i = 0; props && i < props->n; i++) {
+        const char *k = props->keys[i]->str;
+        if (rp_node_get(v, k)) continue;
+        const rp_node *def = rp_node_get(props->items[i], "default");
+        if (!def) continue;
+        child_path(cp, sizeof cp, path, k);
+        rp_node *r = validate(c, props->items[i], def, cp);
+        if (r) rp_node_map_set(out, k, r);
+    }
+    return out;
+}
+
+static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, const char *path) {
+    char d[96];
+    if (!s || rp_node_is_bool(s)) {
+        if (s && !strcmp(s->str, "false")) verr(c, v, path, "no value is allowed here");
+        return rp_node_clone(v);
+    }
+    if (c->depth > 64) {
+        verr(c, v, path, "nested too deeply");
+        return rp_node_clone(v);
+    }
+    if (v->kind == RP_NODE_SCALAR && v->quoted == RP_NODE_UNRESOLVED) {
+        c->errors++; /* a failed ${...}: reported already, the result stays invalid */
+        return rp_node_clone(v);
+    }
+    /* type */
+    const rp_node *t = rp_node_get(s, "type");
+    if (t && !schema_type_ok(s, v)) {
+        char tl[128];
+        type_list_phrase(t, tl, sizeof tl);
+        verr(c, v, path, "expected %s, got %s", tl, rp_node_describe(v, d, sizeof d));
+        return rp_node_clone(v);
+    }
+    /* enum / const */
+    const rp_node *en = rp_node_get(s, "enum");
+    if (en) {
+        int ok = 0;
+        for (size_t i = 0; i < en->n && !ok; i++) ok = value_equal(en->items[i], v);
+        if (!ok) {
+            char list[700];
+            size_t u = 0;
+            list[0] = 0;
+            for (size_t i = 0; i < en->n && u < sizeof list; i++) {
+                const char *es = rp_node_is_null(en->items[i]) ? "null" : rp_node_str(en->items[i]);
+                u += (size_t)snprintf(list + u, sizeof list - u, "%s%s", i ? ", " : "",
+                                      es ? es : "?");
+            }
+            verr(c, v, path, "expected one of %s; got %s", list, rp_node_describe(v, d, sizeof d));
+            return rp_node_clone(v);
+        }
+    }
+    const rp_node *cst = rp_node_get(s, "const");
+    if (cst && !value_equal(cst, v)) {
+        char want[96];
+        verr(c, v, path, "expected %s, got %s", rp_node_describe(cst, want, sizeof want),
+             rp_node_describe(v, d, sizeof d));
+        return rp_node_clone(v);
+    }
+    /* numbers */
+    if (rp_node_is_number(v)) {
+        double x = 0, b = 0;
+        rp_node_as_double(v, &x, NULL);
+        const rp_node *lim;
+        if (isnan(x) && (rp_node_get(s, "minimum") || rp_node_get(s, "maximum") ||
+                         rp_node_get(s, "exclusiveMinimum") || rp_node_get(s, "exclusiveMaximum"))) {
+            verr(c, v, path, "expected a number between its bounds, got %s", v->str);
+            return rp_node_clone(v);
+        }
+        if ((lim = rp_node_get(s, "minimum")) && rp_node_as_double(lim, &b, NULL) == RP_OK &&
+            !(x >= b))
+            verr(c, v, path, "%s is below the minimum %s", v->str, lim->str);
+        if ((lim = rp_node_get(s, "maximum")) && rp_node_as_double(lim, &b, NULL) == RP_OK &&
+            !(x <= b))
+            verr(c, v, path, "%s is above the maximum %s", v->str, lim->str);
+        if ((lim = rp_node_get(s, "exclusiveMinimum")) &&
+            rp_node_as_double(lim, &b, NULL) == RP_OK && !(x > b))
+            verr(c, v, path, "%s must be greater than %s", v->str, lim->str);
+        if ((lim = rp_node_get(s, "exclusiveMaximum")) &&
+            rp_node_as_double(lim, &b, NULL) == RP_OK && !(x < b))
+            verr(c, v, path, "%s must be less than %s", v->str, lim->str);
+        if ((lim = rp_node_get(s, "multipleOf")) && rp_node_as_double(lim, &b, NULL) == RP_OK &&
+            b > 0) {
+            double q = x / b;
+            if (!(fabs(q - nearbyint(q)) <= 1e-9 * (fabs(q) > 1 ? fabs(q) : 1)))
+                verr(c, v, path, "%s is not a multiple of %s", v->str, lim->str);
+        }
+    }
+    /* strings */
+    if (rp_node_is_string(v)) {
+        int64_t k;
+        size_t len = strlen(v->str);
+        const rp_node *lim;
+        if ((lim = rp_node_get(s, "minLength")) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
+            (int64_t)len < k) {
+            if (k == 1)
+                verr(c, v, path, "must not be empty");
+            else
+                verr(c, v, path, "expected at least %lld characters, got %s", (long long)k,
+                     rp_node_describe(v, d, sizeof d));
+        }
+        if ((lim = rp_node_get(s, "maxLength")) && rp_node_as_int(lim, &k, NULL) == RP_OK &&
+            (int64_t)len > k)
+            verr(c, v, path, "expected at most %lld characters, got %zu", (long long)k, len);
+        const rp_node *pat = rp_node_get(s, "pattern");
+        if (pat && rp_node_str(pat) && pattern_match(pat->str, v->str) == 0)
+            verr(c, v, path, "%s does not match the pattern %s", rp_node_describe(v, d, sizeof d),
+                 pat->str);
+    }
+    /* alternatives */
+    if (rp_node_get(s, "oneOf")) return validate_alternatives(c, s, v, path, "oneOf");
+    if (rp_node_get(s, "anyOf")) return validate_alternatives(c, s, v, path, "anyOf");
+    const rp_node *xc = rp_node_get(s, "x-component");
+    if (xc) return validate_component(c, kind_from_name(xc->str), v, path);
+    /* arrays */
+    if (v->kind == RP_NODE_SEQ) {
+        check_size(c, s, v, path, "minItems", "maxItems", "item", "items");
+        const rp_node *uniq = rp_node_get(s, "uniqueItems");
+        if (uniq && rp_node_is_bool(uniq) && !strcmp(uniq->str, "true")) {
+            int dup = 0;
+            for (size_t i = 1; i < v->n && !dup; i++)
+                for (size_t j = 0; j < i && !dup; j++)
+                    if (value_equal(v->items[i], v->items[j])) {
+                        char vd[96];
+                        verr(c, v->items[i], path, "%s appears twice (items must be unique)",
+                             rp_node_describe(v->items[i], vd, sizeof vd));
+                        dup = 1;
+                    }
+        }
+        const rp_node *items = rp_node_get(s, "items");
+        if (!items) return rp_node_clone(v);
+        rp_node *out = rp_node_new_seq();
+        if (!out) return NULL;
+        with_location(out, v);
+        char ip[512];
+        for (size_t i = 0; i < v->n; i++) {
+            index_path(ip, sizeof ip, path, i);
+            rp_node *r = validate(c, items, v->items[i], ip);
+            if (r) rp_node_seq_push(out, r);
+        }
+        return out;
+    }
+    /* objects */
+    if (v->kind == RP_NODE_MAP) {
+        check_size(c, s, v, path, "minProperties", "maxProperties", "entry", "entries");
+    }
+    if (v->kind == RP_NODE_MAP &&
+        (rp_node_get(s, "properties") || rp_node_get(s, "required") ||
+         rp_node_get(s, "additionalProperties")))
+        return validate_object(c, s, v, path);
+    return rp_node_clone(v);
+}
+
+int rp_schema_validate(const rp_schema *s, const rp_node *value, const char *context,
+                       rp_node **out, rp_diag *d) {
+    *out = NULL;
+    struct vctx c = {d, context, 0, 0};
+    rp_node *empty = NULL;
+    const rp_node *root = rp_schema_root(s);
+    if (!value || (value->kind == RP_NODE_NULL && schema_type_ok(root, &(rp_node){.kind = RP_NODE_MAP}))) {
+        /* absent (or an empty `with:`) = {} */
+        empty = rp_node_new_map();
+        if (!empty) return rp_diag_addf(d, value, NULL, "%sout of memory", context ? context : "");
+        if (value) with_location(empty, value);
+        value = empty;
+    }
+    *out = validate(&c, root, value, "");
+    rp_node_free(empty);
+    return c.errors ? RP_ERR_INVALID : RP_OK;
+}
+
+/* ---- component params (plugin.h) ------------------------------------------------- */
+
+int rp_component_params(int kind, const char *name, const rp_node *params, rp_node **out,
+                        rp_error *err) {
+    *out = NULL;
+    const char *kn = rp_component_kind_name(kind);
+    char sname[300], ctx[300];
+    snprintf(sname, sizeof sname, "%s.%s", kn, name ? name : "");
+    snprintf(ctx, sizeof ctx, "%s '%s': ", kn, name ? name : "");
+    const rp_schema *s = NULL;
+    rp_error e;
+    rp_error_clear(&e);
+    int st = rp_schema_get(sname, &s, &e);
+    if (st == RP_ERR_NOTFOUND) {
+        if (params && !rp_node_is_null(params) &&
+            !(params->kind == RP_NODE_MAP && params->n == 0))
+            return rp_error_at(err, params, RP_ERR_INVALID, "%s '%s' takes no parameters", kn,
+                               name);
+        *out = rp_node_new_map();
+        if (!*out) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        if (params) with_location(*out, params);
+        return RP_OK;
+    }
+    if (st != RP_OK) {
+        if (err) *err = e;
+        return st;
+    }
+    rp_diag d;
+    rp_diag_init(&d);
+    st = rp_schema_validate(s, params, ctx, out, &d);
+    if (st != RP_OK) {
+        if (err && d.n) *err = d.e[0];
+        else rp_error_set(err, st, "%sinvalid parameters", ctx);
+        rp_node_free(*out);
+        *out = NULL;
+    }
+    rp_diag_release(&d);
+    return st;
+}
+
+/* ---- description ------------------------------------------------------------------ */
+
+/* Compact inline YAML of a small value for the description. */
+static void sb_value(rp_strbuf *b, const rp_node *v) {
+    if (v && v->kind == RP_NODE_SCALAR) {
+        rp_strbuf_printf(b, "%s", v->str);
+        return;
+    }
+    if (rp_node_is_null(v)) {
+        rp_strbuf_puts(b, "null");
+        return;
+    }
+    if (v->kind == RP_NODE_SEQ) {
+        rp_strbuf_puts(b, "[");
+        for (size_t i = 0; i < v->n; i++) {
+            if (i) rp_strbuf_puts(b, ", ");
+            sb_value(b, v->items[i]);
+        }
+        rp_strbuf_puts(b, "]");
+        return;
+    }
+    rp_strbuf_puts(b, "{");
+    for (size_t i = 0; i < v->n; i++) {
+        rp_strbuf_printf(b, "%s%s: ", i ? ", " : "", v->keys[i]->str);
+        sb_value(b, v->items[i]);
+    }
+    rp_strbuf_puts(b, "}");
+}
+
+static void describe_type(rp_strbuf *b, const rp_node *s) {
+    const rp_node *t = rp_node_get(s, "type");
+    const rp_node *xc = rp_node_get(s, "x-component");
+    if (xc) {
+        rp_strbuf_printf(b, "%s component", xc->str);
+        return;
+    }
+    if (t && t->kind == RP_NODE_SEQ) {
+        for (size_t i = 0; i < t->n; i++)
+            rp_strbuf_printf(b, "%s%s", i ? "|" : "", t->items[i]->str);
+    } else if (t) {
+        rp_strbuf_printf(b, "%s", t->str);
+        const rp_node *it = rp_node_get(s, "items");
+        if (!strcmp(t->str, "array") && it) {
+            rp_strbuf_puts(b, " of ");
+            describe_type(b, it);
+        }
+    } else if (rp_node_get(s, "oneOf") || rp_node_get(s, "anyOf")) {
+        const rp_node *alts = rp_node_get(s, "oneOf") ? rp_node_get(s, "oneOf") : rp_node_get(s, "anyOf");
+        for (size_t i = 0; i < alts->n; i++) {
+            if (i) rp_strbuf_puts(b, " | ");
+            describe_type(b, alts->items[i]);
+        }
+    } else {
+        rp_strbuf_puts(b, "any");
+    }
+}
+
+static void sb_wrapped(rp_strbuf *b, const char *t, int indent, size_t width);
+
+static void describe_props(rp_strbuf *b, const rp_node *s, const char *prefix) {
+    const rp_node *props = rp_node_get(s, "properties");
+    const rp_node *req = rp_node_get(s, "required");
+    for (size_t i = 0; props && i < props->n; i++) {
+        const char *k = props->keys[i]->str;
+        const rp_node *p = props->items[i];
+        char name[300];
+        snprintf(name, sizeof name, "%s%s", prefix, k);
+        rp_strbuf_printf(b, "  %-22s ", name);
+        describe_type(b, p);
+        int required = 0;
+        for (size_t j = 0; req && j < req->n; j++) required |= !strcmp(req->items[j]->str, k);
+        if (required) rp_strbuf_puts(b, ", required");
+        const rp_node *x;
+        if ((x = rp_node_get(p, "default"))) {
+            rp_strbuf_puts(b, ", default ");
+            sb_value(b, x);
+        }
+        if ((x = rp_node_get(p, "minimum"))) rp_strbuf_printf(b, ", >= %s", x->str);
+        if ((x = rp_node_get(p, "exclusiveMinimum"))) rp_strbuf_printf(b, ", > %s", x->str);
+        if ((x = rp_node_get(p, "maximum"))) rp_strbuf_printf(b, ", <= %s", x->str);
+        if ((x = rp_node_get(p, "exclusiveMaximum"))) rp_strbuf_printf(b, ", < %s", x->str);
+        if ((x = rp_node_get(p, "minItems"))) rp_strbuf_printf(b, ", at least %s items", x->str);
+        if ((x = rp_node_get(p, "maxItems"))) rp_strbuf_printf(b, ", at most %s items", x->str);
+        if ((x = rp_node_get(p, "pattern"))) rp_strbuf_printf(b, ", matching %s", x->str);
+        if ((x = rp_node_get(p, "enum"))) {
+            rp_strbuf_puts(b, ", one of ");
+            for (size_t j = 0; j < x->n; j++) {
+                if (j) rp_strbuf_puts(b, ", ");
+                sb_value(b, x->items[j]);
+            }
+        }
+        rp_strbuf_puts(b, "\n");
+        if ((x = rp_node_get(p, "description")) && rp_node_str(x)) sb_wrapped(b, x->str, 6, 72);
+        const rp_node *pt = rp_node_get(p, "type");
+        if (pt && rp_node_str(pt) && !strcmp(pt->str, "object") && rp_node_get(p, "properties")) {
+            char np[310];
+            snprintf(np, sizeof np, "%s.", name);
+            describe_props(b, p, np);
+        }
+    }
+}
+
+/* Wrap `text` at ~76 columns with `indent` spaces. */
+static void sb_wrapped(rp_strbuf *b, const char *t, int indent, size_t width) {
+    while (*t) {
+        while (*t == ' ' || *t == '\n') t++;
+        if (!*t) break;
+        size_t len = strcspn(t, "\n"), cut = len;
+        if (len > width) {
+            cut = width;
+            while (cut > 20 && t[cut] != ' ') cut--;
+        }
+        rp_strbuf_printf(b, "%*s%.*s\n", indent, "", (int)cut, t);
+        t += cut;
+    }
+}
+
+/* The parameter list (one entry per parameter, nested object parameters as
+ * a.b), then the schema's own description as a paragraph. The caller prints
+ * the "parameters:" heading. */
+char *rp_schema_describe(const rp_schema *s) {
+    rp_strbuf b = {0};
+    const rp_node *root = rp_schema_root(s);
+    const rp_node *props = rp_node_get(root, "properties");
+    if (props && props->n)
+        describe_props(&b, root, "");
+    else
+        rp_strbuf_puts(&b, "  (none)\n");
+    const rp_node *desc = rp_node_get(root, "description");
+    if (desc && rp_node_str(desc) && *desc->str) {
+        rp_strbuf_puts(&b, "\n");
+        sb_wrapped(&b, desc->str, 0, 76);
+    }
+    return rp_strbuf_take(&b);
+}
+
+/* ---- JSON Schema export ------------------------------------------------------------ */
+
+static cJSON *scalar_json(const rp_node *v) {
+    if (rp_node_is_null(v)) return cJSON_CreateNull();
+    if (rp_node_is_bool(v)) return cJSON_CreateBool(!strcmp(v->str, "true") || !strcmp(v->str, "True") || !strcmp(v->str, "TRUE"));
+    if (rp_node_is_number(v)) {
+        double x = 0;
+        rp_node_as_double(v, &x, NULL);
+        if (isfinite(x)) return cJSON_CreateNumber(x);
+        return cJSON_CreateString(v->str);
+    }
+    return cJSON_CreateString(v->str ? v->str : "");
+}
+
+/* Plain data conversion (defaults, enums, examples). */
+static cJSON *value_json(const rp_node *v) {
+    if (!v) return cJSON_CreateNull();
+    if (v->kind == RP_NODE_SEQ) {
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; i < v->n; i++) cJSON_AddItemToArray(a, value_json(v->items[i]));
+        return a;
+    }
+    if (v->kind == RP_NODE_MAP) {
+        cJSON *o = cJSON_CreateObject();
+        for (size_t i = 0; i < v->n; i++)
+            cJSON_AddItemToObject(o, v->keys[i]->str, value_json(v->items[i]));
+        return o;
+    }
+    return scalar_json(v);
+}
+
+static cJSON *component_json(int kind) {
+    /* NAME, {NAME: {params}} or {NAME: null}, NAME one of the registered ones */
+    cJSON *o = cJSON_CreateObject();
+    cJSON *any = cJSON_AddArrayToObject(o, "anyOf");
+    cJSON *str = cJSON_CreateObject();
+    cJSON_AddStringToObject(str, "type", "string");
+    size_t n = rp_component_count(kind);
+    cJSON *names = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(rp_component_at(kind, i)->name));
+    if (n) {
+        cJSON_AddItemToObject(str, "enum", cJSON_Duplicate(names, 1));
+    }
+    cJSON_AddItemToArray(any, str);
+    cJSON *map = cJSON_CreateObject();
+    cJSON_AddStringToObject(map, "type", "object");
+    cJSON_AddNumberToObject(map, "minProperties", 1);
+    cJSON_AddNumberToObject(map, "maxProperties", 1);
+    if (n) {
+        cJSON *pn = cJSON_CreateObject();
+        cJSON_AddItemToObject(pn, "enum", names);
+        cJSON_AddItemToObject(map, "propertyNames", pn);
+    } else {
+        cJSON_Delete(names);
+    }
+    cJSON *ap = cJSON_CreateObject();
+    cJSON *apt = cJSON_AddArrayToObject(ap, "type");
+    cJSON_AddItemToArray(apt, cJSON_CreateString("object"));
+    cJSON_AddItemToArray(apt, cJSON_CreateString("null"));
+    cJSON_AddItemToObject(map, "additionalProperties", ap);
+    cJSON_AddItemToArray(any, map);
+    char desc[128];
+    snprintf(desc, sizeof desc, "a %s: NAME or {NAME: {params}}", rp_component_kind_name(kind));
+    cJSON_AddStringToObject(o, "description", desc);
+    return o;
+}
+
+static cJSON *schema_json_raw(const rp_node *s);
+
+/* Pipeline files may write `${vars.x}` where a number or boolean is
+ * expected; editors must not flag it, so a scalar schema whose type excludes
+ * strings also accepts a lone variable reference. */
+static cJSON *schema_json(const rp_node *s) {
+    cJSON *o = schema_json_raw(s);
+    const rp_node *t = s && s->kind == RP_NODE_MAP ? rp_node_get(s, "type") : NULL;
+    if (!t) return o;
+    int has_string = 0;
+    size_t n = t->kind == RP_NODE_SEQ ? t->n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *ts = rp_node_str(t->kind == RP_NODE_SEQ ? t->items[i] : t);
+        if (ts && (!strcmp(ts, "string") || !strcmp(ts, "array") || !strcmp(ts, "object")))
+            has_string = 1; /* strings need nothing; lists and maps stay as they are */
+    }
+    if (has_string) return o;
+    cJSON *w = cJSON_CreateObject();
+    cJSON *desc = cJSON_GetObjectItem(o, "description");
+    if (desc) cJSON_AddItemToObject(w, "description", cJSON_Duplicate(desc, 1));
+    cJSON *def = cJSON_GetObjectItem(o, "default");
+    if (def) cJSON_AddItemToObject(w, "default", cJSON_Duplicate(def, 1));
+    cJSON *any = cJSON_AddArrayToObject(w, "anyOf");
+    cJSON_AddItemToArray(any, o);
+    cJSON *var = cJSON_CreateObject();
+    cJSON_AddStringToObject(var, "type", "string");
+    cJSON_AddStringToObject(var, "pattern", "^\\$\\{[^}]+\\}$");
+    cJSON_AddItemToArray(any, var);
+    return w;
+}
+
+static cJSON *schema_json_raw(const rp_node *s) {
+    if (!s) return cJSON_CreateObject();
+    if (rp_node_is_bool(s)) return cJSON_CreateBool(!strcmp(s->str, "true"));
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; i < s->n; i++) {
+        const char *k = s->keys[i]->str;
+        const rp_node *v = s->items[i];
+        if (!strcmp(k, "x-component")) {
+            cJSON *c = component_json(kind_from_name(v->str));
+            cJSON *it;
+            cJSON_ArrayForEach(it, c) cJSON_AddItemToObject(o, it->string, cJSON_Duplicate(it, 1));
+            cJSON_Delete(c);
+        } else if (!strcmp(k, "properties")) {
+            cJSON *p = cJSON_AddObjectToObject(o, "properties");
+            for (size_t j = 0; j < v->n; j++)
+                cJSON_AddItemToObject(p, v->keys[j]->str, schema_json(v->items[j]));
+        } else if (!strcmp(k, "items") ||
+                   (!strcmp(k, "additionalProperties") && !rp_node_is_bool(v))) {
+            cJSON_AddItemToObject(o, k, schema_json(v));
+        } else if (!strcmp(k, "oneOf") || !strcmp(k, "anyOf")) {
+            cJSON *a = cJSON_AddArrayToObject(o, k);
+            for (size_t j = 0; j < v->n; j++) cJSON_AddItemToArray(a, schema_json(v->items[j]));
+        } else if (!strcmp(k, "$comment") || !strncmp(k, "x-", 2)) {
+            continue;
+        } else if (!strcmp(k, "description") || !strcmp(k, "title") || !strcmp(k, "pattern") ||
+                   !strcmp(k, "type")) {
+            cJSON_AddItemToObject(o, k,
+                                  v->kind == RP_NODE_SCALAR ? cJSON_CreateString(v->str)
+                                                            : value_json(v));
+        } else {
+            cJSON_AddItemToObject(o, k, value_json(v));
+        }
+    }
+    return o;
+}
+
+int rp_schema_export_json(const char *const *stage_names, size_t n, char **out, rp_error *err) {
+    *out = NULL;
+    const rp_schema *ps = NULL;
+    int st = rp_schema_get("pipeline", &ps, err);
+    if (st != RP_OK) return st;
+    cJSON *root = schema_json(rp_schema_root(ps));
+    cJSON_AddStringToObject(root, "$schema", "https://json-schema.org/draft/2020-12/schema");
+    cJSON_AddStringToObject(root, "title", "runpipe pipeline");
+    cJSON *defs = cJSON_AddObjectToObject(root, "$defs");
+    cJSON *stage = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "properties"), "stages");
+    cJSON *item = stage ? cJSON_GetObjectItem(stage, "items") : NULL;
+    if (!item) {
+        cJSON_Delete(root);
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "schemas/pipeline.yaml: 'stages' has no 'items' schema");
+    }
+    cJSON *all = cJSON_AddArrayToObject(item, "allOf");
+    cJSON *uses = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        const rp_schema *ss = NULL;
+        rp_error e;
+        cJSON *def;
+        if (rp_schema_get(stage_names[i], &ss, &e) == RP_OK)
+            def = schema_json(rp_schema_root(ss));
+        else if (e.status == RP_ERR_NOTFOUND) {
+            def = cJSON_CreateObject(); /* a stage without a schema takes no parameters */
+            cJSON_AddStringToObject(def, "type", "object");
+            cJSON_AddFalseToObject(def, "additionalProperties");
+        } else {
+            cJSON_Delete(root);
+            cJSON_Delete(uses);
+            if (err) *err = e;
+            return e.status;
+        }
+        cJSON_AddItemToObject(defs, stage_names[i], def);
+        cJSON_AddItemToArray(uses, cJSON_CreateString(stage_names[i]));
+        cJSON *cond = cJSON_CreateObject();
+        cJSON *ifp = cJSON_AddObjectToObject(cJSON_AddObjectToObject(cond, "if"), "properties");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(ifp, "use"), "const", stage_names[i]);
+        cJSON *thenp =
+            cJSON_AddObjectToObject(cJSON_AddObjectToObject(cond, "then"), "properties");
+        char ref[400];
+        snprintf(ref, sizeof ref, "#/$defs/%s", stage_names[i]);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(thenp, "with"), "$ref", ref);
+        cJSON_AddItemToArray(all, cond);
+    }
+    cJSON *props = cJSON_GetObjectItem(item, "properties");
+    cJSON *use = props ? cJSON_GetObjectItem(props, "use") : NULL;
+    if (use && n)
+        cJSON_AddItemToObject(use, "enum", uses);
+    else
+        cJSON_Delete(uses);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    /* cJSON allocates with malloc by default; hand over a copy to be safe */
+    *out = strdup(text);
+    cJSON_free(text);
+    if (!*out) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    return RP_OK;
+}

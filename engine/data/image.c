@@ -1,0 +1,242 @@
+/* Image decode/encode (stb) and resampling (see image.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include "runpipe/image.h"
+
+static int finish_load(uint8_t *px, int w, int h, int fc, int want_c, const char *name,
+                       uint8_t **data, int *ow, int *oh, int *oc, rp_error *err) {
+    if (!px)
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: %s", name,
+                            stbi_failure_reason() ? stbi_failure_reason() : "unknown reason");
+    if (w <= 0 || h <= 0) {
+        stbi_image_free(px);
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: image has no pixels", name);
+    }
+    int c = want_c ? want_c : fc;
+    *data = px;
+    *ow = w;
+    *oh = h;
+    *oc = c;
+    return RP_OK;
+}
+
+static int channels_for(int file_c, int want_c) {
+    if (want_c) return want_c;
+    return (file_c == 1 || file_c == 2) ? 1 : 3;
+}
+
+int rp_image_load(const char *path, int want_c, uint8_t **data, int *w, int *h, int *c,
+                  rp_error *err) {
+    *data = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return rp_error_set(err, RP_ERR_IO, "%s: cannot open image: %s", path, strerror(errno));
+    int iw = 0, ih = 0, ic = 0;
+    if (!stbi_info_from_file(f, &iw, &ih, &ic)) {
+        fclose(f);
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: %s", path,
+                            stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
+    }
+    int req = channels_for(ic, want_c);
+    uint8_t *px = stbi_load_from_file(f, &iw, &ih, &ic, req);
+    fclose(f);
+    int st = finish_load(px, iw, ih, req, req, path, data, w, h, c, err);
+    return st;
+}
+
+int rp_image_load_mem(const uint8_t *buf, size_t len, const char *name, int want_c,
+                      uint8_t **data, int *w, int *h, int *c, rp_error *err) {
+    *data = NULL;
+    int iw = 0, ih = 0, ic = 0;
+    if (len > 0x7fffffff) return rp_error_set(err, RP_ERR_FORMAT, "%s: image too large", name);
+    if (!stbi_info_from_memory(buf, (int)len, &iw, &ih, &ic))
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: %s", name,
+                            stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
+    int req = channels_for(ic, want_c);
+    uint8_t *px = stbi_load_from_memory(buf, (int)len, &iw, &ih, &ic, req);
+    return finish_load(px, iw, ih, req, req, name, data, w, h, c, err);
+}
+
+/* PyTorch area_pixel_compute_source_index (align_corners=False): half-pixel
+ * centres, negative clamped to 0. */
+static void bilinear_taps(int in, int out, int *i0, int *i1, float *l1) {
+    double scale = (double)in / (double)out;
+    for (int o = 0; o < out; o++) {
+        double src = scale * (o + 0.5) - 0.5;
+        if (src < 0) src = 0;
+        int a = (int)src;
+        if (a > in - 1) a = in - 1;
+        int b = a + 1 < in ? a + 1 : in - 1;
+        i0[o] = a;
+        i1[o] = b;
+        l1[o] = (float)(src - a);
+    }
+}
+
+static void area_bounds(int in, int out, int o, int *s, int *e) {
+    /* adaptive_avg_pool: start = floor(o*in/out), end = ceil((o+1)*in/out) */
+    *s = (int)(((int64_t)o * in) / out);
+    *e = (int)((((int64_t)o + 1) * in + out - 1) / out);
+}
+
+static int nearest_src(int in, int out, int o) {
+    /* PyTorch 'nearest': floor(o * in / out) computed in float scale */
+    float scale = (float)in / (float)out;
+    int s = (int)floorf((float)o * scale);
+    return s < in - 1 ? s : in - 1;
+}
+
+void rp_image_resize_f32(const float *src, int sw, int sh, int c, float *dst, int dw, int dh,
+                         int interp) {
+    if (interp == RP_INTERP_BILINEAR) {
+        /* tap tables on the stack for usual sizes: no allocation per sample */
+        int stack_i[4 * 1024];
+        float stack_f[2 * 1024];
+        int small = dw + dh <= 1024;
+        int *x0 = small ? stack_i : malloc(sizeof(int) * (size_t)(dw + dh) * 2);
+        float *lx = small ? stack_f : malloc(sizeof(float) * (size_t)(dw + dh));
+        if (!x0 || !lx) {
+            if (!small) {
+                free(x0);
+                free(lx);
+            }
+            interp = RP_INTERP_NEAREST;
+        } else {
+            int *x1 = x0 + dw, *y0 = x1 + dw, *y1 = y0 + dh;
+            float *ly = lx + dw;
+            bilinear_taps(sw, dw, x0, x1, lx);
+            bilinear_taps(sh, dh, y0, y1, ly);
+            for (int ch = 0; ch < c; ch++) {
+                const float *p = src + (size_t)ch * sw * sh;
+                float *q = dst + (size_t)ch * dw * dh;
+                for (int y = 0; y < dh; y++) {
+                    const float *r0 = p + (size_t)y0[y] * sw, *r1 = p + (size_t)y1[y] * sw;
+                    float b = ly[y], a = 1.0f - b;
+                    for (int x = 0; x < dw; x++) {
+                        float l = lx[x], k = 1.0f - l;
+                        q[(size_t)y * dw + x] = a * (k * r0[x0[x]] + l * r0[x1[x]]) +
+                                                b * (k * r1[x0[x]] + l * r1[x1[x]]);
+                    }
+                }
+            }
+            if (!small) {
+                free(x0);
+                free(lx);
+            }
+            return;
+        }
+    }
+    for (int ch = 0; ch < c; ch++) {
+        const float *p = src + (size_t)ch * sw * sh;
+        float *q = dst + (size_t)ch * dw * dh;
+        for (int y = 0; y < dh; y++)
+            for (int x = 0; x < dw; x++) {
+                if (interp == RP_INTERP_AREA) {
+                    int ys, ye, xs, xe;
+                    area_bounds(sh, dh, y, &ys, &ye);
+                    area_bounds(sw, dw, x, &xs, &xe);
+                    double acc = 0;
+                    for (int yy = ys; yy < ye; yy++)
+                        for (int xx = xs; xx < xe; xx++) acc += p[(size_t)yy * sw + xx];
+                    q[(size_t)y * dw + x] = (float)(acc / ((ye - ys) * (xe - xs)));
+                } else {
+                    q[(size_t)y * dw + x] = p[(size_t)nearest_src(sh, dh, y) * sw +
+                                              nearest_src(sw, dw, x)];
+                }
+            }
+    }
+}
+
+void rp_image_resize_u8(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw, int dh,
+                        int interp) {
+    /* Via float planes: exact for the kernels above, and simple. */
+    size_t sn = (size_t)sw * sh * c, dn = (size_t)dw * dh * c;
+    float *a = calloc(sn + dn, sizeof(float));
+    if (!a) {
+        for (int y = 0; y < dh; y++)
+            for (int x = 0; x < dw; x++)
+                for (int ch = 0; ch < c; ch++)
+                    dst[((size_t)y * dw + x) * c + ch] =
+                        src[((size_t)nearest_src(sh, dh, y) * sw + nearest_src(sw, dw, x)) * c + ch];
+        return;
+    }
+    float *b = a + sn;
+    for (int ch = 0; ch < c; ch++)
+        for (size_t k = 0; k < (size_t)sw * sh; k++) a[(size_t)ch * sw * sh + k] = src[k * c + ch];
+    rp_image_resize_f32(a, sw, sh, c, b, dw, dh, interp);
+    for (int ch = 0; ch < c; ch++)
+        for (size_t k = 0; k < (size_t)dw * dh; k++) {
+            float v = floorf(b[(size_t)ch * dw * dh + k] + 0.5f);
+            dst[k * c + ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    free(a);
+}
+
+void rp_image_resize_i32(const int32_t *src, int sw, int sh, int32_t *dst, int dw, int dh) {
+    for (int y = 0; y < dh; y++) {
+        const int32_t *r = src + (size_t)nearest_src(sh, dh, y) * sw;
+        for (int x = 0; x < dw; x++) dst[(size_t)y * dw + x] = r[nearest_src(sw, dw, x)];
+    }
+}
+
+void rp_image_u8_to_f32(const uint8_t *src, int w, int h, int c, float *dst) {
+    size_t n = (size_t)w * h;
+    const float k = 1.0f / 255.0f;
+    if (c == 1) {
+        for (size_t i = 0; i < n; i++) dst[i] = src[i] * k;
+        return;
+    }
+    for (int ch = 0; ch < c; ch++)
+        for (size_t i = 0; i < n; i++) dst[(size_t)ch * n + i] = src[i * c + ch] * k;
+}
+
+void rp_image_f32_to_u8(const float *src, int w, int h, int c, uint8_t *dst) {
+    size_t n = (size_t)w * h;
+    for (int ch = 0; ch < c; ch++)
+        for (size_t i = 0; i < n; i++) {
+            float v = src[(size_t)ch * n + i];
+            if (!(v > 0)) v = 0; /* NaN → 0 */
+            if (v > 1) v = 1;
+            dst[i * c + ch] = (uint8_t)(v * 255.0f + 0.5f);
+        }
+}
+
+int rp_image_write_png(const char *path, const uint8_t *data, int w, int h, int c, rp_error *err) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    if (!stbi_write_png(tmp, w, h, c, data, w * c)) {
+        unlink(tmp);
+        return rp_error_set(err, RP_ERR_IO, "%s: cannot write PNG", path);
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return rp_error_set(err, RP_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
+    }
+    return RP_OK;
+}
+
+void rp_image_policy_size(const char *policy, int size, int w, int h, int *ow, int *oh) {
+    *ow = w;
+    *oh = h;
+    if (!policy || size <= 0 || !strcmp(policy, "none")) return;
+    if (!strcmp(policy, "exact")) {
+        *ow = *oh = size;
+    } else if (!strcmp(policy, "shorter")) {
+        /* torchvision Resize(int): short side = size, long = int(size * long / short) */
+        if (w <= h) {
+            *ow = size;
+            *oh = (int)((int64_t)size * h / w);
+        } else {
+            *oh = size;
+            *ow = (int)((int64_t)size * w / h);
+        }
+    }
+}

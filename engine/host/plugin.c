@@ -1,0 +1,358 @@
+/* Plugin discovery and loading (DESIGN §5).
+ *
+ * Each plugin file is checked in isolation and registered all-or-nothing: a
+ * broken plugin leaves a record with one error naming the file and never
+ * prevents the others from loading. Checks, in order: dlopen, entry symbol,
+ * ABI version, descriptor size, stage table (names, run functions, ports,
+ * artifact types), a schema per stage, component table, and duplicates
+ * against everything already registered.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/registry.h"
+#include "runpipe/io.h"
+#include "config/schema.h"
+
+#ifndef RP_SRC_DIR
+#define RP_SRC_DIR "."
+#endif
+
+static char *dupstr(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+const char *rp_engine_libdir(void) {
+    static char dir[PATH_MAX];
+    static int done;
+    if (done) return dir;
+    done = 1;
+    Dl_info info;
+    if (dladdr((const void *)&rp_engine_libdir, &info) && info.dli_fname) {
+        char real[PATH_MAX];
+        if (realpath(info.dli_fname, real)) {
+            char *slash = strrchr(real, '/');
+            if (slash) *slash = 0;
+            snprintf(dir, sizeof dir, "%s", real);
+        }
+    }
+    return dir;
+}
+
+/* ---- search paths ------------------------------------------------------------ */
+
+typedef struct strlist {
+    char **v;
+    size_t n, cap;
+} strlist;
+
+static void strlist_add_dir(strlist *l, const char *dir) {
+    if (!dir || !*dir || !rp_is_dir(dir)) return;
+    char real[PATH_MAX];
+    if (!realpath(dir, real)) return;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], real) == 0) return;
+    if (l->n + 2 > l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 8;
+        char **nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) return;
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n] = dupstr(real);
+    if (l->v[l->n]) l->n++;
+    l->v[l->n] = NULL;
+}
+
+static void strlist_add_pathvar(strlist *l, const char *var) {
+    const char *s = getenv(var);
+    if (!s) return;
+    char *copy = dupstr(s);
+    if (!copy) return;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
+        strlist_add_dir(l, tok);
+    free(copy);
+}
+
+const char *const *rp_plugin_dirs(void) {
+    static strlist dirs;
+    static int done;
+    if (!done) {
+        done = 1;
+        strlist_add_pathvar(&dirs, "RUNPIPE_PLUGIN_PATH");
+        char buf[PATH_MAX + 32];
+        const char *lib = rp_engine_libdir();
+        if (*lib) {
+            snprintf(buf, sizeof buf, "%s/runpipe/plugins", lib);
+            strlist_add_dir(&dirs, buf);
+        }
+        strlist_add_dir(&dirs, RP_SRC_DIR "/build/lib/runpipe/plugins");
+    }
+    static const char *const empty[] = {NULL};
+    return dirs.v ? (const char *const *)dirs.v : empty;
+}
+
+static void schema_dirs_once(void) {
+    strlist dirs = {0};
+    strlist_add_pathvar(&dirs, "RUNPIPE_SCHEMA_PATH");
+    char buf[PATH_MAX + 32];
+    const char *lib = rp_engine_libdir();
+    if (*lib) {
+        snprintf(buf, sizeof buf, "%s/../share/runpipe/schemas", lib);
+        strlist_add_dir(&dirs, buf);
+    }
+    strlist_add_dir(&dirs, RP_SRC_DIR "/schemas");
+    for (size_t i = 0; i < dirs.n; i++) {
+        rp_schema_add_dir(dirs.v[i]);
+        free(dirs.v[i]);
+    }
+    free(dirs.v);
+}
+
+void rp_schema_dirs_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, schema_dirs_once);
+}
+
+/* ---- checking one descriptor ---------------------------------------------------- */
+
+static int known_type(const char *t) {
+    static const char *const types[] = {RP_ART_DATASET, RP_ART_MODEL, RP_ART_LOSS, RP_ART_METRICS,
+                                        RP_ART_FILES};
+    if (!t) return 0;
+    for (size_t i = 0; i < RP_COUNT(types); i++)
+        if (strcmp(t, types[i]) == 0) return 1;
+    return 0;
+}
+
+static int check_ports(const struct rp_stage_def *s, const struct rp_port *p, size_t n,
+                       const char *what, rp_error *err) {
+    if (n && !p)
+        return rp_error_set(err, RP_ERR_PLUGIN, "bad stage table: stage '%s' declares %zu %s ports "
+                            "but the table is NULL", s->name, n, what);
+    if (n > 64)
+        return rp_error_set(err, RP_ERR_PLUGIN, "bad stage table: stage '%s' declares %zu %s ports",
+                            s->name, n, what);
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].name || !*p[i].name)
+            return rp_error_set(err, RP_ERR_PLUGIN, "bad stage table: stage '%s': %s port #%zu has "
+                                "no name", s->name, what, i + 1);
+        if (!known_type(p[i].type))
+            return rp_error_set(err, RP_ERR_PLUGIN,
+                                "bad stage table: stage '%s': %s '%s' has unknown artifact type "
+                                "'%s' (known: dataset, model, loss, metrics, files)",
+                                s->name, what, p[i].name, p[i].type ? p[i].type : "(null)");
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p[j].name, p[i].name) == 0)
+                return rp_error_set(err, RP_ERR_PLUGIN,
+                                    "bad stage table: stage '%s': duplicate %s port '%s'", s->name,
+                                    what, p[i].name);
+    }
+    return RP_OK;
+}
+
+static int check_desc(const struct rp_plugin_desc *d, rp_plugin_rec *rec, rp_error *err) {
+    if (!d) return rp_error_set(err, RP_ERR_PLUGIN, "%s() returned NULL", RP_PLUGIN_ENTRY_SYMBOL);
+    if (d->abi_version != RP_ABI_VERSION)
+        return rp_error_set(err, RP_ERR_PLUGIN,
+                            "ABI version mismatch: expected %u, got %u (rebuild the plugin "
+                            "against this runpipe)",
+                            RP_ABI_VERSION, d->abi_version);
+    if (d->struct_size < sizeof(struct rp_plugin_desc))
+        return rp_error_set(err, RP_ERR_PLUGIN,
+                            "descriptor too small: struct_size is %u bytes, expected at least %zu",
+                            d->struct_size, sizeof(struct rp_plugin_desc));
+    if (!d->name || !*d->name)
+        return rp_error_set(err, RP_ERR_PLUGIN, "bad descriptor: the plugin has no name");
+    rec->name = dupstr(d->name);
+    rec->version = dupstr(d->version ? d->version : "");
+    if (d->n_stages && !d->stages)
+        return rp_error_set(err, RP_ERR_PLUGIN,
+                            "bad stage table: %zu stages declared but the table is NULL",
+                            d->n_stages);
+    if (d->n_stages > 4096)
+        return rp_error_set(err, RP_ERR_PLUGIN, "bad stage table: %zu stages declared",
+                            d->n_stages);
+    /* Remember the names first, so a pipeline using one of them can be told
+     * why it is unavailable. */
+    rec->stage_names = calloc(d->n_stages ? d->n_stages : 1, sizeof(char *));
+    if (!rec->stage_names) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < d->n_stages; i++)
+        if (d->stages[i].name) rec->stage_names[rec->n_stage_names++] = dupstr(d->stages[i].name);
+    for (size_t i = 0; i < d->n_stages; i++) {
+        const struct rp_stage_def *s = &d->stages[i];
+        if (!s->name || !*s->name)
+            return rp_error_set(err, RP_ERR_PLUGIN, "bad stage table: stage #%zu has no name",
+                                i + 1);
+        if (!s->run)
+            return rp_error_set(err, RP_ERR_PLUGIN,
+                                "bad stage table: stage '%s' has no run function", s->name);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(d->stages[j].name, s->name) == 0)
+                return rp_error_set(err, RP_ERR_PLUGIN,
+                                    "bad stage table: stage '%s' is listed twice", s->name);
+        int st = check_ports(s, s->inputs, s->n_inputs, "input", err);
+        if (st == RP_OK) st = check_ports(s, s->outputs, s->n_outputs, "output", err);
+        if (st != RP_OK) return st;
+    }
+    for (size_t i = 0; i < d->n_stages; i++) {
+        const rp_schema *sch = NULL;
+        rp_error e2;
+        rp_error_clear(&e2);
+        int st = rp_schema_get(d->stages[i].name, &sch, &e2);
+        if (st == RP_ERR_NOTFOUND)
+            return rp_error_set(err, RP_ERR_PLUGIN,
+                                "missing schema for stage '%s': no %s.yaml in the schema "
+                                "directories (RUNPIPE_SCHEMA_PATH)",
+                                d->stages[i].name, d->stages[i].name);
+        if (st != RP_OK)
+            return rp_error_set(err, RP_ERR_PLUGIN, "schema for stage '%s': %s%s%d%s %s",
+                                d->stages[i].name, e2.file, e2.file[0] ? ":" : "", e2.line,
+                                e2.file[0] ? ":" : "", e2.msg);
+    }
+    if (d->n_components && !d->components)
+        return rp_error_set(err, RP_ERR_PLUGIN,
+                            "bad component table: %zu components declared but the table is NULL",
+                            d->n_components);
+    for (size_t i = 0; i < d->n_components; i++) {
+        const struct rp_component *c = &d->components[i];
+        if (!c->name || !*c->name)
+            return rp_error_set(err, RP_ERR_PLUGIN, "bad component table: component #%zu has no "
+                                "name", i + 1);
+        if (c->kind < 0 || c->kind >= RP_COMP_KIND_COUNT)
+            return rp_error_set(err, RP_ERR_PLUGIN,
+                                "bad component table: component '%s' has unknown kind %d", c->name,
+                                c->kind);
+        if (!c->impl)
+            return rp_error_set(err, RP_ERR_PLUGIN,
+                                "bad component table: %s '%s' has no implementation",
+                                rp_component_kind_name(c->kind), c->name);
+        for (size_t j = 0; j < i; j++)
+            if (d->components[j].kind == c->kind && strcmp(d->components[j].name, c->name) == 0)
+                return rp_error_set(err, RP_ERR_PLUGIN, "duplicate %s '%s' within the plugin",
+                                    rp_component_kind_name(c->kind), c->name);
+    }
+    return RP_OK;
+}
+
+int rp_plugin_load_file(const char *path, rp_error *err) {
+    rp_plugin_rec *rec = rp_registry_new_plugin(path);
+    if (!rec) return rp_error_set(err, RP_ERR_NOMEM, "plugin %s: out of memory", path);
+    rp_error e;
+    rp_error_clear(&e);
+    rp_sha256_file(path, rec->hash, NULL);
+    int st = RP_OK;
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *de = dlerror();
+        st = rp_error_set(&e, RP_ERR_PLUGIN, "cannot open: %s", de ? de : "unknown dlopen error");
+        goto done;
+    }
+    rec->handle = h;
+    dlerror();
+    void *sym = dlsym(h, RP_PLUGIN_ENTRY_SYMBOL);
+    if (!sym) {
+        st = rp_error_set(&e, RP_ERR_PLUGIN,
+                          "no entry symbol '%s' (define it with RP_PLUGIN(...) from plugin.h)",
+                          RP_PLUGIN_ENTRY_SYMBOL);
+        goto done;
+    }
+    rp_plugin_entry_fn entry;
+    memcpy(&entry, &sym, sizeof entry); /* object → function pointer, as POSIX permits */
+    const struct rp_plugin_desc *d = entry();
+    st = check_desc(d, rec, &e);
+    if (st != RP_OK) goto done;
+    for (size_t i = 0; i < d->n_stages && st == RP_OK; i++)
+        st = rp_registry_add_stage(&d->stages[i], rec->name, rec->path, &e);
+    for (size_t i = 0; i < d->n_components && st == RP_OK; i++)
+        st = rp_registry_add_component(&d->components[i], rec->name, rec->path, &e);
+    if (st != RP_OK) rp_registry_remove_from(rec->path);
+done:
+    if (st != RP_OK) {
+        if (rec->handle) {
+            dlclose(rec->handle);
+            rec->handle = NULL;
+        }
+        rp_error_prefix(&e, "plugin %s: ", path);
+        e.status = st;
+        rec->err = e;
+        if (err) *err = e;
+        return st;
+    }
+    rec->ok = 1;
+    return RP_OK;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+size_t rp_plugins_load_all(void) {
+    static int done;
+    static size_t failures;
+    if (done) return failures;
+    done = 1;
+    rp_schema_dirs_init();
+    const char *const *dirs = rp_plugin_dirs();
+    strlist seen = {0}; /* file names already loaded from an earlier directory */
+    for (size_t di = 0; dirs[di]; di++) {
+        DIR *dp = opendir(dirs[di]);
+        if (!dp) continue;
+        strlist files = {0};
+        struct dirent *de;
+        while ((de = readdir(dp))) {
+            size_t l = strlen(de->d_name);
+            if (l < 4 || strcmp(de->d_name + l - 3, ".so") != 0) continue;
+            if (files.n + 2 > files.cap) {
+                size_t nc = files.cap ? files.cap * 2 : 16;
+                char **nv = realloc(files.v, nc * sizeof *nv);
+                if (!nv) break;
+                files.v = nv;
+                files.cap = nc;
+            }
+            files.v[files.n] = dupstr(de->d_name);
+            if (files.v[files.n]) files.n++;
+        }
+        closedir(dp);
+        if (files.n) qsort(files.v, files.n, sizeof *files.v, cmp_str);
+        for (size_t i = 0; i < files.n; i++) {
+            int dup = 0;
+            for (size_t j = 0; j < seen.n; j++)
+                if (strcmp(seen.v[j], files.v[i]) == 0) dup = 1;
+            if (!dup) {
+                char path[PATH_MAX + 256];
+                snprintf(path, sizeof path, "%s/%s", dirs[di], files.v[i]);
+                if (rp_plugin_load_file(path, NULL) != RP_OK) failures++;
+                if (seen.n + 2 > seen.cap) {
+                    size_t nc = seen.cap ? seen.cap * 2 : 16;
+                    char **nv = realloc(seen.v, nc * sizeof *nv);
+                    if (nv) {
+                        seen.v = nv;
+                        seen.cap = nc;
+                    }
+                }
+                if (seen.n + 1 < seen.cap) seen.v[seen.n++] = files.v[i];
+                else free(files.v[i]);
+            } else {
+                free(files.v[i]);
+            }
+        }
+        free(files.v);
+    }
+    for (size_t j = 0; j < seen.n; j++) free(seen.v[j]);
+    free(seen.v);
+    return failures;
+}

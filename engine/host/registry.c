@@ -1,0 +1,395 @@
+/* Process-wide registries of stages, components and plugin files (registry.h).
+ *
+ * Built-in components register from constructors that run while
+ * librunpipe.so loads, before main(): this file therefore uses only plain
+ * static storage and lazily grown arrays, no initialisation order is assumed.
+ */
+#include "host/registry.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[RP_COMP_KIND_COUNT] = {
+    "layer", "arch", "loss", "optimizer", "scheduler", "transform", "metric", "batch_hook",
+};
+
+typedef struct comp_entry {
+    const struct rp_component *c;
+    const char *plugin; /* "engine" for built-ins; else borrowed from plugin record */
+    char *file;         /* owned copy, NULL for built-ins */
+} comp_entry;
+
+static struct {
+    comp_entry *e;
+    size_t n, cap;
+} comps[RP_COMP_KIND_COUNT];
+
+static struct {
+    rp_stage_entry *e;
+    size_t n, cap;
+} stages;
+
+static struct {
+    rp_plugin_rec **p;
+    size_t n, cap;
+} plugins;
+
+static struct {
+    char **msg;
+    size_t n, cap;
+} builtin_problems;
+
+static char *dupstr(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    while (nc < need) nc *= 2;
+    void *p = realloc(*arr, nc * elem);
+    if (!p) return -1;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+size_t rp_edit_distance(const char *a, const char *b, size_t cap) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 256 || lb > 256) return cap + 1;
+    if ((la > lb ? la - lb : lb - la) > cap) return cap + 1;
+    size_t prev[257], cur[257];
+    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        size_t rowmin = cur[0];
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            size_t m = sub < del ? sub : del;
+            cur[j] = m < ins ? m : ins;
+            if (cur[j] < rowmin) rowmin = cur[j];
+        }
+        if (rowmin > cap) return cap + 1;
+        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    }
+    return prev[lb] > cap ? cap + 1 : prev[lb];
+}
+
+const char *rp_suggest(const char *name, const char *const *cands, size_t n) {
+    if (!name) return NULL;
+    size_t len = strlen(name);
+    size_t cap = len / 3 > 2 ? len / 3 : 2;
+    if (cap >= len) cap = len ? len - 1 : 0;
+    const char *best = NULL;
+    size_t bd = cap + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!cands[i]) continue;
+        size_t d = rp_edit_distance(name, cands[i], cap);
+        if (d < bd) {
+            bd = d;
+            best = cands[i];
+        }
+    }
+    return best;
+}
+
+/* ---- components ------------------------------------------------------------- */
+
+const char *rp_component_kind_name(int kind) {
+    if (kind < 0 || kind >= RP_COMP_KIND_COUNT) return "component";
+    return kind_names[kind];
+}
+
+int rp_component_kind_parse(const char *s) {
+    if (!s) return -1;
+    for (int k = 0; k < RP_COMP_KIND_COUNT; k++)
+        if (strcmp(s, kind_names[k]) == 0) return k;
+    return -1;
+}
+
+static comp_entry *comp_entry_find(int kind, const char *name) {
+    if (kind < 0 || kind >= RP_COMP_KIND_COUNT || !name) return NULL;
+    for (size_t i = 0; i < comps[kind].n; i++)
+        if (strcmp(comps[kind].e[i].c->name, name) == 0) return &comps[kind].e[i];
+    return NULL;
+}
+
+const struct rp_component *rp_component_find(int kind, const char *name) {
+    comp_entry *e = comp_entry_find(kind, name);
+    return e ? e->c : NULL;
+}
+
+size_t rp_component_count(int kind) {
+    if (kind < 0 || kind >= RP_COMP_KIND_COUNT) return 0;
+    return comps[kind].n;
+}
+
+const struct rp_component *rp_component_at(int kind, size_t i) {
+    if (kind < 0 || kind >= RP_COMP_KIND_COUNT || i >= comps[kind].n) return NULL;
+    return comps[kind].e[i].c;
+}
+
+const char *rp_component_origin(int kind, const char *name) {
+    comp_entry *e = comp_entry_find(kind, name);
+    return e ? e->plugin : NULL;
+}
+
+int rp_component_lookup(int kind, const char *name, const rp_node *where,
+                        const struct rp_component **out, rp_error *err) {
+    *out = NULL;
+    const char *kn = rp_component_kind_name(kind);
+    if (!name || !*name) return rp_error_at(err, where, RP_ERR_INVALID, "expected a %s name", kn);
+    const struct rp_component *c = rp_component_find(kind, name);
+    if (c) {
+        *out = c;
+        return RP_OK;
+    }
+    size_t n = rp_component_count(kind);
+    const char **cands = n ? malloc(n * sizeof *cands) : NULL;
+    for (size_t i = 0; cands && i < n; i++) cands[i] = comps[kind].e[i].c->name;
+    const char *s = cands ? rp_suggest(name, cands, n) : NULL;
+    if (s)
+        rp_error_at(err, where, RP_ERR_NOTFOUND, "unknown %s '%s' (did you mean '%s'?)", kn, name,
+                    s);
+    else if (n == 0)
+        rp_error_at(err, where, RP_ERR_NOTFOUND, "unknown %s '%s' (no %s is registered)", kn,
+                    name, kn);
+    else {
+        /* List what exists when it is short enough to help. */
+        char list[600] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < n && used < sizeof list - 64; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                                     cands[i]);
+        rp_error_at(err, where, RP_ERR_NOTFOUND, "unknown %s '%s' (known: %s)", kn, name, list);
+    }
+    free(cands);
+    return RP_ERR_NOTFOUND;
+}
+
+static int add_comp(const struct rp_component *c, const char *plugin, const char *file,
+                    rp_error *err) {
+    if (!c || !c->name || !*c->name)
+        return rp_error_set(err, RP_ERR_PLUGIN, "component with no name");
+    if (c->kind < 0 || c->kind >= RP_COMP_KIND_COUNT)
+        return rp_error_set(err, RP_ERR_PLUGIN, "component '%s' has unknown kind %d", c->name,
+                            c->kind);
+    comp_entry *old = comp_entry_find(c->kind, c->name);
+    if (old) {
+        if (old->file)
+            return rp_error_set(err, RP_ERR_PLUGIN,
+                                "duplicate %s '%s': already provided by %s (plugin %s)",
+                                kind_names[c->kind], c->name, old->file, old->plugin);
+        return rp_error_set(err, RP_ERR_PLUGIN, "duplicate %s '%s': already built into the engine",
+                            kind_names[c->kind], c->name);
+    }
+    if (grow((void **)&comps[c->kind].e, &comps[c->kind].cap,
+                            comps[c->kind].n + 1, sizeof(comp_entry)) != 0)
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory registering '%s'", c->name);
+    comp_entry *e = &comps[c->kind].e[comps[c->kind].n];
+    e->c = c;
+    e->plugin = plugin;
+    e->file = dupstr(file);
+    comps[c->kind].n++;
+    return RP_OK;
+}
+
+void rp_registry_add_builtin(const struct rp_component *c) {
+    rp_error err;
+    rp_error_clear(&err);
+    if (add_comp(c, "engine", NULL, &err) != RP_OK) {
+        if (grow((void **)&builtin_problems.msg, &builtin_problems.cap, builtin_problems.n + 2,
+                 sizeof(char *)) == 0) {
+            builtin_problems.msg[builtin_problems.n++] = dupstr(err.msg);
+            builtin_problems.msg[builtin_problems.n] = NULL;
+        }
+    }
+}
+
+size_t rp_registry_builtin_problems(const char *const **msgs) {
+    *msgs = (const char *const *)builtin_problems.msg;
+    return builtin_problems.n;
+}
+
+int rp_registry_add_component(const struct rp_component *c, const char *plugin, const char *file,
+                              rp_error *err) {
+    return add_comp(c, plugin, file, err);
+}
+
+/* ---- stages ----------------------------------------------------------------- */
+
+const rp_stage_entry *rp_registry_stage(const char *name) {
+    if (!name) return NULL;
+    for (size_t i = 0; i < stages.n; i++)
+        if (strcmp(stages.e[i].def->name, name) == 0) return &stages.e[i];
+    return NULL;
+}
+
+size_t rp_registry_stage_count(void) { return stages.n; }
+
+const rp_stage_entry *rp_registry_stage_at(size_t i) {
+    return i < stages.n ? &stages.e[i] : NULL;
+}
+
+int rp_registry_add_stage(const struct rp_stage_def *def, const char *plugin, const char *file,
+                          rp_error *err) {
+    const rp_stage_entry *old = rp_registry_stage(def->name);
+    if (old)
+        return rp_error_set(err, RP_ERR_PLUGIN,
+                            "duplicate stage '%s': also provided by %s (plugin %s)", def->name,
+                            old->file, old->plugin);
+    if (grow((void **)&stages.e, &stages.cap, stages.n + 1, sizeof *stages.e) != 0)
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory registering stage '%s'", def->name);
+    rp_stage_entry *e = &stages.e[stages.n++];
+    e->def = def;
+    e->plugin = plugin;
+    e->file = file;
+    return RP_OK;
+}
+
+int rp_registry_stage_lookup(const char *name, const rp_node *where, const rp_stage_entry **out,
+                             rp_error *err) {
+    *out = rp_registry_stage(name);
+    if (*out) return RP_OK;
+    /* A stage a broken plugin declared: report that plugin's error. */
+    for (size_t i = 0; i < plugins.n; i++) {
+        const rp_plugin_rec *p = plugins.p[i];
+        if (p->ok) continue;
+        for (size_t j = 0; j < p->n_stage_names; j++)
+            if (p->stage_names[j] && strcmp(p->stage_names[j], name) == 0)
+                return rp_error_at(err, where, RP_ERR_PLUGIN,
+                                   "stage '%s' is provided by plugin %s, which failed to load: %s",
+                                   name, p->path, p->err.msg);
+    }
+    size_t n = stages.n;
+    const char **cands = malloc((n ? n : 1) * sizeof *cands);
+    for (size_t i = 0; cands && i < n; i++) cands[i] = stages.e[i].def->name;
+    const char *s = cands ? rp_suggest(name, cands, n) : NULL;
+    char broken[512] = "";
+    size_t nb = 0, used = 0;
+    for (size_t i = 0; i < plugins.n; i++) {
+        if (plugins.p[i]->ok) continue;
+        const char *base = strrchr(plugins.p[i]->path, '/');
+        base = base ? base + 1 : plugins.p[i]->path;
+        if (used < sizeof broken - 64)
+            used += (size_t)snprintf(broken + used, sizeof broken - used, "%s%s", nb ? ", " : "",
+                                     base);
+        nb++;
+    }
+    char tail[600] = "";
+    if (nb && !s)
+        snprintf(tail, sizeof tail, "; %zu plugin%s failed to load (%s): see 'runpipe stages'", nb,
+                 nb > 1 ? "s" : "", broken);
+    if (s)
+        rp_error_at(err, where, RP_ERR_NOTFOUND, "unknown stage '%s' (did you mean '%s'?)%s", name,
+                    s, tail);
+    else if (n == 0)
+        rp_error_at(err, where, RP_ERR_NOTFOUND,
+                    "unknown stage '%s' (no plugin is loaded: set RUNPIPE_PLUGIN_PATH)%s", name,
+                    tail);
+    else
+        rp_error_at(err, where, RP_ERR_NOTFOUND,
+                    "unknown stage '%s' ('runpipe stages' lists them)%s", name, tail);
+    free(cands);
+    return RP_ERR_NOTFOUND;
+}
+
+/* ---- plugins ---------------------------------------------------------------- */
+
+rp_plugin_rec *rp_registry_new_plugin(const char *path) {
+    if (grow((void **)&plugins.p, &plugins.cap, plugins.n + 1, sizeof *plugins.p) != 0)
+        return NULL;
+    rp_plugin_rec *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->path = dupstr(path);
+    if (!p->path) {
+        free(p);
+        return NULL;
+    }
+    plugins.p[plugins.n++] = p;
+    return p;
+}
+
+size_t rp_registry_plugin_count(void) { return plugins.n; }
+
+rp_plugin_rec *rp_registry_plugin_at(size_t i) { return i < plugins.n ? plugins.p[i] : NULL; }
+
+void rp_registry_remove_from(const char *file) {
+    if (!file) return;
+    size_t w = 0;
+    for (size_t i = 0; i < stages.n; i++)
+        if (!(stages.e[i].file && strcmp(stages.e[i].file, file) == 0)) stages.e[w++] = stages.e[i];
+    stages.n = w;
+    for (int k = 0; k < RP_COMP_KIND_COUNT; k++) {
+        w = 0;
+        for (size_t i = 0; i < comps[k].n; i++) {
+            if (comps[k].e[i].file && strcmp(comps[k].e[i].file, file) == 0)
+                free(comps[k].e[i].file);
+            else
+                comps[k].e[w++] = comps[k].e[i];
+        }
+        comps[k].n = w;
+    }
+}
+
+void rp_registry_unload_plugins(void) {
+    /* Entries first (they point into the plugins' static tables). */
+    stages.n = 0;
+    for (int k = 0; k < RP_COMP_KIND_COUNT; k++) {
+        size_t w = 0;
+        for (size_t i = 0; i < comps[k].n; i++) {
+            if (comps[k].e[i].file)
+                free(comps[k].e[i].file);
+            else
+                comps[k].e[w++] = comps[k].e[i];
+        }
+        comps[k].n = w;
+    }
+    for (size_t i = 0; i < plugins.n; i++) {
+        rp_plugin_rec *p = plugins.p[i];
+        if (p->handle) dlclose(p->handle);
+        for (size_t j = 0; j < p->n_stage_names; j++) free(p->stage_names[j]);
+        free(p->stage_names);
+        free(p->path);
+        free(p->name);
+        free(p->version);
+        free(p);
+    }
+    plugins.n = 0;
+}
+
+/* ---- component specs -------------------------------------------------------- */
+
+int rp_component_spec(const rp_node *spec, const char **name, const rp_node **params,
+                      rp_error *err) {
+    *name = NULL;
+    *params = NULL;
+    if (!spec) return rp_error_set(err, RP_ERR_INVALID, "missing component");
+    if (spec->kind == RP_NODE_SCALAR && spec->str && *spec->str) {
+        *name = spec->str;
+        return RP_OK;
+    }
+    if (spec->kind == RP_NODE_MAP && spec->n == 1 && spec->keys[0]->str) {
+        *name = spec->keys[0]->str;
+        const rp_node *v = spec->items[0];
+        *params = (v && v->kind != RP_NODE_NULL) ? v : NULL;
+        if (*params && (*params)->kind != RP_NODE_MAP)
+            return rp_error_at(err, v, RP_ERR_INVALID,
+                               "parameters of '%s': expected a map, got %s", *name,
+                               v->kind == RP_NODE_SEQ ? "a list" : "a scalar");
+        return RP_OK;
+    }
+    return rp_error_at(err, spec, RP_ERR_INVALID,
+                       "expected a component: NAME or {NAME: {params}} (a map with one key)%s",
+                       spec->kind == RP_NODE_MAP && spec->n != 1 ? ", got a map with several keys"
+                                                                 : "");
+}

@@ -1,0 +1,254 @@
+/* batchnorm2d: torch.nn.BatchNorm2d, and the kernels batchnorm1d shares.
+ * Train: normalise with the batch mean and the biased variance; update
+ * running_mean/var with momentum (running = (1 - m)*running + m*batch) using
+ * the UNBIASED variance, and count num_batches_tracked. Eval: running stats.
+ * Params weight [C] (1), bias [C] (0); buffers running_mean (0),
+ * running_var (1), num_batches_tracked (0-D, 0). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "nn/layer.h"
+
+typedef struct bn_state {
+    double eps, momentum;
+    int64_t c;
+    rp_tensor mean;     /* [C] mean used in the last forward (batch or running) */
+    rp_tensor invstd;   /* [C] 1/sqrt(var + eps) used in the last forward */
+    rp_tensor scale;    /* [C] eval: gamma * invstd */
+    rp_tensor shift;    /* [C] eval: beta - running_mean * scale */
+    int train_fwd;      /* last forward used batch statistics */
+} bn_state;
+/* Like PyTorch, backward recomputes xhat = (x - mean) * invstd from the input
+ * instead of keeping a normalised copy of every activation. */
+
+int rp_bn_create(rp_layer *l, const rp_node *opts, int64_t c, rp_error *err) {
+    bn_state *s = calloc(1, sizeof *s);
+    if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    l->state = s;
+    s->eps = rp_param_double(opts, "eps", 1e-5);
+    s->momentum = rp_param_double(opts, "momentum", 0.1);
+    s->c = c;
+    if (!(s->eps > 0))
+        return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': eps must be > 0", l->name);
+    if (!rp_layer_add_param(l, "weight", 1, &c, 0, err) || !rp_layer_add_param(l, "bias", 1, &c, 0, err) ||
+        !rp_layer_add_param(l, "running_mean", 1, &c, 1, err) ||
+        !rp_layer_add_param(l, "running_var", 1, &c, 1, err) ||
+        !rp_layer_add_param(l, "num_batches_tracked", 0, NULL, 1, err))
+        return err->status;
+    l->params[0].no_decay = 1;
+    l->params[1].no_decay = 1;
+    int64_t one = c;
+    if (rp_tensor_reshape_alloc(&s->invstd, 1, &one, err) || rp_tensor_reshape_alloc(&s->mean, 1, &one, err) ||
+        rp_tensor_reshape_alloc(&s->scale, 1, &one, err) || rp_tensor_reshape_alloc(&s->shift, 1, &one, err))
+        return err->status;
+    return rp_bn_init(l, 0, err);
+}
+
+int rp_bn_init(rp_layer *l, uint64_t seed, rp_error *err) {
+    (void)seed, (void)err;
+    rp_tensor_fill(l->params[0].value, 1.0f);
+    rp_tensor_zero(l->params[1].value);
+    rp_tensor_zero(l->params[2].value);
+    rp_tensor_fill(l->params[3].value, 1.0f);
+    rp_tensor_zero(l->params[4].value);
+    return RP_OK;
+}
+
+/* Eval mode: y = x * scale + shift per channel with the running statistics,
+ * scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale
+ * (torch.nn.BatchNorm2d eval); also what backward reads (mean, invstd). */
+static void bn_eval_affine(rp_layer *l) {
+    bn_state *s = l->state;
+    const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
+    const float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
+    float *inv = s->invstd.data, *mu = s->mean.data, *sc = s->scale.data, *sh = s->shift.data;
+    for (int64_t ch = 0; ch < s->c; ch++) {
+        inv[ch] = (float)(1.0 / sqrt((double)rv[ch] + s->eps));
+        mu[ch] = rm[ch];
+        sc[ch] = inv[ch] * gamma[ch];
+        sh[ch] = beta[ch] - mu[ch] * sc[ch];
+    }
+    s->train_fwd = 0;
+}
+
+static int bn_channel_affine(rp_layer *l, const rp_run_ctx *ctx, const float **scale, const float **shift,
+                             rp_error *err) {
+    if (ctx->training)
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "layer '%s': batch norm is a per-channel affine map only in eval mode", l->name);
+    bn_eval_affine(l);
+    bn_state *s = l->state;
+    *scale = s->scale.data;
+    *shift = s->shift.data;
+    return RP_OK;
+}
+
+int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_tensor *y, int64_t n,
+                  int64_t c, int64_t sp, rp_error *err) {
+    bn_state *s = l->state;
+    const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
+    float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
+    float *inv = s->invstd.data, *mu = s->mean.data;
+    s->train_fwd = ctx->training;
+    if (ctx->training) {
+        int64_t m = n * sp;
+        if (m < 2)
+            return rp_error_set(err, RP_ERR_INVALID,
+                                "layer '%s': batch norm in training needs more than one value per "
+                                "channel (batch of %lld x %lld)", l->name, (long long)n, (long long)sp);
+/* One pass over the input for the statistics, shifted by the channel's
+ * first value K (var = E[(x-K)^2] - E[x-K]^2 is then well conditioned since
+ * K is a sample, |mean - K| ~ std): rows of S floats summed in float
+ * (vectorised), rows accumulated in double. */
+#pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float kk = x->data[ch * sp];
+            double s1 = 0, s2 = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const float *xp = x->data + (i * c + ch) * sp;
+                float r1 = 0, r2 = 0;
+#pragma omp simd reduction(+ : r1, r2)
+                for (int64_t j = 0; j < sp; j++) {
+                    float d = xp[j] - kk;
+                    r1 += d;
+                    r2 += d * d;
+                }
+                s1 += r1;
+                s2 += r2;
+            }
+            double dm = s1 / (double)m, mean = (double)kk + dm;
+            double sq = s2 - s1 * dm; /* sum of squared deviations */
+            if (sq < 0) sq = 0;
+            float fm = (float)mean;
+            double var = sq / (double)m;
+            double is = 1.0 / sqrt(var + s->eps);
+            inv[ch] = (float)is;
+            mu[ch] = fm;
+            float sc = (float)(is * gamma[ch]), sh = (float)(beta[ch] - mean * is * gamma[ch]);
+            for (int64_t i = 0; i < n; i++) {
+                const float *xp = x->data + (i * c + ch) * sp;
+                float *yp = y->data + (i * c + ch) * sp;
+#pragma omp simd
+                for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
+            }
+            double mo = s->momentum;
+            rm[ch] = (float)((1.0 - mo) * rm[ch] + mo * mean);
+            rv[ch] = (float)((1.0 - mo) * rv[ch] + mo * sq / (double)(m - 1));
+        }
+        l->params[4].value->data[0] += 1.0f;
+    } else {
+        bn_eval_affine(l);
+        const float *scv = s->scale.data, *shv = s->shift.data;
+#pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
+        for (int64_t ic = 0; ic < n * c; ic++) {
+            int64_t ch = ic % c;
+            const float sc = scv[ch], sh = shv[ch];
+            const float *xp = x->data + ic * sp;
+            float *yp = y->data + ic * sp;
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
+        }
+    }
+    return RP_OK;
+}
+
+int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const rp_tensor *dy, rp_tensor *dx,
+                   int64_t n, int64_t c, int64_t sp, rp_error *err) {
+    (void)ctx, (void)err;
+    bn_state *s = l->state;
+    const float *gamma = l->params[0].value->data;
+    float *dg = l->params[0].grad->data, *dbeta = l->params[1].grad->data;
+    const float *inv = s->invstd.data, *mu = s->mean.data;
+    double m = (double)(n * sp);
+#pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sdy = 0, sdyh = 0;
+        const float fm = mu[ch], fi = inv[ch];
+        for (int64_t i = 0; i < n; i++) {
+            const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
+            float r1 = 0, r2 = 0;
+#pragma omp simd reduction(+ : r1, r2)
+            for (int64_t j = 0; j < sp; j++) {
+                r1 += d[j];
+                r2 += d[j] * (xp[j] - fm);
+            }
+            sdy += r1;
+            sdyh += (double)r2 * fi;
+        }
+        dg[ch] += (float)sdyh;
+        dbeta[ch] += (float)sdy;
+        if (!dx) continue;
+        float k = gamma[ch] * inv[ch];
+        if (s->train_fwd) {
+            /* dx = gamma*invstd * (dy - mean(dy) - xhat*mean(dy*xhat)) */
+            /* = k*dy - k*a - k*b*fi*(x - fm) = k*dy + (x*q + r) */
+            float a = (float)(sdy / m), b = (float)(sdyh / m);
+            float q = -k * b * fi, r = -k * a + k * b * fi * fm;
+            for (int64_t i = 0; i < n; i++) {
+                const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
+                float *o = dx->data + (i * c + ch) * sp;
+#pragma omp simd
+                for (int64_t j = 0; j < sp; j++) o[j] = k * d[j] + (xp[j] * q + r);
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                const float *d = dy->data + (i * c + ch) * sp;
+                float *o = dx->data + (i * c + ch) * sp;
+#pragma omp simd
+                for (int64_t j = 0; j < sp; j++) o[j] = k * d[j];
+            }
+        }
+    }
+    return RP_OK;
+}
+
+void rp_bn_destroy(rp_layer *l) {
+    bn_state *s = l->state;
+    if (!s) return;
+    rp_tensor_release(&s->mean);
+    rp_tensor_release(&s->invstd);
+    rp_tensor_release(&s->scale);
+    rp_tensor_release(&s->shift);
+    free(s);
+    l->state = NULL;
+}
+
+static int bn2_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor *const *in,
+                      int64_t *out_shape, int *out_ndim, rp_error *err) {
+    (void)n_in;
+    if (rp_layer_need_ndim(l, 0, in[0], 4, err)) return err->status;
+    rp_layer_copy_shape(in[0], out_shape, out_ndim);
+    return rp_bn_create(l, opts, in[0]->shape[1], err);
+}
+
+static int bn2_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                       rp_tensor *out, rp_error *err) {
+    (void)n_in;
+    const rp_tensor *x = in[0];
+    return rp_bn_forward(l, ctx, x, out, x->shape[0], x->shape[1], x->shape[2] * x->shape[3], err);
+}
+
+static int bn2_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                        const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
+                        rp_error *err) {
+    (void)n_in, (void)out;
+    const rp_tensor *x = in[0];
+    return rp_bn_backward(l, ctx, x, dout, din[0], x->shape[0], x->shape[1], x->shape[2] * x->shape[3],
+                          err);
+}
+
+static const struct rp_layer_ops batchnorm2d_ops = {
+    .create = bn2_create,
+    .forward = bn2_forward,
+    .backward = bn2_backward,
+    .destroy = rp_bn_destroy,
+    .example_opts = "{}",
+    .example_inputs = "[3,4,3,5]",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .init = rp_bn_init,
+    .flags = RP_LAYER_OUT_UNUSED,
+    .channel_affine = bn_channel_affine,
+};
+RP_REGISTER(RP_COMP_LAYER, "batchnorm2d", "batch normalisation over [N, C, H, W] (torch.nn.BatchNorm2d)",
+            batchnorm2d_ops)

@@ -1,0 +1,743 @@
+/* Run directories, manifests, matrix cells, --resume, aggregates (rundir.h). */
+#include "run/rundir.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runpipe/io.h"
+#include "runpipe/log.h"
+#include "runpipe/runpipe.h"
+
+static char *dupstr(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static char *join(const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+static int dir_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 1;
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            empty = 0;
+            break;
+        }
+    closedir(d);
+    return empty;
+}
+
+static void iso_now(char *buf, size_t n) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int rp_rundir_make(const char *out, const char *name, char **path, rp_error *err) {
+    *path = NULL;
+    char base[2048];
+    if (out && *out) {
+        snprintf(base, sizeof base, "%s", out);
+        size_t l = strlen(base);
+        while (l > 1 && base[l - 1] == '/') base[--l] = 0;
+    } else {
+        char stamp[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+        snprintf(base, sizeof base, "runs/%s/%s", name && *name ? name : "pipeline", stamp);
+    }
+    char cand[2100];
+    snprintf(cand, sizeof cand, "%s", base);
+    for (int k = 2; rp_path_exists(cand) && !(rp_is_dir(cand) && dir_empty(cand)); k++) {
+        if (k > 10000)
+            return rp_error_set(err, RP_ERR_IO, "cannot find a free run directory next to '%s'",
+                                base);
+        snprintf(cand, sizeof cand, "%s-%d", base, k);
+    }
+    int s = rp_mkdirs(cand, err);
+    if (s != RP_OK) return s;
+    *path = dupstr(cand);
+    return *path ? RP_OK : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+}
+
+int rp_status_write(const char *dir, const char *status, const char *msg, rp_error *err) {
+    char *p = join(dir, "status");
+    if (!p) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    char buf[RP_ERR_MSG_MAX + 700];
+    int n = snprintf(buf, sizeof buf, "%s%s%s\n", status, msg && *msg ? ": " : "",
+                     msg ? msg : "");
+    if (n < 0 || (size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
+    int s = rp_write_atomic(p, buf, (size_t)n, err);
+    free(p);
+    return s;
+}
+
+int rp_status_read(const char *dir, char *buf, size_t n) {
+    buf[0] = 0;
+    char *p = join(dir, "status");
+    if (!p) return 0;
+    char *data = NULL;
+    int ok = rp_read_file(p, &data, NULL, NULL) == RP_OK;
+    free(p);
+    if (!ok) return 0;
+    size_t l = strcspn(data, "\n");
+    if (l >= n) l = n - 1;
+    memcpy(buf, data, l);
+    buf[l] = 0;
+    free(data);
+    return 1;
+}
+
+void rp_mean_std(const double *x, size_t n, double *mean, double *std) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m += x[i];
+    m = n ? m / (double)n : NAN;
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+    *mean = m;
+    *std = n >= 2 ? sqrt(ss / (double)(n - 1)) : NAN;
+}
+
+/* ---- JSON helpers -------------------------------------------------------------- */
+
+static cJSON *node_json(const rp_node *n) {
+    if (!n || n->kind == RP_NODE_NULL) return cJSON_CreateNull();
+    if (n->kind == RP_NODE_SCALAR) {
+        double d;
+        int b;
+        if (!n->quoted && rp_node_is_bool(n) && rp_node_as_bool(n, &b, NULL) == RP_OK)
+            return cJSON_CreateBool(b);
+        if (!n->quoted && rp_node_is_number(n) && rp_node_as_double(n, &d, NULL) == RP_OK &&
+            isfinite(d))
+            return cJSON_CreateNumber(d);
+        return cJSON_CreateString(n->str ? n->str : "");
+    }
+    if (n->kind == RP_NODE_SEQ) {
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; i < n->n; i++) cJSON_AddItemToArray(a, node_json(n->items[i]));
+        return a;
+    }
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; i < n->n; i++)
+        cJSON_AddItemToObject(o, n->keys[i]->str ? n->keys[i]->str : "", node_json(n->items[i]));
+    return o;
+}
+
+static int write_json(const char *dir, const char *file, cJSON *j, rp_error *err) {
+    char *txt = cJSON_Print(j);
+    char *p = join(dir, file);
+    int s;
+    if (!txt || !p)
+        s = rp_error_set(err, RP_ERR_NOMEM, "out of memory writing %s", file);
+    else {
+        size_t l = strlen(txt);
+        txt[l] = '\n'; /* cJSON_Print's buffer has room for the NUL we replace */
+        s = rp_write_atomic(p, txt, l + 1, err);
+    }
+    free(txt);
+    free(p);
+    return s;
+}
+
+static cJSON *plugins_json(void) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < rp_registry_plugin_count(); i++) {
+        const rp_plugin_rec *p = rp_registry_plugin_at(i);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", p->name ? p->name : "");
+        cJSON_AddStringToObject(o, "version", p->version ? p->version : "");
+        cJSON_AddStringToObject(o, "path", p->path);
+        cJSON_AddStringToObject(o, "sha256", p->hash);
+        cJSON_AddBoolToObject(o, "loaded", p->ok);
+        if (!p->ok) cJSON_AddStringToObject(o, "error", p->err.msg);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+static void add_common(cJSON *m, const rp_config *cfg, const struct rp_run_opts *o) {
+    cJSON_AddStringToObject(m, "runpipe", RUNPIPE_VERSION);
+    cJSON *argv = cJSON_AddArrayToObject(m, "command");
+    for (int i = 0; i < o->argc; i++) cJSON_AddItemToArray(argv, cJSON_CreateString(o->argv[i]));
+    cJSON_AddStringToObject(m, "pipeline", cfg->path ? cfg->path : "");
+    cJSON_AddStringToObject(m, "name", cfg->name ? cfg->name : "");
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+    cJSON_AddStringToObject(m, "host", host);
+    cJSON_AddNumberToObject(m, "threads", o->threads);
+    cJSON_AddBoolToObject(m, "resumed", o->resume_dir != NULL);
+    cJSON_AddItemToObject(m, "plugins", plugins_json());
+}
+
+static void add_seed(cJSON *m, uint64_t seed) {
+    if (seed <= (1ull << 53))
+        cJSON_AddNumberToObject(m, "seed", (double)seed);
+    else {
+        char b[32];
+        snprintf(b, sizeof b, "%llu", (unsigned long long)seed);
+        cJSON_AddStringToObject(m, "seed", b);
+    }
+}
+
+static cJSON *error_json(const rp_error *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", rp_status_name(e->status));
+    cJSON_AddStringToObject(o, "message", e->msg);
+    if (e->file[0]) {
+        cJSON_AddStringToObject(o, "file", e->file);
+        cJSON_AddNumberToObject(o, "line", e->line);
+        cJSON_AddNumberToObject(o, "col", e->col);
+    }
+    if (e->stage[0]) cJSON_AddStringToObject(o, "stage", e->stage);
+    return o;
+}
+
+static int exit_of(int status) { return status == RP_OK ? 0 : 1; }
+
+static const char *status_word(int status) {
+    return status == RP_OK                   ? "done"
+           : status == RP_ERR_INTERRUPTED    ? "interrupted"
+                                             : "failed";
+}
+
+static int write_cell_manifest(const char *dir, const rp_config *cfg, const rp_cell *cell,
+                               const struct rp_run_opts *o, const char *start, const char *end,
+                               double secs, const rp_run_result *r, rp_error *err) {
+    cJSON *m = cJSON_CreateObject();
+    add_common(m, cfg, o);
+    if (cell->label && *cell->label) {
+        cJSON_AddStringToObject(m, "cell", cell->label);
+        cJSON_AddItemToObject(m, "matrix", node_json(cell->values));
+    }
+    add_seed(m, cell->seed);
+    cJSON_AddStringToObject(m, "start", start);
+    cJSON_AddStringToObject(m, "end", end);
+    cJSON_AddNumberToObject(m, "seconds", secs);
+    cJSON_AddStringToObject(m, "status", status_word(r->status));
+    cJSON_AddNumberToObject(m, "exit_status", exit_of(r->status));
+    cJSON_AddItemToObject(m, "error", r->status == RP_OK ? cJSON_CreateNull() : error_json(&r->err));
+    cJSON *st = cJSON_AddArrayToObject(m, "stages");
+    for (size_t i = 0; i < r->n; i++) {
+        const rp_stage_result *s = &r->st[i];
+        cJSON *so = cJSON_CreateObject();
+        cJSON_AddStringToObject(so, "id", s->id);
+        cJSON_AddStringToObject(so, "use", s->use);
+        cJSON_AddStringToObject(so, "plugin", s->plugin ? s->plugin : "");
+        cJSON_AddStringToObject(so, "status", !s->ran ? "not run" : status_word(s->status));
+        cJSON_AddNumberToObject(so, "seconds", s->seconds);
+        cJSON *notes = cJSON_AddObjectToObject(so, "notes");
+        for (size_t k = 0; k < s->n_notes; k++)
+            cJSON_AddItemToObject(notes, s->note_keys[k],
+                                  isfinite(s->note_vals[k]) ? cJSON_CreateNumber(s->note_vals[k])
+                                                            : cJSON_CreateNull());
+        cJSON_AddItemToArray(st, so);
+    }
+    int s = write_json(dir, "manifest.json", m, err);
+    cJSON_Delete(m);
+    return s;
+}
+
+static int write_resolved(const char *dir, const rp_plan *p, int resuming, rp_error *err) {
+    rp_node *doc = rp_plan_resolved_doc(p);
+    if (!doc) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    char *y = NULL;
+    int s = rp_node_to_yaml(doc, &y, err);
+    rp_node_free(doc);
+    if (s != RP_OK) return s;
+    char *path = join(dir, "pipeline.resolved.yaml");
+    if (resuming && path) {
+        /* Resuming with another pipeline mixes two experiments: say so. */
+        char *old = NULL;
+        if (rp_read_file(path, &old, NULL, NULL) == RP_OK && strcmp(old, y) != 0)
+            rp_warn("%s: the pipeline differs from the one this run started with (resuming "
+                    "anyway; the previous version is replaced)",
+                    path);
+        free(old);
+    }
+    s = path ? rp_write_atomic(path, y, strlen(y), err) : rp_error_set(err, RP_ERR_NOMEM, "oom");
+    free(path);
+    free(y);
+    return s;
+}
+
+static void log_failure(const rp_error *e, const char *label) {
+    char loc[700] = "";
+    if (e->file[0]) snprintf(loc, sizeof loc, "%s:%d:%d: ", e->file, e->line, e->col);
+    if (label && *label)
+        rp_log(RP_LOG_ERROR, "cell %s: %s%s", label, loc, e->msg);
+    else
+        rp_log_file_only(RP_LOG_ERROR, "%s%s", loc, e->msg);
+}
+
+int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_opts *o,
+               char **dir_out, rp_error *first_err) {
+    *dir_out = NULL;
+    rp_error_clear(first_err);
+    rp_error e;
+    rp_error_clear(&e);
+    char *root = NULL;
+    if (o->resume_dir) {
+        if (!rp_is_dir(o->resume_dir)) {
+            rp_error_set(first_err, RP_ERR_IO, "--resume %s: no such run directory",
+                         o->resume_dir);
+            return 1;
+        }
+        root = dupstr(o->resume_dir);
+    } else if (rp_rundir_make(o->out_dir, cfg->name, &root, first_err) != RP_OK) {
+        return 1;
+    }
+    *dir_out = root;
+    char *logp = join(root, "log.txt");
+    if (!logp || rp_log_open_file(logp, o->resume_dir != NULL, &e) != RP_OK)
+        rp_warn("cannot write the log: %s", e.msg);
+    free(logp);
+    const rp_node *mx = rp_node_get(cfg->root, "matrix");
+    int matrix = (mx && mx->kind == RP_NODE_MAP && mx->n) || cfg->n_cells > 1;
+    rp_info("run directory: %s%s", root, o->resume_dir ? " (resuming)" : "");
+    char start_all[40];
+    iso_now(start_all, sizeof start_all);
+    double t_all = rp_now();
+    int exit_code = 0;
+    size_t n_done = 0, n_failed = 0, n_skipped = 0, n_notrun = 0;
+    char **cell_status = calloc(cfg->n_cells ? cfg->n_cells : 1, sizeof *cell_status);
+    for (size_t ci = 0; ci < cfg->n_cells; ci++) {
+        const rp_cell *cell = &cfg->cells[ci];
+        char *cdir = matrix ? join(root, cell->dirname) : dupstr(root);
+        if (!cdir) {
+            exit_code = 1;
+            break;
+        }
+        /* The first cell always goes through the pipeline runner, which turns
+         * an interrupt into a manifest with status "interrupted" and every
+         * stage "not run": a Ctrl-C at any moment leaves a described run
+         * directory. Later cells are only marked. */
+        if (ci > 0 && rp_interrupted()) {
+            n_notrun++;
+            free(cdir);
+            cell_status[ci] = dupstr("not run");
+            exit_code = 1;
+            continue;
+        }
+        char prev[256];
+        if (o->resume_dir && rp_status_read(cdir, prev, sizeof prev) && strcmp(prev, "done") == 0) {
+            rp_info("%s%s: already done, skipped", matrix ? "cell " : "",
+                    matrix ? cell->label : "pipeline");
+            n_skipped++;
+            n_done++;
+            cell_status[ci] = dupstr("done");
+            free(cdir);
+            continue;
+        }
+        if (matrix)
+            rp_info("== cell %zu/%zu: %s (seed %llu) ==", ci + 1, cfg->n_cells, cell->label,
+                    (unsigned long long)cell->seed);
+        rp_error_clear(&e);
+        if (rp_mkdirs(cdir, &e) != RP_OK || write_resolved(cdir, plans[ci], o->resume_dir != NULL, &e) != RP_OK ||
+            rp_status_write(cdir, "running", NULL, &e) != RP_OK) {
+            if (!first_err->status) *first_err = e;
+            log_failure(&e, matrix ? cell->label : NULL);
+            exit_code = 1;
+            n_failed++;
+            cell_status[ci] = dupstr("failed");
+            free(cdir);
+            continue;
+        }
+        char start[40], end[40];
+        iso_now(start, sizeof start);
+        double t0 = rp_now();
+        struct rp_exec_opts xo = {cdir, cell->seed, o->threads, o->resume_dir != NULL};
+        rp_run_result r;
+        rp_plan_run(plans[ci], &xo, &r);
+        double secs = rp_now() - t0;
+        iso_now(end, sizeof end);
+        /* metrics.json: whatever metrics exist, also after a failure. */
+        char *mp = join(cdir, "metrics.json");
+        if (mp && r.metrics_json) {
+            size_t l = strlen(r.metrics_json);
+            char *t = malloc(l + 2);
+            if (t) {
+                memcpy(t, r.metrics_json, l);
+                t[l] = '\n';
+                if (rp_write_atomic(mp, t, l + 1, &e) != RP_OK) rp_warn("%s", e.msg);
+                free(t);
+            }
+        }
+        free(mp);
+        if (r.status != RP_OK) {
+            if (!first_err->status) *first_err = r.err;
+            log_failure(&r.err, matrix ? cell->label : NULL);
+            exit_code = 1;
+            n_failed++;
+        } else {
+            n_done++;
+        }
+        cell_status[ci] = dupstr(status_word(r.status));
+        if (write_cell_manifest(cdir, cfg, cell, o, start, end, secs, &r, &e) != RP_OK)
+            rp_warn("%s", e.msg);
+        char msg[RP_ERR_MSG_MAX + 600] = "";
+        if (r.status != RP_OK) {
+            if (r.err.file[0])
+                snprintf(msg, sizeof msg, "%s:%d:%d: %s", r.err.file, r.err.line, r.err.col,
+                         r.err.msg);
+            else
+                snprintf(msg, sizeof msg, "%s", r.err.msg);
+            for (char *c = msg; *c; c++)
+                if (*c == '\n') *c = ' ';
+        }
+        if (rp_status_write(cdir, status_word(r.status), msg, &e) != RP_OK) rp_warn("%s", e.msg);
+        {
+            /* Per-stage wall time, one line. */
+            char times[900] = "";
+            size_t u = 0;
+            for (size_t k = 0; k < r.n && u < sizeof times - 80; k++)
+                if (r.st[k].ran)
+                    u += (size_t)snprintf(times + u, sizeof times - u, "%s%s %.2f s",
+                                          u ? ", " : "", r.st[k].id, r.st[k].seconds);
+            if (matrix)
+                rp_info("cell %s: %s in %.1f s (%s)", cell->label, status_word(r.status), secs,
+                        times);
+            else
+                rp_info("%s in %.1f s (%s)", status_word(r.status), secs, times);
+        }
+        rp_run_result_release(&r);
+        free(cdir);
+    }
+    if (matrix) {
+        if (rp_aggregate_write(root, cfg, &e) != RP_OK) rp_warn("aggregate: %s", e.msg);
+        char end_all[40];
+        iso_now(end_all, sizeof end_all);
+        cJSON *m = cJSON_CreateObject();
+        add_common(m, cfg, o);
+        cJSON_AddStringToObject(m, "start", start_all);
+        cJSON_AddStringToObject(m, "end", end_all);
+        cJSON_AddNumberToObject(m, "seconds", rp_now() - t_all);
+        cJSON_AddNumberToObject(m, "exit_status", exit_code);
+        cJSON *cells = cJSON_AddArrayToObject(m, "cells");
+        for (size_t ci = 0; ci < cfg->n_cells; ci++) {
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "cell", cfg->cells[ci].label);
+            cJSON_AddStringToObject(c, "dir", cfg->cells[ci].dirname);
+            add_seed(c, cfg->cells[ci].seed);
+            cJSON_AddStringToObject(c, "status", cell_status[ci] ? cell_status[ci] : "not run");
+            cJSON_AddItemToArray(cells, c);
+        }
+        if (write_json(root, "manifest.json", m, &e) != RP_OK) rp_warn("%s", e.msg);
+        cJSON_Delete(m);
+        rp_info("%zu cell%s done (%zu skipped as already done), %zu failed, %zu not run", n_done,
+                n_done == 1 ? "" : "s", n_skipped, n_failed, n_notrun);
+    }
+    for (size_t ci = 0; ci < cfg->n_cells; ci++) free(cell_status[ci]);
+    free(cell_status);
+    rp_info("results in %s", root);
+    if (rp_log_close_file(&e) != RP_OK) rp_warn("%s", e.msg);
+    return exit_code;
+}
+
+/* ---- aggregate --------------------------------------------------------------------- */
+
+typedef struct agg_cell {
+    char status[64];
+    size_t n;
+    char **names;
+    double *vals;
+} agg_cell;
+
+static int agg_get(const agg_cell *c, const char *name, double *v) {
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->names[i], name) == 0) {
+            *v = c->vals[i];
+            return isfinite(*v);
+        }
+    return 0;
+}
+
+static void agg_load(const char *cdir, agg_cell *c) {
+    memset(c, 0, sizeof *c);
+    if (!rp_status_read(cdir, c->status, sizeof c->status)) snprintf(c->status, 64, "not run");
+    char *mp = join(cdir, "metrics.json");
+    char *txt = NULL;
+    if (mp && rp_read_file(mp, &txt, NULL, NULL) == RP_OK) {
+        cJSON *j = cJSON_Parse(txt);
+        for (cJSON *st = j ? j->child : NULL; st; st = st->next) {
+            cJSON *sc = cJSON_GetObjectItemCaseSensitive(st, "scalars");
+            for (cJSON *v = sc ? sc->child : NULL; v; v = v->next) {
+                char key[512];
+                snprintf(key, sizeof key, "%s.%s", st->string, v->string);
+                char **nn = realloc(c->names, (c->n + 1) * sizeof *nn);
+                if (!nn) break;
+                c->names = nn;
+                double *nv = realloc(c->vals, (c->n + 1) * sizeof *nv);
+                if (!nv) break;
+                c->vals = nv;
+                c->names[c->n] = dupstr(key);
+                c->vals[c->n++] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+            }
+        }
+        cJSON_Delete(j);
+    }
+    free(txt);
+    free(mp);
+}
+
+static void csv_field(FILE *f, const char *s) {
+    if (strpbrk(s, ",\"\n")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"') fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+}
+
+static void fmt_num(char *b, size_t n, double v) {
+    if (!isfinite(v))
+        snprintf(b, n, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
+    else
+        snprintf(b, n, "%.6g", v);
+}
+
+static const char *axis_val(const rp_cell *c, const char *axis) {
+    const char *s = rp_node_str(rp_node_get(c->values, axis));
+    return s ? s : "?";
+}
+
+static int in_list(const rp_node *list, const char *s) {
+    for (size_t i = 0; list && i < rp_node_len(list); i++) {
+        const char *t = rp_node_str(rp_node_at(list, i));
+        if (t && strcmp(t, s) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Selected by `aggregate.metrics` (full "stage.metric" or just "metric"). */
+static int metric_selected(const rp_node *sel, const char *col) {
+    if (!sel || rp_node_len(sel) == 0) return 1;
+    if (in_list(sel, col)) return 1;
+    const char *dot = strchr(col, '.');
+    return dot && in_list(sel, dot + 1);
+}
+
+int rp_aggregate_write(const char *rundir, const rp_config *cfg, rp_error *err) {
+    size_t nc = cfg->n_cells;
+    agg_cell *cells = calloc(nc ? nc : 1, sizeof *cells);
+    if (!cells) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nc; i++) {
+        char *cd = join(rundir, cfg->cells[i].dirname);
+        if (cd) agg_load(cd, &cells[i]);
+        free(cd);
+    }
+    /* Metric columns: union in first-seen order. */
+    const rp_node *over = rp_node_get(cfg->aggregate, "over");
+    const rp_node *sel = rp_node_get(cfg->aggregate, "metrics");
+    size_t ncol = 0;
+    char **cols = NULL;
+    for (size_t i = 0; i < nc; i++)
+        for (size_t k = 0; k < cells[i].n; k++) {
+            int seen = 0;
+            for (size_t j = 0; j < ncol && !seen; j++) seen = !strcmp(cols[j], cells[i].names[k]);
+            if (seen || !metric_selected(sel, cells[i].names[k])) continue;
+            char **nc2 = realloc(cols, (ncol + 1) * sizeof *nc2);
+            if (!nc2) break;
+            cols = nc2;
+            cols[ncol++] = cells[i].names[k];
+        }
+    /* Axes of the matrix, in file order. */
+    const rp_node *axes_map = nc ? cfg->cells[0].values : NULL;
+    size_t naxes = rp_node_len(axes_map);
+    char *csvp = join(rundir, "aggregate.csv"), *mdp = join(rundir, "aggregate.md");
+    rp_afile csv, md;
+    int s = RP_OK;
+    if (!csvp || !mdp) s = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    if (s == RP_OK) s = rp_afile_open(&csv, csvp, err);
+    if (s == RP_OK && (s = rp_afile_open(&md, mdp, err)) != RP_OK) rp_afile_abort(&csv);
+    if (s != RP_OK) goto out;
+    /* CSV: one row per cell, then mean/std/n rows per group. */
+    fputs("kind,cell", csv.f);
+    for (size_t a = 0; a < naxes; a++) {
+        fputc(',', csv.f);
+        csv_field(csv.f, rp_node_key_at(axes_map, a));
+    }
+    fputs(",status", csv.f);
+    for (size_t j = 0; j < ncol; j++) {
+        fputc(',', csv.f);
+        csv_field(csv.f, cols[j]);
+    }
+    fputc('\n', csv.f);
+    fprintf(md.f, "# %s: %zu cells\n\n| cell |", cfg->name ? cfg->name : "pipeline", nc);
+    for (size_t j = 0; j < ncol; j++) fprintf(md.f, " %s |", cols[j]);
+    fputs(" status |\n|---|", md.f);
+    for (size_t j = 0; j <= ncol; j++) fputs("---|", md.f);
+    fputc('\n', md.f);
+    char b[64];
+    for (size_t i = 0; i < nc; i++) {
+        fputs("cell,", csv.f);
+        csv_field(csv.f, cfg->cells[i].label);
+        for (size_t a = 0; a < naxes; a++) {
+            fputc(',', csv.f);
+            csv_field(csv.f, axis_val(&cfg->cells[i], rp_node_key_at(axes_map, a)));
+        }
+        fputc(',', csv.f);
+        csv_field(csv.f, cells[i].status);
+        fprintf(md.f, "| %s |", cfg->cells[i].label);
+        for (size_t j = 0; j < ncol; j++) {
+            double v;
+            if (agg_get(&cells[i], cols[j], &v)) fmt_num(b, sizeof b, v);
+            else b[0] = 0;
+            fprintf(csv.f, ",%s", b);
+            fprintf(md.f, " %s |", b[0] ? b : "–");
+        }
+        fprintf(md.f, " %s |\n", cells[i].status);
+        fputc('\n', csv.f);
+    }
+    if (over && rp_node_len(over)) {
+        /* Group done cells by the axes not averaged over. */
+        size_t *group = calloc(nc ? nc : 1, sizeof *group);
+        size_t ng = 0;
+        size_t *rep = calloc(nc ? nc : 1, sizeof *rep); /* a representative cell per group */
+        double *xs = malloc((nc ? nc : 1) * sizeof *xs);
+        if (!group || !rep || !xs) {
+            free(group);
+            free(rep);
+            free(xs);
+            rp_afile_abort(&csv);
+            rp_afile_abort(&md);
+            s = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < nc; i++) {
+            size_t g;
+            for (g = 0; g < ng; g++) {
+                int same = 1;
+                for (size_t a = 0; a < naxes && same; a++) {
+                    const char *ax = rp_node_key_at(axes_map, a);
+                    if (in_list(over, ax)) continue;
+                    same = !strcmp(axis_val(&cfg->cells[i], ax), axis_val(&cfg->cells[rep[g]], ax));
+                }
+                if (same) break;
+            }
+            if (g == ng) rep[ng++] = i;
+            group[i] = g;
+        }
+        fputs("\n## mean ± std over", md.f);
+        for (size_t k = 0; k < rp_node_len(over); k++)
+            fprintf(md.f, "%s %s", k ? "," : "", rp_node_str(rp_node_at(over, k)));
+        fputs(" (sample std, n-1; finished cells only)\n\n|", md.f);
+        for (size_t a = 0; a < naxes; a++)
+            if (!in_list(over, rp_node_key_at(axes_map, a)))
+                fprintf(md.f, " %s |", rp_node_key_at(axes_map, a));
+        fputs(" cells |", md.f);
+        for (size_t j = 0; j < ncol; j++) fprintf(md.f, " %s |", cols[j]);
+        fputs("\n|", md.f);
+        for (size_t a = 0; a < naxes; a++)
+            if (!in_list(over, rp_node_key_at(axes_map, a))) fputs("---|", md.f);
+        fputs("---|", md.f);
+        for (size_t j = 0; j < ncol; j++) fputs("---|", md.f);
+        fputc('\n', md.f);
+        for (size_t g = 0; g < ng; g++) {
+            size_t ndone = 0;
+            for (size_t i = 0; i < nc; i++)
+                if (group[i] == g && !strcmp(cells[i].status, "done")) ndone++;
+            const char *kinds[3] = {"mean", "std", "n"};
+            double *mean = calloc(ncol ? ncol : 1, sizeof *mean);
+            double *sd = calloc(ncol ? ncol : 1, sizeof *sd);
+            size_t *cnt = calloc(ncol ? ncol : 1, sizeof *cnt);
+            if (!mean || !sd || !cnt) {
+                free(mean);
+                free(sd);
+                free(cnt);
+                continue;
+            }
+            for (size_t j = 0; j < ncol; j++) {
+                size_t n = 0;
+                for (size_t i = 0; i < nc; i++) {
+                    double v;
+                    if (group[i] == g && !strcmp(cells[i].status, "done") &&
+                        agg_get(&cells[i], cols[j], &v))
+                        xs[n++] = v;
+                }
+                rp_mean_std(xs, n, &mean[j], &sd[j]);
+                cnt[j] = n;
+            }
+            for (int k = 0; k < 3; k++) {
+                fprintf(csv.f, "%s,", kinds[k]);
+                for (size_t a = 0; a < naxes; a++) {
+                    const char *ax = rp_node_key_at(axes_map, a);
+                    fputc(',', csv.f);
+                    csv_field(csv.f, in_list(over, ax) ? "*" : axis_val(&cfg->cells[rep[g]], ax));
+                }
+                fprintf(csv.f, ",%zu done", ndone);
+                for (size_t j = 0; j < ncol; j++) {
+                    if (k == 2)
+                        snprintf(b, sizeof b, "%zu", cnt[j]);
+                    else
+                        fmt_num(b, sizeof b, k == 0 ? mean[j] : sd[j]);
+                    fprintf(csv.f, ",%s", b);
+                }
+                fputc('\n', csv.f);
+            }
+            fputc('|', md.f);
+            for (size_t a = 0; a < naxes; a++) {
+                const char *ax = rp_node_key_at(axes_map, a);
+                if (!in_list(over, ax)) fprintf(md.f, " %s |", axis_val(&cfg->cells[rep[g]], ax));
+            }
+            fprintf(md.f, " %zu |", ndone);
+            for (size_t j = 0; j < ncol; j++) {
+                char m1[64], s1[64];
+                fmt_num(m1, sizeof m1, mean[j]);
+                fmt_num(s1, sizeof s1, sd[j]);
+                if (cnt[j] == 0)
+                    fputs(" – |", md.f);
+                else if (cnt[j] == 1)
+                    fprintf(md.f, " %s |", m1);
+                else
+                    fprintf(md.f, " %s ± %s |", m1, s1);
+            }
+            fputc('\n', md.f);
+            free(mean);
+            free(sd);
+            free(cnt);
+        }
+        free(group);
+        free(rep);
+        free(xs);
+    }
+    s = rp_afile_commit(&csv, err);
+    if (s == RP_OK)
+        s = rp_afile_commit(&md, err);
+    else
+        rp_afile_abort(&md);
+out:
+    free(csvp);
+    free(mdp);
+    free(cols);
+    for (size_t i = 0; i < nc; i++) {
+        for (size_t k = 0; k < cells[i].n; k++) free(cells[i].names[k]);
+        free(cells[i].names);
+        free(cells[i].vals);
+    }
+    free(cells);
+    return s;
+}

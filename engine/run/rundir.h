@@ -1,0 +1,49 @@
+/* runpipe — run directories: creation, manifest, metrics, matrix cells with
+ * status files, --resume, aggregate tables (internal; DESIGN §9).
+ *
+ *   runs/<name>/<YYYYmmdd-HHMMSS>/      (or --out DIR; "-2", "-3" if taken)
+ *     pipeline.resolved.yaml manifest.json metrics.json log.txt status
+ *   with a matrix, one <cell dirname>/ per cell holding the per-cell files
+ *   and, at the top, log.txt, manifest.json, aggregate.csv, aggregate.md.
+ * Every file is written to a temporary name and renamed.
+ */
+#ifndef RP_RUNDIR_H
+#define RP_RUNDIR_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+#include "run/pipeline.h"
+
+struct rp_run_opts {
+    const char *out_dir;    /* --out DIR, or NULL for runs/<name>/<stamp> */
+    const char *resume_dir; /* --resume DIR, or NULL */
+    int threads;            /* for the manifest and stages */
+    int argc;               /* command line for the manifest */
+    char *const *argv;
+};
+
+/* Pick a fresh directory: `out` (or runs/<name>/<stamp>), suffixed -2, -3 ...
+ * when it exists and is not empty; created. *path transferred. */
+int rp_rundir_make(const char *out, const char *name, char **path, rp_error *err);
+
+/* Run every cell of `cfg` with its checked plan (plans[i] for cells[i]; all
+ * borrowed). Returns the exit code: 0 when every cell is done, 1 otherwise
+ * (first failure in *first_err, located). *dir_out (transferred) is the run
+ * directory, NULL if it could not be made. */
+int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_opts *o,
+               char **dir_out, rp_error *first_err);
+
+/* Status file of a cell directory: "running", "done", "failed: ...",
+ * "interrupted: ...". rp_status_read copies the first line; 0 if absent. */
+int rp_status_write(const char *dir, const char *status, const char *msg, rp_error *err);
+int rp_status_read(const char *dir, char *buf, size_t n);
+
+/* aggregate.csv + aggregate.md of `cfg`'s cells under `rundir` (reads every
+ * cell's metrics.json and status). */
+int rp_aggregate_write(const char *rundir, const rp_config *cfg, rp_error *err);
+
+/* Mean and sample standard deviation (n-1; NaN when n < 2). */
+void rp_mean_std(const double *x, size_t n, double *mean, double *std);
+
+#endif

@@ -1,0 +1,223 @@
+/* The run's artifact store and the stage context (plugin.h accessors).
+ *
+ * The store owns every artifact a stage hands over and destroys them by type
+ * in reverse creation order (a dataset view may borrow its parent). Stages
+ * see their inputs as borrowed pointers.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run/pipeline.h"
+#include "runpipe/artifact.h"
+#include "runpipe/data.h"
+#include "runpipe/io.h"
+#include "runpipe/loss.h"
+#include "runpipe/nn.h"
+
+typedef struct store_item {
+    size_t stage, port;
+    const char *type; /* static RP_ART_* string from the stage table */
+    void *art;
+} store_item;
+
+struct rp_store {
+    store_item *items;
+    size_t n, cap;
+};
+
+rp_store *rp_store_new(void) { return calloc(1, sizeof(rp_store)); }
+
+void rp_artifact_destroy(const char *type, void *art) {
+    if (!art || !type) return;
+    if (strcmp(type, RP_ART_DATASET) == 0)
+        rp_dataset_free(art);
+    else if (strcmp(type, RP_ART_MODEL) == 0)
+        rp_model_free(art);
+    else if (strcmp(type, RP_ART_LOSS) == 0)
+        rp_loss_free(art);
+    else if (strcmp(type, RP_ART_METRICS) == 0)
+        rp_metrics_free(art);
+    else if (strcmp(type, RP_ART_FILES) == 0)
+        rp_files_free(art);
+}
+
+void rp_store_free(rp_store *s) {
+    if (!s) return;
+    for (size_t i = s->n; i-- > 0;) rp_artifact_destroy(s->items[i].type, s->items[i].art);
+    free(s->items);
+    free(s);
+}
+
+int rp_store_put(rp_store *s, size_t stage, size_t port, const char *type, void *art,
+                 rp_error *err) {
+    if (!art) return rp_error_set(err, RP_ERR_INVALID, "NULL artifact");
+    for (size_t i = 0; i < s->n; i++)
+        if (s->items[i].stage == stage && s->items[i].port == port) {
+            rp_artifact_destroy(type, art);
+            return rp_error_set(err, RP_ERR_INVALID, "output was already set");
+        }
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        store_item *ni = realloc(s->items, nc * sizeof *ni);
+        if (!ni) {
+            rp_artifact_destroy(type, art);
+            return rp_error_set(err, RP_ERR_NOMEM, "out of memory storing an artifact");
+        }
+        s->items = ni;
+        s->cap = nc;
+    }
+    s->items[s->n++] = (store_item){stage, port, type, art};
+    return RP_OK;
+}
+
+void *rp_store_get(const rp_store *s, size_t stage, size_t port) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->items[i].stage == stage && s->items[i].port == port) return s->items[i].art;
+    return NULL;
+}
+
+static cJSON *num(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+char *rp_store_metrics_json(const rp_store *s, const rp_plan *p, size_t *count) {
+    cJSON *root = cJSON_CreateObject();
+    size_t cnt = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const store_item *it = &s->items[i];
+        if (strcmp(it->type, RP_ART_METRICS) != 0) continue;
+        const rp_metrics *m = it->art;
+        const rp_plan_stage *ps = &p->st[it->stage];
+        /* Keyed by stage id; a stage with several metrics outputs gets id.port. */
+        size_t n_metric_outs = 0;
+        for (size_t k = 0; k < ps->entry->def->n_outputs; k++)
+            if (strcmp(ps->entry->def->outputs[k].type, RP_ART_METRICS) == 0) n_metric_outs++;
+        char key[300];
+        if (n_metric_outs > 1)
+            snprintf(key, sizeof key, "%s.%s", ps->id, ps->entry->def->outputs[it->port].name);
+        else
+            snprintf(key, sizeof key, "%s", ps->id);
+        cJSON *o = cJSON_AddObjectToObject(root, key);
+        cJSON *sc = cJSON_AddObjectToObject(o, "scalars");
+        for (size_t k = 0; k < m->n; k++) cJSON_AddItemToObject(sc, m->names[k], num(m->values[k]));
+        cJSON *tb = cJSON_AddObjectToObject(o, "tables");
+        for (size_t t = 0; t < m->n_tables; t++) {
+            const rp_table *tab = &m->tables[t];
+            cJSON *to = cJSON_AddObjectToObject(tb, tab->name);
+            cJSON *cols = cJSON_AddArrayToObject(to, "columns");
+            for (size_t c = 0; c < tab->cols; c++)
+                cJSON_AddItemToArray(cols, cJSON_CreateString(tab->col_names[c]));
+            if (tab->row_names) {
+                cJSON *rn = cJSON_AddArrayToObject(to, "rows");
+                for (size_t r = 0; r < tab->rows; r++)
+                    cJSON_AddItemToArray(rn, cJSON_CreateString(tab->row_names[r]));
+            }
+            cJSON *vals = cJSON_AddArrayToObject(to, "values");
+            for (size_t r = 0; r < tab->rows; r++) {
+                cJSON *row = cJSON_CreateArray();
+                for (size_t c = 0; c < tab->cols; c++)
+                    cJSON_AddItemToArray(row, num(tab->values[r * tab->cols + c]));
+                cJSON_AddItemToArray(vals, row);
+            }
+        }
+        cJSON *fl = cJSON_AddArrayToObject(o, "files");
+        for (size_t f = 0; f < m->n_files; f++)
+            cJSON_AddItemToArray(fl, cJSON_CreateString(m->files[f]));
+        cnt++;
+    }
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (count) *count = cnt;
+    return txt;
+}
+
+/* ---- the stage context ----------------------------------------------------------- */
+
+const char *rp_stage_id(const rp_stage *st) { return st->ps->id; }
+const char *rp_stage_use(const rp_stage *st) { return st->ps->use; }
+const rp_node *rp_stage_params(const rp_stage *st) { return st->ps->params; }
+const rp_node *rp_stage_node(const rp_stage *st) { return st->ps->node; }
+uint64_t rp_stage_seed(const rp_stage *st) { return st->opts->seed; }
+int rp_stage_threads(const rp_stage *st) { return st->opts->threads; }
+const char *rp_stage_rundir(const rp_stage *st) { return st->opts->rundir; }
+int rp_stage_resuming(const rp_stage *st) { return st->opts->resuming; }
+
+int rp_stage_dir(rp_stage *st, const char **dir, rp_error *err) {
+    *dir = NULL;
+    if (!st->dir) {
+        size_t n = strlen(st->opts->rundir) + strlen(st->ps->id) + 2;
+        st->dir = malloc(n);
+        if (!st->dir) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        snprintf(st->dir, n, "%s/%s", st->opts->rundir, st->ps->id);
+    }
+    int s = rp_mkdirs(st->dir, err);
+    if (s != RP_OK) return s;
+    *dir = st->dir;
+    return RP_OK;
+}
+
+static int input_index(const rp_stage *st, const char *port) {
+    const struct rp_stage_def *d = st->ps->entry->def;
+    for (size_t i = 0; port && i < d->n_inputs; i++)
+        if (strcmp(d->inputs[i].name, port) == 0) return (int)i;
+    return -1;
+}
+
+size_t rp_stage_input_count(const rp_stage *st, const char *port) {
+    int i = input_index(st, port);
+    return i < 0 ? 0 : st->ps->inputs[i].n;
+}
+
+void *rp_stage_input_at(const rp_stage *st, const char *port, size_t k) {
+    int i = input_index(st, port);
+    if (i < 0 || k >= st->ps->inputs[i].n) return NULL;
+    const rp_plan_src *src = &st->ps->inputs[i].src[k];
+    return rp_store_get(st->store, src->stage, src->port);
+}
+
+void *rp_stage_input(const rp_stage *st, const char *port) {
+    return rp_stage_input_at(st, port, 0);
+}
+
+const char *rp_stage_input_source(const rp_stage *st, const char *port, size_t k) {
+    int i = input_index(st, port);
+    if (i < 0 || k >= st->ps->inputs[i].n) return NULL;
+    return st->ps->inputs[i].src[k].label;
+}
+
+int rp_stage_output(rp_stage *st, const char *port, void *artifact, rp_error *err) {
+    const struct rp_stage_def *d = st->ps->entry->def;
+    for (size_t i = 0; port && i < d->n_outputs; i++)
+        if (strcmp(d->outputs[i].name, port) == 0) {
+            int s = rp_store_put(st->store, st->idx, i, d->outputs[i].type, artifact, err);
+            if (s != RP_OK) rp_error_prefix(err, "output '%s': ", port);
+            return s;
+        }
+    /* Not a declared output: we cannot know its type, so we cannot destroy
+     * it safely; the caller's bug is reported loudly instead. */
+    return rp_error_set(err, RP_ERR_INTERNAL, "stage '%s' (%s) has no output '%s'", st->ps->id,
+                        st->ps->use, port ? port : "(null)");
+}
+
+void rp_stage_note(rp_stage *st, const char *key, double value) {
+    rp_stage_result *r = st->res;
+    if (!r || !key) return;
+    for (size_t i = 0; i < r->n_notes; i++)
+        if (strcmp(r->note_keys[i], key) == 0) {
+            r->note_vals[i] = value;
+            return;
+        }
+    char **nk = realloc(r->note_keys, (r->n_notes + 1) * sizeof *nk);
+    if (!nk) return;
+    r->note_keys = nk;
+    double *nv = realloc(r->note_vals, (r->n_notes + 1) * sizeof *nv);
+    if (!nv) return;
+    r->note_vals = nv;
+    size_t l = strlen(key) + 1;
+    char *k = malloc(l);
+    if (!k) return;
+    memcpy(k, key, l);
+    r->note_keys[r->n_notes] = k;
+    r->note_vals[r->n_notes++] = value;
+}
