@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -31,6 +32,7 @@ static const char usage_text[] =
     "       runpipe describe NAME             parameters and ports of a stage, or of a\n"
     "                                         component written KIND.NAME (loss.focal)\n"
     "       runpipe schema --json             one JSON Schema of pipeline files (editors)\n"
+    "       runpipe cache ls|gc [--max-size 10G] [--cache DIR]   the stage cache\n"
     "\n"
     "options:\n"
     "  --set PATH=VALUE   override a value of the file (repeatable; VALUE is YAML),\n"
@@ -40,6 +42,8 @@ static const char usage_text[] =
     "  --threads N        threads for BLAS and parallel loops\n"
     "  --resume DIR       continue the run in DIR: finished matrix cells are skipped,\n"
     "                     failed or unfinished ones run again from their checkpoints\n"
+    "  --cache DIR        stage cache (default $RUNPIPE_CACHE, else runs/.cache)\n"
+    "  --no-cache         run every stage (RUNPIPE_CACHE=off does the same)\n"
     "  --quiet            warnings and errors only      --verbose   debug output\n"
     "  --help             this text                     --version   print the version\n"
     "\n"
@@ -308,6 +312,7 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
                     printf("cell %zu/%zu: %s\n", j + 1, cfg->n_cells, cfg->cells[j].label);
                 break;
             }
+            if (i == 0) rp_plans_share(cfg, plans);
             char *txt = rp_plan_describe(plans[i]);
             fputs(txt ? txt : "", stdout);
             free(txt);
@@ -315,7 +320,7 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
     } else {
         if (c->threads > 0) rp_set_threads(c->threads);
         rp_log_install_sigint();
-        struct rp_run_opts ro = {c->out, c->resume, rp_get_threads(), argc, argv};
+        struct rp_run_opts ro = {c->out, c->resume, rp_get_threads(), argc, argv, NULL, 0};
         char *dir = NULL;
         rp_error e;
         rc = rp_run_all(cfg, plans, &ro, &dir, &e);
@@ -482,8 +487,109 @@ static void ensure_wait_policy(char **argv) {
     execv("/proc/self/exe", argv);
 }
 
+/* --cache DIR / --no-cache (any position) set the stage cache for runs and
+ * `runpipe cache`; they are taken out of argv. */
+static int take_cache_opts(int *argc, char **argv) {
+    const char *env = getenv("RUNPIPE_CACHE"); /* a directory, or "off" */
+    if (env) rp_cache_set_default(*env && strcmp(env, "off") ? env : NULL);
+    int w = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--no-cache")) {
+            rp_cache_set_default(NULL);
+        } else if (!strcmp(a, "--cache") || !strncmp(a, "--cache=", 8)) {
+            const char *v = a[7] == '=' ? a + 8 : (i + 1 < *argc ? argv[++i] : NULL);
+            if (!v || !*v) return usage_error("%s", "option '--cache' needs a value");
+            rp_cache_set_default(v);
+        } else {
+            argv[w++] = argv[i];
+        }
+    }
+    argv[w] = NULL;
+    *argc = w;
+    return 0;
+}
+
+static int parse_size(const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    double mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1024.0, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1024.0 * 1024, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1024.0 * 1024 * 1024, end++;
+    else if (*end == 'T' || *end == 't') mul = 1024.0 * 1024 * 1024 * 1024, end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (end == s || *end || !(v >= 0)) return 0;
+    *out = v * mul;
+    return 1;
+}
+
+static void human(char *b, size_t n, double bytes) {
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int k = 0;
+    while (bytes >= 1024 && k < 4) bytes /= 1024, k++;
+    snprintf(b, n, k ? "%.1f %s" : "%.0f %s", bytes, u[k]);
+}
+
+/* runpipe cache ls | gc --max-size SIZE */
+static int cmd_cache(int argc, char **argv) {
+    const char *dir = rp_cache_default();
+    if (!dir) return usage_error("%s", "'cache' needs a cache (not --no-cache)");
+    const char *sub = argc > 2 ? argv[2] : NULL;
+    rp_error e;
+    rp_error_clear(&e);
+    if (sub && !strcmp(sub, "ls") && argc == 3) {
+        rp_cache_entry *v = NULL;
+        size_t n = 0;
+        double total = 0;
+        if (rp_cache_list(dir, &v, &n, &total, &e) != RP_OK) {
+            fprintf(stderr, "runpipe: %s\n", e.msg);
+            return EXIT_RUN_FAILED;
+        }
+        char hb[32];
+        human(hb, sizeof hb, total);
+        printf("%s: %zu entr%s, %s\n", dir, n, n == 1 ? "y" : "ies", hb);
+        for (size_t i = 0; i < n; i++) {
+            char when[32];
+            time_t t = (time_t)v[i].last_used;
+            struct tm tm;
+            localtime_r(&t, &tm);
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+            human(hb, sizeof hb, v[i].size);
+            printf("  %.12s  %-24s %-12s %10s  used %s\n", v[i].key, v[i].stage, v[i].use, hb, when);
+        }
+        free(v);
+        return 0;
+    }
+    if (sub && !strcmp(sub, "gc")) {
+        double max = -1;
+        for (int i = 3; i < argc; i++) {
+            const char *a = argv[i], *v = NULL;
+            if (!strncmp(a, "--max-size=", 11)) v = a + 11;
+            else if (!strcmp(a, "--max-size") && i + 1 < argc) v = argv[++i];
+            else return usage_error("'cache gc': unknown argument '%s'", a);
+            if (!parse_size(v, &max))
+                return usage_error("--max-size expects a size like 10G, 500M or 0, got '%s'", v);
+        }
+        if (max < 0) return usage_error("%s", "'cache gc' needs --max-size SIZE (e.g. 10G)");
+        size_t removed = 0;
+        double freed = 0;
+        if (rp_cache_gc(dir, max, &removed, &freed, &e) != RP_OK) {
+            fprintf(stderr, "runpipe: %s\n", e.msg);
+            return EXIT_RUN_FAILED;
+        }
+        char hb[32];
+        human(hb, sizeof hb, freed);
+        printf("%s: removed %zu entr%s, freed %s\n", dir, removed, removed == 1 ? "y" : "ies", hb);
+        return 0;
+    }
+    return usage_error("%s", "usage: runpipe cache ls | runpipe cache gc --max-size SIZE");
+}
+
 int main(int argc, char **argv) {
     ensure_wait_policy(argv);
+    if (take_cache_opts(&argc, argv) != 0) return EXIT_USAGE;
+    if (argc > 1 && !strcmp(argv[1], "cache")) return cmd_cache(argc, argv);
     const char **pos = calloc((size_t)argc + 1, sizeof *pos);
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     int rc = pos && sets ? run_main(argc, argv, pos, sets) : EXIT_RUN_FAILED;

@@ -149,7 +149,9 @@ int rp_test_runpipe_env(const char *env, const char *args, const char *log_path,
         snprintf(scratch, sizeof scratch, "%s/runpipe.log", tmp_root);
         log_path = scratch;
     }
-    const char *fmt = "RUNPIPE_PLUGIN_PATH='%s' %s '%s' %s > '%s' 2>&1";
+    /* tests run without the stage cache unless they pass --cache DIR: a
+     * test's second run must run its stages, and nothing lands in runs/ */
+    const char *fmt = "RUNPIPE_CACHE=off RUNPIPE_PLUGIN_PATH='%s' %s '%s' %s > '%s' 2>&1";
     int len = snprintf(NULL, 0, fmt, rp_test_plugin_dir(), env ? env : "",
                        rp_test_runpipe_bin(), args, log_path);
     assert_true(len > 0);

@@ -299,6 +299,16 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
         rp_node *n = rp_node_new_scalar(v);
         return n;
     }
+    if (!strncmp(expr, "each.", 5)) {
+        /* a foreach instance's value: substituted when the plan makes the
+         * instances (run/foreach.c) */
+        rp_strbuf b = {0};
+        rp_strbuf_printf(&b, "${%s}", expr);
+        char *t = rp_strbuf_take(&b);
+        rp_node *n = t ? rp_node_new_scalar(t) : NULL;
+        free(t);
+        return n;
+    }
     const rp_node *base = NULL;
     const char *rest = NULL;
     if (!strncmp(expr, "vars.", 5)) {
@@ -658,7 +668,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     }
 
     /* the matrix, substituted with vars only */
-    rp_node *matrix = NULL;
+    rp_node *matrix = NULL, *cell_combos = NULL;
     const rp_node *raw_matrix = rp_node_get(root, "matrix");
     size_t n_cells = 1;
     int matrix_ok = 1;
@@ -683,33 +693,20 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
                          rp_node_describe(matrix, buf, sizeof buf));
             matrix_ok = 0;
         }
-        int axes_ok = matrix_ok;
-        for (size_t i = 0; matrix_ok && i < matrix->n; i++) {
-            const rp_node *ax = matrix->items[i];
-            if (ax->kind != RP_NODE_SEQ || ax->n == 0) {
-                char buf[96];
-                rp_diag_addf(d, ax, NULL, "'matrix.%s': expected a non-empty list of values, got %s",
-                             matrix->keys[i]->str,
-                             ax->kind == RP_NODE_SEQ ? "an empty list"
-                                                     : rp_node_describe(ax, buf, sizeof buf));
-                axes_ok = 0;
-                continue;
-            }
-            if (axes_ok && n_cells > RP_CONFIG_MAX_CELLS / ax->n) {
-                rp_diag_addf(d, matrix, NULL, "'matrix': more than %d cells", RP_CONFIG_MAX_CELLS);
-                axes_ok = 0;
-                continue;
-            }
-            n_cells *= ax->n;
-        }
-        matrix_ok = axes_ok;
+        rp_node *combos = NULL;
+        if (matrix_ok && rp_matrix_combos(matrix, RP_CONFIG_MAX_CELLS, &combos, d) != RP_OK)
+            matrix_ok = 0;
         if (matrix_ok && matrix->n == 0) {
             rp_node_free(matrix);
             matrix = NULL;
+        } else if (matrix_ok) {
+            n_cells = combos->n;
         }
+        cell_combos = combos;
     }
     if (!matrix_ok) {
         rp_node_free(matrix);
+        rp_node_free(cell_combos);
         rp_config_free(c);
         return RP_ERR_INVALID;
     }
@@ -718,6 +715,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     size_t *idx = calloc(n_axes + 1, sizeof *idx);
     if (!c->cells || !idx) {
         free(idx);
+        rp_node_free(cell_combos);
         rp_node_free(matrix);
         rp_config_free(c);
         return rp_diag_addf(d, NULL, NULL, "out of memory");
@@ -726,16 +724,20 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     for (size_t ci = 0; ci < n_cells; ci++) {
         rp_cell *cell = &c->cells[ci];
         /* axis indices: last axis fastest */
-        size_t r = ci;
-        for (size_t a = n_axes; a-- > 0;) {
-            idx[a] = r % matrix->items[a]->n;
-            r /= matrix->items[a]->n;
+        const rp_node *combo = cell_combos && ci < cell_combos->n ? cell_combos->items[ci] : NULL;
+        for (size_t a = 0; a < n_axes; a++) {
+            /* the value's position in its axis (directory names of maps) */
+            idx[a] = 0;
+            const rp_node *v = rp_node_get(combo, matrix->keys[a]->str);
+            for (size_t k = 0; v && k < matrix->items[a]->n; k++)
+                if (matrix->items[a]->items[k] == v || rp_node_equal(matrix->items[a]->items[k], v))
+                    idx[a] = k;
         }
         cell->values = rp_node_new_map();
         rp_strbuf label = {0}, dir = {0};
         for (size_t a = 0; a < n_axes && cell->values; a++) {
             const char *axis = matrix->keys[a]->str;
-            const rp_node *v = matrix->items[a]->items[idx[a]];
+            const rp_node *v = rp_node_get(combo, axis);
             rp_node_map_set(cell->values, axis, rp_node_clone(v));
             if (a) {
                 rp_strbuf_puts(&label, " ");
@@ -808,6 +810,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
         if (d->n >= RP_DIAG_CAP) break; /* enough to show; stop early on huge sweeps */
     }
     free(idx);
+    rp_node_free(cell_combos);
     rp_node_free(matrix);
     unique_dirnames(c->cells, c->n_cells);
     const char *nm = rp_param_str(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "name",

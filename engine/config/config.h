@@ -64,6 +64,11 @@ int rp_config_load_partial(const char *path, const struct rp_config_opts *o, rp_
                            rp_diag *d);
 void rp_config_free(rp_config *c);
 
+/* The cells of a substituted `matrix` map (matrix.c): its `include` / `exclude`
+ * entries are removed from `matrix`, *out is the list of axis → value maps
+ * (cartesian product minus excluded, plus included; transferred). */
+int rp_matrix_combos(rp_node *matrix, size_t max_cells, rp_node **out, rp_diag *d);
+
 /* Largest accepted matrix (cells); bigger products are an error. */
 #define RP_CONFIG_MAX_CELLS 100000
 

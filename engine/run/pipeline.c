@@ -44,6 +44,11 @@ void rp_plan_free(rp_plan *p) {
                 free(s->inputs[k].src);
             }
         free(s->inputs);
+        free(s->group);
+        free(s->inst);
+        rp_node_free(s->each);
+        rp_node_free(s->in_node);
+        free(s->shared_dir);
     }
     free(p->st);
     free(p);
@@ -55,14 +60,62 @@ static int find_id(const rp_plan *p, const char *id) {
     return -1;
 }
 
+/* Index of an earlier stage (< upto) whose id or foreach group is `id`, or -1. */
+static int id_taken(const rp_plan *p, const char *id, size_t upto, const rp_node *self) {
+    for (size_t i = 0; i < upto; i++)
+        if (p->st[i].node != self &&
+            ((p->st[i].id && !p->st[i].group && !strcmp(p->st[i].id, id)) ||
+             (p->st[i].group && !strcmp(p->st[i].group, id))))
+            return (int)i;
+    return -1;
+}
+
+static int find_group_first(const rp_plan *p, const char *group) {
+    for (size_t i = 0; i < p->n; i++)
+        if (p->st[i].group && !strcmp(p->st[i].group, group)) return (int)i;
+    return 0;
+}
+
+/* `donor[*].model` → the references of every instance of `donor`, in order
+ * (texts owned by *out, n of them). Not a [*] reference: one copy. */
+static int expand_star(const rp_plan *p, const char *txt, char ***out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    const char *star = txt ? strstr(txt, "[*]") : NULL;
+    size_t cnt = 0;
+    if (star)
+        for (size_t i = 0; i < p->n; i++)
+            if (p->st[i].group && strlen(p->st[i].group) == (size_t)(star - txt) &&
+                !strncmp(p->st[i].group, txt, (size_t)(star - txt)))
+                cnt++;
+    char **v = calloc(cnt ? cnt : 1, sizeof *v);
+    if (!v) return RP_ERR_NOMEM;
+    if (!star || !cnt) {
+        v[0] = dupstr(txt ? txt : "");
+        *out = v;
+        *n = 1;
+        return RP_OK;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        if (!p->st[i].group || strlen(p->st[i].group) != (size_t)(star - txt) ||
+            strncmp(p->st[i].group, txt, (size_t)(star - txt)))
+            continue;
+        size_t l = strlen(p->st[i].id) + strlen(star + 3) + 1;
+        v[*n] = malloc(l);
+        if (v[*n]) snprintf(v[*n], l, "%s%s", p->st[i].id, star + 3);
+        (*n)++;
+    }
+    *out = v;
+    return RP_OK;
+}
+
 static void list_names(rp_strbuf *b, const struct rp_port *ports, size_t n) {
     for (size_t i = 0; i < n; i++) rp_strbuf_printf(b, "%s%s", i ? ", " : "", ports[i].name);
 }
 
 /* Resolve one reference `id` / `id.port` for input port `ip` of stage `si`. */
 static int wire_one(rp_plan *p, size_t si, const struct rp_port *ip, const rp_node *ref,
-                    rp_plan_src *out, rp_diag *d, const char *ctx) {
-    const char *txt = rp_node_str(ref);
+                    const char *txt, rp_plan_src *out, rp_diag *d, const char *ctx) {
     if (!txt || !*txt || ref->kind != RP_NODE_SCALAR)
         return rp_diag_addf(d, ref, p->st[si].id,
                             "%sinput '%s': expected a stage output 'id' or 'id.port'", ctx,
@@ -71,12 +124,25 @@ static int wire_one(rp_plan *p, size_t si, const struct rp_port *ip, const rp_no
     snprintf(idbuf, sizeof idbuf, "%s", txt);
     int src = find_id(p, idbuf);
     if (src < 0) {
-        char *dot = strchr(idbuf, '.');
+        /* ids have no dots, foreach instance labels may ("fit/lr-0.1") */
+        char *dot = strrchr(idbuf, '.');
         if (dot) {
             *dot = 0;
             snprintf(portbuf, sizeof portbuf, "%s", dot + 1);
             src = find_id(p, idbuf);
         }
+    }
+    if (src < 0) {
+        size_t ng = 0;
+        for (size_t i = 0; i < p->n; i++)
+            if (p->st[i].group && !strcmp(p->st[i].group, idbuf)) ng++;
+        if (ng)
+            return rp_diag_addf(d, ref, p->st[si].id,
+                                "%sinput '%s': '%s' has %zu instances (foreach): write "
+                                "'%s[*]%s%s' for all of them, or one instance '%s/%s%s%s'",
+                                ctx, ip->name, idbuf, ng, idbuf, portbuf[0] ? "." : "", portbuf,
+                                idbuf, p->st[find_group_first(p, idbuf)].inst,
+                                portbuf[0] ? "." : "", portbuf);
     }
     if (src < 0) {
         const char **cands = malloc((p->n ? p->n : 1) * sizeof *cands);
@@ -162,7 +228,7 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
         rp_diag_addf(d, s->node, s->id, "%sout of memory", ctx);
         return;
     }
-    const rp_node *in = rp_node_get(s->node, "in");
+    const rp_node *in = s->in_node ? s->in_node : rp_node_get(s->node, "in");
     if (in && in->kind != RP_NODE_NULL && in->kind != RP_NODE_MAP) {
         rp_diag_addf(d, in, s->id, "%s'in': expected a map of input ports to stage outputs", ctx);
         in = NULL;
@@ -203,31 +269,48 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
             rp_diag_addf(d, in->keys[k], s->id, "%sinput '%s' is wired twice", ctx, ip->name);
             continue;
         }
-        size_t nref = 1;
-        if (val->kind == RP_NODE_SEQ) {
-            if (!(ip->flags & RP_PORT_MULTI)) {
-                rp_diag_addf(d, val, s->id, "%sinput '%s' takes one %s, got a list", ctx,
-                             ip->name, ip->type);
-                continue;
-            }
-            nref = val->n;
-            if (nref == 0) {
-                rp_diag_addf(d, val, s->id, "%sinput '%s': empty list", ctx, ip->name);
-                continue;
-            }
-        } else if (val->kind != RP_NODE_SCALAR) {
+        if (val->kind != RP_NODE_SEQ && val->kind != RP_NODE_SCALAR) {
             rp_diag_addf(d, val, s->id, "%sinput '%s': expected a stage output 'id' or 'id.port'%s",
                          ctx, ip->name, (ip->flags & RP_PORT_MULTI) ? " (or a list of them)" : "");
             continue;
         }
-        pin->src = calloc(nref, sizeof *pin->src);
-        if (!pin->src) continue;
-        size_t ok = 0;
-        for (size_t r = 0; r < nref; r++) {
+        /* references, with `x[*]` expanded to every instance of x */
+        size_t nitems = val->kind == RP_NODE_SEQ ? val->n : 1, nref = 0;
+        char **txts = NULL;
+        const rp_node **nodes = NULL;
+        for (size_t r = 0; r < nitems; r++) {
             const rp_node *ref = val->kind == RP_NODE_SEQ ? val->items[r] : val;
-            if (wire_one(p, si, ip, ref, &pin->src[ok], d, ctx) == RP_OK) ok++;
+            char **one = NULL;
+            size_t k1 = 0;
+            if (expand_star(p, rp_node_str(ref), &one, &k1) != RP_OK) break;
+            char **nt = realloc(txts, (nref + k1) * sizeof *nt);
+            const rp_node **nn = nt ? realloc(nodes, (nref + k1) * sizeof *nn) : NULL;
+            if (nt) txts = nt;
+            if (nn) nodes = nn;
+            for (size_t j = 0; j < k1; j++) {
+                if (nt && nn) {
+                    txts[nref] = one[j];
+                    nodes[nref++] = ref;
+                } else {
+                    free(one[j]);
+                }
+            }
+            free(one);
         }
-        pin->n = ok;
+        if (nref > 1 && !(ip->flags & RP_PORT_MULTI)) {
+            rp_diag_addf(d, val, s->id, "%sinput '%s' takes one %s, got %s", ctx, ip->name,
+                         ip->type, val->kind == RP_NODE_SEQ ? "a list" : "several (x[*])");
+        } else if (nref == 0) {
+            rp_diag_addf(d, val, s->id, "%sinput '%s': empty list", ctx, ip->name);
+        } else if ((pin->src = calloc(nref, sizeof *pin->src))) {
+            size_t ok = 0;
+            for (size_t r = 0; r < nref; r++)
+                if (wire_one(p, si, ip, nodes[r], txts[r], &pin->src[ok], d, ctx) == RP_OK) ok++;
+            pin->n = ok;
+        }
+        for (size_t r = 0; r < nref; r++) free(txts[r]);
+        free(txts);
+        free(nodes);
     }
     for (size_t pi = 0; pi < def->n_inputs; pi++) {
         const struct rp_port *ip = &def->inputs[pi];
@@ -258,36 +341,68 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
         rp_diag_addf(d, stages ? stages : doc, NULL, "'stages': expected a non-empty list of stages");
         return RP_ERR_INVALID;
     }
-    p->st = calloc(stages->n, sizeof *p->st);
-    if (!p->st) {
+    /* foreach: each stage of the file becomes one plan stage per instance */
+    size_t ns = stages->n, total = 0;
+    rp_node **fe_vals = calloc(ns, sizeof *fe_vals);
+    char ***fe_labs = calloc(ns, sizeof *fe_labs);
+    size_t *fe_n = calloc(ns, sizeof *fe_n);
+    if (!fe_vals || !fe_labs || !fe_n) {
+        free(fe_vals);
+        free(fe_labs);
+        free(fe_n);
         rp_diag_addf(d, stages, NULL, "out of memory");
         return RP_ERR_INVALID;
     }
-    p->n = stages->n;
+    for (size_t i = 0; i < ns; i++) {
+        const rp_node *sn = stages->items[i];
+        char ctx[300];
+        snprintf(ctx, sizeof ctx, "stage '%s': ", rp_node_str(rp_node_get(sn, "id")) ?
+                 rp_node_str(rp_node_get(sn, "id")) : "?");
+        if (sn && sn->kind == RP_NODE_MAP)
+            rp_foreach_expand(sn, ctx, &fe_vals[i], &fe_labs[i], &fe_n[i], d);
+        total += fe_n[i] ? fe_n[i] : 1;
+    }
+    p->st = calloc(total, sizeof *p->st);
+    if (!p->st) {
+        rp_diag_addf(d, stages, NULL, "out of memory");
+        total = 0;
+    }
+    p->n = total;
     /* Pass 1: ids and stage lookup, so wiring can tell unknown ids from
      * forward references. */
-    for (size_t i = 0; i < p->n; i++) {
+    for (size_t fi = 0, i = 0; fi < ns && i < total; fi++) {
+        const rp_node *sn = stages->items[fi];
+        size_t ninst = fe_n[fi] ? fe_n[fi] : 1;
+        for (size_t k = 0; k < ninst; k++, i++) {
         rp_plan_stage *s = &p->st[i];
-        const rp_node *sn = stages->items[i];
         s->node = sn;
         if (!sn || sn->kind != RP_NODE_MAP) {
-            rp_diag_addf(d, sn, NULL, "stage #%zu: expected a map with 'id' and 'use'", i + 1);
+            rp_diag_addf(d, sn, NULL, "stage #%zu: expected a map with 'id' and 'use'", fi + 1);
             continue;
         }
         const rp_node *idn = rp_node_get(sn, "id"), *usen = rp_node_get(sn, "use");
         const char *id = rp_node_str(idn), *use = rp_node_str(usen);
+        char idinst[600];
+        if (fe_n[fi] && id) {
+            snprintf(idinst, sizeof idinst, "%s/%s", id, fe_labs[fi][k]);
+            s->group = dupstr(id);
+            s->inst = dupstr(fe_labs[fi][k]);
+            s->each = rp_node_clone(fe_vals[fi]->items[k]);
+        }
         if (!id || !*id) {
-            rp_diag_addf(d, idn ? idn : sn, NULL, "stage #%zu: missing 'id'", i + 1);
-        } else if (find_id(p, id) >= 0) {
-            const rp_plan_stage *o = &p->st[find_id(p, id)];
-            rp_diag_addf(d, idn, id, "duplicate stage id '%s' (first defined at line %d)", id,
-                         o->node ? o->node->line : 0);
+            rp_diag_addf(d, idn ? idn : sn, NULL, "stage #%zu: missing 'id'", fi + 1);
+        } else if (id_taken(p, id, i, sn) >= 0) {
+            int o = id_taken(p, id, i, sn);
+            if (k == 0)
+                rp_diag_addf(d, idn, id, "duplicate stage id '%s' (first defined at line %d)", id,
+                             p->st[o].node ? p->st[o].node->line : 0);
         } else {
-            s->id = dupstr(id);
+            s->id = dupstr(fe_n[fi] ? idinst : id);
         }
         if (!use || !*use) {
-            rp_diag_addf(d, usen ? usen : sn, id, "stage '%s': missing 'use' (the stage to run)",
-                         id ? id : "?");
+            if (k == 0)
+                rp_diag_addf(d, usen ? usen : sn, id, "stage '%s': missing 'use' (the stage to run)",
+                             id ? id : "?");
             continue;
         }
         s->use = dupstr(use);
@@ -296,10 +411,19 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
         if (rp_registry_stage_lookup(use, usen, &s->entry, &e) != RP_OK) {
             if (id) snprintf(e.stage, sizeof e.stage, "%s", id);
             rp_error_prefix(&e, "stage '%s': ", id ? id : "?");
-            rp_diag_add(d, &e);
+            if (k == 0) rp_diag_add(d, &e);
             s->entry = NULL;
         }
+        }
     }
+    for (size_t i = 0; i < ns; i++) {
+        for (size_t k = 0; k < fe_n[i]; k++) free(fe_labs[i][k]);
+        free(fe_labs[i]);
+        rp_node_free(fe_vals[i]);
+    }
+    free(fe_vals);
+    free(fe_labs);
+    free(fe_n);
     /* Pass 2: params and wiring. */
     for (size_t i = 0; i < p->n; i++) {
         rp_plan_stage *s = &p->st[i];
@@ -307,9 +431,20 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
         char ctx[400];
         snprintf(ctx, sizeof ctx, "stage '%s' (%s): ", s->id ? s->id : "?", s->use);
         const rp_schema *sch = NULL;
+
         rp_error e;
         rp_error_clear(&e);
         const rp_node *with = rp_node_get(s->node, "with");
+        /* ${each.NAME}: the instance's values (an error outside foreach) */
+        size_t before_each = rp_diag_count(d);
+        rp_node *with_inst = with ? rp_each_subst(with, s->each, ctx, d) : NULL;
+        const rp_node *in_raw = rp_node_get(s->node, "in");
+        if (in_raw) s->in_node = rp_each_subst(in_raw, s->each, ctx, d);
+        if (rp_diag_count(d) != before_each) {
+            rp_node_free(with_inst);
+            continue;
+        }
+        if (with_inst) with = with_inst;
         if (rp_schema_get(s->use, &sch, &e) != RP_OK) {
             rp_error_prefix(&e, "%sschema: ", ctx);
             if (!e.file[0]) rp_error_at(&e, rp_node_get(s->node, "use"), e.status, "%s", e.msg);
@@ -334,6 +469,7 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
                 rp_node_free(params);
             rp_node_free(empty);
         }
+        rp_node_free(with_inst);
         wire_stage(p, i, d, ctx);
     }
     return rp_diag_count(d) > before ? RP_ERR_INVALID : RP_OK;
@@ -357,8 +493,11 @@ char *rp_plan_describe(const rp_plan *p) {
         const rp_plan_stage *s = &p->st[i];
         if (!s->entry) continue;
         const struct rp_stage_def *def = s->entry->def;
-        rp_strbuf_printf(&b, "  %zu. %s: %s  (plugin %s)\n", i + 1, s->id, s->use,
-                         s->entry->plugin);
+        rp_strbuf_printf(&b, "  %zu. %s: %s  (plugin %s%s)\n", i + 1, s->id, s->use,
+                         s->entry->plugin, rp_stage_cacheable(s) ? ", cacheable" : "");
+        if (s->shared_by > 1)
+            rp_strbuf_printf(&b, "       shared by %zu cells: runs once in %s%s\n", s->shared_by,
+                             s->shared_dir, s->id);
         for (size_t k = 0; k < def->n_inputs; k++) {
             const rp_plan_input *in = &s->inputs[k];
             rp_strbuf_printf(&b, "       in  %-10s %-8s <- ", def->inputs[k].name,
@@ -388,115 +527,3 @@ char *rp_plan_describe(const rp_plan *p) {
     return rp_strbuf_take(&b);
 }
 
-/* ---- run ----------------------------------------------------------------------------- */
-
-void rp_run_result_release(rp_run_result *r) {
-    if (!r) return;
-    for (size_t i = 0; i < r->n; i++) {
-        for (size_t k = 0; k < r->st[i].n_notes; k++) free(r->st[i].note_keys[k]);
-        free(r->st[i].note_keys);
-        free(r->st[i].note_vals);
-    }
-    free(r->st);
-    free(r->metrics_json);
-    memset(r, 0, sizeof *r);
-}
-
-/* Give a stage's error its location and stage prefix. */
-static void locate(rp_error *e, const rp_plan_stage *s) {
-    char pre[400];
-    snprintf(pre, sizeof pre, "stage '%s' (%s): ", s->id, s->use);
-    if (strncmp(e->msg, pre, strlen(pre)) != 0) rp_error_prefix(e, "%s", pre);
-    if (!e->file[0] && s->node && s->node->file) {
-        snprintf(e->file, sizeof e->file, "%s", s->node->file);
-        e->line = s->node->line;
-        e->col = s->node->col;
-    }
-    snprintf(e->stage, sizeof e->stage, "%s", s->id);
-}
-
-int rp_plan_run(const rp_plan *p, const struct rp_exec_opts *o, rp_run_result *res) {
-    memset(res, 0, sizeof *res);
-    res->st = calloc(p->n ? p->n : 1, sizeof *res->st);
-    if (!res->st) {
-        res->status = rp_error_set(&res->err, RP_ERR_NOMEM, "out of memory");
-        return res->status;
-    }
-    res->n = p->n;
-    for (size_t i = 0; i < p->n; i++) {
-        snprintf(res->st[i].id, sizeof res->st[i].id, "%s", p->st[i].id ? p->st[i].id : "");
-        snprintf(res->st[i].use, sizeof res->st[i].use, "%s", p->st[i].use ? p->st[i].use : "");
-        res->st[i].plugin = p->st[i].entry ? p->st[i].entry->plugin : NULL;
-    }
-    rp_store *store = rp_store_new();
-    if (!store) {
-        res->status = rp_error_set(&res->err, RP_ERR_NOMEM, "out of memory");
-        return res->status;
-    }
-    for (size_t i = 0; i < p->n && res->status == RP_OK; i++) {
-        const rp_plan_stage *s = &p->st[i];
-        if (!s->entry || !s->params) {
-            res->status = rp_error_set(&res->err, RP_ERR_INTERNAL,
-                                       "stage '%s' was not checked before running", s->id);
-            locate(&res->err, s);
-            break;
-        }
-        if (rp_interrupted()) {
-            res->status = rp_error_set(&res->err, RP_ERR_INTERRUPTED,
-                                       "interrupted before this stage started");
-            locate(&res->err, s);
-            break;
-        }
-        const struct rp_stage_def *def = s->entry->def;
-        /* Inputs produced by earlier stages must be present. */
-        int missing = 0;
-        for (size_t k = 0; k < def->n_inputs && !missing; k++)
-            for (size_t j = 0; j < s->inputs[k].n; j++)
-                if (!rp_store_get(store, s->inputs[k].src[j].stage, s->inputs[k].src[j].port)) {
-                    rp_error_set(&res->err, RP_ERR_INVALID,
-                                 "input '%s': '%s' was not produced by its stage",
-                                 def->inputs[k].name, s->inputs[k].src[j].label);
-                    missing = 1;
-                    break;
-                }
-        if (missing) {
-            res->status = res->err.status;
-            locate(&res->err, s);
-            break;
-        }
-        rp_info("[%zu/%zu] %s (%s)", i + 1, p->n, s->id, s->use);
-        struct rp_stage ctx = {p, i, s, store, o, NULL, &res->st[i]};
-        rp_error e;
-        rp_error_clear(&e);
-        double t0 = rp_now();
-        int st = def->run(&ctx, &e);
-        res->st[i].seconds = rp_now() - t0;
-        res->st[i].ran = 1;
-        free(ctx.dir);
-        if (st == RP_OK) {
-            for (size_t k = 0; k < def->n_outputs; k++)
-                if (!(def->outputs[k].flags & RP_PORT_OPTIONAL) && !rp_store_get(store, i, k)) {
-                    st = rp_error_set(&e, RP_ERR_INTERNAL,
-                                      "the stage finished without producing its output '%s'",
-                                      def->outputs[k].name);
-                    break;
-                }
-        }
-        res->st[i].status = st;
-        if (st != RP_OK) {
-            if (e.status == RP_OK) {
-                e.status = st;
-                if (!e.msg[0]) snprintf(e.msg, sizeof e.msg, "%s", rp_status_name(st));
-            }
-            locate(&e, s);
-            res->err = e;
-            res->status = st;
-            rp_debug("%s (%s) failed after %.2f s", s->id, s->use, res->st[i].seconds);
-        } else {
-            rp_debug("%s (%s) done in %.2f s", s->id, s->use, res->st[i].seconds);
-        }
-    }
-    res->metrics_json = rp_store_metrics_json(store, p, &res->n_metrics);
-    rp_store_free(store);
-    return res->status;
-}

@@ -31,11 +31,21 @@ typedef struct rp_plan_input {
 } rp_plan_input;
 
 typedef struct rp_plan_stage {
-    char *id, *use;                 /* owned */
+    char *id, *use;                 /* owned; a foreach instance's id is "donor/row-3" */
     const rp_node *node;            /* the stage's map in the document (borrowed) */
     const rp_stage_entry *entry;    /* NULL when the stage is unknown (plan has errors) */
     rp_node *params;                /* validated `with:` (owned), NULL on errors */
     rp_plan_input *inputs;          /* entry->def->n_inputs entries (owned) */
+    /* foreach instances (foreach.c): the file's id ("donor"), the instance
+     * label ("row-3"), its values ({row: 3}) and its `in:` with ${each.*}
+     * substituted; all NULL for a plain stage. Owned. */
+    char *group, *inst;
+    rp_node *each;
+    rp_node *in_node;
+    /* Filled by rp_plans_share (shared.c) before running or planning: */
+    char key[65];                   /* content key (cache.c), "" if not computed */
+    size_t shared_by;               /* cells with the same key (0/1 = not shared) */
+    char *shared_dir;               /* "shared/<axes>/": run folder of a shared stage (owned) */
 } rp_plan_stage;
 
 typedef struct rp_plan {
@@ -59,7 +69,11 @@ char *rp_plan_describe(const rp_plan *p);
 /* ---- run ----------------------------------------------------------------------- */
 
 typedef struct rp_stage_result {
-    char id[128], use[128];
+    char id[192], use[128];
+    const char *reuse;   /* static: NULL (ran), "cache hit", "shared" */
+    int cache;           /* 0 not cacheable/off, 1 miss (stored), 2 hit */
+    char key[65];        /* content key ("" if none) */
+    char dir[256];       /* folder relative to the run root when not the cell's own */
     const char *plugin;  /* borrowed from the registry */
     int ran;             /* 0 = not reached */
     int status;          /* RP_OK or the stage's error status */
@@ -78,11 +92,17 @@ typedef struct rp_run_result {
     size_t n_metrics;    /* metrics artifacts produced */
 } rp_run_result;
 
+typedef struct rp_cache rp_cache;   /* cache.c */
+typedef struct rp_shared rp_shared; /* shared.c */
+
 struct rp_exec_opts {
     const char *rundir;  /* this cell's directory (exists) */
     uint64_t seed;
     int threads;
     int resuming;
+    const char *root;    /* the run directory (shared stages' folders are under it) */
+    rp_shared *shared;   /* artifacts of stages shared by several cells, or NULL */
+    rp_cache *cache;     /* the stage cache, or NULL (--no-cache) */
 };
 
 /* Run every stage in order; artifacts live in a store destroyed before
@@ -100,6 +120,11 @@ void rp_store_free(rp_store *s);
 int rp_store_put(rp_store *s, size_t stage, size_t port, const char *type, void *art,
                  rp_error *err);
 void *rp_store_get(const rp_store *s, size_t stage, size_t port);
+/* Lend an artifact owned elsewhere (a shared stage's); never destroyed here. */
+int rp_store_put_borrowed(rp_store *s, size_t stage, size_t port, const char *type, void *art,
+                          rp_error *err);
+/* Remove an owned artifact and hand it to the caller (NULL if absent). */
+void *rp_store_take(rp_store *s, size_t stage, size_t port);
 /* Destroy an artifact by its type name ("dataset", "model", ...). */
 void rp_artifact_destroy(const char *type, void *art);
 /* metrics.json text of every metrics artifact ({"stage": {"scalars": ...,
@@ -115,6 +140,67 @@ struct rp_stage {
     const struct rp_exec_opts *opts;
     char *dir;                /* <rundir>/<id>, made on first rp_stage_dir */
     rp_stage_result *res;
+    const char *rundir;       /* the cell's directory, or <root>/<shared_dir> */
 };
+
+/* ---- foreach (foreach.c) ------------------------------------------------------------ */
+
+/* Instances of a stage map's `foreach:` ({row: [0, 1]} or {row: {range: [0, 28]}}; the
+ * cartesian product of its axes, last fastest): *values is a list of maps axis →
+ * value, *labels "row-3" (both transferred). A stage without foreach gives n = 0.
+ * Errors (located) go to d. */
+int rp_foreach_expand(const rp_node *stage, const char *ctx, rp_node **values, char ***labels,
+                      size_t *n, rp_diag *d);
+/* A copy of `n` with ${each.NAME} substituted from `each` (NULL: any ${each.*} is an
+ * error, the stage has no foreach). Whole-scalar references keep the value's type.
+ * Transferred; NULL after an error (in d). */
+rp_node *rp_each_subst(const rp_node *n, const rp_node *each, const char *ctx, rp_diag *d);
+
+/* ---- keys, sharing, cache (shared.c, cache.c) ---------------------------------------- */
+
+/* Content key of every stage of `p` under `seed` (stage, resolved params, the
+ * providing plugin's sha256, seed, input keys), into st[i].key. */
+void rp_plan_keys(rp_plan *p, uint64_t seed);
+
+/* Registry of the artifacts of shared stages (one per run, shared.c). */
+rp_shared *rp_shared_new(void);
+void rp_shared_free(rp_shared *sh); /* destroys every artifact, newest first */
+/* 1 and arts[0..nports) (borrowed, NULL for an unset optional port) when the
+ * stage with `key` already ran in this run; else 0. */
+int rp_shared_get(const rp_shared *sh, const char *key, size_t nports, void **arts);
+/* Take ownership of a finished shared stage's outputs (types static). */
+int rp_shared_put(rp_shared *sh, const char *key, size_t nports, const char *const *types,
+                  void **arts, rp_error *err);
+
+/* The stage cache (cache.c). */
+int rp_cache_open(const char *dir, rp_cache **out, rp_error *err); /* made if absent */
+void rp_cache_close(rp_cache *c);
+const char *rp_cache_dir(const rp_cache *c);
+/* Cacheable: flagged RP_STAGE_CACHEABLE and every output a model, metrics or files. */
+int rp_stage_cacheable(const rp_plan_stage *ps);
+/* Restore stage `idx`'s outputs into `store` and its folder into `stage_dir`
+ * when the cache holds ps->key: *hit = 1. A damaged entry is a miss (warned). */
+int rp_cache_restore(rp_cache *c, const rp_plan_stage *ps, size_t idx, rp_store *store,
+                     const char *stage_dir, int *hit, rp_error *err);
+/* Store stage `idx`'s outputs (from `store`) and its folder under ps->key. */
+int rp_cache_save(rp_cache *c, const rp_plan_stage *ps, size_t idx, const rp_store *store,
+                  const char *stage_dir, rp_error *err);
+
+typedef struct rp_cache_entry {
+    char key[65];
+    char stage[192], use[128];
+    double size;        /* bytes of its blobs */
+    double last_used;   /* seconds since the epoch */
+} rp_cache_entry;
+/* Every entry, most recently used first (*out transferred). */
+int rp_cache_list(const char *dir, rp_cache_entry **out, size_t *n, double *total_bytes,
+                  rp_error *err);
+/* Drop least recently used entries until the cache holds at most max_bytes,
+ * then blobs no entry refers to. */
+int rp_cache_gc(const char *dir, double max_bytes, size_t *removed, double *freed,
+                rp_error *err);
+/* Process-wide default for runs (--cache DIR / --no-cache): dir NULL = off. */
+void rp_cache_set_default(const char *dir);
+const char *rp_cache_default(void);
 
 #endif

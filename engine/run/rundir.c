@@ -244,6 +244,10 @@ static int write_cell_manifest(const char *dir, const rp_config *cfg, const rp_c
         cJSON_AddStringToObject(so, "use", s->use);
         cJSON_AddStringToObject(so, "plugin", s->plugin ? s->plugin : "");
         cJSON_AddStringToObject(so, "status", !s->ran ? "not run" : status_word(s->status));
+        if (s->key[0]) cJSON_AddStringToObject(so, "key", s->key);
+        if (s->cache) cJSON_AddStringToObject(so, "cache", s->cache == 2 ? "hit" : "miss");
+        if (s->reuse) cJSON_AddStringToObject(so, "reused", s->reuse);
+        if (s->dir[0]) cJSON_AddStringToObject(so, "dir", s->dir);
         cJSON_AddNumberToObject(so, "seconds", s->seconds);
         cJSON *notes = cJSON_AddObjectToObject(so, "notes");
         for (size_t k = 0; k < s->n_notes; k++)
@@ -314,6 +318,16 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     const rp_node *mx = rp_node_get(cfg->root, "matrix");
     int matrix = (mx && mx->kind == RP_NODE_MAP && mx->n) || cfg->n_cells > 1;
     rp_info("run directory: %s%s", root, o->resume_dir ? " (resuming)" : "");
+    /* content keys, stages shared by several cells, the stage cache */
+    rp_plans_share(cfg, plans);
+    rp_shared *shared = rp_shared_new();
+    rp_cache *cache = NULL;
+    const char *cache_dir = o->no_cache ? NULL : o->cache_dir ? o->cache_dir : rp_cache_default();
+    if (cache_dir && rp_cache_open(cache_dir, &cache, &e) != RP_OK) {
+        rp_warn("stage cache %s: %s (running without it)", cache_dir, e.msg);
+        cache = NULL;
+    }
+    if (cache) rp_info("stage cache: %s", cache_dir);
     char start_all[40];
     iso_now(start_all, sizeof start_all);
     double t_all = rp_now();
@@ -365,7 +379,13 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         char start[40], end[40];
         iso_now(start, sizeof start);
         double t0 = rp_now();
-        struct rp_exec_opts xo = {cdir, cell->seed, o->threads, o->resume_dir != NULL};
+        struct rp_exec_opts xo = {.rundir = cdir,
+                                  .seed = cell->seed,
+                                  .threads = o->threads,
+                                  .resuming = o->resume_dir != NULL,
+                                  .root = root,
+                                  .shared = shared,
+                                  .cache = cache};
         rp_run_result r;
         rp_plan_run(plans[ci], &xo, &r);
         double secs = rp_now() - t0;
@@ -423,7 +443,13 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         free(cdir);
     }
     if (matrix) {
-        if (rp_aggregate_write(root, cfg, &e) != RP_OK) rp_warn("aggregate: %s", e.msg);
+        rp_error_clear(&e);
+        if (rp_aggregate_write(root, cfg, &e) != RP_OK) {
+            /* e.g. an aggregate.metrics entry that matches no metric */
+            log_failure(&e, NULL);
+            if (!first_err->status) *first_err = e;
+            exit_code = 1;
+        }
         char end_all[40];
         iso_now(end_all, sizeof end_all);
         cJSON *m = cJSON_CreateObject();
@@ -448,296 +474,10 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     }
     for (size_t ci = 0; ci < cfg->n_cells; ci++) free(cell_status[ci]);
     free(cell_status);
+    rp_shared_free(shared);
+    rp_cache_close(cache);
     rp_info("results in %s", root);
     if (rp_log_close_file(&e) != RP_OK) rp_warn("%s", e.msg);
     return exit_code;
 }
 
-/* ---- aggregate --------------------------------------------------------------------- */
-
-typedef struct agg_cell {
-    char status[64];
-    size_t n;
-    char **names;
-    double *vals;
-} agg_cell;
-
-static int agg_get(const agg_cell *c, const char *name, double *v) {
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->names[i], name) == 0) {
-            *v = c->vals[i];
-            return isfinite(*v);
-        }
-    return 0;
-}
-
-static void agg_load(const char *cdir, agg_cell *c) {
-    memset(c, 0, sizeof *c);
-    if (!rp_status_read(cdir, c->status, sizeof c->status)) snprintf(c->status, 64, "not run");
-    char *mp = join(cdir, "metrics.json");
-    char *txt = NULL;
-    if (mp && rp_read_file(mp, &txt, NULL, NULL) == RP_OK) {
-        cJSON *j = cJSON_Parse(txt);
-        for (cJSON *st = j ? j->child : NULL; st; st = st->next) {
-            cJSON *sc = cJSON_GetObjectItemCaseSensitive(st, "scalars");
-            for (cJSON *v = sc ? sc->child : NULL; v; v = v->next) {
-                char key[512];
-                snprintf(key, sizeof key, "%s.%s", st->string, v->string);
-                char **nn = realloc(c->names, (c->n + 1) * sizeof *nn);
-                if (!nn) break;
-                c->names = nn;
-                double *nv = realloc(c->vals, (c->n + 1) * sizeof *nv);
-                if (!nv) break;
-                c->vals = nv;
-                c->names[c->n] = dupstr(key);
-                c->vals[c->n++] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-            }
-        }
-        cJSON_Delete(j);
-    }
-    free(txt);
-    free(mp);
-}
-
-static void csv_field(FILE *f, const char *s) {
-    if (strpbrk(s, ",\"\n")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"') fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
-}
-
-static void fmt_num(char *b, size_t n, double v) {
-    if (!isfinite(v))
-        snprintf(b, n, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
-    else
-        snprintf(b, n, "%.6g", v);
-}
-
-static const char *axis_val(const rp_cell *c, const char *axis) {
-    const char *s = rp_node_str(rp_node_get(c->values, axis));
-    return s ? s : "?";
-}
-
-static int in_list(const rp_node *list, const char *s) {
-    for (size_t i = 0; list && i < rp_node_len(list); i++) {
-        const char *t = rp_node_str(rp_node_at(list, i));
-        if (t && strcmp(t, s) == 0) return 1;
-    }
-    return 0;
-}
-
-/* Selected by `aggregate.metrics` (full "stage.metric" or just "metric"). */
-static int metric_selected(const rp_node *sel, const char *col) {
-    if (!sel || rp_node_len(sel) == 0) return 1;
-    if (in_list(sel, col)) return 1;
-    const char *dot = strchr(col, '.');
-    return dot && in_list(sel, dot + 1);
-}
-
-int rp_aggregate_write(const char *rundir, const rp_config *cfg, rp_error *err) {
-    size_t nc = cfg->n_cells;
-    agg_cell *cells = calloc(nc ? nc : 1, sizeof *cells);
-    if (!cells) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < nc; i++) {
-        char *cd = join(rundir, cfg->cells[i].dirname);
-        if (cd) agg_load(cd, &cells[i]);
-        free(cd);
-    }
-    /* Metric columns: union in first-seen order. */
-    const rp_node *over = rp_node_get(cfg->aggregate, "over");
-    const rp_node *sel = rp_node_get(cfg->aggregate, "metrics");
-    size_t ncol = 0;
-    char **cols = NULL;
-    for (size_t i = 0; i < nc; i++)
-        for (size_t k = 0; k < cells[i].n; k++) {
-            int seen = 0;
-            for (size_t j = 0; j < ncol && !seen; j++) seen = !strcmp(cols[j], cells[i].names[k]);
-            if (seen || !metric_selected(sel, cells[i].names[k])) continue;
-            char **nc2 = realloc(cols, (ncol + 1) * sizeof *nc2);
-            if (!nc2) break;
-            cols = nc2;
-            cols[ncol++] = cells[i].names[k];
-        }
-    /* Axes of the matrix, in file order. */
-    const rp_node *axes_map = nc ? cfg->cells[0].values : NULL;
-    size_t naxes = rp_node_len(axes_map);
-    char *csvp = join(rundir, "aggregate.csv"), *mdp = join(rundir, "aggregate.md");
-    rp_afile csv, md;
-    int s = RP_OK;
-    if (!csvp || !mdp) s = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    if (s == RP_OK) s = rp_afile_open(&csv, csvp, err);
-    if (s == RP_OK && (s = rp_afile_open(&md, mdp, err)) != RP_OK) rp_afile_abort(&csv);
-    if (s != RP_OK) goto out;
-    /* CSV: one row per cell, then mean/std/n rows per group. */
-    fputs("kind,cell", csv.f);
-    for (size_t a = 0; a < naxes; a++) {
-        fputc(',', csv.f);
-        csv_field(csv.f, rp_node_key_at(axes_map, a));
-    }
-    fputs(",status", csv.f);
-    for (size_t j = 0; j < ncol; j++) {
-        fputc(',', csv.f);
-        csv_field(csv.f, cols[j]);
-    }
-    fputc('\n', csv.f);
-    fprintf(md.f, "# %s: %zu cells\n\n| cell |", cfg->name ? cfg->name : "pipeline", nc);
-    for (size_t j = 0; j < ncol; j++) fprintf(md.f, " %s |", cols[j]);
-    fputs(" status |\n|---|", md.f);
-    for (size_t j = 0; j <= ncol; j++) fputs("---|", md.f);
-    fputc('\n', md.f);
-    char b[64];
-    for (size_t i = 0; i < nc; i++) {
-        fputs("cell,", csv.f);
-        csv_field(csv.f, cfg->cells[i].label);
-        for (size_t a = 0; a < naxes; a++) {
-            fputc(',', csv.f);
-            csv_field(csv.f, axis_val(&cfg->cells[i], rp_node_key_at(axes_map, a)));
-        }
-        fputc(',', csv.f);
-        csv_field(csv.f, cells[i].status);
-        fprintf(md.f, "| %s |", cfg->cells[i].label);
-        for (size_t j = 0; j < ncol; j++) {
-            double v;
-            if (agg_get(&cells[i], cols[j], &v)) fmt_num(b, sizeof b, v);
-            else b[0] = 0;
-            fprintf(csv.f, ",%s", b);
-            fprintf(md.f, " %s |", b[0] ? b : "–");
-        }
-        fprintf(md.f, " %s |\n", cells[i].status);
-        fputc('\n', csv.f);
-    }
-    if (over && rp_node_len(over)) {
-        /* Group done cells by the axes not averaged over. */
-        size_t *group = calloc(nc ? nc : 1, sizeof *group);
-        size_t ng = 0;
-        size_t *rep = calloc(nc ? nc : 1, sizeof *rep); /* a representative cell per group */
-        double *xs = malloc((nc ? nc : 1) * sizeof *xs);
-        if (!group || !rep || !xs) {
-            free(group);
-            free(rep);
-            free(xs);
-            rp_afile_abort(&csv);
-            rp_afile_abort(&md);
-            s = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < nc; i++) {
-            size_t g;
-            for (g = 0; g < ng; g++) {
-                int same = 1;
-                for (size_t a = 0; a < naxes && same; a++) {
-                    const char *ax = rp_node_key_at(axes_map, a);
-                    if (in_list(over, ax)) continue;
-                    same = !strcmp(axis_val(&cfg->cells[i], ax), axis_val(&cfg->cells[rep[g]], ax));
-                }
-                if (same) break;
-            }
-            if (g == ng) rep[ng++] = i;
-            group[i] = g;
-        }
-        fputs("\n## mean ± std over", md.f);
-        for (size_t k = 0; k < rp_node_len(over); k++)
-            fprintf(md.f, "%s %s", k ? "," : "", rp_node_str(rp_node_at(over, k)));
-        fputs(" (sample std, n-1; finished cells only)\n\n|", md.f);
-        for (size_t a = 0; a < naxes; a++)
-            if (!in_list(over, rp_node_key_at(axes_map, a)))
-                fprintf(md.f, " %s |", rp_node_key_at(axes_map, a));
-        fputs(" cells |", md.f);
-        for (size_t j = 0; j < ncol; j++) fprintf(md.f, " %s |", cols[j]);
-        fputs("\n|", md.f);
-        for (size_t a = 0; a < naxes; a++)
-            if (!in_list(over, rp_node_key_at(axes_map, a))) fputs("---|", md.f);
-        fputs("---|", md.f);
-        for (size_t j = 0; j < ncol; j++) fputs("---|", md.f);
-        fputc('\n', md.f);
-        for (size_t g = 0; g < ng; g++) {
-            size_t ndone = 0;
-            for (size_t i = 0; i < nc; i++)
-                if (group[i] == g && !strcmp(cells[i].status, "done")) ndone++;
-            const char *kinds[3] = {"mean", "std", "n"};
-            double *mean = calloc(ncol ? ncol : 1, sizeof *mean);
-            double *sd = calloc(ncol ? ncol : 1, sizeof *sd);
-            size_t *cnt = calloc(ncol ? ncol : 1, sizeof *cnt);
-            if (!mean || !sd || !cnt) {
-                free(mean);
-                free(sd);
-                free(cnt);
-                continue;
-            }
-            for (size_t j = 0; j < ncol; j++) {
-                size_t n = 0;
-                for (size_t i = 0; i < nc; i++) {
-                    double v;
-                    if (group[i] == g && !strcmp(cells[i].status, "done") &&
-                        agg_get(&cells[i], cols[j], &v))
-                        xs[n++] = v;
-                }
-                rp_mean_std(xs, n, &mean[j], &sd[j]);
-                cnt[j] = n;
-            }
-            for (int k = 0; k < 3; k++) {
-                fprintf(csv.f, "%s,", kinds[k]);
-                for (size_t a = 0; a < naxes; a++) {
-                    const char *ax = rp_node_key_at(axes_map, a);
-                    fputc(',', csv.f);
-                    csv_field(csv.f, in_list(over, ax) ? "*" : axis_val(&cfg->cells[rep[g]], ax));
-                }
-                fprintf(csv.f, ",%zu done", ndone);
-                for (size_t j = 0; j < ncol; j++) {
-                    if (k == 2)
-                        snprintf(b, sizeof b, "%zu", cnt[j]);
-                    else
-                        fmt_num(b, sizeof b, k == 0 ? mean[j] : sd[j]);
-                    fprintf(csv.f, ",%s", b);
-                }
-                fputc('\n', csv.f);
-            }
-            fputc('|', md.f);
-            for (size_t a = 0; a < naxes; a++) {
-                const char *ax = rp_node_key_at(axes_map, a);
-                if (!in_list(over, ax)) fprintf(md.f, " %s |", axis_val(&cfg->cells[rep[g]], ax));
-            }
-            fprintf(md.f, " %zu |", ndone);
-            for (size_t j = 0; j < ncol; j++) {
-                char m1[64], s1[64];
-                fmt_num(m1, sizeof m1, mean[j]);
-                fmt_num(s1, sizeof s1, sd[j]);
-                if (cnt[j] == 0)
-                    fputs(" – |", md.f);
-                else if (cnt[j] == 1)
-                    fprintf(md.f, " %s |", m1);
-                else
-                    fprintf(md.f, " %s ± %s |", m1, s1);
-            }
-            fputc('\n', md.f);
-            free(mean);
-            free(sd);
-            free(cnt);
-        }
-        free(group);
-        free(rep);
-        free(xs);
-    }
-    s = rp_afile_commit(&csv, err);
-    if (s == RP_OK)
-        s = rp_afile_commit(&md, err);
-    else
-        rp_afile_abort(&md);
-out:
-    free(csvp);
-    free(mdp);
-    free(cols);
-    for (size_t i = 0; i < nc; i++) {
-        for (size_t k = 0; k < cells[i].n; k++) free(cells[i].names[k]);
-        free(cells[i].names);
-        free(cells[i].vals);
-    }
-    free(cells);
-    return s;
-}

@@ -21,6 +21,8 @@ struct rp_run_opts {
     int threads;            /* for the manifest and stages */
     int argc;               /* command line for the manifest */
     char *const *argv;
+    const char *cache_dir;  /* --cache DIR, or NULL for rp_cache_default() */
+    int no_cache;           /* --no-cache */
 };
 
 /* Pick a fresh directory: `out` (or runs/<name>/<stamp>), suffixed -2, -3 ...
@@ -42,6 +44,13 @@ int rp_status_read(const char *dir, char *buf, size_t n);
 /* aggregate.csv + aggregate.md of `cfg`'s cells under `rundir` (reads every
  * cell's metrics.json and status). */
 int rp_aggregate_write(const char *rundir, const rp_config *cfg, rp_error *err);
+
+/* Keys of every cell's stages (under its seed) and which stages several
+ * cells share: st[i].key, shared_by, shared_dir (shared.c). */
+void rp_plans_share(const rp_config *cfg, rp_plan *const *plans);
+/* Readable label of a matrix value: scalars as written, `{resnet20: {shortcut: A}}`
+ * → "resnet20(shortcut=A)", lists "[a, b]" (aggregate.c). Transferred. */
+char *rp_value_label(const rp_node *v);
 
 /* Mean and sample standard deviation (n-1; NaN when n < 2). */
 void rp_mean_std(const double *x, size_t n, double *mean, double *std);

@@ -21,6 +21,7 @@ typedef struct store_item {
     size_t stage, port;
     const char *type; /* static RP_ART_* string from the stage table */
     void *art;
+    int borrowed;     /* owned by the run's shared-stage registry, not by this store */
 } store_item;
 
 struct rp_store {
@@ -46,7 +47,8 @@ void rp_artifact_destroy(const char *type, void *art) {
 
 void rp_store_free(rp_store *s) {
     if (!s) return;
-    for (size_t i = s->n; i-- > 0;) rp_artifact_destroy(s->items[i].type, s->items[i].art);
+    for (size_t i = s->n; i-- > 0;)
+        if (!s->items[i].borrowed) rp_artifact_destroy(s->items[i].type, s->items[i].art);
     free(s->items);
     free(s);
 }
@@ -69,8 +71,32 @@ int rp_store_put(rp_store *s, size_t stage, size_t port, const char *type, void 
         s->items = ni;
         s->cap = nc;
     }
-    s->items[s->n++] = (store_item){stage, port, type, art};
+    s->items[s->n++] = (store_item){stage, port, type, art, 0};
     return RP_OK;
+}
+
+int rp_store_put_borrowed(rp_store *s, size_t stage, size_t port, const char *type, void *art,
+                          rp_error *err) {
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        store_item *ni = realloc(s->items, nc * sizeof *ni);
+        if (!ni) return rp_error_set(err, RP_ERR_NOMEM, "out of memory storing an artifact");
+        s->items = ni;
+        s->cap = nc;
+    }
+    s->items[s->n++] = (store_item){stage, port, type, art, 1};
+    return RP_OK;
+}
+
+void *rp_store_take(rp_store *s, size_t stage, size_t port) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->items[i].stage == stage && s->items[i].port == port && !s->items[i].borrowed) {
+            void *a = s->items[i].art;
+            memmove(&s->items[i], &s->items[i + 1], (s->n - i - 1) * sizeof *s->items);
+            s->n--;
+            return a;
+        }
+    return NULL;
 }
 
 void *rp_store_get(const rp_store *s, size_t stage, size_t port) {
@@ -140,16 +166,16 @@ const rp_node *rp_stage_params(const rp_stage *st) { return st->ps->params; }
 const rp_node *rp_stage_node(const rp_stage *st) { return st->ps->node; }
 uint64_t rp_stage_seed(const rp_stage *st) { return st->opts->seed; }
 int rp_stage_threads(const rp_stage *st) { return st->opts->threads; }
-const char *rp_stage_rundir(const rp_stage *st) { return st->opts->rundir; }
+const char *rp_stage_rundir(const rp_stage *st) { return st->rundir; }
 int rp_stage_resuming(const rp_stage *st) { return st->opts->resuming; }
 
 int rp_stage_dir(rp_stage *st, const char **dir, rp_error *err) {
     *dir = NULL;
     if (!st->dir) {
-        size_t n = strlen(st->opts->rundir) + strlen(st->ps->id) + 2;
+        size_t n = strlen(st->rundir) + strlen(st->ps->id) + 2;
         st->dir = malloc(n);
         if (!st->dir) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-        snprintf(st->dir, n, "%s/%s", st->opts->rundir, st->ps->id);
+        snprintf(st->dir, n, "%s/%s", st->rundir, st->ps->id);
     }
     int s = rp_mkdirs(st->dir, err);
     if (s != RP_OK) return s;

@@ -11,11 +11,11 @@ static const struct rp_port no_in[] = {{NULL, NULL, 0, NULL}};
 
 static const struct rp_stage_def stages[] = {
     {"augment", "apply a chain of transforms to a dataset (a lazy view)", data_in, 1, data_out, 1,
-     aug_run_augment},
+     aug_run_augment, 0},
     {"augment.preview", "PNG grid of samples after the transforms, with labels", data_in, 1,
-     files_out, 1, aug_run_preview},
+     files_out, 1, aug_run_preview, 0},
     {"augment.stats", "erased-area ratio distribution of an erasing transform (CSV + histogram)",
-     no_in, 0, metrics_out, 1, aug_run_stats},
+     no_in, 0, metrics_out, 1, aug_run_stats, RP_STAGE_CACHEABLE},
 };
 
 #define T(NAME, SUMMARY, OPS) {RP_COMP_TRANSFORM, NAME, SUMMARY, &OPS}

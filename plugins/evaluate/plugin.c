@@ -21,7 +21,8 @@ static const struct rp_stage_def stages[] = {
     {"evaluate",
      "accuracy, top-k, per-class report, confusion matrix (pixel acc, IoU, Dice for "
      "segmentation), AA/DAA over datasets",
-     inputs, RP_COUNT(inputs), outputs, RP_COUNT(outputs), rp_evaluate_stage_run},
+     inputs, RP_COUNT(inputs), outputs, RP_COUNT(outputs), rp_evaluate_stage_run,
+     RP_STAGE_CACHEABLE},
 };
 
 static const struct rp_component components[] = {

@@ -10,9 +10,9 @@ static const struct rp_port metrics_in[] = {
 static const struct rp_stage_def stages[] = {
     {"inspect.dataset",
      "per-class counts and per-channel mean/std of a dataset (the numbers for normalize)", ds_in,
-     1, metrics_out, 1, inspect_run_dataset},
+     1, metrics_out, 1, inspect_run_dataset, 0},
     {"inspect.metrics", "print metrics and merge them into one artifact (prefixed by source)",
-     metrics_in, 1, metrics_out, 1, inspect_run_metrics},
+     metrics_in, 1, metrics_out, 1, inspect_run_metrics, 0},
 };
 
 RP_PLUGIN("inspect", "1.0.0", stages, RP_COUNT(stages), NULL, 0)

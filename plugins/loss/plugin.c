@@ -9,7 +9,7 @@ static const struct rp_port loss_outputs[] = {
 
 static const struct rp_stage_def stages[] = {
     {"loss", "configure a training loss (cross_entropy, focal, complement_flatten, dice, sum, ...)",
-     NULL, 0, loss_outputs, RP_COUNT(loss_outputs), rp_loss_stage_run},
+     NULL, 0, loss_outputs, RP_COUNT(loss_outputs), rp_loss_stage_run, 0},
 };
 
 static const struct rp_component components[] = {

@@ -18,11 +18,11 @@ static const struct rp_stage_def stages[] = {
     {"model.build",
      "a model from the built-in zoo or a layer list; pretrained weights, head, gray adapter, "
      "freezing",
-     NULL, 0, build_out, RP_COUNT(build_out), model_build_run},
+     NULL, 0, build_out, RP_COUNT(build_out), model_build_run, 0},
     {"model.load", "a model from a runpipe safetensors file", NULL, 0, load_out,
-     RP_COUNT(load_out), model_load_run},
+     RP_COUNT(load_out), model_load_run, 0},
     {"model.save", "write a model as safetensors (atomic)", save_in, RP_COUNT(save_in), save_out,
-     RP_COUNT(save_out), model_save_run},
+     RP_COUNT(save_out), model_save_run, 0},
 };
 
 RP_PLUGIN("model", "1.0.0", stages, RP_COUNT(stages), NULL, 0)

@@ -14,7 +14,7 @@ static const struct rp_stage_def stages[] = {
      "write report.html (learning curves, confusion matrices, classification reports, sample "
      "images, pipeline) and report.md into the run folder, metrics.json into the stage folder, "
      "summary.html over the cells of a matrix",
-     inputs, RP_COUNT(inputs), NULL, 0, rp_report_stage_run},
+     inputs, RP_COUNT(inputs), NULL, 0, rp_report_stage_run, 0},
 };
 
 RP_PLUGIN("report", "1.0.0", stages, RP_COUNT(stages), NULL, 0)

@@ -19,7 +19,7 @@ static const struct rp_port outputs[] = {
 static const struct rp_stage_def stages[] = {
     {"train",
      "train a model: optimizer, scheduler, validation, early stopping, checkpoints, resume",
-     inputs, RP_COUNT(inputs), outputs, RP_COUNT(outputs), train_stage_run},
+     inputs, RP_COUNT(inputs), outputs, RP_COUNT(outputs), train_stage_run, RP_STAGE_CACHEABLE},
 };
 
 RP_PLUGIN("train", "1.0.0", stages, RP_COUNT(stages), NULL, 0)

@@ -107,6 +107,15 @@ struct rp_port {
 
 typedef struct rp_stage rp_stage; /* opaque run-time context of one stage */
 
+enum rp_stage_flags {
+    /* The stage's outputs are a pure function of its resolved params, its
+     * inputs and the run seed, and worth keeping: the engine may restore them
+     * (and the stage's folder) from the content-addressed stage cache instead
+     * of running it. Only stages whose outputs are models, metrics or files
+     * can be cached. Data loaders that only read are not worth it. */
+    RP_STAGE_CACHEABLE = 1,
+};
+
 struct rp_stage_def {
     const char *name;     /* "data.idx", "train", ... */
     const char *summary;
@@ -117,6 +126,9 @@ struct rp_stage_def {
     /* Run the stage. Reads inputs and params from `st`, hands outputs to it.
      * On failure returns a status and fills err (the engine adds the stage). */
     int (*run)(rp_stage *st, rp_error *err);
+    /* enum rp_stage_flags. Last member, so tables written before it existed
+     * (positional or designated initializers) compile unchanged with 0. */
+    int flags;
 };
 
 struct rp_plugin_desc {
