@@ -51,7 +51,7 @@ static void plot(rp_strbuf *b, const rp_agg_table *T) {
     lo -= pad;
     hi += pad;
     const double left = 70, top = 20, band = 90, ph = 260;
-    double width = left + band * (double)T->nr + 160;
+    double width = left + band * (double)T->nr + 300;
     rp_strbuf_printf(b, "<svg width=\"%.0f\" height=\"%.0f\" role=\"img\" "
                         "style=\"font:12px sans-serif\">\n", width, ph + 60);
     for (int k = 0; k <= 4; k++) {

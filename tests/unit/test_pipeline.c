@@ -169,7 +169,7 @@ static void run_plan(const char *text, rp_run_result *r, const char **dir_out) {
     rp_plan *p = plan_of(doc, &d);
     assert_int_equal(rp_diag_count(&d), 0);
     const char *dir = rp_test_tmpdir();
-    struct rp_exec_opts o = {dir, 99, 1, 0};
+    struct rp_exec_opts o = {.rundir = dir, .seed = 99, .threads = 1};
     rp_plan_run(p, &o, r);
     if (dir_out) *dir_out = dir;
     rp_plan_free(p);

@@ -82,7 +82,7 @@ static void unload(loaded *l) {
 
 static int run(loaded *l, const char *out, const char *resume, char **dir, rp_error *err) {
     char *argv[] = {"runpipe", "p.yaml", NULL};
-    struct rp_run_opts o = {out, resume, 1, 2, argv};
+    struct rp_run_opts o = {out, resume, 1, 2, argv, NULL, 1};
     return rp_run_all(l->cfg, l->plans, &o, dir, err);
 }
 

@@ -105,7 +105,7 @@ static cJSON *run_inspect(const char *with) {
     rp_plan *p = NULL;
     rp_plan_build(doc, &p, &d);
     if (rp_diag_count(&d)) fail_msg("%s", rp_diag_render(&d, 0));
-    struct rp_exec_opts o = {rp_test_tmpdir(), 1, 1, 0};
+    struct rp_exec_opts o = {.rundir = rp_test_tmpdir(), .seed = 1, .threads = 1};
     rp_run_result r;
     if (rp_plan_run(p, &o, &r) != RP_OK) fail_msg("%s", r.err.msg);
     cJSON *j = cJSON_Parse(r.metrics_json);
