@@ -443,6 +443,14 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         free(cdir);
     }
     if (matrix) {
+        /* the sweep as run (--set applied, the matrix not expanded); each
+         * cell's folder has its own fully resolved document */
+        char *y = NULL, *rp = join(root, "pipeline.resolved.yaml");
+        if (!rp || rp_node_to_yaml(cfg->root, &y, &e) != RP_OK ||
+            rp_write_atomic(rp, y, strlen(y), &e) != RP_OK)
+            rp_warn("%s", e.msg);
+        free(y);
+        free(rp);
         rp_error_clear(&e);
         if (rp_aggregate_write(root, cfg, &e) != RP_OK) {
             /* e.g. an aggregate.metrics entry that matches no metric */

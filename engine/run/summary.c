@@ -158,7 +158,8 @@ int rp_summary_write(const char *rundir, const rp_agg *a, rp_error *err) {
     esc(&b, name);
     rp_strbuf_printf(&b, " — summary</title><style>%s</style></head><body>\n<h1>", css);
     esc(&b, name);
-    rp_strbuf_printf(&b, ": %zu cells, %zu groups</h1>\n", a->nc, a->ng);
+    rp_strbuf_printf(&b, ": %zu cell%s, %zu group%s</h1>\n", a->nc, a->nc == 1 ? "" : "s", a->ng,
+                     a->ng == 1 ? "" : "s");
     for (size_t t = 0; t < a->ntab; t++) table_html(&b, &a->tabs[t]);
     /* groups */
     rp_strbuf_puts(&b, "<h2>Groups");
