@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include "nn/graph.h"
+#include "base/util.h"
 #include "nn/layer.h"
 
 typedef struct gnode {
@@ -199,13 +200,6 @@ static int act_acquire(rp_model *m, size_t need, int refs, rp_error *err) {
 
 static void act_put(rp_model *m, int slot) {
     if (slot >= 0 && m->aref[slot] > 0) m->aref[slot]--;
-}
-
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
 }
 
 /* ---- layers --------------------------------------------------------------- */
@@ -382,8 +376,8 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     }
     gnode *g = &m->nodes[m->n];
     memset(g, 0, sizeof *g);
-    g->name = dupstr(name);
-    g->type = dupstr(type);
+    g->name = rp_strdup(name);
+    g->type = rp_strdup(type);
     g->opts = vopts;
     g->n_in = n_in;
     g->gslot = -1;
@@ -391,7 +385,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     g->fuse_in = g->fuse_aff = g->fuse_sum = g->fuse_relu = -1;
     memcpy(g->in, in_idx, sizeof(int) * (size_t)n_in);
     g->layer.ops = ops;
-    g->layer.name = dupstr(name);
+    g->layer.name = rp_strdup(name);
     if (!g->name || !g->type || !g->layer.name) {
         node_release(g);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
