@@ -1192,6 +1192,15 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
             break;
         }
     if (head < 0) return rp_error_set(err, RP_ERR_INVALID, "replace head: the model has no linear layer");
+    /* With dropout the head becomes what PyTorch users write,
+     * `model.fc = nn.Sequential(nn.Dropout(p), nn.Linear(in, classes))`: nodes
+     * "<head>.0" (dropout) and "<head>.1" (linear), so the parameters are
+     * fc.1.weight / fc.1.bias and state dicts load both ways strictly.
+     * Without dropout the linear keeps the head's name. */
+    const char *hname = m->nodes[head].name;
+    char dname[300], lname[300];
+    snprintf(dname, sizeof dname, "%s.0", hname);
+    snprintf(lname, sizeof lname, dropout > 0 ? "%s.1" : "%s", hname);
     rp_node *t = arch_tree(m);
     if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     const rp_node *nodes = rp_node_get(t, "nodes");
@@ -1200,24 +1209,31 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     for (size_t i = 0; st == RP_OK && i < nodes->n; i++) {
         const rp_node *e = nodes->items[i];
         if ((int)i != head) {
-            st = add_from_entry(n, e, NULL, err);
+            /* consumers of the old head read the new linear */
+            const rp_node *ins = rp_node_get(e, "in");
+            const char *in_names[RP_MAX_LAYER_INPUTS];
+            int n_in = 0;
+            for (size_t k = 0; ins && k < ins->n && n_in < RP_MAX_LAYER_INPUTS; k++) {
+                const char *s = rp_node_str(ins->items[k]);
+                in_names[n_in++] = strcmp(s, hname) == 0 ? lname : s;
+            }
+            st = rp_model_add(n, rp_node_str(rp_node_get(e, "name")), rp_node_str(rp_node_get(e, "type")),
+                              rp_node_get(e, "opts"), in_names, n_in, err);
             continue;
         }
         const rp_node *ins = rp_node_get(e, "in");
         const char *src = rp_node_str(ins->items[0]);
-        char dname[300];
-        snprintf(dname, sizeof dname, "%s_dropout", m->nodes[head].name);
         if (dropout > 0) {
             st = rp_model_addf(n, dname, "dropout", &src, 1, err, "{p: %.17g}", dropout);
             src = dname;
         }
         int bias = rp_param_bool(m->nodes[head].opts, "bias", 1);
         if (st == RP_OK)
-            st = rp_model_addf(n, m->nodes[head].name, "linear", &src, 1, err, "{out: %d, bias: %s}", classes,
+            st = rp_model_addf(n, lname, "linear", &src, 1, err, "{out: %d, bias: %s}", classes,
                                bias ? "true" : "false");
     }
     const char *o = rp_node_str(rp_node_get(t, "output"));
-    if (st == RP_OK && o) st = rp_model_set_output(n, o, err);
+    if (st == RP_OK && o) st = rp_model_set_output(n, strcmp(o, hname) == 0 ? lname : o, err);
     rp_node_free(t);
     if (st) {
         rp_model_free(n);
@@ -1227,7 +1243,7 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     rp_layer *hl = &m->nodes[head].layer;
     for (size_t i = 0; i < hl->n_params; i++) hl->params[i].name[0] = '\0';
     copy_params(n, m, 1);
-    rp_layer *nl = rp_model_layer(n, m->nodes[head].name);
+    rp_layer *nl = rp_model_layer(n, lname);
     if (nl && nl->ops->init && (st = nl->ops->init(nl, seed, err))) {
         rp_model_free(n);
         return st;

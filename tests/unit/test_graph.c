@@ -209,8 +209,11 @@ static void test_surgery(void **state) {
     RP_ASSERT_OK(rp_model_replace_head(m, 7, 0.3, 11, &err), &err);
     assert_int_equal(rp_model_num_classes(m), 7);
     assert_true(rp_model_find_param(m, "c1.weight")->value->data[5] == c1);
-    assert_int_equal(rp_model_find_param(m, "fc.weight")->value->shape[0], 7);
-    assert_non_null(strstr(rp_model_arch_yaml(m), "fc_dropout"));
+    /* nn.Sequential(nn.Dropout(0.3), nn.Linear(..., 7)) names */
+    assert_null(rp_model_find_param(m, "fc.weight"));
+    assert_int_equal(rp_model_find_param(m, "fc.1.weight")->value->shape[0], 7);
+    assert_non_null(rp_model_find_param(m, "fc.1.bias"));
+    assert_non_null(strstr(rp_model_arch_yaml(m), "fc.0"));
     RP_ASSERT_OK(rp_model_prepend_gray_adapter(m, 5, &err), &err);
     int c, h, w;
     rp_model_input_shape(m, &c, &h, &w);
