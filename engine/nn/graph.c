@@ -93,6 +93,7 @@ struct rp_model {
     rp_param **params;
     size_t n_params;
     int training;
+    int freeze_bn;                  /* rp_model_set_freeze_bn */
     uint64_t seed, step;
     rp_model_init_fn init_hook;
     rp_tensor xview;                /* header of the last forward's input (its
@@ -633,8 +634,35 @@ static void node_release_reads(rp_model *m, gnode *g) {
         if (g->in[i] >= 0) act_put(m, m->nodes[g->in[i]].aslot);
 }
 
+/* A layer with running statistics (buffers) whose learnable parameters are
+ * all frozen: batch norm under freeze_bn. */
+static int frozen_stats_layer(const rp_layer *l) {
+    int buffers = 0, learnable = 0;
+    for (size_t i = 0; i < l->n_params; i++) {
+        if (l->params[i].is_buffer)
+            buffers++;
+        else if (l->params[i].trainable)
+            return 0;
+        else
+            learnable++;
+    }
+    return buffers > 0 && learnable > 0;
+}
+
+/* The context node g runs with: with freeze_bn, frozen batch-norm layers
+ * stay in eval mode in training passes (running statistics used, not
+ * updated), the fine-tuning habit of calling .eval() on frozen BN modules. */
+static const rp_run_ctx *node_ctx(const rp_model *m, const gnode *g, const rp_run_ctx *ctx, rp_run_ctx *local) {
+    if (!ctx->training || !m->freeze_bn || !frozen_stats_layer(&g->layer)) return ctx;
+    *local = *ctx;
+    local->training = 0;
+    return local;
+}
+
+void rp_model_set_freeze_bn(rp_model *m, int on) { m->freeze_bn = on != 0; }
+
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
-    rp_run_ctx ctx = {training, m->seed, m->step, 1};
+    rp_run_ctx ctx = {training, m->seed, m->step, 1}, nctx;
     int64_t n = x->shape[0];
     /* keep the header: callers pass views that end with their scope */
     if (x != &m->xview) m->xview = rp_tensor_view(x, x->ndim, x->shape);
@@ -666,7 +694,7 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
             continue;
         }
         if (g->fuse_aff < 0 && g->fuse_relu < 0) {
-            if (g->layer.ops->forward(&g->layer, &ctx, g->n_in, in, &g->out, err)) {
+            if (g->layer.ops->forward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out, err)) {
                 rp_error_prefix(err, "layer '%s' (%s) forward: ", g->name, g->type);
                 return err->status;
             }
@@ -806,7 +834,9 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
         ctx.need_input_grad = any;
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, m->last_x, in);
-        if (g->layer.ops->backward(&g->layer, &ctx, g->n_in, in, &g->out, GRAD(m, g), din, err)) {
+        rp_run_ctx nctx;
+        if (g->layer.ops->backward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out, GRAD(m, g), din,
+                                   err)) {
             rp_error_prefix(err, "layer '%s' (%s) backward: ", g->name, g->type);
             return err->status;
         }
@@ -1159,6 +1189,7 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     copy_params(c, m, 1);
     for (size_t i = 0; i < m->n; i++) c->nodes[i].retain = m->nodes[i].retain;
     c->training = m->training;
+    c->freeze_bn = m->freeze_bn;
     c->no_fuse = m->no_fuse;
     c->seed = m->seed;
     c->step = m->step;
@@ -1249,6 +1280,7 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
         return st;
     }
     n->training = m->training;
+    n->freeze_bn = m->freeze_bn;
     n->no_fuse = m->no_fuse;
     n->init_hook = m->init_hook;
     model_swap_in(m, n);
@@ -1284,6 +1316,7 @@ int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
     }
     copy_params(n, m, 1);
     n->training = m->training;
+    n->freeze_bn = m->freeze_bn;
     n->no_fuse = m->no_fuse;
     n->init_hook = m->init_hook;
     model_swap_in(m, n);

@@ -39,7 +39,8 @@ int rp_model_load(const char *path, rp_model **out, rp_error *err) {
         rp_st_release(&st);
         rc = rp_error_set(err, RP_ERR_FORMAT,
                           "'%s' has no 'runpipe.arch' metadata, so it is a plain state dict, not a runpipe "
-                          "model: build the architecture and load it as pretrained weights instead",
+                          "model: name its architecture (model.load's 'arch', + 'head' for a replaced "
+                          "head) or load it as model.build's 'pretrained' weights",
                           path);
         if (err) snprintf(err->file, sizeof err->file, "%s", path);
         return rc;

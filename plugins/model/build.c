@@ -6,7 +6,8 @@
  * torchvision's ResNet-18 with 1000 classes), so it is loaded before the head
  * is replaced (S4: fc → Dropout(0.3) → Linear(3)) and before the adapter is
  * put in front (its parameters are new); freezing comes last so patterns can
- * name any of them.
+ * name any of them. `freeze_bn` then keeps the batch norms whose weights are
+ * frozen in eval mode during training (rp_model_set_freeze_bn).
  */
 #include <stdio.h>
 #include <string.h>
@@ -245,6 +246,7 @@ int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_i
                                            err);
     const rp_node *fr = rp_node_get(p, "freeze");
     if (!rc && present(fr)) rc = freeze(m, fr, stage_id, err);
+    if (!rc) rp_model_set_freeze_bn(m, rp_param_bool(p, "freeze_bn", 0));
     if (rc) {
         rp_model_free(m);
         return rc;
