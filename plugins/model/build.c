@@ -86,7 +86,7 @@ void model_summary(const rp_model *m, const char *what, char *buf, size_t size) 
 
 static int present(const rp_node *n) { return n && n->kind != RP_NODE_NULL; }
 
-/* Zoo architecture with `classes` / `in_channels` from the stage params
+/* Zoo architecture with `classes` / `in_channels` / `size` from the stage params
  * merged into the arch's own params and validated against its schema. */
 static int build_arch(const rp_node *p, const rp_node *arch, rp_model **out, rp_error *err) {
     const char *name = NULL;
@@ -95,7 +95,7 @@ static int build_arch(const rp_node *p, const rp_node *arch, rp_model **out, rp_
     if (rc) return rc;
     rp_node *merged = ap ? rp_node_clone(ap) : rp_node_new_map();
     if (!merged) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    static const char *const pass[] = {"classes", "in_channels"};
+    static const char *const pass[] = {"classes", "in_channels", "size"};
     for (size_t i = 0; i < RP_COUNT(pass); i++) {
         const rp_node *v = rp_node_get(p, pass[i]);
         if (!present(v)) continue;
@@ -129,7 +129,7 @@ static int build_layers(const rp_node *p, const rp_node *layers, rp_model **out,
         if (dims[i] < 1 || dims[i] != (double)(int)dims[i])
             return rp_error_at(err, input, RP_ERR_INVALID,
                                "'input': expected 3 positive integers [C, H, W]");
-    static const char *const arch_only[] = {"classes", "in_channels"};
+    static const char *const arch_only[] = {"classes", "in_channels", "size"};
     for (size_t i = 0; i < RP_COUNT(arch_only); i++) {
         const rp_node *v = rp_node_get(p, arch_only[i]);
         if (present(v))
