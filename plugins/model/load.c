@@ -25,6 +25,23 @@ static int build_plain(const rp_node *p, const char *path, rp_stage *st, rp_mode
             return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         }
     }
+    /* what model.load never does (fixed here, not user defaults): no
+     * pretrained file of its own, no grayscale adapter, nothing frozen */
+    rp_node *fixed = NULL;
+    if (rp_node_parse_string("{strict: true, gray_adapter: false, freeze: [], freeze_bn: false}", "<model.load>",
+                             &fixed, err) != RP_OK) {
+        rp_node_free(bp);
+        return err->status;
+    }
+    for (size_t i = 0; i < fixed->n; i++) {
+        rp_node *val = rp_node_clone(fixed->items[i]);
+        if (!val || rp_node_map_set(bp, rp_node_str(fixed->keys[i]), val) != RP_OK) {
+            rp_node_free(fixed);
+            rp_node_free(bp);
+            return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        }
+    }
+    rp_node_free(fixed);
     rp_model *m = NULL;
     int rc = model_build_from_params(bp, rp_stage_seed(st), rp_stage_id(st), NULL, &m, err);
     rp_node_free(bp);
