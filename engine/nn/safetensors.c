@@ -70,6 +70,8 @@ static int st_add_owned(rp_st *st, const char *name, rp_tensor *t, rp_error *err
     return RP_OK;
 }
 
+int rp_st_take(rp_st *st, const char *name, rp_tensor *t, rp_error *err) { return st_add_owned(st, name, t, err); }
+
 int rp_st_add(rp_st *st, const char *name, const rp_tensor *t, rp_error *err) {
     rp_tensor *c = rp_tensor_clone(t);
     if (!c) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
