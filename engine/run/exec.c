@@ -145,7 +145,16 @@ int rp_plan_run(const rp_plan *p, const struct rp_exec_opts *o, rp_run_result *r
             else
                 rp_info("[%zu/%zu] %s (%s)%s", i + 1, p->n, s->id, s->use,
                         shared ? " (shared stage)" : "");
+            rp_param_take_missing();
             st = def->run(&ctx, &e);
+            /* Defaults live only in schemas: a parameter read that found no
+             * key is a schema or plugin bug, never silently 0. */
+            const char *unset = rp_param_take_missing();
+            if (unset && st == RP_OK)
+                st = rp_error_set(&e, RP_ERR_INTERNAL,
+                                  "internal error: parameter '%s' was read but has no value (its "
+                                  "schema must give a default or mark it optional with null)",
+                                  unset);
         }
         sr->seconds = rp_now() - t0;
         sr->ran = 1;

@@ -13,17 +13,10 @@
 #include <string.h>
 
 #include "run/pipeline.h"
+#include "base/util.h"
 #include "runpipe/log.h"
 #include "runpipe/strbuf.h"
 #include "config/schema.h"
-
-static char *dupstr(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 static const char *art_article(const char *type) {
     return type && strchr("aeiou", type[0]) ? "an" : "a";
@@ -91,7 +84,7 @@ static int expand_star(const rp_plan *p, const char *txt, char ***out, size_t *n
     char **v = calloc(cnt ? cnt : 1, sizeof *v);
     if (!v) return RP_ERR_NOMEM;
     if (!star || !cnt) {
-        v[0] = dupstr(txt ? txt : "");
+        v[0] = rp_strdup(txt ? txt : "");
         *out = v;
         *n = 1;
         return RP_OK;
@@ -215,7 +208,7 @@ static int wire_one(rp_plan *p, size_t si, const struct rp_port *ip, const rp_no
     out->port = port;
     char lab[600];
     snprintf(lab, sizeof lab, "%s.%s", idbuf, op->name);
-    out->label = dupstr(lab);
+    out->label = rp_strdup(lab);
     out->node = ref;
     return RP_OK;
 }
@@ -385,8 +378,8 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
         char idinst[600];
         if (fe_n[fi] && id) {
             snprintf(idinst, sizeof idinst, "%s/%s", id, fe_labs[fi][k]);
-            s->group = dupstr(id);
-            s->inst = dupstr(fe_labs[fi][k]);
+            s->group = rp_strdup(id);
+            s->inst = rp_strdup(fe_labs[fi][k]);
             s->each = rp_node_clone(fe_vals[fi]->items[k]);
         }
         if (!id || !*id) {
@@ -397,7 +390,7 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
                 rp_diag_addf(d, idn, id, "duplicate stage id '%s' (first defined at line %d)", id,
                              p->st[o].node ? p->st[o].node->line : 0);
         } else {
-            s->id = dupstr(fe_n[fi] ? idinst : id);
+            s->id = rp_strdup(fe_n[fi] ? idinst : id);
         }
         if (!use || !*use) {
             if (k == 0)
@@ -405,7 +398,7 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
                              id ? id : "?");
             continue;
         }
-        s->use = dupstr(use);
+        s->use = rp_strdup(use);
         rp_error e;
         rp_error_clear(&e);
         if (rp_registry_stage_lookup(use, usen, &s->entry, &e) != RP_OK) {
