@@ -92,7 +92,6 @@ size_t rp_plugins_load_all(void);
 /* ---- helpers ---- */
 /* Levenshtein distance, capped at `cap` (returns cap+1 beyond). */
 size_t rp_edit_distance(const char *a, const char *b, size_t cap);
-/* Best candidate close enough to `name` to suggest, or NULL. */
-const char *rp_suggest(const char *name, const char *const *cands, size_t n);
+/* rp_suggest (did-you-mean) is public: runpipe/error.h. */
 
 #endif
