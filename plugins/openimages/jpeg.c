@@ -32,6 +32,13 @@ static void on_emit(j_common_ptr cinfo, int level) {
     if (level < 0) on_error_exit(cinfo);
 }
 
+/* Warnings during the header probe: the pixels are decoded (and checked)
+ * later; libjpeg's default would print to stderr. */
+static void on_emit_quiet(j_common_ptr cinfo, int level) {
+    (void)cinfo;
+    (void)level;
+}
+
 static int is_jpeg(FILE *f) {
     unsigned char m[2] = {0, 0};
     size_t n = fread(m, 1, 2, f);
@@ -54,6 +61,7 @@ int oi_image_size(const char *path, int *w, int *h, rp_error *err) {
     jerr je;
     ci.err = jpeg_std_error(&je.pub);
     je.pub.error_exit = on_error_exit;
+    je.pub.emit_message = on_emit_quiet;
     jpeg_create_decompress(&ci);
     if (setjmp(je.jb)) {
         jpeg_destroy_decompress(&ci);

@@ -266,6 +266,14 @@ static int crop_image(work *w, size_t i, uint8_t *canvas, oi_render_buf *rb, rp_
     uint8_t *px;
     int iw, ih;
     int st = oi_image_decode(path, &px, &iw, &ih, err);
+    if (st && o->skip_bad && st != RP_ERR_NOMEM) {
+        /* damaged after a good header: its boxes are dropped and counted */
+        rp_warn("%s (on_error: skip)", err->msg);
+        rp_error_clear(err);
+        x->ok = 0;
+        for (size_t j = x->first; j < x->first + x->count; j++) w->bs[j].state = B_NO_IMAGE;
+        return RP_OK;
+    }
     if (st) return st;
     if (iw != x->w || ih != x->h) {
         free(px);
@@ -571,6 +579,16 @@ int oi_run_crop(rp_stage *st, rp_error *err) {
     double el = rp_now() - t1;
     fclose(journal);
     journal = NULL;
+    /* photos found damaged while cropping (on_error: skip) */
+    missing = missing_boxes = 0;
+    for (size_t i = 0; i < ni; i++)
+        if (!im[i].ok) {
+            missing++;
+            missing_boxes += im[i].count;
+        }
+    for (int k = 0; k < g.n_groups * 2; k++) cnt[k] = 0;
+    for (size_t j = 0; j < bl.n; j++)
+        if (bs[j].state == B_KEEP) cnt[g.classes[bl.b[j].cls].group * 2 + bs[j].split]++;
     if (!s) s = write_manifest(&o, bs, bl.n, err);
     if (!s) unlink(jp);
     if (s) {
