@@ -161,7 +161,4 @@ void oi_manifest_release(oi_manifest *m);
  * 0 when it is. */
 int oi_manifest_file(const char *row, char *file, size_t size);
 
-/* ---- stage_crop.c ------------------------------------------------------------------ */
-int oi_run_crop(rp_stage *st, rp_error *err);
-
 #endif

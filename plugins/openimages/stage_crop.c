@@ -417,7 +417,7 @@ static int write_manifest(const crop_opts *o, const box_state *bs, size_t n, rp_
     return s;
 }
 
-int oi_run_crop(rp_stage *st, rp_error *err) {
+static int crop_run(rp_stage *st, rp_error *err) {
     crop_opts o;
     int s = read_opts(st, &o, err);
     if (s) return s;
@@ -643,3 +643,19 @@ done:
     oi_groups_release(&g);
     return s;
 }
+
+static const struct rp_port crop_out[] = {
+    {"train", RP_ART_DATASET, 0, "the training crops, as data.folder opens <out>/train"},
+    {"val", RP_ART_DATASET, 0, "the validation crops, as data.folder opens <out>/val"},
+    {"folder", RP_ART_FILES, 0, "the crop folder (train/, val/, manifest.csv)"},
+};
+static const struct rp_stage_def crop_stage = {
+    "openimages.crop",
+    "Open Images boxes -> size x size crops on a corner-median canvas, train/val image folders",
+    NULL,
+    0,
+    crop_out,
+    RP_COUNT(crop_out),
+    crop_run,
+};
+RP_STAGE(crop_stage)
