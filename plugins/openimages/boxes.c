@@ -38,7 +38,8 @@ void oi_format_image_id(uint64_t id, char buf[17]) {
 }
 
 enum { C_ID, C_LABEL, C_XMIN, C_XMAX, C_YMIN, C_YMAX, C_NREQ };
-static const char *const req_cols[C_NREQ] = {"ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax"};
+static const char *const req_cols[C_NREQ] = {"ImageID", "LabelName", "XMin",
+                                             "XMax",    "YMin",      "YMax"};
 
 typedef struct box_ctx {
     const char *path;
@@ -61,8 +62,10 @@ static int bad_row(box_ctx *c, rp_error *err, const char *fmt, ...) {
     va_end(ap);
     if (!c->skip_bad) return rp_error_set(err, RP_ERR_FORMAT, "%s", msg);
     c->out->bad_rows++;
-    if (c->out->bad_rows <= 5) rp_warn("%s (on_error: skip)", msg);
-    else rp_debug("%s (on_error: skip)", msg);
+    if (c->out->bad_rows <= 5)
+        rp_warn("%s (on_error: skip)", msg);
+    else
+        rp_debug("%s (on_error: skip)", msg);
     return RP_OK;
 }
 
@@ -163,8 +166,10 @@ int oi_boxes_read(const char *path, const oi_groups *g, uint32_t exclude, int sk
     size_t k = 0;
     for (size_t i = 0; i < out->n; i++) {
         out->b[i].n = (i && out->b[i].image_id == out->b[i - 1].image_id) ? out->b[i - 1].n + 1 : 0;
-        if (out->b[i].flags & exclude) out->excluded++;
-        else out->b[k++] = out->b[i];
+        if (out->b[i].flags & exclude)
+            out->excluded++;
+        else
+            out->b[k++] = out->b[i];
     }
     out->n = k;
     return RP_OK;

@@ -59,23 +59,27 @@ static const char *suggest(const desc_list *d, const char *want) {
     char **low = calloc(n ? n : 1, sizeof *low);
     char key[160];
     snprintf(key, sizeof key, "%s", want);
-    for (char *p = key; *p; p++) *p = (char)tolower((unsigned char)*p);
+    for (char *p = key; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
     const char *best = NULL;
     for (size_t i = 0; low && i < n; i++) {
         const char *s = i < d->n ? d->name[i] : d->mid[i - d->n];
         low[i] = strdup(s);
-        for (char *p = low[i]; p && *p; p++) *p = (char)tolower((unsigned char)*p);
+        for (char *p = low[i]; p && *p; p++)
+            *p = (char)tolower((unsigned char)*p);
     }
     const char *hit = low ? rp_suggest(key, (const char *const *)low, n) : NULL;
     for (size_t i = 0; hit && i < n; i++)
         if (low[i] == hit) best = i < d->n ? d->name[i] : d->mid[i - d->n];
-    for (size_t i = 0; low && i < n; i++) free(low[i]);
+    for (size_t i = 0; low && i < n; i++)
+        free(low[i]);
     free(low);
     return best;
 }
 
 void oi_groups_release(oi_groups *g) {
-    for (int i = 0; i < g->n_groups; i++) free(g->names[i]);
+    for (int i = 0; i < g->n_groups; i++)
+        free(g->names[i]);
     free(g->names);
     free(g->classes);
     memset(g, 0, sizeof *g);
@@ -114,13 +118,15 @@ int oi_groups_resolve(const rp_node *groups, const char *descriptions, oi_groups
     }
     if (!st) qsort(out->names, ng, sizeof *out->names, cmp_str);
     size_t total = 0;
-    for (size_t i = 0; !st && i < ng; i++) total += rp_node_len(groups->items[i]);
+    for (size_t i = 0; !st && i < ng; i++)
+        total += rp_node_len(groups->items[i]);
     if (!st && !(out->classes = calloc(total ? total : 1, sizeof *out->classes)))
         st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < ng; i++) {
         const char *gname = rp_node_key_at(groups, i);
         int gid = 0;
-        while (strcmp(out->names[gid], gname)) gid++;
+        while (strcmp(out->names[gid], gname))
+            gid++;
         const rp_node *list = groups->items[i];
         if (rp_node_len(list) == 0) {
             st = rp_error_at(err, list, RP_ERR_INVALID, "'groups.%s': no classes listed", gname);
@@ -130,7 +136,8 @@ int oi_groups_resolve(const rp_node *groups, const char *descriptions, oi_groups
             const rp_node *item = rp_node_at(list, j);
             const char *want = rp_node_str(item);
             size_t k = 0;
-            while (k < d.n && strcmp(d.mid[k], want) && strcmp(d.name[k], want)) k++;
+            while (k < d.n && strcmp(d.mid[k], want) && strcmp(d.name[k], want))
+                k++;
             if (k == d.n) {
                 const char *s = suggest(&d, want);
                 if (s)

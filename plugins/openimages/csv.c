@@ -13,12 +13,12 @@
 typedef struct csv_ctx {
     oi_csv_row_fn fn;
     void *user;
-    char *text;               /* the current record's fields, NUL-separated */
+    char *text; /* the current record's fields, NUL-separated */
     size_t len, cap;
     size_t off[OI_CSV_MAX_FIELDS];
-    size_t nf;                /* fields seen (may exceed OI_CSV_MAX_FIELDS) */
+    size_t nf; /* fields seen (may exceed OI_CSV_MAX_FIELDS) */
     uint64_t line;
-    int status;               /* first error (stops the callbacks) */
+    int status; /* first error (stops the callbacks) */
     rp_error *err;
 } csv_ctx;
 
@@ -51,7 +51,8 @@ static void on_row(int term, void *data) {
     c->line++;
     const char *f[OI_CSV_MAX_FIELDS];
     size_t n = c->nf < OI_CSV_MAX_FIELDS ? c->nf : OI_CSV_MAX_FIELDS;
-    for (size_t i = 0; i < n; i++) f[i] = c->text + c->off[i];
+    for (size_t i = 0; i < n; i++)
+        f[i] = c->text + c->off[i];
     c->status = c->fn(c->user, f, c->nf, c->line, c->err);
     c->nf = 0;
     c->len = 0;
@@ -74,8 +75,7 @@ int oi_csv_stream(const char *path, oi_csv_row_fn fn, void *ctx, rp_error *err) 
             c.status = rp_error_set(err, RP_ERR_FORMAT, "%s:%llu: malformed CSV: %s", path,
                                     (unsigned long long)c.line + 1, csv_strerror(csv_error(&p)));
     }
-    if (!c.status && ferror(f))
-        c.status = rp_error_set(err, RP_ERR_IO, "%s: read error", path);
+    if (!c.status && ferror(f)) c.status = rp_error_set(err, RP_ERR_IO, "%s: read error", path);
     if (!c.status) csv_fini(&p, on_field, on_row, &c);
     csv_free(&p);
     fclose(f);

@@ -74,7 +74,8 @@ int oi_image_size(const char *path, int *w, int *h, rp_error *err) {
     *h = (int)ci.image_height;
     jpeg_destroy_decompress(&ci);
     fclose(f);
-    if (*w <= 0 || *h <= 0) return rp_error_set(err, RP_ERR_FORMAT, "%s: image has no pixels", path);
+    if (*w <= 0 || *h <= 0)
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: image has no pixels", path);
     return RP_OK;
 }
 

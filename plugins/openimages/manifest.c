@@ -16,7 +16,8 @@ static int cmp_row(const void *a, const void *b) {
 
 static int add_lines(oi_manifest *m, char *text, rp_error *err) {
     size_t cap = m->n + 64;
-    for (char *p = text; *p; p++) cap += *p == '\n';
+    for (char *p = text; *p; p++)
+        cap += *p == '\n';
     char **r = realloc(m->rows, cap * sizeof *r);
     if (!r) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     m->rows = r;
@@ -24,7 +25,8 @@ static int add_lines(oi_manifest *m, char *text, rp_error *err) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = 0;
         if (*line && strcmp(line, OI_MANIFEST_HEADER)) {
-            if (!(m->rows[m->n] = strdup(line))) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+            if (!(m->rows[m->n] = strdup(line)))
+                return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
             m->n++;
         }
         line = nl ? nl + 1 : NULL;
@@ -66,7 +68,8 @@ int oi_manifest_has(const oi_manifest *m, const char *row) {
 }
 
 void oi_manifest_release(oi_manifest *m) {
-    for (size_t i = 0; i < m->n; i++) free(m->rows[i]);
+    for (size_t i = 0; i < m->n; i++)
+        free(m->rows[i]);
     free(m->rows);
     memset(m, 0, sizeof *m);
 }
@@ -94,6 +97,7 @@ int oi_manifest_file(const char *row, char *file, size_t size) {
     if (oi_parse_image_id(hex, &id) || b[16] != '_') return 1;
     const char *d = b + 17;
     if (!isdigit((unsigned char)*d)) return 1;
-    while (isdigit((unsigned char)*d)) d++;
+    while (isdigit((unsigned char)*d))
+        d++;
     return strcmp(d, ".jpg") != 0;
 }

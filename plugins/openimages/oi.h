@@ -31,16 +31,16 @@ int oi_csv_stream(const char *path, oi_csv_row_fn fn, void *ctx, rp_error *err);
 /* ---- classes.c ----------------------------------------------------------------- */
 
 typedef struct oi_class {
-    char mid[32];         /* "/m/01g317" */
-    char name[128];       /* display name "Person" */
-    int group;            /* index into oi_groups.names */
+    char mid[32];   /* "/m/01g317" */
+    char name[128]; /* display name "Person" */
+    int group;      /* index into oi_groups.names */
 } oi_class;
 
 typedef struct oi_groups {
     int n_groups;
-    char **names;         /* owned, sorted (= class ids of the output datasets) */
+    char **names; /* owned, sorted (= class ids of the output datasets) */
     size_t n_classes;
-    oi_class *classes;    /* owned: every chosen Open Images class */
+    oi_class *classes; /* owned: every chosen Open Images class */
 } oi_groups;
 
 /* Resolve `groups` (the validated `groups:` map node: group → [name or MID])
@@ -66,20 +66,20 @@ enum oi_flag {
 int oi_flag_of(const char *column);
 
 typedef struct oi_box {
-    uint64_t image_id;    /* the 16 hex digits of ImageID */
-    uint32_t n;           /* ordinal among the image's rows of chosen classes */
-    int32_t cls;          /* index into oi_groups.classes */
+    uint64_t image_id;     /* the 16 hex digits of ImageID */
+    uint32_t n;            /* ordinal among the image's rows of chosen classes */
+    int32_t cls;           /* index into oi_groups.classes */
     double x0, x1, y0, y1; /* XMin, XMax, YMin, YMax in [0, 1] */
-    uint32_t flags;       /* enum oi_flag */
-    uint64_t line;        /* in the box CSV */
+    uint32_t flags;        /* enum oi_flag */
+    uint64_t line;         /* in the box CSV */
 } oi_box;
 
 typedef struct oi_box_list {
     oi_box *b;
     size_t n, cap;
-    uint64_t rows;        /* data rows read */
-    uint64_t bad_rows;    /* rows skipped under on_error: skip */
-    uint64_t excluded;    /* boxes dropped by `exclude` */
+    uint64_t rows;     /* data rows read */
+    uint64_t bad_rows; /* rows skipped under on_error: skip */
+    uint64_t excluded; /* boxes dropped by `exclude` */
 } oi_box_list;
 
 /* Read the boxes of the chosen classes from the box CSV (streamed), sorted
@@ -125,9 +125,9 @@ void oi_corner_median(const uint8_t *img, int w, int left, int top, int bw, int 
                       uint8_t rgb[3]);
 
 typedef struct oi_render_buf {
-    uint8_t *crop;        /* [bh, bw, 3] */
+    uint8_t *crop; /* [bh, bw, 3] */
     size_t crop_cap;
-    uint8_t *resized;     /* [rh, rw, 3] */
+    uint8_t *resized; /* [rh, rw, 3] */
     size_t resized_cap;
 } oi_render_buf;
 void oi_render_buf_release(oi_render_buf *b);
@@ -148,9 +148,9 @@ int oi_render(const uint8_t *img, int w, int left, int top, int bw, int bh, int 
  * an interrupted run's crops are known too. */
 extern const char *const OI_MANIFEST_HEADER;
 typedef struct oi_manifest {
-    char **rows;          /* owned, sorted, without newline */
+    char **rows; /* owned, sorted, without newline */
     size_t n;
-    int same_params;      /* manifest.params equals the current parameters */
+    int same_params; /* manifest.params equals the current parameters */
 } oi_manifest;
 /* Rows of <dir>/manifest.csv and <dir>/manifest.csv.part (absent = none). */
 int oi_manifest_load(const char *dir, const char *params_text, oi_manifest *m, rp_error *err);

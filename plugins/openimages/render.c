@@ -86,7 +86,8 @@ int oi_render(const uint8_t *img, int w, int left, int top, int bw, int bh, int 
         rp_image_resize_u8(buf->crop, bw, bh, 3, buf->resized, rw, rh, interp);
         src = buf->resized;
     }
-    for (int i = 0; i < size * size; i++) memcpy(canvas + (size_t)i * 3, bg, 3);
+    for (int i = 0; i < size * size; i++)
+        memcpy(canvas + (size_t)i * 3, bg, 3);
     for (int y = 0; y < rh; y++)
         memcpy(canvas + ((size_t)(py + y) * size + (size_t)px) * 3, src + (size_t)y * rw * 3,
                (size_t)rw * 3);

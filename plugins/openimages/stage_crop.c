@@ -35,16 +35,16 @@ typedef struct img_rec {
     uint64_t id;
     size_t first, count; /* boxes[first .. first+count) */
     int w, h;
-    int ok;              /* header read */
-    int todo;            /* crops to write */
+    int ok;   /* header read */
+    int todo; /* crops to write */
 } img_rec;
 
 typedef struct box_state {
-    int state;           /* B_* */
+    int state; /* B_* */
     int split;
     int left, top, bw, bh, rw, rh, px, py;
-    int done_before;     /* listed in the manifest with the same params, file present */
-    char *row;           /* manifest row (owned) */
+    int done_before; /* listed in the manifest with the same params, file present */
+    char *row;       /* manifest row (owned) */
 } box_state;
 
 static void image_path(const crop_opts *o, uint64_t id, char *buf, size_t n) {
@@ -53,15 +53,14 @@ static void image_path(const crop_opts *o, uint64_t id, char *buf, size_t n) {
     snprintf(buf, n, "%s/%s.jpg", o->images, hex);
 }
 
-static void crop_rel(const oi_groups *g, const oi_box *b, const box_state *s, char *buf,
-                     size_t n) {
+static void crop_rel(const oi_groups *g, const oi_box *b, const box_state *s, char *buf, size_t n) {
     char hex[17];
     oi_format_image_id(b->image_id, hex);
     snprintf(buf, n, "%s/%s/%s_%u.jpg", split_names[s->split], g->names[g->classes[b->cls].group],
              hex, b->n);
 }
 
-static char *make_row(const oi_groups *g, const oi_box *b, const box_state *s, int size) {
+static char *make_row(const oi_groups *g, const oi_box *b, const box_state *s) {
     char file[512], hex[17], cls[300];
     crop_rel(g, b, s, file, sizeof file);
     oi_format_image_id(b->image_id, hex);
@@ -77,11 +76,10 @@ static char *make_row(const oi_groups *g, const oi_box *b, const box_state *s, i
     cls[k] = 0;
     rp_strbuf r = {0};
     double scale = (double)s->rw / s->bw;
-    (void)size;
     rp_strbuf_printf(&r, "%s,%s,%u,%s,%s,%s,%s,%.6f,%.6f,%.6f,%.6f,%d,%d,%d,%d,%.6f,%d,%d", file,
-                     hex, b->n, g->classes[b->cls].mid, cls,
-                     g->names[g->classes[b->cls].group], split_names[s->split], b->x0, b->x1,
-                     b->y0, b->y1, s->left, s->top, s->bw, s->bh, scale, s->px, s->py);
+                     hex, b->n, g->classes[b->cls].mid, cls, g->names[g->classes[b->cls].group],
+                     split_names[s->split], b->x0, b->x1, b->y0, b->y1, s->left, s->top, s->bw,
+                     s->bh, scale, s->px, s->py);
     return rp_strbuf_take(&r);
 }
 
@@ -147,8 +145,7 @@ static int probe_images(const crop_opts *o, const oi_box_list *bl, img_rec *im, 
             im[i].ok = 1;
             continue;
         }
-        rp_error_prefix(&e, "box %s:%llu: ", o->boxes,
-                        (unsigned long long)bl->b[im[i].first].line);
+        rp_error_prefix(&e, "box %s:%llu: ", o->boxes, (unsigned long long)bl->b[im[i].first].line);
 #pragma omp critical(oi_probe_fail)
         if (i < fail_at) {
             fail_at = i;
@@ -173,8 +170,8 @@ static int probe_images(const crop_opts *o, const oi_box_list *bl, img_rec *im, 
 }
 
 /* Keep at most `cap` boxes of each group (a seeded choice). */
-static void apply_caps(const crop_opts *o, const oi_groups *g, const oi_box_list *bl,
-                       box_state *bs, uint64_t *over) {
+static void apply_caps(const crop_opts *o, const oi_groups *g, const oi_box_list *bl, box_state *bs,
+                       uint64_t *over) {
     int ng = g->n_groups;
     uint64_t *cnt = calloc((size_t)ng, sizeof *cnt);
     if (!cnt) return;
@@ -190,7 +187,8 @@ static void apply_caps(const crop_opts *o, const oi_groups *g, const oi_box_list
         if (!idx) break;
         uint32_t m = 0;
         for (size_t i = 0; i < bl->n; i++)
-            if (bs[i].state == B_KEEP && g->classes[bl->b[i].cls].group == k) idx[m++] = (uint32_t)i;
+            if (bs[i].state == B_KEEP && g->classes[bl->b[i].cls].group == k)
+                idx[m++] = (uint32_t)i;
         rp_rng r;
         rp_rng_for(&r, o->seed, o->stage, "select", (uint64_t)k, 0);
         rp_rng_shuffle(&r, idx, m);
@@ -234,12 +232,14 @@ static int assign_split(const crop_opts *o, const oi_groups *g, const oi_box_lis
     for (int k = 0; k < g->n_groups; k++) {
         uint32_t m = 0;
         for (size_t i = 0; i < bl->n; i++)
-            if (bs[i].state == B_KEEP && g->classes[bl->b[i].cls].group == k) idx[m++] = (uint32_t)i;
+            if (bs[i].state == B_KEEP && g->classes[bl->b[i].cls].group == k)
+                idx[m++] = (uint32_t)i;
         rp_rng r;
         rp_rng_for(&r, o->seed, o->stage, "split", (uint64_t)k + 1, 0);
         rp_rng_shuffle(&r, idx, m);
         uint32_t nval = (uint32_t)(o->val * m + 0.5);
-        for (uint32_t j = 0; j < m; j++) bs[idx[j]].split = j < nval ? S_VAL : S_TRAIN;
+        for (uint32_t j = 0; j < m; j++)
+            bs[idx[j]].split = j < nval ? S_VAL : S_TRAIN;
     }
     free(idx);
     return RP_OK;
@@ -271,7 +271,8 @@ static int crop_image(work *w, size_t i, uint8_t *canvas, oi_render_buf *rb, rp_
         rp_warn("%s (on_error: skip)", err->msg);
         rp_error_clear(err);
         x->ok = 0;
-        for (size_t j = x->first; j < x->first + x->count; j++) w->bs[j].state = B_NO_IMAGE;
+        for (size_t j = x->first; j < x->first + x->count; j++)
+            w->bs[j].state = B_NO_IMAGE;
         return RP_OK;
     }
     if (st) return st;
@@ -310,7 +311,8 @@ static int run_crops(work *w, size_t ni, uint64_t n_todo, rp_error *err) {
     rp_error_clear(&first);
     volatile int stop = 0;
     uint64_t todo_imgs = 0;
-    for (size_t i = 0; i < ni; i++) todo_imgs += w->im[i].todo > 0;
+    for (size_t i = 0; i < ni; i++)
+        todo_imgs += w->im[i].todo > 0;
     w->bar = rp_progress_begin("crop", todo_imgs, "img");
     w->t0 = rp_now();
 #pragma omp parallel num_threads(o->threads)
@@ -367,9 +369,12 @@ static int folder_dataset(rp_stage *st, const char *out, const oi_groups *g, int
     snprintf(root, sizeof root, "%s/%s", out, split_names[split]);
     rp_node *p = rp_node_new_map(), *cls = rp_node_new_seq();
     int s = (p && cls) ? RP_OK : RP_ERR_NOMEM;
-    for (int k = 0; !s && k < g->n_groups; k++) s = rp_node_seq_push(cls, rp_node_new_string(g->names[k]));
-    if (!s) s = rp_node_map_set(p, "classes", cls);
-    else rp_node_free(cls);
+    for (int k = 0; !s && k < g->n_groups; k++)
+        s = rp_node_seq_push(cls, rp_node_new_string(g->names[k]));
+    if (!s)
+        s = rp_node_map_set(p, "classes", cls);
+    else
+        rp_node_free(cls);
     if (!s) s = rp_node_map_set(p, "root", rp_node_new_string(root));
     if (s) {
         rp_node_free(p);
@@ -404,7 +409,8 @@ static int write_manifest(const crop_opts *o, const box_state *bs, size_t n, rp_
     qsort(rows, m, sizeof *rows, cmp_row);
     rp_strbuf b = {0};
     rp_strbuf_printf(&b, "%s\n", OI_MANIFEST_HEADER);
-    for (size_t i = 0; i < m; i++) rp_strbuf_printf(&b, "%s\n", rows[i]);
+    for (size_t i = 0; i < m; i++)
+        rp_strbuf_printf(&b, "%s\n", rows[i]);
     free(rows);
     if (b.oom) {
         rp_strbuf_release(&b);
@@ -491,7 +497,8 @@ static int crop_run(rp_stage *st, rp_error *err) {
         rp_rng_for(&r, o.seed, o.stage, "paste", bl.b[j].n, bl.b[j].image_id);
         b->px = (int)rp_rng_below(&r, (uint32_t)(o.size - b->rw + 1));
         b->py = (int)rp_rng_below(&r, (uint32_t)(o.size - b->rh + 1));
-        if (!(b->row = make_row(&g, &bl.b[j], b, o.size))) s = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        if (!(b->row = make_row(&g, &bl.b[j], b)))
+            s = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         cnt[g.classes[bl.b[j].cls].group * 2 + b->split]++;
     }
     for (int k = 0; k < g.n_groups && !s; k++)
@@ -525,8 +532,10 @@ static int crop_run(rp_stage *st, rp_error *err) {
             snprintf(file, sizeof file, "%s/%s", o.out, rel);
             b->done_before = rp_path_exists(file);
         }
-        if (b->done_before) reused++;
-        else n_todo++;
+        if (b->done_before)
+            reused++;
+        else
+            n_todo++;
     }
     /* files of an earlier manifest that this plan does not make: removed, so
      * the folder holds exactly the listed crops */
@@ -586,7 +595,8 @@ static int crop_run(rp_stage *st, rp_error *err) {
             missing++;
             missing_boxes += im[i].count;
         }
-    for (int k = 0; k < g.n_groups * 2; k++) cnt[k] = 0;
+    for (int k = 0; k < g.n_groups * 2; k++)
+        cnt[k] = 0;
     for (size_t j = 0; j < bl.n; j++)
         if (bs[j].state == B_KEEP) cnt[g.classes[bl.b[j].cls].group * 2 + bs[j].split]++;
     if (!s) s = write_manifest(&o, bs, bl.n, err);
@@ -612,10 +622,10 @@ static int crop_run(rp_stage *st, rp_error *err) {
             "removed); skipped: %llu too small (min_size %d), %llu over the cap, %llu excluded, "
             "%llu boxes of %llu missing images, %llu bad CSV rows",
             (unsigned long long)kept, ni - (size_t)missing, (unsigned long long)w.crops_done, el,
-            (unsigned long long)reused, (unsigned long long)removed,
-            (unsigned long long)too_small, o.min_size, (unsigned long long)over,
-            (unsigned long long)bl.excluded, (unsigned long long)missing_boxes,
-            (unsigned long long)missing, (unsigned long long)bl.bad_rows);
+            (unsigned long long)reused, (unsigned long long)removed, (unsigned long long)too_small,
+            o.min_size, (unsigned long long)over, (unsigned long long)bl.excluded,
+            (unsigned long long)missing_boxes, (unsigned long long)missing,
+            (unsigned long long)bl.bad_rows);
     rp_stage_note(st, "crops", (double)kept);
     rp_stage_note(st, "crops_written", (double)w.crops_done);
     rp_stage_note(st, "crops_reused", (double)reused);
@@ -630,13 +640,15 @@ static int crop_run(rp_stage *st, rp_error *err) {
     if (!s) s = folder_dataset(st, o.out, &g, S_VAL, err);
     if (!s) {
         rp_files *f = rp_files_new(o.out);
-        s = f ? rp_stage_output(st, "folder", f, err) : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        s = f ? rp_stage_output(st, "folder", f, err)
+              : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     }
 done:
     if (journal) fclose(journal);
     oi_manifest_release(&old);
     free(ptext);
-    for (size_t j = 0; bs && j < bl.n; j++) free(bs[j].row);
+    for (size_t j = 0; bs && j < bl.n; j++)
+        free(bs[j].row);
     free(bs);
     free(im);
     oi_boxes_release(&bl);

@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../harness.h"
 #include "../../../plugins/openimages/oi.h"
+#include "../../harness.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -23,7 +23,7 @@ static void test_image_id(void **state) {
     assert_string_equal(buf, "000a1249af2bc5f0");
     assert_int_not_equal(oi_parse_image_id("000a1249af2bc5f", &id), 0);   /* 15 */
     assert_int_not_equal(oi_parse_image_id("000a1249af2bc5f00", &id), 0); /* 17 */
-    assert_int_not_equal(oi_parse_image_id("000A1249AF2BC5F0", &id), 0); /* upper case */
+    assert_int_not_equal(oi_parse_image_id("000A1249AF2BC5F0", &id), 0);  /* upper case */
     assert_int_not_equal(oi_parse_image_id("../../etc/passwd", &id), 0);  /* 16 chars */
     assert_int_not_equal(oi_parse_image_id("", &id), 0);
 }
@@ -53,7 +53,8 @@ static void test_corner_median(void **state) {
     (void)state;
     enum { W = 6, H = 5 };
     uint8_t img[W * H * 3];
-    for (int i = 0; i < W * H * 3; i++) img[i] = 200;
+    for (int i = 0; i < W * H * 3; i++)
+        img[i] = 200;
     /* crop (1,1)-(4,3) of 4x3: corners (1,1) (4,1) (1,3) (4,3) */
     const int cx[4] = {1, 4, 1, 4}, cy[4] = {1, 1, 3, 3};
     const uint8_t r[4] = {10, 20, 30, 250};
@@ -76,8 +77,8 @@ static void test_corner_median(void **state) {
     oi_render_buf rb = {0};
     rp_error err;
     const uint8_t gb[3] = {1, 2, 3};
-    RP_ASSERT_OK(oi_render(img, W, 1, 1, 4, 3, 4, 3, OI_FILTER_AUTO, gb, 8, 3, 5, canvas, &rb, &err),
-                 &err);
+    RP_ASSERT_OK(
+        oi_render(img, W, 1, 1, 4, 3, 4, 3, OI_FILTER_AUTO, gb, 8, 3, 5, canvas, &rb, &err), &err);
     assert_memory_equal(canvas, gb, 3);
     assert_int_equal(canvas[(5 * 8 + 3) * 3], 10); /* the crop's top-left pixel */
     assert_int_equal(canvas[(7 * 8 + 6) * 3], 250);
@@ -93,14 +94,16 @@ static void test_manifest_paths(void **state) {
     assert_int_not_equal(oi_manifest_file("train/../000a1249af2bc5f0_3.jpg,", f, sizeof f), 0);
     assert_int_not_equal(oi_manifest_file("train/p/../../etc/passwd_1.jpg,", f, sizeof f), 0);
     assert_int_not_equal(oi_manifest_file("/etc/person/000a1249af2bc5f0_3.jpg,", f, sizeof f), 0);
-    assert_int_not_equal(oi_manifest_file("train/person/000a1249af2bc5f0_3.jpg.sh,", f, sizeof f), 0);
+    assert_int_not_equal(oi_manifest_file("train/person/000a1249af2bc5f0_3.jpg.sh,", f, sizeof f),
+                         0);
 }
 
 /* ---- the stage through the binary ---------------------------------------------------- */
 
 #define FIX "%S/datasets/fixtures/openimages"
 #define FIXF "%%S/datasets/fixtures/openimages" /* inside a format */
-#define GROUPS "{person: [Person, Man, Woman], animal: [Dog, Cat, Bird], object: [Car, Chair, Bottle]}"
+#define GROUPS                                                                                     \
+    "{person: [Person, Man, Woman], animal: [Dog, Cat, Bird], object: [Car, Chair, Bottle]}"
 
 static int run(const char *stages, const char *tag, const char *extra, char *log_text, size_t n) {
     const char *dir = rp_test_tmpdir();
@@ -108,13 +111,15 @@ static int run(const char *stages, const char *tag, const char *extra, char *log
     snprintf(file, sizeof file, "%s.yaml", tag);
     snprintf(log, sizeof log, "%s/%s.log", dir, tag);
     const char *path = rp_test_write_pipeline(dir, file, "name: oitest\nseed: 3\n", stages);
-    snprintf(args, sizeof args, "run '%s' --out '%s/run_%s' %s", path, dir, tag, extra ? extra : "");
+    snprintf(args, sizeof args, "run '%s' --out '%s/run_%s' %s", path, dir, tag,
+             extra ? extra : "");
     return rp_test_runpipe(args, log, log_text, n);
 }
 
 static char logbuf[40000];
 
-static void expect(const char *stages, const char *extra, int code, const char *n1, const char *n2) {
+static void expect(const char *stages, const char *extra, int code, const char *n1,
+                   const char *n2) {
     static int k;
     char tag[32];
     snprintf(tag, sizeof tag, "p%d", k++);
@@ -140,15 +145,22 @@ static void crop_stage(char *buf, size_t n, const char *boxes, const char *more)
              boxes, more ? more : "");
 }
 
-#define ROW(id, lab, x0, x1) id ",xclick," lab ",1," x0 "," x1 ",0.1,0.9,0,0,0,0,0,-1,-1,-1,-1,-1,-1,-1,-1\n"
+#define ROW(id, lab, x0, x1)                                                                       \
+    id ",xclick," lab ",1," x0 "," x1 ",0.1,0.9,0,0,0,0,0,-1,-1,-1,-1,-1,-1,-1,-1\n"
 /* 4 boxes per group on 12 photos; split 2:2 per group (SPLIT) */
-#define GOOD                                                                                          \
-    ROW("000a1249af2bc5f0", "/m/01g317", "0.1", "0.9") ROW("0012ab34cd56ef78", "/m/0bt9lr", "0.1", "0.9") \
-    ROW("00ff00ff00ff00ff", "/m/0k4j", "0.1", "0.9") ROW("01a2b3c4d5e6f708", "/m/01g317", "0.1", "0.9")  \
-    ROW("02b1c0ffee15600d", "/m/0bt9lr", "0.1", "0.9") ROW("0301a1b2c3d4e5f6", "/m/0k4j", "0.1", "0.9")  \
-    ROW("04aa55aa55aa55aa", "/m/04yx4", "0.1", "0.9") ROW("05f00dbabe123456", "/m/01yrx", "0.1", "0.9")  \
-    ROW("06c0ffee00000001", "/m/01mzpv", "0.1", "0.9") ROW("07d1ce5a11e9c0de", "/m/03bt1vf", "0.1", "0.9") \
-    ROW("08badcab1e000042", "/m/015p6", "0.1", "0.9") ROW("09e1e2e3e4e5e6e7", "/m/04dr76w", "0.1", "0.9")
+#define GOOD                                                                                       \
+    ROW("000a1249af2bc5f0", "/m/01g317", "0.1", "0.9")                                             \
+    ROW("0012ab34cd56ef78", "/m/0bt9lr", "0.1", "0.9")                                             \
+        ROW("00ff00ff00ff00ff", "/m/0k4j", "0.1", "0.9")                                           \
+            ROW("01a2b3c4d5e6f708", "/m/01g317", "0.1", "0.9")                                     \
+                ROW("02b1c0ffee15600d", "/m/0bt9lr", "0.1", "0.9")                                 \
+                    ROW("0301a1b2c3d4e5f6", "/m/0k4j", "0.1", "0.9")                               \
+                        ROW("04aa55aa55aa55aa", "/m/04yx4", "0.1", "0.9")                          \
+                            ROW("05f00dbabe123456", "/m/01yrx", "0.1", "0.9")                      \
+                                ROW("06c0ffee00000001", "/m/01mzpv", "0.1", "0.9")                 \
+                                    ROW("07d1ce5a11e9c0de", "/m/03bt1vf", "0.1", "0.9")            \
+                                        ROW("08badcab1e000042", "/m/015p6", "0.1", "0.9")          \
+                                            ROW("09e1e2e3e4e5e6e7", "/m/04dr76w", "0.1", "0.9")
 #define SPLIT "      val: 0.5\n      split_by: box\n"
 
 static void test_fixture(void **state) {
@@ -171,7 +183,8 @@ static void test_fixture(void **state) {
     snprintf(p, sizeof p, "%s/crops1/manifest.csv", t);
     RP_ASSERT_OK(rp_read_file(p, &man, &len, &err), &err);
     int lines = 0;
-    for (size_t i = 0; i < len; i++) lines += man[i] == '\n';
+    for (size_t i = 0; i < len; i++)
+        lines += man[i] == '\n';
     assert_int_equal(lines, 28);
     assert_true(!strncmp(man, "file,ImageID,n,LabelName,class,group,split,", 43));
     char *row = strchr(man, '\n') + 1;
@@ -194,7 +207,8 @@ static void test_fixture(void **state) {
     crop_stage(st, sizeof st, FIX "/oidv6-train-annotations-bbox.csv", more);
     expect(st, "--threads 2", 0, "27 crops from 12 images (27 written", NULL);
     char cmd[2000];
-    snprintf(cmd, sizeof cmd, "diff -r -x manifest.params '%s/crops1' '%s/crops2' > /dev/null", t, t);
+    snprintf(cmd, sizeof cmd, "diff -r -x manifest.params '%s/crops1' '%s/crops2' > /dev/null", t,
+             t);
     assert_int_equal(system(cmd), 0);
     /* a re-run skips what the manifest lists; a deleted crop is written again */
     expect(st, NULL, 0, "27 crops from 12 images (0 written", "27 already there");
@@ -252,7 +266,8 @@ static void test_bad_rows(void **state) {
                                         ROW("../../etc/passwd", "/m/01g317", "0.1", "0.9"));
     crop_stage(st, sizeof st, b, SPLIT "      on_error: skip\n");
     expect(st, NULL, 0, "12 crops from 12 images", "4 bad CSV rows");
-    assert_non_null(strstr(logbuf, "mixed.csv:15: XMin '1.5' is not a number in [0, 1] (on_error: skip)"));
+    assert_non_null(
+        strstr(logbuf, "mixed.csv:15: XMin '1.5' is not a number in [0, 1] (on_error: skip)"));
     /* a header without the needed columns */
     b = boxes_file("hdr.csv", "");
     rp_test_write(b, "ImageID,LabelName,XMin,XMax\n");
@@ -273,7 +288,8 @@ static void test_bad_images(void **state) {
     crop_stage(st, sizeof st, b, SPLIT);
     char *imgs = strstr(st, FIX "/images");
     assert_non_null(imgs);
-    snprintf(fixed, sizeof fixed, "%.*s%s/img%s", (int)(imgs - st), st, t, imgs + strlen(FIX "/images"));
+    snprintf(fixed, sizeof fixed, "%.*s%s/img%s", (int)(imgs - st), st, t,
+             imgs + strlen(FIX "/images"));
     snprintf(skip, sizeof skip, "%s      on_error: skip\n", fixed);
     /* missing: named, with the first CSV line of its boxes */
     snprintf(cmd, sizeof cmd, "rm '%s/img/01a2b3c4d5e6f708.jpg'", t);
@@ -282,16 +298,21 @@ static void test_bad_images(void **state) {
     assert_non_null(strstr(logbuf, "img/01a2b3c4d5e6f708.jpg: cannot open image: No such file"));
     expect(skip, NULL, 0, "11 crops from 11 images", "2 boxes of 1 missing images");
     /* not an image (4 bytes of a JPEG header) */
-    snprintf(cmd, sizeof cmd, "cp '%s/%s/01a2b3c4d5e6f708.jpg' '%s/img/' && cp '%s/tests/fixtures/data/truncated.jpg' '%s/img/00ff00ff00ff00ff.jpg'",
+    snprintf(cmd, sizeof cmd,
+             "cp '%s/%s/01a2b3c4d5e6f708.jpg' '%s/img/' && cp "
+             "'%s/tests/fixtures/data/truncated.jpg' '%s/img/00ff00ff00ff00ff.jpg'",
              src, fix, t, src, t);
     assert_int_equal(system(cmd), 0);
     expect(fixed, NULL, 1, "img/00ff00ff00ff00ff.jpg: cannot decode image", NULL);
     expect(skip, NULL, 0, "12 crops from 11 images", "1 boxes of 1 missing images");
     /* header fine, data cut: found when decoding, named, or skipped and counted */
-    snprintf(cmd, sizeof cmd, "cp '%s/%s/00ff00ff00ff00ff.jpg' '%s/img/' && head -c 900 '%s/%s/0012ab34cd56ef78.jpg' > '%s/img/0012ab34cd56ef78.jpg'",
+    snprintf(cmd, sizeof cmd,
+             "cp '%s/%s/00ff00ff00ff00ff.jpg' '%s/img/' && head -c 900 "
+             "'%s/%s/0012ab34cd56ef78.jpg' > '%s/img/0012ab34cd56ef78.jpg'",
              src, fix, t, src, fix, t);
     assert_int_equal(system(cmd), 0);
-    expect(fixed, NULL, 1, "img/0012ab34cd56ef78.jpg: cannot decode image: Premature end of JPEG file", NULL);
+    expect(fixed, NULL, 1,
+           "img/0012ab34cd56ef78.jpg: cannot decode image: Premature end of JPEG file", NULL);
     expect(skip, NULL, 0, "12 crops from 11 images", "1 boxes of 1 missing images");
     assert_non_null(strstr(logbuf, "img/0012ab34cd56ef78.jpg: cannot decode image"));
 }
@@ -304,8 +325,10 @@ static void test_bad_classes(void **state) {
     assert_non_null(g);
     memcpy(g, "[Dgo, Cat, Bird]", 16);
     /* line 5 + 6 = stage line 11 holds groups: the list starts at col 15 */
-    expect(st, NULL, 1, ".yaml:11:55: error: stage 'crops' (openimages.crop): 'groups.animal': "
-           "unknown class 'Dgo' (did you mean 'Dog'?) in ", NULL);
+    expect(st, NULL, 1,
+           ".yaml:11:55: error: stage 'crops' (openimages.crop): 'groups.animal': "
+           "unknown class 'Dgo' (did you mean 'Dog'?) in ",
+           NULL);
     memcpy(g, "[dog, Cat, Bird]", 16); /* case: suggested */
     expect(st, NULL, 1, "unknown class 'dog' (did you mean 'Dog'?)", NULL);
     memcpy(g, "[Zebra, Cat, Bi]", 16);
@@ -316,8 +339,8 @@ static void test_bad_classes(void **state) {
     crop_stage(st, sizeof st, FIX "/oidv6-train-annotations-bbox.csv", NULL);
     g = strstr(st, GROUPS);
     char grp[4000];
-    snprintf(grp, sizeof grp, "%.*s{person: [Person, Man, Woman], rare: [Horse]}%s", (int)(g - st), st,
-             g + strlen(GROUPS));
+    snprintf(grp, sizeof grp, "%.*s{person: [Person, Man, Woman], rare: [Horse]}%s", (int)(g - st),
+             st, g + strlen(GROUPS));
     expect(grp, NULL, 1, "group 'rare' has no crops in split 'train' (0 train, 0 val;", NULL);
     snprintf(grp, sizeof grp, "%.*s{person: [Person], ../x: [Dog]}%s", (int)(g - st), st,
              g + strlen(GROUPS));
