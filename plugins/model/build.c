@@ -144,7 +144,7 @@ static int load_pretrained(rp_model *m, const rp_node *p, const char *stage_id,
                            const char *const *dirs, rp_error *err) {
     const rp_node *pn = rp_node_get(p, "pretrained");
     const char *file = rp_node_str(pn);
-    int strict = rp_param_bool(p, "strict", 1);
+    int strict = rp_param_bool(p, "strict");
     char path[1024];
     model_resolve_path(file, dirs, path, sizeof path);
     rp_load_report rep;
@@ -232,15 +232,15 @@ int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_i
         rc = load_pretrained(m, p, stage_id, dirs, err);
     const rp_node *head = rp_node_get(p, "head");
     if (!rc && present(head)) {
-        int64_t classes = rp_param_int(head, "classes", 0);
-        double dropout = rp_param_double(head, "dropout", 0.0);
+        int64_t classes = rp_param_int(head, "classes");
+        double dropout = rp_param_double(head, "dropout");
         if (classes < 1)
             rc = rp_error_at(err, head, RP_ERR_INVALID, "'head.classes': expected >= 1");
         else
             rc = rp_model_replace_head(m, (int)classes, dropout,
                                        model_stage_seed(seed, stage_id, "head"), err);
     }
-    if (!rc && rp_param_bool(p, "gray_adapter", 0))
+    if (!rc && rp_param_bool(p, "gray_adapter"))
         rc = rp_model_prepend_gray_adapter(m, model_stage_seed(seed, stage_id, "gray_adapter"),
                                            err);
     const rp_node *fr = rp_node_get(p, "freeze");
