@@ -86,22 +86,22 @@ static char *make_row(const oi_groups *g, const oi_box *b, const box_state *s) {
 static int read_opts(rp_stage *st, crop_opts *o, rp_error *err) {
     const rp_node *p = rp_stage_params(st);
     memset(o, 0, sizeof *o);
-    o->images = rp_param_str(p, "images", NULL);
-    o->boxes = rp_param_str(p, "boxes", NULL);
-    o->descriptions = rp_param_str(p, "classes", NULL);
-    o->size = (int)rp_param_int(p, "size", 0);
-    o->min_size = (int)rp_param_int(p, "min_size", 0);
-    o->max_per_group = (int)rp_param_int(p, "max_per_group", 0);
-    o->balance = rp_param_bool(p, "balance", 0);
-    o->corner = (int)rp_param_int(p, "corner", 0);
-    o->quality = (int)rp_param_int(p, "quality", 0);
-    o->val = rp_param_double(p, "val", 0);
-    const char *f = rp_param_str(p, "filter", "");
+    o->images = rp_param_str(p, "images");
+    o->boxes = rp_param_str(p, "boxes");
+    o->descriptions = rp_param_str(p, "classes");
+    o->size = (int)rp_param_int(p, "size");
+    o->min_size = (int)rp_param_int(p, "min_size");
+    o->max_per_group = (int)rp_param_int(p, "max_per_group");
+    o->balance = rp_param_bool(p, "balance");
+    o->corner = (int)rp_param_int(p, "corner");
+    o->quality = (int)rp_param_int(p, "quality");
+    o->val = rp_param_double(p, "val");
+    const char *f = rp_param_str(p, "filter");
     o->filter = !strcmp(f, "bilinear") ? OI_FILTER_BILINEAR
                 : !strcmp(f, "area")   ? OI_FILTER_AREA
                                        : OI_FILTER_AUTO;
-    o->by_image = !strcmp(rp_param_str(p, "split_by", ""), "image");
-    o->skip_bad = !strcmp(rp_param_str(p, "on_error", ""), "skip");
+    o->by_image = !strcmp(rp_param_str(p, "split_by"), "image");
+    o->skip_bad = !strcmp(rp_param_str(p, "on_error"), "skip");
     const rp_node *ex = rp_node_get(p, "exclude");
     for (size_t i = 0; i < rp_node_len(ex); i++)
         o->exclude |= (uint32_t)oi_flag_of(rp_node_str(rp_node_at(ex, i)));
@@ -109,7 +109,8 @@ static int read_opts(rp_stage *st, crop_opts *o, rp_error *err) {
     o->stage = rp_stage_id(st);
     o->threads = rp_stage_threads(st);
     if (o->threads < 1) o->threads = 1;
-    o->out = rp_param_str(p, "out", NULL);
+    /* optional, no default: the stage's own folder in the run directory */
+    o->out = rp_param_has(p, "out") ? rp_param_str(p, "out") : NULL;
     if (!o->out || !*o->out) return rp_stage_dir(st, &o->out, err);
     return rp_mkdirs(o->out, err);
 }
