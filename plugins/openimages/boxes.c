@@ -162,7 +162,7 @@ int oi_boxes_read(const char *path, const oi_groups *g, uint32_t exclude, int sk
     }
     /* Ordinals by (ImageID, CSV line) over every valid box of a chosen class,
      * before `exclude`, so a crop's file name does not depend on the filters. */
-    qsort(out->b, out->n, sizeof *out->b, cmp_box);
+    if (out->n) qsort(out->b, out->n, sizeof *out->b, cmp_box);
     size_t k = 0;
     for (size_t i = 0; i < out->n; i++) {
         out->b[i].n = (i && out->b[i].image_id == out->b[i - 1].image_id) ? out->b[i - 1].n + 1 : 0;

@@ -59,7 +59,7 @@ int oi_manifest_load(const char *dir, const char *params_text, oi_manifest *m, r
             return st;
         }
     }
-    qsort(m->rows, m->n, sizeof *m->rows, cmp_row);
+    if (m->n) qsort(m->rows, m->n, sizeof *m->rows, cmp_row);
     return RP_OK;
 }
 
