@@ -60,9 +60,10 @@ int rp_error_at(rp_error *err, const struct rp_node *node, int status, const cha
 /* Prefix the existing message with context ("reading 'x.idx': " ...). */
 void rp_error_prefix(rp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* "Did you mean": the candidate (borrowed from `cands`, NULL entries
- * ignored) closest to `name` by edit distance, if within max(2, len/3) edits
- * (case-sensitive); NULL otherwise. */
+/* "Did you mean": the candidate closest to `name` (borrowed, from `cands`)
+ * by optimal-string-alignment distance, or NULL when none is within
+ * max(2, len/3) edits (and fewer than len edits, so a short name is never
+ * "corrected" into an unrelated one). Case-sensitive; NULL entries skipped. */
 const char *rp_suggest(const char *name, const char *const *cands, size_t n);
 
 /* Short name of a status ("io error", "invalid", ...). Static string. */

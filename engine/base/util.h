@@ -1,0 +1,22 @@
+/* runpipe internal — small helpers every subsystem uses: NULL-safe string
+ * copies and the one "did you mean" rule behind every suggestion. */
+#ifndef RP_BASE_UTIL_H
+#define RP_BASE_UTIL_H
+
+#include <stddef.h>
+
+#include "runpipe/error.h"
+
+/* strdup that passes NULL through (and returns NULL when out of memory).
+ * Transferred. */
+char *rp_strdup(const char *s);
+
+/* Optimal-string-alignment distance (Levenshtein plus adjacent
+ * transpositions, so "trian" is 1 from "train"), or cap + 1 when it exceeds
+ * `cap`. */
+size_t rp_edit_distance(const char *a, const char *b, size_t cap);
+
+/* rp_suggest, the "did you mean" rule, is public (plugins suggest too):
+ * runpipe/error.h. */
+
+#endif
