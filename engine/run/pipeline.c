@@ -458,7 +458,7 @@ int rp_plan_run(const rp_plan *p, const struct rp_exec_opts *o, rp_run_result *r
             break;
         }
         rp_info("[%zu/%zu] %s (%s)", i + 1, p->n, s->id, s->use);
-        struct rp_stage ctx = {p, i, s, store, o, NULL, &res->st[i]};
+        struct rp_stage ctx = {p, i, s, store, o, NULL, &res->st[i], NULL};
         rp_error e;
         rp_error_clear(&e);
         double t0 = rp_now();

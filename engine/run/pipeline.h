@@ -115,6 +115,8 @@ struct rp_stage {
     const struct rp_exec_opts *opts;
     char *dir;                /* <rundir>/<id>, made on first rp_stage_dir */
     rp_stage_result *res;
+    void **capture;           /* rp_stage_call: outputs land here (one slot per
+                                 output port) instead of in the store */
 };
 
 #endif
