@@ -73,6 +73,6 @@ static int unet_resnet_build(const rp_node *opts, rp_model **out, rp_error *err)
 }
 
 static const struct rp_arch_ops unet_resnet_ops = {unet_resnet_build};
-RP_REGISTER(RP_COMP_ARCH, "unet_resnet",
+RP_COMPONENT(RP_COMP_ARCH, "unet_resnet",
             "U-Net decoder on a torchvision ResNet-18/34/50 encoder (smp Unet layout; ImageNet weights load by name)",
             unet_resnet_ops)
