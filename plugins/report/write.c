@@ -120,16 +120,19 @@ static void cards(rp_strbuf *b, const rp_report_input *in, size_t n) {
 static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
     int ce = col_index(h, "epoch");
     if (ce < 0 || h->rows == 0) return;
-    double *x = malloc(sizeof(double) * h->rows * 6);
+    enum { NC = 9 };
+    double *x = malloc(sizeof(double) * h->rows * (NC + 1));
     if (!x) {
         b->oom = 1;
         return;
     }
-    double *cols[5];
-    const char *names[5] = {"train_loss", "val_loss", "train_acc", "val_acc", "lr"};
-    for (int k = 0; k < 5; k++) cols[k] = x + h->rows * (size_t)(k + 1);
-    int idx[5];
-    for (int k = 0; k < 5; k++) {
+    double *cols[NC];
+    /* segmentation histories also have mean IoU and Dice per epoch */
+    const char *names[NC] = {"train_loss", "val_loss",   "train_acc", "val_acc",  "lr",
+                             "train_miou", "train_dice", "val_miou",  "val_dice"};
+    for (int k = 0; k < NC; k++) cols[k] = x + h->rows * (size_t)(k + 1);
+    int idx[NC];
+    for (int k = 0; k < NC; k++) {
         idx[k] = col_index(h, names[k]);
         for (size_t i = 0; i < h->rows; i++)
             cols[k][i] = idx[k] >= 0 ? h->values[i * h->cols + (size_t)idx[k]] : NAN;
@@ -143,8 +146,17 @@ static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
     rp_svg_line_chart(b, title, "epoch", "loss", loss, 2, 540, 340);
     rp_series acc[2] = {{"train", "#1f77b4", x, cols[2], idx[2] >= 0 ? h->rows : 0, 0},
                         {"validation", "#ff7f0e", x, cols[3], idx[3] >= 0 ? h->rows : 0, 0}};
-    snprintf(title, sizeof title, "%s: accuracy", source);
+    int seg = idx[5] >= 0;
+    snprintf(title, sizeof title, seg ? "%s: pixel accuracy" : "%s: accuracy", source);
     rp_svg_line_chart(b, title, "epoch", "accuracy", acc, 2, 540, 340);
+    if (seg) {
+        rp_series ov[4] = {{"train IoU", "#1f77b4", x, cols[5], h->rows, 1},
+                           {"train Dice", "#1f77b4", x, cols[6], h->rows, 0},
+                           {"validation IoU", "#ff7f0e", x, cols[7], idx[7] >= 0 ? h->rows : 0, 1},
+                           {"validation Dice", "#ff7f0e", x, cols[8], idx[8] >= 0 ? h->rows : 0, 0}};
+        snprintf(title, sizeof title, "%s: mean IoU and Dice", source);
+        rp_svg_line_chart(b, title, "epoch", "mean over classes", ov, 4, 540, 340);
+    }
     int lr_varies = 0;
     for (size_t i = 1; idx[4] >= 0 && i < h->rows; i++)
         if (cols[4][i] != cols[4][0]) lr_varies = 1;

@@ -350,6 +350,13 @@ static void test_predicted_masks(void **state) {
     static const unsigned char pal[3][3] = {{0x3C, 0x10, 0x98}, {0x84, 0x29, 0xF6}, {0x6E, 0xC1, 0xE4}};
     rp_metrics *mt = rp_metrics_new();
     RP_ASSERT_OK(rp_metrics_set(mt, "x", 1, &err), &err);
+    static const char *const hc[] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                     "lr", "seconds", "train_miou", "train_dice", "val_miou",
+                                     "val_dice"};
+    rp_table *ht = rp_metrics_add_table(mt, "history", 2, 11, hc, NULL, &err);
+    assert_non_null(ht);
+    for (size_t i = 0; i < 22; i++) ht->values[i] = i < 11 ? 0.1 * (double)i : 0.05 * (double)i;
+    ht->values[0] = 1, ht->values[11] = 2;
     rp_report_input in[1] = {{"fit", mt}};
     rp_report_opts o = {0};
     o.title = "seg";
@@ -366,6 +373,8 @@ static void test_predicted_masks(void **state) {
     const char *sec = strstr(html, "<section id=\"predictions\">");
     assert_non_null(sec);
     assert_non_null(strstr(sec, "#0: pixel accuracy 1.000"));
+    assert_non_null(strstr(html, "fit: mean IoU and Dice"));
+    assert_non_null(strstr(html, "fit: pixel accuracy"));
     assert_non_null(strstr(sec, "#6: pixel accuracy 1.000"));
     int pw, ph, pc;
     unsigned char *px = first_png(strstr(sec, "alt=\"predicted mask\""), &pw, &ph, &pc);
