@@ -826,7 +826,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
         check_stage_ids(valid, d);
         if (ci == 0) check_aggregate(valid, matrix, d);
         /* the effective seed, recorded in the document */
-        uint64_t seed = (uint64_t)rp_param_int(valid, "seed", 0);
+        uint64_t seed = (uint64_t)rp_param_int(valid, "seed");
         const rp_node *ms = rp_node_get(cell->values, "seed");
         if (o && o->has_seed)
             seed = o->seed;
@@ -848,8 +848,8 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     free(idx);
     rp_node_free(matrix);
     unique_dirnames(c->cells, c->n_cells);
-    const char *nm = rp_param_str(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "name",
-                                  NULL);
+    const rp_node *top = c->n_cells && c->cells[0].doc ? c->cells[0].doc : root;
+    const char *nm = rp_param_has(top, "name") ? rp_param_str(top, "name") : NULL;
     c->name = nm ? strdup(nm) : default_name(path);
     /* from the first cell's document: substituted and validated */
     c->aggregate = rp_node_get(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "aggregate");

@@ -1211,7 +1211,7 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
             st = rp_model_addf(n, dname, "dropout", &src, 1, err, "{p: %.17g}", dropout);
             src = dname;
         }
-        int bias = rp_param_bool(m->nodes[head].opts, "bias", 1);
+        int bias = rp_param_bool(m->nodes[head].opts, "bias");
         if (st == RP_OK)
             st = rp_model_addf(n, m->nodes[head].name, "linear", &src, 1, err, "{out: %d, bias: %s}", classes,
                                bias ? "true" : "false");

@@ -13,7 +13,7 @@ typedef struct st {
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     s->tmax = rp_sched_point(rp_node_get(params, "T_max"), total);
-    s->eta_min = rp_param_double(params, "eta_min", 0);
+    s->eta_min = rp_param_double(params, "eta_min");
     if (!(s->tmax > 0))
         return rp_error_at(err, rp_node_get(params, "T_max"), RP_ERR_INVALID,
                            "T_max must be > 0 (it is %g epochs or batches here)", s->tmax);

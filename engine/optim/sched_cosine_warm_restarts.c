@@ -16,8 +16,8 @@ static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64
     st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
     if (!s) return err->status;
     s->t0 = rp_sched_count(rp_node_get(params, "T_0"), rp_sched_total(params, epochs, spe), 1);
-    s->tmult = rp_param_int(params, "T_mult", 1);
-    s->eta_min = rp_param_double(params, "eta_min", 0);
+    s->tmult = rp_param_int(params, "T_mult");
+    s->eta_min = rp_param_double(params, "eta_min");
     s->ti = s->t0;
     s->tcur = -1;
     if (s->tmult < 1) {

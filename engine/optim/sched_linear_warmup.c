@@ -10,8 +10,8 @@ typedef struct st {
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     (void)err;
-    s->sf = rp_param_double(params, "start_factor", 1.0 / 3.0);
-    s->ef = rp_param_double(params, "end_factor", 1.0);
+    s->sf = rp_param_double(params, "start_factor");
+    s->ef = rp_param_double(params, "end_factor");
     s->total = rp_sched_count(rp_node_get(params, "total_iters"), total, 1);
     return RP_OK;
 }

@@ -18,7 +18,7 @@ static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     s->nm = (int)n;
     /* "80%" of 30 epochs is milestone 24, as PyTorch's MultiStepLR(o, [24]) */
     for (size_t i = 0; i < n; i++) s->m[i] = rp_sched_count(rp_node_at(ms, i), total, 0);
-    s->gamma = rp_param_double(params, "gamma", 0.1);
+    s->gamma = rp_param_double(params, "gamma");
     return RP_OK;
 }
 

@@ -11,7 +11,7 @@ typedef struct st {
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     s->step_size = rp_sched_count(rp_node_get(params, "step_size"), total, 1);
-    s->gamma = rp_param_double(params, "gamma", 0.1);
+    s->gamma = rp_param_double(params, "gamma");
     if (s->step_size < 1) return rp_error_at(err, params, RP_ERR_INVALID, "step_size must be >= 1");
     return RP_OK;
 }

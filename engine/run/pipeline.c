@@ -469,8 +469,17 @@ int rp_plan_run(const rp_plan *p, const struct rp_exec_opts *o, rp_run_result *r
         rp_error e;
         rp_error_clear(&e);
         double t0 = rp_now();
+        rp_param_take_missing();
         int st = def->run(&ctx, &e);
         res->st[i].seconds = rp_now() - t0;
+        /* Defaults live only in schemas: a parameter read that found no key
+         * is a schema or plugin bug, never silently 0. */
+        const char *unset = rp_param_take_missing();
+        if (unset && st == RP_OK)
+            st = rp_error_set(&e, RP_ERR_INTERNAL,
+                              "internal error: parameter '%s' was read but has no value (its "
+                              "schema must give a default or mark it optional with null)",
+                              unset);
         res->st[i].ran = 1;
         free(ctx.dir);
         if (st == RP_OK) {

@@ -28,9 +28,9 @@ static int dec_conv(rp_model *m, const char *p, int k, const char *in, int out, 
 }
 
 static int unet_resnet_build(const rp_node *opts, rp_model **out, rp_error *err) {
-    int classes = (int)rp_param_int(opts, "classes", 2), in_ch = (int)rp_param_int(opts, "in_channels", 3);
-    int size = (int)rp_param_int(opts, "size", 256);
-    const char *enc = rp_param_str(opts, "encoder", "resnet34");
+    int classes = (int)rp_param_int(opts, "classes"), in_ch = (int)rp_param_int(opts, "in_channels");
+    int size = (int)rp_param_int(opts, "size");
+    const char *enc = rp_param_str(opts, "encoder");
     double dch[5];
     const rp_node *dn = rp_node_get(opts, "decoder_channels");
     if (rp_param_doubles(opts, "decoder_channels", dch, 5) != 5)

@@ -90,7 +90,7 @@ static int present(const rp_node *n) { return n && n->kind != RP_NODE_NULL; }
 static int adapter_channels(const rp_node *p, rp_node *merged, rp_error *err) {
     const rp_node *ic = rp_node_get(p, "in_channels");
     if (present(ic)) {
-        if (rp_param_int(p, "in_channels", 3) == 3) return RP_OK;
+        if (rp_param_int(p, "in_channels") == 3) return RP_OK;
         return rp_error_at(err, ic, RP_ERR_INVALID,
                            "'gray_adapter' puts a 1 -> 3 -> 3 adapter in front of a 3-channel "
                            "network; in_channels must be 3 (or left out), got %s",
@@ -122,7 +122,7 @@ static int build_arch(const rp_node *p, const rp_node *arch, rp_model **out, rp_
             return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         }
     }
-    if (rp_param_bool(p, "gray_adapter", 0) && (rc = adapter_channels(p, merged, err))) {
+    if (rp_param_bool(p, "gray_adapter") && (rc = adapter_channels(p, merged, err))) {
         rp_node_free(merged);
         return rc;
     }
@@ -159,7 +159,7 @@ static int build_layers(const rp_node *p, const rp_node *layers, rp_model **out,
                                "layers themselves (or use 'head' to replace the last linear)",
                                arch_only[i]);
     }
-    if (rp_param_bool(p, "gray_adapter", 0) && dims[0] != 3)
+    if (rp_param_bool(p, "gray_adapter") && dims[0] != 3)
         return rp_error_at(err, input, RP_ERR_INVALID,
                            "'gray_adapter' puts a 1 -> 3 -> 3 adapter in front of a 3-channel "
                            "network; 'input' must be [3, H, W] (the adapter makes it [1, H, W])");
@@ -170,7 +170,7 @@ static int load_pretrained(rp_model *m, const rp_node *p, const char *stage_id,
                            const char *const *dirs, rp_error *err) {
     const rp_node *pn = rp_node_get(p, "pretrained");
     const char *file = rp_node_str(pn);
-    int strict = rp_param_bool(p, "strict", 1);
+    int strict = rp_param_bool(p, "strict");
     char path[1024];
     model_resolve_path(file, dirs, path, sizeof path);
     rp_load_report rep;
@@ -258,15 +258,15 @@ int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_i
         rc = load_pretrained(m, p, stage_id, dirs, err);
     const rp_node *head = rp_node_get(p, "head");
     if (!rc && present(head)) {
-        int64_t classes = rp_param_int(head, "classes", 0);
-        double dropout = rp_param_double(head, "dropout", 0.0);
+        int64_t classes = rp_param_int(head, "classes");
+        double dropout = rp_param_double(head, "dropout");
         if (classes < 1)
             rc = rp_error_at(err, head, RP_ERR_INVALID, "'head.classes': expected >= 1");
         else
             rc = rp_model_replace_head(m, (int)classes, dropout,
                                        model_stage_seed(seed, stage_id, "head"), err);
     }
-    if (!rc && rp_param_bool(p, "gray_adapter", 0))
+    if (!rc && rp_param_bool(p, "gray_adapter"))
         rc = rp_model_prepend_gray_adapter(m, model_stage_seed(seed, stage_id, "gray_adapter"),
                                            err);
     const rp_node *fr = rp_node_get(p, "freeze");

@@ -52,9 +52,9 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
     }
     o.json_dir = sdir;
     o.data = rp_stage_input(st, "data");
-    o.samples = (int)rp_param_int(params, "samples", 24);
+    o.samples = (int)rp_param_int(params, "samples");
     o.model = rp_stage_input(st, "model");
-    o.predictions = (int)rp_param_int(params, "predictions", 4);
+    o.predictions = (int)rp_param_int(params, "predictions");
     const rp_node *pal = rp_node_get(params, "palette");
     unsigned char colours[256][3];
     int bad = -1;
@@ -70,7 +70,7 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
         rp_info("report: '%s' has no masks: no predicted masks shown", o.data->name);
     o.seed = rp_stage_seed(st);
     char *pname = NULL;
-    o.title = rp_param_str(params, "title", NULL);
+    o.title = rp_param_has(params, "title") ? rp_param_str(params, "title") : NULL;
     if (!o.title || !*o.title) o.title = pname = pipeline_name(o.rundir);
     if (!o.title) o.title = "runpipe report";
     rc = rp_report_write(&o, in, n, err);

@@ -347,7 +347,7 @@ static void test_components(void **state) {
     const rp_node *params;
     RP_ASSERT_OK(rp_component_spec(rp_node_get(out, "transform"), &name, &params, &err), &err);
     assert_string_equal(name, "rpt_crop");
-    assert_int_equal(rp_param_int(params, "size", 0), 8);
+    assert_int_equal(rp_param_int(params, "size"), 8);
     assert_int_equal(params->line, 1); /* params keep the pipeline location */
     rp_node_free(out);
     rp_diag_release(&d);
@@ -381,8 +381,8 @@ static void test_components(void **state) {
     /* rp_component_params */
     rp_node *p = yaml("{size: 5}");
     RP_ASSERT_OK(rp_component_params(RP_COMP_TRANSFORM, "rpt_crop", p, &out, &err), &err);
-    assert_int_equal(rp_param_int(out, "padding", -1), 0);
-    assert_string_equal(rp_param_str(out, "mode", NULL), "constant");
+    assert_int_equal(rp_param_int(out, "padding"), 0);
+    assert_string_equal(rp_param_str(out, "mode"), "constant");
     rp_node_free(out);
     rp_node_free(p);
     p = yaml("{size: 5, paddng: 1}");
