@@ -6,7 +6,8 @@
  * torchvision's ResNet-18 with 1000 classes), so it is loaded before the head
  * is replaced (S4: fc → Dropout(0.3) → Linear(3)) and before the adapter is
  * put in front (its parameters are new); freezing comes last so patterns can
- * name any of them.
+ * name any of them. `freeze_bn` then keeps the batch norms whose weights are
+ * frozen in eval mode during training (rp_model_set_freeze_bn).
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +46,8 @@ const char *model_resolve_path(const char *path, const char *const *dirs, char *
         if (!dirs[i][0]) continue;
         snprintf(alt, sizeof alt, "%s/%s", dirs[i], path);
         if (readable(alt)) {
-            snprintf(buf, size, "%s", alt);
+            int w = snprintf(buf, size, "%s", alt);
+            if (w < 0 || (size_t)w >= size) snprintf(buf, size, "%s", path); /* too long: as given */
             break;
         }
     }
@@ -271,6 +273,7 @@ int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_i
                                            err);
     const rp_node *fr = rp_node_get(p, "freeze");
     if (!rc && present(fr)) rc = freeze(m, fr, stage_id, err);
+    if (!rc) rp_model_set_freeze_bn(m, rp_param_bool(p, "freeze_bn"));
     if (rc) {
         rp_model_free(m);
         return rc;

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "config/diag.h"
+#include "base/util.h"
 #include "../harness.h"
 #include "config/schema.h"
 
@@ -512,13 +513,13 @@ static void test_describe_and_export(void **state) {
 static void test_suggest(void **state) {
     (void)state;
     const char *c[] = {"lr", "momentum", "weight_decay", "nesterov"};
-    assert_string_equal(rp_schema_suggest("lrr", c, 4), "lr");
-    assert_string_equal(rp_schema_suggest("rl", c, 4), "lr"); /* transposition = 1 */
-    assert_string_equal(rp_schema_suggest("mometnum", c, 4), "momentum");
-    assert_string_equal(rp_schema_suggest("weight_decy", c, 4), "weight_decay");
-    assert_null(rp_schema_suggest("xyz", c, 4));
-    assert_string_equal(rp_schema_suggest("nestrv", c, 4), "nesterov"); /* 2 <= 6/3 */
-    assert_null(rp_schema_suggest("nstrv", c, 4));                      /* 3 > max(1, 5/3) */
+    assert_string_equal(rp_suggest("lrr", c, 4), "lr");
+    assert_string_equal(rp_suggest("rl", c, 4), "lr"); /* transposition = 1 */
+    assert_string_equal(rp_suggest("mometnum", c, 4), "momentum");
+    assert_string_equal(rp_suggest("weight_decy", c, 4), "weight_decay");
+    assert_null(rp_suggest("xyz", c, 4));
+    assert_string_equal(rp_suggest("nestrv", c, 4), "nesterov"); /* 2 <= 6/3 */
+    assert_null(rp_suggest("nstrv", c, 4));                      /* 3 > max(1, 5/3) */
 }
 
 int main(void) {
