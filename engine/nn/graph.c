@@ -1281,12 +1281,17 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     return RP_OK;
 }
 
-/* SEEDS S1: two learned 3x3 'same' convolutions (1 → 3 → C, C = the model's
- * input channels, 3 for colour models) named adapter.0 / adapter.1, in front
- * of the model; the model then takes 1-channel input. */
+/* SEEDS S1: two learned 3x3 'same' convolutions (1 → 3 → 3) named adapter.0 /
+ * adapter.1, in front of a 3-channel (colour) model; the model then takes
+ * 1-channel input. */
 int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
     if (find_node(m, "adapter.0") >= 0)
         return rp_error_set(err, RP_ERR_INVALID, "gray adapter: the model already has one");
+    if (m->c != 3)
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "gray adapter: it goes in front of a 3-channel network (1 -> 3 -> 3), "
+                            "but this model takes %d channel%s",
+                            m->c, m->c == 1 ? "" : "s");
     rp_node *t = arch_tree(m);
     if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     const rp_node *nodes = rp_node_get(t, "nodes");
@@ -1294,7 +1299,7 @@ int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
     int st = rp_model_new(1, m->h, m->w, &n, err);
     const char *a0 = "adapter.0";
     if (st == RP_OK) st = rp_model_addf(n, "adapter.0", "conv2d", NULL, 0, err, "{out: 3, kernel: 3, padding: 1}");
-    if (st == RP_OK) st = rp_model_addf(n, "adapter.1", "conv2d", &a0, 1, err, "{out: %d, kernel: 3, padding: 1}", m->c);
+    if (st == RP_OK) st = rp_model_addf(n, "adapter.1", "conv2d", &a0, 1, err, "{out: 3, kernel: 3, padding: 1}");
     for (size_t i = 0; st == RP_OK && i < nodes->n; i++) st = add_from_entry(n, nodes->items[i], "adapter.1", err);
     const char *o = rp_node_str(rp_node_get(t, "output"));
     if (st == RP_OK && o) st = rp_model_set_output(n, o, err);

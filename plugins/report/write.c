@@ -120,16 +120,19 @@ static void cards(rp_strbuf *b, const rp_report_input *in, size_t n) {
 static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
     int ce = col_index(h, "epoch");
     if (ce < 0 || h->rows == 0) return;
-    double *x = malloc(sizeof(double) * h->rows * 6);
+    enum { NC = 9 };
+    double *x = malloc(sizeof(double) * h->rows * (NC + 1));
     if (!x) {
         b->oom = 1;
         return;
     }
-    double *cols[5];
-    const char *names[5] = {"train_loss", "val_loss", "train_acc", "val_acc", "lr"};
-    for (int k = 0; k < 5; k++) cols[k] = x + h->rows * (size_t)(k + 1);
-    int idx[5];
-    for (int k = 0; k < 5; k++) {
+    double *cols[NC];
+    /* segmentation histories also have mean IoU and Dice per epoch */
+    const char *names[NC] = {"train_loss", "val_loss",   "train_acc", "val_acc",  "lr",
+                             "train_miou", "train_dice", "val_miou",  "val_dice"};
+    for (int k = 0; k < NC; k++) cols[k] = x + h->rows * (size_t)(k + 1);
+    int idx[NC];
+    for (int k = 0; k < NC; k++) {
         idx[k] = col_index(h, names[k]);
         for (size_t i = 0; i < h->rows; i++)
             cols[k][i] = idx[k] >= 0 ? h->values[i * h->cols + (size_t)idx[k]] : NAN;
@@ -143,8 +146,17 @@ static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
     rp_svg_line_chart(b, title, "epoch", "loss", loss, 2, 540, 340);
     rp_series acc[2] = {{"train", "#1f77b4", x, cols[2], idx[2] >= 0 ? h->rows : 0, 0},
                         {"validation", "#ff7f0e", x, cols[3], idx[3] >= 0 ? h->rows : 0, 0}};
-    snprintf(title, sizeof title, "%s: accuracy", source);
+    int seg = idx[5] >= 0;
+    snprintf(title, sizeof title, seg ? "%s: pixel accuracy" : "%s: accuracy", source);
     rp_svg_line_chart(b, title, "epoch", "accuracy", acc, 2, 540, 340);
+    if (seg) {
+        rp_series ov[4] = {{"train IoU", "#1f77b4", x, cols[5], h->rows, 1},
+                           {"train Dice", "#1f77b4", x, cols[6], h->rows, 0},
+                           {"validation IoU", "#ff7f0e", x, cols[7], idx[7] >= 0 ? h->rows : 0, 1},
+                           {"validation Dice", "#ff7f0e", x, cols[8], idx[8] >= 0 ? h->rows : 0, 0}};
+        snprintf(title, sizeof title, "%s: mean IoU and Dice", source);
+        rp_svg_line_chart(b, title, "epoch", "mean over classes", ov, 4, 540, 340);
+    }
     int lr_varies = 0;
     for (size_t i = 1; idx[4] >= 0 && i < h->rows; i++)
         if (cols[4][i] != cols[4][0]) lr_varies = 1;
@@ -225,6 +237,93 @@ static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
         rp_strbuf_puts(b, "</figcaption></figure>\n");
     }
     rp_strbuf_puts(b, "</div>\n");
+    rp_sample_release(&s);
+    return rc;
+}
+
+/* Predicted masks (S1): for `o->predictions` evenly spaced samples of a
+ * segmentation data set, the image, its true mask and the model's argmax
+ * mask side by side, with the tile's pixel accuracy. */
+static int predictions(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
+    const rp_dataset *ds = o->data;
+    uint64_t n = (uint64_t)o->predictions < ds->size ? (uint64_t)o->predictions : ds->size;
+    rp_sample s;
+    rp_sample_init(&s);
+    rp_draw draw = {0};
+    int32_t *pred = NULL;
+    int rc = RP_OK;
+    rp_strbuf_puts(b, "<p class=\"muted\">");
+    rp_put_html(b, ds->name);
+    rp_strbuf_printf(b, ": %llu samples, evenly spaced; image, true mask, predicted mask "
+                        "(argmax per pixel).</p>\n<div class=\"grid-img\">\n",
+                     (unsigned long long)n);
+    rp_model_set_training(o->model, 0);
+    for (uint64_t i = 0; i < n && rc == RP_OK; i++) {
+        uint64_t idx = i * ds->size / n;
+        rc = rp_dataset_get(ds, idx, &draw, &s, err);
+        if (rc == RP_OK && !s.mask.data)
+            rc = rp_error_set(err, RP_ERR_INVALID, "sample %llu has no mask",
+                              (unsigned long long)idx);
+        if (rc != RP_OK) {
+            rp_error_prefix(err, "report: predictions on '%s': ", ds->name);
+            break;
+        }
+        rp_tensor x = s.img; /* [1, C, H, W] view of the sample */
+        x.owns = 0;
+        x.ndim = 4;
+        x.shape[0] = 1;
+        for (int d = 0; d < 3; d++) x.shape[d + 1] = s.img.shape[d];
+        const rp_tensor *y = NULL; /* [1, K, H, W] */
+        rc = rp_model_forward(o->model, &x, &y, err);
+        if (rc == RP_OK && (y->ndim != 4 || y->shape[2] != s.mask.h || y->shape[3] != s.mask.w)) {
+            char sh[96];
+            rc = rp_error_set(err, RP_ERR_INVALID,
+                              "the model gives %s, not per-pixel scores [1, classes, %lld, %lld]",
+                              rp_shape_str(y->ndim, y->shape, sh, sizeof sh),
+                              (long long)s.mask.h, (long long)s.mask.w);
+        }
+        if (rc != RP_OK) {
+            rp_error_prefix(err, "report: predictions on sample %llu of '%s': ",
+                            (unsigned long long)idx, ds->name);
+            break;
+        }
+        int64_t k = y->shape[1], hw = s.mask.h * s.mask.w, ok = 0, counted = 0;
+        int32_t *np = realloc(pred, (size_t)hw * sizeof *pred);
+        if (!np) {
+            rc = rp_error_set(err, RP_ERR_NOMEM, "report: out of memory");
+            break;
+        }
+        pred = np;
+        for (int64_t p = 0; p < hw; p++) {
+            int64_t best = 0;
+            for (int64_t c = 1; c < k; c++)
+                if (y->data[c * hw + p] > y->data[best * hw + p]) best = c;
+            pred[p] = (int32_t)best;
+            if (s.mask.data[p] >= 0 && s.mask.data[p] != 255) {
+                counted++;
+                ok += best == s.mask.data[p];
+            }
+        }
+        int side = (int)(s.mask.h > s.mask.w ? s.mask.h : s.mask.w);
+        int scale = side >= 96 ? 1 : (96 + side - 1) / side;
+        if (scale > 4) scale = 4;
+        rp_tensor *small = side > 128 ? shrink(&s.img, 128) : NULL;
+        rp_strbuf_puts(b, "<figure class=\"seg\"><img alt=\"image\" src=\"");
+        rc = rp_png_data_uri(b, small ? small : &s.img, small ? 1 : scale, err);
+        rp_tensor_free(small);
+        rp_strbuf_puts(b, "\"><img alt=\"true mask\" src=\"");
+        if (rc == RP_OK)
+            rc = rp_mask_data_uri_pal(b, s.mask.data, s.mask.h, s.mask.w, scale, o->palette,
+                                      o->n_palette, err);
+        rp_strbuf_puts(b, "\"><img alt=\"predicted mask\" src=\"");
+        if (rc == RP_OK)
+            rc = rp_mask_data_uri_pal(b, pred, s.mask.h, s.mask.w, scale, o->palette,
+                                      o->n_palette, err);
+        rp_strbuf_printf(b, "\"><figcaption>#%llu: pixel accuracy %.3f</figcaption></figure>\n",
+                         (unsigned long long)idx, counted ? (double)ok / (double)counted : 0.0);
+    }
+    rp_strbuf_puts(b, "</div>\n");
+    free(pred);
     rp_sample_release(&s);
     return rc;
 }
@@ -339,6 +438,13 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
     if (o->data) {
         rp_strbuf_puts(b, "<section id=\"samples\"><h2>Sample images</h2>\n");
         int rc = samples(b, o, err);
+        if (rc != RP_OK) return rc;
+        rp_strbuf_puts(b, "</section>\n");
+    }
+
+    if (o->data && o->model && o->predictions > 0 && o->data->task == RP_TASK_SEGMENT) {
+        rp_strbuf_puts(b, "<section id=\"predictions\"><h2>Predicted masks</h2>\n");
+        int rc = predictions(b, o, err);
         if (rc != RP_OK) return rc;
         rp_strbuf_puts(b, "</section>\n");
     }

@@ -27,10 +27,10 @@ static double loss_of(rp_model *m, const rp_tensor *x, const rp_tensor *w) {
 
 /* A small residual DAG: conv → relu → (conv → bn → add with the relu) →
  * concat with the relu → pool → flatten → linear. */
-static rp_model *small_dag(void) {
+static rp_model *small_dag_c(int channels) {
     rp_error err;
     rp_model *m;
-    RP_ASSERT_OK(rp_model_new(2, 6, 6, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_new(channels, 6, 6, &m, &err), &err);
     RP_ASSERT_OK(rp_model_addf(m, "c1", "conv2d", NULL, 0, &err, "{out: 3, kernel: 3, padding: 1}"), &err);
     RP_ASSERT_OK(rp_model_add(m, "r1", "tanh", NULL, NULL, 0, &err), &err);
     RP_ASSERT_OK(rp_model_addf(m, "c2", "conv2d", NULL, 0, &err, "{out: 3, kernel: 3, padding: 1}"), &err);
@@ -44,6 +44,10 @@ static rp_model *small_dag(void) {
     RP_ASSERT_OK(rp_model_addf(m, "fc", "linear", NULL, 0, &err, "{out: 4}"), &err);
     RP_ASSERT_OK(rp_model_init_params(m, 3, &err), &err);
     return m;
+}
+
+static rp_model *small_dag(void) {
+    return small_dag_c(2);
 }
 
 static void test_dag_gradients(void **state) {
@@ -204,7 +208,7 @@ static void test_clone_arch_roundtrip(void **state) {
 static void test_surgery(void **state) {
     (void)state;
     rp_error err;
-    rp_model *m = small_dag();
+    rp_model *m = small_dag_c(3);
     float c1 = rp_model_find_param(m, "c1.weight")->value->data[5];
     RP_ASSERT_OK(rp_model_replace_head(m, 7, 0.3, 11, &err), &err);
     assert_int_equal(rp_model_num_classes(m), 7);
@@ -219,7 +223,8 @@ static void test_surgery(void **state) {
     rp_model_input_shape(m, &c, &h, &w);
     assert_int_equal(c, 1);
     assert_non_null(rp_model_find_param(m, "adapter.0.weight"));
-    assert_int_equal(rp_model_find_param(m, "adapter.1.weight")->value->shape[0], 2);
+    assert_int_equal(rp_model_find_param(m, "adapter.0.weight")->value->shape[1], 1);
+    assert_int_equal(rp_model_find_param(m, "adapter.1.weight")->value->shape[0], 3);
     assert_true(rp_model_find_param(m, "c1.weight")->value->data[5] == c1);
     rp_tensor *x;
     RP_ASSERT_OK(rp_tensor_new4(&x, 2, 1, 6, 6, &err), &err);
@@ -227,6 +232,15 @@ static void test_surgery(void **state) {
     RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
     assert_int_equal(y->shape[1], 7);
     rp_tensor_free(x);
+    rp_model_free(m);
+    /* the adapter is 1 -> 3 -> 3: a model that does not take 3 channels is refused */
+    m = small_dag();
+    rp_error_clear(&err);
+    assert_int_equal(rp_model_prepend_gray_adapter(m, 5, &err), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "in front of a 3-channel network (1 -> 3 -> 3), but this "
+                                    "model takes 2 channels"));
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(c, 2);
     rp_model_free(m);
 }
 

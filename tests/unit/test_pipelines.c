@@ -8,7 +8,8 @@
  * file this test runs `runpipe check FILE` and then
  * `runpipe run FILE --out DIR <smoke args>` with RUNPIPE_PLUGIN_PATH pointing
  * at the build, and asserts exit status 0 and the expected files (plus the
- * run folder's pipeline.resolved.yaml, manifest.json and log.txt). A pipeline
+ * run folder's pipeline.resolved.yaml — aggregate.csv for a matrix run —,
+ * manifest.json and log.txt). A pipeline
  * without a `# smoke:` line fails: every pipeline must be smoke-testable.
  */
 #include <glob.h>
@@ -79,7 +80,11 @@ static void test_pipeline(void **state) {
         fail_msg("smoke run of %s: exit %d ('%s' %s)", c->path, rc, bin, args);
     }
     char files[1200];
-    snprintf(files, sizeof files, "pipeline.resolved.yaml manifest.json log.txt %s", c->expect);
+    /* a matrix run keeps pipeline.resolved.yaml in each cell's folder (the
+     * `# expect:` line names cell files) and aggregate.csv at the root */
+    int matrix = exists(rp_test_path(out, "aggregate.csv"));
+    snprintf(files, sizeof files, "%s manifest.json log.txt %s",
+             matrix ? "aggregate.csv" : "pipeline.resolved.yaml", c->expect);
     for (char *tok = strtok(files, " \t"); tok; tok = strtok(NULL, " \t")) {
         const char *p = rp_test_path(out, tok);
         if (!exists(p)) {
