@@ -1169,6 +1169,13 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
 
 int rp_model_output_node(const rp_model *m) { return m->output; }
 
+int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max) {
+    if (i >= m->n) return 0;
+    const gnode *g = &m->nodes[i];
+    for (int k = 0; k < g->n_in && k < max; k++) in[k] = g->in[k];
+    return g->n_in;
+}
+
 int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out, rp_error *err) {
     *out = NULL;
     if (last >= m->n || first > last)

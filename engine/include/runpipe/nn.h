@@ -237,6 +237,10 @@ const char *rp_model_node_name(const rp_model *m, size_t i);
 const char *rp_model_node_type(const rp_model *m, size_t i);
 /* Index of the output node (-1 for an empty model). */
 int rp_model_output_node(const rp_model *m);
+/* Inputs of node i: fills up to `max` node indices (-1 = the model input)
+ * into in (borrowed) and returns how many the node reads (0 when i is out
+ * of range). */
+int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max);
 /* A new model made of nodes first..last (indices, inclusive) of m, with
  * copies of their parameters and buffers; its output is node `last`
  * (last < first is an error). Its input is the one tensor the range reads
