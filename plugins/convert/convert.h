@@ -112,6 +112,7 @@ typedef struct cv_round {
     int64_t *base_correct, *donor_correct; /* owned, [n_sets] */
     double base_score, donor_score;
     long best;                       /* index into cands, -1 = none */
+    double seconds;                  /* scoring the candidates (not the base and donor) */
 } cv_round;
 
 /* Fill the candidate list; `total_units` is the model's unit count (a layer

@@ -192,7 +192,10 @@ int cv_search_rows(const rp_model *base, const cv_units *u, cv_round *r, const c
                 s.z = NULL;
                 if ((rc = rp_tensor_new(&s.z, zb->ndim, zb->shape, err))) break;
             }
-            rp_tensor z = rp_tensor_view(s.z, zb->ndim, zb->shape);
+            rp_tensor z = *zb; /* zb's shape over s.z's buffer */
+            z.data = s.z->data;
+            z.owns = 0;
+            z.cap = 0;
             memcpy(z.data, zb->data, zb->numel * sizeof(float));
             int64_t prev = 0;
             for (size_t i = 0; rc == RP_OK && i < r->n_cands; i++) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "convert.h"
 
@@ -455,9 +456,13 @@ int cv_round_search(const rp_model *base, const cv_units *u, cv_round *r, const 
     rc = cv_count_correct(m, sets, n_sets, o->batch_size, r->donor_correct, NULL, NULL, 0, err);
     rp_model_free(m);
     if (rc) return rc;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!o->incremental) rc = search_naive(base, u, r, sets, n_sets, o, err);
     else if (r->kind == CV_LAYERS) rc = search_layers(base, u, r, sets, n_sets, o, err);
     else rc = cv_search_rows(base, u, r, sets, n_sets, o, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (rc) return rc;
     r->base_score = cv_score(r->base_correct, sets, n_sets, o->weights);
     r->donor_score = cv_score(r->donor_correct, sets, n_sets, o->weights);

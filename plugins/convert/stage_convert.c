@@ -33,12 +33,6 @@ static int relocate(rp_error *err, const rp_node *at) {
     return rp_error_at(err, at, err->status, "%s", msg);
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Select set names: `names` or the producing output ("split.val" -> "val",
  * a generic port "occ.data" -> "occ"). */
 static int set_names(rp_stage *st, const rp_node *params, size_t n, char (*names)[CV_NAME],
@@ -325,7 +319,7 @@ static int add_metrics(rp_stage *st, const rp_node *p, stage_state *s, double ta
     return rc;
 }
 
-int cv_stage_run(rp_stage *st, rp_error *err) {
+static int cv_stage_run(rp_stage *st, rp_error *err) {
     const rp_node *p = rp_stage_params(st);
     const rp_node *in = rp_node_get(rp_stage_node(st), "in");
     const rp_node *at_donors = rp_node_get(in, "donors"), *at_select = rp_node_get(in, "select");
@@ -426,9 +420,8 @@ int cv_stage_run(rp_stage *st, rp_error *err) {
         cv_round *r = &s.rounds[d];
         uint64_t c;
         rc = cv_round_enumerate(r, &s.units, s.model, 0, &c, err);
-        double t0 = now_s();
         if (rc == RP_OK) rc = cv_round_search(s.model, &s.units, r, s.sets, s.n_sets, &o, err);
-        double dt = now_s() - t0;
+        double dt = r->seconds;
         t_search += dt;
         if (rc) break;
         if (d == 0) {
@@ -440,7 +433,7 @@ int cv_stage_run(rp_stage *st, rp_error *err) {
         if (b) cv_cand_label(&s.units, r, b, lab, sizeof lab);
         int keep = b && (!keep_rule || b->score >= r->base_score);
         rp_info("%s: round %zu/%zu, donor %s: base %.4f; donor itself (full swap%s) %.4f; "
-                "best of %zu candidates %s %.4f (%+.2f %%p)%s; %.2f s, %.0f candidates/s",
+                "best of %zu candidates %s %.4f (%+.2f %%p)%s; candidates scored in %.2f s (%.0f/s)",
                 rp_stage_id(st), d + 1, s.n_rounds, r->donor_name, r->base_score,
                 r->full_swap_excluded ? ", not a candidate" : "", r->donor_score, r->n_cands, lab,
                 b ? b->score : r->base_score, b ? 100.0 * (b->score - r->base_score) : 0.0,
@@ -501,3 +494,25 @@ int cv_stage_run(rp_stage *st, rp_error *err) {
     state_release(&s);
     return rc;
 }
+
+static const struct rp_port convert_inputs[] = {
+    {"target", RP_ART_MODEL, 0, "the model to convert into (left unchanged; a copy is converted)"},
+    {"donors", RP_ART_MODEL, RP_PORT_MULTI,
+     "models of the same architecture giving parameters (e.g. trained on occluded images)"},
+    {"select", RP_ART_DATASET, RP_PORT_MULTI,
+     "the sets whose mean accuracy (AA) scores a candidate, e.g. a clean and an occluded "
+     "validation split"},
+};
+static const struct rp_port convert_outputs[] = {
+    {"model", RP_ART_MODEL, 0, "the converted model"},
+    {"metrics", RP_ART_METRICS, 0,
+     "convert.target.score, convert.best.score, convert.delta (%p), convert.best.units; tables "
+     "convert.best, convert.top; candidates.csv and a chart"},
+};
+static const struct rp_stage_def convert_stage = {
+    "convert",
+    "S0 conversion learning: search donor layers / rows / columns to transplant into a target "
+    "model, scored by AA on select sets",
+    convert_inputs, RP_COUNT(convert_inputs), convert_outputs, RP_COUNT(convert_outputs),
+    cv_stage_run};
+RP_STAGE(convert_stage)
