@@ -175,4 +175,9 @@ int cv_write_csv(const char *path, const cv_units *u, const cv_round *rounds, si
 int cv_write_svg(const char *path, const cv_units *u, const cv_round *r, size_t top,
                  rp_error *err);
 
+/* Several rounds: the score after each round (its kept candidate, or the
+ * base) with the target's score dashed (SVG). `final` = score after round i. */
+int cv_write_rounds_svg(const char *path, const cv_round *rounds, size_t n, const double *final,
+                        rp_error *err);
+
 #endif

@@ -177,3 +177,51 @@ int cv_write_svg(const char *path, const cv_units *u, const cv_round *r, size_t 
     free(text);
     return rc;
 }
+
+int cv_write_rounds_svg(const char *path, const cv_round *rounds, size_t n, const double *final,
+                        rp_error *err) {
+    rp_strbuf b = {0};
+    const int W = 640, H = 360, L = 60, R = 20, T = 36, B = 48;
+    double lo = rounds[0].base_score, hi = lo;
+    for (size_t i = 0; i < n; i++) lo = fmin(lo, final[i]), hi = fmax(hi, final[i]);
+    if (hi - lo < 1e-3) lo -= 5e-4, hi += 5e-4;
+    const double xr = (double)n;
+#define SX(k) (L + (double)(k) / xr * (W - L - R))
+#define SY(v) (T + (hi - (v)) / (hi - lo) * (H - T - B))
+    rp_strbuf_printf(&b,
+                     "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"%d\" "
+                     "height=\"%d\" viewBox=\"0 0 %d %d\">\n<text x=\"%d\" y=\"20\" "
+                     "class=\"title\">score after each donor's round (%zu donors, AA over the "
+                     "select sets)</text>\n",
+                     W, H, W, H, L, n);
+    rp_strbuf_printf(&b, "<g class=\"axis\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>"
+                         "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/></g>\n",
+                     L, H - B, W - R, H - B, L, T, L, H - B);
+    for (int t = 0; t <= 4; t++) {
+        double v = lo + (hi - lo) * t / 4;
+        rp_strbuf_printf(&b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.4f</text>\n", L - 4,
+                         SY(v) + 4, v);
+        rp_strbuf_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n",
+                         SX(xr * t / 4), H - B + 16, xr * t / 4);
+    }
+    rp_strbuf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"label\">"
+                         "donors converted</text>\n",
+                     (L + W - R) / 2, H - 8);
+    const double t0 = rounds[0].base_score;
+    rp_strbuf_printf(&b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#999\" "
+                         "stroke-dasharray=\"5,4\"/><text x=\"%d\" y=\"%.1f\" "
+                         "class=\"muted\">target %.4f</text>\n",
+                     L, SY(t0), W - R, SY(t0), L + 4, SY(t0) - 4, t0);
+    rp_strbuf_printf(&b, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" "
+                         "points=\"%.1f,%.1f ",
+                     SX(0), SY(t0));
+    for (size_t i = 0; i < n; i++) rp_strbuf_printf(&b, "%.1f,%.1f ", SX(i + 1), SY(final[i]));
+    rp_strbuf_puts(&b, "\"/>\n</svg>\n");
+#undef SX
+#undef SY
+    char *text = rp_strbuf_take(&b);
+    if (!text) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    int rc = rp_write_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}

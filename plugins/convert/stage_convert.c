@@ -416,6 +416,8 @@ static int cv_stage_run(rp_stage *st, rp_error *err) {
     if (rc == RP_OK && (!target_correct || !final_correct))
         rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     double target_score = 0, final_score = 0, t_search = 0;
+    double *after = calloc(s.n_rounds + 1, sizeof *after); /* score after each round */
+    if (rc == RP_OK && !after) rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     for (size_t d = 0; rc == RP_OK && d < s.n_rounds; d++) {
         cv_round *r = &s.rounds[d];
         uint64_t c;
@@ -448,6 +450,7 @@ static int cv_stage_run(rp_stage *st, rp_error *err) {
             final_score = r->base_score;
             memcpy(final_correct, r->base_correct, ns * sizeof(int64_t));
         }
+        after[d] = final_score;
     }
     if (rc == RP_OK) {
         rp_stage_note(st, "candidates", (double)total);
@@ -470,7 +473,14 @@ static int cv_stage_run(rp_stage *st, rp_error *err) {
         snprintf(rel, sizeof rel, "%s/candidates.csv", rp_stage_id(st));
         if (rc == RP_OK) rc = rp_metrics_add_file(s.mt, rel, err);
     }
-    for (size_t d = 0; rc == RP_OK && d < s.n_rounds; d++) {
+    /* one chart per round up to 4 donors; beyond, the score after each round */
+    if (rc == RP_OK && s.n_rounds > 4) {
+        snprintf(rel, sizeof rel, "%s/rounds.svg", rp_stage_id(st));
+        snprintf(path, sizeof path, "%s/rounds.svg", dir);
+        rc = cv_write_rounds_svg(path, s.rounds, s.n_rounds, after, err);
+        if (rc == RP_OK) rc = rp_metrics_add_file(s.mt, rel, err);
+    }
+    for (size_t d = 0; rc == RP_OK && s.n_rounds <= 4 && d < s.n_rounds; d++) {
         const char *base = s.rounds[d].kind == CV_LAYERS ? "ranked" : "score_vs_k";
         if (s.n_rounds == 1) snprintf(rel, sizeof rel, "%s/%s.svg", rp_stage_id(st), base);
         else snprintf(rel, sizeof rel, "%s/%s_round%zu.svg", rp_stage_id(st), base, d + 1);
@@ -483,6 +493,7 @@ static int cv_stage_run(rp_stage *st, rp_error *err) {
                          moved, total, err);
     free(target_correct);
     free(final_correct);
+    free(after);
     if (rc == RP_OK) {
         rc = rp_stage_output(st, "model", s.model, err);
         s.model = NULL;

@@ -8,7 +8,9 @@
  * file this test runs `runpipe check FILE` and then
  * `runpipe run FILE --out DIR <smoke args>` with RUNPIPE_PLUGIN_PATH pointing
  * at the build, and asserts exit status 0 and the expected files (plus the
- * run folder's pipeline.resolved.yaml, manifest.json and log.txt). A pipeline
+ * run folder's pipeline.resolved.yaml, manifest.json and log.txt; for a
+ * matrix run aggregate.md instead of pipeline.resolved.yaml, and the expect
+ * line names files inside the cell folders, "occlusion-upper_bar/conv/x"). A pipeline
  * without a `# smoke:` line fails: every pipeline must be smoke-testable.
  */
 #include <glob.h>
@@ -78,8 +80,12 @@ static void test_pipeline(void **state) {
         rp_test_show_log(log, 25);
         fail_msg("smoke run of %s: exit %d ('%s' %s)", c->path, rc, bin, args);
     }
+    /* a matrix run keeps pipeline.resolved.yaml in each cell's folder and
+     * aggregate.csv at the top (the expect line names cell folders) */
     char files[1200];
-    snprintf(files, sizeof files, "pipeline.resolved.yaml manifest.json log.txt %s", c->expect);
+    snprintf(files, sizeof files, "%s manifest.json log.txt %s",
+             exists(rp_test_path(out, "aggregate.csv")) ? "aggregate.md" : "pipeline.resolved.yaml",
+             c->expect);
     for (char *tok = strtok(files, " \t"); tok; tok = strtok(NULL, " \t")) {
         const char *p = rp_test_path(out, tok);
         if (!exists(p)) {
