@@ -47,10 +47,3 @@ int canvas_text(canvas *c, int x, int y, int scale, const char *text, const uint
     }
     return stb_easy_font_width(tmp) * scale;
 }
-
-int canvas_text_width(const char *text, int scale) {
-    char tmp[256];
-    strncpy(tmp, text, sizeof tmp - 1);
-    tmp[sizeof tmp - 1] = 0;
-    return stb_easy_font_width(tmp) * scale;
-}

@@ -14,6 +14,5 @@ void canvas_free(canvas *c);
 void canvas_rect(canvas *c, int x, int y, int w, int h, const uint8_t rgb[3]);
 /* Text with stb_easy_font, scaled by an integer factor; returns width. */
 int canvas_text(canvas *c, int x, int y, int scale, const char *text, const uint8_t rgb[3]);
-int canvas_text_width(const char *text, int scale);
 
 #endif

@@ -17,11 +17,13 @@
 
 #define CV_NAME 96
 
-/* Parameters the schema fills with their defaults. */
-static int64_t p_int(const rp_node *p, const char *k) { return rp_param_int(p, k, 0); }
-static int p_bool(const rp_node *p, const char *k) { return rp_param_bool(p, k, 0); }
-static const char *p_str(const rp_node *p, const char *k) { return rp_param_str(p, k, ""); }
+/* Parameters the schema fills with their defaults; optional lists without
+ * a default are NULL when absent. */
+static int64_t p_int(const rp_node *p, const char *k) { return rp_param_int(p, k); }
+static int p_bool(const rp_node *p, const char *k) { return rp_param_bool(p, k); }
+static const char *p_str(const rp_node *p, const char *k) { return rp_param_str(p, k); }
 static const rp_node *p_list(const rp_node *p, const char *k) {
+    if (!rp_param_has(p, k)) return NULL;
     const rp_node *n = rp_node_get(p, k);
     return n && !rp_node_is_null(n) ? n : NULL;
 }
