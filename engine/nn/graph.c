@@ -1192,6 +1192,79 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     return RP_OK;
 }
 
+int rp_model_output_node(const rp_model *m) { return m->output; }
+
+int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max) {
+    if (i >= m->n) return 0;
+    const gnode *g = &m->nodes[i];
+    for (int k = 0; k < g->n_in && k < max; k++) in[k] = g->in[k];
+    return g->n_in;
+}
+
+int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out, rp_error *err) {
+    *out = NULL;
+    if (last >= m->n || first > last)
+        return rp_error_set(err, RP_ERR_INVALID, "model slice %zu..%zu: the model has nodes 0..%zu", first, last,
+                            m->n ? m->n - 1 : 0);
+    /* the one tensor entering the range from outside (-1 = model input) */
+    int cut = -2;
+    for (size_t k = first; k <= last; k++) {
+        const gnode *g = &m->nodes[k];
+        for (int i = 0; i < g->n_in; i++) {
+            int j = g->in[i];
+            if (j >= (int)first) continue;
+            if (cut != -2 && cut != j)
+                return rp_error_set(err, RP_ERR_INVALID,
+                                    "cannot cut the model before '%s': the layers from there on read both '%s' "
+                                    "and '%s'",
+                                    m->nodes[first].name, cut < 0 ? "input" : m->nodes[cut].name,
+                                    j < 0 ? "input" : m->nodes[j].name);
+            cut = j;
+        }
+    }
+    if (cut == -2) cut = (int)first - 1; /* (a range reading nothing: never built by the zoo) */
+    int c = m->c, h = m->h, w = m->w, flat = 0;
+    if (cut >= 0) {
+        const gnode *s = &m->nodes[cut];
+        if (s->ndim == 4) {
+            c = (int)s->shape[1], h = (int)s->shape[2], w = (int)s->shape[3];
+        } else if (s->ndim == 2) {
+            c = (int)s->shape[1], h = 1, w = 1, flat = 1;
+        } else {
+            char b[96];
+            return rp_error_set(err, RP_ERR_INVALID,
+                                "cannot cut the model before '%s': '%s' outputs %s (a slice starts from "
+                                "[N, C, H, W] or [N, F])",
+                                m->nodes[first].name, s->name, rp_shape_str(s->ndim, s->shape, b, sizeof b));
+        }
+    }
+    rp_model *sl;
+    if (rp_model_new(c, h, w, &sl, err)) return err->status;
+    const char *src = "input";
+    if (flat) {
+        src = "slice.flatten";
+        if (rp_model_add(sl, src, "flatten", NULL, NULL, 0, err)) goto fail;
+    }
+    for (size_t k = first; k <= last; k++) {
+        const gnode *g = &m->nodes[k];
+        const char *ins[RP_MAX_LAYER_INPUTS];
+        for (int i = 0; i < g->n_in; i++) ins[i] = g->in[i] < (int)first ? src : m->nodes[g->in[i]].name;
+        if (rp_model_add(sl, g->name, g->type, g->opts, ins, g->n_in, err)) goto fail;
+    }
+    if (rp_model_set_output(sl, m->nodes[last].name, err)) goto fail;
+    copy_params(sl, m, 1);
+    sl->no_fuse = m->no_fuse;
+    sl->training = m->training;
+    sl->seed = m->seed;
+    sl->step = m->step;
+    *out = sl;
+    return RP_OK;
+fail:
+    rp_error_prefix(err, "model slice from '%s': ", m->nodes[first].name);
+    rp_model_free(sl);
+    return err->status;
+}
+
 /* Append a node described by name/type/opts/inputs from a seq of strings. */
 static int add_from_entry(rp_model *m, const rp_node *e, const char *rename_input, rp_error *err) {
     const rp_node *ins = rp_node_get(e, "in");

@@ -15,11 +15,9 @@ int rp_model_from_arch(const rp_node *arch, rp_model **out, rp_error *err);
 typedef int (*rp_model_init_fn)(rp_model *m, uint64_t seed, rp_error *err);
 void rp_model_set_init_hook(rp_model *m, rp_model_init_fn fn);
 
-/* Layer of a node by name (borrowed; NULL when absent) and its type. */
+/* Layer of a node by name (borrowed; NULL when absent). Node names and
+ * types by index: rp_model_num_nodes etc. in runpipe/nn.h. */
 rp_layer *rp_model_layer(rp_model *m, const char *node);
-size_t rp_model_num_nodes(const rp_model *m);
-const char *rp_model_node_name(const rp_model *m, size_t i);
-const char *rp_model_node_type(const rp_model *m, size_t i);
 rp_layer *rp_model_node_layer(rp_model *m, size_t i);
 
 /* Bytes of forward activation buffers the model holds right now: node

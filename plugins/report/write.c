@@ -330,10 +330,34 @@ static int predictions(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
 
 /* ---- report.html ----------------------------------------------------------------- */
 
+static int is_svg(const char *f) {
+    size_t n = strlen(f);
+    return n > 4 && !strcmp(f + n - 4, ".svg");
+}
+
+/* A stage's SVG file (relative to the run folder), pasted into the page;
+ * a file that cannot be read or is not an <svg> document is only linked. */
+static void inline_svg(rp_strbuf *b, const char *rundir, const char *rel) {
+    char path[1200], *text = NULL;
+    size_t len = 0;
+    rp_error err;
+    snprintf(path, sizeof path, "%s/%s", rundir, rel);
+    rp_strbuf_puts(b, "<figure>");
+    if (rp_read_file(path, &text, &len, &err) == RP_OK && !strncmp(text, "<svg", 4))
+        rp_strbuf_add(b, text, len);
+    rp_strbuf_puts(b, "<figcaption><a href=\"");
+    rp_put_html(b, rel);
+    rp_strbuf_puts(b, "\">");
+    rp_put_html(b, rel);
+    rp_strbuf_puts(b, "</a></figcaption></figure>\n");
+    free(text);
+}
+
 int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in, size_t n,
                    rp_error *err) {
-    int has_hist = 0, has_eval = 0, has_other = 0, has_files = 0;
+    int has_hist = 0, has_eval = 0, has_other = 0, has_files = 0, has_svg = 0;
     for (size_t i = 0; i < n; i++) {
+        for (size_t f = 0; f < in[i].m->n_files; f++) has_svg |= is_svg(in[i].m->files[f]);
         for (size_t t = 0; t < in[i].m->n_tables; t++) {
             const char *tn = in[i].m->tables[t].name;
             if (strcmp(tn, "history") == 0) has_hist = 1;
@@ -363,6 +387,7 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
     if (has_hist) rp_strbuf_puts(b, "<a href=\"#curves\">learning curves</a>");
     if (has_eval) rp_strbuf_puts(b, "<a href=\"#evaluation\">evaluation</a>");
     if (o->data) rp_strbuf_puts(b, "<a href=\"#samples\">samples</a>");
+    if (has_svg) rp_strbuf_puts(b, "<a href=\"#charts\">charts</a>");
     if (has_other) rp_strbuf_puts(b, "<a href=\"#tables\">tables</a>");
     if (has_files) rp_strbuf_puts(b, "<a href=\"#files\">files</a>");
     rp_strbuf_puts(b, "<a href=\"#pipeline\">pipeline</a></nav></header>\n<main>\n");
@@ -446,6 +471,15 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
         rp_strbuf_puts(b, "<section id=\"predictions\"><h2>Predicted masks</h2>\n");
         int rc = predictions(b, o, err);
         if (rc != RP_OK) return rc;
+        rp_strbuf_puts(b, "</section>\n");
+    }
+
+    /* SVG charts the stages wrote (convert's score curves, ...), inlined */
+    if (has_svg) {
+        rp_strbuf_puts(b, "<section id=\"charts\"><h2>Charts</h2>\n");
+        for (size_t i = 0; i < n; i++)
+            for (size_t f = 0; f < in[i].m->n_files; f++)
+                if (is_svg(in[i].m->files[f])) inline_svg(b, o->rundir, in[i].m->files[f]);
         rp_strbuf_puts(b, "</section>\n");
     }
 

@@ -237,6 +237,31 @@ void rp_model_input_shape(const rp_model *m, int *c, int *h, int *w);
 int rp_model_num_classes(const rp_model *m);            /* last dim of output */
 /* Deep copy (weights, buffers, structure); transferred. */
 int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err);
+/* Nodes in insertion (= topological) order: count, name, layer type
+ * ("conv2d"). Borrowed strings; NULL when i is out of range. A node's
+ * parameters are the ones named "<node name>.<param>". */
+size_t rp_model_num_nodes(const rp_model *m);
+const char *rp_model_node_name(const rp_model *m, size_t i);
+const char *rp_model_node_type(const rp_model *m, size_t i);
+/* Index of the output node (-1 for an empty model). */
+int rp_model_output_node(const rp_model *m);
+/* Inputs of node i: fills up to `max` node indices (-1 = the model input)
+ * into in (borrowed) and returns how many the node reads (0 when i is out
+ * of range). */
+int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max);
+/* A new model made of nodes first..last (indices, inclusive) of m, with
+ * copies of their parameters and buffers; its output is node `last`
+ * (last < first is an error). Its input is the one tensor the range reads
+ * from outside itself: the model input, or the output of one node before
+ * `first` (the "cut"). A range that reads two outside tensors (a residual
+ * block cut in its middle) cannot be a model: error naming both. A 4-D cut
+ * [N, C, H, W] is the slice's input as is; a 2-D cut [N, F] (after flatten
+ * or a linear layer) becomes input [F, 1, 1] through a first node
+ * "slice.flatten", so callers pass the cut's data viewed as [N, F, 1, 1].
+ * Evaluation-mode settings (fusion) are copied. Conversion learning runs the
+ * unchanged prefix once and the changed suffix per candidate with slices.
+ * *out transferred. */
+int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out, rp_error *err);
 /* Architecture description (YAML text of the node list) for metadata. */
 const char *rp_model_arch_yaml(const rp_model *m);
 
