@@ -82,7 +82,7 @@ $(BUILD)/tests/plugins/%.so: tests/fixtures/plugins/%.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -shared -o $@ $< -L$(BUILD)/lib -lrunpipe -Wl,-rpath,'$$ORIGIN/../../lib'
 test: $(FIXTURE_PLUGINS)
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests
-$(BUILD)/tests/test_plugin_loader $(BUILD)/tests/test_pipeline $(BUILD)/tests/test_rundir: | $(FIXTURE_PLUGINS)
+$(BUILD)/tests/test_abi $(BUILD)/tests/test_plugin_loader $(BUILD)/tests/test_pipeline $(BUILD)/tests/test_rundir: | $(FIXTURE_PLUGINS)
 
 $(BUILD)/runpipe.pc: Makefile
 	@mkdir -p $(dir $@)

@@ -11,6 +11,15 @@
 
 #include "runpipe/runpipe.h"
 
+/* A component defined in a test binary, registered before main() (the
+ * engine's and plugins' RP_COMPONENT sections are collected per .so, so a
+ * test executable registers its own through rp_component_register). */
+#define RP_TEST_COMPONENT(KIND, NAME, SUMMARY, IMPL)                                              \
+    static const struct rp_component rp__tcomp_##IMPL = {KIND, NAME, SUMMARY, &IMPL};           \
+    __attribute__((constructor)) static void rp__treg_##IMPL(void) {                            \
+        rp_component_register(&rp__tcomp_##IMPL, NULL);                                         \
+    }
+
 /* Root of the source tree (tests run from it; RUNPIPE_SRC overrides). */
 const char *rp_test_src(void);
 /* Build directory (RUNPIPE_BUILD or "build"). */

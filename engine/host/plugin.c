@@ -191,17 +191,18 @@ static int check_desc(const struct rp_plugin_desc *d, rp_plugin_rec *rec, rp_err
     rec->stage_names = calloc(d->n_stages ? d->n_stages : 1, sizeof(char *));
     if (!rec->stage_names) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < d->n_stages; i++)
-        if (d->stages[i].name) rec->stage_names[rec->n_stage_names++] = dupstr(d->stages[i].name);
+        if (d->stages[i] && d->stages[i]->name)
+            rec->stage_names[rec->n_stage_names++] = dupstr(d->stages[i]->name);
     for (size_t i = 0; i < d->n_stages; i++) {
-        const struct rp_stage_def *s = &d->stages[i];
-        if (!s->name || !*s->name)
+        const struct rp_stage_def *s = d->stages[i];
+        if (!s || !s->name || !*s->name)
             return rp_error_set(err, RP_ERR_PLUGIN, "bad stage table: stage #%zu has no name",
                                 i + 1);
         if (!s->run)
             return rp_error_set(err, RP_ERR_PLUGIN,
                                 "bad stage table: stage '%s' has no run function", s->name);
         for (size_t j = 0; j < i; j++)
-            if (strcmp(d->stages[j].name, s->name) == 0)
+            if (strcmp(d->stages[j]->name, s->name) == 0)
                 return rp_error_set(err, RP_ERR_PLUGIN,
                                     "bad stage table: stage '%s' is listed twice", s->name);
         int st = check_ports(s, s->inputs, s->n_inputs, "input", err);
@@ -212,15 +213,15 @@ static int check_desc(const struct rp_plugin_desc *d, rp_plugin_rec *rec, rp_err
         const rp_schema *sch = NULL;
         rp_error e2;
         rp_error_clear(&e2);
-        int st = rp_schema_get(d->stages[i].name, &sch, &e2);
+        int st = rp_schema_get(d->stages[i]->name, &sch, &e2);
         if (st == RP_ERR_NOTFOUND)
             return rp_error_set(err, RP_ERR_PLUGIN,
                                 "missing schema for stage '%s': no %s.yaml in the schema "
                                 "directories (RUNPIPE_SCHEMA_PATH)",
-                                d->stages[i].name, d->stages[i].name);
+                                d->stages[i]->name, d->stages[i]->name);
         if (st != RP_OK)
             return rp_error_set(err, RP_ERR_PLUGIN, "schema for stage '%s': %s%s%d%s %s",
-                                d->stages[i].name, e2.file, e2.file[0] ? ":" : "", e2.line,
+                                d->stages[i]->name, e2.file, e2.file[0] ? ":" : "", e2.line,
                                 e2.file[0] ? ":" : "", e2.msg);
     }
     if (d->n_components && !d->components)
@@ -228,8 +229,8 @@ static int check_desc(const struct rp_plugin_desc *d, rp_plugin_rec *rec, rp_err
                             "bad component table: %zu components declared but the table is NULL",
                             d->n_components);
     for (size_t i = 0; i < d->n_components; i++) {
-        const struct rp_component *c = &d->components[i];
-        if (!c->name || !*c->name)
+        const struct rp_component *c = d->components[i];
+        if (!c || !c->name || !*c->name)
             return rp_error_set(err, RP_ERR_PLUGIN, "bad component table: component #%zu has no "
                                 "name", i + 1);
         if (c->kind < 0 || c->kind >= RP_COMP_KIND_COUNT)
@@ -241,7 +242,7 @@ static int check_desc(const struct rp_plugin_desc *d, rp_plugin_rec *rec, rp_err
                                 "bad component table: %s '%s' has no implementation",
                                 rp_component_kind_name(c->kind), c->name);
         for (size_t j = 0; j < i; j++)
-            if (d->components[j].kind == c->kind && strcmp(d->components[j].name, c->name) == 0)
+            if (d->components[j]->kind == c->kind && strcmp(d->components[j]->name, c->name) == 0)
                 return rp_error_set(err, RP_ERR_PLUGIN, "duplicate %s '%s' within the plugin",
                                     rp_component_kind_name(c->kind), c->name);
     }
@@ -276,9 +277,9 @@ int rp_plugin_load_file(const char *path, rp_error *err) {
     st = check_desc(d, rec, &e);
     if (st != RP_OK) goto done;
     for (size_t i = 0; i < d->n_stages && st == RP_OK; i++)
-        st = rp_registry_add_stage(&d->stages[i], rec->name, rec->path, &e);
+        st = rp_registry_add_stage(d->stages[i], rec->name, rec->path, &e);
     for (size_t i = 0; i < d->n_components && st == RP_OK; i++)
-        st = rp_registry_add_component(&d->components[i], rec->name, rec->path, &e);
+        st = rp_registry_add_component(d->components[i], rec->name, rec->path, &e);
     if (st != RP_OK) rp_registry_remove_from(rec->path);
 done:
     if (st != RP_OK) {

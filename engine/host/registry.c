@@ -1,8 +1,8 @@
 /* Process-wide registries of stages, components and plugin files (registry.h).
  *
- * Built-in components register from constructors that run while
- * librunpipe.so loads, before main(): this file therefore uses only plain
- * static storage and lazily grown arrays, no initialisation order is assumed.
+ * Built-in components declare themselves with RP_COMPONENT (plugin.h) like a
+ * plugin's; one constructor registers the engine's own "rp_components"
+ * section while librunpipe.so loads, before main().
  */
 #include "host/registry.h"
 
@@ -203,7 +203,7 @@ static int add_comp(const struct rp_component *c, const char *plugin, const char
     return RP_OK;
 }
 
-void rp_registry_add_builtin(const struct rp_component *c) {
+static void add_builtin(const struct rp_component *c) {
     rp_error err;
     rp_error_clear(&err);
     if (add_comp(c, "engine", NULL, &err) != RP_OK) {
@@ -213,6 +213,18 @@ void rp_registry_add_builtin(const struct rp_component *c) {
             builtin_problems.msg[builtin_problems.n] = NULL;
         }
     }
+}
+
+int rp_component_register(const struct rp_component *c, rp_error *err) {
+    return add_comp(c, "host", NULL, err);
+}
+
+RP__SECTION_BOUNDS
+
+__attribute__((constructor)) static void register_builtins(void) {
+    if (!__start_rp_components) return;
+    for (const struct rp_component *const *c = __start_rp_components; c < __stop_rp_components; c++)
+        add_builtin(*c);
 }
 
 size_t rp_registry_builtin_problems(const char *const **msgs) {

@@ -1,7 +1,7 @@
 /* runpipe — process-wide registries (internal): stages, components, plugins.
  *
- * Components (plugin.h) are registered by engine constructors
- * (rp_registry_add_builtin) and by plugins as they load; stages only by
+ * Components (plugin.h) are registered from the engine's own RP_COMPONENT
+ * section and by plugins as they load; stages only by
  * plugins. Each entry remembers which plugin (file) provided it, so errors
  * about duplicates name both files and `runpipe stages` can show the origin.
  * The registry also keeps one record per plugin file that was tried,
@@ -57,8 +57,8 @@ int rp_registry_add_component(const struct rp_component *c, const char *plugin, 
 const char *rp_component_origin(int kind, const char *name);
 /* Parse "loss" → RP_COMP_LOSS; -1 when unknown. */
 int rp_component_kind_parse(const char *s);
-/* Problems found while registering built-ins (duplicate names from
- * constructors, which cannot report). NULL-terminated list, borrowed. */
+/* Problems found while registering built-ins (duplicate names, found
+ * before main() where nothing can report). NULL-terminated list, borrowed. */
 size_t rp_registry_builtin_problems(const char *const **msgs);
 
 /* ---- plugins ---- */

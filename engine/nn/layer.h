@@ -69,7 +69,7 @@ int rp_layer_copy_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const r
 /* ---- element-wise activations (engine/layer_eltwise.c) -------------------- */
 /* An activation file writes only its math:
  *   RP_ELTWISE_LAYER(relu, x > 0.0f ? x : 0.0f, y > 0.0f ? d : 0.0f, NULL, 0, RP_LAYER_INPLACE, "{}")
- *   RP_REGISTER(RP_COMP_LAYER, "relu", "...", relu_ops)
+ *   RP_COMPONENT(RP_COMP_LAYER, "relu", "...", relu_ops)
  * FWD is y as an expression of x; BWD is dL/dx as an expression of x (input),
  * y (output), d (dL/dy). Both may use `a`, the layer's one float option PARAM
  * (NULL = none, then a = 0) read with fallback PDEF. A layer flagged

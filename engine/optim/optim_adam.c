@@ -7,4 +7,4 @@ static int adam_create(const rp_node *params, rp_model *m, void **state, rp_erro
 }
 
 static const struct rp_optimizer_ops adam_ops = {adam_create, adam_step, rp_optim_save, rp_optim_load, rp_optim_destroy};
-RP_REGISTER(RP_COMP_OPTIMIZER, "adam", "Adam (torch.optim.Adam)", adam_ops)
+RP_COMPONENT(RP_COMP_OPTIMIZER, "adam", "Adam (torch.optim.Adam)", adam_ops)

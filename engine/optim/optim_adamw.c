@@ -7,4 +7,4 @@ static int adamw_create(const rp_node *params, rp_model *m, void **state, rp_err
 }
 
 static const struct rp_optimizer_ops adamw_ops = {adamw_create, adam_step, rp_optim_save, rp_optim_load, rp_optim_destroy};
-RP_REGISTER(RP_COMP_OPTIMIZER, "adamw", "AdamW, decoupled weight decay (torch.optim.AdamW)", adamw_ops)
+RP_COMPONENT(RP_COMP_OPTIMIZER, "adamw", "AdamW, decoupled weight decay (torch.optim.AdamW)", adamw_ops)

@@ -69,4 +69,4 @@ static int rms_step(void *state, rp_model *m, double lr, rp_error *err) {
 }
 
 static const struct rp_optimizer_ops rmsprop_ops = {rms_create, rms_step, rp_optim_save, rp_optim_load, rp_optim_destroy};
-RP_REGISTER(RP_COMP_OPTIMIZER, "rmsprop", "RMSprop (torch.optim.RMSprop)", rmsprop_ops)
+RP_COMPONENT(RP_COMP_OPTIMIZER, "rmsprop", "RMSprop (torch.optim.RMSprop)", rmsprop_ops)

@@ -68,4 +68,4 @@ static int sgd_step(void *state, rp_model *m, double lr, rp_error *err) {
 }
 
 static const struct rp_optimizer_ops sgd_ops = {sgd_create, sgd_step, rp_optim_save, rp_optim_load, rp_optim_destroy};
-RP_REGISTER(RP_COMP_OPTIMIZER, "sgd", "stochastic gradient descent with momentum (torch.optim.SGD)", sgd_ops)
+RP_COMPONENT(RP_COMP_OPTIMIZER, "sgd", "stochastic gradient descent with momentum (torch.optim.SGD)", sgd_ops)

@@ -23,4 +23,4 @@ static double s_lr(const st *s, int64_t e, double lr) {
 }
 
 RP_SCHED_SIMPLE(cosine, st, s_init, s_lr)
-RP_REGISTER(RP_COMP_SCHEDULER, "cosine", "cosine annealing from the base LR to eta_min over T_max (torch CosineAnnealingLR)", cosine_ops)
+RP_COMPONENT(RP_COMP_SCHEDULER, "cosine", "cosine annealing from the base LR to eta_min over T_max (torch CosineAnnealingLR)", cosine_ops)

@@ -64,5 +64,5 @@ static int s_load(void *state, const rp_state *in, rp_error *err) {
 }
 
 static const struct rp_scheduler_ops cosine_warm_restarts_ops = {s_create, s_step, 0, s_save, s_load, rp_sched_basic_destroy};
-RP_REGISTER(RP_COMP_SCHEDULER, "cosine_warm_restarts", "cosine annealing with warm restarts (torch CosineAnnealingWarmRestarts)",
+RP_COMPONENT(RP_COMP_SCHEDULER, "cosine_warm_restarts", "cosine annealing with warm restarts (torch CosineAnnealingWarmRestarts)",
             cosine_warm_restarts_ops)

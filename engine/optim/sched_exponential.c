@@ -18,4 +18,4 @@ static double s_lr(const st *s, int64_t e, double lr) {
 }
 
 RP_SCHED_SIMPLE(exponential, st, s_init, s_lr)
-RP_REGISTER(RP_COMP_SCHEDULER, "exponential", "multiply the LR by gamma every epoch (torch ExponentialLR)", exponential_ops)
+RP_COMPONENT(RP_COMP_SCHEDULER, "exponential", "multiply the LR by gamma every epoch (torch ExponentialLR)", exponential_ops)

@@ -22,4 +22,4 @@ static double s_lr(const st *s, int64_t e, double lr) {
 }
 
 RP_SCHED_SIMPLE(linear_warmup, st, s_init, s_lr)
-RP_REGISTER(RP_COMP_SCHEDULER, "linear_warmup", "linear LR ramp from start_factor to end_factor over total_iters (torch LinearLR)", linear_warmup_ops)
+RP_COMPONENT(RP_COMP_SCHEDULER, "linear_warmup", "linear LR ramp from start_factor to end_factor over total_iters (torch LinearLR)", linear_warmup_ops)

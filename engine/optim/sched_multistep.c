@@ -26,4 +26,4 @@ static double s_lr(const st *s, int64_t e, double lr) {
 }
 
 RP_SCHED_SIMPLE(multistep, st, s_init, s_lr)
-RP_REGISTER(RP_COMP_SCHEDULER, "multistep", "multiply the LR by gamma at each milestone (torch MultiStepLR)", multistep_ops)
+RP_COMPONENT(RP_COMP_SCHEDULER, "multistep", "multiply the LR by gamma at each milestone (torch MultiStepLR)", multistep_ops)

@@ -87,5 +87,5 @@ static int s_load(void *state, const rp_state *in, rp_error *err) {
 }
 
 static const struct rp_scheduler_ops reduce_on_plateau_ops = {s_create, s_step, 0, s_save, s_load, rp_sched_basic_destroy};
-RP_REGISTER(RP_COMP_SCHEDULER, "reduce_on_plateau", "reduce the LR when a metric stops improving (torch ReduceLROnPlateau)",
+RP_COMPONENT(RP_COMP_SCHEDULER, "reduce_on_plateau", "reduce the LR when a metric stops improving (torch ReduceLROnPlateau)",
             reduce_on_plateau_ops)

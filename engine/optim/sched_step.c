@@ -21,4 +21,4 @@ static double s_lr(const st *s, int64_t e, double lr) {
 }
 
 RP_SCHED_SIMPLE(step, st, s_init, s_lr)
-RP_REGISTER(RP_COMP_SCHEDULER, "step", "multiply the LR by gamma every step_size epochs (torch StepLR)", step_ops)
+RP_COMPONENT(RP_COMP_SCHEDULER, "step", "multiply the LR by gamma every step_size epochs (torch StepLR)", step_ops)

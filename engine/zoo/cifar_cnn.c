@@ -39,4 +39,4 @@ static int cifar_build(const rp_node *opts, rp_model **out, rp_error *err) {
 }
 
 static const struct rp_arch_ops cifar_cnn_ops = {cifar_build};
-RP_REGISTER(RP_COMP_ARCH, "cifar_cnn", "S0 CIFAR-10 CNN (Keras cifar10_cnn example)", cifar_cnn_ops)
+RP_COMPONENT(RP_COMP_ARCH, "cifar_cnn", "S0 CIFAR-10 CNN (Keras cifar10_cnn example)", cifar_cnn_ops)

@@ -69,7 +69,7 @@ static int cifar_resnet(const rp_node *opts, int n, rp_model **out, rp_error *er
         return cifar_resnet(opts, (D - 2) / 6, out, err);                                            \
     }                                                                                                 \
     static const struct rp_arch_ops resnet##D##_ops = {build_##D};                                    \
-    RP_REGISTER(RP_COMP_ARCH, "resnet" #D, "CIFAR ResNet-" #D " (He et al. 2016, 6n+2 layers)", resnet##D##_ops)
+    RP_COMPONENT(RP_COMP_ARCH, "resnet" #D, "CIFAR ResNet-" #D " (He et al. 2016, 6n+2 layers)", resnet##D##_ops)
 
 CIFAR_RESNET(20)
 CIFAR_RESNET(32)

@@ -26,4 +26,4 @@ static int mnist_build(const rp_node *opts, rp_model **out, rp_error *err) {
 }
 
 static const struct rp_arch_ops mnist_cnn_ops = {mnist_build};
-RP_REGISTER(RP_COMP_ARCH, "mnist_cnn", "S0 MNIST CNN: conv32-pool-conv64-dense", mnist_cnn_ops)
+RP_COMPONENT(RP_COMP_ARCH, "mnist_cnn", "S0 MNIST CNN: conv32-pool-conv64-dense", mnist_cnn_ops)

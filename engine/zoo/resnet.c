@@ -76,6 +76,6 @@ static int build34(const rp_node *o, rp_model **out, rp_error *err) { return tv_
 static int build50(const rp_node *o, rp_model **out, rp_error *err) { return tv_resnet(o, b34, 1, out, err); }
 
 static const struct rp_arch_ops resnet18_ops = {build18}, resnet34_ops = {build34}, resnet50_ops = {build50};
-RP_REGISTER(RP_COMP_ARCH, "resnet18", "ResNet-18, torchvision layout and names", resnet18_ops)
-RP_REGISTER(RP_COMP_ARCH, "resnet34", "ResNet-34, torchvision layout and names", resnet34_ops)
-RP_REGISTER(RP_COMP_ARCH, "resnet50", "ResNet-50 (v1.5 Bottleneck), torchvision layout and names", resnet50_ops)
+RP_COMPONENT(RP_COMP_ARCH, "resnet18", "ResNet-18, torchvision layout and names", resnet18_ops)
+RP_COMPONENT(RP_COMP_ARCH, "resnet34", "ResNet-34, torchvision layout and names", resnet34_ops)
+RP_COMPONENT(RP_COMP_ARCH, "resnet50", "ResNet-50 (v1.5 Bottleneck), torchvision layout and names", resnet50_ops)

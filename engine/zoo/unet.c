@@ -64,4 +64,4 @@ static int unet_build(const rp_node *opts, rp_model **out, rp_error *err) {
 }
 
 static const struct rp_arch_ops unet_ops = {unet_build};
-RP_REGISTER(RP_COMP_ARCH, "unet", "small U-Net for segmentation (concat skips, transposed-conv up-sampling)", unet_ops)
+RP_COMPONENT(RP_COMP_ARCH, "unet", "small U-Net for segmentation (concat skips, transposed-conv up-sampling)", unet_ops)

@@ -5,12 +5,6 @@
 
 #include "runpipe/runpipe.h"
 
-/* transforms (one file each) */
-extern const struct rp_transform_ops tf_hflip, tf_vflip, tf_rotate, tf_pad, tf_random_crop,
-    tf_random_resized_crop, tf_resize, tf_center_crop, tf_color_jitter, tf_grayscale,
-    tf_normalize, tf_to_gray3, tf_random_erasing, tf_cutout, tf_hide_and_seek, tf_gridmask,
-    tf_cross_line, tf_upper_bar, tf_middle_box, tf_bar_row;
-
 /* stages */
 int aug_run_augment(rp_stage *st, rp_error *err);
 int aug_run_preview(rp_stage *st, rp_error *err);

@@ -20,3 +20,10 @@ int aug_run_augment(rp_stage *st, rp_error *err) {
     rp_stage_note(st, "transforms", (double)rp_transform_chain_len(chain));
     return rp_stage_output(st, "data", out, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port augment_data_in[] = {{"data", RP_ART_DATASET, 0, "dataset to transform"}};
+static const struct rp_port augment_data_out[] = {{"data", RP_ART_DATASET, 0, "the transformed view"}};
+static const struct rp_stage_def augment_stage = {"augment", "apply a chain of transforms to a dataset (a lazy view)", augment_data_in, 1, augment_data_out, 1,
+     aug_run_augment};
+RP_STAGE(augment_stage)

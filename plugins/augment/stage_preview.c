@@ -109,3 +109,10 @@ int aug_run_preview(rp_stage *st, rp_error *err) {
     if (!f) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     return rp_stage_output(st, "files", f, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port preview_data_in[] = {{"data", RP_ART_DATASET, 0, "dataset to transform"}};
+static const struct rp_port preview_files_out[] = {{"files", RP_ART_FILES, 0, "the written images"}};
+static const struct rp_stage_def preview_stage = {"augment.preview", "PNG grid of samples after the transforms, with labels", preview_data_in, 1,
+     preview_files_out, 1, aug_run_preview};
+RP_STAGE(preview_stage)

@@ -334,3 +334,10 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
             (unsigned long long)draws, secs, mean, sd);
     return rp_stage_output(st, "metrics", m, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port stats_metrics_out[] = {
+    {"metrics", RP_ART_METRICS, 0, "mean/std of the erased-area ratio + files"}};
+static const struct rp_stage_def stats_stage = {"augment.stats", "erased-area ratio distribution of an erasing transform (CSV + histogram)",
+     NULL, 0, stats_metrics_out, 1, aug_run_stats};
+RP_STAGE(stats_stage)

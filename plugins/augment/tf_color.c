@@ -231,3 +231,12 @@ static int cj_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err)
 }
 
 const struct rp_transform_ops tf_color_jitter = {cj_create, cj_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "color_jitter",
+             "random brightness, contrast, saturation, hue", tf_color_jitter)
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "grayscale",
+             "ITU-R 601-2 luma to 1 or 3 channels", tf_grayscale)
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "to_gray3",
+             "grey image stacked into 3 channels", tf_to_gray3)

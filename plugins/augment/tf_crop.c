@@ -90,3 +90,9 @@ static void crop_shape(const void *state, int *ch, int *h, int *w) {
 
 const struct rp_transform_ops tf_random_crop = {crop_create, random_crop_apply, free, crop_shape};
 const struct rp_transform_ops tf_center_crop = {crop_create, center_crop_apply, free, crop_shape};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "random_crop",
+             "random crop after optional padding (torchvision RandomCrop)", tf_random_crop)
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "center_crop",
+             "central crop", tf_center_crop)

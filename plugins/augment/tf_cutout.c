@@ -57,3 +57,6 @@ static int cutout_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *
 }
 
 const struct rp_transform_ops tf_cutout = {cutout_create, cutout_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "cutout",
+             "Cutout squares centred anywhere, clipped (DeVries & Taylor)", tf_cutout)

@@ -78,3 +78,9 @@ static int vflip_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *e
 
 const struct rp_transform_ops tf_hflip = {flip_create, hflip_apply, free, NULL};
 const struct rp_transform_ops tf_vflip = {flip_create, vflip_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "hflip",
+             "random horizontal flip (p)", tf_hflip)
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "vflip",
+             "random vertical flip (p)", tf_vflip)

@@ -65,3 +65,6 @@ static int gm_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err)
 }
 
 const struct rp_transform_ops tf_gridmask = {gm_create, gm_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "gridmask",
+             "GridMask structured dropping (Chen et al.)", tf_gridmask)

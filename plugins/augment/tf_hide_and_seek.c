@@ -90,3 +90,6 @@ static int has_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err
 }
 
 const struct rp_transform_ops tf_hide_and_seek = {has_create, has_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "hide_and_seek",
+             "hide grid cells at random (Singh & Lee)", tf_hide_and_seek)

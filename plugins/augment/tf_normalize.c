@@ -80,3 +80,6 @@ static int norm_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *er
 }
 
 const struct rp_transform_ops tf_normalize = {norm_create, norm_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "normalize",
+             "(x - mean) / std per channel, or a preset", tf_normalize)

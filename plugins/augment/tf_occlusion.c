@@ -85,3 +85,15 @@ const struct rp_transform_ops tf_cross_line = {occ_create, cross_apply, free, NU
 const struct rp_transform_ops tf_upper_bar = {occ_create, upper_apply, free, NULL};
 const struct rp_transform_ops tf_middle_box = {occ_create, middle_apply, free, NULL};
 const struct rp_transform_ops tf_bar_row = {occ_create, bar_row_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "cross_line",
+             "S0 occlusion: a horizontal and a vertical line through the centre", tf_cross_line)
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "upper_bar",
+             "S0 occlusion: a bar over the top rows", tf_upper_bar)
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "middle_box",
+             "S0 occlusion: a box in the centre", tf_middle_box)
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "bar_row",
+             "S0 occlusion: a bar at row j", tf_bar_row)

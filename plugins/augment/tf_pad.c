@@ -75,3 +75,6 @@ static void pad_shape(const void *state, int *c, int *h, int *w) {
 }
 
 const struct rp_transform_ops tf_pad = {pad_create, pad_apply, free, pad_shape};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "pad",
+             "pad the borders (constant, edge, reflect, symmetric)", tf_pad)

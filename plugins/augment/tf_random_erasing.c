@@ -81,3 +81,6 @@ static int re_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err)
 }
 
 const struct rp_transform_ops tf_random_erasing = {re_create, re_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "random_erasing",
+             "Random Erasing (Zhong et al.)", tf_random_erasing)

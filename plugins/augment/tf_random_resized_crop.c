@@ -98,3 +98,6 @@ static void rrc_shape(const void *state, int *c, int *h, int *w) {
 }
 
 const struct rp_transform_ops tf_random_resized_crop = {rrc_create, rrc_apply, free, rrc_shape};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "random_resized_crop",
+             "random scale/aspect crop resized to a size", tf_random_resized_crop)

@@ -83,3 +83,6 @@ static int rot_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err
 }
 
 const struct rp_transform_ops tf_rotate = {rot_create, rot_apply, free, NULL};
+
+RP_COMPONENT(RP_COMP_TRANSFORM, "rotate",
+             "random rotation by an angle in a degree range", tf_rotate)

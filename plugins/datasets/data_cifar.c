@@ -135,3 +135,17 @@ int ds_run_cifar100(rp_stage *stg, rp_error *err) {
     ds_free_lines(lines, nl);
     return st;
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port train_test_ports[] = {
+    {"train", RP_ART_DATASET, 0, "training split"},
+    {"test", RP_ART_DATASET, 0, "test split"},
+};
+static const struct rp_stage_def cifar10_stage = {
+    "data.cifar10", "CIFAR-10 binary batches",
+    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_cifar10};
+RP_STAGE(cifar10_stage)
+static const struct rp_stage_def cifar100_stage = {
+    "data.cifar100", "CIFAR-100 binary files (fine or coarse labels)",
+    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_cifar100};
+RP_STAGE(cifar100_stage)

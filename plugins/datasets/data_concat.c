@@ -143,3 +143,15 @@ fail:
     concat_destroy(&(rp_dataset){.impl = c});
     return st;
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port multi_in_ports[] = {
+    {"data", RP_ART_DATASET, RP_PORT_MULTI, "datasets to concatenate, in order"},
+};
+static const struct rp_port data_out_ports[] = {
+    {"data", RP_ART_DATASET, 0, "the dataset"},
+};
+static const struct rp_stage_def concat_stage = {
+    "data.concat", "concatenate datasets with the same classes",
+    multi_in_ports, RP_COUNT(multi_in_ports), data_out_ports, RP_COUNT(data_out_ports), ds_run_concat};
+RP_STAGE(concat_stage)

@@ -304,3 +304,12 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
     if (skipped) rp_warn("%s: skipped %llu unreadable files (on_error: skip)", ds->name, (unsigned long long)skipped);
     return rp_stage_output(stg, "data", ds, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port data_out_ports[] = {
+    {"data", RP_ART_DATASET, 0, "the dataset"},
+};
+static const struct rp_stage_def csv_stage = {
+    "data.csv", "a CSV of image paths + labels (+ domain, split)",
+    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_csv};
+RP_STAGE(csv_stage)

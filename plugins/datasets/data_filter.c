@@ -87,3 +87,15 @@ done:
     free(idx);
     return st;
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port one_in_ports[] = {
+    {"data", RP_ART_DATASET, 0, "input dataset"},
+};
+static const struct rp_port data_out_ports[] = {
+    {"data", RP_ART_DATASET, 0, "the dataset"},
+};
+static const struct rp_stage_def filter_stage = {
+    "data.filter", "keep or drop samples by domain / label",
+    one_in_ports, RP_COUNT(one_in_ports), data_out_ports, RP_COUNT(data_out_ports), ds_run_filter};
+RP_STAGE(filter_stage)

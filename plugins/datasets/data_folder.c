@@ -153,3 +153,12 @@ int ds_run_folder(rp_stage *stg, rp_error *err) {
     if (skipped) rp_warn("%s: skipped %llu unreadable files (on_error: skip)", name, (unsigned long long)skipped);
     return rp_stage_output(stg, "data", ds, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port data_out_ports[] = {
+    {"data", RP_ART_DATASET, 0, "the dataset"},
+};
+static const struct rp_stage_def folder_stage = {
+    "data.folder", "image folders root/<class>/<image> (jpg, png, bmp)",
+    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_folder};
+RP_STAGE(folder_stage)

@@ -187,3 +187,13 @@ int ds_run_idx(rp_stage *stg, rp_error *err) {
     }
     return RP_OK;
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port train_test_ports[] = {
+    {"train", RP_ART_DATASET, 0, "training split"},
+    {"test", RP_ART_DATASET, 0, "test split"},
+};
+static const struct rp_stage_def idx_stage = {
+    "data.idx", "MNIST / Fashion-MNIST IDX files (raw or gzipped)",
+    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_idx};
+RP_STAGE(idx_stage)

@@ -240,3 +240,12 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     rp_stage_note(stg, "images", (double)ds->size);
     return rp_stage_output(stg, "data", ds, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port data_out_ports[] = {
+    {"data", RP_ART_DATASET, 0, "the dataset"},
+};
+static const struct rp_stage_def segmentation_stage = {
+    "data.segmentation", "image + mask pairs (class-index or palette-coloured masks)",
+    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_segmentation};
+RP_STAGE(segmentation_stage)

@@ -112,3 +112,17 @@ done:
     for (int i = 0; i < 3; i++) free(parts[i]);
     return st;
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port one_in_ports[] = {
+    {"data", RP_ART_DATASET, 0, "input dataset"},
+};
+static const struct rp_port split_out_ports[] = {
+    {"train", RP_ART_DATASET, 0, "first part (ratios[0])"},
+    {"val", RP_ART_DATASET, 0, "second part (ratios[1])"},
+    {"test", RP_ART_DATASET, 0, "third part (ratios[2], may be empty)"},
+};
+static const struct rp_stage_def split_stage = {
+    "data.split", "seeded (optionally stratified) train/val/test split by ratios",
+    one_in_ports, RP_COUNT(one_in_ports), split_out_ports, RP_COUNT(split_out_ports), ds_run_split};
+RP_STAGE(split_stage)

@@ -321,3 +321,13 @@ int ds_run_synthetic(rp_stage *stg, rp_error *err) {
             (unsigned long long)counts[1], s->size, s->size, s->n_cls, s->n_sty);
     return RP_OK;
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port train_test_ports[] = {
+    {"train", RP_ART_DATASET, 0, "training split"},
+    {"test", RP_ART_DATASET, 0, "test split"},
+};
+static const struct rp_stage_def synthetic_stage = {
+    "data.synthetic", "procedural shapes in photo/cartoon/sketch/painting styles",
+    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_synthetic};
+RP_STAGE(synthetic_stage)

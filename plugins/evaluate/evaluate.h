@@ -93,8 +93,6 @@ int ev_rows_init(const rp_tensor *logits, int c, const char *who, ev_rows *g, rp
 /* Copy the C scores of row r into out. */
 void ev_rows_get(const ev_rows *g, const rp_tensor *logits, int64_t r, float *out);
 
-extern const struct rp_metric_ops ev_metric_balanced_accuracy;
-extern const struct rp_metric_ops ev_metric_ece;
 
 /* A configured metric component for one set. */
 typedef struct ev_extra {

@@ -69,3 +69,6 @@ static int ba_finish(void *state, const char *prefix, rp_metrics *m, rp_error *e
 
 const struct rp_metric_ops ev_metric_balanced_accuracy = {ba_create, ba_update, ba_finish,
                                                           ba_destroy};
+
+RP_COMPONENT(RP_COMP_METRIC, "balanced_accuracy",
+             "mean per-class recall over the classes present (sklearn balanced_accuracy_score)", ev_metric_balanced_accuracy)

@@ -92,3 +92,6 @@ static int ece_finish(void *state, const char *prefix, rp_metrics *m, rp_error *
 }
 
 const struct rp_metric_ops ev_metric_ece = {ece_create, ece_update, ece_finish, ece_destroy};
+
+RP_COMPONENT(RP_COMP_METRIC, "ece",
+             "expected / maximum calibration error of the softmax confidence", ev_metric_ece)

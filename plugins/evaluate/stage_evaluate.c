@@ -486,3 +486,23 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
     }
     return rp_stage_output(st, "metrics", mt, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port evaluate_inputs[] = {
+    {"model", RP_ART_MODEL, 0, "the model to evaluate (run in eval mode)"},
+    {"data", RP_ART_DATASET, RP_PORT_MULTI,
+     "one or more datasets, e.g. the clean and the occluded test set"},
+    {"loss", RP_ART_LOSS, RP_PORT_OPTIONAL, "loss to report (default: softmax cross-entropy)"},
+    {"baseline", RP_ART_MODEL, RP_PORT_OPTIONAL,
+     "second model for S0's DAA = AA(model) - AA(baseline), in %p"},
+};
+static const struct rp_port evaluate_outputs[] = {
+    {"metrics", RP_ART_METRICS, 0,
+     "<set>.loss/accuracy/error_rate/topK_accuracy/macro_*/weighted_*, AA, DAA; tables "
+     "confusion.<set>, report.<set> (segmentation.<set>)"},
+};
+static const struct rp_stage_def evaluate_stage = {"evaluate",
+     "accuracy, top-k, per-class report, confusion matrix (pixel acc, IoU, Dice for "
+     "segmentation), AA/DAA over datasets",
+     evaluate_inputs, RP_COUNT(evaluate_inputs), evaluate_outputs, RP_COUNT(evaluate_outputs), rp_evaluate_stage_run};
+RP_STAGE(evaluate_stage)

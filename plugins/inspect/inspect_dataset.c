@@ -239,3 +239,12 @@ int inspect_run_dataset(rp_stage *st, rp_error *err) {
     int so = rp_stage_output(st, "metrics", m, s == RP_OK ? err : &e2);
     return s != RP_OK ? s : so;
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port dataset_ds_in[] = {{"data", RP_ART_DATASET, 0, "the dataset to inspect"}};
+static const struct rp_port dataset_metrics_out[] = {
+    {"metrics", RP_ART_METRICS, 0, "scalars (size, classes, mean.cK, std.cK) + tables"}};
+static const struct rp_stage_def dataset_stage = {"inspect.dataset",
+     "per-class counts and per-channel mean/std of a dataset (the numbers for normalize)", dataset_ds_in,
+     1, dataset_metrics_out, 1, inspect_run_dataset};
+RP_STAGE(dataset_stage)

@@ -35,3 +35,12 @@ int inspect_run_metrics(rp_stage *st, rp_error *err) {
     }
     return rp_stage_output(st, "metrics", out, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port metrics_metrics_out[] = {
+    {"metrics", RP_ART_METRICS, 0, "scalars (size, classes, mean.cK, std.cK) + tables"}};
+static const struct rp_port metrics_metrics_in[] = {
+    {"metrics", RP_ART_METRICS, RP_PORT_MULTI, "metrics to show (one or several)"}};
+static const struct rp_stage_def metrics_stage = {"inspect.metrics", "print metrics and merge them into one artifact (prefixed by source)",
+     metrics_metrics_in, 1, metrics_metrics_out, 1, inspect_run_metrics};
+RP_STAGE(metrics_stage)

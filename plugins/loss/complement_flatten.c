@@ -121,3 +121,6 @@ static int cf_forward(const void *state, const rp_tensor *logits, const int32_t 
 static void cf_destroy(void *state) { free(state); }
 
 const struct rp_loss_ops rp_loss_complement_flatten_ops = {cf_create, cf_forward, cf_destroy};
+
+RP_COMPONENT(RP_COMP_LOSS, "complement_flatten",
+             "cross-entropy of the non-target softmax against uniform 1/(C-1) (weight = lambda)", rp_loss_complement_flatten_ops)

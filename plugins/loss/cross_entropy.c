@@ -195,3 +195,6 @@ int loss_ce_forward(const void *state, const rp_tensor *logits, const int32_t *t
 }
 
 const struct rp_loss_ops rp_loss_cross_entropy_ops = {ce_create, loss_ce_forward, loss_ce_destroy};
+
+RP_COMPONENT(RP_COMP_LOSS, "cross_entropy",
+             "softmax cross-entropy with class weights, label smoothing, ignore_index (torch semantics)", rp_loss_cross_entropy_ops)

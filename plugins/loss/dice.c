@@ -177,3 +177,6 @@ static int dice_forward(const void *state, const rp_tensor *logits, const int32_
 static void dice_destroy(void *state) { free(state); }
 
 const struct rp_loss_ops rp_loss_dice_ops = {dice_create, dice_forward, dice_destroy};
+
+RP_COMPONENT(RP_COMP_LOSS, "dice",
+             "soft multi-class Dice loss 1 - mean_c dice_c on softmax probabilities", rp_loss_dice_ops)

@@ -118,3 +118,6 @@ static int focal_forward(const void *state, const rp_tensor *logits, const int32
 static void focal_destroy(void *state) { free(state); }
 
 const struct rp_loss_ops rp_loss_focal_ops = {focal_create, focal_forward, focal_destroy};
+
+RP_COMPONENT(RP_COMP_LOSS, "focal",
+             "focal loss -alpha (1 - p_t)^gamma log p_t, mean", rp_loss_focal_ops)

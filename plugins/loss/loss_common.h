@@ -121,12 +121,6 @@ int loss_ce_forward(const void *state, const rp_tensor *logits, const int32_t *t
 void loss_ce_destroy(void *state);
 
 /* The stage and the components (each in its own file). */
-extern const struct rp_loss_ops rp_loss_cross_entropy_ops;
-extern const struct rp_loss_ops rp_loss_pixel_cross_entropy_ops;
-extern const struct rp_loss_ops rp_loss_focal_ops;
-extern const struct rp_loss_ops rp_loss_complement_flatten_ops;
-extern const struct rp_loss_ops rp_loss_dice_ops;
-extern const struct rp_loss_ops rp_loss_sum_ops;
 int rp_loss_stage_run(rp_stage *st, rp_error *err);
 
 #endif

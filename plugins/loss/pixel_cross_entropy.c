@@ -10,3 +10,6 @@ static int pce_create(const rp_node *params, void **state, rp_error *err) {
 
 const struct rp_loss_ops rp_loss_pixel_cross_entropy_ops = {pce_create, loss_ce_forward,
                                                             loss_ce_destroy};
+
+RP_COMPONENT(RP_COMP_LOSS, "pixel_cross_entropy",
+             "per-pixel cross-entropy for [N, C, H, W] logits and [N, H, W] masks", rp_loss_pixel_cross_entropy_ops)

@@ -76,3 +76,6 @@ static int sum_forward(const void *state, const rp_tensor *logits, const int32_t
 }
 
 const struct rp_loss_ops rp_loss_sum_ops = {sum_create, sum_forward, sum_destroy};
+
+RP_COMPONENT(RP_COMP_LOSS, "sum",
+             "weighted sum of loss terms", rp_loss_sum_ops)

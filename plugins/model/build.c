@@ -272,3 +272,13 @@ int model_build_run(rp_stage *st, rp_error *err) {
     rp_stage_note(st, "params_trainable", (double)rp_model_count_weights(m, 1));
     return rp_stage_output(st, "model", m, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port build_build_out[] = {
+    {"model", RP_ART_MODEL, 0, "the built (and optionally pretrained, frozen) model"},
+};
+static const struct rp_stage_def build_stage = {"model.build",
+     "a model from the built-in zoo or a layer list; pretrained weights, head, gray adapter, "
+     "freezing",
+     NULL, 0, build_build_out, RP_COUNT(build_build_out), model_build_run};
+RP_STAGE(build_stage)

@@ -25,3 +25,11 @@ int model_load_run(rp_stage *st, rp_error *err) {
     rp_stage_note(st, "params_total", (double)rp_model_count_weights(m, 0));
     return rp_stage_output(st, "model", m, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port load_load_out[] = {
+    {"model", RP_ART_MODEL, 0, "the loaded model"},
+};
+static const struct rp_stage_def load_stage = {"model.load", "a model from a runpipe safetensors file", NULL, 0, load_load_out,
+     RP_COUNT(load_load_out), model_load_run};
+RP_STAGE(load_stage)

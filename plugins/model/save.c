@@ -38,3 +38,14 @@ int model_save_run(rp_stage *st, rp_error *err) {
     if (!f) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     return rp_stage_output(st, "files", f, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port save_save_in[] = {
+    {"model", RP_ART_MODEL, 0, "the model to write"},
+};
+static const struct rp_port save_save_out[] = {
+    {"files", RP_ART_FILES, 0, "the folder the model file was written to"},
+};
+static const struct rp_stage_def save_stage = {"model.save", "write a model as safetensors (atomic)", save_save_in, RP_COUNT(save_save_in), save_save_out,
+     RP_COUNT(save_save_out), model_save_run};
+RP_STAGE(save_stage)

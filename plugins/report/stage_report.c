@@ -68,3 +68,16 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
     free(in);
     return rc;
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port report_inputs[] = {
+    {"metrics", RP_ART_METRICS, RP_PORT_MULTI,
+     "metrics to include: train's history (learning curves), evaluate's tables, ..."},
+    {"data", RP_ART_DATASET, RP_PORT_OPTIONAL, "dataset to show sample images from"},
+};
+static const struct rp_stage_def report_stage = {"report",
+     "write report.html (learning curves, confusion matrices, classification reports, sample "
+     "images, pipeline) and report.md into the run folder, metrics.json into the stage folder, "
+     "summary.html over the cells of a matrix",
+     report_inputs, RP_COUNT(report_inputs), NULL, 0, rp_report_stage_run};
+RP_STAGE(report_stage)

@@ -86,3 +86,22 @@ int train_stage_run(rp_stage *st, rp_error *err) {
     }
     return rp_stage_output(st, "metrics", metrics, err);
 }
+
+/* ---- stage declaration ---- */
+static const struct rp_port train_inputs[] = {
+    {"model", RP_ART_MODEL, 0, "the model to train (left as is: the stage trains a copy)"},
+    {"loss", RP_ART_LOSS, 0, "the training loss (from a `loss` stage)"},
+    {"train", RP_ART_DATASET, 0, "training set"},
+    {"val", RP_ART_DATASET, RP_PORT_OPTIONAL,
+     "validation set, evaluated after every epoch (early stopping, best checkpoint)"},
+};
+static const struct rp_port train_outputs[] = {
+    {"model", RP_ART_MODEL, 0, "the trained model (the best epoch's with restore_best)"},
+    {"metrics", RP_ART_METRICS, 0,
+     "history table (epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds), final "
+     "scalars, files history.csv, best.safetensors, last.safetensors"},
+};
+static const struct rp_stage_def train_stage = {"train",
+     "train a model: optimizer, scheduler, validation, early stopping, checkpoints, resume",
+     train_inputs, RP_COUNT(train_inputs), train_outputs, RP_COUNT(train_outputs), train_stage_run};
+RP_STAGE(train_stage)

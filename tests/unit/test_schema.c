@@ -281,9 +281,9 @@ static int setup_components(void **state) {
     (void)state;
     static int done;
     if (!done) {
-        rp_registry_add_builtin(&comp_crop);
-        rp_registry_add_builtin(&comp_flip);
-        rp_registry_add_builtin(&comp_cutout);
+        rp_component_register(&comp_crop, NULL);
+        rp_component_register(&comp_flip, NULL);
+        rp_component_register(&comp_cutout, NULL);
         done = 1;
     }
     rp_schema_clear_dirs();

@@ -25,7 +25,9 @@
 extern "C" {
 #endif
 
-#define RP_ABI_VERSION 1u
+/* Bumped on every change to a public struct or macro that plugins compile in
+ * (tests/unit/test_abi.c pins the struct sizes of each version). */
+#define RP_ABI_VERSION 2u
 #define RP_PLUGIN_ENTRY_SYMBOL "rp_plugin_entry"
 
 /* ---- components ----------------------------------------------------------- */
@@ -61,16 +63,46 @@ const char *rp_component_kind_name(int kind); /* "layer", "loss", ... */
 int rp_component_lookup(int kind, const char *name, const rp_node *where,
                         const struct rp_component **out, rp_error *err);
 
-/* Register a component from the engine itself (layers, archs, optimizers,
- * schedulers): each file registers its own from a constructor, so adding one
- * is one new C file. `c` must have static storage. Plugins list theirs in the
- * descriptor instead. */
-void rp_registry_add_builtin(const struct rp_component *c);
-#define RP_REGISTER(KIND, NAME, SUMMARY, IMPL)                                              \
-    static const struct rp_component rp__comp_##IMPL = {KIND, NAME, SUMMARY, &IMPL};       \
-    __attribute__((constructor)) static void rp__register_##IMPL(void) {                   \
-        rp_registry_add_builtin(&rp__comp_##IMPL);                                          \
-    }
+/* Register a component from the host program (an embedding application or a
+ * test binary; plugins and the engine use RP_COMPONENT). `c` is borrowed and
+ * must outlive the process's use of the registry. Fails on a duplicate name. */
+int rp_component_register(const struct rp_component *c, rp_error *err);
+
+/* ---- declaring components and stages ---------------------------------------
+ *
+ * One component or stage = one C file that declares itself; there is no table
+ * to edit. RP_COMPONENT / RP_STAGE put a pointer to a static descriptor into a
+ * linker section of the object's shared library ("rp_components",
+ * "rp_stages"); the linker's __start_/__stop_ symbols delimit the section of
+ * each .so. RP_PLUGIN(NAME, VERSION), written once per plugin, hands the
+ * plugin's sections to the engine; the engine collects its own built-ins
+ * (layers, archs, optimizers, schedulers) the same way when it loads.
+ *
+ *   static const struct rp_loss_ops focal_ops = {...};
+ *   RP_COMPONENT(RP_COMP_LOSS, "focal", "focal loss -alpha (1 - p_t)^gamma log p_t", focal_ops)
+ *
+ *   static const struct rp_stage_def crop_stage = {"openimages.crop", ...};
+ *   RP_STAGE(crop_stage)
+ */
+#define RP__SECTION_ENTRY(SEC) __attribute__((used, section(SEC)))
+#define RP_COMPONENT(KIND, NAME, SUMMARY, IMPL)                                                   \
+    static const struct rp_component rp__comp_##IMPL = {KIND, NAME, SUMMARY, &IMPL};            \
+    RP__SECTION_ENTRY("rp_components")                                                          \
+    static const struct rp_component *const rp__compp_##IMPL = &rp__comp_##IMPL;
+#define RP_STAGE(DEF)                                                                             \
+    RP__SECTION_ENTRY("rp_stages") static const struct rp_stage_def *const rp__stagep_##DEF = &DEF;
+
+/* The section bounds of the shared object that expands this (hidden and weak:
+ * each .so sees only its own sections, and an empty one is NULL..NULL). */
+#define RP__SECTION_BOUNDS                                                                        \
+    extern const struct rp_component *const __start_rp_components[]                              \
+        __attribute__((weak, visibility("hidden")));                                              \
+    extern const struct rp_component *const __stop_rp_components[]                                \
+        __attribute__((weak, visibility("hidden")));                                              \
+    extern const struct rp_stage_def *const __start_rp_stages[]                                   \
+        __attribute__((weak, visibility("hidden")));                                              \
+    extern const struct rp_stage_def *const __stop_rp_stages[]                                    \
+        __attribute__((weak, visibility("hidden")));
 
 /* Validate a component's params (borrowed; NULL = {}) against
  * schemas/<kind>.<name>.yaml and fill its defaults; *out transferred. A
@@ -124,9 +156,9 @@ struct rp_plugin_desc {
     uint32_t struct_size;  /* sizeof(struct rp_plugin_desc) */
     const char *name;      /* "datasets" */
     const char *version;   /* "1.0.0" */
-    const struct rp_stage_def *stages;
+    const struct rp_stage_def *const *stages; /* borrowed, static: the plugin's RP_STAGEs */
     size_t n_stages;
-    const struct rp_component *components;
+    const struct rp_component *const *components; /* its RP_COMPONENTs */
     size_t n_components;
 };
 
@@ -134,15 +166,32 @@ typedef const struct rp_plugin_desc *(*rp_plugin_entry_fn)(void);
 
 #define RP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Define the entry point of a plugin from two static arrays. */
-#define RP_PLUGIN(NAME, VERSION, STAGES, NSTAGES, COMPS, NCOMPS)                        \
-    const struct rp_plugin_desc *rp_plugin_entry(void);                                 \
-    const struct rp_plugin_desc *rp_plugin_entry(void) {                                \
-        static const struct rp_plugin_desc d = {RP_ABI_VERSION,                          \
-                                                (uint32_t)sizeof(struct rp_plugin_desc), \
-                                                NAME, VERSION, STAGES, NSTAGES, COMPS,   \
-                                                NCOMPS};                                 \
-        return &d;                                                                       \
+#ifdef __cplusplus
+#define RP__EXTERN_C extern "C"
+#else
+#define RP__EXTERN_C
+#endif
+
+/* The entry point of a plugin: once per plugin .so (usually plugin.c). It
+ * exports rp_plugin_entry with default visibility and C linkage, so plugins
+ * built with -fvisibility=hidden or as C++ load too. */
+#define RP_PLUGIN(NAME, VERSION)                                                                  \
+    RP__SECTION_BOUNDS                                                                            \
+    RP__EXTERN_C __attribute__((visibility("default"))) const struct rp_plugin_desc *             \
+    rp_plugin_entry(void);                                                                        \
+    RP__EXTERN_C __attribute__((visibility("default"))) const struct rp_plugin_desc *             \
+    rp_plugin_entry(void) {                                                                       \
+        static struct rp_plugin_desc d;                                                           \
+        d.abi_version = RP_ABI_VERSION;                                                           \
+        d.struct_size = (uint32_t)sizeof d;                                                       \
+        d.name = NAME;                                                                            \
+        d.version = VERSION;                                                                      \
+        d.stages = __start_rp_stages;                                                             \
+        d.n_stages = __start_rp_stages ? (size_t)(__stop_rp_stages - __start_rp_stages) : 0;      \
+        d.components = __start_rp_components;                                                     \
+        d.n_components =                                                                          \
+            __start_rp_components ? (size_t)(__stop_rp_components - __start_rp_components) : 0;  \
+        return &d;                                                                                \
     }
 
 /* ---- the stage context (valid only during run) ------------------------------ */

@@ -42,5 +42,5 @@ static const struct rp_layer_ops adaptive_avgpool2d_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "adaptive_avgpool2d", "adaptive average pooling to a fixed size (torch.nn.AdaptiveAvgPool2d)",
+RP_COMPONENT(RP_COMP_LAYER, "adaptive_avgpool2d", "adaptive average pooling to a fixed size (torch.nn.AdaptiveAvgPool2d)",
             adaptive_avgpool2d_ops)

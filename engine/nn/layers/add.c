@@ -124,4 +124,4 @@ static const struct rp_layer_ops add_ops = {
     .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU | RP_LAYER_SUM,
     .forward_ep = add_forward_ep,
 };
-RP_REGISTER(RP_COMP_LAYER, "add", "element-wise sum of inputs (residual connection)", add_ops)
+RP_COMPONENT(RP_COMP_LAYER, "add", "element-wise sum of inputs (residual connection)", add_ops)

@@ -114,4 +114,4 @@ static const struct rp_layer_ops avgpool2d_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "avgpool2d", "2-D average pooling (torch.nn.AvgPool2d)", avgpool2d_ops)
+RP_COMPONENT(RP_COMP_LAYER, "avgpool2d", "2-D average pooling (torch.nn.AvgPool2d)", avgpool2d_ops)

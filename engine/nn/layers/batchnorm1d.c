@@ -38,5 +38,5 @@ static const struct rp_layer_ops batchnorm1d_ops = {
     .init = rp_bn_init,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "batchnorm1d", "batch normalisation over [N, C] or [N, C, L] (torch.nn.BatchNorm1d)",
+RP_COMPONENT(RP_COMP_LAYER, "batchnorm1d", "batch normalisation over [N, C] or [N, C, L] (torch.nn.BatchNorm1d)",
             batchnorm1d_ops)

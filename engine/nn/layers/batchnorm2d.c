@@ -254,5 +254,5 @@ static const struct rp_layer_ops batchnorm2d_ops = {
     .flags = RP_LAYER_OUT_UNUSED,
     .channel_affine = bn_channel_affine,
 };
-RP_REGISTER(RP_COMP_LAYER, "batchnorm2d", "batch normalisation over [N, C, H, W] (torch.nn.BatchNorm2d)",
+RP_COMPONENT(RP_COMP_LAYER, "batchnorm2d", "batch normalisation over [N, C, H, W] (torch.nn.BatchNorm2d)",
             batchnorm2d_ops)

@@ -74,4 +74,4 @@ static const struct rp_layer_ops concat_ops = {
     .max_inputs = RP_MAX_LAYER_INPUTS,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "concat", "concatenate inputs along channels (U-Net skips)", concat_ops)
+RP_COMPONENT(RP_COMP_LAYER, "concat", "concatenate inputs along channels (U-Net skips)", concat_ops)

@@ -119,4 +119,4 @@ static const struct rp_layer_ops conv2d_ops = {
     .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU | RP_LAYER_EP_RESIDUAL,
     .forward_ep = conv_forward_ep,
 };
-RP_REGISTER(RP_COMP_LAYER, "conv2d", "2-D convolution (torch.nn.Conv2d)", conv2d_ops)
+RP_COMPONENT(RP_COMP_LAYER, "conv2d", "2-D convolution (torch.nn.Conv2d)", conv2d_ops)

@@ -126,5 +126,5 @@ static const struct rp_layer_ops conv_transpose2d_ops = {
     .init = ct_init,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "conv_transpose2d", "transposed 2-D convolution (torch.nn.ConvTranspose2d)",
+RP_COMPONENT(RP_COMP_LAYER, "conv_transpose2d", "transposed 2-D convolution (torch.nn.ConvTranspose2d)",
             conv_transpose2d_ops)

@@ -93,4 +93,4 @@ static const struct rp_layer_ops dropout_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_INPLACE,
 };
-RP_REGISTER(RP_COMP_LAYER, "dropout", "inverted dropout (torch.nn.Dropout); identity in eval", dropout_ops)
+RP_COMPONENT(RP_COMP_LAYER, "dropout", "inverted dropout (torch.nn.Dropout); identity in eval", dropout_ops)

@@ -21,4 +21,4 @@ static const struct rp_layer_ops flatten_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "flatten", "[N, ...] -> [N, features] (torch.nn.Flatten)", flatten_ops)
+RP_COMPONENT(RP_COMP_LAYER, "flatten", "[N, ...] -> [N, features] (torch.nn.Flatten)", flatten_ops)

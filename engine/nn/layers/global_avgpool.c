@@ -51,4 +51,4 @@ static const struct rp_layer_ops global_avgpool_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "global_avgpool", "mean over H and W: [N, C, H, W] -> [N, C]", global_avgpool_ops)
+RP_COMPONENT(RP_COMP_LAYER, "global_avgpool", "mean over H and W: [N, C, H, W] -> [N, C]", global_avgpool_ops)

@@ -18,4 +18,4 @@ static const struct rp_layer_ops identity_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "identity", "output = input (torch.nn.Identity)", identity_ops)
+RP_COMPONENT(RP_COMP_LAYER, "identity", "output = input (torch.nn.Identity)", identity_ops)

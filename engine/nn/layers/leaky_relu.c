@@ -4,5 +4,5 @@
 
 RP_ELTWISE_LAYER(leaky_relu, x > 0.0f ? x : x * a, x > 0.0f ? d : d * a, "negative_slope", 0.01, 0,
                  "{negative_slope: 0.2}")
-RP_REGISTER(RP_COMP_LAYER, "leaky_relu", "x for x > 0, negative_slope * x otherwise (torch.nn.LeakyReLU).",
+RP_COMPONENT(RP_COMP_LAYER, "leaky_relu", "x for x > 0, negative_slope * x otherwise (torch.nn.LeakyReLU).",
             leaky_relu_ops)

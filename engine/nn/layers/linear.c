@@ -105,4 +105,4 @@ static const struct rp_layer_ops linear_ops = {
     .init = lin_init,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "linear", "fully connected layer (torch.nn.Linear)", linear_ops)
+RP_COMPONENT(RP_COMP_LAYER, "linear", "fully connected layer (torch.nn.Linear)", linear_ops)

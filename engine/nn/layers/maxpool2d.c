@@ -301,4 +301,4 @@ static const struct rp_layer_ops maxpool2d_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "maxpool2d", "2-D max pooling (torch.nn.MaxPool2d)", maxpool2d_ops)
+RP_COMPONENT(RP_COMP_LAYER, "maxpool2d", "2-D max pooling (torch.nn.MaxPool2d)", maxpool2d_ops)

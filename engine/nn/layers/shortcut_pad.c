@@ -83,5 +83,5 @@ static const struct rp_layer_ops shortcut_pad_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "shortcut_pad", "option-A ResNet shortcut: subsample and zero-pad channels",
+RP_COMPONENT(RP_COMP_LAYER, "shortcut_pad", "option-A ResNet shortcut: subsample and zero-pad channels",
             shortcut_pad_ops)

@@ -123,5 +123,5 @@ static const struct rp_layer_ops upsample_ops = {
     .max_inputs = 1,
     .flags = RP_LAYER_OUT_UNUSED,
 };
-RP_REGISTER(RP_COMP_LAYER, "upsample", "nearest / bilinear up-sampling by an integer factor (torch.nn.Upsample)",
+RP_COMPONENT(RP_COMP_LAYER, "upsample", "nearest / bilinear up-sampling by an integer factor (torch.nn.Upsample)",
             upsample_ops)

@@ -11,6 +11,12 @@
 #include "harness.h"
 #include "host/registry.h"
 
+/* The transforms under test, linked from the plugin's objects. */
+extern const struct rp_transform_ops tf_hflip, tf_vflip, tf_rotate, tf_pad, tf_random_crop,
+    tf_random_resized_crop, tf_resize, tf_center_crop, tf_color_jitter, tf_grayscale,
+    tf_normalize, tf_to_gray3, tf_random_erasing, tf_cutout, tf_hide_and_seek, tf_gridmask,
+    tf_cross_line, tf_upper_bar, tf_middle_box, tf_bar_row;
+
 typedef struct tfx {
     const struct rp_transform_ops *ops;
     void *state;

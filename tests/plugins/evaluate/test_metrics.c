@@ -11,6 +11,10 @@
 #include "../../harness.h"
 #include "../../../plugins/evaluate/evaluate.h"
 
+/* The metric components under test, linked from the plugin's objects. */
+extern const struct rp_metric_ops ev_metric_balanced_accuracy;
+extern const struct rp_metric_ops ev_metric_ece;
+
 static cJSON *fx;
 
 static int setup(void **state) {

@@ -182,7 +182,7 @@ int main(void) {
     rp_error err;
     const struct rp_plugin_desc *d = rp_plugin_entry();
     for (size_t i = 0; i < d->n_stages; i++)
-        if (rp_registry_add_stage(&d->stages[i], "inspect", "linked", &err) != RP_OK) return 1;
+        if (rp_registry_add_stage(d->stages[i], "inspect", "linked", &err) != RP_OK) return 1;
     if (rp_registry_add_stage(&tiny_def, "test", "test", &err) != RP_OK) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats_math),

@@ -23,8 +23,8 @@ static void register_plugin(void) {
     rp_schema_dirs_init(); /* schemas/loss.*.yaml validate and fill params */
     const struct rp_plugin_desc *d = rp_plugin_entry();
     for (size_t i = 0; i < d->n_components; i++)
-        if (!rp_component_find(d->components[i].kind, d->components[i].name))
-            rp_registry_add_builtin(&d->components[i]);
+        if (!rp_component_find(d->components[i]->kind, d->components[i]->name))
+            rp_component_register(d->components[i], NULL);
 }
 
 static int setup(void **state) {

@@ -125,7 +125,7 @@ static int hk_on_batch(void *st, rp_hook_ctx *ctx, rp_error *err) {
 }
 static void hk_destroy(void *st) { (void)st; }
 static const struct rp_batch_hook_ops hk_ops = {hk_create, hk_on_batch, hk_destroy};
-RP_REGISTER(RP_COMP_BATCH_HOOK, "test_hook", "test hook", hk_ops)
+RP_TEST_COMPONENT(RP_COMP_BATCH_HOOK, "test_hook", "test hook", hk_ops)
 
 /* ---- helpers -------------------------------------------------------------------------- */
 static rp_node *yaml(const char *text) {
