@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "augment.h"
-#include "draw.h"
 #include "runpipe/image.h"
 
 int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
@@ -279,9 +278,9 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
     }
     /* histogram image */
     if (!rc) {
-        canvas cv;
+        rp_canvas cv;
         const int PW = 640, PH = 360, L = 60, R = 20, T = 30, B = 40;
-        if (canvas_init(&cv, PW, PH, 255)) rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        if (rp_canvas_init(&cv, PW, PH, 255)) rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         if (!rc) {
             const uint8_t axis[3] = {0, 0, 0}, bar[3] = {70, 110, 190}, grey[3] = {120, 120, 120};
             uint64_t hmax = 1;
@@ -290,27 +289,27 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
             for (int b = 0; b < bins; b++) {
                 int x0 = L + b * pw / bins, x1 = L + (b + 1) * pw / bins;
                 int bh = (int)((double)h[b] / (double)hmax * ph + 0.5);
-                canvas_rect(&cv, x0, T + ph - bh, x1 - x0 > 1 ? x1 - x0 - 1 : 1, bh, bar);
+                rp_canvas_rect(&cv, x0, T + ph - bh, x1 - x0 > 1 ? x1 - x0 - 1 : 1, bh, bar);
             }
-            canvas_rect(&cv, L, T + ph, pw, 1, axis);
-            canvas_rect(&cv, L - 1, T, 1, ph, axis);
+            rp_canvas_rect(&cv, L, T + ph, pw, 1, axis);
+            rp_canvas_rect(&cv, L - 1, T, 1, ph, axis);
             char lab[128];
             for (int k = 0; k <= 5; k++) {
                 int x = L + k * pw / 5;
-                canvas_rect(&cv, x, T + ph, 1, 5, axis);
+                rp_canvas_rect(&cv, x, T + ph, 1, 5, axis);
                 snprintf(lab, sizeof lab, "%.1f", k / 5.0);
-                canvas_text(&cv, x - 6, T + ph + 8, 1, lab, axis);
+                rp_canvas_text(&cv, x - 6, T + ph + 8, 1, lab, axis);
                 int y = T + ph - k * ph / 5;
                 snprintf(lab, sizeof lab, "%.3f", na > 0 ? (double)hmax / na * k / 5 : 0.0);
-                canvas_text(&cv, 4, y - 4, 1, lab, grey);
+                rp_canvas_text(&cv, 4, y - 4, 1, lab, grey);
             }
             snprintf(lab, sizeof lab, "%s: erased area ratio, %llu draws, mean %.4f std %.4f", name,
                      (unsigned long long)na, mean, sd);
-            canvas_text(&cv, L, 8, 1, lab, axis);
-            canvas_text(&cv, L + pw / 2 - 40, PH - 14, 1, "erased area / image area", axis);
+            rp_canvas_text(&cv, L, 8, 1, lab, axis);
+            rp_canvas_text(&cv, L + pw / 2 - 40, PH - 14, 1, "erased area / image area", axis);
             snprintf(path, sizeof path, "%s/erased_area.png", dir);
             rc = rp_image_write_png(path, cv.px, cv.w, cv.h, 3, err);
-            canvas_free(&cv);
+            rp_canvas_free(&cv);
         }
     }
     free(h);
