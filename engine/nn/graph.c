@@ -660,8 +660,10 @@ static int node_buffer(rp_model *m, int k, int64_t n, int lean, rp_error *err) {
         g->out = rp_tensor_view(&src->out, nd, shape);
         g->aslot = src->aslot;
         if (g->aslot >= 0) m->aref[g->aslot] = g->keep ? ACT_PINNED : m->aref[g->aslot] + g->consumers + 1;
-    } else if (!g->keep && !(lean && g->out.owns && g->out.cap >= need)) {
-        /* (a lean forward writes into the buffer a training forward left) */
+    } else if (!g->keep && !((lean || m->stop >= 0) && g->out.owns && g->out.cap >= need)) {
+        /* (a lean forward or a feature-gradient pass writes into the buffer
+           a training forward left: handing it to the pool would make the
+           next training step allocate it again) */
         if ((g->aslot = act_acquire(m, need, g->consumers + 1, err)) < 0) return err->status;
         if (g->out.owns) rp_tensor_release(&g->out);
         g->out = rp_tensor_view(m->apool[g->aslot], nd, shape);
