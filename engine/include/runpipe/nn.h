@@ -250,8 +250,11 @@ typedef struct rp_gradcam_out {
     int64_t cap;          /* rows allocated in argmax / cls / pred */
 } rp_gradcam_out;
 
-/* x: [N, C, H, W] borrowed; layer: node name, NULL = rp_model_last_conv;
- * cls: [N] borrowed class per sample, NULL = the predicted class. */
+/* m: borrowed (its caches, not its weights, change); x: [N, C, H, W]
+ * borrowed; layer: borrowed node name, NULL = rp_model_last_conv; cls: [N]
+ * borrowed class per sample, NULL = the predicted class; out: the caller's
+ * struct (zero-initialised before first use), filled, its buffers owned by
+ * it and reused by later calls. */
 int rp_gradcam(rp_model *m, const rp_tensor *x, const char *layer, const int32_t *cls,
                int training, rp_gradcam_out *out, rp_error *err);
 void rp_gradcam_out_release(rp_gradcam_out *o);
