@@ -55,6 +55,9 @@ $(BIN): $(BUILD)/obj/engine/main.o $(LIB)
 .SECONDEXPANSION:
 # Keep plugin and test objects (they are built through pattern rules).
 .SECONDARY:
+# Plugin objects keep their internals to themselves: only rp_plugin_entry
+# (RP_PLUGIN) is exported.
+$(BUILD)/obj/plugins/%.o: CFLAGS += -fvisibility=hidden
 $(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
@@ -86,7 +89,7 @@ $(BUILD)/tests/test_abi $(BUILD)/tests/test_plugin_loader $(BUILD)/tests/test_pi
 
 $(BUILD)/runpipe.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\nplugindir=$${libdir}/runpipe/plugins\n\nName: runpipe\nDescription: declarative deep-learning image pipelines (plugin API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrunpipe\n' \
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\nplugindir=$${libdir}/runpipe/plugins\nschemadir=$${prefix}/share/runpipe/schemas\n\nName: runpipe\nDescription: declarative deep-learning image pipelines (plugin API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrunpipe\n' \
 	    '$(PREFIX)' '$(VERSION)' > $@
 
 test: all $(TEST_BINS) ## build and run every test; ends with "N passed, N failed"

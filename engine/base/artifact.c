@@ -5,14 +5,7 @@
 #include <string.h>
 
 #include "runpipe/artifact.h"
-
-static char *dupstr(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
+#include "base/util.h"
 
 rp_metrics *rp_metrics_new(void) { return calloc(1, sizeof(rp_metrics)); }
 
@@ -51,7 +44,7 @@ int rp_metrics_set(rp_metrics *m, const char *name, double v, rp_error *err) {
     double *nv = realloc(m->values, (m->n + 1) * sizeof *nv);
     if (!nv) return rp_error_set(err, RP_ERR_NOMEM, "metric '%s': out of memory", name);
     m->values = nv;
-    m->names[m->n] = dupstr(name);
+    m->names[m->n] = rp_strdup(name);
     if (!m->names[m->n]) return rp_error_set(err, RP_ERR_NOMEM, "metric '%s': out of memory", name);
     m->values[m->n++] = v;
     return RP_OK;
@@ -91,19 +84,19 @@ rp_table *rp_metrics_add_table(rp_metrics *m, const char *name, size_t rows, siz
     m->tables = nt;
     rp_table *t = &m->tables[m->n_tables];
     memset(t, 0, sizeof *t);
-    t->name = dupstr(name);
+    t->name = rp_strdup(name);
     t->col_names = calloc(cols, sizeof(char *));
     t->values = calloc(rows * cols > 0 ? rows * cols : 1, sizeof(double));
     if (!t->name || !t->col_names || !t->values) goto fail;
     t->cols = cols;
     for (size_t c = 0; c < cols; c++)
-        if (!(t->col_names[c] = dupstr(col_names[c] ? col_names[c] : ""))) goto fail;
+        if (!(t->col_names[c] = rp_strdup(col_names[c] ? col_names[c] : ""))) goto fail;
     if (row_names) {
         t->row_names = calloc(rows ? rows : 1, sizeof(char *));
         if (!t->row_names) goto fail;
         t->rows = rows;
         for (size_t r = 0; r < rows; r++)
-            if (!(t->row_names[r] = dupstr(row_names[r] ? row_names[r] : ""))) goto fail;
+            if (!(t->row_names[r] = rp_strdup(row_names[r] ? row_names[r] : ""))) goto fail;
     }
     t->rows = rows;
     m->n_tables++;
@@ -129,7 +122,7 @@ int rp_metrics_add_file(rp_metrics *m, const char *relpath, rp_error *err) {
     char **nf = realloc(m->files, (m->n_files + 1) * sizeof *nf);
     if (!nf) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     m->files = nf;
-    if (!(m->files[m->n_files] = dupstr(relpath)))
+    if (!(m->files[m->n_files] = rp_strdup(relpath)))
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     m->n_files++;
     return RP_OK;
@@ -145,9 +138,9 @@ int rp_table_append_row(rp_table *t, const char *row_name, const double *values,
         char **nr = realloc(t->row_names, (t->rows + 1) * sizeof *nr);
         if (!nr) return rp_error_set(err, RP_ERR_NOMEM, "table '%s': out of memory", t->name);
         if (!t->row_names) /* earlier rows had no names */
-            for (size_t r = 0; r < t->rows; r++) nr[r] = dupstr("");
+            for (size_t r = 0; r < t->rows; r++) nr[r] = rp_strdup("");
         t->row_names = nr;
-        t->row_names[t->rows] = dupstr(row_name ? row_name : "");
+        t->row_names[t->rows] = rp_strdup(row_name ? row_name : "");
         if (!t->row_names[t->rows])
             return rp_error_set(err, RP_ERR_NOMEM, "table '%s': out of memory", t->name);
     }
@@ -159,7 +152,7 @@ rp_files *rp_files_new(const char *dir) {
     if (!dir) return NULL;
     rp_files *f = calloc(1, sizeof *f);
     if (!f) return NULL;
-    f->dir = dupstr(dir);
+    f->dir = rp_strdup(dir);
     if (!f->dir) {
         free(f);
         return NULL;

@@ -11,7 +11,7 @@ void openblas_set_num_threads(int num_threads);
 
 static int g_threads = 0;
 
-/* With AVX-512 the convolutions run on engine/conv.c's OpenMP kernels and
+/* With AVX-512 the convolutions run on engine/nn/conv/conv.c's OpenMP kernels and
  * OpenBLAS serves only the linear layers' GEMMs, which split their rows
  * over the OpenMP threads with one serial OpenBLAS call each: OpenBLAS's own
  * workers would spin after every call and take the cores from the layers

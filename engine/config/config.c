@@ -1,6 +1,7 @@
 /* Pipeline files: --set overrides, matrix expansion, ${...} substitution and
  * validation against schemas/pipeline.yaml (see config.h). */
 #include "config/config.h"
+#include "base/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -156,7 +157,7 @@ static void apply_set(rp_node *root, const char *arg, size_t k, rp_diag *d) {
                     const char **names = malloc((cur->n + 1) * sizeof *names);
                     size_t n_ids = 0;
                     if (names) list_stage_ids(cur, &ids, names, &n_ids);
-                    const char *sug = names ? rp_schema_suggest(seg, names, n_ids) : NULL;
+                    const char *sug = names ? rp_suggest(seg, names, n_ids) : NULL;
                     char *list = rp_strbuf_take(&ids);
                     if (sug)
                         rp_diag_addf(d, NULL, NULL,
@@ -241,7 +242,7 @@ static void unknown_var(struct subst *s, const rp_node *at, const char *expr) {
         sprintf(c, "matrix.%s", s->matrix->keys[i]->str);
         cands[n++] = c;
     }
-    const char *sug = cands ? rp_schema_suggest(expr, (const char *const *)cands, n) : NULL;
+    const char *sug = cands ? rp_suggest(expr, (const char *const *)cands, n) : NULL;
     /* nested: "vars.opt.lrr" → compare against "vars.opt.<key>" */
     char nested_sug[1100] = "";
     const char *last_dot = strrchr(expr, '.');
@@ -252,7 +253,7 @@ static void unknown_var(struct subst *s, const rp_node *at, const char *expr) {
         if (p && p->kind == RP_NODE_MAP) {
             const char **keys = malloc((p->n + 1) * sizeof *keys);
             for (size_t i = 0; keys && i < p->n; i++) keys[i] = p->keys[i]->str;
-            const char *k = keys ? rp_schema_suggest(last_dot + 1, keys, p->n) : NULL;
+            const char *k = keys ? rp_suggest(last_dot + 1, keys, p->n) : NULL;
             if (k) snprintf(nested_sug, sizeof nested_sug, "vars.%s.%s", parent, k);
             free(keys);
         }
@@ -594,7 +595,7 @@ static void check_aggregate(const rp_node *doc, const rp_node *matrix, rp_diag *
     for (size_t i = 0; i < over->n; i++) {
         const char *a = rp_node_str(over->items[i]);
         if (!a || rp_node_get(matrix, a)) continue;
-        const char *sug = rp_schema_suggest(a, axes, matrix->n);
+        const char *sug = rp_suggest(a, axes, matrix->n);
         if (sug)
             rp_diag_addf(d, over->items[i], NULL,
                          "'aggregate.over[%zu]': '%s' is not a matrix axis (did you mean '%s'?)", i,
@@ -800,7 +801,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
         check_stage_ids(valid, d);
         if (ci == 0) check_aggregate(valid, matrix, d);
         /* the effective seed, recorded in the document */
-        uint64_t seed = (uint64_t)rp_param_int(valid, "seed", 0);
+        uint64_t seed = (uint64_t)rp_param_int(valid, "seed");
         const rp_node *ms = rp_node_get(cell->values, "seed");
         if (o && o->has_seed)
             seed = o->seed;
@@ -822,8 +823,8 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     free(idx);
     rp_node_free(matrix);
     unique_dirnames(c->cells, c->n_cells);
-    const char *nm = rp_param_str(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "name",
-                                  NULL);
+    const rp_node *top = c->n_cells && c->cells[0].doc ? c->cells[0].doc : root;
+    const char *nm = rp_param_has(top, "name") ? rp_param_str(top, "name") : NULL;
     c->name = nm ? strdup(nm) : default_name(path);
     /* from the first cell's document: substituted and validated */
     c->aggregate = rp_node_get(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "aggregate");

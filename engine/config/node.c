@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,31 +498,52 @@ const rp_node *rp_node_path(const rp_node *root, const char *path) {
 
 /* ---- parameters ---------------------------------------------------------------- */
 
-int64_t rp_param_int(const rp_node *map, const char *key, int64_t def) {
+/* Process-wide, not per thread: components may read params on loader
+ * threads, and the stage that owns them must still hear of it. */
+static _Atomic(const char *) param_missing;
+
+/* The value node of a parameter; NULL for null values and (remembered)
+ * absent keys. */
+static const rp_node *param_node(const rp_node *map, const char *key) {
     const rp_node *n = rp_node_get(map, key);
+    if (!n) {
+        const char *none = NULL;
+        atomic_compare_exchange_strong(&param_missing, &none, key);
+        return NULL;
+    }
+    return rp_node_is_null(n) ? NULL : n;
+}
+
+const char *rp_param_take_missing(void) {
+    return atomic_exchange(&param_missing, NULL);
+}
+
+int rp_param_has(const rp_node *map, const char *key) {
+    const rp_node *n = rp_node_get(map, key);
+    return n && !rp_node_is_null(n);
+}
+
+int64_t rp_param_int(const rp_node *map, const char *key) {
+    const rp_node *n = param_node(map, key);
     int64_t v;
-    if (!n || rp_node_is_null(n) || rp_node_as_int(n, &v, NULL) != RP_OK) return def;
-    return v;
+    return n && rp_node_as_int(n, &v, NULL) == RP_OK ? v : 0;
 }
 
-double rp_param_double(const rp_node *map, const char *key, double def) {
-    const rp_node *n = rp_node_get(map, key);
+double rp_param_double(const rp_node *map, const char *key) {
+    const rp_node *n = param_node(map, key);
     double v;
-    if (!n || rp_node_is_null(n) || rp_node_as_double(n, &v, NULL) != RP_OK) return def;
-    return v;
+    return n && rp_node_as_double(n, &v, NULL) == RP_OK ? v : 0.0;
 }
 
-int rp_param_bool(const rp_node *map, const char *key, int def) {
-    const rp_node *n = rp_node_get(map, key);
+int rp_param_bool(const rp_node *map, const char *key) {
+    const rp_node *n = param_node(map, key);
     int v;
-    if (!n || rp_node_is_null(n) || rp_node_as_bool(n, &v, NULL) != RP_OK) return def;
-    return v;
+    return n && rp_node_as_bool(n, &v, NULL) == RP_OK ? v : 0;
 }
 
-const char *rp_param_str(const rp_node *map, const char *key, const char *def) {
-    const rp_node *n = rp_node_get(map, key);
-    if (!n || rp_node_is_null(n) || n->kind != RP_NODE_SCALAR) return def;
-    return n->str;
+const char *rp_param_str(const rp_node *map, const char *key) {
+    const rp_node *n = param_node(map, key);
+    return n && n->kind == RP_NODE_SCALAR ? n->str : NULL;
 }
 
 int rp_param_doubles(const rp_node *map, const char *key, double *out, int max) {

@@ -3,6 +3,7 @@
  * schemas are checked for unknown keywords and malformed values when loaded so
  * a typo in a schema file is reported with its location, not ignored. */
 #include "config/schema.h"
+#include "base/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -318,52 +319,6 @@ int rp_schema_get(const char *name, const rp_schema **out, rp_error *err) {
     }
     pthread_mutex_unlock(&schema_lock);
     return st;
-}
-
-/* ---- suggestions ----------------------------------------------------------------- */
-
-/* Optimal string alignment distance (Damerau-Levenshtein with adjacent
- * transpositions). */
-static size_t osa_distance(const char *a, const char *b) {
-    size_t n = strlen(a), m = strlen(b);
-    if (n > 200 || m > 200) return (size_t)-1;
-    size_t *d = malloc((n + 1) * (m + 1) * sizeof *d);
-    if (!d) return (size_t)-1;
-#define D(i, j) d[(i) * (m + 1) + (j)]
-    for (size_t i = 0; i <= n; i++) D(i, 0) = i;
-    for (size_t j = 0; j <= m; j++) D(0, j) = j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            size_t cost = a[i - 1] != b[j - 1];
-            size_t v = D(i - 1, j) + 1;
-            if (D(i, j - 1) + 1 < v) v = D(i, j - 1) + 1;
-            if (D(i - 1, j - 1) + cost < v) v = D(i - 1, j - 1) + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                D(i - 2, j - 2) + 1 < v)
-                v = D(i - 2, j - 2) + 1;
-            D(i, j) = v;
-        }
-    size_t r = D(n, m);
-#undef D
-    free(d);
-    return r;
-}
-
-const char *rp_schema_suggest(const char *name, const char *const *cands, size_t n) {
-    if (!name) return NULL;
-    size_t len = strlen(name);
-    size_t limit = len / 3 > 1 ? len / 3 : 1;
-    const char *best = NULL;
-    size_t bd = limit + 1;
-    for (size_t i = 0; i < n; i++) {
-        if (!cands[i]) continue;
-        size_t dd = osa_distance(name, cands[i]);
-        if (dd < bd) {
-            bd = dd;
-            best = cands[i];
-        }
-    }
-    return best;
 }
 
 /* ---- validation -------------------------------------------------------------------- */
@@ -692,7 +647,7 @@ static rp_node *validate_object(struct vctx *c, const rp_node *s, const rp_node 
             size_t np = props ? props->n : 0;
             const char **names = malloc((np ? np : 1) * sizeof *names);
             for (size_t j = 0; names && j < np; j++) names[j] = props->keys[j]->str;
-            const char *sug = names ? rp_schema_suggest(k, names, np) : NULL;
+            const char *sug = names ? rp_suggest(k, names, np) : NULL;
             if (sug) {
                 verr(c, v->keys[i], cp, "unknown parameter (did you mean '%s'?)", sug);
             } else if (np == 0) {

@@ -70,9 +70,5 @@ char *rp_schema_describe(const rp_schema *s);
  * (borrowed), each stage's schema embedded under $defs. *out transferred. */
 int rp_schema_export_json(const char *const *stage_names, size_t n, char **out, rp_error *err);
 
-/* Suggestion helper shared with config: the candidate with the smallest
- * Damerau-Levenshtein distance to `name` if it is <= max(1, strlen(name)/3),
- * else NULL. Borrowed from `cands`. */
-const char *rp_schema_suggest(const char *name, const char *const *cands, size_t n);
 
 #endif

@@ -48,10 +48,3 @@ int rp_canvas_text(rp_canvas *c, int x, int y, int scale, const char *text, cons
     }
     return stb_easy_font_width(tmp) * scale;
 }
-
-int rp_canvas_text_width(const char *text, int scale) {
-    char tmp[256];
-    strncpy(tmp, text, sizeof tmp - 1);
-    tmp[sizeof tmp - 1] = 0;
-    return stb_easy_font_width(tmp) * scale;
-}

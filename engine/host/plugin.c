@@ -19,20 +19,13 @@
 #include <string.h>
 
 #include "host/registry.h"
+#include "base/util.h"
 #include "runpipe/io.h"
 #include "config/schema.h"
 
 #ifndef RP_SRC_DIR
 #define RP_SRC_DIR "."
 #endif
-
-static char *dupstr(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 const char *rp_engine_libdir(void) {
     static char dir[PATH_MAX];
@@ -71,7 +64,7 @@ static void strlist_add_dir(strlist *l, const char *dir) {
         l->v = nv;
         l->cap = nc;
     }
-    l->v[l->n] = dupstr(real);
+    l->v[l->n] = rp_strdup(real);
     if (l->v[l->n]) l->n++;
     l->v[l->n] = NULL;
 }
@@ -79,7 +72,7 @@ static void strlist_add_dir(strlist *l, const char *dir) {
 static void strlist_add_pathvar(strlist *l, const char *var) {
     const char *s = getenv(var);
     if (!s) return;
-    char *copy = dupstr(s);
+    char *copy = rp_strdup(s);
     if (!copy) return;
     char *save = NULL;
     for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
@@ -177,8 +170,8 @@ static int check_desc(const struct rp_plugin_desc *d, rp_plugin_rec *rec, rp_err
                             d->struct_size, sizeof(struct rp_plugin_desc));
     if (!d->name || !*d->name)
         return rp_error_set(err, RP_ERR_PLUGIN, "bad descriptor: the plugin has no name");
-    rec->name = dupstr(d->name);
-    rec->version = dupstr(d->version ? d->version : "");
+    rec->name = rp_strdup(d->name);
+    rec->version = rp_strdup(d->version ? d->version : "");
     if (d->n_stages && !d->stages)
         return rp_error_set(err, RP_ERR_PLUGIN,
                             "bad stage table: %zu stages declared but the table is NULL",
@@ -192,7 +185,7 @@ static int check_desc(const struct rp_plugin_desc *d, rp_plugin_rec *rec, rp_err
     if (!rec->stage_names) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < d->n_stages; i++)
         if (d->stages[i] && d->stages[i]->name)
-            rec->stage_names[rec->n_stage_names++] = dupstr(d->stages[i]->name);
+            rec->stage_names[rec->n_stage_names++] = rp_strdup(d->stages[i]->name);
     for (size_t i = 0; i < d->n_stages; i++) {
         const struct rp_stage_def *s = d->stages[i];
         if (!s || !s->name || !*s->name)
@@ -324,7 +317,7 @@ size_t rp_plugins_load_all(void) {
                 files.v = nv;
                 files.cap = nc;
             }
-            files.v[files.n] = dupstr(de->d_name);
+            files.v[files.n] = rp_strdup(de->d_name);
             if (files.v[files.n]) files.n++;
         }
         closedir(dp);

@@ -5,6 +5,7 @@
  * section while librunpipe.so loads, before main().
  */
 #include "host/registry.h"
+#include "base/util.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -41,14 +42,6 @@ static struct {
     size_t n, cap;
 } builtin_problems;
 
-static char *dupstr(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return 0;
     size_t nc = *cap ? *cap * 2 : 16;
@@ -61,46 +54,6 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-size_t rp_edit_distance(const char *a, const char *b, size_t cap) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 256 || lb > 256) return cap + 1;
-    if ((la > lb ? la - lb : lb - la) > cap) return cap + 1;
-    size_t prev[257], cur[257];
-    for (size_t j = 0; j <= lb; j++) prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        size_t rowmin = cur[0];
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            size_t m = sub < del ? sub : del;
-            cur[j] = m < ins ? m : ins;
-            if (cur[j] < rowmin) rowmin = cur[j];
-        }
-        if (rowmin > cap) return cap + 1;
-        memcpy(prev, cur, (lb + 1) * sizeof *prev);
-    }
-    return prev[lb] > cap ? cap + 1 : prev[lb];
-}
-
-const char *rp_suggest(const char *name, const char *const *cands, size_t n) {
-    if (!name) return NULL;
-    size_t len = strlen(name);
-    size_t cap = len / 3 > 2 ? len / 3 : 2;
-    if (cap >= len) cap = len ? len - 1 : 0;
-    const char *best = NULL;
-    size_t bd = cap + 1;
-    for (size_t i = 0; i < n; i++) {
-        if (!cands[i]) continue;
-        size_t d = rp_edit_distance(name, cands[i], cap);
-        if (d < bd) {
-            bd = d;
-            best = cands[i];
-        }
-    }
-    return best;
-}
 
 /* ---- components ------------------------------------------------------------- */
 
@@ -198,7 +151,7 @@ static int add_comp(const struct rp_component *c, const char *plugin, const char
     comp_entry *e = &comps[c->kind].e[comps[c->kind].n];
     e->c = c;
     e->plugin = plugin;
-    e->file = dupstr(file);
+    e->file = rp_strdup(file);
     comps[c->kind].n++;
     return RP_OK;
 }
@@ -209,7 +162,7 @@ static void add_builtin(const struct rp_component *c) {
     if (add_comp(c, "engine", NULL, &err) != RP_OK) {
         if (grow((void **)&builtin_problems.msg, &builtin_problems.cap, builtin_problems.n + 2,
                  sizeof(char *)) == 0) {
-            builtin_problems.msg[builtin_problems.n++] = dupstr(err.msg);
+            builtin_problems.msg[builtin_problems.n++] = rp_strdup(err.msg);
             builtin_problems.msg[builtin_problems.n] = NULL;
         }
     }
@@ -322,7 +275,7 @@ rp_plugin_rec *rp_registry_new_plugin(const char *path) {
         return NULL;
     rp_plugin_rec *p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    p->path = dupstr(path);
+    p->path = rp_strdup(path);
     if (!p->path) {
         free(p);
         return NULL;

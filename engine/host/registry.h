@@ -14,6 +14,7 @@
 
 #include "runpipe/error.h"
 #include "runpipe/node.h"
+#include "base/util.h"
 #include "runpipe/plugin.h"
 
 /* One plugin file that the loader tried. Strings owned by the registry. */
@@ -88,11 +89,5 @@ int rp_plugin_load_file(const char *path, rp_error *err);
  * hold the same file name), once per process. Returns the number of plugin
  * files that failed; their errors are in their records. */
 size_t rp_plugins_load_all(void);
-
-/* ---- helpers ---- */
-/* Levenshtein distance, capped at `cap` (returns cap+1 beyond). */
-size_t rp_edit_distance(const char *a, const char *b, size_t cap);
-/* Best candidate close enough to `name` to suggest, or NULL. */
-const char *rp_suggest(const char *name, const char *const *cands, size_t n);
 
 #endif

@@ -62,6 +62,7 @@
 #include <string.h>
 
 #include "nn/graph.h"
+#include "base/util.h"
 #include "nn/layer.h"
 
 typedef struct gnode {
@@ -102,6 +103,7 @@ struct rp_model {
     rp_param **params;
     size_t n_params;
     int training;
+    int freeze_bn;                  /* rp_model_set_freeze_bn */
     uint64_t seed, step;
     rp_model_init_fn init_hook;
     rp_tensor xview;                /* header of the last forward's input (its
@@ -211,13 +213,6 @@ static int act_acquire(rp_model *m, size_t need, int refs, rp_error *err) {
 
 static void act_put(rp_model *m, int slot) {
     if (slot >= 0 && m->aref[slot] > 0) m->aref[slot]--;
-}
-
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
 }
 
 /* ---- layers --------------------------------------------------------------- */
@@ -395,8 +390,8 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     }
     gnode *g = &m->nodes[m->n];
     memset(g, 0, sizeof *g);
-    g->name = dupstr(name);
-    g->type = dupstr(type);
+    g->name = rp_strdup(name);
+    g->type = rp_strdup(type);
     g->opts = vopts;
     g->n_in = n_in;
     g->gslot = -1;
@@ -404,7 +399,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     g->fuse_in = g->fuse_aff = g->fuse_sum = g->fuse_relu = -1;
     memcpy(g->in, in_idx, sizeof(int) * (size_t)n_in);
     g->layer.ops = ops;
-    g->layer.name = dupstr(name);
+    g->layer.name = rp_strdup(name);
     if (!g->name || !g->type || !g->layer.name) {
         node_release(g);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
@@ -683,8 +678,35 @@ static void node_release_reads(rp_model *m, gnode *g) {
         if (g->in[i] >= 0) act_put(m, m->nodes[g->in[i]].aslot);
 }
 
+/* A layer with running statistics (buffers) whose learnable parameters are
+ * all frozen: batch norm under freeze_bn. */
+static int frozen_stats_layer(const rp_layer *l) {
+    int buffers = 0, learnable = 0;
+    for (size_t i = 0; i < l->n_params; i++) {
+        if (l->params[i].is_buffer)
+            buffers++;
+        else if (l->params[i].trainable)
+            return 0;
+        else
+            learnable++;
+    }
+    return buffers > 0 && learnable > 0;
+}
+
+/* The context node g runs with: with freeze_bn, frozen batch-norm layers
+ * stay in eval mode in training passes (running statistics used, not
+ * updated), the fine-tuning habit of calling .eval() on frozen BN modules. */
+static const rp_run_ctx *node_ctx(const rp_model *m, const gnode *g, const rp_run_ctx *ctx, rp_run_ctx *local) {
+    if (!ctx->training || !m->freeze_bn || !frozen_stats_layer(&g->layer)) return ctx;
+    *local = *ctx;
+    local->training = 0;
+    return local;
+}
+
+void rp_model_set_freeze_bn(rp_model *m, int on) { m->freeze_bn = on != 0; }
+
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
-    rp_run_ctx ctx = {training, m->seed, m->step, 1, 0};
+    rp_run_ctx ctx = {training, m->seed, m->step, 1, 0}, nctx;
     int64_t n = x->shape[0];
     /* keep the header: callers pass views that end with their scope */
     if (x != &m->xview) m->xview = rp_tensor_view(x, x->ndim, x->shape);
@@ -716,7 +738,7 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
             continue;
         }
         if (g->fuse_aff < 0 && g->fuse_relu < 0) {
-            if (g->layer.ops->forward(&g->layer, &ctx, g->n_in, in, &g->out, err)) {
+            if (g->layer.ops->forward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out, err)) {
                 rp_error_prefix(err, "layer '%s' (%s) forward: ", g->name, g->type);
                 return err->status;
             }
@@ -876,7 +898,9 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
         ctx.need_input_grad = any;
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, m->last_x, in);
-        if (g->layer.ops->backward(&g->layer, &ctx, g->n_in, in, &g->out, GRAD(m, g), din, err)) {
+        rp_run_ctx nctx;
+        if (g->layer.ops->backward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out, GRAD(m, g), din,
+                                   err)) {
             rp_error_prefix(err, "layer '%s' (%s) backward: ", g->name, g->type);
             return err->status;
         }
@@ -1230,6 +1254,7 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     copy_params(c, m, 1);
     for (size_t i = 0; i < m->n; i++) c->nodes[i].retain = m->nodes[i].retain;
     c->training = m->training;
+    c->freeze_bn = m->freeze_bn;
     c->no_fuse = m->no_fuse;
     c->seed = m->seed;
     c->step = m->step;
@@ -1263,6 +1288,15 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
             break;
         }
     if (head < 0) return rp_error_set(err, RP_ERR_INVALID, "replace head: the model has no linear layer");
+    /* With dropout the head becomes what PyTorch users write,
+     * `model.fc = nn.Sequential(nn.Dropout(p), nn.Linear(in, classes))`: nodes
+     * "<head>.0" (dropout) and "<head>.1" (linear), so the parameters are
+     * fc.1.weight / fc.1.bias and state dicts load both ways strictly.
+     * Without dropout the linear keeps the head's name. */
+    const char *hname = m->nodes[head].name;
+    char dname[300], lname[300];
+    snprintf(dname, sizeof dname, "%s.0", hname);
+    snprintf(lname, sizeof lname, dropout > 0 ? "%s.1" : "%s", hname);
     rp_node *t = arch_tree(m);
     if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     const rp_node *nodes = rp_node_get(t, "nodes");
@@ -1271,24 +1305,31 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     for (size_t i = 0; st == RP_OK && i < nodes->n; i++) {
         const rp_node *e = nodes->items[i];
         if ((int)i != head) {
-            st = add_from_entry(n, e, NULL, err);
+            /* consumers of the old head read the new linear */
+            const rp_node *ins = rp_node_get(e, "in");
+            const char *in_names[RP_MAX_LAYER_INPUTS];
+            int n_in = 0;
+            for (size_t k = 0; ins && k < ins->n && n_in < RP_MAX_LAYER_INPUTS; k++) {
+                const char *s = rp_node_str(ins->items[k]);
+                in_names[n_in++] = strcmp(s, hname) == 0 ? lname : s;
+            }
+            st = rp_model_add(n, rp_node_str(rp_node_get(e, "name")), rp_node_str(rp_node_get(e, "type")),
+                              rp_node_get(e, "opts"), in_names, n_in, err);
             continue;
         }
         const rp_node *ins = rp_node_get(e, "in");
         const char *src = rp_node_str(ins->items[0]);
-        char dname[300];
-        snprintf(dname, sizeof dname, "%s_dropout", m->nodes[head].name);
         if (dropout > 0) {
             st = rp_model_addf(n, dname, "dropout", &src, 1, err, "{p: %.17g}", dropout);
             src = dname;
         }
-        int bias = rp_param_bool(m->nodes[head].opts, "bias", 1);
+        int bias = rp_param_bool(m->nodes[head].opts, "bias");
         if (st == RP_OK)
-            st = rp_model_addf(n, m->nodes[head].name, "linear", &src, 1, err, "{out: %d, bias: %s}", classes,
+            st = rp_model_addf(n, lname, "linear", &src, 1, err, "{out: %d, bias: %s}", classes,
                                bias ? "true" : "false");
     }
     const char *o = rp_node_str(rp_node_get(t, "output"));
-    if (st == RP_OK && o) st = rp_model_set_output(n, o, err);
+    if (st == RP_OK && o) st = rp_model_set_output(n, strcmp(o, hname) == 0 ? lname : o, err);
     rp_node_free(t);
     if (st) {
         rp_model_free(n);
@@ -1298,12 +1339,13 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     rp_layer *hl = &m->nodes[head].layer;
     for (size_t i = 0; i < hl->n_params; i++) hl->params[i].name[0] = '\0';
     copy_params(n, m, 1);
-    rp_layer *nl = rp_model_layer(n, m->nodes[head].name);
+    rp_layer *nl = rp_model_layer(n, lname);
     if (nl && nl->ops->init && (st = nl->ops->init(nl, seed, err))) {
         rp_model_free(n);
         return st;
     }
     n->training = m->training;
+    n->freeze_bn = m->freeze_bn;
     n->no_fuse = m->no_fuse;
     n->init_hook = m->init_hook;
     model_swap_in(m, n);
@@ -1339,6 +1381,7 @@ int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
     }
     copy_params(n, m, 1);
     n->training = m->training;
+    n->freeze_bn = m->freeze_bn;
     n->no_fuse = m->no_fuse;
     n->init_hook = m->init_hook;
     model_swap_in(m, n);

@@ -51,14 +51,14 @@ void rp_avgpool_forward(const rp_pool_window *win, const rp_tensor *x, rp_tensor
 /* dy [N, C, OH, OW] → dx [N, C, H, W] (overwritten); borrowed. */
 void rp_avgpool_backward(const rp_pool_window *win, const rp_tensor *dy, rp_tensor *dx);
 
-/* Threads OpenBLAS itself uses (engine/threads.c): 1 when callers split
+/* Threads OpenBLAS itself uses (engine/base/threads.c): 1 when callers split
  * their GEMMs over the OpenMP threads themselves. */
 int rp_blas_threads(void);
 
 /* Parallel loops over element-wise work: only worth threads above this. */
 #define RP_PAR_MIN 32768
 
-/* ---- pass-through layers (identity, flatten; engine/layer_eltwise.c) ------- */
+/* ---- pass-through layers (identity, flatten; engine/nn/layers/eltwise.c) ------- */
 /* Output = the input's data (in any shape of the same size); gradient = dout. */
 int rp_layer_copy_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                           rp_tensor *out, rp_error *err);
@@ -66,26 +66,26 @@ int rp_layer_copy_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const r
                            const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                            rp_error *err);
 
-/* ---- element-wise activations (engine/layer_eltwise.c) -------------------- */
+/* ---- element-wise activations (engine/nn/layers/eltwise.c) -------------------- */
 /* An activation file writes only its math:
- *   RP_ELTWISE_LAYER(relu, x > 0.0f ? x : 0.0f, y > 0.0f ? d : 0.0f, NULL, 0, RP_LAYER_INPLACE, "{}")
+ *   RP_ELTWISE_LAYER(relu, x > 0.0f ? x : 0.0f, y > 0.0f ? d : 0.0f, NULL, RP_LAYER_INPLACE, "{}")
  *   RP_COMPONENT(RP_COMP_LAYER, "relu", "...", relu_ops)
  * FWD is y as an expression of x; BWD is dL/dx as an expression of x (input),
  * y (output), d (dL/dy). Both may use `a`, the layer's one float option PARAM
- * (NULL = none, then a = 0) read with fallback PDEF. A layer flagged
+ * (NULL = none, then a = 0; its default is in the layer's schema). A layer flagged
  * RP_LAYER_INPLACE may see x overwritten by y, so its BWD must not use x.
  * Any shape; loops run parallel above RP_PAR_MIN elements. */
-int rp_eltwise_create(rp_layer *l, const rp_node *opts, const char *param, double pdef,
+int rp_eltwise_create(rp_layer *l, const rp_node *opts, const char *param,
                       const rp_tensor *in, int64_t *out_shape, int *out_ndim, rp_error *err);
 /* The option value (0 when the layer has none). */
 float rp_eltwise_param(const rp_layer *l);
 
-#define RP_ELTWISE_LAYER(NAME, FWD, BWD, PARAM, PDEF, FLAGS, EXAMPLE_OPTS)                          \
+#define RP_ELTWISE_LAYER(NAME, FWD, BWD, PARAM, FLAGS, EXAMPLE_OPTS)                          \
     static int NAME##_create(rp_layer *l, const rp_node *opts, int n_in,                             \
                              const rp_tensor *const *in, int64_t *out_shape, int *out_ndim,          \
                              rp_error *err) {                                                        \
         (void)n_in;                                                                                  \
-        return rp_eltwise_create(l, opts, PARAM, PDEF, in[0], out_shape, out_ndim, err);             \
+        return rp_eltwise_create(l, opts, PARAM, in[0], out_shape, out_ndim, err);             \
     }                                                                                                \
     static int NAME##_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in,                          \
                               const rp_tensor *const *in, rp_tensor *out, rp_error *err) {           \

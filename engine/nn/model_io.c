@@ -1,7 +1,8 @@
 /* Models as safetensors files: every parameter and buffer by its dotted name,
  * the architecture (rp_model_arch_yaml) in the "runpipe.arch" metadata and
  * the writer's version in "runpipe.version". Loading weights by name accepts
- * torchvision state dicts (num_batches_tracked as a 0-D I64 included). */
+ * torchvision state dicts (num_batches_tracked as a 0-D I64 included), as
+ * safetensors or directly as the .pth torch.save wrote (rp_weights_load). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +32,15 @@ int rp_model_save(const rp_model *m, const char *path, rp_error *err) {
 int rp_model_load(const char *path, rp_model **out, rp_error *err) {
     *out = NULL;
     rp_st st;
-    int rc = rp_st_load(path, &st, err);
+    int rc = rp_weights_load(path, &st, err);
     if (rc) return rc;
     const char *arch = rp_st_meta(&st, "runpipe.arch");
     if (!arch) {
         rp_st_release(&st);
         rc = rp_error_set(err, RP_ERR_FORMAT,
                           "'%s' has no 'runpipe.arch' metadata, so it is a plain state dict, not a runpipe "
-                          "model: build the architecture and load it as pretrained weights instead",
+                          "model: name its architecture (model.load's 'arch', + 'head' for a replaced "
+                          "head) or load it as model.build's 'pretrained' weights",
                           path);
         if (err) snprintf(err->file, sizeof err->file, "%s", path);
         return rc;
@@ -79,7 +81,7 @@ void rp_load_report_release(rp_load_report *r) {
 int rp_model_load_weights(rp_model *m, const char *path, int strict, rp_load_report *rep, rp_error *err) {
     if (rep) memset(rep, 0, sizeof *rep);
     rp_st st;
-    int rc = rp_st_load(path, &st, err);
+    int rc = rp_weights_load(path, &st, err);
     if (rc) return rc;
     size_t np = rp_model_num_params(m);
     char *used = calloc(st.n + 1, 1);
@@ -122,7 +124,11 @@ int rp_model_load_weights(rp_model *m, const char *path, int strict, rp_load_rep
             n_unexp++;
         }
     rp_strbuf text = {0};
-    rp_strbuf_printf(&text, "'%s': %zu of %zu tensors loaded", path, n_ok, np);
+    const char *entry = rp_st_meta(&st, "pth.entry");
+    if (entry)
+        rp_strbuf_printf(&text, "'%s' (its '%s' entry): %zu of %zu tensors loaded", path, entry, n_ok, np);
+    else
+        rp_strbuf_printf(&text, "'%s': %zu of %zu tensors loaded", path, n_ok, np);
     if (n_miss) rp_strbuf_printf(&text, ", %zu missing", n_miss);
     if (n_mism) rp_strbuf_printf(&text, ", %zu with another shape", n_mism);
     if (n_unexp) rp_strbuf_printf(&text, ", %zu unexpected", n_unexp);

@@ -15,15 +15,9 @@
 #include <string.h>
 
 #include "runpipe/io.h"
+#include "base/util.h"
 
 #define MAX_HEADER (256u << 20)
-
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 void rp_st_init(rp_st *st) { memset(st, 0, sizeof *st); }
 
@@ -66,7 +60,7 @@ static int st_add_owned(rp_st *st, const char *name, rp_tensor *t, rp_error *err
         st->e = ne;
         st->cap = nc;
     }
-    st->e[st->n].name = dupstr(name);
+    st->e[st->n].name = rp_strdup(name);
     if (!st->e[st->n].name) {
         rp_tensor_free(t);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
@@ -75,6 +69,8 @@ static int st_add_owned(rp_st *st, const char *name, rp_tensor *t, rp_error *err
     st->n++;
     return RP_OK;
 }
+
+int rp_st_take(rp_st *st, const char *name, rp_tensor *t, rp_error *err) { return st_add_owned(st, name, t, err); }
 
 int rp_st_add(rp_st *st, const char *name, const rp_tensor *t, rp_error *err) {
     rp_tensor *c = rp_tensor_clone(t);
@@ -85,7 +81,7 @@ int rp_st_add(rp_st *st, const char *name, const rp_tensor *t, rp_error *err) {
 int rp_st_set_meta(rp_st *st, const char *key, const char *value, rp_error *err) {
     for (size_t i = 0; i < st->n_meta; i++)
         if (strcmp(st->meta_keys[i], key) == 0) {
-            char *v = dupstr(value);
+            char *v = rp_strdup(value);
             if (!v) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
             free(st->meta_vals[i]);
             st->meta_vals[i] = v;
@@ -97,8 +93,8 @@ int rp_st_set_meta(rp_st *st, const char *key, const char *value, rp_error *err)
     char **v = realloc(st->meta_vals, (st->n_meta + 1) * sizeof *v);
     if (!v) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     st->meta_vals = v;
-    k[st->n_meta] = dupstr(key);
-    v[st->n_meta] = dupstr(value);
+    k[st->n_meta] = rp_strdup(key);
+    v[st->n_meta] = rp_strdup(value);
     if (!k[st->n_meta] || !v[st->n_meta]) {
         free(k[st->n_meta]);
         free(v[st->n_meta]);

@@ -7,13 +7,7 @@
 #include <string.h>
 
 #include "runpipe/optim.h"
-
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
+#include "base/util.h"
 
 static rp_state_entry *find(const rp_state *s, const char *name) {
     for (size_t i = 0; i < s->n; i++)
@@ -38,7 +32,7 @@ static int put_owned(rp_state *s, const char *name, rp_tensor *t, rp_error *err)
         s->e = ne;
         s->cap = nc;
     }
-    s->e[s->n].name = dupstr(name);
+    s->e[s->n].name = rp_strdup(name);
     if (!s->e[s->n].name) {
         rp_tensor_free(t);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");

@@ -35,7 +35,7 @@ int rp_optimizer_new(const rp_node *spec, rp_model *m, rp_optimizer **out, rp_er
     }
     o->ops = c->impl;
     o->model = m;
-    o->lr = o->base_lr = rp_param_double(v, "lr", 1e-3);
+    o->lr = o->base_lr = rp_param_double(v, "lr");
     snprintf(o->name, sizeof o->name, "%s", name);
     int st = o->ops->create(v, m, &o->state, err);
     rp_node_free(v);
@@ -168,7 +168,7 @@ double rp_optim_decay(const rp_param *p, double wd, int decay_norm_and_bias) {
     return wd;
 }
 
-void *rp_optim_new(size_t size, const rp_node *params, rp_model *m, double wd_def, int nb,
+void *rp_optim_new(size_t size, const rp_node *params, rp_model *m, int nb,
                    const char *const *names, rp_error *err) {
     rp_optim_common *c = calloc(1, size);
     if (!c) {
@@ -176,8 +176,8 @@ void *rp_optim_new(size_t size, const rp_node *params, rp_model *m, double wd_de
         return NULL;
     }
     c->model = m;
-    c->wd = rp_param_double(params, "weight_decay", wd_def);
-    c->decay_nb = rp_param_bool(params, "decay_norm_and_bias", 1);
+    c->wd = rp_param_double(params, "weight_decay");
+    c->decay_nb = rp_param_bool(params, "decay_norm_and_bias");
     if (rp_pbufs_init(&c->b, m, nb, names, err)) {
         free(c);
         return NULL;

@@ -23,13 +23,13 @@ static const char *const adam_names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_s
 
 static int adam_create_common(const rp_node *params, rp_model *m, void **state, int decoupled,
                               rp_error *err) {
-    adam_state *s = rp_optim_new(sizeof *s, params, m, decoupled ? 1e-2 : 0, 3, adam_names, err);
+    adam_state *s = rp_optim_new(sizeof *s, params, m, 3, adam_names, err);
     if (!s) return err->status;
     double betas[2] = {0.9, 0.999};
     rp_param_doubles(params, "betas", betas, 2);
     s->b1 = betas[0], s->b2 = betas[1];
-    s->eps = rp_param_double(params, "eps", 1e-8);
-    s->amsgrad = rp_param_bool(params, "amsgrad", 0);
+    s->eps = rp_param_double(params, "eps");
+    s->amsgrad = rp_param_bool(params, "amsgrad");
     s->decoupled = decoupled;
     if (!(s->b1 >= 0 && s->b1 < 1 && s->b2 >= 0 && s->b2 < 1)) {
         rp_optim_destroy(s);

@@ -39,7 +39,7 @@ typedef struct rp_optim_common {
  * for model m: weight_decay (fallback wd_def), decay_norm_and_bias, and nb
  * buffers per parameter named `names` (static). Owned by the caller (free
  * with rp_optim_destroy); NULL with err set when out of memory. */
-void *rp_optim_new(size_t size, const rp_node *params, rp_model *m, double wd_def, int nb,
+void *rp_optim_new(size_t size, const rp_node *params, rp_model *m, int nb,
                    const char *const *names, rp_error *err);
 /* Error unless m is the model (with the same parameters) the state was made for. */
 int rp_optim_check_model(const rp_optim_common *c, const rp_model *m, rp_error *err);

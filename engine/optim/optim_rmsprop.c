@@ -18,12 +18,12 @@ typedef struct rms_state {
 static const char *const rms_names[] = {"square_avg", "grad_avg", "momentum_buffer"};
 
 static int rms_create(const rp_node *params, rp_model *m, void **state, rp_error *err) {
-    rms_state *s = rp_optim_new(sizeof *s, params, m, 0, 3, rms_names, err);
+    rms_state *s = rp_optim_new(sizeof *s, params, m, 3, rms_names, err);
     if (!s) return err->status;
-    s->alpha = rp_param_double(params, "alpha", 0.99);
-    s->eps = rp_param_double(params, "eps", 1e-8);
-    s->momentum = rp_param_double(params, "momentum", 0);
-    s->centered = rp_param_bool(params, "centered", 0);
+    s->alpha = rp_param_double(params, "alpha");
+    s->eps = rp_param_double(params, "eps");
+    s->momentum = rp_param_double(params, "momentum");
+    s->centered = rp_param_bool(params, "centered");
     *state = s;
     return RP_OK;
 }

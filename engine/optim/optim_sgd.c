@@ -17,11 +17,11 @@ typedef struct sgd_state {
 static const char *const sgd_names[] = {"momentum_buffer"};
 
 static int sgd_create(const rp_node *params, rp_model *m, void **state, rp_error *err) {
-    sgd_state *s = rp_optim_new(sizeof *s, params, m, 0, 1, sgd_names, err);
+    sgd_state *s = rp_optim_new(sizeof *s, params, m, 1, sgd_names, err);
     if (!s) return err->status;
-    s->momentum = rp_param_double(params, "momentum", 0);
-    s->dampening = rp_param_double(params, "dampening", 0);
-    s->nesterov = rp_param_bool(params, "nesterov", 0);
+    s->momentum = rp_param_double(params, "momentum");
+    s->dampening = rp_param_double(params, "dampening");
+    s->nesterov = rp_param_bool(params, "nesterov");
     if (s->nesterov && (s->momentum <= 0 || s->dampening != 0)) {
         rp_optim_destroy(s);
         return rp_error_at(err, params, RP_ERR_INVALID, "nesterov momentum requires a momentum > 0 and zero dampening");

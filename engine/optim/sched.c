@@ -14,13 +14,13 @@ struct rp_scheduler {
 };
 
 int64_t rp_sched_total(const rp_node *params, int64_t epochs, int64_t spe) {
-    const char *iv = rp_param_str(params, "interval", "epoch");
+    const char *iv = rp_param_str(params, "interval");
     int64_t t = strcmp(iv, "batch") == 0 ? epochs * (spe > 0 ? spe : 1) : epochs;
     return t > 0 ? t : 1;
 }
 
-int64_t rp_sched_span(const rp_node *params, const char *key, int64_t total, double def) {
-    double v = rp_param_double(params, key, def);
+int64_t rp_sched_span(const rp_node *params, const char *key, int64_t total) {
+    double v = rp_param_double(params, key);
     if (v <= 1.0) {
         int64_t s = (int64_t)llround(v * (double)total);
         return s < 1 ? 1 : s;
@@ -78,7 +78,9 @@ int rp_scheduler_new(const rp_node *spec, rp_optimizer *o, int64_t epochs, int64
     }
     s->ops = c->impl;
     s->opt = o;
-    s->per_batch = s->ops->per_batch || strcmp(rp_param_str(v, "interval", "epoch"), "batch") == 0;
+    /* epoch-only schedulers (reduce_on_plateau) have no `interval` */
+    s->per_batch = s->ops->per_batch ||
+                   (rp_param_has(v, "interval") && strcmp(rp_param_str(v, "interval"), "batch") == 0);
     snprintf(s->name, sizeof s->name, "%s", name);
     int st = s->ops->create(v, rp_optimizer_base_lr(o), epochs, steps_per_epoch, &s->state, err);
     rp_node_free(v);

@@ -9,8 +9,8 @@ typedef struct st {
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     (void)err;
-    s->tmax = rp_sched_span(params, "T_max", total, 1.0);
-    s->eta_min = rp_param_double(params, "eta_min", 0);
+    s->tmax = rp_sched_span(params, "T_max", total);
+    s->eta_min = rp_param_double(params, "eta_min");
     return RP_OK;
 }
 

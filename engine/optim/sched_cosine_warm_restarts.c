@@ -14,9 +14,9 @@ static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64
                     rp_error *err) {
     st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
     if (!s) return err->status;
-    s->t0 = rp_sched_span(params, "T_0", rp_sched_total(params, epochs, spe), 10);
-    s->tmult = rp_param_int(params, "T_mult", 1);
-    s->eta_min = rp_param_double(params, "eta_min", 0);
+    s->t0 = rp_sched_span(params, "T_0", rp_sched_total(params, epochs, spe));
+    s->tmult = rp_param_int(params, "T_mult");
+    s->eta_min = rp_param_double(params, "eta_min");
     s->ti = s->t0;
     s->tcur = -1;
     if (s->tmult < 1) {

@@ -8,7 +8,7 @@ typedef struct st {
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     (void)total, (void)err;
-    s->gamma = rp_param_double(params, "gamma", 0.95);
+    s->gamma = rp_param_double(params, "gamma");
     return RP_OK;
 }
 

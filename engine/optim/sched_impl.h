@@ -16,7 +16,7 @@
 int64_t rp_sched_total(const rp_node *params, int64_t epochs, int64_t steps_per_epoch);
 /* A length option that may be a fraction of the total (value <= 1 means
  * round(value * total), at least 1) or a count. */
-int64_t rp_sched_span(const rp_node *params, const char *key, int64_t total, double def);
+int64_t rp_sched_span(const rp_node *params, const char *key, int64_t total);
 
 /* Every scheduler's state struct starts with this (simple schedulers keep
  * just it), so a state pointer is also a pointer to its rp_sched_basic. */

@@ -9,9 +9,9 @@ typedef struct st {
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     (void)total, (void)err;
-    s->sf = rp_param_double(params, "start_factor", 1.0 / 3.0);
-    s->ef = rp_param_double(params, "end_factor", 1.0);
-    s->total = rp_param_int(params, "total_iters", 5);
+    s->sf = rp_param_double(params, "start_factor");
+    s->ef = rp_param_double(params, "end_factor");
+    s->total = rp_param_int(params, "total_iters");
     return RP_OK;
 }
 

@@ -14,7 +14,7 @@ static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     int n = rp_param_doubles(params, "milestones", ms, 64);
     s->nm = n < 0 ? 0 : n;
     for (int i = 0; i < s->nm; i++) s->m[i] = (int64_t)ms[i];
-    s->gamma = rp_param_double(params, "gamma", 0.1);
+    s->gamma = rp_param_double(params, "gamma");
     return RP_OK;
 }
 

@@ -21,12 +21,12 @@ static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64
     (void)epochs, (void)spe;
     st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
     if (!s) return err->status;
-    s->maxmode = strcmp(rp_param_str(params, "mode", "min"), "max") == 0;
-    s->factor = rp_param_double(params, "factor", 0.1);
-    s->threshold = rp_param_double(params, "threshold", 1e-4);
-    s->min_lr = rp_param_double(params, "min_lr", 0);
-    s->patience = rp_param_int(params, "patience", 10);
-    s->cooldown = rp_param_int(params, "cooldown", 0);
+    s->maxmode = strcmp(rp_param_str(params, "mode"), "max") == 0;
+    s->factor = rp_param_double(params, "factor");
+    s->threshold = rp_param_double(params, "threshold");
+    s->min_lr = rp_param_double(params, "min_lr");
+    s->patience = rp_param_int(params, "patience");
+    s->cooldown = rp_param_int(params, "cooldown");
     s->best = s->maxmode ? -INFINITY : INFINITY;
     if (!(s->factor < 1.0)) {
         free(s);

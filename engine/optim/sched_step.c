@@ -9,8 +9,8 @@ typedef struct st {
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
     (void)total;
-    s->step_size = rp_param_int(params, "step_size", 30);
-    s->gamma = rp_param_double(params, "gamma", 0.1);
+    s->step_size = rp_param_int(params, "step_size");
+    s->gamma = rp_param_double(params, "gamma");
     if (s->step_size < 1) return rp_error_at(err, params, RP_ERR_INVALID, "step_size must be >= 1");
     return RP_OK;
 }

@@ -13,17 +13,10 @@
 #include <string.h>
 
 #include "run/pipeline.h"
+#include "base/util.h"
 #include "runpipe/log.h"
 #include "runpipe/strbuf.h"
 #include "config/schema.h"
-
-static char *dupstr(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 static const char *art_article(const char *type) {
     return type && strchr("aeiou", type[0]) ? "an" : "a";
@@ -149,7 +142,7 @@ static int wire_one(rp_plan *p, size_t si, const struct rp_port *ip, const rp_no
     out->port = port;
     char lab[600];
     snprintf(lab, sizeof lab, "%s.%s", idbuf, op->name);
-    out->label = dupstr(lab);
+    out->label = rp_strdup(lab);
     out->node = ref;
     return RP_OK;
 }
@@ -283,14 +276,14 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
             rp_diag_addf(d, idn, id, "duplicate stage id '%s' (first defined at line %d)", id,
                          o->node ? o->node->line : 0);
         } else {
-            s->id = dupstr(id);
+            s->id = rp_strdup(id);
         }
         if (!use || !*use) {
             rp_diag_addf(d, usen ? usen : sn, id, "stage '%s': missing 'use' (the stage to run)",
                          id ? id : "?");
             continue;
         }
-        s->use = dupstr(use);
+        s->use = rp_strdup(use);
         rp_error e;
         rp_error_clear(&e);
         if (rp_registry_stage_lookup(use, usen, &s->entry, &e) != RP_OK) {
@@ -469,8 +462,17 @@ int rp_plan_run(const rp_plan *p, const struct rp_exec_opts *o, rp_run_result *r
         rp_error e;
         rp_error_clear(&e);
         double t0 = rp_now();
+        rp_param_take_missing();
         int st = def->run(&ctx, &e);
         res->st[i].seconds = rp_now() - t0;
+        /* Defaults live only in schemas: a parameter read that found no key
+         * is a schema or plugin bug, never silently 0. */
+        const char *unset = rp_param_take_missing();
+        if (unset && st == RP_OK)
+            st = rp_error_set(&e, RP_ERR_INTERNAL,
+                              "internal error: parameter '%s' was read but has no value (its "
+                              "schema must give a default or mark it optional with null)",
+                              unset);
         res->st[i].ran = 1;
         free(ctx.dir);
         if (st == RP_OK) {

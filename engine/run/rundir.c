@@ -1,5 +1,6 @@
 /* Run directories, manifests, matrix cells, --resume, aggregates (rundir.h). */
 #include "run/rundir.h"
+#include "base/util.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -14,14 +15,6 @@
 #include "runpipe/io.h"
 #include "runpipe/log.h"
 #include "runpipe/runpipe.h"
-
-static char *dupstr(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 static char *join(const char *a, const char *b) {
     size_t n = strlen(a) + strlen(b) + 2;
@@ -76,7 +69,7 @@ int rp_rundir_make(const char *out, const char *name, char **path, rp_error *err
     }
     int s = rp_mkdirs(cand, err);
     if (s != RP_OK) return s;
-    *path = dupstr(cand);
+    *path = rp_strdup(cand);
     return *path ? RP_OK : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
 }
 
@@ -302,7 +295,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
                          o->resume_dir);
             return 1;
         }
-        root = dupstr(o->resume_dir);
+        root = rp_strdup(o->resume_dir);
     } else if (rp_rundir_make(o->out_dir, cfg->name, &root, first_err) != RP_OK) {
         return 1;
     }
@@ -322,7 +315,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     char **cell_status = calloc(cfg->n_cells ? cfg->n_cells : 1, sizeof *cell_status);
     for (size_t ci = 0; ci < cfg->n_cells; ci++) {
         const rp_cell *cell = &cfg->cells[ci];
-        char *cdir = matrix ? join(root, cell->dirname) : dupstr(root);
+        char *cdir = matrix ? join(root, cell->dirname) : rp_strdup(root);
         if (!cdir) {
             exit_code = 1;
             break;
@@ -334,7 +327,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         if (ci > 0 && rp_interrupted()) {
             n_notrun++;
             free(cdir);
-            cell_status[ci] = dupstr("not run");
+            cell_status[ci] = rp_strdup("not run");
             exit_code = 1;
             continue;
         }
@@ -344,7 +337,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
                     matrix ? cell->label : "pipeline");
             n_skipped++;
             n_done++;
-            cell_status[ci] = dupstr("done");
+            cell_status[ci] = rp_strdup("done");
             free(cdir);
             continue;
         }
@@ -358,7 +351,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
             log_failure(&e, matrix ? cell->label : NULL);
             exit_code = 1;
             n_failed++;
-            cell_status[ci] = dupstr("failed");
+            cell_status[ci] = rp_strdup("failed");
             free(cdir);
             continue;
         }
@@ -391,7 +384,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         } else {
             n_done++;
         }
-        cell_status[ci] = dupstr(status_word(r.status));
+        cell_status[ci] = rp_strdup(status_word(r.status));
         if (write_cell_manifest(cdir, cfg, cell, o, start, end, secs, &r, &e) != RP_OK)
             rp_warn("%s", e.msg);
         char msg[RP_ERR_MSG_MAX + 600] = "";
@@ -489,7 +482,7 @@ static void agg_load(const char *cdir, agg_cell *c) {
                 double *nv = realloc(c->vals, (c->n + 1) * sizeof *nv);
                 if (!nv) break;
                 c->vals = nv;
-                c->names[c->n] = dupstr(key);
+                c->names[c->n] = rp_strdup(key);
                 c->vals[c->n++] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
             }
         }

@@ -15,9 +15,9 @@ static int cifar_init(rp_model *m, uint64_t seed, rp_error *err) {
 }
 
 static int cifar_resnet(const rp_node *opts, int n, rp_model **out, rp_error *err) {
-    int classes = (int)rp_param_int(opts, "classes", 10), in_ch = (int)rp_param_int(opts, "in_channels", 3);
-    int size = (int)rp_param_int(opts, "size", 32);
-    int optb = strcmp(rp_param_str(opts, "shortcut", "A"), "B") == 0;
+    int classes = (int)rp_param_int(opts, "classes"), in_ch = (int)rp_param_int(opts, "in_channels");
+    int size = (int)rp_param_int(opts, "size");
+    int optb = strcmp(rp_param_str(opts, "shortcut"), "B") == 0;
     rp_model *m;
     if (rp_model_new(in_ch, size, size, &m, err)) return err->status;
     int st = rn_conv_bn(m, "conv1", "bn1", "relu", NULL, 16, 3, 1, 1, err);

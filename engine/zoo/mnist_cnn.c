@@ -5,9 +5,9 @@
 #include "nn/layer.h"
 
 static int mnist_build(const rp_node *opts, rp_model **out, rp_error *err) {
-    int classes = (int)rp_param_int(opts, "classes", 10);
-    int in_ch = (int)rp_param_int(opts, "in_channels", 1);
-    int size = (int)rp_param_int(opts, "size", 28);
+    int classes = (int)rp_param_int(opts, "classes");
+    int in_ch = (int)rp_param_int(opts, "in_channels");
+    int size = (int)rp_param_int(opts, "size");
     rp_model *m;
     if (rp_model_new(in_ch, size, size, &m, err)) return err->status;
     int st = rp_model_addf(m, "conv1", "conv2d", NULL, 0, err, "{out: 32, kernel: 3}");

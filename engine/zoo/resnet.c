@@ -14,8 +14,8 @@ static int tv_init(rp_model *m, uint64_t seed, rp_error *err) {
 }
 
 static int tv_resnet(const rp_node *opts, const int *blocks, int bottleneck, rp_model **out, rp_error *err) {
-    int classes = (int)rp_param_int(opts, "classes", 1000), in_ch = (int)rp_param_int(opts, "in_channels", 3);
-    int size = (int)rp_param_int(opts, "size", 224);
+    int classes = (int)rp_param_int(opts, "classes"), in_ch = (int)rp_param_int(opts, "in_channels");
+    int size = (int)rp_param_int(opts, "size");
     rp_model *m;
     if (rp_model_new(in_ch, size, size, &m, err)) return err->status;
     int st = rn_conv_bn(m, "conv1", "bn1", "relu", NULL, 64, 7, 2, 3, err);

@@ -24,9 +24,9 @@ static int dconv(rp_model *m, const char *p, const char *in, int ch, rp_error *e
 }
 
 static int unet_build(const rp_node *opts, rp_model **out, rp_error *err) {
-    int classes = (int)rp_param_int(opts, "classes", 2), in_ch = (int)rp_param_int(opts, "in_channels", 3);
-    int size = (int)rp_param_int(opts, "size", 64), depth = (int)rp_param_int(opts, "depth", 3);
-    int base = (int)rp_param_int(opts, "base", 16);
+    int classes = (int)rp_param_int(opts, "classes"), in_ch = (int)rp_param_int(opts, "in_channels");
+    int size = (int)rp_param_int(opts, "size"), depth = (int)rp_param_int(opts, "depth");
+    int base = (int)rp_param_int(opts, "base");
     if (depth < 1 || depth > 6 || size % (1 << depth))
         return rp_error_at(err, opts, RP_ERR_INVALID, "unet: size %d must be divisible by 2^depth = %d", size,
                            1 << (depth < 0 ? 0 : depth > 6 ? 6 : depth));

@@ -22,10 +22,10 @@ static void mask_colour(int32_t id, uint8_t rgb[3]) {
 int aug_run_preview(rp_stage *st, rp_error *err) {
     const rp_node *p = rp_stage_params(st);
     const rp_dataset *ds = rp_stage_input(st, "data");
-    int count = (int)rp_param_int(p, "count", 32), cols = (int)rp_param_int(p, "columns", 8);
-    int scale = (int)rp_param_int(p, "scale", 0);
-    uint64_t epoch = (uint64_t)rp_param_int(p, "epoch", 0);
-    const char *file = rp_param_str(p, "file", "preview.png");
+    int count = (int)rp_param_int(p, "count"), cols = (int)rp_param_int(p, "columns");
+    int scale = (int)rp_param_int(p, "scale");
+    uint64_t epoch = (uint64_t)rp_param_int(p, "epoch");
+    const char *file = rp_param_str(p, "file");
     if (ds->size == 0) return rp_error_set(err, RP_ERR_INVALID, "%s is empty", ds->name);
     if ((uint64_t)count > ds->size) count = (int)ds->size;
     if (cols > count) cols = count;

@@ -152,11 +152,11 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
     const rp_node *p = rp_stage_params(st);
     stats_cfg c;
     memset(&c, 0, sizeof c);
-    uint64_t draws = (uint64_t)rp_param_int(p, "draws", 2500000);
-    c.H = rp_param_int(p, "height", 32);
-    c.W = rp_param_int(p, "width", 32);
-    int bins = (int)rp_param_int(p, "bins", 50);
-    int only_applied = rp_param_bool(p, "only_applied", 1);
+    uint64_t draws = (uint64_t)rp_param_int(p, "draws");
+    c.H = rp_param_int(p, "height");
+    c.W = rp_param_int(p, "width");
+    int bins = (int)rp_param_int(p, "bins");
+    int only_applied = rp_param_bool(p, "only_applied");
     if (c.H <= 0 || c.W <= 0 || bins <= 0 || draws == 0)
         return rp_error_at(err, p, RP_ERR_INVALID,
                            "augment.stats: height, width, bins and draws must be positive");
@@ -180,9 +180,9 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
         rc = aug_erasing_parse(filled, &c.p, c.scale, c.ratio, &c.log_ratio, &c.attempts, err);
     } else if (!strcmp(name, "cutout")) {
         c.kind = K_CUTOUT;
-        c.p = rp_param_double(filled, "p", 1.0);
-        c.n_holes = rp_param_int(filled, "n_holes", 1);
-        c.length = rp_param_int(filled, "length", 16);
+        c.p = rp_param_double(filled, "p");
+        c.n_holes = rp_param_int(filled, "n_holes");
+        c.length = rp_param_int(filled, "length");
     } else if (!strcmp(name, "hide_and_seek")) {
         c.kind = K_HAS;
         double g[16];
@@ -191,11 +191,11 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
             for (int i = 0; i < n; i++) c.sizes[i] = (int64_t)g[i];
             c.n_sizes = n;
         } else {
-            c.sizes[0] = rp_param_int(filled, "patch_size", 8);
+            c.sizes[0] = rp_param_int(filled, "patch_size");
             c.n_sizes = 1;
         }
-        c.hide_prob = rp_param_double(filled, "hide_prob", 0.5);
-        c.p = rp_param_double(filled, "p", 0.5);
+        c.hide_prob = rp_param_double(filled, "hide_prob");
+        c.p = rp_param_double(filled, "p");
     } else {
         c.kind = K_GENERIC;
         rp_node *list = rp_node_new_seq();
@@ -407,17 +407,17 @@ static int stats_cam_prepare(rp_stage *st, const rp_node *p, const rp_node *hspe
     stats_cfg c;
     memset(&c, 0, sizeof c);
     c.kind = K_CAM;
-    c.p = rp_param_double(hf, "p", 1.0);
-    c.scale[0] = rp_param_double(hf, "s_l", 0.02);
-    c.scale[1] = rp_param_double(hf, "s_h", 0.4);
-    c.ratio[0] = rp_param_double(hf, "r_1", 0.3);
+    c.p = rp_param_double(hf, "p");
+    c.scale[0] = rp_param_double(hf, "s_l");
+    c.scale[1] = rp_param_double(hf, "s_h");
+    c.ratio[0] = rp_param_double(hf, "r_1");
     c.ratio[1] = 1.0 / c.ratio[0];
-    c.attempts = (int)rp_param_int(hf, "attempts", 10);
-    c.b_h = rp_param_int(hf, "b_h", 2);
-    const char *layer = rp_param_str(hf, "layer", NULL);
-    int use_label = !strcmp(rp_param_str(hf, "target", "label"), "label");
-    int train_mode = !strcmp(rp_param_str(hf, "mode", "eval"), "train");
-    int64_t limit = rp_param_int(p, "images", 0);
+    c.attempts = (int)rp_param_int(hf, "attempts");
+    c.b_h = rp_param_int(hf, "b_h");
+    const char *layer = rp_param_str(hf, "layer");
+    int use_label = !strcmp(rp_param_str(hf, "target"), "label");
+    int train_mode = !strcmp(rp_param_str(hf, "mode"), "train");
+    int64_t limit = rp_param_int(p, "images");
     int mc, mh, mw;
     rp_model_input_shape(model, &mc, &mh, &mw);
     c.H = mh, c.W = mw;

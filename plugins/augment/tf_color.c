@@ -45,7 +45,7 @@ typedef struct gray_state {
 static int gray_create(const rp_node *params, void **state, rp_error *err) {
     gray_state *g = malloc(sizeof *g);
     if (!g) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    g->channels = (int)rp_param_int(params, "channels", 1);
+    g->channels = (int)rp_param_int(params, "channels");
     if (g->channels != 1 && g->channels != 3) {
         free(g);
         return rp_error_at(err, rp_node_get(params, "channels"), RP_ERR_INVALID,

@@ -27,7 +27,7 @@ static int crop_create(const rp_node *params, void **state, rp_error *err) {
                          RP_ERR_INVALID, "'size': expected a positive integer or [height, width]");
     if (!st) st = aug_parse_padding(rp_node_get(params, "padding"), c->pad, err);
     if (!st) st = aug_parse_fill(params, "fill", 0, &c->fill, err);
-    c->mode = aug_pad_mode(rp_param_str(params, "padding_mode", "constant"));
+    c->mode = aug_pad_mode(rp_param_str(params, "padding_mode"));
     if (!st && c->mode < 0)
         st = rp_error_at(err, rp_node_get(params, "padding_mode"), RP_ERR_INVALID,
                          "'padding_mode': expected constant, edge, reflect or symmetric");
@@ -35,8 +35,8 @@ static int crop_create(const rp_node *params, void **state, rp_error *err) {
         free(c);
         return st;
     }
-    c->pad_if_needed = rp_param_bool(params, "pad_if_needed", 0);
-    c->mask_fill = (int32_t)rp_param_int(params, "mask_fill", 0);
+    c->pad_if_needed = rp_param_bool(params, "pad_if_needed");
+    c->mask_fill = (int32_t)rp_param_int(params, "mask_fill");
     *state = c;
     return RP_OK;
 }

@@ -16,9 +16,9 @@ typedef struct cutout_state {
 static int cutout_create(const rp_node *params, void **state, rp_error *err) {
     cutout_state *c = calloc(1, sizeof *c);
     if (!c) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    c->n_holes = rp_param_int(params, "n_holes", 1);
-    c->length = rp_param_int(params, "length", 16);
-    c->p = rp_param_double(params, "p", 1.0);
+    c->n_holes = rp_param_int(params, "n_holes");
+    c->length = rp_param_int(params, "length");
+    c->p = rp_param_double(params, "p");
     int st = aug_parse_fill(params, "fill", 1, &c->fill, err);
     if (st) {
         free(c);

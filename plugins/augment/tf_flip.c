@@ -11,7 +11,7 @@ typedef struct flip_state {
 static int flip_create(const rp_node *params, void **state, rp_error *err) {
     flip_state *f = malloc(sizeof *f);
     if (!f) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    f->p = rp_param_double(params, "p", 0.5);
+    f->p = rp_param_double(params, "p");
     *state = f;
     return RP_OK;
 }

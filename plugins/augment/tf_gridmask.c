@@ -23,9 +23,9 @@ static int gm_create(const rp_node *params, void **state, rp_error *err) {
     if (n == 1) d[1] = d[0];
     g->d0 = (int64_t)d[0];
     g->d1 = (int64_t)d[1];
-    g->ratio = rp_param_double(params, "ratio", 0.6);
-    g->rotate = rp_param_double(params, "rotate", 0);
-    g->p = rp_param_double(params, "p", 0.8);
+    g->ratio = rp_param_double(params, "ratio");
+    g->rotate = rp_param_double(params, "rotate");
+    g->p = rp_param_double(params, "p");
     int st = RP_OK;
     if (g->d0 < 2 || g->d1 < g->d0)
         st = rp_error_at(err, rp_node_get(params, "d"), RP_ERR_INVALID,

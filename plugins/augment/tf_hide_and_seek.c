@@ -24,7 +24,7 @@ static int has_create(const rp_node *params, void **state, rp_error *err) {
         for (int i = 0; i < n; i++) h->sizes[i] = (int64_t)g[i];
         h->n_sizes = n;
     } else {
-        h->sizes[0] = rp_param_int(params, "patch_size", 8);
+        h->sizes[0] = rp_param_int(params, "patch_size");
         h->n_sizes = 1;
     }
     for (int i = 0; i < h->n_sizes; i++)
@@ -32,8 +32,8 @@ static int has_create(const rp_node *params, void **state, rp_error *err) {
             free(h);
             return rp_error_at(err, params, RP_ERR_INVALID, "hide_and_seek: sizes must be >= 0");
         }
-    h->hide_prob = rp_param_double(params, "hide_prob", 0.5);
-    h->p = rp_param_double(params, "p", 0.5);
+    h->hide_prob = rp_param_double(params, "hide_prob");
+    h->p = rp_param_double(params, "p");
     int st = aug_parse_fill(params, "fill", 1, &h->fill, err);
     if (st) {
         free(h);

@@ -16,7 +16,7 @@ typedef struct norm_state {
 static int norm_create(const rp_node *params, void **state, rp_error *err) {
     norm_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    const char *preset = rp_param_str(params, "preset", "none");
+    const char *preset = rp_param_str(params, "preset");
     double mean[8] = {0}, std[8] = {0};
     int nm, ns;
     if (!strcmp(preset, "imagenet")) {

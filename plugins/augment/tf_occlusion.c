@@ -30,11 +30,12 @@ static int occ_create(const rp_node *params, void **state, rp_error *err) {
         free(o);
         return st;
     }
-    o->fraction = rp_param_double(params, "fraction", 0);
-    o->width = rp_param_int(params, "width", 2);
-    o->rows = rp_param_int(params, "rows", 0);
-    o->row = rp_param_int(params, "row", 0);
-    o->height = rp_param_int(params, "height", 1);
+    /* The four occlusions share this state; each schema has its own keys. */
+    if (rp_node_get(params, "fraction")) o->fraction = rp_param_double(params, "fraction");
+    if (rp_node_get(params, "width")) o->width = rp_param_int(params, "width");
+    if (rp_node_get(params, "rows")) o->rows = rp_param_int(params, "rows");
+    if (rp_node_get(params, "row")) o->row = rp_param_int(params, "row");
+    if (rp_node_get(params, "height")) o->height = rp_param_int(params, "height");
     *state = o;
     return RP_OK;
 }

@@ -47,7 +47,7 @@ static int pad_create(const rp_node *params, void **state, rp_error *err) {
     int64_t v[4];
     int st = aug_parse_padding(rp_node_get(params, "padding"), v, err);
     if (!st) st = aug_parse_fill(params, "fill", 0, &p->fill, err);
-    p->mode = aug_pad_mode(rp_param_str(params, "padding_mode", "constant"));
+    p->mode = aug_pad_mode(rp_param_str(params, "padding_mode"));
     if (!st && p->mode < 0)
         st = rp_error_at(err, rp_node_get(params, "padding_mode"), RP_ERR_INVALID,
                          "'padding_mode': expected constant, edge, reflect or symmetric");
@@ -56,7 +56,7 @@ static int pad_create(const rp_node *params, void **state, rp_error *err) {
         return st;
     }
     p->l = v[0], p->t = v[1], p->r = v[2], p->b = v[3];
-    p->mask_fill = (int32_t)rp_param_int(params, "mask_fill", 0);
+    p->mask_fill = (int32_t)rp_param_int(params, "mask_fill");
     *state = p;
     return RP_OK;
 }

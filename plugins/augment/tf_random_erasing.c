@@ -22,20 +22,20 @@ int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double 
                       int *log_ratio, int *attempts, rp_error *err);
 int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
                       int *log_ratio, int *attempts, rp_error *err) {
-    *p = rp_param_double(params, "p", 0.5);
+    *p = rp_param_double(params, "p");
     scale[0] = 0.02, scale[1] = 0.33, ratio[0] = 0.3, ratio[1] = 3.3;
     rp_param_doubles(params, "scale", scale, 2);
     rp_param_doubles(params, "ratio", ratio, 2);
     *log_ratio = 1;
-    *attempts = (int)rp_param_int(params, "attempts", 10);
+    *attempts = (int)rp_param_int(params, "attempts");
     const rp_node *sl = rp_node_get(params, "s_l"), *sh = rp_node_get(params, "s_h"),
                   *r1 = rp_node_get(params, "r_1");
     int paper = (sl && !rp_node_is_null(sl)) || (sh && !rp_node_is_null(sh)) ||
                 (r1 && !rp_node_is_null(r1));
     if (paper) {
-        scale[0] = rp_param_double(params, "s_l", 0.02);
-        scale[1] = rp_param_double(params, "s_h", 0.4);
-        double r = rp_param_double(params, "r_1", 0.3);
+        scale[0] = rp_param_double(params, "s_l");
+        scale[1] = rp_param_double(params, "s_h");
+        double r = rp_param_double(params, "r_1");
         if (!(r > 0 && r <= 1))
             return rp_error_at(err, r1, RP_ERR_INVALID, "'r_1': must be in (0, 1], got %g", r);
         ratio[0] = r;

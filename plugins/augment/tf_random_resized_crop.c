@@ -31,7 +31,7 @@ static int rrc_create(const rp_node *params, void **state, rp_error *err) {
                 r->ratio[0] <= 0))
         st = rp_error_at(err, params, RP_ERR_INVALID,
                          "random_resized_crop: 'scale' and 'ratio' must be positive [min, max]");
-    r->interp = aug_interp(rp_param_str(params, "interpolation", "bilinear"));
+    r->interp = aug_interp(rp_param_str(params, "interpolation"));
     if (!st && r->interp < 0)
         st = rp_error_at(err, rp_node_get(params, "interpolation"), RP_ERR_INVALID,
                          "'interpolation': expected bilinear, nearest or area");

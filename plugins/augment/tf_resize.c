@@ -16,7 +16,7 @@ static int resize_create(const rp_node *params, void **state, rp_error *err) {
     resize_state *r = calloc(1, sizeof *r);
     if (!r) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     int k = aug_param_size(params, "size", &r->h, &r->w);
-    r->interp = aug_interp(rp_param_str(params, "interpolation", "bilinear"));
+    r->interp = aug_interp(rp_param_str(params, "interpolation"));
     if (k == 0 || r->h <= 0 || r->w <= 0 || r->interp < 0) {
         free(r);
         return rp_error_at(err, params, RP_ERR_INVALID,

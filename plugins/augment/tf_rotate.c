@@ -20,9 +20,9 @@ static int rot_create(const rp_node *params, void **state, rp_error *err) {
     if (!r) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     int st = aug_param_range(params, "degrees", 0.0, -1e9, &r->lo, &r->hi, err);
     if (!st) st = aug_parse_fill(params, "fill", 0, &r->fill, err);
-    const char *ip = rp_param_str(params, "interpolation", "nearest");
+    const char *ip = rp_param_str(params, "interpolation");
     r->bilinear = ip && ip[0] == 'b';
-    r->mask_fill = (int32_t)rp_param_int(params, "mask_fill", 0);
+    r->mask_fill = (int32_t)rp_param_int(params, "mask_fill");
     if (st) {
         free(r);
         return st;

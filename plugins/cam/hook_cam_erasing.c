@@ -41,19 +41,19 @@ static void hook_destroy(void *state) {
 static int hook_create(const rp_node *params, void **state, rp_error *err) {
     cam_hook *h = calloc(1, sizeof *h);
     if (!h) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    h->warmup = rp_param_double(params, "warmup", 0.5);
-    h->p = rp_param_double(params, "p", 1.0);
-    h->scale[0] = rp_param_double(params, "s_l", 0.02);
-    h->scale[1] = rp_param_double(params, "s_h", 0.4);
-    double r1 = rp_param_double(params, "r_1", 0.3);
+    h->warmup = rp_param_double(params, "warmup");
+    h->p = rp_param_double(params, "p");
+    h->scale[0] = rp_param_double(params, "s_l");
+    h->scale[1] = rp_param_double(params, "s_h");
+    double r1 = rp_param_double(params, "r_1");
     h->ratio[0] = r1, h->ratio[1] = 1.0 / r1;
-    h->attempts = (int)rp_param_int(params, "attempts", 10);
-    h->b_h = rp_param_int(params, "b_h", 2);
+    h->attempts = (int)rp_param_int(params, "attempts");
+    h->b_h = rp_param_int(params, "b_h");
     h->cam_model = rp_node_get(params, "cam_model");
-    h->use_input = !strcmp(rp_param_str(params, "cam_model", "self"), "input");
-    h->use_label = !strcmp(rp_param_str(params, "target", "label"), "label");
-    h->train_mode = !strcmp(rp_param_str(params, "mode", "eval"), "train");
-    const char *layer = rp_param_str(params, "layer", NULL);
+    h->use_input = !strcmp(rp_param_str(params, "cam_model"), "input");
+    h->use_label = !strcmp(rp_param_str(params, "target"), "label");
+    h->train_mode = !strcmp(rp_param_str(params, "mode"), "train");
+    const char *layer = rp_param_str(params, "layer");
     int st = RP_OK;
     if (h->scale[0] > h->scale[1])
         st = rp_error_at(err, rp_node_get(params, "s_l"), RP_ERR_INVALID,

@@ -63,12 +63,12 @@ static int run_gradcam(rp_stage *st, rp_error *err) {
     const rp_node *p = rp_stage_params(st);
     rp_model *model = rp_stage_input(st, "model");
     const rp_dataset *ds = rp_stage_input(st, "data");
-    int count = (int)rp_param_int(p, "count", 16), cols = (int)rp_param_int(p, "columns", 4);
-    int scale = (int)rp_param_int(p, "scale", 0);
-    const char *layer = rp_param_str(p, "layer", NULL);
-    int use_label = !strcmp(rp_param_str(p, "target", "predicted"), "label");
-    double alpha = rp_param_double(p, "alpha", 0.5);
-    const char *file = rp_param_str(p, "file", "gradcam.png");
+    int count = (int)rp_param_int(p, "count"), cols = (int)rp_param_int(p, "columns");
+    int scale = (int)rp_param_int(p, "scale");
+    const char *layer = rp_param_str(p, "layer");
+    int use_label = !strcmp(rp_param_str(p, "target"), "label");
+    double alpha = rp_param_double(p, "alpha");
+    const char *file = rp_param_str(p, "file");
     if (ds->size == 0) return rp_error_set(err, RP_ERR_INVALID, "dataset '%s' is empty", ds->name);
     if ((uint64_t)count > ds->size) count = (int)ds->size;
     if (cols > count) cols = count;

@@ -84,8 +84,8 @@ static int need(const char *dir, const char *f, char *out, size_t n, const char 
 
 int ds_run_cifar10(rp_stage *stg, rp_error *err) {
     const rp_node *p = rp_stage_params(stg);
-    const char *dir = rp_param_str(p, "dir", "datasets/cifar-10-batches-bin");
-    uint64_t limit = (uint64_t)rp_param_int(p, "limit", 0);
+    const char *dir = rp_param_str(p, "dir");
+    uint64_t limit = (uint64_t)rp_param_int(p, "limit");
     char paths[6][4096];
     const char *files[6];
     for (int k = 0; k < 6; k++) {
@@ -114,9 +114,9 @@ int ds_run_cifar10(rp_stage *stg, rp_error *err) {
 
 int ds_run_cifar100(rp_stage *stg, rp_error *err) {
     const rp_node *p = rp_stage_params(stg);
-    const char *dir = rp_param_str(p, "dir", "datasets/cifar-100-binary");
-    uint64_t limit = (uint64_t)rp_param_int(p, "limit", 0);
-    int coarse = !strcmp(rp_param_str(p, "labels", "fine"), "coarse");
+    const char *dir = rp_param_str(p, "dir");
+    uint64_t limit = (uint64_t)rp_param_int(p, "limit");
+    int coarse = !strcmp(rp_param_str(p, "labels"), "coarse");
     int nc = coarse ? 20 : 100;
     char ptr[4096], pte[4096];
     int st = need(dir, "train.bin", ptr, sizeof ptr, "datasets/cifar100.sh", err);

@@ -152,9 +152,9 @@ static int is_uint(const char *s) {
 
 int ds_run_csv(rp_stage *stg, rp_error *err) {
     const rp_node *p = rp_stage_params(stg);
-    const char *file = rp_param_str(p, "file", NULL);
-    const char *root = rp_param_str(p, "root", NULL);
-    const char *split = rp_param_str(p, "split", NULL);
+    const char *file = rp_param_str(p, "file");
+    const char *root = rp_param_str(p, "root");
+    const char *split = rp_param_has(p, "split") ? rp_param_str(p, "split") : NULL;
     char csvdir[4096];
     snprintf(csvdir, sizeof csvdir, "%s", file);
     char *slash = strrchr(csvdir, '/');
@@ -169,10 +169,10 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
         return rp_error_set(err, RP_ERR_FORMAT, "%s: empty CSV (expected a header row)", file);
     }
     int cp, cl, cd = -1, cs = -1;
-    st = find_col(&t, file, rp_param_str(p, "path_column", "path"), 1, &cp, err);
-    if (!st) st = find_col(&t, file, rp_param_str(p, "label_column", "label"), 1, &cl, err);
-    if (!st) st = find_col(&t, file, rp_param_str(p, "domain_column", NULL), 1, &cd, err);
-    if (!st) st = find_col(&t, file, rp_param_str(p, "split_column", NULL), 1, &cs, err);
+    st = find_col(&t, file, rp_param_str(p, "path_column"), 1, &cp, err);
+    if (!st) st = find_col(&t, file, rp_param_str(p, "label_column"), 1, &cl, err);
+    if (!st) st = find_col(&t, file, rp_param_str(p, "domain_column"), 1, &cd, err);
+    if (!st) st = find_col(&t, file, rp_param_str(p, "split_column"), 1, &cs, err);
     if (!st && split && cs < 0)
         st = rp_error_at(err, rp_node_get(p, "split"), RP_ERR_INVALID,
                          "'split' needs 'split_column' (the CSV column holding it)");

@@ -28,7 +28,7 @@ static int lookup(const rp_node *item, char **names, int n, const char *what, co
 int ds_run_filter(rp_stage *stg, rp_error *err) {
     const rp_node *p = rp_stage_params(stg);
     const rp_dataset *in = rp_stage_input(stg, "data");
-    int exclude = !strcmp(rp_param_str(p, "mode", "include"), "exclude");
+    int exclude = !strcmp(rp_param_str(p, "mode"), "exclude");
     const rp_node *dn = rp_node_get(p, "domains"), *ln = rp_node_get(p, "labels");
     size_t nd = dn && dn->kind == RP_NODE_SEQ ? dn->n : 0, nl = ln && ln->kind == RP_NODE_SEQ ? ln->n : 0;
     if (!nd && !nl)

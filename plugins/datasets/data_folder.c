@@ -68,7 +68,7 @@ static void free_list(char **v, size_t n) {
 
 int ds_run_folder(rp_stage *stg, rp_error *err) {
     const rp_node *p = rp_stage_params(stg);
-    const char *root = rp_param_str(p, "root", NULL);
+    const char *root = rp_param_str(p, "root");
     const char *exts[16];
     int n_ext = ds_param_strs(p, "extensions", exts, 16);
     if (n_ext == 0) {

@@ -148,16 +148,16 @@ done:
 
 int ds_run_idx(rp_stage *stg, rp_error *err) {
     const rp_node *p = rp_stage_params(stg);
-    const char *dir = rp_param_str(p, "dir", "/usr/share/datasets/fashion-mnist");
-    const char *names = rp_param_str(p, "names", "auto");
-    uint64_t limit = (uint64_t)rp_param_int(p, "limit", 0);
+    const char *dir = rp_param_str(p, "dir");
+    const char *names = rp_param_str(p, "names");
+    uint64_t limit = (uint64_t)rp_param_int(p, "limit");
     int fashion = !strcmp(names, "fashion_mnist") ||
                   (!strcmp(names, "auto") && strstr(dir, "fashion") != NULL);
     const char *const *cls = fashion ? fashion_names : digit_names;
     const char *tag = fashion ? "fashion_mnist" : "mnist";
     const char *ports[2] = {"train", "test"};
-    const char *prefix[2] = {rp_param_str(p, "train_prefix", "train"),
-                             rp_param_str(p, "test_prefix", "t10k")};
+    const char *prefix[2] = {rp_param_str(p, "train_prefix"),
+                             rp_param_str(p, "test_prefix")};
     for (int k = 0; k < 2; k++) {
         char a[256], b[256], pi[4096], pl[4096];
         snprintf(a, sizeof a, "%s-images-idx3-ubyte", prefix[k]);

@@ -107,13 +107,13 @@ static int parse_hex(const char *s, uint8_t rgb[3]) {
 
 int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     const rp_node *p = rp_stage_params(stg);
-    const char *root = rp_param_str(p, "root", NULL);
-    const char *image_dir = rp_param_str(p, "image_dir", "images");
-    const char *mask_dir = rp_param_str(p, "mask_dir", "masks");
-    const char *mask_ext = rp_param_str(p, "mask_ext", "png");
-    int size = (int)rp_param_int(p, "size", 0);
-    int channels = (int)rp_param_int(p, "channels", 3);
-    uint64_t limit = (uint64_t)rp_param_int(p, "limit", 0);
+    const char *root = rp_param_str(p, "root");
+    const char *image_dir = rp_param_str(p, "image_dir");
+    const char *mask_dir = rp_param_str(p, "mask_dir");
+    const char *mask_ext = rp_param_str(p, "mask_ext");
+    int size = (int)rp_param_int(p, "size");
+    int channels = (int)rp_param_int(p, "channels");
+    uint64_t limit = (uint64_t)rp_param_int(p, "limit");
     const rp_node *pal = rp_node_get(p, "palette");
     int npal = (int)(pal && pal->kind == RP_NODE_SEQ ? pal->n : 0);
     uint8_t palette[256][3];
@@ -123,7 +123,7 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
             return rp_error_at(err, pal->items[i], RP_ERR_INVALID,
                                "'palette': expected a colour \"#RRGGBB\", got '%s'",
                                rp_node_str(pal->items[i]) ? rp_node_str(pal->items[i]) : "?");
-    int ncls = (int)rp_param_int(p, "num_classes", 0);
+    int ncls = (int)rp_param_int(p, "num_classes");
     if (npal > 0) ncls = npal;
     if (ncls <= 0)
         return rp_error_at(err, p, RP_ERR_INVALID,

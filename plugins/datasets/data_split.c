@@ -47,7 +47,7 @@ int ds_run_split(rp_stage *stg, rp_error *err) {
     if (sum <= 0) return rp_error_at(err, rp_node_get(p, "ratios"), RP_ERR_INVALID,
                                      "'ratios': they sum to 0");
     if (k == 2) r[2] = 0;
-    int strat = rp_param_bool(p, "stratify", 0);
+    int strat = rp_param_bool(p, "stratify");
     uint64_t n = in->size;
     uint64_t *all = malloc((n ? n : 1) * sizeof *all);
     uint64_t *parts[3];

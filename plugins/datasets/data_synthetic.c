@@ -252,9 +252,9 @@ int ds_run_synthetic(rp_stage *stg, rp_error *err) {
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     }
     *refs = 1;
-    s->size = (int)rp_param_int(p, "size", 32);
-    s->channels = (int)rp_param_int(p, "channels", 3);
-    s->masks = rp_param_bool(p, "masks", 0);
+    s->size = (int)rp_param_int(p, "size");
+    s->channels = (int)rp_param_int(p, "channels");
+    s->masks = rp_param_bool(p, "masks");
     s->seed = rp_stage_seed(stg);
     s->stream = rp_hash_str(rp_stage_id(stg)) ^ rp_hash_str("synthetic");
     int st = RP_OK;
@@ -285,8 +285,8 @@ int ds_run_synthetic(rp_stage *stg, rp_error *err) {
     for (int k = 0; k < s->n_cls; k++) cn[ncn++] = all_shapes[s->cls[k]];
     for (int k = 0; k < s->n_sty; k++) dn[k] = all_styles[s->sty[k]];
     const char *ports[2] = {"train", "test"};
-    uint64_t counts[2] = {(uint64_t)rp_param_int(p, "train_count", 600),
-                          (uint64_t)rp_param_int(p, "test_count", 200)};
+    uint64_t counts[2] = {(uint64_t)rp_param_int(p, "train_count"),
+                          (uint64_t)rp_param_int(p, "test_count")};
     for (int k = 0; k < 2; k++) {
         synth_view *v = calloc(1, sizeof *v);
         if (!v) {

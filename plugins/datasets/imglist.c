@@ -34,11 +34,11 @@ void imglist_release(imglist *l) {
 }
 
 void imglist_opts_from(const rp_node *p, int threads, imglist_opts *o) {
-    o->channels = (int)rp_param_int(p, "channels", 3);
-    o->resize = rp_param_str(p, "resize", "none");
-    o->size = (int)rp_param_int(p, "size", 0);
-    o->cache_mb = rp_param_double(p, "cache_mb", 1024);
-    o->skip_bad = !strcmp(rp_param_str(p, "on_error", "fail"), "skip");
+    o->channels = (int)rp_param_int(p, "channels");
+    o->resize = rp_param_str(p, "resize");
+    o->size = (int)rp_param_int(p, "size");
+    o->cache_mb = rp_param_double(p, "cache_mb");
+    o->skip_bad = !strcmp(rp_param_str(p, "on_error"), "skip");
     o->threads = threads > 0 ? threads : 1;
 }
 

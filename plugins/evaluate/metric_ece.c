@@ -25,7 +25,7 @@ static void ece_destroy(void *state) {
 }
 
 static int ece_create(const rp_node *params, int c, void **state, rp_error *err) {
-    int64_t bins = rp_param_int(params, "bins", 15);
+    int64_t bins = rp_param_int(params, "bins");
     if (bins < 1 || bins > 1000)
         return rp_error_at(err, rp_node_get(params, "bins"), RP_ERR_INVALID,
                            "metric 'ece': bins must be in [1, 1000], got %lld", (long long)bins);

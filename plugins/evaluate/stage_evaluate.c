@@ -385,8 +385,8 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
         return rp_error_at(err, rp_stage_node(st), RP_ERR_INVALID,
                            "evaluate needs a 'model' and at least one dataset in 'data'");
     ev_opts o = {0};
-    o.batch_size = (int)rp_param_int(params, "batch_size", 256);
-    o.limit = (uint64_t)rp_param_int(params, "limit", 0);
+    o.batch_size = (int)rp_param_int(params, "batch_size");
+    o.limit = (uint64_t)rp_param_int(params, "limit");
     o.seed = rp_stage_seed(st);
     o.stream = rp_hash_str(rp_stage_id(st)) ^ rp_hash_str("loader");
     o.workers = rp_stage_threads(st) > 1 ? 1 : 0;
@@ -402,7 +402,7 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
             return rp_error_at(err, kn, RP_ERR_INVALID, "'top_k': at most %d values", EV_MAX_K);
         o.k[o.nk++] = (int)k;
     }
-    int want_aa = rp_param_bool(params, "aa", 0) || baseline;
+    int want_aa = rp_param_bool(params, "aa") || baseline;
     int prc = parse_extra(params, &o.extra, &o.n_extra, err);
     if (prc != RP_OK) return prc;
 

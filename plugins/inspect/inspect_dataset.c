@@ -66,8 +66,8 @@ void inspect_stats_result(const inspect_stats *s, int c, double *mean, double *s
 int inspect_run_dataset(rp_stage *st, rp_error *err) {
     const rp_dataset *ds = rp_stage_input(st, "data");
     const rp_node *p = rp_stage_params(st);
-    int64_t want = rp_param_int(p, "samples", 0);
-    int stats = rp_param_bool(p, "stats", 1);
+    int64_t want = rp_param_int(p, "samples");
+    int stats = rp_param_bool(p, "stats");
     uint64_t n = (want <= 0 || (uint64_t)want > ds->size) ? ds->size : (uint64_t)want;
     int nc = ds->num_classes > 0 ? ds->num_classes : 0;
     uint64_t *counts = calloc((size_t)nc + 1, sizeof *counts); /* last: out-of-range/unlabelled */

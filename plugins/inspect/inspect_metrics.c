@@ -7,8 +7,8 @@
 
 int inspect_run_metrics(rp_stage *st, rp_error *err) {
     const rp_node *p = rp_stage_params(st);
-    int prefix = rp_param_bool(p, "prefix", 1);
-    int show = rp_param_bool(p, "print", 1);
+    int prefix = rp_param_bool(p, "prefix");
+    int show = rp_param_bool(p, "print");
     rp_metrics *out = rp_metrics_new();
     if (!out) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     size_t n = rp_stage_input_count(st, "metrics");

@@ -39,7 +39,7 @@ int loss_ce_create_named(const rp_node *params, const char *who, void **state, r
         rc = rp_error_at(err, rp_node_get(params, "label_smoothing"), RP_ERR_INVALID,
                          "loss '%s': label_smoothing must be in [0, 1], got %g", who,
                          s->smoothing);
-    s->ignore_index = rp_param_int(params, "ignore_index", -100);
+    s->ignore_index = rp_param_int(params, "ignore_index");
     const rp_node *wn = rp_node_get(params, "weights");
     if (rc == RP_OK && wn && !rp_node_is_null(wn)) {
         if (wn->kind != RP_NODE_SEQ || rp_node_len(wn) == 0) {

@@ -25,7 +25,7 @@ static int dice_create(const rp_node *params, void **state, rp_error *err) {
     if (rc == RP_OK && s->smooth < 0)
         rc = rp_error_at(err, rp_node_get(params, "smooth"), RP_ERR_INVALID,
                          "loss 'dice': smooth must be >= 0, got %g", s->smooth);
-    s->ignore_index = rp_param_int(params, "ignore_index", -100);
+    s->ignore_index = rp_param_int(params, "ignore_index");
     if (rc != RP_OK) {
         free(s);
         return rc;

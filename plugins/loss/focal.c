@@ -24,7 +24,7 @@ static int focal_create(const rp_node *params, void **state, rp_error *err) {
     if (rc == RP_OK && s->gamma < 0)
         rc = rp_error_at(err, rp_node_get(params, "gamma"), RP_ERR_INVALID,
                          "loss 'focal': gamma must be >= 0, got %g", s->gamma);
-    s->ignore_index = rp_param_int(params, "ignore_index", -100);
+    s->ignore_index = rp_param_int(params, "ignore_index");
     if (rc != RP_OK) {
         free(s);
         return rc;

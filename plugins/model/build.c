@@ -6,7 +6,8 @@
  * torchvision's ResNet-18 with 1000 classes), so it is loaded before the head
  * is replaced (S4: fc → Dropout(0.3) → Linear(3)) and before the adapter is
  * put in front (its parameters are new); freezing comes last so patterns can
- * name any of them.
+ * name any of them. `freeze_bn` then keeps the batch norms whose weights are
+ * frozen in eval mode during training (rp_model_set_freeze_bn).
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +46,8 @@ const char *model_resolve_path(const char *path, const char *const *dirs, char *
         if (!dirs[i][0]) continue;
         snprintf(alt, sizeof alt, "%s/%s", dirs[i], path);
         if (readable(alt)) {
-            snprintf(buf, size, "%s", alt);
+            int w = snprintf(buf, size, "%s", alt);
+            if (w < 0 || (size_t)w >= size) snprintf(buf, size, "%s", path); /* too long: as given */
             break;
         }
     }
@@ -85,7 +87,7 @@ void model_summary(const rp_model *m, const char *what, char *buf, size_t size) 
 
 static int present(const rp_node *n) { return n && n->kind != RP_NODE_NULL; }
 
-/* Zoo architecture with `classes` / `in_channels` from the stage params
+/* Zoo architecture with `classes` / `in_channels` / `size` from the stage params
  * merged into the arch's own params and validated against its schema. */
 static int build_arch(const rp_node *p, const rp_node *arch, rp_model **out, rp_error *err) {
     const char *name = NULL;
@@ -94,7 +96,7 @@ static int build_arch(const rp_node *p, const rp_node *arch, rp_model **out, rp_
     if (rc) return rc;
     rp_node *merged = ap ? rp_node_clone(ap) : rp_node_new_map();
     if (!merged) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    static const char *const pass[] = {"classes", "in_channels"};
+    static const char *const pass[] = {"classes", "in_channels", "size"};
     for (size_t i = 0; i < RP_COUNT(pass); i++) {
         const rp_node *v = rp_node_get(p, pass[i]);
         if (!present(v)) continue;
@@ -128,7 +130,7 @@ static int build_layers(const rp_node *p, const rp_node *layers, rp_model **out,
         if (dims[i] < 1 || dims[i] != (double)(int)dims[i])
             return rp_error_at(err, input, RP_ERR_INVALID,
                                "'input': expected 3 positive integers [C, H, W]");
-    static const char *const arch_only[] = {"classes", "in_channels"};
+    static const char *const arch_only[] = {"classes", "in_channels", "size"};
     for (size_t i = 0; i < RP_COUNT(arch_only); i++) {
         const rp_node *v = rp_node_get(p, arch_only[i]);
         if (present(v))
@@ -144,7 +146,7 @@ static int load_pretrained(rp_model *m, const rp_node *p, const char *stage_id,
                            const char *const *dirs, rp_error *err) {
     const rp_node *pn = rp_node_get(p, "pretrained");
     const char *file = rp_node_str(pn);
-    int strict = rp_param_bool(p, "strict", 1);
+    int strict = rp_param_bool(p, "strict");
     char path[1024];
     model_resolve_path(file, dirs, path, sizeof path);
     rp_load_report rep;
@@ -232,19 +234,20 @@ int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_i
         rc = load_pretrained(m, p, stage_id, dirs, err);
     const rp_node *head = rp_node_get(p, "head");
     if (!rc && present(head)) {
-        int64_t classes = rp_param_int(head, "classes", 0);
-        double dropout = rp_param_double(head, "dropout", 0.0);
+        int64_t classes = rp_param_int(head, "classes");
+        double dropout = rp_param_double(head, "dropout");
         if (classes < 1)
             rc = rp_error_at(err, head, RP_ERR_INVALID, "'head.classes': expected >= 1");
         else
             rc = rp_model_replace_head(m, (int)classes, dropout,
                                        model_stage_seed(seed, stage_id, "head"), err);
     }
-    if (!rc && rp_param_bool(p, "gray_adapter", 0))
+    if (!rc && rp_param_bool(p, "gray_adapter"))
         rc = rp_model_prepend_gray_adapter(m, model_stage_seed(seed, stage_id, "gray_adapter"),
                                            err);
     const rp_node *fr = rp_node_get(p, "freeze");
     if (!rc && present(fr)) rc = freeze(m, fr, stage_id, err);
+    if (!rc) rp_model_set_freeze_bn(m, rp_param_bool(p, "freeze_bn"));
     if (rc) {
         rp_model_free(m);
         return rc;

@@ -11,7 +11,7 @@ int model_save_run(rp_stage *st, rp_error *err) {
     const rp_node *p = rp_stage_params(st);
     const rp_model *m = rp_stage_input(st, "model");
     if (!m) return rp_error_set(err, RP_ERR_INTERNAL, "input 'model' is not wired");
-    const char *file = rp_param_str(p, "path", "model.safetensors");
+    const char *file = rp_param_str(p, "path");
     const char *sdir = NULL;
     int rc = rp_stage_dir(st, &sdir, err);
     if (rc) return rc;

@@ -52,10 +52,10 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
     }
     o.json_dir = sdir;
     o.data = rp_stage_input(st, "data");
-    o.samples = (int)rp_param_int(params, "samples", 24);
+    o.samples = (int)rp_param_int(params, "samples");
     o.seed = rp_stage_seed(st);
     char *pname = NULL;
-    o.title = rp_param_str(params, "title", NULL);
+    o.title = rp_param_has(params, "title") ? rp_param_str(params, "title") : NULL;
     if (!o.title || !*o.title) o.title = pname = pipeline_name(o.rundir);
     if (!o.title) o.title = "runpipe report";
     rc = rp_report_write(&o, in, n, err);

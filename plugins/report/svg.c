@@ -93,6 +93,10 @@ void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, cons
         xlo = xt[0], xhi = xt[nx - 1];
     }
     int ny = rp_nice_ticks(ymin, ymax, 6, yt, 32);
+    if (ny < 2) { /* non-finite range: rp_nice_ticks gave no ticks */
+        yt[0] = 0, yt[1] = 1;
+        ny = 2;
+    }
     double ylo = yt[0], yhi = yt[ny - 1];
     int xd = ints ? 0 : tick_decimals(xt, nx), yd = tick_decimals(yt, ny);
     /* room for the widest y tick label, then the rotated axis label */

@@ -14,34 +14,36 @@ static void copy_str(char *dst, size_t size, const char *src) {
 
 int train_cfg_parse(const rp_node *p, train_cfg *cfg, rp_error *err) {
     memset(cfg, 0, sizeof *cfg);
-    cfg->epochs = rp_param_int(p, "epochs", 1);
-    cfg->batch_size = rp_param_int(p, "batch_size", 1);
+    cfg->epochs = rp_param_int(p, "epochs");
+    cfg->batch_size = rp_param_int(p, "batch_size");
     cfg->optimizer = rp_node_get(p, "optimizer");
     cfg->scheduler = present(rp_node_get(p, "scheduler")) ? rp_node_get(p, "scheduler") : NULL;
     cfg->hooks = present(rp_node_get(p, "hooks")) ? rp_node_get(p, "hooks") : NULL;
-    cfg->workers = (int)rp_param_int(p, "workers", 0);
-    cfg->prefetch = (int)rp_param_int(p, "prefetch", 1);
-    cfg->shuffle = rp_param_bool(p, "shuffle", 1);
-    cfg->drop_last = rp_param_bool(p, "drop_last", 0);
-    cfg->balanced = rp_param_bool(p, "balanced", 0);
-    cfg->limit = (uint64_t)rp_param_int(p, "limit", 0);
-    cfg->val_limit = (uint64_t)rp_param_int(p, "val_limit", 0);
-    copy_str(cfg->monitor, sizeof cfg->monitor, rp_param_str(p, "monitor", "val_loss"));
-    copy_str(cfg->mode, sizeof cfg->mode, rp_param_str(p, "mode", "auto"));
+    cfg->workers = (int)rp_param_int(p, "workers");
+    cfg->prefetch = (int)rp_param_int(p, "prefetch");
+    cfg->shuffle = rp_param_bool(p, "shuffle");
+    cfg->drop_last = rp_param_bool(p, "drop_last");
+    cfg->balanced = rp_param_bool(p, "balanced");
+    cfg->limit = (uint64_t)rp_param_int(p, "limit");
+    cfg->val_limit = (uint64_t)rp_param_int(p, "val_limit");
+    copy_str(cfg->monitor, sizeof cfg->monitor, rp_param_str(p, "monitor"));
+    copy_str(cfg->mode, sizeof cfg->mode, rp_param_str(p, "mode"));
     const rp_node *es = rp_node_get(p, "early_stopping");
     if (present(es) && es->kind == RP_NODE_MAP) {
         cfg->early_stopping = 1;
+        /* unset: the same monitor (and mode) as the best checkpoint */
         copy_str(cfg->es_monitor, sizeof cfg->es_monitor,
-                 rp_param_str(es, "monitor", cfg->monitor));
-        copy_str(cfg->es_mode, sizeof cfg->es_mode, rp_param_str(es, "mode", cfg->mode));
-        cfg->patience = rp_param_int(es, "patience", 3);
-        cfg->min_delta = rp_param_double(es, "min_delta", 0.0);
+                 rp_param_has(es, "monitor") ? rp_param_str(es, "monitor") : cfg->monitor);
+        copy_str(cfg->es_mode, sizeof cfg->es_mode,
+                 rp_param_has(es, "mode") ? rp_param_str(es, "mode") : cfg->mode);
+        cfg->patience = rp_param_int(es, "patience");
+        cfg->min_delta = rp_param_double(es, "min_delta");
     }
-    cfg->restore_best = rp_param_bool(p, "restore_best", 0);
-    const char *log = rp_param_str(p, "log", "standard");
+    cfg->restore_best = rp_param_bool(p, "restore_best");
+    const char *log = rp_param_str(p, "log");
     cfg->log_format = !strcmp(log, "bracket") ? TRAIN_LOG_BRACKET : TRAIN_LOG_STANDARD;
-    cfg->checkpoint = rp_param_bool(p, "checkpoint", 1);
-    cfg->stop_after_epoch = rp_param_int(p, "stop_after_epoch", 0);
+    cfg->checkpoint = rp_param_bool(p, "checkpoint");
+    cfg->stop_after_epoch = rp_param_int(p, "stop_after_epoch");
     if (cfg->epochs < 1)
         return rp_error_at(err, rp_node_get(p, "epochs"), RP_ERR_INVALID,
                            "'epochs': expected >= 1");

@@ -1,5 +1,5 @@
 /* Per-geometry convolution kernel benchmark: forward, backward-data and
- * backward-weight of engine/conv.c in GFLOP/s (2*N*K*C*KH*KW*OH*OW flops per
+ * backward-weight of engine/nn/conv/conv.c in GFLOP/s (2*N*K*C*KH*KW*OH*OW flops per
  * pass), median of several timed repetitions after a warm-up.
  *
  *   bench_conv [threads] [reps]      prints one line per geometry

@@ -1,4 +1,4 @@
-/* Convolution kernels (engine/conv.c) against a naive direct 7-loop reference
+/* Convolution kernels (engine/nn/conv/conv.c) against a naive direct 7-loop reference
  * in double precision, on geometries chosen to route through every kernel
  * path: im2col + GEMM, 1x1 pointwise, strided / padded / dilated, and the
  * small-channel 3x3 kernels. All three passes; accumulation semantics

@@ -1,4 +1,4 @@
-/* Eval-mode fusion in the model graph (engine/graph.c): conv2d -> batchnorm2d
+/* Eval-mode fusion in the model graph (engine/nn/graph.c): conv2d -> batchnorm2d
  * [-> add(shortcut)] [-> relu] and add [-> batchnorm2d] -> relu computed in
  * one pass of the first layer (rp_layer_ops.forward_ep) in eval forwards. Every check
  * compares a model against its clone with fusion off

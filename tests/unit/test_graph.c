@@ -209,8 +209,11 @@ static void test_surgery(void **state) {
     RP_ASSERT_OK(rp_model_replace_head(m, 7, 0.3, 11, &err), &err);
     assert_int_equal(rp_model_num_classes(m), 7);
     assert_true(rp_model_find_param(m, "c1.weight")->value->data[5] == c1);
-    assert_int_equal(rp_model_find_param(m, "fc.weight")->value->shape[0], 7);
-    assert_non_null(strstr(rp_model_arch_yaml(m), "fc_dropout"));
+    /* nn.Sequential(nn.Dropout(0.3), nn.Linear(..., 7)) names */
+    assert_null(rp_model_find_param(m, "fc.weight"));
+    assert_int_equal(rp_model_find_param(m, "fc.1.weight")->value->shape[0], 7);
+    assert_non_null(rp_model_find_param(m, "fc.1.bias"));
+    assert_non_null(strstr(rp_model_arch_yaml(m), "fc.0"));
     RP_ASSERT_OK(rp_model_prepend_gray_adapter(m, 5, &err), &err);
     int c, h, w;
     rp_model_input_shape(m, &c, &h, &w);
@@ -361,6 +364,58 @@ static void test_eval_forward_lean(void **state) {
     rp_model_free(kept);
 }
 
+/* freeze_bn: a batch norm whose weight and bias are frozen keeps its running
+ * statistics and normalises with them in training passes (PyTorch users'
+ * bn.eval() after model.train()); without freeze_bn, or when its weights
+ * train, it updates them as plain model.train() does. */
+static void test_freeze_bn(void **state) {
+    (void)state;
+    rp_error err;
+    rp_tensor *x, *w;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 3, 2, 6, 6, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new2(&w, 3, 4, &err), &err);
+    fill(x, 1);
+    fill(w, 2);
+    for (int mode = 0; mode < 4; mode++) {
+        /* 0: freeze_bn + frozen bn, 1: its clone, 2: freeze_bn + trainable bn, 3: no freeze_bn */
+        rp_model *m = small_dag(), *run = m;
+        rp_param *rv = rp_model_find_param(m, "bn.running_var");
+        for (size_t i = 0; i < rv->value->numel; i++) rv->value->data[i] = 0.5f + 0.25f * (float)i;
+        size_t count = 0;
+        const char *pats[3] = {"c1", "c2", "bn"};
+        for (int k = 0; k < (mode == 2 ? 2 : 3); k++) RP_ASSERT_OK(rp_model_freeze(m, pats[k], &count, &err), &err);
+        rp_model_set_freeze_bn(m, mode != 3);
+        if (mode == 1) RP_ASSERT_OK(rp_model_clone(m, &run, &err), &err);
+        rv = rp_model_find_param(run, "bn.running_var");
+        float before[3];
+        memcpy(before, rv->value->data, sizeof before);
+        rp_model_set_training(run, 0);
+        const rp_tensor *y;
+        RP_ASSERT_OK(rp_model_forward(run, x, &y, &err), &err);
+        float eval_y[12];
+        memcpy(eval_y, y->data, sizeof eval_y);
+        rp_model_set_training(run, 1);
+        RP_ASSERT_OK(rp_model_forward(run, x, &y, &err), &err);
+        int kept = memcmp(before, rv->value->data, sizeof before) == 0;
+        float tracked = rp_model_find_param(run, "bn.num_batches_tracked")->value->data[0];
+        if (mode <= 1) {
+            assert_true(kept);
+            assert_true(tracked == 0.0f);
+            rp_test_close(y->data, eval_y, 12, 1e-5, 1e-6, "training forward with frozen bn in eval mode");
+            rp_model_zero_grad(run);
+            RP_ASSERT_OK(rp_model_backward(run, w, &err), &err);
+            assert_true(rp_model_find_param(run, "fc.weight")->grad->data[0] != 0.0f);
+        } else {
+            assert_false(kept);
+            assert_true(tracked == 1.0f);
+        }
+        if (run != m) rp_model_free(run);
+        rp_model_free(m);
+    }
+    rp_tensor_free(x);
+    rp_tensor_free(w);
+}
+
 int main(void) {
     rp_set_threads(2);
     rp_schema_dirs_init();
@@ -370,6 +425,7 @@ int main(void) {
         cmocka_unit_test(test_surgery),           cmocka_unit_test(test_from_layers_and_errors),
         cmocka_unit_test(test_frozen_prefix_released),
         cmocka_unit_test(test_eval_forward_lean),
+        cmocka_unit_test(test_freeze_bn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

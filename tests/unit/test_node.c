@@ -318,12 +318,18 @@ static void test_builders_and_params(void **state) {
     assert_int_equal(rp_node_map_set(m, "mean", s), RP_OK);
     assert_int_equal(rp_node_map_set(m, "lr", rp_node_new_scalar("0.5")), RP_OK); /* replaces */
     assert_int_equal(rp_node_len(m), 5);
-    assert_true(rp_param_double(m, "lr", 0) == 0.5);
-    assert_int_equal(rp_param_int(m, "epochs", 0), 12);
-    assert_int_equal(rp_param_int(m, "missing", -3), -3);
-    assert_string_equal(rp_param_str(m, "name", NULL), "true");
-    assert_int_equal(rp_param_bool(m, "name", 7), 7); /* quoted: not a bool */
-    assert_int_equal(rp_param_bool(m, "flag", 1), 0);
+    assert_true(rp_param_double(m, "lr") == 0.5);
+    assert_int_equal(rp_param_int(m, "epochs"), 12);
+    assert_null(rp_param_take_missing());
+    /* an absent key reads as 0 and is remembered (defaults live in schemas) */
+    assert_int_equal(rp_param_int(m, "missing"), 0);
+    assert_false(rp_param_has(m, "missing"));
+    assert_string_equal(rp_param_take_missing(), "missing");
+    assert_null(rp_param_take_missing());
+    assert_string_equal(rp_param_str(m, "name"), "true");
+    assert_int_equal(rp_param_bool(m, "name"), 0); /* quoted: not a bool */
+    assert_null(rp_param_take_missing());
+    assert_int_equal(rp_param_bool(m, "flag"), 0);
     double v[4];
     assert_int_equal(rp_param_doubles(m, "mean", v, 4), 4);
     assert_true(v[3] == 3.5);

@@ -72,9 +72,9 @@ static void test_good_plan(void **state) {
     assert_int_equal(s->inputs[2].src[0].port, 1);
     assert_int_equal(p->st[3].inputs[1].n, 1); /* a scalar for a multi port */
     /* defaults filled from the schema */
-    assert_string_equal(rp_param_str(s->params, "mode", NULL), "sum");
-    assert_true(rp_param_double(p->st[0].params, "value", 0) == 2);
-    assert_true(rp_param_double(p->st[1].params, "value", 0) == 1);
+    assert_string_equal(rp_param_str(s->params, "mode"), "sum");
+    assert_true(rp_param_double(p->st[0].params, "value") == 2);
+    assert_true(rp_param_double(p->st[1].params, "value") == 1);
     /* resolved document carries the filled params */
     rp_node *res = rp_plan_resolved_doc(p);
     assert_string_equal(rp_node_str(rp_node_path(res, "stages.2.with.mode")), "sum");

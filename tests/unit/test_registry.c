@@ -133,7 +133,7 @@ static void test_component_spec(void **state) {
     assert_null(params);
     RP_ASSERT_OK(rp_component_spec(rp_node_get(n, "b"), &name, &params, &err), &err);
     assert_string_equal(name, "focal");
-    assert_int_equal(rp_param_int(params, "gamma", 0), 2);
+    assert_int_equal(rp_param_int(params, "gamma"), 2);
     RP_ASSERT_OK(rp_component_spec(rp_node_get(n, "c"), &name, &params, &err), &err);
     assert_null(params);
     assert_int_equal(rp_component_spec(rp_node_get(n, "d"), &name, &params, &err), RP_ERR_INVALID);

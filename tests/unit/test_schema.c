@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "config/diag.h"
+#include "base/util.h"
 #include "../harness.h"
 #include "config/schema.h"
 
@@ -347,7 +348,7 @@ static void test_components(void **state) {
     const rp_node *params;
     RP_ASSERT_OK(rp_component_spec(rp_node_get(out, "transform"), &name, &params, &err), &err);
     assert_string_equal(name, "rpt_crop");
-    assert_int_equal(rp_param_int(params, "size", 0), 8);
+    assert_int_equal(rp_param_int(params, "size"), 8);
     assert_int_equal(params->line, 1); /* params keep the pipeline location */
     rp_node_free(out);
     rp_diag_release(&d);
@@ -381,8 +382,8 @@ static void test_components(void **state) {
     /* rp_component_params */
     rp_node *p = yaml("{size: 5}");
     RP_ASSERT_OK(rp_component_params(RP_COMP_TRANSFORM, "rpt_crop", p, &out, &err), &err);
-    assert_int_equal(rp_param_int(out, "padding", -1), 0);
-    assert_string_equal(rp_param_str(out, "mode", NULL), "constant");
+    assert_int_equal(rp_param_int(out, "padding"), 0);
+    assert_string_equal(rp_param_str(out, "mode"), "constant");
     rp_node_free(out);
     rp_node_free(p);
     p = yaml("{size: 5, paddng: 1}");
@@ -512,13 +513,13 @@ static void test_describe_and_export(void **state) {
 static void test_suggest(void **state) {
     (void)state;
     const char *c[] = {"lr", "momentum", "weight_decay", "nesterov"};
-    assert_string_equal(rp_schema_suggest("lrr", c, 4), "lr");
-    assert_string_equal(rp_schema_suggest("rl", c, 4), "lr"); /* transposition = 1 */
-    assert_string_equal(rp_schema_suggest("mometnum", c, 4), "momentum");
-    assert_string_equal(rp_schema_suggest("weight_decy", c, 4), "weight_decay");
-    assert_null(rp_schema_suggest("xyz", c, 4));
-    assert_string_equal(rp_schema_suggest("nestrv", c, 4), "nesterov"); /* 2 <= 6/3 */
-    assert_null(rp_schema_suggest("nstrv", c, 4));                      /* 3 > max(1, 5/3) */
+    assert_string_equal(rp_suggest("lrr", c, 4), "lr");
+    assert_string_equal(rp_suggest("rl", c, 4), "lr"); /* transposition = 1 */
+    assert_string_equal(rp_suggest("mometnum", c, 4), "momentum");
+    assert_string_equal(rp_suggest("weight_decy", c, 4), "weight_decay");
+    assert_null(rp_suggest("xyz", c, 4));
+    assert_string_equal(rp_suggest("nestrv", c, 4), "nesterov"); /* 2 <= 6/3 */
+    assert_null(rp_suggest("nstrv", c, 4));                      /* 3 > max(1, 5/3) */
 }
 
 int main(void) {

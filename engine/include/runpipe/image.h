@@ -57,6 +57,5 @@ void rp_canvas_rect(rp_canvas *c, int x, int y, int w, int h, const uint8_t rgb[
 /* Text with stb_easy_font (up to 255 characters), scaled by an integer
  * factor; returns its width in pixels. */
 int rp_canvas_text(rp_canvas *c, int x, int y, int scale, const char *text, const uint8_t rgb[3]);
-int rp_canvas_text_width(const char *text, int scale);
 
 #endif

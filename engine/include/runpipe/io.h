@@ -56,6 +56,8 @@ typedef struct rp_st {
 void rp_st_init(rp_st *st);
 void rp_st_release(rp_st *st);
 int rp_st_add(rp_st *st, const char *name, const rp_tensor *t, rp_error *err);   /* copies */
+/* Adds `t` (transferred, also on failure); a name already present is replaced. */
+int rp_st_take(rp_st *st, const char *name, rp_tensor *t, rp_error *err);
 int rp_st_set_meta(rp_st *st, const char *key, const char *value, rp_error *err); /* copies */
 const rp_tensor *rp_st_get(const rp_st *st, const char *name);
 const char *rp_st_meta(const rp_st *st, const char *key);
@@ -63,6 +65,24 @@ int rp_st_save(const rp_st *st, const char *path, rp_error *err); /* atomic */
 /* Load: truncated file, bad header, unsupported dtype, offsets out of range:
  * clear errors naming the file; never a crash. */
 int rp_st_load(const char *path, rp_st *st, rp_error *err);
+
+/* ---- PyTorch checkpoints (engine/nn/pth.c) ----------------------------------
+ * The zip file torch.save writes since PyTorch 1.6 (`<name>/data.pkl` +
+ * `<name>/data/<key>` storages), read into the same named-tensor set as
+ * rp_st_load. The pickle is run by a restricted machine that accepts only the
+ * opcodes and globals a state_dict uses (collections.OrderedDict,
+ * torch._utils._rebuild_tensor_v2 / _rebuild_parameter, torch.*Storage);
+ * anything else is an error naming the file, the byte offset in data.pkl and
+ * the opcode or global: loading never executes code. Tensors (any strides,
+ * storage offsets, shared storages) become contiguous float32; float64,
+ * float16, bfloat16, int64 and int32 are converted, other dtypes are an
+ * error. A checkpoint dict whose 'state_dict', 'model_state_dict' or 'model'
+ * entry is the state dict is unwrapped (metadata "pth.entry" names the
+ * entry). Legacy (pre-1.6) files: an error with the one-line conversion. */
+int rp_pth_load(const char *path, rp_st *st, rp_error *err);
+/* Weights by content: a zip (or legacy torch) file, or a .pth/.pt/.ckpt name,
+ * goes to rp_pth_load, anything else to rp_st_load. */
+int rp_weights_load(const char *path, rp_st *st, rp_error *err);
 
 /* Put an rp_state (optimizer/scheduler) into a safetensors set under a
  * prefix, and back. */

@@ -184,6 +184,14 @@ int rp_model_freeze(rp_model *m, const char *pattern, size_t *count, rp_error *e
 /* ---- running ----------------------------------------------------------------- */
 void rp_model_set_training(rp_model *m, int training);
 int rp_model_is_training(const rp_model *m);
+/* on: layers with running statistics (batch norm) whose learnable parameters
+ * are all frozen run in eval mode even in training passes (running
+ * statistics used, not updated; backward through the fixed affine map), as
+ * PyTorch users do by calling .eval() on frozen BN modules after
+ * model.train(). off (the default): every batch norm follows
+ * rp_model_set_training, like PyTorch's plain model.train(). Kept by clone
+ * and model surgery; not stored in saved files. */
+void rp_model_set_freeze_bn(rp_model *m, int on);
 /* x: [N, C, H, W] borrowed; its data is read again by rp_model_backward, so
  * it must stay valid until then (the tensor struct itself may go: the model
  * keeps a copy of the header); *y borrowed (valid until the next forward). An

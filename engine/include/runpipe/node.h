@@ -80,13 +80,23 @@ int rp_node_is_bool(const rp_node *n);
 int rp_node_is_null(const rp_node *n);
 
 /* --- typed accessors on a validated map (params) ---------------------------
- * Schemas fill every default, so for keys the schema defines these just read.
- * For a missing key they return `def` (documented as the fall-back only for
- * optional keys without a default). */
-int64_t rp_param_int(const rp_node *map, const char *key, int64_t def);
-double rp_param_double(const rp_node *map, const char *key, double def);
-int rp_param_bool(const rp_node *map, const char *key, int def);
-const char *rp_param_str(const rp_node *map, const char *key, const char *def);
+ * Defaults live only in the schemas, which fill every one before a stage or
+ * component sees its params, so these just read. A key that is absent (the
+ * schema neither requires it nor gives a default) is a bug in the schema or
+ * the caller: the accessor returns 0 / NULL and remembers the key, and the
+ * engine turns it into an internal error naming the stage and key once the
+ * stage returns (rp_param_take_missing). A key whose value is `null` (an
+ * optional parameter left unset, `default: null`) reads as 0 / NULL without
+ * complaint; test it with rp_param_has. */
+int64_t rp_param_int(const rp_node *map, const char *key);
+double rp_param_double(const rp_node *map, const char *key);
+int rp_param_bool(const rp_node *map, const char *key);
+const char *rp_param_str(const rp_node *map, const char *key);
+/* Nonzero when `key` is present with a non-null value. */
+int rp_param_has(const rp_node *map, const char *key);
+/* The first key an accessor found absent (on any thread) since the last call
+ * (NULL if none), and forget it. Borrowed: the caller's key string. */
+const char *rp_param_take_missing(void);
 /* Fill up to `max` doubles from a sequence (or one scalar); returns count,
  * -1 when the node is neither. */
 int rp_param_doubles(const rp_node *map, const char *key, double *out, int max);

@@ -18,7 +18,7 @@ static int ap_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
         return err->status;
     if (s->s[0] == 0) s->s[0] = s->k[0];
     if (s->s[1] == 0) s->s[1] = s->k[1];
-    s->include_pad = rp_param_bool(opts, "count_include_pad", 1);
+    s->include_pad = rp_param_bool(opts, "count_include_pad");
     if (2 * s->p[0] > s->k[0] || 2 * s->p[1] > s->k[1])
         return rp_error_at(err, opts, RP_ERR_INVALID,
                            "layer '%s': padding must be at most half the kernel size", l->name);

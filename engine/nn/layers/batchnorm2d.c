@@ -25,8 +25,8 @@ int rp_bn_create(rp_layer *l, const rp_node *opts, int64_t c, rp_error *err) {
     bn_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
-    s->eps = rp_param_double(opts, "eps", 1e-5);
-    s->momentum = rp_param_double(opts, "momentum", 0.1);
+    s->eps = rp_param_double(opts, "eps");
+    s->momentum = rp_param_double(opts, "momentum");
     s->c = c;
     if (!(s->eps > 0))
         return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': eps must be > 0", l->name);

@@ -1,6 +1,6 @@
 /* conv2d: torch.nn.Conv2d (cross-correlation, zero padding, dilation).
  * in_channels comes from the input shape. Weight [K, C, KH, KW], bias [K].
- * Kernels: engine/conv.c. */
+ * Kernels: engine/nn/conv/conv.c. */
 #include <stdlib.h>
 
 #include "nn/conv/conv.h"
@@ -19,12 +19,12 @@ static int conv_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tens
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
     int64_t k[2], st[2], p[2], d[2];
-    int64_t out = rp_param_int(opts, "out", 0);
+    int64_t out = rp_param_int(opts, "out");
     if (out < 1) return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': 'out' must be >= 1", l->name);
     if (rp_opt_pair(l, opts, "kernel", -1, 1, k, err) || rp_opt_pair(l, opts, "stride", 1, 1, st, err) ||
         rp_opt_pair(l, opts, "padding", 0, 0, p, err) || rp_opt_pair(l, opts, "dilation", 1, 1, d, err))
         return err->status;
-    s->bias = rp_param_bool(opts, "bias", 1);
+    s->bias = rp_param_bool(opts, "bias");
     rp_conv_geom *g = &s->g;
     g->n = in[0]->shape[0];
     g->c = in[0]->shape[1];

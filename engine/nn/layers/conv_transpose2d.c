@@ -22,7 +22,7 @@ static int ct_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
     int64_t k[2], st[2], p[2], op[2], d[2];
-    int64_t out = rp_param_int(opts, "out", 0);
+    int64_t out = rp_param_int(opts, "out");
     if (out < 1) return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': 'out' must be >= 1", l->name);
     if (rp_opt_pair(l, opts, "kernel", -1, 1, k, err) || rp_opt_pair(l, opts, "stride", 1, 1, st, err) ||
         rp_opt_pair(l, opts, "padding", 0, 0, p, err) ||
@@ -34,7 +34,7 @@ static int ct_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
             return rp_error_at(err, opts, RP_ERR_INVALID,
                                "layer '%s': output_padding must be smaller than stride or dilation",
                                l->name);
-    s->bias = rp_param_bool(opts, "bias", 1);
+    s->bias = rp_param_bool(opts, "bias");
     int64_t n = in[0]->shape[0], cin = in[0]->shape[1], h = in[0]->shape[2], w = in[0]->shape[3];
     int64_t oh = (h - 1) * st[0] - 2 * p[0] + d[0] * (k[0] - 1) + op[0] + 1;
     int64_t ow = (w - 1) * st[1] - 2 * p[1] + d[1] * (k[1] - 1) + op[1] + 1;

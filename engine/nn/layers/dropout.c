@@ -21,7 +21,7 @@ static int do_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     do_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
-    s->p = rp_param_double(opts, "p", 0.5);
+    s->p = rp_param_double(opts, "p");
     if (!(s->p >= 0 && s->p < 1))
         return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': p must be in [0, 1), got %g",
                            l->name, s->p);

@@ -6,12 +6,12 @@
 
 #include "nn/layer.h"
 
-int rp_eltwise_create(rp_layer *l, const rp_node *opts, const char *param, double pdef,
+int rp_eltwise_create(rp_layer *l, const rp_node *opts, const char *param,
                       const rp_tensor *in, int64_t *out_shape, int *out_ndim, rp_error *err) {
     if (param) {
         float *s = malloc(sizeof *s);
         if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-        *s = (float)rp_param_double(opts, param, pdef);
+        *s = (float)rp_param_double(opts, param);
         l->state = s;
     }
     rp_layer_copy_shape(in, out_shape, out_ndim);

@@ -20,8 +20,8 @@ static int lin_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tenso
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
     s->in = in[0]->shape[1];
-    s->out = rp_param_int(opts, "out", 0);
-    s->bias = rp_param_bool(opts, "bias", 1);
+    s->out = rp_param_int(opts, "out");
+    s->bias = rp_param_bool(opts, "bias");
     if (s->out < 1) return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': 'out' must be >= 1", l->name);
     int64_t ws[2] = {s->out, s->in};
     if (!rp_layer_add_param(l, "weight", 2, ws, 0, err)) return err->status;
@@ -31,7 +31,7 @@ static int lin_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tenso
     return RP_OK;
 }
 
-/* Forward as a 1x1 convolution over [N, in, 1, 1] (engine/conv.c, OpenMP
+/* Forward as a 1x1 convolution over [N, in, 1, 1] (engine/nn/conv/conv.c, OpenMP
  * threads): OpenBLAS's worker threads would otherwise spin after each call
  * and take the cores from the convolutions that follow. */
 static int lin_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,

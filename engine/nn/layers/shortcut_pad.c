@@ -18,8 +18,8 @@ static int sp_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     sp_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
-    s->stride = rp_param_int(opts, "stride", 2);
-    s->out = rp_param_int(opts, "out", 0);
+    s->stride = rp_param_int(opts, "stride");
+    s->out = rp_param_int(opts, "out");
     int64_t c = in[0]->shape[1];
     if (s->stride < 1 || s->out < c)
         return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': needs stride >= 1 and out >= input channels (%lld)",

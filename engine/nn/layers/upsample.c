@@ -20,7 +20,7 @@ static int up_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
     if (rp_opt_pair(l, opts, "scale", 2, 1, s->s, err)) return err->status;
-    const char *mode = rp_param_str(opts, "mode", "nearest");
+    const char *mode = rp_param_str(opts, "mode");
     if (strcmp(mode, "nearest") == 0)
         s->bilinear = 0;
     else if (strcmp(mode, "bilinear") == 0)

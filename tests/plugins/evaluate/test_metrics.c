@@ -325,7 +325,10 @@ static void test_metric_components(void **state) {
         if (sup[j]) s += (double)hit[j] / (double)sup[j], k++;
     near(v4, s / k, "balanced accuracy on [N, C, H, W]");
     /* wrong class count: an error, not a crash */
-    RP_ASSERT_OK(ev_metric_ece.create(NULL, C + 1, &st, &err), &err);
+    rp_node *bins = NULL;
+    RP_ASSERT_OK(rp_node_parse_string("{bins: 15}", "<params>", &bins, &err), &err);
+    RP_ASSERT_OK(ev_metric_ece.create(bins, C + 1, &st, &err), &err);
+    rp_node_free(bins);
     assert_int_equal(ev_metric_ece.update(st, x, t4, &err), RP_ERR_INVALID);
     assert_non_null(strstr(err.msg, "metric 'ece': 7 scores per row for 8 classes"));
     ev_metric_ece.destroy(st);

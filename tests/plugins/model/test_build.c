@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../harness.h"
+#include "config/schema.h"
 #include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
 #include "../../../plugins/model/model_stages.h"
 
@@ -18,8 +19,30 @@ static rp_node *yaml(const char *text) {
     return n;
 }
 
+/* model.build's params as a stage sees them: validated, defaults filled from
+ * schemas/model.build.yaml (defaults live only there). Params the schema
+ * rejects are passed raw, to test the build's own checks. */
+static rp_node *stage_params(const char *text) {
+    rp_node *raw = yaml(text), *v = NULL;
+    const rp_schema *sch = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    rp_schema_dirs_init();
+    RP_ASSERT_OK(rp_schema_get("model.build", &sch, &err), &err);
+    rp_diag d;
+    rp_diag_init(&d);
+    int st = rp_schema_validate(sch, raw, NULL, &v, &d);
+    rp_diag_release(&d);
+    if (st != RP_OK) {
+        rp_node_free(v);
+        return raw;
+    }
+    rp_node_free(raw);
+    return v;
+}
+
 static rp_model *build(const char *params, uint64_t seed, const char *stage, const char *base) {
-    rp_node *p = yaml(params);
+    rp_node *p = stage_params(params);
     rp_model *m = NULL;
     rp_error err;
     rp_error_clear(&err);
@@ -33,7 +56,7 @@ static rp_model *build(const char *params, uint64_t seed, const char *stage, con
 static const char *build_fails(const char *params, const char *base, int *line) {
     static rp_error err;
     rp_error_clear(&err);
-    rp_node *p = yaml(params);
+    rp_node *p = stage_params(params);
     rp_model *m = NULL;
     const char *dirs[] = {base, NULL};
     int rc = model_build_from_params(p, 1, "net", base ? dirs : NULL, &m, &err);

@@ -95,6 +95,49 @@ static void test_freeze_error_located(void **state) {
     free(text);
 }
 
+/* A torch.save .pth as model.build's `pretrained` and as model.load with
+ * `arch`; without `arch` model.load says what is missing. */
+static void test_pth_build_and_load(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    char out[700], path[700], log[700];
+    snprintf(out, sizeof out, "%s/run-pth", dir);
+    snprintf(log, sizeof log, "%s/log-pth", dir);
+    snprintf(path, sizeof path, "%s",
+             rp_test_write_pipeline(
+                 dir, "pth.yaml", "name: model-pth\nseed: 3\n",
+                 "  - id: net\n"
+                 "    use: model.build\n"
+                 "    with:\n"
+                 "      arch: {resnet20: {shortcut: B}}\n"
+                 "      pretrained: '%S/tests/golden/data/pth/resnet20b.pth'\n"
+                 "      head: {classes: 3, dropout: 0.3}\n"
+                 "      freeze: [conv1, bn1, layer1, layer2]\n"
+                 "      freeze_bn: true\n"
+                 "  - id: tuned\n"
+                 "    use: model.load\n"
+                 "    with: {path: '%S/tests/golden/data/pth/resnet20b.pth', arch: {resnet20: {shortcut: B}}}\n"));
+    int rc = run(path, out, log);
+    char *text = slurp(log);
+    if (rc != 0) fail_msg("runpipe exited %d:\n%s", rc, text);
+    if (!strstr(text, "resnet20b.pth' (strict): 128 loaded, 0 skipped, 0 reinitialised")) fail_msg("%s", text);
+    assert_non_null(strstr(text, "net: resnet20: "));
+    assert_non_null(strstr(text, "tuned: loaded '"));
+    free(text);
+    snprintf(out, sizeof out, "%s/run-pth2", dir);
+    snprintf(path, sizeof path, "%s",
+             rp_test_write_pipeline(dir, "pth2.yaml", "name: model-pth2\n",
+                                    "  - id: tuned\n"
+                                    "    use: model.load\n"
+                                    "    with: {path: '%S/tests/golden/data/pth/resnet20b.pth'}\n"));
+    rc = run(path, out, log);
+    text = slurp(log);
+    if (rc != 1) fail_msg("expected exit 1, got %d:\n%s", rc, text);
+    assert_non_null(strstr(text, "plain state dict, not a runpipe model: name its architecture "
+                                 "(model.load's 'arch'"));
+    free(text);
+}
+
 int main(void) {
     rp_schema_dirs_init(); /* rp_model_load rebuilds layers with their schemas */
     struct stat sb;
@@ -105,6 +148,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_save_load_roundtrip),
         cmocka_unit_test(test_freeze_error_located),
+        cmocka_unit_test(test_pth_build_and_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1365 @@
+/* The AVX-512 convolution kernels (conv.h): channel tiles, Winograd
+ * F(2x2, 3x3) for eval forwards, register-blocked planes, transposed
+ * weight-gradient tiles; conv.c chooses nothing here and keeps the shared
+ * geometry, scratch and GEMM fallback. Compiled empty without AVX-512. */
+#include "nn/conv/conv_impl.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runpipe/tensor.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#include <omp.h>
+
+#include "runpipe/nn.h"
+
+#define MR 8         /* output rows per forward tile (broadcast operand) */
+#define NV 3         /* 16-float vectors per forward tile */
+#define NR (16 * NV) /* output positions per forward tile */
+
+enum { PATH_POINTWISE, PATH_S1, PATH_COL };
+
+static int64_t i64min(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+static int64_t i64max(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}
+static size_t rup(size_t n) {
+    return (n + 15) & ~(size_t)15;
+}
+static int64_t rup16(int64_t n) {
+    return (n + 15) / 16 * 16;
+}
+static int64_t rup24(int64_t n) {
+    return (n + 23) / 24 * 24;
+}
+
+/* Forward and weight gradient: 1x1 stride 1 unpadded reads the input as is;
+ * everything else reads phase planes (see plane_copy). */
+static size_t shared_head_floats(const rp_conv_geom *g);
+
+static int fwd_path(const rp_conv_geom *g) {
+    if (rp_conv_is_pointwise(g)) return PATH_POINTWISE;
+    return PATH_S1;
+}
+
+static int bwd_data_path(const rp_conv_geom *g) {
+    if (rp_conv_is_pointwise(g)) return PATH_POINTWISE;
+    /* dx = conv(dy padded by d*(k-1)-p) for stride 1: needs a non-negative padding */
+    if (g->sh != 1 || g->sw != 1 || g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1))
+        return PATH_COL;
+    return PATH_S1;
+}
+
+/* Phase planes of the zero-padded input for stride (sh, sw): plane (c, a, b)
+ * holds xpad[c][y*sh + a][x*sw + b], [HS][WS] with HS = ceil((H+2ph)/sh),
+ * WS = ceil((W+2pw)/sw). Kernel tap (i, j) of an output at position
+ * p = oy*WS + ox then reads plane (c, (i*dh)%sh, (j*dw)%sw) at
+ * p + ((i*dh)/sh)*WS + (j*dw)/sw: a shifted contiguous row for every tap, so a
+ * strided convolution is a stride-1 one over C*sh*sw planes. For stride 1 this
+ * is just the padded image. */
+static int64_t plane_hs(const rp_conv_geom *g) {
+    return (g->h + 2 * g->ph + g->sh - 1) / g->sh;
+}
+static int64_t plane_ws(const rp_conv_geom *g) {
+    return (g->w + 2 * g->pw + g->sw - 1) / g->sw;
+}
+static int64_t plane_floats(const rp_conv_geom *g) {
+    /* slack: the discarded columns of the last rows read past the last plane */
+    return g->c * g->sh * g->sw * plane_hs(g) * plane_ws(g) + plane_ws(g) + g->dw * (g->kw - 1) +
+           64;
+}
+
+/* Threads actually used: rp_get_threads(), at most the processors (the
+ * workspace is sized for that many, so a later rp_set_threads() can never
+ * overrun it). */
+static int ws_threads(void) {
+    int p = omp_get_num_procs();
+    return p < 1 ? 1 : (p > 64 ? 64 : p);
+}
+
+static int conv_threads(void) {
+    int t = rp_get_threads(), p = ws_threads();
+    return t < 1 ? 1 : (t > p ? p : t);
+}
+
+/* Weight-gradient image groups for T threads: the batch is cut into G fixed
+ * contiguous groups, each summed into its own partial in image order, and the
+ * partials are added in group order, so the result depends only on T (and not
+ * on which thread ran which group). 4 groups per thread balance load on a
+ * busy machine unless the partials would be large. */
+static int64_t wg_groups(const rp_conv_geom *g, int t) {
+    int64_t part = g->c * g->kh * g->kw * rup16(g->k) + rup16(g->k);
+    int64_t per_t = 4 * (int64_t)ws_threads() * part > (1 << 21) ? 1 : 4;
+    return i64min(g->n, per_t * t);
+}
+
+/* Images per weight-gradient chunk: up to 8 while the chunk's operands stay
+ * within ~4 MB. */
+static int wg_chunk(const rp_conv_geom *g) {
+    int64_t wp = plane_ws(g), kp = rup16(g->k);
+    int64_t one = i64max(plane_floats(g), g->h * g->w * rup24(g->c)) + g->oh * wp * kp +
+                  i64max(g->h * g->w, g->oh * wp) * kp + 32;
+    return (int)i64max(1, i64min(8, (1 << 20) / one));
+}
+
+static size_t group_floats(const rp_conv_geom *g) {
+    return rup((size_t)(g->c * g->kh * g->kw * rup16(g->k) + rup16(g->k)));
+}
+
+/* Floats shared by all threads: packed weights + offset table (int64), then
+ * the weight-gradient group partials. */
+static size_t shared_floats(const rp_conv_geom *g) {
+    return shared_head_floats(g) + (size_t)wg_groups(g, ws_threads()) * group_floats(g);
+}
+
+static size_t shared_head_floats(const rp_conv_geom *g) {
+    int64_t ckk = g->c * g->kh * g->kw, kkk = g->k * g->kh * g->kw;
+    int64_t a1 = (g->k + MR - 1) / MR * MR * ckk; /* forward */
+    int64_t a2 = (g->c + MR - 1) / MR * MR * kkk; /* backward data, s1 */
+    int64_t a3 = (ckk + MR - 1) / MR * MR * g->k; /* backward data, col */
+    int64_t a = i64max(a1, i64max(a2, a3));
+    return rup((size_t)a) + rup((size_t)(2 * i64max(ckk, kkk)));
+}
+
+static int64_t s1_slack(const rp_conv_geom *g) {
+    return g->dw * (g->kw - 1) + 64;
+}
+
+/* Floats private to each thread. */
+static size_t thread_floats(const rp_conv_geom *g) {
+    const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    const int64_t wp = plane_ws(g), kp = rup16(g->k), xpad = plane_floats(g);
+    /* forward: phase planes + output over the plane width */
+    int64_t m = xpad + g->k * g->oh * wp;
+    /* backward data: padded dy + dx over its width (stride 1), or columns */
+    int64_t phq = g->dh * (g->kh - 1) - g->ph, pwq = g->dw * (g->kw - 1) - g->pw;
+    if (phq >= 0 && pwq >= 0) {
+        int64_t hq = g->oh + 2 * phq, wq = g->ow + 2 * pwq;
+        m = i64max(m, g->k * hq * wq + s1_slack(g) + g->c * g->h * wq);
+    }
+    m = i64max(m, ckk * ohw);
+    /* weight gradient: wg_chunk() images of operand (planes or channels-last
+     * input, each slot rounded) and dyT [P][kp] */
+    int64_t nbc = wg_chunk(g);
+    m = i64max(m, nbc * (i64max(xpad, hw * rup24(g->c)) + 16 + i64max(g->oh * wp, hw) * kp + 16));
+    /* + rounding of up to three sub-buffers, + a row of scratch (plane_copy) */
+    return rup((size_t)m + 64) + rup((size_t)(2 * wp + 32));
+}
+
+static size_t ct_shared_floats(const rp_conv_geom *g);
+static size_t ct_thread_floats(const rp_conv_geom *g);
+static int wino_fits(const rp_conv_geom *g);
+static size_t wg_shared_floats(const rp_conv_geom *g);
+static size_t wg_thread_floats(const rp_conv_geom *g);
+
+size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
+    size_t fast = shared_floats(g) + (size_t)ws_threads() * thread_floats(g);
+    /* the channel-tiled forward (any geometry, as tests may force it) */
+    size_t ct = ct_shared_floats(g) + (size_t)ws_threads() * ct_thread_floats(g);
+    if (ct > fast) fast = ct;
+    if (wino_fits(g)) {
+        size_t wg = wg_shared_floats(g) + (size_t)ws_threads() * wg_thread_floats(g);
+        if (wg > fast) fast = wg;
+    }
+    size_t gemm = rp_conv_gemm_workspace_floats(g); /* the *_gemm passes share the workspace */
+    return fast > gemm ? fast : gemm;
+}
+
+/* Where the lanes of one forward position tile go. Plain (cwp == 0): lane t
+ * of vector v is C[m][pos0 + 16v + t]. Cropping (cwp > 0): positions run over
+ * rows of width cwp of which the first cow are kept, so lane t maps to
+ * C[m][oy*cow + ox] with (oy, ox) = divmod(pos0 + 16v + t, cwp); the kept
+ * lanes of a vector form runs, each one masked store at its own base
+ * (offset so = address - lane). Computed once per tile for all row blocks. */
+typedef struct tile_seg {
+    __mmask16 mk[NV]; /* lanes inside the tile (B loads) */
+    int nseg[NV];
+    __mmask16 sm[NV][17];
+    int64_t so[NV][17];
+} tile_seg;
+
+static void tile_segments(int64_t np, int64_t pos0, int64_t cwp, int64_t cow, tile_seg *ts) {
+    for (int v = 0; v < NV; v++) {
+        int64_t left = np - 16 * v;
+        ts->mk[v] = left >= 16 ? (__mmask16)0xFFFF
+                               : (left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u));
+        ts->nseg[v] = 0;
+    }
+    if (!cwp) {
+        for (int v = 0; v < NV && 16 * v < np; v++) {
+            ts->sm[v][0] = ts->mk[v];
+            ts->so[v][0] = pos0 + 16 * v;
+            ts->nseg[v] = 1;
+        }
+        return;
+    }
+    int64_t oy = pos0 / cwp, ox = pos0 - oy * cwp; /* walked, no further divisions */
+    for (int v = 0; v < NV && 16 * v < np; v++) {
+        const int nl = (int)i64min(16, np - 16 * v);
+        int t = 0;
+        while (t < nl) {
+            int run;
+            if (ox >= cow) { /* dropped columns */
+                run = (int)i64min(nl - t, cwp - ox);
+            } else {
+                run = (int)i64min(nl - t, cow - ox);
+                ts->sm[v][ts->nseg[v]] = (__mmask16)(((1u << run) - 1u) << t);
+                ts->so[v][ts->nseg[v]] = oy * cow + ox - t;
+                ts->nseg[v]++;
+            }
+            t += run;
+            ox += run;
+            if (ox == cwp) ox = 0, oy++;
+        }
+    }
+}
+
+/* C[mv rows, the tile's positions] = bias + A[mv, kd] * B, B row r = base +
+ * off[r], stored as ts says. ap: one packed block [kd][MR]. nv = vectors
+ * (1..NV) covering the tile. */
+static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, const float *ap,
+                                                           const float *base, const int64_t *off,
+                                                           const float *bias, int mv,
+                                                           float *c, int64_t ldc, int accum,
+                                                           const tile_seg *ts,
+                                                           const rp_conv_epilogue *ep, int64_t row0,
+                                                           const float *res) {
+    const __mmask16 *mk = ts->mk;
+    const int *nseg = ts->nseg;
+    const __mmask16(*sm)[17] = ts->sm;
+    const int64_t(*so)[17] = ts->so;
+    __m512 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) {
+        __m512 b0 = _mm512_set1_ps(bias && m < mv ? bias[m] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            acc[m][v] = b0;
+            if (accum && m < mv && v < nv) {
+                acc[m][v] = _mm512_setzero_ps();
+                for (int sg = 0; sg < nseg[v]; sg++)
+                    acc[m][v] =
+                        _mm512_mask_loadu_ps(acc[m][v], sm[v][sg],
+                                             (const float *)((uintptr_t)(c + m * ldc) +
+                                                             so[v][sg] * (int64_t)sizeof(float)));
+            }
+        }
+    }
+    for (int64_t r = 0; r < kd; r++) {
+        const float *b = base + off[r];
+        __m512 bv[NV];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            if (v < nv) bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+        const float *a = ap + r * MR;
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            __m512 av = _mm512_set1_ps(a[m]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                if (v < nv) acc[m][v] = _mm512_fmadd_ps(av, bv[v], acc[m][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) {
+        if (m >= mv) break;
+        if (ep) { /* act(scale * acc + shift), rows row0 + m */
+            const __m512 sc = _mm512_set1_ps(ep->scale ? ep->scale[row0 + m] : 1.0f);
+            const __m512 sh = _mm512_set1_ps(ep->shift ? ep->shift[row0 + m] : 0.0f);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) {
+                acc[m][v] = _mm512_fmadd_ps(acc[m][v], sc, sh);
+                if (res) /* residual rows have C's layout: the same segments */
+                    for (int sg = 0; sg < nseg[v]; sg++)
+                        acc[m][v] = _mm512_add_ps(
+                            acc[m][v],
+                            _mm512_maskz_loadu_ps(sm[v][sg],
+                                                  (const float *)((uintptr_t)(res + m * ldc) +
+                                                                  so[v][sg] * (int64_t)sizeof(float))));
+                if (ep->relu) acc[m][v] = _mm512_max_ps(acc[m][v], _mm512_setzero_ps());
+            }
+        }
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            for (int sg = 0; sg < nseg[v]; sg++)
+                _mm512_mask_storeu_ps(
+                    (float *)((uintptr_t)(c + m * ldc) + so[v][sg] * (int64_t)sizeof(float)),
+                    sm[v][sg], acc[m][v]);
+    }
+}
+
+/* C[m, P] = bias + A[m, kd] * B over positions p < P, B row r = base + off[r];
+ * ap packed [ceil(m/MR)][kd][MR]. cwp == 0: C row i at c + i*ldc, position p
+ * at column p. cwp > 0: positions are rows of width cwp whose first cow
+ * columns are kept, written compacted (row i at c + i*ldc, p -> (p/cwp)*cow +
+ * p%cwp). */
+static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base, const int64_t *off,
+                      int64_t P, const float *bias, float *c, int64_t ldc, int64_t cwp,
+                      int64_t cow, const rp_conv_epilogue *ep, const float *res) {
+    /* long reductions in equal chunks of at most 512 rows, so a chunk of B
+     * stays in cache across the row blocks; later chunks accumulate onto C */
+    const int64_t nch = kd > 768 ? (kd + 511) / 512 : 1, kc = (kd + nch - 1) / nch;
+    for (int64_t k0 = 0; k0 < kd; k0 += kc) {
+        const int64_t kn = i64min(kc, kd - k0);
+        const int acc = k0 > 0;
+        /* the epilogue goes with the last chunk's store */
+        const rp_conv_epilogue *ef = k0 + kn == kd ? ep : NULL;
+        /* position tiles outside, row blocks inside: a tile's B rows stay in
+         * cache while every row block uses them */
+        for (int64_t p = 0; p < P; p += NR) {
+            const int64_t np = i64min(NR, P - p);
+            tile_seg ts;
+            tile_segments(np, p, cwp, cow, &ts);
+            for (int64_t mb = 0; mb < m; mb += MR) {
+                int mv = (int)i64min(MR, m - mb);
+                const float *a = ap + mb * kd + k0 * MR;
+                const float *bb = bias && !acc ? bias + mb : NULL;
+                float *cb = c + mb * ldc;
+                if (np > 32)
+                    kern_fwd(3, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
+                             ef && res ? res + mb * ldc : NULL);
+                else if (np > 16)
+                    kern_fwd(2, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
+                             ef && res ? res + mb * ldc : NULL);
+                else
+                    kern_fwd(1, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
+                             ef && res ? res + mb * ldc : NULL);
+            }
+        }
+    }
+}
+
+/* Transposed weight-gradient tile, no horizontal sums: for each position p,
+ * out[row][k-vector] += a(row, p) * dyT[p][k-vector], where the broadcast
+ * operand of row g*J+j is ap[g][p*ps + j] (G pointers, J taps each).
+ * dyT rows have stride ldb (a multiple of 16, zero padded beyond K). */
+static inline __attribute__((always_inline)) void
+kern_wt(int G, int J, int nvk, int64_t P, const float *const *ap, int64_t ps, const float *b,
+        int64_t ldb, float *out, int64_t ldo, int rows, int nb, int64_t as, int64_t bs) {
+    __m512 acc[24][3];
+#pragma GCC unroll 24
+    for (int m = 0; m < G * J; m++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nvk; v++)
+            acc[m][v] = _mm512_setzero_ps();
+    /* nb images: operands at image strides as (a) and bs (b), summed in order */
+    for (int im = 0; im < nb; im++) {
+        const float *a0 = ap[0] + im * as, *a1 = (G > 1 ? ap[1] : ap[0]) + im * as;
+        const float *a2 = (G > 2 ? ap[2] : ap[0]) + im * as,
+                    *a3 = (G > 3 ? ap[3] : ap[0]) + im * as;
+        const float *a4 = (G > 4 ? ap[4] : ap[0]) + im * as,
+                    *a5 = (G > 5 ? ap[5] : ap[0]) + im * as;
+        const float *bi = b + im * bs;
+        for (int64_t p = 0; p < P; p++) {
+            __m512 bv[3];
+#pragma GCC unroll 3
+            for (int v = 0; v < nvk; v++)
+                bv[v] = _mm512_loadu_ps(bi + p * ldb + 16 * v);
+#pragma GCC unroll 6
+            for (int gg = 0; gg < G; gg++) {
+                const float *a = gg == 0   ? a0
+                                 : gg == 1 ? a1
+                                 : gg == 2 ? a2
+                                 : gg == 3 ? a3
+                                 : gg == 4 ? a4
+                                           : a5;
+#pragma GCC unroll 24
+                for (int j = 0; j < J; j++) {
+                    __m512 av = _mm512_set1_ps(a[p * ps + j]);
+#pragma GCC unroll 3
+                    for (int v = 0; v < nvk; v++)
+                        acc[gg * J + j][v] = _mm512_fmadd_ps(av, bv[v], acc[gg * J + j][v]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 24
+    for (int m = 0; m < G * J; m++) {
+        if (m >= rows) break;
+#pragma GCC unroll 3
+        for (int v = 0; v < nvk; v++) {
+            float *o = out + m * ldo + 16 * v;
+            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[m][v]));
+        }
+    }
+}
+
+/* dwT[r][k] += sum_p A(r, p) * dyT[p][k] for rows in [0, rn) with A given by a
+ * row-major transposed operand at[p][r] (stride lda >= rn rounded up to 24,
+ * zero beyond rn): im2col'ed or channels-last input. dwT rows have stride kp
+ * (= dyT stride, multiple of 16). */
+static void wgrad_t_rows(const float *at, int64_t lda, int64_t rn, const float *dyt, int64_t kp,
+                         int64_t P, float *dwt, int nb, int64_t as, int64_t bs) {
+    for (int64_t k0 = 0; k0 < kp; k0 += 32) {
+        int nvk = kp - k0 >= 32 ? 2 : 1;
+        int mr = nvk == 2 ? 12 : 24;
+        for (int64_t r0 = 0; r0 < rn; r0 += mr) {
+            int rows = (int)i64min(mr, rn - r0);
+            /* a tail tile reads zero columns of at and stores only its rows */
+            const float *ap[1] = {at + r0};
+            float *o = dwt + r0 * kp + k0;
+            if (nvk == 2)
+                kern_wt(1, 12, 2, P, ap, lda, dyt + k0, kp, o, kp, rows, nb, as, bs);
+            else
+                kern_wt(1, 24, 1, P, ap, lda, dyt + k0, kp, o, kp, rows, nb, as, bs);
+        }
+    }
+}
+
+/* 3x3, dilation 1, stride 1 over a padded plane (row width wp): rows (c,i,j)
+ * read pad[c*plane + i*wp + j + p] directly (no im2col). */
+static void wgrad_t_3x3(const float *pad, int64_t c, int64_t plane, int64_t wp, const float *dyt,
+                        int64_t kp, int64_t P, float *dwt, int nb, int64_t as, int64_t bs) {
+    for (int64_t k0 = 0; k0 < kp; k0 += 32) {
+        int nvk = kp - k0 >= 32 ? 2 : 1;
+        int64_t c0 = 0;
+        if (nvk == 1) /* two channels per tile: 18 accumulators */
+            for (; c0 + 2 <= c; c0 += 2) {
+                const float *ap[6];
+                for (int g = 0; g < 6; g++)
+                    ap[g] = pad + (c0 + g / 3) * plane + (g % 3) * wp;
+                kern_wt(6, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 18, nb, as,
+                        bs);
+            }
+        for (; c0 < c; c0++) {
+            const float *ap[3];
+            for (int g = 0; g < 3; g++)
+                ap[g] = pad + c0 * plane + g * wp;
+            if (nvk == 2)
+                kern_wt(3, 3, 2, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9, nb, as, bs);
+            else
+                kern_wt(3, 3, 1, P, ap, 1, dyt + k0, kp, dwt + c0 * 9 * kp + k0, kp, 9, nb, as, bs);
+        }
+    }
+}
+
+/* Weight gradient over phase planes for any geometry: rows r read
+ * pl[off[r] + p], six rows per tile, dyT[p][k] in the plane's position layout
+ * (zero in discarded columns). */
+static void wgrad_t_planes(const float *pl, const int64_t *off, int64_t rn, const float *dyt,
+                           int64_t kp, int64_t P, float *dwt, int nb, int64_t as, int64_t bs) {
+    for (int64_t k0 = 0; k0 < kp; k0 += 32) {
+        int nvk = kp - k0 >= 32 ? 2 : 1;
+        for (int64_t r0 = 0; r0 < rn; r0 += 6) {
+            int rows = (int)i64min(6, rn - r0);
+            const float *ap[6];
+            for (int g = 0; g < 6; g++)
+                ap[g] = pl + off[r0 + (g < rows ? g : rows - 1)];
+            if (nvk == 2)
+                kern_wt(6, 1, 2, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows, nb, as, bs);
+            else
+                kern_wt(6, 1, 1, P, ap, 1, dyt + k0, kp, dwt + r0 * kp + k0, kp, rows, nb, as, bs);
+        }
+    }
+}
+
+/* Pack A[m, kd] (element (i, r) at a[i*lda_i + r*lda_r]) into [ceil(m/MR)][kd][MR]. */
+static void pack_a(const float *a, int64_t m, int64_t kd, int64_t lda_i, int64_t lda_r, float *ap) {
+    for (int64_t mb = 0; mb < m; mb += MR)
+        for (int64_t r = 0; r < kd; r++)
+            for (int64_t i = 0; i < MR; i++)
+                ap[mb * kd + r * MR + i] = mb + i < m ? a[(mb + i) * lda_i + r * lda_r] : 0.0f;
+}
+
+/* d[0, w) = src[0, w). Rows are short on small maps (8 floats at 8x8):
+ * vector copies with a masked tail instead of one memcpy call per row. */
+static inline void copy_row(float *d, const float *src, int64_t w) {
+    int64_t x = 0;
+    for (; x + 16 <= w; x += 16) _mm512_storeu_ps(d + x, _mm512_loadu_ps(src + x));
+    const __mmask16 tail = (__mmask16)((1u << (w - x)) - 1u);
+    if (tail) _mm512_mask_storeu_ps(d + x, tail, _mm512_maskz_loadu_ps(tail, src + x));
+}
+
+/* Write the zero-padded planes [c, h+2ph, w+2pw] of img[c, h, w], borders
+ * included (so the buffer needs no clearing first). */
+static void pad_copy(const float *img, int64_t c, int64_t h, int64_t w, int64_t ph, int64_t pw,
+                     float *pad) {
+    const int64_t hp = h + 2 * ph, wp = w + 2 * pw;
+    for (int64_t ci = 0; ci < c; ci++) {
+        float *pc = pad + ci * hp * wp;
+        memset(pc, 0, sizeof(float) * (size_t)(ph * wp));
+        for (int64_t y = 0; y < h; y++) {
+            float *row = pc + (y + ph) * wp;
+            for (int64_t x = 0; x < pw; x++) row[x] = row[pw + w + x] = 0.0f;
+            copy_row(row + pw, img + (ci * h + y) * w, w);
+        }
+        memset(pc + (ph + h) * wp, 0, sizeof(float) * (size_t)(ph * wp));
+    }
+}
+
+/* img[c, h, w] into the zeroed phase planes [c][sh][sw][HS][WS] (plane_hs/ws).
+ * row: scratch of 2*WS + 32 floats for stride 2 (NULL: scalar copy). */
+static void plane_copy(const rp_conv_geom *g, const float *img, float *pl, float *row) {
+    const int64_t hs = plane_hs(g), ws = plane_ws(g), sh = g->sh, sw = g->sw;
+    for (int64_t ci = 0; ci < g->c; ci++)
+        for (int64_t y = 0; y < g->h; y++) {
+            const float *src = img + (ci * g->h + y) * g->w;
+            int64_t yy = y + g->ph;
+            float *base = pl + (ci * sh + yy % sh) * sw * hs * ws + (yy / sh) * ws;
+            if (sw == 1) {
+                copy_row(base + g->pw, src, g->w);
+                continue;
+            }
+            if (sw == 2 && row) {
+                /* padded row, then even/odd columns with two permutes per 32 */
+                memset(row, 0, sizeof(float) * (size_t)(2 * ws + 32));
+                memcpy(row + g->pw, src, sizeof(float) * (size_t)g->w);
+                const __m512i ev =
+                    _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+                float *e = base, *o = base + hs * ws;
+                int64_t t = 0;
+                for (; t + 16 <= ws; t += 16) {
+                    __m512 lo = _mm512_loadu_ps(row + 2 * t),
+                           hi = _mm512_loadu_ps(row + 2 * t + 16);
+                    _mm512_storeu_ps(e + t, _mm512_permutex2var_ps(lo, ev, hi));
+                    _mm512_storeu_ps(o + t, _mm512_permutex2var_ps(lo, od, hi));
+                }
+                for (; t < ws; t++) {
+                    e[t] = row[2 * t];
+                    o[t] = row[2 * t + 1];
+                }
+                continue;
+            }
+            for (int64_t x = 0; x < g->w; x++) {
+                int64_t xx = x + g->pw;
+                base[(xx % sw) * hs * ws + xx / sw] = src[x];
+            }
+        }
+}
+
+static void plane_offsets(const rp_conv_geom *g, int64_t *off) {
+    const int64_t hs = plane_hs(g), ws = plane_ws(g);
+    for (int64_t ci = 0; ci < g->c; ci++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                int64_t ti = i * g->dh, tj = j * g->dw;
+                off[(ci * g->kh + i) * g->kw + j] =
+                    ((ci * g->sh + ti % g->sh) * g->sw + tj % g->sw) * hs * ws + (ti / g->sh) * ws +
+                    tj / g->sw;
+            }
+}
+
+static void s1_offsets(int64_t c, int64_t hp, int64_t wp, int64_t kh, int64_t kw, int64_t dh,
+                       int64_t dw, int64_t *off) {
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t i = 0; i < kh; i++)
+            for (int64_t j = 0; j < kw; j++)
+                off[(ci * kh + i) * kw + j] = ci * hp * wp + i * dh * wp + j * dw;
+}
+
+static void row_offsets(int64_t n, int64_t ld, int64_t *off) {
+    for (int64_t r = 0; r < n; r++)
+        off[r] = r * ld;
+}
+
+/* ---- channel-tiled forward (PATH_CT) -------------------------------------------
+ * The transposed register tile: output channels are the vector dimension and
+ * output positions the broadcast operand, yT[q][k-vector] += x(q, r) * wT[r][k-vector]
+ * for reduction rows r = (c, i, j). Each of the CT_NP positions of a tile has
+ * its own base pointer into a zero-padded copy of its image (or the image
+ * itself when unpadded), and row r adds off[r] to every base, so:
+ *   - only valid output positions are computed (the plane path also computes
+ *     the padding columns of every output row: 20-40 % extra work on 7x7 to
+ *     16x16 maps), and any stride / dilation reads the plain padded image;
+ *   - positions of several images form one list, so a panel of packed weights
+ *     (CT_KC rows x one 64-channel tile) is reused by all of them from cache
+ *     instead of the whole weight matrix being streamed once per image.
+ * The tile goes to a channels-last scratch yT[q][64]; a 16x16 register
+ * transpose then writes it to NCHW with bias and the epilogue fused. */
+#define CT_KV 4   /* 16-float vectors per channel tile (64 channels) */
+#define CT_TW (16 * CT_KV)
+#define CT_KC 1024 /* reduction rows per panel (<= 256 KB of weights) */
+#define CT_PMAX 8 /* most positions per register tile */
+
+/* yt[q][16v..] (+)= sum_r x(bq + off[r]) * wt[r][16v..] for q < NP, v < NVK. */
+static inline __attribute__((always_inline)) void kern_ct(int nvk, int np, int64_t kd,
+                                                          const float *wt, int64_t ldw,
+                                                          const int64_t *off,
+                                                          const float *const *xb, float *yt,
+                                                          int accum) {
+    __m512 acc[CT_PMAX][CT_KV];
+    const float *bq[CT_PMAX];
+#pragma GCC unroll 8
+    for (int q = 0; q < CT_PMAX; q++) {
+        bq[q] = q < np ? xb[q] : xb[0];
+#pragma GCC unroll 4
+        for (int v = 0; v < CT_KV; v++)
+            if (q < np && v < nvk)
+                acc[q][v] = accum ? _mm512_load_ps(yt + q * CT_TW + 16 * v) : _mm512_setzero_ps();
+    }
+    for (int64_t r = 0; r < kd; r++) {
+        const int64_t o = off[r];
+        __m512 wv[CT_KV];
+#pragma GCC unroll 4
+        for (int v = 0; v < CT_KV; v++)
+            if (v < nvk) wv[v] = _mm512_load_ps(wt + r * ldw + 16 * v);
+#pragma GCC unroll 8
+        for (int q = 0; q < CT_PMAX; q++) {
+            if (q >= np) break;
+            __m512 a = _mm512_set1_ps(bq[q][o]);
+#pragma GCC unroll 4
+            for (int v = 0; v < CT_KV; v++)
+                if (v < nvk) acc[q][v] = _mm512_fmadd_ps(a, wv[v], acc[q][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < CT_PMAX; q++)
+#pragma GCC unroll 4
+        for (int v = 0; v < CT_KV; v++)
+            if (q < np && v < nvk) _mm512_store_ps(yt + q * CT_TW + 16 * v, acc[q][v]);
+}
+
+/* kern_ct over positions [0, nq) in register tiles (6 positions for a
+ * 64-channel tile, else 8): yt[q][...] (+)= rows of wt at off for xb[q]. */
+static void ct_positions(int nvk, int64_t nq, int64_t kd, const float *wt, int64_t ldw,
+                         const int64_t *off, const float *const *xb, float *yt, int accum) {
+    for (int64_t q = 0; q < nq; q += (nvk == 4 ? 6 : 8)) {
+        float *yq = yt + q * CT_TW;
+        switch (nvk) {
+        case 4: kern_ct(4, 6, kd, wt, ldw, off, xb + q, yq, accum); break;
+        case 3: kern_ct(3, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
+        case 2: kern_ct(2, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
+        default: kern_ct(1, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
+        }
+    }
+}
+
+/* r[i] <- column i of the 16x16 matrix whose rows are r[0..15]. */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    /* u[4b + j] holds, in each 128-bit lane L, row (4L'..) elements: combine lanes */
+    for (int b = 0; b < 16; b += 8)
+        for (int j = 0; j < 4; j++) {
+            t[b + j] = _mm512_shuffle_f32x4(u[b + j], u[b + 4 + j], 0x88);
+            t[b + 4 + j] = _mm512_shuffle_f32x4(u[b + j], u[b + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    }
+}
+
+typedef struct ct_plan {
+    int64_t kp;     /* K rounded up to 16 */
+    int64_t ld_img; /* floats per padded image copy (0: read the input itself) */
+    int64_t hp, wp; /* the read image's height / row width */
+    int64_t grp;    /* images per group */
+    int64_t npos;   /* positions per group, rounded up to CT_PMAX and 16 */
+} ct_plan;
+
+static void ct_make_plan(const rp_conv_geom *g, ct_plan *p) {
+    const int64_t ohw = g->oh * g->ow;
+    p->kp = rup16(g->k);
+    const int padded = g->ph || g->pw;
+    p->hp = g->h + 2 * g->ph;
+    p->wp = g->w + 2 * g->pw;
+    p->ld_img = padded ? rup16(g->c * p->hp * p->wp + 16) : 0;
+    /* ~192 positions per group: enough tiles to amortise each weight panel
+     * (at most 8 padded copies per thread; unpadded images are read in place,
+     * so tiny maps, e.g. a linear layer's 1x1, may group up to 192 images) */
+    p->grp = i64max(1, i64min(g->n, i64min(p->ld_img ? 8 : 192, (192 + ohw - 1) / ohw)));
+    p->npos = (p->grp * ohw + 15) / 16 * 16 + 16;
+}
+
+/* Measured (bench_conv, CPU time, 2 threads): with 32 or more output
+ * channels the channel-tiled path is as fast as the plane path on large maps
+ * (56x56, 32x32) and 10-35 % faster on 16x16 and smaller maps and on every
+ * strided layer; with 16 channels its one-vector tiles are bound by the
+ * broadcast loads, and the plane path stays ahead. */
+static int ct_wanted(const rp_conv_geom *g) {
+    /* (maps under 16 positions would leave the plane path's 48-wide tiles
+     * mostly empty, whatever the channel count) */
+    return g->k >= 32 || g->oh * g->ow < 16;
+}
+
+static size_t ct_shared_floats(const rp_conv_geom *g) {
+    const int64_t ckk = g->c * g->kh * g->kw;
+    return rup((size_t)(rup16(g->k) * ckk)) + rup((size_t)(2 * ckk));
+}
+
+static size_t ct_thread_floats(const rp_conv_geom *g) {
+    ct_plan p;
+    ct_make_plan(g, &p);
+    /* images, yT [npos][64], base pointers (2 floats each) */
+    return rup((size_t)(p.grp * p.ld_img)) + (size_t)(p.npos * CT_TW) + rup((size_t)(2 * p.npos)) +
+           64;
+}
+
+/* Pack row r of w[K][ckk] into tiles of 64 channels: tile t holds
+ * wt[r][kk] = w[64t + kk][r] ([ckk][tw], tw = that tile's width rounded to
+ * 16, zero beyond K). */
+static void ct_pack_row(const float *w, int64_t k, int64_t kp, int64_t ckk, int64_t r, float *wt) {
+    for (int64_t k0 = 0; k0 < kp; k0 += CT_TW) {
+        const int64_t tw = i64min(CT_TW, kp - k0);
+        float *t = wt + k0 * ckk + r * tw;
+        for (int64_t kk = 0; kk < tw; kk++)
+            t[kk] = k0 + kk < k ? w[(k0 + kk) * ckk + r] : 0.0f;
+    }
+}
+
+/* yT tile (positions [0, np) of the group, channels [k0, k0 + kn)) -> y, with
+ * bias and epilogue: y[q' / ohw][k][q' % ohw] for q' = q + qoff (y at the
+ * group's first image). */
+static void ct_store(const float *yt, int64_t npos_valid, int64_t qoff, int64_t ohw, int64_t kdim,
+                     int64_t k0, int64_t kn, float *y, const float *b, const rp_conv_epilogue *ep,
+                     const float *res) {
+    for (int64_t q0 = 0; q0 < npos_valid; q0 += 16) {
+        const int64_t lanes = i64min(16, npos_valid - q0);
+        /* lanes may cross into the next image(s): one segment each, masked
+         * lanes [t, t+run) at y offset (n*K + k)*OH*OW + pos - t, i.e. so +
+         * k*OH*OW (the same for every channel) */
+        __mmask16 sm[17];
+        int64_t so[17];
+        int ns = 0;
+        for (int64_t t = 0; t < lanes;) {
+            const int64_t q = q0 + t + qoff, n = q / ohw, pos = q - n * ohw;
+            const int64_t run = i64min(lanes - t, ohw - pos);
+            sm[ns] = (__mmask16)(((1u << run) - 1u) << t);
+            so[ns++] = n * kdim * ohw + pos - t;
+            t += run;
+        }
+        for (int64_t c0 = 0; c0 < kn; c0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = _mm512_load_ps(yt + (q0 + i) * CT_TW + c0);
+            transpose16(r); /* r[i] = channel k0 + c0 + i over positions q0.. */
+            for (int i = 0; i < 16 && c0 + i < kn; i++) {
+                const int64_t k = k0 + c0 + i, ko = k * ohw;
+                __m512 v = r[i];
+                if (b) v = _mm512_add_ps(v, _mm512_set1_ps(b[k]));
+                if (ep) {
+                    if (ep->scale) v = _mm512_mul_ps(v, _mm512_set1_ps(ep->scale[k]));
+                    if (ep->shift) v = _mm512_add_ps(v, _mm512_set1_ps(ep->shift[k]));
+                }
+                if (res)
+                    for (int sg = 0; sg < ns; sg++)
+                        v = _mm512_add_ps(
+                            v, _mm512_maskz_loadu_ps(
+                                   sm[sg], (const float *)((uintptr_t)res + (so[sg] + ko) *
+                                                                                (int64_t)sizeof(float))));
+                if (ep && ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+                for (int sg = 0; sg < ns; sg++)
+                    _mm512_mask_storeu_ps(
+                        (float *)((uintptr_t)y + (so[sg] + ko) * (int64_t)sizeof(float)), sm[sg], v);
+            }
+        }
+    }
+}
+
+static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                            float *y, float *ws, const rp_conv_epilogue *ep) {
+    const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    ct_plan p;
+    ct_make_plan(g, &p);
+    float *wt = ws;
+    int64_t *off = (int64_t *)(void *)(ws + rup((size_t)(p.kp * ckk)));
+    float *thr = ws + ct_shared_floats(g);
+    const size_t per = ct_thread_floats(g);
+    s1_offsets(g->c, p.hp, p.wp, g->kh, g->kw, g->dh, g->dw, off);
+    const int64_t ngroups = (g->n + p.grp - 1) / p.grp;
+#pragma omp parallel num_threads(conv_threads())
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        float *imgs = tb;
+        float *yt = tb + rup((size_t)(p.grp * p.ld_img));
+        const float **xb = (const float **)(void *)(yt + p.npos * CT_TW);
+        /* (the implied barrier: all weights packed before any group starts) */
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < ckk; r++) ct_pack_row(w, g->k, p.kp, ckk, r, wt);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t gi = 0; gi < ngroups; gi++) {
+            const int64_t n0 = gi * p.grp, gn = i64min(p.grp, g->n - n0), nq = gn * ohw;
+            for (int64_t i = 0; i < gn; i++) {
+                const float *src = x + (n0 + i) * g->c * hw; /* [C, H, W] */
+                if (p.ld_img) {
+                    pad_copy(src, g->c, g->h, g->w, g->ph, g->pw, imgs + i * p.ld_img);
+                    src = imgs + i * p.ld_img; /* [C, H+2ph, W+2pw] */
+                }
+                for (int64_t oy = 0; oy < g->oh; oy++)
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        xb[i * ohw + oy * g->ow + ox] = src + oy * g->sh * p.wp + ox * g->sw;
+            }
+            for (int64_t q = nq; q < nq + CT_PMAX; q++) xb[q] = xb[nq - 1];
+            for (int64_t k0 = 0; k0 < p.kp; k0 += CT_TW) {
+                const int64_t tw = i64min(CT_TW, p.kp - k0);
+                const int nvk = (int)(tw / 16);
+                const float *wtile = wt + k0 * ckk;
+                const int64_t nch = (ckk + CT_KC - 1) / CT_KC, kc = (ckk + nch - 1) / nch;
+                for (int64_t r0 = 0; r0 < ckk; r0 += kc) {
+                    const int64_t kn = i64min(kc, ckk - r0);
+                    const int accum = r0 > 0;
+                    const float *wr = wtile + r0 * tw;
+                    ct_positions(nvk, nq, kn, wr, tw, off + r0, xb, yt, accum);
+                }
+                ct_store(yt, nq, 0, ohw, g->k, k0, i64min(tw, g->k - k0), y + n0 * g->k * ohw, b, ep,
+                         ep && ep->residual ? ep->residual + n0 * g->k * ohw : NULL);
+            }
+        }
+    }
+}
+
+static void conv_forward_planes(const rp_conv_geom *g, const float *x, const float *w,
+                                const float *b, float *y, float *ws, const rp_conv_epilogue *ep) {
+    const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    const int64_t wp = plane_ws(g);
+    const int path = fwd_path(g);
+    float *ap = ws;
+    int64_t *off = (int64_t *)(void *)(ws + rup((size_t)((g->k + MR - 1) / MR * MR * ckk)));
+    float *thr = ws + shared_floats(g);
+    const size_t per = thread_floats(g);
+    pack_a(w, g->k, ckk, ckk, 1, ap);
+    if (path == PATH_S1)
+        plane_offsets(g, off);
+    else
+        row_offsets(ckk, hw, off);
+#pragma omp parallel num_threads(conv_threads())
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        float *pad = tb;
+        /* stride 1: the plane is the padded image, written borders included
+         * by pad_copy, so only the slack after it (read by dropped columns)
+         * needs clearing; phase planes are cleared whole, once */
+        const int s1 = g->sh == 1 && g->sw == 1;
+        const int64_t img = g->c * (g->h + 2 * g->ph) * (g->w + 2 * g->pw);
+        if (path == PATH_S1)
+            memset(pad + (s1 ? img : 0), 0, sizeof(float) * (size_t)(plane_floats(g) - (s1 ? img : 0)));
+        /* images are independent: dynamic, so a descheduled thread does not
+         * hold the others up on a busy machine */
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t n = 0; n < g->n; n++) {
+            const float *xn = x + n * g->c * hw; /* [C, H, W] */
+            float *yn = y + n * g->k * ohw;      /* [K, OH, OW] */
+            const float *rn = ep && ep->residual ? ep->residual + n * g->k * ohw : NULL;
+            if (path == PATH_POINTWISE) {
+                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0, ep, rn);
+            } else if (path == PATH_S1) {
+                if (s1)
+                    pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, pad);
+                else
+                    plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
+                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep, rn);
+            }
+        }
+    }
+}
+
+/* ---- Winograd F(2x2, 3x3) forward (PATH_WINO) -----------------------------------
+ * Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR
+ * 2016): each 2x2 output tile is A^T [ (G g G^T) .* (B^T d B) ] A over the 4x4
+ * input patch d, so a 3x3 stride-1 convolution becomes 16 independent
+ * products M[xi] = V[xi] . U[xi] (tiles x C times C x K): 2.25x fewer
+ * multiplications than the direct form. The transform matrices hold only
+ * 0, +-1 and 1/2, so the rounding stays that of a float32 reordering.
+ * The products run on the channel-tiled kernel (kern_ct): tiles are the
+ * broadcast operand read from V[xi][c][tile], channels the vectors. Tiles
+ * come in groups (whole tile rows of one image, or whole images) whose
+ * outputs are a contiguous range of positions, stored through ct_store. */
+#define WG_TILES 64 /* tiles per group (target) */
+
+/* The geometries F(2x2, 3x3) computes. */
+static int wino_fits(const rp_conv_geom *g) {
+    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
+           g->ph <= 2 && g->pw <= 2;
+}
+
+typedef struct wg_plan {
+    int64_t th, tw;   /* tiles per image (rows, columns) */
+    int64_t kp;       /* K rounded up to 16 */
+    int64_t rows;     /* tile rows per group (partial images) */
+    int64_t imgs;     /* images per group (whole images; rows = th) */
+    int64_t tg;       /* most tiles in a group */
+    int64_t ts;       /* V row stride (tg rounded up to 16) */
+    int64_t ngroups;
+    int hwc;          /* channels-last input transform (whole images, < 16 tiles a row) */
+    int64_t cp;       /* C rounded up to 16 */
+} wg_plan;
+
+static void wg_make_plan(const rp_conv_geom *g, wg_plan *p) {
+    p->th = (g->oh + 1) / 2, p->tw = (g->ow + 1) / 2, p->kp = rup16(g->k);
+    const int64_t per_img = p->th * p->tw;
+    if (per_img >= WG_TILES) {
+        p->imgs = 1;
+        p->rows = i64max(1, WG_TILES / p->tw);
+        p->ngroups = g->n * ((p->th + p->rows - 1) / p->rows);
+    } else {
+        p->rows = p->th;
+        p->imgs = i64max(1, i64min(g->n, WG_TILES / per_img));
+        p->ngroups = (g->n + p->imgs - 1) / p->imgs;
+    }
+    p->tg = p->imgs * p->rows * p->tw;
+    p->ts = rup16(p->tg) + 16; /* (+16: GEMM rows read past the last tile) */
+    p->cp = rup16(g->c);
+    p->hwc = p->rows == p->th && p->tw < 16;
+}
+
+static size_t wg_shared_floats(const rp_conv_geom *g) {
+    /* U [16][C][kp] + offsets [16][C] (int64) */
+    return rup((size_t)(16 * g->c * rup16(g->k))) + rup((size_t)(2 * 16 * g->c));
+}
+
+static size_t wg_thread_floats(const rp_conv_geom *g) {
+    wg_plan p;
+    wg_make_plan(g, &p);
+    const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16; /* GEMM rows incl. overrun */
+    return rup((size_t)(16 * p.cp * p.ts + 64))        /* V */
+           + (p.hwc ? rup((size_t)(p.imgs * g->h * g->w * p.cp)) : 0) /* channels-last images */
+           + (size_t)(16 * tq * CT_TW)                  /* M [16][tq][64] */
+           + (size_t)(rup16(4 * p.tg) + 16) * CT_TW     /* outputs [4 tg][64] */
+           + rup((size_t)(2 * tq)) + 64;                /* tile pointers */
+}
+
+/* U[xi][c][kk] = (G w[k][c] G^T)[xi], packed per 64-channel tile like ct_pack_row:
+ * tile at k0: [16][C][tw]. */
+static void wg_pack_k(const float *w, int64_t c, int64_t k, int64_t kp, int64_t kk, float *u) {
+    const int64_t k0 = kk / CT_TW * CT_TW, tw = i64min(CT_TW, kp - k0), j = kk - k0;
+    float *t = u + k0 * 16 * c;
+    for (int64_t ci = 0; ci < c; ci++) {
+        float m[4][3], r[4][4];
+        const float *gk = w + (kk * c + ci) * 9;
+        for (int q = 0; q < 3; q++) {
+            const float g0 = kk < k ? gk[q] : 0.0f, g1 = kk < k ? gk[3 + q] : 0.0f,
+                        g2 = kk < k ? gk[6 + q] : 0.0f;
+            m[0][q] = g0, m[1][q] = 0.5f * (g0 + g1 + g2), m[2][q] = 0.5f * (g0 - g1 + g2),
+            m[3][q] = g2;
+        }
+        for (int i = 0; i < 4; i++) {
+            r[i][0] = m[i][0], r[i][1] = 0.5f * (m[i][0] + m[i][1] + m[i][2]);
+            r[i][2] = 0.5f * (m[i][0] - m[i][1] + m[i][2]), r[i][3] = m[i][2];
+        }
+        for (int xi = 0; xi < 16; xi++) t[(xi * c + ci) * tw + j] = r[xi / 4][xi % 4];
+    }
+}
+
+/* r[4i + j] = (B^T d B)[i][j] with B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]],
+ * lane by lane. */
+static inline __attribute__((always_inline)) void wg_btdb(__m512 d[4][4], __m512 r[16]) {
+    __m512 t[4][4];
+    for (int j = 0; j < 4; j++) {
+        t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_sub_ps(t[i][0], t[i][2]);
+        r[4 * i + 1] = _mm512_add_ps(t[i][1], t[i][2]);
+        r[4 * i + 2] = _mm512_sub_ps(t[i][2], t[i][1]);
+        r[4 * i + 3] = _mm512_sub_ps(t[i][1], t[i][3]);
+    }
+}
+
+/* V[xi][ci][q0 + l] for 16 tiles (ty, tx0 + l), l < nl, of one channel plane
+ * xc [H][W]: B^T d B over zero-padded 4x4 patches, vectorised across tiles. */
+static void wg_input16(const rp_conv_geom *g, const float *xc, int64_t ty, int64_t tx0, int nl,
+                       float *v, int64_t cs) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    __m512 d[4][4];
+    const int64_t x0 = 2 * tx0 - g->pw;
+    for (int i = 0; i < 4; i++) {
+        const int64_t yy = 2 * ty - g->ph + i;
+        /* four masked loads straight from the row (zero outside the image);
+         * no staging buffer, whose misaligned reloads would stall on
+         * store forwarding */
+        __m512 a[4];
+        for (int u = 0; u < 4; u++) {
+            const int64_t xa = x0 + (u & 1) * 16 + (u >> 1) * 2;
+            const int64_t lo = i64max(0, -xa), hi = i64min(16, g->w - xa);
+            a[u] = yy >= 0 && yy < g->h && hi > lo
+                       ? _mm512_maskz_loadu_ps(
+                             (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)),
+                             (const float *)((uintptr_t)(xc + yy * g->w) + xa * (int64_t)sizeof(float)))
+                       : _mm512_setzero_ps();
+        }
+        d[i][0] = _mm512_permutex2var_ps(a[0], ev, a[1]);
+        d[i][1] = _mm512_permutex2var_ps(a[0], od, a[1]);
+        d[i][2] = _mm512_permutex2var_ps(a[2], ev, a[3]);
+        d[i][3] = _mm512_permutex2var_ps(a[2], od, a[3]);
+    }
+    __m512 r[16];
+    wg_btdb(d, r);
+    const __mmask16 mk = (__mmask16)(nl >= 16 ? 0xFFFF : (1u << nl) - 1u);
+    for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(v + xi * cs, mk, r[xi]);
+}
+
+/* Channels-last variant for small maps (a 4-tile row would fill a quarter of
+ * the lanes above): the group's images as xh[im][y][x][cp] (cp = C rounded
+ * to 16, zero beyond C), then for every tile and 16 channels the 16 patch
+ * vectors are plain loads, and V[xi][q][cp] gets full-width stores. */
+static void wg_to_hwc(const float *x, int64_t c, int64_t hw, int64_t cp, float *xh) {
+    for (int64_t c0 = 0; c0 < cp; c0 += 16)
+        for (int64_t p0 = 0; p0 < hw; p0 += 16) {
+            const int64_t np = i64min(16, hw - p0);
+            const __mmask16 pm = (__mmask16)(np >= 16 ? 0xFFFF : (1u << np) - 1u);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = c0 + i < c ? _mm512_maskz_loadu_ps(pm, x + (c0 + i) * hw + p0)
+                                  : _mm512_setzero_ps();
+            transpose16(r); /* r[i] = pixel p0 + i over channels c0.. */
+            for (int i = 0; i < np; i++) _mm512_store_ps(xh + (p0 + i) * cp + c0, r[i]);
+        }
+}
+
+static void wg_input_hwc(const rp_conv_geom *g, const float *xh, int64_t cp, int64_t ty,
+                         int64_t tx, float *v, int64_t cs) {
+    for (int64_t c0 = 0; c0 < cp; c0 += 16) {
+        __m512 d[4][4];
+        for (int i = 0; i < 4; i++) {
+            const int64_t yy = 2 * ty - g->ph + i;
+            for (int j = 0; j < 4; j++) {
+                const int64_t xx = 2 * tx - g->pw + j;
+                d[i][j] = yy >= 0 && yy < g->h && xx >= 0 && xx < g->w
+                              ? _mm512_load_ps(xh + (yy * g->w + xx) * cp + c0)
+                              : _mm512_setzero_ps();
+            }
+        }
+        __m512 r[16];
+        wg_btdb(d, r);
+        for (int xi = 0; xi < 16; xi++) _mm512_store_ps(v + xi * cs + c0, r[xi]);
+    }
+}
+
+static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float *w,
+                              const float *b, float *y, float *ws, const rp_conv_epilogue *ep) {
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow, c = g->c;
+    wg_plan p;
+    wg_make_plan(g, &p);
+    float *u = ws;
+    int64_t *off = (int64_t *)(void *)(ws + rup((size_t)(16 * c * p.kp)));
+    float *thr = ws + wg_shared_floats(g);
+    const size_t per = wg_thread_floats(g);
+    const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16;
+    /* V element (xi, c, tile q): [xi][c][q] at (xi*C + c)*ts + q, or
+     * channels-last [xi][q][cp] at (xi*ts + q)*cp + c; tile q's pointer is
+     * v + q (resp. v + q*cp) and row (xi, c) adds off[xi*C + c] */
+    for (int64_t xi = 0; xi < 16; xi++)
+        for (int64_t ci = 0; ci < c; ci++)
+            off[xi * c + ci] = p.hwc ? xi * p.ts * p.cp + ci : (xi * c + ci) * p.ts;
+    const int64_t gpi = (p.th + p.rows - 1) / p.rows; /* groups per image (imgs == 1) */
+#pragma omp parallel num_threads(conv_threads())
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        float *v = tb;                                          /* V */
+        float *mt = v + rup((size_t)(16 * p.cp * p.ts + 64));   /* [16][tq][64] */
+        float *ycl = mt + 16 * tq * CT_TW;                      /* [4 tg][64] */
+        float *xh = ycl + (rup16(4 * p.tg) + 16) * CT_TW; /* [imgs][H][W][cp] (hwc) */
+        const float **xb =
+            (const float **)(void *)(xh + (p.hwc ? rup((size_t)(p.imgs * hw * p.cp)) : 0));
+#pragma omp for schedule(static)
+        for (int64_t kk = 0; kk < p.kp; kk++) wg_pack_k(w, c, g->k, p.kp, kk, u);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t gi = 0; gi < p.ngroups; gi++) {
+            int64_t n0, ni, ty0, nty;
+            if (p.imgs == 1) {
+                n0 = gi / gpi, ni = 1, ty0 = (gi % gpi) * p.rows;
+                nty = i64min(p.rows, p.th - ty0);
+            } else {
+                n0 = gi * p.imgs, ni = i64min(p.imgs, g->n - n0), ty0 = 0, nty = p.th;
+            }
+            const int64_t nt = ni * nty * p.tw;
+            /* input transform into V */
+            if (p.hwc) {
+                for (int64_t im = 0; im < ni; im++) {
+                    float *xi_h = xh + im * hw * p.cp;
+                    wg_to_hwc(x + (n0 + im) * c * hw, c, hw, p.cp, xi_h);
+                    for (int64_t ty = 0; ty < p.th; ty++)
+                        for (int64_t tx = 0; tx < p.tw; tx++) {
+                            const int64_t q = (im * p.th + ty) * p.tw + tx;
+                            wg_input_hwc(g, xi_h, p.cp, ty, tx, v + q * p.cp, p.ts * p.cp);
+                        }
+                }
+            } else
+                for (int64_t im = 0; im < ni; im++)
+                for (int64_t ci = 0; ci < c; ci++) {
+                    const float *xc = x + ((n0 + im) * c + ci) * hw;
+                    for (int64_t ty = ty0; ty < ty0 + nty; ty++)
+                        for (int64_t tx = 0; tx < p.tw; tx += 16) {
+                            const int64_t q = (im * nty + ty - ty0) * p.tw + tx;
+                            wg_input16(g, xc, ty, tx, (int)i64min(16, p.tw - tx),
+                                       v + ci * p.ts + q, c * p.ts);
+                        }
+                }
+            for (int64_t q = 0; q < nt + CT_PMAX; q++)
+                xb[q] = v + i64min(q, nt - 1) * (p.hwc ? p.cp : 1);
+            /* output rows of the group: [2 ty0, min(2 (ty0 + nty), OH)) of each image */
+            const int64_t oy0 = 2 * ty0, noy = i64min(2 * (ty0 + nty), g->oh) - oy0;
+            const int64_t npos = ni * noy * g->ow;
+            for (int64_t k0 = 0; k0 < p.kp; k0 += CT_TW) {
+                const int64_t tw = i64min(CT_TW, p.kp - k0);
+                const int nvk = (int)(tw / 16);
+                for (int64_t xi = 0; xi < 16; xi++) {
+                    const float *ux = u + k0 * 16 * c + xi * c * tw;
+                    float *mx = mt + xi * tq * CT_TW;
+                    ct_positions(nvk, nt, c, ux, tw, off + xi * c, xb, mx, 0);
+                }
+                /* output transform A^T M A into channels-last rows ycl[pos][64] */
+                for (int64_t q = 0; q < nt; q++) {
+                    const int64_t im = q / (nty * p.tw), rem = q - im * nty * p.tw;
+                    const int64_t ty = ty0 + rem / p.tw, tx = rem % p.tw;
+                    for (int vv = 0; vv < nvk; vv++) {
+                        __m512 m[16];
+                        for (int xi = 0; xi < 16; xi++)
+                            m[xi] = _mm512_load_ps(mt + (xi * tq + q) * CT_TW + 16 * vv);
+                        __m512 s[2][4];
+                        for (int j = 0; j < 4; j++) {
+                            s[0][j] = _mm512_add_ps(_mm512_add_ps(m[j], m[4 + j]), m[8 + j]);
+                            s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m[4 + j], m[8 + j]), m[12 + j]);
+                        }
+                        for (int a = 0; a < 2; a++) {
+                            const int64_t oy = 2 * ty + a;
+                            if (oy >= g->oh) break;
+                            const __m512 o[2] = {
+                                _mm512_add_ps(_mm512_add_ps(s[a][0], s[a][1]), s[a][2]),
+                                _mm512_sub_ps(_mm512_sub_ps(s[a][1], s[a][2]), s[a][3])};
+                            for (int bb = 0; bb < 2; bb++) {
+                                const int64_t ox = 2 * tx + bb;
+                                if (ox >= g->ow) break;
+                                const int64_t pos = (im * noy + oy - oy0) * g->ow + ox;
+                                _mm512_store_ps(ycl + pos * CT_TW + 16 * vv, o[bb]);
+                            }
+                        }
+                    }
+                }
+                ct_store(ycl, npos, oy0 * g->ow, ohw, g->k, k0, i64min(tw, g->k - k0),
+                         y + n0 * g->k * ohw, b, ep,
+                         ep && ep->residual ? ep->residual + n0 * g->k * ohw : NULL);
+            }
+        }
+    }
+}
+
+static int forced_forward = RP_CONV_AUTO;
+
+void rp_conv_force_forward(int algo) { forced_forward = algo; }
+
+static int use_ct(const rp_conv_geom *g) {
+    if (forced_forward == RP_CONV_PLANES) return 0;
+    if (forced_forward == RP_CONV_CHANNEL_TILES) return 1;
+    return ct_wanted(g);
+}
+
+/* Winograd where it fits, measured (bench_conv, CPU time, 2 threads) against
+ * the channel-tiled path: +35-60 % on ResNet-20's 16x16x32 and 8x8x64 and on
+ * ResNet-18's 14x14x256 layers (channels-last input transform), +10-40 % on
+ * 56x56x64, 28x28x128 and 16x16x64, +5-10 % at 7x7x512; even or slower with
+ * 16 output channels and on 32x32x32 (tile-row transform). Forced: wherever
+ * it fits; else only when the caller allows it (eval forwards). */
+static int use_wino(const rp_conv_geom *g, const rp_conv_epilogue *ep) {
+    if (!wino_fits(g)) return 0;
+    if (forced_forward == RP_CONV_WINOGRAD) return 1;
+    if (forced_forward != RP_CONV_AUTO || !ep || !ep->winograd) return 0;
+    if (g->k < 32 || g->c < 32 || g->c * g->k > 512 * 512) return 0;
+    wg_plan p;
+    wg_make_plan(g, &p);
+    return p.hwc || (g->c >= 64 && g->ow >= 14);
+}
+
+void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y, float *ws, const rp_conv_epilogue *ep) {
+    if (use_wino(g, ep)) {
+        conv_forward_wino(g, x, w, b, y, ws, ep);
+        return;
+    }
+    if (use_ct(g)) {
+        conv_forward_ct(g, x, w, b, y, ws, ep);
+        return;
+    }
+    conv_forward_planes(g, x, w, b, y, ws, ep);
+}
+
+void rp_conv2d_forward(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                       float *y, float *ws) {
+    rp_conv2d_forward_ep(g, x, w, b, y, ws, NULL);
+}
+
+void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                             float *ws) {
+    const int64_t ckk = g->c * g->kh * g->kw, kkk = g->k * g->kh * g->kw;
+    const int64_t ohw = g->oh * g->ow, hw = g->h * g->w;
+    const int path = bwd_data_path(g);
+    const int64_t phq = g->dh * (g->kh - 1) - g->ph, pwq = g->dw * (g->kw - 1) - g->pw;
+    const int64_t hq = g->oh + 2 * phq, wq = g->ow + 2 * pwq;
+    float *ap = ws;
+    float *thr = ws + shared_floats(g);
+    const size_t per = thread_floats(g);
+    int64_t *off;
+    if (path == PATH_S1) {
+        /* A'[c][(k,i,j)] = w[k][c][KH-1-i][KW-1-j] */
+        for (int64_t cb = 0; cb < g->c; cb += MR)
+            for (int64_t k = 0; k < g->k; k++)
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t j = 0; j < g->kw; j++)
+                        for (int64_t m = 0; m < MR; m++) {
+                            int64_t r = (k * g->kh + i) * g->kw + j, c = cb + m;
+                            ap[cb * kkk + r * MR + m] =
+                                c < g->c ? w[((k * g->c + c) * g->kh + g->kh - 1 - i) * g->kw +
+                                             g->kw - 1 - j]
+                                         : 0.0f;
+                        }
+        off = (int64_t *)(void *)(ws + rup((size_t)((g->c + MR - 1) / MR * MR * kkk)));
+        s1_offsets(g->k, hq, wq, g->kh, g->kw, g->dh, g->dw, off);
+    } else {
+        /* A = W^T: rows (c,i,j) (or c), reduction over k */
+        pack_a(w, ckk, g->k, 1, ckk, ap);
+        off = (int64_t *)(void *)(ws + rup((size_t)((ckk + MR - 1) / MR * MR * g->k)));
+        row_offsets(g->k, ohw, off);
+    }
+#pragma omp parallel num_threads(conv_threads())
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        const size_t padf = path == PATH_S1 ? (size_t)(g->k * hq * wq + s1_slack(g)) : 0;
+        float *pad = tb;
+        if (path == PATH_S1) memset(pad, 0, sizeof(float) * padf);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t n = 0; n < g->n; n++) {
+            const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
+            float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
+            if (path == PATH_POINTWISE) {
+                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0, NULL, NULL);
+            } else if (path == PATH_S1) {
+                pad_copy(dyn, g->k, g->oh, g->ow, phq, pwq, pad);
+                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w, NULL, NULL);
+            } else {
+                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0, NULL, NULL); /* [C*KH*KW, OH*OW] */
+                rp_conv_col2im(g, tb, dxn);
+            }
+        }
+    }
+}
+
+/* x[C][H][W] -> at[p][r] over p < H*W, rows padded with zeros to lda. */
+static void transpose_in(const float *x, int64_t c, int64_t hw, int64_t lda, float *at) {
+    for (int64_t p0 = 0; p0 < hw; p0 += 16) {
+        int64_t p1 = i64min(p0 + 16, hw);
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t p = p0; p < p1; p++)
+                at[p * lda + ci] = x[ci * hw + p];
+    }
+}
+
+/* dy[K][OH][OW] -> dyT[(oy*wrow + ox)][k] (row stride kp); other entries untouched. */
+static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int64_t wrow,
+                         int64_t kp, float *dyt) {
+    for (int64_t oy = 0; oy < oh; oy++)
+        for (int64_t x0 = 0; x0 < ow; x0 += 16) {
+            int64_t x1 = i64min(x0 + 16, ow);
+            for (int64_t ki = 0; ki < k; ki++) {
+                const float *src = dy + (ki * oh + oy) * ow;
+                for (int64_t ox = x0; ox < x1; ox++)
+                    dyt[(oy * wrow + ox) * kp + ki] = src[ox];
+            }
+        }
+}
+
+enum { WG_3X3, WG_PLANES, WG_PW };
+
+void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                               float *db, float *ws) {
+    const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
+    const int64_t hp = plane_hs(g), wp = plane_ws(g), kp = rup16(g->k);
+    const int s1 = g->sh == 1 && g->sw == 1;
+    const int wg = rp_conv_is_pointwise(g)                                                ? WG_PW
+                   : (s1 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) ? WG_3X3
+                                                                                  : WG_PLANES;
+    int64_t *off = (int64_t *)(void *)ws;
+    float *thr = ws + shared_floats(g);
+    const size_t per = thread_floats(g);
+    const int T = conv_threads();
+    if (wg == WG_PLANES) plane_offsets(g, off);
+    const size_t padf = (size_t)plane_floats(g);
+    const int64_t lda = rup24(g->c); /* channels-last input of the 1x1 path */
+    /* per-thread buffers: [operand][dy copy][partial dw (+db)] */
+    size_t opf = 0, dyf = 0;
+    int64_t P = 0;
+    if (wg == WG_PW)
+        P = hw, opf = (size_t)(P * lda), dyf = (size_t)(P * kp);
+    else
+        P = g->oh * wp, opf = padf, dyf = (size_t)(P * kp);
+    const int64_t partf = ckk * kp; /* [CKK][kp] */
+    const int64_t G = wg_groups(g, T);
+    float *parts = ws + shared_head_floats(g); /* G x ([CKK][kp] + [K]) */
+    /* images are prepared in chunks of nbc and each tile sums a whole chunk
+     * in registers: the partial is read and written once per chunk */
+    const int nbc = wg_chunk(g);
+    const size_t opst = rup(opf), dyst = rup(dyf); /* per-image slot strides */
+#pragma omp parallel num_threads(T)
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        float *opnd = tb, *dyb = tb + (size_t)nbc * opst;
+        float *row = tb + per - rup((size_t)(2 * wp + 32));
+        /* zero once: padding borders, discarded dy columns and the padded
+         * operand columns stay zero across images */
+        memset(opnd, 0, sizeof(float) * (size_t)nbc * (opst + dyst));
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t gi = 0; gi < G; gi++) {
+            float *part = parts + (size_t)gi * group_floats(g), *pdb = part + partf;
+            memset(part, 0, sizeof(float) * (size_t)(partf + g->k));
+            const int64_t gend = g->n * (gi + 1) / G;
+            for (int64_t n0 = g->n * gi / G; n0 < gend; n0 += nbc) {
+                const int nb = (int)i64min(nbc, gend - n0);
+                for (int i = 0; i < nb; i++) {
+                    const float *xn = x + (n0 + i) * g->c * hw;    /* [C, H, W] */
+                    const float *dyn = dy + (n0 + i) * g->k * ohw; /* [K, OH, OW] */
+                    float *op = opnd + (size_t)i * opst, *dt = dyb + (size_t)i * dyst;
+                    if (db) {
+                        for (int64_t k = 0; k < g->k; k++) {
+                            const float *r = dyn + k * ohw;
+                            __m512 s = _mm512_setzero_ps();
+                            int64_t p = 0;
+                            for (; p + 16 <= ohw; p += 16)
+                                s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
+                            if (p < ohw)
+                                s = _mm512_add_ps(
+                                    s, _mm512_maskz_loadu_ps((__mmask16)((1u << (ohw - p)) - 1u),
+                                                             r + p));
+                            pdb[k] += _mm512_reduce_add_ps(s);
+                        }
+                    }
+                    if (wg == WG_PW) {
+                        transpose_in(xn, g->c, hw, lda, op);
+                        transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dt);
+                    } else {
+                        plane_copy(g, xn, op, row);
+                        transpose_dy(dyn, g->k, g->oh, g->ow, wp, kp, dt);
+                    }
+                }
+                if (wg == WG_3X3)
+                    wgrad_t_3x3(opnd, g->c, hp * wp, wp, dyb, kp, P, part, nb, (int64_t)opst,
+                                (int64_t)dyst);
+                else if (wg == WG_PLANES)
+                    wgrad_t_planes(opnd, off, ckk, dyb, kp, P, part, nb, (int64_t)opst,
+                                   (int64_t)dyst);
+                else
+                    wgrad_t_rows(opnd, lda, g->c, dyb, kp, P, part, nb, (int64_t)opst,
+                                 (int64_t)dyst);
+            }
+        }
+    }
+    /* fixed-order reduction of the group partials */
+    for (int64_t gi = 0; gi < G; gi++) {
+        const float *part = parts + (size_t)gi * group_floats(g);
+        for (int64_t k = 0; k < g->k; k++)
+            for (int64_t r = 0; r < ckk; r++)
+                dw[k * ckk + r] += part[r * kp + k];
+        if (db)
+            for (int64_t k = 0; k < g->k; k++)
+                db[k] += part[partf + k];
+    }
+}
+#endif
