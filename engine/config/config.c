@@ -612,6 +612,12 @@ static void check_stage_ids(const rp_node *doc, rp_diag *d) {
     }
 }
 
+const char *rp_matrix_value_name(const rp_node *v) {
+    if (!v || v->kind != RP_NODE_MAP) return NULL;
+    const rp_node *n = rp_node_get(v, "name");
+    return n && n->kind == RP_NODE_SCALAR && !rp_node_is_null(n) ? n->str : NULL;
+}
+
 static void check_aggregate(const rp_node *doc, const rp_node *matrix, rp_diag *d) {
     const rp_node *agg = rp_node_get(doc, "aggregate");
     if (!agg || agg->kind != RP_NODE_MAP) return;
@@ -782,10 +788,16 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
             }
             rp_strbuf_puts(&label, axis);
             rp_strbuf_puts(&label, "=");
-            sb_inline(&label, v);
+            /* a map value with a scalar `name` is called by it (labels,
+               folders, aggregate rows): {name: cutout, transforms: [...]} */
+            const char *vname = rp_matrix_value_name(v);
+            if (vname) rp_strbuf_puts(&label, vname);
+            else sb_inline(&label, v);
             sb_safe(&dir, axis, 40);
             rp_strbuf_puts(&dir, "-");
-            if (v->kind == RP_NODE_SCALAR) {
+            if (vname) {
+                sb_safe(&dir, vname, 40);
+            } else if (v->kind == RP_NODE_SCALAR) {
                 sb_safe(&dir, v->str, 40);
             } else {
                 char num[32];

@@ -29,4 +29,16 @@ size_t rp_model_activation_bytes(const rp_model *m);
  * rp_model_forward); 0 after a training forward or with fusion off. */
 int rp_model_fused_chains(const rp_model *m);
 
+/* Feature-gradient pass (Grad-CAM, nn/gradcam.c). A forward in the model's
+ * mode that keeps what a backward from the output down to node `node` reads
+ * (*y borrowed), then a backward from dy (gradient of the output) that
+ * computes only the output gradients between the output and `node`, touching
+ * no parameter gradient; *feat = the node's output, *grad = d/d(feat), both
+ * borrowed until the next forward. The next rp_model_forward/backward ends
+ * the pass. */
+int rp_model_feature_forward(rp_model *m, const rp_tensor *x, const char *node, const rp_tensor **y,
+                             rp_error *err);
+int rp_model_feature_backward(rp_model *m, const rp_tensor *dy, const rp_tensor **feat,
+                              const rp_tensor **grad, rp_error *err);
+
 #endif

@@ -513,7 +513,9 @@ static void fmt_num(char *b, size_t n, double v) {
 }
 
 static const char *axis_val(const rp_cell *c, const char *axis) {
-    const char *s = rp_node_str(rp_node_get(c->values, axis));
+    const rp_node *v = rp_node_get(c->values, axis);
+    const char *s = rp_node_str(v);
+    if (!s) s = rp_matrix_value_name(v);
     return s ? s : "?";
 }
 

@@ -515,7 +515,15 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
                 rp_put_html(b, in[i].m->files[f]);
                 rp_strbuf_puts(b, "</a> <span class=\"muted\">(");
                 rp_put_html(b, in[i].source);
-                rp_strbuf_puts(b, ")</span></li>\n");
+                rp_strbuf_puts(b, ")</span>");
+                /* figures a stage wrote (Grad-CAM grids, histograms) are shown */
+                size_t len = strlen(in[i].m->files[f]);
+                if (len > 4 && !strcmp(in[i].m->files[f] + len - 4, ".png")) {
+                    rp_strbuf_puts(b, "<br><img style=\"max-width:100%\" src=\"");
+                    rp_put_html(b, in[i].m->files[f]);
+                    rp_strbuf_puts(b, "\">");
+                }
+                rp_strbuf_puts(b, "</li>\n");
             }
         rp_strbuf_puts(b, "</ul></section>\n");
     }

@@ -33,6 +33,7 @@ typedef struct run {
     rp_loader *tl, *vl;
     rp_tensor dlogits;
     rp_batch hb;           /* copy of the batch handed to hooks */
+    rp_model *hm;          /* copy of env->hook_model (NULL when unwired) */
     hook *hooks;
     size_t n_hooks;
     train_state s;
@@ -188,8 +189,11 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
             rc = copy_batch(&r->hb, batch, err);
             if (rc) break;
             for (size_t k = 0; k < r->n_hooks && !rc; k++) {
-                rp_hook_ctx ctx = {r->m, r->loss, &r->hb, r->env->seed, (uint64_t)epoch,
-                                   (uint64_t)s->global_step, (uint64_t)cfg->epochs, r->env->stage};
+                rp_hook_ctx ctx = {r->m,          r->loss,
+                                   &r->hb,        r->env->seed,
+                                   (uint64_t)epoch, (uint64_t)s->global_step,
+                                   (uint64_t)cfg->epochs, r->env->stage,
+                                   r->hm};
                 rc = r->hooks[k].ops->on_batch(r->hooks[k].state, &ctx, err);
                 if (rc) rp_error_prefix(err, "batch hook '%s' (epoch %lld, step %lld): ",
                                         r->hooks[k].name, (long long)epoch + 1, (long long)b + 1);
@@ -418,6 +422,7 @@ static int make_metrics(run *r, rp_metrics **out, rp_error *err) {
 }
 
 static void run_release(run *r) {
+    rp_model_free(r->hm);
     for (size_t i = 0; i < r->n_hooks; i++)
         if (r->hooks[i].ops->destroy) r->hooks[i].ops->destroy(r->hooks[i].state);
     free(r->hooks);
@@ -497,6 +502,10 @@ static int setup(run *r, const rp_model *in, rp_error *err) {
     }
     rc = create_hooks(r, err);
     if (rc) return rc;
+    /* the hooks' fixed model: a copy, so running it never touches the
+       store's artifact */
+    if (env->hook_model && r->n_hooks && (rc = rp_model_clone(env->hook_model, &r->hm, err)))
+        return rc;
     rc = resolve_monitor(r, &r->s.best, cfg->monitor, cfg->mode, 0.0, 0, "monitor", err);
     if (!rc && cfg->early_stopping)
         rc = resolve_monitor(r, &r->s.es, cfg->es_monitor, cfg->es_mode, cfg->min_delta,

@@ -122,6 +122,8 @@ typedef struct train_env {
     const char *dir;      /* this stage's folder (checkpoints, history.csv) */
     const char *rundir;   /* run directory (files are registered relative to it); may be NULL */
     int resuming;         /* continue from dir/checkpoint.safetensors if present */
+    const rp_model *hook_model; /* `hook_model` input (borrowed) or NULL; the
+                                   hooks get a copy as rp_hook_ctx.aux_model */
 } train_env;
 
 /* Train a clone of `in` (borrowed, left untouched). On success *out_model and

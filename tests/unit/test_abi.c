@@ -35,7 +35,7 @@ static const struct {
     {"rp_draw", sizeof(rp_draw), 8},
     {"rp_error", sizeof(rp_error), 1676},
     {"rp_files", sizeof(rp_files), 8},
-    {"rp_hook_ctx", sizeof(rp_hook_ctx), 64},
+    {"rp_hook_ctx", sizeof(rp_hook_ctx), 72},
     {"rp_layer_epilogue", sizeof(rp_layer_epilogue), 32},
     {"rp_load_report", sizeof(rp_load_report), 32},
     {"rp_loss", sizeof(rp_loss), 24},
@@ -57,7 +57,7 @@ static const struct {
 
 static void test_abi_version_pins_struct_sizes(void **state) {
     (void)state;
-    assert_int_equal(RP_ABI_VERSION, 2);
+    assert_int_equal(RP_ABI_VERSION, 3);
     for (size_t i = 0; i < sizeof abi_sizes / sizeof abi_sizes[0]; i++) {
         if (abi_sizes[i].size != abi_sizes[i].pinned)
             fail_msg("%s is %zu bytes, pinned at %zu for ABI %u: bump RP_ABI_VERSION in "

@@ -27,6 +27,7 @@ typedef struct pipe_case {
     char smoke[1024];
     char expect[1024];
     int has_smoke;
+    int matrix;          /* top-level `matrix:`: one folder per cell */
 } pipe_case;
 
 static pipe_case cases[MAX_PIPELINES];
@@ -112,6 +113,11 @@ int main(void) {
         snprintf(c->path, sizeof c->path, "%s", g.gl_pathv[i]);
         c->has_smoke = header_line(c->path, "smoke", c->smoke, sizeof c->smoke);
         header_line(c->path, "expect", c->expect, sizeof c->expect);
+        FILE *f = fopen(c->path, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof line, f))
+            if (!strncmp(line, "matrix:", 7)) c->matrix = 1;
+        if (f) fclose(f);
         const char *base = strrchr(c->path, '/');
         snprintf(names[i], sizeof names[i], "pipeline %.200s", base ? base + 1 : c->path);
         tests[i].name = names[i];
