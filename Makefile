@@ -15,7 +15,7 @@ OPT      ?= -O3
 CPPFLAGS += -Iengine/include -Iengine -I/usr/include/stb -D_GNU_SOURCE -DRP_SRC_DIR='"$(CURDIR)"'
 CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) $(ARCH) -g -fPIC -fopenmp \
             -fno-strict-aliasing -pthread $(SAN)
-LDLIBS_CORE = -lyaml -lopenblas -lcjson -lcsv -lstb -lz -lm -ldl -pthread -fopenmp
+LDLIBS_CORE = -lyaml -lopenblas -lcjson -lcsv -lstb -ljpeg -lz -lm -ldl -pthread -fopenmp
 VERSION  := 0.1.0
 
 # engine/<subsystem>/[<sub>/]*.c; main.c is the binary's only file.
@@ -120,7 +120,7 @@ demo: ## install what is missing, build, run the quick-start pipeline
 	$(BIN) pipelines/quickstart.yaml
 
 DEB_PKGS := build-essential pkg-config libyaml-dev libopenblas-dev libstb-dev libcsv-dev \
-            libcmocka-dev libcjson-dev zlib1g-dev dataset-fashion-mnist
+            libcmocka-dev libcjson-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist
 deps: ## install the Debian packages runpipe needs (idempotent; root or sudo)
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	    | grep -q '^install ok installed' || echo $$p; done); \

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "runpipe/error.h"
+
 /* strdup that passes NULL through (and returns NULL when out of memory).
  * Transferred. */
 char *rp_strdup(const char *s);
@@ -14,9 +16,7 @@ char *rp_strdup(const char *s);
  * `cap`. */
 size_t rp_edit_distance(const char *a, const char *b, size_t cap);
 
-/* The candidate closest to `name` (borrowed, from `cands`), or NULL when none
- * is within max(2, len/3) edits (and fewer than len edits, so a short name is
- * never "corrected" into an unrelated one). NULL entries are skipped. */
-const char *rp_suggest(const char *name, const char *const *cands, size_t n);
+/* rp_suggest, the "did you mean" rule, is public (plugins suggest too):
+ * runpipe/error.h. */
 
 #endif

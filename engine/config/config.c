@@ -376,6 +376,44 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
     return c;
 }
 
+static rp_node *subst_scalar(struct subst *s, const rp_node *n);
+
+/* Offset of the '}' that closes the "${" at t[0] (references nested inside
+ * it allowed), or -1 when it is not closed. */
+static long ref_close(const char *t) {
+    int depth = 0;
+    for (long i = 0; t[i]; i++) {
+        if (t[i] == '$' && t[i + 1] == '{') {
+            depth++;
+            i++;
+        } else if (t[i] == '}' && --depth == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The reference text t[0..len) with references nested in it replaced by
+ * their text (${vars.front.${matrix.method}} → vars.front.adapter); owned,
+ * NULL after an error (reported). */
+static char *ref_expr(struct subst *s, const rp_node *at, const char *t, size_t len) {
+    char *expr = strndup(t, len);
+    if (!expr || !strstr(expr, "${")) return expr;
+    rp_node *tmp = rp_node_new_scalar(expr);
+    free(expr);
+    if (!tmp) return NULL;
+    tmp->quoted = 1; /* interpolate as text */
+    tmp->file = at->file;
+    tmp->line = at->line;
+    tmp->col = at->col;
+    size_t before = s->errors;
+    rp_node *r = subst_scalar(s, tmp);
+    rp_node_free(tmp);
+    expr = r && s->errors == before ? strdup(r->str) : NULL;
+    rp_node_free(r);
+    return expr;
+}
+
 /* Substitute inside one scalar; returns a replacement node or NULL when the
  * scalar stays as it is. */
 static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
@@ -383,9 +421,8 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
     if (!strstr(t, "${")) return NULL;
     size_t len = strlen(t);
     /* the whole plain scalar is one reference: substitute the node */
-    if (!n->quoted && t[0] == '$' && t[1] == '{' && t[len - 1] == '}' &&
-        !memchr(t + 2, '}', len - 3) && !strstr(t + 2, "${")) {
-        char *expr = strndup(t + 2, len - 3);
+    if (!n->quoted && t[0] == '$' && t[1] == '{' && ref_close(t) == (long)len - 1) {
+        char *expr = ref_expr(s, n, t + 2, len - 3);
         if (!expr) return NULL;
         rp_node *v = lookup(s, n, expr);
         free(expr);
@@ -406,12 +443,13 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
             continue;
         }
         if (p[0] == '$' && p[1] == '{') {
-            const char *end = strchr(p + 2, '}');
-            if (!end) {
+            long close = ref_close(p);
+            if (close < 0) {
                 serr(s, n, "unterminated '${' in '%s' (missing '}')", t);
                 break;
             }
-            char *expr = strndup(p + 2, (size_t)(end - p - 2));
+            const char *end = p + close;
+            char *expr = ref_expr(s, n, p + 2, (size_t)(end - p - 2));
             rp_node *v = expr ? lookup(s, n, expr) : NULL;
             if (v) {
                 if (v->kind == RP_NODE_SEQ || v->kind == RP_NODE_MAP)
@@ -584,6 +622,12 @@ static void check_stage_ids(const rp_node *doc, rp_diag *d) {
     }
 }
 
+const char *rp_matrix_value_name(const rp_node *v) {
+    if (!v || v->kind != RP_NODE_MAP) return NULL;
+    const rp_node *n = rp_node_get(v, "name");
+    return n && n->kind == RP_NODE_SCALAR && !rp_node_is_null(n) ? n->str : NULL;
+}
+
 static void check_aggregate(const rp_node *doc, const rp_node *matrix, rp_diag *d) {
     const rp_node *agg = rp_node_get(doc, "aggregate");
     if (!agg || agg->kind != RP_NODE_MAP) return;
@@ -746,10 +790,16 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
             }
             rp_strbuf_puts(&label, axis);
             rp_strbuf_puts(&label, "=");
-            sb_inline(&label, v);
+            /* a map value with a scalar `name` is called by it (labels,
+               folders, aggregate rows): {name: cutout, transforms: [...]} */
+            const char *vname = rp_matrix_value_name(v);
+            if (vname) rp_strbuf_puts(&label, vname);
+            else sb_inline(&label, v);
             sb_safe(&dir, axis, 40);
             rp_strbuf_puts(&dir, "-");
-            if (v->kind == RP_NODE_SCALAR) {
+            if (vname) {
+                sb_safe(&dir, vname, 40);
+            } else if (v->kind == RP_NODE_SCALAR) {
                 sb_safe(&dir, v->str, 40);
             } else {
                 char num[32];

@@ -17,6 +17,10 @@
 #include "config/diag.h"
 #include "runpipe/node.h"
 
+/* The display name of a matrix value: a map's scalar `name` entry
+ * ({name: cutout, transforms: [...]}), else NULL. Borrowed. */
+const char *rp_matrix_value_name(const rp_node *v);
+
 typedef struct rp_cell {
     char *label;     /* "arch=resnet20 seed=1" ("" without matrix), owned */
     char *dirname;   /* "arch-resnet20_seed-1" (filesystem-safe; "" without matrix), owned */

@@ -440,6 +440,24 @@ static rp_node *with_location(rp_node *n, const rp_node *from) {
 }
 
 /* A component reference (x-component: KIND). */
+/* `x-list: KEY` in a component's schema: a list written as its params is
+ * the value of KEY ({sum: [a, b]} = {sum: {terms: [a, b]}}). Returns the
+ * wrapping map (owned by the caller) or NULL when `params` is not such a
+ * list (*oom set when allocation failed). */
+static rp_node *list_as_params(const rp_schema *s, const rp_node *params, int *oom) {
+    *oom = 0;
+    const rp_node *xl = s ? rp_node_get(rp_schema_root(s), "x-list") : NULL;
+    if (!params || params->kind != RP_NODE_SEQ || !xl || !rp_node_str(xl)) return NULL;
+    rp_node *list = rp_node_clone(params), *map = rp_node_new_map();
+    if (!list || !map || rp_node_map_set(map, xl->str, list) != RP_OK) {
+        rp_node_free(map);
+        rp_node_free(list);
+        *oom = 1;
+        return NULL;
+    }
+    return with_location(map, params);
+}
+
 static rp_node *validate_component(struct vctx *c, int kind, const rp_node *v, const char *path) {
     const char *kn = rp_component_kind_name(kind);
     char d[96];
@@ -475,10 +493,18 @@ static rp_node *validate_component(struct vctx *c, int kind, const rp_node *v, c
     rp_node *norm_params = NULL;
     int st = rp_schema_get(sname, &cs, &e);
     if (params && rp_node_is_null(params)) params = NULL;
+    int oom = 0;
+    rp_node *wrapped = st == RP_OK ? list_as_params(cs, params, &oom) : NULL;
+    if (oom) {
+        verr(c, params, cpath, "out of memory");
+        return rp_node_clone(v);
+    }
+    if (wrapped) params = wrapped;
     if (st == RP_OK) {
         if (params && params->kind != RP_NODE_MAP) {
             verr(c, params, cpath, "expected a map of %s parameters, got %s", kn,
                  rp_node_describe(params, d, sizeof d));
+            rp_node_free(wrapped);
             return rp_node_clone(v);
         }
         rp_node *empty = NULL;
@@ -491,6 +517,7 @@ static rp_node *validate_component(struct vctx *c, int kind, const rp_node *v, c
         if (c->depth > 64) verr(c, name_node, path, "%s references nested too deeply", kn);
         c->depth--;
         rp_node_free(empty);
+        rp_node_free(wrapped);
     } else if (st == RP_ERR_NOTFOUND) {
         if (params && !(params->kind == RP_NODE_MAP && params->n == 0)) {
             verr(c, params, path, "%s '%s' takes no parameters", kn, name);
@@ -888,9 +915,13 @@ int rp_component_params(int kind, const char *name, const rp_node *params, rp_no
         if (err) *err = e;
         return st;
     }
+    int oom = 0;
+    rp_node *wrapped = list_as_params(s, params, &oom);
+    if (oom) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     rp_diag d;
     rp_diag_init(&d);
-    st = rp_schema_validate(s, params, ctx, out, &d);
+    st = rp_schema_validate(s, wrapped ? wrapped : params, ctx, out, &d);
+    rp_node_free(wrapped);
     if (st != RP_OK) {
         if (err && d.n) *err = d.e[0];
         else rp_error_set(err, st, "%sinvalid parameters", ctx);

@@ -205,3 +205,20 @@ int rp_erasing_sample_box(rp_rng *rng, int64_t H, int64_t W, const double scale[
     }
     return 0;
 }
+
+int rp_cam_erasing_box(rp_rng *rng, int64_t H, int64_t W, const double scale[2],
+                       const double ratio[2], int log_ratio, int attempts, int64_t py, int64_t px,
+                       int64_t b_h, int64_t *top, int64_t *left, int64_t *bh, int64_t *bw) {
+    int64_t t, l, h, w;
+    if (!rp_erasing_sample_box(rng, H, W, scale, ratio, log_ratio, attempts, &t, &l, &h, &w))
+        return 0;
+    int64_t y = py + (int64_t)rp_rng_below(rng, (uint32_t)b_h + 1);
+    int64_t x = px + (int64_t)rp_rng_below(rng, (uint32_t)b_h + 1);
+    y = y < 0 ? 0 : y > H - 1 ? H - 1 : y;
+    x = x < 0 ? 0 : x > W - 1 ? W - 1 : x;
+    *top = y;
+    *left = x;
+    *bh = y + h > H ? H - y : h;
+    *bw = x + w > W ? W - x : w;
+    return 1;
+}

@@ -347,10 +347,11 @@ int rp_component_spec(const rp_node *spec, const char **name, const rp_node **pa
         *name = spec->keys[0]->str;
         const rp_node *v = spec->items[0];
         *params = (v && v->kind != RP_NODE_NULL) ? v : NULL;
-        if (*params && (*params)->kind != RP_NODE_MAP)
+        /* a list is the params of a component whose schema says `x-list`
+         * (rp_component_params turns it into a map) */
+        if (*params && (*params)->kind == RP_NODE_SCALAR)
             return rp_error_at(err, v, RP_ERR_INVALID,
-                               "parameters of '%s': expected a map, got %s", *name,
-                               v->kind == RP_NODE_SEQ ? "a list" : "a scalar");
+                               "parameters of '%s': expected a map, got a scalar", *name);
         return RP_OK;
     }
     return rp_error_at(err, spec, RP_ERR_INVALID,

@@ -23,6 +23,15 @@
  * that forward keeping activations first (bit-identical: eval is
  * deterministic).
  *
+ * Feature-gradient pass (Grad-CAM, nn/gradcam.c): rp_model_feature_forward
+ * marks a node `stop`; then "wants" means "on a path from stop to the
+ * output" instead of "trainable upstream", so the forward keeps exactly what
+ * a backward from the output down to stop reads (unfused, in the model's
+ * mode), and rp_model_feature_backward runs only those layers, with
+ * rp_run_ctx.input_grad_only set so no parameter gradient is touched, and
+ * stops at stop's output gradient. The mark is cleared by the next
+ * rp_model_forward / rp_model_backward.
+ *
  * Eval-mode fusion: a lean eval forward folds chains into one pass of the
  * chain's first layer (its forward_ep): head -> [per-channel affine [->
  * two-input sum]] -> [relu], e.g. conv2d -> batchnorm2d -> relu (BN eval =
@@ -114,6 +123,9 @@ struct rp_model {
                                        backward reads, or was fused: backward
                                        re-runs it */
     int no_fuse;                    /* eval-mode fusion disabled */
+    int stop;                       /* feature-gradient pass: node whose
+                                       output gradient it ends at (-1 = none) */
+    int stop_retain;                /* that node's own retain flag */
     int fused;                      /* chains the last forward fused */
 };
 
@@ -263,6 +275,7 @@ int rp_model_new(int c, int h, int w, rp_model **out, rp_error *err) {
     m->c = c, m->h = h, m->w = w;
     m->output = -1;
     m->training = 1;
+    m->stop = -1;
     *out = m;
     return RP_OK;
 }
@@ -460,6 +473,7 @@ int rp_model_init_params(rp_model *m, uint64_t seed, rp_error *err) {
 /* ---- running -------------------------------------------------------------------- */
 
 void rp_model_set_training(rp_model *m, int training) { m->training = training; }
+int rp_model_is_training(const rp_model *m) { return m->training; }
 
 void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step) {
     m->seed = seed;
@@ -548,10 +562,18 @@ static int has_trainable(const gnode *g) {
 static void mark_wants(rp_model *m) {
     for (int k = 0; k <= m->output; k++) {
         gnode *g = &m->nodes[k];
-        g->wants = has_trainable(g) || g->retain;
+        /* a feature-gradient pass wants only the nodes from stop on */
+        g->wants = m->stop >= 0 ? k == m->stop : has_trainable(g) || g->retain;
         for (int i = 0; !g->wants && i < g->n_in; i++)
             if (g->in[i] >= 0 && m->nodes[g->in[i]].wants) g->wants = 1;
     }
+}
+
+/* End a feature-gradient pass (restore the stop node's retain flag). */
+static void feature_end(rp_model *m) {
+    if (m->stop < 0) return;
+    m->nodes[m->stop].retain = m->stop_retain;
+    m->stop = -1;
 }
 
 /* An output outlives the forward when it is retained, it is the model
@@ -563,7 +585,7 @@ static void mark_keep(rp_model *m, int lean) {
     for (int k = 0; k <= m->output; k++) m->nodes[k].bwkeep = m->nodes[k].wants;
     for (int k = 0; k <= m->output; k++) {
         const gnode *g = &m->nodes[k];
-        if (!g->wants) continue;
+        if (!g->wants || k == m->stop) continue; /* (stop's backward never runs) */
         for (int i = 0; i < g->n_in; i++)
             if (g->in[i] >= 0) m->nodes[g->in[i]].bwkeep = 1;
     }
@@ -579,6 +601,7 @@ static void mark_keep(rp_model *m, int lean) {
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err);
 
 int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_error *err) {
+    feature_end(m);
     if (m->output < 0) return rp_error_set(err, RP_ERR_INVALID, "model has no layers");
     if (x->ndim != 4 || x->shape[1] != m->c || x->shape[2] != m->h || x->shape[3] != m->w || x->shape[0] < 1) {
         char b[128];
@@ -586,6 +609,31 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
                             rp_shape_str(x->ndim, x->shape, b, sizeof b), m->c, m->h, m->w);
     }
     if (forward_run(m, x, m->training, !m->training, err)) return err->status;
+    *y = &m->nodes[m->output].out;
+    return RP_OK;
+}
+
+int rp_model_feature_forward(rp_model *m, const rp_tensor *x, const char *node, const rp_tensor **y,
+                             rp_error *err) {
+    feature_end(m);
+    int k = find_node(m, node);
+    if (k < 0) return rp_error_set(err, RP_ERR_NOTFOUND, "model has no layer '%s'", node);
+    if (k >= m->output)
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "layer '%s' is not before the model output: no gradient flows to it", node);
+    if (x->ndim != 4 || x->shape[1] != m->c || x->shape[2] != m->h || x->shape[3] != m->w || x->shape[0] < 1) {
+        char b[128];
+        return rp_error_set(err, RP_ERR_INVALID, "model input has shape %s, expected [N, %d, %d, %d]",
+                            rp_shape_str(x->ndim, x->shape, b, sizeof b), m->c, m->h, m->w);
+    }
+    m->stop = k;
+    m->stop_retain = m->nodes[k].retain;
+    m->nodes[k].retain = 1; /* its output and gradient outlive the pass */
+    /* not lean: keeps what the feature backward reads, never fused */
+    if (forward_run(m, x, m->training, 0, err)) {
+        feature_end(m);
+        return err->status;
+    }
     *y = &m->nodes[m->output].out;
     return RP_OK;
 }
@@ -607,8 +655,10 @@ static int node_buffer(rp_model *m, int k, int64_t n, int lean, rp_error *err) {
         g->out = rp_tensor_view(&src->out, nd, shape);
         g->aslot = src->aslot;
         if (g->aslot >= 0) m->aref[g->aslot] = g->keep ? ACT_PINNED : m->aref[g->aslot] + g->consumers + 1;
-    } else if (!g->keep && !(lean && g->out.owns && g->out.cap >= need)) {
-        /* (a lean forward writes into the buffer a training forward left) */
+    } else if (!g->keep && !((lean || m->stop >= 0) && g->out.owns && g->out.cap >= need)) {
+        /* (a lean forward or a feature-gradient pass writes into the buffer
+           a training forward left: handing it to the pool would make the
+           next training step allocate it again) */
         if ((g->aslot = act_acquire(m, need, g->consumers + 1, err)) < 0) return err->status;
         if (g->out.owns) rp_tensor_release(&g->out);
         g->out = rp_tensor_view(m->apool[g->aslot], nd, shape);
@@ -656,7 +706,7 @@ static const rp_run_ctx *node_ctx(const rp_model *m, const gnode *g, const rp_ru
 void rp_model_set_freeze_bn(rp_model *m, int on) { m->freeze_bn = on != 0; }
 
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
-    rp_run_ctx ctx = {training, m->seed, m->step, 1}, nctx;
+    rp_run_ctx ctx = {training, m->seed, m->step, 1, 0}, nctx;
     int64_t n = x->shape[0];
     /* keep the header: callers pass views that end with their scope */
     if (x != &m->xview) m->xview = rp_tensor_view(x, x->ndim, x->shape);
@@ -765,7 +815,27 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
     return RP_OK;
 }
 
+static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err);
+
 int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
+    feature_end(m);
+    return backward_run(m, dy, err);
+}
+
+int rp_model_feature_backward(rp_model *m, const rp_tensor *dy, const rp_tensor **feat,
+                              const rp_tensor **grad, rp_error *err) {
+    if (m->stop < 0)
+        return rp_error_set(err, RP_ERR_INVALID, "feature backward without a feature forward");
+    if (backward_run(m, dy, err)) return err->status;
+    gnode *g = &m->nodes[m->stop];
+    if (!g->grad_ready || g->gslot < 0)
+        return rp_error_set(err, RP_ERR_INTERNAL, "layer '%s' received no gradient", g->name);
+    *feat = &g->out;
+    *grad = GRAD(m, g);
+    return RP_OK;
+}
+
+static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
     if (m->output < 0) return rp_error_set(err, RP_ERR_INVALID, "model has no layers");
     gnode *og = &m->nodes[m->output];
     if (!og->out.data || !m->last_x || !rp_tensor_same_shape(&og->out, dy)) {
@@ -788,9 +858,9 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
     if ((og->gslot = grad_acquire(m, dy->ndim, dy->shape, err)) < 0) return err->status;
     memcpy(GRAD(m, og)->data, dy->data, dy->numel * sizeof(float));
     og->grad_ready = 1;
-    rp_run_ctx ctx = {m->training, m->seed, m->step, 1};
+    rp_run_ctx ctx = {m->training, m->seed, m->step, 1, m->stop >= 0};
     int64_t n = dy->shape[0];
-    for (int k = m->output; k >= 0; k--) {
+    for (int k = m->output; k > m->stop; k--) { /* (stop = -1: every node) */
         gnode *g = &m->nodes[k];
         if (!g->grad_ready) continue;
         if (!g->wants) {
@@ -821,7 +891,7 @@ int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err) {
             }
             any = 1;
         }
-        if (!any && !has_trainable(g)) {
+        if (!any && (m->stop >= 0 || !has_trainable(g))) {
             if (!g->retain) grad_release(m, g);
             continue;
         }
@@ -879,7 +949,8 @@ const rp_tensor *rp_model_node_grad(const rp_model *m, const char *node) {
 
 const char *rp_model_last_conv(const rp_model *m) {
     for (int k = m->output; k >= 0; k--)
-        if (m->nodes[k].ndim == 4) return m->nodes[k].name;
+        if (m->nodes[k].ndim == 4 && m->nodes[k].shape[2] * m->nodes[k].shape[3] > 1)
+            return m->nodes[k].name;
     return NULL;
 }
 
@@ -1192,6 +1263,79 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     return RP_OK;
 }
 
+int rp_model_output_node(const rp_model *m) { return m->output; }
+
+int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max) {
+    if (i >= m->n) return 0;
+    const gnode *g = &m->nodes[i];
+    for (int k = 0; k < g->n_in && k < max; k++) in[k] = g->in[k];
+    return g->n_in;
+}
+
+int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out, rp_error *err) {
+    *out = NULL;
+    if (last >= m->n || first > last)
+        return rp_error_set(err, RP_ERR_INVALID, "model slice %zu..%zu: the model has nodes 0..%zu", first, last,
+                            m->n ? m->n - 1 : 0);
+    /* the one tensor entering the range from outside (-1 = model input) */
+    int cut = -2;
+    for (size_t k = first; k <= last; k++) {
+        const gnode *g = &m->nodes[k];
+        for (int i = 0; i < g->n_in; i++) {
+            int j = g->in[i];
+            if (j >= (int)first) continue;
+            if (cut != -2 && cut != j)
+                return rp_error_set(err, RP_ERR_INVALID,
+                                    "cannot cut the model before '%s': the layers from there on read both '%s' "
+                                    "and '%s'",
+                                    m->nodes[first].name, cut < 0 ? "input" : m->nodes[cut].name,
+                                    j < 0 ? "input" : m->nodes[j].name);
+            cut = j;
+        }
+    }
+    if (cut == -2) cut = (int)first - 1; /* (a range reading nothing: never built by the zoo) */
+    int c = m->c, h = m->h, w = m->w, flat = 0;
+    if (cut >= 0) {
+        const gnode *s = &m->nodes[cut];
+        if (s->ndim == 4) {
+            c = (int)s->shape[1], h = (int)s->shape[2], w = (int)s->shape[3];
+        } else if (s->ndim == 2) {
+            c = (int)s->shape[1], h = 1, w = 1, flat = 1;
+        } else {
+            char b[96];
+            return rp_error_set(err, RP_ERR_INVALID,
+                                "cannot cut the model before '%s': '%s' outputs %s (a slice starts from "
+                                "[N, C, H, W] or [N, F])",
+                                m->nodes[first].name, s->name, rp_shape_str(s->ndim, s->shape, b, sizeof b));
+        }
+    }
+    rp_model *sl;
+    if (rp_model_new(c, h, w, &sl, err)) return err->status;
+    const char *src = "input";
+    if (flat) {
+        src = "slice.flatten";
+        if (rp_model_add(sl, src, "flatten", NULL, NULL, 0, err)) goto fail;
+    }
+    for (size_t k = first; k <= last; k++) {
+        const gnode *g = &m->nodes[k];
+        const char *ins[RP_MAX_LAYER_INPUTS];
+        for (int i = 0; i < g->n_in; i++) ins[i] = g->in[i] < (int)first ? src : m->nodes[g->in[i]].name;
+        if (rp_model_add(sl, g->name, g->type, g->opts, ins, g->n_in, err)) goto fail;
+    }
+    if (rp_model_set_output(sl, m->nodes[last].name, err)) goto fail;
+    copy_params(sl, m, 1);
+    sl->no_fuse = m->no_fuse;
+    sl->training = m->training;
+    sl->seed = m->seed;
+    sl->step = m->step;
+    *out = sl;
+    return RP_OK;
+fail:
+    rp_error_prefix(err, "model slice from '%s': ", m->nodes[first].name);
+    rp_model_free(sl);
+    return err->status;
+}
+
 /* Append a node described by name/type/opts/inputs from a seq of strings. */
 static int add_from_entry(rp_model *m, const rp_node *e, const char *rename_input, rp_error *err) {
     const rp_node *ins = rp_node_get(e, "in");
@@ -1281,12 +1425,17 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     return RP_OK;
 }
 
-/* SEEDS S1: two learned 3x3 'same' convolutions (1 → 3 → C, C = the model's
- * input channels, 3 for colour models) named adapter.0 / adapter.1, in front
- * of the model; the model then takes 1-channel input. */
+/* SEEDS S1: two learned 3x3 'same' convolutions (1 → 3 → 3) named adapter.0 /
+ * adapter.1, in front of a 3-channel (colour) model; the model then takes
+ * 1-channel input. */
 int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
     if (find_node(m, "adapter.0") >= 0)
         return rp_error_set(err, RP_ERR_INVALID, "gray adapter: the model already has one");
+    if (m->c != 3)
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "gray adapter: it goes in front of a 3-channel network (1 -> 3 -> 3), "
+                            "but this model takes %d channel%s",
+                            m->c, m->c == 1 ? "" : "s");
     rp_node *t = arch_tree(m);
     if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     const rp_node *nodes = rp_node_get(t, "nodes");
@@ -1294,7 +1443,7 @@ int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
     int st = rp_model_new(1, m->h, m->w, &n, err);
     const char *a0 = "adapter.0";
     if (st == RP_OK) st = rp_model_addf(n, "adapter.0", "conv2d", NULL, 0, err, "{out: 3, kernel: 3, padding: 1}");
-    if (st == RP_OK) st = rp_model_addf(n, "adapter.1", "conv2d", &a0, 1, err, "{out: %d, kernel: 3, padding: 1}", m->c);
+    if (st == RP_OK) st = rp_model_addf(n, "adapter.1", "conv2d", &a0, 1, err, "{out: 3, kernel: 3, padding: 1}");
     for (size_t i = 0; st == RP_OK && i < nodes->n; i++) st = add_from_entry(n, nodes->items[i], "adapter.1", err);
     const char *o = rp_node_str(rp_node_get(t, "output"));
     if (st == RP_OK && o) st = rp_model_set_output(n, o, err);

@@ -15,11 +15,9 @@ int rp_model_from_arch(const rp_node *arch, rp_model **out, rp_error *err);
 typedef int (*rp_model_init_fn)(rp_model *m, uint64_t seed, rp_error *err);
 void rp_model_set_init_hook(rp_model *m, rp_model_init_fn fn);
 
-/* Layer of a node by name (borrowed; NULL when absent) and its type. */
+/* Layer of a node by name (borrowed; NULL when absent). Node names and
+ * types by index: rp_model_num_nodes etc. in runpipe/nn.h. */
 rp_layer *rp_model_layer(rp_model *m, const char *node);
-size_t rp_model_num_nodes(const rp_model *m);
-const char *rp_model_node_name(const rp_model *m, size_t i);
-const char *rp_model_node_type(const rp_model *m, size_t i);
 rp_layer *rp_model_node_layer(rp_model *m, size_t i);
 
 /* Bytes of forward activation buffers the model holds right now: node
@@ -30,5 +28,17 @@ size_t rp_model_activation_bytes(const rp_model *m);
 /* How many chains the last forward computed fused (eval-mode fusion, see
  * rp_model_forward); 0 after a training forward or with fusion off. */
 int rp_model_fused_chains(const rp_model *m);
+
+/* Feature-gradient pass (Grad-CAM, nn/gradcam.c). A forward in the model's
+ * mode that keeps what a backward from the output down to node `node` reads
+ * (*y borrowed), then a backward from dy (gradient of the output) that
+ * computes only the output gradients between the output and `node`, touching
+ * no parameter gradient; *feat = the node's output, *grad = d/d(feat), both
+ * borrowed until the next forward. The next rp_model_forward/backward ends
+ * the pass. */
+int rp_model_feature_forward(rp_model *m, const rp_tensor *x, const char *node, const rp_tensor **y,
+                             rp_error *err);
+int rp_model_feature_backward(rp_model *m, const rp_tensor *dy, const rp_tensor **feat,
+                              const rp_tensor **grad, rp_error *err);
 
 #endif

@@ -19,13 +19,18 @@ int64_t rp_sched_total(const rp_node *params, int64_t epochs, int64_t spe) {
     return t > 0 ? t : 1;
 }
 
-int64_t rp_sched_span(const rp_node *params, const char *key, int64_t total) {
-    double v = rp_param_double(params, key);
-    if (v <= 1.0) {
-        int64_t s = (int64_t)llround(v * (double)total);
-        return s < 1 ? 1 : s;
-    }
-    return (int64_t)llround(v);
+double rp_sched_point(const rp_node *v, int64_t total) {
+    const char *s = rp_node_str(v);
+    size_t n = s ? strlen(s) : 0;
+    if (n && s[n - 1] == '%') return strtod(s, NULL) / 100.0 * (double)total;
+    double d = 0;
+    rp_node_as_double(v, &d, NULL);
+    return d;
+}
+
+int64_t rp_sched_count(const rp_node *v, int64_t total, int64_t min) {
+    int64_t n = (int64_t)llround(rp_sched_point(v, total));
+    return n < min ? min : n;
 }
 
 void *rp_sched_basic_new(size_t size, double base_lr, rp_error *err) {

@@ -1,7 +1,8 @@
 /* cosine_warm_restarts: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts
  * (SGDR, Loshchilov & Hutter 2017): lr = eta_min + (base - eta_min) *
  * (1 + cos(pi * T_cur / T_i)) / 2; T_cur += 1 each step and when it reaches
- * T_i the cycle restarts with T_i *= T_mult. */
+ * T_i the cycle restarts with T_i *= T_mult. T_0 may be "P%" of the epochs
+ * (rounded, at least 1). */
 #include "optim/sched_impl.h"
 
 typedef struct st {
@@ -14,7 +15,7 @@ static int s_create(const rp_node *params, double base_lr, int64_t epochs, int64
                     rp_error *err) {
     st *s = rp_sched_basic_new(sizeof *s, base_lr, err);
     if (!s) return err->status;
-    s->t0 = rp_sched_span(params, "T_0", rp_sched_total(params, epochs, spe));
+    s->t0 = rp_sched_count(rp_node_get(params, "T_0"), rp_sched_total(params, epochs, spe), 1);
     s->tmult = rp_param_int(params, "T_mult");
     s->eta_min = rp_param_double(params, "eta_min");
     s->ti = s->t0;

@@ -14,9 +14,15 @@
 
 /* Units the scheduler counts: epochs, or batches with `interval: batch`. */
 int64_t rp_sched_total(const rp_node *params, int64_t epochs, int64_t steps_per_epoch);
-/* A length option that may be a fraction of the total (value <= 1 means
- * round(value * total), at least 1) or a count. */
-int64_t rp_sched_span(const rp_node *params, const char *key, int64_t total);
+/* A schedule point or length (T_max, milestones, step_size, ...): a number
+ * keeps PyTorch's meaning, a count of epochs (or of batches with
+ * `interval: batch`), non-integers allowed where PyTorch allows them; a
+ * string "P%" (the schema's pattern) is P percent of `total`, unrounded.
+ * `v` borrowed, validated by the schema. */
+double rp_sched_point(const rp_node *v, int64_t total);
+/* The same for an option that PyTorch takes as an integer: rounded to the
+ * nearest integer, at least `min`. */
+int64_t rp_sched_count(const rp_node *v, int64_t total, int64_t min);
 
 /* Every scheduler's state struct starts with this (simple schedulers keep
  * just it), so a state pointer is also a pointer to its rp_sched_basic. */

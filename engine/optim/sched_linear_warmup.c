@@ -1,4 +1,5 @@
-/* linear_warmup: torch.optim.lr_scheduler.LinearLR, recursive form: epoch 0 lr = base*start_factor; then lr *= 1 + (end - start)/(total*start + (e-1)*(end - start)) up to total_iters. */
+/* linear_warmup: torch.optim.lr_scheduler.LinearLR, recursive form: epoch 0 lr = base*start_factor; then lr *= 1 + (end - start)/(total*start + (e-1)*(end - start)) up to total_iters
+ * (epochs, batches or "P%" of them). */
 #include "optim/sched_impl.h"
 
 typedef struct st {
@@ -8,10 +9,10 @@ typedef struct st {
 } st;
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
-    (void)total, (void)err;
+    (void)err;
     s->sf = rp_param_double(params, "start_factor");
     s->ef = rp_param_double(params, "end_factor");
-    s->total = rp_param_int(params, "total_iters");
+    s->total = rp_sched_count(rp_node_get(params, "total_iters"), total, 1);
     return RP_OK;
 }
 

@@ -1,4 +1,6 @@
-/* multistep: torch.optim.lr_scheduler.MultiStepLR (lr *= gamma^k when last_epoch is a milestone listed k times). */
+/* multistep: torch.optim.lr_scheduler.MultiStepLR (lr *= gamma^k when
+ * last_epoch is a milestone listed k times). A milestone is an epoch (or
+ * batch) number or "P%" of them, rounded to the nearest. */
 #include "optim/sched_impl.h"
 
 typedef struct st {
@@ -9,11 +11,13 @@ typedef struct st {
 } st;
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
-    (void)total, (void)err;
-    double ms[64];
-    int n = rp_param_doubles(params, "milestones", ms, 64);
-    s->nm = n < 0 ? 0 : n;
-    for (int i = 0; i < s->nm; i++) s->m[i] = (int64_t)ms[i];
+    const rp_node *ms = rp_node_get(params, "milestones");
+    size_t n = rp_node_len(ms);
+    if (n > RP_COUNT(s->m))
+        return rp_error_at(err, ms, RP_ERR_INVALID, "at most %zu milestones", RP_COUNT(s->m));
+    s->nm = (int)n;
+    /* "80%" of 30 epochs is milestone 24, as PyTorch's MultiStepLR(o, [24]) */
+    for (size_t i = 0; i < n; i++) s->m[i] = rp_sched_count(rp_node_at(ms, i), total, 0);
     s->gamma = rp_param_double(params, "gamma");
     return RP_OK;
 }

@@ -1,4 +1,6 @@
-/* step: torch.optim.lr_scheduler.StepLR (recursive form: lr *= gamma when last_epoch is a positive multiple of step_size). */
+/* step: torch.optim.lr_scheduler.StepLR (recursive form: lr *= gamma when
+ * last_epoch is a positive multiple of step_size; step_size may be "P%" of
+ * the epochs, rounded, at least 1). */
 #include "optim/sched_impl.h"
 
 typedef struct st {
@@ -8,8 +10,7 @@ typedef struct st {
 } st;
 
 static int s_init(st *s, const rp_node *params, int64_t total, rp_error *err) {
-    (void)total;
-    s->step_size = rp_param_int(params, "step_size");
+    s->step_size = rp_sched_count(rp_node_get(params, "step_size"), total, 1);
     s->gamma = rp_param_double(params, "gamma");
     if (s->step_size < 1) return rp_error_at(err, params, RP_ERR_INVALID, "step_size must be >= 1");
     return RP_OK;

@@ -58,6 +58,11 @@ static void label_into(rp_strbuf *b, const rp_node *v, int top) {
 
 char *rp_value_label(const rp_node *v) {
     rp_strbuf b = {0};
+    const char *name = rp_matrix_value_name(v); /* {name: cutout, ...} is called cutout */
+    if (name) {
+        rp_strbuf_puts(&b, name);
+        return rp_strbuf_take(&b);
+    }
     label_into(&b, v, 1);
     if (!b.p) rp_strbuf_puts(&b, "");
     return rp_strbuf_take(&b);

@@ -115,7 +115,7 @@ int rp_plan_run(const rp_plan *p, const struct rp_exec_opts *o, rp_run_result *r
             size_t sl = srundir ? strlen(srundir) : 0;
             if (sl > 1 && srundir[sl - 1] == '/') srundir[sl - 1] = 0;
         }
-        struct rp_stage ctx = {p, i, s, store, o, NULL, sr, srundir ? srundir : o->rundir};
+        struct rp_stage ctx = {p, i, s, store, o, NULL, sr, srundir ? srundir : o->rundir, NULL};
         rp_error e;
         rp_error_clear(&e);
         int cacheable = o->cache && s->key[0] && rp_stage_cacheable(s);

@@ -141,6 +141,8 @@ struct rp_stage {
     char *dir;                /* <rundir>/<id>, made on first rp_stage_dir */
     rp_stage_result *res;
     const char *rundir;       /* the cell's directory, or <root>/<shared_dir> */
+    void **capture;           /* rp_stage_call: outputs land here (one slot per
+                                 output port) instead of in the store */
 };
 
 /* ---- foreach (foreach.c) ------------------------------------------------------------ */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/schema.h"
 #include "run/pipeline.h"
 #include "runpipe/artifact.h"
 #include "runpipe/data.h"
@@ -216,6 +217,11 @@ int rp_stage_output(rp_stage *st, const char *port, void *artifact, rp_error *er
     const struct rp_stage_def *d = st->ps->entry->def;
     for (size_t i = 0; port && i < d->n_outputs; i++)
         if (strcmp(d->outputs[i].name, port) == 0) {
+            if (st->capture) {
+                if (st->capture[i]) rp_artifact_destroy(d->outputs[i].type, st->capture[i]);
+                st->capture[i] = artifact;
+                return RP_OK;
+            }
             int s = rp_store_put(st->store, st->idx, i, d->outputs[i].type, artifact, err);
             if (s != RP_OK) rp_error_prefix(err, "output '%s': ", port);
             return s;
@@ -246,4 +252,79 @@ void rp_stage_note(rp_stage *st, const char *key, double value) {
     memcpy(k, key, l);
     r->note_keys[r->n_notes] = k;
     r->note_vals[r->n_notes++] = value;
+}
+
+int rp_stage_call(rp_stage *st, const char *use, const rp_node *params, const char *port,
+                  void **out, rp_error *err) {
+    *out = NULL;
+    const rp_stage_entry *e = use ? rp_registry_stage(use) : NULL;
+    if (!e)
+        return rp_error_set(err, RP_ERR_NOTFOUND,
+                            "stage '%s' is not available (its plugin did not load: see "
+                            "'runpipe stages')",
+                            use ? use : "(null)");
+    const struct rp_stage_def *d = e->def;
+    for (size_t i = 0; i < d->n_inputs; i++)
+        if (!(d->inputs[i].flags & RP_PORT_OPTIONAL))
+            return rp_error_set(err, RP_ERR_INTERNAL,
+                                "stage '%s' needs input '%s': only stages without inputs can be "
+                                "called from another stage",
+                                use, d->inputs[i].name);
+    size_t k = d->n_outputs;
+    for (size_t i = 0; port && i < d->n_outputs; i++)
+        if (!strcmp(d->outputs[i].name, port)) k = i;
+    if (k == d->n_outputs)
+        return rp_error_set(err, RP_ERR_INTERNAL, "stage '%s' has no output '%s'", use,
+                            port ? port : "(null)");
+    const rp_schema *sch = NULL;
+    int s = rp_schema_get(use, &sch, err);
+    if (s != RP_OK) return s;
+    char ctx[300];
+    snprintf(ctx, sizeof ctx, "%s: ", use);
+    rp_diag dg;
+    rp_diag_init(&dg);
+    rp_node *norm = NULL;
+    if (rp_schema_validate(sch, params, ctx, &norm, &dg) != RP_OK) {
+        /* parameters built by a stage: a bug in that stage, reported in full */
+        if (dg.n) *err = dg.e[0];
+        else rp_error_set(err, RP_ERR_INVALID, "%sinvalid parameters", ctx);
+        err->status = RP_ERR_INTERNAL;
+        rp_diag_release(&dg);
+        rp_node_free(norm);
+        return RP_ERR_INTERNAL;
+    }
+    rp_diag_release(&dg);
+    void **cap = calloc(d->n_outputs ? d->n_outputs : 1, sizeof *cap);
+    if (!cap) {
+        rp_node_free(norm);
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    }
+    rp_plan_stage ps = *st->ps;
+    ps.use = (char *)use;
+    ps.entry = e;
+    ps.params = norm;
+    ps.inputs = NULL;
+    struct rp_stage sub = {.plan = st->plan,
+                           .idx = st->idx,
+                           .ps = &ps,
+                           .store = st->store,
+                           .opts = st->opts,
+                           .rundir = st->rundir,
+                           .capture = cap};
+    s = d->run(&sub, err);
+    free(sub.dir);
+    if (s == RP_OK && !cap[k])
+        s = rp_error_set(err, RP_ERR_INTERNAL, "stage '%s' finished without its output '%s'", use,
+                         port);
+    if (s == RP_OK) {
+        *out = cap[k];
+        cap[k] = NULL;
+    } else {
+        rp_error_prefix(err, "%s", ctx);
+    }
+    for (size_t i = 0; i < d->n_outputs; i++)
+        if (cap[i]) rp_artifact_destroy(d->outputs[i].type, cap[i]);
+    free(cap);
+    rp_node_free(norm);
+    return s;
 }

@@ -8,17 +8,9 @@
  * convolutions, BN weight 1 / bias 0, fc the default Linear init. */
 #include "zoo/resnet_util.h"
 
-static int tv_init(rp_model *m, uint64_t seed, rp_error *err) {
-    (void)err;
-    return rn_kaiming(m, seed, 1, 0);
-}
-
-static int tv_resnet(const rp_node *opts, const int *blocks, int bottleneck, rp_model **out, rp_error *err) {
-    int classes = (int)rp_param_int(opts, "classes"), in_ch = (int)rp_param_int(opts, "in_channels");
-    int size = (int)rp_param_int(opts, "size");
-    rp_model *m;
-    if (rp_model_new(in_ch, size, size, &m, err)) return err->status;
+int rn_tv_trunk(rp_model *m, const int *blocks, int bottleneck, char stages[5][160], rp_error *err) {
     int st = rn_conv_bn(m, "conv1", "bn1", "relu", NULL, 64, 7, 2, 3, err);
+    snprintf(stages[0], 160, "relu");
     if (!st) st = rp_model_addf(m, "maxpool", "maxpool2d", NULL, 0, err, "{kernel: 3, stride: 2, padding: 1}");
     char prev[160] = "maxpool", p[64], a[160], b[160], c[160], d[160];
     int inpl = 64, exp = bottleneck ? 4 : 1;
@@ -56,7 +48,23 @@ static int tv_resnet(const rp_node *opts, const int *blocks, int bottleneck, rp_
             if (!st) st = rp_model_add(m, prev, "relu", NULL, NULL, 0, err);
             inpl = planes * exp;
         }
+        snprintf(stages[s + 1], 160, "%s", prev);
     }
+    return st;
+}
+
+int rn_tv_init(rp_model *m, uint64_t seed, rp_error *err) {
+    (void)err;
+    return rn_kaiming(m, seed, 1, 0);
+}
+
+static int tv_resnet(const rp_node *opts, const int *blocks, int bottleneck, rp_model **out, rp_error *err) {
+    int classes = (int)rp_param_int(opts, "classes"), in_ch = (int)rp_param_int(opts, "in_channels");
+    int size = (int)rp_param_int(opts, "size");
+    rp_model *m;
+    if (rp_model_new(in_ch, size, size, &m, err)) return err->status;
+    char stages[5][160];
+    int st = rn_tv_trunk(m, blocks, bottleneck, stages, err);
     if (!st) st = rp_model_add(m, "avgpool", "adaptive_avgpool2d", NULL, NULL, 0, err);
     if (!st) st = rp_model_add(m, "flatten", "flatten", NULL, NULL, 0, err);
     if (!st) st = rp_model_addf(m, "fc", "linear", NULL, 0, err, "{out: %d}", classes);
@@ -64,16 +72,16 @@ static int tv_resnet(const rp_node *opts, const int *blocks, int bottleneck, rp_
         rp_model_free(m);
         return st;
     }
-    rp_model_set_init_hook(m, tv_init);
+    rp_model_set_init_hook(m, rn_tv_init);
     *out = m;
     return RP_OK;
 }
 
-static const int b18[4] = {2, 2, 2, 2}, b34[4] = {3, 4, 6, 3};
+const int rn_tv_blocks18[4] = {2, 2, 2, 2}, rn_tv_blocks34[4] = {3, 4, 6, 3};
 
-static int build18(const rp_node *o, rp_model **out, rp_error *err) { return tv_resnet(o, b18, 0, out, err); }
-static int build34(const rp_node *o, rp_model **out, rp_error *err) { return tv_resnet(o, b34, 0, out, err); }
-static int build50(const rp_node *o, rp_model **out, rp_error *err) { return tv_resnet(o, b34, 1, out, err); }
+static int build18(const rp_node *o, rp_model **out, rp_error *err) { return tv_resnet(o, rn_tv_blocks18, 0, out, err); }
+static int build34(const rp_node *o, rp_model **out, rp_error *err) { return tv_resnet(o, rn_tv_blocks34, 0, out, err); }
+static int build50(const rp_node *o, rp_model **out, rp_error *err) { return tv_resnet(o, rn_tv_blocks34, 1, out, err); }
 
 static const struct rp_arch_ops resnet18_ops = {build18}, resnet34_ops = {build34}, resnet50_ops = {build50};
 RP_COMPONENT(RP_COMP_ARCH, "resnet18", "ResNet-18, torchvision layout and names", resnet18_ops)

@@ -1,5 +1,5 @@
-/* Block builders shared by the ResNet families (arch_cifar_resnet.c,
- * arch_resnet.c). Internal. */
+/* Block builders shared by the ResNet families (cifar_resnet.c, resnet.c,
+ * unet_resnet.c). Internal. */
 #ifndef RP_ENGINE_ARCH_RESNET_UTIL_H
 #define RP_ENGINE_ARCH_RESNET_UTIL_H
 
@@ -38,5 +38,16 @@ static inline int rn_kaiming(rp_model *m, uint64_t seed, int fan_out, int linear
     }
     return RP_OK;
 }
+
+/* torchvision's ImageNet ResNet trunk (resnet.c): conv1 + bn1 + relu,
+ * maxpool, layer1..layer4 with torchvision's names, from the model input.
+ * blocks: rn_tv_blocks18 (BasicBlock) or rn_tv_blocks34 (BasicBlock for
+ * ResNet-34, Bottleneck for ResNet-50). stages[0] = the node after conv1's
+ * relu (stride 2), stages[1..4] = the last node of layer1..layer4 (strides
+ * 4, 8, 16, 32). */
+extern const int rn_tv_blocks18[4], rn_tv_blocks34[4];
+int rn_tv_trunk(rp_model *m, const int *blocks, int bottleneck, char stages[5][160], rp_error *err);
+/* torchvision's init: every conv2d kaiming_normal_(mode='fan_out', relu). */
+int rn_tv_init(rp_model *m, uint64_t seed, rp_error *err);
 
 #endif

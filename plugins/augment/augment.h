@@ -14,21 +14,27 @@ int aug_run_stats(rp_stage *st, rp_error *err);
  * `fill`/`value` params: a number, a per-channel list, or (where allowed)
  * "mean" (per-channel mean of the image), "random" (standard normal per
  * pixel, torchvision's value='random'), "uniform" (U[0,1) per pixel). */
-enum { AUG_FILL_CONST = 0, AUG_FILL_MEAN, AUG_FILL_RANDOM, AUG_FILL_UNIFORM };
-typedef struct aug_fill {
-    int mode;
-    int n;          /* values given (1 = broadcast) */
-    float v[8];
-} aug_fill;
-int aug_parse_fill(const rp_node *params, const char *key, int allow_modes, aug_fill *f,
-                   rp_error *err);
+typedef rp_fill aug_fill;
+enum { AUG_FILL_CONST = RP_FILL_CONST, AUG_FILL_MEAN = RP_FILL_MEAN, AUG_FILL_RANDOM = RP_FILL_RANDOM,
+       AUG_FILL_UNIFORM = RP_FILL_UNIFORM };
+static inline int aug_parse_fill(const rp_node *params, const char *key, int allow_modes,
+                                 aug_fill *f, rp_error *err) {
+    return rp_fill_parse(params, key, allow_modes, f, err);
+}
 /* Per-channel constant for channel ch (CONST mode) or the channel mean. */
-float aug_fill_value(const aug_fill *f, const rp_sample *s, int ch);
+static inline float aug_fill_value(const aug_fill *f, const rp_sample *s, int ch) {
+    return rp_fill_value(f, &s->img, ch);
+}
 /* Check a CONST fill has 1 or C values. */
-int aug_check_fill(const aug_fill *f, const rp_sample *s, const char *what, rp_error *err);
+static inline int aug_check_fill(const aug_fill *f, const rp_sample *s, const char *what,
+                                 rp_error *err) {
+    return rp_fill_check(f, s->img.shape[0], what, err);
+}
 /* Fill rows [top, top+h) x cols [left, left+w) (clipped) of every channel. */
-void aug_fill_box(rp_sample *s, int64_t top, int64_t left, int64_t h, int64_t w,
-                  const aug_fill *f, rp_rng *rng);
+static inline void aug_fill_box(rp_sample *s, int64_t top, int64_t left, int64_t h, int64_t w,
+                                const aug_fill *f, rp_rng *rng) {
+    rp_fill_box(&s->img, top, left, h, w, f, rng);
+}
 
 /* ---- geometry helpers ---------------------------------------------------------- */
 /* Error when a mask is present but not the image's size. */

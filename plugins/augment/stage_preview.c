@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "augment.h"
-#include "draw.h"
 #include "runpipe/image.h"
 
 static const uint8_t white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
@@ -50,8 +49,8 @@ int aug_run_preview(rp_stage *st, rp_error *err) {
     }
     if (scale <= 0) scale = tw < 64 ? (64 + tw - 1) / tw : 1;
     int cw = tw * scale * (masks ? 2 : 1) + 8, chh = th * scale + 8 + 12;
-    canvas cv;
-    if (canvas_init(&cv, cols * cw + 4, rows * chh + 4, 40)) {
+    rp_canvas cv;
+    if (rp_canvas_init(&cv, cols * cw + 4, rows * chh + 4, 40)) {
         rp_sample_release(&s);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory for the preview");
     }
@@ -77,10 +76,10 @@ int aug_run_preview(rp_stage *st, rp_error *err) {
                     v = v < 0 ? 0 : v > 1 ? 1 : v;
                     rgb[c] = (uint8_t)(v * 255 + 0.5f);
                 }
-                canvas_rect(&cv, x0 + (int)x, y0 + (int)y, 1, 1, rgb);
+                rp_canvas_rect(&cv, x0 + (int)x, y0 + (int)y, 1, 1, rgb);
                 if (s.mask.data && y / scale < s.mask.h && x / scale < s.mask.w) {
                     mask_colour(s.mask.data[(y / scale) * s.mask.w + x / scale], rgb);
-                    canvas_rect(&cv, x0 + (int)(W * scale + x), y0 + (int)y, 1, 1, rgb);
+                    rp_canvas_rect(&cv, x0 + (int)(W * scale + x), y0 + (int)y, 1, 1, rgb);
                 }
             }
         char label[160];
@@ -91,8 +90,8 @@ int aug_run_preview(rp_stage *st, rp_error *err) {
         else if (s.label >= 0) snprintf(label, sizeof label, "%d #%llu", s.label, (unsigned long long)idx);
         else snprintf(label, sizeof label, "#%llu", (unsigned long long)idx);
         int ty = y0 + th * scale + 3;
-        canvas_rect(&cv, x0, ty - 1, cw - 8, 11, black);
-        canvas_text(&cv, x0 + 1, ty, 1, label, white);
+        rp_canvas_rect(&cv, x0, ty - 1, cw - 8, 11, black);
+        rp_canvas_text(&cv, x0 + 1, ty, 1, label, white);
     }
     rp_sample_release(&s);
     const char *dir;
@@ -102,7 +101,7 @@ int aug_run_preview(rp_stage *st, rp_error *err) {
         snprintf(path, sizeof path, "%s/%s", dir, file);
         st1 = rp_image_write_png(path, cv.px, cv.w, cv.h, 3, err);
     }
-    canvas_free(&cv);
+    rp_canvas_free(&cv);
     if (st1) return st1;
     rp_info("augment.preview: %d samples of %s → %s", count, ds->name, path);
     rp_files *f = rp_files_new(dir);

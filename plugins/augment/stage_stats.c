@@ -7,14 +7,18 @@
  * image and counting changed pixels. Draw d uses the stream keyed (seed,
  * stage id, 0, d / 4096), chunks summed in order: the result does not
  * depend on the thread count. Writes erased_area.csv (histogram) and
- * erased_area.png; metrics mean, std, applied_fraction, draws. */
+ * erased_area.png; metrics mean, std, applied_fraction, draws.
+ * CAM-guided erasing (`hook: cam_erasing`, S2) needs a model and images: the
+ * Grad-CAM arg-max of every image is computed once (rp_gradcam, batches of
+ * 128, eval mode as the hook's `mode` says), then draw d erases the box
+ * rp_cam_erasing_box places at image d mod n's arg-max, exactly as the hook
+ * would for that image. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "augment.h"
-#include "draw.h"
 #include "runpipe/image.h"
 
 int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
@@ -25,7 +29,7 @@ int64_t aug_has_draw(rp_rng *rng, int64_t H, int64_t W, const int64_t *sizes, in
                      double hide_prob, double p,
                      void (*hide)(int64_t y, int64_t x, int64_t size, void *ctx), void *ctx);
 
-enum { K_RE, K_CUTOUT, K_HAS, K_GENERIC };
+enum { K_RE, K_CUTOUT, K_HAS, K_CAM, K_GENERIC };
 
 typedef struct stats_cfg {
     int kind;
@@ -41,6 +45,9 @@ typedef struct stats_cfg {
     double hide_prob;
     /* generic */
     const rp_transform_chain *chain;
+    /* cam_erasing: arg-max (row, col) of n_img images */
+    int64_t b_h, n_img;
+    int32_t *argmax;
 } stats_cfg;
 
 typedef struct has_acc {
@@ -94,6 +101,18 @@ static int one_draw(const stats_cfg *c, rp_rng *rng, uint64_t d, uint8_t *bitmap
         *ratio = (double)n / HW;
         return RP_OK;
     }
+    case K_CAM: {
+        if (c->p < 1.0 && !(rp_rng_uniform(rng) < c->p)) {
+            *applied = 0;
+            return RP_OK;
+        }
+        const int32_t *am = c->argmax + 2 * (d % (uint64_t)c->n_img);
+        int64_t t, l, h, w;
+        if (rp_cam_erasing_box(rng, c->H, c->W, c->scale, c->ratio, 0, c->attempts, am[0], am[1],
+                               c->b_h, &t, &l, &h, &w))
+            *ratio = (double)(h * w) / HW;
+        return RP_OK;
+    }
     case K_HAS: {
         has_acc a = {c->H, c->W, 0};
         rp_rng probe = *rng;
@@ -124,6 +143,11 @@ static int one_draw(const stats_cfg *c, rp_rng *rng, uint64_t d, uint8_t *bitmap
 
 #define CHUNK 4096
 
+static int stats_draw(rp_stage *st, stats_cfg *cfg, const char *name, rp_transform_chain *chain,
+                      uint64_t draws, int bins, int only_applied, rp_error *err);
+static int stats_cam_prepare(rp_stage *st, const rp_node *p, const rp_node *hspec, uint64_t draws,
+                             int bins, int only_applied, rp_error *err);
+
 int aug_run_stats(rp_stage *st, rp_error *err) {
     const rp_node *p = rp_stage_params(st);
     stats_cfg c;
@@ -136,7 +160,13 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
     if (c.H <= 0 || c.W <= 0 || bins <= 0 || draws == 0)
         return rp_error_at(err, p, RP_ERR_INVALID,
                            "augment.stats: height, width, bins and draws must be positive");
-    const rp_node *spec = rp_node_get(p, "transform");
+    const rp_node *spec = rp_node_get(p, "transform"), *hspec = rp_node_get(p, "hook");
+    int has_t = spec && !rp_node_is_null(spec), has_h = hspec && !rp_node_is_null(hspec);
+    if (has_t == has_h)
+        return rp_error_at(err, has_h ? hspec : p, RP_ERR_INVALID,
+                           "augment.stats: give exactly one of 'transform' (an erasing "
+                           "transform) and 'hook' (cam_erasing)");
+    if (has_h) return stats_cam_prepare(st, p, hspec, draws, bins, only_applied, err);
     const char *name;
     const rp_node *tp;
     int rc = rp_component_spec(spec, &name, &tp, err);
@@ -182,7 +212,15 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
     }
     rp_node_free(filled);
     if (rc) return rc;
+    return stats_draw(st, &c, name, chain, draws, bins, only_applied, err);
+}
 
+
+/* Draw, reduce, write the histogram and the metrics (takes `chain`). */
+static int stats_draw(rp_stage *st, stats_cfg *cfg, const char *name, rp_transform_chain *chain,
+                      uint64_t draws, int bins, int only_applied, rp_error *err) {
+    const stats_cfg c = *cfg;
+    int rc = RP_OK;
     uint64_t nchunks = (draws + CHUNK - 1) / CHUNK;
     uint64_t *hist = calloc((size_t)nchunks * (size_t)bins, sizeof *hist);
     double *csum = calloc((size_t)nchunks * 3, sizeof *csum);
@@ -279,9 +317,9 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
     }
     /* histogram image */
     if (!rc) {
-        canvas cv;
+        rp_canvas cv;
         const int PW = 640, PH = 360, L = 60, R = 20, T = 30, B = 40;
-        if (canvas_init(&cv, PW, PH, 255)) rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        if (rp_canvas_init(&cv, PW, PH, 255)) rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         if (!rc) {
             const uint8_t axis[3] = {0, 0, 0}, bar[3] = {70, 110, 190}, grey[3] = {120, 120, 120};
             uint64_t hmax = 1;
@@ -290,27 +328,27 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
             for (int b = 0; b < bins; b++) {
                 int x0 = L + b * pw / bins, x1 = L + (b + 1) * pw / bins;
                 int bh = (int)((double)h[b] / (double)hmax * ph + 0.5);
-                canvas_rect(&cv, x0, T + ph - bh, x1 - x0 > 1 ? x1 - x0 - 1 : 1, bh, bar);
+                rp_canvas_rect(&cv, x0, T + ph - bh, x1 - x0 > 1 ? x1 - x0 - 1 : 1, bh, bar);
             }
-            canvas_rect(&cv, L, T + ph, pw, 1, axis);
-            canvas_rect(&cv, L - 1, T, 1, ph, axis);
+            rp_canvas_rect(&cv, L, T + ph, pw, 1, axis);
+            rp_canvas_rect(&cv, L - 1, T, 1, ph, axis);
             char lab[128];
             for (int k = 0; k <= 5; k++) {
                 int x = L + k * pw / 5;
-                canvas_rect(&cv, x, T + ph, 1, 5, axis);
+                rp_canvas_rect(&cv, x, T + ph, 1, 5, axis);
                 snprintf(lab, sizeof lab, "%.1f", k / 5.0);
-                canvas_text(&cv, x - 6, T + ph + 8, 1, lab, axis);
+                rp_canvas_text(&cv, x - 6, T + ph + 8, 1, lab, axis);
                 int y = T + ph - k * ph / 5;
                 snprintf(lab, sizeof lab, "%.3f", na > 0 ? (double)hmax / na * k / 5 : 0.0);
-                canvas_text(&cv, 4, y - 4, 1, lab, grey);
+                rp_canvas_text(&cv, 4, y - 4, 1, lab, grey);
             }
             snprintf(lab, sizeof lab, "%s: erased area ratio, %llu draws, mean %.4f std %.4f", name,
                      (unsigned long long)na, mean, sd);
-            canvas_text(&cv, L, 8, 1, lab, axis);
-            canvas_text(&cv, L + pw / 2 - 40, PH - 14, 1, "erased area / image area", axis);
+            rp_canvas_text(&cv, L, 8, 1, lab, axis);
+            rp_canvas_text(&cv, L + pw / 2 - 40, PH - 14, 1, "erased area / image area", axis);
             snprintf(path, sizeof path, "%s/erased_area.png", dir);
             rc = rp_image_write_png(path, cv.px, cv.w, cv.h, 3, err);
-            canvas_free(&cv);
+            rp_canvas_free(&cv);
         }
     }
     free(h);
@@ -338,6 +376,94 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
 /* ---- stage declaration ---- */
 static const struct rp_port stats_metrics_out[] = {
     {"metrics", RP_ART_METRICS, 0, "mean/std of the erased-area ratio + files"}};
-static const struct rp_stage_def stats_stage = {"augment.stats", "erased-area ratio distribution of an erasing transform (CSV + histogram)",
-     NULL, 0, stats_metrics_out, 1, aug_run_stats, RP_STAGE_CACHEABLE};
+static const struct rp_port stats_in[] = {
+    {"model", RP_ART_MODEL, RP_PORT_OPTIONAL, "with hook cam_erasing: the model whose CAMs place the boxes"},
+    {"data", RP_ART_DATASET, RP_PORT_OPTIONAL, "with hook cam_erasing: the images"},
+};
+static const struct rp_stage_def stats_stage = {"augment.stats", "erased-area ratio distribution of an erasing transform or of cam_erasing (CSV + histogram)",
+     stats_in, RP_COUNT(stats_in), stats_metrics_out, 1, aug_run_stats,
+     RP_STAGE_CACHEABLE};
 RP_STAGE(stats_stage)
+
+/* `hook: cam_erasing`: the box parameters from the hook's own (validated)
+ * params, the arg-max of every image of `data` under `model`. */
+static int stats_cam_prepare(rp_stage *st, const rp_node *p, const rp_node *hspec, uint64_t draws,
+                             int bins, int only_applied, rp_error *err) {
+    const char *name;
+    const rp_node *hp;
+    int rc = rp_component_spec(hspec, &name, &hp, err);
+    if (rc) return rc;
+    if (strcmp(name, "cam_erasing"))
+        return rp_error_at(err, hspec, RP_ERR_INVALID,
+                           "augment.stats: 'hook': only cam_erasing is measured, got '%s'", name);
+    rp_model *model = rp_stage_input(st, "model");
+    const rp_dataset *ds = rp_stage_input(st, "data");
+    if (!model || !ds)
+        return rp_error_at(err, hspec, RP_ERR_INVALID,
+                           "augment.stats: hook cam_erasing needs the inputs model and data (its "
+                           "boxes sit at each image's Grad-CAM arg-max)");
+    if (ds->size == 0) return rp_error_set(err, RP_ERR_INVALID, "dataset '%s' is empty", ds->name);
+    rp_node *hf = NULL;
+    if ((rc = rp_component_params(RP_COMP_BATCH_HOOK, name, hp, &hf, err))) return rc;
+    stats_cfg c;
+    memset(&c, 0, sizeof c);
+    c.kind = K_CAM;
+    c.p = rp_param_double(hf, "p");
+    c.scale[0] = rp_param_double(hf, "s_l");
+    c.scale[1] = rp_param_double(hf, "s_h");
+    c.ratio[0] = rp_param_double(hf, "r_1");
+    c.ratio[1] = 1.0 / c.ratio[0];
+    c.attempts = (int)rp_param_int(hf, "attempts");
+    c.b_h = rp_param_int(hf, "b_h");
+    const char *layer = rp_param_str(hf, "layer");
+    int use_label = !strcmp(rp_param_str(hf, "target"), "label");
+    int train_mode = !strcmp(rp_param_str(hf, "mode"), "train");
+    int64_t limit = rp_param_int(p, "images");
+    int mc, mh, mw;
+    rp_model_input_shape(model, &mc, &mh, &mw);
+    c.H = mh, c.W = mw;
+    c.n_img = limit > 0 && (uint64_t)limit < ds->size ? limit : (int64_t)ds->size;
+    c.argmax = malloc(sizeof *c.argmax * (size_t)(2 * c.n_img));
+    int32_t labels[128];
+    rp_tensor *x = NULL;
+    rp_sample s;
+    rp_sample_init(&s);
+    rp_gradcam_out o = {0};
+    rp_draw draw = {0};
+    if (!c.argmax) rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    if (!rc) rc = rp_tensor_new4(&x, 128, mc, mh, mw, err);
+    const size_t per = (size_t)mc * (size_t)mh * (size_t)mw;
+    for (int64_t b0 = 0; !rc && b0 < c.n_img; b0 += 128) {
+        int64_t nb = c.n_img - b0 < 128 ? c.n_img - b0 : 128;
+        for (int64_t k = 0; !rc && k < nb; k++) {
+            rc = rp_dataset_get(ds, (uint64_t)(b0 + k), &draw, &s, err);
+            if (!rc && s.img.numel != per)
+                rc = rp_error_set(err, RP_ERR_INVALID,
+                                  "augment.stats: image %lld of '%s' is not the model's input "
+                                  "size [%d, %d, %d]",
+                                  (long long)(b0 + k), ds->name, mc, mh, mw);
+            if (!rc && use_label && s.label < 0)
+                rc = rp_error_set(err, RP_ERR_INVALID,
+                                  "augment.stats: image %lld of '%s' has no label (cam_erasing "
+                                  "target: predicted)",
+                                  (long long)(b0 + k), ds->name);
+            if (rc) break;
+            memcpy(x->data + (size_t)k * per, s.img.data, per * sizeof(float));
+            labels[k] = s.label;
+        }
+        if (rc) break;
+        rp_tensor xv = *x;
+        xv.owns = 0;
+        xv.shape[0] = nb;
+        xv.numel = per * (size_t)nb;
+        rc = rp_gradcam(model, &xv, layer, use_label ? labels : NULL, train_mode, &o, err);
+        if (!rc) memcpy(c.argmax + 2 * b0, o.argmax, sizeof *o.argmax * (size_t)(2 * nb));
+    }
+    rp_sample_release(&s);
+    rp_tensor_free(x);
+    rp_gradcam_out_release(&o);
+    rp_node_free(hf);
+    if (!rc) rc = stats_draw(st, &c, name, NULL, draws, bins, only_applied, err);
+    free(c.argmax);
+    return rc;
+}

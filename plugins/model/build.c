@@ -87,8 +87,26 @@ void model_summary(const rp_model *m, const char *what, char *buf, size_t size) 
 
 static int present(const rp_node *n) { return n && n->kind != RP_NODE_NULL; }
 
-/* Zoo architecture with `classes` / `in_channels` / `size` from the stage params
- * merged into the arch's own params and validated against its schema. */
+/* The network behind the S1 grey adapter takes 3 channels (the adapter is
+ * 1 -> 3 -> 3): an explicit other in_channels is an error. */
+static int adapter_channels(const rp_node *p, rp_node *merged, rp_error *err) {
+    const rp_node *ic = rp_node_get(p, "in_channels");
+    if (present(ic)) {
+        if (rp_param_int(p, "in_channels") == 3) return RP_OK;
+        return rp_error_at(err, ic, RP_ERR_INVALID,
+                           "'gray_adapter' puts a 1 -> 3 -> 3 adapter in front of a 3-channel "
+                           "network; in_channels must be 3 (or left out), got %s",
+                           rp_node_str(ic));
+    }
+    rp_node *three = rp_node_new_scalar("3");
+    if (!three || rp_node_map_set(merged, "in_channels", three) != RP_OK)
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    return RP_OK;
+}
+
+/* Zoo architecture with `classes` / `in_channels` / `size` from the stage
+ * params merged into the arch's own params and validated against its schema
+ * (with gray_adapter the arch is built with 3 input channels). */
 static int build_arch(const rp_node *p, const rp_node *arch, rp_model **out, rp_error *err) {
     const char *name = NULL;
     const rp_node *ap = NULL;
@@ -105,6 +123,10 @@ static int build_arch(const rp_node *p, const rp_node *arch, rp_model **out, rp_
             rp_node_free(merged);
             return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         }
+    }
+    if (rp_param_bool(p, "gray_adapter") && (rc = adapter_channels(p, merged, err))) {
+        rp_node_free(merged);
+        return rc;
     }
     rp_node *valid = NULL;
     rc = rp_component_params(RP_COMP_ARCH, name, merged, &valid, err);
@@ -139,6 +161,10 @@ static int build_layers(const rp_node *p, const rp_node *layers, rp_model **out,
                                "layers themselves (or use 'head' to replace the last linear)",
                                arch_only[i]);
     }
+    if (rp_param_bool(p, "gray_adapter") && dims[0] != 3)
+        return rp_error_at(err, input, RP_ERR_INVALID,
+                           "'gray_adapter' puts a 1 -> 3 -> 3 adapter in front of a 3-channel "
+                           "network; 'input' must be [3, H, W] (the adapter makes it [1, H, W])");
     return rp_model_from_layers(layers, (int)dims[0], (int)dims[1], (int)dims[2], out, err);
 }
 

@@ -60,6 +60,11 @@ int rp_png_data_uri(rp_strbuf *b, const rp_tensor *img, int scale, rp_error *err
 
 int rp_mask_data_uri(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
                      rp_error *err) {
+    return rp_mask_data_uri_pal(b, mask, h, w, scale, NULL, 0, err);
+}
+
+int rp_mask_data_uri_pal(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
+                         const unsigned char (*palette)[3], int n_palette, rp_error *err) {
     static const unsigned char pal[12][3] = {
         {31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
         {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207},
@@ -73,6 +78,7 @@ int rp_mask_data_uri(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, in
             int32_t v = mask[(size_t)(y / scale) * (size_t)w + x / scale];
             unsigned char *o = px + ((size_t)y * W + x) * 3;
             if (v < 0 || v >= 255) o[0] = o[1] = o[2] = 0; /* ignored / void (255) */
+            else if (v < n_palette) memcpy(o, palette[v], 3);
             else memcpy(o, pal[v % 12], 3);
         }
     int rc = emit_png(b, px, W, H, 3, err);

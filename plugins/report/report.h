@@ -47,6 +47,13 @@ int rp_png_data_uri(rp_strbuf *b, const rp_tensor *img, int scale, rp_error *err
  * e.g. the usual 255 "void", are black). */
 int rp_mask_data_uri(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
                      rp_error *err);
+/* The same with the data set's own colours: class k < n_palette is
+ * palette[k] (RGB, borrowed), others the fixed palette. */
+int rp_mask_data_uri_pal(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
+                         const unsigned char (*palette)[3], int n_palette, rp_error *err);
+/* Class ids of "#RRGGBB" strings into out[n][3]; -1 and *bad = the index of
+ * the first malformed one. */
+int rp_parse_palette(const rp_node *list, unsigned char (*out)[3], int max, int *bad);
 
 /* ---- the report (write.c) -------------------------------------------------------- */
 typedef struct rp_report_input {
@@ -61,6 +68,13 @@ typedef struct rp_report_opts {
                              run folder's metrics.json is the engine's) */
     const rp_dataset *data; /* borrowed, may be NULL: sample images */
     int samples;          /* how many sample images */
+    rp_model *model;      /* borrowed, may be NULL: with a segmentation `data`,
+                             image / true mask / predicted mask of `predictions`
+                             samples (an eval forward; the model's own state
+                             is otherwise unchanged) */
+    int predictions;
+    const unsigned char (*palette)[3]; /* mask colours by class id, borrowed */
+    int n_palette;
     uint64_t seed;        /* (unused for sampling: evenly spaced indices) */
 } rp_report_opts;
 

@@ -53,6 +53,21 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
     o.json_dir = sdir;
     o.data = rp_stage_input(st, "data");
     o.samples = (int)rp_param_int(params, "samples");
+    o.model = rp_stage_input(st, "model");
+    o.predictions = (int)rp_param_int(params, "predictions");
+    const rp_node *pal = rp_node_get(params, "palette");
+    unsigned char colours[256][3];
+    int bad = -1;
+    o.n_palette = rp_parse_palette(pal, colours, 256, &bad);
+    o.palette = (const unsigned char(*)[3])colours;
+    if (o.n_palette < 0) {
+        free(labels);
+        free(in);
+        return rp_error_at(err, rp_node_at(pal, (size_t)bad), RP_ERR_INVALID,
+                           "report: 'palette': expected \"#RRGGBB\"");
+    }
+    if (o.model && o.data && o.data->task != RP_TASK_SEGMENT)
+        rp_info("report: '%s' has no masks: no predicted masks shown", o.data->name);
     o.seed = rp_stage_seed(st);
     char *pname = NULL;
     o.title = rp_param_has(params, "title") ? rp_param_str(params, "title") : NULL;
@@ -74,6 +89,9 @@ static const struct rp_port report_inputs[] = {
     {"metrics", RP_ART_METRICS, RP_PORT_MULTI,
      "metrics to include: train's history (learning curves), evaluate's tables, ..."},
     {"data", RP_ART_DATASET, RP_PORT_OPTIONAL, "dataset to show sample images from"},
+    {"model", RP_ART_MODEL, RP_PORT_OPTIONAL,
+     "segmentation model: predicted masks next to the true ones for `predictions` samples of "
+     "`data`"},
 };
 static const struct rp_stage_def report_stage = {"report",
      "write report.html (learning curves, confusion matrices, classification reports, sample "

@@ -2,6 +2,7 @@
  * table numbers (report.h). */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "report.h"
@@ -55,4 +56,20 @@ void rp_put_num(rp_strbuf *b, double v) {
     if (v == floor(v) && fabs(v) < 1e15) rp_strbuf_printf(b, "%.0f", v);
     else if (fabs(v) >= 1e-3 || v == 0) rp_strbuf_printf(b, "%.4f", v);
     else rp_strbuf_printf(b, "%.3g", v);
+}
+
+int rp_parse_palette(const rp_node *list, unsigned char (*out)[3], int max, int *bad) {
+    size_t n = rp_node_len(list);
+    int k = 0;
+    for (size_t i = 0; i < n && k < max; i++, k++) {
+        const char *t = rp_node_str(rp_node_at(list, i));
+        unsigned r, g, b;
+        char end;
+        if (!t || strlen(t) != 7 || sscanf(t, "#%2x%2x%2x%c", &r, &g, &b, &end) != 3) {
+            *bad = (int)i;
+            return -1;
+        }
+        out[k][0] = (unsigned char)r, out[k][1] = (unsigned char)g, out[k][2] = (unsigned char)b;
+    }
+    return k;
 }

@@ -120,16 +120,19 @@ static void cards(rp_strbuf *b, const rp_report_input *in, size_t n) {
 static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
     int ce = col_index(h, "epoch");
     if (ce < 0 || h->rows == 0) return;
-    double *x = malloc(sizeof(double) * h->rows * 6);
+    enum { NC = 9 };
+    double *x = malloc(sizeof(double) * h->rows * (NC + 1));
     if (!x) {
         b->oom = 1;
         return;
     }
-    double *cols[5];
-    const char *names[5] = {"train_loss", "val_loss", "train_acc", "val_acc", "lr"};
-    for (int k = 0; k < 5; k++) cols[k] = x + h->rows * (size_t)(k + 1);
-    int idx[5];
-    for (int k = 0; k < 5; k++) {
+    double *cols[NC];
+    /* segmentation histories also have mean IoU and Dice per epoch */
+    const char *names[NC] = {"train_loss", "val_loss",   "train_acc", "val_acc",  "lr",
+                             "train_miou", "train_dice", "val_miou",  "val_dice"};
+    for (int k = 0; k < NC; k++) cols[k] = x + h->rows * (size_t)(k + 1);
+    int idx[NC];
+    for (int k = 0; k < NC; k++) {
         idx[k] = col_index(h, names[k]);
         for (size_t i = 0; i < h->rows; i++)
             cols[k][i] = idx[k] >= 0 ? h->values[i * h->cols + (size_t)idx[k]] : NAN;
@@ -143,8 +146,17 @@ static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
     rp_svg_line_chart(b, title, "epoch", "loss", loss, 2, 540, 340);
     rp_series acc[2] = {{"train", "#1f77b4", x, cols[2], idx[2] >= 0 ? h->rows : 0, 0},
                         {"validation", "#ff7f0e", x, cols[3], idx[3] >= 0 ? h->rows : 0, 0}};
-    snprintf(title, sizeof title, "%s: accuracy", source);
+    int seg = idx[5] >= 0;
+    snprintf(title, sizeof title, seg ? "%s: pixel accuracy" : "%s: accuracy", source);
     rp_svg_line_chart(b, title, "epoch", "accuracy", acc, 2, 540, 340);
+    if (seg) {
+        rp_series ov[4] = {{"train IoU", "#1f77b4", x, cols[5], h->rows, 1},
+                           {"train Dice", "#1f77b4", x, cols[6], h->rows, 0},
+                           {"validation IoU", "#ff7f0e", x, cols[7], idx[7] >= 0 ? h->rows : 0, 1},
+                           {"validation Dice", "#ff7f0e", x, cols[8], idx[8] >= 0 ? h->rows : 0, 0}};
+        snprintf(title, sizeof title, "%s: mean IoU and Dice", source);
+        rp_svg_line_chart(b, title, "epoch", "mean over classes", ov, 4, 540, 340);
+    }
     int lr_varies = 0;
     for (size_t i = 1; idx[4] >= 0 && i < h->rows; i++)
         if (cols[4][i] != cols[4][0]) lr_varies = 1;
@@ -229,12 +241,123 @@ static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
     return rc;
 }
 
+/* Predicted masks (S1): for `o->predictions` evenly spaced samples of a
+ * segmentation data set, the image, its true mask and the model's argmax
+ * mask side by side, with the tile's pixel accuracy. */
+static int predictions(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
+    const rp_dataset *ds = o->data;
+    uint64_t n = (uint64_t)o->predictions < ds->size ? (uint64_t)o->predictions : ds->size;
+    rp_sample s;
+    rp_sample_init(&s);
+    rp_draw draw = {0};
+    int32_t *pred = NULL;
+    int rc = RP_OK;
+    rp_strbuf_puts(b, "<p class=\"muted\">");
+    rp_put_html(b, ds->name);
+    rp_strbuf_printf(b, ": %llu samples, evenly spaced; image, true mask, predicted mask "
+                        "(argmax per pixel).</p>\n<div class=\"grid-img\">\n",
+                     (unsigned long long)n);
+    rp_model_set_training(o->model, 0);
+    for (uint64_t i = 0; i < n && rc == RP_OK; i++) {
+        uint64_t idx = i * ds->size / n;
+        rc = rp_dataset_get(ds, idx, &draw, &s, err);
+        if (rc == RP_OK && !s.mask.data)
+            rc = rp_error_set(err, RP_ERR_INVALID, "sample %llu has no mask",
+                              (unsigned long long)idx);
+        if (rc != RP_OK) {
+            rp_error_prefix(err, "report: predictions on '%s': ", ds->name);
+            break;
+        }
+        rp_tensor x = s.img; /* [1, C, H, W] view of the sample */
+        x.owns = 0;
+        x.ndim = 4;
+        x.shape[0] = 1;
+        for (int d = 0; d < 3; d++) x.shape[d + 1] = s.img.shape[d];
+        const rp_tensor *y = NULL; /* [1, K, H, W] */
+        rc = rp_model_forward(o->model, &x, &y, err);
+        if (rc == RP_OK && (y->ndim != 4 || y->shape[2] != s.mask.h || y->shape[3] != s.mask.w)) {
+            char sh[96];
+            rc = rp_error_set(err, RP_ERR_INVALID,
+                              "the model gives %s, not per-pixel scores [1, classes, %lld, %lld]",
+                              rp_shape_str(y->ndim, y->shape, sh, sizeof sh),
+                              (long long)s.mask.h, (long long)s.mask.w);
+        }
+        if (rc != RP_OK) {
+            rp_error_prefix(err, "report: predictions on sample %llu of '%s': ",
+                            (unsigned long long)idx, ds->name);
+            break;
+        }
+        int64_t k = y->shape[1], hw = s.mask.h * s.mask.w, ok = 0, counted = 0;
+        int32_t *np = realloc(pred, (size_t)hw * sizeof *pred);
+        if (!np) {
+            rc = rp_error_set(err, RP_ERR_NOMEM, "report: out of memory");
+            break;
+        }
+        pred = np;
+        for (int64_t p = 0; p < hw; p++) {
+            int64_t best = 0;
+            for (int64_t c = 1; c < k; c++)
+                if (y->data[c * hw + p] > y->data[best * hw + p]) best = c;
+            pred[p] = (int32_t)best;
+            if (s.mask.data[p] >= 0 && s.mask.data[p] != 255) {
+                counted++;
+                ok += best == s.mask.data[p];
+            }
+        }
+        int side = (int)(s.mask.h > s.mask.w ? s.mask.h : s.mask.w);
+        int scale = side >= 96 ? 1 : (96 + side - 1) / side;
+        if (scale > 4) scale = 4;
+        rp_tensor *small = side > 128 ? shrink(&s.img, 128) : NULL;
+        rp_strbuf_puts(b, "<figure class=\"seg\"><img alt=\"image\" src=\"");
+        rc = rp_png_data_uri(b, small ? small : &s.img, small ? 1 : scale, err);
+        rp_tensor_free(small);
+        rp_strbuf_puts(b, "\"><img alt=\"true mask\" src=\"");
+        if (rc == RP_OK)
+            rc = rp_mask_data_uri_pal(b, s.mask.data, s.mask.h, s.mask.w, scale, o->palette,
+                                      o->n_palette, err);
+        rp_strbuf_puts(b, "\"><img alt=\"predicted mask\" src=\"");
+        if (rc == RP_OK)
+            rc = rp_mask_data_uri_pal(b, pred, s.mask.h, s.mask.w, scale, o->palette,
+                                      o->n_palette, err);
+        rp_strbuf_printf(b, "\"><figcaption>#%llu: pixel accuracy %.3f</figcaption></figure>\n",
+                         (unsigned long long)idx, counted ? (double)ok / (double)counted : 0.0);
+    }
+    rp_strbuf_puts(b, "</div>\n");
+    free(pred);
+    rp_sample_release(&s);
+    return rc;
+}
+
 /* ---- report.html ----------------------------------------------------------------- */
+
+static int is_svg(const char *f) {
+    size_t n = strlen(f);
+    return n > 4 && !strcmp(f + n - 4, ".svg");
+}
+
+/* A stage's SVG file (relative to the run folder), pasted into the page;
+ * a file that cannot be read or is not an <svg> document is only linked. */
+static void inline_svg(rp_strbuf *b, const char *rundir, const char *rel) {
+    char path[1200], *text = NULL;
+    size_t len = 0;
+    rp_error err;
+    snprintf(path, sizeof path, "%s/%s", rundir, rel);
+    rp_strbuf_puts(b, "<figure>");
+    if (rp_read_file(path, &text, &len, &err) == RP_OK && !strncmp(text, "<svg", 4))
+        rp_strbuf_add(b, text, len);
+    rp_strbuf_puts(b, "<figcaption><a href=\"");
+    rp_put_html(b, rel);
+    rp_strbuf_puts(b, "\">");
+    rp_put_html(b, rel);
+    rp_strbuf_puts(b, "</a></figcaption></figure>\n");
+    free(text);
+}
 
 int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in, size_t n,
                    rp_error *err) {
-    int has_hist = 0, has_eval = 0, has_other = 0, has_files = 0;
+    int has_hist = 0, has_eval = 0, has_other = 0, has_files = 0, has_svg = 0;
     for (size_t i = 0; i < n; i++) {
+        for (size_t f = 0; f < in[i].m->n_files; f++) has_svg |= is_svg(in[i].m->files[f]);
         for (size_t t = 0; t < in[i].m->n_tables; t++) {
             const char *tn = in[i].m->tables[t].name;
             if (strcmp(tn, "history") == 0) has_hist = 1;
@@ -264,6 +387,7 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
     if (has_hist) rp_strbuf_puts(b, "<a href=\"#curves\">learning curves</a>");
     if (has_eval) rp_strbuf_puts(b, "<a href=\"#evaluation\">evaluation</a>");
     if (o->data) rp_strbuf_puts(b, "<a href=\"#samples\">samples</a>");
+    if (has_svg) rp_strbuf_puts(b, "<a href=\"#charts\">charts</a>");
     if (has_other) rp_strbuf_puts(b, "<a href=\"#tables\">tables</a>");
     if (has_files) rp_strbuf_puts(b, "<a href=\"#files\">files</a>");
     rp_strbuf_puts(b, "<a href=\"#pipeline\">pipeline</a></nav></header>\n<main>\n");
@@ -343,6 +467,22 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
         rp_strbuf_puts(b, "</section>\n");
     }
 
+    if (o->data && o->model && o->predictions > 0 && o->data->task == RP_TASK_SEGMENT) {
+        rp_strbuf_puts(b, "<section id=\"predictions\"><h2>Predicted masks</h2>\n");
+        int rc = predictions(b, o, err);
+        if (rc != RP_OK) return rc;
+        rp_strbuf_puts(b, "</section>\n");
+    }
+
+    /* SVG charts the stages wrote (convert's score curves, ...), inlined */
+    if (has_svg) {
+        rp_strbuf_puts(b, "<section id=\"charts\"><h2>Charts</h2>\n");
+        for (size_t i = 0; i < n; i++)
+            for (size_t f = 0; f < in[i].m->n_files; f++)
+                if (is_svg(in[i].m->files[f])) inline_svg(b, o->rundir, in[i].m->files[f]);
+        rp_strbuf_puts(b, "</section>\n");
+    }
+
     if (has_other || has_hist) {
         rp_strbuf_puts(b, "<section id=\"tables\"><h2>Tables</h2>\n");
         for (size_t i = 0; i < n; i++)
@@ -375,7 +515,15 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
                 rp_put_html(b, in[i].m->files[f]);
                 rp_strbuf_puts(b, "</a> <span class=\"muted\">(");
                 rp_put_html(b, in[i].source);
-                rp_strbuf_puts(b, ")</span></li>\n");
+                rp_strbuf_puts(b, ")</span>");
+                /* figures a stage wrote (Grad-CAM grids, histograms) are shown */
+                size_t len = strlen(in[i].m->files[f]);
+                if (len > 4 && !strcmp(in[i].m->files[f] + len - 4, ".png")) {
+                    rp_strbuf_puts(b, "<br><img style=\"max-width:100%\" src=\"");
+                    rp_put_html(b, in[i].m->files[f]);
+                    rp_strbuf_puts(b, "\">");
+                }
+                rp_strbuf_puts(b, "</li>\n");
             }
         rp_strbuf_puts(b, "</ul></section>\n");
     }

@@ -82,6 +82,39 @@ static int put_monitor(rp_st *st, const char *prefix, const train_monitor *m, rp
     return meta_i(st, k, m->bad, err);
 }
 
+/* The partial epoch's pixel counts (segmentation) as text: "C v0 v1 ...". */
+static int put_seg(rp_st *st, const train_seg *seg, rp_error *err) {
+    size_t cap = 32 + (size_t)seg->c * 3 * 26, o = 0;
+    char *t = malloc(cap);
+    if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory (checkpoint)");
+    o += (size_t)snprintf(t, cap, "%d", seg->c);
+    for (int k = 0; k < seg->c * 3; k++) o += (size_t)snprintf(t + o, cap - o, " %.17g", seg->v[k]);
+    int rc = rp_st_set_meta(st, "partial.seg", t, err);
+    free(t);
+    return rc;
+}
+
+static int get_seg(const rp_st *st, const char *path, train_seg *seg, rp_error *err) {
+    const char *t = rp_st_meta(st, "partial.seg");
+    train_seg_release(seg);
+    if (!t) return RP_OK; /* classification, or no batch yet */
+    char *end;
+    long c = strtol(t, &end, 10);
+    if (end == t || c < 1 || c > 100000)
+        return rp_error_set(err, RP_ERR_FORMAT, "'%s': bad 'partial.seg' in the checkpoint", path);
+    seg->v = calloc((size_t)c * 3, sizeof *seg->v);
+    if (!seg->v) return rp_error_set(err, RP_ERR_NOMEM, "out of memory (checkpoint)");
+    seg->c = (int)c;
+    for (long k = 0; k < c * 3; k++) {
+        const char *s = end;
+        seg->v[k] = strtod(s, &end);
+        if (end == s)
+            return rp_error_set(err, RP_ERR_FORMAT, "'%s': 'partial.seg' has %ld of %ld values",
+                                path, k, c * 3);
+    }
+    return RP_OK;
+}
+
 int train_ckpt_save(const char *path, rp_model *m, const rp_st *best, const rp_optimizer *opt,
                     const rp_scheduler *sched, const train_state *s,
                     const train_fingerprint *fp, rp_error *err) {
@@ -114,6 +147,7 @@ int train_ckpt_save(const char *path, rp_model *m, const rp_st *best, const rp_o
     if (!rc) rc = meta_d(&st, "partial.samples", s->acc_samples, err);
     if (!rc) rc = meta_d(&st, "partial.seconds", s->acc_seconds, err);
     if (!rc) rc = meta_d(&st, "partial.lr", s->acc_lr, err);
+    if (!rc && s->acc_seg.v) rc = put_seg(&st, &s->acc_seg, err);
     if (!rc) rc = meta_i(&st, "cfg.epochs", fp->epochs, err);
     if (!rc) rc = meta_i(&st, "cfg.batch_size", fp->batch_size, err);
     if (!rc) rc = meta_i(&st, "cfg.seed", (int64_t)fp->seed, err);
@@ -224,7 +258,8 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
         (rc = get_d(&st, path, "partial.count", &s->acc_count, err)) ||
         (rc = get_d(&st, path, "partial.samples", &s->acc_samples, err)) ||
         (rc = get_d(&st, path, "partial.seconds", &s->acc_seconds, err)) ||
-        (rc = get_d(&st, path, "partial.lr", &s->acc_lr, err)))
+        (rc = get_d(&st, path, "partial.lr", &s->acc_lr, err)) ||
+        (rc = get_seg(&st, path, &s->acc_seg, err)))
         goto out;
     s->done = (int)done;
     s->stopped_early = (int)early;

@@ -33,6 +33,7 @@ typedef struct run {
     rp_loader *tl, *vl;
     rp_tensor dlogits;
     rp_batch hb;           /* copy of the batch handed to hooks */
+    rp_model *hm;          /* copy of env->hook_model (NULL when unwired) */
     hook *hooks;
     size_t n_hooks;
     train_state s;
@@ -125,9 +126,10 @@ static int create_hooks(run *r, rp_error *err) {
     return RP_OK;
 }
 
-/* Forward + loss (+ dlogits when training) on one batch. */
+/* Forward + loss (+ dlogits when training) on one batch; pixel counts into
+ * `seg` when the batch has masks. */
 static int forward_loss(run *r, const rp_batch *b, int training, double *lv, double *correct,
-                        double *count, rp_error *err) {
+                        double *count, train_seg *seg, rp_error *err) {
     rp_tensor x = batch_view(b);
     const rp_tensor *y = NULL;
     int rc = rp_model_forward(r->m, &x, &y, err);
@@ -140,6 +142,7 @@ static int forward_loss(run *r, const rp_batch *b, int training, double *lv, dou
     rc = rp_loss_compute(r->loss, y, target, lv, training ? &r->dlogits : NULL, err);
     if (rc) return rc;
     count_correct(y, target, correct, count);
+    if (b->masks && seg) return train_seg_add(seg, y, target, err);
     return RP_OK;
 }
 
@@ -186,8 +189,11 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
             rc = copy_batch(&r->hb, batch, err);
             if (rc) break;
             for (size_t k = 0; k < r->n_hooks && !rc; k++) {
-                rp_hook_ctx ctx = {r->m, r->loss, &r->hb, r->env->seed, (uint64_t)epoch,
-                                   (uint64_t)s->global_step, (uint64_t)cfg->epochs, r->env->stage};
+                rp_hook_ctx ctx = {r->m,          r->loss,
+                                   &r->hb,        r->env->seed,
+                                   (uint64_t)epoch, (uint64_t)s->global_step,
+                                   (uint64_t)cfg->epochs, r->env->stage,
+                                   r->hm};
                 rc = r->hooks[k].ops->on_batch(r->hooks[k].state, &ctx, err);
                 if (rc) rp_error_prefix(err, "batch hook '%s' (epoch %lld, step %lld): ",
                                         r->hooks[k].name, (long long)epoch + 1, (long long)b + 1);
@@ -199,7 +205,7 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
         rp_model_set_step(r->m, r->dropout_seed, (uint64_t)s->global_step);
         rp_model_zero_grad(r->m);
         double lv = 0;
-        rc = forward_loss(r, bt, 1, &lv, &s->acc_correct, &s->acc_count, err);
+        rc = forward_loss(r, bt, 1, &lv, &s->acc_correct, &s->acc_count, &s->acc_seg, err);
         if (rc == RP_ERR_NUMERIC) { /* the loss found NaN/Inf itself */
             rp_error_prefix(err, "epoch %lld, step %lld of %llu (global step %lld, lr %.3g): ",
                             (long long)epoch + 1, (long long)b + 1,
@@ -254,10 +260,11 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
     return rc;
 }
 
-static int validate(run *r, double *loss, double *acc, rp_error *err) {
-    *loss = NAN;
-    *acc = NAN;
+static int validate(run *r, double *loss, double *acc, double *miou, double *dice,
+                    rp_error *err) {
+    *loss = *acc = *miou = *dice = NAN;
     if (!r->vl) return RP_OK;
+    train_seg seg = {0};
     rp_model_set_training(r->m, 0);
     int rc = rp_loader_start(r->vl, 0, err); /* the same val set every epoch */
     double sum = 0, n = 0, correct = 0, count = 0;
@@ -266,7 +273,7 @@ static int validate(run *r, double *loss, double *acc, rp_error *err) {
         rc = rp_loader_next(r->vl, &b, err);
         if (rc || !b) break;
         double lv = 0;
-        rc = forward_loss(r, b, 0, &lv, &correct, &count, err);
+        rc = forward_loss(r, b, 0, &lv, &correct, &count, &seg, err);
         if (!rc && !isfinite(lv))
             rc = rp_error_set(err, RP_ERR_NUMERIC, "validation loss '%s' is %s on '%s'",
                               r->loss->name ? r->loss->name : "?", isnan(lv) ? "NaN" : "Inf",
@@ -275,6 +282,8 @@ static int validate(run *r, double *loss, double *acc, rp_error *err) {
         n += (double)b->n;
     }
     rp_model_set_training(r->m, 1);
+    train_seg_means(&seg, miou, dice);
+    train_seg_release(&seg);
     if (rc) return rc;
     if (n == 0)
         return rp_error_set(err, RP_ERR_INVALID, "the validation set '%s' is empty", r->val->name);
@@ -296,8 +305,8 @@ static int end_epoch(run *r, int64_t epoch, double lr_epoch, rp_error *err) {
     const train_cfg *cfg = r->cfg;
     train_state *s = &r->s;
     double t0 = rp_now();
-    double vloss, vacc;
-    int rc = validate(r, &vloss, &vacc, err);
+    double vloss, vacc, vmiou, vdice, tmiou, tdice;
+    int rc = validate(r, &vloss, &vacc, &vmiou, &vdice, err);
     if (rc) {
         rp_error_prefix(err, "epoch %lld: ", (long long)epoch + 1);
         return rc;
@@ -309,7 +318,11 @@ static int end_epoch(run *r, int64_t epoch, double lr_epoch, rp_error *err) {
                            vloss,
                            vacc,
                            lr_epoch,
-                           train_seconds + (rp_now() - t0)};
+                           train_seconds + (rp_now() - t0),
+                           NAN, NAN, vmiou, vdice};
+    train_seg_means(&s->acc_seg, &tmiou, &tdice);
+    row[H_TRAIN_MIOU] = tmiou;
+    row[H_TRAIN_DICE] = tdice;
     rc = train_hist_append(&s->hist, row, err);
     if (rc) return rc;
     if (train_monitor_update(&s->best, row)) {
@@ -325,12 +338,13 @@ static int end_epoch(run *r, int64_t epoch, double lr_epoch, rp_error *err) {
     s->epochs_done = epoch + 1;
     s->batch_in_epoch = 0;
     s->acc_loss = s->acc_correct = s->acc_count = s->acc_samples = s->acc_seconds = 0;
+    train_seg_clear(&s->acc_seg);
     s->lr = rp_optimizer_lr(r->opt);
     s->acc_lr = s->lr;
     s->done = s->epochs_done >= cfg->epochs || s->stopped_early;
     char line[256];
     train_epoch_line(line, sizeof line, cfg->log_format, cfg->epochs, row, r->vl != NULL,
-                     train_seconds > 0 ? samples / train_seconds : 0.0);
+                     s->hist.seg, train_seconds > 0 ? samples / train_seconds : 0.0);
     rp_info("%s", line);
     rc = train_hist_write_csv(&s->hist, r->hist_path, err);
     if (!rc) rc = save_checkpoint(r, err);
@@ -373,10 +387,11 @@ static int make_metrics(run *r, rp_metrics **out, rp_error *err) {
     rp_metrics *mt = rp_metrics_new();
     if (!mt) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     int rc = RP_OK;
-    rp_table *t = rp_metrics_add_table(mt, "history", s->hist.rows, H_NCOLS,
-                                       train_hist_cols, NULL, err);
+    size_t nc = (size_t)train_hist_ncols(&s->hist);
+    rp_table *t = rp_metrics_add_table(mt, "history", s->hist.rows, nc, train_hist_cols, NULL, err);
     if (!t) rc = err->status ? err->status : RP_ERR_NOMEM;
-    if (!rc) memcpy(t->values, s->hist.v, s->hist.rows * H_NCOLS * sizeof(double));
+    for (size_t i = 0; !rc && i < s->hist.rows; i++)
+        memcpy(t->values + i * nc, s->hist.v + i * H_NCOLS, nc * sizeof(double));
     size_t pick = s->hist.rows - 1;
     if (r->cfg->restore_best && s->best.best_epoch > 0) pick = (size_t)s->best.best_epoch - 1;
     const double *row = s->hist.v + pick * H_NCOLS;
@@ -386,6 +401,10 @@ static int make_metrics(run *r, rp_metrics **out, rp_error *err) {
     if (!rc) rc = rp_metrics_set(mt, "train_acc", row[H_TRAIN_ACC], err);
     if (!rc && r->vl) rc = rp_metrics_set(mt, "val_loss", row[H_VAL_LOSS], err);
     if (!rc && r->vl) rc = rp_metrics_set(mt, "val_acc", row[H_VAL_ACC], err);
+    if (!rc && s->hist.seg) rc = rp_metrics_set(mt, "train_miou", row[H_TRAIN_MIOU], err);
+    if (!rc && s->hist.seg) rc = rp_metrics_set(mt, "train_dice", row[H_TRAIN_DICE], err);
+    if (!rc && s->hist.seg && r->vl) rc = rp_metrics_set(mt, "val_miou", row[H_VAL_MIOU], err);
+    if (!rc && s->hist.seg && r->vl) rc = rp_metrics_set(mt, "val_dice", row[H_VAL_DICE], err);
     if (!rc) rc = rp_metrics_set(mt, "best_epoch", (double)s->best.best_epoch, err);
     if (!rc) rc = rp_metrics_set(mt, "best_value", s->best.best, err);
     if (!rc) rc = rp_metrics_set(mt, "epochs_run", (double)s->hist.rows, err);
@@ -403,6 +422,7 @@ static int make_metrics(run *r, rp_metrics **out, rp_error *err) {
 }
 
 static void run_release(run *r) {
+    rp_model_free(r->hm);
     for (size_t i = 0; i < r->n_hooks; i++)
         if (r->hooks[i].ops->destroy) r->hooks[i].ops->destroy(r->hooks[i].state);
     free(r->hooks);
@@ -414,6 +434,7 @@ static void run_release(run *r) {
     rp_batch_release(&r->hb);
     rp_st_release(&r->best);
     train_hist_release(&r->s.hist);
+    train_seg_release(&r->s.acc_seg);
     rp_model_free(r->m);
 }
 
@@ -481,6 +502,10 @@ static int setup(run *r, const rp_model *in, rp_error *err) {
     }
     rc = create_hooks(r, err);
     if (rc) return rc;
+    /* the hooks' fixed model: a copy, so running it never touches the
+       store's artifact */
+    if (env->hook_model && r->n_hooks && (rc = rp_model_clone(env->hook_model, &r->hm, err)))
+        return rc;
     rc = resolve_monitor(r, &r->s.best, cfg->monitor, cfg->mode, 0.0, 0, "monitor", err);
     if (!rc && cfg->early_stopping)
         rc = resolve_monitor(r, &r->s.es, cfg->es_monitor, cfg->es_mode, cfg->min_delta,
@@ -507,6 +532,7 @@ static int setup(run *r, const rp_model *in, rp_error *err) {
                 (long long)r->s.epochs_done, (long long)cfg->epochs,
                 r->s.done ? " (finished)" : "");
     }
+    r->s.hist.seg = r->train->task == RP_TASK_SEGMENT;
     return RP_OK;
 }
 

@@ -18,6 +18,10 @@ static const struct {
     {"val_acc", H_VAL_ACC, 1},
     {"train_loss", H_TRAIN_LOSS, 0},
     {"train_acc", H_TRAIN_ACC, 1},
+    {"val_miou", H_VAL_MIOU, 1},
+    {"val_dice", H_VAL_DICE, 1},
+    {"train_miou", H_TRAIN_MIOU, 1},
+    {"train_dice", H_TRAIN_DICE, 1},
 };
 
 int train_monitor_init(train_monitor *m, const char *name, const char *mode, double min_delta,
@@ -31,8 +35,8 @@ int train_monitor_init(train_monitor *m, const char *name, const char *mode, dou
         }
     if (m->col < 0)
         return rp_error_set(err, RP_ERR_INVALID,
-                            "unknown monitor '%s' (expected val_loss, val_acc, train_loss or "
-                            "train_acc)",
+                            "unknown monitor '%s' (expected val_loss, val_acc, val_miou, "
+                            "val_dice, train_loss, train_acc, train_miou or train_dice)",
                             name);
     if (!strcmp(mode, "min"))
         m->maximize = 0;

@@ -73,7 +73,7 @@ int train_stage_run(rp_stage *st, rp_error *err) {
     rc = rp_stage_dir(st, &dir, err);
     if (rc) return rc;
     train_env env = {rp_stage_seed(st), rp_stage_id(st), dir, rp_stage_rundir(st),
-                     rp_stage_resuming(st)};
+                     rp_stage_resuming(st), rp_stage_input(st, "hook_model")};
     rp_model *out = NULL;
     rp_metrics *metrics = NULL;
     rc = train_fit(&cfg, &env, model, loss, train, val, &out, &metrics, err);
@@ -96,6 +96,9 @@ static const struct rp_port train_inputs[] = {
     {"train", RP_ART_DATASET, 0, "training set"},
     {"val", RP_ART_DATASET, RP_PORT_OPTIONAL,
      "validation set, evaluated after every epoch (early stopping, best checkpoint)"},
+    {"hook_model", RP_ART_MODEL, RP_PORT_OPTIONAL,
+     "a fixed model the batch hooks may use (cam_erasing's `cam_model: input`: CAMs from a "
+     "separately trained model); the hooks get a copy"},
 };
 static const struct rp_port train_outputs[] = {
     {"model", RP_ART_MODEL, 0, "the trained model (the best epoch's with restore_best)"},

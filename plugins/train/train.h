@@ -18,16 +18,38 @@
 
 /* ---- history ---------------------------------------------------------------- */
 
+/* Columns. For a segmentation task (masks) acc is the pixel accuracy and
+ * the mean IoU and Dice columns follow (NaN and not written otherwise). */
 enum {
     H_EPOCH = 0, H_TRAIN_LOSS, H_TRAIN_ACC, H_VAL_LOSS, H_VAL_ACC, H_LR, H_SECONDS,
+    H_TRAIN_MIOU, H_TRAIN_DICE, H_VAL_MIOU, H_VAL_DICE,
     H_NCOLS
 };
+#define H_NCOLS_CLASSIFY H_TRAIN_MIOU
 extern const char *const train_hist_cols[H_NCOLS];
 
 typedef struct train_hist {
     size_t rows, cap;
     double *v;            /* owned, rows * H_NCOLS */
+    int seg;              /* segmentation: history.csv has the IoU / Dice columns */
 } train_hist;
+/* Columns written to history.csv and the metrics table. */
+int train_hist_ncols(const train_hist *h);
+
+/* Per-class pixel counts of one pass (segmentation): for class k,
+ * v[3k] = true positives, v[3k+1] = predicted, v[3k+2] = target pixels. */
+typedef struct train_seg {
+    int c;
+    double *v;            /* owned, 3 * c; NULL until the first batch */
+} train_seg;
+/* Accumulate argmax(y) [N, C, H, W] against target [N, H, W] (< 0 ignored). */
+int train_seg_add(train_seg *s, const rp_tensor *y, const int32_t *target, rp_error *err);
+/* Mean over the classes present in prediction or target (as evaluate's
+ * metrics_seg.c): IoU = TP / (TP + FP + FN), Dice = 2TP / (2TP + FP + FN).
+ * NaN when nothing was counted. */
+void train_seg_means(const train_seg *s, double *miou, double *dice);
+void train_seg_clear(train_seg *s);
+void train_seg_release(train_seg *s);
 
 int train_hist_append(train_hist *h, const double *row, rp_error *err);
 void train_hist_release(train_hist *h);
@@ -40,9 +62,10 @@ int train_hist_from_text(train_hist *h, const char *text, rp_error *err);
 enum train_log_format { TRAIN_LOG_STANDARD = 0, TRAIN_LOG_BRACKET = 1 };
 /* The epoch line, e.g.
  * "[03/50] train loss 0.2034 acc 0.8464 | val loss 0.0744 acc 0.9568 | lr 1.0e-05 | 812 img/s"
- * (bracket: S4's "[03] train: [Loss: 0.2034, Acc: 0.8464] | val: [Loss: ..., Acc: ...]"). */
+ * (bracket: S4's "[03] train: [Loss: 0.2034, Acc: 0.8464] | val: [Loss: ..., Acc: ...]");
+ * seg adds "miou M dice D" after each acc of the standard line. */
 void train_epoch_line(char *buf, size_t size, int format, int64_t epochs, const double *row,
-                      int has_val, double img_per_s);
+                      int has_val, int seg, double img_per_s);
 
 /* ---- monitor / early stopping ----------------------------------------------- */
 
@@ -56,8 +79,9 @@ typedef struct train_monitor {
     int64_t bad;          /* epochs since the last improvement */
 } train_monitor;
 
-/* name "val_loss" | "val_acc" | "train_loss" | "train_acc"; mode "min" |
- * "max" | "auto" (max for accuracies). Returns RP_ERR_INVALID for others. */
+/* name "val_loss" | "val_acc" | "val_miou" | "val_dice" | "train_loss" |
+ * "train_acc" | "train_miou" | "train_dice"; mode "min" | "max" | "auto"
+ * (max for accuracies, IoU and Dice). Returns RP_ERR_INVALID for others. */
 int train_monitor_init(train_monitor *m, const char *name, const char *mode, double min_delta,
                        int64_t patience, rp_error *err);
 /* Feed one epoch's history row; returns 1 when it improved on the best. */
@@ -98,6 +122,8 @@ typedef struct train_env {
     const char *dir;      /* this stage's folder (checkpoints, history.csv) */
     const char *rundir;   /* run directory (files are registered relative to it); may be NULL */
     int resuming;         /* continue from dir/checkpoint.safetensors if present */
+    const rp_model *hook_model; /* `hook_model` input (borrowed) or NULL; the
+                                   hooks get a copy as rp_hook_ctx.aux_model */
 } train_env;
 
 /* Train a clone of `in` (borrowed, left untouched). On success *out_model and
@@ -120,6 +146,7 @@ typedef struct train_state {
     train_monitor best, es;  /* best-checkpoint and early-stopping trackers */
     double acc_loss, acc_correct, acc_count, acc_samples, acc_seconds; /* partial epoch */
     double acc_lr;           /* lr at the start of the unfinished epoch */
+    train_seg acc_seg;       /* partial epoch's pixel counts (segmentation) */
     train_hist hist;
 } train_state;
 

@@ -347,40 +347,7 @@ for name, spec, make, decay_bias in cases:
 for k, v in {"w0": W0, "b0": B0, "aw": A_W, "ab": A_B, "cw": C_W, "cb": C_B}.items():
     opt_out["optim." + k] = v.numpy()
 
-# ---------------------------------------------------------------- schedulers
-E = 30
-metric = [1.0 / (1 + e) if e < 6 else 0.2 + 0.001 * (e % 3) for e in range(E)]
-scheds = [
-    ("step", "{step: {step_size: 7, gamma: 0.5}}", lambda o: torch.optim.lr_scheduler.StepLR(o, 7, 0.5)),
-    ("multistep", "{multistep: {milestones: [5, 12, 12], gamma: 0.1}}",
-     lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [5, 12, 12], 0.1)),
-    ("exponential", "{exponential: {gamma: 0.9}}", lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.9)),
-    ("cosine", "{cosine: {T_max: 10, eta_min: 0.001}}",
-     lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 10, 0.001)),
-    ("cosine_frac", "{cosine: {T_max: 0.5}}", lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 15)),
-    ("cosine_warm_restarts", "{cosine_warm_restarts: {T_0: 4, T_mult: 2, eta_min: 0.01}}",
-     lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, 4, 2, 0.01)),
-    ("linear_warmup", "{linear_warmup: {start_factor: 0.25, total_iters: 6}}",
-     lambda o: torch.optim.lr_scheduler.LinearLR(o, 0.25, 1.0, 6)),
-    ("reduce_on_plateau", "{reduce_on_plateau: {patience: 2, factor: 0.5, cooldown: 1, threshold: 0.01}}",
-     lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, patience=2, factor=0.5, cooldown=1, threshold=0.01)),
-]
-for name, spec, make in scheds:
-    p = torch.zeros(1, requires_grad=True)
-    o = torch.optim.SGD([p], lr=0.1)
-    s = make(o)
-    lrs = []
-    for e in range(E):
-        lrs.append(o.param_groups[0]["lr"])
-        o.step()
-        if name == "reduce_on_plateau":
-            s.step(metric[e])
-        else:
-            s.step()
-    opt_meta["sched." + name] = spec
-    opt_out["sched.%s.lr" % name] = np.array(lrs, dtype=np.float64)
-opt_out["sched.metric"] = np.array(metric, dtype=np.float64)
-opt_meta["sched.epochs"] = str(E)
+# (the schedulers' fixture is written by make_sched.py)
 st_write.save(os.path.join(OUT, "core_optim.safetensors"), opt_out, opt_meta)
 for f in sorted(os.listdir(OUT)):
     if f.startswith("core_"):

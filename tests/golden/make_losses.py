@@ -119,6 +119,14 @@ CASES = [
      (8, 7), dict(), weighted((1.0, ce()), (0.5, complement_flatten()))),
     ("sum_seg", "{sum: {terms: [pixel_cross_entropy, {dice: {weight: 0.7}}], weight: 2}}",
      (2, 3, 4, 4), dict(), weighted((2.0, ce()), (1.4, dice(1.0)))),
+    # S3 as written in pipelines/s3-pacs.yaml: L = CE + lambda * L' for the
+    # three lambdas of its matrix, the sum's terms given as a list
+    ("sum_s3_list_l0", "{sum: [cross_entropy, {complement_flatten: {weight: 0}}]}", (16, 7), dict(),
+     weighted((1.0, ce()), (0.0, complement_flatten()))),
+    ("sum_s3_list_l05", "{sum: [cross_entropy, {complement_flatten: {weight: 0.5}}]}", (16, 7), dict(),
+     weighted((1.0, ce()), (0.5, complement_flatten()))),
+    ("sum_s3_list_l1", "{sum: [cross_entropy, {complement_flatten: {weight: 1.0}}]}", (16, 7), dict(),
+     weighted((1.0, ce()), (1.0, complement_flatten()))),
 ]
 
 

@@ -35,7 +35,7 @@ static const struct {
     {"rp_draw", sizeof(rp_draw), 8},
     {"rp_error", sizeof(rp_error), 1676},
     {"rp_files", sizeof(rp_files), 8},
-    {"rp_hook_ctx", sizeof(rp_hook_ctx), 64},
+    {"rp_hook_ctx", sizeof(rp_hook_ctx), 72},
     {"rp_layer_epilogue", sizeof(rp_layer_epilogue), 32},
     {"rp_load_report", sizeof(rp_load_report), 32},
     {"rp_loss", sizeof(rp_loss), 24},

@@ -306,6 +306,33 @@ static void test_matrix(void **state) {
     assert_int_equal(c->n_cells, 3);
     assert_string_equal(c->cells[2].label, "arch=z");
     rp_config_free(c);
+
+    /* a reference nested in a reference picks a per-cell entry of a map
+     * (S1: what `method: adapter` means for two stages) */
+    c = load_ok(HEAD "vars:\n  m: {a: {on: true, tf: []}, b: {on: false, tf: [g3]}}\n"
+                     "matrix: {method: [a, b]}\n"
+                     "stages:\n  - id: s\n    use: x\n    with:\n"
+                     "      on: ${vars.m.${matrix.method}.on}\n"
+                     "      tf: ${vars.m.${matrix.method}.tf}\n"
+                     "      note: '${matrix.method}-${vars.m.${matrix.method}.on}'\n",
+                NULL);
+    assert_int_equal(c->n_cells, 2);
+    const rp_node *w0 = rp_node_path(c->cells[0].doc, "stages.s.with");
+    const rp_node *w1 = rp_node_path(c->cells[1].doc, "stages.s.with");
+    assert_true(rp_node_is_bool(rp_node_get(w0, "on")));
+    assert_string_equal(rp_node_get(w0, "on")->str, "true");
+    assert_int_equal(rp_node_get(w0, "tf")->kind, RP_NODE_SEQ);
+    assert_int_equal(rp_node_len(rp_node_get(w0, "tf")), 0);
+    assert_string_equal(rp_node_str(rp_node_at(rp_node_get(w1, "tf"), 0)), "g3");
+    assert_string_equal(rp_node_get(w1, "note")->str, "b-false");
+    rp_config_free(c);
+    rp_diag d2;
+    rp_diag_init(&d2);
+    load_bad(HEAD "vars:\n  m: {a: 1}\nmatrix: {method: [a, c]}\n"
+                  "stages:\n  - id: s\n    use: x\n    with:\n      v: ${vars.m.${matrix.method}}\n",
+             NULL, &d2);
+    assert_non_null(strstr(rp_diag_render(&d2, 0), "unknown variable 'vars.m.c'"));
+    rp_diag_release(&d2);
 }
 
 static void test_matrix_errors(void **state) {

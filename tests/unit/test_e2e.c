@@ -18,7 +18,7 @@
 #define IDX_DIR "/usr/share/datasets/fashion-mnist"
 #define N 300
 
-static char out_buf[1 << 16];
+static char out_buf[1 << 18]; /* `schema --json` is over 64 KiB */
 
 /* Run the binary with `args`; stdout+stderr in out_buf; the exit code. */
 static int rp(const char *args) { return rp_test_runpipe(args, NULL, out_buf, sizeof out_buf); }

@@ -27,10 +27,10 @@ static double loss_of(rp_model *m, const rp_tensor *x, const rp_tensor *w) {
 
 /* A small residual DAG: conv → relu → (conv → bn → add with the relu) →
  * concat with the relu → pool → flatten → linear. */
-static rp_model *small_dag(void) {
+static rp_model *small_dag_c(int channels) {
     rp_error err;
     rp_model *m;
-    RP_ASSERT_OK(rp_model_new(2, 6, 6, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_new(channels, 6, 6, &m, &err), &err);
     RP_ASSERT_OK(rp_model_addf(m, "c1", "conv2d", NULL, 0, &err, "{out: 3, kernel: 3, padding: 1}"), &err);
     RP_ASSERT_OK(rp_model_add(m, "r1", "tanh", NULL, NULL, 0, &err), &err);
     RP_ASSERT_OK(rp_model_addf(m, "c2", "conv2d", NULL, 0, &err, "{out: 3, kernel: 3, padding: 1}"), &err);
@@ -44,6 +44,10 @@ static rp_model *small_dag(void) {
     RP_ASSERT_OK(rp_model_addf(m, "fc", "linear", NULL, 0, &err, "{out: 4}"), &err);
     RP_ASSERT_OK(rp_model_init_params(m, 3, &err), &err);
     return m;
+}
+
+static rp_model *small_dag(void) {
+    return small_dag_c(2);
 }
 
 static void test_dag_gradients(void **state) {
@@ -204,7 +208,7 @@ static void test_clone_arch_roundtrip(void **state) {
 static void test_surgery(void **state) {
     (void)state;
     rp_error err;
-    rp_model *m = small_dag();
+    rp_model *m = small_dag_c(3);
     float c1 = rp_model_find_param(m, "c1.weight")->value->data[5];
     RP_ASSERT_OK(rp_model_replace_head(m, 7, 0.3, 11, &err), &err);
     assert_int_equal(rp_model_num_classes(m), 7);
@@ -219,7 +223,8 @@ static void test_surgery(void **state) {
     rp_model_input_shape(m, &c, &h, &w);
     assert_int_equal(c, 1);
     assert_non_null(rp_model_find_param(m, "adapter.0.weight"));
-    assert_int_equal(rp_model_find_param(m, "adapter.1.weight")->value->shape[0], 2);
+    assert_int_equal(rp_model_find_param(m, "adapter.0.weight")->value->shape[1], 1);
+    assert_int_equal(rp_model_find_param(m, "adapter.1.weight")->value->shape[0], 3);
     assert_true(rp_model_find_param(m, "c1.weight")->value->data[5] == c1);
     rp_tensor *x;
     RP_ASSERT_OK(rp_tensor_new4(&x, 2, 1, 6, 6, &err), &err);
@@ -227,6 +232,15 @@ static void test_surgery(void **state) {
     RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
     assert_int_equal(y->shape[1], 7);
     rp_tensor_free(x);
+    rp_model_free(m);
+    /* the adapter is 1 -> 3 -> 3: a model that does not take 3 channels is refused */
+    m = small_dag();
+    rp_error_clear(&err);
+    assert_int_equal(rp_model_prepend_gray_adapter(m, 5, &err), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "in front of a 3-channel network (1 -> 3 -> 3), but this "
+                                    "model takes 2 channels"));
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(c, 2);
     rp_model_free(m);
 }
 
@@ -364,6 +378,69 @@ static void test_eval_forward_lean(void **state) {
     rp_model_free(kept);
 }
 
+/* rp_model_slice: prefix and suffix slices compose to the whole model, at a
+ * 4-D cut and at a 2-D cut (before the dense layer, through slice.flatten);
+ * a cut inside a residual block is refused naming both tensors. */
+static void run_eval(rp_model *m, const rp_tensor *x, rp_tensor **copy) {
+    rp_error err;
+    const rp_tensor *y;
+    rp_model_set_training(m, 0);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new(copy, y->ndim, y->shape, &err), &err);
+    memcpy((*copy)->data, y->data, y->numel * sizeof(float));
+}
+
+static void test_slice(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_build("mnist_cnn", NULL, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_init_params(m, 7, &err), &err);
+    rp_tensor *x;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 3, 1, 28, 28, &err), &err);
+    fill(x, 11);
+    rp_tensor *full;
+    run_eval(m, x, &full);
+    size_t n = rp_model_num_nodes(m);
+    assert_int_equal(rp_model_output_node(m), (int)n - 1);
+    for (size_t cut = 1; cut < n; cut++) {
+        rp_model *pre, *suf;
+        RP_ASSERT_OK(rp_model_slice(m, 0, cut - 1, &pre, &err), &err);
+        RP_ASSERT_OK(rp_model_slice(m, cut, n - 1, &suf, &err), &err);
+        rp_tensor *a, *b;
+        run_eval(pre, x, &a);
+        int c, h, w;
+        rp_model_input_shape(suf, &c, &h, &w);
+        assert_int_equal((size_t)3 * c * h * w, a->numel);
+        int64_t sh[4] = {3, c, h, w};
+        rp_tensor av = rp_tensor_view(a, 4, sh);
+        run_eval(suf, &av, &b);
+        rp_test_close(b->data, full->data, full->numel, 1e-5, 1e-5, rp_model_node_name(m, cut));
+        if (strcmp(rp_model_node_name(m, cut), "fc") == 0) {
+            assert_string_equal(rp_model_node_name(suf, 0), "slice.flatten");
+            assert_int_equal(c, 7744);
+        }
+        rp_tensor_free(a);
+        rp_tensor_free(b);
+        rp_model_free(pre);
+        rp_model_free(suf);
+    }
+    rp_model *bad;
+    assert_int_not_equal(rp_model_slice(m, 3, 2, &bad, &err), RP_OK);
+    assert_null(bad);
+    rp_tensor_free(full);
+    rp_tensor_free(x);
+    rp_model_free(m);
+    /* small_dag: c1 r1 c2 bn sum(bn, r1) ...: a cut before c2 leaves r1 read twice
+     * (fine: one tensor); a cut before bn reads c2 and r1 */
+    m = small_dag();
+    RP_ASSERT_OK(rp_model_slice(m, 2, rp_model_num_nodes(m) - 1, &bad, &err), &err);
+    rp_model_free(bad);
+    assert_int_equal(rp_model_slice(m, 3, rp_model_num_nodes(m) - 1, &bad, &err), RP_ERR_INVALID);
+    assert_string_equal(err.msg, "cannot cut the model before 'bn': the layers from there on read both 'c2' and 'r1'");
+    rp_model_free(m);
+}
+
 /* freeze_bn: a batch norm whose weight and bias are frozen keeps its running
  * statistics and normalises with them in training passes (PyTorch users'
  * bn.eval() after model.train()); without freeze_bn, or when its weights
@@ -424,7 +501,7 @@ int main(void) {
         cmocka_unit_test(test_freeze_skips_gradients), cmocka_unit_test(test_clone_arch_roundtrip),
         cmocka_unit_test(test_surgery),           cmocka_unit_test(test_from_layers_and_errors),
         cmocka_unit_test(test_frozen_prefix_released),
-        cmocka_unit_test(test_eval_forward_lean),
+        cmocka_unit_test(test_eval_forward_lean), cmocka_unit_test(test_slice),
         cmocka_unit_test(test_freeze_bn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

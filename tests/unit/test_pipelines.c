@@ -8,7 +8,8 @@
  * file this test runs `runpipe check FILE` and then
  * `runpipe run FILE --out DIR <smoke args>` with RUNPIPE_PLUGIN_PATH pointing
  * at the build, and asserts exit status 0 and the expected files (plus the
- * run folder's pipeline.resolved.yaml, manifest.json and log.txt). A pipeline
+ * run folder's pipeline.resolved.yaml — aggregate.csv for a matrix run —,
+ * manifest.json and log.txt). A pipeline
  * without a `# smoke:` line fails: every pipeline must be smoke-testable.
  */
 #include <glob.h>
@@ -26,6 +27,7 @@ typedef struct pipe_case {
     char smoke[1024];
     char expect[1024];
     int has_smoke;
+    int matrix;          /* top-level `matrix:`: one folder per cell */
 } pipe_case;
 
 static pipe_case cases[MAX_PIPELINES];
@@ -79,7 +81,11 @@ static void test_pipeline(void **state) {
         fail_msg("smoke run of %s: exit %d ('%s' %s)", c->path, rc, bin, args);
     }
     char files[1200];
-    snprintf(files, sizeof files, "pipeline.resolved.yaml manifest.json log.txt %s", c->expect);
+    /* a matrix run keeps pipeline.resolved.yaml in each cell's folder (the
+     * `# expect:` line names cell files) and aggregate.csv at the root */
+    int matrix = exists(rp_test_path(out, "aggregate.csv"));
+    snprintf(files, sizeof files, "%s manifest.json log.txt %s",
+             matrix ? "aggregate.csv" : "pipeline.resolved.yaml", c->expect);
     for (char *tok = strtok(files, " \t"); tok; tok = strtok(NULL, " \t")) {
         const char *p = rp_test_path(out, tok);
         if (!exists(p)) {
@@ -107,6 +113,11 @@ int main(void) {
         snprintf(c->path, sizeof c->path, "%s", g.gl_pathv[i]);
         c->has_smoke = header_line(c->path, "smoke", c->smoke, sizeof c->smoke);
         header_line(c->path, "expect", c->expect, sizeof c->expect);
+        FILE *f = fopen(c->path, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof line, f))
+            if (!strncmp(line, "matrix:", 7)) c->matrix = 1;
+        if (f) fclose(f);
         const char *base = strrchr(c->path, '/');
         snprintf(names[i], sizeof names[i], "pipeline %.200s", base ? base + 1 : c->path);
         tests[i].name = names[i];

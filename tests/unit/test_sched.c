@@ -1,7 +1,8 @@
 /* LR schedulers against torch.optim.lr_scheduler 1.13 (fixture
- * core_optim.safetensors): the learning rate of 30 epochs for every
- * scheduler (ReduceLROnPlateau fed a fixed metric sequence), with a
- * save/restore in the middle. */
+ * sched.safetensors, tests/golden/make_sched.py): the learning rate of 30
+ * epochs for every scheduler (ReduceLROnPlateau fed a fixed metric sequence),
+ * with a save/restore in the middle; fractional schedule points ("80%") and
+ * PyTorch's meaning of plain numbers (cosine T_max 1 and 2.5). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,14 +65,14 @@ static void test_vs_torch(void **state) {
             run_case(fx.meta_keys[i] + 6, fx.meta_vals[i]);
             n++;
         }
-    assert_true(n >= 8);
+    assert_true(n >= 17);
 }
 
 static void test_per_batch_and_fraction(void **state) {
     (void)state;
     rp_error err;
     rp_node *spec, *ospec;
-    RP_ASSERT_OK(rp_node_parse_string("{cosine: {T_max: 1, interval: batch}}", "<s>", &spec, &err), &err);
+    RP_ASSERT_OK(rp_node_parse_string("{cosine: {T_max: '100%', interval: batch}}", "<s>", &spec, &err), &err);
     RP_ASSERT_OK(rp_node_parse_string("{adam: {lr: 0.01}}", "<o>", &ospec, &err), &err);
     rp_model *m;
     RP_ASSERT_OK(rp_model_new(2, 1, 1, &m, &err), &err);
@@ -97,11 +98,46 @@ static void test_per_batch_and_fraction(void **state) {
     rp_model_free(m);
 }
 
+/* A bad schedule point names the option and what is expected. */
+static void test_bad_points(void **state) {
+    (void)state;
+    static const struct {
+        const char *spec, *msg;
+    } cases[] = {
+        {"{cosine: {T_max: '80'}}", "'80' does not match the pattern"},
+        {"{cosine: {T_max: 0}}", "0 must be greater than 0"},
+        {"{multistep: {milestones: ['80 %']}}", "does not match the pattern"},
+        {"{step: {step_size: 2.5}}", "step_size"},
+        {"{cosine: {T_max: '0%'}}", "T_max must be > 0"},
+    };
+    rp_error err;
+    rp_node *ospec;
+    RP_ASSERT_OK(rp_node_parse_string("{sgd: {lr: 0.1}}", "<o>", &ospec, &err), &err);
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_new(2, 1, 1, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_add(m, "flat", "flatten", NULL, NULL, 0, &err), &err);
+    rp_optimizer *o;
+    RP_ASSERT_OK(rp_optimizer_new(ospec, m, &o, &err), &err);
+    for (size_t i = 0; i < RP_COUNT(cases); i++) {
+        rp_node *spec;
+        rp_scheduler *s = NULL;
+        RP_ASSERT_OK(rp_node_parse_string(cases[i].spec, "bad.yaml", &spec, &err), &err);
+        rp_error_clear(&err);
+        assert_int_not_equal(rp_scheduler_new(spec, o, 30, 1, &s, &err), RP_OK);
+        if (!strstr(err.msg, cases[i].msg)) fail_msg("%s: got '%s'", cases[i].spec, err.msg);
+        assert_null(s);
+        rp_node_free(spec);
+    }
+    rp_optimizer_free(o);
+    rp_model_free(m);
+    rp_node_free(ospec);
+}
+
 static int setup(void **state) {
     (void)state;
     rp_error err;
     rp_schema_dirs_init();
-    RP_ASSERT_OK(rp_st_load(rp_test_path(rp_test_src(), "tests/golden/data/core_optim.safetensors"), &fx, &err), &err);
+    RP_ASSERT_OK(rp_st_load(rp_test_path(rp_test_src(), "tests/golden/data/sched.safetensors"), &fx, &err), &err);
     return 0;
 }
 
@@ -115,6 +151,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vs_torch),
         cmocka_unit_test(test_per_batch_and_fraction),
+        cmocka_unit_test(test_bad_points),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -306,12 +306,92 @@ static void test_unet_and_cnns(void **state) {
     rp_model_free(c);
 }
 
+/* unet_resnet (engine/zoo/unet_resnet.c) against a PyTorch reference of
+ * smp's Unet(resnet18) layout (tests/golden/make_unet_resnet.py): names and
+ * shapes in state_dict order, parameter count, and the eval output with
+ * formula weights; then ImageNet-style weights of the zoo's resnet18 load
+ * into its encoder with strict: false and fc reported as skipped. */
+static void test_unet_resnet(void **state) {
+    (void)state;
+    rp_error err;
+    rp_st fx;
+    RP_ASSERT_OK(rp_st_load(rp_test_path(rp_test_src(), "tests/golden/data/unet_resnet.safetensors"), &fx, &err),
+                 &err);
+    rp_model *m = build("unet_resnet", "{encoder: resnet18, classes: 2, size: 64}");
+    rp_st saved = zoo;
+    zoo = fx; /* check_names reads the fixture's "names" */
+    check_names(m, "names");
+    zoo = saved;
+    assert_int_equal(rp_model_count_weights(m, 0), strtoull(rp_st_meta(&fx, "params"), NULL, 10));
+    for (size_t k = 0; k < rp_model_num_params(m); k++) {
+        rp_param *p = rp_model_param(m, k);
+        size_t n = strlen(p->name);
+        if (n > 20 && !strcmp(p->name + n - 20, ".num_batches_tracked")) {
+            rp_tensor_fill(p->value, 0.0f);
+            continue;
+        }
+        char var[300];
+        snprintf(var, sizeof var, "%.*s.running_var", (int)(n - 7), p->name);
+        int bn_scale = (n > 7 && !strcmp(p->name + n - 7, ".weight") && rp_model_find_param(m, var)) ||
+                       (n > 12 && !strcmp(p->name + n - 12, ".running_var"));
+        for (size_t i = 0; i < p->value->numel; i++) {
+            double v = sin(0.37 * (double)i + (double)k);
+            p->value->data[i] = (float)(bn_scale ? 1 + 0.25 * v : 0.05 * v);
+        }
+    }
+    rp_tensor *x;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 1, 3, 64, 64, &err), &err);
+    for (size_t i = 0; i < x->numel; i++) x->data[i] = (float)sin(0.1 * (double)i);
+    const rp_tensor *y;
+    rp_model_set_training(m, 0);
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    const rp_tensor *ref = rp_st_get(&fx, "y");
+    assert_non_null(ref);
+    assert_int_equal(y->numel, ref->numel);
+    double maxref = 0, maxdiff = 0;
+    for (size_t i = 0; i < y->numel; i++) {
+        maxref = fmax(maxref, fabs(ref->data[i]));
+        maxdiff = fmax(maxdiff, fabs(y->data[i] - ref->data[i]));
+    }
+    if (!(maxdiff <= 1e-4 * maxref + 1e-6)) fail_msg("unet_resnet eval output: max |diff| %g (max |ref| %g)", maxdiff, maxref);
+    rp_tensor_free(x);
+    rp_st_release(&fx);
+
+    /* ImageNet weights (here: a zoo resnet18 with 1000 classes) into the encoder */
+    rp_model *r = build("resnet18", "{size: 64}");
+    RP_ASSERT_OK(rp_model_init_params(r, 7, &err), &err);
+    const char *path = rp_test_path(rp_test_tmpdir(), "resnet18_imagenet.safetensors");
+    RP_ASSERT_OK(rp_model_save(r, path, &err), &err);
+    rp_load_report rep;
+    memset(&rep, 0, sizeof rep);
+    RP_ASSERT_OK(rp_model_load_weights(m, path, 0, &rep, &err), &err);
+    assert_int_equal(rep.loaded, rp_model_num_params(r) - 2); /* all but fc.weight, fc.bias */
+    assert_int_equal(rep.skipped, 2);
+    assert_non_null(strstr(rep.text, "fc.weight"));
+    rp_load_report_release(&rep);
+    rp_param *a = rp_model_find_param(m, "layer4.1.conv2.weight"), *b = rp_model_find_param(r, "layer4.1.conv2.weight");
+    assert_memory_equal(a->value->data, b->value->data, a->value->numel * sizeof(float));
+    memset(&rep, 0, sizeof rep);
+    assert_int_not_equal(rp_model_load_weights(m, path, 1, &rep, &err), RP_OK); /* strict: decoder missing */
+    rp_load_report_release(&rep);
+    rp_model_free(r);
+    rp_model_free(m);
+
+    /* sizes the encoder cannot halve five times are refused */
+    rp_node *o;
+    RP_ASSERT_OK(rp_node_parse_string("{encoder: resnet50, size: 48}", "<o>", &o, &err), &err);
+    assert_int_not_equal(rp_model_build("unet_resnet", o, &m, &err), RP_OK);
+    assert_non_null(strstr(err.msg, "multiple of 32"));
+    rp_node_free(o);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_counts),
         cmocka_unit_test(test_resnet20_vs_torch),
         cmocka_unit_test(test_resnet18_torchvision),
         cmocka_unit_test(test_unet_and_cnns),
+        cmocka_unit_test(test_unet_resnet),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

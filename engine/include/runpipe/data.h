@@ -154,6 +154,41 @@ int rp_erasing_sample_box(rp_rng *rng, int64_t H, int64_t W, const double scale[
                           const double ratio[2], int log_ratio, int attempts, int64_t *top,
                           int64_t *left, int64_t *bh, int64_t *bw);
 
+/* CAM-guided erasing's box (S2, seeds/002: "p_n = p_m + d_e,
+ * d_e = (rand(0, b_h), rand(0, b_h))"): the size is drawn exactly as
+ * rp_erasing_sample_box draws it (its position draw is discarded); the box's
+ * top-left corner p_n is the CAM arg-max p_m = (py, px) moved down and right
+ * by d_e, each coordinate an integer uniform in {0, ..., b_h} (b_h = 0 puts
+ * the corner on p_m), clamped to the last row / column; the box is then
+ * clipped to the image. Returns 1 with the clipped box, 0 when no size
+ * fitted (nothing erased, as Random Erasing). */
+int rp_cam_erasing_box(rp_rng *rng, int64_t H, int64_t W, const double scale[2],
+                       const double ratio[2], int log_ratio, int attempts, int64_t py, int64_t px,
+                       int64_t b_h, int64_t *top, int64_t *left, int64_t *bh, int64_t *bw);
+
+/* ---- fill values ---------------------------------------------------------------
+ * `fill` / `value` params of erasing and padding: a number, a per-channel
+ * list (up to 8), or (where allowed) "mean" (per-channel mean of the image),
+ * "random" (standard normal per pixel, torchvision's value='random'),
+ * "uniform" (U[0,1) per pixel). */
+enum { RP_FILL_CONST = 0, RP_FILL_MEAN, RP_FILL_RANDOM, RP_FILL_UNIFORM };
+typedef struct rp_fill {
+    int mode;
+    int n;          /* values given (1 = broadcast) */
+    float v[8];
+} rp_fill;
+/* Read params[key] (absent or null = 0); errors located at the node. */
+int rp_fill_parse(const rp_node *params, const char *key, int allow_modes, rp_fill *f,
+                  rp_error *err);
+/* Error unless a CONST fill has 1 or `channels` values ("what" names the caller). */
+int rp_fill_check(const rp_fill *f, int64_t channels, const char *what, rp_error *err);
+/* The constant for channel ch of img [C, H, W] (CONST), or its mean (MEAN). */
+float rp_fill_value(const rp_fill *f, const rp_tensor *img, int ch);
+/* Fill rows [top, top+h) x cols [left, left+w) (clipped) of every channel of
+ * img [C, H, W] (borrowed); RANDOM / UNIFORM draw from rng. */
+void rp_fill_box(rp_tensor *img, int64_t top, int64_t left, int64_t h, int64_t w, const rp_fill *f,
+                 rp_rng *rng);
+
 /* ---- loader -------------------------------------------------------------------- */
 
 typedef struct rp_batch {

@@ -8,6 +8,7 @@
 #define RUNPIPE_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +59,12 @@ int rp_error_at(rp_error *err, const struct rp_node *node, int status, const cha
 
 /* Prefix the existing message with context ("reading 'x.idx': " ...). */
 void rp_error_prefix(rp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "Did you mean": the candidate closest to `name` (borrowed, from `cands`)
+ * by optimal-string-alignment distance, or NULL when none is within
+ * max(2, len/3) edits (and fewer than len edits, so a short name is never
+ * "corrected" into an unrelated one). Case-sensitive; NULL entries skipped. */
+const char *rp_suggest(const char *name, const char *const *cands, size_t n);
 
 /* Short name of a status ("io error", "invalid", ...). Static string. */
 const char *rp_status_name(int status);

@@ -43,4 +43,19 @@ int rp_image_write_png(const char *path, const uint8_t *data, int w, int h, int 
  * keeping the aspect (torchvision Resize(int)), "exact" gives size x size. */
 void rp_image_policy_size(const char *policy, int size, int w, int h, int *ow, int *oh);
 
+/* ---- a small RGB canvas (previews, histograms, heat-map grids) ---------- */
+typedef struct rp_canvas {
+    int w, h;
+    uint8_t *px; /* [h, w, 3], owned (rp_canvas_free) */
+} rp_canvas;
+
+/* Filled with grey level `grey`; returns -1 when out of memory. */
+int rp_canvas_init(rp_canvas *c, int w, int h, uint8_t grey);
+void rp_canvas_free(rp_canvas *c);
+/* Filled rectangle, clipped to the canvas. */
+void rp_canvas_rect(rp_canvas *c, int x, int y, int w, int h, const uint8_t rgb[3]);
+/* Text with stb_easy_font (up to 255 characters), scaled by an integer
+ * factor; returns its width in pixels. */
+int rp_canvas_text(rp_canvas *c, int x, int y, int scale, const char *text, const uint8_t rgb[3]);
+
 #endif

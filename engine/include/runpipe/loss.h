@@ -70,11 +70,17 @@ typedef struct rp_hook_ctx {
     uint64_t epoch, step; /* 0-based */
     uint64_t epochs;      /* total */
     const char *stage;    /* stage id (for rng keys) */
+    rp_model *aux_model;  /* borrowed, NULL when unwired: the train stage's
+                             `hook_model` input (a copy), e.g. the fixed CAM
+                             source of cam_erasing's `cam_model: input` */
 } rp_hook_ctx;
 
 struct rp_batch_hook_ops {
     int (*create)(const rp_node *params, void **state, rp_error *err);
-    /* Called before each training step. */
+    /* Called before each training step, in training mode; the caller sets
+     * the mode, step and gradients of ctx->model again afterwards. Draw
+     * randomness only from streams keyed by (seed, stage, epoch, sample
+     * index) so that runs are reproducible and resumable. */
     int (*on_batch)(void *state, rp_hook_ctx *ctx, rp_error *err);
     void (*destroy)(void *state);
 };

@@ -43,6 +43,9 @@ typedef struct rp_run_ctx {
     uint64_t seed;        /* dropout masks: stream keyed (seed, layer, step) */
     uint64_t step;
     int need_input_grad;  /* 0 for the first layer: skip computing dX */
+    int input_grad_only;  /* 1: a backward that must not touch parameter
+                             gradients (Grad-CAM's pass to a feature map):
+                             compute only din */
 } rp_run_ctx;
 
 /* The epilogue a fusing forward applies (rp_layer_ops.forward_ep). */
@@ -180,6 +183,7 @@ int rp_model_freeze(rp_model *m, const char *pattern, size_t *count, rp_error *e
 
 /* ---- running ----------------------------------------------------------------- */
 void rp_model_set_training(rp_model *m, int training);
+int rp_model_is_training(const rp_model *m);
 /* on: layers with running statistics (batch norm) whose learnable parameters
  * are all frozen run in eval mode even in training passes (running
  * statistics used, not updated; backward through the fixed affine map), as
@@ -225,8 +229,47 @@ void rp_model_set_fusion(rp_model *m, int enabled);
 int rp_model_retain_grad(rp_model *m, const char *node, rp_error *err);
 const rp_tensor *rp_model_node_output(const rp_model *m, const char *node);
 const rp_tensor *rp_model_node_grad(const rp_model *m, const char *node);
-/* Name of the last node whose output is 4-D (last conv feature map). */
+/* Name of the last node whose output is 4-D with more than one spatial
+ * position (the last convolutional feature map; a [N, C, 1, 1] pooling
+ * output is skipped). NULL when there is none. */
 const char *rp_model_last_conv(const rp_model *m);
+
+/* ---- Grad-CAM (Selvaraju et al., "Grad-CAM: Visual Explanations from Deep
+ * Networks via Gradient-based Localization", ICCV 2017) ---------------------
+ * For feature map F = output of node `layer` ([N, K, h, w]) and the score
+ * S_c = logit of class c per sample: w_k = mean_ij dS_c/dF^k_ij,
+ * M = ReLU(sum_k w_k F^k), resized to the model input's H x W by bilinear
+ * interpolation with PyTorch's align_corners=False rule
+ * (F.interpolate(mode="bilinear"): source = (dst + 0.5) * in/out - 0.5,
+ * clamped at 0), and the arg-max pixel of each resized map (first maximum in
+ * row-major order, as torch.argmax).
+ * One forward and one backward from the logits down to `layer` for the whole
+ * batch; the backward touches no parameter gradient and the optimizer is not
+ * involved. `training`: run the pass with batch statistics / dropout (1) or in
+ * eval mode (0); the model's mode flag and its buffers (batch-norm running
+ * statistics) are as before afterwards. */
+typedef struct rp_gradcam_out {
+    rp_tensor maps;       /* [N, H, W] ReLU'd maps at input size (owned;
+                             grow-only across calls, release with
+                             rp_gradcam_out_release) */
+    int32_t *argmax;      /* [N, 2] (row, col) of each map's maximum */
+    int32_t *cls;         /* [N] class whose score was explained */
+    int32_t *pred;        /* [N] predicted class (arg-max logit) */
+    int64_t cap;          /* rows allocated in argmax / cls / pred */
+} rp_gradcam_out;
+
+/* m: borrowed (its caches, not its weights, change); x: [N, C, H, W]
+ * borrowed; layer: borrowed node name, NULL = rp_model_last_conv; cls: [N]
+ * borrowed class per sample, NULL = the predicted class; out: the caller's
+ * struct (zero-initialised before first use), filled, its buffers owned by
+ * it and reused by later calls. */
+int rp_gradcam(rp_model *m, const rp_tensor *x, const char *layer, const int32_t *cls,
+               int training, rp_gradcam_out *out, rp_error *err);
+void rp_gradcam_out_release(rp_gradcam_out *o);
+/* Bilinear resize of n planes [n, h, w] -> [n, H, W] with align_corners=False
+ * (as above). src and dst borrowed, not aliasing. */
+int rp_resize_bilinear_planes(const float *src, int64_t n, int64_t h, int64_t w, float *dst,
+                              int64_t H, int64_t W, rp_error *err);
 
 /* ---- parameters & files ------------------------------------------------------- */
 size_t rp_model_num_params(const rp_model *m);          /* params + buffers */
@@ -237,6 +280,31 @@ void rp_model_input_shape(const rp_model *m, int *c, int *h, int *w);
 int rp_model_num_classes(const rp_model *m);            /* last dim of output */
 /* Deep copy (weights, buffers, structure); transferred. */
 int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err);
+/* Nodes in insertion (= topological) order: count, name, layer type
+ * ("conv2d"). Borrowed strings; NULL when i is out of range. A node's
+ * parameters are the ones named "<node name>.<param>". */
+size_t rp_model_num_nodes(const rp_model *m);
+const char *rp_model_node_name(const rp_model *m, size_t i);
+const char *rp_model_node_type(const rp_model *m, size_t i);
+/* Index of the output node (-1 for an empty model). */
+int rp_model_output_node(const rp_model *m);
+/* Inputs of node i: fills up to `max` node indices (-1 = the model input)
+ * into in (borrowed) and returns how many the node reads (0 when i is out
+ * of range). */
+int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max);
+/* A new model made of nodes first..last (indices, inclusive) of m, with
+ * copies of their parameters and buffers; its output is node `last`
+ * (last < first is an error). Its input is the one tensor the range reads
+ * from outside itself: the model input, or the output of one node before
+ * `first` (the "cut"). A range that reads two outside tensors (a residual
+ * block cut in its middle) cannot be a model: error naming both. A 4-D cut
+ * [N, C, H, W] is the slice's input as is; a 2-D cut [N, F] (after flatten
+ * or a linear layer) becomes input [F, 1, 1] through a first node
+ * "slice.flatten", so callers pass the cut's data viewed as [N, F, 1, 1].
+ * Evaluation-mode settings (fusion) are copied. Conversion learning runs the
+ * unchanged prefix once and the changed suffix per candidate with slices.
+ * *out transferred. */
+int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out, rp_error *err);
 /* Architecture description (YAML text of the node list) for metadata. */
 const char *rp_model_arch_yaml(const rp_model *m);
 

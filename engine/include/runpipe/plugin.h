@@ -236,6 +236,17 @@ const char *rp_stage_input_source(const rp_stage *st, const char *port, size_t i
  * then destroys it). `port` must be one of the stage's declared outputs. */
 int rp_stage_output(rp_stage *st, const char *port, void *artifact, rp_error *err);
 
+/* Run another registered stage `use` (e.g. "data.folder") as part of this
+ * one, so a stage can hand over exactly what that stage would produce. Only
+ * stages without required inputs. `params` (borrowed; NULL = {}) is
+ * validated against schemas/<use>.yaml with its defaults filled (invalid
+ * params are an internal error of the caller). The called stage sees this
+ * stage's id, seed, threads and folder; its notes are dropped. On success
+ * *out is its output `port` (transferred: hand it on with rp_stage_output or
+ * destroy it); its other outputs are destroyed. Errors are prefixed "use: ". */
+int rp_stage_call(rp_stage *st, const char *use, const rp_node *params, const char *port,
+                  void **out, rp_error *err);
+
 /* Record a scalar / text fact in manifest.json under this stage
  * (e.g. "images_loaded": 60000). */
 void rp_stage_note(rp_stage *st, const char *key, double value);

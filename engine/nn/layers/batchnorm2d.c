@@ -154,9 +154,11 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
 
 int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const rp_tensor *dy, rp_tensor *dx,
                    int64_t n, int64_t c, int64_t sp, rp_error *err) {
-    (void)ctx, (void)err;
+    (void)err;
     bn_state *s = l->state;
     const float *gamma = l->params[0].value->data;
+    /* the batch sums feed dx only after a training forward */
+    const int sums = !ctx->input_grad_only || s->train_fwd, pgrad = !ctx->input_grad_only;
     float *dg = l->params[0].grad->data, *dbeta = l->params[1].grad->data;
     const float *inv = s->invstd.data, *mu = s->mean.data;
     double m = (double)(n * sp);
@@ -164,7 +166,7 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const
     for (int64_t ch = 0; ch < c; ch++) {
         double sdy = 0, sdyh = 0;
         const float fm = mu[ch], fi = inv[ch];
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = 0; sums && i < n; i++) {
             const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
             float r1 = 0, r2 = 0;
 #pragma omp simd reduction(+ : r1, r2)
@@ -175,8 +177,10 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const
             sdy += r1;
             sdyh += (double)r2 * fi;
         }
-        dg[ch] += (float)sdyh;
-        dbeta[ch] += (float)sdy;
+        if (pgrad) {
+            dg[ch] += (float)sdyh;
+            dbeta[ch] += (float)sdy;
+        }
         if (!dx) continue;
         float k = gamma[ch] * inv[ch];
         if (s->train_fwd) {

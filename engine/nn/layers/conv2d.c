@@ -82,12 +82,12 @@ static int conv_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const r
 static int conv_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                          const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                          rp_error *err) {
-    (void)ctx, (void)n_in, (void)out;
+    (void)n_in, (void)out;
     conv_state *s = l->state;
     float *ws = rp_conv_prepare(&s->g, in[0]->shape[0], err);
     if (!ws) return err->status;
     rp_param *w = &l->params[0], *b = s->bias ? &l->params[1] : NULL;
-    if (w->trainable || (b && b->trainable))
+    if (!ctx->input_grad_only && (w->trainable || (b && b->trainable)))
         rp_conv2d_backward_weight(&s->g, in[0]->data, dout->data, w->grad->data,
                                   b ? b->grad->data : NULL, ws);
     if (din[0]) rp_conv2d_backward_data(&s->g, dout->data, w->value->data, din[0]->data, ws);

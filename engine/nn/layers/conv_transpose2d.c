@@ -78,14 +78,14 @@ static int ct_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_ten
 static int ct_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                        const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                        rp_error *err) {
-    (void)ctx, (void)n_in, (void)out;
+    (void)n_in, (void)out;
     convt_state *s = l->state;
     float *ws = rp_conv_prepare(&s->g, in[0]->shape[0], err);
     if (!ws) return err->status;
     rp_param *w = &l->params[0], *b = s->bias ? &l->params[1] : NULL;
-    if (w->trainable)
+    if (w->trainable && !ctx->input_grad_only)
         rp_conv2d_backward_weight(&s->g, dout->data, in[0]->data, w->grad->data, NULL, ws);
-    if (b) {
+    if (b && !ctx->input_grad_only) {
         int64_t n = s->g.n, c = s->g.c, hw = s->g.h * s->g.w;
         float *db = b->grad->data;
         for (int64_t ch = 0; ch < c; ch++) {

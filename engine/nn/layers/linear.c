@@ -67,14 +67,14 @@ static void sgemm_rows(int ta, int64_t m, int64_t n, int64_t k, const float *a, 
 static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                         const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                         rp_error *err) {
-    (void)ctx, (void)n_in, (void)err, (void)out;
+    (void)n_in, (void)err, (void)out;
     lin_state *s = l->state;
     int64_t n = in[0]->shape[0];
     rp_param *w = &l->params[0];
-    if (w->trainable) /* dW[out, in] += dy[N, out]^T . x[N, in] */
+    if (w->trainable && !ctx->input_grad_only) /* dW[out, in] += dy[N, out]^T . x[N, in] */
         sgemm_rows(1, s->out, s->in, n, dout->data, s->out, in[0]->data, s->in, 1.0f, w->grad->data,
                    s->in);
-    if (s->bias) {
+    if (s->bias && !ctx->input_grad_only) {
         float *db = l->params[1].grad->data;
         for (int64_t j = 0; j < s->out; j++) {
             double acc = 0;

@@ -198,6 +198,45 @@ static void test_gray_adapter(void **state) {
     assert_int_equal(y->shape[1], 10);
     rp_tensor_free(x);
     rp_model_free(m);
+    /* a 1-channel arch is built with 3 channels behind the adapter (not 1 -> 3 -> 1) */
+    m = build("{arch: mnist_cnn, gray_adapter: true}", 1, "net", NULL);
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(c, 1);
+    assert_int_equal(rp_model_find_param(m, "adapter.1.weight")->value->shape[0], 3);
+    assert_int_equal(rp_model_find_param(m, "conv1.weight")->value->shape[1], 3);
+    rp_model_free(m);
+    int line = 0;
+    const char *msg = build_fails("{arch: mnist_cnn,\n in_channels: 1,\n gray_adapter: true}",
+                                  NULL, &line);
+    assert_non_null(strstr(msg, "in_channels must be 3 (or left out), got 1"));
+    assert_int_equal(line, 2);
+    msg = build_fails("{layers: [flatten, {linear: {out: 2}}],\n input: [1, 4, 4], gray_adapter: true}",
+                      NULL, &line);
+    assert_non_null(strstr(msg, "'input' must be [3, H, W]"));
+    assert_int_equal(line, 2);
+}
+
+/* `size` goes to the architecture like classes / in_channels. */
+static void test_size(void **state) {
+    (void)state;
+    rp_model *m = build("{arch: unet, size: 32, classes: 3}", 1, "net", NULL);
+    int c, h, w;
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(h, 32);
+    assert_int_equal(w, 32);
+    rp_model_free(m);
+    m = build("{arch: mnist_cnn, size: 32}", 1, "net", NULL);
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(h, 32);
+    rp_model_free(m);
+    int line = 0;
+    const char *msg = build_fails("{arch: unet,\n size: 36}", NULL, &line);
+    assert_non_null(strstr(msg, "size 36 must be divisible by 2^depth = 8"));
+    msg = build_fails("{arch: mnist_cnn,\n size: 0}", NULL, &line);
+    assert_non_null(strstr(msg, "size"));
+    assert_int_equal(line, 2);
+    msg = build_fails("{layers: [flatten], input: [1, 4, 4],\n size: 8}", NULL, &line);
+    assert_non_null(strstr(msg, "'size' applies to 'arch'"));
 }
 
 static void test_pretrained_strict_and_partial(void **state) {
@@ -248,6 +287,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_head_and_freeze),
         cmocka_unit_test(test_gray_adapter),
+        cmocka_unit_test(test_size),
         cmocka_unit_test(test_pretrained_strict_and_partial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

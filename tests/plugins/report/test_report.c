@@ -312,6 +312,92 @@ static void test_minimal_report(void **state) {
     rp_metrics_free(m);
 }
 
+/* S1: image / true mask / predicted mask for a segmentation data set, in the
+ * data set's palette. The toy tiles are -1 on the left half (class 0) and +1
+ * on the right (class 2); a 1x1 convolution with weights (-1, 0, 1) gets
+ * every pixel right. */
+static int seg_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
+                   rp_error *err) {
+    (void)ds, (void)draw;
+    int rc = rp_sample_resize(out, 1, 8, 8, err);
+    if (rc == RP_OK) rc = rp_mask_resize(&out->mask, 8, 8, err);
+    if (rc != RP_OK) return rc;
+    for (int p = 0; p < 64; p++) {
+        out->img.data[p] = p % 8 < 4 ? -1.0f : 1.0f;
+        out->mask.data[p] = p % 8 < 4 ? 0 : 2;
+    }
+    out->label = -1;
+    out->index = i;
+    return RP_OK;
+}
+static const struct rp_dataset_ops seg_ops = {seg_get, NULL, NULL, toy_destroy};
+
+static void test_predicted_masks(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    rp_error err;
+    rp_error_clear(&err);
+    static const char *const names[3] = {"a", "b", "c"};
+    rp_dataset *ds = rp_dataset_new(&seg_ops, NULL, "tiles/val", 10, 3, names);
+    assert_non_null(ds);
+    ds->task = RP_TASK_SEGMENT;
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_new(1, 8, 8, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "head", "conv2d", NULL, 0, &err, "{out: 3, kernel: 1, bias: false}"),
+                 &err);
+    rp_param *w = rp_model_find_param(m, "head.weight"); /* [3, 1, 1, 1] */
+    w->value->data[0] = -1, w->value->data[1] = 0, w->value->data[2] = 1;
+    static const unsigned char pal[3][3] = {{0x3C, 0x10, 0x98}, {0x84, 0x29, 0xF6}, {0x6E, 0xC1, 0xE4}};
+    rp_metrics *mt = rp_metrics_new();
+    RP_ASSERT_OK(rp_metrics_set(mt, "x", 1, &err), &err);
+    static const char *const hc[] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                     "lr", "seconds", "train_miou", "train_dice", "val_miou",
+                                     "val_dice"};
+    rp_table *ht = rp_metrics_add_table(mt, "history", 2, 11, hc, NULL, &err);
+    assert_non_null(ht);
+    for (size_t i = 0; i < 22; i++) ht->values[i] = i < 11 ? 0.1 * (double)i : 0.05 * (double)i;
+    ht->values[0] = 1, ht->values[11] = 2;
+    rp_report_input in[1] = {{"fit", mt}};
+    rp_report_opts o = {0};
+    o.title = "seg";
+    o.rundir = dir;
+    o.data = ds;
+    o.model = m;
+    o.predictions = 3;
+    o.palette = pal;
+    o.n_palette = 3;
+    RP_ASSERT_OK(rp_report_write(&o, in, 1, &err), &err);
+    char *html = NULL;
+    size_t len;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "report.html"), &html, &len, &err), &err);
+    const char *sec = strstr(html, "<section id=\"predictions\">");
+    assert_non_null(sec);
+    assert_non_null(strstr(sec, "#0: pixel accuracy 1.000"));
+    assert_non_null(strstr(html, "fit: mean IoU and Dice"));
+    assert_non_null(strstr(html, "fit: pixel accuracy"));
+    assert_non_null(strstr(sec, "#6: pixel accuracy 1.000"));
+    int pw, ph, pc;
+    unsigned char *px = first_png(strstr(sec, "alt=\"predicted mask\""), &pw, &ph, &pc);
+    assert_non_null(px);
+    assert_int_equal(pw, 8 * 4); /* small tiles are upscaled (x4 at most) */
+    assert_true(memcmp(px, pal[0], 3) == 0);                /* left: class 0's colour */
+    assert_true(memcmp(px + (pw - 1) * 3, pal[2], 3) == 0); /* right: class 2's colour */
+    stbi_image_free(px);
+    free(html);
+    /* a model that does not give per-pixel scores is an error naming the sample */
+    rp_model *c;
+    RP_ASSERT_OK(rp_model_new(1, 8, 8, &c, &err), &err);
+    RP_ASSERT_OK(rp_model_add(c, "flat", "flatten", NULL, NULL, 0, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(c, "fc", "linear", NULL, 0, &err, "{out: 3}"), &err);
+    o.model = c;
+    assert_int_equal(rp_report_write(&o, in, 1, &err), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "predictions on sample 0 of 'tiles/val': the model gives [1, 3]"));
+    rp_model_free(c);
+    rp_model_free(m);
+    rp_metrics_free(mt);
+    rp_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape_and_base64),
@@ -320,6 +406,7 @@ int main(void) {
         cmocka_unit_test(test_full_report),
         cmocka_unit_test(test_mask_png),
         cmocka_unit_test(test_minimal_report),
+        cmocka_unit_test(test_predicted_masks),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }

@@ -11,11 +11,11 @@ static void test_epoch_line_standard(void **state) {
     (void)state;
     double row[H_NCOLS] = {3, 0.2034, 0.8464, 0.0744, 0.9568, 1e-5, 12.5};
     char buf[256];
-    train_epoch_line(buf, sizeof buf, TRAIN_LOG_STANDARD, 50, row, 1, 812.4);
+    train_epoch_line(buf, sizeof buf, TRAIN_LOG_STANDARD, 50, row, 1, 0, 812.4);
     assert_string_equal(
         buf, "[03/50] train loss 0.2034 acc 0.8464 | val loss 0.0744 acc 0.9568 | lr 1.0e-05 | "
              "812 img/s");
-    train_epoch_line(buf, sizeof buf, TRAIN_LOG_STANDARD, 300, row, 0, 99.6);
+    train_epoch_line(buf, sizeof buf, TRAIN_LOG_STANDARD, 300, row, 0, 0, 99.6);
     assert_string_equal(buf, "[003/300] train loss 0.2034 acc 0.8464 | lr 1.0e-05 | 100 img/s");
 }
 
@@ -23,7 +23,7 @@ static void test_epoch_line_bracket(void **state) {
     (void)state;
     double row[H_NCOLS] = {1, 0.2034, 0.8464, 0.0744, 0.9568, 1e-5, 1};
     char buf[256];
-    train_epoch_line(buf, sizeof buf, TRAIN_LOG_BRACKET, 50, row, 1, 0);
+    train_epoch_line(buf, sizeof buf, TRAIN_LOG_BRACKET, 50, row, 1, 0, 0);
     assert_string_equal(buf,
                         "[01] train: [Loss: 0.2034, Acc: 0.8464] | val: [Loss: 0.0744, Acc: 0.9568]");
 }
@@ -49,6 +49,63 @@ static void test_history_csv(void **state) {
     train_hist_release(&h);
 }
 
+/* Segmentation: the epoch line and history.csv carry mean IoU and Dice. */
+static void test_segmentation_columns(void **state) {
+    (void)state;
+    rp_error err;
+    rp_error_clear(&err);
+    double row[H_NCOLS] = {2, 0.5, 0.875, 0.625, 0.8125, 0.01, 3, 0.5, 0.625, 0.25, 0.375};
+    char buf[256];
+    train_epoch_line(buf, sizeof buf, TRAIN_LOG_STANDARD, 10, row, 1, 1, 50);
+    assert_string_equal(buf, "[02/10] train loss 0.5000 acc 0.8750 miou 0.5000 dice 0.6250 | val "
+                             "loss 0.6250 acc 0.8125 miou 0.2500 dice 0.3750 | lr 1.0e-02 | 50 img/s");
+    train_hist h = {0};
+    h.seg = 1;
+    RP_ASSERT_OK(train_hist_append(&h, row, &err), &err);
+    const char *path = rp_test_path(rp_test_tmpdir(), "seg_history.csv");
+    RP_ASSERT_OK(train_hist_write_csv(&h, path, &err), &err);
+    char *text = NULL;
+    size_t len = 0;
+    RP_ASSERT_OK(rp_read_file(path, &text, &len, &err), &err);
+    assert_string_equal(text, "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,train_miou,"
+                              "train_dice,val_miou,val_dice\n"
+                              "2,0.500000,0.875000,0.625000,0.812500,0.01,3.000,0.500000,0.625000,"
+                              "0.250000,0.375000\n");
+    free(text);
+    train_hist_release(&h);
+}
+
+/* Pixel counts -> mean IoU / Dice over the classes present, as evaluate's
+ * metrics_seg.c; ignored pixels (< 0) do not count. */
+static void test_seg_means(void **state) {
+    (void)state;
+    rp_error err;
+    rp_error_clear(&err);
+    rp_tensor *y;
+    RP_ASSERT_OK(rp_tensor_new4(&y, 1, 3, 1, 4, &err), &err);
+    /* argmax per pixel: 0, 1, 1, 0 (class 2 never predicted nor present) */
+    const float v[12] = {5, 0, 0, 5, 0, 5, 5, 0, -1, -1, -1, -1};
+    memcpy(y->data, v, sizeof v);
+    const int32_t target[4] = {0, 1, 0, -1};
+    train_seg s = {0};
+    RP_ASSERT_OK(train_seg_add(&s, y, target, &err), &err);
+    double miou, dice;
+    train_seg_means(&s, &miou, &dice);
+    /* class 0: tp 1, fp 0, fn 1 -> IoU 1/2, Dice 2/3; class 1: tp 1, fp 1, fn 0 -> 1/2, 2/3 */
+    assert_true(fabs(miou - 0.5) < 1e-12);
+    assert_true(fabs(dice - 2.0 / 3.0) < 1e-12);
+    train_seg_clear(&s);
+    train_seg_means(&s, &miou, &dice);
+    assert_true(isnan(miou) && isnan(dice));
+    rp_tensor *y2;
+    RP_ASSERT_OK(rp_tensor_new4(&y2, 1, 2, 1, 4, &err), &err);
+    assert_int_equal(train_seg_add(&s, y2, target, &err), RP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "the model gives 2 classes, earlier 3"));
+    train_seg_release(&s);
+    rp_tensor_free(y);
+    rp_tensor_free(y2);
+}
+
 static void test_history_text_roundtrip(void **state) {
     (void)state;
     rp_error err;
@@ -71,7 +128,7 @@ static void test_history_text_roundtrip(void **state) {
     free(text);
     train_hist_release(&back);
     assert_int_not_equal(train_hist_from_text(&back, "1 2 3\n", &err), RP_OK);
-    assert_non_null(strstr(err.msg, "expected 7"));
+    assert_non_null(strstr(err.msg, "expected 11"));
     train_hist_release(&back);
     train_hist_release(&h);
 }
@@ -118,6 +175,8 @@ int main(void) {
         cmocka_unit_test(test_epoch_line_bracket),
         cmocka_unit_test(test_history_csv),
         cmocka_unit_test(test_history_text_roundtrip),
+        cmocka_unit_test(test_segmentation_columns),
+        cmocka_unit_test(test_seg_means),
         cmocka_unit_test(test_monitor_early_stopping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -581,32 +581,89 @@ static int pix_forward(const void *state, const rp_tensor *logits, const int32_t
 static const struct rp_loss_ops pix_ops = {NULL, pix_forward, NULL};
 static rp_loss pix_loss = {&pix_ops, NULL, "test_pixel_ce"};
 
-static void test_segmentation_masks(void **state) {
-    (void)state;
-    setup s;
-    setup_init(&s, 0);
-    rp_dataset_free(s.train);
-    rp_dataset_free(s.val);
-    s.train = rp_dataset_new(&seg_ops, NULL, "seg/train", 64, 2, NULL);
-    s.val = rp_dataset_new(&seg_ops, NULL, "seg/val", 16, 2, NULL);
-    assert_non_null(s.train);
-    assert_non_null(s.val);
-    rp_model_free(s.model);
+/* One segmentation setup: 64 training and 16 validation 6x6 tiles, a 1x1
+ * convolution, `dir` its own folder. */
+static void seg_setup(setup *s, const char *dir) {
+    setup_init(s, 0);
+    rp_dataset_free(s->train);
+    rp_dataset_free(s->val);
+    s->train = rp_dataset_new(&seg_ops, NULL, "seg/train", 64, 2, NULL);
+    s->val = rp_dataset_new(&seg_ops, NULL, "seg/val", 16, 2, NULL);
+    assert_non_null(s->train);
+    assert_non_null(s->val);
+    s->train->task = s->val->task = RP_TASK_SEGMENT;
+    rp_model_free(s->model);
     rp_error err;
     rp_error_clear(&err);
     rp_node *layers = yaml("- {conv2d: {out: 2, kernel: 1}}\n");
-    RP_ASSERT_OK(rp_model_from_layers(layers, 1, 6, 6, &s.model, &err), &err);
-    RP_ASSERT_OK(rp_model_init_params(s.model, 5, &err), &err);
+    RP_ASSERT_OK(rp_model_from_layers(layers, 1, 6, 6, &s->model, &err), &err);
+    RP_ASSERT_OK(rp_model_init_params(s->model, 5, &err), &err);
     rp_node_free(layers);
-    s.cfg.epochs = 5;
+    s->cfg.epochs = 5;
+    strcpy(s->cfg.monitor, "val_dice");
+    s->env.dir = dir;
+}
+
+static void test_segmentation_masks(void **state) {
+    (void)state;
+    setup s;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", rp_test_path(rp_test_tmpdir(), "seg"));
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_mkdirs(dir, &err), &err);
+    seg_setup(&s, dir);
     rp_model *m = NULL;
     rp_metrics *mt = NULL;
     RP_ASSERT_OK(train_fit(&s.cfg, &s.env, s.model, &pix_loss, s.train, s.val, &m, &mt, &err),
                  &err);
     const rp_table *h = rp_metrics_table(mt, "history");
-    assert_true(h->values[4 * 7 + H_TRAIN_LOSS] < h->values[H_TRAIN_LOSS]);
+    assert_int_equal(h->cols, H_NCOLS); /* + train/val mean IoU and Dice */
+    assert_true(h->values[4 * H_NCOLS + H_TRAIN_LOSS] < h->values[H_TRAIN_LOSS]);
+    assert_true(h->values[4 * H_NCOLS + H_TRAIN_DICE] > h->values[H_TRAIN_DICE]);
     double v = 0;
     assert_true(rp_metrics_get(mt, "val_acc", &v) && v > 0.99); /* pixel accuracy */
+    assert_true(rp_metrics_get(mt, "val_dice", &v) && v > 0.99);
+    assert_true(rp_metrics_get(mt, "val_miou", &v) && v > 0.98);
+    assert_true(rp_metrics_get(mt, "best_value", &v) && v > 0.99); /* monitor val_dice */
+    char *csv = NULL;
+    size_t len = 0;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "history.csv"), &csv, &len, &err), &err);
+    assert_non_null(strstr(csv, "seconds,train_miou,train_dice,val_miou,val_dice\n"));
+    free(csv);
+
+    /* interrupted in the middle of epoch 2 and resumed: the same history,
+     * IoU and Dice included (the partial epoch's pixel counts are in the
+     * checkpoint) */
+    setup b;
+    char dir_b[600];
+    snprintf(dir_b, sizeof dir_b, "%s", rp_test_path(rp_test_tmpdir(), "seg_b"));
+    RP_ASSERT_OK(rp_mkdirs(dir_b, &err), &err);
+    seg_setup(&b, dir_b);
+    b.hooks = yaml("[test_hook]");
+    b.cfg.hooks = b.hooks;
+    hook_append = 0;
+    hook_interrupt_at = 6; /* 4 steps per epoch: step 3 of epoch 2 */
+    rp_model *mb = NULL;
+    rp_metrics *tb = NULL;
+    assert_int_equal(train_fit(&b.cfg, &b.env, b.model, &pix_loss, b.train, b.val, &mb, &tb, &err),
+                     RP_ERR_INTERRUPTED);
+    rp_interrupt_clear();
+    hook_interrupt_at = -1;
+    b.env.resuming = 1;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(train_fit(&b.cfg, &b.env, b.model, &pix_loss, b.train, b.val, &mb, &tb, &err),
+                 &err);
+    const rp_table *hb = rp_metrics_table(tb, "history");
+    assert_int_equal(hb->rows, h->rows);
+    for (size_t r = 0; r < h->rows; r++)
+        for (int c = 0; c < H_NCOLS; c++)
+            if (c != H_SECONDS && !(isnan(h->values[r * H_NCOLS + c]) &&
+                                    isnan(hb->values[r * H_NCOLS + c])))
+                assert_true(h->values[r * H_NCOLS + c] == hb->values[r * H_NCOLS + c]);
+    rp_model_free(mb);
+    rp_metrics_free(tb);
+    setup_free(&b);
     rp_model_free(m);
     rp_metrics_free(mt);
     setup_free(&s);
