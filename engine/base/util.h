@@ -4,6 +4,7 @@
 #define RP_BASE_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "runpipe/error.h"
 
@@ -18,5 +19,9 @@ size_t rp_edit_distance(const char *a, const char *b, size_t cap);
 
 /* rp_suggest, the "did you mean" rule, is public (plugins suggest too):
  * runpipe/error.h. */
+
+/* IEEE 754 binary16 -> float32, exact (subnormals, inf, NaN kept): the
+ * weight readers convert float16 tensors with it. */
+float rp_half_to_float(uint16_t h);
 
 #endif

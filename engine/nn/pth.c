@@ -31,6 +31,7 @@
 #include <zlib.h>
 
 #include "runpipe/io.h"
+#include "base/util.h"
 #include "runpipe/strbuf.h"
 
 #define PTH_MAX_STACK (1u << 20)  /* pickle stack entries */
@@ -810,32 +811,13 @@ static int pk_run(pk_vm *vm, pk_obj **result, rp_error *err) {
 
 /* ---- tensors out --------------------------------------------------------------------- */
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal */
-            float f = ldexpf((float)man, -24);
-            return sign ? -f : f;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 static float elem(int dtype, const unsigned char *src) {
     float f;
     uint32_t u;
     switch (dtype) {
     case D_F32: memcpy(&f, src, 4); return f;
     case D_F64: { double d; memcpy(&d, src, 8); return (float)d; }
-    case D_F16: return half_to_float((uint16_t)(src[0] | src[1] << 8));
+    case D_F16: return rp_half_to_float((uint16_t)(src[0] | src[1] << 8));
     case D_BF16: u = (uint32_t)(src[0] | src[1] << 8) << 16; memcpy(&f, &u, 4); return f;
     case D_I64: { int64_t v; memcpy(&v, src, 8); return (float)v; }
     default: { int32_t v; memcpy(&v, src, 4); return (float)v; }

@@ -168,25 +168,6 @@ int rp_st_save(const rp_st *st, const char *path, rp_error *err) {
 
 /* ---- reading ---------------------------------------------------------------- */
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal */
-            float f = ldexpf((float)man, -24);
-            return sign ? -f : f;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 typedef struct span {
     uint64_t b, e;
     const char *name;
@@ -211,7 +192,7 @@ static void convert(const char *dt, const unsigned char *src, float *dst, size_t
         } else if (!strcmp(dt, "F16")) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
-            dst[i] = half_to_float(h);
+            dst[i] = rp_half_to_float(h);
         } else if (!strcmp(dt, "BF16")) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
