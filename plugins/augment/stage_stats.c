@@ -1,7 +1,7 @@
 /* augment.stats — distribution of the erased-area ratio (erased pixels /
  * image pixels) of an erasing transform over many draws (S2's Figs. 10-12
- * use 2,500,000 on 32x32). random_erasing, cutout and hide_and_seek are
- * sampled analytically with the transforms' own box-sampling functions (no
+ * use 2,500,000 on 32x32). A transform with an area sampler (the ops'
+ * erased_area: random_erasing, cutout, hide_and_seek) is sampled with it (no
  * image is touched), so millions of draws take well under a second per
  * million; any other transform is measured by applying it to a constant
  * image and counting changed pixels. Draw d uses the stream keyed (seed,
@@ -21,84 +21,35 @@
 #include "augment.h"
 #include "runpipe/image.h"
 
-int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
-                      int *log_ratio, int *attempts, rp_error *err);
-void aug_cutout_box(rp_rng *rng, int64_t H, int64_t W, int64_t length, int64_t *y0, int64_t *x0,
-                    int64_t *y1, int64_t *x1);
-int64_t aug_has_draw(rp_rng *rng, int64_t H, int64_t W, const int64_t *sizes, int n_sizes,
-                     double hide_prob, double p,
-                     void (*hide)(int64_t y, int64_t x, int64_t size, void *ctx), void *ctx);
-
-enum { K_RE, K_CUTOUT, K_HAS, K_CAM, K_GENERIC };
+enum { K_AREA, K_CAM, K_GENERIC };
 
 typedef struct stats_cfg {
     int kind;
     int64_t H, W;
-    /* random_erasing */
-    double p, scale[2], ratio[2];
-    int log_ratio, attempts;
-    /* cutout */
-    int64_t n_holes, length;
-    /* hide_and_seek */
-    int64_t sizes[16];
-    int n_sizes;
-    double hide_prob;
-    /* generic */
+    /* an erasing transform with its own area sampler (erased_area) */
+    const struct rp_transform_ops *ops;
+    void *tstate;
+    /* any other transform, measured on a constant image */
     const rp_transform_chain *chain;
-    /* cam_erasing: arg-max (row, col) of n_img images */
+    /* cam_erasing: p, box size parameters, arg-max (row, col) of n_img images */
+    double p, scale[2], ratio[2];
+    int attempts;
     int64_t b_h, n_img;
     int32_t *argmax;
 } stats_cfg;
 
-typedef struct has_acc {
-    int64_t H, W, area;
-} has_acc;
-
-static void has_hide(int64_t y, int64_t x, int64_t g, void *ctx) {
-    has_acc *a = ctx;
-    int64_t h = y + g > a->H ? a->H - y : g, w = x + g > a->W ? a->W - x : g;
-    a->area += h * w;
-}
-
 /* One draw: ratio in [0, 1]; *applied = 0 when the transform's coin said no.
- * `bitmap` [H*W] and `smp` are per-thread workspaces. */
-static int one_draw(const stats_cfg *c, rp_rng *rng, uint64_t d, uint8_t *bitmap, rp_sample *smp,
+ * `smp` is a per-thread workspace. */
+static int one_draw(const stats_cfg *c, rp_rng *rng, uint64_t d, rp_sample *smp,
                     double *ratio, int *applied, rp_error *err) {
     double HW = (double)c->H * (double)c->W;
     *applied = 1;
     *ratio = 0;
     switch (c->kind) {
-    case K_RE: {
-        if (!aug_coin(rng, c->p)) {
-            *applied = 0;
-            return RP_OK;
-        }
-        int64_t t, l, h, w;
-        if (rp_erasing_sample_box(rng, c->H, c->W, c->scale, c->ratio, c->log_ratio, c->attempts,
-                                  &t, &l, &h, &w))
-            *ratio = (double)(h * w) / HW;
-        return RP_OK;
-    }
-    case K_CUTOUT: {
-        if (!aug_coin(rng, c->p)) {
-            *applied = 0;
-            return RP_OK;
-        }
-        if (c->n_holes == 1) {
-            int64_t y0, x0, y1, x1;
-            aug_cutout_box(rng, c->H, c->W, c->length, &y0, &x0, &y1, &x1);
-            *ratio = (double)((y1 - y0) * (x1 - x0)) / HW;
-            return RP_OK;
-        }
-        memset(bitmap, 0, (size_t)(c->H * c->W));
-        for (int64_t k = 0; k < c->n_holes; k++) {
-            int64_t y0, x0, y1, x1;
-            aug_cutout_box(rng, c->H, c->W, c->length, &y0, &x0, &y1, &x1);
-            for (int64_t y = y0; y < y1; y++) memset(bitmap + y * c->W + x0, 1, (size_t)(x1 - x0));
-        }
-        int64_t n = 0;
-        for (int64_t i = 0; i < c->H * c->W; i++) n += bitmap[i];
-        *ratio = (double)n / HW;
+    case K_AREA: {
+        int64_t area = c->ops->erased_area(c->tstate, c->H, c->W, rng, applied);
+        if (area < 0) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        *ratio = (double)area / HW;
         return RP_OK;
     }
     case K_CAM: {
@@ -111,14 +62,6 @@ static int one_draw(const stats_cfg *c, rp_rng *rng, uint64_t d, uint8_t *bitmap
         if (rp_cam_erasing_box(rng, c->H, c->W, c->scale, c->ratio, 0, c->attempts, am[0], am[1],
                                c->b_h, &t, &l, &h, &w))
             *ratio = (double)(h * w) / HW;
-        return RP_OK;
-    }
-    case K_HAS: {
-        has_acc a = {c->H, c->W, 0};
-        rp_rng probe = *rng;
-        *applied = aug_coin(&probe, c->p);
-        aug_has_draw(rng, c->H, c->W, c->sizes, c->n_sizes, c->hide_prob, c->p, has_hide, &a);
-        *ratio = (double)a.area / HW;
         return RP_OK;
     }
     default: {
@@ -175,27 +118,12 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
     rc = rp_component_params(RP_COMP_TRANSFORM, name, tp, &filled, err);
     if (rc) return rc;
     rp_transform_chain *chain = NULL;
-    if (!strcmp(name, "random_erasing")) {
-        c.kind = K_RE;
-        rc = aug_erasing_parse(filled, &c.p, c.scale, c.ratio, &c.log_ratio, &c.attempts, err);
-    } else if (!strcmp(name, "cutout")) {
-        c.kind = K_CUTOUT;
-        c.p = rp_param_double(filled, "p");
-        c.n_holes = rp_param_int(filled, "n_holes");
-        c.length = rp_param_int(filled, "length");
-    } else if (!strcmp(name, "hide_and_seek")) {
-        c.kind = K_HAS;
-        double g[16];
-        int n = rp_param_doubles(filled, "grid_sizes", g, 16);
-        if (n > 0) {
-            for (int i = 0; i < n; i++) c.sizes[i] = (int64_t)g[i];
-            c.n_sizes = n;
-        } else {
-            c.sizes[0] = rp_param_int(filled, "patch_size");
-            c.n_sizes = 1;
-        }
-        c.hide_prob = rp_param_double(filled, "hide_prob");
-        c.p = rp_param_double(filled, "p");
+    const struct rp_component *comp = rp_component_find(RP_COMP_TRANSFORM, name);
+    const struct rp_transform_ops *ops = comp ? comp->impl : NULL;
+    if (ops && ops->erased_area) {
+        c.kind = K_AREA;
+        c.ops = ops;
+        rc = ops->create(filled, &c.tstate, err);
     } else {
         c.kind = K_GENERIC;
         rp_node *list = rp_node_new_seq();
@@ -216,7 +144,8 @@ int aug_run_stats(rp_stage *st, rp_error *err) {
 }
 
 
-/* Draw, reduce, write the histogram and the metrics (takes `chain`). */
+/* Draw, reduce, write the histogram and the metrics (takes `chain` and
+ * cfg->tstate). */
 static int stats_draw(rp_stage *st, stats_cfg *cfg, const char *name, rp_transform_chain *chain,
                       uint64_t draws, int bins, int only_applied, rp_error *err) {
     const stats_cfg c = *cfg;
@@ -228,6 +157,7 @@ static int stats_draw(rp_stage *st, stats_cfg *cfg, const char *name, rp_transfo
         free(hist);
         free(csum);
         rp_transform_chain_free(chain);
+        if (c.tstate) c.ops->destroy(c.tstate);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     }
     uint64_t stream = rp_hash_str(rp_stage_id(st));
@@ -238,14 +168,13 @@ static int stats_draw(rp_stage *st, stats_cfg *cfg, const char *name, rp_transfo
     rp_error_clear(&ferr);
 #pragma omp parallel num_threads(rp_stage_threads(st) > 0 ? rp_stage_threads(st) : 1)
     {
-        uint8_t *bitmap = malloc((size_t)(c.H * c.W));
         rp_sample smp;
         rp_sample_init(&smp);
         rp_error e;
         rp_error_clear(&e);
 #pragma omp for schedule(dynamic, 4)
         for (uint64_t k = 0; k < nchunks; k++) {
-            if (failed || !bitmap) continue;
+            if (failed) continue;
             rp_rng rng;
             rp_rng_init(&rng, seed, stream, 0, k);
             uint64_t end = (k + 1) * CHUNK < draws ? (k + 1) * CHUNK : draws;
@@ -253,7 +182,7 @@ static int stats_draw(rp_stage *st, stats_cfg *cfg, const char *name, rp_transfo
             for (uint64_t d = k * CHUNK; d < end; d++) {
                 double r;
                 int applied;
-                if (one_draw(&c, &rng, d, bitmap, &smp, &r, &applied, &e)) {
+                if (one_draw(&c, &rng, d, &smp, &r, &applied, &e)) {
 #pragma omp critical(aug_stats_err)
                     {
                         if (!failed) ferr = e;
@@ -269,17 +198,10 @@ static int stats_draw(rp_stage *st, stats_cfg *cfg, const char *name, rp_transfo
             }
             csum[k * 3] = s1, csum[k * 3 + 1] = s2, csum[k * 3 + 2] = na;
         }
-        if (!bitmap) {
-#pragma omp critical(aug_stats_err)
-            {
-                failed = 1;
-                rp_error_set(&ferr, RP_ERR_NOMEM, "out of memory");
-            }
-        }
-        free(bitmap);
         rp_sample_release(&smp);
     }
     rp_transform_chain_free(chain);
+    if (c.tstate) c.ops->destroy(c.tstate);
     if (failed) {
         free(hist);
         free(csum);

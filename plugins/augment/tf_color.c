@@ -87,8 +87,8 @@ static int gray3_create(const rp_node *params, void **state, rp_error *err) {
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_grayscale = {gray_create, gray_apply, free, gray_shape};
-const struct rp_transform_ops tf_to_gray3 = {gray3_create, gray_apply, free, gray_shape};
+const struct rp_transform_ops tf_grayscale = {.create = gray_create, .apply = gray_apply, .destroy = free, .out_shape = gray_shape};
+const struct rp_transform_ops tf_to_gray3 = {.create = gray3_create, .apply = gray_apply, .destroy = free, .out_shape = gray_shape};
 
 /* ---- color_jitter ------------------------------------------------------------------- */
 
@@ -230,7 +230,7 @@ static int cj_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err)
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_color_jitter = {cj_create, cj_apply, free, NULL};
+const struct rp_transform_ops tf_color_jitter = {.create = cj_create, .apply = cj_apply, .destroy = free};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "color_jitter",
              "random brightness, contrast, saturation, hue", tf_color_jitter)

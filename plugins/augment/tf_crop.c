@@ -88,8 +88,8 @@ static void crop_shape(const void *state, int *ch, int *h, int *w) {
     *w = (int)c->w;
 }
 
-const struct rp_transform_ops tf_random_crop = {crop_create, random_crop_apply, free, crop_shape};
-const struct rp_transform_ops tf_center_crop = {crop_create, center_crop_apply, free, crop_shape};
+const struct rp_transform_ops tf_random_crop = {.create = crop_create, .apply = random_crop_apply, .destroy = free, .out_shape = crop_shape};
+const struct rp_transform_ops tf_center_crop = {.create = crop_create, .apply = center_crop_apply, .destroy = free, .out_shape = crop_shape};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "random_crop",
              "random crop after optional padding (torchvision RandomCrop)", tf_random_crop)

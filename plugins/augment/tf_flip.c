@@ -76,8 +76,8 @@ static int vflip_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *e
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_hflip = {flip_create, hflip_apply, free, NULL};
-const struct rp_transform_ops tf_vflip = {flip_create, vflip_apply, free, NULL};
+const struct rp_transform_ops tf_hflip = {.create = flip_create, .apply = hflip_apply, .destroy = free};
+const struct rp_transform_ops tf_vflip = {.create = flip_create, .apply = vflip_apply, .destroy = free};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "hflip",
              "random horizontal flip (p)", tf_hflip)

@@ -64,7 +64,7 @@ static int gm_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err)
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_gridmask = {gm_create, gm_apply, free, NULL};
+const struct rp_transform_ops tf_gridmask = {.create = gm_create, .apply = gm_apply, .destroy = free};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "gridmask",
              "GridMask structured dropping (Chen et al.)", tf_gridmask)

@@ -44,11 +44,8 @@ static int has_create(const rp_node *params, void **state, rp_error *err) {
 }
 
 /* Draw the hidden cells: calls hide(y, x, size, ctx) per hidden cell; returns
- * the patch size used (0 = none). Shared with augment.stats. */
-int64_t aug_has_draw(rp_rng *rng, int64_t H, int64_t W, const int64_t *sizes, int n_sizes,
-                     double hide_prob, double p,
-                     void (*hide)(int64_t y, int64_t x, int64_t size, void *ctx), void *ctx);
-int64_t aug_has_draw(rp_rng *rng, int64_t H, int64_t W, const int64_t *sizes, int n_sizes,
+ * the patch size used (0 = none). */
+static int64_t has_draw(rp_rng *rng, int64_t H, int64_t W, const int64_t *sizes, int n_sizes,
                      double hide_prob, double p,
                      void (*hide)(int64_t y, int64_t x, int64_t size, void *ctx), void *ctx) {
     if (!aug_coin(rng, p)) return 0;
@@ -84,12 +81,31 @@ static int has_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err
         for (int c = 0; c < f.n; c++) f.v[c] = aug_fill_value(&h->fill, s, c);
     }
     has_ctx ctx = {s, &f, rng};
-    aug_has_draw(rng, s->img.shape[1], s->img.shape[2], h->sizes, h->n_sizes, h->hide_prob, h->p,
+    has_draw(rng, s->img.shape[1], s->img.shape[2], h->sizes, h->n_sizes, h->hide_prob, h->p,
                  hide_cell, &ctx);
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_hide_and_seek = {has_create, has_apply, free, NULL};
+typedef struct has_area_acc {
+    int64_t H, W, area;
+} has_area_acc;
+
+static void count_cell(int64_t y, int64_t x, int64_t g, void *ctx) {
+    has_area_acc *a = ctx;
+    a->area += (y + g > a->H ? a->H - y : g) * (x + g > a->W ? a->W - x : g);
+}
+
+static int64_t has_erased_area(const void *state, int64_t H, int64_t W, rp_rng *rng,
+                               int *applied) {
+    const has_state *h = state;
+    rp_rng probe = *rng; /* has_draw flips the same coin first */
+    *applied = aug_coin(&probe, h->p);
+    has_area_acc a = {H, W, 0};
+    has_draw(rng, H, W, h->sizes, h->n_sizes, h->hide_prob, h->p, count_cell, &a);
+    return a.area;
+}
+
+const struct rp_transform_ops tf_hide_and_seek = {.create = has_create, .apply = has_apply, .destroy = free, .erased_area = has_erased_area};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "hide_and_seek",
              "hide grid cells at random (Singh & Lee)", tf_hide_and_seek)

@@ -79,7 +79,7 @@ static int norm_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *er
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_normalize = {norm_create, norm_apply, free, NULL};
+const struct rp_transform_ops tf_normalize = {.create = norm_create, .apply = norm_apply, .destroy = free};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "normalize",
              "(x - mean) / std per channel, or a preset", tf_normalize)

@@ -82,10 +82,10 @@ static int bar_row_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error 
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_cross_line = {occ_create, cross_apply, free, NULL};
-const struct rp_transform_ops tf_upper_bar = {occ_create, upper_apply, free, NULL};
-const struct rp_transform_ops tf_middle_box = {occ_create, middle_apply, free, NULL};
-const struct rp_transform_ops tf_bar_row = {occ_create, bar_row_apply, free, NULL};
+const struct rp_transform_ops tf_cross_line = {.create = occ_create, .apply = cross_apply, .destroy = free};
+const struct rp_transform_ops tf_upper_bar = {.create = occ_create, .apply = upper_apply, .destroy = free};
+const struct rp_transform_ops tf_middle_box = {.create = occ_create, .apply = middle_apply, .destroy = free};
+const struct rp_transform_ops tf_bar_row = {.create = occ_create, .apply = bar_row_apply, .destroy = free};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "cross_line",
              "S0 occlusion: a horizontal and a vertical line through the centre", tf_cross_line)

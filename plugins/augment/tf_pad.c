@@ -74,7 +74,7 @@ static void pad_shape(const void *state, int *c, int *h, int *w) {
     if (*w) *w += (int)(p->l + p->r);
 }
 
-const struct rp_transform_ops tf_pad = {pad_create, pad_apply, free, pad_shape};
+const struct rp_transform_ops tf_pad = {.create = pad_create, .apply = pad_apply, .destroy = free, .out_shape = pad_shape};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "pad",
              "pad the borders (constant, edge, reflect, symmetric)", tf_pad)

@@ -17,10 +17,7 @@ typedef struct re_state {
     aug_fill value;
 } re_state;
 
-/* Parameters shared with augment.stats (box sampling without an image). */
-int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
-                      int *log_ratio, int *attempts, rp_error *err);
-int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
+static int re_parse(const rp_node *params, double *p, double scale[2], double ratio[2],
                       int *log_ratio, int *attempts, rp_error *err) {
     *p = rp_param_double(params, "p");
     scale[0] = 0.02, scale[1] = 0.33, ratio[0] = 0.3, ratio[1] = 3.3;
@@ -57,7 +54,7 @@ int aug_erasing_parse(const rp_node *params, double *p, double scale[2], double 
 static int re_create(const rp_node *params, void **state, rp_error *err) {
     re_state *r = calloc(1, sizeof *r);
     if (!r) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    int st = aug_erasing_parse(params, &r->p, r->scale, r->ratio, &r->log_ratio, &r->attempts, err);
+    int st = re_parse(params, &r->p, r->scale, r->ratio, &r->log_ratio, &r->attempts, err);
     if (!st) st = aug_parse_fill(params, "value", 1, &r->value, err);
     if (st) {
         free(r);
@@ -80,7 +77,19 @@ static int re_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err)
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_random_erasing = {re_create, re_apply, free, NULL};
+static int64_t re_erased_area(const void *state, int64_t H, int64_t W, rp_rng *rng,
+                              int *applied) {
+    const re_state *r = state;
+    *applied = aug_coin(rng, r->p);
+    int64_t top, left, h, w;
+    if (!*applied ||
+        !rp_erasing_sample_box(rng, H, W, r->scale, r->ratio, r->log_ratio, r->attempts, &top,
+                               &left, &h, &w))
+        return 0;
+    return h * w;
+}
+
+const struct rp_transform_ops tf_random_erasing = {.create = re_create, .apply = re_apply, .destroy = free, .erased_area = re_erased_area};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "random_erasing",
              "Random Erasing (Zhong et al.)", tf_random_erasing)

@@ -97,7 +97,7 @@ static void rrc_shape(const void *state, int *c, int *h, int *w) {
     *w = (int)r->w;
 }
 
-const struct rp_transform_ops tf_random_resized_crop = {rrc_create, rrc_apply, free, rrc_shape};
+const struct rp_transform_ops tf_random_resized_crop = {.create = rrc_create, .apply = rrc_apply, .destroy = free, .out_shape = rrc_shape};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "random_resized_crop",
              "random scale/aspect crop resized to a size", tf_random_resized_crop)

@@ -59,7 +59,7 @@ static void resize_shape(const void *state, int *c, int *h, int *w) {
     }
 }
 
-const struct rp_transform_ops tf_resize = {resize_create, resize_apply, free, resize_shape};
+const struct rp_transform_ops tf_resize = {.create = resize_create, .apply = resize_apply, .destroy = free, .out_shape = resize_shape};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "resize",
              "resize (shorter side or exact size)", tf_resize)

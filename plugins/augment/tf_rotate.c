@@ -82,7 +82,7 @@ static int rot_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *err
     return RP_OK;
 }
 
-const struct rp_transform_ops tf_rotate = {rot_create, rot_apply, free, NULL};
+const struct rp_transform_ops tf_rotate = {.create = rot_create, .apply = rot_apply, .destroy = free};
 
 RP_COMPONENT(RP_COMP_TRANSFORM, "rotate",
              "random rotation by an angle in a degree range", tf_rotate)

@@ -41,9 +41,9 @@ static int fail_apply(const void *state, rp_sample *s, rp_rng *rng, rp_error *er
     return RP_OK;
 }
 
-static const struct rp_transform_ops tchain_noise = {t_create, noise_apply, t_destroy, NULL};
-static const struct rp_transform_ops tchain_crop2 = {t_create, crop2_apply, t_destroy, crop2_shape};
-static const struct rp_transform_ops tchain_fail = {t_create, fail_apply, t_destroy, NULL};
+static const struct rp_transform_ops tchain_noise = {.create = t_create, .apply = noise_apply, .destroy = t_destroy};
+static const struct rp_transform_ops tchain_crop2 = {.create = t_create, .apply = crop2_apply, .destroy = t_destroy, .out_shape = crop2_shape};
+static const struct rp_transform_ops tchain_fail = {.create = t_create, .apply = fail_apply, .destroy = t_destroy};
 RP_TEST_COMPONENT(RP_COMP_TRANSFORM, "tchain_noise", "adds U[0,1) noise", tchain_noise)
 RP_TEST_COMPONENT(RP_COMP_TRANSFORM, "tchain_crop2", "top-left 2x2", tchain_crop2)
 RP_TEST_COMPONENT(RP_COMP_TRANSFORM, "tchain_fail", "fails on sample 3", tchain_fail)

@@ -117,6 +117,13 @@ struct rp_transform_ops {
     /* Output geometry for an input geometry (0 = unknown), may be NULL when
      * the transform keeps it. */
     void (*out_shape)(const void *state, int *c, int *h, int *w);
+    /* Erasing transforms (may be NULL): the number of pixels one application
+     * erases on an H x W image, with the boxes drawn from `rng` as `apply`
+     * draws them but without an image; *applied = 0 when the transform's
+     * own coin said no; -1 when out of memory. augment.stats samples millions
+     * of draws with it; a transform without it is measured on a constant
+     * image instead. Added in ABI 4. */
+    int64_t (*erased_area)(const void *state, int64_t H, int64_t W, rp_rng *rng, int *applied);
 };
 
 /* A parsed list of transform specs (`[{hflip: {p: 0.5}}, normalize, ...]`). */

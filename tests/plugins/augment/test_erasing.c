@@ -232,6 +232,47 @@ static void test_box_sampler_never_exceeds(void **state) {
     assert_int_equal(rp_erasing_sample_box(&rng, 4, 4, big, ratio, 1, 10, &t, &l, &h, &w), 0);
 }
 
+/* The area samplers augment.stats uses (ops->erased_area) report, draw for
+ * draw, exactly the pixels `apply` erases with the same stream: overlapping
+ * cutout holes, partial hide-and-seek cells, boxes that do not fit. */
+static void test_erased_area_matches_apply(void **state) {
+    (void)state;
+    static const struct {
+        const struct rp_transform_ops *ops;
+        const char *name, *yaml;
+    } cases[] = {
+        {&tf_random_erasing, "random_erasing", "{p: 0.5}"},
+        {&tf_random_erasing, "random_erasing", "{p: 1, scale: [0.5, 0.9], ratio: [0.1, 10]}"},
+        {&tf_cutout, "cutout", "{n_holes: 1, length: 12}"},
+        {&tf_cutout, "cutout", "{n_holes: 7, length: 9, p: 0.7}"},
+        {&tf_cutout, "cutout", "{n_holes: 40, length: 5}"},
+        {&tf_hide_and_seek, "hide_and_seek", "{patch_size: 7, hide_prob: 0.5, p: 0.5}"},
+        {&tf_hide_and_seek, "hide_and_seek", "{grid_sizes: [0, 8, 11], hide_prob: 0.3, p: 1}"},
+    };
+    rp_sample s;
+    rp_sample_init(&s);
+    rp_error err;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tfx t = tf_make(cases[c].ops, cases[c].name, cases[c].yaml);
+        assert_non_null(t.ops->erased_area);
+        int64_t seen_applied = 0, seen_skipped = 0;
+        for (uint64_t d = 0; d < 300; d++) {
+            fill_const(&s, 1, 30, 26, 0.5f);
+            RP_ASSERT_OK(tf_apply(&t, &s, d, &err), &err);
+            rp_rng rng;
+            rp_rng_init(&rng, 1234, 77, 0, d); /* tf_apply's stream */
+            int applied = -1;
+            int64_t area = t.ops->erased_area(t.state, 30, 26, &rng, &applied);
+            assert_int_equal(area, count_eq(&s, 0.0f));
+            if (!applied) assert_int_equal(area, 0);
+            seen_applied += applied == 1, seen_skipped += applied == 0;
+        }
+        assert_true(seen_applied > 0);
+        tf_free(&t);
+    }
+    rp_sample_release(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_erasing_torchvision_stats),
@@ -241,6 +282,7 @@ int main(void) {
         cmocka_unit_test(test_hide_and_seek),
         cmocka_unit_test(test_gridmask),
         cmocka_unit_test(test_box_sampler_never_exceeds),
+        cmocka_unit_test(test_erased_area_matches_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
