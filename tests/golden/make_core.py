@@ -6,7 +6,6 @@ and tests/unit/test_zoo.c. Large models are not stored: their weights and
 inputs follow a formula both sides compute (formula_value below and
 rp_test formula in test_golden.c), so only outputs and gradient summaries are
 committed."""
-import math
 import os
 import sys
 
