@@ -28,9 +28,12 @@ UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/
 PLUGIN_TESTS:= $(foreach p,$(PLUGINS),$(patsubst tests/plugins/$(p)/%.c,$(BUILD)/tests/$(p)_%,$(wildcard tests/plugins/$(p)/test_*.c)))
 TEST_BINS   := $(UNIT_TESTS) $(PLUGIN_TESTS)
 LIB         := $(BUILD)/lib/librunpipe.so
+# The same library with every symbol exported, for the unit tests (same
+# soname: plugins a test loads bind to it).
+TEST_LIB    := $(BUILD)/lib/test/librunpipe.so
 BIN         := $(BUILD)/bin/runpipe
 RPATH_BIN   := -Wl,-rpath,'$$ORIGIN/../lib'
-RPATH_TEST  := -Wl,-rpath,'$$ORIGIN/../lib'
+RPATH_TEST  := -Wl,-rpath,'$$ORIGIN/../lib/test'
 
 .PHONY: all help deps test asan valgrind valgrind-run bench demo install clean format
 
@@ -43,9 +46,23 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIB): $(ENGINE_OBJ)
+# The SDK boundary: librunpipe.so exports the public headers' symbols
+# (version RUNPIPE_1) and what the runpipe program calls (RUNPIPE_PRIVATE);
+# the rest is local (engine/exports.sh).
+$(BUILD)/librunpipe.map: $(ENGINE_OBJ) $(BUILD)/obj/engine/main.o engine/exports.sh $(wildcard engine/include/runpipe/*.h)
+	sh engine/exports.sh $(ENGINE_OBJ) -- $(BUILD)/obj/engine/main.o >$@
+$(BUILD)/librunpipe-all.map: $(ENGINE_OBJ) engine/exports.sh $(wildcard engine/include/runpipe/*.h)
+	sh engine/exports.sh --all $(ENGINE_OBJ) >$@
+
+$(LIB): $(ENGINE_OBJ) $(BUILD)/librunpipe.map
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_CORE)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,librunpipe.so -Wl,--version-script=$(BUILD)/librunpipe.map \
+	    -o $@ $(ENGINE_OBJ) $(LDLIBS_CORE)
+
+$(TEST_LIB): $(ENGINE_OBJ) $(BUILD)/librunpipe-all.map
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,librunpipe.so -Wl,--version-script=$(BUILD)/librunpipe-all.map \
+	    -o $@ $(ENGINE_OBJ) $(LDLIBS_CORE)
 
 $(BIN): $(BUILD)/obj/engine/main.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -60,21 +77,21 @@ $(BIN): $(BUILD)/obj/engine/main.o $(LIB)
 $(BUILD)/obj/plugins/%.o: CFLAGS += -fvisibility=hidden
 $(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
+	$(CC) $(CFLAGS) -shared -Wl,-z,defs -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
 	    -Wl,-rpath,'$$ORIGIN/../..' $(LDLIBS_CORE)
 
-# Unit tests: tests/unit/test_X.c links librunpipe.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIB) $(BUILD)/obj/tests/harness.o
+# Unit tests: tests/unit/test_X.c links librunpipe with its internals.
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(TEST_LIB) $(BUILD)/obj/tests/harness.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/obj/tests/harness.o -L$(BUILD)/lib -lrunpipe \
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/obj/tests/harness.o -L$(BUILD)/lib/test -lrunpipe \
 	    $(RPATH_TEST) -lcmocka $(LDLIBS_CORE)
 
 # Plugin tests: tests/plugins/P/test_X.c also links P's objects (internals).
 $(BUILD)/tests/%: $$(BUILD)/obj/tests/plugins/$$(subst _test_,/test_,$$*).o \
                   $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$(firstword $$(subst _test_, ,$$*))/*.c))) \
-                  $(LIB) $(BUILD)/obj/tests/harness.o
+                  $(TEST_LIB) $(BUILD)/obj/tests/harness.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib/test -lrunpipe \
 	    $(RPATH_TEST) -lcmocka $(LDLIBS_CORE)
 
 # Deliberately broken (and one good) plugins for the engine tests:
@@ -107,9 +124,9 @@ valgrind-run: all $(TEST_BINS)
 
 # Benchmark programs: tests/bench/bench_X.c -> $(BUILD)/bench/bench_X (links librunpipe).
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
-$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TEST_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib -lrunpipe $(RPATH_TEST) $(LDLIBS_CORE)
+	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib/test -lrunpipe $(RPATH_TEST) $(LDLIBS_CORE)
 
 bench: all $(BENCH_BINS) ## speed benchmarks (runpipe vs PyTorch side by side)
 	@RUNPIPE_BUILD=$(BUILD) bash tests/bench/run.sh
