@@ -104,6 +104,23 @@ int rp_st_set_meta(rp_st *st, const char *key, const char *value, rp_error *err)
     return RP_OK;
 }
 
+int rp_st_put_scalar(rp_st *st, const char *name, double v, rp_error *err) {
+    rp_tensor *t;
+    if (rp_tensor_new1(&t, 2, err)) return err->status;
+    float hi = (float)v;
+    t->data[0] = hi;
+    t->data[1] = isfinite(v) ? (float)(v - (double)hi) : 0.0f;
+    return st_add_owned(st, name, t, err);
+}
+
+int rp_st_get_scalar(const rp_st *st, const char *name, double *v) {
+    int i = st_find(st, name);
+    if (i < 0 || st->e[i].t->numel < 1) return 0;
+    const rp_tensor *t = st->e[i].t;
+    *v = (double)t->data[0] + (t->numel > 1 ? (double)t->data[1] : 0.0);
+    return 1;
+}
+
 const rp_tensor *rp_st_get(const rp_st *st, const char *name) {
     int i = st_find(st, name);
     return i < 0 ? NULL : st->e[i].t;
@@ -362,21 +379,21 @@ out:
     return st_rc;
 }
 
-/* ---- optimizer / scheduler state ----------------------------------------------- */
+/* ---- prefixed copies (checkpoints: optimizer and scheduler state) ---------------- */
 
-int rp_st_put_state(rp_st *st, const char *prefix, const rp_state *s, rp_error *err) {
+int rp_st_add_prefixed(rp_st *dst, const char *prefix, const rp_st *src, rp_error *err) {
     char key[1024];
-    for (size_t i = 0; i < s->n; i++) {
-        snprintf(key, sizeof key, "%s%s", prefix, s->e[i].name);
-        if (rp_st_add(st, key, s->e[i].t, err)) return err->status;
+    for (size_t i = 0; i < src->n; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, src->e[i].name);
+        if (rp_st_add(dst, key, src->e[i].t, err)) return err->status;
     }
     return RP_OK;
 }
 
-int rp_st_get_state(const rp_st *st, const char *prefix, rp_state *s, rp_error *err) {
+int rp_st_get_prefixed(const rp_st *src, const char *prefix, rp_st *dst, rp_error *err) {
     size_t pl = strlen(prefix);
-    for (size_t i = 0; i < st->n; i++)
-        if (strncmp(st->e[i].name, prefix, pl) == 0)
-            if (rp_state_put(s, st->e[i].name + pl, st->e[i].t, err)) return err->status;
+    for (size_t i = 0; i < src->n; i++)
+        if (strncmp(src->e[i].name, prefix, pl) == 0)
+            if (rp_st_add(dst, src->e[i].name + pl, src->e[i].t, err)) return err->status;
     return RP_OK;
 }

@@ -64,14 +64,14 @@ double rp_optimizer_lr(const rp_optimizer *o) { return o->lr; }
 void rp_optimizer_set_lr(rp_optimizer *o, double lr) { o->lr = lr; }
 double rp_optimizer_base_lr(const rp_optimizer *o) { return o->base_lr; }
 
-int rp_optimizer_save(const rp_optimizer *o, rp_state *out, rp_error *err) {
-    if (rp_state_put_scalar(out, "lr", o->lr, err)) return err->status;
+int rp_optimizer_save(const rp_optimizer *o, rp_st *out, rp_error *err) {
+    if (rp_st_put_scalar(out, "lr", o->lr, err)) return err->status;
     return o->ops->save(o->state, out, err);
 }
 
-int rp_optimizer_load(rp_optimizer *o, const rp_state *in, rp_error *err) {
+int rp_optimizer_load(rp_optimizer *o, const rp_st *in, rp_error *err) {
     double lr;
-    if (!rp_state_get_scalar(in, "lr", &lr))
+    if (!rp_st_get_scalar(in, "lr", &lr))
         return rp_error_set(err, RP_ERR_FORMAT, "optimizer state has no 'lr'");
     int st = o->ops->load(o->state, in, err);
     if (st) {
@@ -116,7 +116,7 @@ rp_tensor *rp_pbufs_get(rp_pbufs *b, rp_model *m, size_t i, int k, rp_error *err
     return *slot;
 }
 
-int rp_pbufs_save(const rp_pbufs *b, rp_model *m, rp_state *out, rp_error *err) {
+int rp_pbufs_save(const rp_pbufs *b, rp_model *m, rp_st *out, rp_error *err) {
     char key[600];
     for (size_t i = 0; i < b->n; i++) {
         const rp_param *p = rp_model_param(m, i);
@@ -124,23 +124,23 @@ int rp_pbufs_save(const rp_pbufs *b, rp_model *m, rp_state *out, rp_error *err) 
             const rp_tensor *t = b->buf[i * (size_t)b->nb + (size_t)k];
             if (!t) continue;
             snprintf(key, sizeof key, "%s.%s", b->names[k], p->name);
-            if (rp_state_put(out, key, t, err)) return err->status;
+            if (rp_st_add(out, key, t, err)) return err->status;
         }
         if (b->step[i] > 0) {
             snprintf(key, sizeof key, "step.%s", p->name);
-            if (rp_state_put_scalar(out, key, b->step[i], err)) return err->status;
+            if (rp_st_put_scalar(out, key, b->step[i], err)) return err->status;
         }
     }
     return RP_OK;
 }
 
-int rp_pbufs_load(rp_pbufs *b, rp_model *m, const rp_state *in, rp_error *err) {
+int rp_pbufs_load(rp_pbufs *b, rp_model *m, const rp_st *in, rp_error *err) {
     char key[600];
     for (size_t i = 0; i < b->n; i++) {
         const rp_param *p = rp_model_param(m, i);
         for (int k = 0; k < b->nb; k++) {
             snprintf(key, sizeof key, "%s.%s", b->names[k], p->name);
-            const rp_tensor *t = rp_state_get(in, key);
+            const rp_tensor *t = rp_st_get(in, key);
             rp_tensor **slot = &b->buf[i * (size_t)b->nb + (size_t)k];
             if (!t) {
                 rp_tensor_free(*slot);
@@ -158,7 +158,7 @@ int rp_pbufs_load(rp_pbufs *b, rp_model *m, const rp_state *in, rp_error *err) {
         }
         snprintf(key, sizeof key, "step.%s", p->name);
         double s = 0;
-        b->step[i] = rp_state_get_scalar(in, key, &s) ? s : 0;
+        b->step[i] = rp_st_get_scalar(in, key, &s) ? s : 0;
     }
     return RP_OK;
 }
@@ -191,12 +191,12 @@ int rp_optim_check_model(const rp_optim_common *c, const rp_model *m, rp_error *
     return RP_OK;
 }
 
-int rp_optim_save(const void *state, rp_state *out, rp_error *err) {
+int rp_optim_save(const void *state, rp_st *out, rp_error *err) {
     const rp_optim_common *c = state;
     return rp_pbufs_save(&c->b, c->model, out, err);
 }
 
-int rp_optim_load(void *state, const rp_state *in, rp_error *err) {
+int rp_optim_load(void *state, const rp_st *in, rp_error *err) {
     rp_optim_common *c = state;
     return rp_pbufs_load(&c->b, c->model, in, err);
 }

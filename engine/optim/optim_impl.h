@@ -21,8 +21,8 @@ void rp_pbufs_release(rp_pbufs *b);
 rp_tensor *rp_pbufs_get(rp_pbufs *b, rp_model *m, size_t i, int k, rp_error *err);
 /* Save as "<name>.<param>" tensors and "step.<param>" scalars; load back
  * (a buffer absent from the state stays uninitialised). */
-int rp_pbufs_save(const rp_pbufs *b, rp_model *m, rp_state *out, rp_error *err);
-int rp_pbufs_load(rp_pbufs *b, rp_model *m, const rp_state *in, rp_error *err);
+int rp_pbufs_save(const rp_pbufs *b, rp_model *m, rp_st *out, rp_error *err);
+int rp_pbufs_load(rp_pbufs *b, rp_model *m, const rp_st *in, rp_error *err);
 /* Weight decay for param p under the `decay_norm_and_bias` option. */
 double rp_optim_decay(const rp_param *p, double wd, int decay_norm_and_bias);
 
@@ -45,8 +45,8 @@ void *rp_optim_new(size_t size, const rp_node *params, rp_model *m, int nb,
 int rp_optim_check_model(const rp_optim_common *c, const rp_model *m, rp_error *err);
 /* rp_optimizer_ops.save / .load / .destroy for states starting with
  * rp_optim_common (all their state lives in its buffers). */
-int rp_optim_save(const void *state, rp_state *out, rp_error *err);
-int rp_optim_load(void *state, const rp_state *in, rp_error *err);
+int rp_optim_save(const void *state, rp_st *out, rp_error *err);
+int rp_optim_load(void *state, const rp_st *in, rp_error *err);
 void rp_optim_destroy(void *state);
 
 #endif

@@ -46,16 +46,16 @@ void *rp_sched_basic_new(size_t size, double base_lr, rp_error *err) {
 
 void rp_sched_basic_destroy(void *state) { free(state); }
 
-int rp_sched_basic_save(const void *state, rp_state *out, rp_error *err) {
+int rp_sched_basic_save(const void *state, rp_st *out, rp_error *err) {
     const rp_sched_basic *b = state;
-    if (rp_state_put_scalar(out, "last_epoch", (double)b->last_epoch, err)) return err->status;
-    return rp_state_put_scalar(out, "base_lr", b->base_lr, err);
+    if (rp_st_put_scalar(out, "last_epoch", (double)b->last_epoch, err)) return err->status;
+    return rp_st_put_scalar(out, "base_lr", b->base_lr, err);
 }
 
-int rp_sched_basic_load(void *state, const rp_state *in, rp_error *err) {
+int rp_sched_basic_load(void *state, const rp_st *in, rp_error *err) {
     rp_sched_basic *b = state;
     double le, bl;
-    if (!rp_state_get_scalar(in, "last_epoch", &le) || !rp_state_get_scalar(in, "base_lr", &bl))
+    if (!rp_st_get_scalar(in, "last_epoch", &le) || !rp_st_get_scalar(in, "base_lr", &bl))
         return rp_error_set(err, RP_ERR_FORMAT, "scheduler state lacks 'last_epoch' or 'base_lr'");
     b->last_epoch = (int64_t)le;
     b->base_lr = bl;
@@ -112,11 +112,11 @@ void rp_scheduler_step(rp_scheduler *s, double metric) {
     rp_optimizer_set_lr(s->opt, s->ops->step(s->state, rp_optimizer_lr(s->opt), metric));
 }
 
-int rp_scheduler_save(const rp_scheduler *s, rp_state *out, rp_error *err) {
+int rp_scheduler_save(const rp_scheduler *s, rp_st *out, rp_error *err) {
     return s->ops->save(s->state, out, err);
 }
 
-int rp_scheduler_load(rp_scheduler *s, const rp_state *in, rp_error *err) {
+int rp_scheduler_load(rp_scheduler *s, const rp_st *in, rp_error *err) {
     int st = s->ops->load(s->state, in, err);
     if (st) rp_error_prefix(err, "scheduler '%s' state: ", s->name);
     return st;

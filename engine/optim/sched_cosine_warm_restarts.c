@@ -45,19 +45,19 @@ static double s_step(void *state, double lr, double metric) {
     return s->eta_min + (s->b.base_lr - s->eta_min) * (1 + cos(M_PI * (double)s->tcur / (double)s->ti)) / 2;
 }
 
-static int s_save(const void *state, rp_state *out, rp_error *err) {
+static int s_save(const void *state, rp_st *out, rp_error *err) {
     const st *s = state;
-    if (rp_sched_basic_save(&s->b, out, err) || rp_state_put_scalar(out, "T_cur", (double)s->tcur, err) ||
-        rp_state_put_scalar(out, "T_i", (double)s->ti, err))
+    if (rp_sched_basic_save(&s->b, out, err) || rp_st_put_scalar(out, "T_cur", (double)s->tcur, err) ||
+        rp_st_put_scalar(out, "T_i", (double)s->ti, err))
         return err->status;
     return RP_OK;
 }
 
-static int s_load(void *state, const rp_state *in, rp_error *err) {
+static int s_load(void *state, const rp_st *in, rp_error *err) {
     st *s = state;
     double tc, ti;
     if (rp_sched_basic_load(&s->b, in, err)) return err->status;
-    if (!rp_state_get_scalar(in, "T_cur", &tc) || !rp_state_get_scalar(in, "T_i", &ti))
+    if (!rp_st_get_scalar(in, "T_cur", &tc) || !rp_st_get_scalar(in, "T_i", &ti))
         return rp_error_set(err, RP_ERR_FORMAT, "missing 'T_cur' / 'T_i'");
     s->tcur = (int64_t)tc;
     s->ti = (int64_t)ti;

@@ -38,8 +38,8 @@ void *rp_sched_basic_new(size_t size, double base_lr, rp_error *err);
 /* Save / load "last_epoch" and "base_lr"; state points to (a struct starting
  * with) rp_sched_basic, so these serve directly as rp_scheduler_ops.save /
  * .load for schedulers with no further state. */
-int rp_sched_basic_save(const void *state, rp_state *out, rp_error *err);
-int rp_sched_basic_load(void *state, const rp_state *in, rp_error *err);
+int rp_sched_basic_save(const void *state, rp_st *out, rp_error *err);
+int rp_sched_basic_load(void *state, const rp_st *in, rp_error *err);
 void rp_sched_basic_destroy(void *state);
 
 /* NAME_ops for a scheduler whose saved state is just rp_sched_basic and whose

@@ -64,21 +64,21 @@ static double s_step(void *state, double lr, double metric) {
     return lr;
 }
 
-static int s_save(const void *state, rp_state *out, rp_error *err) {
+static int s_save(const void *state, rp_st *out, rp_error *err) {
     const st *s = state;
-    if (rp_sched_basic_save(&s->b, out, err) || rp_state_put_scalar(out, "best", s->best, err) ||
-        rp_state_put_scalar(out, "num_bad_epochs", (double)s->num_bad, err) ||
-        rp_state_put_scalar(out, "cooldown_counter", (double)s->cooldown_counter, err))
+    if (rp_sched_basic_save(&s->b, out, err) || rp_st_put_scalar(out, "best", s->best, err) ||
+        rp_st_put_scalar(out, "num_bad_epochs", (double)s->num_bad, err) ||
+        rp_st_put_scalar(out, "cooldown_counter", (double)s->cooldown_counter, err))
         return err->status;
     return RP_OK;
 }
 
-static int s_load(void *state, const rp_state *in, rp_error *err) {
+static int s_load(void *state, const rp_st *in, rp_error *err) {
     st *s = state;
     double b, nb, cc;
     if (rp_sched_basic_load(&s->b, in, err)) return err->status;
-    if (!rp_state_get_scalar(in, "best", &b) || !rp_state_get_scalar(in, "num_bad_epochs", &nb) ||
-        !rp_state_get_scalar(in, "cooldown_counter", &cc))
+    if (!rp_st_get_scalar(in, "best", &b) || !rp_st_get_scalar(in, "num_bad_epochs", &nb) ||
+        !rp_st_get_scalar(in, "cooldown_counter", &cc))
         return rp_error_set(err, RP_ERR_FORMAT, "missing 'best' / 'num_bad_epochs' / 'cooldown_counter'");
     s->best = b;
     s->num_bad = (int64_t)nb;

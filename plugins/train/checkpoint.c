@@ -120,7 +120,7 @@ int train_ckpt_save(const char *path, rp_model *m, const rp_st *best, const rp_o
                     const train_fingerprint *fp, rp_error *err) {
     rp_st st;
     rp_st_init(&st);
-    rp_state os = {0}, ss = {0};
+    rp_st os = {0}, ss = {0};
     char *hist = NULL;
     int rc = train_weights_to_st(m, &st, "model.", err);
     for (size_t i = 0; !rc && best && i < best->n; i++) {
@@ -129,9 +129,9 @@ int train_ckpt_save(const char *path, rp_model *m, const rp_st *best, const rp_o
         rc = rp_st_add(&st, name, best->e[i].t, err);
     }
     if (!rc) rc = rp_optimizer_save(opt, &os, err);
-    if (!rc) rc = rp_st_put_state(&st, "optim.", &os, err);
+    if (!rc) rc = rp_st_add_prefixed(&st, "optim.", &os, err);
     if (!rc && sched) rc = rp_scheduler_save(sched, &ss, err);
-    if (!rc && sched) rc = rp_st_put_state(&st, "sched.", &ss, err);
+    if (!rc && sched) rc = rp_st_add_prefixed(&st, "sched.", &ss, err);
     if (!rc) rc = rp_st_set_meta(&st, "runpipe.checkpoint", CKPT_FORMAT, err);
     if (!rc) rc = meta_i(&st, "epochs_done", s->epochs_done, err);
     if (!rc) rc = meta_i(&st, "global_step", s->global_step, err);
@@ -158,8 +158,8 @@ int train_ckpt_save(const char *path, rp_model *m, const rp_st *best, const rp_o
     if (!rc) rc = rp_st_set_meta(&st, "history", hist, err);
     if (!rc) rc = rp_st_save(&st, path, err);
     free(hist);
-    rp_state_release(&os);
-    rp_state_release(&ss);
+    rp_st_release(&os);
+    rp_st_release(&ss);
     rp_st_release(&st);
     return rc;
 }
@@ -215,7 +215,7 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
                     rp_error *err) {
     rp_st st;
     rp_st_init(&st);
-    rp_state os = {0}, ss = {0};
+    rp_st os = {0}, ss = {0};
     int rc = rp_st_load(path, &st, err);
     if (rc) return rc;
     const char *fmt = rp_st_meta(&st, "runpipe.checkpoint");
@@ -238,10 +238,10 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
             if ((rc = rp_st_add(best, st.e[i].name + 5, st.e[i].t, err))) goto out;
         }
     }
-    if ((rc = rp_st_get_state(&st, "optim.", &os, err))) goto out;
+    if ((rc = rp_st_get_prefixed(&st, "optim.", &os, err))) goto out;
     if ((rc = rp_optimizer_load(opt, &os, err))) goto out;
     if (sched) {
-        if ((rc = rp_st_get_state(&st, "sched.", &ss, err))) goto out;
+        if ((rc = rp_st_get_prefixed(&st, "sched.", &ss, err))) goto out;
         if ((rc = rp_scheduler_load(sched, &ss, err))) goto out;
     }
     int64_t done = 0, early = 0;
@@ -272,8 +272,8 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
     rc = train_hist_from_text(&s->hist, hist, err);
     if (rc) rp_error_prefix(err, "'%s': ", path);
 out:
-    rp_state_release(&os);
-    rp_state_release(&ss);
+    rp_st_release(&os);
+    rp_st_release(&ss);
     rp_st_release(&st);
     return rc;
 }

@@ -48,8 +48,6 @@ static const struct {
     {"rp_sample", sizeof(rp_sample), 256},
     {"rp_st", sizeof(rp_st), 48},
     {"rp_st_entry", sizeof(rp_st_entry), 16},
-    {"rp_state", sizeof(rp_state), 24},
-    {"rp_state_entry", sizeof(rp_state_entry), 16},
     {"rp_strbuf", sizeof(rp_strbuf), 32},
     {"rp_table", sizeof(rp_table), 48},
     {"rp_tensor", sizeof(rp_tensor), 88},

@@ -62,18 +62,18 @@ static void run_case(const char *name, const char *spec_text) {
         check_step(m, name, s);
     }
     /* save → file → new optimizer */
-    rp_state st = {0};
+    rp_st st = {0};
     RP_ASSERT_OK(rp_optimizer_save(o, &st, &err), &err);
     rp_st file;
     rp_st_init(&file);
-    RP_ASSERT_OK(rp_st_put_state(&file, "optim.", &st, &err), &err);
+    RP_ASSERT_OK(rp_st_add_prefixed(&file, "optim.", &st, &err), &err);
     const char *path = rp_test_path(rp_test_tmpdir(), "opt.safetensors");
     RP_ASSERT_OK(rp_st_save(&file, path, &err), &err);
     rp_st_release(&file);
-    rp_state_release(&st);
+    rp_st_release(&st);
     rp_optimizer_free(o);
     RP_ASSERT_OK(rp_st_load(path, &file, &err), &err);
-    RP_ASSERT_OK(rp_st_get_state(&file, "optim.", &st, &err), &err);
+    RP_ASSERT_OK(rp_st_get_prefixed(&file, "optim.", &st, &err), &err);
     RP_ASSERT_OK(rp_optimizer_new(spec, m, &o, &err), &err);
     RP_ASSERT_OK(rp_optimizer_load(o, &st, &err), &err);
     for (int s = 5; s < 10; s++) {
@@ -82,7 +82,7 @@ static void run_case(const char *name, const char *spec_text) {
         check_step(m, name, s);
     }
     rp_st_release(&file);
-    rp_state_release(&st);
+    rp_st_release(&st);
     rp_optimizer_free(o);
     rp_model_free(m);
     rp_node_free(spec);
@@ -117,7 +117,7 @@ static void test_frozen_and_errors(void **state) {
     assert_true(rp_optimizer_lr(o) == 0.1);
     rp_optimizer_set_lr(o, 0.05);
     assert_true(rp_optimizer_lr(o) == 0.05 && rp_optimizer_base_lr(o) == 0.1);
-    rp_state st = {0};
+    rp_st st = {0};
     assert_int_equal(rp_optimizer_load(o, &st, &err), RP_ERR_FORMAT);
     rp_optimizer_free(o);
     rp_node_free(spec);

@@ -39,7 +39,7 @@ static void run_case(const char *name, const char *spec_text) {
             fail_msg("%s epoch %zu: lr %.10g, torch %.10g", name, e, lr, (double)ref->data[e]);
         rp_scheduler_step(s, metric->data[e]);
         if (e == 12) { /* checkpoint and resume */
-            rp_state st = {0};
+            rp_st st = {0};
             RP_ASSERT_OK(rp_scheduler_save(s, &st, &err), &err);
             double cur = rp_optimizer_lr(o);
             rp_scheduler_free(s);
@@ -47,7 +47,7 @@ static void run_case(const char *name, const char *spec_text) {
             RP_ASSERT_OK(rp_scheduler_new(spec, o, (int64_t)ref->numel, 1, &s, &err), &err);
             RP_ASSERT_OK(rp_scheduler_load(s, &st, &err), &err);
             rp_optimizer_set_lr(o, cur); /* the optimizer state restores its lr */
-            rp_state_release(&st);
+            rp_st_release(&st);
         }
     }
     rp_scheduler_free(s);

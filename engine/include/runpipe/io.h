@@ -7,7 +7,6 @@
 #include <stdio.h>
 
 #include "error.h"
-#include "optim.h"
 #include "tensor.h"
 
 #ifdef __cplusplus
@@ -58,6 +57,11 @@ void rp_st_release(rp_st *st);
 int rp_st_add(rp_st *st, const char *name, const rp_tensor *t, rp_error *err);   /* copies */
 /* Adds `t` (transferred, also on failure); a name already present is replaced. */
 int rp_st_take(rp_st *st, const char *name, rp_tensor *t, rp_error *err);
+/* A scalar as a 2-element tensor holding a double split into two floats
+ * (hi + lo), so it survives the float32 safetensors round trip within
+ * 2^-48 relative (optimizer steps, scheduler counters). get: 0 when absent. */
+int rp_st_put_scalar(rp_st *st, const char *name, double v, rp_error *err);
+int rp_st_get_scalar(const rp_st *st, const char *name, double *v);
 int rp_st_set_meta(rp_st *st, const char *key, const char *value, rp_error *err); /* copies */
 const rp_tensor *rp_st_get(const rp_st *st, const char *name);
 const char *rp_st_meta(const rp_st *st, const char *key);
@@ -84,10 +88,11 @@ int rp_pth_load(const char *path, rp_st *st, rp_error *err);
  * goes to rp_pth_load, anything else to rp_st_load. */
 int rp_weights_load(const char *path, rp_st *st, rp_error *err);
 
-/* Put an rp_state (optimizer/scheduler) into a safetensors set under a
- * prefix, and back. */
-int rp_st_put_state(rp_st *st, const char *prefix, const rp_state *s, rp_error *err);
-int rp_st_get_state(const rp_st *st, const char *prefix, rp_state *s, rp_error *err);
+/* Copy every tensor of `src` into `dst` with `prefix` prepended to its name
+ * (a checkpoint holds "optim.<name>", "sched.<name>"), and back: the tensors
+ * of `src` whose name starts with `prefix`, into `dst` without it. */
+int rp_st_add_prefixed(rp_st *dst, const char *prefix, const rp_st *src, rp_error *err);
+int rp_st_get_prefixed(const rp_st *src, const char *prefix, rp_st *dst, rp_error *err);
 
 #ifdef __cplusplus
 }

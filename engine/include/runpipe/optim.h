@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "io.h"
 #include "nn.h"
 #include "node.h"
 
@@ -17,27 +18,17 @@ extern "C" {
 typedef struct rp_optimizer rp_optimizer;
 typedef struct rp_scheduler rp_scheduler;
 
-/* Named tensors/scalars for exact save/restore of state (checkpoints). */
-typedef struct rp_state_entry {
-    char *name;           /* owned, e.g. "exp_avg.layer1.0.conv1.weight" or "step" */
-    rp_tensor *t;         /* owned */
-} rp_state_entry;
-typedef struct rp_state {
-    size_t n, cap;
-    rp_state_entry *e;
-} rp_state;
-int rp_state_put(rp_state *s, const char *name, const rp_tensor *t, rp_error *err); /* copies */
-int rp_state_put_scalar(rp_state *s, const char *name, double v, rp_error *err);
-const rp_tensor *rp_state_get(const rp_state *s, const char *name);
-int rp_state_get_scalar(const rp_state *s, const char *name, double *v);
-void rp_state_release(rp_state *s);
+/* Optimizer and scheduler state is saved into, and restored from, a named
+ * tensor set (rp_st, io.h) for exact checkpoints: tensors named like
+ * "exp_avg.layer1.0.conv1.weight", scalars such as "step" with
+ * rp_st_put_scalar. */
 
 struct rp_optimizer_ops {
     /* params: validated schemas/optimizer.<name>.yaml (lr, weight_decay, ...) */
     int (*create)(const rp_node *params, rp_model *m, void **state, rp_error *err);
     int (*step)(void *state, rp_model *m, double lr, rp_error *err);
-    int (*save)(const void *state, rp_state *out, rp_error *err);
-    int (*load)(void *state, const rp_state *in, rp_error *err);
+    int (*save)(const void *state, rp_st *out, rp_error *err);
+    int (*load)(void *state, const rp_st *in, rp_error *err);
     void (*destroy)(void *state);
 };
 
@@ -48,8 +39,8 @@ int rp_optimizer_step(rp_optimizer *o, rp_error *err);   /* uses the current lr 
 double rp_optimizer_lr(const rp_optimizer *o);
 void rp_optimizer_set_lr(rp_optimizer *o, double lr);
 double rp_optimizer_base_lr(const rp_optimizer *o);
-int rp_optimizer_save(const rp_optimizer *o, rp_state *out, rp_error *err);
-int rp_optimizer_load(rp_optimizer *o, const rp_state *in, rp_error *err);
+int rp_optimizer_save(const rp_optimizer *o, rp_st *out, rp_error *err);
+int rp_optimizer_load(rp_optimizer *o, const rp_st *in, rp_error *err);
 
 struct rp_scheduler_ops {
     /* params: validated schemas/scheduler.<name>.yaml. `epochs` and
@@ -61,8 +52,8 @@ struct rp_scheduler_ops {
      * the monitored value for reduce-on-plateau (NaN otherwise). */
     double (*step)(void *state, double current_lr, double metric);
     int per_batch;        /* 1 = stepped every batch */
-    int (*save)(const void *state, rp_state *out, rp_error *err);
-    int (*load)(void *state, const rp_state *in, rp_error *err);
+    int (*save)(const void *state, rp_st *out, rp_error *err);
+    int (*load)(void *state, const rp_st *in, rp_error *err);
     void (*destroy)(void *state);
 };
 
@@ -73,8 +64,8 @@ int rp_scheduler_per_batch(const rp_scheduler *s);
 /* Advance one epoch (or one step for per-batch schedulers) and set the
  * optimizer's lr accordingly. */
 void rp_scheduler_step(rp_scheduler *s, double metric);
-int rp_scheduler_save(const rp_scheduler *s, rp_state *out, rp_error *err);
-int rp_scheduler_load(rp_scheduler *s, const rp_state *in, rp_error *err);
+int rp_scheduler_save(const rp_scheduler *s, rp_st *out, rp_error *err);
+int rp_scheduler_load(rp_scheduler *s, const rp_st *in, rp_error *err);
 
 #ifdef __cplusplus
 }
