@@ -103,6 +103,7 @@ struct rp_exec_opts {
     const char *root;    /* the run directory (shared stages' folders are under it) */
     rp_shared *shared;   /* artifacts of stages shared by several cells, or NULL */
     rp_cache *cache;     /* the stage cache, or NULL (--no-cache) */
+    const struct rp_comm *comm; /* ranks running this cell together (rp_stage_comm), or NULL */
 };
 
 /* Run every stage in order; artifacts live in a store destroyed before
