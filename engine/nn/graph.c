@@ -123,6 +123,8 @@ struct rp_model {
                                        backward reads, or was fused: backward
                                        re-runs it */
     int no_fuse;                    /* eval-mode fusion disabled */
+    rp_grad_ready_fn grad_ready;    /* rp_model_set_grad_ready (not cloned) */
+    void *grad_ready_ctx;
     int stop;                       /* feature-gradient pass: node whose
                                        output gradient it ends at (-1 = none) */
     int stop_retain;                /* that node's own retain flag */
@@ -918,8 +920,17 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
             }
         }
         if (!g->retain) grad_release(m, g);
+        /* this node's parameter gradients are final for this backward:
+         * data-parallel training starts reducing them while the rest runs */
+        if (m->grad_ready && m->stop < 0 && g->layer.n_params)
+            m->grad_ready(m->grad_ready_ctx, g->layer.params, g->layer.n_params);
     }
     return RP_OK;
+}
+
+void rp_model_set_grad_ready(rp_model *m, rp_grad_ready_fn fn, void *ctx) {
+    m->grad_ready = fn;
+    m->grad_ready_ctx = ctx;
 }
 
 void rp_model_zero_grad(rp_model *m) {
@@ -1240,6 +1251,8 @@ static void model_swap_in(rp_model *m, rp_model *n) {
     rp_model tmp = *m;
     *m = *n;
     *n = tmp;
+    m->grad_ready = tmp.grad_ready; /* the hook belongs to the caller's model */
+    m->grad_ready_ctx = tmp.grad_ready_ctx;
     rp_model_free(n);
 }
 

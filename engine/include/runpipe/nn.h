@@ -219,6 +219,12 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
 /* dy: gradient of the loss wrt the last output; accumulates param grads. */
 int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err);
 void rp_model_zero_grad(rp_model *m);
+/* Called by rp_model_backward right after a node's backward, with that
+ * node's parameters (borrowed; buffers included, check `trainable`): their
+ * gradients for this backward are final. Nodes come in the backward's
+ * order, which depends only on the graph. NULL = none. Not cloned. */
+typedef void (*rp_grad_ready_fn)(void *ctx, rp_param *params, size_t n);
+void rp_model_set_grad_ready(rp_model *m, rp_grad_ready_fn fn, void *ctx);
 /* Seed + step for dropout masks (set by train before each step). */
 void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step);
 /* Eval-mode fusion on (1, the default) or off (0); see rp_model_forward. */
