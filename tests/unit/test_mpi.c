@@ -1,0 +1,378 @@
+/* Scale-out on MPI through the real binary (runpipe/comm.h, engine/run/dist.c,
+ * plugins/train/dp.c).
+ *
+ * Always: a plain run never loads the MPI support, and a run under a launcher
+ * without it fails with a clear message. With Open MPI (`mpirun`) and
+ * comm_mpi.so built, under `mpirun --allow-run-as-root --oversubscribe -n 2`:
+ *  - data-parallel, no batch norm: 2 ranks x 64 vs 1 process x 128, weights
+ *    within 1e-5 after 20 SGD steps;
+ *  - data-parallel with batch norm (statistics per rank of 64 samples): the
+ *    per-epoch train and validation losses within 3 % of one process;
+ *  - matrix cells over 2 ranks: every cell's weights byte-identical to the
+ *    one-process run, aggregate.md identical;
+ *  - rank 1 killed with SIGKILL mid-run: the job ends (no hang, within the
+ *    timeout) naming the dead rank, and --resume under mpirun ends with the
+ *    weights of an uninterrupted 2-rank run, byte for byte.
+ * Without Open MPI those tests are skipped with a message saying so.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MPIRUN "timeout 240 mpirun --allow-run-as-root --oversubscribe -n 2"
+
+static int have_mpi;
+static char skip_why[4600];
+
+/* Fashion-MNIST, a small CNN, SGD with momentum; %s = extra layer after
+ * each conv ("" or a batch norm). */
+static const char *dp_stages =
+    "  - id: fmnist\n"
+    "    use: data.idx\n"
+    "    with: {limit: %d}\n"
+    "  - id: net\n"
+    "    use: model.build\n"
+    "    with:\n"
+    "      input: [1, 28, 28]\n"
+    "      layers:\n"
+    "        - {conv2d: {out: 8, kernel: 3}}\n"
+    "%s"
+    "        - {relu: {}}\n"
+    "        - {maxpool2d: {kernel: 2}}\n"
+    "        - {conv2d: {out: 16, kernel: 3}}\n"
+    "%s"
+    "        - {relu: {}}\n"
+    "        - {flatten: {}}\n"
+    "        - {linear: {out: 10}}\n"
+    "  - id: loss\n"
+    "    use: loss\n"
+    "  - id: fit\n"
+    "    use: train\n"
+    "    in: {model: net, loss: loss, train: fmnist.train, val: fmnist.test}\n"
+    "    with: {epochs: %d, batch_size: 128, optimizer: {sgd: {lr: 0.02, momentum: 0.9}},\n"
+    "           val_limit: 256}\n";
+
+static const char *write_dp(const char *dir, const char *file, int limit, int bn, int epochs) {
+    char buf[4096];
+    const char *b = bn ? "        - {batchnorm2d: {}}\n" : "";
+    snprintf(buf, sizeof buf, dp_stages, limit, b, b, epochs);
+    return rp_test_write_pipeline(dir, file, "name: dp\nseed: 11\n", buf);
+}
+
+static void run_ok(const char *env, const char *args, const char *log) {
+    int rc = rp_test_runpipe_env(env, args, log, NULL, 0);
+    if (rc != 0) {
+        rp_test_show_log(log, 30);
+        fail_msg("runpipe %s%s%s: exit %d", env ? env : "", env ? " " : "", args, rc);
+    }
+}
+
+static void load(const char *path, rp_st *st) {
+    rp_error err;
+    rp_error_clear(&err);
+    rp_st_init(st);
+    RP_ASSERT_OK(rp_st_load(path, st, &err), &err);
+    assert_true(st->n > 0);
+}
+
+/* max |a - b| over every tensor (same names and sizes), or -1 for bytes
+ * that differ when exact is asked. */
+static double max_diff(const char *a, const char *b) {
+    rp_st x, y;
+    load(a, &x);
+    load(b, &y);
+    assert_int_equal(x.n, y.n);
+    double m = 0;
+    for (size_t i = 0; i < x.n; i++) {
+        const rp_tensor *t = rp_st_get(&y, x.e[i].name);
+        if (!t) fail_msg("%s: no tensor '%s'", b, x.e[i].name);
+        assert_int_equal(t->numel, x.e[i].t->numel);
+        for (size_t k = 0; k < t->numel; k++) {
+            double d = fabs((double)t->data[k] - (double)x.e[i].t->data[k]);
+            if (d > m || d != d) m = d != d ? 1e30 : d;
+        }
+    }
+    rp_st_release(&x);
+    rp_st_release(&y);
+    return m;
+}
+
+static void assert_same_bytes(const char *a, const char *b) {
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_read_file(a, &x, &nx, &err), &err);
+    RP_ASSERT_OK(rp_read_file(b, &y, &ny, &err), &err);
+    if (nx != ny || memcmp(x, y, nx)) fail_msg("%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* history.csv column `col` (0-based) of every epoch row into v; returns rows. */
+static int history_col(const char *path, int col, double *v, int max) {
+    char *text = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_read_file(path, &text, NULL, &err), &err);
+    int n = 0;
+    for (char *line = strchr(text, '\n'); line && line[1] && n < max; line = strchr(line + 1, '\n')) {
+        const char *p = line + 1;
+        for (int c = 0; c < col && p; c++) {
+            p = strchr(p, ',');
+            if (p) p++;
+        }
+        if (p) v[n++] = strtod(p, NULL);
+    }
+    free(text);
+    return n;
+}
+
+#define NEED_MPI()                                                                                 \
+    do {                                                                                           \
+        if (!have_mpi) {                                                                           \
+            fprintf(stderr, "SKIPPED: %s\n", skip_why);                                            \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* ---- without MPI ---------------------------------------------------------------------- */
+
+static void test_plain_run_loads_no_mpi(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    const char *y = write_dp(dir, "tiny.yaml", 256, 0, 1);
+    char args[1400];
+    snprintf(args, sizeof args, "run '%s' --out '%s/o' --threads 1", y, dir);
+    /* a missing MPI library is never looked for without a launcher */
+    run_ok("RUNPIPE_COMM_MPI=/nonexistent/comm_mpi.so", args, rp_test_path(dir, "log"));
+}
+
+static void test_launcher_without_mpi_support(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    const char *y = write_dp(dir, "tiny.yaml", 256, 0, 1);
+    char args[1400], out[4096];
+    snprintf(args, sizeof args, "run '%s' --out '%s/o' --threads 1", y, dir);
+    int rc = rp_test_runpipe_env("OMPI_COMM_WORLD_SIZE=2 RUNPIPE_COMM_MPI=/nonexistent/comm_mpi.so",
+                                 args, rp_test_path(dir, "log"), out, sizeof out);
+    assert_int_equal(rc, 1);
+    if (!strstr(out, "started by an MPI launcher, but the MPI support "
+                     "'/nonexistent/comm_mpi.so' cannot be loaded"))
+        fail_msg("unexpected output:\n%s", out);
+}
+
+/* ---- data-parallel -------------------------------------------------------------------- */
+
+static void test_dp_matches_one_process(void **state) {
+    (void)state;
+    NEED_MPI();
+    const char *dir = rp_test_tmpdir();
+    /* 2560 samples / 128 = 20 steps */
+    const char *y = write_dp(dir, "dp.yaml", 2560, 0, 1);
+    char args[1400];
+    snprintf(args, sizeof args, "run '%s' --out '%s/one' --threads 1", y, dir);
+    run_ok(NULL, args, rp_test_path(dir, "one.log"));
+    snprintf(args, sizeof args, "run '%s' --out '%s/two' --threads 1", y, dir);
+    run_ok(MPIRUN, args, rp_test_path(dir, "two.log"));
+    char a[900], b[900];
+    snprintf(a, sizeof a, "%s/one/fit/last.safetensors", dir);
+    snprintf(b, sizeof b, "%s/two/fit/last.safetensors", dir);
+    double d = max_diff(a, b);
+    if (!(d <= 1e-5)) fail_msg("2 ranks x 64 vs 1 x 128: max weight difference %g > 1e-5", d);
+    /* rank 1 wrote nothing into the run folder besides its own .rank-1/ */
+    struct stat sb;
+    snprintf(a, sizeof a, "%s/two/.rank-1/fit/checkpoint.safetensors", dir);
+    assert_int_not_equal(stat(a, &sb), 0); /* checkpoints: rank 0 only */
+}
+
+static void test_dp_batchnorm_loss_curves(void **state) {
+    (void)state;
+    NEED_MPI();
+    const char *dir = rp_test_tmpdir();
+    const char *y = write_dp(dir, "bn.yaml", 1280, 1, 2); /* 2 epochs x 10 steps */
+    char args[1400];
+    snprintf(args, sizeof args, "run '%s' --out '%s/one' --threads 1", y, dir);
+    run_ok(NULL, args, rp_test_path(dir, "one.log"));
+    snprintf(args, sizeof args, "run '%s' --out '%s/two' --threads 1", y, dir);
+    run_ok(MPIRUN, args, rp_test_path(dir, "two.log"));
+    char a[900], b[900];
+    snprintf(a, sizeof a, "%s/one/fit/history.csv", dir);
+    snprintf(b, sizeof b, "%s/two/fit/history.csv", dir);
+    for (int col = 1; col <= 3; col += 2) { /* train_loss, val_loss */
+        double x[8], z[8];
+        int n = history_col(a, col, x, 8), m = history_col(b, col, z, 8);
+        assert_int_equal(n, 2);
+        assert_int_equal(m, 2);
+        for (int i = 0; i < n; i++)
+            if (fabs(x[i] - z[i]) > 0.03 * fabs(x[i]))
+                fail_msg("epoch %d %s: one process %.5f, 2 ranks %.5f (more than 3 %% apart)",
+                         i + 1, col == 1 ? "train_loss" : "val_loss", x[i], z[i]);
+    }
+}
+
+/* ---- cells ---------------------------------------------------------------------------- */
+
+static const char *cell_stages =
+    "  - id: fmnist\n"
+    "    use: data.idx\n"
+    "    with: {limit: 512}\n"
+    "  - id: net\n"
+    "    use: model.build\n"
+    "    with:\n"
+    "      input: [1, 28, 28]\n"
+    "      layers:\n"
+    "        - {conv2d: {out: 4, kernel: 3}}\n"
+    "        - {batchnorm2d: {}}\n"
+    "        - {relu: {}}\n"
+    "        - {maxpool2d: {kernel: 2}}\n"
+    "        - {flatten: {}}\n"
+    "        - {linear: {out: 10}}\n"
+    "  - id: loss\n"
+    "    use: loss\n"
+    "  - id: fit\n"
+    "    use: train\n"
+    "    in: {model: net, loss: loss, train: fmnist.train, val: fmnist.test}\n"
+    "    with: {epochs: 2, batch_size: 64, optimizer: {adam: {lr: ${matrix.lr}}}, val_limit: 64}\n";
+
+static void test_cells_byte_identical(void **state) {
+    (void)state;
+    NEED_MPI();
+    const char *dir = rp_test_tmpdir();
+    const char *y = rp_test_write_pipeline(
+        dir, "cells.yaml",
+        "name: cells\nseed: 3\nmatrix: {lr: [0.001, 0.002, 0.004], seed: [1, 2]}\n"
+        "aggregate: {over: [seed], metrics: [fit.train_loss, fit.val_loss, fit.val_acc]}\n",
+        cell_stages);
+    char args[1400];
+    snprintf(args, sizeof args, "run '%s' --out '%s/one' --threads 1", y, dir);
+    run_ok(NULL, args, rp_test_path(dir, "one.log"));
+    snprintf(args, sizeof args, "run '%s' --out '%s/two' --threads 1", y, dir);
+    run_ok(MPIRUN, args, rp_test_path(dir, "two.log"));
+    const char *cells[] = {"lr-0.001_seed-1", "lr-0.001_seed-2", "lr-0.002_seed-1",
+                           "lr-0.002_seed-2", "lr-0.004_seed-1", "lr-0.004_seed-2"};
+    for (size_t i = 0; i < 6; i++) {
+        char a[900], b[900];
+        snprintf(a, sizeof a, "%s/one/%s/fit/last.safetensors", dir, cells[i]);
+        snprintf(b, sizeof b, "%s/two/%s/fit/last.safetensors", dir, cells[i]);
+        assert_same_bytes(a, b);
+        snprintf(a, sizeof a, "%s/one/%s/metrics.json", dir, cells[i]);
+        assert_true(access(a, R_OK) == 0);
+        snprintf(b, sizeof b, "%s/two/%s/status", dir, cells[i]);
+        assert_same_bytes(rp_test_path(dir, "one/lr-0.001_seed-1/status"), b);
+    }
+    char a[900], b[900];
+    snprintf(a, sizeof a, "%s/one/aggregate.md", dir);
+    snprintf(b, sizeof b, "%s/two/aggregate.md", dir);
+    assert_same_bytes(a, b);
+    /* both ranks took cells: rank 1's log names some */
+    char *text = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    snprintf(b, sizeof b, "%s/two/log.rank-1.txt", dir);
+    RP_ASSERT_OK(rp_read_file(b, &text, NULL, &err), &err);
+    if (!strstr(text, "== cell ")) fail_msg("rank 1 ran no cell:\n%s", text);
+    free(text);
+}
+
+/* ---- a rank killed -------------------------------------------------------------------- */
+
+static void test_rank_killed_then_resume(void **state) {
+    (void)state;
+    NEED_MPI();
+    const char *dir = rp_test_tmpdir();
+    const char *y = write_dp(dir, "kill.yaml", 2560, 0, 4); /* 4 epochs x 20 steps */
+    char args[1400];
+    snprintf(args, sizeof args, "run '%s' --out '%s/full' --threads 1", y, dir);
+    run_ok(MPIRUN, args, rp_test_path(dir, "full.log"));
+    /* the same run, rank 1 killed once rank 0 wrote the first checkpoint */
+    char script[6000];
+    snprintf(script, sizeof script,
+             "MARK=%s/part\n"
+             "RP_TEST_MARK=$MARK RUNPIPE_CACHE=off RUNPIPE_PLUGIN_PATH='%s' " MPIRUN
+             " '%s' run '%s' --out '%s/part' --threads 1 > '%s/part.log' 2>&1 &\n"
+             "job=$!\n"
+             "i=0; while [ ! -f '%s/part/fit/checkpoint.safetensors' ] && [ $i -lt 1200 ]; do "
+             "sleep 0.05; i=$((i+1)); done\n"
+             "for e in /proc/[0-9]*/environ; do\n"
+             "  if tr '\\0' '\\n' 2>/dev/null < $e | grep -qx \"RP_TEST_MARK=$MARK\" &&\n"
+             "     tr '\\0' '\\n' 2>/dev/null < $e | grep -qx OMPI_COMM_WORLD_RANK=1; then\n"
+             "    p=${e#/proc/}; kill -9 ${p%%/environ}; fi\n"
+             "done\n"
+             "wait $job; echo $? > '%s/part.rc'\n",
+             dir, rp_test_plugin_dir(), rp_test_runpipe_bin(), y, dir, dir, dir, dir);
+    rp_test_write(rp_test_path(dir, "kill.sh"), script);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "sh '%s/kill.sh'", dir);
+    double t0 = rp_now();
+    assert_int_equal(system(cmd), 0);
+    double secs = rp_now() - t0;
+    char *text = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "part.rc"), &text, NULL, &err), &err);
+    int rc = atoi(text);
+    free(text);
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "part.log"), &text, NULL, &err), &err);
+    if (rc == 0 || rc == 124)
+        fail_msg("killed job: exit %d after %.0f s (124 = hung until the timeout):\n%s", rc, secs,
+                 text);
+    if (!strstr(text, "exited on signal 9"))
+        fail_msg("the job's output does not name the killed rank:\n%s", text);
+    free(text);
+    /* finished epochs are in rank 0's history; the run goes on from there */
+    snprintf(args, sizeof args, "run '%s' --resume '%s/part' --threads 1", y, dir);
+    run_ok(MPIRUN, args, rp_test_path(dir, "resume.log"));
+    char a[900], b[900];
+    snprintf(a, sizeof a, "%s/full/fit/last.safetensors", dir);
+    snprintf(b, sizeof b, "%s/part/fit/last.safetensors", dir);
+    assert_same_bytes(a, b);
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "resume.log"), &text, NULL, &err), &err);
+    if (!strstr(text, "resuming from")) fail_msg("the resumed run did not resume:\n%s", text);
+    free(text);
+}
+
+int main(void) {
+    struct stat sb;
+    if (stat(rp_test_runpipe_bin(), &sb) != 0) {
+        fprintf(stderr, "%s is not built\n", rp_test_runpipe_bin());
+        return 1;
+    }
+    if (stat("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", &sb) != 0) {
+        fprintf(stderr, "Fashion-MNIST is missing: make deps installs dataset-fashion-mnist\n");
+        return 1;
+    }
+    /* the tests decide where they run under a launcher */
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    unsetenv("PMI_SIZE");
+    unsetenv("PMIX_RANK");
+    char so[4200];
+    snprintf(so, sizeof so, "%s/lib/runpipe/comm_mpi.so", rp_test_build());
+    if (system("command -v mpirun >/dev/null 2>&1") != 0)
+        snprintf(skip_why, sizeof skip_why,
+                 "Open MPI is not installed (no mpirun): `make deps` installs openmpi-bin and "
+                 "libopenmpi-dev; the MPI tests are skipped");
+    else if (stat(so, &sb) != 0)
+        snprintf(skip_why, sizeof skip_why,
+                 "%s is not built (make builds it where mpicc is installed); the MPI tests are "
+                 "skipped",
+                 so);
+    else
+        have_mpi = 1;
+    if (!have_mpi) printf("%s\n", skip_why);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_run_loads_no_mpi),
+        cmocka_unit_test(test_launcher_without_mpi_support),
+        cmocka_unit_test(test_dp_matches_one_process),
+        cmocka_unit_test(test_dp_batchnorm_loss_curves),
+        cmocka_unit_test(test_cells_byte_identical),
+        cmocka_unit_test(test_rank_killed_then_resume),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
