@@ -44,6 +44,7 @@ struct train_dp {
     double wait_s, comm_s;/* time blocked in finish / in started reductions */
     double t_first;       /* when the first bucket of this step started */
     int64_t steps;
+    rp_stat_sync sync;    /* synchronised batch norm, when on */
 };
 
 static int find_param(const train_dp *dp, const rp_param *p) {
@@ -90,6 +91,7 @@ static void on_grad_ready(void *ctx, rp_param *params, size_t n) {
 void train_dp_free(train_dp *dp) {
     if (!dp) return;
     rp_model_set_grad_ready(dp->m, NULL, NULL);
+    rp_model_set_stat_sync(dp->m, NULL);
     for (size_t i = 0; i < dp->nb; i++) {
         if (dp->b[i].req) dp->c->wait(dp->c, dp->b[i].req, NULL);
         free(dp->b[i].buf);
@@ -185,6 +187,18 @@ int train_dp_finish(train_dp *dp, rp_error *err) {
 int train_dp_sum(train_dp *dp, double *v, size_t n, rp_error *err) {
     return dp->c->allreduce_sum_f64(dp->c, v, n, err);
 }
+
+static int sync_sum(void *ctx, double *v, size_t n, rp_error *err) {
+    train_dp *dp = ctx;
+    return dp->c->allreduce_sum_f64(dp->c, v, n, err);
+}
+
+void train_dp_sync_bn(train_dp *dp) {
+    dp->sync = (rp_stat_sync){sync_sum, dp, 1.0};
+    rp_model_set_stat_sync(dp->m, &dp->sync);
+}
+
+void train_dp_set_share(train_dp *dp, double share) { dp->sync.share = share; }
 
 /* Parameters and buffers as rank 0 has them (running statistics are
  * per rank while training: DistributedDataParallel's broadcast_buffers). */

@@ -221,6 +221,12 @@ static int dp_forward(run *r, const rp_batch *bt, double *lv, rp_error *err) {
     int64_t lo, hi;
     shard_range(c, bt->n, &lo, &hi);
     rp_batch sh = batch_rows(bt, lo, hi);
+    if (r->cfg->sync_bn && bt->n < c->size) /* the same on every rank */
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "sync_bn: a batch of %lld samples leaves a rank of the %d without any "
+                            "(set drop_last: true, or a batch_size the ranks can share)",
+                            (long long)bt->n, c->size);
+    train_dp_set_share(r->dp, (double)(hi - lo) / (double)bt->n);
     double llv = 0, correct = 0, count = 0;
     train_seg seg = {0};
     int rc = hi > lo ? forward_loss(r, &sh, 1, &llv, &correct, &count, &seg, err) : RP_OK;
@@ -517,6 +523,7 @@ static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *er
     const struct rp_comm *c = r->env->comm;
     int rc = train_dp_new(c, r->m, r->cfg->bucket_mb, &r->dp, err);
     if (rc) return rc;
+    if (r->cfg->sync_bn) train_dp_sync_bn(r->dp);
     char buf[1100];
     snprintf(buf, sizeof buf, "%s", r->ckpt_path);
     int ex[1] = {*exists};
@@ -526,9 +533,11 @@ static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *er
     snprintf(load_path, n, "%s", buf);
     *exists = ex[0];
     if (c->rank == 0)
-        rp_info("%s: data-parallel over %d ranks: %lld samples per step, about %lld per rank",
+        rp_info("%s: data-parallel over %d ranks: %lld samples per step, about %lld per rank, "
+                "batch-norm statistics %s",
                 r->env->stage, c->size, (long long)r->cfg->batch_size,
-                (long long)(r->cfg->batch_size / c->size));
+                (long long)(r->cfg->batch_size / c->size),
+                r->cfg->sync_bn ? "over all ranks (sync_bn)" : "per rank");
     return RP_OK;
 }
 

@@ -112,6 +112,7 @@ typedef struct train_cfg {
     int64_t stop_after_epoch;   /* testing: act as if interrupted after this epoch */
     int data_parallel;          /* distributed: auto/data_parallel (1) or none (0) */
     double bucket_mb;           /* gradient bucket size (data-parallel) */
+    int sync_bn;                /* synchronised batch norm (data-parallel) */
 } train_cfg;
 
 /* Read validated params (schemas/train.yaml). `p` borrowed; cfg borrows nodes
@@ -194,6 +195,10 @@ int train_dp_finish(train_dp *dp, rp_error *err);
 int train_dp_sum(train_dp *dp, double *v, size_t n, rp_error *err);
 /* Rank 0's buffers (running statistics), and parameters when params_too. */
 int train_dp_bcast_state(train_dp *dp, int params_too, rp_error *err);
+/* Synchronised batch norm on the model (rp_model_set_stat_sync). */
+void train_dp_sync_bn(train_dp *dp);
+/* This rank's share of the next step's global batch (synchronised BN). */
+void train_dp_set_share(train_dp *dp, double share);
 void train_dp_stats(const train_dp *dp, size_t *buckets, double *bytes_per_step,
                     double *wait_per_step, double *comm_per_step);
 

@@ -7,7 +7,8 @@
  *  - data-parallel, no batch norm: 2 ranks x 64 vs 1 process x 128, weights
  *    within 1e-5 after 20 SGD steps;
  *  - data-parallel with batch norm (statistics per rank of 64 samples): the
- *    per-epoch train and validation losses within 3 % of one process;
+ *    per-epoch train and validation losses within 3 % of one process; with
+ *    sync_bn within 0.5 %, and weights closer to one process than per rank;
  *  - matrix cells over 2 ranks: every cell's weights byte-identical to the
  *    one-process run, aggregate.md identical;
  *  - rank 1 killed with SIGKILL mid-run: the job ends (no hang, within the
@@ -192,6 +193,20 @@ static void test_dp_matches_one_process(void **state) {
     assert_int_not_equal(stat(a, &sb), 0); /* checkpoints: rank 0 only */
 }
 
+/* train_loss and val_loss of every epoch of two history.csv within rel. */
+static void assert_close_curves(const char *a, const char *b, double rel) {
+    for (int col = 1; col <= 3; col += 2) {
+        double x[8], z[8];
+        int n = history_col(a, col, x, 8), m = history_col(b, col, z, 8);
+        assert_int_equal(n, 2);
+        assert_int_equal(m, 2);
+        for (int i = 0; i < n; i++)
+            if (fabs(x[i] - z[i]) > rel * fabs(x[i]))
+                fail_msg("%s: epoch %d %s: one process %.5f, 2 ranks %.5f (more than %g %% apart)",
+                         b, i + 1, col == 1 ? "train_loss" : "val_loss", x[i], z[i], 100 * rel);
+    }
+}
+
 static void test_dp_batchnorm_loss_curves(void **state) {
     (void)state;
     NEED_MPI();
@@ -205,16 +220,21 @@ static void test_dp_batchnorm_loss_curves(void **state) {
     char a[900], b[900];
     snprintf(a, sizeof a, "%s/one/fit/history.csv", dir);
     snprintf(b, sizeof b, "%s/two/fit/history.csv", dir);
-    for (int col = 1; col <= 3; col += 2) { /* train_loss, val_loss */
-        double x[8], z[8];
-        int n = history_col(a, col, x, 8), m = history_col(b, col, z, 8);
-        assert_int_equal(n, 2);
-        assert_int_equal(m, 2);
-        for (int i = 0; i < n; i++)
-            if (fabs(x[i] - z[i]) > 0.03 * fabs(x[i]))
-                fail_msg("epoch %d %s: one process %.5f, 2 ranks %.5f (more than 3 %% apart)",
-                         i + 1, col == 1 ? "train_loss" : "val_loss", x[i], z[i]);
-    }
+    assert_close_curves(a, b, 0.03);
+    /* sync_bn: statistics over both ranks' 64 = the one-process batch */
+    snprintf(args, sizeof args,
+             "run '%s' --out '%s/sync' --threads 1 --set stages.fit.with.sync_bn=true", y, dir);
+    run_ok(MPIRUN, args, rp_test_path(dir, "sync.log"));
+    snprintf(b, sizeof b, "%s/sync/fit/history.csv", dir);
+    assert_close_curves(a, b, 0.005);
+    snprintf(a, sizeof a, "%s/one/fit/last.safetensors", dir);
+    snprintf(b, sizeof b, "%s/two/fit/last.safetensors", dir);
+    double d_rank = max_diff(a, b);
+    snprintf(b, sizeof b, "%s/sync/fit/last.safetensors", dir);
+    double d_sync = max_diff(a, b);
+    if (!(d_sync < d_rank))
+        fail_msg("sync_bn is not closer to one process than per-rank statistics: max weight "
+                 "difference %g vs %g", d_sync, d_rank);
 }
 
 /* ---- cells ---------------------------------------------------------------------------- */
