@@ -61,6 +61,7 @@ int rp_dist_root(rp_dist *d, char **root, rp_error *err) {
             return rp_error_set(err, RP_ERR_IO, "rank 0 could not make the run directory");
         return RP_OK; /* rank 0 has its own error */
     }
+    d->root0 = rp_strdup(buf);
     if (d->c->rank == 0) return RP_OK;
     free(*root);
     *root = NULL;
@@ -112,6 +113,17 @@ void rp_dist_sync(rp_dist *d) {
 void rp_dist_end(rp_dist *d) {
     if (d->c) rp_comm_finalize();
     d->c = NULL;
+    free(d->root0);
+    d->root0 = NULL;
+}
+
+char *rp_dist_primary_path(const rp_dist *d, const char *root, const char *rel) {
+    const char *base = d->root0 ? d->root0 : root;
+    if (!rel) return rp_strdup(base);
+    size_t l = strlen(base) + strlen(rel) + 2;
+    char *p = malloc(l);
+    if (p) snprintf(p, l, "%s/%s", base, rel);
+    return p;
 }
 
 int rp_dist_agree(const rp_dist *d, int *flag) {

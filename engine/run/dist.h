@@ -22,6 +22,7 @@
 
 typedef struct rp_dist {
     const struct rp_comm *c; /* NULL: one process */
+    char *root0;             /* rank 0's run directory (owned), after rp_dist_root */
     int cells;               /* cells over ranks */
     int replicated;          /* every rank runs every cell */
     size_t n_cells;
@@ -53,6 +54,9 @@ int rp_dist_agree(const rp_dist *d, int *flag);
  * counts; the first failure into *first_err. Returns 1 when any failed. */
 int rp_dist_collect_cells(const char *root, const rp_config *cfg, char **cell_status,
                           size_t *n_done, size_t *n_failed, size_t *n_notrun, rp_error *first_err);
+/* Rank 0's path of `rel` (NULL: the run directory) under its run directory,
+ * or under `root` without MPI. Transferred. */
+char *rp_dist_primary_path(const rp_dist *d, const char *root, const char *rel);
 /* After the run: MPI_Finalize. */
 void rp_dist_end(rp_dist *d);
 

@@ -389,6 +389,8 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         char start[40], end[40];
         iso_now(start, sizeof start);
         double t0 = rp_now();
+        char *proot = rp_dist_primary_path(&dist, root, NULL);
+        char *pcdir = rp_dist_primary_path(&dist, root, matrix ? cell->dirname : NULL);
         struct rp_exec_opts xo = {.rundir = cdir,
                                   .seed = cell->seed,
                                   .threads = o->threads,
@@ -396,9 +398,13 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
                                   .root = root,
                                   .shared = shared,
                                   .cache = cache,
-                                  .comm = rp_dist_stage_comm(&dist)};
+                                  .comm = rp_dist_stage_comm(&dist),
+                                  .primary_rundir = pcdir,
+                                  .primary_root = proot};
         rp_run_result r;
         rp_plan_run(plans[ci], &xo, &r);
+        free(pcdir);
+        free(proot);
         double secs = rp_now() - t0;
         iso_now(end, sizeof end);
         /* metrics.json: whatever metrics exist, also after a failure. */

@@ -301,6 +301,80 @@ static void test_cells_byte_identical(void **state) {
     free(text);
 }
 
+/* ---- foreach instances ------------------------------------------------------------------ */
+
+static const char *fe_stages =
+    "  - id: fmnist\n"
+    "    use: data.idx\n"
+    "    with: {limit: 512}\n"
+    "  - id: net\n"
+    "    use: model.build\n"
+    "    with:\n"
+    "      input: [1, 28, 28]\n"
+    "      layers:\n"
+    "        - {conv2d: {out: 4, kernel: 3}}\n"
+    "        - {relu: {}}\n"
+    "        - {maxpool2d: {kernel: 2}}\n"
+    "        - {flatten: {}}\n"
+    "        - {linear: {out: 10}}\n"
+    "  - id: loss\n"
+    "    use: loss\n"
+    "  - id: fit\n"
+    "    use: train\n"
+    "    foreach: {lr: [0.001, 0.002, 0.004, 0.008]}\n"
+    "    in: {model: net, loss: loss, train: fmnist.train, val: fmnist.test}\n"
+    "    with: {epochs: 2, batch_size: 64, optimizer: {adam: {lr: ${each.lr}}}, val_limit: 64}\n"
+    "  - id: all\n"
+    "    use: inspect.metrics\n"
+    "    in: {metrics: \"fit[*].metrics\"}\n";
+
+/* One cell: ranks share the foreach instances, each trains alone into the
+ * run folder, and the stage after them sees all four on every rank. */
+static void test_foreach_instances_over_ranks(void **state) {
+    (void)state;
+    NEED_MPI();
+    const char *dir = rp_test_tmpdir();
+    const char *y = rp_test_write_pipeline(dir, "fe.yaml", "name: fe\nseed: 4\n", fe_stages);
+    char args[1400];
+    snprintf(args, sizeof args, "run '%s' --out '%s/one' --threads 1", y, dir);
+    run_ok(NULL, args, rp_test_path(dir, "one.log"));
+    snprintf(args, sizeof args, "run '%s' --out '%s/two' --threads 1", y, dir);
+    run_ok(MPIRUN, args, rp_test_path(dir, "two.log"));
+    const char *inst[] = {"lr-0.001", "lr-0.002", "lr-0.004", "lr-0.008"};
+    for (size_t i = 0; i < 4; i++) {
+        char a[900], b[900];
+        snprintf(a, sizeof a, "%s/one/fit/%s/last.safetensors", dir, inst[i]);
+        snprintf(b, sizeof b, "%s/two/fit/%s/last.safetensors", dir, inst[i]);
+        assert_same_bytes(a, b);
+        snprintf(a, sizeof a, "%s/one/fit/%s/history.csv", dir, inst[i]);
+        snprintf(b, sizeof b, "%s/two/fit/%s/history.csv", dir, inst[i]);
+        double x[4], z[4];
+        assert_int_equal(history_col(a, 3, x, 4), 2);
+        assert_int_equal(history_col(b, 3, z, 4), 2);
+        assert_true(x[1] == z[1]); /* val_loss */
+    }
+    /* rank 1 ran some: rank 0 says so; and the merged metrics are the same */
+    char *text = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "two/log.txt"), &text, NULL, &err), &err);
+    if (!strstr(text, "run by another rank")) fail_msg("rank 1 ran no instance:\n%s", text);
+    free(text);
+    char a[900], b[900];
+    snprintf(a, sizeof a, "%s/one/metrics.json", dir);
+    snprintf(b, sizeof b, "%s/two/metrics.json", dir);
+    char *ma = NULL, *mb = NULL;
+    RP_ASSERT_OK(rp_read_file(a, &ma, NULL, &err), &err);
+    RP_ASSERT_OK(rp_read_file(b, &mb, NULL, &err), &err);
+    /* "fit/lr-0.008.val_loss" as merged by the last stage */
+    const char *key = "\"fit/lr-0.008.val_loss\"";
+    const char *pa = strstr(ma, key), *pb = strstr(mb, key);
+    if (!pa || !pb) fail_msg("no %s in the merged metrics:\n%s", key, mb);
+    assert_true(strtod(strchr(pa, ':') + 1, NULL) == strtod(strchr(pb, ':') + 1, NULL));
+    free(ma);
+    free(mb);
+}
+
 /* ---- a rank killed -------------------------------------------------------------------- */
 
 static void test_rank_killed_then_resume(void **state) {
@@ -392,6 +466,7 @@ int main(void) {
         cmocka_unit_test(test_dp_matches_one_process),
         cmocka_unit_test(test_dp_batchnorm_loss_curves),
         cmocka_unit_test(test_cells_byte_identical),
+        cmocka_unit_test(test_foreach_instances_over_ranks),
         cmocka_unit_test(test_rank_killed_then_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
