@@ -103,11 +103,15 @@ const struct rp_comm *rp_dist_stage_comm(const rp_dist *d) {
     return d->c && d->replicated ? d->c : NULL;
 }
 
-void rp_dist_sync(rp_dist *d) {
+void rp_dist_sync(rp_dist *d, size_t *count) {
     if (!d->c) return;
     rp_error e;
     rp_error_clear(&e);
-    if (d->c->barrier(d->c, &e) != RP_OK) rp_warn("%s", e.msg);
+    double v = (double)*count;
+    if (d->c->barrier(d->c, &e) != RP_OK || d->c->allreduce_sum_f64(d->c, &v, 1, &e) != RP_OK)
+        rp_warn("%s", e.msg);
+    else
+        *count = (size_t)v;
 }
 
 void rp_dist_end(rp_dist *d) {

@@ -44,8 +44,9 @@ size_t rp_dist_first(rp_dist *d);
 size_t rp_dist_next(rp_dist *d, size_t ci);
 /* The communicator stages of a cell get (replicated mode), else NULL. */
 const struct rp_comm *rp_dist_stage_comm(const rp_dist *d);
-/* Wait for every rank (cells mode: before rank 0 aggregates). */
-void rp_dist_sync(rp_dist *d);
+/* Wait for every rank (cells mode: before rank 0 aggregates); *count
+ * becomes its sum over the ranks (cells skipped as done). */
+void rp_dist_sync(rp_dist *d, size_t *count);
 /* Replicated mode: every rank takes rank 0's *flag (a decision such as
  * "cell already done, skip it" must be the same everywhere). Returns it. */
 int rp_dist_agree(const rp_dist *d, int *flag);

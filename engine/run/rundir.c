@@ -461,7 +461,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     }
     if (dist.cells) {
         /* every rank through its cells; rank 0 aggregates what all wrote */
-        rp_dist_sync(&dist);
+        rp_dist_sync(&dist, &n_skipped);
         if (rp_dist_primary(&dist))
             exit_code |= rp_dist_collect_cells(root, cfg, cell_status, &n_done, &n_failed,
                                                &n_notrun, first_err);

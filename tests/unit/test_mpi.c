@@ -301,6 +301,64 @@ static void test_cells_byte_identical(void **state) {
     free(text);
 }
 
+/* One cell fails (449 samples: a last batch of 1 that batchnorm1d refuses):
+ * it is marked failed, the other cells are done, the job exits 1. */
+static void test_failing_cell_others_go_on(void **state) {
+    (void)state;
+    NEED_MPI();
+    const char *dir = rp_test_tmpdir();
+    const char *y = rp_test_write_pipeline(
+        dir, "fail.yaml", "name: cellfail\nseed: 3\nmatrix: {n: [448, 449, 512]}\n",
+        "  - id: fmnist\n"
+        "    use: data.idx\n"
+        "    with: {limit: ${matrix.n}}\n"
+        "  - id: net\n"
+        "    use: model.build\n"
+        "    with:\n"
+        "      input: [1, 28, 28]\n"
+        "      layers: [{conv2d: {out: 4, kernel: 3}}, {relu: {}}, {maxpool2d: {kernel: 2}},\n"
+        "               {flatten: {}}, {batchnorm1d: {}}, {linear: {out: 10}}]\n"
+        "  - id: loss\n"
+        "    use: loss\n"
+        "  - id: fit\n"
+        "    use: train\n"
+        "    in: {model: net, loss: loss, train: fmnist.train}\n"
+        "    with: {epochs: 2, batch_size: 64, optimizer: {adam: {lr: 0.001}}}\n");
+    char args[1400];
+    snprintf(args, sizeof args, "run '%s' --out '%s/two' --threads 1", y, dir);
+    int rc = rp_test_runpipe_env(MPIRUN, args, rp_test_path(dir, "two.log"), NULL, 0);
+    if (rc != 1) {
+        rp_test_show_log(rp_test_path(dir, "two.log"), 30);
+        fail_msg("expected exit 1, got %d", rc);
+    }
+    char st[3][2048];
+    const char *cells[3] = {"n-448", "n-449", "n-512"};
+    for (int i = 0; i < 3; i++) {
+        char *text = NULL;
+        rp_error err;
+        rp_error_clear(&err);
+        char p[900];
+        snprintf(p, sizeof p, "%s/two/%s/status", dir, cells[i]);
+        RP_ASSERT_OK(rp_read_file(p, &text, NULL, &err), &err);
+        snprintf(st[i], sizeof st[i], "%s", text);
+        free(text);
+    }
+    assert_string_equal(st[0], "done\n");
+    assert_string_equal(st[2], "done\n");
+    if (!strstr(st[1], "failed: ") ||
+        !strstr(st[1], "batch norm in training needs more than one value per channel"))
+        fail_msg("cell n=449: status %s", st[1]);
+    /* rank 0's manifest lists every cell's outcome, whoever ran it */
+    char *m = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "two/manifest.json"), &m, NULL, &err), &err);
+    const char *c449 = strstr(m, "\"n=449\"");
+    assert_non_null(c449);
+    assert_non_null(strstr(c449, "\"failed\""));
+    free(m);
+}
+
 /* ---- foreach instances ------------------------------------------------------------------ */
 
 static const char *fe_stages =
@@ -466,6 +524,7 @@ int main(void) {
         cmocka_unit_test(test_dp_matches_one_process),
         cmocka_unit_test(test_dp_batchnorm_loss_curves),
         cmocka_unit_test(test_cells_byte_identical),
+        cmocka_unit_test(test_failing_cell_others_go_on),
         cmocka_unit_test(test_foreach_instances_over_ranks),
         cmocka_unit_test(test_rank_killed_then_resume),
     };
