@@ -170,3 +170,10 @@ int rp_dist_collect_cells(const char *root, const rp_config *cfg, char **cell_st
     }
     return bad;
 }
+
+void rp_dist_fatal(const rp_dist *d, const rp_error *e) {
+    if (!d->c || !d->replicated) return;
+    rp_log(RP_LOG_ERROR, "rank %d: %s (the other ranks cannot go on without it: ending the job)",
+           d->c->rank, e->msg);
+    d->c->abort(d->c, 1);
+}

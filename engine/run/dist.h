@@ -58,6 +58,10 @@ int rp_dist_collect_cells(const char *root, const rp_config *cfg, char **cell_st
 /* Rank 0's path of `rel` (NULL: the run directory) under its run directory,
  * or under `root` without MPI. Transferred. */
 char *rp_dist_primary_path(const rp_dist *d, const char *root, const char *rel);
+/* Replicated mode: this rank cannot run a cell the others run (its own
+ * I/O error): log `e` and end the job, rather than leave the others
+ * waiting for it in a reduction. Returns in the other modes. */
+void rp_dist_fatal(const rp_dist *d, const rp_error *e);
 /* After the run: MPI_Finalize. */
 void rp_dist_end(rp_dist *d);
 

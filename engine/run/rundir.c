@@ -378,6 +378,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         rp_error_clear(&e);
         if (rp_mkdirs(cdir, &e) != RP_OK || write_resolved(cdir, plans[ci], o->resume_dir != NULL, &e) != RP_OK ||
             rp_status_write(cdir, "running", NULL, &e) != RP_OK) {
+            rp_dist_fatal(&dist, &e);
             if (!first_err->status) *first_err = e;
             log_failure(&e, matrix ? cell->label : NULL);
             exit_code = 1;

@@ -713,6 +713,12 @@ static int setup(run *r, const rp_model *in, rp_error *err) {
     if (exists) {
         rc = train_ckpt_load(load_path, r->m, cfg->restore_best ? &r->best : NULL, r->opt,
                              r->sched, &r->s, &r->fp, err);
+        if (rc && r->dp) {
+            /* the other ranks are about to wait for this one in the first
+             * reduction: end the job with the error instead */
+            rp_log(RP_LOG_ERROR, "%s: rank %d: %s", env->stage, env->comm->rank, err->msg);
+            env->comm->abort(env->comm, 1);
+        }
         if (rc) return rc;
         r->have_best = r->best.n > 0;
         rp_optimizer_set_lr(r->opt, r->s.lr);
