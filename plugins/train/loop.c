@@ -452,9 +452,9 @@ static int end_epoch(run *r, int64_t epoch, double lr_epoch, rp_error *err) {
     /* batch-norm running statistics were updated from each rank's shard:
      * keep rank 0's everywhere, so validation, checkpoints and the output
      * are the same on every rank. The weights too: with 2 ranks every
-     * rank's sum is a + b, bit for bit, but MPI does not promise the same
-     * bits on every rank for more (recursive doubling adds in other
-     * orders); one broadcast per epoch keeps them from drifting apart. */
+     * rank's sum is a + b, bit for bit; with more, MPI may add in another
+     * order on each rank (recursive doubling), and one broadcast per epoch
+     * keeps the weights from drifting apart. */
     int rc = r->dp ? train_dp_bcast_state(r->dp, 1, err) : RP_OK;
     if (!rc) rc = validate(r, &vloss, &vacc, &vmiou, &vdice, err);
     if (rc) {
