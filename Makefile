@@ -19,7 +19,8 @@ LDLIBS_CORE = -lyaml -lopenblas -lcjson -lcsv -lstb -ljpeg -lz -lm -ldl -pthread
 VERSION  := 0.1.0
 
 # engine/<subsystem>/[<sub>/]*.c; main.c is the binary's only file.
-ENGINE_SRC  := $(wildcard engine/*/*.c engine/*/*/*.c)
+# engine/mpi/ is MPI support, built apart (below) only where mpicc exists.
+ENGINE_SRC  := $(filter-out engine/mpi/%,$(wildcard engine/*/*.c engine/*/*/*.c))
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 PLUGINS     := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGINS     := $(sort $(PLUGINS))
@@ -32,12 +33,16 @@ LIB         := $(BUILD)/lib/librunpipe.so
 # soname: plugins a test loads bind to it).
 TEST_LIB    := $(BUILD)/lib/test/librunpipe.so
 BIN         := $(BUILD)/bin/runpipe
+# MPI support: see comm_mpi.so below.
+MPICC    ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && echo 1)
+COMM_MPI := $(if $(HAVE_MPI),$(BUILD)/lib/runpipe/comm_mpi.so)
 RPATH_BIN   := -Wl,-rpath,'$$ORIGIN/../lib'
 RPATH_TEST  := -Wl,-rpath,'$$ORIGIN/../lib/test'
 
 .PHONY: all help deps test asan valgrind valgrind-run bench demo install clean format
 
-all: $(BIN) $(LIB) $(PLUGIN_SOS) $(BUILD)/runpipe.pc ## build everything into build/
+all: $(BIN) $(LIB) $(PLUGIN_SOS) $(BUILD)/runpipe.pc $(COMM_MPI) ## build everything into build/
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -67,6 +72,14 @@ $(TEST_LIB): $(ENGINE_OBJ) $(BUILD)/librunpipe-all.map
 $(BIN): $(BUILD)/obj/engine/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib -lrunpipe $(RPATH_BIN) $(LDLIBS_CORE)
+
+# MPI support (runpipe/comm.h): comm_mpi.so, dlopened by librunpipe only when
+# runpipe is started by mpirun / srun; nothing else links libmpi. Built when
+# mpicc is on PATH (`make deps` installs Open MPI), else left out.
+$(BUILD)/lib/runpipe/comm_mpi.so: engine/mpi/comm_mpi.c engine/include/runpipe/comm.h $(LIB)
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(CC) $(MPICC) $(CPPFLAGS) $(CFLAGS) -fvisibility=hidden -shared -o $@ $< \
+	    -L$(BUILD)/lib -lrunpipe -Wl,-rpath,'$$ORIGIN/..'
 
 # One shared object per plugin folder.
 .SECONDEXPANSION:
@@ -137,7 +150,8 @@ demo: ## install what is missing, build, run the quick-start pipeline
 	$(BIN) pipelines/quickstart.yaml
 
 DEB_PKGS := build-essential pkg-config libyaml-dev libopenblas-dev libstb-dev libcsv-dev \
-            libcmocka-dev libcjson-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist
+            libcmocka-dev libcjson-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist \
+            libopenmpi-dev openmpi-bin
 deps: ## install the Debian packages runpipe needs (idempotent; root or sudo)
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	    | grep -q '^install ok installed' || echo $$p; done); \
@@ -154,6 +168,7 @@ install: all ## install into PREFIX (default /usr/local)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(PLUGIN_SOS) $(DESTDIR)$(PREFIX)/lib/runpipe/plugins/
+	$(if $(COMM_MPI),install -m 755 $(COMM_MPI) $(DESTDIR)$(PREFIX)/lib/runpipe/)
 	install -m 644 engine/include/runpipe/*.h $(DESTDIR)$(PREFIX)/include/runpipe/
 	install -m 644 schemas/*.yaml $(DESTDIR)$(PREFIX)/share/runpipe/schemas/
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(BUILD)/runpipe.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/runpipe.pc

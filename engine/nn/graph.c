@@ -123,6 +123,9 @@ struct rp_model {
                                        backward reads, or was fused: backward
                                        re-runs it */
     int no_fuse;                    /* eval-mode fusion disabled */
+    rp_grad_ready_fn grad_ready;    /* rp_model_set_grad_ready (not cloned) */
+    void *grad_ready_ctx;
+    const rp_stat_sync *stat_sync;  /* rp_model_set_stat_sync (not cloned) */
     int stop;                       /* feature-gradient pass: node whose
                                        output gradient it ends at (-1 = none) */
     int stop_retain;                /* that node's own retain flag */
@@ -707,6 +710,7 @@ void rp_model_set_freeze_bn(rp_model *m, int on) { m->freeze_bn = on != 0; }
 
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
     rp_run_ctx ctx = {training, m->seed, m->step, 1, 0}, nctx;
+    rp_bn_sync_cur = m->stat_sync;
     int64_t n = x->shape[0];
     /* keep the header: callers pass views that end with their scope */
     if (x != &m->xview) m->xview = rp_tensor_view(x, x->ndim, x->shape);
@@ -859,6 +863,7 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
     memcpy(GRAD(m, og)->data, dy->data, dy->numel * sizeof(float));
     og->grad_ready = 1;
     rp_run_ctx ctx = {m->training, m->seed, m->step, 1, m->stop >= 0};
+    rp_bn_sync_cur = m->stat_sync;
     int64_t n = dy->shape[0];
     for (int k = m->output; k > m->stop; k--) { /* (stop = -1: every node) */
         gnode *g = &m->nodes[k];
@@ -918,8 +923,21 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
             }
         }
         if (!g->retain) grad_release(m, g);
+        /* this node's parameter gradients are final for this backward:
+         * data-parallel training starts reducing them while the rest runs */
+        if (m->grad_ready && m->stop < 0 && g->layer.n_params)
+            m->grad_ready(m->grad_ready_ctx, g->layer.params, g->layer.n_params);
     }
     return RP_OK;
+}
+
+_Thread_local const rp_stat_sync *rp_bn_sync_cur;
+
+void rp_model_set_stat_sync(rp_model *m, const rp_stat_sync *s) { m->stat_sync = s; }
+
+void rp_model_set_grad_ready(rp_model *m, rp_grad_ready_fn fn, void *ctx) {
+    m->grad_ready = fn;
+    m->grad_ready_ctx = ctx;
 }
 
 void rp_model_zero_grad(rp_model *m) {
@@ -1240,6 +1258,9 @@ static void model_swap_in(rp_model *m, rp_model *n) {
     rp_model tmp = *m;
     *m = *n;
     *n = tmp;
+    m->grad_ready = tmp.grad_ready; /* the hooks belong to the caller's model */
+    m->grad_ready_ctx = tmp.grad_ready_ctx;
+    m->stat_sync = tmp.stat_sync;
     rp_model_free(n);
 }
 

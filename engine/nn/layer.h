@@ -36,6 +36,9 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
 int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const rp_tensor *dy, rp_tensor *dx,
                    int64_t n, int64_t c, int64_t s, rp_error *err);
 int rp_bn_init(rp_layer *l, uint64_t seed, rp_error *err);
+/* The running model's rp_model_set_stat_sync (NULL = none): set by the
+ * graph at the start of every forward and backward pass. */
+extern _Thread_local const rp_stat_sync *rp_bn_sync_cur;
 void rp_bn_destroy(rp_layer *l);
 
 /* ---- average pooling shared by avgpool2d / adaptive_avgpool2d ------------- */

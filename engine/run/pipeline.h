@@ -103,12 +103,36 @@ struct rp_exec_opts {
     const char *root;    /* the run directory (shared stages' folders are under it) */
     rp_shared *shared;   /* artifacts of stages shared by several cells, or NULL */
     rp_cache *cache;     /* the stage cache, or NULL (--no-cache) */
+    const struct rp_comm *comm; /* ranks running this cell together (rp_stage_comm), or NULL */
+    /* With comm: rank 0's cell directory and run directory (this rank's own
+     * rundir/root may be a private copy); foreach instances run by any rank
+     * write there (foreach_dist.c). NULL = rundir / root. */
+    const char *primary_rundir, *primary_root;
 };
 
 /* Run every stage in order; artifacts live in a store destroyed before
  * returning (after metrics.json text was taken). Returns res->status. */
 int rp_plan_run(const rp_plan *p, const struct rp_exec_opts *o, rp_run_result *res);
 void rp_run_result_release(rp_run_result *r);
+
+/* ---- foreach instances over the ranks (foreach_dist.c) ------------------------------ */
+
+typedef struct rp_store rp_store;
+/* Runs stage i with its inputs in store (exec.c). */
+typedef void (*rp_run_one_fn)(const rp_plan *p, size_t i, const struct rp_exec_opts *o,
+                              rp_store *store, rp_run_result *res);
+/* When stage i starts a run of >= 2 foreach instances that ranks can share
+ * (o->comm; instances independent of each other, not shared between cells,
+ * outputs models, metrics or files): the index after the last of them; else
+ * i + 1. */
+size_t rp_foreach_dist_end(const rp_plan *p, size_t i, const struct rp_exec_opts *o);
+/* Run instances [i, end) over the ranks: each rank takes the next instance
+ * from the queue, runs it alone into rank 0's folder and leaves its outputs
+ * in <primary root>/.foreach/ (stage-cache format); then every rank takes
+ * the instances others ran from there. A failure anywhere fails the cell on
+ * every rank. */
+void rp_foreach_dist_run(const rp_plan *p, size_t i, size_t end, const struct rp_exec_opts *o,
+                         rp_store *store, rp_run_result *res, rp_run_one_fn run_one);
 
 /* ---- the store (store.c) ---------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* Run directories, manifests, matrix cells, --resume, aggregates (rundir.h). */
 #include "run/rundir.h"
 #include "base/util.h"
+#include "run/dist.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -293,18 +294,26 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     rp_error e;
     rp_error_clear(&e);
     char *root = NULL;
+    /* under mpirun: cells over ranks, or every rank on each cell (dist.h) */
+    rp_dist dist;
+    if (rp_dist_begin(&dist, cfg, plans, first_err) != RP_OK) return 1;
     if (o->resume_dir) {
-        if (!rp_is_dir(o->resume_dir)) {
+        if (!rp_is_dir(o->resume_dir))
             rp_error_set(first_err, RP_ERR_IO, "--resume %s: no such run directory",
                          o->resume_dir);
-            return 1;
-        }
-        root = rp_strdup(o->resume_dir);
-    } else if (rp_rundir_make(o->out_dir, cfg->name, &root, first_err) != RP_OK) {
+        else
+            root = rp_strdup(o->resume_dir);
+    } else if (rp_dist_primary(&dist)) {
+        rp_rundir_make(o->out_dir, cfg->name, &root, first_err);
+    }
+    if (rp_dist_root(&dist, &root, first_err) != RP_OK || !root) {
+        free(root);
+        rp_dist_end(&dist);
         return 1;
     }
     *dir_out = root;
-    char *logp = join(root, "log.txt");
+    char logname[64];
+    char *logp = join(root, rp_dist_log_name(&dist, logname, sizeof logname));
     if (!logp || rp_log_open_file(logp, o->resume_dir != NULL, &e) != RP_OK)
         rp_warn("cannot write the log: %s", e.msg);
     free(logp);
@@ -316,6 +325,12 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     rp_shared *shared = rp_shared_new();
     rp_cache *cache = NULL;
     const char *cache_dir = o->no_cache ? NULL : o->cache_dir ? o->cache_dir : rp_cache_default();
+    if (cache_dir && dist.replicated) {
+        /* ranks must agree on every hit; a cache written while another rank
+         * looks could split them */
+        rp_info("stage cache off: ranks run the cells together");
+        cache_dir = NULL;
+    }
     if (cache_dir && rp_cache_open(cache_dir, &cache, &e) != RP_OK) {
         rp_warn("stage cache %s: %s (running without it)", cache_dir, e.msg);
         cache = NULL;
@@ -327,7 +342,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     int exit_code = 0;
     size_t n_done = 0, n_failed = 0, n_skipped = 0, n_notrun = 0;
     char **cell_status = calloc(cfg->n_cells ? cfg->n_cells : 1, sizeof *cell_status);
-    for (size_t ci = 0; ci < cfg->n_cells; ci++) {
+    for (size_t ci = rp_dist_first(&dist); ci < cfg->n_cells; ci = rp_dist_next(&dist, ci)) {
         const rp_cell *cell = &cfg->cells[ci];
         char *cdir = matrix ? join(root, cell->dirname) : rp_strdup(root);
         if (!cdir) {
@@ -338,7 +353,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
          * an interrupt into a manifest with status "interrupted" and every
          * stage "not run": a Ctrl-C at any moment leaves a described run
          * directory. Later cells are only marked. */
-        if (ci > 0 && rp_interrupted()) {
+        if ((ci > 0 || dist.cells) && rp_interrupted()) {
             n_notrun++;
             free(cdir);
             cell_status[ci] = rp_strdup("not run");
@@ -346,7 +361,9 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
             continue;
         }
         char prev[256];
-        if (o->resume_dir && rp_status_read(cdir, prev, sizeof prev) && strcmp(prev, "done") == 0) {
+        int done_before = o->resume_dir && rp_status_read(cdir, prev, sizeof prev) &&
+                          strcmp(prev, "done") == 0;
+        if (rp_dist_agree(&dist, &done_before)) {
             rp_info("%s%s: already done, skipped", matrix ? "cell " : "",
                     matrix ? cell->label : "pipeline");
             n_skipped++;
@@ -361,6 +378,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         rp_error_clear(&e);
         if (rp_mkdirs(cdir, &e) != RP_OK || write_resolved(cdir, plans[ci], o->resume_dir != NULL, &e) != RP_OK ||
             rp_status_write(cdir, "running", NULL, &e) != RP_OK) {
+            rp_dist_fatal(&dist, &e);
             if (!first_err->status) *first_err = e;
             log_failure(&e, matrix ? cell->label : NULL);
             exit_code = 1;
@@ -372,15 +390,22 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         char start[40], end[40];
         iso_now(start, sizeof start);
         double t0 = rp_now();
+        char *proot = rp_dist_primary_path(&dist, root, NULL);
+        char *pcdir = rp_dist_primary_path(&dist, root, matrix ? cell->dirname : NULL);
         struct rp_exec_opts xo = {.rundir = cdir,
                                   .seed = cell->seed,
                                   .threads = o->threads,
                                   .resuming = o->resume_dir != NULL,
                                   .root = root,
                                   .shared = shared,
-                                  .cache = cache};
+                                  .cache = cache,
+                                  .comm = rp_dist_stage_comm(&dist),
+                                  .primary_rundir = pcdir,
+                                  .primary_root = proot};
         rp_run_result r;
         rp_plan_run(plans[ci], &xo, &r);
+        free(pcdir);
+        free(proot);
         double secs = rp_now() - t0;
         iso_now(end, sizeof end);
         /* metrics.json: whatever metrics exist, also after a failure. */
@@ -435,7 +460,14 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         rp_run_result_release(&r);
         free(cdir);
     }
-    if (matrix) {
+    if (dist.cells) {
+        /* every rank through its cells; rank 0 aggregates what all wrote */
+        rp_dist_sync(&dist, &n_skipped);
+        if (rp_dist_primary(&dist))
+            exit_code |= rp_dist_collect_cells(root, cfg, cell_status, &n_done, &n_failed,
+                                               &n_notrun, first_err);
+    }
+    if (matrix && rp_dist_primary(&dist)) {
         /* the sweep as run (--set applied, the matrix not expanded); each
          * cell's folder has its own fully resolved document */
         char *y = NULL, *rp = join(root, "pipeline.resolved.yaml");
@@ -477,8 +509,9 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     free(cell_status);
     rp_shared_free(shared);
     rp_cache_close(cache);
-    rp_info("results in %s", root);
+    if (rp_dist_primary(&dist)) rp_info("results in %s", root);
     if (rp_log_close_file(&e) != RP_OK) rp_warn("%s", e.msg);
+    rp_dist_end(&dist);
     return exit_code;
 }
 

@@ -43,6 +43,8 @@ typedef struct run {
     uint64_t dropout_seed;
     uint64_t steps_per_epoch;
     char ckpt_path[1100], hist_path[1100], best_path[1100], last_path[1100];
+    train_dp *dp;          /* data-parallel over env->comm, or NULL */
+    int dp_stop;           /* some rank was interrupted (agreed in the step) */
 } run;
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -148,6 +150,7 @@ static int forward_loss(run *r, const rp_batch *b, int training, double *lv, dou
 
 static int save_checkpoint(run *r, rp_error *err) {
     if (!r->cfg->checkpoint) return RP_OK;
+    if (r->dp && r->env->comm->rank != 0) return RP_OK; /* rank 0 writes it */
     return train_ckpt_save(r->ckpt_path, r->m, r->cfg->restore_best ? &r->best : NULL, r->opt,
                            r->sched, &r->s, &r->fp, err);
 }
@@ -160,6 +163,115 @@ static int interrupted(run *r, const char *why, rp_error *err) {
                         "continue with: runpipe --resume RUNDIR",
                         why, (long long)r->s.epochs_done + (r->s.batch_in_epoch ? 1 : 0),
                         (long long)r->s.global_step, r->ckpt_path);
+}
+
+/* ---- data-parallel step ----------------------------------------------------------- */
+
+/* Rows [lo, hi) of b (a view: no copy). */
+static rp_batch batch_rows(const rp_batch *b, int64_t lo, int64_t hi) {
+    rp_batch v = *b;
+    size_t per = 1, hw = 1;
+    for (int d = 1; d < b->x.ndim; d++) per *= (size_t)b->x.shape[d];
+    for (int d = 2; d < b->x.ndim; d++) hw *= (size_t)b->x.shape[d];
+    v.x.owns = 0;
+    v.x.data = b->x.data + (size_t)lo * per;
+    v.labels = b->labels + lo;
+    v.masks = b->masks ? b->masks + (size_t)lo * hw : NULL;
+    v.indices = b->indices + lo;
+    v.n = hi - lo;
+    v.capacity = v.n;
+    return v;
+}
+
+/* This rank's rows of a global batch of n: a contiguous slice of the
+ * epoch's sample order, so the K shards together are the one-process batch. */
+static void shard_range(const struct rp_comm *c, int64_t n, int64_t *lo, int64_t *hi) {
+    *lo = n * c->rank / c->size;
+    *hi = n * (c->rank + 1) / c->size;
+}
+
+/* Pixel counts of this rank's shard, summed over the ranks, into acc. */
+static int dp_sum_seg(run *r, train_seg *local, train_seg *acc, double classes, rp_error *err) {
+    int c = (int)classes;
+    if (c <= 0) return RP_OK;
+    if (!local->v) {
+        local->v = calloc((size_t)c * 3, sizeof *local->v);
+        if (!local->v) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        local->c = c;
+    }
+    int rc = train_dp_sum(r->dp, local->v, (size_t)c * 3, err);
+    if (rc) return rc;
+    if (!acc->v) {
+        acc->v = calloc((size_t)c * 3, sizeof *acc->v);
+        if (!acc->v) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+        acc->c = c;
+    }
+    for (int k = 0; k < 3 * c && k < 3 * acc->c; k++) acc->v[k] += local->v[k];
+    return RP_OK;
+}
+
+/* Forward + loss on this rank's shard, then the step's statistics summed
+ * over the ranks before anything else: every rank sees the same global loss
+ * (a NaN anywhere stops all), the same failure flag and the same interrupt,
+ * so no rank waits in a reduction the others never start. *lv is the loss
+ * of the global batch; accuracy counts go into the epoch's totals. */
+static int dp_forward(run *r, const rp_batch *bt, double *lv, rp_error *err) {
+    const struct rp_comm *c = r->env->comm;
+    train_state *s = &r->s;
+    int64_t lo, hi;
+    shard_range(c, bt->n, &lo, &hi);
+    rp_batch sh = batch_rows(bt, lo, hi);
+    if (r->cfg->sync_bn && bt->n < c->size) /* the same on every rank */
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "sync_bn: a batch of %lld samples leaves a rank of the %d without any "
+                            "(set drop_last: true, or a batch_size the ranks can share)",
+                            (long long)bt->n, c->size);
+    train_dp_set_share(r->dp, (double)(hi - lo) / (double)bt->n);
+    double llv = 0, correct = 0, count = 0;
+    train_seg seg = {0};
+    int rc = hi > lo ? forward_loss(r, &sh, 1, &llv, &correct, &count, &seg, err) : RP_OK;
+    double v[8] = {hi > lo ? llv * (double)(hi - lo) : 0, (double)(hi - lo), correct, count,
+                   rc != RP_OK, rp_interrupted(), seg.c, seg.v != NULL};
+    rp_error e2;
+    rp_error_clear(&e2);
+    int src = train_dp_sum(r->dp, v, 8, &e2);
+    if (src) {
+        train_seg_release(&seg);
+        *err = e2;
+        return src;
+    }
+    if (rc) {
+        train_seg_release(&seg);
+        return rc;
+    }
+    if (v[4] > 0) {
+        train_seg_release(&seg);
+        return rp_error_set(err, RP_ERR_IO,
+                            "another rank failed in this step (its error is in its log)");
+    }
+    r->dp_stop = v[5] > 0;
+    s->acc_correct += v[2];
+    s->acc_count += v[3];
+    if (v[7] > 0) rc = dp_sum_seg(r, &seg, &s->acc_seg, v[6] / v[7], err);
+    train_seg_release(&seg);
+    *lv = v[1] > 0 ? v[0] / v[1] : 0;
+    if (!rc && hi == lo) rp_model_zero_grad(r->m);
+    return rc;
+}
+
+static int dp_backward(run *r, const rp_batch *bt, rp_error *err) {
+    const struct rp_comm *c = r->env->comm;
+    int64_t lo, hi;
+    shard_range(c, bt->n, &lo, &hi);
+    train_dp_begin(r->dp, (double)(hi - lo) / (double)bt->n);
+    int rc = hi > lo ? rp_model_backward(r->m, &r->dlogits, err) : RP_OK;
+    if (rc) {
+        /* the others are inside the reduction of this step: end the job
+         * with this error rather than leave them waiting */
+        rp_log(RP_LOG_ERROR, "rank %d: %s", c->rank, err->msg);
+        c->abort(c, 1);
+    }
+    return train_dp_finish(r->dp, err);
 }
 
 /* ---- one epoch ------------------------------------------------------------------ */
@@ -205,7 +317,10 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
         rp_model_set_step(r->m, r->dropout_seed, (uint64_t)s->global_step);
         rp_model_zero_grad(r->m);
         double lv = 0;
-        rc = forward_loss(r, bt, 1, &lv, &s->acc_correct, &s->acc_count, &s->acc_seg, err);
+        if (r->dp)
+            rc = dp_forward(r, bt, &lv, err);
+        else
+            rc = forward_loss(r, bt, 1, &lv, &s->acc_correct, &s->acc_count, &s->acc_seg, err);
         if (rc == RP_ERR_NUMERIC) { /* the loss found NaN/Inf itself */
             rp_error_prefix(err, "epoch %lld, step %lld of %llu (global step %lld, lr %.3g): ",
                             (long long)epoch + 1, (long long)b + 1,
@@ -228,7 +343,7 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
                               rp_optimizer_lr(r->opt));
             break;
         }
-        rc = rp_model_backward(r->m, &r->dlogits, err);
+        rc = r->dp ? dp_backward(r, bt, err) : rp_model_backward(r->m, &r->dlogits, err);
         if (!rc) rc = rp_optimizer_step(r->opt, err);
         if (rc) {
             rp_error_prefix(err, "epoch %lld, step %lld: ", (long long)epoch + 1, (long long)b + 1);
@@ -242,7 +357,7 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
         snprintf(suffix, sizeof suffix, "loss %.4f acc %.4f", s->acc_loss / s->acc_samples,
                  s->acc_count > 0 ? s->acc_correct / s->acc_count : 0.0);
         rp_progress_step(pb, 1, suffix);
-        if (rp_interrupted()) {
+        if (r->dp ? r->dp_stop : rp_interrupted()) {
             rp_progress_end(pb);
             s->acc_seconds = seconds0 + (rp_now() - t0);
             return interrupted(r, "interrupted (SIGINT)", err);
@@ -273,15 +388,43 @@ static int validate(run *r, double *loss, double *acc, double *miou, double *dic
         rc = rp_loader_next(r->vl, &b, err);
         if (rc || !b) break;
         double lv = 0;
-        rc = forward_loss(r, b, 0, &lv, &correct, &count, &seg, err);
+        rp_batch sh = *b;
+        if (r->dp) { /* this rank's rows; the sums are added up below */
+            int64_t lo, hi;
+            shard_range(r->env->comm, b->n, &lo, &hi);
+            sh = batch_rows(b, lo, hi);
+            if (hi == lo) continue;
+        }
+        rc = forward_loss(r, &sh, 0, &lv, &correct, &count, &seg, err);
         if (!rc && !isfinite(lv))
             rc = rp_error_set(err, RP_ERR_NUMERIC, "validation loss '%s' is %s on '%s'",
                               r->loss->name ? r->loss->name : "?", isnan(lv) ? "NaN" : "Inf",
                               r->val->name);
-        sum += lv * (double)b->n;
-        n += (double)b->n;
+        sum += lv * (double)sh.n;
+        n += (double)sh.n;
     }
     rp_model_set_training(r->m, 1);
+    if (r->dp) {
+        /* one reduction per validation on every rank, also after an error */
+        double v[7] = {sum, n, correct, count, rc != RP_OK, seg.c, seg.v != NULL};
+        rp_error e2;
+        rp_error_clear(&e2);
+        int src = train_dp_sum(r->dp, v, 7, &e2);
+        if (!rc && src) {
+            rc = src;
+            *err = e2;
+        }
+        if (!rc && v[4] > 0)
+            rc = rp_error_set(err, RP_ERR_IO,
+                              "another rank failed while validating (its error is in its log)");
+        sum = v[0], n = v[1], correct = v[2], count = v[3];
+        if (!rc && v[6] > 0) {
+            train_seg tot = {0};
+            rc = dp_sum_seg(r, &seg, &tot, v[5] / v[6], err);
+            train_seg_release(&seg);
+            seg = tot;
+        }
+    }
     train_seg_means(&seg, miou, dice);
     train_seg_release(&seg);
     if (rc) return rc;
@@ -306,7 +449,14 @@ static int end_epoch(run *r, int64_t epoch, double lr_epoch, rp_error *err) {
     train_state *s = &r->s;
     double t0 = rp_now();
     double vloss, vacc, vmiou, vdice, tmiou, tdice;
-    int rc = validate(r, &vloss, &vacc, &vmiou, &vdice, err);
+    /* batch-norm running statistics were updated from each rank's shard:
+     * keep rank 0's everywhere, so validation, checkpoints and the output
+     * are the same on every rank. The weights too: with 2 ranks every
+     * rank's sum is a + b, bit for bit; with more, MPI may add in another
+     * order on each rank (recursive doubling), and one broadcast per epoch
+     * keeps the weights from drifting apart. */
+    int rc = r->dp ? train_dp_bcast_state(r->dp, 1, err) : RP_OK;
+    if (!rc) rc = validate(r, &vloss, &vacc, &vmiou, &vdice, err);
     if (rc) {
         rp_error_prefix(err, "epoch %lld: ", (long long)epoch + 1);
         return rc;
@@ -359,6 +509,40 @@ static int end_epoch(run *r, int64_t epoch, double lr_epoch, rp_error *err) {
 }
 
 /* ---- set-up and results ------------------------------------------------------------ */
+
+/* SIGINT here, or (data-parallel) on any rank. */
+static int any_interrupted(run *r) {
+    double v = rp_interrupted();
+    rp_error e;
+    rp_error_clear(&e);
+    if (r->dp && train_dp_sum(r->dp, &v, 1, &e) != RP_OK) rp_warn("%s", e.msg);
+    return v > 0;
+}
+
+/* Data-parallel set-up: buckets and the hook; under --resume every rank
+ * continues from rank 0's checkpoint (the others write none), whose path
+ * rank 0 sends; rank 0's weights to all (identical already unless resumed). */
+static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *err) {
+    const struct rp_comm *c = r->env->comm;
+    int rc = train_dp_new(c, r->m, r->cfg->bucket_mb, &r->dp, err);
+    if (rc) return rc;
+    if (r->cfg->sync_bn) train_dp_sync_bn(r->dp);
+    char buf[1100];
+    snprintf(buf, sizeof buf, "%s", r->ckpt_path);
+    int ex[1] = {*exists};
+    rc = c->bcast(c, buf, sizeof buf, 0, err);
+    if (!rc) rc = c->bcast(c, ex, sizeof ex, 0, err);
+    if (rc) return rc;
+    snprintf(load_path, n, "%s", buf);
+    *exists = ex[0];
+    if (c->rank == 0)
+        rp_info("%s: data-parallel over %d ranks: %lld samples per step, about %lld per rank, "
+                "batch-norm statistics %s",
+                r->env->stage, c->size, (long long)r->cfg->batch_size,
+                (long long)(r->cfg->batch_size / c->size),
+                r->cfg->sync_bn ? "over all ranks (sync_bn)" : "per rank");
+    return RP_OK;
+}
 
 static int resolve_monitor(run *r, train_monitor *m, const char *name, const char *mode,
                            double min_delta, int64_t patience, const char *what, rp_error *err) {
@@ -422,6 +606,7 @@ static int make_metrics(run *r, rp_metrics **out, rp_error *err) {
 }
 
 static void run_release(run *r) {
+    train_dp_free(r->dp);
     rp_model_free(r->hm);
     for (size_t i = 0; i < r->n_hooks; i++)
         if (r->hooks[i].ops->destroy) r->hooks[i].ops->destroy(r->hooks[i].state);
@@ -522,9 +707,21 @@ static int setup(run *r, const rp_model *in, rp_error *err) {
     r->dropout_seed = rp_rng_u64(&g);
     r->s.lr = rp_optimizer_lr(r->opt);
     r->s.acc_lr = r->s.lr;
-    if (env->resuming && file_exists(r->ckpt_path)) {
-        rc = train_ckpt_load(r->ckpt_path, r->m, cfg->restore_best ? &r->best : NULL, r->opt,
+    char load_path[1100];
+    snprintf(load_path, sizeof load_path, "%s", r->ckpt_path);
+    int exists = env->resuming && file_exists(r->ckpt_path);
+    if (env->comm && cfg->data_parallel && (rc = dp_setup(r, load_path, sizeof load_path,
+                                                         &exists, err)))
+        return rc;
+    if (exists) {
+        rc = train_ckpt_load(load_path, r->m, cfg->restore_best ? &r->best : NULL, r->opt,
                              r->sched, &r->s, &r->fp, err);
+        if (rc && r->dp) {
+            /* the other ranks are about to wait for this one in the first
+             * reduction: end the job with the error instead */
+            rp_log(RP_LOG_ERROR, "%s: rank %d: %s", env->stage, env->comm->rank, err->msg);
+            env->comm->abort(env->comm, 1);
+        }
         if (rc) return rc;
         r->have_best = r->best.n > 0;
         rp_optimizer_set_lr(r->opt, r->s.lr);
@@ -532,6 +729,7 @@ static int setup(run *r, const rp_model *in, rp_error *err) {
                 (long long)r->s.epochs_done, (long long)cfg->epochs,
                 r->s.done ? " (finished)" : "");
     }
+    if (r->dp && (rc = train_dp_bcast_state(r->dp, 1, err))) return rc;
     r->s.hist.seg = r->train->task == RP_TASK_SEGMENT;
     return RP_OK;
 }
@@ -556,8 +754,17 @@ int train_fit(const train_cfg *cfg, const train_env *env, const rp_model *in, co
         if (!rc) rc = end_epoch(&r, epoch, lr_epoch, err);
         if (!rc && !r.s.done && cfg->stop_after_epoch == epoch + 1)
             rc = interrupted(&r, "stop_after_epoch", err);
-        else if (!rc && !r.s.done && rp_interrupted())
+        else if (!rc && !r.s.done && any_interrupted(&r))
             rc = interrupted(&r, "interrupted (SIGINT)", err);
+    }
+    if (!rc && r.dp && env->comm->rank == 0) {
+        size_t nb;
+        double bytes, wait, comm;
+        train_dp_stats(r.dp, &nb, &bytes, &wait, &comm);
+        rp_info("%s: data-parallel: %zu gradient bucket%s, %.2f MB summed per step; per step "
+                "%.1f ms from the first bucket's start to the end of the reduction, %.1f ms "
+                "of it waiting after the backward",
+                env->stage, nb, nb == 1 ? "" : "s", bytes / 1e6, comm * 1e3, wait * 1e3);
     }
     if (!rc) rc = rp_model_save(r.m, r.last_path, err);
     if (!rc && cfg->restore_best && r.have_best) {

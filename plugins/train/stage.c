@@ -44,6 +44,9 @@ int train_cfg_parse(const rp_node *p, train_cfg *cfg, rp_error *err) {
     cfg->log_format = !strcmp(log, "bracket") ? TRAIN_LOG_BRACKET : TRAIN_LOG_STANDARD;
     cfg->checkpoint = rp_param_bool(p, "checkpoint");
     cfg->stop_after_epoch = rp_param_int(p, "stop_after_epoch");
+    cfg->data_parallel = strcmp(rp_param_str(p, "distributed"), "none") != 0;
+    cfg->bucket_mb = rp_param_double(p, "bucket_mb");
+    cfg->sync_bn = rp_param_bool(p, "sync_bn");
     if (cfg->epochs < 1)
         return rp_error_at(err, rp_node_get(p, "epochs"), RP_ERR_INVALID,
                            "'epochs': expected >= 1");
@@ -73,7 +76,8 @@ int train_stage_run(rp_stage *st, rp_error *err) {
     rc = rp_stage_dir(st, &dir, err);
     if (rc) return rc;
     train_env env = {rp_stage_seed(st), rp_stage_id(st), dir, rp_stage_rundir(st),
-                     rp_stage_resuming(st), rp_stage_input(st, "hook_model")};
+                     rp_stage_resuming(st), rp_stage_input(st, "hook_model"),
+                     rp_stage_comm(st)};
     rp_model *out = NULL;
     rp_metrics *metrics = NULL;
     rc = train_fit(&cfg, &env, model, loss, train, val, &out, &metrics, err);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "runpipe/runpipe.h"
+#include "runpipe/comm.h"
 
 /* ---- history ---------------------------------------------------------------- */
 
@@ -109,6 +110,9 @@ typedef struct train_cfg {
     int log_format;             /* enum train_log_format */
     int checkpoint;             /* write checkpoint.safetensors every epoch */
     int64_t stop_after_epoch;   /* testing: act as if interrupted after this epoch */
+    int data_parallel;          /* distributed: auto/data_parallel (1) or none (0) */
+    double bucket_mb;           /* gradient bucket size (data-parallel) */
+    int sync_bn;                /* synchronised batch norm (data-parallel) */
 } train_cfg;
 
 /* Read validated params (schemas/train.yaml). `p` borrowed; cfg borrows nodes
@@ -124,6 +128,8 @@ typedef struct train_env {
     int resuming;         /* continue from dir/checkpoint.safetensors if present */
     const rp_model *hook_model; /* `hook_model` input (borrowed) or NULL; the
                                    hooks get a copy as rp_hook_ctx.aux_model */
+    const struct rp_comm *comm; /* ranks training this model together
+                                   (rp_stage_comm), or NULL: alone */
 } train_env;
 
 /* Train a clone of `in` (borrowed, left untouched). On success *out_model and
@@ -172,6 +178,29 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
 int train_weights_to_st(rp_model *m, rp_st *st, const char *prefix, rp_error *err);
 int train_weights_from_st(rp_model *m, const rp_st *st, const char *prefix, const char *file,
                           rp_error *err);
+
+/* ---- data-parallel (dp.c) --------------------------------------------------------- */
+
+typedef struct train_dp train_dp;
+/* Buckets over m's trainable parameters and m's grad-ready hook (m borrowed,
+ * must outlive *out). */
+int train_dp_new(const struct rp_comm *c, rp_model *m, double bucket_mb, train_dp **out,
+                 rp_error *err);
+void train_dp_free(train_dp *dp);
+/* Before the backward: `share` = this rank's samples / the global batch. */
+void train_dp_begin(train_dp *dp, double share);
+/* After the backward: every gradient is the sum over ranks of share x grad. */
+int train_dp_finish(train_dp *dp, rp_error *err);
+/* v[0..n) := sum over ranks (step statistics). */
+int train_dp_sum(train_dp *dp, double *v, size_t n, rp_error *err);
+/* Rank 0's buffers (running statistics), and parameters when params_too. */
+int train_dp_bcast_state(train_dp *dp, int params_too, rp_error *err);
+/* Synchronised batch norm on the model (rp_model_set_stat_sync). */
+void train_dp_sync_bn(train_dp *dp);
+/* This rank's share of the next step's global batch (synchronised BN). */
+void train_dp_set_share(train_dp *dp, double share);
+void train_dp_stats(const train_dp *dp, size_t *buckets, double *bytes_per_step,
+                    double *wait_per_step, double *comm_per_step);
 
 /* Stage run function. */
 int train_stage_run(rp_stage *st, rp_error *err);

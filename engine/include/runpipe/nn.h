@@ -219,6 +219,25 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
 /* dy: gradient of the loss wrt the last output; accumulates param grads. */
 int rp_model_backward(rp_model *m, const rp_tensor *dy, rp_error *err);
 void rp_model_zero_grad(rp_model *m);
+/* Called by rp_model_backward right after a node's backward, with that
+ * node's parameters (borrowed; buffers included, check `trainable`): their
+ * gradients for this backward are final. Nodes come in the backward's
+ * order, which depends only on the graph. NULL = none. Not cloned. */
+typedef void (*rp_grad_ready_fn)(void *ctx, rp_param *params, size_t n);
+void rp_model_set_grad_ready(rp_model *m, rp_grad_ready_fn fn, void *ctx);
+/* Synchronised batch norm (data-parallel training): in training-mode
+ * forwards and backwards of this model, batch-norm layers take their
+ * per-channel statistics over the samples of all ranks that train it
+ * together. `sum` adds v[0..n) over those ranks in place (every rank gets
+ * the same values; all ranks call it in the same order); `share` is this
+ * rank's samples / the global batch, set before each step. Borrowed (must
+ * outlive its use); NULL = statistics of this process's batch. Not cloned. */
+typedef struct rp_stat_sync {
+    int (*sum)(void *ctx, double *v, size_t n, rp_error *err);
+    void *ctx;
+    double share;
+} rp_stat_sync;
+void rp_model_set_stat_sync(rp_model *m, const rp_stat_sync *s);
 /* Seed + step for dropout masks (set by train before each step). */
 void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step);
 /* Eval-mode fusion on (1, the default) or off (0); see rp_model_forward. */

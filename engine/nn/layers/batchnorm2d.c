@@ -17,6 +17,8 @@ typedef struct bn_state {
     rp_tensor scale;    /* [C] eval: gamma * invstd */
     rp_tensor shift;    /* [C] eval: beta - running_mean * scale */
     int train_fwd;      /* last forward used batch statistics */
+    int synced;         /* ... summed over the ranks (rp_model_set_stat_sync) */
+    double count;       /* values per channel behind those statistics */
 } bn_state;
 /* Like PyTorch, backward recomputes xhat = (x - mean) * invstd from the input
  * instead of keeping a normalised copy of every activation. */
@@ -83,13 +85,155 @@ static int bn_channel_affine(rp_layer *l, const rp_run_ctx *ctx, const float **s
     return RP_OK;
 }
 
+/* Synchronised batch norm, training forward: mean and biased variance over
+ * the values of every rank (torch.nn.SyncBatchNorm), in two sums over the
+ * ranks: the channel sums with the count, then the squared deviations from
+ * the global mean (well conditioned; same values on every rank). */
+static int bn_forward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor *x, rp_tensor *y,
+                           int64_t n, int64_t c, int64_t sp, rp_error *err) {
+    bn_state *s = l->state;
+    const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
+    float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
+    float *inv = s->invstd.data, *mu = s->mean.data;
+    double *v = calloc((size_t)c + 1, sizeof *v), *mean = calloc((size_t)c, sizeof *mean);
+    if (!v || !mean) {
+        free(v);
+        free(mean);
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    }
+#pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s1 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = x->data + (i * c + ch) * sp;
+            float r1 = 0;
+#pragma omp simd reduction(+ : r1)
+            for (int64_t j = 0; j < sp; j++) r1 += xp[j];
+            s1 += r1;
+        }
+        v[ch] = s1;
+    }
+    v[c] = (double)(n * sp);
+    int rc = sy->sum(sy->ctx, v, (size_t)c + 1, err);
+    double m = v[c];
+    if (!rc && m < 2)
+        rc = rp_error_set(err, RP_ERR_INVALID,
+                          "layer '%s': batch norm in training needs more than one value per "
+                          "channel over the ranks (%g)", l->name, m);
+    if (rc) {
+        free(v);
+        free(mean);
+        return rc;
+    }
+    for (int64_t ch = 0; ch < c; ch++) mean[ch] = v[ch] / m;
+#pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float fm = (float)mean[ch];
+        double s2 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xp = x->data + (i * c + ch) * sp;
+            float r2 = 0;
+#pragma omp simd reduction(+ : r2)
+            for (int64_t j = 0; j < sp; j++) {
+                float d = xp[j] - fm;
+                r2 += d * d;
+            }
+            s2 += r2;
+        }
+        v[ch] = s2;
+    }
+    rc = sy->sum(sy->ctx, v, (size_t)c, err);
+    if (!rc) {
+#pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
+        for (int64_t ch = 0; ch < c; ch++) {
+            double sq = v[ch], var = sq / m, is = 1.0 / sqrt(var + s->eps);
+            inv[ch] = (float)is;
+            mu[ch] = (float)mean[ch];
+            float sc = (float)(is * gamma[ch]), sh = (float)(beta[ch] - mean[ch] * is * gamma[ch]);
+            for (int64_t i = 0; i < n; i++) {
+                const float *xp = x->data + (i * c + ch) * sp;
+                float *yp = y->data + (i * c + ch) * sp;
+#pragma omp simd
+                for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
+            }
+            double mo = s->momentum;
+            rm[ch] = (float)((1.0 - mo) * rm[ch] + mo * mean[ch]);
+            rv[ch] = (float)((1.0 - mo) * rv[ch] + mo * sq / (m - 1));
+        }
+        l->params[4].value->data[0] += 1.0f;
+        s->train_fwd = 1;
+        s->synced = 1;
+        s->count = m;
+    }
+    free(v);
+    free(mean);
+    return rc;
+}
+
+/* Synchronised batch norm, backward: the parameter gradients from this
+ * rank's values (the data-parallel reduction adds the ranks up), dx from the
+ * sums of dy and dy * xhat over all ranks. This rank's dy is its loss's
+ * (1/n_r scale): the sums are brought to the global batch's scale with
+ * `share` before adding and back after. */
+static int bn_backward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor *x,
+                            const rp_tensor *dy, rp_tensor *dx, int64_t n, int64_t c, int64_t sp,
+                            rp_error *err) {
+    bn_state *s = l->state;
+    const float *gamma = l->params[0].value->data;
+    float *dg = l->params[0].grad->data, *dbeta = l->params[1].grad->data;
+    const float *inv = s->invstd.data, *mu = s->mean.data;
+    double *v = calloc(2 * (size_t)c, sizeof *v);
+    if (!v) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+#pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sdy = 0, sdyh = 0;
+        const float fm = mu[ch], fi = inv[ch];
+        for (int64_t i = 0; i < n; i++) {
+            const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
+            float r1 = 0, r2 = 0;
+#pragma omp simd reduction(+ : r1, r2)
+            for (int64_t j = 0; j < sp; j++) {
+                r1 += d[j];
+                r2 += d[j] * (xp[j] - fm);
+            }
+            sdy += r1;
+            sdyh += (double)r2 * fi;
+        }
+        dg[ch] += (float)sdyh;
+        dbeta[ch] += (float)sdy;
+        v[ch] = sdy * sy->share;
+        v[c + ch] = sdyh * sy->share;
+    }
+    int rc = dx ? sy->sum(sy->ctx, v, 2 * (size_t)c, err) : RP_OK;
+    if (!rc && dx) {
+        const double ms = s->count * sy->share;
+#pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float fm = mu[ch], fi = inv[ch];
+            float k = gamma[ch] * fi;
+            float a = (float)(v[ch] / ms), b = (float)(v[c + ch] / ms);
+            float q = -k * b * fi, r = -k * a + k * b * fi * fm;
+            for (int64_t i = 0; i < n; i++) {
+                const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
+                float *o = dx->data + (i * c + ch) * sp;
+#pragma omp simd
+                for (int64_t j = 0; j < sp; j++) o[j] = k * d[j] + (xp[j] * q + r);
+            }
+        }
+    }
+    free(v);
+    return rc;
+}
+
 int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_tensor *y, int64_t n,
                   int64_t c, int64_t sp, rp_error *err) {
+    if (ctx->training && rp_bn_sync_cur) return bn_forward_sync(l, rp_bn_sync_cur, x, y, n, c, sp, err);
     bn_state *s = l->state;
     const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
     float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
     float *inv = s->invstd.data, *mu = s->mean.data;
     s->train_fwd = ctx->training;
+    s->synced = 0;
     if (ctx->training) {
         int64_t m = n * sp;
         if (m < 2)
@@ -156,6 +300,8 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const
                    int64_t n, int64_t c, int64_t sp, rp_error *err) {
     (void)err;
     bn_state *s = l->state;
+    if (s->synced && s->train_fwd && !ctx->input_grad_only && rp_bn_sync_cur)
+        return bn_backward_sync(l, rp_bn_sync_cur, x, dy, dx, n, c, sp, err);
     const float *gamma = l->params[0].value->data;
     /* the batch sums feed dx only after a training forward */
     const int sums = !ctx->input_grad_only || s->train_fwd, pgrad = !ctx->input_grad_only;
