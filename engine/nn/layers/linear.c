@@ -49,18 +49,26 @@ static int lin_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
     return RP_OK;
 }
 
-/* C[M, N] = A . B + beta C (A is [M, K], or [K, M] when ta), in row blocks
- * of C, one serial OpenBLAS call per OpenMP thread when OpenBLAS is serial
- * (rp_blas_threads); a fixed thread count gives a fixed split. */
-static void sgemm_rows(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+/* C[M, N] = A . B + beta C (A is [M, K], or [K, M] when ta) in LIN_BLOCKS
+ * column blocks of C fixed by N alone (at least 64 columns each, multiples of
+ * 16), one OpenBLAS call per block, the blocks spread over the OpenMP threads
+ * when OpenBLAS is serial (rp_blas_threads). Every element of C is one
+ * reduction over K in a call whose shape does not depend on the thread count,
+ * so C is the same bytes on any number of threads. Columns rather than rows:
+ * each call packs only its own slice of B (x, or W), and the repacked A
+ * (dy) is small. */
+#define LIN_BLOCKS 16
+static void sgemm_cols(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    const int64_t t = rp_blas_threads() == 1 && m >= 2 * rp_get_threads() ? rp_get_threads() : 1;
-#pragma omp parallel for schedule(static) num_threads((int)t) if (t > 1)
-    for (int64_t i = 0; i < t; i++) {
-        const int64_t r0 = m * i / t, r1 = m * (i + 1) / t;
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)(r1 - r0),
-                    (int)n, (int)k, 1.0f, ta ? a + r0 : a + r0 * lda, (int)lda, b, (int)ldb, beta,
-                    c + r0 * ldc, (int)ldc);
+    int64_t bw = (n + LIN_BLOCKS - 1) / LIN_BLOCKS;
+    bw = bw < 64 ? 64 : (bw + 15) / 16 * 16;
+    const int64_t nb = (n + bw - 1) / bw;
+    const int par = rp_blas_threads() == 1 && nb > 1 && rp_get_threads() > 1;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < nb; i++) {
+        const int64_t c0 = i * bw, nc = n - c0 < bw ? n - c0 : bw;
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)m, (int)nc,
+                    (int)k, 1.0f, a, (int)lda, b + c0, (int)ldb, beta, c + c0, (int)ldc);
     }
 }
 
@@ -72,7 +80,7 @@ static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
     int64_t n = in[0]->shape[0];
     rp_param *w = &l->params[0];
     if (w->trainable && !ctx->input_grad_only) /* dW[out, in] += dy[N, out]^T . x[N, in] */
-        sgemm_rows(1, s->out, s->in, n, dout->data, s->out, in[0]->data, s->in, 1.0f, w->grad->data,
+        sgemm_cols(1, s->out, s->in, n, dout->data, s->out, in[0]->data, s->in, 1.0f, w->grad->data,
                    s->in);
     if (s->bias && !ctx->input_grad_only) {
         float *db = l->params[1].grad->data;
@@ -83,7 +91,7 @@ static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
         }
     }
     if (din[0]) /* dx[N, in] = dy[N, out] . W[out, in] */
-        sgemm_rows(0, n, s->in, s->out, dout->data, s->out, w->value->data, s->in, 0.0f,
+        sgemm_cols(0, n, s->in, s->out, dout->data, s->out, w->value->data, s->in, 0.0f,
                    din[0]->data, s->in);
     return RP_OK;
 }
