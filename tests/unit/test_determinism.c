@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "host/registry.h"
+#include "nn/conv/conv.h"
 
 #define STEPS 6
 #define N 8
@@ -153,9 +154,10 @@ static void assert_same_weights(rp_model *a, rp_model *b, const char *what) {
     if (bad) fail_msg("%s: weights differ", what);
 }
 
-/* STEPS_ZOO steps of `arch` (options `opts`) on a batch of `n` random inputs
- * at `threads` threads: softmax cross-entropy on [N, C] outputs, a squared
- * error on per-pixel [N, C, H, W] outputs; `opt` is the optimizer. */
+/* `steps` steps of `arch` (options `opts`; arch "layers": `opts` is a layer
+ * list over [128, 4, 4] inputs) on a batch of `n` random inputs at `threads`
+ * threads: softmax cross-entropy on [N, C] outputs, a squared error on
+ * per-pixel [N, C, H, W] outputs; `opt` is the optimizer. */
 #define STEPS_ZOO 3
 static rp_model *train_arch(const char *arch, const char *opts, const char *opt, int n,
                             int threads, int steps) {
@@ -165,7 +167,10 @@ static rp_model *train_arch(const char *arch, const char *opts, const char *opt,
     RP_ASSERT_OK(rp_node_parse_string(opts, "<opts>", &o, &err), &err);
     RP_ASSERT_OK(rp_node_parse_string(opt, "<o>", &ospec, &err), &err);
     rp_model *m;
-    RP_ASSERT_OK(rp_model_build(arch, o, &m, &err), &err);
+    if (!strcmp(arch, "layers"))
+        RP_ASSERT_OK(rp_model_from_layers(o, 128, 4, 4, &m, &err), &err);
+    else
+        RP_ASSERT_OK(rp_model_build(arch, o, &m, &err), &err);
     RP_ASSERT_OK(rp_model_init_params(m, 11, &err), &err);
     rp_optimizer *op;
     RP_ASSERT_OK(rp_optimizer_new(ospec, m, &op, &err), &err);
@@ -254,6 +259,36 @@ static void test_threads_unet(void **state) {
     check_threads("unet", "{size: 32, depth: 2, base: 8}", "{adam: {lr: 0.001}}", 3);
 }
 
+/* Partials too large for 8 groups (256 x 128 x 3 x 3: 7 groups), a wide
+ * linear layer (column blocks), batch norm over few positions. */
+static void test_threads_wide_layers(void **state) {
+    (void)state;
+    check_threads("layers",
+                  "- {conv2d: {out: 256, kernel: 3, padding: 1, bias: false}}\n"
+                  "- batchnorm2d\n"
+                  "- relu\n"
+                  "- flatten\n"
+                  "- {linear: {out: 300}}\n"
+                  "- relu\n"
+                  "- {linear: {out: 10}}\n",
+                  "{adamw: {lr: 0.001, weight_decay: 0.01}}", 20);
+}
+
+/* The check above can fail: with the weight gradient's batch and the linear
+ * layers' GEMMs split by thread count (rp_conv_force_thread_split, what
+ * `make bench` compares against), 1 and 2 threads give other weights. */
+static void test_thread_split_differs(void **state) {
+    (void)state;
+    rp_conv_force_thread_split(1);
+    rp_model *a = train_arch("mnist_cnn", "{}", "{sgd: {lr: 0.1}}", 24, 1, 1);
+    rp_model *b = train_arch("mnist_cnn", "{}", "{sgd: {lr: 0.1}}", 24, 2, 1);
+    rp_conv_force_thread_split(0);
+    assert_false(same_weights(a, b));
+    rp_model_free(a);
+    rp_model_free(b);
+    rp_set_threads(2);
+}
+
 static void test_dropout_mask_keyed_by_step(void **state) {
     (void)state;
     rp_error err;
@@ -295,6 +330,8 @@ int main(void) {
         cmocka_unit_test(test_threads_mnist_cnn),
         cmocka_unit_test(test_threads_resnet20),
         cmocka_unit_test(test_threads_unet),
+        cmocka_unit_test(test_threads_wide_layers),
+        cmocka_unit_test(test_thread_split_differs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,28 @@ static void sgemm_cols(int ta, int64_t m, int64_t n, int64_t k, const float *a, 
     }
 }
 
+/* rp_conv_force_thread_split: one row block per thread (results depend on
+ * the thread count unless OpenBLAS computes each row the same whatever M). */
+static void sgemm_rows(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    const int64_t t = rp_blas_threads() == 1 && m >= 2 * rp_get_threads() ? rp_get_threads() : 1;
+#pragma omp parallel for schedule(static) num_threads((int)t) if (t > 1)
+    for (int64_t i = 0; i < t; i++) {
+        const int64_t r0 = m * i / t, r1 = m * (i + 1) / t;
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)(r1 - r0),
+                    (int)n, (int)k, 1.0f, ta ? a + r0 : a + r0 * lda, (int)lda, b, (int)ldb, beta,
+                    c + r0 * ldc, (int)ldc);
+    }
+}
+
+static void sgemm_blocks(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                         const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (rp_conv_thread_split())
+        sgemm_rows(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    else
+        sgemm_cols(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
 static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                         const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                         rp_error *err) {
@@ -80,7 +102,7 @@ static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
     int64_t n = in[0]->shape[0];
     rp_param *w = &l->params[0];
     if (w->trainable && !ctx->input_grad_only) /* dW[out, in] += dy[N, out]^T . x[N, in] */
-        sgemm_cols(1, s->out, s->in, n, dout->data, s->out, in[0]->data, s->in, 1.0f, w->grad->data,
+        sgemm_blocks(1, s->out, s->in, n, dout->data, s->out, in[0]->data, s->in, 1.0f, w->grad->data,
                    s->in);
     if (s->bias && !ctx->input_grad_only) {
         float *db = l->params[1].grad->data;
@@ -91,7 +113,7 @@ static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
         }
     }
     if (din[0]) /* dx[N, in] = dy[N, out] . W[out, in] */
-        sgemm_cols(0, n, s->in, s->out, dout->data, s->out, w->value->data, s->in, 0.0f,
+        sgemm_blocks(0, n, s->in, s->out, dout->data, s->out, w->value->data, s->in, 0.0f,
                    din[0]->data, s->in);
     return RP_OK;
 }
