@@ -7,7 +7,7 @@
  * Both modes run in one process, alternating in ABBA order so that drift in
  * the machine's load falls on both; wall time and process CPU time.
  *
- *   bench_determinism [threads] [rounds] [model ...]
+ *   bench_determinism [threads (OMP_NUM_THREADS, else 2)] [rounds (8)] [model ...]
  * One line per model:
  *   determinism MODEL batch N fixed IMG/S split IMG/S ratio R best R cpu C
  * fixed / split: median throughput of each mode; ratio = fixed / split of
@@ -24,15 +24,17 @@
 #include "runpipe/runpipe.h"
 
 typedef struct {
-    const char *name, *arch, *opts, *optim;
-    int batch, steps;
+    const char *name, *arch, *opts, *optim; /* arch "layers": opts is a layer list over [c, hw, hw] */
+    int batch, steps, c, hw;
 } spec;
 
 static const spec SPECS[] = {
-    {"mnist_cnn", "mnist_cnn", "{classes: 10}", "{adam: {lr: 0.001}}", 128, 4},
-    {"cifar_cnn", "cifar_cnn", "{classes: 10}", "{rmsprop: {lr: 0.0001}}", 128, 3},
-    {"resnet20", "resnet20", "{classes: 10}", "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0001}}", 128, 2},
-    {"unet", "unet", "{size: 64, depth: 3, base: 16}", "{adam: {lr: 0.001}}", 16, 2},
+    {"mnist_cnn", "mnist_cnn", "{classes: 10}", "{adam: {lr: 0.001}}", 128, 4, 0, 0},
+    {"cifar_cnn", "cifar_cnn", "{classes: 10}", "{rmsprop: {lr: 0.0001}}", 128, 3, 0, 0},
+    {"resnet20", "resnet20", "{classes: 10}", "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0001}}", 128, 2, 0, 0},
+    {"unet", "unet", "{size: 64, depth: 3, base: 16}", "{adam: {lr: 0.001}}", 16, 2, 0, 0},
+    /* the MNIST CNN's head alone: its backward GEMMs are the linear change */
+    {"mnist_fc", "layers", "[flatten, {linear: {out: 10}}]", "{adam: {lr: 0.001}}", 128, 40, 64, 11},
 };
 
 static double clock_s(clockid_t id) {
@@ -82,7 +84,9 @@ static int bench(const spec *s, int rounds) {
     rp_optimizer *o = NULL;
     if (rp_node_parse_string(s->opts, "bench", &opts, &err) || rp_node_parse_string(s->optim, "bench", &ospec, &err))
         return fail(s->name, "spec", &err);
-    if (rp_model_build(s->arch, opts, &m, &err)) return fail(s->name, "model", &err);
+    if (!strcmp(s->arch, "layers") ? rp_model_from_layers(opts, s->c, s->hw, s->hw, &m, &err)
+                                   : rp_model_build(s->arch, opts, &m, &err))
+        return fail(s->name, "model", &err);
     if (rp_model_init_params(m, 1, &err)) return fail(s->name, "init", &err);
     if (rp_optimizer_new(ospec, m, &o, &err)) return fail(s->name, "optimizer", &err);
     int c, h, w;
@@ -102,9 +106,11 @@ static int bench(const spec *s, int rounds) {
         rp_conv_force_thread_split(mode);
         if (steps_run(m, o, x, t, &dl, 1, &err)) return fail(s->name, "step", &err);
     }
+    const char *only = getenv("RP_BENCH_DET_MODE");
+    const int one = only && !strcmp(only, "fixed") ? 0 : only && !strcmp(only, "split") ? 1 : -1;
     for (int r = 0; r < rounds; r++)
         for (int q = 0; q < 2; q++) {
-            const int mode = (r + q) % 2; /* ABBA... */
+            const int mode = one >= 0 ? one : (r + q) % 2; /* ABBA... */
             rp_conv_force_thread_split(mode);
             double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             if (steps_run(m, o, x, t, &dl, s->steps, &err)) return fail(s->name, "step", &err);
@@ -112,14 +118,21 @@ static int bench(const spec *s, int rounds) {
             cpu[mode][r] = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
         }
     rp_conv_force_thread_split(0);
-    for (int mode = 0; mode < 2; mode++) {
+    const double imgs = (double)s->steps * s->batch;
+    if (one >= 0) { /* (each round ran the mode twice) */
+        qsort(wall[one], (size_t)rounds, sizeof(double), cmpd);
+        printf("determinism %-10s batch %3d %s %8.1f img/s\n", s->name, s->batch, only, imgs / wall[one][rounds / 2]);
+        rounds = 0;
+    }
+    for (int mode = 0; mode < 2 && rounds; mode++) {
         qsort(wall[mode], (size_t)rounds, sizeof(double), cmpd);
         qsort(cpu[mode], (size_t)rounds, sizeof(double), cmpd);
     }
-    const double imgs = (double)s->steps * s->batch;
-    const double fixed = imgs / wall[0][rounds / 2], split = imgs / wall[1][rounds / 2];
-    printf("determinism %-10s batch %3d fixed %8.1f split %8.1f img/s  ratio %.3f  best %.3f  cpu %.3f\n",
-           s->name, s->batch, fixed, split, fixed / split, wall[1][0] / wall[0][0], cpu[1][0] / cpu[0][0]);
+    if (rounds) {
+        const double fixed = imgs / wall[0][rounds / 2], split = imgs / wall[1][rounds / 2];
+        printf("determinism %-10s batch %3d fixed %8.1f split %8.1f img/s  ratio %.3f  best %.3f  cpu %.3f\n",
+               s->name, s->batch, fixed, split, fixed / split, wall[1][0] / wall[0][0], cpu[1][0] / cpu[0][0]);
+    }
     fflush(stdout);
     free(t);
     rp_tensor_free(x);
@@ -132,7 +145,9 @@ static int bench(const spec *s, int rounds) {
 }
 
 int main(int argc, char **argv) {
-    int threads = argc > 1 ? atoi(argv[1]) : 2, rounds = argc > 2 ? atoi(argv[2]) : 8;
+    /* (run without arguments by tests/bench/run.sh, which exports OMP_NUM_THREADS) */
+    const char *env_t = getenv("OMP_NUM_THREADS");
+    int threads = argc > 1 ? atoi(argv[1]) : env_t ? atoi(env_t) : 2, rounds = argc > 2 ? atoi(argv[2]) : 8;
     if (threads < 1) threads = 2;
     if (rounds < 1) rounds = 8;
     rp_set_threads(threads);

@@ -234,9 +234,10 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
  * displacements), summing chunks of up to 8 images in registers.
  * Threads: images are independent in forward / backward-data (dynamic
  * schedule, robust when a thread is descheduled); the weight gradient cuts the
- * batch into fixed groups, each summed into its own partial, and adds the
- * partials in group order, so a fixed thread count gives bit-identical
- * results. OpenBLAS is not called from these paths (no oversubscription).
+ * batch into groups fixed by the layer's shapes, each summed into its own
+ * partial, and adds the partials in group order, so any thread count gives
+ * bit-identical results. OpenBLAS is not called from these paths (no
+ * oversubscription).
  * ---------------------------------------------------------------------------- */
 
 #if !defined(__AVX512F__)
