@@ -159,8 +159,8 @@ static void assert_same_weights(rp_model *a, rp_model *b, const char *what) {
  * threads: softmax cross-entropy on [N, C] outputs, a squared error on
  * per-pixel [N, C, H, W] outputs; `opt` is the optimizer. */
 #define STEPS_ZOO 3
-static rp_model *train_arch(const char *arch, const char *opts, const char *opt, int n,
-                            int threads, int steps) {
+static rp_model *train_arch(const char *arch, const char *opts, const char *opt, int n, int threads,
+                            int steps) {
     rp_error err;
     rp_set_threads(threads);
     rp_node *o, *ospec;
@@ -181,7 +181,8 @@ static rp_model *train_arch(const char *arch, const char *opts, const char *opt,
     for (uint64_t step = 0; step < (uint64_t)steps; step++) {
         rp_rng r;
         rp_rng_for(&r, 11, "fit", "data", 0, step);
-        for (size_t i = 0; i < x->numel; i++) x->data[i] = rp_rng_normal(&r);
+        for (size_t i = 0; i < x->numel; i++)
+            x->data[i] = rp_rng_normal(&r);
         rp_model_set_step(m, 11, step);
         const rp_tensor *y;
         RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
@@ -191,8 +192,10 @@ static rp_model *train_arch(const char *arch, const char *opts, const char *opt,
         if (y->ndim == 2) { /* softmax CE, label i % C, mean over the batch */
             const int64_t k = y->shape[1];
             rp_softmax_rows(y->data, d->data, n, k);
-            for (int i = 0; i < n; i++) d->data[i * k + (i % k)] -= 1.0f;
-            for (size_t i = 0; i < d->numel; i++) d->data[i] /= (float)n;
+            for (int i = 0; i < n; i++)
+                d->data[i * k + (i % k)] -= 1.0f;
+            for (size_t i = 0; i < d->numel; i++)
+                d->data[i] /= (float)n;
         } else { /* 0.5 * mean (y - t)^2, t = +-1 by position */
             for (size_t i = 0; i < d->numel; i++)
                 d->data[i] = (y->data[i] - (i % 3 ? 1.0f : -1.0f)) / (float)d->numel;
@@ -223,7 +226,8 @@ static void check_threads(const char *arch, const char *opts, const char *opt, i
     assert_false(same_weights(one, init));
     rp_error err;
     for (size_t i = 0; i < rp_model_num_params(one); i++)
-        RP_ASSERT_OK(rp_tensor_check_finite(rp_model_param(one, i)->value, rp_model_param(one, i)->name, &err),
+        RP_ASSERT_OK(rp_tensor_check_finite(rp_model_param(one, i)->value,
+                                            rp_model_param(one, i)->name, &err),
                      &err);
     rp_model_free(init);
     rp_model_free(one);

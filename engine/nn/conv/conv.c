@@ -41,9 +41,13 @@ static void scratch_key_init(void) {
 
 static int thread_split = 0;
 
-void rp_conv_force_thread_split(int on) { thread_split = on != 0; }
+void rp_conv_force_thread_split(int on) {
+    thread_split = on != 0;
+}
 
-int rp_conv_thread_split(void) { return thread_split; }
+int rp_conv_thread_split(void) {
+    return thread_split;
+}
 
 float *rp_conv_prepare(rp_conv_geom *g, int64_t n, rp_error *err) {
     g->n = n;

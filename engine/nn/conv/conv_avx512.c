@@ -128,7 +128,8 @@ static size_t group_floats(const rp_conv_geom *g) {
 /* Floats shared by all threads: packed weights + offset table (int64), then
  * the weight-gradient group partials. */
 static size_t shared_floats(const rp_conv_geom *g) {
-    const int64_t G = i64max(wg_groups(g), rp_conv_thread_split() ? wg_groups_split(g, ws_threads()) : 0);
+    const int64_t G =
+        i64max(wg_groups(g), rp_conv_thread_split() ? wg_groups_split(g, ws_threads()) : 0);
     return shared_head_floats(g) + (size_t)G * group_floats(g);
 }
 

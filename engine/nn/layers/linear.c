@@ -102,8 +102,8 @@ static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
     int64_t n = in[0]->shape[0];
     rp_param *w = &l->params[0];
     if (w->trainable && !ctx->input_grad_only) /* dW[out, in] += dy[N, out]^T . x[N, in] */
-        sgemm_blocks(1, s->out, s->in, n, dout->data, s->out, in[0]->data, s->in, 1.0f, w->grad->data,
-                   s->in);
+        sgemm_blocks(1, s->out, s->in, n, dout->data, s->out, in[0]->data, s->in, 1.0f,
+                     w->grad->data, s->in);
     if (s->bias && !ctx->input_grad_only) {
         float *db = l->params[1].grad->data;
         for (int64_t j = 0; j < s->out; j++) {
@@ -114,7 +114,7 @@ static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
     }
     if (din[0]) /* dx[N, in] = dy[N, out] . W[out, in] */
         sgemm_blocks(0, n, s->in, s->out, dout->data, s->out, w->value->data, s->in, 0.0f,
-                   din[0]->data, s->in);
+                     din[0]->data, s->in);
     return RP_OK;
 }
 

@@ -58,8 +58,11 @@ static void assert_same_file_weights(const char *a, const char *b) {
         if (!t) fail_msg("%s: no tensor '%s'", b, x.e[i].name);
         assert_int_equal(t->numel, x.e[i].t->numel);
         size_t nd = 0;
-        for (size_t e = 0; e < t->numel; e++) nd += memcmp(t->data + e, x.e[i].t->data + e, sizeof(float)) != 0;
-        if (nd) fail_msg("tensor '%s': %zu of %zu values differ between %s and %s", x.e[i].name, nd, t->numel, a, b);
+        for (size_t e = 0; e < t->numel; e++)
+            nd += memcmp(t->data + e, x.e[i].t->data + e, sizeof(float)) != 0;
+        if (nd)
+            fail_msg("tensor '%s': %zu of %zu values differ between %s and %s", x.e[i].name, nd,
+                     t->numel, a, b);
     }
     rp_st_release(&x);
     rp_st_release(&y);
@@ -80,7 +83,8 @@ static char *history(const char *run_dir) {
     for (char *line = t; *line;) {
         char *nl = strchr(line, '\n'), *end = nl ? nl : line + strlen(line);
         char *comma = end;
-        while (comma > line && *comma != ',') comma--;
+        while (comma > line && *comma != ',')
+            comma--;
         size_t keep = (size_t)(comma > line ? comma - line : end - line);
         memmove(w, line, keep);
         w += keep;
@@ -115,7 +119,8 @@ static void test_threads_same_weights(void **state) {
     /* 2, 3, 4 threads; then 3 with libgomp free to give fewer threads and
      * another default schedule */
     for (int t = 2; t <= 5; t++) {
-        run(t < 5 ? t : 3, t < 5 ? NULL : "OMP_DYNAMIC=true OMP_SCHEDULE=guided", other, sizeof other);
+        run(t < 5 ? t : 3, t < 5 ? NULL : "OMP_DYNAMIC=true OMP_SCHEDULE=guided", other,
+            sizeof other);
         assert_same_file_weights(rp_test_path(ref, "fit/last.safetensors"),
                                  rp_test_path(other, "fit/last.safetensors"));
         char *h = history(other);
@@ -136,8 +141,8 @@ int main(void) {
         return 1;
     }
     snprintf(yaml_path, sizeof yaml_path, "%s",
-             rp_test_write_pipeline(rp_test_tmpdir(), "threads.yaml", "name: threads-check\nseed: 3\n",
-                                    stages));
+             rp_test_write_pipeline(rp_test_tmpdir(), "threads.yaml",
+                                    "name: threads-check\nseed: 3\n", stages));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_same_weights),
     };
