@@ -1,5 +1,8 @@
 /* One thread setting for OpenBLAS and OpenMP (DESIGN §7: never two pools
- * competing for the same cores). */
+ * competing for the same cores). The thread count changes speed only, never a
+ * result: every parallel reduction is cut into chunks fixed by the shapes and
+ * combined in a fixed order (tests/unit/test_determinism.c trains on 1-4
+ * threads and compares the weights byte for byte). */
 #include <cblas.h>
 #include <omp.h>
 

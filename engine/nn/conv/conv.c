@@ -39,6 +39,16 @@ static void scratch_key_init(void) {
     (void)pthread_key_create(&scratch_key, scratch_free);
 }
 
+static int thread_split = 0;
+
+void rp_conv_force_thread_split(int on) {
+    thread_split = on != 0;
+}
+
+int rp_conv_thread_split(void) {
+    return thread_split;
+}
+
 float *rp_conv_prepare(rp_conv_geom *g, int64_t n, rp_error *err) {
     g->n = n;
     float *ws = rp_conv_scratch(rp_conv_workspace_floats(g));
@@ -228,9 +238,10 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
  * displacements), summing chunks of up to 8 images in registers.
  * Threads: images are independent in forward / backward-data (dynamic
  * schedule, robust when a thread is descheduled); the weight gradient cuts the
- * batch into fixed groups, each summed into its own partial, and adds the
- * partials in group order, so a fixed thread count gives bit-identical
- * results. OpenBLAS is not called from these paths (no oversubscription).
+ * batch into groups fixed by the layer's shapes, each summed into its own
+ * partial, and adds the partials in group order, so any thread count gives
+ * bit-identical results. OpenBLAS is not called from these paths (no
+ * oversubscription).
  * ---------------------------------------------------------------------------- */
 
 #if !defined(__AVX512F__)

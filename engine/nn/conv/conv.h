@@ -77,6 +77,15 @@ void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w,
 enum { RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES, RP_CONV_WINOGRAD };
 void rp_conv_force_forward(int algo);
 
+/* Reductions are cut into chunks fixed by the shapes, so results do not
+ * depend on the thread count. on != 0 brings back the splits by thread count
+ * that preceded this (the weight gradient's batch in 4 groups per thread, the
+ * linear layers' backward GEMMs in one row block per thread), whose results
+ * differ between thread counts: `make bench` measures what determinism costs
+ * against them. Process-wide, not thread-safe: set it before running. */
+void rp_conv_force_thread_split(int on);
+int rp_conv_thread_split(void);
+
 /* dx[N,C,H,W] = conv_transpose(dy[N,K,OH,OW], w)          (dx overwritten) */
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
                              float *ws);

@@ -87,12 +87,26 @@ static int conv_threads(void) {
     return t < 1 ? 1 : (t > p ? p : t);
 }
 
-/* Weight-gradient image groups for T threads: the batch is cut into G fixed
- * contiguous groups, each summed into its own partial in image order, and the
- * partials are added in group order, so the result depends only on T (and not
- * on which thread ran which group). 4 groups per thread balance load on a
- * busy machine unless the partials would be large. */
-static int64_t wg_groups(const rp_conv_geom *g, int t) {
+/* Weight-gradient image groups: the batch is cut into G contiguous groups,
+ * each summed into its own partial in image order, and the partials are added
+ * in group order. G depends only on the layer's shapes (never on the thread
+ * count or the machine), so the weight gradient is the same bytes on any
+ * number of threads and whichever thread runs which group. 8 groups: the
+ * grouping 2 threads had before (4 per thread), and even loads on 1, 2, 4 or
+ * 8 threads (3 threads run 3, 3 and 2 groups); partials of up to 256K floats
+ * (8 MB together). Larger partials get fewer groups (8 MB), but at least 4. */
+#define WG_GROUPS 8
+#define WG_MIN_GROUPS 4
+#define WG_PART_BUDGET (1 << 21) /* floats */
+static int64_t wg_groups(const rp_conv_geom *g) {
+    int64_t part = g->c * g->kh * g->kw * rup16(g->k) + rup16(g->k);
+    int64_t G = i64max(WG_MIN_GROUPS, i64min(WG_GROUPS, WG_PART_BUDGET / part));
+    return i64min(g->n, G);
+}
+
+/* rp_conv_force_thread_split: 4 groups per thread (1 when the partials would
+ * be large), the grouping before the above; results depend on t. */
+static int64_t wg_groups_split(const rp_conv_geom *g, int t) {
     int64_t part = g->c * g->kh * g->kw * rup16(g->k) + rup16(g->k);
     int64_t per_t = 4 * (int64_t)ws_threads() * part > (1 << 21) ? 1 : 4;
     return i64min(g->n, per_t * t);
@@ -114,7 +128,9 @@ static size_t group_floats(const rp_conv_geom *g) {
 /* Floats shared by all threads: packed weights + offset table (int64), then
  * the weight-gradient group partials. */
 static size_t shared_floats(const rp_conv_geom *g) {
-    return shared_head_floats(g) + (size_t)wg_groups(g, ws_threads()) * group_floats(g);
+    const int64_t G =
+        i64max(wg_groups(g), rp_conv_thread_split() ? wg_groups_split(g, ws_threads()) : 0);
+    return shared_head_floats(g) + (size_t)G * group_floats(g);
 }
 
 static size_t shared_head_floats(const rp_conv_geom *g) {
@@ -1292,7 +1308,7 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
     else
         P = g->oh * wp, opf = padf, dyf = (size_t)(P * kp);
     const int64_t partf = ckk * kp; /* [CKK][kp] */
-    const int64_t G = wg_groups(g, T);
+    const int64_t G = rp_conv_thread_split() ? wg_groups_split(g, T) : wg_groups(g);
     float *parts = ws + shared_head_floats(g); /* G x ([CKK][kp] + [K]) */
     /* images are prepared in chunks of nbc and each tile sums a whole chunk
      * in registers: the partial is read and written once per chunk */
