@@ -303,6 +303,8 @@ static void test_aggregate_labels_tables(void **state) {
     assert_non_null(strstr(html, "<th>Avg</th>"));
     assert_non_null(strstr(html, "<svg"));
     assert_ticks_increase(html);
+    /* the cell rows name map values as the groups do */
+    assert_non_null(strstr(html, ">arch=resnet20(shortcut=A) domain=4 seed=1</a>"));
     assert_non_null(strstr(html, "href=\"arch-1_domain-4_seed-1/\""));
     free(html);
     /* an entry that matches no metric names the available ones */
