@@ -47,19 +47,24 @@ static void plot(rp_strbuf *b, const rp_agg_table *T) {
         }
     if (!isfinite(lo)) return;
     if (hi - lo < 1e-12) lo -= 0.5, hi += 0.5;
-    double pad = (hi - lo) * 0.08;
-    lo -= pad;
-    hi += pad;
+    /* Ticks on a 1-2-5 step with the decimals the step needs: evenly spaced
+     * %.3g labels of the raw range repeat ("100, 100, 100" around 100). */
+    double raw = (hi - lo) / 4, mag = pow(10, floor(log10(raw))), f = raw / mag;
+    double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+    lo = floor(lo / step - 0.25) * step;
+    hi = ceil(hi / step + 0.25) * step;
+    int nt = (int)lround((hi - lo) / step), dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     const double left = 70, top = 20, band = 90, ph = 260;
     double width = left + band * (double)T->nr + 300;
     rp_strbuf_printf(b, "<svg width=\"%.0f\" height=\"%.0f\" role=\"img\" "
                         "style=\"font:12px sans-serif\">\n", width, ph + 60);
-    for (int k = 0; k <= 4; k++) {
-        double v = lo + (hi - lo) * k / 4, y = top + ph - ph * k / 4;
+    for (int k = 0; k <= nt; k++) {
+        double v = lo + step * k, y = top + ph - ph * k / nt;
         rp_strbuf_printf(b, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" "
                             "stroke=\"#ddd\"/><text x=\"%.0f\" y=\"%.1f\" "
-                            "text-anchor=\"end\">%.3g</text>\n",
-                         left, left + band * (double)T->nr, y, y, left - 6, y + 4, v);
+                            "text-anchor=\"end\">%.*f</text>\n",
+                         left, left + band * (double)T->nr, y, y, left - 6, y + 4, dec,
+                         fabs(v) < step * 1e-6 ? 0.0 : v);
     }
     for (size_t r = 0; r < T->nr; r++) {
         double x0 = left + band * (double)r;
@@ -214,7 +219,17 @@ int rp_summary_write(const char *rundir, const rp_agg *a, rp_error *err) {
     rp_strbuf_puts(&b, "</tr>\n");
     for (size_t i = 0; i < a->nc; i++) {
         rp_strbuf_puts(&b, "<tr><td class=\"l\">");
-        cell_link(&b, rundir, &a->cfg->cells[i], a->cfg->cells[i].label);
+        /* the same readable value labels as the groups and tables
+         * (`random_erasing(p=0.5)`, not the value's YAML text) */
+        char lab[512] = "";
+        size_t u = 0;
+        for (size_t x = 0; x < a->naxes && u < sizeof lab - 1; x++) {
+            int w = snprintf(lab + u, sizeof lab - u, "%s%s=%s", u ? " " : "", a->axes[x],
+                             rp_agg_label(a, i, x));
+            if (w < 0) break;
+            u += (size_t)w < sizeof lab - u ? (size_t)w : sizeof lab - u - 1;
+        }
+        cell_link(&b, rundir, &a->cfg->cells[i], u ? lab : a->cfg->cells[i].label);
         rp_strbuf_puts(&b, "</td><td class=\"l\">");
         esc(&b, a->cells[i].status);
         rp_strbuf_puts(&b, "</td>");

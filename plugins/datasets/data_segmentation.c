@@ -5,8 +5,9 @@
  * each colour to its class id (list position), as in the Dubai MBRSC set:
  * ["#3C1098", "#8429F6", "#6EC1E4", "#FEDD3A", "#E2A929", "#9B9B9B"]. With
  * `size`, images are resized bilinearly and masks by nearest neighbour to
- * size x size. Everything is decoded into memory (segmentation sets are
- * small). A missing mask, a colour not in the palette, or a mask of another
+ * size x size. With `tile`, each pair is cut into tile x tile windows
+ * instead (see seg_tiles). Everything is decoded into memory (segmentation
+ * sets are small). A missing mask, a colour not in the palette, or a mask of another
  * size than its image is an error naming the file. */
 #include <dirent.h>
 #include <stdio.h>
@@ -105,6 +106,48 @@ static int parse_hex(const char *s, uint8_t rgb[3]) {
     return 0;
 }
 
+/* Grow m to hold at least `need` samples (tiling: the count is known only
+ * image by image). m->n is the capacity; the caller trims it at the end. */
+static int seg_reserve(memds *m, uint64_t need, rp_error *err) {
+    if (need <= m->n) return RP_OK;
+    uint64_t cap = m->n ? m->n : 64;
+    while (cap < need) cap *= 2;
+    size_t per = (size_t)m->c * m->h * m->w, hw = (size_t)m->h * m->w;
+    uint8_t *pix = realloc(m->pix, cap * per + 1);
+    if (pix) m->pix = pix;
+    int32_t *lab = realloc(m->labels, (cap + 1) * sizeof *lab);
+    if (lab) m->labels = lab;
+    uint8_t *mk = realloc(m->masks, cap * hw + 1);
+    if (mk) m->masks = mk;
+    if (!pix || !lab || !mk)
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory for %llu tiles of %dx%d",
+                            (unsigned long long)cap, m->w, m->h);
+    m->n = cap;
+    return RP_OK;
+}
+
+/* Sample `idx` of m = the m->w x m->h window at (x0, y0) of an interleaved
+ * image hwc [h][w][c] and its class ids [h][w] (image width w). */
+static void seg_put(memds *m, uint64_t idx, const uint8_t *hwc, const int32_t *ids, int w, int x0,
+                    int y0) {
+    int C = m->c, H = m->h, W = m->w;
+    uint8_t *dst = m->pix + idx * (size_t)C * H * W;
+    uint8_t *mk = m->masks + idx * (size_t)H * W;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            size_t s = (size_t)(y0 + y) * w + (size_t)(x0 + x), d = (size_t)y * W + x;
+            for (int ch = 0; ch < C; ch++) dst[(size_t)ch * H * W + d] = hwc[s * C + ch];
+            mk[d] = (uint8_t)ids[s];
+        }
+    m->labels[idx] = -1;
+}
+
+/* Tiles along one side of length n: windows of `tile` at 0, stride,
+ * 2 stride, ... that fit entirely (the partial window at the far edge is
+ * dropped: the crop-to-a-multiple-then-patchify preparation of the Dubai set,
+ * whose images are 509 to 2149 pixels wide). */
+static int seg_tiles(int n, int tile, int stride) { return n < tile ? 0 : (n - tile) / stride + 1; }
+
 int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     const rp_node *p = rp_stage_params(stg);
     const char *root = rp_param_str(p, "root");
@@ -114,6 +157,16 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     int size = (int)rp_param_int(p, "size");
     int channels = (int)rp_param_int(p, "channels");
     uint64_t limit = (uint64_t)rp_param_int(p, "limit");
+    int tile = (int)rp_param_int(p, "tile");
+    int stride = (int)rp_param_int(p, "tile_stride");
+    if (tile > 0 && size > 0)
+        return rp_error_at(err, rp_node_get(p, "tile"), RP_ERR_INVALID,
+                           "'tile' cuts the images at their own size; "
+                           "set 'size: 0' (got size %d) or drop 'tile'", size);
+    if (tile == 0 && stride > 0)
+        return rp_error_at(err, rp_node_get(p, "tile_stride"), RP_ERR_INVALID,
+                           "'tile_stride' needs 'tile'");
+    if (stride == 0) stride = tile;
     const rp_node *pal = rp_node_get(p, "palette");
     int npal = (int)(pal && pal->kind == RP_NODE_SEQ ? pal->n : 0);
     uint8_t palette[256][3];
@@ -146,6 +199,7 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     memds m;
     memset(&m, 0, sizeof m);
     int H = 0, W = 0;
+    uint64_t ntiles = 0, small = 0; /* tiling: tiles so far, images smaller than a tile */
     for (size_t i = 0; i < ps.n && !st; i++) {
         uint8_t *im = NULL, *mk = NULL;
         int w, h, c, mw, mh, mc;
@@ -155,9 +209,10 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
             st = rp_error_set(err, RP_ERR_FORMAT, "%s: mask is %dx%d but its image %s is %dx%d",
                               ps.v[i].mask, mw, mh, ps.v[i].img, w, h);
         int tw = size > 0 ? size : w, th = size > 0 ? size : h;
+        if (tile > 0) tw = th = tile;
         if (!st && i == 0) {
             H = th, W = tw;
-            st = memds_alloc(&m, ps.n, channels, H, W, 0, 1, err);
+            st = memds_alloc(&m, tile > 0 ? 0 : ps.n, channels, H, W, 0, 1, err);
         }
         if (!st && (tw != W || th != H))
             st = rp_error_set(err, RP_ERR_FORMAT,
@@ -197,7 +252,14 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
             uint8_t *dst = m.pix + i * (size_t)channels * H * W;
             uint8_t *hwc = im;
             uint8_t *tmp = NULL;
-            if (tw != w || th != h) {
+            if (tile > 0) {
+                int nx = seg_tiles(w, tile, stride), ny = seg_tiles(h, tile, stride);
+                if (nx * ny == 0) small++;
+                st = seg_reserve(&m, ntiles + (uint64_t)nx * ny, err);
+                for (int ty = 0; !st && ty < ny; ty++)
+                    for (int tx = 0; tx < nx; tx++)
+                        seg_put(&m, ntiles++, im, ids, w, tx * stride, ty * stride);
+            } else if (tw != w || th != h) {
                 tmp = malloc((size_t)tw * th * channels);
                 int32_t *rid = malloc((size_t)tw * th * sizeof *rid);
                 if (!tmp || !rid) {
@@ -212,7 +274,7 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
                     hwc = tmp;
                 }
             }
-            if (!st) {
+            if (!st && tile == 0) {
                 for (int ch = 0; ch < channels; ch++)
                     for (int k = 0; k < H * W; k++) dst[(size_t)ch * H * W + k] = hwc[(size_t)k * channels + ch];
                 for (int k = 0; k < H * W; k++) m.masks[i * (size_t)H * W + k] = (uint8_t)ids[k];
@@ -224,8 +286,19 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
         free(im);
         free(mk);
     }
+    size_t npairs = ps.n;
     for (size_t i = 0; i < ps.n; i++) free(ps.v[i].img), free(ps.v[i].mask);
     free(ps.v);
+    if (!st && tile > 0) {
+        if (small)
+            rp_info("data.segmentation: %llu of %zu images are smaller than a %dx%d tile (no tiles)",
+                    (unsigned long long)small, npairs, tile, tile);
+        if (ntiles == 0)
+            st = rp_error_at(err, rp_node_get(p, "tile"), RP_ERR_INVALID,
+                             "no image of %s is at least %dx%d: no tiles", root,
+                             tile, tile);
+        m.n = ntiles;
+    }
     if (st) {
         memds_release(&m);
         return st;
@@ -236,7 +309,15 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     rp_dataset *ds;
     st = memds_dataset(&m, name, ncls, nn ? names : NULL, &ds, err);
     if (st) return st;
-    rp_info("%s: %llu image/mask pairs %dx%d, %d classes", name, (unsigned long long)ds->size, W, H, ncls);
+    if (tile > 0) {
+        rp_info("%s: %llu tiles %dx%d (stride %d) from %zu image/mask pairs, %d classes", name,
+                (unsigned long long)ds->size, W, H, stride, npairs, ncls);
+        rp_stage_note(stg, "pairs", (double)npairs);
+        rp_stage_note(stg, "tiles", (double)ds->size);
+    } else {
+        rp_info("%s: %llu image/mask pairs %dx%d, %d classes", name, (unsigned long long)ds->size, W,
+                H, ncls);
+    }
     rp_stage_note(stg, "images", (double)ds->size);
     return rp_stage_output(stg, "data", ds, err);
 }

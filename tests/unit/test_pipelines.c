@@ -10,7 +10,8 @@
  * at the build, and asserts exit status 0 and the expected files (plus the
  * run folder's pipeline.resolved.yaml — aggregate.csv for a matrix run —,
  * manifest.json and log.txt). A pipeline
- * without a `# smoke:` line fails: every pipeline must be smoke-testable.
+ * without a `# smoke:` line fails: every pipeline must be smoke-testable,
+ * and so does one with a ${...} inside a {...} flow mapping (plain YAML).
  */
 #include <glob.h>
 #include <stdio.h>
@@ -57,8 +58,50 @@ static int exists(const char *p) {
     return stat(p, &sb) == 0;
 }
 
+/* Every pipeline is plain YAML for any stock parser: a `${...}` reference
+ * stands in block style (`limit: ${vars.limit}`), never inside a `{...}`
+ * flow mapping, where `{` and `}` would be read as YAML syntax. Returns the
+ * line of the first offence, 0 when there is none. Comments are skipped;
+ * flow mappings may span lines. */
+static int flow_map_reference_line(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[2048];
+    int depth = 0, ln = 0, bad = 0;
+    while (!bad && fgets(line, sizeof line, f)) {
+        ln++;
+        char quote = 0;
+        for (const char *q = line; *q && !bad; q++) {
+            if (quote) {
+                if (*q == quote) quote = 0;
+                else if (q[0] == '$' && q[1] == '{' && depth > 0) bad = ln;
+                continue;
+            }
+            if (*q == '#' && (q == line || q[-1] == ' ' || q[-1] == '\t')) break;
+            if (*q == '"' || *q == '\'') quote = *q;
+            else if (q[0] == '$' && q[1] == '{') {
+                if (depth > 0) bad = ln;
+                int k = 0; /* skip the reference, nested ones included */
+                for (q++; *q; q++) {
+                    if (*q == '{') k++;
+                    else if (*q == '}' && --k == 0) break;
+                }
+                if (!*q) break;
+            } else if (*q == '{') depth++;
+            else if (*q == '}' && depth > 0) depth--;
+        }
+    }
+    fclose(f);
+    return bad;
+}
+
 static void test_pipeline(void **state) {
     const pipe_case *c = *state;
+    int bad = flow_map_reference_line(c->path);
+    if (bad)
+        fail_msg("%s:%d: a ${...} reference inside a {...} flow mapping; write that mapping in "
+                 "block style (key: ${vars.x} on its own line)",
+                 c->path, bad);
     const char *bin = rp_test_runpipe_bin();
     if (!exists(bin)) fail_msg("%s is not built", bin);
     if (!c->has_smoke)

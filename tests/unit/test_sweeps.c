@@ -240,6 +240,21 @@ static void test_matrix_include_exclude_resume(void **state) {
     assert_non_null(strstr(out_buf, "'matrix.exclude[0]': 'm' is not a matrix axis (axes: n, c)"));
 }
 
+/* The dot plot's y tick labels (text-anchor="end") read as strictly
+ * increasing numbers from the bottom up: no repeated or unordered labels. */
+__attribute__((noinline)) static void assert_ticks_increase(const char *html) {
+    const char *svg = strstr(html, "<svg");
+    assert_non_null(svg);
+    const char *end = strstr(svg, "</svg>");
+    double v[32];
+    int n = 0;
+    for (const char *q = svg; (q = strstr(q, "text-anchor=\"end\">")) && q < end && n < 32; q++)
+        v[n++] = strtod(q + strlen("text-anchor=\"end\">"), NULL);
+    if (n < 3) fail_msg("%d y ticks in the plot", n);
+    for (int k = 1; k < n; k++)
+        if (!(v[k] > v[k - 1])) fail_msg("tick %d (%g) not above tick %d (%g)", k, v[k], k - 1, v[k - 1]);
+}
+
 /* Untrained models, evaluated: aggregates without training. */
 static const char *agg_pipeline(const char *t, const char *file, const char *aggregate) {
     char head[1024];
@@ -287,6 +302,9 @@ static void test_aggregate_labels_tables(void **state) {
     char *html = slurp(rp_test_path(out, "summary.html"));
     assert_non_null(strstr(html, "<th>Avg</th>"));
     assert_non_null(strstr(html, "<svg"));
+    assert_ticks_increase(html);
+    /* the cell rows name map values as the groups do */
+    assert_non_null(strstr(html, ">arch=resnet20(shortcut=A) domain=4 seed=1</a>"));
     assert_non_null(strstr(html, "href=\"arch-1_domain-4_seed-1/\""));
     free(html);
     /* an entry that matches no metric names the available ones */

@@ -171,6 +171,44 @@ static void test_max_candidates(void **state) {
                  "convertible layers), 'r' (subset sizes) or 'step', or raise max_candidates");
 }
 
+/* The candidate count depends on the target's layers, which exist only once
+ * the stages before `convert` have run, so it is checked when the stage
+ * starts (before any candidate is evaluated), not by `runpipe check`. The
+ * trained target and donor are in the stage cache by then: the re-run with
+ * the search narrowed (here: the limit raised) trains nothing again. */
+static void test_max_candidates_after_training(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    const char *path = rp_test_write_pipeline(
+        dir, "p.yaml", KEYS "vars: {maxc: 5}\n",
+        "  - id: fm\n    use: data.idx\n    with: {dir: \"%S/datasets/fixtures/fashion-mnist\"}\n"
+        "  - id: net\n    use: model.build\n    with: {arch: mnist_cnn, classes: 10}\n"
+        "  - id: loss\n    use: loss\n    with: {loss: cross_entropy}\n"
+        "  - id: target\n    use: train\n    in: {model: net, loss: loss, train: fm.train}\n"
+        "    with: {epochs: 1, batch_size: 8, optimizer: {adam: {lr: 0.001}}}\n"
+        "  - id: donor\n    use: train\n    in: {model: net, loss: loss, train: fm.test}\n"
+        "    with: {epochs: 1, batch_size: 8, optimizer: {adam: {lr: 0.001}}}\n"
+        "  - id: conv\n    use: convert\n"
+        "    in: {target: target.model, donors: [donor.model], select: [fm.test]}\n"
+        "    with:\n      max_candidates: ${vars.maxc}\n");
+    static char log_text[40000];
+    char log[700], args[3000];
+    snprintf(log, sizeof log, "%s/log", dir);
+    snprintf(args, sizeof args, "run '%s' --out '%s/a' --threads 1 --cache '%s/cache'", path, dir, dir);
+    int rc = rp_test_runpipe(args, log, log_text, sizeof log_text);
+    if (rc != 1 || !strstr(log_text, "the search has 6 candidates (6 over 1 donor), more than "
+                                      "max_candidates = 5"))
+        fail_msg("exit %d, expected the max_candidates error:\n%s", rc, log_text);
+    if (!strstr(log_text, "target (train): cache miss") || !strstr(log_text, "donor (train): cache miss"))
+        fail_msg("the first run trains target and donor:\n%s", log_text);
+    snprintf(args, sizeof args, "run '%s' --out '%s/b' --threads 1 --cache '%s/cache' --set vars.maxc=6",
+             path, dir, dir);
+    rc = rp_test_runpipe(args, log, log_text, sizeof log_text);
+    if (rc != 0) fail_msg("exit %d:\n%s", rc, log_text);
+    if (!strstr(log_text, "target (train): cache hit") || !strstr(log_text, "donor (train): cache hit"))
+        fail_msg("the re-run must take target and donor from the cache:\n%s", log_text);
+}
+
 static void test_columns_of_conv(void **state) {
     (void)state;
     expect_error("  - id: conv\n    use: convert\n"
@@ -188,6 +226,7 @@ int main(void) {
         cmocka_unit_test(test_empty_select),       cmocka_unit_test(test_donor_classes),
         cmocka_unit_test(test_donor_shapes),       cmocka_unit_test(test_select_classes),
         cmocka_unit_test(test_max_candidates),     cmocka_unit_test(test_columns_of_conv),
+        cmocka_unit_test(test_max_candidates_after_training),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,60 @@ static void test_segmentation(void **state) {
              "size: 16}}\n",
              pal);
     expect(st, 0, "dubai: 4 image/mask pairs 16x16, 6 classes", NULL);
+    /* tiling the 32x32 fixture pairs: 16 -> 2x2 per pair; 12 -> 2x2 (the
+     * last 8 pixels of each side make no whole tile); stride 10 with 12 ->
+     * 3x3 (0, 10, 20); 20 -> 1 per pair; 40 -> none, an error */
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', %s, "
+             "tile: 16}}\n",
+             pal);
+    expect(st, 0, "dubai: 16 tiles 16x16 (stride 16) from 4 image/mask pairs, 6 classes", NULL);
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', %s, "
+             "tile: 12}}\n",
+             pal);
+    expect(st, 0, "dubai: 16 tiles 12x12 (stride 12) from 4 image/mask pairs", NULL);
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', %s, "
+             "tile: 12, tile_stride: 10}}\n",
+             pal);
+    expect(st, 0, "dubai: 36 tiles 12x12 (stride 10) from 4 image/mask pairs", NULL);
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', %s, "
+             "tile: 20}}\n",
+             pal);
+    expect(st, 0, "dubai: 4 tiles 20x20 (stride 20) from 4 image/mask pairs", NULL);
+    /* 2x2 tiles of 16 cover each 32x32 pair exactly: the pixel statistics
+     * of the 16 tiles are those of the 4 whole images */
+    const char *stats = "6 classes, mean [0.4705, 0.4205, 0.5754] std [0.1178, 0.1550, 0.0917]";
+    for (int tile = 0; tile <= 16; tile += 16) {
+        snprintf(st, sizeof st,
+                 "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', "
+                 "%s, tile: %d}}\n  - {id: i, use: inspect.dataset, in: {data: s}}\n",
+                 pal, tile);
+        expect(st, 0, tile ? "dubai: 16 samples" : "dubai: 4 samples", stats);
+    }
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', %s, "
+             "tile: 40}}\n",
+             pal);
+    expect(st, 1, "4 of 4 images are smaller than a 40x40 tile",
+           "datasets/fixtures/dubai is at least 40x40: no tiles");
+    /* bad combinations, located at the offending value (line 5 of the file) */
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {tile: 16, size: 16, "
+             "root: '%%S/datasets/fixtures/dubai', %s}}\n",
+             pal);
+    expect(st, 1,
+           ".yaml:5:50: error: stage 's' (data.segmentation): 'tile' cuts the images at their "
+           "own size; set 'size: 0' (got size 16) or drop 'tile'",
+           NULL);
+    snprintf(st, sizeof st,
+             "  - {id: s, use: data.segmentation, with: {tile_stride: 8, "
+             "root: '%%S/datasets/fixtures/dubai', %s}}\n",
+             pal);
+    expect(st, 1, ".yaml:5:57: error: stage 's' (data.segmentation): 'tile_stride' needs 'tile'",
+           NULL);
     /* a palette missing one colour: the pixel and colour are named */
     snprintf(st, sizeof st,
              "  - {id: s, use: data.segmentation, with: {root: '%%S/datasets/fixtures/dubai', "
