@@ -251,6 +251,16 @@ int rp_stage_call(rp_stage *st, const char *use, const rp_node *params, const ch
  * (e.g. "images_loaded": 60000). */
 void rp_stage_note(rp_stage *st, const char *key, double value);
 
+/* Contribute a figure to the run's report: `file` (a PNG or SVG the stage
+ * wrote, relative to its folder, e.g. "gradcam.png") is listed in
+ * <stage folder>/figures.json and `report` shows it, inlined, under the
+ * heading `section` ("Grad-CAM"); figures with the same section and `title`
+ * ("clean") form one grid, each with its `caption` (title and caption may be
+ * NULL). Listing the same file again replaces its entry. All strings
+ * borrowed. */
+int rp_stage_figure(rp_stage *st, const char *section, const char *title, const char *file,
+                    const char *caption, rp_error *err);
+
 #ifdef __cplusplus
 }
 #endif
