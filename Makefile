@@ -18,8 +18,10 @@ CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) $(ARCH) -g -fPIC -fopenmp \
 LDLIBS_CORE = -lyaml -lopenblas -lcjson -lcsv -lstb -ljpeg -lz -lm -ldl -pthread -fopenmp
 VERSION  := 0.1.0
 
-# engine/<subsystem>/[<sub>/]*.c; main.c is the binary's only file.
-ENGINE_SRC  := $(wildcard engine/*/*.c engine/*/*/*.c)
+# engine/<subsystem>/[<sub>/]*.c; the binary is main.c + engine/cli/*.c (one
+# file per command).
+ENGINE_SRC  := $(filter-out engine/cli/%,$(wildcard engine/*/*.c engine/*/*/*.c))
+CLI_OBJ     := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard engine/cli/*.c))
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 PLUGINS     := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGINS     := $(sort $(PLUGINS))
@@ -47,9 +49,9 @@ $(LIB): $(ENGINE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_CORE)
 
-$(BIN): $(BUILD)/obj/engine/main.o $(LIB)
+$(BIN): $(BUILD)/obj/engine/main.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib -lrunpipe $(RPATH_BIN) $(LDLIBS_CORE)
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe $(RPATH_BIN) $(LDLIBS_CORE)
 
 # One shared object per plugin folder.
 .SECONDEXPANSION:

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "config/config.h"
 #include "config/diag.h"
 #include "run/pipeline.h"
@@ -33,6 +34,7 @@ static const char usage_text[] =
     "                                         component written KIND.NAME (loss.focal)\n"
     "       runpipe schema --json             one JSON Schema of pipeline files (editors)\n"
     "       runpipe cache ls|gc [--max-size 10G] [--cache DIR]   the stage cache\n"
+    "       runpipe compare RUNDIR... [--out F.html] [--md F.md]  runs or cells side by side\n"
     "\n"
     "options:\n"
     "  --set PATH=VALUE   override a value of the file (repeatable; VALUE is YAML),\n"
@@ -586,10 +588,21 @@ static int cmd_cache(int argc, char **argv) {
     return usage_error("%s", "usage: runpipe cache ls | runpipe cache gc --max-size SIZE");
 }
 
+/* Commands with their own argument syntax: `cache` here, the others in
+ * engine/cli/ (one file each). */
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} own_cmds[] = {
+    {"cache", cmd_cache},
+    {"compare", rp_cli_compare},
+};
+
 int main(int argc, char **argv) {
     ensure_wait_policy(argv);
     if (take_cache_opts(&argc, argv) != 0) return EXIT_USAGE;
-    if (argc > 1 && !strcmp(argv[1], "cache")) return cmd_cache(argc, argv);
+    for (size_t i = 0; argc > 1 && i < RP_COUNT(own_cmds); i++)
+        if (!strcmp(argv[1], own_cmds[i].name)) return own_cmds[i].run(argc, argv);
     const char **pos = calloc((size_t)argc + 1, sizeof *pos);
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     int rc = pos && sets ? run_main(argc, argv, pos, sets) : EXIT_RUN_FAILED;
