@@ -46,6 +46,8 @@ static const char usage_text[] =
     "                     failed or unfinished ones run again from their checkpoints\n"
     "  --cache DIR        stage cache (default $RUNPIPE_CACHE, else runs/.cache)\n"
     "  --no-cache         run every stage (RUNPIPE_CACHE=off does the same)\n"
+    "  --heartbeat N      without a terminal (CI, nohup), a progress line every N s\n"
+    "                     (default 30, 0 = none)\n"
     "  --quiet            warnings and errors only      --verbose   debug output\n"
     "  --help             this text                     --version   print the version\n"
     "\n"
@@ -374,7 +376,8 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
             continue;
         }
         int takes = !strcmp(opt, "--set") || !strcmp(opt, "--out") || !strcmp(opt, "--seed") ||
-                    !strcmp(opt, "--threads") || !strcmp(opt, "--resume");
+                    !strcmp(opt, "--threads") || !strcmp(opt, "--resume") ||
+                    !strcmp(opt, "--heartbeat");
         if (takes && !val) {
             if (i + 1 >= argc) return usage_error("option '%s' needs a value", opt);
             val = argv[++i];
@@ -404,6 +407,12 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
             if (!parse_u64(val, &t) || t < 1 || t > 1024)
                 return usage_error("--threads expects an integer from 1 to 1024, got '%s'", val);
             c.threads = (int)t;
+        } else if (!strcmp(opt, "--heartbeat")) {
+            uint64_t t;
+            if (!parse_u64(val, &t) || t > 86400)
+                return usage_error("--heartbeat expects seconds from 0 (off) to 86400, got '%s'",
+                                   val);
+            rp_log_set_heartbeat((double)t);
         } else if (!strcmp(opt, "--quiet")) {
             c.quiet = 1;
         } else if (!strcmp(opt, "--verbose")) {

@@ -186,6 +186,7 @@ int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev
         if (rc == RP_OK) rc = check_output(y, ds, b, p->c, p->seg, err);
         if (rc == RP_OK) rc = accumulate(p, y, b, loss, o, ds, err);
         if (rc != RP_OK) break;
+        rp_progress_items(pg, (uint64_t)b->n, "img");
         rp_progress_step(pg, 1, NULL);
     }
     rp_progress_end(pg);

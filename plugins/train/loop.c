@@ -174,6 +174,8 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
     snprintf(label, sizeof label, "epoch %lld/%lld", (long long)epoch + 1,
              (long long)cfg->epochs);
     rp_progress *pb = rp_progress_begin(label, r->steps_per_epoch, "batch");
+    rp_progress_outer(pb, (uint64_t)epoch * r->steps_per_epoch,
+                      (uint64_t)cfg->epochs * r->steps_per_epoch);
     int64_t skip = s->batch_in_epoch;
     double t0 = rp_now(), seconds0 = s->acc_seconds;
     for (int64_t b = 0;; b++) {
@@ -246,6 +248,7 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
         if (rc) break;
         snprintf(suffix, sizeof suffix, "loss %.4f acc %.4f", s->acc_loss / s->acc_samples,
                  s->acc_count > 0 ? s->acc_correct / s->acc_count : 0.0);
+        rp_progress_items(pb, (uint64_t)bt->n, "img");
         rp_progress_step(pb, 1, suffix);
         if (rp_interrupted()) {
             rp_progress_end(pb);
