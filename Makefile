@@ -45,7 +45,21 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIB): $(ENGINE_OBJ)
+# Schemas travel inside the shared objects (RP_SCHEMA, runpipe/plugin.h):
+# librunpipe carries those of its built-ins (layers, archs, optimizers,
+# schedulers) and of pipeline files; each plugin those of the stages and
+# components its C files declare (mk/schema-names.sh).
+ENGINE_SCHEMAS := schemas/pipeline.yaml $(sort $(wildcard schemas/layer.*.yaml schemas/arch.*.yaml \
+                  schemas/optimizer.*.yaml schemas/scheduler.*.yaml))
+$(BUILD)/gen/engine_schemas.c: $(ENGINE_SCHEMAS) mk/embed-schemas.sh
+	@mkdir -p $(dir $@)
+	sh mk/embed-schemas.sh $@ $(ENGINE_SCHEMAS)
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(BUILD)/obj/gen/plugins/%.o: CFLAGS += -fvisibility=hidden
+
+$(LIB): $(ENGINE_OBJ) $(BUILD)/obj/gen/engine_schemas.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_CORE)
 
@@ -57,10 +71,16 @@ $(BIN): $(BUILD)/obj/engine/main.o $(CLI_OBJ) $(LIB)
 .SECONDEXPANSION:
 # Keep plugin and test objects (they are built through pattern rules).
 .SECONDARY:
+$(BUILD)/gen/plugins/%_schemas.c: $$(wildcard plugins/$$*/*.c) $(wildcard schemas/*.yaml) \
+                                  mk/embed-schemas.sh mk/schema-names.sh
+	@mkdir -p $(dir $@)
+	sh mk/embed-schemas.sh $@ $$(sh mk/schema-names.sh plugins/$* schemas)
+
 # Plugin objects keep their internals to themselves: only rp_plugin_entry
 # (RP_PLUGIN) is exported.
 $(BUILD)/obj/plugins/%.o: CFLAGS += -fvisibility=hidden
-$(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) $(LIB)
+$(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) \
+                                   $(BUILD)/obj/gen/plugins/%_schemas.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
 	    -Wl,-rpath,'$$ORIGIN/../..' $(LDLIBS_CORE)
@@ -89,10 +109,13 @@ test: $(FIXTURE_PLUGINS)
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests
 $(BUILD)/tests/test_abi $(BUILD)/tests/test_plugin_loader $(BUILD)/tests/test_pipeline $(BUILD)/tests/test_rundir: | $(FIXTURE_PLUGINS)
 
+# runpipe.pc is relocatable: the prefix is found from where the file lies
+# (<prefix>/lib/pkgconfig), so an installed tree can be moved or packaged
+# (make install DESTDIR=...) without rewriting it.
 $(BUILD)/runpipe.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\nplugindir=$${libdir}/runpipe/plugins\nschemadir=$${prefix}/share/runpipe/schemas\n\nName: runpipe\nDescription: declarative deep-learning image pipelines (plugin API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrunpipe\n' \
-	    '$(PREFIX)' '$(VERSION)' > $@
+	@printf 'prefix=$${pcfiledir}/../..\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\nplugindir=$${libdir}/runpipe/plugins\nschemadir=$${prefix}/share/runpipe/schemas\nembedschemas=$${prefix}/share/runpipe/embed-schemas.sh\n\nName: runpipe\nDescription: declarative deep-learning image pipelines (plugin API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrunpipe\n' \
+	    '$(VERSION)' > $@
 
 test: all $(TEST_BINS) ## build and run every test; ends with "N passed, N failed"
 	@RUNPIPE_BUILD=$(BUILD) bash tests/run.sh $(TEST_BINS)
@@ -141,7 +164,8 @@ install: all ## install into PREFIX (default /usr/local)
 	install -m 755 $(PLUGIN_SOS) $(DESTDIR)$(PREFIX)/lib/runpipe/plugins/
 	install -m 644 engine/include/runpipe/*.h $(DESTDIR)$(PREFIX)/include/runpipe/
 	install -m 644 schemas/*.yaml $(DESTDIR)$(PREFIX)/share/runpipe/schemas/
-	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(BUILD)/runpipe.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/runpipe.pc
+	install -m 755 mk/embed-schemas.sh $(DESTDIR)$(PREFIX)/share/runpipe/
+	install -m 644 $(BUILD)/runpipe.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
 format: ## clang-format every C file
 	clang-format -i engine/*.c $$(find engine -name '*.[ch]') plugins/*/*.c plugins/*/*.h tests/*/*.c 2>/dev/null || true

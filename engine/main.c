@@ -35,6 +35,9 @@ static const char usage_text[] =
     "       runpipe schema --json             one JSON Schema of pipeline files (editors)\n"
     "       runpipe cache ls|gc [--max-size 10G] [--cache DIR]   the stage cache\n"
     "       runpipe compare RUNDIR... [--out F.html] [--md F.md]  runs or cells side by side\n"
+    "       runpipe plugins                   every plugin file: name, version, what it\n"
+    "                                         provides, load status and error\n"
+    "       runpipe new-plugin NAME [DIR]     write a buildable plugin template\n"
     "\n"
     "options:\n"
     "  --set PATH=VALUE   override a value of the file (repeatable; VALUE is YAML),\n"
@@ -81,17 +84,6 @@ static int parse_u64(const char *s, uint64_t *out) {
     if (errno || *end) return 0;
     *out = v;
     return 1;
-}
-
-static void report_broken_plugins(int verbose_only) {
-    for (size_t i = 0; i < rp_registry_plugin_count(); i++) {
-        const rp_plugin_rec *p = rp_registry_plugin_at(i);
-        if (p->ok) continue;
-        if (verbose_only)
-            rp_debug("%s", p->err.msg);
-        else
-            fprintf(stderr, "broken: %s\n", p->err.msg);
-    }
 }
 
 /* ---- stages / describe / schema ------------------------------------------------- */
@@ -283,6 +275,8 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
         rp_diag_release(&d);
         return EXIT_USAGE;
     }
+    /* two plugins defining one name: only with the pipeline's consent */
+    if (cfg->n_cells) rp_cli_check_conflicts(cfg->cells[0].doc, &d);
     /* ★ Check every cell before anything runs. */
     rp_plan **plans = calloc(cfg->n_cells ? cfg->n_cells : 1, sizeof *plans);
     if (!plans) {
@@ -479,7 +473,7 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
     else if (!strcmp(c.cmd, "schema"))
         rc = cmd_schema();
     else {
-        report_broken_plugins(1);
+        rp_cli_report_broken(); /* at the top: a missing stage below may be why */
         rc = cmd_pipeline(&c, argc, argv);
     }
     rp_registry_unload_plugins();
@@ -605,6 +599,8 @@ static const struct {
 } own_cmds[] = {
     {"cache", cmd_cache},
     {"compare", rp_cli_compare},
+    {"plugins", rp_cli_plugins},
+    {"new-plugin", rp_cli_new_plugin},
 };
 
 int main(int argc, char **argv) {

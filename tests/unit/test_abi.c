@@ -25,7 +25,8 @@ static const struct {
     {"struct rp_loss_ops", sizeof(struct rp_loss_ops), 24},
     {"struct rp_metric_ops", sizeof(struct rp_metric_ops), 32},
     {"struct rp_optimizer_ops", sizeof(struct rp_optimizer_ops), 40},
-    {"struct rp_plugin_desc", sizeof(struct rp_plugin_desc), 56},
+    {"struct rp_plugin_desc", sizeof(struct rp_plugin_desc), 72},
+    {"struct rp_schema_text", sizeof(struct rp_schema_text), 16},
     {"struct rp_port", sizeof(struct rp_port), 32},
     {"struct rp_scheduler_ops", sizeof(struct rp_scheduler_ops), 48},
     {"struct rp_stage_def", sizeof(struct rp_stage_def), 64},
@@ -57,7 +58,7 @@ static const struct {
 
 static void test_abi_version_pins_struct_sizes(void **state) {
     (void)state;
-    assert_int_equal(RP_ABI_VERSION, 3);
+    assert_int_equal(RP_ABI_VERSION, 4);
     for (size_t i = 0; i < sizeof abi_sizes / sizeof abi_sizes[0]; i++) {
         if (abi_sizes[i].size != abi_sizes[i].pinned)
             fail_msg("%s is %zu bytes, pinned at %zu for ABI %u: bump RP_ABI_VERSION in "
