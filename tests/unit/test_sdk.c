@@ -10,6 +10,14 @@
 
 #include "harness.h"
 
+/* Under `make asan` the installed library is instrumented: the template's
+ * test program must be too (the sanitizer runtime comes first). */
+#ifdef __SANITIZE_ADDRESS__
+#define TEMPLATE_CFLAGS "CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer'"
+#else
+#define TEMPLATE_CFLAGS ""
+#endif
+
 static int sh(const char *cmd) {
     int rc = system(cmd);
     if (rc != 0) print_error("command failed (%d): %s\n", rc, cmd);
@@ -69,8 +77,9 @@ static void test_plugin_builds_against_installed_sdk(void **state) {
     snprintf(cmd, sizeof cmd,
              "mv '%s/usr' '%s/moved' && rm -r '%s/moved/share/runpipe/schemas' && "
              "cd '%s' && '%s/moved/bin/runpipe' new-plugin sharpen sharpen >'%s/new.log' 2>&1 && "
-             "cd sharpen && PKG_CONFIG_PATH='%s/moved/lib/pkgconfig' make -s >'%s/make.log' 2>&1 "
-             "&& PKG_CONFIG_PATH='%s/moved/lib/pkgconfig' make -s check >'%s/check.log' 2>&1",
+             "cd sharpen && PKG_CONFIG_PATH='%s/moved/lib/pkgconfig' make -s " TEMPLATE_CFLAGS
+             " >'%s/make.log' 2>&1 && PKG_CONFIG_PATH='%s/moved/lib/pkgconfig' make -s check "
+             TEMPLATE_CFLAGS " >'%s/check.log' 2>&1",
              tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp);
     if (sh(cmd) != 0) {
         snprintf(cmd, sizeof cmd, "cat '%s/new.log' '%s/make.log' '%s/check.log' >&2", tmp, tmp,
