@@ -18,9 +18,11 @@ CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) $(ARCH) -g -fPIC -fopenmp \
 LDLIBS_CORE = -lyaml -lopenblas -lcjson -lcsv -lstb -ljpeg -lz -lm -ldl -pthread -fopenmp
 VERSION  := 0.1.0
 
-# engine/<subsystem>/[<sub>/]*.c; main.c is the binary's only file.
-# engine/mpi/ is MPI support, built apart (below) only where mpicc exists.
-ENGINE_SRC  := $(filter-out engine/mpi/%,$(wildcard engine/*/*.c engine/*/*/*.c))
+# engine/<subsystem>/[<sub>/]*.c; the binary is main.c + engine/cli/*.c (one
+# file per command); engine/mpi/ is MPI support, built apart (below) only where
+# mpicc exists.
+ENGINE_SRC  := $(filter-out engine/cli/% engine/mpi/%,$(wildcard engine/*/*.c engine/*/*/*.c))
+CLI_OBJ     := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard engine/cli/*.c))
 ENGINE_OBJ  := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 PLUGINS     := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/*.c))))
 PLUGINS     := $(sort $(PLUGINS))
@@ -51,27 +53,42 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# Schemas travel inside the shared objects (RP_SCHEMA, runpipe/plugin.h):
+# librunpipe carries those of its built-ins (layers, archs, optimizers,
+# schedulers) and of pipeline files; each plugin those of the stages and
+# components its C files declare (engine/tools/schema-names.sh).
+ENGINE_SCHEMAS := schemas/pipeline.yaml $(sort $(wildcard schemas/layer.*.yaml schemas/arch.*.yaml \
+                  schemas/optimizer.*.yaml schemas/scheduler.*.yaml))
+$(BUILD)/gen/engine_schemas.c: $(ENGINE_SCHEMAS) engine/tools/embed-schemas.sh
+	@mkdir -p $(dir $@)
+	sh engine/tools/embed-schemas.sh $@ $(ENGINE_SCHEMAS)
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(BUILD)/obj/gen/plugins/%.o: CFLAGS += -fvisibility=hidden
+LIB_OBJ := $(ENGINE_OBJ) $(BUILD)/obj/gen/engine_schemas.o
+
 # The SDK boundary: librunpipe.so exports the public headers' symbols
 # (version RUNPIPE_1) and what the runpipe program calls (RUNPIPE_PRIVATE);
-# the rest is local (engine/exports.sh).
-$(BUILD)/librunpipe.map: $(ENGINE_OBJ) $(BUILD)/obj/engine/main.o engine/exports.sh $(wildcard engine/include/runpipe/*.h)
-	sh engine/exports.sh $(ENGINE_OBJ) -- $(BUILD)/obj/engine/main.o >$@
-$(BUILD)/librunpipe-all.map: $(ENGINE_OBJ) engine/exports.sh $(wildcard engine/include/runpipe/*.h)
-	sh engine/exports.sh --all $(ENGINE_OBJ) >$@
+# the rest is local (engine/tools/exports.sh).
+$(BUILD)/librunpipe.map: $(LIB_OBJ) $(BUILD)/obj/engine/main.o $(CLI_OBJ) engine/tools/exports.sh $(wildcard engine/include/runpipe/*.h)
+	sh engine/tools/exports.sh $(LIB_OBJ) -- $(BUILD)/obj/engine/main.o $(CLI_OBJ) >$@
+$(BUILD)/librunpipe-all.map: $(LIB_OBJ) engine/tools/exports.sh $(wildcard engine/include/runpipe/*.h)
+	sh engine/tools/exports.sh --all $(LIB_OBJ) >$@
 
-$(LIB): $(ENGINE_OBJ) $(BUILD)/librunpipe.map
+$(LIB): $(LIB_OBJ) $(BUILD)/librunpipe.map
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -Wl,-soname,librunpipe.so -Wl,--version-script=$(BUILD)/librunpipe.map \
-	    -o $@ $(ENGINE_OBJ) $(LDLIBS_CORE)
+	    -o $@ $(LIB_OBJ) $(LDLIBS_CORE)
 
-$(TEST_LIB): $(ENGINE_OBJ) $(BUILD)/librunpipe-all.map
+$(TEST_LIB): $(LIB_OBJ) $(BUILD)/librunpipe-all.map
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -Wl,-soname,librunpipe.so -Wl,--version-script=$(BUILD)/librunpipe-all.map \
-	    -o $@ $(ENGINE_OBJ) $(LDLIBS_CORE)
+	    -o $@ $(LIB_OBJ) $(LDLIBS_CORE)
 
-$(BIN): $(BUILD)/obj/engine/main.o $(LIB)
+$(BIN): $(BUILD)/obj/engine/main.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib -lrunpipe $(RPATH_BIN) $(LDLIBS_CORE)
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe $(RPATH_BIN) $(LDLIBS_CORE)
 
 # MPI support (runpipe/comm.h): comm_mpi.so, dlopened by librunpipe only when
 # runpipe is started by mpirun / srun; nothing else links libmpi. Built when
@@ -85,10 +102,16 @@ $(BUILD)/lib/runpipe/comm_mpi.so: engine/mpi/comm_mpi.c engine/include/runpipe/c
 .SECONDEXPANSION:
 # Keep plugin and test objects (they are built through pattern rules).
 .SECONDARY:
+$(BUILD)/gen/plugins/%_schemas.c: $$(wildcard plugins/$$*/*.c) $(wildcard schemas/*.yaml) \
+                                  engine/tools/embed-schemas.sh engine/tools/schema-names.sh
+	@mkdir -p $(dir $@)
+	sh engine/tools/embed-schemas.sh $@ $$(sh engine/tools/schema-names.sh plugins/$* schemas)
+
 # Plugin objects keep their internals to themselves: only rp_plugin_entry
 # (RP_PLUGIN) is exported.
 $(BUILD)/obj/plugins/%.o: CFLAGS += -fvisibility=hidden
-$(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) $(LIB)
+$(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) \
+                                   $(BUILD)/obj/gen/plugins/%_schemas.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -Wl,-z,defs -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
 	    -Wl,-rpath,'$$ORIGIN/../..' $(LDLIBS_CORE)
@@ -117,10 +140,13 @@ test: $(FIXTURE_PLUGINS)
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests
 $(BUILD)/tests/test_abi $(BUILD)/tests/test_plugin_loader $(BUILD)/tests/test_pipeline $(BUILD)/tests/test_rundir: | $(FIXTURE_PLUGINS)
 
+# runpipe.pc is relocatable: the prefix is found from where the file lies
+# (<prefix>/lib/pkgconfig), so an installed tree can be moved or packaged
+# (make install DESTDIR=...) without rewriting it.
 $(BUILD)/runpipe.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\nplugindir=$${libdir}/runpipe/plugins\nschemadir=$${prefix}/share/runpipe/schemas\n\nName: runpipe\nDescription: declarative deep-learning image pipelines (plugin API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrunpipe\n' \
-	    '$(PREFIX)' '$(VERSION)' > $@
+	@printf 'prefix=$${pcfiledir}/../..\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\nplugindir=$${libdir}/runpipe/plugins\nschemadir=$${prefix}/share/runpipe/schemas\nembedschemas=$${prefix}/share/runpipe/embed-schemas.sh\n\nName: runpipe\nDescription: declarative deep-learning image pipelines (plugin API)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lrunpipe\n' \
+	    '$(VERSION)' > $@
 
 test: all $(TEST_BINS) ## build and run every test; ends with "N passed, N failed"
 	@RUNPIPE_BUILD=$(BUILD) bash tests/run.sh $(TEST_BINS)
@@ -171,7 +197,8 @@ install: all ## install into PREFIX (default /usr/local)
 	$(if $(COMM_MPI),install -m 755 $(COMM_MPI) $(DESTDIR)$(PREFIX)/lib/runpipe/)
 	install -m 644 engine/include/runpipe/*.h $(DESTDIR)$(PREFIX)/include/runpipe/
 	install -m 644 schemas/*.yaml $(DESTDIR)$(PREFIX)/share/runpipe/schemas/
-	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(BUILD)/runpipe.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/runpipe.pc
+	install -m 755 engine/tools/embed-schemas.sh $(DESTDIR)$(PREFIX)/share/runpipe/
+	install -m 644 $(BUILD)/runpipe.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
 format: ## clang-format every C file
 	clang-format -i engine/*.c $$(find engine -name '*.[ch]') plugins/*/*.c plugins/*/*.h tests/*/*.c 2>/dev/null || true

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "config/config.h"
 #include "config/diag.h"
 #include "run/pipeline.h"
@@ -33,6 +34,10 @@ static const char usage_text[] =
     "                                         component written KIND.NAME (loss.focal)\n"
     "       runpipe schema --json             one JSON Schema of pipeline files (editors)\n"
     "       runpipe cache ls|gc [--max-size 10G] [--cache DIR]   the stage cache\n"
+    "       runpipe compare RUNDIR... [--out F.html] [--md F.md]  runs or cells side by side\n"
+    "       runpipe plugins                   every plugin file: name, version, what it\n"
+    "                                         provides, load status and error\n"
+    "       runpipe new-plugin NAME [DIR]     write a buildable plugin template\n"
     "\n"
     "options:\n"
     "  --set PATH=VALUE   override a value of the file (repeatable; VALUE is YAML),\n"
@@ -44,6 +49,8 @@ static const char usage_text[] =
     "                     failed or unfinished ones run again from their checkpoints\n"
     "  --cache DIR        stage cache (default $RUNPIPE_CACHE, else runs/.cache)\n"
     "  --no-cache         run every stage (RUNPIPE_CACHE=off does the same)\n"
+    "  --heartbeat N      without a terminal (CI, nohup), a progress line every N s\n"
+    "                     (default 30, 0 = none)\n"
     "  --quiet            warnings and errors only      --verbose   debug output\n"
     "  --help             this text                     --version   print the version\n"
     "\n"
@@ -77,17 +84,6 @@ static int parse_u64(const char *s, uint64_t *out) {
     if (errno || *end) return 0;
     *out = v;
     return 1;
-}
-
-static void report_broken_plugins(int verbose_only) {
-    for (size_t i = 0; i < rp_registry_plugin_count(); i++) {
-        const rp_plugin_rec *p = rp_registry_plugin_at(i);
-        if (p->ok) continue;
-        if (verbose_only)
-            rp_debug("%s", p->err.msg);
-        else
-            fprintf(stderr, "broken: %s\n", p->err.msg);
-    }
 }
 
 /* ---- stages / describe / schema ------------------------------------------------- */
@@ -279,6 +275,8 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
         rp_diag_release(&d);
         return EXIT_USAGE;
     }
+    /* two plugins defining one name: only with the pipeline's consent */
+    if (cfg->n_cells) rp_cli_check_conflicts(cfg->cells[0].doc, &d);
     /* ★ Check every cell before anything runs. */
     rp_plan **plans = calloc(cfg->n_cells ? cfg->n_cells : 1, sizeof *plans);
     if (!plans) {
@@ -372,7 +370,8 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
             continue;
         }
         int takes = !strcmp(opt, "--set") || !strcmp(opt, "--out") || !strcmp(opt, "--seed") ||
-                    !strcmp(opt, "--threads") || !strcmp(opt, "--resume");
+                    !strcmp(opt, "--threads") || !strcmp(opt, "--resume") ||
+                    !strcmp(opt, "--heartbeat");
         if (takes && !val) {
             if (i + 1 >= argc) return usage_error("option '%s' needs a value", opt);
             val = argv[++i];
@@ -402,6 +401,12 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
             if (!parse_u64(val, &t) || t < 1 || t > 1024)
                 return usage_error("--threads expects an integer from 1 to 1024, got '%s'", val);
             c.threads = (int)t;
+        } else if (!strcmp(opt, "--heartbeat")) {
+            uint64_t t;
+            if (!parse_u64(val, &t) || t > 86400)
+                return usage_error("--heartbeat expects seconds from 0 (off) to 86400, got '%s'",
+                                   val);
+            rp_log_set_heartbeat((double)t);
         } else if (!strcmp(opt, "--quiet")) {
             c.quiet = 1;
         } else if (!strcmp(opt, "--verbose")) {
@@ -468,7 +473,7 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
     else if (!strcmp(c.cmd, "schema"))
         rc = cmd_schema();
     else {
-        report_broken_plugins(1);
+        rp_cli_report_broken(); /* at the top: a missing stage below may be why */
         rc = cmd_pipeline(&c, argc, argv);
     }
     rp_registry_unload_plugins();
@@ -586,10 +591,23 @@ static int cmd_cache(int argc, char **argv) {
     return usage_error("%s", "usage: runpipe cache ls | runpipe cache gc --max-size SIZE");
 }
 
+/* Commands with their own argument syntax: `cache` here, the others in
+ * engine/cli/ (one file each). */
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} own_cmds[] = {
+    {"cache", cmd_cache},
+    {"compare", rp_cli_compare},
+    {"plugins", rp_cli_plugins},
+    {"new-plugin", rp_cli_new_plugin},
+};
+
 int main(int argc, char **argv) {
     ensure_wait_policy(argv);
     if (take_cache_opts(&argc, argv) != 0) return EXIT_USAGE;
-    if (argc > 1 && !strcmp(argv[1], "cache")) return cmd_cache(argc, argv);
+    for (size_t i = 0; argc > 1 && i < RP_COUNT(own_cmds); i++)
+        if (!strcmp(argv[1], own_cmds[i].name)) return own_cmds[i].run(argc, argv);
     const char **pos = calloc((size_t)argc + 1, sizeof *pos);
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     int rc = pos && sets ? run_main(argc, argv, pos, sets) : EXIT_RUN_FAILED;

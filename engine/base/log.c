@@ -34,8 +34,23 @@ struct rp_progress {
     uint64_t total, n;
     double start, last_draw;
     int drawn;
+    uint64_t items;          /* rp_progress_items: e.g. images */
+    char item_unit[16];
+    uint64_t outer_before, outer_total; /* rp_progress_outer: the whole task */
+    double last_beat;        /* last heartbeat line (non-TTY) */
 };
 static rp_progress *active_bar; /* the bar currently on the last line */
+static double heartbeat_s = 30; /* non-TTY progress line every N s (0 = off) */
+static size_t matrix_left;      /* cells still to run after this one */
+static double matrix_cell_s = -1; /* mean seconds per cell so far, < 0 unknown */
+
+void rp_log_set_heartbeat(double seconds) { heartbeat_s = seconds > 0 ? seconds : 0; }
+void rp_log_set_matrix(size_t cells_left, double secs_per_cell) {
+    pthread_mutex_lock(&log_mu);
+    matrix_left = cells_left;
+    matrix_cell_s = secs_per_cell;
+    pthread_mutex_unlock(&log_mu);
+}
 
 double rp_now(void) {
     struct timespec ts;
@@ -132,35 +147,57 @@ static void fmt_dur(double s, char *buf, size_t n) {
         snprintf(buf, n, "%02u:%02u", (t / 60) % 100, sec);
 }
 
-/* Caller holds log_mu. */
-static void bar_draw(rp_progress *p, double now) {
-    char line[512], rate_s[48] = "", eta[48] = "";
+/* The rate and ETAs of a bar: "812 img/s", "ETA 00:43", "stage 05:12",
+ * "3 cells left ~12:00" (empty strings when unknown). Caller holds log_mu. */
+static void bar_rates(const rp_progress *p, double now, char *rate_s, size_t rn, char *eta,
+                      size_t en, char *outer, size_t on) {
     double el = now - p->start;
     double rate = el > 0 ? (double)p->n / el : 0;
-    if (rate >= 100)
-        snprintf(rate_s, sizeof rate_s, "%.0f %s/s", rate, p->unit);
-    else
-        snprintf(rate_s, sizeof rate_s, "%.2f %s/s", rate, p->unit);
+    double irate = el > 0 ? (double)p->items / el : 0;
+    double shown = p->items ? irate : rate;
+    const char *u = p->items ? p->item_unit : p->unit;
+    snprintf(rate_s, rn, shown >= 100 ? "%.0f %s/s" : "%.2f %s/s", shown, u);
+    char d[32];
+    eta[0] = outer[0] = 0;
+    if (p->total && p->n < p->total) {
+        fmt_dur(rate > 0 ? (double)(p->total - p->n) / rate : -1, d, sizeof d);
+        snprintf(eta, en, "ETA %s", d);
+    } else if (p->total) {
+        fmt_dur(el, d, sizeof d);
+        snprintf(eta, en, "in %s", d);
+    }
+    size_t o = 0;
+    uint64_t done = p->outer_before + p->n;
+    if (p->outer_total > done && rate > 0) {
+        fmt_dur((double)(p->outer_total - done) / rate, d, sizeof d);
+        o += (size_t)snprintf(outer, on, "stage %s", d);
+    }
+    if (matrix_left && o < on) {
+        o += (size_t)snprintf(outer + o, on - o, "%s%zu cell%s left", o ? ", " : "", matrix_left,
+                              matrix_left == 1 ? "" : "s");
+        if (matrix_cell_s > 0 && o < on) {
+            fmt_dur(matrix_cell_s * (double)matrix_left, d, sizeof d);
+            snprintf(outer + o, on - o, " ~%s", d);
+        }
+    }
+}
+
+/* Caller holds log_mu. */
+static void bar_draw(rp_progress *p, double now) {
+    char line[640], rate_s[48], eta[48], outer[96];
+    bar_rates(p, now, rate_s, sizeof rate_s, eta, sizeof eta, outer, sizeof outer);
     int cols = term_cols();
     int len;
     if (p->total) {
-        if (p->n < p->total) {
-            char d[32];
-            fmt_dur(rate > 0 ? (double)(p->total - p->n) / rate : -1, d, sizeof d);
-            snprintf(eta, sizeof eta, "ETA %s", d);
-        } else {
-            char d[32];
-            fmt_dur(el, d, sizeof d);
-            snprintf(eta, sizeof eta, "in %s", d);
-        }
         int width = 24;
         char bar[40];
         uint64_t nn = p->n > p->total ? p->total : p->n;
         int fill = (int)((double)nn / (double)p->total * width);
         for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '-';
         bar[width] = 0;
-        len = snprintf(line, sizeof line, "%s [%s] %llu/%llu %s %s%s%s", p->label, bar,
+        len = snprintf(line, sizeof line, "%s [%s] %llu/%llu %s %s%s%s%s%s%s", p->label, bar,
                        (unsigned long long)p->n, (unsigned long long)p->total, rate_s, eta,
+                       outer[0] ? " (" : "", outer, outer[0] ? ")" : "",
                        p->suffix[0] ? " | " : "", p->suffix);
     } else {
         len = snprintf(line, sizeof line, "%s %llu %s%s%s", p->label, (unsigned long long)p->n,
@@ -256,16 +293,49 @@ rp_progress *rp_progress_begin(const char *label, uint64_t total, const char *un
     return p;
 }
 
+void rp_progress_items(rp_progress *p, uint64_t items, const char *unit) {
+    if (!p) return;
+    pthread_mutex_lock(&log_mu);
+    p->items += items;
+    if (unit) snprintf(p->item_unit, sizeof p->item_unit, "%s", unit);
+    pthread_mutex_unlock(&log_mu);
+}
+
+void rp_progress_outer(rp_progress *p, uint64_t before, uint64_t total) {
+    if (!p) return;
+    pthread_mutex_lock(&log_mu);
+    p->outer_before = before;
+    p->outer_total = total;
+    pthread_mutex_unlock(&log_mu);
+}
+
 void rp_progress_step(rp_progress *p, uint64_t n, const char *suffix) {
     if (!p) return;
+    char beat[640];
+    beat[0] = 0;
     pthread_mutex_lock(&log_mu);
     p->n += n;
     if (suffix) snprintf(p->suffix, sizeof p->suffix, "%s", suffix);
+    double now = rp_now();
     if (active_bar == p) {
-        double now = rp_now();
         if (now - p->last_draw >= 0.1 || (p->total && p->n >= p->total)) bar_draw(p, now);
+    } else if (heartbeat_s > 0 && term_level >= RP_LOG_INFO && !rp_log_progress_enabled() &&
+               now - (p->last_beat > 0 ? p->last_beat : p->start) >= heartbeat_s) {
+        /* no bar (CI, nohup, cluster logs): one line every heartbeat_s */
+        char rate_s[48], eta[48], outer[96], pos[64] = "";
+        bar_rates(p, now, rate_s, sizeof rate_s, eta, sizeof eta, outer, sizeof outer);
+        if (p->total)
+            snprintf(pos, sizeof pos, "%llu/%llu %s (%.0f%%)", (unsigned long long)p->n,
+                     (unsigned long long)p->total, p->unit, 100.0 * (double)p->n / (double)p->total);
+        else
+            snprintf(pos, sizeof pos, "%llu %s", (unsigned long long)p->n, p->unit);
+        snprintf(beat, sizeof beat, "%s: %s, %s%s%s%s%s%s%s", p->label, pos, rate_s,
+                 eta[0] ? ", " : "", eta, outer[0] ? ", " : "", outer, p->suffix[0] ? " | " : "",
+                 p->suffix);
+        p->last_beat = now;
     }
     pthread_mutex_unlock(&log_mu);
+    if (beat[0]) rp_log(RP_LOG_INFO, "%s", beat);
 }
 
 void rp_progress_end(rp_progress *p) {

@@ -33,7 +33,107 @@ struct rp_schema {
 static pthread_mutex_t schema_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **dirs;
 static size_t n_dirs;
+static size_t n_override; /* dirs[0..n_override) come before the embedded schemas */
 static struct rp_schema *cache;
+
+/* Schemas compiled into librunpipe or a plugin (RP_SCHEMA). */
+typedef struct embedded {
+    char *name, *text, *origin; /* owned copies: a plugin may be unloaded */
+} embedded;
+static embedded *emb;
+static size_t n_emb, cap_emb;
+
+static void drop_cached(const char *name) {
+    for (struct rp_schema **pp = &cache; *pp;) {
+        if (!strcmp((*pp)->name, name)) {
+            struct rp_schema *d = *pp;
+            *pp = d->next;
+            rp_schema_free(d);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+int rp_schema_add_text(const char *name, const char *text, const char *origin, rp_error *err) {
+    if (!name || !*name || strchr(name, '/') || !text)
+        return rp_error_set(err, RP_ERR_PLUGIN, "embedded schema with a bad name '%s'",
+                            name ? name : "(null)");
+    pthread_mutex_lock(&schema_lock);
+    for (size_t i = 0; i < n_emb; i++)
+        if (!strcmp(emb[i].name, name)) {
+            int same = !strcmp(emb[i].origin, origin);
+            char other[600];
+            snprintf(other, sizeof other, "%s", emb[i].origin);
+            pthread_mutex_unlock(&schema_lock);
+            if (same)
+                return rp_error_set(err, RP_ERR_PLUGIN, "schema '%s' is embedded twice", name);
+            return rp_error_set(err, RP_ERR_PLUGIN, "schema '%s' is also embedded in %s", name,
+                                other);
+        }
+    if (n_emb == cap_emb) {
+        size_t nc = cap_emb ? cap_emb * 2 : 64;
+        embedded *ne = realloc(emb, nc * sizeof *ne);
+        if (!ne) {
+            pthread_mutex_unlock(&schema_lock);
+            return rp_error_set(err, RP_ERR_NOMEM, "out of memory (schemas)");
+        }
+        emb = ne;
+        cap_emb = nc;
+    }
+    embedded *e = &emb[n_emb];
+    e->name = strdup(name);
+    e->text = strdup(text);
+    e->origin = strdup(origin ? origin : "?");
+    if (!e->name || !e->text || !e->origin) {
+        free(e->name), free(e->text), free(e->origin);
+        pthread_mutex_unlock(&schema_lock);
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory (schemas)");
+    }
+    n_emb++;
+    drop_cached(name); /* a schema read from a fallback directory before */
+    pthread_mutex_unlock(&schema_lock);
+    return RP_OK;
+}
+
+void rp_schema_remove_origin(const char *origin) {
+    pthread_mutex_lock(&schema_lock);
+    size_t w = 0;
+    for (size_t i = 0; i < n_emb; i++) {
+        if (!strcmp(emb[i].origin, origin)) {
+            drop_cached(emb[i].name);
+            free(emb[i].name), free(emb[i].text), free(emb[i].origin);
+        } else {
+            emb[w++] = emb[i];
+        }
+    }
+    n_emb = w;
+    pthread_mutex_unlock(&schema_lock);
+}
+
+const char *rp_schema_embedded_origin(const char *name) {
+    const char *o = NULL;
+    pthread_mutex_lock(&schema_lock);
+    for (size_t i = 0; i < n_emb && !o; i++)
+        if (!strcmp(emb[i].name, name)) o = emb[i].origin;
+    pthread_mutex_unlock(&schema_lock);
+    return o;
+}
+
+void rp_schema_add_override_dir(const char *dir) {
+    if (!dir || !*dir) return;
+    rp_schema_add_dir(dir);
+    pthread_mutex_lock(&schema_lock);
+    /* move it in front of the ordinary directories */
+    for (size_t i = n_override; i < n_dirs; i++)
+        if (!strcmp(dirs[i], dir)) {
+            char *d = dirs[i];
+            memmove(&dirs[n_override + 1], &dirs[n_override], (i - n_override) * sizeof *dirs);
+            dirs[n_override++] = d;
+            break;
+        }
+    pthread_mutex_unlock(&schema_lock);
+}
 
 void rp_schema_add_dir(const char *dir) {
     if (!dir || !*dir) return;
@@ -58,6 +158,7 @@ void rp_schema_clear_dirs(void) {
     free(dirs);
     dirs = NULL;
     n_dirs = 0;
+    n_override = 0;
     pthread_mutex_unlock(&schema_lock);
 }
 
@@ -273,6 +374,27 @@ int rp_schema_from_node(rp_node *root, const char *name, rp_schema **out, rp_err
     return RP_OK;
 }
 
+/* The embedded schema NAME parsed into the cache: 1 (and *st) when there is
+ * one. Caller holds schema_lock. */
+static int embedded_get(const char *name, const rp_schema **out, rp_error *err, int *st) {
+    const embedded *e = NULL;
+    for (size_t k = 0; k < n_emb && !e; k++)
+        if (!strcmp(emb[k].name, name)) e = &emb[k];
+    if (!e) return 0;
+    char where[900];
+    snprintf(where, sizeof where, "%s.yaml (embedded in %s)", name, e->origin);
+    rp_node *root = NULL;
+    *st = rp_node_parse_string(e->text, where, &root, err);
+    rp_schema *sc = NULL;
+    if (*st == RP_OK) *st = rp_schema_from_node(root, name, &sc, err);
+    if (*st == RP_OK) {
+        sc->next = cache;
+        cache = sc;
+        *out = sc;
+    }
+    return 1;
+}
+
 int rp_schema_get(const char *name, const rp_schema **out, rp_error *err) {
     *out = NULL;
     if (!name || !*name || strchr(name, '/'))
@@ -288,14 +410,24 @@ int rp_schema_get(const char *name, const rp_schema **out, rp_error *err) {
             return RP_OK;
         }
     char path[1024];
-    int found = 0;
+    int found = 0, st_emb = RP_OK;
+    /* RUNPIPE_SCHEMA_PATH, then the schemas compiled into the engine and the
+       plugins, then the installed directory */
     for (size_t i = 0; i < n_dirs && !found; i++) {
+        if (i == n_override && embedded_get(name, out, err, &st_emb)) {
+            pthread_mutex_unlock(&schema_lock);
+            return st_emb;
+        }
         snprintf(path, sizeof path, "%s/%s.yaml", dirs[i], name);
         FILE *f = fopen(path, "rb");
         if (f) {
             fclose(f);
             found = 1;
         }
+    }
+    if (!found && n_override >= n_dirs && embedded_get(name, out, err, &st_emb)) {
+        pthread_mutex_unlock(&schema_lock);
+        return st_emb;
     }
     if (!found) {
         char searched[600] = "";

@@ -38,6 +38,19 @@ typedef struct rp_schema rp_schema;
 void rp_schema_add_dir(const char *dir);
 /* Forget every search directory (tests). */
 void rp_schema_clear_dirs(void);
+/* A directory searched before the embedded schemas (RUNPIPE_SCHEMA_PATH:
+ * files there override what the engine and the plugins carry). */
+void rp_schema_add_override_dir(const char *dir);
+/* A schema compiled into the engine or a plugin (RP_SCHEMA), copied; found
+ * after the override directories and before the ordinary ones. `origin`
+ * names the file that carries it. The same name from another origin is
+ * RP_ERR_DUPLICATE ("also embedded in ..."). */
+int rp_schema_add_text(const char *name, const char *text, const char *origin, rp_error *err);
+/* Forget the schemas embedded by `origin` (a plugin that failed or is
+ * unloaded). */
+void rp_schema_remove_origin(const char *origin);
+/* Which file embeds the schema NAME, or NULL. Borrowed. */
+const char *rp_schema_embedded_origin(const char *name);
 
 /* Load (cached) <dir>/<name>.yaml: name = "pipeline", "train",
  * "transform.hflip" ... RP_ERR_NOTFOUND when no directory has it; a file that

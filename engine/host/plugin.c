@@ -46,6 +46,17 @@ const char *rp_engine_libdir(void) {
 
 /* ---- search paths ------------------------------------------------------------ */
 
+/* 1 when this librunpipe.so is the one built in the source tree (any
+ * build directory below RP_SRC_DIR): only then are the source tree's schemas and
+ * plugins fallbacks. An installed library never looks there (relocatable). */
+static int in_build_tree(void) {
+    const char *lib = rp_engine_libdir();
+    char src[PATH_MAX];
+    if (!*lib || !realpath(RP_SRC_DIR, src)) return 0;
+    size_t n = strlen(src);
+    return !strncmp(lib, src, n) && lib[n] == '/' && !strncmp(lib + n + 1, "build", 5);
+}
+
 typedef struct strlist {
     char **v;
     size_t n, cap;
@@ -92,26 +103,31 @@ const char *const *rp_plugin_dirs(void) {
             snprintf(buf, sizeof buf, "%s/runpipe/plugins", lib);
             strlist_add_dir(&dirs, buf);
         }
-        strlist_add_dir(&dirs, RP_SRC_DIR "/build/lib/runpipe/plugins");
+        if (in_build_tree()) strlist_add_dir(&dirs, RP_SRC_DIR "/build/lib/runpipe/plugins");
     }
     static const char *const empty[] = {NULL};
     return dirs.v ? (const char *const *)dirs.v : empty;
 }
 
 static void schema_dirs_once(void) {
-    strlist dirs = {0};
-    strlist_add_pathvar(&dirs, "RUNPIPE_SCHEMA_PATH");
+    strlist over = {0}, dirs = {0};
+    strlist_add_pathvar(&over, "RUNPIPE_SCHEMA_PATH");
     char buf[PATH_MAX + 32];
     const char *lib = rp_engine_libdir();
     if (*lib) {
         snprintf(buf, sizeof buf, "%s/../share/runpipe/schemas", lib);
         strlist_add_dir(&dirs, buf);
     }
-    strlist_add_dir(&dirs, RP_SRC_DIR "/schemas");
+    if (in_build_tree()) strlist_add_dir(&dirs, RP_SRC_DIR "/schemas");
+    for (size_t i = 0; i < over.n; i++) {
+        rp_schema_add_override_dir(over.v[i]);
+        free(over.v[i]);
+    }
     for (size_t i = 0; i < dirs.n; i++) {
         rp_schema_add_dir(dirs.v[i]);
         free(dirs.v[i]);
     }
+    free(over.v);
     free(dirs.v);
 }
 
@@ -202,6 +218,23 @@ static int check_desc(const struct rp_plugin_desc *d, rp_plugin_rec *rec, rp_err
         if (st == RP_OK) st = check_ports(s, s->outputs, s->n_outputs, "output", err);
         if (st != RP_OK) return st;
     }
+    /* the schemas the plugin carries, before its stages are checked */
+    if (d->n_schemas && !d->schemas)
+        return rp_error_set(err, RP_ERR_PLUGIN,
+                            "bad schema table: %zu schemas declared but the table is NULL",
+                            d->n_schemas);
+    for (size_t i = 0; i < d->n_schemas; i++) {
+        const struct rp_schema_text *t = d->schemas[i];
+        if (!t || !t->name || !t->text)
+            return rp_error_set(err, RP_ERR_PLUGIN, "bad schema table: schema #%zu is empty",
+                                i + 1);
+        /* a schema another plugin already carries goes with a name defined
+           twice: the first definition and its schema stay (a conflict) */
+        const char *other = rp_schema_embedded_origin(t->name);
+        if (other && strcmp(other, rec->path) != 0) continue;
+        int st = rp_schema_add_text(t->name, t->text, rec->path, err);
+        if (st != RP_OK) return st;
+    }
     for (size_t i = 0; i < d->n_stages; i++) {
         const rp_schema *sch = NULL;
         rp_error e2;
@@ -267,6 +300,7 @@ int rp_plugin_load_file(const char *path, rp_error *err) {
     rp_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry); /* object → function pointer, as POSIX permits */
     const struct rp_plugin_desc *d = entry();
+    if (d) rec->abi = d->abi_version;
     st = check_desc(d, rec, &e);
     if (st != RP_OK) goto done;
     for (size_t i = 0; i < d->n_stages && st == RP_OK; i++)
@@ -275,6 +309,7 @@ int rp_plugin_load_file(const char *path, rp_error *err) {
         st = rp_registry_add_component(d->components[i], rec->name, rec->path, &e);
     if (st != RP_OK) rp_registry_remove_from(rec->path);
 done:
+    if (st != RP_OK) rp_schema_remove_origin(rec->path);
     if (st != RP_OK) {
         if (rec->handle) {
             dlclose(rec->handle);

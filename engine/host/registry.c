@@ -6,6 +6,7 @@
  */
 #include "host/registry.h"
 #include "base/util.h"
+#include "config/schema.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -41,6 +42,13 @@ static struct {
     char **msg;
     size_t n, cap;
 } builtin_problems;
+
+/* Names defined by two plugins (or a plugin and the engine): the first one
+ * registered stays; the pipeline must opt in to that (plugins.override). */
+static struct {
+    rp_conflict *e;
+    size_t n, cap;
+} conflicts;
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return 0;
@@ -129,6 +137,41 @@ int rp_component_lookup(int kind, const char *name, const rp_node *where,
     return RP_ERR_NOTFOUND;
 }
 
+static int add_conflict(const char *what, const char *name, const char *kept,
+                        const char *dropped, rp_error *err) {
+    if (grow((void **)&conflicts.e, &conflicts.cap, conflicts.n + 1, sizeof *conflicts.e) != 0)
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    rp_conflict *c = &conflicts.e[conflicts.n];
+    c->what = rp_strdup(what);
+    c->name = rp_strdup(name);
+    c->kept = rp_strdup(kept);
+    c->dropped = rp_strdup(dropped);
+    if (!c->what || !c->name || !c->kept || !c->dropped) {
+        free(c->what), free(c->name), free(c->kept), free(c->dropped);
+        return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    }
+    conflicts.n++;
+    return RP_OK;
+}
+
+size_t rp_registry_conflict_count(void) { return conflicts.n; }
+const rp_conflict *rp_registry_conflict_at(size_t i) {
+    return i < conflicts.n ? &conflicts.e[i] : NULL;
+}
+
+static void conflicts_drop(const char *file) {
+    size_t w = 0;
+    for (size_t i = 0; i < conflicts.n; i++) {
+        rp_conflict *c = &conflicts.e[i];
+        if (!file || !strcmp(c->kept, file) || !strcmp(c->dropped, file)) {
+            free(c->what), free(c->name), free(c->kept), free(c->dropped);
+        } else {
+            conflicts.e[w++] = *c;
+        }
+    }
+    conflicts.n = w;
+}
+
 static int add_comp(const struct rp_component *c, const char *plugin, const char *file,
                     rp_error *err) {
     if (!c || !c->name || !*c->name)
@@ -137,14 +180,12 @@ static int add_comp(const struct rp_component *c, const char *plugin, const char
         return rp_error_set(err, RP_ERR_PLUGIN, "component '%s' has unknown kind %d", c->name,
                             c->kind);
     comp_entry *old = comp_entry_find(c->kind, c->name);
-    if (old) {
-        if (old->file)
-            return rp_error_set(err, RP_ERR_PLUGIN,
-                                "duplicate %s '%s': already provided by %s (plugin %s)",
-                                kind_names[c->kind], c->name, old->file, old->plugin);
+    if (old && file)
+        return add_conflict(kind_names[c->kind], c->name, old->file ? old->file : "librunpipe.so",
+                            file, err);
+    if (old)
         return rp_error_set(err, RP_ERR_PLUGIN, "duplicate %s '%s': already built into the engine",
                             kind_names[c->kind], c->name);
-    }
     if (grow((void **)&comps[c->kind].e, &comps[c->kind].cap,
                             comps[c->kind].n + 1, sizeof(comp_entry)) != 0)
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory registering '%s'", c->name);
@@ -175,6 +216,19 @@ int rp_component_register(const struct rp_component *c, rp_error *err) {
 RP__SECTION_BOUNDS
 
 __attribute__((constructor)) static void register_builtins(void) {
+    /* the schemas of the built-ins (layers, archs, optimizers, schedulers)
+       and of pipeline files, compiled in (build/gen/engine_schemas.c) */
+    for (const struct rp_schema_text *const *t = __start_rp_schemas;
+         t && t < __stop_rp_schemas; t++) {
+        rp_error err;
+        rp_error_clear(&err);
+        if (rp_schema_add_text((*t)->name, (*t)->text, "librunpipe.so", &err) != RP_OK &&
+            !grow((void **)&builtin_problems.msg, &builtin_problems.cap, builtin_problems.n + 2,
+                  sizeof(char *))) {
+            builtin_problems.msg[builtin_problems.n++] = rp_strdup(err.msg);
+            builtin_problems.msg[builtin_problems.n] = NULL;
+        }
+    }
     if (!__start_rp_components) return;
     for (const struct rp_component *const *c = __start_rp_components; c < __stop_rp_components; c++)
         add_builtin(*c);
@@ -208,10 +262,7 @@ const rp_stage_entry *rp_registry_stage_at(size_t i) {
 int rp_registry_add_stage(const struct rp_stage_def *def, const char *plugin, const char *file,
                           rp_error *err) {
     const rp_stage_entry *old = rp_registry_stage(def->name);
-    if (old)
-        return rp_error_set(err, RP_ERR_PLUGIN,
-                            "duplicate stage '%s': also provided by %s (plugin %s)", def->name,
-                            old->file, old->plugin);
+    if (old) return add_conflict("stage", def->name, old->file, file, err);
     if (grow((void **)&stages.e, &stages.cap, stages.n + 1, sizeof *stages.e) != 0)
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory registering stage '%s'", def->name);
     rp_stage_entry *e = &stages.e[stages.n++];
@@ -290,6 +341,7 @@ rp_plugin_rec *rp_registry_plugin_at(size_t i) { return i < plugins.n ? plugins.
 
 void rp_registry_remove_from(const char *file) {
     if (!file) return;
+    conflicts_drop(file);
     size_t w = 0;
     for (size_t i = 0; i < stages.n; i++)
         if (!(stages.e[i].file && strcmp(stages.e[i].file, file) == 0)) stages.e[w++] = stages.e[i];
@@ -309,6 +361,7 @@ void rp_registry_remove_from(const char *file) {
 void rp_registry_unload_plugins(void) {
     /* Entries first (they point into the plugins' static tables). */
     stages.n = 0;
+    conflicts_drop(NULL);
     for (int k = 0; k < RP_COMP_KIND_COUNT; k++) {
         size_t w = 0;
         for (size_t i = 0; i < comps[k].n; i++) {
@@ -322,6 +375,7 @@ void rp_registry_unload_plugins(void) {
     for (size_t i = 0; i < plugins.n; i++) {
         rp_plugin_rec *p = plugins.p[i];
         if (p->handle) dlclose(p->handle);
+        rp_schema_remove_origin(p->path);
         for (size_t j = 0; j < p->n_stage_names; j++) free(p->stage_names[j]);
         free(p->stage_names);
         free(p->path);

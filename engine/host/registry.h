@@ -28,6 +28,7 @@ typedef struct rp_plugin_rec {
     char **stage_names;   /* stages the descriptor declared (even when broken) */
     size_t n_stage_names;
     void *handle;         /* dlopen handle while loaded */
+    unsigned abi;         /* the descriptor's abi_version, 0 when it never got that far */
 } rp_plugin_rec;
 
 /* A registered stage. */
@@ -61,6 +62,20 @@ int rp_component_kind_parse(const char *s);
 /* Problems found while registering built-ins (duplicate names, found
  * before main() where nothing can report). NULL-terminated list, borrowed. */
 size_t rp_registry_builtin_problems(const char *const **msgs);
+
+/* ---- names defined twice ---- */
+/* A stage or component that a second plugin also defines: the first one
+ * registered (RUNPIPE_PLUGIN_PATH comes first) is kept, the second one
+ * skipped, and a pipeline that does not list the name under
+ * `plugins: {override: [...]}` is refused with both files named. */
+typedef struct rp_conflict {
+    char *what;           /* "stage", "loss", "transform", ... */
+    char *name;
+    char *kept;           /* file of the definition in use ("librunpipe.so" for built-ins) */
+    char *dropped;        /* file of the skipped one */
+} rp_conflict;
+size_t rp_registry_conflict_count(void);
+const rp_conflict *rp_registry_conflict_at(size_t i);
 
 /* ---- plugins ---- */
 /* Add a record (transferred strings are copied); returns its index. */

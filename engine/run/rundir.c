@@ -342,6 +342,8 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     int exit_code = 0;
     size_t n_done = 0, n_failed = 0, n_skipped = 0, n_notrun = 0;
     char **cell_status = calloc(cfg->n_cells ? cfg->n_cells : 1, sizeof *cell_status);
+    double cells_secs = 0;
+    size_t cells_ran = 0;
     for (size_t ci = rp_dist_first(&dist); ci < cfg->n_cells; ci = rp_dist_next(&dist, ci)) {
         const rp_cell *cell = &cfg->cells[ci];
         char *cdir = matrix ? join(root, cell->dirname) : rp_strdup(root);
@@ -403,10 +405,14 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
                                   .primary_rundir = pcdir,
                                   .primary_root = proot};
         rp_run_result r;
+        /* the progress lines show the cells still to run and their ETA */
+        rp_log_set_matrix(matrix ? cfg->n_cells - ci - 1 : 0, cells_ran ? cells_secs / cells_ran : -1);
         rp_plan_run(plans[ci], &xo, &r);
         free(pcdir);
         free(proot);
         double secs = rp_now() - t0;
+        cells_ran++;
+        cells_secs += secs;
         iso_now(end, sizeof end);
         /* metrics.json: whatever metrics exist, also after a failure. */
         char *mp = join(cdir, "metrics.json");

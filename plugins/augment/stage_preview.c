@@ -101,6 +101,7 @@ int aug_run_preview(rp_stage *st, rp_error *err) {
         snprintf(path, sizeof path, "%s/%s", dir, file);
         st1 = rp_image_write_png(path, cv.px, cv.w, cv.h, 3, err);
     }
+    if (!st1) st1 = rp_stage_figure(st, "Augmentation previews", ds->name, file, NULL, err);
     rp_canvas_free(&cv);
     if (st1) return st1;
     rp_info("augment.preview: %d samples of %s → %s", count, ds->name, path);

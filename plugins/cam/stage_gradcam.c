@@ -172,6 +172,11 @@ static int run_gradcam(rp_stage *st, rp_error *err) {
         snprintf(path, sizeof path, "%s/%s", dir, file);
         rc = rp_image_write_png(path, cv.px, cv.w, cv.h, 3, err);
     }
+    if (!rc)
+        rc = rp_stage_figure(st, "Grad-CAM", NULL, file,
+                             "image, heat map, overlay with the arg-max marked; true / predicted "
+                             "class",
+                             err);
     rp_canvas_free(&cv);
     int correct = 0;
     for (int k = 0; !rc && k < count; k++) correct += labels[k] == o.pred[k];

@@ -481,6 +481,9 @@ static int cv_stage_run(rp_stage *st, rp_error *err) {
         snprintf(path, sizeof path, "%s/rounds.svg", dir);
         rc = cv_write_rounds_svg(path, s.rounds, s.n_rounds, after, err);
         if (rc == RP_OK) rc = rp_metrics_add_file(s.mt, rel, err);
+        if (rc == RP_OK)
+            rc = rp_stage_figure(st, "Conversion", NULL, "rounds.svg",
+                                 "score after each donor", err);
     }
     for (size_t d = 0; rc == RP_OK && s.n_rounds <= 4 && d < s.n_rounds; d++) {
         const char *base = s.rounds[d].kind == CV_LAYERS ? "ranked" : "score_vs_k";
@@ -489,6 +492,9 @@ static int cv_stage_run(rp_stage *st, rp_error *err) {
         snprintf(path, sizeof path, "%s/%s", dir, strchr(rel, '/') + 1);
         rc = cv_write_svg(path, &s.units, &s.rounds[d], (size_t)p_int(p, "top"), err);
         if (rc == RP_OK) rc = rp_metrics_add_file(s.mt, rel, err);
+        if (rc == RP_OK)
+            rc = rp_stage_figure(st, "Conversion", NULL, strrchr(rel, '/') + 1,
+                                 s.n_rounds > 1 ? "one chart per donor" : NULL, err);
     }
     if (rc == RP_OK)
         rc = add_metrics(st, p, &s, target_score, target_correct, final_correct, final_score,

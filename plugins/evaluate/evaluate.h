@@ -114,7 +114,18 @@ typedef struct ev_opts {
     int workers;
     ev_extra *extra;      /* borrowed: metric components to update, may be NULL */
     size_t n_extra;
+    int keep_logits;      /* classification: keep every sample's scores (predictions CSV,
+                             logits file) */
+    int n_wrong;          /* classification: remember the n_wrong most confident errors */
 } ev_opts;
+
+#define EV_MAX_WRONG 64
+/* One misclassified sample. */
+typedef struct ev_wrong {
+    double conf;          /* softmax probability of the predicted class */
+    uint64_t index;
+    int32_t truth, pred;
+} ev_wrong;
 
 /* What one pass accumulates. */
 typedef struct ev_pass {
@@ -123,7 +134,34 @@ typedef struct ev_pass {
     double loss_sum, loss_n; /* mean loss = loss_sum / loss_n */
     int64_t hits[EV_MAX_K];
     int64_t samples, ignored; /* samples seen; mask pixels outside [0, c) */
+    float *logits;        /* owned (keep_logits): [kept, c] in dataset order */
+    int32_t *labels;      /* owned (keep_logits): [kept] */
+    uint64_t *index;      /* owned (keep_logits): [kept] sample indices */
+    size_t kept, cap;
+    ev_wrong wrong[EV_MAX_WRONG]; /* most confident errors, most confident first */
+    int n_wrong;
 } ev_pass;
+
+/* ---- per-sample outputs (predictions.c) ------------------------------------------ */
+/* Keep one batch's scores y [n, c] (keep_logits) and update the list of the
+ * most confident errors (n_wrong). */
+int ev_keep_batch(ev_pass *p, const rp_tensor *y, const rp_batch *b, const ev_opts *o,
+                  rp_error *err);
+/* Free what ev_keep_batch kept (and p->conf). */
+void ev_pass_release(ev_pass *p);
+/* predictions.<set>.csv: index, true and predicted class (id and name),
+ * correct, then the top-k classes with their softmax probabilities. */
+int ev_write_predictions(const char *path, const ev_pass *p, const rp_dataset *ds, int topk,
+                         rp_error *err);
+/* logits.<set>.safetensors: "logits" [N, C] float32, "labels" [N] and
+ * "index" [N] (float32, exact below 2^24), metadata "classes" (names,
+ * newline-separated) and "set". */
+int ev_write_logits(const char *path, const ev_pass *p, const rp_dataset *ds, const char *set,
+                    rp_error *err);
+/* The errors as PNGs <dir>/misclassified/<set>/<rank>.png, each listed as a
+ * report figure. */
+int ev_write_misclassified(rp_stage *st, const ev_pass *p, const rp_dataset *ds, const char *set,
+                           rp_error *err);
 
 /* Run `m` (eval mode, in order) over `ds` and accumulate. `loss` (may be
  * NULL = softmax cross-entropy) gives the loss. The metric components of

@@ -78,6 +78,10 @@ static int accumulate(ev_pass *p, const rp_tensor *y, const rp_batch *b, const r
             }
         }
         p->samples += b->n;
+        if (o->keep_logits || o->n_wrong) {
+            int rc = ev_keep_batch(p, y, b, o, err);
+            if (rc != RP_OK) return rc;
+        }
         for (size_t e = 0; e < o->n_extra; e++) {
             int rc = o->extra[e].ops->update(o->extra[e].state, y, b->labels, err);
             if (rc != RP_OK) return rc;
@@ -182,6 +186,7 @@ int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev
         if (rc == RP_OK) rc = check_output(y, ds, b, p->c, p->seg, err);
         if (rc == RP_OK) rc = accumulate(p, y, b, loss, o, ds, err);
         if (rc != RP_OK) break;
+        rp_progress_items(pg, (uint64_t)b->n, "img");
         rp_progress_step(pg, 1, NULL);
     }
     rp_progress_end(pg);
@@ -190,8 +195,7 @@ int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev
         rc = rp_error_set(err, RP_ERR_INVALID, "'%s' has no samples to evaluate", ds->name);
     if (rc != RP_OK) {
         ev_extra_release(o->extra, o->n_extra, 0);
-        free(p->conf);
-        p->conf = NULL;
+        ev_pass_release(p);
     }
     return rc;
 }
@@ -375,6 +379,31 @@ static int write_files(rp_stage *st, rp_metrics *mt, rp_error *err) {
     return rc;
 }
 
+/* predictions.<set>.csv, logits.<set>.safetensors (when asked for) and the
+ * most confidently misclassified samples (report figures) of one set. */
+static int per_sample_files(rp_stage *st, const rp_node *params, rp_metrics *mt,
+                            const ev_pass *p, const rp_dataset *ds, const char *set,
+                            rp_error *err) {
+    const char *dir = NULL;
+    int rc = rp_stage_dir(st, &dir, err);
+    char path[1400], rel[600];
+    if (rc == RP_OK && rp_param_bool(params, "predictions")) {
+        snprintf(path, sizeof path, "%s/predictions.%s.csv", dir, set);
+        rc = ev_write_predictions(path, p, ds, (int)rp_param_int(params, "predictions_top_k"),
+                                  err);
+        snprintf(rel, sizeof rel, "%s/predictions.%s.csv", rp_stage_id(st), set);
+        if (rc == RP_OK) rc = rp_metrics_add_file(mt, rel, err);
+    }
+    if (rc == RP_OK && rp_param_bool(params, "logits")) {
+        snprintf(path, sizeof path, "%s/logits.%s.safetensors", dir, set);
+        rc = ev_write_logits(path, p, ds, set, err);
+        snprintf(rel, sizeof rel, "%s/logits.%s.safetensors", rp_stage_id(st), set);
+        if (rc == RP_OK) rc = rp_metrics_add_file(mt, rel, err);
+    }
+    if (rc == RP_OK) rc = ev_write_misclassified(st, p, ds, set, err);
+    return rc;
+}
+
 int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
     const rp_node *params = rp_stage_params(st);
     rp_model *model = rp_stage_input(st, "model");
@@ -403,6 +432,8 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
         o.k[o.nk++] = (int)k;
     }
     int want_aa = rp_param_bool(params, "aa") || baseline;
+    o.keep_logits = rp_param_bool(params, "predictions") || rp_param_bool(params, "logits");
+    o.n_wrong = (int)rp_param_int(params, "misclassified");
     int prc = parse_extra(params, &o.extra, &o.n_extra, err);
     if (prc != RP_OK) return prc;
 
@@ -422,7 +453,8 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
         if (rc == RP_OK) {
             rc = record(mt, names[i], &p, &o, ds, &acc[i], err);
             ev_extra_release(o.extra, o.n_extra, 0);
-            free(p.conf);
+            if (rc == RP_OK && !p.seg) rc = per_sample_files(st, params, mt, &p, ds, names[i], err);
+            ev_pass_release(&p);
             if (rc == RP_OK) {
                 char key[160];
                 snprintf(key, sizeof key, "%s.accuracy", names[i]);
@@ -447,6 +479,8 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
             ev_opts ob = o; /* the baseline gets accuracy only */
             ob.extra = NULL;
             ob.n_extra = 0;
+            ob.keep_logits = 0;
+            ob.n_wrong = 0;
             for (size_t i = 0; rc == RP_OK && i < n; i++) {
                 const rp_dataset *ds = rp_stage_input_at(st, "data", i);
                 char label[160];
@@ -461,7 +495,7 @@ int rp_evaluate_stage_run(rp_stage *st, rp_error *err) {
                                                        its accuracy is kept */
                 if (!tmp) rc = rp_error_set(err, RP_ERR_NOMEM, "evaluate: out of memory");
                 if (rc == RP_OK) rc = record(tmp, names[i], &p, &ob, ds, &bacc[i], err);
-                free(p.conf);
+                ev_pass_release(&p);
                 if (rc == RP_OK) rc = setf(mt, err, bacc[i], "baseline.%s.%s", names[i], "accuracy");
                 rp_metrics_free(tmp);
             }

@@ -26,6 +26,8 @@ typedef struct rp_series {
     const double *x, *y;  /* n points; NaN y = gap */
     size_t n;
     int dashed;
+    int faint;            /* thin, translucent, no dots, not in the legend (raw
+                             per-step values behind their smoothed line) */
 } rp_series;
 
 /* "Nice" axis ticks covering [lo, hi] (Heckbert's 1-2-5 steps): fills up to
@@ -35,9 +37,17 @@ int rp_nice_ticks(double lo, double hi, int target, double *ticks, int max);
 /* A line chart with axes, ticks, grid, axis labels and a legend. */
 void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, const char *ylabel,
                        const rp_series *s, size_t ns, int width, int height);
+/* The same with a dashed vertical line at x = mark_x (NaN: none) labelled
+ * mark_label (may be NULL), e.g. the best epoch. */
+void rp_svg_line_chart_mark(rp_strbuf *b, const char *title, const char *xlabel,
+                            const char *ylabel, const rp_series *s, size_t ns, int width,
+                            int height, double mark_x, const char *mark_label);
 /* A confusion-matrix heat map: rows = true class, columns = predicted,
  * class names on both axes, counts in cells, colour scale with legend. */
 void rp_svg_heatmap(rp_strbuf *b, const char *title, const rp_table *t);
+/* percent = 1: values are fractions (row-normalised), printed as % on a
+ * fixed 0-100 % scale. */
+void rp_svg_heatmap_fmt(rp_strbuf *b, const char *title, const rp_table *t, int percent);
 
 /* ---- images (images.c) ------------------------------------------------------------ */
 /* PNG of an [C, H, W] float image (C = 1 or 3; values in [0, 1], or min-max
@@ -90,6 +100,39 @@ int rp_report_json(char **out, const rp_report_input *in, size_t n, rp_error *er
 extern const char *const rp_report_css;
 /* 1 for the scalars shown first (accuracies, AA, DAA, Dice/IoU means). */
 int rp_report_headline(const char *name);
+
+/* ---- readable final metrics (metric_tables.c) ------------------------------------ */
+/* A value by its metric's kind: fractions (accuracy, F1, IoU, ...) as "89.31 %",
+ * DAA as "+4.36 %p", others as rp_put_num; NaN as a dash. */
+void rp_report_put_metric(rp_strbuf *b, const char *name, double v);
+/* The stage `id` in the resolved pipeline (borrowed; NULL when absent) and
+ * the source wired to its input `port` ("fmnist.test"), NULL when none. */
+const rp_node *rp_report_stage_node(const rp_node *pipeline, const char *id);
+const char *rp_report_stage_input(const rp_node *pipeline, const char *id, const char *port);
+/* One block per input: evaluate's sets side by side (rows = metric), train's
+ * best epoch / early stop in words, the other scalars as rows. `pipeline`
+ * (the resolved pipeline, may be NULL) names monitors and wired sets. */
+void rp_report_metric_tables(rp_strbuf *b, const rp_report_input *in, size_t n,
+                             const rp_node *pipeline);
+
+/* ---- stage figures (figures.c) ------------------------------------------------ */
+typedef struct rp_report_fig {
+    char *section, *title, *caption, *stage; /* owned */
+    char *path;           /* owned: absolute or run-relative file path */
+} rp_report_fig;
+typedef struct rp_report_figs {
+    rp_report_fig *v;     /* owned */
+    size_t n, cap;
+} rp_report_figs;
+/* Read every stage's figures.json (pipeline order; foreach instances in name
+ * order). */
+int rp_report_figs_collect(rp_report_figs *fs, const char *rundir, const rp_node *pipeline,
+                           rp_error *err);
+void rp_report_figs_release(rp_report_figs *fs);
+/* 1 when rundir/rel is one of the figures (shown there, not again as a file). */
+int rp_report_figs_has(const rp_report_figs *fs, const char *rundir, const char *rel);
+/* Sections with inlined pictures, grouped by section and title. */
+void rp_report_figs_html(rp_strbuf *b, const rp_report_figs *fs);
 
 /* ---- matrix summary (summary.c) -------------------------------------------------- */
 /* When opts->rundir is one cell of a matrix (its pipeline.resolved.yaml has a

@@ -66,8 +66,6 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
         return rp_error_at(err, rp_node_at(pal, (size_t)bad), RP_ERR_INVALID,
                            "report: 'palette': expected \"#RRGGBB\"");
     }
-    if (o.model && o.data && o.data->task != RP_TASK_SEGMENT)
-        rp_info("report: '%s' has no masks: no predicted masks shown", o.data->name);
     o.seed = rp_stage_seed(st);
     char *pname = NULL;
     o.title = rp_param_has(params, "title") ? rp_param_str(params, "title") : NULL;
@@ -90,8 +88,9 @@ static const struct rp_port report_inputs[] = {
      "metrics to include: train's history (learning curves), evaluate's tables, ..."},
     {"data", RP_ART_DATASET, RP_PORT_OPTIONAL, "dataset to show sample images from"},
     {"model", RP_ART_MODEL, RP_PORT_OPTIONAL,
-     "segmentation model: predicted masks next to the true ones for `predictions` samples of "
-     "`data`"},
+     "the trained model: each sample of a classification `data` is captioned with its "
+     "prediction; for segmentation, predicted masks next to the true ones for `predictions` "
+     "samples"},
 };
 static const struct rp_stage_def report_stage = {"report",
      "write report.html (learning curves, confusion matrices, classification reports, sample "

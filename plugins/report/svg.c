@@ -46,6 +46,12 @@ static int all_integers(const rp_series *s, size_t ns) {
 
 void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, const char *ylabel,
                        const rp_series *s, size_t ns, int width, int height) {
+    rp_svg_line_chart_mark(b, title, xlabel, ylabel, s, ns, width, height, NAN, NULL);
+}
+
+void rp_svg_line_chart_mark(rp_strbuf *b, const char *title, const char *xlabel,
+                            const char *ylabel, const rp_series *s, size_t ns, int width,
+                            int height, double mark_x, const char *mark_label) {
     const int R = 16, T = 52, B = 50;
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (size_t i = 0; i < ns; i++)
@@ -145,6 +151,22 @@ void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, cons
         T + ph / 2);
     rp_put_html(b, ylabel);
     rp_strbuf_puts(b, "</text>\n");
+    /* the marked x (best epoch): a dashed vertical line with its label */
+    if (isfinite(mark_x) && mark_x >= xlo && mark_x <= xhi) {
+        rp_strbuf_printf(b,
+                         "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#d62728\" "
+                         "stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\n",
+                         PX(mark_x), PX(mark_x), T, T + ph);
+        if (mark_label) {
+            int right = PX(mark_x) > L + pw - 90;
+            rp_strbuf_printf(b,
+                             "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" fill=\"#d62728\" "
+                             "style=\"font-size:11px\">",
+                             PX(mark_x) + (right ? -4 : 4), T + 12, right ? "end" : "start");
+            rp_put_html(b, mark_label);
+            rp_strbuf_puts(b, "</text>\n");
+        }
+    }
     /* series */
     for (size_t i = 0; i < ns; i++) {
         int open = 0;
@@ -152,8 +174,10 @@ void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, cons
             int ok = isfinite(s[i].x[j]) && isfinite(s[i].y[j]);
             if (ok && !open) {
                 rp_strbuf_printf(
-                    b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
-                    s[i].color, s[i].dashed ? " stroke-dasharray=\"6 4\"" : "");
+                    b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s%s points=\"",
+                    s[i].color, s[i].faint ? "1" : "2",
+                    s[i].dashed ? " stroke-dasharray=\"6 4\"" : "",
+                    s[i].faint ? " stroke-opacity=\"0.3\"" : "");
                 open = 1;
             }
             if (ok) rp_strbuf_printf(b, "%.1f,%.1f ", PX(s[i].x[j]), PY(s[i].y[j]));
@@ -163,7 +187,12 @@ void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, cons
             }
         }
         if (open) rp_strbuf_puts(b, "\"/>\n");
+        /* dots mark the measured points of short series (per-epoch values);
+           dense per-step series are lines only */
+        int per_epoch = 1; /* integer x: measured per epoch */
         for (size_t j = 0; j < s[i].n; j++)
+            if (isfinite(s[i].x[j]) && s[i].x[j] != floor(s[i].x[j])) per_epoch = 0;
+        for (size_t j = 0; j < s[i].n && s[i].n <= 60 && per_epoch && !s[i].faint; j++)
             if (isfinite(s[i].x[j]) && isfinite(s[i].y[j]))
                 rp_strbuf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
                                  PX(s[i].x[j]), PY(s[i].y[j]), s[i].color);
@@ -175,7 +204,7 @@ void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, cons
     for (size_t i = 0; i < ns; i++) {
         int any = 0;
         for (size_t j = 0; j < s[i].n && !any; j++) any = isfinite(s[i].x[j]) && isfinite(s[i].y[j]);
-        if (!any) continue;
+        if (!any || s[i].faint) continue;
         int yy = 38;
         rp_strbuf_printf(b,
                          "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" "
@@ -228,12 +257,19 @@ static void short_name(rp_strbuf *b, const char *s, size_t max) {
 }
 
 void rp_svg_heatmap(rp_strbuf *b, const char *title, const rp_table *t) {
+    rp_svg_heatmap_fmt(b, title, t, 0);
+}
+
+/* percent: values are fractions in [0, 1], shown as whole percentages on a
+ * fixed 0-100 % colour scale (the row-normalised confusion matrix). */
+void rp_svg_heatmap_fmt(rp_strbuf *b, const char *title, const rp_table *t, int percent) {
     static int ids;
     int id = ++ids;
     size_t c = t->rows < t->cols ? t->rows : t->cols;
     if (c == 0) return;
-    int cell = (int)(400 / c);
-    cell = cell > 48 ? 48 : cell < 12 ? 12 : cell;
+    /* two matrices (counts, row-normalised) side by side in a 1,240 px page */
+    int cell = (int)(330 / c);
+    cell = cell > 44 ? 44 : cell < 12 ? 12 : cell;
     size_t maxlen = 0;
     for (size_t i = 0; i < c; i++) {
         size_t l = t->row_names ? strlen(t->row_names[i]) : 3;
@@ -246,6 +282,7 @@ void rp_svg_heatmap(rp_strbuf *b, const char *title, const rp_table *t) {
     double vmax = 0;
     for (size_t i = 0; i < c * t->cols; i++)
         if (isfinite(t->values[i]) && t->values[i] > vmax) vmax = t->values[i];
+    if (percent) vmax = 1;
     int fs = cell >= 40 ? 13 : cell >= 28 ? 11 : 9;
     rp_strbuf_printf(b,
                      "<svg class=\"heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
@@ -308,7 +345,8 @@ void rp_svg_heatmap(rp_strbuf *b, const char *title, const rp_table *t) {
                     "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" "
                     "dominant-baseline=\"central\" fill=\"%s\" style=\"font-size:%dpx\">",
                     x + cell / 2, y + cell / 2, f > 0.55 ? "#fff" : "#222", fs);
-                rp_put_num(b, v);
+                if (percent) rp_strbuf_printf(b, "%.0f", 100 * v);
+                else rp_put_num(b, v);
                 rp_strbuf_puts(b, "</text>\n");
             }
         }
@@ -327,7 +365,8 @@ void rp_svg_heatmap(rp_strbuf *b, const char *title, const rp_table *t) {
                      "fill=\"url(#hm%d)\" stroke=\"#999\"/>\n",
                      sx, sy, sh, id);
     rp_strbuf_printf(b, "<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">", sx + 18, sy + 4);
-    rp_put_num(b, vmax);
+    if (percent) rp_strbuf_puts(b, "100 %");
+    else rp_put_num(b, vmax);
     rp_strbuf_printf(b, "</text>\n<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">0</text>\n",
                      sx + 18, sy + sh - 4);
     rp_strbuf_puts(b, "</svg>\n");

@@ -47,7 +47,15 @@ const char *const rp_report_css =
     "pre{background:#f6f8fa;border:1px solid #e1e4e8;border-radius:6px;padding:12px;"
     "overflow:auto;font-size:12px;max-height:520px}"
     ".muted{color:#7a8496}details summary{cursor:pointer;color:#1d4f91}"
-    "footer{color:#7a8496;font-size:12px;text-align:center}";
+    "footer{color:#7a8496;font-size:12px;text-align:center}"
+    "p.summary{max-width:560px;margin:4px 0 10px}"
+    ".mblock{min-width:280px}table.sets td:first-child{white-space:normal}"
+    "figcaption.wrong{color:#b3261e;font-weight:600}"
+    ".grid-img figcaption{white-space:normal;line-height:1.25}"
+    ".grid-img.fig{grid-template-columns:repeat(auto-fill,minmax(110px,1fr))}"
+    ".onefig img,.onefig svg{max-width:100%;height:auto;image-rendering:auto;background:#fff;"
+    "border:0}.onefig figure{text-align:left}"
+    ".figgroup{margin:0 0 14px}";
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -96,7 +104,7 @@ int rp_report_headline(const char *name) {
            ends_with(name, ".mean_iou");
 }
 
-static void cards(rp_strbuf *b, const rp_report_input *in, size_t n) {
+static void cards(rp_strbuf *b, const rp_report_input *in, size_t n, const rp_node *pipeline) {
     int shown = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < in[i].m->n && shown < 10; k++) {
@@ -105,19 +113,45 @@ static void cards(rp_strbuf *b, const rp_report_input *in, size_t n) {
             if (!shown++) rp_strbuf_puts(b, "<div class=\"cards\">\n");
             double v = in[i].m->values[k];
             rp_strbuf_puts(b, "<div class=\"card\"><div class=\"v\">");
-            if (strcmp(nm, "DAA") == 0) rp_strbuf_printf(b, "%+.2f %%p", v);
-            else if (isfinite(v) && v >= 0 && v <= 1) rp_strbuf_printf(b, "%.2f %%", 100 * v);
-            else rp_put_num(b, v);
+            rp_report_put_metric(b, nm, v);
             rp_strbuf_puts(b, "</div><div class=\"k\">");
             rp_put_html(b, in[i].source);
             rp_strbuf_puts(b, " \xC2\xB7 ");
-            rp_put_html(b, nm);
+            /* train's validation accuracy by the set that validated it */
+            const char *val = !strcmp(nm, "val_acc")
+                                  ? rp_report_stage_input(pipeline, in[i].source, "val")
+                                  : NULL;
+            if (val) {
+                rp_strbuf_puts(b, "validation accuracy on ");
+                rp_put_html(b, val);
+            } else if (strcmp(nm, "AA") == 0) {
+                rp_strbuf_puts(b, "AA (mean accuracy over the sets)");
+            } else {
+                for (const char *c = nm; *c; c++) /* "clean.accuracy" → "clean accuracy" */
+                    rp_strbuf_add(b, (*c == '.' || *c == '_') ? " " : c, 1);
+            }
             rp_strbuf_puts(b, "</div></div>\n");
         }
     if (shown) rp_strbuf_puts(b, "</div>\n");
 }
 
-static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
+/* Exponential moving average with bias correction (TensorBoard's smoothing,
+ * Adam's debiasing): s_t = w s_(t-1) + (1 - w) y_t, shown as s_t / (1 - w^t). */
+static void smooth(const double *y, double *out, size_t n, double w) {
+    double s = 0, wt = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(y[i])) {
+            out[i] = NAN;
+            continue;
+        }
+        s = w * s + (1 - w) * y[i];
+        wt *= w;
+        out[i] = s / (1 - wt);
+    }
+}
+
+static void curves(rp_strbuf *b, const char *source, const rp_table *h, const rp_metrics *m,
+                   const rp_node *pipeline) {
     int ce = col_index(h, "epoch");
     if (ce < 0 || h->rows == 0) return;
     enum { NC = 9 };
@@ -138,34 +172,80 @@ static void curves(rp_strbuf *b, const char *source, const rp_table *h) {
             cols[k][i] = idx[k] >= 0 ? h->values[i * h->cols + (size_t)idx[k]] : NAN;
     }
     for (size_t i = 0; i < h->rows; i++) x[i] = h->values[i * h->cols + (size_t)ce];
+    /* per-step loss and lr (train's "steps" table): epochs as fractions */
+    const rp_table *st = rp_metrics_table(m, "steps");
+    int se = st ? col_index(st, "epoch") : -1, sl = st ? col_index(st, "loss") : -1,
+        sr = st ? col_index(st, "lr") : -1;
+    size_t ns = (st && se >= 0 && sl >= 0) ? st->rows : 0;
+    double *sx = ns ? malloc(sizeof(double) * ns * 4) : NULL;
+    if (ns && !sx) {
+        free(x);
+        b->oom = 1;
+        return;
+    }
+    double *sy = sx + ns, *ss = sx + 2 * ns, *slr = sx + 3 * ns;
+    for (size_t i = 0; i < ns; i++) {
+        sx[i] = st->values[i * st->cols + (size_t)se];
+        sy[i] = st->values[i * st->cols + (size_t)sl];
+        slr[i] = sr >= 0 ? st->values[i * st->cols + (size_t)sr] : NAN;
+    }
+    /* heavier smoothing for longer curves: ~ a window of n/30 points */
+    double w = ns > 30 ? 1.0 - 30.0 / (double)ns : 0.0;
+    if (w > 0.98) w = 0.98;
+    if (ns) smooth(sy, ss, ns, w);
+    /* the best epoch (train's monitor) */
+    double best = NAN;
+    char mark[96] = "";
+    for (size_t k = 0; k < m->n; k++)
+        if (!strcmp(m->names[k], "best_epoch") && m->values[k] > 0) best = m->values[k];
+    if (isfinite(best)) {
+        const char *mon = rp_node_str(
+            rp_node_get(rp_node_get(rp_report_stage_node(pipeline, source), "with"), "monitor"));
+        snprintf(mark, sizeof mark, "best epoch %.0f%s%s%s", best, mon ? " (" : "",
+                 mon ? mon : "", mon ? ")" : "");
+    }
     char title[256];
     rp_strbuf_puts(b, "<div class=\"charts\">\n");
-    rp_series loss[2] = {{"train", "#1f77b4", x, cols[0], idx[0] >= 0 ? h->rows : 0, 0},
-                         {"validation", "#ff7f0e", x, cols[1], idx[1] >= 0 ? h->rows : 0, 0}};
+    rp_series loss[4] = {
+        {"train (per step)", "#1f77b4", sx, sy, ns, 0, 1},
+        {ns ? "train (smoothed)" : "train", "#1f77b4", ns ? sx : x, ns ? ss : cols[0],
+         ns ? ns : (idx[0] >= 0 ? h->rows : 0), 0, 0},
+        {"train (epoch mean)", "#1f77b4", x, cols[0], ns && idx[0] >= 0 ? h->rows : 0, 1, 0},
+        {"validation", "#ff7f0e", x, cols[1], idx[1] >= 0 ? h->rows : 0, 0, 0}};
     snprintf(title, sizeof title, "%s: loss", source);
-    rp_svg_line_chart(b, title, "epoch", "loss", loss, 2, 540, 340);
-    rp_series acc[2] = {{"train", "#1f77b4", x, cols[2], idx[2] >= 0 ? h->rows : 0, 0},
-                        {"validation", "#ff7f0e", x, cols[3], idx[3] >= 0 ? h->rows : 0, 0}};
+    rp_svg_line_chart_mark(b, title, "epoch", "loss", loss, 4, 540, 340, best, mark);
+    rp_series acc[2] = {{"train", "#1f77b4", x, cols[2], idx[2] >= 0 ? h->rows : 0, 0, 0},
+                        {"validation", "#ff7f0e", x, cols[3], idx[3] >= 0 ? h->rows : 0, 0, 0}};
     int seg = idx[5] >= 0;
     snprintf(title, sizeof title, seg ? "%s: pixel accuracy" : "%s: accuracy", source);
-    rp_svg_line_chart(b, title, "epoch", "accuracy", acc, 2, 540, 340);
-    if (seg) {
-        rp_series ov[4] = {{"train IoU", "#1f77b4", x, cols[5], h->rows, 1},
-                           {"train Dice", "#1f77b4", x, cols[6], h->rows, 0},
-                           {"validation IoU", "#ff7f0e", x, cols[7], idx[7] >= 0 ? h->rows : 0, 1},
-                           {"validation Dice", "#ff7f0e", x, cols[8], idx[8] >= 0 ? h->rows : 0, 0}};
+    /* per-epoch-only curves of a 1-epoch run would be lone dots: the values
+       are in the metrics table above */
+    if (h->rows > 1)
+        rp_svg_line_chart_mark(b, title, "epoch", "accuracy", acc, 2, 540, 340, best, mark);
+    if (seg && h->rows > 1) {
+        rp_series ov[4] = {
+            {"train IoU", "#1f77b4", x, cols[5], h->rows, 1, 0},
+            {"train Dice", "#1f77b4", x, cols[6], h->rows, 0, 0},
+            {"validation IoU", "#ff7f0e", x, cols[7], idx[7] >= 0 ? h->rows : 0, 1, 0},
+            {"validation Dice", "#ff7f0e", x, cols[8], idx[8] >= 0 ? h->rows : 0, 0, 0}};
         snprintf(title, sizeof title, "%s: mean IoU and Dice", source);
-        rp_svg_line_chart(b, title, "epoch", "mean over classes", ov, 4, 540, 340);
+        rp_svg_line_chart_mark(b, title, "epoch", "mean over classes", ov, 4, 540, 340, best,
+                               mark);
     }
-    int lr_varies = 0;
-    for (size_t i = 1; idx[4] >= 0 && i < h->rows; i++)
-        if (cols[4][i] != cols[4][0]) lr_varies = 1;
-    if (lr_varies) {
-        rp_series lr[1] = {{"learning rate", "#2ca02c", x, cols[4], h->rows, 0}};
+    /* the learning rate: per step when recorded (warm-up, per-batch
+       schedules), else per epoch; a constant lr is a line too */
+    rp_series lr[1] = {{"learning rate", "#2ca02c", ns && sr >= 0 ? sx : x,
+                        ns && sr >= 0 ? slr : cols[4],
+                        ns && sr >= 0 ? ns : (idx[4] >= 0 ? h->rows : 0), 0, 0}};
+    if (lr[0].n) {
         snprintf(title, sizeof title, "%s: learning rate", source);
-        rp_svg_line_chart(b, title, "epoch", "lr", lr, 1, 540, 260);
+        rp_svg_line_chart_mark(b, title, "epoch", "lr", lr, 1, 540, 260, best, NULL);
     }
     rp_strbuf_puts(b, "</div>\n");
+    if (h->rows == 1)
+        rp_strbuf_puts(b, "<p class=\"muted\">One epoch: accuracy (and the other per-epoch "
+                          "values) are in the metrics table; the loss above is per step.</p>\n");
+    free(sx);
     free(x);
 }
 
@@ -191,8 +271,45 @@ static rp_tensor *shrink(const rp_tensor *img, int max) {
     return o;
 }
 
+static void class_name(rp_strbuf *b, const rp_dataset *ds, int32_t label, uint64_t idx) {
+    if (label >= 0 && label < ds->num_classes && ds->class_names)
+        rp_put_html(b, ds->class_names[label]);
+    else if (label >= 0)
+        rp_strbuf_printf(b, "class %d", (int)label);
+    else
+        rp_strbuf_printf(b, "#%llu", (unsigned long long)idx);
+}
+
+/* The model's class for one sample (an eval forward of [1, C, H, W]) and its
+ * softmax probability. */
+static int predict_one(rp_model *m, const rp_sample *s, int *pred, double *prob, rp_error *err) {
+    rp_tensor x = s->img; /* [1, C, H, W] view of the sample */
+    x.owns = 0;
+    x.ndim = 4;
+    x.shape[0] = 1;
+    for (int d = 0; d < 3; d++) x.shape[d + 1] = s->img.shape[d];
+    const rp_tensor *y = NULL; /* [1, K] */
+    int rc = rp_model_forward(m, &x, &y, err);
+    if (rc != RP_OK) return rc;
+    if (y->ndim != 2 || y->shape[0] != 1) {
+        char sh[96];
+        return rp_error_set(err, RP_ERR_INVALID, "the model gives %s, not class scores [1, K]",
+                            rp_shape_str(y->ndim, y->shape, sh, sizeof sh));
+    }
+    int64_t k = y->shape[1], best = 0;
+    for (int64_t c = 1; c < k; c++)
+        if (y->data[c] > y->data[best]) best = c;
+    double z = 0;
+    for (int64_t c = 0; c < k; c++) z += exp((double)y->data[c] - (double)y->data[best]);
+    *pred = (int)best;
+    *prob = 1.0 / z;
+    return RP_OK;
+}
+
 static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
     const rp_dataset *ds = o->data;
+    int classify = o->model && ds->task == RP_TASK_CLASSIFY;
+    if (classify) rp_model_set_training(o->model, 0);
     uint64_t n = (uint64_t)o->samples < ds->size ? (uint64_t)o->samples : ds->size;
     rp_sample s;
     rp_sample_init(&s);
@@ -200,8 +317,11 @@ static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
     int rc = RP_OK;
     rp_strbuf_puts(b, "<p class=\"muted\">");
     rp_put_html(b, ds->name);
-    rp_strbuf_printf(b, ": %llu of %llu samples, evenly spaced.</p>\n<div class=\"grid-img\">\n",
-                     (unsigned long long)n, (unsigned long long)ds->size);
+    rp_strbuf_printf(b, ": %llu of %llu samples, evenly spaced%s.</p>\n<div class=\"grid-img\">\n",
+                     (unsigned long long)n, (unsigned long long)ds->size,
+                     classify ? "; true class, then the model's prediction (\xE2\x9C\x93 right, "
+                                "\xE2\x86\x92 wrong) and its probability"
+                              : "");
     for (uint64_t i = 0; i < n && rc == RP_OK; i++) {
         uint64_t idx = i * ds->size / n;
         rc = rp_dataset_get(ds, idx, &draw, &s, err);
@@ -227,13 +347,23 @@ static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
             rp_strbuf_puts(b, "\">");
         }
         rp_tensor_free(small);
-        rp_strbuf_puts(b, "<figcaption>");
-        if (s.label >= 0 && s.label < ds->num_classes && ds->class_names)
-            rp_put_html(b, ds->class_names[s.label]);
-        else if (s.label >= 0)
-            rp_strbuf_printf(b, "class %d", (int)s.label);
-        else
-            rp_strbuf_printf(b, "#%llu", (unsigned long long)idx);
+        /* with a model: its prediction and probability under the true label */
+        int pred = -1;
+        double prob = NAN;
+        if (rc == RP_OK && classify) rc = predict_one(o->model, &s, &pred, &prob, err);
+        if (rc != RP_OK) {
+            rp_error_prefix(err, "report: predicting sample %llu of '%s': ",
+                            (unsigned long long)idx, ds->name);
+            break;
+        }
+        rp_strbuf_puts(b, pred >= 0 && pred != s.label ? "<figcaption class=\"wrong\">"
+                                                       : "<figcaption>");
+        class_name(b, ds, s.label, idx);
+        if (pred >= 0) {
+            rp_strbuf_puts(b, pred == s.label ? "<br>\xE2\x9C\x93 " : "<br>\xE2\x86\x92 ");
+            class_name(b, ds, pred, idx);
+            rp_strbuf_printf(b, " %.0f%%", 100 * prob);
+        }
         rp_strbuf_puts(b, "</figcaption></figure>\n");
     }
     rp_strbuf_puts(b, "</div>\n");
@@ -353,11 +483,57 @@ static void inline_svg(rp_strbuf *b, const char *rundir, const char *rel) {
     free(text);
 }
 
+/* Row-normalised copy of a confusion table: each row divided by its sum
+ * (recall per true class); rows without samples stay 0. NULL on OOM. */
+static rp_table *row_normalised(const rp_table *t) {
+    rp_table *r = calloc(1, sizeof *r);
+    size_t cells = t->rows * t->cols;
+    double *v = calloc(cells ? cells : 1, sizeof *v);
+    if (!r || !v) {
+        free(r);
+        free(v);
+        return NULL;
+    }
+    *r = *t;
+    r->values = v;
+    for (size_t i = 0; i < t->rows; i++) {
+        double sum = 0;
+        for (size_t j = 0; j < t->cols; j++)
+            if (isfinite(t->values[i * t->cols + j])) sum += t->values[i * t->cols + j];
+        for (size_t j = 0; j < t->cols; j++)
+            v[i * t->cols + j] = sum > 0 ? t->values[i * t->cols + j] / sum : 0;
+    }
+    return r;
+}
+
+static int rp_report_html_body(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in,
+                               size_t n, const rp_node *pipeline, const rp_report_figs *figs,
+                               rp_error *err);
+
 int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in, size_t n,
                    rp_error *err) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/pipeline.resolved.yaml", o->rundir);
+    rp_node *pipeline = NULL;
+    rp_error e;
+    rp_error_clear(&e);
+    if (rp_node_parse_file(path, &pipeline, &e) != RP_OK) pipeline = NULL;
+    rp_report_figs figs;
+    int rc = rp_report_figs_collect(&figs, o->rundir, pipeline, err);
+    if (rc == RP_OK) rc = rp_report_html_body(b, o, in, n, pipeline, &figs, err);
+    rp_report_figs_release(&figs);
+    rp_node_free(pipeline);
+    return rc;
+}
+
+static int rp_report_html_body(rp_strbuf *b, const rp_report_opts *o, const rp_report_input *in,
+                               size_t n, const rp_node *pipeline, const rp_report_figs *figs,
+                               rp_error *err) {
     int has_hist = 0, has_eval = 0, has_other = 0, has_files = 0, has_svg = 0;
     for (size_t i = 0; i < n; i++) {
-        for (size_t f = 0; f < in[i].m->n_files; f++) has_svg |= is_svg(in[i].m->files[f]);
+        for (size_t f = 0; f < in[i].m->n_files; f++)
+            has_svg |= is_svg(in[i].m->files[f]) &&
+                       !rp_report_figs_has(figs, o->rundir, in[i].m->files[f]);
         for (size_t t = 0; t < in[i].m->n_tables; t++) {
             const char *tn = in[i].m->tables[t].name;
             if (strcmp(tn, "history") == 0) has_hist = 1;
@@ -387,6 +563,7 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
     if (has_hist) rp_strbuf_puts(b, "<a href=\"#curves\">learning curves</a>");
     if (has_eval) rp_strbuf_puts(b, "<a href=\"#evaluation\">evaluation</a>");
     if (o->data) rp_strbuf_puts(b, "<a href=\"#samples\">samples</a>");
+    if (figs->n) rp_strbuf_puts(b, "<a href=\"#figures\">figures</a>");
     if (has_svg) rp_strbuf_puts(b, "<a href=\"#charts\">charts</a>");
     if (has_other) rp_strbuf_puts(b, "<a href=\"#tables\">tables</a>");
     if (has_files) rp_strbuf_puts(b, "<a href=\"#files\">files</a>");
@@ -394,33 +571,16 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
 
     /* final metrics */
     rp_strbuf_puts(b, "<section id=\"metrics\"><h2>Final metrics</h2>\n");
-    cards(b, in, n);
+    cards(b, in, n, pipeline);
     if (n == 0) rp_strbuf_puts(b, "<p class=\"muted\">no metrics were wired to this report</p>\n");
-    rp_strbuf_puts(b, "<div class=\"charts\">\n");
-    for (size_t i = 0; i < n; i++) {
-        rp_strbuf_puts(b, "<div><h3>");
-        rp_put_html(b, in[i].source);
-        rp_strbuf_puts(
-            b, "</h3><table><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>\n");
-        for (size_t k = 0; k < in[i].m->n; k++) {
-            rp_strbuf_puts(b, "<tr><td>");
-            rp_put_html(b, in[i].m->names[k]);
-            rp_strbuf_puts(b, "</td><td>");
-            if (isnan(in[i].m->values[k])) rp_strbuf_puts(b, "\xE2\x80\x94");
-            else rp_put_num(b, in[i].m->values[k]);
-            rp_strbuf_puts(b, "</td></tr>\n");
-        }
-        if (in[i].m->n == 0)
-            rp_strbuf_puts(b, "<tr><td class=\"muted\">(no scalars)</td><td></td></tr>");
-        rp_strbuf_puts(b, "</tbody></table></div>\n");
-    }
-    rp_strbuf_puts(b, "</div></section>\n");
+    rp_report_metric_tables(b, in, n, pipeline);
+    rp_strbuf_puts(b, "</section>\n");
 
     if (has_hist) {
         rp_strbuf_puts(b, "<section id=\"curves\"><h2>Learning curves</h2>\n");
         for (size_t i = 0; i < n; i++) {
             const rp_table *h = rp_metrics_table(in[i].m, "history");
-            if (h) curves(b, in[i].source, h);
+            if (h) curves(b, in[i].source, h, in[i].m, pipeline);
         }
         rp_strbuf_puts(b, "</section>\n");
     }
@@ -438,8 +598,15 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
                 rp_strbuf_puts(b, " \xC2\xB7 ");
                 rp_put_html(b, set);
                 rp_strbuf_puts(b, "</h3>\n<div class=\"eval\">\n<div>");
-                snprintf(title, sizeof title, "confusion matrix: %s", set);
+                snprintf(title, sizeof title, "confusion matrix: %s (counts)", set);
                 rp_svg_heatmap(b, title, ct);
+                rp_strbuf_puts(b, "</div>\n<div>");
+                rp_table *nt = row_normalised(ct);
+                if (!nt) return rp_error_set(err, RP_ERR_NOMEM, "report: out of memory");
+                snprintf(title, sizeof title, "%s: recall per class (%% of each row)", set);
+                rp_svg_heatmap_fmt(b, title, nt, 1);
+                free(nt->values);
+                free(nt);
                 rp_strbuf_puts(b, "</div>\n");
                 snprintf(tn, sizeof tn, "report.%s", set);
                 const rp_table *rt = rp_metrics_table(in[i].m, tn);
@@ -474,12 +641,21 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
         rp_strbuf_puts(b, "</section>\n");
     }
 
-    /* SVG charts the stages wrote (convert's score curves, ...), inlined */
+    /* pictures the stages contributed (rp_stage_figure) */
+    if (figs->n) {
+        rp_strbuf_puts(b, "<section id=\"figures\"><h2>Figures</h2>\n");
+        rp_report_figs_html(b, figs);
+        rp_strbuf_puts(b, "</section>\n");
+    }
+
+    /* other SVG charts the stages wrote and listed in their metrics, inlined */
     if (has_svg) {
         rp_strbuf_puts(b, "<section id=\"charts\"><h2>Charts</h2>\n");
         for (size_t i = 0; i < n; i++)
             for (size_t f = 0; f < in[i].m->n_files; f++)
-                if (is_svg(in[i].m->files[f])) inline_svg(b, o->rundir, in[i].m->files[f]);
+                if (is_svg(in[i].m->files[f]) &&
+                    !rp_report_figs_has(figs, o->rundir, in[i].m->files[f]))
+                    inline_svg(b, o->rundir, in[i].m->files[f]);
         rp_strbuf_puts(b, "</section>\n");
     }
 
@@ -518,7 +694,8 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
                 rp_strbuf_puts(b, ")</span>");
                 /* figures a stage wrote (Grad-CAM grids, histograms) are shown */
                 size_t len = strlen(in[i].m->files[f]);
-                if (len > 4 && !strcmp(in[i].m->files[f] + len - 4, ".png")) {
+                if (len > 4 && !strcmp(in[i].m->files[f] + len - 4, ".png") &&
+                    !rp_report_figs_has(figs, o->rundir, in[i].m->files[f])) {
                     rp_strbuf_puts(b, "<br><img style=\"max-width:100%\" src=\"");
                     rp_put_html(b, in[i].m->files[f]);
                     rp_strbuf_puts(b, "\">");

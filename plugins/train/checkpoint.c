@@ -156,6 +156,10 @@ int train_ckpt_save(const char *path, rp_model *m, const rp_st *best, const rp_o
     if (!rc) rc = meta_i(&st, "cfg.n_params", (int64_t)fp->n_params, err);
     if (!rc) rc = train_hist_to_text(&s->hist, &hist, err);
     if (!rc) rc = rp_st_set_meta(&st, "history", hist, err);
+    char *steps = NULL;
+    if (!rc) rc = train_steps_to_text(&s->steps, &steps, err);
+    if (!rc) rc = rp_st_set_meta(&st, "steps", steps, err);
+    free(steps);
     if (!rc) rc = rp_st_save(&st, path, err);
     free(hist);
     rp_st_release(&os);
@@ -270,6 +274,9 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
     }
     train_hist_release(&s->hist);
     rc = train_hist_from_text(&s->hist, hist, err);
+    /* checkpoints written before the step curve existed have none */
+    const char *steps = rp_st_meta(&st, "steps");
+    if (!rc && steps) rc = train_steps_from_text(&s->steps, steps, err);
     if (rc) rp_error_prefix(err, "'%s': ", path);
 out:
     rp_st_release(&os);

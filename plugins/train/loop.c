@@ -42,7 +42,7 @@ typedef struct run {
     train_fingerprint fp;
     uint64_t dropout_seed;
     uint64_t steps_per_epoch;
-    char ckpt_path[1100], hist_path[1100], best_path[1100], last_path[1100];
+    char ckpt_path[1100], hist_path[1100], best_path[1100], last_path[1100], steps_path[1100];
     train_dp *dp;          /* data-parallel over env->comm, or NULL */
     int dp_stop;           /* some rank was interrupted (agreed in the step) */
 } run;
@@ -286,6 +286,8 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
     snprintf(label, sizeof label, "epoch %lld/%lld", (long long)epoch + 1,
              (long long)cfg->epochs);
     rp_progress *pb = rp_progress_begin(label, r->steps_per_epoch, "batch");
+    rp_progress_outer(pb, (uint64_t)epoch * r->steps_per_epoch,
+                      (uint64_t)cfg->epochs * r->steps_per_epoch);
     int64_t skip = s->batch_in_epoch;
     double t0 = rp_now(), seconds0 = s->acc_seconds;
     for (int64_t b = 0;; b++) {
@@ -316,6 +318,7 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
         }
         rp_model_set_step(r->m, r->dropout_seed, (uint64_t)s->global_step);
         rp_model_zero_grad(r->m);
+        double step_lr = rp_optimizer_lr(r->opt); /* the lr this step uses */
         double lv = 0;
         if (r->dp)
             rc = dp_forward(r, bt, &lv, err);
@@ -354,8 +357,13 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
         s->batch_in_epoch = b + 1;
         s->acc_loss += lv * (double)bt->n;
         s->acc_samples += (double)bt->n;
+        rc = train_steps_add(&s->steps, s->global_step,
+                             (double)epoch + (double)(b + 1) / (double)r->steps_per_epoch, lv,
+                             (double)bt->n, step_lr, err);
+        if (rc) break;
         snprintf(suffix, sizeof suffix, "loss %.4f acc %.4f", s->acc_loss / s->acc_samples,
                  s->acc_count > 0 ? s->acc_correct / s->acc_count : 0.0);
+        rp_progress_items(pb, (uint64_t)bt->n, "img");
         rp_progress_step(pb, 1, suffix);
         if (r->dp ? r->dp_stop : rp_interrupted()) {
             rp_progress_end(pb);
@@ -365,6 +373,7 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
     }
     rp_progress_end(pb);
     s->acc_seconds = seconds0 + (rp_now() - t0);
+    if (!rc) rc = train_steps_flush(&s->steps, err);
     if (!rc && s->acc_samples == 0)
         rc = rp_error_set(err, RP_ERR_INVALID,
                           "epoch %lld: the training set '%s' gave no batch (%llu samples, "
@@ -497,6 +506,7 @@ static int end_epoch(run *r, int64_t epoch, double lr_epoch, rp_error *err) {
                      s->hist.seg, train_seconds > 0 ? samples / train_seconds : 0.0);
     rp_info("%s", line);
     rc = train_hist_write_csv(&s->hist, r->hist_path, err);
+    if (!rc) rc = train_steps_write_csv(&s->steps, r->steps_path, err);
     if (!rc) rc = save_checkpoint(r, err);
     if (rc) return rc;
     if (s->stopped_early)
@@ -581,6 +591,12 @@ static int make_metrics(run *r, rp_metrics **out, rp_error *err) {
     const double *row = s->hist.v + pick * H_NCOLS;
     double seconds = 0;
     for (size_t i = 0; i < s->hist.rows; i++) seconds += s->hist.v[i * H_NCOLS + H_SECONDS];
+    rp_table *stt = rc ? NULL
+                       : rp_metrics_add_table(mt, "steps", s->steps.rows, S_NCOLS,
+                                              train_steps_cols, NULL, err);
+    if (!rc && !stt) rc = err->status ? err->status : RP_ERR_NOMEM;
+    if (!rc && s->steps.rows)
+        memcpy(stt->values, s->steps.v, s->steps.rows * S_NCOLS * sizeof(double));
     if (!rc) rc = rp_metrics_set(mt, "train_loss", row[H_TRAIN_LOSS], err);
     if (!rc) rc = rp_metrics_set(mt, "train_acc", row[H_TRAIN_ACC], err);
     if (!rc && r->vl) rc = rp_metrics_set(mt, "val_loss", row[H_VAL_LOSS], err);
@@ -595,6 +611,7 @@ static int make_metrics(run *r, rp_metrics **out, rp_error *err) {
     if (!rc) rc = rp_metrics_set(mt, "stopped_early", (double)s->stopped_early, err);
     if (!rc) rc = rp_metrics_set(mt, "seconds", seconds, err);
     if (!rc) rc = rel_file(r, mt, r->hist_path, err);
+    if (!rc && s->steps.rows) rc = rel_file(r, mt, r->steps_path, err);
     if (!rc) rc = rel_file(r, mt, r->best_path, err);
     if (!rc) rc = rel_file(r, mt, r->last_path, err);
     if (rc) {
@@ -619,6 +636,7 @@ static void run_release(run *r) {
     rp_batch_release(&r->hb);
     rp_st_release(&r->best);
     train_hist_release(&r->s.hist);
+    train_steps_release(&r->s.steps);
     train_seg_release(&r->s.acc_seg);
     rp_model_free(r->m);
 }
@@ -650,6 +668,7 @@ static int setup(run *r, const rp_model *in, rp_error *err) {
     if (grc) return grc;
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.safetensors", env->dir);
     snprintf(r->hist_path, sizeof r->hist_path, "%s/history.csv", env->dir);
+    snprintf(r->steps_path, sizeof r->steps_path, "%s/steps.csv", env->dir);
     snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", env->dir);
     snprintf(r->last_path, sizeof r->last_path, "%s/last.safetensors", env->dir);
     rp_st_init(&r->best);
@@ -668,6 +687,7 @@ static int setup(run *r, const rp_model *in, rp_error *err) {
     rc = rp_loader_new(r->train, &lo, &r->tl, err);
     if (rc) return rc;
     r->steps_per_epoch = rp_loader_num_batches(r->tl);
+    train_steps_init(&r->s.steps, cfg->epochs * (int64_t)r->steps_per_epoch);
     if (r->val) {
         struct rp_loader_opts vo = lo;
         vo.shuffle = 0;

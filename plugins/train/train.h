@@ -60,6 +60,34 @@ int train_hist_write_csv(const train_hist *h, const char *path, rp_error *err);
 int train_hist_to_text(const train_hist *h, char **out, rp_error *err); /* *out transferred */
 int train_hist_from_text(train_hist *h, const char *text, rp_error *err);
 
+/* ---- per-step curve (steps.c) ------------------------------------------------ */
+
+enum { S_STEP = 0, S_EPOCH, S_LOSS, S_LR, S_NCOLS };
+#define TRAIN_STEPS_MAX 2000
+extern const char *const train_steps_cols[S_NCOLS];
+
+typedef struct train_steps {
+    size_t rows, cap;
+    double *v;            /* owned, rows * S_NCOLS: step (1-based, the bucket's
+                             last), epoch (fractional), mean loss, lr */
+    int64_t stride;       /* steps per point */
+    int64_t pend_n, pend_step;  /* the unfinished bucket */
+    double pend_epoch, pend_loss, pend_samples, pend_lr;
+} train_steps;
+
+/* Bucket size for a run of total_steps optimizer steps. */
+void train_steps_init(train_steps *s, int64_t total_steps);
+/* One optimizer step: its mean loss over `samples`, the lr it used. */
+int train_steps_add(train_steps *s, int64_t step, double epoch, double loss, double samples,
+                    double lr, rp_error *err);
+/* Close the unfinished bucket (end of an epoch). */
+int train_steps_flush(train_steps *s, rp_error *err);
+void train_steps_release(train_steps *s);
+int train_steps_write_csv(const train_steps *s, const char *path, rp_error *err);
+/* Exact text form for checkpoints (the unfinished bucket first) and back. */
+int train_steps_to_text(const train_steps *s, char **out, rp_error *err); /* *out transferred */
+int train_steps_from_text(train_steps *s, const char *text, rp_error *err);
+
 enum train_log_format { TRAIN_LOG_STANDARD = 0, TRAIN_LOG_BRACKET = 1 };
 /* The epoch line, e.g.
  * "[03/50] train loss 0.2034 acc 0.8464 | val loss 0.0744 acc 0.9568 | lr 1.0e-05 | 812 img/s"
@@ -154,6 +182,7 @@ typedef struct train_state {
     double acc_lr;           /* lr at the start of the unfinished epoch */
     train_seg acc_seg;       /* partial epoch's pixel counts (segmentation) */
     train_hist hist;
+    train_steps steps;       /* per-step loss and lr */
 } train_state;
 
 /* Fingerprint of the configuration a checkpoint belongs to. */

@@ -89,6 +89,61 @@ static void test_progress_drawn_when_enabled(void **state) {
     free(d);
 }
 
+/* Without a bar: one line per heartbeat with position, img/s (items, not
+ * batches), the epoch's and the stage's ETA and the matrix cells left; the
+ * bar shows the same rates and ETAs. */
+static void test_heartbeat_and_outer_eta(void **state) {
+    (void)state;
+    const char *p = rp_test_path(rp_test_tmpdir(), "beat.txt");
+    fflush(stdout);
+    int saved = dup(1);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    dup2(fileno(f), 1);
+    rp_log_set_progress(0);
+    rp_log_set_heartbeat(0.05);
+    rp_log_set_matrix(3, 120);
+    rp_progress *b = rp_progress_begin("epoch 2/5", 10, "batch");
+    rp_progress_outer(b, 10, 50);
+    rp_progress_items(b, 128, "img");
+    rp_progress_step(b, 1, "loss 0.5");  /* before the first heartbeat: silent */
+    usleep(80000);
+    rp_progress_items(b, 128, NULL);
+    rp_progress_step(b, 1, "loss 0.25"); /* a heartbeat */
+    rp_progress_items(b, 128, NULL);
+    rp_progress_step(b, 1, "loss 0.2");  /* within 0.05 s of it: silent */
+    rp_progress_end(b);
+    rp_log_set_progress(1);
+    b = rp_progress_begin("bar", 4, "batch");
+    rp_progress_outer(b, 0, 8);
+    rp_progress_items(b, 64, "img");
+    usleep(20000);
+    rp_progress_step(b, 2, NULL);
+    rp_progress_end(b);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    fclose(f);
+    rp_log_set_progress(-1);
+    rp_log_set_heartbeat(30);
+    rp_log_set_matrix(0, -1);
+    char *d = slurp(p);
+    const char *beat = strstr(d, "epoch 2/5: 2/10 batch (20%), ");
+    assert_non_null(beat);
+    assert_int_equal(strstr(beat + 1, "epoch 2/5:") == NULL, 1); /* exactly one line */
+    assert_non_null(strstr(beat, " img/s, ETA "));
+    assert_non_null(strstr(beat, ", stage "));
+    assert_non_null(strstr(beat, ", 3 cells left ~06:00 | loss 0.25\n"));
+    const char *eol = strchr(beat, '\n');
+    const char *bs = strstr(beat, "batch/s");
+    assert_true(!bs || bs > eol);
+    /* the bar: 64 img in ~0.02 s, stage ETA in parentheses */
+    assert_non_null(strstr(d, "bar [############------------] 2/4 "));
+    assert_non_null(strstr(d, " img/s ETA "));
+    assert_non_null(strstr(d, " (stage "));
+    free(d);
+}
+
 static void test_interrupt_flag_and_clock(void **state) {
     (void)state;
     assert_false(rp_interrupted());
@@ -105,6 +160,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_file_levels_and_pending),
         cmocka_unit_test(test_progress_drawn_when_enabled),
+        cmocka_unit_test(test_heartbeat_and_outer_eta),
         cmocka_unit_test(test_interrupt_flag_and_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

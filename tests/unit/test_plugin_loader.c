@@ -149,28 +149,37 @@ static void test_missing_schema(void **state) {
                                 "the schema directories (RUNPIPE_SCHEMA_PATH)");
 }
 
+/* A stage or component another plugin already defines: the plugin loads,
+ * the first definition stays, and the name is recorded as a conflict (both
+ * files) for the pipeline check (plugins.override). */
 static void test_duplicate_stage(void **state) {
     (void)state;
     rp_error err;
     RP_ASSERT_OK(rp_plugin_load_file(fx("fx_good"), &err), &err);
-    char tail[1400];
-    snprintf(tail, sizeof tail, "duplicate stage 'fx.source': also provided by %s (plugin fixture)",
-             fx("fx_good"));
-    expect_fail("bad_dupstage", tail);
-    /* the first one stays */
+    RP_ASSERT_OK(rp_plugin_load_file(fx("bad_dupstage"), &err), &err);
     assert_string_equal(rp_registry_stage("fx.source")->plugin, "fixture");
+    assert_int_equal(rp_registry_conflict_count(), 1);
+    const rp_conflict *c = rp_registry_conflict_at(0);
+    assert_string_equal(c->what, "stage");
+    assert_string_equal(c->name, "fx.source");
+    assert_string_equal(c->kept, fx("fx_good"));
+    assert_string_equal(c->dropped, fx("bad_dupstage"));
 }
 
 static void test_duplicate_component(void **state) {
     (void)state;
     rp_error err;
     RP_ASSERT_OK(rp_plugin_load_file(fx("fx_good"), &err), &err);
-    char tail[1400];
-    snprintf(tail, sizeof tail,
-             "duplicate metric 'fx_metric': already provided by %s (plugin fixture)",
-             fx("fx_good"));
-    expect_fail("bad_dupcomp", tail);
+    RP_ASSERT_OK(rp_plugin_load_file(fx("bad_dupcomp"), &err), &err);
     assert_string_equal(rp_component_origin(RP_COMP_METRIC, "fx_metric"), "fixture");
+    assert_int_equal(rp_registry_conflict_count(), 1);
+    const rp_conflict *c = rp_registry_conflict_at(0);
+    assert_string_equal(c->what, "metric");
+    assert_string_equal(c->kept, fx("fx_good"));
+    assert_string_equal(c->dropped, fx("bad_dupcomp"));
+    /* unloading forgets the conflicts */
+    rp_registry_unload_plugins();
+    assert_int_equal(rp_registry_conflict_count(), 0);
 }
 
 /* A pipeline using a stage of a broken plugin gets that plugin's error at

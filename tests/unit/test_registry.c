@@ -59,18 +59,30 @@ static const struct rp_component comp_a = {RP_COMP_LOSS, "fx_dup_loss", "a", &im
 static const struct rp_component comp_b = {RP_COMP_LOSS, "fx_dup_loss", "b", &impl_b};
 static const struct rp_component comp_conv = {RP_COMP_LAYER, "conv2d", "x", &impl_b};
 
+/* A second definition of a name (from another plugin, or of a built-in)
+ * keeps the first and is recorded as a conflict naming both files; the
+ * pipeline check refuses it unless `plugins.override` lists it. */
 static void test_duplicates_name_both(void **state) {
     (void)state;
     rp_error err;
     rp_error_clear(&err);
     RP_ASSERT_OK(rp_registry_add_component(&comp_a, "one", "/p/one.so", &err), &err);
-    assert_int_equal(rp_registry_add_component(&comp_b, "two", "/p/two.so", &err), RP_ERR_PLUGIN);
-    assert_string_equal(err.msg,
-                        "duplicate loss 'fx_dup_loss': already provided by /p/one.so (plugin one)");
+    RP_ASSERT_OK(rp_registry_add_component(&comp_b, "two", "/p/two.so", &err), &err);
     assert_ptr_equal(rp_component_find(RP_COMP_LOSS, "fx_dup_loss"), &comp_a);
-    assert_int_equal(rp_registry_add_component(&comp_conv, "two", "/p/two.so", &err),
-                     RP_ERR_PLUGIN);
-    assert_string_equal(err.msg, "duplicate layer 'conv2d': already built into the engine");
+    RP_ASSERT_OK(rp_registry_add_component(&comp_conv, "two", "/p/two.so", &err), &err);
+    assert_int_equal(rp_registry_conflict_count(), 2);
+    const rp_conflict *c = rp_registry_conflict_at(0);
+    assert_string_equal(c->what, "loss");
+    assert_string_equal(c->name, "fx_dup_loss");
+    assert_string_equal(c->kept, "/p/one.so");
+    assert_string_equal(c->dropped, "/p/two.so");
+    c = rp_registry_conflict_at(1);
+    assert_string_equal(c->what, "layer");
+    assert_string_equal(c->kept, "librunpipe.so");
+    assert_ptr_not_equal(rp_component_find(RP_COMP_LAYER, "conv2d"), &comp_conv);
+    /* removing a plugin forgets its conflicts */
+    rp_registry_remove_from("/p/two.so");
+    assert_int_equal(rp_registry_conflict_count(), 0);
     rp_registry_remove_from("/p/one.so");
     assert_null(rp_component_find(RP_COMP_LOSS, "fx_dup_loss"));
     assert_non_null(rp_component_find(RP_COMP_LAYER, "conv2d"));
@@ -88,8 +100,9 @@ static void test_stages_and_broken(void **state) {
     rp_error err;
     rp_error_clear(&err);
     RP_ASSERT_OK(rp_registry_add_stage(&sdef, "p1", "/p/p1.so", &err), &err);
-    assert_int_equal(rp_registry_add_stage(&sdef, "p2", "/p/p2.so", &err), RP_ERR_PLUGIN);
-    assert_string_equal(err.msg, "duplicate stage 'fx.reg': also provided by /p/p1.so (plugin p1)");
+    RP_ASSERT_OK(rp_registry_add_stage(&sdef, "p2", "/p/p2.so", &err), &err);
+    assert_int_equal(rp_registry_conflict_count(), 1);
+    assert_string_equal(rp_registry_conflict_at(0)->dropped, "/p/p2.so");
     const rp_stage_entry *e = NULL;
     RP_ASSERT_OK(rp_registry_stage_lookup("fx.reg", NULL, &e, &err), &err);
     assert_string_equal(e->plugin, "p1");

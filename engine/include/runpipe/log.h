@@ -31,6 +31,14 @@ rp_progress *rp_progress_begin(const char *label, uint64_t total, const char *un
  * e.g. "loss 0.2034 acc 0.8464". Redraws at most ~10 times a second. */
 void rp_progress_step(rp_progress *p, uint64_t n, const char *suffix);
 void rp_progress_end(rp_progress *p);
+/* Count `items` (e.g. the images of a batch) done with the last step: the
+ * bar then shows their rate ("812 img/s") instead of units per second.
+ * `unit` ("img") is copied; NULL keeps the previous one. */
+void rp_progress_items(rp_progress *p, uint64_t items, const char *unit);
+/* This bar is a part (an epoch) of a longer task (the stage): `before` units
+ * of the task's `total` were done before the bar began; the bar adds the
+ * task's ETA ("stage 05:12"). */
+void rp_progress_outer(rp_progress *p, uint64_t before, uint64_t total);
 
 /* Nonzero once SIGINT was received: long loops check it at step boundaries,
  * write what they have and return RP_ERR_INTERRUPTED. */
@@ -48,6 +56,13 @@ enum rp_log_level rp_log_get_level(void);
 /* Progress bars: -1 auto (stdout is a TTY and level >= INFO), 0 off, 1 on. */
 void rp_log_set_progress(int mode);
 int rp_log_progress_enabled(void);
+/* Without bars (stdout not a TTY: CI, nohup, cluster logs), a progress line
+ * every `seconds` (0 = none; default 30, --heartbeat N). */
+void rp_log_set_heartbeat(double seconds);
+/* Matrix runs: cells still to run after the current one and the mean
+ * seconds per finished cell (< 0 = none finished yet); bars and heartbeat
+ * lines show them ("3 cells left ~12:00"). */
+void rp_log_set_matrix(size_t cells_left, double secs_per_cell);
 /* Send every line (DEBUG included) to `path` (log.txt), written atomically:
  * lines go to a temporary file renamed over `path` by rp_log_close_file.
  * Lines logged before the file was opened (since the last close) are written

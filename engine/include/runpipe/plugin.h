@@ -92,6 +92,21 @@ int rp_component_register(const struct rp_component *c, rp_error *err);
 #define RP_STAGE(DEF)                                                                             \
     RP__SECTION_ENTRY("rp_stages") static const struct rp_stage_def *const rp__stagep_##DEF = &DEF;
 
+/* A schema compiled into the shared object that declares it (section
+ * "rp_schemas"): plugins carry the schemas of their stages and components,
+ * so a plugin is one .so. Usually generated at build time from
+ * schemas/NAME.yaml (the Makefile's embed-schemas step):
+ *   RP_SCHEMA(train, "train", "type: object\nproperties: ...")
+ * A file NAME.yaml on RUNPIPE_SCHEMA_PATH overrides it (for development). */
+struct rp_schema_text {
+    const char *name;     /* "train", "loss.focal": the file name without .yaml */
+    const char *text;     /* the YAML */
+};
+#define RP_SCHEMA(ID, NAME, TEXT)                                                                 \
+    static const struct rp_schema_text rp__schema_##ID = {NAME, TEXT};                           \
+    RP__SECTION_ENTRY("rp_schemas")                                                             \
+    static const struct rp_schema_text *const rp__schemap_##ID = &rp__schema_##ID;
+
 /* The section bounds of the shared object that expands this (hidden and weak:
  * each .so sees only its own sections, and an empty one is NULL..NULL). */
 #define RP__SECTION_BOUNDS                                                                        \
@@ -102,6 +117,10 @@ int rp_component_register(const struct rp_component *c, rp_error *err);
     extern const struct rp_stage_def *const __start_rp_stages[]                                   \
         __attribute__((weak, visibility("hidden")));                                              \
     extern const struct rp_stage_def *const __stop_rp_stages[]                                    \
+        __attribute__((weak, visibility("hidden")));                                              \
+    extern const struct rp_schema_text *const __start_rp_schemas[]                                \
+        __attribute__((weak, visibility("hidden")));                                              \
+    extern const struct rp_schema_text *const __stop_rp_schemas[]                                 \
         __attribute__((weak, visibility("hidden")));
 
 /* Validate a component's params (borrowed; NULL = {}) against
@@ -173,6 +192,10 @@ struct rp_plugin_desc {
     size_t n_stages;
     const struct rp_component *const *components; /* its RP_COMPONENTs */
     size_t n_components;
+    /* Added in ABI 4: its RP_SCHEMAs (the schemas of its stages and
+     * components), registered before its stages are checked. */
+    const struct rp_schema_text *const *schemas;
+    size_t n_schemas;
 };
 
 typedef const struct rp_plugin_desc *(*rp_plugin_entry_fn)(void);
@@ -204,6 +227,8 @@ typedef const struct rp_plugin_desc *(*rp_plugin_entry_fn)(void);
         d.components = __start_rp_components;                                                     \
         d.n_components =                                                                          \
             __start_rp_components ? (size_t)(__stop_rp_components - __start_rp_components) : 0;  \
+        d.schemas = __start_rp_schemas;                                                           \
+        d.n_schemas = __start_rp_schemas ? (size_t)(__stop_rp_schemas - __start_rp_schemas) : 0;  \
         return &d;                                                                                \
     }
 
@@ -250,6 +275,16 @@ int rp_stage_call(rp_stage *st, const char *use, const rp_node *params, const ch
 /* Record a scalar / text fact in manifest.json under this stage
  * (e.g. "images_loaded": 60000). */
 void rp_stage_note(rp_stage *st, const char *key, double value);
+
+/* Contribute a figure to the run's report: `file` (a PNG or SVG the stage
+ * wrote, relative to its folder, e.g. "gradcam.png") is listed in
+ * <stage folder>/figures.json and `report` shows it, inlined, under the
+ * heading `section` ("Grad-CAM"); figures with the same section and `title`
+ * ("clean") form one grid, each with its `caption` (title and caption may be
+ * NULL). Listing the same file again replaces its entry. All strings
+ * borrowed. */
+int rp_stage_figure(rp_stage *st, const char *section, const char *title, const char *file,
+                    const char *caption, rp_error *err);
 
 #ifdef __cplusplus
 }

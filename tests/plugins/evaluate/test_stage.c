@@ -53,8 +53,9 @@ static void test_evaluate_two_sets_baseline(void **state) {
              "%s  - id: ev\n    use: evaluate\n"
              "    in: {model: net, data: [fm.test, occ], loss: crit, baseline: base}\n"
              "    with: {top_k: [1, 3], limit: 250, batch_size: 64,\n"
-             "           metrics: [balanced_accuracy, {ece: {bins: 10}}]}\n"
-             "  - id: rep\n    use: report\n    in: {metrics: [ev], data: fm.test}\n"
+             "           metrics: [balanced_accuracy, {ece: {bins: 10}}],\n"
+             "           predictions: true, predictions_top_k: 2, logits: true, misclassified: 5}\n"
+             "  - id: rep\n    use: report\n    in: {metrics: [ev], data: fm.test, model: net}\n"
              "    with: {samples: 12}\n",
              HEAD);
     int rc = run(KEYS, yaml, out, log, sizeof log);
@@ -135,10 +136,69 @@ static void test_evaluate_two_sets_baseline(void **state) {
     assert_non_null(strstr(html, "confusion matrix: occ"));
     assert_non_null(strstr(html, "Sample images"));
     assert_non_null(strstr(html, "name: evaltest"));
-    int figs = 0;
-    for (const char *p = html; (p = strstr(p, "<figure")); p++) figs++;
+    /* 12 samples, each captioned with the model's prediction */
+    const char *samp = strstr(html, "id=\"samples\""), *fig = strstr(html, "id=\"figures\"");
+    assert_non_null(samp);
+    assert_non_null(fig);
+    int figs = 0, predicted = 0;
+    for (const char *p = samp; (p = strstr(p, "<figure")) && p < fig; p++) figs++;
+    for (const char *p = samp; (p = strstr(p, "<br>")) && p < fig; p++) predicted++;
     assert_int_equal(figs, 12);
+    assert_int_equal(predicted, 12);
+    /* the 5 most confident errors of each set, inlined as PNGs */
+    assert_non_null(strstr(fig, "Most confidently misclassified"));
+    int wrong = 0;
+    for (const char *p = fig; (p = strstr(p, "<figure><img alt=\"\" src=\"data:image/png;base64,"));
+         p++)
+        wrong++;
+    assert_int_equal(wrong, 10);
+    assert_int_equal(stat(rp_test_path(out, "ev/misclassified/occ/05.png"), &sb), 0);
     free(html);
+
+    /* predictions.<set>.csv: one row per sample, in order; its `correct`
+       column gives the accuracy, its top-2 probabilities are sorted */
+    char *csv = NULL;
+    RP_ASSERT_OK(rp_read_file(rp_test_path(out, "ev/predictions.test.csv"), &csv, &len, &err),
+                 &err);
+    const char *hdr = "index,true_id,true,pred_id,pred,correct,top1,p1,top2,p2\n";
+    assert_memory_equal(csv, hdr, strlen(hdr));
+    int rows = 0, correct = 0;
+    int pred_of[250];
+    for (char *line = strchr(csv, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+        unsigned long long idx;
+        int t, pr, ok, used = 0;
+        assert_int_equal(sscanf(line, "%llu,%d,%*[^,],%d,%*[^,],%d,%n", &idx, &t, &pr, &ok, &used),
+                         4);
+        assert_int_equal(idx, (unsigned long long)rows);
+        assert_int_equal(ok, t == pr);
+        double p1, p2;
+        assert_int_equal(sscanf(line + used, "%*[^,],%lf,%*[^,],%lf", &p1, &p2), 2);
+        assert_true(p1 >= p2 && p1 <= 1 && p2 >= 0);
+        pred_of[rows < 250 ? rows : 249] = pr;
+        correct += ok;
+        rows++;
+    }
+    free(csv);
+    assert_int_equal(rows, 250);
+    assert_true(fabs(correct / 250.0 - acc[0]) < 1e-12);
+    /* logits.<set>.safetensors: [250, 10], argmax = the predicted class */
+    rp_st lg;
+    rp_st_init(&lg);
+    RP_ASSERT_OK(rp_st_load(rp_test_path(out, "ev/logits.test.safetensors"), &lg, &err), &err);
+    const rp_tensor *l = rp_st_get(&lg, "logits");
+    assert_non_null(l);
+    assert_int_equal(l->ndim, 2);
+    assert_int_equal(l->shape[0], 250);
+    assert_int_equal(l->shape[1], 10);
+    for (int i = 0; i < 250; i++) {
+        int best = 0;
+        for (int k = 1; k < 10; k++)
+            if (l->data[i * 10 + k] > l->data[i * 10 + best]) best = k;
+        assert_int_equal(best, pred_of[i]);
+    }
+    assert_non_null(rp_st_get(&lg, "labels"));
+    assert_string_equal(rp_st_meta(&lg, "set"), "test");
+    rp_st_release(&lg);
 }
 
 static void test_evaluate_errors(void **state) {

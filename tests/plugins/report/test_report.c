@@ -12,6 +12,7 @@
 
 #include "../../harness.h"
 #include "../../../plugins/report/report.h"
+#include "runpipe/image.h"
 
 static void test_escape_and_base64(void **state) {
     (void)state;
@@ -53,7 +54,7 @@ static void test_ticks(void **state) {
 static void test_line_chart(void **state) {
     (void)state;
     double x[4] = {1, 2, 3, 4}, a[4] = {0.9, 0.5, 0.4, 0.35}, v[4] = {0.8, NAN, 0.45, 0.41};
-    rp_series s[2] = {{"train <loss>", "#1f77b4", x, a, 4, 0}, {"val", "#ff7f0e", x, v, 4, 1}};
+    rp_series s[2] = {{"train <loss>", "#1f77b4", x, a, 4, 0, 0}, {"val", "#ff7f0e", x, v, 4, 1, 0}};
     rp_strbuf b = {0};
     rp_svg_line_chart(&b, "loss & more", "epoch", "loss", s, 2, 500, 300);
     assert_non_null(strstr(b.p, "<svg"));
@@ -70,7 +71,7 @@ static void test_line_chart(void **state) {
     rp_strbuf_release(&b);
     /* a series without data (no validation set) gets no legend entry */
     double none[4] = {NAN, NAN, NAN, NAN};
-    rp_series s2[2] = {{"train", "#1f77b4", x, a, 4, 0}, {"validation", "#ff7f0e", x, none, 4, 0}};
+    rp_series s2[2] = {{"train", "#1f77b4", x, a, 4, 0, 0}, {"validation", "#ff7f0e", x, none, 4, 0, 0}};
     rp_svg_line_chart(&b, "loss", "epoch", "loss", s2, 2, 500, 300);
     assert_non_null(strstr(b.p, ">train</text>"));
     assert_null(strstr(b.p, "validation"));
@@ -253,6 +254,77 @@ static void test_full_report(void **state) {
     rp_metrics_free(em);
 }
 
+/* What a reader looks at first: evaluated sets side by side, train's best
+ * epoch in words (naming the monitor from the resolved pipeline), the card
+ * of validation accuracy named by the wired set, the per-step loss curve
+ * with the best-epoch marker, the row-normalised confusion matrix, and the
+ * figures stages listed in their figures.json (inlined). */
+static void test_readable_report(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    rp_error err;
+    rp_test_write(rp_test_path(dir, "pipeline.resolved.yaml"),
+                  "runpipe: 1\nname: q\nseed: 7\nstages:\n  - id: fit\n    use: train\n"
+                  "    in: {train: fm.train, val: fm.test}\n"
+                  "    with: {epochs: 6, monitor: val_acc, restore_best: true,\n"
+                  "           early_stopping: {patience: 2, monitor: val_acc}}\n"
+                  "  - id: cam\n    use: gradcam\n");
+    RP_ASSERT_OK(rp_mkdirs(rp_test_path(dir, "cam"), &err), &err);
+    static const unsigned char px[4] = {0, 255, 128, 64};
+    RP_ASSERT_OK(rp_image_write_png(rp_test_path(dir, "cam/grid.png"), px, 2, 2, 1, &err), &err);
+    rp_test_write(rp_test_path(dir, "cam/figures.json"),
+                  "{\"figures\": [{\"section\": \"Grad-CAM\", \"title\": \"\", "
+                  "\"file\": \"grid.png\", \"caption\": \"heat <maps>\"}]}");
+    rp_metrics *tm = train_metrics(), *em = eval_metrics();
+    RP_ASSERT_OK(rp_metrics_set(tm, "best_epoch", 5, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(tm, "best_value", 0.845, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(tm, "epochs_run", 6, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(tm, "stopped_early", 1, &err), &err);
+    const char *scols[4] = {"step", "epoch", "loss", "lr"};
+    rp_table *st = rp_metrics_add_table(tm, "steps", 0, 4, scols, NULL, &err);
+    assert_non_null(st);
+    for (int k = 1; k <= 60; k++) {
+        double row[4] = {k, k / 10.0, 1.0 / k + 0.2, 1e-3};
+        RP_ASSERT_OK(rp_table_append_row(st, NULL, row, &err), &err);
+    }
+    RP_ASSERT_OK(rp_metrics_set(em, "test.samples", 10000, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(em, "occ.samples", 10000, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(em, "occ.accuracy", 0.7421, &err), &err);
+    RP_ASSERT_OK(rp_metrics_set(em, "baseline.occ.accuracy", 0.5, &err), &err);
+    rp_report_input in[2] = {{"fit", tm}, {"eval", em}};
+    rp_report_opts o = {0};
+    o.title = "q";
+    o.rundir = dir;
+    rp_strbuf b = {0};
+    RP_ASSERT_OK(rp_report_html(&b, &o, in, 2, &err), &err);
+    const char *h = b.p;
+    /* sets side by side: one header row, values in percent */
+    assert_non_null(strstr(h, "<th>metric</th><th>test</th><th>occ</th>"));
+    assert_non_null(strstr(h, "<tr><td>accuracy</td><td>88.12 %</td><td>74.21 %</td></tr>"));
+    assert_non_null(strstr(h, "<tr><td>baseline accuracy</td><td></td><td>50.00 %</td></tr>"));
+    /* train in words */
+    assert_non_null(strstr(h, "Trained 6 of 6 epochs; <b>stopped early</b>: val_acc did not "
+                              "improve for 2 epochs"));
+    assert_non_null(strstr(h, "Best epoch <b>5</b> by val_acc (84.50 %)"));
+    assert_non_null(strstr(h, "validation accuracy on fm.test"));
+    assert_null(strstr(h, ">stopped_early<"));
+    /* curves: per step + smoothed, best-epoch marker */
+    assert_non_null(strstr(h, ">train (smoothed)</text>"));
+    assert_non_null(strstr(h, "best epoch 5 (val_acc)"));
+    assert_non_null(strstr(h, "stroke-opacity=\"0.3\"")); /* the raw per-step line */
+    /* recall per class beside the counts */
+    assert_non_null(strstr(h, "test: recall per class (% of each row)"));
+    assert_non_null(strstr(h, ">100 %</text>"));
+    /* the stage's figure, inlined, its caption escaped */
+    assert_non_null(strstr(h, "<h3>Grad-CAM</h3>"));
+    assert_non_null(strstr(h, "heat &lt;maps&gt;"));
+    assert_non_null(strstr(h, "<figure><img alt=\"\" src=\"data:image/png;base64,"));
+    assert_null(strstr(h, "grid.png\""));
+    rp_strbuf_release(&b);
+    rp_metrics_free(tm);
+    rp_metrics_free(em);
+}
+
 /* A class-id mask as a coloured PNG: palette colours, void pixels black,
  * nearest-neighbour upscaling. */
 static void test_mask_png(void **state) {
@@ -404,6 +476,7 @@ int main(void) {
         cmocka_unit_test(test_ticks),
         cmocka_unit_test(test_line_chart),
         cmocka_unit_test(test_full_report),
+        cmocka_unit_test(test_readable_report),
         cmocka_unit_test(test_mask_png),
         cmocka_unit_test(test_minimal_report),
         cmocka_unit_test(test_predicted_masks),

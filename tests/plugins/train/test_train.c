@@ -260,10 +260,27 @@ static void test_trains_and_reports(void **state) {
     assert_true(rp_metrics_get(mt, "train_loss", &v) && v == last);
     assert_true(rp_metrics_get(mt, "seconds", &v) && v > 0);
     assert_true(rp_metrics_get(mt, "best_epoch", &v) && v >= 1 && v <= 6);
-    assert_int_equal(mt->n_files, 3);
+    assert_int_equal(mt->n_files, 4);
     assert_non_null(strstr(mt->files[0], "history.csv"));
-    assert_non_null(strstr(mt->files[1], "best.safetensors"));
-    assert_non_null(strstr(mt->files[2], "last.safetensors"));
+    assert_non_null(strstr(mt->files[1], "steps.csv"));
+    assert_non_null(strstr(mt->files[2], "best.safetensors"));
+    assert_non_null(strstr(mt->files[3], "last.safetensors"));
+    /* the per-step curve: one point per optimizer step (a short run), epochs
+       as fractions ending on whole epochs, and the steps of an epoch average
+       to its train_loss (equal batches) */
+    const rp_table *st = rp_metrics_table(mt, "steps");
+    assert_non_null(st);
+    assert_int_equal(st->cols, S_NCOLS);
+    assert_true(st->rows >= 6 && st->rows % 6 == 0);
+    size_t per = st->rows / 6;
+    for (size_t r = 0; r < st->rows; r++) {
+        assert_true(st->values[r * S_NCOLS + S_STEP] == (double)(r + 1));
+        assert_true(fabs(st->values[r * S_NCOLS + S_LR] - 0.2) < 1e-12);
+        assert_true(isfinite(st->values[r * S_NCOLS + S_LOSS]));
+    }
+    assert_true(st->values[(per - 1) * S_NCOLS + S_EPOCH] == 1.0);
+    assert_true(st->values[(st->rows - 1) * S_NCOLS + S_EPOCH] == 6.0);
+    assert_true(file_exists(rp_test_path(s.env.dir, "steps.csv")));
     assert_true(file_exists(rp_test_path(s.env.dir, "best.safetensors")));
     assert_true(file_exists(rp_test_path(s.env.dir, "last.safetensors")));
     assert_true(file_exists(rp_test_path(s.env.dir, "checkpoint.safetensors")));
@@ -345,6 +362,10 @@ static void resume_case(int stop_after, int interrupt_step) {
             double x = ha->values[r * 7 + c], y = hb->values[r * 7 + c];
             if (!(isnan(x) && isnan(y))) assert_memory_equal(&x, &y, sizeof x);
         }
+    /* the per-step curve too, also when interrupted inside an epoch */
+    const rp_table *sa = rp_metrics_table(ta, "steps"), *sb = rp_metrics_table(tb, "steps");
+    assert_int_equal(sa->rows, sb->rows);
+    assert_memory_equal(sa->values, sb->values, sa->rows * S_NCOLS * sizeof(double));
     /* resuming a finished run retrains nothing and gives the same result */
     rp_model *mc = NULL;
     rp_metrics *tc = NULL;

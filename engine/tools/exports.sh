@@ -18,7 +18,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # shellcheck disable=SC2086
 nm --defined-only -g $eng | awk 'NF == 3 && $2 ~ /^[TDBRVWu]$/ {print $3}' | sort -u >"$tmp/defined"
-grep -ohE '\brp_[A-Za-z0-9_]+' "$(dirname "$0")"/include/runpipe/*.h | sort -u >"$tmp/named"
+grep -ohE '\brp_[A-Za-z0-9_]+' "$(dirname "$0")"/../include/runpipe/*.h | sort -u >"$tmp/named"
 comm -12 "$tmp/defined" "$tmp/named" >"$tmp/public"
 if [ $# -gt 0 ]; then
     nm -u "$@" | awk '{print $NF}' | sort -u | comm -12 - "$tmp/defined" | comm -23 - "$tmp/public" >"$tmp/private"
