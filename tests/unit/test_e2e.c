@@ -46,7 +46,7 @@ static const char *pipeline(const char *dir) {
              rp_test_write_pipeline(dir, "p.yaml", "name: e2e\nseed: 11\nvars: {n: 300}\n",
                                     "  - id: fm\n"
                                     "    use: data.idx\n"
-                                    "    with: {dir: " IDX_DIR ", limit: ${vars.n}}\n"
+                                    "    with: {dir: " IDX_DIR ", limit: \"${vars.n}\"}\n"
                                     "  - id: look\n"
                                     "    use: inspect.dataset\n"
                                     "    in: {data: fm.train}\n"));

@@ -246,7 +246,7 @@ static void test_matrix_resume_aggregate(void **state) {
              "stages:\n"
              "  - id: a\n"
              "    use: fx.source\n"
-             "    with: {value: ${matrix.value}, marker: '%s/m-${matrix.flaky}',\n"
+             "    with: {value: \"${matrix.value}\", marker: '%s/m-${matrix.flaky}',\n"
              "           fail_unless_resuming: ${matrix.flaky}}\n",
              t);
     loaded l = load(text);
