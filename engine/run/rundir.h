@@ -23,11 +23,27 @@ struct rp_run_opts {
     char *const *argv;
     const char *cache_dir;  /* --cache DIR, or NULL for rp_cache_default() */
     int no_cache;           /* --no-cache */
+    int force_new;          /* --force-new: --out DIR taken → DIR-2, DIR-3 ... */
+    const char *const *sets; /* the --set overrides as given (borrowed), stored in
+                                run.json so --resume RUNDIR replays them */
+    size_t n_sets;
+    int has_seed;           /* --seed given (stored likewise) */
+    unsigned long long seed;
 };
 
-/* Pick a fresh directory: `out` (or runs/<name>/<stamp>), suffixed -2, -3 ...
- * when it exists and is not empty; created. *path transferred. */
-int rp_rundir_make(const char *out, const char *name, char **path, rp_error *err);
+/* Claim a fresh run folder, atomically (one mkdir; concurrent runs never
+ * share one). Without `out`: runs/<name>/<stamp>, suffixed -2, -3 ... when
+ * taken. With `out`: that folder if it is new or empty; an existing
+ * non-empty one is an error naming --resume / --force-new, unless
+ * `force_new`, which suffixes it. *path transferred. */
+int rp_rundir_make(const char *out, const char *name, int force_new, char **path,
+                   rp_error *err);
+
+/* What a run folder stores to be resumed without its command line:
+ * run.json {"pipeline": FILE as given, "cwd": ..., "sets": [...], "seed": N
+ * or null} and pipeline.source.yaml (the file's text). */
+#define RP_RUN_JSON "run.json"
+#define RP_RUN_SOURCE "pipeline.source.yaml"
 
 /* Run every cell of `cfg` with its checked plan (plans[i] for cells[i]; all
  * borrowed). Returns the exit code: 0 when every cell is done, 1 otherwise

@@ -48,10 +48,10 @@ enum rp_log_level rp_log_get_level(void);
 /* Progress bars: -1 auto (stdout is a TTY and level >= INFO), 0 off, 1 on. */
 void rp_log_set_progress(int mode);
 int rp_log_progress_enabled(void);
-/* Send every line (DEBUG included) to `path` (log.txt), written atomically:
- * lines go to a temporary file renamed over `path` by rp_log_close_file.
- * Lines logged before the file was opened (since the last close) are written
- * first. When `append` and `path` exists, its old content is kept in front. */
+/* Send every line (DEBUG included) to `path` (log.txt), streamed: each line
+ * is written when it is logged, so a killed run keeps its log. Lines logged
+ * before the file was opened (since the last close) are written first. With
+ * `append` (a resumed run) the old content is kept, else it is replaced. */
 int rp_log_open_file(const char *path, int append, rp_error *err);
 int rp_log_close_file(rp_error *err);
 /* A line for log.txt only (the terminal gets its own rendering). */
