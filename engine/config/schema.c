@@ -137,7 +137,7 @@ static const char *const keywords[] = {
     "minLength",   "maxLength",  "pattern",     "items",                "minItems",
     "maxItems",    "default",    "description", "title",                "examples",
     "oneOf",       "anyOf",      "x-component", "$comment",             "multipleOf",
-    "uniqueItems", "minProperties", "maxProperties"};
+    "uniqueItems", "minProperties", "maxProperties", "x-nonfinite", "x-int64", "x-path"};
 #define N_KEYWORDS (sizeof keywords / sizeof *keywords)
 
 static int kind_from_name(const char *s) {
@@ -388,6 +388,15 @@ static int schema_type_ok(const rp_node *s, const rp_node *v) {
         return 0;
     }
     return type_matches(t->str, v);
+}
+
+/* Does the schema's `type` (a name or a list of names) include `name`? */
+static int type_has(const rp_node *s, const char *name) {
+    const rp_node *t = rp_node_get(s, "type");
+    if (t && t->kind == RP_NODE_SCALAR) return !strcmp(t->str, name);
+    for (size_t i = 0; t && t->kind == RP_NODE_SEQ && i < t->n; i++)
+        if (rp_node_str(t->items[i]) && !strcmp(t->items[i]->str, name)) return 1;
+    return 0;
 }
 
 /* "a number or a string" */
@@ -781,6 +790,25 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
         double x = 0, b = 0;
         rp_node_as_double(v, &x, NULL);
         const rp_node *lim;
+        /* .inf / .nan only where the schema says so (x-nonfinite: true): in
+           a learning rate or a ratio they only make NaN losses later */
+        const rp_node *nf = rp_node_get(s, "x-nonfinite");
+        if (!isfinite(x) && !(nf && rp_node_str(nf) && !strcmp(nf->str, "true"))) {
+            verr(c, v, path, "expected a finite number, got %s", v->str);
+            return rp_node_clone(v);
+        }
+        /* integers are stored as int32 unless the schema says x-int64: true
+           (4294967296 would silently become 0) */
+        const rp_node *i64 = rp_node_get(s, "x-int64");
+        int64_t iv;
+        if (rp_node_is_int(v) && type_has(s, "integer") &&
+            !(i64 && rp_node_str(i64) && !strcmp(i64->str, "true"))) {
+            if (rp_node_as_int(v, &iv, NULL) != RP_OK || iv < INT32_MIN || iv > INT32_MAX) {
+                verr(c, v, path, "%s is out of range (at most %d in magnitude)", v->str,
+                     INT32_MAX);
+                return rp_node_clone(v);
+            }
+        }
         if (isnan(x) && (rp_node_get(s, "minimum") || rp_node_get(s, "maximum") ||
                          rp_node_get(s, "exclusiveMinimum") || rp_node_get(s, "exclusiveMaximum"))) {
             verr(c, v, path, "expected a number between its bounds, got %s", v->str);
