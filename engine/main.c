@@ -5,6 +5,7 @@
  *
  * Exit codes: 0 ok, 1 the run failed, 2 invalid pipeline or usage.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +117,7 @@ static int cmp_row(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-static int cmd_stages(void) {
+static int cmd_stages(int json) {
     size_t n = rp_registry_stage_count();
     for (int k = 0; k < RP_COMP_KIND_COUNT; k++) n += rp_component_count(k);
     row *rows = calloc(n ? n : 1, sizeof *rows);
@@ -139,6 +140,24 @@ static int cmd_stages(void) {
             rows[r++].summary = c->summary ? c->summary : "";
         }
     qsort(rows, r, sizeof *rows, cmp_row);
+    if (json) {
+        /* for scripts and editors: [{name, kind, plugin, summary}] */
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; i < r; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", rows[i].name);
+            cJSON_AddStringToObject(o, "kind", rows[i].kind);
+            cJSON_AddStringToObject(o, "plugin", rows[i].plugin ? rows[i].plugin : "");
+            cJSON_AddStringToObject(o, "summary", rows[i].summary);
+            cJSON_AddItemToArray(a, o);
+        }
+        char *t = cJSON_Print(a);
+        if (t) printf("%s\n", t);
+        free(t);
+        cJSON_Delete(a);
+        free(rows);
+        return t ? 0 : EXIT_RUN_FAILED;
+    }
     int w = 4;
     for (size_t i = 0; i < r; i++)
         if ((int)strlen(rows[i].name) > w) w = (int)strlen(rows[i].name);
@@ -220,6 +239,37 @@ static int cmd_describe(const char *name) {
                        kind, rp_component_origin(k, c->name));
                 return print_schema(name);
             }
+        }
+    }
+    /* A short name that is exactly one component's (focal → loss.focal) or
+       one stage's last part (idx → data.idx). */
+    if (!dot) {
+        char found[256] = "";
+        int hits = 0;
+        for (int k = 0; k < RP_COMP_KIND_COUNT; k++)
+            if (rp_component_find(k, name)) {
+                hits++;
+                snprintf(found, sizeof found, "%s.%s", rp_component_kind_name(k), name);
+            }
+        for (size_t i = 0; i < rp_registry_stage_count(); i++) {
+            const char *sn = rp_registry_stage_at(i)->def->name, *sd = strrchr(sn, '.');
+            if (sd && !strcmp(sd + 1, name)) {
+                hits++;
+                snprintf(found, sizeof found, "%s", sn);
+            }
+        }
+        if (hits == 1) return cmd_describe(found);
+        if (hits > 1) {
+            fprintf(stderr, "runpipe: '%s' is ambiguous:", name);
+            for (int k = 0; k < RP_COMP_KIND_COUNT; k++)
+                if (rp_component_find(k, name))
+                    fprintf(stderr, " %s.%s", rp_component_kind_name(k), name);
+            for (size_t i = 0; i < rp_registry_stage_count(); i++) {
+                const char *sn = rp_registry_stage_at(i)->def->name, *sd = strrchr(sn, '.');
+                if (sd && !strcmp(sd + 1, name)) fprintf(stderr, " %s", sn);
+            }
+            fprintf(stderr, "\n");
+            return EXIT_USAGE;
         }
     }
     /* Unknown: suggest among every stage and KIND.NAME. */
@@ -553,7 +603,7 @@ static int dispatch(struct cli *cp, int argc, char **argv) {
     rp_plugins_load_all();
     int rc;
     if (!strcmp(c.cmd, "stages"))
-        rc = cmd_stages();
+        rc = cmd_stages(c.json);
     else if (!strcmp(c.cmd, "describe"))
         rc = cmd_describe(c.name);
     else if (!strcmp(c.cmd, "schema"))

@@ -227,6 +227,15 @@ static void test_usage(void **state) {
     assert_non_null(strstr(out, "--set 'vars.nn=1': no variable 'nn' (did you mean 'n'?)"));
     snprintf(args, sizeof args, "check '%s' --set +vars.nn=1", p);
     assert_int_equal(rp_test_runpipe(args, NULL, out, sizeof out), 0);
+    /* an unambiguous short name */
+    assert_int_equal(rp_test_runpipe("describe focal", NULL, out, sizeof out), 0);
+    assert_int_equal(strncmp(out, "loss.focal — ", 14), 0);
+    assert_int_equal(rp_test_runpipe("describe idx", NULL, out, sizeof out), 0);
+    assert_int_equal(strncmp(out, "data.idx — ", 11), 0);
+    static char big[1 << 16];
+    assert_int_equal(rp_test_runpipe("stages --json", NULL, big, sizeof big), 0);
+    assert_int_equal(big[0], '[');
+    assert_non_null(strstr(big, "\"name\":\t\"loss.focal\",\n\t\t\"kind\":\t\"loss\""));
 }
 
 int main(void) {
