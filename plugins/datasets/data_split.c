@@ -92,6 +92,20 @@ int ds_run_split(rp_stage *stg, rp_error *err) {
             for (uint64_t i = 0; i < cnt[q]; i++) parts[q][np[q]++] = all[o++];
     }
     static const char *const ports[3] = {"train", "val", "test"};
+    /* a part with a positive ratio that got no sample: an error here, with
+       the counts, not an empty loader later */
+    for (int q = 0; q < k; q++)
+        if (r[q] > 0 && np[q] == 0) {
+            st = rp_error_at(err, rp_node_get(p, "ratios"), RP_ERR_INVALID,
+                             "%s: splitting %llu samples%s by these ratios leaves '%s' empty "
+                             "(train %llu / val %llu / test %llu); give it a larger ratio or "
+                             "more data",
+                             in->name, (unsigned long long)n,
+                             strat ? " per class (stratified)" : "", ports[q],
+                             (unsigned long long)np[0], (unsigned long long)np[1],
+                             (unsigned long long)np[2]);
+            goto done;
+        }
     for (int q = 0; q < 3; q++) {
         char name[128];
         snprintf(name, sizeof name, "%.100s/%s", in->name, ports[q]);

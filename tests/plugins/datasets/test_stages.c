@@ -108,6 +108,12 @@ static void test_csv(void **state) {
            "  - {id: s, use: data.split, in: {data: f}, with: {ratios: [0.5, 0.25, 0.25], stratify: true}}\n"
            "  - {id: k, use: data.concat, in: {data: [s.train, g]}}\n",
            0, "kept 21 of 28", "split 21 → 7 / 7 / 7");
+    /* 3 images per class at 90/10, stratified: no class gives 'val' one */
+    expect("  - {id: c, use: data.csv, with: {file: '%S/datasets/fixtures/pacs/pacs.csv', "
+           "domain_column: domain}}\n"
+           "  - {id: f, use: data.filter, in: {data: c}, with: {domains: [sketch]}}\n"
+           "  - {id: s, use: data.split, in: {data: f}, with: {ratios: [0.9, 0.1], stratify: true}}\n",
+           1, "by these ratios leaves 'val' empty (train 7 / val 0 / test 0)", "ratios");
     const char *t = rp_test_tmpdir();
     char p[1000], body[3000], st[3000];
     snprintf(p, sizeof p, "%s/bad.csv", t);
