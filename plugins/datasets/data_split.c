@@ -101,7 +101,7 @@ int ds_run_split(rp_stage *stg, rp_error *err) {
                              "(train %llu / val %llu / test %llu); give it a larger ratio or "
                              "more data",
                              in->name, (unsigned long long)n,
-                             strat ? " per class (stratified)" : "", ports[q],
+                             strat ? " (stratified by class)" : "", ports[q],
                              (unsigned long long)np[0], (unsigned long long)np[1],
                              (unsigned long long)np[2]);
             goto done;
