@@ -127,6 +127,15 @@ done:
     return st;
 }
 
+/* Check time: the images and classes are the input's. */
+static int ds_check_split(rp_check *ck, rp_error *err) {
+    (void)err;
+    rp_check_forward(ck, "data", "train");
+    rp_check_forward(ck, "data", "val");
+    rp_check_forward(ck, "data", "test");
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port one_in_ports[] = {
     {"data", RP_ART_DATASET, 0, "input dataset"},
@@ -138,5 +147,5 @@ static const struct rp_port split_out_ports[] = {
 };
 static const struct rp_stage_def split_stage = {
     "data.split", "seeded (optionally stratified) train/val/test split by ratios",
-    one_in_ports, RP_COUNT(one_in_ports), split_out_ports, RP_COUNT(split_out_ports), ds_run_split, 0};
+    one_in_ports, RP_COUNT(one_in_ports), split_out_ports, RP_COUNT(split_out_ports), ds_run_split, 0, ds_check_split};
 RP_STAGE(split_stage)
