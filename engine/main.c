@@ -391,10 +391,12 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
         rp_error e;
         rc = rp_run_all(cfg, plans, &ro, &dir, &e);
         if (rc != 0 && (e.status == RP_ERR_INTERRUPTED || rp_interrupted())) {
-            /* Ctrl-C: not an error in the pipeline, so no location/caret */
+            /* Ctrl-C: not an error in the pipeline, so no location/caret;
+               what was saved (the stage's message), then the exact command */
+            if (e.msg[0]) fprintf(stderr, "runpipe: interrupted: %s\n", e.msg);
             if (dir)
-                fprintf(stderr, "runpipe: interrupted; continue with: runpipe --resume %s\n", dir);
-            else
+                fprintf(stderr, "runpipe: continue with: runpipe --resume %s\n", dir);
+            else if (!e.msg[0])
                 fprintf(stderr, "runpipe: interrupted\n");
         } else if (rc != 0) {
             rp_diag one;
@@ -564,6 +566,8 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
             fprintf(stderr, "runpipe: %s\n", e.msg);
             return EXIT_USAGE;
         }
+        if (rs.changed && rp_resume_store(c.resume, &rs, &e) != RP_OK)
+            fprintf(stderr, "runpipe: warning: %s\n", e.msg);
         if (rs.replayed)
             fprintf(stderr, "runpipe: resuming %s with %s and %zu stored --set\n", c.resume,
                     rs.file, rs.n_sets);

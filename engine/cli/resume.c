@@ -8,6 +8,7 @@
 
 #include "run/rundir.h"
 #include "runpipe/io.h"
+#include "runpipe/node.h"
 #include "runpipe/strbuf.h"
 
 static char *join(const char *a, const char *b) {
@@ -79,6 +80,60 @@ void rp_resume_release(rp_resume *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* Do two pipeline texts differ only in their `matrix:` (axes or values
+ * added: resuming runs just the new cells)? */
+static int only_matrix_differs(const char *a, const char *b) {
+    rp_node *x = NULL, *y = NULL;
+    int same = rp_node_parse_string(a, "a", &x, NULL) == RP_OK &&
+               rp_node_parse_string(b, "b", &y, NULL) == RP_OK && x->kind == RP_NODE_MAP &&
+               y->kind == RP_NODE_MAP;
+    if (same) {
+        rp_node_map_remove(x, "matrix");
+        rp_node_map_remove(y, "matrix");
+        same = rp_node_equal(x, y);
+    }
+    rp_node_free(x);
+    rp_node_free(y);
+    return same;
+}
+
+int rp_resume_store(const char *rundir, const rp_resume *r, rp_error *err) {
+    char *rj = join(rundir, RP_RUN_JSON), *src = join(rundir, RP_RUN_SOURCE);
+    char *json = NULL, *text = NULL;
+    size_t len = 0;
+    int st = rj && src ? RP_OK : RP_ERR_NOMEM;
+    if (!st) st = rp_read_file(r->file, &text, &len, err);
+    cJSON *j = NULL;
+    if (!st && rp_read_file(rj, &json, NULL, NULL) == RP_OK) j = cJSON_Parse(json);
+    if (!st && !j) j = cJSON_CreateObject();
+    if (!st) {
+        cJSON_DeleteItemFromObject(j, "pipeline");
+        cJSON_AddStringToObject(j, "pipeline", r->file);
+        cJSON_DeleteItemFromObject(j, "sets");
+        cJSON *a = cJSON_AddArrayToObject(j, "sets");
+        for (size_t i = 0; i < r->n_sets; i++) cJSON_AddItemToArray(a, cJSON_CreateString(r->sets[i]));
+        cJSON_DeleteItemFromObject(j, "seed");
+        if (r->has_seed) {
+            char b[32];
+            snprintf(b, sizeof b, "%llu", r->seed);
+            cJSON_AddStringToObject(j, "seed", b);
+        } else {
+            cJSON_AddNullToObject(j, "seed");
+        }
+        char *t = cJSON_Print(j);
+        st = t ? rp_write_atomic(rj, t, strlen(t), err) : RP_ERR_NOMEM;
+        free(t);
+    }
+    if (!st) st = rp_write_atomic(src, text, len, err);
+    if (st == RP_ERR_NOMEM) rp_error_set(err, st, "out of memory");
+    cJSON_Delete(j);
+    free(json);
+    free(text);
+    free(rj);
+    free(src);
+    return st;
+}
+
 static int sets_from(rp_resume *out, const char *const *sets, size_t n) {
     out->sets = calloc(n + 1, sizeof *out->sets);
     if (!out->sets) return RP_ERR_NOMEM;
@@ -132,17 +187,19 @@ int rp_resume_prepare(const char *rundir, const char *file, const char *const *s
             st = RP_ERR_IO;
             goto done;
         }
-        if (strcmp(given, stored)) {
+        if (strcmp(given, stored) && !only_matrix_differs(stored, given)) {
             char *d = rp_text_diff(stored, given, 4);
             rp_strbuf_printf(&diff, "%s differs from the pipeline the run started with:\n%s",
                              file, d ? d : "");
             free(d);
         }
+        if (strcmp(given, stored)) out->changed = 1;
         free(given);
     }
     if (n_sets) {
         int same = n_sets == ns;
         for (size_t i = 0; same && i < ns; i++) same = ssets[i] && !strcmp(ssets[i], sets[i]);
+        if (!same) out->changed = 1;
         if (!same) {
             rp_strbuf_puts(&diff, "the --set overrides differ from the stored ones:\n");
             for (size_t i = 0; i < ns; i++) rp_strbuf_printf(&diff, "  - --set %s\n", ssets[i]);

@@ -300,15 +300,20 @@ int rp_plan_check(rp_plan *p, rp_diag *d) {
     for (size_t i = 0; i < p->n; i++) {
         rp_plan_stage *s = &p->st[i];
         if (!s->entry || !s->params) continue;
+        size_t before_paths = rp_diag_count(d);
         check_paths(p, i, d);
         ck.i = i;
         compare(&ck, d);
         forward_models(&ck);
-        if (!s->entry->def->check) continue;
+        /* a stage whose paths are missing would only say so again */
+        if (!s->entry->def->check || rp_diag_count(d) != before_paths) continue;
         rp_error e;
         rp_error_clear(&e);
         if (s->entry->def->check(&ck, &e) != RP_OK) {
-            if (!e.file[0]) rp_error_at(&e, s->node, e.status, "%s", e.msg);
+            if (!e.file[0]) {
+                rp_error tmp = e; /* rp_error_at writes e.msg */
+                rp_error_at(&e, s->node, tmp.status, "%s", tmp.msg);
+            }
             snprintf(e.stage, sizeof e.stage, "%s", s->id ? s->id : "");
             rp_error_prefix(&e, "stage '%s' (%s): ", s->id ? s->id : "?", s->use);
             rp_diag_add(d, &e);

@@ -145,7 +145,7 @@ static int cifar_check(rp_check *ck, int hundred, rp_error *err) {
     char path[4096];
     int st = hundred ? need(dir, "train.bin", path, sizeof path, "datasets/cifar100.sh", err)
                      : need(dir, "data_batch_1.bin", path, sizeof path, "datasets/cifar10.sh", err);
-    if (st) return rp_error_at(err, at, st, "%s", err->msg);
+    if (st) return ds_relocate(err, at, st);
     int nc = !hundred ? 10 : !strcmp(rp_param_str(p, "labels"), "coarse") ? 20 : 100;
     static const char *const ports[2] = {"train", "test"};
     for (int k = 0; k < 2; k++) {

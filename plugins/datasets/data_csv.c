@@ -320,12 +320,12 @@ static int ds_check_csv(rp_check *ck, rp_error *err) {
     } else if (access(file, F_OK) == 0) { /* else an earlier stage writes it */
         table t;
         int st = read_csv(file, &t, err);
-        if (st) return rp_error_at(err, at, st, "%s", err->msg);
+        if (st) return ds_relocate(err, at, st);
         int cl = -1;
         if (t.n >= 1) st = find_col(&t, file, rp_param_str(p, "label_column"), 1, &cl, err);
         if (st) {
             table_free(&t);
-            return rp_error_at(err, at, st, "%s", err->msg);
+            return ds_relocate(err, at, st);
         }
         char **cls = calloc(t.n + 1, sizeof *cls);
         int ncls = 0, numeric = 1, maxid = -1;

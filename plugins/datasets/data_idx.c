@@ -207,7 +207,7 @@ static int ds_check_idx(rp_check *ck, rp_error *err) {
         int st = idx_open(&f, pi, err);
         if (!st) st = idx_read(&f, h, 16, &got, err);
         if (f.g) gzclose(f.g);
-        if (st) return rp_error_at(err, at, st, "%s", err->msg);
+        if (st) return ds_relocate(err, at, st);
         if (got < 16 || be32(h) != 0x00000803u)
             return rp_error_at(err, at, RP_ERR_FORMAT,
                                "%s: not an IDX image file (expected magic 0x00000803)", pi);

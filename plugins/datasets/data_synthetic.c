@@ -327,9 +327,11 @@ static int ds_check_synthetic(rp_check *ck, rp_error *err) {
     (void)err;
     const rp_node *p = rp_check_params(ck);
     int64_t nc = (int64_t)rp_node_len(rp_node_get(p, "classes"));
+    if (!nc) nc = 6;
+    if (rp_param_bool(p, "masks")) nc++; /* pixel classes: background + the shapes */
     static const char *const ports[2] = {"train", "test"};
     for (int k = 0; k < 2; k++) {
-        rp_check_declare(ck, ports[k], RP_FACT_CLASSES, nc ? nc : 6, rp_node_get(p, "classes"));
+        rp_check_declare(ck, ports[k], RP_FACT_CLASSES, nc, rp_node_get(p, "classes"));
         rp_check_declare(ck, ports[k], RP_FACT_CHANNELS, rp_param_int(p, "channels"),
                          rp_node_get(p, "channels"));
         rp_check_declare(ck, ports[k], RP_FACT_HEIGHT, rp_param_int(p, "size"),

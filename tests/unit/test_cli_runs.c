@@ -150,6 +150,13 @@ static void test_resume_without_file(void **state) {
     y = slurp(rp_test_path(o, "pipeline.resolved.yaml"));
     assert_non_null(strstr(y, "test_count: 5"));
     free(y);
+    /* what --force ran is what the next --resume replays */
+    rp_test_write(st, "failed: test\n");
+    snprintf(args, sizeof args, "--resume '%s'", o);
+    assert_int_equal(rp_test_runpipe(args, NULL, out, sizeof out), 0);
+    y = slurp(rp_test_path(o, "pipeline.resolved.yaml"));
+    assert_non_null(strstr(y, "test_count: 5"));
+    free(y);
     /* a folder that is not a run folder */
     snprintf(args, sizeof args, "--resume '%s'", dir);
     assert_int_equal(rp_test_runpipe(args, NULL, out, sizeof out), 2);

@@ -114,8 +114,20 @@ static void test_ranges(void **state) {
     expect_err(s, "p: -0.1", "'p': -0.1 is below the minimum 0", 1, 4);
     expect_err(s, "lr: 0", "'lr': 0 must be greater than 0", 1, 5);
     expect_err(s, "lr: 10", "'lr': 10 must be less than 10", 1, 5);
-    expect_err(s, "p: .nan", "'p': expected a number between its bounds, got .nan", 1, 4);
-    expect_ok("{type: number}", ".nan");
+    /* .inf / .nan only where the schema allows them */
+    expect_err(s, "p: .nan", "'p': expected a finite number, got .nan", 1, 4);
+    expect_err(OBJ("{x: {type: number}}"), "x: .inf", "'x': expected a finite number, got .inf",
+               1, 4);
+    expect_ok("{type: number, x-nonfinite: true}", ".nan");
+    expect_ok("{type: number, x-nonfinite: true}", "-.inf");
+    /* integers: int32 unless x-int64 (4294967296 would become 0) */
+    expect_err(OBJ("{n: {type: integer}}"), "n: 4294967296",
+               "'n': 4294967296 is out of range (at most 2147483647 in magnitude)", 1, 4);
+    expect_err(OBJ("{n: {type: integer}}"), "n: -2147483649",
+               "'n': -2147483649 is out of range (at most 2147483647 in magnitude)", 1, 4);
+    expect_ok("{type: integer}", "2147483647");
+    expect_ok("{type: integer, x-int64: true}", "4294967296");
+    expect_ok("{type: number}", "4294967296");
 }
 
 static void test_enum_const(void **state) {

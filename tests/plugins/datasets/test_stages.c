@@ -50,8 +50,12 @@ static void test_real_formats(void **state) {
     expect("  - {id: a, use: data.cifar100, with: {dir: '%S/datasets/fixtures/cifar-100-binary', "
            "labels: coarse}}\n",
            0, "cifar100/train: 6 images", NULL);
-    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/nothing-here'}}\n", 1,
-           "nothing-here/train-images-idx3-ubyte: not found", NULL);
+    /* a folder that is not there: found by the check (exit 2) */
+    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/nothing-here'}}\n", 2,
+           "datasets/fixtures/nothing-here' does not exist", "1 error");
+    /* a folder without the files: the stage's check says which */
+    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/folder'}}\n", 2,
+           "folder/train-images-idx3-ubyte: not found", NULL);
 }
 
 static void test_folder(void **state) {
