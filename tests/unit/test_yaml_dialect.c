@@ -1,7 +1,9 @@
 /* Pipeline files are plain YAML: every file in pipelines/ and every ```yaml
- * block of README.md parses with libyaml alone (no preprocessing), and the
- * ${...} rules hold: a scalar that is exactly one reference, quoted or not,
- * keeps the value's type; a longer string interpolates; map keys too. */
+ * block of README.md parses with libyaml alone (no preprocessing) and is
+ * valid against `runpipe schema --json` (checked by a small JSON Schema
+ * validator, tests/jsonschema.c), and the ${...} rules hold: a scalar that is
+ * exactly one reference, quoted or not, keeps the value's type; a longer
+ * string interpolates; map keys too. */
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,10 @@
 #include "../harness.h"
 #include "config/config.h"
 #include "config/schema.h"
+
+/* The validator is compiled into this test (the Makefile links harness.o
+ * only). */
+#include "../jsonschema.c"
 
 static int setup(void **state) {
     (void)state;
@@ -100,6 +106,95 @@ static void test_readme_blocks_are_plain_yaml(void **state) {
     free(t);
 }
 
+/* The exported JSON Schema (parsed; owned by the caller). */
+static cJSON *exported_schema(void) {
+    const char *log = rp_test_path(rp_test_tmpdir(), "schema.json");
+    assert_int_equal(rp_test_runpipe("schema --json", log, NULL, 0), 0);
+    char *t = slurp(log);
+    cJSON *j = cJSON_Parse(t);
+    free(t);
+    if (!j) fail_msg("runpipe schema --json is not JSON");
+    return j;
+}
+
+static int valid_text(const cJSON *schema, const char *text, char *why, size_t n) {
+    rp_node *v = NULL;
+    rp_error e;
+    if (rp_node_parse_string(text, "t.yaml", &v, &e) != RP_OK) fail_msg("%s", e.msg);
+    int ok = rp_test_json_valid(schema, schema, v, why, n);
+    rp_node_free(v);
+    return ok;
+}
+
+static void test_files_valid_against_exported_schema(void **state) {
+    (void)state;
+    cJSON *schema = exported_schema();
+    char why[1024];
+    glob_t g;
+    assert_int_equal(glob(rp_test_path(rp_test_src(), "pipelines/*.yaml"), 0, NULL, &g), 0);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char *t = slurp(g.gl_pathv[i]);
+        if (!valid_text(schema, t, why, sizeof why))
+            fail_msg("%s is not valid against runpipe schema --json: %s", g.gl_pathv[i], why);
+        free(t);
+    }
+    globfree(&g);
+    /* README: whole pipelines as they are; a fragment of top-level keys
+     * inside a minimal pipeline; a fragment of stages as the stage list */
+    char *t = slurp(rp_test_path(rp_test_src(), "README.md"));
+    for (char *p = t; (p = strstr(p, "```yaml\n"));) {
+        p += 8;
+        char *end = strstr(p, "```");
+        size_t len = (size_t)(end - p), line = 1;
+        for (char *q = t; q < p; q++) line += *q == '\n';
+        char *doc = malloc(len + 200);
+        assert_non_null(doc);
+        if (strstr(p, "runpipe: 1") && strstr(p, "runpipe: 1") < end)
+            snprintf(doc, len + 200, "%.*s", (int)len, p);
+        else if (!strncmp(p, "  - ", 4))
+            snprintf(doc, len + 200, "runpipe: 1\nstages:\n%.*s", (int)len, p);
+        else
+            snprintf(doc, len + 200, "runpipe: 1\nstages: [{id: s, use: data.synthetic}]\n%.*s",
+                     (int)len, p);
+        if (!valid_text(schema, doc, why, sizeof why))
+            fail_msg("README.md block at line %zu is not valid against runpipe schema --json: %s",
+                     line, why);
+        free(doc);
+        p = end + 3;
+    }
+    free(t);
+    cJSON_Delete(schema);
+}
+
+/* The schema checks component parameters and takes references anywhere. */
+static void test_exported_schema_components_and_references(void **state) {
+    (void)state;
+    cJSON *schema = exported_schema();
+    char why[1024];
+    const char *head = "runpipe: 1\nstages:\n  - id: fit\n    use: train\n";
+    char doc[2000];
+    snprintf(doc, sizeof doc, "%s    with: {optimizer: {adam: {lrr: 0.1}}}\n", head);
+    assert_false(valid_text(schema, doc, why, sizeof why));
+    snprintf(doc, sizeof doc, "%s    with: {optimizer: {adam: {lr: 0.1}}}\n", head);
+    if (!valid_text(schema, doc, why, sizeof why)) fail_msg("%s", why);
+    snprintf(doc, sizeof doc, "%s    with: {optimizer: {adam: {lr: fast}}}\n", head);
+    assert_false(valid_text(schema, doc, why, sizeof why));
+    /* a loss with its terms as a list (x-list) */
+    if (!valid_text(schema,
+                    "runpipe: 1\nstages:\n  - id: l\n    use: loss\n"
+                    "    with: {loss: {sum: [cross_entropy, {complement_flatten: {weight: 0.5}}]}}\n",
+                    why, sizeof why))
+        fail_msg("%s", why);
+    /* references where a number, an enum or a patterned name is expected */
+    if (!valid_text(schema,
+                    "runpipe: 1\nname: \"qs-${env.USER_TAG}\"\nvars: {e: 3}\nstages:\n"
+                    "  - id: fit\n    use: train\n"
+                    "    with: {epochs: \"${vars.e}\", optimizer: {adam: {lr: \"1e-${vars.e}\"}}}\n",
+                    why, sizeof why))
+        fail_msg("%s", why);
+    cJSON_Delete(schema);
+}
+
 static rp_config *load_ok(const char *text) {
     rp_config *c = NULL;
     rp_diag d;
@@ -155,6 +250,8 @@ int main(void) {
         cmocka_unit_test(test_pipelines_are_plain_yaml),
         cmocka_unit_test(test_readme_blocks_are_plain_yaml),
         cmocka_unit_test(test_quoted_reference_keeps_type),
+        cmocka_unit_test(test_files_valid_against_exported_schema),
+        cmocka_unit_test(test_exported_schema_components_and_references),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
