@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,6 +119,13 @@ static cJSON *describe(const char *dir, const char *name) {
         secs = ms->valuedouble;
     else if (!strcmp(state, "running") && start)
         secs = difftime(time(NULL), (time_t)parse_iso(start));
+    else if (start) {
+        /* killed (or stopped before its manifest): until its last log line */
+        char *lp = join(dir, "log.txt");
+        struct stat sb;
+        if (lp && stat(lp, &sb) == 0) secs = difftime(sb.st_mtime, (time_t)parse_iso(start));
+        free(lp);
+    }
     if (isfinite(secs)) cJSON_AddNumberToObject(o, "seconds", secs);
     else cJSON_AddNullToObject(o, "seconds");
     /* cells: the folders with a status below this one (a matrix run), else
