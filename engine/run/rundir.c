@@ -380,7 +380,12 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         return 1;
     }
     *dir_out = root;
-    if (!o->resume_dir && write_run_record(root, cfg, o, &e) != RP_OK) {
+    /* a new run, or one from before run.json existed: keep what --resume
+       needs to replay it */
+    char *rec = o->resume_dir ? join(root, RP_RUN_JSON) : NULL;
+    int need_record = !o->resume_dir || (rec && !rp_path_exists(rec));
+    free(rec);
+    if (need_record && write_run_record(root, cfg, o, &e) != RP_OK) {
         rp_warn("%s (--resume will need the pipeline file)", e.msg);
         rp_error_clear(&e);
     }
