@@ -134,10 +134,12 @@ static const char *xpath_of(const rp_node *schema_prop) {
     return rp_node_str(rp_node_get(schema_prop, "x-path"));
 }
 
-static void check_paths(rp_plan *p, size_t i, rp_diag *d) {
+/* Returns the number of paths that are missing (each reported in d). */
+static int check_paths(rp_plan *p, size_t i, rp_diag *d) {
     rp_plan_stage *s = &p->st[i];
     const rp_schema *sch = NULL;
-    if (!s->params || rp_schema_get(s->use, &sch, NULL) != RP_OK) return;
+    int missing = 0;
+    if (!s->params || rp_schema_get(s->use, &sch, NULL) != RP_OK) return 0;
     const rp_node *props = rp_node_get(rp_schema_root(sch), "properties");
     for (size_t k = 0; k < rp_node_len(props); k++) {
         const char *kind = xpath_of(props->items[k]);
@@ -180,6 +182,7 @@ static void check_paths(rp_plan *p, size_t i, rp_diag *d) {
         }
         char ctx[400];
         snprintf(ctx, sizeof ctx, "stage '%s' (%s): ", s->id ? s->id : "?", s->use);
+        missing++;
         if (val[0] == '/')
             rp_diag_addf(d, v, s->id, "%s'%s': '%s' does not exist", ctx, key, val);
         else
@@ -189,6 +192,7 @@ static void check_paths(rp_plan *p, size_t i, rp_diag *d) {
                          ctx, key, val, where[0] ? " and at '" : "", where[0] ? where : "",
                          where[0] ? "'" : "");
     }
+    return missing;
 }
 
 /* ---- contracts ---------------------------------------------------------------------- */
@@ -300,13 +304,12 @@ int rp_plan_check(rp_plan *p, rp_diag *d) {
     for (size_t i = 0; i < p->n; i++) {
         rp_plan_stage *s = &p->st[i];
         if (!s->entry || !s->params) continue;
-        size_t before_paths = rp_diag_count(d);
-        check_paths(p, i, d);
+        int missing = check_paths(p, i, d);
         ck.i = i;
         compare(&ck, d);
         forward_models(&ck);
         /* a stage whose paths are missing would only say so again */
-        if (!s->entry->def->check || rp_diag_count(d) != before_paths) continue;
+        if (!s->entry->def->check || missing) continue;
         rp_error e;
         rp_error_clear(&e);
         if (s->entry->def->check(&ck, &e) != RP_OK) {
