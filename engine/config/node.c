@@ -762,6 +762,18 @@ static int parser_error(yaml_parser_t *p, const char *file, const char *text, si
     /* the most common cause of "cannot start any token": a tab */
     const char *hint = m.index < len && text[m.index] == '\t'
                            ? " (a tab: YAML indents with spaces only)" : "";
+    /* `{limit: ${vars.limit}}`: the braces of a reference end a flow map */
+    if (!*hint && m.index < len) {
+        size_t ls = m.index, le = m.index;
+        while (ls > 0 && text[ls - 1] != '\n') ls--;
+        while (le < len && text[le] != '\n') le++;
+        for (size_t i = ls; i + 1 < le; i++)
+            if (text[i] == '$' && text[i + 1] == '{' && (i == ls || (text[i - 1] != '"' &&
+                                                                   text[i - 1] != '\''))) {
+                hint = " (inside { } or [ ], quote a reference: limit: \"${vars.limit}\")";
+                break;
+            }
+    }
     if (p->error == YAML_READER_ERROR) {
         at.line = 0;
         return rp_error_at(err, &at, RP_ERR_FORMAT, "invalid YAML: %s (at byte %zu)",

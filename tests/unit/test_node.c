@@ -241,6 +241,8 @@ static void test_variables_are_plain_yaml(void **state) {
     assert_null(bad);
     assert_int_equal(err.line, 1);
     assert_non_null(strstr(err.msg, "invalid YAML"));
+    assert_non_null(strstr(err.msg, "(inside { } or [ ], quote a reference: limit: "
+                                    "\"${vars.limit}\")"));
 }
 
 static void test_file_and_empty(void **state) {
