@@ -1,11 +1,13 @@
 /* runpipe — run directories: creation, manifest, metrics, matrix cells with
  * status files, --resume, aggregate tables (internal; DESIGN §9).
  *
- *   runs/<name>/<YYYYmmdd-HHMMSS>/      (or --out DIR; "-2", "-3" if taken)
+ *   runs/<name>/<YYYYmmdd-HHMMSS>/      ("-2", "-3" if taken; or --out DIR)
  *     pipeline.resolved.yaml manifest.json metrics.json log.txt status
+ *     run.json pipeline.source.yaml (what --resume RUNDIR replays)
  *   with a matrix, one <cell dirname>/ per cell holding the per-cell files
- *   and, at the top, log.txt, manifest.json, aggregate.csv, aggregate.md.
- * Every file is written to a temporary name and renamed.
+ *   and, at the top, log.txt, status, manifest.json, aggregate.csv, aggregate.md.
+ * Every file is written to a temporary name and renamed, except log.txt,
+ * which is appended to line by line as the run goes.
  */
 #ifndef RP_RUNDIR_H
 #define RP_RUNDIR_H
