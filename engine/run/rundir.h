@@ -55,7 +55,9 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
                char **dir_out, rp_error *first_err);
 
 /* Status file of a cell directory: "running", "done", "failed: ...",
- * "interrupted: ...". rp_status_read copies the first line; 0 if absent. */
+ * "interrupted: ...", then a line "pid N host H" (the writer; `runpipe runs`
+ * shows a "running" run whose process is gone as killed). rp_status_read
+ * copies the first line; 0 if absent. */
 int rp_status_write(const char *dir, const char *status, const char *msg, rp_error *err);
 int rp_status_read(const char *dir, char *buf, size_t n);
 
