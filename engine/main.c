@@ -1,10 +1,11 @@
 /* The runpipe command line.
  *
  *   runpipe FILE | run FILE | check FILE | plan FILE | stages | describe NAME |
- *   schema --json
+ *   schema --json | runs [DIR] | help
  *
  * Exit codes: 0 ok, 1 the run failed, 2 invalid pipeline or usage.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include "run/rundir.h"
 #include "runpipe/runpipe.h"
 #include "config/schema.h"
+#include "cli/resume.h"
+#include "cli/runs.h"
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE 2
@@ -29,24 +32,34 @@ static const char usage_text[] =
     "       runpipe run FILE [OPTIONS]        run a pipeline\n"
     "       runpipe check FILE [OPTIONS]      validate everything, run nothing\n"
     "       runpipe plan FILE [OPTIONS]       print the resolved stages, wiring, matrix cells\n"
-    "       runpipe stages                    list every stage and component of every plugin\n"
+    "       runpipe --resume RUNDIR           continue a run (its pipeline and --set are stored)\n"
+    "       runpipe stages [--json]           list every stage and component of every plugin\n"
     "       runpipe describe NAME             parameters and ports of a stage, or of a\n"
     "                                         component written KIND.NAME (loss.focal)\n"
     "       runpipe schema --json             one JSON Schema of pipeline files (editors)\n"
+    "       runpipe runs [DIR] [--json]       the run folders under runs/ (or DIR): status,\n"
+    "                                         cells done, duration, headline metrics\n"
     "       runpipe cache ls|gc [--max-size 10G] [--cache DIR]   the stage cache\n"
     "       runpipe compare RUNDIR... [--out F.html] [--md F.md]  runs or cells side by side\n"
     "       runpipe plugins                   every plugin file: name, version, what it\n"
     "                                         provides, load status and error\n"
     "       runpipe new-plugin NAME [DIR]     write a buildable plugin template\n"
+    "       runpipe help                      this text\n"
     "\n"
     "options:\n"
     "  --set PATH=VALUE   override a value of the file (repeatable; VALUE is YAML),\n"
-    "                     e.g. --set stages.fit.with.epochs=1 or --set vars.lr=0.01\n"
-    "  --out DIR          run directory (default runs/<name>/<YYYYmmdd-HHMMSS>)\n"
+    "                     e.g. --set stages.fit.with.epochs=1 or --set vars.lr=0.01;\n"
+    "                     a name the file does not have is an error; --set +vars.x=1 adds one\n"
+    "  --out DIR          run folder (default runs/<name>/<YYYYmmdd-HHMMSS>); a new or\n"
+    "                     empty folder (an existing run: --resume DIR, or --force-new)\n"
+    "  --force-new        with --out DIR taken: use DIR-2, DIR-3 ...\n"
     "  --seed N           root seed (overrides the file's seed)\n"
     "  --threads N        threads for BLAS and parallel loops\n"
     "  --resume DIR       continue the run in DIR: finished matrix cells are skipped,\n"
-    "                     failed or unfinished ones run again from their checkpoints\n"
+    "                     failed or unfinished ones run again from their checkpoints;\n"
+    "                     FILE and --set are the stored ones unless given (then they must\n"
+    "                     match, or --force)\n"
+    "  --force            --resume with a FILE or --set that differs from the stored one\n"
     "  --cache DIR        stage cache (default $RUNPIPE_CACHE, else runs/.cache)\n"
     "  --no-cache         run every stage (RUNPIPE_CACHE=off does the same)\n"
     "  --heartbeat N      without a terminal (CI, nohup), a progress line every N s\n"
@@ -100,7 +113,7 @@ static int cmp_row(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-static int cmd_stages(void) {
+static int cmd_stages(int json) {
     size_t n = rp_registry_stage_count();
     for (int k = 0; k < RP_COMP_KIND_COUNT; k++) n += rp_component_count(k);
     row *rows = calloc(n ? n : 1, sizeof *rows);
@@ -123,6 +136,24 @@ static int cmd_stages(void) {
             rows[r++].summary = c->summary ? c->summary : "";
         }
     qsort(rows, r, sizeof *rows, cmp_row);
+    if (json) {
+        /* for scripts and editors: [{name, kind, plugin, summary}] */
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; i < r; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", rows[i].name);
+            cJSON_AddStringToObject(o, "kind", rows[i].kind);
+            cJSON_AddStringToObject(o, "plugin", rows[i].plugin ? rows[i].plugin : "");
+            cJSON_AddStringToObject(o, "summary", rows[i].summary);
+            cJSON_AddItemToArray(a, o);
+        }
+        char *t = cJSON_Print(a);
+        if (t) printf("%s\n", t);
+        free(t);
+        cJSON_Delete(a);
+        free(rows);
+        return t ? 0 : EXIT_RUN_FAILED;
+    }
     int w = 4;
     for (size_t i = 0; i < r; i++)
         if ((int)strlen(rows[i].name) > w) w = (int)strlen(rows[i].name);
@@ -206,6 +237,37 @@ static int cmd_describe(const char *name) {
             }
         }
     }
+    /* A short name that is exactly one component's (focal → loss.focal) or
+       one stage's last part (idx → data.idx). */
+    if (!dot) {
+        char found[256] = "";
+        int hits = 0;
+        for (int k = 0; k < RP_COMP_KIND_COUNT; k++)
+            if (rp_component_find(k, name)) {
+                hits++;
+                snprintf(found, sizeof found, "%s.%s", rp_component_kind_name(k), name);
+            }
+        for (size_t i = 0; i < rp_registry_stage_count(); i++) {
+            const char *sn = rp_registry_stage_at(i)->def->name, *sd = strrchr(sn, '.');
+            if (sd && !strcmp(sd + 1, name)) {
+                hits++;
+                snprintf(found, sizeof found, "%s", sn);
+            }
+        }
+        if (hits == 1) return cmd_describe(found);
+        if (hits > 1) {
+            fprintf(stderr, "runpipe: '%s' is ambiguous:", name);
+            for (int k = 0; k < RP_COMP_KIND_COUNT; k++)
+                if (rp_component_find(k, name))
+                    fprintf(stderr, " %s.%s", rp_component_kind_name(k), name);
+            for (size_t i = 0; i < rp_registry_stage_count(); i++) {
+                const char *sn = rp_registry_stage_at(i)->def->name, *sd = strrchr(sn, '.');
+                if (sd && !strcmp(sd + 1, name)) fprintf(stderr, " %s", sn);
+            }
+            fprintf(stderr, "\n");
+            return EXIT_USAGE;
+        }
+    }
     /* Unknown: suggest among every stage and KIND.NAME. */
     size_t n = rp_registry_stage_count();
     for (int k = 0; k < RP_COMP_KIND_COUNT; k++) n += rp_component_count(k);
@@ -263,6 +325,7 @@ struct cli {
     uint64_t seed;
     int threads;
     int quiet, verbose, json;
+    int force, force_new;
 };
 
 static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
@@ -318,19 +381,30 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
     } else {
         if (c->threads > 0) rp_set_threads(c->threads);
         rp_log_install_sigint();
-        struct rp_run_opts ro = {c->out, c->resume, rp_get_threads(), argc, argv, NULL, 0};
+        struct rp_run_opts ro = {c->out,      c->resume,   rp_get_threads(),
+                                 argc,        argv,        NULL,
+                                 0,           c->force_new, (const char *const *)c->sets,
+                                 c->n_sets,   c->has_seed, c->seed};
         char *dir = NULL;
         rp_error e;
         rc = rp_run_all(cfg, plans, &ro, &dir, &e);
-        if (rc != 0) {
+        if (rc != 0 && (e.status == RP_ERR_INTERRUPTED || rp_interrupted())) {
+            /* Ctrl-C: not an error in the pipeline, so no location/caret;
+               what was saved (the stage's message), then the exact command */
+            if (e.msg[0]) fprintf(stderr, "runpipe: interrupted: %s\n", e.msg);
+            if (dir)
+                fprintf(stderr, "runpipe: continue with: runpipe --resume %s\n", dir);
+            else if (!e.msg[0])
+                fprintf(stderr, "runpipe: interrupted\n");
+        } else if (rc != 0) {
             rp_diag one;
             rp_diag_init(&one);
             rp_diag_add(&one, &e);
             print_diag(&one);
             rp_diag_release(&one);
             if (dir)
-                fprintf(stderr, "run directory: %s (continue with: runpipe %s --resume %s)\n", dir,
-                        c->file, dir);
+                fprintf(stderr, "run folder: %s (continue with: runpipe --resume %s)\n", dir,
+                        dir);
         }
         free(dir);
     }
@@ -339,6 +413,36 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
     rp_config_free(cfg);
     rp_diag_release(&d);
     return rc;
+}
+
+static const char *const known_opts[] = {
+    "--set",   "--out",     "--seed",  "--threads", "--resume", "--cache", "--no-cache",
+    "--quiet", "--verbose", "--help",  "--version", "--json",   "--force", "--force-new"};
+
+static int unknown_option(const char *opt) {
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(opt, "="), opt);
+    const char *s = rp_suggest(name, known_opts, RP_COUNT(known_opts));
+    if (s) {
+        fprintf(stderr, "runpipe: unknown option '%s' (did you mean '%s'?)\nTry 'runpipe --help'.\n",
+                name, s);
+        return EXIT_USAGE;
+    }
+    return usage_error("unknown option '%s'", name);
+}
+
+static int dispatch(struct cli *cp, int argc, char **argv);
+
+/* --resume RUNDIR: c's file and --set replaced by the resolved ones. */
+static int run_resumed(const struct cli *cp, const rp_resume *rs, int argc, char **argv) {
+    struct cli c = *cp;
+    c.file = rs->file;
+    c.sets = (const char **)rs->sets;
+    c.n_sets = rs->n_sets;
+    c.has_seed = rs->has_seed;
+    c.seed = rs->seed;
+    if (c.out) return usage_error("%s", "--out and --resume exclude each other (--resume DIR reuses DIR)");
+    return dispatch(&c, argc, argv);
 }
 
 static int run_main(int argc, char **argv, const char **pos, const char **sets) {
@@ -353,7 +457,7 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
         if (a[0] == '-' && a[1] == '-' && a[2]) {
             const char *eq = strchr(a, '=');
             size_t l = eq ? (size_t)(eq - a) : strlen(a);
-            if (l >= sizeof opt) return usage_error("unknown option '%s'", a);
+            if (l >= sizeof opt) return unknown_option(a);
             memcpy(opt, a, l);
             opt[l] = 0;
             if (eq) val = eq + 1;
@@ -364,7 +468,7 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
         } else if (strcmp(a, "-v") == 0) {
             snprintf(opt, sizeof opt, "--verbose");
         } else if (a[0] == '-' && a[1]) {
-            return usage_error("unknown option '%s'", a);
+            return unknown_option(a);
         } else {
             pos[npos++] = a;
             continue;
@@ -413,17 +517,23 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
             c.verbose = 1;
         } else if (!strcmp(opt, "--json")) {
             c.json = 1;
+        } else if (!strcmp(opt, "--force")) {
+            c.force = 1;
+        } else if (!strcmp(opt, "--force-new")) {
+            c.force_new = 1;
         } else {
-            return usage_error("unknown option '%s'", opt);
+            return unknown_option(opt);
         }
     }
     if (c.quiet && c.verbose) return usage_error("%s", "--quiet and --verbose exclude each other");
     rp_log_set_level(c.quiet ? RP_LOG_WARN : c.verbose ? RP_LOG_DEBUG : RP_LOG_INFO);
+    if (npos == 0 && c.resume) pos[npos++] = "run"; /* runpipe --resume RUNDIR */
     if (npos == 0) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;
     }
-    static const char *const cmds[] = {"run", "check", "plan", "stages", "describe", "schema"};
+    static const char *const cmds[] = {"run",    "check", "plan", "stages",
+                                       "describe", "schema", "runs", "help"};
     size_t arg0 = 0;
     c.cmd = NULL;
     for (size_t i = 0; i < RP_COUNT(cmds); i++)
@@ -441,6 +551,35 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
         return usage_error("unknown command or file '%s'", pos[0]);
     }
     size_t nargs = npos - arg0;
+    if (!strcmp(c.cmd, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(c.cmd, "runs")) {
+        if (nargs > 1) return usage_error("%s", "'runs' takes at most one folder");
+        return rp_cli_runs(nargs ? pos[arg0] : "runs", c.json, stdout);
+    }
+    rp_resume rs;
+    memset(&rs, 0, sizeof rs);
+    if (c.resume && !strcmp(c.cmd, "run")) {
+        /* the stored pipeline and overrides, unless given (then they must match) */
+        rp_error e;
+        rp_error_clear(&e);
+        if (nargs > 1) return usage_error("%s", "'run' takes one pipeline file");
+        if (rp_resume_prepare(c.resume, nargs ? pos[arg0] : NULL, c.sets, c.n_sets, c.has_seed,
+                              c.seed, c.force, &rs, &e) != RP_OK) {
+            fprintf(stderr, "runpipe: %s\n", e.msg);
+            return EXIT_USAGE;
+        }
+        if (rs.changed && rp_resume_store(c.resume, &rs, &e) != RP_OK)
+            fprintf(stderr, "runpipe: warning: %s\n", e.msg);
+        if (rs.replayed)
+            fprintf(stderr, "runpipe: resuming %s with %s and %zu stored --set\n", c.resume,
+                    rs.file, rs.n_sets);
+        int rc = run_resumed(&c, &rs, argc, argv);
+        rp_resume_release(&rs);
+        return rc;
+    }
     int needs_file = !strcmp(c.cmd, "run") || !strcmp(c.cmd, "check") || !strcmp(c.cmd, "plan");
     if (needs_file) {
         if (nargs != 1)
@@ -459,6 +598,12 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
     }
     if (!strcmp(c.cmd, "schema") && !c.json)
         return usage_error("%s", "'schema' needs --json (the only export format)");
+    if (c.force_new && !c.out) return usage_error("%s", "--force-new goes with --out DIR");
+    return dispatch(&c, argc, argv);
+}
+
+static int dispatch(struct cli *cp, int argc, char **argv) {
+    struct cli c = *cp;
     if ((c.out || c.resume) && strcmp(c.cmd, "run") != 0)
         return usage_error("--out and --resume only apply to 'run' (not '%s')", c.cmd);
     if (c.out && c.resume)
@@ -467,7 +612,7 @@ static int run_main(int argc, char **argv, const char **pos, const char **sets) 
     rp_plugins_load_all();
     int rc;
     if (!strcmp(c.cmd, "stages"))
-        rc = cmd_stages();
+        rc = cmd_stages(c.json);
     else if (!strcmp(c.cmd, "describe"))
         rc = cmd_describe(c.name);
     else if (!strcmp(c.cmd, "schema"))

@@ -21,7 +21,11 @@
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static enum rp_log_level term_level = RP_LOG_INFO;
 static int progress_mode = -1;
-static rp_afile log_file;
+/* log.txt: a log, not an artifact, so it is appended to as the run goes
+ * (a killed run keeps every line written so far). */
+static struct {
+    FILE *f;
+} log_file;
 static int log_file_open;
 static char *pending; /* lines logged while no file is open */
 static size_t pending_n, pending_cap;
@@ -92,21 +96,16 @@ void rp_log_discard_pending(void) {
 int rp_log_open_file(const char *path, int append, rp_error *err) {
     pthread_mutex_lock(&log_mu);
     if (log_file_open) {
-        rp_afile_abort(&log_file);
+        fclose(log_file.f);
         log_file_open = 0;
     }
-    int s = rp_afile_open(&log_file, path, err);
-    if (s == RP_OK) {
+    int s = RP_OK;
+    log_file.f = fopen(path, append ? "a" : "w");
+    if (!log_file.f) {
+        s = rp_error_set(err, RP_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    } else {
         log_file_open = 1;
-        if (append) {
-            FILE *old = fopen(path, "rb");
-            if (old) {
-                char buf[8192];
-                size_t r;
-                while ((r = fread(buf, 1, sizeof buf, old)) > 0) fwrite(buf, 1, r, log_file.f);
-                fclose(old);
-            }
-        }
+        setvbuf(log_file.f, NULL, _IOLBF, 0);
         if (pending_n) fwrite(pending, 1, pending_n, log_file.f);
         fflush(log_file.f);
         free(pending);
@@ -121,7 +120,8 @@ int rp_log_close_file(rp_error *err) {
     pthread_mutex_lock(&log_mu);
     int s = RP_OK;
     if (log_file_open) {
-        s = rp_afile_commit(&log_file, err);
+        if (fclose(log_file.f) != 0)
+            s = rp_error_set(err, RP_ERR_IO, "cannot write the log: %s", strerror(errno));
         log_file_open = 0;
     }
     pthread_mutex_unlock(&log_mu);

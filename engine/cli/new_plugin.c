@@ -166,9 +166,14 @@ static const char stage_t[] =
     "static const struct rp_port stats_out[] = {\n"
     "    {\"metrics\", RP_ART_METRICS, 0, \"@N@.mean, @N@.min, @N@.max, @N@.samples\"},\n"
     "};\n"
-    "static const struct rp_stage_def stats_stage = {\"@N@.stats\", \"pixel statistics of a dataset\",\n"
-    "                                                stats_in, RP_COUNT(stats_in), stats_out,\n"
-    "                                                RP_COUNT(stats_out), stats_run, 0};\n"
+    "/* designated initialisers: members added by later SDK versions stay zero */\n"
+    "static const struct rp_stage_def stats_stage = {.name = \"@N@.stats\",\n"
+    "                                                .summary = \"pixel statistics of a dataset\",\n"
+    "                                                .inputs = stats_in,\n"
+    "                                                .n_inputs = RP_COUNT(stats_in),\n"
+    "                                                .outputs = stats_out,\n"
+    "                                                .n_outputs = RP_COUNT(stats_out),\n"
+    "                                                .run = stats_run};\n"
     "RP_STAGE(stats_stage)\n";
 
 static const char tf_t[] =
@@ -202,8 +207,9 @@ static const char tf_t[] =
     "\n"
     "static void invert_destroy(void *state) { free(state); }\n"
     "\n"
-    "const struct rp_transform_ops @N@_invert_ops = {invert_create, invert_apply, invert_destroy,\n"
-    "                                                NULL};\n"
+    "const struct rp_transform_ops @N@_invert_ops = {.create = invert_create,\n"
+    "                                                .apply = invert_apply,\n"
+    "                                                .destroy = invert_destroy};\n"
     "RP_COMPONENT(RP_COMP_TRANSFORM, \"@N@_invert\", \"1 - x with probability p\", @N@_invert_ops)\n";
 
 static const char schema_stage_t[] =

@@ -64,7 +64,38 @@ static void list_stage_ids(const rp_node *stages, rp_strbuf *b, const char **ids
 }
 
 /* Apply one "PATH=VALUE" (index `k` among the --set options) to `root`. */
+/* --set on a name under vars or matrix that the file does not define: an
+ * error (a typo would otherwise be silently ignored); `+vars.X=V` adds. */
+static void set_unknown(const rp_node *map, const char *arg, const char *path, const char *seg,
+                        rp_diag *d) {
+    const char **keys = malloc((rp_node_len(map) + 1) * sizeof *keys);
+    size_t n = 0;
+    for (size_t i = 0; keys && i < rp_node_len(map); i++) keys[n++] = map->keys[i]->str;
+    const char *sug = keys ? rp_suggest(seg, keys, n) : NULL;
+    rp_strbuf b = {0};
+    for (size_t i = 0; i < n && b.n < 300; i++) {
+        if (i) rp_strbuf_puts(&b, ", ");
+        rp_strbuf_puts(&b, keys[i]);
+    }
+    char *list = rp_strbuf_take(&b);
+    char what[16];
+    snprintf(what, sizeof what, "%s", !strncmp(path, "matrix", 6) ? "matrix axis" : "variable");
+    if (sug)
+        rp_diag_addf(d, NULL, NULL, "--set '%s': no %s '%s' (did you mean '%s'?)", arg, what, seg,
+                     sug);
+    else
+        rp_diag_addf(d, NULL, NULL, "--set '%s': no %s '%s' (%s%s; to add one, write --set +%s)",
+                     arg, what, seg, n ? "defined: " : "none defined", n && list ? list : "",
+                     arg);
+    free(list);
+    free(keys);
+}
+
 static void apply_set(rp_node *root, const char *arg, size_t k, rp_diag *d) {
+    /* `+PATH=VALUE` may add a name under vars / matrix that does not exist */
+    int add = arg[0] == '+';
+    const char *full = arg;
+    if (add) arg++;
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg) {
         rp_diag_addf(d, NULL, NULL, "--set '%s': expected PATH=VALUE (e.g. vars.epochs=1)", arg);
@@ -106,6 +137,17 @@ static void apply_set(rp_node *root, const char *arg, size_t k, rp_diag *d) {
         }
         if (cur->kind == RP_NODE_MAP) {
             rp_node *next = rp_node_get_mut(cur, seg);
+            if (!next && !add && cur != root &&
+                (!strncmp(path, "vars.", 5) || !strncmp(path, "matrix.", 7))) {
+                set_unknown(cur, full, path, seg, d);
+                break;
+            }
+            if (!next && !add && cur == root && (!strcmp(seg, "vars") || !strcmp(seg, "matrix"))) {
+                rp_diag_addf(d, NULL, NULL,
+                             "--set '%s': the pipeline has no '%s' (to add it, write --set +%s)",
+                             full, seg, arg);
+                break;
+            }
             if (last) {
                 rp_node *v = value;
                 value = NULL;
@@ -288,17 +330,29 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
         return NULL;
     }
     if (!strncmp(expr, "env.", 4)) {
-        const char *v = getenv(expr + 4);
-        if (!expr[4]) {
+        /* ${env.NAME} or ${env.NAME:-default} (the default when NAME is unset
+           or empty, as in sh) */
+        const char *name = expr + 4, *dflt = strstr(name, ":-");
+        size_t nlen = dflt ? (size_t)(dflt - name) : strlen(name);
+        if (!nlen) {
             serr(s, at, "empty environment variable name in '${%s}'", expr);
             return NULL;
         }
+        char *var = strndup(name, nlen);
+        if (!var) return NULL;
+        const char *v = getenv(var);
+        if ((!v || !*v) && dflt) v = dflt + 2;
         if (!v) {
-            serr(s, at, "environment variable '%s' is not set", expr + 4);
+            serr(s, at,
+                 "environment variable '%s' is not set (export it, or give a default: "
+                 "'${env.%s:-VALUE}')",
+                 var, var);
+            free(var);
             return NULL;
         }
-        rp_node *n = rp_node_new_scalar(v);
-        return n;
+        free(var);
+        /* typed like a plain YAML scalar: ${env.N:-4} is the integer 4 */
+        return rp_node_new_scalar(v);
     }
     if (!strncmp(expr, "each.", 5)) {
         /* a foreach instance's value: substituted when the plan makes the
@@ -420,8 +474,9 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
     const char *t = n->str;
     if (!strstr(t, "${")) return NULL;
     size_t len = strlen(t);
-    /* the whole plain scalar is one reference: substitute the node */
-    if (!n->quoted && t[0] == '$' && t[1] == '{' && ref_close(t) == (long)len - 1) {
+      /* the whole scalar is one reference, quoted or not ("${vars.x}" keeps
+     * the type of vars.x: a number, a list, a map) */
+    if (t[0] == '$' && t[1] == '{' && ref_close(t) == (long)len - 1) {
         char *expr = ref_expr(s, n, t + 2, len - 3);
         if (!expr) return NULL;
         rp_node *v = lookup(s, n, expr);
@@ -454,9 +509,9 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
             if (v) {
                 if (v->kind == RP_NODE_SEQ || v->kind == RP_NODE_MAP)
                     serr(s, n,
-                         "'${%s}' is %s and cannot be part of a string (write it alone: "
-                         "key: ${%s})",
-                         expr, v->kind == RP_NODE_SEQ ? "a list" : "a map", expr);
+                         "'${%s}' is %s and cannot be part of a string '%s' (make the "
+                         "reference the whole value: key: \"${%s}\")",
+                         expr, v->kind == RP_NODE_SEQ ? "a list" : "a map", t, expr);
                 else if (rp_node_is_null(v))
                     rp_strbuf_puts(&b, "null");
                 else
@@ -487,6 +542,39 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
     return r;
 }
 
+/* A map key with ${...}: replaced by the text of its substitution (a key is
+ * always text); a list or map value is an error, as is a duplicate key. */
+static void subst_key(struct subst *s, rp_node *map, size_t i) {
+    rp_node *k = map->keys[i];
+    if (!k || !k->str || !strstr(k->str, "${")) return;
+    size_t before = s->errors;
+    rp_node *r = subst_scalar(s, k);
+    if (!r) return;
+    if (s->errors != before) {
+        rp_node_free(r);
+        return;
+    }
+    if (r->kind != RP_NODE_SCALAR) {
+        char buf[96];
+        serr(s, k, "map key '%s' must be text, but it is %s", k->str,
+             rp_node_describe(r, buf, sizeof buf));
+        rp_node_free(r);
+        return;
+    }
+    for (size_t j = 0; j < map->n; j++)
+        if (j != i && map->keys[j]->str && !strcmp(map->keys[j]->str, r->str)) {
+            serr(s, k, "map key '%s' becomes '%s', which is already a key (line %d)", k->str,
+                 r->str, map->keys[j]->line);
+            rp_node_free(r);
+            return;
+        }
+    free(k->str);
+    k->str = r->str;
+    r->str = NULL;
+    k->quoted = 1;
+    rp_node_free(r);
+}
+
 static void subst_node(struct subst *s, rp_node **slot) {
     rp_node *n = *slot;
     if (!n) return;
@@ -501,7 +589,10 @@ static void subst_node(struct subst *s, rp_node **slot) {
         }
         return;
     }
-    for (size_t i = 0; i < n->n; i++) subst_node(s, &n->items[i]);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == RP_NODE_MAP) subst_key(s, n, i);
+        subst_node(s, &n->items[i]);
+    }
 }
 
 static void resolve_var(struct subst *s, size_t i, const rp_node *at) {

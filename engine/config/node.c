@@ -583,60 +583,7 @@ int rp_node_equal(const rp_node *a, const rp_node *b) {
 
 /* ---- parsing -------------------------------------------------------------------- */
 
-/* `${...}` is the variable syntax of pipeline files, but `{` and `}` are flow
- * indicators in YAML, so `with: {arch: ${matrix.arch}}` would not parse. Before
- * parsing, each `${expr}` (closed on the same line) is rewritten in place to
- * `$<expr>` (same length, so every column stays right), and scalars get the
- * braces back after parsing. The marker pair is one that does not occur in the
- * text; when both candidates occur, nothing is rewritten. */
-struct var_marks {
-    char open, close;
-};
-
-static struct var_marks pick_marks(const char *text) {
-    struct var_marks m = {0, 0};
-    if (!strstr(text, "${")) return m;
-    if (!strstr(text, "$<")) {
-        m.open = '<';
-        m.close = '>';
-    } else if (!strstr(text, "$(")) {
-        m.open = '(';
-        m.close = ')';
-    }
-    return m;
-}
-
-static void protect_vars(char *text, struct var_marks m) {
-    if (!m.open) return;
-    for (char *p = text; (p = strstr(p, "${")); p++) {
-        char *q = p + 2;
-        while (*q && *q != '}' && *q != '{' && *q != '\n' && *q != m.close) q++;
-        if (*q != '}') continue;
-        p[1] = m.open;
-        *q = m.close;
-        p = q;
-    }
-}
-
-/* Undo protect_vars in a scalar (malloc'd copy, or NULL when unchanged). */
-static char *restore_vars(const char *s, struct var_marks m) {
-    if (!m.open) return NULL;
-    char pat[3] = {'$', m.open, 0};
-    if (!strstr(s, pat)) return NULL;
-    char *r = strdup(s);
-    if (!r) return NULL;
-    for (char *p = r; (p = strstr(p, pat)); p++) {
-        char *q = strchr(p + 2, m.close);
-        if (!q) break;
-        p[1] = '{';
-        *q = '}';
-        p = q;
-    }
-    return r;
-}
-
 struct conv {
-    struct var_marks marks;
     yaml_document_t *doc;
     const char *file; /* interned */
     unsigned char *busy; /* per document node: currently being converted (alias cycle) */
@@ -706,19 +653,15 @@ static int convert_map(struct conv *c, yaml_node_t *yn, int depth, rp_node *map)
             return conv_err(c, yk->start_mark, RP_ERR_FORMAT,
                             "mapping keys must be plain scalars, not %s",
                             yk->type == YAML_SEQUENCE_NODE ? "a list" : "a map");
-        char *ks_restored = restore_vars((const char *)yk->data.scalar.value, c->marks);
-        const char *ks = ks_restored ? ks_restored : (const char *)yk->data.scalar.value;
+        const char *ks = (const char *)yk->data.scalar.value;
         long prev = map_index(map, ks);
         if (prev >= 0) {
             char where[64];
             snprintf(where, sizeof where, "%d:%d", map->keys[prev]->line, map->keys[prev]->col);
-            int st = conv_err(c, yk->start_mark, RP_ERR_FORMAT,
-                              "duplicate key '%s' (first defined at %s)", ks, where);
-            free(ks_restored);
-            return st;
+            return conv_err(c, yk->start_mark, RP_ERR_FORMAT,
+                            "duplicate key '%s' (first defined at %s)", ks, where);
         }
         rp_node *k = rp_node_new_scalar(ks), *v = NULL;
-        free(ks_restored);
         if (!k) return conv_err(c, yk->start_mark, RP_ERR_NOMEM, "out of memory");
         k->quoted = yk->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
         set_mark(k, c, yk->start_mark);
@@ -770,9 +713,7 @@ static int convert(struct conv *c, int idx, int depth, rp_node **out) {
         if (plain && is_null_text(text)) {
             n = rp_node_new_null();
         } else {
-            char *restored = restore_vars(text, c->marks);
-            n = rp_node_new_scalar(restored ? restored : text);
-            free(restored);
+            n = rp_node_new_scalar(text);
             if (n) n->quoted = !plain;
         }
         if (!n) return conv_err(c, yn->start_mark, RP_ERR_NOMEM, "out of memory");
@@ -821,6 +762,18 @@ static int parser_error(yaml_parser_t *p, const char *file, const char *text, si
     /* the most common cause of "cannot start any token": a tab */
     const char *hint = m.index < len && text[m.index] == '\t'
                            ? " (a tab: YAML indents with spaces only)" : "";
+    /* `{limit: ${vars.limit}}`: the braces of a reference end a flow map */
+    if (!*hint && m.index < len) {
+        size_t ls = m.index, le = m.index;
+        while (ls > 0 && text[ls - 1] != '\n') ls--;
+        while (le < len && text[le] != '\n') le++;
+        for (size_t i = ls; i + 1 < le; i++)
+            if (text[i] == '$' && text[i + 1] == '{' && (i == ls || (text[i - 1] != '"' &&
+                                                                   text[i - 1] != '\''))) {
+                hint = " (inside { } or [ ], quote a reference: limit: \"${vars.limit}\")";
+                break;
+            }
+    }
     if (p->error == YAML_READER_ERROR) {
         at.line = 0;
         return rp_error_at(err, &at, RP_ERR_FORMAT, "invalid YAML: %s (at byte %zu)",
@@ -837,7 +790,7 @@ static int parser_error(yaml_parser_t *p, const char *file, const char *text, si
 }
 
 static int parse_with(yaml_parser_t *p, const char *file, const char *text, size_t len,
-                      struct var_marks marks, rp_node **out, rp_error *err) {
+                      rp_node **out, rp_error *err) {
     yaml_document_t doc;
     if (!yaml_parser_load(p, &doc)) return parser_error(p, file, text, len, err);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -856,7 +809,7 @@ static int parse_with(yaml_parser_t *p, const char *file, const char *text, size
         return s;
     }
     size_t nn = (size_t)(doc.nodes.top - doc.nodes.start);
-    struct conv c = {marks, &doc, file, calloc(nn + 2, 1), 0, err};
+    struct conv c = {&doc, file, calloc(nn + 2, 1), 0, err};
     if (!c.busy) {
         yaml_document_delete(&doc);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
@@ -896,24 +849,15 @@ static int parse_with(yaml_parser_t *p, const char *file, const char *text, size
 
 static int parse_text(const char *text, size_t len, const char *file, rp_node **out,
                       rp_error *err) {
-    struct var_marks marks = pick_marks(text);
-    char *copy = NULL;
-    if (marks.open) {
-        copy = malloc(len + 1);
-        if (!copy) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-        memcpy(copy, text, len + 1);
-        protect_vars(copy, marks);
-        text = copy;
-    }
+    /* Plain YAML: `${...}` is ordinary scalar text, substituted after
+     * parsing (config.c); nothing is rewritten before libyaml sees it. */
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
-        free(copy);
         return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    int s = parse_with(&p, file, text, len, marks, out, err);
+    int s = parse_with(&p, file, text, len, out, err);
     yaml_parser_delete(&p);
-    free(copy);
     return s;
 }
 

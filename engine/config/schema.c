@@ -238,7 +238,7 @@ static const char *const keywords[] = {
     "minLength",   "maxLength",  "pattern",     "items",                "minItems",
     "maxItems",    "default",    "description", "title",                "examples",
     "oneOf",       "anyOf",      "x-component", "$comment",             "multipleOf",
-    "uniqueItems", "minProperties", "maxProperties"};
+    "uniqueItems", "minProperties", "maxProperties", "x-nonfinite", "x-int64", "x-path"};
 #define N_KEYWORDS (sizeof keywords / sizeof *keywords)
 
 static int kind_from_name(const char *s) {
@@ -520,6 +520,15 @@ static int schema_type_ok(const rp_node *s, const rp_node *v) {
         return 0;
     }
     return type_matches(t->str, v);
+}
+
+/* Does the schema's `type` (a name or a list of names) include `name`? */
+static int type_has(const rp_node *s, const char *name) {
+    const rp_node *t = rp_node_get(s, "type");
+    if (t && t->kind == RP_NODE_SCALAR) return !strcmp(t->str, name);
+    for (size_t i = 0; t && t->kind == RP_NODE_SEQ && i < t->n; i++)
+        if (rp_node_str(t->items[i]) && !strcmp(t->items[i]->str, name)) return 1;
+    return 0;
 }
 
 /* "a number or a string" */
@@ -913,6 +922,25 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
         double x = 0, b = 0;
         rp_node_as_double(v, &x, NULL);
         const rp_node *lim;
+        /* .inf / .nan only where the schema says so (x-nonfinite: true): in
+           a learning rate or a ratio they only make NaN losses later */
+        const rp_node *nf = rp_node_get(s, "x-nonfinite");
+        if (!isfinite(x) && !(nf && rp_node_str(nf) && !strcmp(nf->str, "true"))) {
+            verr(c, v, path, "expected a finite number, got %s", v->str);
+            return rp_node_clone(v);
+        }
+        /* integers are stored as int32 unless the schema says x-int64: true
+           (4294967296 would silently become 0) */
+        const rp_node *i64 = rp_node_get(s, "x-int64");
+        int64_t iv;
+        if (rp_node_is_int(v) && type_has(s, "integer") &&
+            !(i64 && rp_node_str(i64) && !strcmp(i64->str, "true"))) {
+            if (rp_node_as_int(v, &iv, NULL) != RP_OK || iv < INT32_MIN || iv > INT32_MAX) {
+                verr(c, v, path, "%s is out of range (at most %d in magnitude)", v->str,
+                     INT32_MAX);
+                return rp_node_clone(v);
+            }
+        }
         if (isnan(x) && (rp_node_get(s, "minimum") || rp_node_get(s, "maximum") ||
                          rp_node_get(s, "exclusiveMinimum") || rp_node_get(s, "exclusiveMaximum"))) {
             verr(c, v, path, "expected a number between its bounds, got %s", v->str);
@@ -1231,8 +1259,45 @@ static cJSON *value_json(const rp_node *v) {
     return scalar_json(v);
 }
 
+/* $defs of the export being built (rp_schema_export_json is not reentrant:
+ * the CLI calls it once), so components' parameter schemas are defined once
+ * and referenced from every place that takes a component. */
+static cJSON *export_defs;
+
+static cJSON *schema_json_raw(const rp_node *s);
+static cJSON *schema_json(const rp_node *s);
+
+/* "#/$defs/KIND.NAME" for a component with a parameter schema (defined on
+ * first use), or NULL when it has none (it takes no parameters). */
+static const char *component_def(int kind, const char *name, char *ref, size_t n,
+                                 const char **list_key) {
+    char full[256];
+    snprintf(full, sizeof full, "%s.%s", rp_component_kind_name(kind), name);
+    const rp_schema *cs = NULL;
+    *list_key = NULL;
+    if (!export_defs || rp_schema_get(full, &cs, NULL) != RP_OK) return NULL;
+    *list_key = rp_node_str(rp_node_get(rp_schema_root(cs), "x-list"));
+    snprintf(ref, n, "#/$defs/%s", full);
+    if (!cJSON_GetObjectItem(export_defs, full)) {
+        /* placeholder first: a component's params may take components (sum) */
+        cJSON_AddItemToObject(export_defs, full, cJSON_CreateObject());
+        cJSON *def = schema_json_raw(rp_schema_root(cs));
+        cJSON_ReplaceItemInObject(export_defs, full, def);
+    }
+    return ref;
+}
+
+/* A string holding a ${...} reference. */
+static cJSON *interp_json(void) {
+    cJSON *var = cJSON_CreateObject();
+    cJSON_AddStringToObject(var, "type", "string");
+    cJSON_AddStringToObject(var, "pattern", "\\$\\{[^}]+\\}");
+    return var;
+}
+
 static cJSON *component_json(int kind) {
-    /* NAME, {NAME: {params}} or {NAME: null}, NAME one of the registered ones */
+    /* NAME, {NAME: {params}} or {NAME: null}, NAME one of the registered ones;
+     * the params checked against the component's own schema */
     cJSON *o = cJSON_CreateObject();
     cJSON *any = cJSON_AddArrayToObject(o, "anyOf");
     cJSON *str = cJSON_CreateObject();
@@ -1256,11 +1321,44 @@ static cJSON *component_json(int kind) {
     } else {
         cJSON_Delete(names);
     }
-    cJSON *ap = cJSON_CreateObject();
-    cJSON *apt = cJSON_AddArrayToObject(ap, "type");
-    cJSON_AddItemToArray(apt, cJSON_CreateString("object"));
-    cJSON_AddItemToArray(apt, cJSON_CreateString("null"));
-    cJSON_AddItemToObject(map, "additionalProperties", ap);
+    cJSON *props = cJSON_AddObjectToObject(map, "properties");
+    for (size_t i = 0; i < n; i++) {
+        const char *name = rp_component_at(kind, i)->name;
+        char ref[300];
+        const char *list_key = NULL;
+        cJSON *alt = cJSON_CreateObject();
+        cJSON *any2 = cJSON_AddArrayToObject(alt, "anyOf");
+        cJSON_AddItemToArray(any2, interp_json());
+        cJSON *null = cJSON_CreateObject();
+        cJSON_AddStringToObject(null, "type", "null");
+        cJSON_AddItemToArray(any2, null);
+        if (component_def(kind, name, ref, sizeof ref, &list_key)) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "$ref", ref);
+            cJSON_AddItemToArray(any2, r);
+            if (list_key) {
+                /* {sum: [a, b]} is {sum: {terms: [a, b]}} */
+                char lref[400];
+                snprintf(lref, sizeof lref, "%s/properties/%s", ref, list_key);
+                cJSON *l = cJSON_CreateObject();
+                cJSON_AddStringToObject(l, "$ref", lref);
+                cJSON_AddItemToArray(any2, l);
+            }
+        } else {
+            cJSON *none = cJSON_CreateObject(); /* no parameters */
+            cJSON_AddStringToObject(none, "type", "object");
+            cJSON_AddNumberToObject(none, "maxProperties", 0);
+            cJSON_AddItemToArray(any2, none);
+        }
+        cJSON_AddItemToObject(props, name, alt);
+    }
+    if (!n) {
+        cJSON *ap = cJSON_CreateObject();
+        cJSON *apt = cJSON_AddArrayToObject(ap, "type");
+        cJSON_AddItemToArray(apt, cJSON_CreateString("object"));
+        cJSON_AddItemToArray(apt, cJSON_CreateString("null"));
+        cJSON_AddItemToObject(map, "additionalProperties", ap);
+    }
     cJSON_AddItemToArray(any, map);
     char desc[128];
     snprintf(desc, sizeof desc, "a %s: NAME or {NAME: {params}}", rp_component_kind_name(kind));
@@ -1268,23 +1366,22 @@ static cJSON *component_json(int kind) {
     return o;
 }
 
-static cJSON *schema_json_raw(const rp_node *s);
-
-/* Pipeline files may write `${vars.x}` where a number or boolean is
- * expected; editors must not flag it, so a scalar schema whose type excludes
- * strings also accepts a lone variable reference. */
+/* Pipeline files may write `${vars.x}` (or "qs-${env.TAG}") wherever a
+ * value is expected; a reference is substituted before validation, so editors
+ * must not flag it: every typed or constrained schema also accepts a string
+ * with a reference in it. */
 static cJSON *schema_json(const rp_node *s) {
     cJSON *o = schema_json_raw(s);
-    const rp_node *t = s && s->kind == RP_NODE_MAP ? rp_node_get(s, "type") : NULL;
-    if (!t) return o;
-    int has_string = 0;
-    size_t n = t->kind == RP_NODE_SEQ ? t->n : 1;
-    for (size_t i = 0; i < n; i++) {
-        const char *ts = rp_node_str(t->kind == RP_NODE_SEQ ? t->items[i] : t);
-        if (ts && (!strcmp(ts, "string") || !strcmp(ts, "array") || !strcmp(ts, "object")))
-            has_string = 1; /* strings need nothing; lists and maps stay as they are */
-    }
-    if (has_string) return o;
+    if (!s || s->kind != RP_NODE_MAP) return o;
+    int constrained = rp_node_get(s, "type") || rp_node_get(s, "enum") ||
+                      rp_node_get(s, "const") || rp_node_get(s, "x-component") ||
+                      rp_node_get(s, "pattern");
+    const rp_node *t = rp_node_get(s, "type");
+    /* a plain string without enum/pattern takes references as they are */
+    if (t && t->kind == RP_NODE_SCALAR && !strcmp(t->str, "string") && !rp_node_get(s, "enum") &&
+        !rp_node_get(s, "pattern") && !rp_node_get(s, "const") && !rp_node_get(s, "maxLength"))
+        constrained = 0;
+    if (!constrained) return o;
     cJSON *w = cJSON_CreateObject();
     cJSON *desc = cJSON_GetObjectItem(o, "description");
     if (desc) cJSON_AddItemToObject(w, "description", cJSON_Duplicate(desc, 1));
@@ -1292,10 +1389,7 @@ static cJSON *schema_json(const rp_node *s) {
     if (def) cJSON_AddItemToObject(w, "default", cJSON_Duplicate(def, 1));
     cJSON *any = cJSON_AddArrayToObject(w, "anyOf");
     cJSON_AddItemToArray(any, o);
-    cJSON *var = cJSON_CreateObject();
-    cJSON_AddStringToObject(var, "type", "string");
-    cJSON_AddStringToObject(var, "pattern", "^\\$\\{[^}]+\\}$");
-    cJSON_AddItemToArray(any, var);
+    cJSON_AddItemToArray(any, interp_json());
     return w;
 }
 
@@ -1340,13 +1434,21 @@ int rp_schema_export_json(const char *const *stage_names, size_t n, char **out, 
     const rp_schema *ps = NULL;
     int st = rp_schema_get("pipeline", &ps, err);
     if (st != RP_OK) return st;
-    cJSON *root = schema_json(rp_schema_root(ps));
+    cJSON *defs = cJSON_CreateObject();
+    export_defs = defs;
+    cJSON *root = schema_json_raw(rp_schema_root(ps));
     cJSON_AddStringToObject(root, "$schema", "https://json-schema.org/draft/2020-12/schema");
     cJSON_AddStringToObject(root, "title", "runpipe pipeline");
-    cJSON *defs = cJSON_AddObjectToObject(root, "$defs");
+    cJSON_AddItemToObject(root, "$defs", defs);
     cJSON *stage = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "properties"), "stages");
+    /* the list itself, inside the reference wrapper */
+    if (stage && !cJSON_GetObjectItem(stage, "items") && cJSON_GetObjectItem(stage, "anyOf"))
+        stage = cJSON_GetArrayItem(cJSON_GetObjectItem(stage, "anyOf"), 0);
     cJSON *item = stage ? cJSON_GetObjectItem(stage, "items") : NULL;
+    if (item && !cJSON_GetObjectItem(item, "properties") && cJSON_GetObjectItem(item, "anyOf"))
+        item = cJSON_GetArrayItem(cJSON_GetObjectItem(item, "anyOf"), 0);
     if (!item) {
+        export_defs = NULL;
         cJSON_Delete(root);
         return rp_error_set(err, RP_ERR_FORMAT,
                             "schemas/pipeline.yaml: 'stages' has no 'items' schema");
@@ -1358,12 +1460,13 @@ int rp_schema_export_json(const char *const *stage_names, size_t n, char **out, 
         rp_error e;
         cJSON *def;
         if (rp_schema_get(stage_names[i], &ss, &e) == RP_OK)
-            def = schema_json(rp_schema_root(ss));
+            def = schema_json_raw(rp_schema_root(ss));
         else if (e.status == RP_ERR_NOTFOUND) {
             def = cJSON_CreateObject(); /* a stage without a schema takes no parameters */
             cJSON_AddStringToObject(def, "type", "object");
             cJSON_AddFalseToObject(def, "additionalProperties");
         } else {
+            export_defs = NULL;
             cJSON_Delete(root);
             cJSON_Delete(uses);
             if (err) *err = e;
@@ -1378,15 +1481,36 @@ int rp_schema_export_json(const char *const *stage_names, size_t n, char **out, 
             cJSON_AddObjectToObject(cJSON_AddObjectToObject(cond, "then"), "properties");
         char ref[400];
         snprintf(ref, sizeof ref, "#/$defs/%s", stage_names[i]);
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(thenp, "with"), "$ref", ref);
+        cJSON *with = cJSON_AddObjectToObject(thenp, "with");
+        cJSON *wany = cJSON_AddArrayToObject(with, "anyOf");
+        cJSON *wref = cJSON_CreateObject();
+        cJSON_AddStringToObject(wref, "$ref", ref);
+        cJSON_AddItemToArray(wany, wref);
+        cJSON *wnull = cJSON_CreateObject(); /* `with:` left empty */
+        cJSON_AddStringToObject(wnull, "type", "null");
+        cJSON_AddItemToArray(wany, wnull);
+        cJSON_AddItemToArray(wany, interp_json());
         cJSON_AddItemToArray(all, cond);
     }
+    export_defs = NULL;
     cJSON *props = cJSON_GetObjectItem(item, "properties");
     cJSON *use = props ? cJSON_GetObjectItem(props, "use") : NULL;
-    if (use && n)
+    if (use && !cJSON_GetObjectItem(use, "type") && cJSON_GetObjectItem(use, "anyOf"))
+        use = cJSON_GetArrayItem(cJSON_GetObjectItem(use, "anyOf"), 0);
+    if (use && n) {
         cJSON_AddItemToObject(use, "enum", uses);
-    else
+        /* `use: "${vars.x}"` is a stage name too */
+        cJSON *uprop = cJSON_GetObjectItem(props, "use");
+        if (uprop == use) {
+            cJSON *w = cJSON_CreateObject();
+            cJSON *any = cJSON_AddArrayToObject(w, "anyOf");
+            cJSON_AddItemToArray(any, cJSON_Duplicate(use, 1));
+            cJSON_AddItemToArray(any, interp_json());
+            cJSON_ReplaceItemInObject(props, "use", w);
+        }
+    } else {
         cJSON_Delete(uses);
+    }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");

@@ -195,7 +195,8 @@ static int subst_scalar(rp_node **slot, const rp_node *each, const char *ctx, rp
     const char *t = n->str;
     if (!t || !strstr(t, "${each.")) return RP_OK;
     size_t len = strlen(t);
-    if (!n->quoted && !strncmp(t, "${each.", 7) && t[len - 1] == '}' &&
+    /* a scalar that is exactly one reference (quoted or not) becomes the value */
+    if (!strncmp(t, "${each.", 7) && t[len - 1] == '}' &&
         !memchr(t + 7, '}', len - 8)) {
         const rp_node *v = each ? each_value(t + 7, len - 8, each) : NULL;
         if (!v) return unknown(n, t + 7, len - 8, each, ctx, d);

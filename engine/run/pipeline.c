@@ -465,6 +465,7 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
         rp_node_free(with_inst);
         wire_stage(p, i, d, ctx);
     }
+    if (rp_diag_count(d) == before) rp_plan_check(p, d);
     return rp_diag_count(d) > before ? RP_ERR_INVALID : RP_OK;
 }
 

@@ -58,6 +58,13 @@ typedef struct rp_plan {
  * must outlive the plan). Every error goes to `d`. Returns RP_OK or
  * RP_ERR_INVALID; *out is set either way (free it with rp_plan_free). */
 int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d);
+/* Checks over the whole plan before anything runs (check.c; rp_plan_build
+ * calls it when the plan has no other error): input paths exist or are made
+ * by an earlier stage (`x-path: in` / `out` in the schemas; a relative path
+ * found only next to the pipeline file is rewritten to that path), the
+ * stages' `check` callbacks, and a model input against its dataset inputs
+ * (classes, channels, size). Errors go to `d`. */
+int rp_plan_check(rp_plan *p, rp_diag *d);
 void rp_plan_free(rp_plan *p);
 /* The document with every stage's `with:` replaced by its validated params
  * (for pipeline.resolved.yaml). Transferred. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runpipe/io.h"
@@ -45,10 +46,22 @@ static void iso_now(char *buf, size_t n) {
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int rp_rundir_make(const char *out, const char *name, char **path, rp_error *err) {
+/* Claim `path` with one mkdir (no -p): of several runs racing for the same
+ * name exactly one gets it (the others see EEXIST). 1 claimed, 0 taken,
+ * -1 error (err set). */
+static int claim(const char *path, rp_error *err) {
+    if (mkdir(path, 0777) == 0) return 1;
+    if (errno == EEXIST) return 0;
+    rp_error_set(err, RP_ERR_IO, "cannot create run folder '%s': %s", path, strerror(errno));
+    return -1;
+}
+
+int rp_rundir_make(const char *out, const char *name, int force_new, char **path,
+                   rp_error *err) {
     *path = NULL;
     char base[2048];
-    if (out && *out) {
+    int explicit = out && *out;
+    if (explicit) {
         snprintf(base, sizeof base, "%s", out);
         size_t l = strlen(base);
         while (l > 1 && base[l - 1] == '/') base[--l] = 0;
@@ -60,16 +73,40 @@ int rp_rundir_make(const char *out, const char *name, char **path, rp_error *err
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
         snprintf(base, sizeof base, "runs/%s/%s", name && *name ? name : "pipeline", stamp);
     }
+    /* the parent may be shared: created with -p */
+    char parent[2048];
+    snprintf(parent, sizeof parent, "%s", base);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = 0;
+        int s = rp_mkdirs(parent, err);
+        if (s != RP_OK) return s;
+    }
     char cand[2100];
     snprintf(cand, sizeof cand, "%s", base);
-    for (int k = 2; rp_path_exists(cand) && !(rp_is_dir(cand) && dir_empty(cand)); k++) {
+    int got = claim(cand, err);
+    if (got < 0) return RP_ERR_IO;
+    if (!got && explicit && !force_new) {
+        /* --out names one folder: an empty one is used, anything else is an
+         * error (writing elsewhere would leave scripts reading stale files) */
+        if (!rp_is_dir(cand))
+            return rp_error_set(err, RP_ERR_IO, "--out %s: exists and is not a folder", cand);
+        if (!dir_empty(cand))
+            return rp_error_set(err, RP_ERR_IO,
+                                "--out %s: the folder exists and is not empty (continue that run "
+                                "with 'runpipe --resume %s', or add --force-new for a fresh "
+                                "folder next to it)",
+                                cand, cand);
+        got = 1;
+    }
+    for (int k = 2; !got; k++) {
         if (k > 10000)
-            return rp_error_set(err, RP_ERR_IO, "cannot find a free run directory next to '%s'",
+            return rp_error_set(err, RP_ERR_IO, "cannot find a free run folder next to '%s'",
                                 base);
         snprintf(cand, sizeof cand, "%s-%d", base, k);
+        got = claim(cand, err);
+        if (got < 0) return RP_ERR_IO;
     }
-    int s = rp_mkdirs(cand, err);
-    if (s != RP_OK) return s;
     *path = rp_strdup(cand);
     return *path ? RP_OK : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
 }
@@ -77,9 +114,13 @@ int rp_rundir_make(const char *out, const char *name, char **path, rp_error *err
 int rp_status_write(const char *dir, const char *status, const char *msg, rp_error *err) {
     char *p = join(dir, "status");
     if (!p) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    char buf[RP_ERR_MSG_MAX + 700];
-    int n = snprintf(buf, sizeof buf, "%s%s%s\n", status, msg && *msg ? ": " : "",
-                     msg ? msg : "");
+    char buf[RP_ERR_MSG_MAX + 1000];
+    /* a second line names the process, so `runpipe runs` can tell a run that
+     * is still going from one that was killed (kill -9 leaves "running") */
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+    int n = snprintf(buf, sizeof buf, "%s%s%s\npid %ld host %s\n", status,
+                     msg && *msg ? ": " : "", msg ? msg : "", (long)getpid(), host);
     if (n < 0 || (size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
     int s = rp_write_atomic(p, buf, (size_t)n, err);
     free(p);
@@ -278,6 +319,41 @@ static int write_resolved(const char *dir, const rp_plan *p, int resuming, rp_er
     return s;
 }
 
+/* run.json + pipeline.source.yaml (rundir.h). */
+static int write_run_record(const char *root, const rp_config *cfg, const struct rp_run_opts *o,
+                            rp_error *err) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "pipeline", cfg->path ? cfg->path : "");
+    char cwd[4096];
+    cJSON_AddStringToObject(m, "cwd", getcwd(cwd, sizeof cwd) ? cwd : "");
+    char start[40];
+    iso_now(start, sizeof start);
+    cJSON_AddStringToObject(m, "start", start);
+    cJSON_AddNumberToObject(m, "cells", (double)cfg->n_cells);
+    cJSON *sets = cJSON_AddArrayToObject(m, "sets");
+    for (size_t i = 0; i < o->n_sets; i++)
+        cJSON_AddItemToArray(sets, cJSON_CreateString(o->sets[i]));
+    if (o->has_seed) {
+        char b[32];
+        snprintf(b, sizeof b, "%llu", o->seed);
+        cJSON_AddStringToObject(m, "seed", b);
+    } else {
+        cJSON_AddNullToObject(m, "seed");
+    }
+    int s = write_json(root, RP_RUN_JSON, m, err);
+    cJSON_Delete(m);
+    if (s != RP_OK || !cfg->path) return s;
+    char *text = NULL;
+    size_t len = 0;
+    s = rp_read_file(cfg->path, &text, &len, err);
+    char *dst = join(root, RP_RUN_SOURCE);
+    if (s == RP_OK)
+        s = dst ? rp_write_atomic(dst, text, len, err) : rp_error_set(err, RP_ERR_NOMEM, "oom");
+    free(dst);
+    free(text);
+    return s;
+}
+
 static void log_failure(const rp_error *e, const char *label) {
     char loc[700] = "";
     if (e->file[0]) snprintf(loc, sizeof loc, "%s:%d:%d: ", e->file, e->line, e->col);
@@ -304,7 +380,7 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         else
             root = rp_strdup(o->resume_dir);
     } else if (rp_dist_primary(&dist)) {
-        rp_rundir_make(o->out_dir, cfg->name, &root, first_err);
+        rp_rundir_make(o->out_dir, cfg->name, o->force_new, &root, first_err);
     }
     if (rp_dist_root(&dist, &root, first_err) != RP_OK || !root) {
         free(root);
@@ -312,6 +388,17 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         return 1;
     }
     *dir_out = root;
+    /* a new run, or one from before run.json existed: keep what --resume
+       needs to replay it (rank 0 only) */
+    if (rp_dist_primary(&dist)) {
+        char *rec = o->resume_dir ? join(root, RP_RUN_JSON) : NULL;
+        int need_record = !o->resume_dir || (rec && !rp_path_exists(rec));
+        free(rec);
+        if (need_record && write_run_record(root, cfg, o, &e) != RP_OK) {
+            rp_warn("%s (--resume will need the pipeline file)", e.msg);
+            rp_error_clear(&e);
+        }
+    }
     char logname[64];
     char *logp = join(root, rp_dist_log_name(&dist, logname, sizeof logname));
     if (!logp || rp_log_open_file(logp, o->resume_dir != NULL, &e) != RP_OK)
@@ -336,6 +423,9 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         cache = NULL;
     }
     if (cache) rp_info("stage cache: %s", cache_dir);
+    /* a matrix run's own status (each cell has one too; without a matrix
+       the cell's folder is the run folder) */
+    if (matrix && rp_status_write(root, "running", NULL, &e) != RP_OK) rp_warn("%s", e.msg);
     char start_all[40];
     iso_now(start_all, sizeof start_all);
     double t_all = rp_now();
@@ -510,6 +600,11 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
         cJSON_Delete(m);
         rp_info("%zu cell%s done (%zu skipped as already done), %zu failed, %zu not run", n_done,
                 n_done == 1 ? "" : "s", n_skipped, n_failed, n_notrun);
+        const char *word = !exit_code ? "done" : rp_interrupted() ? "interrupted" : "failed";
+        char msg[96] = "";
+        if (exit_code)
+            snprintf(msg, sizeof msg, "%zu of %zu cells done", n_done, cfg->n_cells);
+        if (rp_status_write(root, word, msg, &e) != RP_OK) rp_warn("%s", e.msg);
     }
     for (size_t ci = 0; ci < cfg->n_cells; ci++) free(cell_status[ci]);
     free(cell_status);

@@ -1,11 +1,13 @@
 /* runpipe — run directories: creation, manifest, metrics, matrix cells with
  * status files, --resume, aggregate tables (internal; DESIGN §9).
  *
- *   runs/<name>/<YYYYmmdd-HHMMSS>/      (or --out DIR; "-2", "-3" if taken)
+ *   runs/<name>/<YYYYmmdd-HHMMSS>/      ("-2", "-3" if taken; or --out DIR)
  *     pipeline.resolved.yaml manifest.json metrics.json log.txt status
+ *     run.json pipeline.source.yaml (what --resume RUNDIR replays)
  *   with a matrix, one <cell dirname>/ per cell holding the per-cell files
- *   and, at the top, log.txt, manifest.json, aggregate.csv, aggregate.md.
- * Every file is written to a temporary name and renamed.
+ *   and, at the top, log.txt, status, manifest.json, aggregate.csv, aggregate.md.
+ * Every file is written to a temporary name and renamed, except log.txt,
+ * which is appended to line by line as the run goes.
  */
 #ifndef RP_RUNDIR_H
 #define RP_RUNDIR_H
@@ -23,11 +25,27 @@ struct rp_run_opts {
     char *const *argv;
     const char *cache_dir;  /* --cache DIR, or NULL for rp_cache_default() */
     int no_cache;           /* --no-cache */
+    int force_new;          /* --force-new: --out DIR taken → DIR-2, DIR-3 ... */
+    const char *const *sets; /* the --set overrides as given (borrowed), stored in
+                                run.json so --resume RUNDIR replays them */
+    size_t n_sets;
+    int has_seed;           /* --seed given (stored likewise) */
+    unsigned long long seed;
 };
 
-/* Pick a fresh directory: `out` (or runs/<name>/<stamp>), suffixed -2, -3 ...
- * when it exists and is not empty; created. *path transferred. */
-int rp_rundir_make(const char *out, const char *name, char **path, rp_error *err);
+/* Claim a fresh run folder, atomically (one mkdir; concurrent runs never
+ * share one). Without `out`: runs/<name>/<stamp>, suffixed -2, -3 ... when
+ * taken. With `out`: that folder if it is new or empty; an existing
+ * non-empty one is an error naming --resume / --force-new, unless
+ * `force_new`, which suffixes it. *path transferred. */
+int rp_rundir_make(const char *out, const char *name, int force_new, char **path,
+                   rp_error *err);
+
+/* What a run folder stores to be resumed without its command line:
+ * run.json {"pipeline": FILE as given, "cwd": ..., "sets": [...], "seed": N
+ * or null} and pipeline.source.yaml (the file's text). */
+#define RP_RUN_JSON "run.json"
+#define RP_RUN_SOURCE "pipeline.source.yaml"
 
 /* Run every cell of `cfg` with its checked plan (plans[i] for cells[i]; all
  * borrowed). Returns the exit code: 0 when every cell is done, 1 otherwise
@@ -37,7 +55,9 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
                char **dir_out, rp_error *first_err);
 
 /* Status file of a cell directory: "running", "done", "failed: ...",
- * "interrupted: ...". rp_status_read copies the first line; 0 if absent. */
+ * "interrupted: ...", then a line "pid N host H" (the writer; `runpipe runs`
+ * shows a "running" run whose process is gone as killed). rp_status_read
+ * copies the first line; 0 if absent. */
 int rp_status_write(const char *dir, const char *status, const char *msg, rp_error *err);
 int rp_status_read(const char *dir, char *buf, size_t n);
 

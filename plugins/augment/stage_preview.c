@@ -114,5 +114,5 @@ int aug_run_preview(rp_stage *st, rp_error *err) {
 static const struct rp_port preview_data_in[] = {{"data", RP_ART_DATASET, 0, "dataset to transform"}};
 static const struct rp_port preview_files_out[] = {{"files", RP_ART_FILES, 0, "the written images"}};
 static const struct rp_stage_def preview_stage = {"augment.preview", "PNG grid of samples after the transforms, with labels", preview_data_in, 1,
-     preview_files_out, 1, aug_run_preview, 0};
+     preview_files_out, 1, aug_run_preview, 0, NULL};
 RP_STAGE(preview_stage)

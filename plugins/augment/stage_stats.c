@@ -304,7 +304,7 @@ static const struct rp_port stats_in[] = {
 };
 static const struct rp_stage_def stats_stage = {"augment.stats", "erased-area ratio distribution of an erasing transform or of cam_erasing (CSV + histogram)",
      stats_in, RP_COUNT(stats_in), stats_metrics_out, 1, aug_run_stats,
-     RP_STAGE_CACHEABLE};
+     RP_STAGE_CACHEABLE, NULL};
 RP_STAGE(stats_stage)
 
 /* `hook: cam_erasing`: the box parameters from the hook's own (validated)

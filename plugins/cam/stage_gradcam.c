@@ -212,5 +212,5 @@ static const struct rp_port gradcam_out[] = {
 };
 static const struct rp_stage_def gradcam_stage = {
     "gradcam", "Grad-CAM heat maps: PNG grid (image, heat map, overlay + arg-max) and CSV",
-    gradcam_in, RP_COUNT(gradcam_in), gradcam_out, RP_COUNT(gradcam_out), run_gradcam, 0};
+    gradcam_in, RP_COUNT(gradcam_in), gradcam_out, RP_COUNT(gradcam_out), run_gradcam, 0, NULL};
 RP_STAGE(gradcam_stage)

@@ -533,5 +533,5 @@ static const struct rp_stage_def convert_stage = {
     "S0 conversion learning: search donor layers / rows / columns to transplant into a target "
     "model, scored by AA on select sets",
     convert_inputs, RP_COUNT(convert_inputs), convert_outputs, RP_COUNT(convert_outputs),
-    cv_stage_run, RP_STAGE_CACHEABLE};
+    cv_stage_run, RP_STAGE_CACHEABLE, NULL};
 RP_STAGE(convert_stage)

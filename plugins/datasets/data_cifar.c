@@ -136,6 +136,29 @@ int ds_run_cifar100(rp_stage *stg, rp_error *err) {
     return st;
 }
 
+/* Check time: the binary format is fixed (3x32x32, one label byte, or two
+ * for CIFAR-100); the files must be there. */
+static int cifar_check(rp_check *ck, int hundred, rp_error *err) {
+    const rp_node *p = rp_check_params(ck);
+    const rp_node *at = rp_node_get(p, "dir");
+    const char *dir = rp_param_str(p, "dir");
+    char path[4096];
+    int st = hundred ? need(dir, "train.bin", path, sizeof path, "datasets/cifar100.sh", err)
+                     : need(dir, "data_batch_1.bin", path, sizeof path, "datasets/cifar10.sh", err);
+    if (st) return ds_relocate(err, at, st);
+    int nc = !hundred ? 10 : !strcmp(rp_param_str(p, "labels"), "coarse") ? 20 : 100;
+    static const char *const ports[2] = {"train", "test"};
+    for (int k = 0; k < 2; k++) {
+        rp_check_declare(ck, ports[k], RP_FACT_CHANNELS, 3, at);
+        rp_check_declare(ck, ports[k], RP_FACT_HEIGHT, 32, at);
+        rp_check_declare(ck, ports[k], RP_FACT_WIDTH, 32, at);
+        rp_check_declare(ck, ports[k], RP_FACT_CLASSES, nc, at);
+    }
+    return RP_OK;
+}
+static int ds_check_cifar10(rp_check *ck, rp_error *err) { return cifar_check(ck, 0, err); }
+static int ds_check_cifar100(rp_check *ck, rp_error *err) { return cifar_check(ck, 1, err); }
+
 /* ---- stage declaration ---- */
 static const struct rp_port train_test_ports[] = {
     {"train", RP_ART_DATASET, 0, "training split"},
@@ -143,9 +166,9 @@ static const struct rp_port train_test_ports[] = {
 };
 static const struct rp_stage_def cifar10_stage = {
     "data.cifar10", "CIFAR-10 binary batches",
-    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_cifar10, 0};
+    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_cifar10, 0, ds_check_cifar10};
 RP_STAGE(cifar10_stage)
 static const struct rp_stage_def cifar100_stage = {
     "data.cifar100", "CIFAR-100 binary files (fine or coarse labels)",
-    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_cifar100, 0};
+    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_cifar100, 0, ds_check_cifar100};
 RP_STAGE(cifar100_stage)

@@ -144,6 +144,38 @@ fail:
     return st;
 }
 
+/* Check time: a fact every input declared with the same value holds for
+ * the concatenation; inputs with different class counts cannot be joined. */
+static int ds_check_concat(rp_check *ck, rp_error *err) {
+    static const char *const keys[4] = {RP_FACT_CLASSES, RP_FACT_CHANNELS, RP_FACT_HEIGHT,
+                                        RP_FACT_WIDTH};
+    size_t n = rp_check_input_count(ck, "data");
+    for (int k = 0; k < 4; k++) {
+        int64_t v0 = 0, v;
+        const rp_node *at0 = NULL, *at;
+        int all = n > 0;
+        for (size_t i = 0; i < n && all; i++) {
+            if (!rp_check_input_fact(ck, "data", i, keys[k], &v, &at)) {
+                all = 0;
+            } else if (i == 0) {
+                v0 = v;
+                at0 = at;
+            } else if (v != v0) {
+                if (k == 0)
+                    return rp_error_set(err, RP_ERR_INVALID,
+                                        "data.concat: input %zu has %lld classes but input 1 has "
+                                        "%lld (%s:%d:%d); concatenated sets must share classes",
+                                        i + 1, (long long)v, (long long)v0,
+                                        at0 && at0->file ? at0->file : "?", at0 ? at0->line : 0,
+                                        at0 ? at0->col : 0);
+                all = 0;
+            }
+        }
+        if (all) rp_check_declare(ck, "data", keys[k], v0, at0);
+    }
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port multi_in_ports[] = {
     {"data", RP_ART_DATASET, RP_PORT_MULTI, "datasets to concatenate, in order"},
@@ -153,5 +185,5 @@ static const struct rp_port data_out_ports[] = {
 };
 static const struct rp_stage_def concat_stage = {
     "data.concat", "concatenate datasets with the same classes",
-    multi_in_ports, RP_COUNT(multi_in_ports), data_out_ports, RP_COUNT(data_out_ports), ds_run_concat, 0};
+    multi_in_ports, RP_COUNT(multi_in_ports), data_out_ports, RP_COUNT(data_out_ports), ds_run_concat, 0, ds_check_concat};
 RP_STAGE(concat_stage)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <csv.h>
 
@@ -305,11 +306,62 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
     return rp_stage_output(stg, "data", ds, err);
 }
 
+/* Check time: classes are the listed ones, else the label column's set
+ * (distinct names, or 0..max for numbers, over all rows, as the run counts
+ * them); a missing file or column is reported now. */
+static int ds_check_csv(rp_check *ck, rp_error *err) {
+    const rp_node *p = rp_check_params(ck);
+    const rp_node *at = rp_node_get(p, "file");
+    const char *given[4096];
+    int ng = ds_param_strs(p, "classes", given, 4096);
+    const char *file = rp_param_str(p, "file");
+    if (ng > 0) {
+        rp_check_declare(ck, "data", RP_FACT_CLASSES, ng, rp_node_get(p, "classes"));
+    } else if (access(file, F_OK) == 0) { /* else an earlier stage writes it */
+        table t;
+        int st = read_csv(file, &t, err);
+        if (st) return ds_relocate(err, at, st);
+        int cl = -1;
+        if (t.n >= 1) st = find_col(&t, file, rp_param_str(p, "label_column"), 1, &cl, err);
+        if (st) {
+            table_free(&t);
+            return ds_relocate(err, at, st);
+        }
+        char **cls = calloc(t.n + 1, sizeof *cls);
+        int ncls = 0, numeric = 1, maxid = -1;
+        for (size_t r = 1; cls && r < t.n; r++) {
+            const char *c = cell(&t, r, cl);
+            if (c && !is_uint(c)) numeric = 0;
+        }
+        for (size_t r = 1; cls && cl >= 0 && r < t.n; r++) {
+            const char *c = cell(&t, r, cl);
+            if (!c) continue;
+            if (numeric) {
+                long v = strtol(c, NULL, 10);
+                if (v > maxid) maxid = (int)v;
+            } else if (index_of(cls, ncls, c) < 0) {
+                cls[ncls++] = (char *)c;
+            }
+        }
+        if (numeric) ncls = maxid + 1;
+        if (cls && ncls > 0) rp_check_declare(ck, "data", RP_FACT_CLASSES, ncls, at);
+        free(cls);
+        table_free(&t);
+    }
+    rp_check_declare(ck, "data", RP_FACT_CHANNELS, rp_param_int(p, "channels"), at);
+    int64_t size = rp_param_int(p, "size");
+    if (!strcmp(rp_param_str(p, "resize"), "exact") && size > 0) {
+        rp_check_declare(ck, "data", RP_FACT_HEIGHT, size, rp_node_get(p, "size"));
+        rp_check_declare(ck, "data", RP_FACT_WIDTH, size, rp_node_get(p, "size"));
+    }
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port data_out_ports[] = {
     {"data", RP_ART_DATASET, 0, "the dataset"},
 };
 static const struct rp_stage_def csv_stage = {
     "data.csv", "a CSV of image paths + labels (+ domain, split)",
-    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_csv, 0};
+    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_csv, 0, ds_check_csv};
 RP_STAGE(csv_stage)

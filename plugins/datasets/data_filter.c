@@ -88,6 +88,13 @@ done:
     return st;
 }
 
+/* Check time: the images and classes are the input's. */
+static int ds_check_filter(rp_check *ck, rp_error *err) {
+    (void)err;
+    rp_check_forward(ck, "data", "data");
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port one_in_ports[] = {
     {"data", RP_ART_DATASET, 0, "input dataset"},
@@ -97,5 +104,5 @@ static const struct rp_port data_out_ports[] = {
 };
 static const struct rp_stage_def filter_stage = {
     "data.filter", "keep or drop samples by domain / label",
-    one_in_ports, RP_COUNT(one_in_ports), data_out_ports, RP_COUNT(data_out_ports), ds_run_filter, 0};
+    one_in_ports, RP_COUNT(one_in_ports), data_out_ports, RP_COUNT(data_out_ports), ds_run_filter, 0, ds_check_filter};
 RP_STAGE(filter_stage)

@@ -154,11 +154,42 @@ int ds_run_folder(rp_stage *stg, rp_error *err) {
     return rp_stage_output(stg, "data", ds, err);
 }
 
+/* Check time: classes are the listed ones or the class folders (when the
+ * root exists already: an earlier stage may make it); channels come from the
+ * params, the size too when every image is resized to size x size. */
+static int ds_check_folder(rp_check *ck, rp_error *err) {
+    (void)err;
+    const rp_node *p = rp_check_params(ck);
+    const rp_node *at = rp_node_get(p, "root");
+    const char *given[1024];
+    int n_given = ds_param_strs(p, "classes", given, 1024);
+    if (n_given > 0) {
+        rp_check_declare(ck, "data", RP_FACT_CLASSES, n_given, rp_node_get(p, "classes"));
+    } else {
+        char **cls = NULL;
+        size_t ncls = 0;
+        rp_error local;
+        rp_error_clear(&local);
+        if (list_dir(rp_param_str(p, "root"), 1, NULL, 0, &cls, &ncls, &local) == RP_OK &&
+            ncls > 0)
+            rp_check_declare(ck, "data", RP_FACT_CLASSES, (int64_t)ncls, at);
+        free_list(cls, ncls);
+    }
+    rp_check_declare(ck, "data", RP_FACT_CHANNELS, rp_param_int(p, "channels"),
+                     rp_node_get(p, "channels")->line ? rp_node_get(p, "channels") : at);
+    int64_t size = rp_param_int(p, "size");
+    if (!strcmp(rp_param_str(p, "resize"), "exact") && size > 0) {
+        rp_check_declare(ck, "data", RP_FACT_HEIGHT, size, rp_node_get(p, "size"));
+        rp_check_declare(ck, "data", RP_FACT_WIDTH, size, rp_node_get(p, "size"));
+    }
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port data_out_ports[] = {
     {"data", RP_ART_DATASET, 0, "the dataset"},
 };
 static const struct rp_stage_def folder_stage = {
     "data.folder", "image folders root/<class>/<image> (jpg, png, bmp)",
-    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_folder, 0};
+    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_folder, 0, ds_check_folder};
 RP_STAGE(folder_stage)

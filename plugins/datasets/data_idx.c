@@ -188,6 +188,37 @@ int ds_run_idx(rp_stage *stg, rp_error *err) {
     return RP_OK;
 }
 
+/* Check time: the image files' headers (16 bytes each) give the size;
+ * labels are 0..9. A missing file is reported here, not after training. */
+static int ds_check_idx(rp_check *ck, rp_error *err) {
+    const rp_node *p = rp_check_params(ck);
+    const rp_node *at = rp_node_get(p, "dir");
+    const char *dir = rp_param_str(p, "dir");
+    const char *ports[2] = {"train", "test"};
+    const char *prefix[2] = {rp_param_str(p, "train_prefix"), rp_param_str(p, "test_prefix")};
+    for (int k = 0; k < 2; k++) {
+        char a[256], pi[4096];
+        snprintf(a, sizeof a, "%s-images-idx3-ubyte", prefix[k]);
+        if (!ds_find_file(dir, a, pi, sizeof pi))
+            return rp_error_at(err, at, RP_ERR_IO, "%s: not found (nor %s.gz)", pi, pi);
+        idxf f = {0};
+        uint8_t h[16];
+        size_t got = 0;
+        int st = idx_open(&f, pi, err);
+        if (!st) st = idx_read(&f, h, 16, &got, err);
+        if (f.g) gzclose(f.g);
+        if (st) return ds_relocate(err, at, st);
+        if (got < 16 || be32(h) != 0x00000803u)
+            return rp_error_at(err, at, RP_ERR_FORMAT,
+                               "%s: not an IDX image file (expected magic 0x00000803)", pi);
+        rp_check_declare(ck, ports[k], RP_FACT_CHANNELS, 1, at);
+        rp_check_declare(ck, ports[k], RP_FACT_HEIGHT, be32(h + 8), at);
+        rp_check_declare(ck, ports[k], RP_FACT_WIDTH, be32(h + 12), at);
+        rp_check_declare(ck, ports[k], RP_FACT_CLASSES, 10, at);
+    }
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port train_test_ports[] = {
     {"train", RP_ART_DATASET, 0, "training split"},
@@ -195,5 +226,5 @@ static const struct rp_port train_test_ports[] = {
 };
 static const struct rp_stage_def idx_stage = {
     "data.idx", "MNIST / Fashion-MNIST IDX files (raw or gzipped)",
-    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_idx, 0};
+    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_idx, 0, ds_check_idx};
 RP_STAGE(idx_stage)

@@ -328,5 +328,5 @@ static const struct rp_port data_out_ports[] = {
 };
 static const struct rp_stage_def segmentation_stage = {
     "data.segmentation", "image + mask pairs (class-index or palette-coloured masks)",
-    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_segmentation, 0};
+    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_segmentation, 0, NULL};
 RP_STAGE(segmentation_stage)

@@ -92,6 +92,20 @@ int ds_run_split(rp_stage *stg, rp_error *err) {
             for (uint64_t i = 0; i < cnt[q]; i++) parts[q][np[q]++] = all[o++];
     }
     static const char *const ports[3] = {"train", "val", "test"};
+    /* a part with a positive ratio that got no sample: an error here, with
+       the counts, not an empty loader later */
+    for (int q = 0; q < k; q++)
+        if (r[q] > 0 && np[q] == 0) {
+            st = rp_error_at(err, rp_node_get(p, "ratios"), RP_ERR_INVALID,
+                             "%s: splitting %llu samples%s by these ratios leaves '%s' empty "
+                             "(train %llu / val %llu / test %llu); give it a larger ratio or "
+                             "more data",
+                             in->name, (unsigned long long)n,
+                             strat ? " (stratified by class)" : "", ports[q],
+                             (unsigned long long)np[0], (unsigned long long)np[1],
+                             (unsigned long long)np[2]);
+            goto done;
+        }
     for (int q = 0; q < 3; q++) {
         char name[128];
         snprintf(name, sizeof name, "%.100s/%s", in->name, ports[q]);
@@ -113,6 +127,15 @@ done:
     return st;
 }
 
+/* Check time: the images and classes are the input's. */
+static int ds_check_split(rp_check *ck, rp_error *err) {
+    (void)err;
+    rp_check_forward(ck, "data", "train");
+    rp_check_forward(ck, "data", "val");
+    rp_check_forward(ck, "data", "test");
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port one_in_ports[] = {
     {"data", RP_ART_DATASET, 0, "input dataset"},
@@ -124,5 +147,5 @@ static const struct rp_port split_out_ports[] = {
 };
 static const struct rp_stage_def split_stage = {
     "data.split", "seeded (optionally stratified) train/val/test split by ratios",
-    one_in_ports, RP_COUNT(one_in_ports), split_out_ports, RP_COUNT(split_out_ports), ds_run_split, 0};
+    one_in_ports, RP_COUNT(one_in_ports), split_out_ports, RP_COUNT(split_out_ports), ds_run_split, 0, ds_check_split};
 RP_STAGE(split_stage)

@@ -322,6 +322,26 @@ int ds_run_synthetic(rp_stage *stg, rp_error *err) {
     return RP_OK;
 }
 
+/* Check time: everything is in the params. */
+static int ds_check_synthetic(rp_check *ck, rp_error *err) {
+    (void)err;
+    const rp_node *p = rp_check_params(ck);
+    int64_t nc = (int64_t)rp_node_len(rp_node_get(p, "classes"));
+    if (!nc) nc = 6;
+    if (rp_param_bool(p, "masks")) nc++; /* pixel classes: background + the shapes */
+    static const char *const ports[2] = {"train", "test"};
+    for (int k = 0; k < 2; k++) {
+        rp_check_declare(ck, ports[k], RP_FACT_CLASSES, nc, rp_node_get(p, "classes"));
+        rp_check_declare(ck, ports[k], RP_FACT_CHANNELS, rp_param_int(p, "channels"),
+                         rp_node_get(p, "channels"));
+        rp_check_declare(ck, ports[k], RP_FACT_HEIGHT, rp_param_int(p, "size"),
+                         rp_node_get(p, "size"));
+        rp_check_declare(ck, ports[k], RP_FACT_WIDTH, rp_param_int(p, "size"),
+                         rp_node_get(p, "size"));
+    }
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port train_test_ports[] = {
     {"train", RP_ART_DATASET, 0, "training split"},
@@ -329,5 +349,5 @@ static const struct rp_port train_test_ports[] = {
 };
 static const struct rp_stage_def synthetic_stage = {
     "data.synthetic", "procedural shapes in photo/cartoon/sketch/painting styles",
-    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_synthetic, 0};
+    NULL, 0, train_test_ports, RP_COUNT(train_test_ports), ds_run_synthetic, 0, ds_check_synthetic};
 RP_STAGE(synthetic_stage)

@@ -233,3 +233,8 @@ int ds_param_strs(const rp_node *params, const char *key, const char **out, int 
     }
     return k;
 }
+
+int ds_relocate(rp_error *err, const rp_node *at, int status) {
+    rp_error tmp = *err; /* rp_error_at writes err->msg */
+    return rp_error_at(err, at, status, "%s", tmp.msg);
+}

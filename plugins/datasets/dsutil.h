@@ -30,6 +30,9 @@ int memds_dataset(memds *m, const char *name, int num_classes, const char *const
 int ds_read_gz(const char *path, uint8_t **data, size_t *len, rp_error *err);
 /* path = dir/name, or dir/name.gz when only that exists; 0 if neither. */
 int ds_find_file(const char *dir, const char *name, char *out, size_t outsz);
+/* Re-locate `err` (already set) at node `at`, keeping its status and message
+ * (check-time errors point at the parameter); returns `status`. */
+int ds_relocate(rp_error *err, const rp_node *at, int status);
 /* Join dir and rel (rel absolute → rel). */
 void ds_join(const char *dir, const char *rel, char *out, size_t outsz);
 /* Read up to `max` non-empty lines of a text file into owned strings;

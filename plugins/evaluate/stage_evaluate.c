@@ -538,5 +538,5 @@ static const struct rp_port evaluate_outputs[] = {
 static const struct rp_stage_def evaluate_stage = {"evaluate",
      "accuracy, top-k, per-class report, confusion matrix (pixel acc, IoU, Dice for "
      "segmentation), AA/DAA over datasets",
-     evaluate_inputs, RP_COUNT(evaluate_inputs), evaluate_outputs, RP_COUNT(evaluate_outputs), rp_evaluate_stage_run, RP_STAGE_CACHEABLE};
+     evaluate_inputs, RP_COUNT(evaluate_inputs), evaluate_outputs, RP_COUNT(evaluate_outputs), rp_evaluate_stage_run, RP_STAGE_CACHEABLE, NULL};
 RP_STAGE(evaluate_stage)

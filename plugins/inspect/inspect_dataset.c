@@ -246,5 +246,5 @@ static const struct rp_port dataset_metrics_out[] = {
     {"metrics", RP_ART_METRICS, 0, "scalars (size, classes, mean.cK, std.cK) + tables"}};
 static const struct rp_stage_def dataset_stage = {"inspect.dataset",
      "per-class counts and per-channel mean/std of a dataset (the numbers for normalize)", dataset_ds_in,
-     1, dataset_metrics_out, 1, inspect_run_dataset, 0};
+     1, dataset_metrics_out, 1, inspect_run_dataset, 0, NULL};
 RP_STAGE(dataset_stage)

@@ -42,5 +42,5 @@ static const struct rp_port metrics_metrics_out[] = {
 static const struct rp_port metrics_metrics_in[] = {
     {"metrics", RP_ART_METRICS, RP_PORT_MULTI, "metrics to show (one or several)"}};
 static const struct rp_stage_def metrics_stage = {"inspect.metrics", "print metrics and merge them into one artifact (prefixed by source)",
-     metrics_metrics_in, 1, metrics_metrics_out, 1, inspect_run_metrics, 0};
+     metrics_metrics_in, 1, metrics_metrics_out, 1, inspect_run_metrics, 0, NULL};
 RP_STAGE(metrics_stage)

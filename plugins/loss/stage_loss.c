@@ -25,5 +25,5 @@ static const struct rp_port loss_loss_outputs[] = {
     {"loss", RP_ART_LOSS, 0, "the configured loss, for train and evaluate"},
 };
 static const struct rp_stage_def loss_stage = {"loss", "configure a training loss (cross_entropy, focal, complement_flatten, dice, sum, ...)",
-     NULL, 0, loss_loss_outputs, RP_COUNT(loss_loss_outputs), rp_loss_stage_run, 0};
+     NULL, 0, loss_loss_outputs, RP_COUNT(loss_loss_outputs), rp_loss_stage_run, 0, NULL};
 RP_STAGE(loss_stage)

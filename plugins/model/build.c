@@ -302,6 +302,51 @@ int model_build_run(rp_stage *st, rp_error *err) {
     return rp_stage_output(st, "model", m, err);
 }
 
+/* Check time: build the graph (no init, no weights loaded) to learn the
+ * input shape and the class count the model declares. */
+static const rp_node *first_present(const rp_node *p, const char *const *keys, size_t n,
+                                    const rp_node *fallback) {
+    for (size_t i = 0; i < n; i++) {
+        const rp_node *v = rp_node_get(p, keys[i]);
+        if (present(v) && v->line) return v;
+    }
+    return fallback;
+}
+
+static int model_build_check(rp_check *ck, rp_error *err) {
+    const rp_node *p = rp_check_params(ck);
+    const rp_node *arch = rp_node_get(p, "arch"), *layers = rp_node_get(p, "layers");
+    if (present(arch) == present(layers)) return RP_OK; /* the run says what is wrong */
+    rp_model *m = NULL;
+    int rc = present(arch) ? build_arch(p, arch, &m, err) : build_layers(p, layers, &m, err);
+    if (rc) return rc;
+    int c = 0, h = 0, w = 0;
+    rp_model_input_shape(m, &c, &h, &w);
+    int64_t classes = rp_model_num_classes(m);
+    rp_model_free(m);
+    const rp_node *where = present(arch) ? arch : layers;
+    const rp_node *head = rp_node_get(p, "head");
+    static const char *const ckeys[] = {"classes"};
+    const rp_node *cat = first_present(p, ckeys, 1, where);
+    if (present(head)) {
+        classes = rp_param_int(head, "classes");
+        cat = rp_node_get(head, "classes") ? rp_node_get(head, "classes") : head;
+    }
+    static const char *const gkeys[] = {"input", "size", "in_channels"};
+    const rp_node *gat = first_present(p, gkeys, 3, where);
+    if (rp_param_bool(p, "gray_adapter")) {
+        c = 1; /* the adapter takes grey images (1 -> 3 -> 3) */
+        gat = rp_node_get(p, "gray_adapter");
+    }
+    if (classes > 0) rp_check_declare(ck, "model", RP_FACT_CLASSES, classes, cat);
+    if (c > 0 && h > 0 && w > 0) {
+        rp_check_declare(ck, "model", RP_FACT_CHANNELS, c, gat);
+        rp_check_declare(ck, "model", RP_FACT_HEIGHT, h, gat);
+        rp_check_declare(ck, "model", RP_FACT_WIDTH, w, gat);
+    }
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port build_build_out[] = {
     {"model", RP_ART_MODEL, 0, "the built (and optionally pretrained, frozen) model"},
@@ -309,5 +354,5 @@ static const struct rp_port build_build_out[] = {
 static const struct rp_stage_def build_stage = {"model.build",
      "a model from the built-in zoo or a layer list; pretrained weights, head, gray adapter, "
      "freezing",
-     NULL, 0, build_build_out, RP_COUNT(build_build_out), model_build_run, 0};
+     NULL, 0, build_build_out, RP_COUNT(build_build_out), model_build_run, 0, model_build_check};
 RP_STAGE(build_stage)

@@ -90,5 +90,5 @@ static const struct rp_port load_load_out[] = {
 static const struct rp_stage_def load_stage = {"model.load",
                                                "a model from a runpipe safetensors file, or a plain "
                                                "state dict (.pth) with its architecture",
-                                               NULL, 0, load_load_out, RP_COUNT(load_load_out), model_load_run, 0};
+                                               NULL, 0, load_load_out, RP_COUNT(load_load_out), model_load_run, 0, NULL};
 RP_STAGE(load_stage)

@@ -47,5 +47,5 @@ static const struct rp_port save_save_out[] = {
     {"files", RP_ART_FILES, 0, "the folder the model file was written to"},
 };
 static const struct rp_stage_def save_stage = {"model.save", "write a model as safetensors (atomic)", save_save_in, RP_COUNT(save_save_in), save_save_out,
-     RP_COUNT(save_save_out), model_save_run, 0};
+     RP_COUNT(save_save_out), model_save_run, 0, NULL};
 RP_STAGE(save_stage)

@@ -669,5 +669,5 @@ static const struct rp_stage_def crop_stage = {
     0,
     crop_out,
     RP_COUNT(crop_out),
-    crop_run, 0};
+    crop_run, 0, NULL};
 RP_STAGE(crop_stage)

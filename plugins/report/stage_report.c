@@ -96,5 +96,5 @@ static const struct rp_stage_def report_stage = {"report",
      "write report.html (learning curves, confusion matrices, classification reports, sample "
      "images, pipeline) and report.md into the run folder, metrics.json into the stage folder, "
      "summary.html over the cells of a matrix",
-     report_inputs, RP_COUNT(report_inputs), NULL, 0, rp_report_stage_run, 0};
+     report_inputs, RP_COUNT(report_inputs), NULL, 0, rp_report_stage_run, 0, NULL};
 RP_STAGE(report_stage)

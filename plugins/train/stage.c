@@ -112,5 +112,5 @@ static const struct rp_port train_outputs[] = {
 };
 static const struct rp_stage_def train_stage = {"train",
      "train a model: optimizer, scheduler, validation, early stopping, checkpoints, resume",
-     train_inputs, RP_COUNT(train_inputs), train_outputs, RP_COUNT(train_outputs), train_stage_run, RP_STAGE_CACHEABLE};
+     train_inputs, RP_COUNT(train_inputs), train_outputs, RP_COUNT(train_outputs), train_stage_run, RP_STAGE_CACHEABLE, NULL};
 RP_STAGE(train_stage)

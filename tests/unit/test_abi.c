@@ -29,7 +29,7 @@ static const struct {
     {"struct rp_schema_text", sizeof(struct rp_schema_text), 16},
     {"struct rp_port", sizeof(struct rp_port), 32},
     {"struct rp_scheduler_ops", sizeof(struct rp_scheduler_ops), 48},
-    {"struct rp_stage_def", sizeof(struct rp_stage_def), 64},
+    {"struct rp_stage_def", sizeof(struct rp_stage_def), 72},
     {"struct rp_transform_ops", sizeof(struct rp_transform_ops), 40},
     {"rp_afile", sizeof(rp_afile), 2136},
     {"rp_batch", sizeof(rp_batch), 128},

@@ -114,8 +114,9 @@ static void test_vars(void **state) {
     assert_true(rp_node_is_string(rp_node_get(w, "text")));
     assert_string_equal(rp_node_get(w, "typed")->str, "1e-4");
     assert_true(rp_node_is_number(rp_node_get(w, "typed")));
+    /* a quoted scalar that is exactly one reference keeps the value's type */
     assert_string_equal(rp_node_get(w, "quoted")->str, "3");
-    assert_true(rp_node_is_string(rp_node_get(w, "quoted")));
+    assert_true(rp_node_is_int(rp_node_get(w, "quoted")));
     assert_true(rp_node_is_int(rp_node_get(w, "plain")));
     assert_string_equal(rp_node_get(w, "escaped")->str, "${vars.n} costs $$5");
     assert_string_equal(rp_node_get(w, "chain")->str, "run-3");
@@ -129,25 +130,37 @@ static void test_env(void **state) {
     (void)state;
     setenv("RP_TEST_EPOCHS", "7", 1);
     unsetenv("RP_TEST_UNSET");
-    rp_config *c = load_ok(HEAD STAGE "    with: {e: '${env.RP_TEST_EPOCHS}', n: ${env.RP_TEST_EPOCHS}, "
-                                      "p: /data/${env.RP_TEST_EPOCHS}/x}\n",
+    setenv("RP_TEST_EMPTY", "", 1);
+    rp_config *c = load_ok(HEAD STAGE "    with: {e: 'e${env.RP_TEST_EPOCHS}', n: \"${env.RP_TEST_EPOCHS}\", "
+                                      "p: \"/data/${env.RP_TEST_EPOCHS}/x\", "
+                                      "d: \"${env.RP_TEST_UNSET:-4}\", "
+                                      "t: \"${env.RP_TEST_EMPTY:-a b}\", "
+                                      "k: \"${env.RP_TEST_EPOCHS:-9}\"}\n",
                            NULL);
     const rp_node *w = rp_node_path(c->cells[0].doc, "stages.0.with");
-    assert_string_equal(rp_node_get(w, "e")->str, "7");
+    assert_string_equal(rp_node_get(w, "e")->str, "e7");
     assert_true(rp_node_is_string(rp_node_get(w, "e")));
+    /* ${env.X:-default}: the default when X is unset or empty */
+    assert_string_equal(rp_node_get(w, "d")->str, "4");
+    assert_true(rp_node_is_int(rp_node_get(w, "d")));
+    assert_string_equal(rp_node_get(w, "t")->str, "a b");
+    assert_string_equal(rp_node_get(w, "k")->str, "7");
     assert_true(rp_node_is_int(rp_node_get(w, "n")));
     assert_string_equal(rp_node_get(w, "p")->str, "/data/7/x");
     rp_config_free(c);
     rp_diag d;
-    load_bad(HEAD STAGE "    with: {e: ${env.RP_TEST_UNSET}}\n", NULL, &d);
-    expect_diag(&d, "environment variable 'RP_TEST_UNSET' is not set", 6, 15);
+    load_bad(HEAD STAGE "    with: {e: \"${env.RP_TEST_UNSET}\"}\n", NULL, &d);
+    expect_diag(&d,
+                "environment variable 'RP_TEST_UNSET' is not set (export it, or give a default: "
+                "'${env.RP_TEST_UNSET:-VALUE}')",
+                6, 15);
     rp_diag_release(&d);
 }
 
 static void test_cycles(void **state) {
     (void)state;
     rp_diag d;
-    load_bad(HEAD "vars:\n  a: x${vars.b}\n  b: ${vars.c}\n  c: [${vars.a}]\n" STAGE
+    load_bad(HEAD "vars:\n  a: x${vars.b}\n  b: ${vars.c}\n  c: [\"${vars.a}\"]\n" STAGE
                   "    with: {v: '${vars.a}'}\n",
              NULL, &d);
     expect_diag(&d, "variable cycle: vars.a -> vars.b -> vars.c -> vars.a", 6, 7);
@@ -182,8 +195,8 @@ static void test_unknown_vars(void **state) {
     expect_diag(&d, "unterminated '${' in 'unterminated ${vars.epochs' (missing '}')", 14, 10);
     expect_diag(&d, "empty variable reference '${}'", 15, 10);
     expect_diag(&d,
-                "'${vars.opt}' is a map and cannot be part of a string (write it alone: key: "
-                "${vars.opt})",
+                "'${vars.opt}' is a map and cannot be part of a string 'a ${vars.opt} b' (make "
+                "the reference the whole value: key: \"${vars.opt}\")",
                 16, 10);
     assert_int_equal(d.n, 8);
     rp_diag_release(&d);
@@ -199,8 +212,8 @@ static void test_set(void **state) {
                             "  - id: ev\n    use: eval\n    with:\n";
     const char *sets[] = {"vars.epochs=2",          "seed=5",
                           "stages.fit.with.lr=0.5", "stages.0.with.x=[1, 2]",
-                          "stages.ev.with.k=top",   "vars.new.deep=yes",
-                          "matrix.seed=[7, 8]"};
+                          "stages.ev.with.k=top",   "+vars.new.deep=yes",
+                          "+matrix.seed=[7, 8]"};
     struct rp_config_opts o = {sets, 7, 0, 0};
     rp_config *c = load_ok(text, &o);
     assert_int_equal(c->n_cells, 2);
@@ -230,8 +243,9 @@ static void test_set(void **state) {
 
     rp_diag d;
     const char *bad[] = {"stages.fitt.with.lr=1", "noequals", "stages.7.with.lr=1",
-                         "name.x=1", "vars.epochs=[unclosed", "stages.zzzzz.with.a=1"};
-    struct rp_config_opts o3 = {bad, 6, 0, 0};
+                         "name.x=1", "vars.epochs=[unclosed", "stages.zzzzz.with.a=1",
+                         "vars.epoch=1", "vars.zzzzzzzz=1", "matrix.seed=[1]"};
+    struct rp_config_opts o3 = {bad, 9, 0, 0};
     load_bad(text, &o3, &d);
     expect_diag(&d,
                 "--set 'stages.fitt.with.lr=1': no stage with id 'fitt' (did you mean 'fit'? "
@@ -249,7 +263,17 @@ static void test_set(void **state) {
     for (size_t i = 0; i < d.n; i++)
         found |= !strncmp(d.e[i].msg, "--set 'vars.epochs=[unclosed': invalid YAML value: ", 50);
     assert_true(found);
-    assert_int_equal(d.n, 6);
+    /* a typo in a variable name is not silently a new variable */
+    expect_diag(&d, "--set 'vars.epoch=1': no variable 'epoch' (did you mean 'epochs'?)", 0, 0);
+    expect_diag(&d,
+                "--set 'vars.zzzzzzzz=1': no variable 'zzzzzzzz' (defined: epochs; to add one, "
+                "write --set +vars.zzzzzzzz=1)",
+                0, 0);
+    expect_diag(&d,
+                "--set 'matrix.seed=[1]': the pipeline has no 'matrix' (to add it, write --set "
+                "+matrix.seed=[1])",
+                0, 0);
+    assert_int_equal(d.n, 9);
     rp_diag_release(&d);
 }
 
@@ -302,7 +326,7 @@ static void test_matrix(void **state) {
     rp_config_free(c);
 
     /* matrix axes from vars */
-    c = load_ok(HEAD "vars: {archs: [x, y, z]}\nmatrix: {arch: ${vars.archs}}\n" STAGE, NULL);
+    c = load_ok(HEAD "vars: {archs: [x, y, z]}\nmatrix: {arch: \"${vars.archs}\"}\n" STAGE, NULL);
     assert_int_equal(c->n_cells, 3);
     assert_string_equal(c->cells[2].label, "arch=z");
     rp_config_free(c);
@@ -331,7 +355,9 @@ static void test_matrix(void **state) {
     load_bad(HEAD "vars:\n  m: {a: 1}\nmatrix: {method: [a, c]}\n"
                   "stages:\n  - id: s\n    use: x\n    with:\n      v: ${vars.m.${matrix.method}}\n",
              NULL, &d2);
-    assert_non_null(strstr(rp_diag_render(&d2, 0), "unknown variable 'vars.m.c'"));
+    char *r2 = rp_diag_render(&d2, 0);
+    assert_non_null(strstr(r2, "unknown variable 'vars.m.c'"));
+    free(r2);
     rp_diag_release(&d2);
 }
 
@@ -443,7 +469,7 @@ static void test_partial(void **state) {
     rp_diag_init(&d);
     const char *path = rp_test_path(rp_test_tmpdir(), "p.yaml");
     rp_test_write(path, HEAD "vars: {epochs: 3}\nmatrix: {a: [1, 2]}\n" STAGE
-                             "    with: {epochs: ${vars.epoch}, lr: fast}\n");
+                             "    with: {epochs: \"${vars.epoch}\", lr: fast}\n");
     assert_int_equal(rp_config_load_partial(path, NULL, &c, &d), RP_ERR_INVALID);
     assert_non_null(c);
     assert_int_equal(c->n_cells, 2);
@@ -461,7 +487,7 @@ static void test_partial(void **state) {
     rp_node *params = NULL;
     assert_int_equal(rp_schema_validate(s, w, "stage 's' (x): ", &params, &d), RP_ERR_INVALID);
     assert_int_equal(d.n, 2); /* only lr is new */
-    expect_diag(&d, "stage 's' (x): 'lr': expected a number, got 'fast'", 8, 39);
+    expect_diag(&d, "stage 's' (x): 'lr': expected a number, got 'fast'", 8, 41);
     /* the plain loader hands out nothing */
     rp_config *c2 = (rp_config *)1;
     rp_diag d2;

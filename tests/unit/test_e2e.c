@@ -46,7 +46,7 @@ static const char *pipeline(const char *dir) {
              rp_test_write_pipeline(dir, "p.yaml", "name: e2e\nseed: 11\nvars: {n: 300}\n",
                                     "  - id: fm\n"
                                     "    use: data.idx\n"
-                                    "    with: {dir: " IDX_DIR ", limit: ${vars.n}}\n"
+                                    "    with: {dir: " IDX_DIR ", limit: \"${vars.n}\"}\n"
                                     "  - id: look\n"
                                     "    use: inspect.dataset\n"
                                     "    in: {data: fm.train}\n"));
@@ -157,14 +157,27 @@ static void test_stage_failure_exit_1(void **state) {
     (void)state;
     const char *t = rp_test_tmpdir();
     const char *p = pipeline(t);
-    char args[4096], run[900];
+    char args[8192], run[900];
     snprintf(run, sizeof run, "%s/run", t);
+    /* a folder that does not exist: found by the check, nothing runs */
     snprintf(args, sizeof args, "'%s' --set stages.fm.with.dir=/nonexistent/fm --out '%s'", p,
              run);
+    assert_int_equal(rp(args), 2);
+    assert_non_null(strstr(out_buf, "error: stage 'fm' (data.idx): 'dir': '/nonexistent/fm' does "
+                                    "not exist"));
+    /* a truncated file (its header is fine): the stage fails when it runs */
+    char cmd[6000], bad[1000];
+    snprintf(bad, sizeof bad, "%s/trunc", t);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp '%s'/* '%s/' && f=$(ls '%s'/train-images*) && "
+             "head -c 1000 \"$f\" > '%s/x' && mv '%s/x' \"$f\"",
+             bad, IDX_DIR, bad, bad, bad, bad);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "'%s' --set stages.fm.with.dir='%s' --out '%s'", p, bad, run);
     assert_int_equal(rp(args), 1);
     /* located at the stage, prefixed with it, the file named */
     assert_non_null(strstr(out_buf, "p.yaml:6:5: error: stage 'fm' (data.idx): "));
-    assert_non_null(strstr(out_buf, "/nonexistent/fm"));
+    assert_non_null(strstr(out_buf, "trunc/train-images"));
     cJSON *m = json_file(rp_test_path(run, "manifest.json"));
     assert_int_equal(cJSON_GetObjectItem(m, "exit_status")->valueint, 1);
     assert_string_equal(

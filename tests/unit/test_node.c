@@ -210,9 +210,13 @@ static void test_errors(void **state) {
 
 /* `${...}` works inside flow collections (where braces are YAML syntax) and
  * keeps its columns; text that already uses the markers is left alone. */
-static void test_variables_in_flow(void **state) {
+/* Pipeline files are plain YAML: `${...}` is scalar text, nothing is
+ * rewritten before parsing. In a flow collection a reference is quoted; an
+ * unquoted one is the YAML error any other parser reports too. */
+static void test_variables_are_plain_yaml(void **state) {
     (void)state;
-    rp_node *r = parse("with: {arch: ${matrix.arch}, n: [${vars.a}, x${vars.b}y], q: '${k}'}\n"
+    rp_node *r = parse("with: {arch: \"${matrix.arch}\", n: [\"${vars.a}\", \"x${vars.b}y\"], "
+                       "q: '${k}'}\n"
                        "lit: \"$<kept> ${x}\"\n"
                        "block: ${vars.c}\n"
                        "${vars.key}: 1\n"
@@ -222,13 +226,23 @@ static void test_variables_in_flow(void **state) {
     assert_int_equal(a->col, 14);
     assert_string_equal(rp_node_path(r, "with.n.0")->str, "${vars.a}");
     assert_string_equal(rp_node_path(r, "with.n.1")->str, "x${vars.b}y");
-    assert_int_equal(rp_node_path(r, "with.n.1")->col, 45);
+    assert_int_equal(rp_node_path(r, "with.n.1")->col, 49);
     assert_string_equal(rp_node_path(r, "with.q")->str, "${k}");
     assert_string_equal(rp_node_get(r, "lit")->str, "$<kept> ${x}");
     assert_string_equal(rp_node_get(r, "block")->str, "${vars.c}");
     assert_string_equal(rp_node_key_at(r, 3), "${vars.key}");
     assert_string_equal(rp_node_get(r, "open")->str, "${not closed");
     rp_node_free(r);
+    rp_node *bad = NULL;
+    rp_error err;
+    rp_error_clear(&err);
+    assert_int_equal(rp_node_parse_string("with: {limit: ${vars.limit}}\n", "f.yaml", &bad, &err),
+                     RP_ERR_FORMAT);
+    assert_null(bad);
+    assert_int_equal(err.line, 1);
+    assert_non_null(strstr(err.msg, "invalid YAML"));
+    assert_non_null(strstr(err.msg, "(inside { } or [ ], quote a reference: limit: "
+                                    "\"${vars.limit}\")"));
 }
 
 static void test_file_and_empty(void **state) {
@@ -362,7 +376,7 @@ int main(void) {
         cmocka_unit_test(test_positions),         cmocka_unit_test(test_scalar_typing),
         cmocka_unit_test(test_anchors_and_merge), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_file_and_empty),    cmocka_unit_test(test_emit_roundtrip),
-        cmocka_unit_test(test_builders_and_params), cmocka_unit_test(test_variables_in_flow),
+        cmocka_unit_test(test_builders_and_params), cmocka_unit_test(test_variables_are_plain_yaml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,7 +93,7 @@ static int run_nothing(rp_stage *st, rp_error *err) {
     (void)err;
     return RP_OK;
 }
-static const struct rp_stage_def sdef = {"fx.reg", "x", NULL, 0, NULL, 0, run_nothing, 0};
+static const struct rp_stage_def sdef = {"fx.reg", "x", NULL, 0, NULL, 0, run_nothing, 0, NULL};
 
 static void test_stages_and_broken(void **state) {
     (void)state;

@@ -82,7 +82,8 @@ static void unload(loaded *l) {
 
 static int run(loaded *l, const char *out, const char *resume, char **dir, rp_error *err) {
     char *argv[] = {"runpipe", "p.yaml", NULL};
-    struct rp_run_opts o = {out, resume, 1, 2, argv, NULL, 1};
+    struct rp_run_opts o = {.out_dir = out, .resume_dir = resume, .threads = 1, .argc = 2,
+                            .argv = argv, .no_cache = 1};
     return rp_run_all(l->cfg, l->plans, &o, dir, err);
 }
 
@@ -92,18 +93,28 @@ static void test_rundir_make(void **state) {
     rp_error err;
     char *a, *b, *c;
     const char *base = rp_test_path(t, "r");
-    RP_ASSERT_OK(rp_rundir_make(base, "x", &a, &err), &err);
+    RP_ASSERT_OK(rp_rundir_make(base, "x", 0, &a, &err), &err);
     assert_string_equal(a, base);
-    /* empty existing directory: reused */
-    RP_ASSERT_OK(rp_rundir_make(base, "x", &b, &err), &err);
+    /* empty existing folder: used */
+    RP_ASSERT_OK(rp_rundir_make(base, "x", 0, &b, &err), &err);
     assert_string_equal(b, base);
-    rp_test_write(rp_test_path(a, "f"), "x");
     free(b);
-    RP_ASSERT_OK(rp_rundir_make(base, "x", &b, &err), &err);
+    rp_test_write(rp_test_path(a, "f"), "x");
+    /* --out on a folder with files: an error naming --resume and --force-new */
+    b = (char *)1;
+    assert_int_equal(rp_rundir_make(base, "x", 0, &b, &err), RP_ERR_IO);
+    assert_null(b);
+    char want[1200];
+    snprintf(want, sizeof want,
+             "--out %s: the folder exists and is not empty (continue that run with 'runpipe "
+             "--resume %s', or add --force-new for a fresh folder next to it)",
+             base, base);
+    assert_string_equal(err.msg, want);
+    /* --force-new: the next free name */
+    RP_ASSERT_OK(rp_rundir_make(base, "x", 1, &b, &err), &err);
     assert_non_null(strstr(b, "/r-2"));
-    rp_test_write(rp_test_path(b, "f"), "x");
-    RP_ASSERT_OK(rp_rundir_make(base, "x", &c, &err), &err);
-    assert_non_null(strstr(c, "/r-3"));
+    RP_ASSERT_OK(rp_rundir_make(base, "x", 1, &c, &err), &err);
+    assert_non_null(strstr(c, "/r-3")); /* claimed even though r-2 is empty */
     assert_true(rp_is_dir(c));
     free(a);
     free(b);
@@ -144,7 +155,9 @@ static void test_single_run_files(void **state) {
     assert_non_null(strstr(y, "marker:"));
     free(y);
     char *st = slurp(rp_test_path(dir, "status"));
-    assert_string_equal(st, "done\n");
+    /* first line the state, second the process (pid, host) */
+    assert_int_equal(strncmp(st, "done\npid ", 9), 0);
+    assert_non_null(strstr(st, " host "));
     free(st);
     char *log = slurp(rp_test_path(dir, "log.txt"));
     assert_non_null(strstr(log, "INFO  [1/2] a (fx.source)"));
@@ -206,7 +219,9 @@ static void test_failed_run_manifest(void **state) {
     assert_string_equal(err.msg, "stage 's' (fx.sink): failing as asked");
     assert_int_equal(err.line, 6);
     char *st = slurp(rp_test_path(dir, "status"));
-    assert_string_equal(st, "failed: p.yaml:6:5: stage 's' (fx.sink): failing as asked\n");
+    assert_int_equal(strncmp(st, "failed: p.yaml:6:5: stage 's' (fx.sink): failing as asked\npid ",
+                             62),
+                     0);
     free(st);
     cJSON *m = read_json(rp_test_path(dir, "manifest.json"));
     assert_int_equal(cJSON_GetObjectItem(m, "exit_status")->valueint, 1);
@@ -246,8 +261,8 @@ static void test_matrix_resume_aggregate(void **state) {
              "stages:\n"
              "  - id: a\n"
              "    use: fx.source\n"
-             "    with: {value: ${matrix.value}, marker: '%s/m-${matrix.flaky}',\n"
-             "           fail_unless_resuming: ${matrix.flaky}}\n",
+             "    with: {value: \"${matrix.value}\", marker: '%s/m-${matrix.flaky}',\n"
+             "           fail_unless_resuming: \"${matrix.flaky}\"}\n",
              t);
     loaded l = load(text);
     assert_int_equal(l.cfg->n_cells, 12);

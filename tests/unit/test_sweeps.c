@@ -59,7 +59,7 @@ static void test_shared_target_trained_once(void **state) {
                                            DATA "  - id: eval\n"
                                                 "    use: evaluate\n"
                                                 "    in: {model: fit.model, data: data.test}\n"
-                                                "    with: {names: [test], batch_size: ${matrix.bs}}\n");
+                                                "    with: {names: [test], batch_size: \"${matrix.bs}\"}\n");
     char args[2048];
     snprintf(args, sizeof args, "plan '%s'", p);
     assert_int_equal(rp(args), 0);
@@ -168,7 +168,7 @@ static void test_foreach_fan_in(void **state) {
              "    use: evaluate\n"
              "    foreach: {bs: [4, 6, 8]}\n"
              "    in: {model: fit.model, data: data.test}\n"
-             "    with: {names: [\"t${each.bs}\"], batch_size: ${each.bs}}\n"
+             "    with: {names: [\"t${each.bs}\"], batch_size: \"${each.bs}\"}\n"
              "  - id: all\n"
              "    use: inspect.metrics\n"
              "    in: {metrics: \"ev[*].metrics\"}\n");
@@ -194,7 +194,7 @@ static void test_foreach_fan_in(void **state) {
                                     "    use: evaluate\n"
                                     "    foreach: {bs: {range: [4, 6]}}\n"
                                     "    in: {model: fit.model, data: data.test}\n"
-                                    "    with: {batch_size: ${each.bz}}\n"
+                                    "    with: {batch_size: \"${each.bz}\"}\n"
                                     "  - id: ev2\n"
                                     "    use: evaluate\n"
                                     "    in: {model: ev.metrics, data: data.test}\n");
@@ -211,7 +211,7 @@ static void test_matrix_include_exclude_resume(void **state) {
     const char *t = rp_test_tmpdir();
     const char *stages = "  - id: data\n"
                          "    use: data.synthetic\n"
-                         "    with: {train_count: 8, test_count: ${matrix.n}, size: 8}\n";
+                         "    with: {train_count: 8, test_count: \"${matrix.n}\", size: 8}\n";
     const char *p = rp_test_write_pipeline(
         t, "ie.yaml",
         "name: ie\nmatrix:\n  n: [4, 8]\n  c: [1, 3]\n  exclude: [{n: 8, c: 3}]\n"
@@ -269,11 +269,11 @@ static const char *agg_pipeline(const char *t, const char *file, const char *agg
                                   "    with: {train_count: 8, test_count: 8, size: 32, channels: 3}\n"
                                   "  - id: net\n"
                                   "    use: model.build\n"
-                                  "    with: {arch: ${matrix.arch}, classes: 6}\n"
+                                  "    with: {arch: \"${matrix.arch}\", classes: 6}\n"
                                   "  - id: eval\n"
                                   "    use: evaluate\n"
                                   "    in: {model: net, data: data.test}\n"
-                                  "    with: {names: [test], limit: ${matrix.domain}}\n");
+                                  "    with: {names: [test], limit: \"${matrix.domain}\"}\n");
 }
 
 static void test_aggregate_labels_tables(void **state) {

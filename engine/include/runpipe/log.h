@@ -63,10 +63,10 @@ void rp_log_set_heartbeat(double seconds);
  * seconds per finished cell (< 0 = none finished yet); bars and heartbeat
  * lines show them ("3 cells left ~12:00"). */
 void rp_log_set_matrix(size_t cells_left, double secs_per_cell);
-/* Send every line (DEBUG included) to `path` (log.txt), written atomically:
- * lines go to a temporary file renamed over `path` by rp_log_close_file.
- * Lines logged before the file was opened (since the last close) are written
- * first. When `append` and `path` exists, its old content is kept in front. */
+/* Send every line (DEBUG included) to `path` (log.txt), streamed: each line
+ * is written when it is logged, so a killed run keeps its log. Lines logged
+ * before the file was opened (since the last close) are written first. With
+ * `append` (a resumed run) the old content is kept, else it is replaced. */
 int rp_log_open_file(const char *path, int append, rp_error *err);
 int rp_log_close_file(rp_error *err);
 /* A line for log.txt only (the terminal gets its own rendering). */

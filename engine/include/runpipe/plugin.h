@@ -157,6 +157,7 @@ struct rp_port {
 };
 
 typedef struct rp_stage rp_stage; /* opaque run-time context of one stage */
+typedef struct rp_check rp_check; /* opaque check-time context of one stage */
 
 enum rp_stage_flags {
     /* The stage's outputs are a pure function of its resolved params, its
@@ -181,6 +182,15 @@ struct rp_stage_def {
      * initializer may leave it out; a positional one ends with `, 0` (or
      * `, RP_STAGE_CACHEABLE`). Added in ABI 3. */
     int flags;
+    /* Optional (NULL = none; a positional initializer ends with `, NULL`).
+     * Called by `runpipe check` (and before every run) in stage order, with
+     * the validated params and what the inputs' producers declared, without
+     * loading any data: declare what is cheap to know about the outputs
+     * (rp_check_declare: classes, channels, height, width from file headers,
+     * folder names, params) and fail on what cannot work. The engine compares
+     * a model input's facts with its dataset inputs' and names both stages.
+     * Added in ABI 4. */
+    int (*check)(rp_check *ck, rp_error *err);
 };
 
 struct rp_plugin_desc {
@@ -285,6 +295,33 @@ void rp_stage_note(rp_stage *st, const char *key, double value);
  * borrowed. */
 int rp_stage_figure(rp_stage *st, const char *section, const char *title, const char *file,
                     const char *caption, rp_error *err);
+
+/* ---- the check context (valid only during a stage's check) ------------------ */
+
+/* Fact keys a stage may declare about an output. */
+#define RP_FACT_CLASSES "classes"   /* number of classes (labels 0..n-1) */
+#define RP_FACT_CHANNELS "channels" /* image channels */
+#define RP_FACT_HEIGHT "height"     /* image height in pixels */
+#define RP_FACT_WIDTH "width"
+
+const char *rp_check_id(const rp_check *ck);
+/* The validated `with:` map, defaults filled (as rp_stage_params). */
+const rp_node *rp_check_params(const rp_check *ck);
+const rp_node *rp_check_node(const rp_check *ck);
+/* A fact of input `port` (its i-th source for a list port): 1 and *value
+ * (and *at, the YAML node it came from, borrowed; may be NULL) when the
+ * producer declared it, else 0. */
+int rp_check_input_fact(const rp_check *ck, const char *port, size_t i, const char *key,
+                        int64_t *value, const rp_node **at);
+/* Number of sources wired to input `port` (0 when unwired). */
+size_t rp_check_input_count(const rp_check *ck, const char *port);
+/* Declare a fact of output `port`; `at` (borrowed, may be NULL = this
+ * stage's node) is where it comes from, for messages. */
+void rp_check_declare(rp_check *ck, const char *port, const char *key, int64_t value,
+                      const rp_node *at);
+/* Every fact of input `in` (first source) declared again for output `out`
+ * (stages that keep the images and classes: split, filter, concat). */
+void rp_check_forward(rp_check *ck, const char *in, const char *out);
 
 #ifdef __cplusplus
 }

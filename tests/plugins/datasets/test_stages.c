@@ -50,8 +50,12 @@ static void test_real_formats(void **state) {
     expect("  - {id: a, use: data.cifar100, with: {dir: '%S/datasets/fixtures/cifar-100-binary', "
            "labels: coarse}}\n",
            0, "cifar100/train: 6 images", NULL);
-    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/nothing-here'}}\n", 1,
-           "nothing-here/train-images-idx3-ubyte: not found", NULL);
+    /* a folder that is not there: found by the check (exit 2) */
+    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/nothing-here'}}\n", 2,
+           "datasets/fixtures/nothing-here' does not exist", "1 error");
+    /* a folder without the files: the stage's check says which */
+    expect("  - {id: a, use: data.idx, with: {dir: '%S/datasets/fixtures/folder'}}\n", 2,
+           "folder/train-images-idx3-ubyte: not found", NULL);
 }
 
 static void test_folder(void **state) {
@@ -108,6 +112,12 @@ static void test_csv(void **state) {
            "  - {id: s, use: data.split, in: {data: f}, with: {ratios: [0.5, 0.25, 0.25], stratify: true}}\n"
            "  - {id: k, use: data.concat, in: {data: [s.train, g]}}\n",
            0, "kept 21 of 28", "split 21 → 7 / 7 / 7");
+    /* 3 images per class at 90/10, stratified: no class gives 'val' one */
+    expect("  - {id: c, use: data.csv, with: {file: '%S/datasets/fixtures/pacs/pacs.csv', "
+           "domain_column: domain}}\n"
+           "  - {id: f, use: data.filter, in: {data: c}, with: {domains: [sketch]}}\n"
+           "  - {id: s, use: data.split, in: {data: f}, with: {ratios: [0.9, 0.1], stratify: true}}\n",
+           1, "by these ratios leaves 'val' empty (train 7 / val 0 / test 0)", "ratios");
     const char *t = rp_test_tmpdir();
     char p[1000], body[3000], st[3000];
     snprintf(p, sizeof p, "%s/bad.csv", t);

@@ -211,8 +211,11 @@ static void test_evaluate_errors(void **state) {
              "  - id: ev\n    use: evaluate\n    in: {model: small, data: fm.test}\n"
              "    with: {limit: 10}\n",
              HEAD);
-    assert_int_equal(run(KEYS, yaml, out, log, sizeof log), 1);
-    if (!strstr(log, "model outputs 4 classes but 'fashion_mnist/test' has 10"))
+    /* found by the check, before anything runs */
+    assert_int_equal(run(KEYS, yaml, out, log, sizeof log), 2);
+    if (!strstr(log, "stage 'ev' (evaluate): model 'small.model' has 4 classes ("))
+        fail_msg("unexpected message:\n%s", log);
+    if (!strstr(log, "but 'fm.test' has 10 ("))
         fail_msg("unexpected message:\n%s", log);
     /* names must match the number of sets */
     snprintf(out, sizeof out, "%s", rp_test_path(rp_test_tmpdir(), "run"));

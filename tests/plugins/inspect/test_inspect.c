@@ -87,7 +87,7 @@ static int tiny_run(rp_stage *st, rp_error *err) {
     return rp_stage_output(st, "data", ds, err);
 }
 static const struct rp_port tiny_out[] = {{"data", RP_ART_DATASET, 0, NULL}};
-static const struct rp_stage_def tiny_def = {"fx.tiny", "tiny", NULL, 0, tiny_out, 1, tiny_run, 0};
+static const struct rp_stage_def tiny_def = {"fx.tiny", "tiny", NULL, 0, tiny_out, 1, tiny_run, 0, NULL};
 
 static cJSON *run_inspect(const char *with) {
     char text[900];

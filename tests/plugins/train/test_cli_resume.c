@@ -161,6 +161,11 @@ static void test_sigint_then_resume(void **state) {
     rp_error_clear(&err);
     RP_ASSERT_OK(rp_read_file(log, &text, &len, &err), &err);
     if (!strstr(text, "checkpoint written")) fail_msg("interrupted run said:\n%s", text);
+    /* an interruption, not a compiler-style error; the command that continues */
+    char want[1200];
+    snprintf(want, sizeof want, "runpipe: continue with: runpipe --resume %s\n", part);
+    if (!strstr(text, want) || strstr(text, "error:") || !strstr(text, "runpipe: interrupted: "))
+        fail_msg("interrupted run said:\n%s", text);
     free(text);
     snprintf(args, sizeof args, "run '%s' --resume '%s' --threads 2", yaml_path, part);
     int rc = rp_test_runpipe(args, log, NULL, 0);
