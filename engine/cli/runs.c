@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,28 +31,6 @@ static cJSON *read_json(const char *dir, const char *name) {
     free(t);
     free(p);
     return j;
-}
-
-const char *rp_run_state(const char *dir, char *buf, size_t n) {
-    char *p = join(dir, "status"), *t = NULL;
-    snprintf(buf, n, "unknown");
-    if (p && rp_read_file(p, &t, NULL, NULL) == RP_OK) {
-        size_t w = strcspn(t, ":\n");
-        snprintf(buf, n, "%.*s", (int)w, t);
-        const char *second = strchr(t, '\n');
-        long pid = 0;
-        char host[256] = "", me[256] = "";
-        if (!strcmp(buf, "running") && second &&
-            sscanf(second + 1, "pid %ld host %255s", &pid, host) >= 1 && pid > 0) {
-            if (gethostname(me, sizeof me - 1) != 0) me[0] = 0;
-            /* only a process on this machine can be checked */
-            if ((!host[0] || !strcmp(host, me)) && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-                snprintf(buf, n, "killed");
-        }
-    }
-    free(t);
-    free(p);
-    return buf;
 }
 
 static int is_run_folder(const char *dir) {

@@ -6,11 +6,6 @@
 
 #include <stdio.h>
 
-/* Status of one run folder: "running", "done", "failed", "interrupted",
- * "killed" (status says running but its process is gone), or "unknown".
- * Writes into buf (size n), returns buf. `dir` borrowed. */
-const char *rp_run_state(const char *dir, char *buf, size_t n);
-
 /* Print the table (or a JSON array with `json`) to `out`; returns the exit
  * code (0, or 2 when `dir` is not a folder). */
 int rp_cli_runs(const char *dir, int json, FILE *out);

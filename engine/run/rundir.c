@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -616,3 +617,24 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
     return exit_code;
 }
 
+const char *rp_run_state(const char *dir, char *buf, size_t n) {
+    char *p = join(dir, "status"), *t = NULL;
+    snprintf(buf, n, "unknown");
+    if (p && rp_read_file(p, &t, NULL, NULL) == RP_OK) {
+        size_t w = strcspn(t, ":\n");
+        snprintf(buf, n, "%.*s", (int)w, t);
+        const char *second = strchr(t, '\n');
+        long pid = 0;
+        char host[256] = "", me[256] = "";
+        if (!strcmp(buf, "running") && second &&
+            sscanf(second + 1, "pid %ld host %255s", &pid, host) >= 1 && pid > 0) {
+            if (gethostname(me, sizeof me - 1) != 0) me[0] = 0;
+            /* only a process on this machine can be checked */
+            if ((!host[0] || !strcmp(host, me)) && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+                snprintf(buf, n, "killed");
+        }
+    }
+    free(t);
+    free(p);
+    return buf;
+}

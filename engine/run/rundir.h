@@ -60,6 +60,10 @@ int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_
  * copies the first line; 0 if absent. */
 int rp_status_write(const char *dir, const char *status, const char *msg, rp_error *err);
 int rp_status_read(const char *dir, char *buf, size_t n);
+/* Status of one run folder: "running", "done", "failed", "interrupted",
+ * "killed" (status says running but its process, on this host, is gone), or
+ * "unknown". Writes into buf (size n), returns buf. `dir` borrowed. */
+const char *rp_run_state(const char *dir, char *buf, size_t n);
 
 /* aggregate.csv + aggregate.md of `cfg`'s cells under `rundir` (reads every
  * cell's metrics.json and status). */

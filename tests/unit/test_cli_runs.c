@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
-#include "cli/runs.h"
+#include "run/rundir.h"
 #include "runpipe/io.h"
 #include "runpipe/log.h"
 
