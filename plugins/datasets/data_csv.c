@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <csv.h>
 
 #include "imglist.h"
@@ -22,6 +24,7 @@ typedef struct table {
     char **cur;     /* row being built */
     size_t cur_n, cur_cap;
     int oom;
+    size_t nul_row, nul_col; /* first field holding a NUL byte (1-based row), 0 = none */
 } table;
 
 static void on_field(void *s, size_t len, void *data) {
@@ -36,6 +39,10 @@ static void on_field(void *s, size_t len, void *data) {
         }
         t->cur = c;
         t->cur_cap = cap;
+    }
+    if (s && !t->nul_row && memchr(s, 0, len)) {
+        t->nul_row = t->n + 1;
+        t->nul_col = t->cur_n + 1;
     }
     char *v = malloc(len + 1);
     if (!v) {
@@ -83,6 +90,9 @@ static void table_free(table *t) {
 
 static int read_csv(const char *path, table *t, rp_error *err) {
     memset(t, 0, sizeof *t);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return rp_error_set(err, RP_ERR_IO, "%s: is a directory, not a CSV file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return rp_error_set(err, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct csv_parser p;
@@ -104,6 +114,10 @@ static int read_csv(const char *path, table *t, rp_error *err) {
     csv_free(&p);
     fclose(f);
     if (!st && t->oom) st = rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory", path);
+    /* a NUL would silently cut a path or a label short */
+    if (!st && t->nul_row)
+        st = rp_error_set(err, RP_ERR_FORMAT, "%s: row %zu: field %zu contains a NUL byte", path,
+                          t->nul_row, t->nul_col);
     if (st) table_free(t);
     return st;
 }
@@ -147,6 +161,43 @@ static int is_uint(const char *s) {
     if (!s || !*s) return 0;
     for (; *s; s++)
         if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+/* Integer class ids are 0..CSV_MAX_ID: a larger one is a typo or garbage
+ * (4294967295 must not wrap to -1), and would make that many classes. */
+#define CSV_MAX_ID 99999
+
+/* A label that can only be a mistake: negative or too large an integer id. */
+static int bad_label(const char *where, const char *s, rp_error *err) {
+    if (s[0] == '-' && is_uint(s + 1))
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: label '%s' is negative (a label is a class name or an id 0..%d)",
+                            where, s, CSV_MAX_ID);
+    if (is_uint(s) && (strlen(s) > 9 || strtol(s, NULL, 10) > CSV_MAX_ID))
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: label %s is out of range (integer class ids are 0..%d)", where, s,
+                            CSV_MAX_ID);
+    return RP_OK;
+}
+
+/* Does `rel` (a path from the CSV) stay inside the root? Lexical: absolute
+ * paths and `..` components that climb above the root leave it. */
+static int inside_root(const char *rel) {
+    if (rel[0] == '/') return 0;
+    int depth = 0;
+    const char *p = rel;
+    while (*p) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (--depth < 0) return 0;
+        } else if (n && !(n == 1 && p[0] == '.')) {
+            depth++;
+        }
+        p += n;
+        if (*p == '/') p++;
+    }
     return 1;
 }
 
@@ -201,9 +252,12 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
             if (s && !is_uint(s)) numeric = 0;
         }
         int maxid = -1;
-        for (size_t r = 1; r < t.n; r++) {
+        for (size_t r = 1; r < t.n && !st; r++) {
             const char *s = cell(&t, r, cl);
             if (!s) continue;
+            char where[160];
+            snprintf(where, sizeof where, "%.120s: row %zu", file, r + 1);
+            if ((st = bad_label(where, s, err))) break;
             /* all rows, whatever `split` keeps: every split of one CSV gets
              * the same class ids */
             if (numeric) {
@@ -216,6 +270,7 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
         if (!numeric) qsort(cls, (size_t)ncls, sizeof *cls, cmp_str);
         else ncls = maxid + 1;
     }
+    int outside_ok = rp_param_bool(p, "allow_outside_root");
     imglist l = {0};
     for (size_t r = 1; r < t.n && !st; r++) {
         char where[160];
@@ -228,6 +283,14 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
                               !path ? "image path" : "label", t.ncol[r]);
             break;
         }
+        if (!outside_ok && !inside_root(path)) {
+            st = rp_error_set(err, RP_ERR_INVALID,
+                              "%s: image path '%s' leaves the data root '%s' (set "
+                              "'allow_outside_root: true' to allow it)",
+                              where, path, root);
+            break;
+        }
+        if ((st = bad_label(where, lab, err))) break;
         int y;
         if (numeric && ng == 0) {
             y = (int)strtol(lab, NULL, 10);
