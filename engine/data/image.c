@@ -65,13 +65,13 @@ static int png_verify(const uint8_t *b, size_t n, const char *name, rp_error *er
         uint32_t len = be32(b + o);
         const uint8_t *type = b + o + 4;
         if (len > n - o - 12) {
-            st = rp_error_set(err, RP_ERR_FORMAT, "%s: PNG chunk '%.4s' at byte %zu runs past the end of the file",
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG chunk '%.4s' at byte %zu runs past the end of the file",
                               name, (const char *)type, o);
             break;
         }
         uint32_t crc = (uint32_t)crc32(0L, type, len + 4);
         if (crc != be32(type + 4 + len)) {
-            st = rp_error_set(err, RP_ERR_FORMAT, "%s: PNG chunk '%.4s' at byte %zu fails its CRC-32 check",
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG chunk '%.4s' at byte %zu fails its CRC-32 check",
                               name, (const char *)type, o);
             break;
         }
@@ -84,7 +84,7 @@ static int png_verify(const uint8_t *b, size_t n, const char *name, rp_error *er
                 int rc = inflate(&z, Z_NO_FLUSH);
                 if (rc == Z_STREAM_END) ended = 1;
                 else if (rc != Z_OK) {
-                    st = rp_error_set(err, RP_ERR_FORMAT, "%s: PNG image data is corrupt (zlib: %s)", name,
+                    st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG image data is corrupt (zlib: %s)", name,
                                       z.msg ? z.msg : "inflate error");
                     break;
                 }
@@ -107,11 +107,11 @@ static int png_verify(const uint8_t *b, size_t n, const char *name, rp_error *er
         }
         if (!ended)
             st = rp_error_set(err, RP_ERR_FORMAT,
-                              "%s: PNG image data is truncated or corrupt (the zlib stream does not end; "
+                              "%s: cannot decode image: PNG image data is truncated or corrupt (the zlib stream does not end; "
                               "Adler-32 unchecked)",
                               name);
         else if (!saw_end)
-            st = rp_error_set(err, RP_ERR_FORMAT, "%s: PNG file is truncated (no IEND chunk)", name);
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG file is truncated (no IEND chunk)", name);
     }
     inflateEnd(&z);
     return st;
