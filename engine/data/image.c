@@ -31,8 +31,9 @@ static int decode_error(const uint8_t *b, size_t n, const char *name, rp_error *
     const char *why = stbi_failure_reason();
     if (!fmt) {
         char head[40] = "";
+        size_t o = 0;
         for (size_t i = 0; i < n && i < 4; i++)
-            snprintf(head + 3 * i, sizeof head - 3 * i, "%s%02x", i ? " " : "", b[i]);
+            o += (size_t)snprintf(head + o, sizeof head - o, "%s%02x", i ? " " : "", b[i]);
         return rp_error_set(err, RP_ERR_FORMAT,
                             "%s: cannot decode image: not a JPEG, PNG, BMP or GIF file (%s%s)", name,
                             n ? "starts with bytes " : "empty file", head);
