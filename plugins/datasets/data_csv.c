@@ -201,8 +201,9 @@ static int inside_root(const char *rel) {
     return 1;
 }
 
-int ds_run_csv(rp_stage *stg, rp_error *err) {
-    const rp_node *p = rp_stage_params(stg);
+int csv_load(const rp_node *p, int threads, rp_dataset **out, uint64_t *skipped_out, rp_error *err) {
+    *out = NULL;
+    *skipped_out = 0;
     const char *file = rp_param_str(p, "file");
     const char *root = rp_param_str(p, "root");
     const char *split = rp_param_has(p, "split") ? rp_param_str(p, "split") : NULL;
@@ -278,7 +279,7 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
         if (t.ncol[r] == 1 && !t.rows[r][0]) continue; /* blank line */
         if (split && (!cell(&t, r, cs) || strcmp(cell(&t, r, cs), split))) continue;
         const char *path = cell(&t, r, cp), *lab = cell(&t, r, cl);
-        if (!path || !lab) {
+        if (!path || !lab || !*path) {
             st = rp_error_set(err, RP_ERR_FORMAT, "%s: missing %s (the row has %zu fields)", where,
                               !path ? "image path" : "label", t.ncol[r]);
             break;
@@ -343,7 +344,7 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
     uint64_t skipped = 0;
     if (!st) {
         imglist_opts o;
-        imglist_opts_from(p, rp_stage_threads(stg), &o);
+        imglist_opts_from(p, threads, &o);
         char name[128];
         const char *base = strrchr(file, '/');
         snprintf(name, sizeof name, "%.100s%s%.20s", base ? base + 1 : file, split ? "/" : "",
@@ -362,6 +363,16 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
         rp_dataset_free(ds);
         return st;
     }
+    *out = ds;
+    *skipped_out = skipped;
+    return RP_OK;
+}
+
+int ds_run_csv(rp_stage *stg, rp_error *err) {
+    rp_dataset *ds;
+    uint64_t skipped;
+    int st = csv_load(rp_stage_params(stg), rp_stage_threads(stg), &ds, &skipped, err);
+    if (st) return st;
     rp_stage_note(stg, "images", (double)ds->size);
     rp_stage_note(stg, "skipped", (double)skipped);
     if (skipped) rp_warn("%s: skipped %llu unreadable files (on_error: skip)", ds->name, (unsigned long long)skipped);

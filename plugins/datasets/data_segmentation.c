@@ -105,8 +105,8 @@ static int parse_hex(const char *s, uint8_t rgb[3]) {
     return 0;
 }
 
-int ds_run_segmentation(rp_stage *stg, rp_error *err) {
-    const rp_node *p = rp_stage_params(stg);
+int seg_load(const rp_node *p, rp_dataset **out, rp_error *err) {
+    *out = NULL;
     const char *root = rp_param_str(p, "root");
     const char *image_dir = rp_param_str(p, "image_dir");
     const char *mask_dir = rp_param_str(p, "mask_dir");
@@ -237,6 +237,14 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     st = memds_dataset(&m, name, ncls, nn ? names : NULL, &ds, err);
     if (st) return st;
     rp_info("%s: %llu image/mask pairs %dx%d, %d classes", name, (unsigned long long)ds->size, W, H, ncls);
+    *out = ds;
+    return RP_OK;
+}
+
+int ds_run_segmentation(rp_stage *stg, rp_error *err) {
+    rp_dataset *ds;
+    int st = seg_load(rp_stage_params(stg), &ds, err);
+    if (st) return st;
     rp_stage_note(stg, "images", (double)ds->size);
     return rp_stage_output(stg, "data", ds, err);
 }

@@ -13,9 +13,9 @@
 #include <stb_image_write.h>
 #include <zlib.h>
 
-#include "../../harness.h"
 #include "../../../plugins/datasets/imglist.h"
 #include "../../../plugins/datasets/stages.h"
+#include "../../harness.h"
 #include "runpipe/image.h"
 
 static char T[700];
@@ -26,7 +26,8 @@ static const char *expand(const char *want) {
     size_t o = 0;
     for (const char *p = want; *p && o < sizeof out - 1; p++) {
         if (p[0] == '$' && (p[1] == 'T' || p[1] == 'S')) {
-            o += (size_t)snprintf(out + o, sizeof out - o, "%s", p[1] == 'T' ? T : rp_test_abs_src());
+            o += (size_t)snprintf(out + o, sizeof out - o, "%s",
+                                  p[1] == 'T' ? T : rp_test_abs_src());
             p++;
         } else {
             out[o++] = *p;
@@ -49,7 +50,8 @@ static void put(const char *path, const void *data, size_t n) {
 }
 
 static void be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
 }
 
 /* An IDX pair: `n_hdr` images of rows x cols in the header, `n_real` present. */
@@ -97,9 +99,10 @@ static void test_idx_sizes_before_allocating(void **state) {
     snprintf(lbl, sizeof lbl, "%s/huge-labels", T);
     /* 2^31 images declared, 3 present: refused before any allocation */
     idx_pair(img, lbl, 2147483648u, 28, 28, 3);
-    idx_err(img, lbl,
-            "$T/huge-images: header field 'number of images' says 2147483648 images of 28x28 but the "
-            "file holds 2352 bytes of pixels (3 images)");
+    idx_err(
+        img, lbl,
+        "$T/huge-images: header field 'number of images' says 2147483648 images of 28x28 but the "
+        "file holds 2352 bytes of pixels (3 images)");
     /* 65536 x 65536 pixels declared */
     idx_pair(img, lbl, 1, 65536, 65536, 0);
     idx_err(img, lbl,
@@ -110,7 +113,8 @@ static void test_idx_sizes_before_allocating(void **state) {
     FILE *f = fopen(lbl, "r+b");
     assert_int_equal(ftruncate(fileno(f), 9), 0);
     fclose(f);
-    idx_err(img, lbl, "$T/huge-labels: header field 'number of items' says 3 labels but the file holds 1");
+    idx_err(img, lbl,
+            "$T/huge-labels: header field 'number of items' says 3 labels but the file holds 1");
     /* gzip: the decompressed size counts, not the compressed one */
     uint8_t b[16 + 12];
     memset(b, 0, sizeof b);
@@ -120,9 +124,10 @@ static void test_idx_sizes_before_allocating(void **state) {
     uint8_t l[8 + 3] = {0, 0, 8, 1, 0, 0, 0, 3, 0, 0, 0};
     be32(l + 4, 1000000);
     put(lbl, l, sizeof l);
-    idx_err(img, lbl,
-            "$T/gz-images.gz: header field 'number of images' says 1000000 images of 2x2 but the file "
-            "holds 12 bytes of pixels (3 images)");
+    idx_err(
+        img, lbl,
+        "$T/gz-images.gz: header field 'number of images' says 1000000 images of 2x2 but the file "
+        "holds 12 bytes of pixels (3 images)");
     /* junk after the gzip stream */
     be32(b + 4, 3);
     be32(l + 4, 3);
@@ -130,8 +135,10 @@ static void test_idx_sizes_before_allocating(void **state) {
     long zs = gz_file(img, b, sizeof b, "JUNK");
     char want[900];
     snprintf(want, sizeof want,
-             "$T/gz-images.gz: junk after the end of the gzip stream (byte %ld of the file, after 28 bytes "
-             "of data)", zs);
+             "$T/gz-images.gz: junk after the end of the gzip stream (byte %ld of the file, after "
+             "28 bytes "
+             "of data)",
+             zs);
     idx_err(img, lbl, want);
     /* the same file without junk loads; its records are named by file and index */
     gz_file(img, b, sizeof b, NULL);
@@ -158,8 +165,10 @@ static void test_cifar_gzip_junk(void **state) {
     rp_error_clear(&err);
     assert_int_equal(cifar_load(files, 1, 1, 0, 10, 0, &m, &err), RP_ERR_FORMAT);
     char want[900];
-    snprintf(want, sizeof want, "$T/data_batch_1.bin: junk after the end of the gzip stream (byte %ld of the "
-                                "file, after 3073 bytes of data)", zs);
+    snprintf(want, sizeof want,
+             "$T/data_batch_1.bin: junk after the end of the gzip stream (byte %ld of the "
+             "file, after 3073 bytes of data)",
+             zs);
     pin(err.msg, want);
 }
 
@@ -191,7 +200,8 @@ static void test_csv_hostile(void **state) {
     (void)state;
     char cmd[4000], csv[800], st[2000];
     snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s/csv/img' && cp '%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg' '%s/csv/img/a.jpg'",
+             "mkdir -p '%s/csv/img' && cp '%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg' "
+             "'%s/csv/img/a.jpg'",
              T, rp_test_abs_src(), T);
     sh(cmd);
     snprintf(csv, sizeof csv, "%s/csv/list.csv", T);
@@ -202,22 +212,27 @@ static void test_csv_hostile(void **state) {
     stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: row 3: field 1 contains a NUL byte");
     /* negative and wrapping labels */
     rp_test_write(csv, "path,label\nimg/a.jpg,0\nimg/a.jpg,-1\n");
-    stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: row 3: label '-1' is negative (a label is a "
-                  "class name or an id 0..99999)");
+    stage_err(st,
+              "stage 'c' (data.csv): $T/csv/list.csv: row 3: label '-1' is negative (a label is a "
+              "class name or an id 0..99999)");
     rp_test_write(csv, "path,label\nimg/a.jpg,0\nimg/a.jpg,4294967295\n");
     stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: row 3: label 4294967295 is out of range "
                   "(integer class ids are 0..99999)");
     /* paths leaving the data root: refused unless allowed */
     rp_test_write(csv, "path,label\nimg/a.jpg,0\nimg/../../x.jpg,1\n");
-    stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: row 3: image path 'img/../../x.jpg' leaves "
-                  "the data root '$T/csv' (set 'allow_outside_root: true' to allow it)");
+    stage_err(st,
+              "stage 'c' (data.csv): $T/csv/list.csv: row 3: image path 'img/../../x.jpg' leaves "
+              "the data root '$T/csv' (set 'allow_outside_root: true' to allow it)");
     rp_test_write(csv, "path,label\n/etc/passwd,0\n");
-    stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: row 2: image path '/etc/passwd' leaves the "
-                  "data root '$T/csv' (set 'allow_outside_root: true' to allow it)");
+    stage_err(st,
+              "stage 'c' (data.csv): $T/csv/list.csv: row 2: image path '/etc/passwd' leaves the "
+              "data root '$T/csv' (set 'allow_outside_root: true' to allow it)");
     /* allowed: the path is taken (and then fails as the non-image it is) */
-    snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s', allow_outside_root: true}}\n", csv);
-    stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: row 2: image '/etc/passwd': cannot decode "
-                  "image: not a JPEG, PNG, BMP or GIF file (starts with bytes 72 6f 6f 74)");
+    snprintf(st, sizeof st,
+             "  - {id: c, use: data.csv, with: {file: '%s', allow_outside_root: true}}\n", csv);
+    stage_err(st,
+              "stage 'c' (data.csv): $T/csv/list.csv: row 2: image '/etc/passwd': cannot decode "
+              "image: not a JPEG, PNG, BMP or GIF file (starts with bytes 72 6f 6f 74)");
     /* a directory given as the CSV */
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s/csv/img'}}\n", T);
     stage_err(st, "stage 'c' (data.csv): $T/csv/img: is a directory, not a CSV file");
@@ -227,14 +242,16 @@ static void test_folder_links(void **state) {
     (void)state;
     char cmd[4000], st[2000];
     snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s/f1/a' '%s/f1/b' && cp '%s/datasets/fixtures/folder/train/circle/'* '%s/f1/a/' && "
+             "mkdir -p '%s/f1/a' '%s/f1/b' && cp '%s/datasets/fixtures/folder/train/circle/'* "
+             "'%s/f1/a/' && "
              "cp '%s/datasets/fixtures/folder/train/circle/'* '%s/f1/b/' && "
              "ln -s nowhere.png '%s/f1/b/gone.png'",
              T, T, rp_test_abs_src(), T, rp_test_abs_src(), T, T);
     sh(cmd);
     snprintf(st, sizeof st, "  - {id: f, use: data.folder, with: {root: '%s/f1'}}\n", T);
-    stage_err(st, "stage 'f' (data.folder): $T/f1/b/gone.png: dangling symbolic link (its target does "
-                  "not exist)");
+    stage_err(st,
+              "stage 'f' (data.folder): $T/f1/b/gone.png: dangling symbolic link (its target does "
+              "not exist)");
     snprintf(cmd, sizeof cmd, "rm '%s/f1/b/gone.png' && ln -s loop.png '%s/f1/b/loop.png'", T, T);
     sh(cmd);
     stage_err(st, "stage 'f' (data.folder): $T/f1/b/loop.png: symbolic link loop");
@@ -265,7 +282,8 @@ static void img_err(const char *path, const char *want) {
 static void test_png_integrity_and_reasons(void **state) {
     (void)state;
     uint8_t pix[8 * 8 * 3];
-    for (size_t i = 0; i < sizeof pix; i++) pix[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < sizeof pix; i++)
+        pix[i] = (uint8_t)(i * 7);
     char p[800];
     snprintf(p, sizeof p, "%s/ok.png", T);
     assert_true(stbi_write_png(p, 8, 8, 3, pix, 8 * 3));
@@ -281,7 +299,8 @@ static void test_png_integrity_and_reasons(void **state) {
     free(px);
     /* find IDAT */
     size_t o = 8;
-    while (memcmp(png + o + 4, "IDAT", 4)) o += 12 + rd32(png + o);
+    while (memcmp(png + o + 4, "IDAT", 4))
+        o += 12 + rd32(png + o);
     uint32_t dl = rd32(png + o);
     /* a flipped byte inside IDAT: the chunk's CRC-32 no longer matches */
     uint8_t *bad = malloc((size_t)len);
@@ -290,15 +309,18 @@ static void test_png_integrity_and_reasons(void **state) {
     snprintf(p, sizeof p, "%s/crc.png", T);
     put(p, bad, (size_t)len);
     char want[900];
-    snprintf(want, sizeof want, "$T/crc.png: cannot decode image: PNG chunk 'IDAT' at byte %zu fails its "
-                                "CRC-32 check", o);
+    snprintf(want, sizeof want,
+             "$T/crc.png: cannot decode image: PNG chunk 'IDAT' at byte %zu fails its "
+             "CRC-32 check",
+             o);
     img_err(p, want);
     /* the same byte with a recomputed CRC: only the zlib Adler-32 catches it */
     uint32_t crc = (uint32_t)crc32(0L, bad + o + 4, dl + 4);
     be32(bad + o + 8 + dl, crc);
     snprintf(p, sizeof p, "%s/adler.png", T);
     put(p, bad, (size_t)len);
-    img_err(p, "$T/adler.png: cannot decode image: PNG image data is corrupt (zlib: incorrect data check)");
+    img_err(p, "$T/adler.png: cannot decode image: PNG image data is corrupt (zlib: incorrect data "
+               "check)");
     free(bad);
     free(png);
     /* a truncated JPEG named .png: reported as the JPEG it is */
@@ -322,7 +344,8 @@ static void test_loader_names_the_record(void **state) {
     imglist l = {0};
     rp_error err;
     char a[900], b[900];
-    snprintf(a, sizeof a, "%s/datasets/fixtures/folder/train/circle/circle_0.png", rp_test_abs_src());
+    snprintf(a, sizeof a, "%s/datasets/fixtures/folder/train/circle/circle_0.png",
+             rp_test_abs_src());
     snprintf(b, sizeof b, "%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg", rp_test_abs_src());
     RP_ASSERT_OK(imglist_add(&l, a, 0, -1, "list.csv: row 2", &err), &err);
     RP_ASSERT_OK(imglist_add(&l, b, 1, -1, "list.csv: row 3", &err), &err);
@@ -339,9 +362,11 @@ static void test_loader_names_the_record(void **state) {
     RP_ASSERT_OK(rp_loader_start(ld, 0, &err), &err);
     rp_batch *bt;
     assert_int_equal(rp_loader_next(ld, &bt, &err), RP_ERR_FORMAT);
-    pin(err.msg, "list.csv: sample 1 (list.csv: row 3, image '$S/datasets/fixtures/pacs/photo/dog/pic_014.jpg') "
+    pin(err.msg, "list.csv: sample 1 (list.csv: row 3, image "
+                 "'$S/datasets/fixtures/pacs/photo/dog/pic_014.jpg') "
                  "has shape [3, 16, 16] but list.csv: sample 0 (list.csv: row 2, image "
-                 "'$S/datasets/fixtures/folder/train/circle/circle_0.png') (first of batch 0) has [3, 16, 20]; "
+                 "'$S/datasets/fixtures/folder/train/circle/circle_0.png') (first of batch 0) has "
+                 "[3, 16, 20]; "
                  "resize or crop to one size");
     rp_loader_free(ld);
     rp_dataset_free(ds);
