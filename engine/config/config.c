@@ -298,6 +298,7 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
             return NULL;
         }
         rp_node *n = rp_node_new_scalar(v);
+        if (!n) serr(s, at, "out of memory");
         return n;
     }
     if (!strncmp(expr, "each.", 5)) {
@@ -308,6 +309,7 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
         char *t = rp_strbuf_take(&b);
         rp_node *n = t ? rp_node_new_scalar(t) : NULL;
         free(t);
+        if (!n) serr(s, at, "out of memory");
         return n;
     }
     const rp_node *base = NULL;
@@ -398,10 +400,14 @@ static long ref_close(const char *t) {
  * NULL after an error (reported). */
 static char *ref_expr(struct subst *s, const rp_node *at, const char *t, size_t len) {
     char *expr = strndup(t, len);
+    if (!expr) serr(s, at, "out of memory");
     if (!expr || !strstr(expr, "${")) return expr;
     rp_node *tmp = rp_node_new_scalar(expr);
     free(expr);
-    if (!tmp) return NULL;
+    if (!tmp) {
+        serr(s, at, "out of memory");
+        return NULL;
+    }
     tmp->quoted = 1; /* interpolate as text */
     tmp->file = at->file;
     tmp->line = at->line;
@@ -410,6 +416,7 @@ static char *ref_expr(struct subst *s, const rp_node *at, const char *t, size_t 
     rp_node *r = subst_scalar(s, tmp);
     rp_node_free(tmp);
     expr = r && s->errors == before ? strdup(r->str) : NULL;
+    if (!expr && s->errors == before) serr(s, at, "out of memory");
     rp_node_free(r);
     return expr;
 }
@@ -472,12 +479,16 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
     }
     char *text = rp_strbuf_take(&b);
     if (!text || s->errors != before) {
+        if (s->errors == before) serr(s, n, "out of memory");
         free(text);
         return NULL;
     }
     rp_node *r = rp_node_new_scalar(text);
     free(text);
-    if (!r) return NULL;
+    if (!r) {
+        serr(s, n, "out of memory");
+        return NULL;
+    }
     /* a plain scalar is typed by its final text ("1e-${vars.k}" → a number);
      * a quoted one stays a string */
     r->quoted = n->quoted;
@@ -514,6 +525,8 @@ static void resolve_var(struct subst *s, size_t i, const rp_node *at) {
     s->state[i] = VAR_DONE;
 }
 
+static void subst_release(struct subst *s);
+
 static int subst_init(struct subst *s, rp_diag *d, rp_node *vars, const rp_node *matrix) {
     memset(s, 0, sizeof *s);
     s->d = d;
@@ -522,7 +535,9 @@ static int subst_init(struct subst *s, rp_diag *d, rp_node *vars, const rp_node 
     size_t n = s->vars ? s->vars->n : 0;
     s->state = calloc(n + 1, 1);
     s->stack = calloc(n + 1, sizeof *s->stack);
-    return s->state && s->stack ? RP_OK : RP_ERR_NOMEM;
+    if (s->state && s->stack) return RP_OK;
+    subst_release(s);
+    return RP_ERR_NOMEM;
 }
 
 static void subst_release(struct subst *s) {
@@ -686,6 +701,10 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     }
     c->root = root;
     c->path = strdup(path);
+    if (!c->path) {
+        rp_config_free(c);
+        return rp_diag_addf(d, NULL, NULL, "out of memory");
+    }
     if (root->kind != RP_NODE_MAP) {
         char buf[96];
         rp_diag_addf(d, root, NULL,
@@ -857,7 +876,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
             sn->line = old->line;
             sn->col = old->col;
         }
-        if (sn) rp_node_map_set(valid, "seed", sn);
+        if (!sn || rp_node_map_set(valid, "seed", sn) != RP_OK) rp_diag_addf(d, NULL, NULL, "out of memory");
         if (d->n >= RP_DIAG_CAP) break; /* enough to show; stop early on huge sweeps */
     }
     free(idx);
@@ -867,6 +886,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     const rp_node *top = c->n_cells && c->cells[0].doc ? c->cells[0].doc : root;
     const char *nm = rp_param_has(top, "name") ? rp_param_str(top, "name") : NULL;
     c->name = nm ? strdup(nm) : default_name(path);
+    if (!c->name) rp_diag_addf(d, NULL, NULL, "out of memory");
     /* from the first cell's document: substituted and validated */
     c->aggregate = rp_node_get(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "aggregate");
     if (rp_diag_count(d) != errors_before) {

@@ -121,7 +121,8 @@ static size_t cap_for(size_t n) {
 
 /* Grow the item (and key) arrays to hold one more entry. */
 static int node_reserve(rp_node *n) {
-    if (n->items && n->n < cap_for(n->n)) return RP_OK;
+    /* (a map whose keys array could not be grown with its items grows again) */
+    if (n->items && (n->kind != RP_NODE_MAP || n->keys) && n->n < cap_for(n->n)) return RP_OK;
     size_t ncap = n->items ? cap_for(n->n) * 2 : 4;
     rp_node **it = realloc(n->items, ncap * sizeof *it);
     if (!it) return RP_ERR_NOMEM;
@@ -618,13 +619,18 @@ static void protect_vars(char *text, struct var_marks m) {
     }
 }
 
-/* Undo protect_vars in a scalar (malloc'd copy, or NULL when unchanged). */
-static char *restore_vars(const char *s, struct var_marks m) {
+/* Undo protect_vars in a scalar (malloc'd copy, or NULL when unchanged;
+ * *oom set when the copy cannot be made). */
+static char *restore_vars(const char *s, struct var_marks m, int *oom) {
+    *oom = 0;
     if (!m.open) return NULL;
     char pat[3] = {'$', m.open, 0};
     if (!strstr(s, pat)) return NULL;
     char *r = strdup(s);
-    if (!r) return NULL;
+    if (!r) {
+        *oom = 1;
+        return NULL;
+    }
     for (char *p = r; (p = strstr(p, pat)); p++) {
         char *q = strchr(p + 2, m.close);
         if (!q) break;
@@ -706,7 +712,9 @@ static int convert_map(struct conv *c, yaml_node_t *yn, int depth, rp_node *map)
             return conv_err(c, yk->start_mark, RP_ERR_FORMAT,
                             "mapping keys must be plain scalars, not %s",
                             yk->type == YAML_SEQUENCE_NODE ? "a list" : "a map");
-        char *ks_restored = restore_vars((const char *)yk->data.scalar.value, c->marks);
+        int oom;
+        char *ks_restored = restore_vars((const char *)yk->data.scalar.value, c->marks, &oom);
+        if (oom) return conv_err(c, yk->start_mark, RP_ERR_NOMEM, "out of memory");
         const char *ks = ks_restored ? ks_restored : (const char *)yk->data.scalar.value;
         long prev = map_index(map, ks);
         if (prev >= 0) {
@@ -770,8 +778,9 @@ static int convert(struct conv *c, int idx, int depth, rp_node **out) {
         if (plain && is_null_text(text)) {
             n = rp_node_new_null();
         } else {
-            char *restored = restore_vars(text, c->marks);
-            n = rp_node_new_scalar(restored ? restored : text);
+            int oom;
+            char *restored = restore_vars(text, c->marks, &oom);
+            n = oom ? NULL : rp_node_new_scalar(restored ? restored : text);
             free(restored);
             if (n) n->quoted = !plain;
         }
