@@ -751,7 +751,10 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
         if (s.errors) matrix_ok = 0;
         matrix = rp_node_clone(rp_node_get(tmp, "matrix"));
         rp_node_free(tmp);
-        if (matrix && matrix->kind != RP_NODE_MAP) {
+        if (!matrix) {
+            rp_diag_addf(d, raw_matrix, NULL, "out of memory");
+            matrix_ok = 0;
+        } else if (matrix->kind != RP_NODE_MAP) {
             char buf[96];
             rp_diag_addf(d, matrix, NULL, "'matrix': expected a map of axis → list of values, got %s",
                          rp_node_describe(matrix, buf, sizeof buf));
@@ -802,7 +805,11 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
         for (size_t a = 0; a < n_axes && cell->values; a++) {
             const char *axis = matrix->keys[a]->str;
             const rp_node *v = rp_node_get(combo, axis);
-            rp_node_map_set(cell->values, axis, rp_node_clone(v));
+            if (!v || rp_node_map_set(cell->values, axis, rp_node_clone(v)) != RP_OK) {
+                rp_node_free(cell->values);
+                cell->values = NULL; /* reported below */
+                break;
+            }
             if (a) {
                 rp_strbuf_puts(&label, " ");
                 rp_strbuf_puts(&dir, "_");
@@ -838,7 +845,11 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
             rp_diag_addf(d, NULL, NULL, "out of memory");
             break;
         }
-        if (matrix) rp_node_map_set(doc, "matrix", rp_node_clone(matrix));
+        if (matrix && rp_node_map_set(doc, "matrix", rp_node_clone(matrix)) != RP_OK) {
+            rp_node_free(doc);
+            rp_diag_addf(d, NULL, NULL, "out of memory");
+            break;
+        }
         struct subst s;
         if (subst_init(&s, d, rp_node_get_mut(doc, "vars"), cell->values) != RP_OK) {
             rp_node_free(doc);

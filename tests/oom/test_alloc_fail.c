@@ -237,9 +237,9 @@ static void sweep(const char *what, op_fn op) {
 
 /* ---- operations ------------------------------------------------------------- */
 
-static char *pipeline_text;
+static char *pipeline_text, *sweep_text;
 
-static int op_config(char *msg, size_t n, uint64_t *digest) {
+static int load_config(const char *text, char *msg, size_t n, uint64_t *digest) {
     struct rp_config_opts o;
     memset(&o, 0, sizeof o);
     const char *sets[1] = {"vars.epochs=2"};
@@ -248,7 +248,7 @@ static int op_config(char *msg, size_t n, uint64_t *digest) {
     rp_diag d;
     rp_diag_init(&d);
     rp_config *cfg = NULL;
-    int rc = rp_config_load_string(pipeline_text, "sweep.yaml", &o, &cfg, &d);
+    int rc = rp_config_load_string(text, "sweep.yaml", &o, &cfg, &d);
     if (rc) {
         char *r = rp_diag_render(&d, 0);
         snprintf(msg, n, "%s", r ? r : "(no diagnostic)");
@@ -264,6 +264,9 @@ static int op_config(char *msg, size_t n, uint64_t *digest) {
     rp_diag_release(&d);
     return rc;
 }
+
+static int op_config(char *msg, size_t n, uint64_t *d) { return load_config(pipeline_text, msg, n, d); }
+static int op_config_matrix(char *msg, size_t n, uint64_t *d) { return load_config(sweep_text, msg, n, d); }
 
 static int build(const char *arch, const char *opts, char *msg, size_t n, rp_model **out, uint64_t *digest) {
     rp_error err;
@@ -355,6 +358,7 @@ static void test_config(void **state) {
     (void)state;
     if (getenv("RP_OOM_ONLY") && strcmp(getenv("RP_OOM_ONLY"), "config")) skip();
     sweep("config load (pipelines/quickstart.yaml + --set)", op_config);
+    sweep("config load (tests/fixtures/config/sweep.yaml: vars, matrix of 6 cells)", op_config_matrix);
 }
 static void test_build(void **state) {
     (void)state;
@@ -380,6 +384,11 @@ int main(void) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    snprintf(path, sizeof path, "%s/tests/fixtures/config/sweep.yaml", rp_test_src());
+    if (rp_read_file(path, &sweep_text, NULL, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_build),
@@ -387,5 +396,6 @@ int main(void) {
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(pipeline_text);
+    free(sweep_text);
     return rc;
 }
