@@ -14,6 +14,9 @@
 #include "runpipe/image.h"
 #include "runpipe/io.h"
 
+/* 2^27 pixels (11585 x 11585): far above any image a classifier trains on. */
+#define RP_IMAGE_MAX_PIXELS (1ull << 27)
+
 /* The format by content (never by the file name): what a failure is about. */
 static const char *sniff(const uint8_t *b, size_t n) {
     if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return "JPEG";
@@ -57,6 +60,13 @@ static uint32_t be32(const uint8_t *p) {
  * to its end (zlib verifies the Adler-32). */
 static int png_verify(const uint8_t *b, size_t n, const char *name, rp_error *err) {
     size_t o = 8;
+    uint64_t zout = 0, need = 0; /* inflated bytes; what IHDR needs (non-interlaced) */
+    if (n >= 33 && !memcmp(b + 12, "IHDR", 4) && b[28] == 0) {
+        static const int chans[7] = {1, 0, 3, 1, 2, 0, 4};
+        uint64_t w = be32(b + 16), h = be32(b + 20);
+        int depth = b[24], ct = b[25] <= 6 ? chans[b[25]] : 0;
+        need = h * (1 + (w * (uint64_t)ct * (uint64_t)depth + 7) / 8);
+    }
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit(&z) != Z_OK) return rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory (zlib)", name);
@@ -83,6 +93,7 @@ static int png_verify(const uint8_t *b, size_t n, const char *name, rp_error *er
                 z.next_out = sink;
                 z.avail_out = sizeof sink;
                 int rc = inflate(&z, Z_NO_FLUSH);
+                zout += sizeof sink - z.avail_out;
                 if (rc == Z_STREAM_END) ended = 1;
                 else if (rc != Z_OK) {
                     st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG image data is corrupt (zlib: %s)", name,
@@ -103,6 +114,7 @@ static int png_verify(const uint8_t *b, size_t n, const char *name, rp_error *er
             z.next_out = sink;
             z.avail_out = sizeof sink;
             int rc = inflate(&z, Z_NO_FLUSH);
+            zout += sizeof sink - z.avail_out;
             if (rc == Z_STREAM_END) ended = 1;
             else if (rc != Z_OK || z.avail_out == sizeof sink) break;
         }
@@ -113,6 +125,13 @@ static int png_verify(const uint8_t *b, size_t n, const char *name, rp_error *er
                               name);
         else if (!saw_end)
             st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG file is truncated (no IEND chunk)", name);
+        else if (zout < need)
+            /* checked before stb allocates the image the header declares */
+            st = rp_error_set(err, RP_ERR_FORMAT,
+                              "%s: cannot decode image: PNG header declares %ux%u pixels (%llu bytes of "
+                              "image data) but the file holds %llu",
+                              name, be32(b + 16), be32(b + 20), (unsigned long long)need,
+                              (unsigned long long)zout);
     }
     inflateEnd(&z);
     return st;
@@ -129,6 +148,10 @@ int rp_image_load_mem(const uint8_t *buf, size_t len, const char *name, int want
     int iw = 0, ih = 0, ic = 0;
     if (len > 0x7fffffff) return rp_error_set(err, RP_ERR_FORMAT, "%s: image too large", name);
     if (!stbi_info_from_memory(buf, (int)len, &iw, &ih, &ic)) return decode_error(buf, len, name, err);
+    /* a few header bytes must not make us allocate gigabytes */
+    if ((uint64_t)iw * (uint64_t)ih > RP_IMAGE_MAX_PIXELS)
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: image too large: %dx%d pixels (at most %llu)", name, iw, ih,
+                            (unsigned long long)RP_IMAGE_MAX_PIXELS);
     const char *fmt = sniff(buf, len);
     if (fmt && !strcmp(fmt, "PNG")) {
         int st = png_verify(buf, len, name, err);

@@ -333,6 +333,35 @@ static void test_png_integrity_and_reasons(void **state) {
     free(jpg);
     img_err(p, "$T/photo.png: cannot decode image: corrupt or truncated JPEG data");
     assert_int_equal(rp_image_info(p, &w, &h, &c, &err), RP_OK); /* the header alone is fine */
+    /* a 12000 x 12000 header over a few bytes of data: refused before stb
+     * allocates the image; and a header beyond the pixel cap */
+    {
+        uint8_t z[64];
+        uLongf zl = sizeof z;
+        uint8_t raw[2] = {0, 0};
+        assert_int_equal(compress(z, &zl, raw, 2), Z_OK);
+        uint8_t f[128];
+        size_t o2 = 0;
+        memcpy(f, "\x89PNG\r\n\x1a\n", 8), o2 = 8;
+        uint8_t ihdr[17] = {'I', 'H', 'D', 'R'};
+        be32(ihdr + 4, 12000), be32(ihdr + 8, 12000), ihdr[12] = 8, ihdr[13] = 0;
+        be32(f + o2, 13), memcpy(f + o2 + 4, ihdr, 17), be32(f + o2 + 21, (uint32_t)crc32(0L, ihdr, 17)), o2 += 25;
+        uint8_t idat[80];
+        memcpy(idat, "IDAT", 4), memcpy(idat + 4, z, zl);
+        be32(f + o2, (uint32_t)zl), memcpy(f + o2 + 4, idat, 4 + zl);
+        be32(f + o2 + 8 + zl, (uint32_t)crc32(0L, idat, 4 + (uInt)zl)), o2 += 12 + zl;
+        be32(f + o2, 0), memcpy(f + o2 + 4, "IEND", 4), be32(f + o2 + 8, (uint32_t)crc32(0L, (const Bytef *)"IEND", 4));
+        o2 += 12;
+        snprintf(p, sizeof p, "%s/bomb.png", T);
+        put(p, f, o2);
+        img_err(p, "$T/bomb.png: image too large: 12000x12000 pixels (at most 134217728)");
+        be32(ihdr + 4, 4000), be32(ihdr + 8, 3000);
+        be32(f + 8 + 4 + 4, 4000), be32(f + 8 + 4 + 8, 3000);
+        be32(f + 8 + 21, (uint32_t)crc32(0L, ihdr, 17));
+        put(p, f, o2);
+        img_err(p, "$T/bomb.png: cannot decode image: PNG header declares 4000x3000 pixels (12003000 bytes of "
+                   "image data) but the file holds 2");
+    }
     /* a directory */
     img_err(T, "$T: is a directory, not an image");
 }
