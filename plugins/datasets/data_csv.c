@@ -181,10 +181,16 @@ static int bad_label(const char *where, const char *s, rp_error *err) {
     return RP_OK;
 }
 
-/* Does `rel` (a path from the CSV) stay inside the root? Lexical: absolute
- * paths and `..` components that climb above the root leave it. */
-static int inside_root(const char *rel) {
-    if (rel[0] == '/') return 0;
+/* Does `rel` (a path from the CSV) stay inside `root`? Lexical: `..`
+ * components that climb above the root leave it; an absolute path must
+ * start with the root. */
+static int inside_root(const char *rel, const char *root) {
+    if (rel[0] == '/') {
+        size_t rl = strlen(root);
+        while (rl > 1 && root[rl - 1] == '/') rl--;
+        if (root[0] != '/' || strncmp(rel, root, rl) || rel[rl] != '/') return 0;
+        rel += rl + 1;
+    }
     int depth = 0;
     const char *p = rel;
     while (*p) {
@@ -284,14 +290,15 @@ int csv_load(const rp_node *p, int threads, rp_dataset **out, uint64_t *skipped_
                               !path ? "image path" : "label", t.ncol[r]);
             break;
         }
-        if (!outside_ok && !inside_root(path)) {
+        if (!outside_ok && !inside_root(path, root)) {
             st = rp_error_set(err, RP_ERR_INVALID,
                               "%s: image path '%s' leaves the data root '%s' (set "
                               "'allow_outside_root: true' to allow it)",
                               where, path, root);
             break;
         }
-        if ((st = bad_label(where, lab, err))) break;
+        /* (an explicit class list may name a class "-1") */
+        if ((ng == 0 || index_of(cls, ncls, lab) < 0) && (st = bad_label(where, lab, err))) break;
         int y;
         if (numeric && ng == 0) {
             y = (int)strtol(lab, NULL, 10);

@@ -233,6 +233,16 @@ static void test_csv_hostile(void **state) {
     stage_err(st,
               "stage 'c' (data.csv): $T/csv/list.csv: row 2: image '/etc/passwd': cannot decode "
               "image: not a JPEG, PNG, BMP or GIF file (starts with bytes 72 6f 6f 74)");
+    /* an absolute path inside the root is in it */
+    snprintf(cmd, sizeof cmd, "path,label\n%s/csv/img/a.jpg,0\n", T);
+    rp_test_write(csv, cmd);
+    snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s'}}\n", csv);
+    {
+        char args[2200], out[8000];
+        const char *path = rp_test_write_pipeline(T, "abs.yaml", "name: hostile\nseed: 1\n", st);
+        snprintf(args, sizeof args, "run '%s' --out '%s/run_abs' --no-cache", path, T);
+        if (rp_test_runpipe(args, NULL, out, sizeof out) != 0) fail_msg("absolute path inside the root refused:\n%s", out);
+    }
     /* a directory given as the CSV */
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s/csv/img'}}\n", T);
     stage_err(st, "stage 'c' (data.csv): $T/csv/img: is a directory, not a CSV file");
