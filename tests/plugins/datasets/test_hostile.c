@@ -238,10 +238,11 @@ static void test_csv_hostile(void **state) {
     rp_test_write(csv, cmd);
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s'}}\n", csv);
     {
-        char args[2200], out[8000];
+        char args[2200], out[8000], log[900];
         const char *path = rp_test_write_pipeline(T, "abs.yaml", "name: hostile\nseed: 1\n", st);
         snprintf(args, sizeof args, "run '%s' --out '%s/run_abs' --no-cache", path, T);
-        if (rp_test_runpipe(args, NULL, out, sizeof out) != 0) fail_msg("absolute path inside the root refused:\n%s", out);
+        snprintf(log, sizeof log, "%s/abs.log", T);
+        if (rp_test_runpipe(args, log, out, sizeof out) != 0) fail_msg("absolute path inside the root refused:\n%s", out);
     }
     /* a directory given as the CSV */
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s/csv/img'}}\n", T);
