@@ -49,7 +49,7 @@ static void on_field(void *s, size_t len, void *data) {
         t->oom = 1;
         return;
     }
-    memcpy(v, s, len);
+    if (len) memcpy(v, s, len); /* (an empty field comes as NULL, 0) */
     v[len] = 0;
     t->cur[t->cur_n++] = v;
 }
@@ -287,7 +287,7 @@ int csv_load(const rp_node *p, int threads, rp_dataset **out, uint64_t *skipped_
         const char *path = cell(&t, r, cp), *lab = cell(&t, r, cl);
         if (!path || !lab || !*path) {
             st = rp_error_set(err, RP_ERR_FORMAT, "%s: missing %s (the row has %zu fields)", where,
-                              !path ? "image path" : "label", t.ncol[r]);
+                              !path || !*path ? "image path" : "label", t.ncol[r]);
             break;
         }
         if (!outside_ok && !inside_root(path, root)) {
