@@ -153,6 +153,16 @@ int rp_image_load_mem(const uint8_t *buf, size_t len, const char *name, int want
         return rp_error_set(err, RP_ERR_FORMAT, "%s: image too large: %dx%d pixels (at most %llu)", name, iw, ih,
                             (unsigned long long)RP_IMAGE_MAX_PIXELS);
     const char *fmt = sniff(buf, len);
+    /* Other formats cannot hold more pixels per byte than: BMP 8 (1 bit per
+     * pixel, stb reads no RLE), JPEG 256 (an 8x8 block takes at least two
+     * bits), anything else (GIF's LZW, TGA's RLE, ...) 4096. The PNG check
+     * below is exact. */
+    uint64_t per = !fmt ? 4096 : !strcmp(fmt, "BMP") ? 8 : !strcmp(fmt, "JPEG") ? 1024 : 4096;
+    if ((!fmt || strcmp(fmt, "PNG")) && (uint64_t)iw * (uint64_t)ih > per * (uint64_t)len + 4096)
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: cannot decode image: its %s header declares %dx%d pixels, more than its %zu "
+                            "bytes can hold",
+                            name, fmt ? fmt : "image", iw, ih, len);
     if (fmt && !strcmp(fmt, "PNG")) {
         int st = png_verify(buf, len, name, err);
         if (st) return st;

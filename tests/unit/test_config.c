@@ -331,7 +331,9 @@ static void test_matrix(void **state) {
     load_bad(HEAD "vars:\n  m: {a: 1}\nmatrix: {method: [a, c]}\n"
                   "stages:\n  - id: s\n    use: x\n    with:\n      v: ${vars.m.${matrix.method}}\n",
              NULL, &d2);
-    assert_non_null(strstr(rp_diag_render(&d2, 0), "unknown variable 'vars.m.c'"));
+    char *r = rp_diag_render(&d2, 0);
+    assert_non_null(strstr(r, "unknown variable 'vars.m.c'"));
+    free(r);
     rp_diag_release(&d2);
 }
 
