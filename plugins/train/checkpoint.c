@@ -304,11 +304,10 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
             if ((rc = rp_st_add(best, st.e[i].name + 5, st.e[i].t, err))) goto out;
         }
     }
-    if ((rc = rp_st_get_state(&st, "optim.", &os, err))) goto out;
-    if ((rc = rp_optimizer_load(opt, &os, err))) goto out;
-    if (sched) {
-        if ((rc = rp_st_get_state(&st, "sched.", &ss, err))) goto out;
-        if ((rc = rp_scheduler_load(sched, &ss, err))) goto out;
+    if ((rc = rp_st_get_state(&st, "optim.", &os, err)) || (rc = rp_optimizer_load(opt, &os, err)) ||
+        (sched && ((rc = rp_st_get_state(&st, "sched.", &ss, err)) || (rc = rp_scheduler_load(sched, &ss, err))))) {
+        rp_error_prefix(err, "'%s': ", path); /* the state's own messages do not know the file */
+        goto out;
     }
     int64_t done = 0, early = 0;
     if ((rc = get_i(&st, path, "epochs_done", &s->epochs_done, err)) ||
