@@ -9,6 +9,7 @@
  * small). A missing mask, a colour not in the palette, or a mask of another
  * size than its image is an error naming the file. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,17 @@ static int collect(const char *dir, const char *image_dir, const char *mask_dir,
         char p[4096];
         ds_join(dir, de->d_name, p, sizeof p);
         struct stat sb;
-        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
+        if (stat(p, &sb) != 0) {
+            /* a loop or a dangling link may hide a folder: never skipped silently */
+            struct stat lb;
+            if (errno == ELOOP)
+                st = rp_error_set(err, RP_ERR_IO, "%s: symbolic link loop", p);
+            else if (lstat(p, &lb) == 0 && S_ISLNK(lb.st_mode))
+                st = rp_error_set(err, RP_ERR_IO, "%s: dangling symbolic link (its target does not exist)", p);
+            if (st) break;
+            continue;
+        }
+        if (!S_ISDIR(sb.st_mode)) continue;
         if (!strcmp(de->d_name, image_dir)) {
             char mdir[4096];
             ds_join(dir, mask_dir, mdir, sizeof mdir);

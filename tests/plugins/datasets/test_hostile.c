@@ -270,6 +270,11 @@ static void test_folder_links(void **state) {
     snprintf(cmd, sizeof cmd, "rm '%s/f1/b/loop.png' && ln -s c '%s/f1/c'", T, T);
     sh(cmd);
     stage_err(st, "stage 'f' (data.folder): $T/f1/c: symbolic link loop");
+    /* data.segmentation walks folders the same way */
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/seg1' && ln -s nowhere '%s/seg1/gone'", T, T);
+    sh(cmd);
+    snprintf(st, sizeof st, "  - {id: s, use: data.segmentation, with: {root: '%s/seg1', num_classes: 2}}\n", T);
+    stage_err(st, "stage 's' (data.segmentation): $T/seg1/gone: dangling symbolic link (its target does not exist)");
 }
 
 /* ---- images --------------------------------------------------------------------- */
