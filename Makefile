@@ -130,7 +130,10 @@ fuzz-run: all $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	        -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$t.crashes/ \
 	        $(BUILD)/fuzz/$$t.corpus tests/fuzz/$$t/corpus 2>&1 | tee $(BUILD)/fuzz/$$t.log \
 	        | grep -E '^(#[0-9]+.*(INITED|DONE)|stat::|==[0-9]+==ERROR|SUMMARY|artifact_prefix)' ; \
-	done
+	done; \
+	if ls $(BUILD)/fuzz/*.crashes/* >/dev/null 2>&1; then \
+	    echo "inputs that crashed (make each a fixture in tests/fuzz/T/crashes, then delete it):"; \
+	    ls $(BUILD)/fuzz/*.crashes/*; exit 1; fi
 
 # Deliberately broken (and one good) plugins for the engine tests:
 # tests/fixtures/plugins/X.c -> build/tests/plugins/X.so, built before tests run.
