@@ -29,7 +29,13 @@ PLUGINS     := $(sort $(PLUGINS))
 PLUGIN_SOS  := $(PLUGINS:%=$(BUILD)/lib/runpipe/plugins/%.so)
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 PLUGIN_TESTS:= $(foreach p,$(PLUGINS),$(patsubst tests/plugins/$(p)/%.c,$(BUILD)/tests/$(p)_%,$(wildcard tests/plugins/$(p)/test_*.c)))
-TEST_BINS   := $(UNIT_TESTS) $(PLUGIN_TESTS)
+# Fuzz targets: tests/fuzz/T/fuzz.c (+ the objects of plugin FUZZ_PLUGIN_T).
+FUZZ_TARGETS:= $(patsubst tests/fuzz/%/fuzz.c,%,$(wildcard tests/fuzz/*/fuzz.c))
+FUZZ_TESTS  := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_%)
+# Allocation-failure sweeps: tests/oom/test_X.c links the engine objects
+# statically with the allocator wrapped (no librunpipe.so).
+OOM_TESTS   := $(patsubst tests/oom/test_%.c,$(BUILD)/tests/oom_%,$(wildcard tests/oom/test_*.c))
+TEST_BINS   := $(UNIT_TESTS) $(PLUGIN_TESTS) $(FUZZ_TESTS) $(OOM_TESTS)
 LIB         := $(BUILD)/lib/librunpipe.so
 # The same library with every symbol exported, for the unit tests (same
 # soname: plugins a test loads bind to it).
@@ -42,7 +48,7 @@ COMM_MPI := $(if $(HAVE_MPI),$(BUILD)/lib/runpipe/comm_mpi.so)
 RPATH_BIN   := -Wl,-rpath,'$$ORIGIN/../lib'
 RPATH_TEST  := -Wl,-rpath,'$$ORIGIN/../lib/test'
 
-.PHONY: all help deps test asan valgrind valgrind-run bench demo install clean format
+.PHONY: all help deps test asan valgrind valgrind-run bench demo install clean format fuzz fuzz-run
 
 all: $(BIN) $(LIB) $(PLUGIN_SOS) $(BUILD)/runpipe.pc $(COMM_MPI) ## build everything into build/
 
@@ -130,6 +136,58 @@ $(BUILD)/tests/%: $$(BUILD)/obj/tests/plugins/$$(subst _test_,/test_,$$*).o \
 	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib/test -lrunpipe \
 	    $(RPATH_TEST) -lcmocka $(LDLIBS_CORE)
 
+OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=strdup,--wrap=strndup
+$(BUILD)/tests/oom_%: $(BUILD)/obj/tests/oom/test_%.o $(LIB_OBJ) $(BUILD)/obj/tests/harness.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(OOM_WRAP) -lcmocka $(LDLIBS_CORE)
+
+# Fuzz targets. `make test` runs each committed corpus once through
+# tests/fuzz/driver.c (normal compiler); `make fuzz` builds everything with
+# clang + libFuzzer + ASan/UBSan into build-fuzz/ and fuzzes each target for
+# FUZZ_SECONDS, new inputs kept in build-fuzz/fuzz/T.corpus (not committed).
+# AVX2 build: the readers do not use the AVX-512 kernels, whose instrumented
+# build takes clang most of an hour.
+FUZZ_PLUGIN_idx := datasets
+FUZZ_PLUGIN_cifar := datasets
+FUZZ_PLUGIN_csv := datasets
+FUZZ_PLUGIN_segmentation := datasets
+FUZZ_PLUGIN_checkpoint := train
+FUZZ_PLUGIN_openimages := openimages
+fuzz_objs = $(BUILD)/obj/tests/fuzz/$(1)/fuzz.o $(BUILD)/obj/tests/fuzz/common.o \
+            $(addprefix $(BUILD)/obj/,$(subst .c,.o,$(wildcard plugins/$(FUZZ_PLUGIN_$(1))/*.c)))
+$(BUILD)/obj/tests/fuzz/driver_%.o: tests/fuzz/driver.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -DFUZZ_TARGET='"$*"' -MMD -MP -c $< -o $@
+$(BUILD)/tests/fuzz_%: $$(call fuzz_objs,$$*) $(BUILD)/obj/tests/fuzz/driver_%.o $(TEST_LIB) $(BUILD)/obj/tests/harness.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib/test -lrunpipe $(RPATH_TEST) -lcmocka $(LDLIBS_CORE)
+$(BUILD)/tests/fuzz_pipeline: | $(PLUGIN_SOS)
+$(BUILD)/obj/tests/fuzz/common.o: CPPFLAGS += $(if $(FUZZ_LINK),-DRP_LIBFUZZER)
+$(BUILD)/fuzz/%: $$(call fuzz_objs,$$*) $(TEST_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FUZZ_LINK) -o $@ $(filter %.o,$^) -L$(BUILD)/lib/test -lrunpipe $(RPATH_TEST) $(LDLIBS_CORE)
+
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+            -Wno-pass-failed
+fuzz: ## libFuzzer (clang, ASan+UBSan) on every reader for FUZZ_SECONDS each, into build-fuzz/
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt install clang)"; exit 2; }
+	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 ARCH="-mavx2 -mfma" SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	    FUZZ_LINK=-fsanitize=fuzzer fuzz-run
+fuzz-run: all $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/$$t.corpus $(BUILD)/fuzz/$$t.crashes; \
+	    echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	    ASAN_OPTIONS=detect_leaks=1 OMP_WAIT_POLICY=passive OMP_NUM_THREADS=1 nice $(BUILD)/fuzz/$$t \
+	        -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=20 -rss_limit_mb=2560 \
+	        -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$t.crashes/ \
+	        $(BUILD)/fuzz/$$t.corpus tests/fuzz/$$t/corpus 2>&1 | tee $(BUILD)/fuzz/$$t.log \
+	        | grep -E '^(#[0-9]+.*(INITED|DONE)|stat::|==[0-9]+==ERROR|SUMMARY|artifact_prefix)' ; \
+	done; \
+	if ls $(BUILD)/fuzz/*.crashes/* >/dev/null 2>&1; then \
+	    echo "inputs that crashed (make each a fixture in tests/fuzz/T/crashes, then delete it):"; \
+	    ls $(BUILD)/fuzz/*.crashes/*; exit 1; fi
+
 # Deliberately broken (and one good) plugins for the engine tests:
 # tests/fixtures/plugins/X.c -> build/tests/plugins/X.so, built before tests run.
 FIXTURE_PLUGINS := $(patsubst tests/fixtures/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/fixtures/plugins/*.c))
@@ -204,6 +262,6 @@ format: ## clang-format every C file
 	clang-format -i engine/*.c $$(find engine -name '*.[ch]') plugins/*/*.c plugins/*/*.h tests/*/*.c 2>/dev/null || true
 
 clean: ## remove build outputs
-	rm -rf build build-asan build-vg
+	rm -rf build build-asan build-vg build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -37,9 +37,11 @@ int rp_mkdirs(const char *path, rp_error *err) {
             free(buf);
             return RP_ERR_IO;
         }
-        if (!rp_is_dir(buf)) {
-            rp_error_set(err, RP_ERR_IO, "cannot create directory '%s': a file is in the way",
-                         buf);
+        struct stat sb;
+        if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            int loop = errno == ELOOP;
+            rp_error_set(err, RP_ERR_IO, "cannot create directory '%s': %s", buf,
+                         loop ? "it is a symbolic link loop" : "a file is in the way");
             free(buf);
             return RP_ERR_IO;
         }

@@ -17,8 +17,31 @@ static size_t round_up(size_t bytes) {
     return r ? r : RP_ALIGN;
 }
 
+/* An allocation budget for building a model from untrusted metadata
+ * (rp_alloc_budget_begin in base/util.h): per thread, off by default. */
+static _Thread_local int budget_on, budget_hit;
+static _Thread_local size_t budget_left;
+
+void rp_alloc_budget_begin(size_t bytes) {
+    budget_on = 1;
+    budget_hit = 0;
+    budget_left = bytes;
+}
+
+int rp_alloc_budget_end(void) {
+    budget_on = 0;
+    return budget_hit;
+}
+
 void *rp_alloc(size_t bytes) {
     void *p = NULL;
+    if (budget_on) {
+        if (round_up(bytes) > budget_left) {
+            budget_hit = 1;
+            return NULL;
+        }
+        budget_left -= round_up(bytes);
+    }
     if (posix_memalign(&p, RP_ALIGN, round_up(bytes)) != 0) return NULL;
     return p;
 }

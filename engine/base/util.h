@@ -24,4 +24,11 @@ size_t rp_edit_distance(const char *a, const char *b, size_t cap);
  * weight readers convert float16 tensors with it. */
 float rp_half_to_float(uint16_t h);
 
+/* Cap what rp_alloc hands out on this thread until rp_alloc_budget_end,
+ * which says whether an allocation was refused: building a model that a
+ * file's metadata describes must not allocate gigabytes its tensors cannot
+ * fill. */
+void rp_alloc_budget_begin(size_t bytes);
+int rp_alloc_budget_end(void);
+
 #endif

@@ -339,7 +339,10 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
             return NULL;
         }
         char *var = strndup(name, nlen);
-        if (!var) return NULL;
+        if (!var) {
+            serr(s, at, "out of memory");
+            return NULL;
+        }
         const char *v = getenv(var);
         if ((!v || !*v) && dflt) v = dflt + 2;
         if (!v) {
@@ -352,7 +355,9 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
         }
         free(var);
         /* typed like a plain YAML scalar: ${env.N:-4} is the integer 4 */
-        return rp_node_new_scalar(v);
+        rp_node *n = rp_node_new_scalar(v);
+        if (!n) serr(s, at, "out of memory");
+        return n;
     }
     if (!strncmp(expr, "each.", 5)) {
         /* a foreach instance's value: substituted when the plan makes the
@@ -362,6 +367,7 @@ static rp_node *lookup(struct subst *s, const rp_node *at, const char *expr) {
         char *t = rp_strbuf_take(&b);
         rp_node *n = t ? rp_node_new_scalar(t) : NULL;
         free(t);
+        if (!n) serr(s, at, "out of memory");
         return n;
     }
     const rp_node *base = NULL;
@@ -452,10 +458,14 @@ static long ref_close(const char *t) {
  * NULL after an error (reported). */
 static char *ref_expr(struct subst *s, const rp_node *at, const char *t, size_t len) {
     char *expr = strndup(t, len);
+    if (!expr) serr(s, at, "out of memory");
     if (!expr || !strstr(expr, "${")) return expr;
     rp_node *tmp = rp_node_new_scalar(expr);
     free(expr);
-    if (!tmp) return NULL;
+    if (!tmp) {
+        serr(s, at, "out of memory");
+        return NULL;
+    }
     tmp->quoted = 1; /* interpolate as text */
     tmp->file = at->file;
     tmp->line = at->line;
@@ -464,6 +474,7 @@ static char *ref_expr(struct subst *s, const rp_node *at, const char *t, size_t 
     rp_node *r = subst_scalar(s, tmp);
     rp_node_free(tmp);
     expr = r && s->errors == before ? strdup(r->str) : NULL;
+    if (!expr && s->errors == before) serr(s, at, "out of memory");
     rp_node_free(r);
     return expr;
 }
@@ -527,12 +538,16 @@ static rp_node *subst_scalar(struct subst *s, const rp_node *n) {
     }
     char *text = rp_strbuf_take(&b);
     if (!text || s->errors != before) {
+        if (s->errors == before) serr(s, n, "out of memory");
         free(text);
         return NULL;
     }
     rp_node *r = rp_node_new_scalar(text);
     free(text);
-    if (!r) return NULL;
+    if (!r) {
+        serr(s, n, "out of memory");
+        return NULL;
+    }
     /* a plain scalar is typed by its final text ("1e-${vars.k}" → a number);
      * a quoted one stays a string */
     r->quoted = n->quoted;
@@ -605,6 +620,8 @@ static void resolve_var(struct subst *s, size_t i, const rp_node *at) {
     s->state[i] = VAR_DONE;
 }
 
+static void subst_release(struct subst *s);
+
 static int subst_init(struct subst *s, rp_diag *d, rp_node *vars, const rp_node *matrix) {
     memset(s, 0, sizeof *s);
     s->d = d;
@@ -613,7 +630,9 @@ static int subst_init(struct subst *s, rp_diag *d, rp_node *vars, const rp_node 
     size_t n = s->vars ? s->vars->n : 0;
     s->state = calloc(n + 1, 1);
     s->stack = calloc(n + 1, sizeof *s->stack);
-    return s->state && s->stack ? RP_OK : RP_ERR_NOMEM;
+    if (s->state && s->stack) return RP_OK;
+    subst_release(s);
+    return RP_ERR_NOMEM;
 }
 
 static void subst_release(struct subst *s) {
@@ -777,6 +796,10 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     }
     c->root = root;
     c->path = strdup(path);
+    if (!c->path) {
+        rp_config_free(c);
+        return rp_diag_addf(d, NULL, NULL, "out of memory");
+    }
     if (root->kind != RP_NODE_MAP) {
         char buf[96];
         rp_diag_addf(d, root, NULL,
@@ -823,7 +846,10 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
         if (s.errors) matrix_ok = 0;
         matrix = rp_node_clone(rp_node_get(tmp, "matrix"));
         rp_node_free(tmp);
-        if (matrix && matrix->kind != RP_NODE_MAP) {
+        if (!matrix) {
+            rp_diag_addf(d, raw_matrix, NULL, "out of memory");
+            matrix_ok = 0;
+        } else if (matrix->kind != RP_NODE_MAP) {
             char buf[96];
             rp_diag_addf(d, matrix, NULL, "'matrix': expected a map of axis → list of values, got %s",
                          rp_node_describe(matrix, buf, sizeof buf));
@@ -874,7 +900,11 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
         for (size_t a = 0; a < n_axes && cell->values; a++) {
             const char *axis = matrix->keys[a]->str;
             const rp_node *v = rp_node_get(combo, axis);
-            rp_node_map_set(cell->values, axis, rp_node_clone(v));
+            if (!v || rp_node_map_set(cell->values, axis, rp_node_clone(v)) != RP_OK) {
+                rp_node_free(cell->values);
+                cell->values = NULL; /* reported below */
+                break;
+            }
             if (a) {
                 rp_strbuf_puts(&label, " ");
                 rp_strbuf_puts(&dir, "_");
@@ -910,7 +940,11 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
             rp_diag_addf(d, NULL, NULL, "out of memory");
             break;
         }
-        if (matrix) rp_node_map_set(doc, "matrix", rp_node_clone(matrix));
+        if (matrix && rp_node_map_set(doc, "matrix", rp_node_clone(matrix)) != RP_OK) {
+            rp_node_free(doc);
+            rp_diag_addf(d, NULL, NULL, "out of memory");
+            break;
+        }
         struct subst s;
         if (subst_init(&s, d, rp_node_get_mut(doc, "vars"), cell->values) != RP_OK) {
             rp_node_free(doc);
@@ -948,7 +982,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
             sn->line = old->line;
             sn->col = old->col;
         }
-        if (sn) rp_node_map_set(valid, "seed", sn);
+        if (!sn || rp_node_map_set(valid, "seed", sn) != RP_OK) rp_diag_addf(d, NULL, NULL, "out of memory");
         if (d->n >= RP_DIAG_CAP) break; /* enough to show; stop early on huge sweeps */
     }
     free(idx);
@@ -958,6 +992,7 @@ static int load_tree(rp_node *root, const char *path, const struct rp_config_opt
     const rp_node *top = c->n_cells && c->cells[0].doc ? c->cells[0].doc : root;
     const char *nm = rp_param_has(top, "name") ? rp_param_str(top, "name") : NULL;
     c->name = nm ? strdup(nm) : default_name(path);
+    if (!c->name) rp_diag_addf(d, NULL, NULL, "out of memory");
     /* from the first cell's document: substituted and validated */
     c->aggregate = rp_node_get(c->n_cells && c->cells[0].doc ? c->cells[0].doc : root, "aggregate");
     if (rp_diag_count(d) != errors_before) {

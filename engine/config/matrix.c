@@ -56,6 +56,11 @@ int rp_matrix_combos(rp_node *matrix, size_t max_cells, rp_node **out, rp_diag *
     *out = NULL;
     rp_node *inc = rp_node_clone(rp_node_get(matrix, "include"));
     rp_node *exc = rp_node_clone(rp_node_get(matrix, "exclude"));
+    if ((!inc && rp_node_get(matrix, "include")) || (!exc && rp_node_get(matrix, "exclude"))) {
+        rp_node_free(inc);
+        rp_node_free(exc);
+        return rp_diag_addf(d, matrix, NULL, "out of memory");
+    }
     rp_node_map_remove(matrix, "include");
     rp_node_map_remove(matrix, "exclude");
     int rc = RP_OK;
@@ -88,16 +93,19 @@ int rp_matrix_combos(rp_node *matrix, size_t max_cells, rp_node **out, rp_diag *
     }
     rp_node *list = rc == RP_OK ? rp_node_new_seq() : NULL;
     if (rc == RP_OK && !list) rc = rp_diag_addf(d, matrix, NULL, "out of memory");
-    for (size_t ci = 0; rc == RP_OK && matrix->n && ci < total; ci++) {
+    int oom = 0; /* a cell short of an axis must not pass silently */
+    for (size_t ci = 0; rc == RP_OK && !oom && matrix->n && ci < total; ci++) {
         rp_node *m = rp_node_new_map();
         size_t r = ci;
         size_t *idx = calloc(matrix->n, sizeof *idx);
+        if (!idx) oom = 1;
         for (size_t a = matrix->n; idx && a-- > 0;) {
             idx[a] = r % matrix->items[a]->n;
             r /= matrix->items[a]->n;
         }
         for (size_t a = 0; m && idx && a < matrix->n; a++)
-            rp_node_map_set(m, matrix->keys[a]->str, rp_node_clone(matrix->items[a]->items[idx[a]]));
+            if (rp_node_map_set(m, matrix->keys[a]->str, rp_node_clone(matrix->items[a]->items[idx[a]])) != RP_OK)
+                oom = 1;
         free(idx);
         int drop = 0;
         for (size_t k = 0; exc && m && k < exc->n && !drop; k++) {
@@ -107,19 +115,23 @@ int rp_matrix_combos(rp_node *matrix, size_t max_cells, rp_node **out, rp_diag *
             drop = all;
         }
         if (!m) rc = rp_diag_addf(d, matrix, NULL, "out of memory");
-        else if (drop) rp_node_free(m);
-        else rp_node_seq_push(list, m);
+        else if (drop || oom) rp_node_free(m);
+        else if (rp_node_seq_push(list, m) != RP_OK) oom = 1;
     }
-    for (size_t k = 0; rc == RP_OK && inc && k < inc->n; k++) {
+    for (size_t k = 0; rc == RP_OK && !oom && inc && k < inc->n; k++) {
         /* in axis order, skipped when the product already has it */
         rp_node *m = rp_node_new_map();
+        if (!m) oom = 1;
         for (size_t a = 0; m && a < matrix->n; a++)
-            rp_node_map_set(m, matrix->keys[a]->str, rp_node_clone(rp_node_get(inc->items[k], matrix->keys[a]->str)));
+            if (rp_node_map_set(m, matrix->keys[a]->str,
+                                rp_node_clone(rp_node_get(inc->items[k], matrix->keys[a]->str))) != RP_OK)
+                oom = 1;
         int dup = 0;
         for (size_t i = 0; m && i < list->n && !dup; i++) dup = same(list->items[i], m);
-        if (dup || !m) rp_node_free(m);
-        else rp_node_seq_push(list, m);
+        if (dup || !m || oom) rp_node_free(m);
+        else if (rp_node_seq_push(list, m) != RP_OK) oom = 1;
     }
+    if (rc == RP_OK && oom) rc = rp_diag_addf(d, matrix, NULL, "out of memory");
     if (rc == RP_OK && list->n == 0 && matrix->n)
         rc = rp_diag_addf(d, exc ? exc : matrix, NULL, "'matrix': every combination is excluded");
     rp_node_free(inc);

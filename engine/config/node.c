@@ -121,7 +121,8 @@ static size_t cap_for(size_t n) {
 
 /* Grow the item (and key) arrays to hold one more entry. */
 static int node_reserve(rp_node *n) {
-    if (n->items && n->n < cap_for(n->n)) return RP_OK;
+    /* (a map whose keys array could not be grown with its items grows again) */
+    if (n->items && (n->kind != RP_NODE_MAP || n->keys) && n->n < cap_for(n->n)) return RP_OK;
     size_t ncap = n->items ? cap_for(n->n) * 2 : 4;
     rp_node **it = realloc(n->items, ncap * sizeof *it);
     if (!it) return RP_ERR_NOMEM;

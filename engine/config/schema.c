@@ -838,8 +838,10 @@ static rp_node *validate_object(struct vctx *c, const rp_node *s, const rp_node 
         }
         if (!r) continue;
         rp_node *key = rp_node_clone(v->keys[i]);
+        if (!key) rp_node_free(r); /* (map_set frees it on failure) */
         if (!key || rp_node_map_set(out, k, r) != RP_OK) {
             rp_node_free(key);
+            verr(c, v->keys[i], cp, "out of memory");
             continue;
         }
         rp_node_free(out->keys[out->n - 1]);
@@ -865,12 +867,12 @@ static rp_node *validate_object(struct vctx *c, const rp_node *s, const rp_node 
         if (!def) continue;
         child_path(cp, sizeof cp, path, k);
         rp_node *r = validate(c, props->items[i], def, cp);
-        if (r) rp_node_map_set(out, k, r);
+        if (r && rp_node_map_set(out, k, r) != RP_OK) verr(c, v, cp, "out of memory");
     }
     return out;
 }
 
-static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, const char *path) {
+static rp_node *validate_inner(struct vctx *c, const rp_node *s, const rp_node *v, const char *path) {
     char d[96];
     if (!s || rp_node_is_bool(s)) {
         if (s && !strcmp(s->str, "false")) verr(c, v, path, "no value is allowed here");
@@ -1015,7 +1017,7 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
         for (size_t i = 0; i < v->n; i++) {
             index_path(ip, sizeof ip, path, i);
             rp_node *r = validate(c, items, v->items[i], ip);
-            if (r) rp_node_seq_push(out, r);
+            if (r && rp_node_seq_push(out, r) != RP_OK) verr(c, v->items[i], ip, "out of memory");
         }
         return out;
     }
@@ -1028,6 +1030,15 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
          rp_node_get(s, "additionalProperties")))
         return validate_object(c, s, v, path);
     return rp_node_clone(v);
+}
+
+/* Every validator hands back a value (a copy, even after reporting an
+ * error): NULL without an error is an allocation that failed. */
+static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, const char *path) {
+    size_t before = c->errors;
+    rp_node *r = validate_inner(c, s, v, path);
+    if (!r && c->errors == before) verr(c, v, path, "out of memory");
+    return r;
 }
 
 int rp_schema_validate(const rp_schema *s, const rp_node *value, const char *context,

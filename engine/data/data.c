@@ -4,6 +4,7 @@
  * plumbing: buffers that samples reuse between get() calls, class/domain
  * names, bounds-checked access, and the subset view used by data.split and
  * data.filter. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +152,53 @@ int rp_dataset_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sam
     out->index = i;
     if (ds->task == RP_TASK_CLASSIFY && ds->num_classes > 0 &&
         (out->label < -1 || out->label >= ds->num_classes))
-        return rp_error_set(err, RP_ERR_FORMAT, "%s: sample %llu: label %d out of range [0, %d)",
-                            ds->name, (unsigned long long)i, out->label, ds->num_classes);
+    {
+        char w[800];
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: label %d out of range [0, %d)",
+                            rp_dataset_where(ds, i, w, sizeof w), out->label, ds->num_classes);
+    }
     return RP_OK;
+}
+
+/* ops table -> where function: a small fixed table (a handful of dataset
+ * kinds exist), written under a lock, read without one once set. */
+#define WHERE_MAX 64
+static struct {
+    const struct rp_dataset_ops *ops;
+    rp_dataset_where_fn fn;
+} where_tab[WHERE_MAX];
+static pthread_mutex_t where_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void rp_dataset_ops_set_where(const struct rp_dataset_ops *ops, rp_dataset_where_fn fn) {
+    pthread_mutex_lock(&where_lock);
+    for (int k = 0; k < WHERE_MAX; k++) {
+        if (where_tab[k].ops == ops || !where_tab[k].ops) {
+            where_tab[k].fn = fn;
+            __atomic_store_n(&where_tab[k].ops, ops, __ATOMIC_RELEASE);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&where_lock);
+}
+
+rp_dataset_where_fn rp_dataset_where_of(const rp_dataset *ds) {
+    if (!ds || !ds->ops) return NULL;
+    for (int k = 0; k < WHERE_MAX; k++) {
+        const struct rp_dataset_ops *o = __atomic_load_n(&where_tab[k].ops, __ATOMIC_ACQUIRE);
+        if (!o) return NULL;
+        if (o == ds->ops) return where_tab[k].fn;
+    }
+    return NULL;
+}
+
+const char *rp_dataset_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n) {
+    if (!buf || !n) return buf;
+    char w[600];
+    rp_dataset_where_fn fn = rp_dataset_where_of(ds);
+    int known = fn && i < ds->size && fn(ds, i, w, sizeof w);
+    snprintf(buf, n, "%s: sample %llu%s%s%s", ds ? ds->name : "dataset", (unsigned long long)i,
+             known ? " (" : "", known ? w : "", known ? ")" : "");
+    return buf;
 }
 
 int32_t rp_dataset_label(const rp_dataset *ds, uint64_t i) {
@@ -201,6 +246,12 @@ static int32_t subset_domain(const rp_dataset *ds, uint64_t i) {
     return rp_dataset_domain(s->parent, s->idx[i]);
 }
 
+static int subset_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n) {
+    const subset_impl *s = ds->impl;
+    rp_dataset_where_fn fn = rp_dataset_where_of(s->parent);
+    return fn ? fn(s->parent, s->idx[i], buf, n) : 0;
+}
+
 static void subset_destroy(rp_dataset *ds) {
     subset_impl *s = ds->impl;
     if (s) free(s->idx);
@@ -229,6 +280,7 @@ int rp_dataset_subset(const rp_dataset *parent, const uint64_t *idx, uint64_t n,
                             (unsigned long long)n);
     }
     if (n) memcpy(s->idx, idx, n * sizeof *idx);
+    rp_dataset_ops_set_where(&subset_ops, subset_where);
     rp_dataset *ds = rp_dataset_new(&subset_ops, s, name ? name : parent->name, n, 0, NULL);
     if (!ds) {
         free(s->idx);

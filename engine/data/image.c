@@ -9,23 +9,132 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
-#include "runpipe/image.h"
+#include <zlib.h>
 
-static int finish_load(uint8_t *px, int w, int h, int fc, int want_c, const char *name,
-                       uint8_t **data, int *ow, int *oh, int *oc, rp_error *err) {
-    if (!px)
-        return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: %s", name,
-                            stbi_failure_reason() ? stbi_failure_reason() : "unknown reason");
-    if (w <= 0 || h <= 0) {
-        stbi_image_free(px);
-        return rp_error_set(err, RP_ERR_FORMAT, "%s: image has no pixels", name);
+#include "runpipe/image.h"
+#include "runpipe/io.h"
+
+/* 2^27 pixels (11585 x 11585): far above any image a classifier trains on. */
+#define RP_IMAGE_MAX_PIXELS (1ull << 27)
+
+/* The format by content (never by the file name): what a failure is about. */
+static const char *sniff(const uint8_t *b, size_t n) {
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return "JPEG";
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
+    if (n >= 4 && !memcmp(b, "GIF8", 4)) return "GIF";
+    return NULL;
+}
+
+/* Why a decode failed, in terms of what the data is: stb tries every
+ * format in turn, so its last reason ("bad png sig") may be about another
+ * format than the file's. */
+static int decode_error(const uint8_t *b, size_t n, const char *name, rp_error *err) {
+    const char *fmt = sniff(b, n);
+    const char *why = stbi_failure_reason();
+    if (!fmt) {
+        char head[40] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < n && i < 4; i++)
+            o += (size_t)snprintf(head + o, sizeof head - o, "%s%02x", i ? " " : "", b[i]);
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: cannot decode image: not a JPEG, PNG, BMP or GIF file (%s%s)", name,
+                            n ? "starts with bytes " : "empty file", head);
     }
-    int c = want_c ? want_c : fc;
-    *data = px;
-    *ow = w;
-    *oh = h;
-    *oc = c;
-    return RP_OK;
+    /* keep stb's reason only when it is about this format */
+    int about = why && strstr(why, "png") ? !strcmp(fmt, "PNG")
+                : why && (strstr(why, "jpeg") || strstr(why, "JPEG")) ? !strcmp(fmt, "JPEG")
+                : why && strstr(why, "bmp") ? !strcmp(fmt, "BMP")
+                : why && strstr(why, "gif") ? !strcmp(fmt, "GIF") : why != NULL;
+    return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: corrupt or truncated %s data%s%s%s",
+                        name, fmt, about ? " (" : "", about ? why : "", about ? ")" : "");
+}
+
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* PNG integrity (RFC 2083): stb_image checks neither the chunk CRC-32s nor
+ * the zlib stream's Adler-32, so a corrupt PNG would decode to wrong pixels
+ * silently. We reject it: every chunk's CRC, then the IDAT stream inflated
+ * to its end (zlib verifies the Adler-32). */
+static int png_verify(const uint8_t *b, size_t n, const char *name, rp_error *err) {
+    size_t o = 8;
+    uint64_t zout = 0, need = 0; /* inflated bytes; what IHDR needs (non-interlaced) */
+    if (n >= 33 && !memcmp(b + 12, "IHDR", 4) && b[28] == 0) {
+        static const int chans[7] = {1, 0, 3, 1, 2, 0, 4};
+        uint64_t w = be32(b + 16), h = be32(b + 20);
+        int depth = b[24], ct = b[25] <= 6 ? chans[b[25]] : 0;
+        need = h * (1 + (w * (uint64_t)ct * (uint64_t)depth + 7) / 8);
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory (zlib)", name);
+    uint8_t sink[16384];
+    int st = RP_OK, ended = 0, saw_end = 0;
+    while (!st && o + 12 <= n) {
+        uint32_t len = be32(b + o);
+        const uint8_t *type = b + o + 4;
+        if (len > n - o - 12) {
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG chunk '%.4s' at byte %zu runs past the end of the file",
+                              name, (const char *)type, o);
+            break;
+        }
+        uint32_t crc = (uint32_t)crc32(0L, type, len + 4);
+        if (crc != be32(type + 4 + len)) {
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG chunk '%.4s' at byte %zu fails its CRC-32 check",
+                              name, (const char *)type, o);
+            break;
+        }
+        if (!memcmp(type, "IDAT", 4) && !ended) {
+            z.next_in = (Bytef *)(type + 4);
+            z.avail_in = len;
+            while (z.avail_in && !ended) {
+                z.next_out = sink;
+                z.avail_out = sizeof sink;
+                int rc = inflate(&z, Z_NO_FLUSH);
+                zout += sizeof sink - z.avail_out;
+                if (rc == Z_STREAM_END) ended = 1;
+                else if (rc != Z_OK) {
+                    st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG image data is corrupt (zlib: %s)", name,
+                                      z.msg ? z.msg : "inflate error");
+                    break;
+                }
+            }
+        }
+        if (!memcmp(type, "IEND", 4)) {
+            saw_end = 1;
+            break;
+        }
+        o += 12 + (size_t)len;
+    }
+    if (!st) {
+        /* the stream may still have output pending */
+        while (!ended) {
+            z.next_out = sink;
+            z.avail_out = sizeof sink;
+            int rc = inflate(&z, Z_NO_FLUSH);
+            zout += sizeof sink - z.avail_out;
+            if (rc == Z_STREAM_END) ended = 1;
+            else if (rc != Z_OK || z.avail_out == sizeof sink) break;
+        }
+        if (!ended)
+            st = rp_error_set(err, RP_ERR_FORMAT,
+                              "%s: cannot decode image: PNG image data is truncated or corrupt (the zlib stream does not end; "
+                              "Adler-32 unchecked)",
+                              name);
+        else if (!saw_end)
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNG file is truncated (no IEND chunk)", name);
+        else if (zout < need)
+            /* checked before stb allocates the image the header declares */
+            st = rp_error_set(err, RP_ERR_FORMAT,
+                              "%s: cannot decode image: PNG header declares %ux%u pixels (%llu bytes of "
+                              "image data) but the file holds %llu",
+                              name, be32(b + 16), be32(b + 20), (unsigned long long)need,
+                              (unsigned long long)zout);
+    }
+    inflateEnd(&z);
+    return st;
 }
 
 static int channels_for(int file_c, int want_c) {
@@ -33,35 +142,72 @@ static int channels_for(int file_c, int want_c) {
     return (file_c == 1 || file_c == 2) ? 1 : 3;
 }
 
-int rp_image_load(const char *path, int want_c, uint8_t **data, int *w, int *h, int *c,
-                  rp_error *err) {
-    *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rp_error_set(err, RP_ERR_IO, "%s: cannot open image: %s", path, strerror(errno));
-    int iw = 0, ih = 0, ic = 0;
-    if (!stbi_info_from_file(f, &iw, &ih, &ic)) {
-        fclose(f);
-        return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: %s", path,
-                            stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
-    }
-    int req = channels_for(ic, want_c);
-    uint8_t *px = stbi_load_from_file(f, &iw, &ih, &ic, req);
-    fclose(f);
-    int st = finish_load(px, iw, ih, req, req, path, data, w, h, c, err);
-    return st;
-}
-
 int rp_image_load_mem(const uint8_t *buf, size_t len, const char *name, int want_c,
                       uint8_t **data, int *w, int *h, int *c, rp_error *err) {
     *data = NULL;
     int iw = 0, ih = 0, ic = 0;
     if (len > 0x7fffffff) return rp_error_set(err, RP_ERR_FORMAT, "%s: image too large", name);
-    if (!stbi_info_from_memory(buf, (int)len, &iw, &ih, &ic))
-        return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: %s", name,
-                            stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
+    if (!stbi_info_from_memory(buf, (int)len, &iw, &ih, &ic)) return decode_error(buf, len, name, err);
+    /* a few header bytes must not make us allocate gigabytes */
+    if ((uint64_t)iw * (uint64_t)ih > RP_IMAGE_MAX_PIXELS)
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: image too large: %dx%d pixels (at most %llu)", name, iw, ih,
+                            (unsigned long long)RP_IMAGE_MAX_PIXELS);
+    const char *fmt = sniff(buf, len);
+    /* Other formats cannot hold more pixels per byte than: BMP 8 (1 bit per
+     * pixel, stb reads no RLE), JPEG 256 (an 8x8 block takes at least two
+     * bits), anything else (GIF's LZW, TGA's RLE, ...) 4096. The PNG check
+     * below is exact. */
+    uint64_t per = !fmt ? 4096 : !strcmp(fmt, "BMP") ? 8 : !strcmp(fmt, "JPEG") ? 1024 : 4096;
+    if ((!fmt || strcmp(fmt, "PNG")) && (uint64_t)iw * (uint64_t)ih > per * (uint64_t)len + 4096)
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: cannot decode image: its %s header declares %dx%d pixels, more than its %zu "
+                            "bytes can hold",
+                            name, fmt ? fmt : "image", iw, ih, len);
+    if (fmt && !strcmp(fmt, "PNG")) {
+        int st = png_verify(buf, len, name, err);
+        if (st) return st;
+    }
     int req = channels_for(ic, want_c);
     uint8_t *px = stbi_load_from_memory(buf, (int)len, &iw, &ih, &ic, req);
-    return finish_load(px, iw, ih, req, req, name, data, w, h, c, err);
+    if (!px) return decode_error(buf, len, name, err);
+    if (iw <= 0 || ih <= 0) {
+        stbi_image_free(px);
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: image has no pixels", name);
+    }
+    *data = px;
+    *w = iw;
+    *h = ih;
+    *c = req;
+    return RP_OK;
+}
+
+int rp_image_load(const char *path, int want_c, uint8_t **data, int *w, int *h, int *c,
+                  rp_error *err) {
+    *data = NULL;
+    if (rp_is_dir(path)) return rp_error_set(err, RP_ERR_IO, "%s: is a directory, not an image", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return rp_error_set(err, RP_ERR_IO, "%s: cannot open image: %s", path, strerror(errno));
+    fclose(f);
+    char *buf = NULL;
+    size_t len = 0;
+    rp_error e2;
+    if (rp_read_file(path, &buf, &len, &e2) != RP_OK)
+        return rp_error_set(err, e2.status, "%s: cannot read image: %s", path, e2.msg);
+    int st = rp_image_load_mem((const uint8_t *)buf, len, path, want_c, data, w, h, c, err);
+    free(buf);
+    return st;
+}
+
+int rp_image_info(const char *path, int *w, int *h, int *c, rp_error *err) {
+    if (rp_is_dir(path)) return rp_error_set(err, RP_ERR_IO, "%s: is a directory, not an image", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return rp_error_set(err, RP_ERR_IO, "%s: cannot open image: %s", path, strerror(errno));
+    uint8_t head[16];
+    size_t n = fread(head, 1, sizeof head, f);
+    rewind(f);
+    int ok = stbi_info_from_file(f, w, h, c);
+    fclose(f);
+    return ok ? RP_OK : decode_error(head, n, path, err);
 }
 
 /* PyTorch area_pixel_compute_source_index (align_corners=False): half-pixel

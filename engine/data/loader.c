@@ -150,12 +150,13 @@ static int assemble(rp_loader *l, slot *s, rp_error *err) {
     for (int64_t j = 1; j < rows; j++) {
         const rp_sample *sj = &s->samples[j];
         if (!rp_tensor_same_shape(&sj->img, &s0->img)) {
-            char a[64], b[64];
+            char a[64], b[64], wj[800], w0[800];
             return rp_error_set(err, RP_ERR_FORMAT,
-                                "%s: batch %lld: sample %llu has shape %s but sample %llu (first "
-                                "of the batch) has %s; resize or crop to one size",
-                                l->ds->name, (long long)s->bidx, (unsigned long long)sj->index,
-                                shape3(&sj->img, a, sizeof a), (unsigned long long)s0->index,
+                                "%s has shape %s but %s (first of batch %lld) has %s; resize or "
+                                "crop to one size",
+                                rp_dataset_where(l->ds, sj->index, wj, sizeof wj),
+                                shape3(&sj->img, a, sizeof a),
+                                rp_dataset_where(l->ds, s0->index, w0, sizeof w0), (long long)s->bidx,
                                 shape3(&s0->img, b, sizeof b));
         }
         if ((sj->mask.data != NULL) != masks ||
@@ -199,12 +200,13 @@ static int assemble(rp_loader *l, slot *s, rp_error *err) {
 static int place_row(rp_loader *l, slot *s, int64_t j, const rp_sample *x, rp_error *err) {
     if (x->img.ndim != 3 || x->img.shape[0] != l->fc || x->img.shape[1] != l->fh ||
         x->img.shape[2] != l->fw) {
-        char a[64];
+        char a[64], w[800];
         return rp_error_set(err, RP_ERR_FORMAT,
-                            "%s: batch %lld: sample %llu has shape %s but the batch is [%d, %d, %d] "
-                            "(the dataset's declared size); resize or crop to one size",
-                            l->ds->name, (long long)s->bidx, (unsigned long long)x->index,
-                            rp_shape_str(x->img.ndim, x->img.shape, a, sizeof a), l->fc, l->fh, l->fw);
+                            "%s has shape %s but batch %lld is [%d, %d, %d] (the dataset's declared "
+                            "size); resize or crop to one size",
+                            rp_dataset_where(l->ds, x->index, w, sizeof w),
+                            rp_shape_str(x->img.ndim, x->img.shape, a, sizeof a), (long long)s->bidx,
+                            l->fc, l->fh, l->fw);
     }
     size_t row = (size_t)l->fc * l->fh * l->fw, hw = (size_t)l->fh * l->fw;
     rp_batch *b = &s->batch;

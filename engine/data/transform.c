@@ -148,6 +148,12 @@ static int32_t view_domain(const rp_dataset *ds, uint64_t i) {
     return rp_dataset_domain(v->parent, i);
 }
 
+static int view_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n) {
+    const view_impl *v = ds->impl;
+    rp_dataset_where_fn fn = rp_dataset_where_of(v->parent);
+    return fn ? fn(v->parent, i, buf, n) : 0;
+}
+
 static void view_destroy(rp_dataset *ds) {
     view_impl *v = ds->impl;
     if (v) rp_transform_chain_free(v->chain);
@@ -168,6 +174,7 @@ int rp_dataset_transformed(const rp_dataset *parent, rp_transform_chain *chain, 
     v->chain = chain;
     v->seed = seed;
     v->stream = stream;
+    rp_dataset_ops_set_where(&view_ops, view_where);
     rp_dataset *ds = rp_dataset_new(&view_ops, v, name ? name : parent->name, parent->size, 0, NULL);
     if (!ds) {
         view_destroy(&(rp_dataset){.impl = v});

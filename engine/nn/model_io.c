@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "nn/graph.h"
 #include "runpipe/strbuf.h"
 
@@ -48,8 +49,25 @@ int rp_model_load(const char *path, rp_model **out, rp_error *err) {
     rp_node *t = NULL;
     rc = rp_node_parse_string(arch, path, &t, err);
     rp_model *m = NULL;
+    /* The metadata is untrusted: the model it declares must fit in the
+     * tensors present (strict loading needs every weight), so building is
+     * capped near their size (x2 + 64 MiB for buffers) instead of
+     * allocating whatever a layer's width asks for. */
+    size_t held = 0;
+    for (size_t i = 0; i < st.n; i++) held += st.e[i].t->numel;
+    rp_alloc_budget_begin(held * sizeof(float) * 2 + ((size_t)64 << 20));
     if (!rc) rc = rp_model_from_arch(t, &m, err);
+    int over = rp_alloc_budget_end();
     rp_node_free(t);
+    if (rc && over) {
+        rp_st_release(&st);
+        rc = rp_error_set(err, RP_ERR_FORMAT,
+                          "'%s': the architecture in its 'runpipe.arch' metadata declares more weights "
+                          "than the file's tensors hold (%zu values): metadata and tensors disagree",
+                          path, held);
+        if (err) snprintf(err->file, sizeof err->file, "%s", path);
+        return rc;
+    }
     if (rc) {
         rp_st_release(&st);
         rp_error_prefix(err, "'%s': rebuilding the architecture: ", path);

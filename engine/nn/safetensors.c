@@ -357,6 +357,11 @@ int rp_st_load(const char *path, rp_st *st, rp_error *err) {
                             dt->valuestring);
             goto out;
         }
+        if (st_find(st, name) >= 0) {
+            /* JSON allows it; a second entry must not silently win */
+            st_rc = fmt_err(err, path, "tensor '%s' appears twice in the header", name, NULL);
+            goto out;
+        }
         spans[ns].b = b, spans[ns].e = e, spans[ns].name = name;
         ns++;
         rp_tensor *t;

@@ -1,6 +1,7 @@
 /* Optimizers: the generic part (optim.h). Each algorithm lives in its own
  * file (optim_sgd.c, optim_adam.c, optim_adamw.c, optim_rmsprop.c) and follows
  * the torch.optim 1.13 single-tensor implementation step for step. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,8 @@ int rp_optimizer_load(rp_optimizer *o, const rp_st *in, rp_error *err) {
     double lr;
     if (!rp_st_get_scalar(in, "lr", &lr))
         return rp_error_set(err, RP_ERR_FORMAT, "optimizer state has no 'lr'");
+    if (!isfinite(lr) || lr < 0)
+        return rp_error_set(err, RP_ERR_FORMAT, "optimizer state 'lr' is %g; expected a finite number >= 0", lr);
     int st = o->ops->load(o->state, in, err);
     if (st) {
         rp_error_prefix(err, "optimizer '%s' state: ", o->name);
@@ -159,6 +162,8 @@ int rp_pbufs_load(rp_pbufs *b, rp_model *m, const rp_st *in, rp_error *err) {
         snprintf(key, sizeof key, "step.%s", p->name);
         double s = 0;
         b->step[i] = rp_st_get_scalar(in, key, &s) ? s : 0;
+        if (!(b->step[i] >= 0 && b->step[i] <= 9007199254740992.0) || b->step[i] != floor(b->step[i]))
+            return rp_error_set(err, RP_ERR_FORMAT, "'%s' is %g; expected a step count >= 0", key, b->step[i]);
     }
     return RP_OK;
 }

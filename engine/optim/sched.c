@@ -1,5 +1,6 @@
 /* LR schedulers: the generic part (optim.h). One file per scheduler
  * (sched_*.c); semantics of torch.optim.lr_scheduler 1.13. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,12 +53,27 @@ int rp_sched_basic_save(const void *state, rp_st *out, rp_error *err) {
     return rp_st_put_scalar(out, "base_lr", b->base_lr, err);
 }
 
+int rp_sched_state_count(const rp_st *in, const char *key, int64_t min, int64_t *out, rp_error *err) {
+    double v;
+    if (!rp_st_get_scalar(in, key, &v))
+        return rp_error_set(err, RP_ERR_FORMAT, "scheduler state lacks '%s'", key);
+    if (!(v >= (double)min && v <= 9007199254740992.0) || v != floor(v))
+        return rp_error_set(err, RP_ERR_FORMAT, "scheduler state '%s' is %g; expected an integer >= %lld", key, v,
+                            (long long)min);
+    *out = (int64_t)v;
+    return RP_OK;
+}
+
 int rp_sched_basic_load(void *state, const rp_st *in, rp_error *err) {
     rp_sched_basic *b = state;
-    double le, bl;
-    if (!rp_st_get_scalar(in, "last_epoch", &le) || !rp_st_get_scalar(in, "base_lr", &bl))
-        return rp_error_set(err, RP_ERR_FORMAT, "scheduler state lacks 'last_epoch' or 'base_lr'");
-    b->last_epoch = (int64_t)le;
+    double bl;
+    int64_t le;
+    if (rp_sched_state_count(in, "last_epoch", -1, &le, err)) return err->status;
+    if (!rp_st_get_scalar(in, "base_lr", &bl))
+        return rp_error_set(err, RP_ERR_FORMAT, "scheduler state lacks 'base_lr'");
+    if (!isfinite(bl) || bl < 0)
+        return rp_error_set(err, RP_ERR_FORMAT, "scheduler state 'base_lr' is %g; expected a finite number >= 0", bl);
+    b->last_epoch = le;
     b->base_lr = bl;
     return RP_OK;
 }

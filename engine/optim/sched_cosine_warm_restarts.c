@@ -55,12 +55,12 @@ static int s_save(const void *state, rp_st *out, rp_error *err) {
 
 static int s_load(void *state, const rp_st *in, rp_error *err) {
     st *s = state;
-    double tc, ti;
+    int64_t tc, ti;
     if (rp_sched_basic_load(&s->b, in, err)) return err->status;
-    if (!rp_st_get_scalar(in, "T_cur", &tc) || !rp_st_get_scalar(in, "T_i", &ti))
-        return rp_error_set(err, RP_ERR_FORMAT, "missing 'T_cur' / 'T_i'");
-    s->tcur = (int64_t)tc;
-    s->ti = (int64_t)ti;
+    if (rp_sched_state_count(in, "T_cur", 0, &tc, err) || rp_sched_state_count(in, "T_i", 1, &ti, err))
+        return err->status;
+    s->tcur = tc;
+    s->ti = ti;
     return RP_OK;
 }
 

@@ -40,6 +40,9 @@ void *rp_sched_basic_new(size_t size, double base_lr, rp_error *err);
  * .load for schedulers with no further state. */
 int rp_sched_basic_save(const void *state, rp_st *out, rp_error *err);
 int rp_sched_basic_load(void *state, const rp_st *in, rp_error *err);
+/* A count from saved state: an integer in [min, 2^53] (a checkpoint is
+ * untrusted input), else an error naming it. */
+int rp_sched_state_count(const rp_st *in, const char *key, int64_t min, int64_t *out, rp_error *err);
 void rp_sched_basic_destroy(void *state);
 
 /* NAME_ops for a scheduler whose saved state is just rp_sched_basic and whose

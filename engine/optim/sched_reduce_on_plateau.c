@@ -75,14 +75,17 @@ static int s_save(const void *state, rp_st *out, rp_error *err) {
 
 static int s_load(void *state, const rp_st *in, rp_error *err) {
     st *s = state;
-    double b, nb, cc;
+    double b;
+    int64_t nb, cc;
     if (rp_sched_basic_load(&s->b, in, err)) return err->status;
-    if (!rp_st_get_scalar(in, "best", &b) || !rp_st_get_scalar(in, "num_bad_epochs", &nb) ||
-        !rp_st_get_scalar(in, "cooldown_counter", &cc))
-        return rp_error_set(err, RP_ERR_FORMAT, "missing 'best' / 'num_bad_epochs' / 'cooldown_counter'");
+    if (!rp_st_get_scalar(in, "best", &b))
+        return rp_error_set(err, RP_ERR_FORMAT, "missing 'best'");
+    if (rp_sched_state_count(in, "num_bad_epochs", 0, &nb, err) ||
+        rp_sched_state_count(in, "cooldown_counter", 0, &cc, err))
+        return err->status;
     s->best = b;
-    s->num_bad = (int64_t)nb;
-    s->cooldown_counter = (int64_t)cc;
+    s->num_bad = nb;
+    s->cooldown_counter = cc;
     return RP_OK;
 }
 

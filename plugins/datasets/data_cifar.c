@@ -39,6 +39,14 @@ int cifar_load(const char *const *files, int n_files, int label_bytes, int label
     if (limit && limit < total) total = limit;
     st = memds_alloc(m, total, 3, 32, 32, 0, 0, err);
     if (st) goto done;
+    {
+        uint64_t left = total;
+        for (int f = 0; f < n_files && left; f++) {
+            uint64_t k = lens[f] / rec < left ? lens[f] / rec : left;
+            memds_source(m, files[f], k, "record");
+            left -= k;
+        }
+    }
     uint64_t i = 0;
     for (int f = 0; f < n_files && i < total; f++) {
         size_t nrec = lens[f] / rec;

@@ -49,6 +49,16 @@ static int32_t concat_domain(const rp_dataset *ds, uint64_t i) {
     return remap(c, k, rp_dataset_domain(c->parts[k], i - c->start[k]));
 }
 
+static int concat_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n) {
+    const concat_impl *c = ds->impl;
+    size_t k = find_part(c, i);
+    const rp_dataset *p = c->parts[k];
+    rp_dataset_where_fn fn = rp_dataset_where_of(p);
+    if (fn && fn(p, i - c->start[k], buf, n)) return 1;
+    snprintf(buf, n, "%s: sample %llu", p->name, (unsigned long long)(i - c->start[k]));
+    return 1;
+}
+
 static void concat_destroy(rp_dataset *ds) {
     concat_impl *c = ds->impl;
     if (!c) return;
@@ -120,6 +130,7 @@ int ds_run_concat(rp_stage *stg, rp_error *err) {
     }
     char name[128];
     snprintf(name, sizeof name, "%s", rp_stage_id(stg));
+    rp_dataset_ops_set_where(&concat_ops, concat_where);
     ds = rp_dataset_new(&concat_ops, c, name, c->start[n], 0, NULL);
     if (!ds) {
         st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");

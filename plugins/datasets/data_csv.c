@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <csv.h>
 
 #include "imglist.h"
@@ -23,6 +25,7 @@ typedef struct table {
     char **cur;     /* row being built */
     size_t cur_n, cur_cap;
     int oom;
+    size_t nul_row, nul_col; /* first field holding a NUL byte (1-based row), 0 = none */
 } table;
 
 static void on_field(void *s, size_t len, void *data) {
@@ -38,12 +41,16 @@ static void on_field(void *s, size_t len, void *data) {
         t->cur = c;
         t->cur_cap = cap;
     }
+    if (s && !t->nul_row && memchr(s, 0, len)) {
+        t->nul_row = t->n + 1;
+        t->nul_col = t->cur_n + 1;
+    }
     char *v = malloc(len + 1);
     if (!v) {
         t->oom = 1;
         return;
     }
-    memcpy(v, s, len);
+    if (len) memcpy(v, s, len); /* (an empty field comes as NULL, 0) */
     v[len] = 0;
     t->cur[t->cur_n++] = v;
 }
@@ -84,6 +91,9 @@ static void table_free(table *t) {
 
 static int read_csv(const char *path, table *t, rp_error *err) {
     memset(t, 0, sizeof *t);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return rp_error_set(err, RP_ERR_IO, "%s: is a directory, not a CSV file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return rp_error_set(err, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct csv_parser p;
@@ -105,6 +115,10 @@ static int read_csv(const char *path, table *t, rp_error *err) {
     csv_free(&p);
     fclose(f);
     if (!st && t->oom) st = rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory", path);
+    /* a NUL would silently cut a path or a label short */
+    if (!st && t->nul_row)
+        st = rp_error_set(err, RP_ERR_FORMAT, "%s: row %zu: field %zu contains a NUL byte", path,
+                          t->nul_row, t->nul_col);
     if (st) table_free(t);
     return st;
 }
@@ -151,8 +165,52 @@ static int is_uint(const char *s) {
     return 1;
 }
 
-int ds_run_csv(rp_stage *stg, rp_error *err) {
-    const rp_node *p = rp_stage_params(stg);
+/* Integer class ids are 0..CSV_MAX_ID: a larger one is a typo or garbage
+ * (4294967295 must not wrap to -1), and would make that many classes. */
+#define CSV_MAX_ID 99999
+
+/* A label that can only be a mistake: negative or too large an integer id. */
+static int bad_label(const char *where, const char *s, rp_error *err) {
+    if (s[0] == '-' && is_uint(s + 1))
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: label '%s' is negative (a label is a class name or an id 0..%d)",
+                            where, s, CSV_MAX_ID);
+    if (is_uint(s) && (strlen(s) > 9 || strtol(s, NULL, 10) > CSV_MAX_ID))
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: label %s is out of range (integer class ids are 0..%d)", where, s,
+                            CSV_MAX_ID);
+    return RP_OK;
+}
+
+/* Does `rel` (a path from the CSV) stay inside `root`? Lexical: `..`
+ * components that climb above the root leave it; an absolute path must
+ * start with the root. */
+static int inside_root(const char *rel, const char *root) {
+    if (rel[0] == '/') {
+        size_t rl = strlen(root);
+        while (rl > 1 && root[rl - 1] == '/') rl--;
+        if (root[0] != '/' || strncmp(rel, root, rl) || rel[rl] != '/') return 0;
+        rel += rl + 1;
+    }
+    int depth = 0;
+    const char *p = rel;
+    while (*p) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (--depth < 0) return 0;
+        } else if (n && !(n == 1 && p[0] == '.')) {
+            depth++;
+        }
+        p += n;
+        if (*p == '/') p++;
+    }
+    return 1;
+}
+
+int csv_load(const rp_node *p, int threads, rp_dataset **out, uint64_t *skipped_out, rp_error *err) {
+    *out = NULL;
+    *skipped_out = 0;
     const char *file = rp_param_str(p, "file");
     const char *root = rp_param_str(p, "root");
     const char *split = rp_param_has(p, "split") ? rp_param_str(p, "split") : NULL;
@@ -202,9 +260,12 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
             if (s && !is_uint(s)) numeric = 0;
         }
         int maxid = -1;
-        for (size_t r = 1; r < t.n; r++) {
+        for (size_t r = 1; r < t.n && !st; r++) {
             const char *s = cell(&t, r, cl);
             if (!s) continue;
+            char where[160];
+            snprintf(where, sizeof where, "%.120s: row %zu", file, r + 1);
+            if ((st = bad_label(where, s, err))) break;
             /* all rows, whatever `split` keeps: every split of one CSV gets
              * the same class ids */
             if (numeric) {
@@ -217,6 +278,7 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
         if (!numeric) qsort(cls, (size_t)ncls, sizeof *cls, cmp_str);
         else ncls = maxid + 1;
     }
+    int outside_ok = rp_param_bool(p, "allow_outside_root");
     imglist l = {0};
     for (size_t r = 1; r < t.n && !st; r++) {
         char where[160];
@@ -224,11 +286,20 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
         if (t.ncol[r] == 1 && !t.rows[r][0]) continue; /* blank line */
         if (split && (!cell(&t, r, cs) || strcmp(cell(&t, r, cs), split))) continue;
         const char *path = cell(&t, r, cp), *lab = cell(&t, r, cl);
-        if (!path || !lab) {
+        if (!path || !lab || !*path) {
             st = rp_error_set(err, RP_ERR_FORMAT, "%s: missing %s (the row has %zu fields)", where,
-                              !path ? "image path" : "label", t.ncol[r]);
+                              !path || !*path ? "image path" : "label", t.ncol[r]);
             break;
         }
+        if (!outside_ok && !inside_root(path, root)) {
+            st = rp_error_set(err, RP_ERR_INVALID,
+                              "%s: image path '%s' leaves the data root '%s' (set "
+                              "'allow_outside_root: true' to allow it)",
+                              where, path, root);
+            break;
+        }
+        /* (an explicit class list may name a class "-1") */
+        if ((ng == 0 || index_of(cls, ncls, lab) < 0) && (st = bad_label(where, lab, err))) break;
         int y;
         if (numeric && ng == 0) {
             y = (int)strtol(lab, NULL, 10);
@@ -281,7 +352,7 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
     uint64_t skipped = 0;
     if (!st) {
         imglist_opts o;
-        imglist_opts_from(p, rp_stage_threads(stg), &o);
+        imglist_opts_from(p, threads, &o);
         char name[128];
         const char *base = strrchr(file, '/');
         snprintf(name, sizeof name, "%.100s%s%.20s", base ? base + 1 : file, split ? "/" : "",
@@ -300,6 +371,16 @@ int ds_run_csv(rp_stage *stg, rp_error *err) {
         rp_dataset_free(ds);
         return st;
     }
+    *out = ds;
+    *skipped_out = skipped;
+    return RP_OK;
+}
+
+int ds_run_csv(rp_stage *stg, rp_error *err) {
+    rp_dataset *ds;
+    uint64_t skipped;
+    int st = csv_load(rp_stage_params(stg), rp_stage_threads(stg), &ds, &skipped, err);
+    if (st) return st;
     rp_stage_note(stg, "images", (double)ds->size);
     rp_stage_note(stg, "skipped", (double)skipped);
     if (skipped) rp_warn("%s: skipped %llu unreadable files (on_error: skip)", ds->name, (unsigned long long)skipped);

@@ -4,6 +4,7 @@
  * by name within a class. An empty class folder is an error. */
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,18 @@ static int has_ext(const char *name, const char *const *exts, int n) {
     return 0;
 }
 
+static void free_list(char **v, size_t n);
+
 /* Sorted entries of `dir`: directories (want_dirs) or files with exts. */
 static int list_dir(const char *dir, int want_dirs, const char *const *exts, int n_ext,
                     char ***out, size_t *n, rp_error *err) {
     *out = NULL;
     *n = 0;
     DIR *d = opendir(dir);
-    if (!d) return rp_error_set(err, RP_ERR_IO, "%s: cannot open directory", dir);
+    if (!d)
+        return errno == ELOOP ? rp_error_set(err, RP_ERR_IO, "%s: symbolic link loop", dir)
+                              : rp_error_set(err, RP_ERR_IO, "%s: cannot open directory: %s", dir,
+                                             strerror(errno));
     size_t cap = 64, k = 0;
     char **v = malloc(cap * sizeof *v);
     struct dirent *de;
@@ -40,7 +46,22 @@ static int list_dir(const char *dir, int want_dirs, const char *const *exts, int
         char p[4096];
         ds_join(dir, de->d_name, p, sizeof p);
         struct stat sb;
-        if (stat(p, &sb) != 0) continue;
+        if (stat(p, &sb) != 0 && (want_dirs || has_ext(de->d_name, exts, n_ext))) {
+            /* never drop an entry without a word: a dangling link or a
+             * loop is an error naming the path */
+            int e = errno;
+            struct stat lb;
+            int link = lstat(p, &lb) == 0 && S_ISLNK(lb.st_mode);
+            if (e == ELOOP)
+                st = rp_error_set(err, RP_ERR_IO, "%s: symbolic link loop", p);
+            else if (link && e == ENOENT)
+                st = rp_error_set(err, RP_ERR_IO, "%s: dangling symbolic link (its target does not exist)", p);
+            else
+                st = rp_error_set(err, RP_ERR_IO, "%s: %s", p, strerror(e));
+            break;
+        } else if (stat(p, &sb) != 0) {
+            continue; /* not an image by its name */
+        }
         int isdir = S_ISDIR(sb.st_mode);
         if (want_dirs ? !isdir : (isdir || !has_ext(de->d_name, exts, n_ext))) continue;
         if (k == cap) {
@@ -55,6 +76,10 @@ static int list_dir(const char *dir, int want_dirs, const char *const *exts, int
     }
     closedir(d);
     if (!v) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    if (st) {
+        free_list(v, k);
+        return st;
+    }
     qsort(v, k, sizeof *v, cmp_str);
     *out = v;
     *n = k;

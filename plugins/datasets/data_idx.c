@@ -109,8 +109,27 @@ int idx_load(const char *images, const char *labels, uint64_t limit, int num_cla
         goto done;
     }
     uint64_t want = limit && limit < n ? limit : n, per = rows * cols;
+    /* Declared sizes against what the files hold, before allocating: a
+     * header is untrusted input. */
+    uint64_t isz = 0, lsz = 0;
+    st = ds_data_size(images, &isz, err);
+    if (!st && (isz - 16) / per < n)
+        st = rp_error_set(err, RP_ERR_FORMAT,
+                          "%s: header field 'number of images' says %llu images of %llux%llu but the "
+                          "file holds %llu bytes of pixels (%llu images)",
+                          images, (unsigned long long)n, (unsigned long long)rows,
+                          (unsigned long long)cols, (unsigned long long)(isz - 16),
+                          (unsigned long long)((isz - 16) / per));
+    if (!st) st = ds_data_size(labels, &lsz, err);
+    if (!st && lsz - 8 < nl)
+        st = rp_error_set(err, RP_ERR_FORMAT,
+                          "%s: header field 'number of items' says %llu labels but the file holds "
+                          "%llu",
+                          labels, (unsigned long long)nl, (unsigned long long)(lsz - 8));
+    if (st) goto done;
     st = memds_alloc(m, want, 1, (int)rows, (int)cols, 0, 0, err);
     if (st) goto done;
+    memds_source(m, images, want, "image");
     st = idx_read(&fi, m->pix, want * per, &got, err);
     if (!st && got < want * per)
         st = rp_error_set(err, RP_ERR_FORMAT,

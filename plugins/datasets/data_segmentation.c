@@ -10,6 +10,7 @@
  * sets are small). A missing mask, a colour not in the palette, or a mask of another
  * size than its image is an error naming the file. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,17 @@ static int collect(const char *dir, const char *image_dir, const char *mask_dir,
         char p[4096];
         ds_join(dir, de->d_name, p, sizeof p);
         struct stat sb;
-        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
+        if (stat(p, &sb) != 0) {
+            /* a loop or a dangling link may hide a folder: never skipped silently */
+            struct stat lb;
+            if (errno == ELOOP)
+                st = rp_error_set(err, RP_ERR_IO, "%s: symbolic link loop", p);
+            else if (lstat(p, &lb) == 0 && S_ISLNK(lb.st_mode))
+                st = rp_error_set(err, RP_ERR_IO, "%s: dangling symbolic link (its target does not exist)", p);
+            if (st) break;
+            continue;
+        }
+        if (!S_ISDIR(sb.st_mode)) continue;
         if (!strcmp(de->d_name, image_dir)) {
             char mdir[4096];
             ds_join(dir, mask_dir, mdir, sizeof mdir);
@@ -148,8 +159,10 @@ static void seg_put(memds *m, uint64_t idx, const uint8_t *hwc, const int32_t *i
  * whose images are 509 to 2149 pixels wide). */
 static int seg_tiles(int n, int tile, int stride) { return n < tile ? 0 : (n - tile) / stride + 1; }
 
-int ds_run_segmentation(rp_stage *stg, rp_error *err) {
-    const rp_node *p = rp_stage_params(stg);
+/* The dataset `p` (validated params) describes; *npairs = image/mask pairs
+ * read (a tiled set has more samples). */
+static int seg_build(const rp_node *p, rp_dataset **out, size_t *npairs_out, rp_error *err) {
+    *out = NULL;
     const char *root = rp_param_str(p, "root");
     const char *image_dir = rp_param_str(p, "image_dir");
     const char *mask_dir = rp_param_str(p, "mask_dir");
@@ -309,14 +322,30 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     rp_dataset *ds;
     st = memds_dataset(&m, name, ncls, nn ? names : NULL, &ds, err);
     if (st) return st;
-    if (tile > 0) {
+    if (tile > 0)
         rp_info("%s: %llu tiles %dx%d (stride %d) from %zu image/mask pairs, %d classes", name,
                 (unsigned long long)ds->size, W, H, stride, npairs, ncls);
-        rp_stage_note(stg, "pairs", (double)npairs);
-        rp_stage_note(stg, "tiles", (double)ds->size);
-    } else {
+    else
         rp_info("%s: %llu image/mask pairs %dx%d, %d classes", name, (unsigned long long)ds->size, W,
                 H, ncls);
+    *npairs_out = npairs;
+    *out = ds;
+    return RP_OK;
+}
+
+int seg_load(const rp_node *p, rp_dataset **out, rp_error *err) {
+    size_t npairs;
+    return seg_build(p, out, &npairs, err);
+}
+
+int ds_run_segmentation(rp_stage *stg, rp_error *err) {
+    rp_dataset *ds;
+    size_t npairs;
+    int st = seg_build(rp_stage_params(stg), &ds, &npairs, err);
+    if (st) return st;
+    if (rp_param_int(rp_stage_params(stg), "tile") > 0) {
+        rp_stage_note(stg, "pairs", (double)npairs);
+        rp_stage_note(stg, "tiles", (double)ds->size);
     }
     rp_stage_note(stg, "images", (double)ds->size);
     return rp_stage_output(stg, "data", ds, err);

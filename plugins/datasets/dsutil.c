@@ -29,7 +29,29 @@ int memds_alloc(memds *m, uint64_t n, int c, int h, int w, int with_domains, int
     return RP_OK;
 }
 
+void memds_source(memds *m, const char *path, uint64_t n, const char *unit) {
+    if (m->n_src == 8) return;
+    const char *b = strrchr(path, '/');
+    m->src[m->n_src] = strdup(b ? b + 1 : path);
+    m->src_n[m->n_src++] = n;
+    m->unit = unit;
+}
+
+static int memds_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n) {
+    const memds *m = ds->impl;
+    for (int k = 0; k < m->n_src; k++) {
+        if (i < m->src_n[k]) {
+            snprintf(buf, n, "%s: %s %llu", m->src[k] ? m->src[k] : "?", m->unit,
+                     (unsigned long long)i);
+            return 1;
+        }
+        i -= m->src_n[k];
+    }
+    return 0;
+}
+
 void memds_release(memds *m) {
+    for (int k = 0; k < m->n_src; k++) free(m->src[k]);
     free(m->pix);
     free(m->labels);
     free(m->domains);
@@ -93,6 +115,7 @@ int memds_dataset(memds *m, const char *name, int num_classes, const char *const
     }
     *own = *m;
     memset(m, 0, sizeof *m);
+    rp_dataset_ops_set_where(&memds_ops, memds_where);
     rp_dataset *ds = rp_dataset_new(&memds_ops, own, name, own->n, num_classes, class_names);
     if (!ds) {
         memds_release(own);
@@ -107,13 +130,101 @@ int memds_dataset(memds *m, const char *name, int num_classes, const char *const
     return RP_OK;
 }
 
+/* gzip (RFC 1952): every member is inflated and its CRC-32 and ISIZE checked
+ * by zlib; after the last member only the end of the file may follow (zlib's
+ * gzread would silently ignore anything that is not another member). */
+int ds_data_size(const char *path, uint64_t *size, rp_error *err) {
+    *size = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return rp_error_set(err, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return rp_error_set(err, RP_ERR_IO, "%s: is a directory, not a data file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return rp_error_set(err, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t magic[2] = {0, 0};
+    size_t got = fread(magic, 1, 2, f);
+    if (got < 2 || magic[0] != 0x1f || magic[1] != 0x8b) {
+        fclose(f);
+        *size = (uint64_t)sb.st_size;
+        return RP_OK;
+    }
+    rewind(f);
+    enum { IN = 1 << 16, OUT = 1 << 17 };
+    uint8_t *in = malloc(IN), *out = malloc(OUT);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    int st = RP_OK, zinit = 0;
+    uint64_t total = 0, consumed = 0;
+    if (!in || !out) st = rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory", path);
+    if (!st && inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        st = rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory (zlib)", path);
+    if (!st) zinit = 1;
+    int members = 0, in_member = 1, eof = 0;
+    while (!st) {
+        if (z.avail_in == 0 && !eof) {
+            size_t r = fread(in, 1, IN, f);
+            if (r == 0) eof = 1;
+            z.next_in = in;
+            z.avail_in = (uInt)r;
+        }
+        if (z.avail_in == 0 && eof) {
+            if (in_member)
+                st = rp_error_set(err, RP_ERR_FORMAT,
+                                  "%s: truncated gzip file (stream ends after %llu bytes of data)",
+                                  path, (unsigned long long)total);
+            break;
+        }
+        if (!in_member) {
+            /* another member must start with the gzip magic */
+            if (z.avail_in < 2 && !eof) {
+                memmove(in, z.next_in, z.avail_in);
+                size_t r = fread(in + z.avail_in, 1, IN - z.avail_in, f);
+                if (r == 0) eof = 1;
+                z.next_in = in;
+                z.avail_in += (uInt)r;
+            }
+            if (z.avail_in < 2 || z.next_in[0] != 0x1f || z.next_in[1] != 0x8b) {
+                st = rp_error_set(err, RP_ERR_FORMAT,
+                                  "%s: junk after the end of the gzip stream (byte %llu of the file, "
+                                  "after %llu bytes of data)",
+                                  path, (unsigned long long)consumed, (unsigned long long)total);
+                break;
+            }
+            inflateReset(&z);
+            in_member = 1;
+        }
+        z.next_out = out;
+        z.avail_out = OUT;
+        uInt before = z.avail_in;
+        int rc = inflate(&z, Z_NO_FLUSH);
+        consumed += before - z.avail_in;
+        total += OUT - z.avail_out;
+        if (rc == Z_STREAM_END) {
+            members++;
+            in_member = 0;
+        } else if (rc != Z_OK && !(rc == Z_BUF_ERROR && z.avail_in == 0)) {
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: corrupt gzip data after %llu bytes: %s", path,
+                              (unsigned long long)total, z.msg ? z.msg : "inflate error");
+        }
+    }
+    (void)members;
+    if (zinit) inflateEnd(&z);
+    free(in);
+    free(out);
+    fclose(f);
+    if (!st) *size = total;
+    return st;
+}
+
 int ds_read_gz(const char *path, uint8_t **data, size_t *len, rp_error *err) {
     *data = NULL;
     *len = 0;
+    uint64_t size = 0;
+    int zs = ds_data_size(path, &size, err);
+    if (zs) return zs;
     gzFile g = gzopen(path, "rb");
     if (!g) return rp_error_set(err, RP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     gzbuffer(g, 1 << 17);
-    size_t cap = 1 << 20, n = 0;
+    size_t cap = (size_t)size + (1 << 16) + 1, n = 0;
     uint8_t *buf = malloc(cap);
     if (!buf) {
         gzclose(g);

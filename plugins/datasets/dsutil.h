@@ -15,7 +15,16 @@ typedef struct memds {
     int32_t *labels;  /* [n], owned */
     int32_t *domains; /* [n] or NULL, owned */
     uint8_t *masks;   /* [n, h, w] class ids or NULL, owned */
+    /* where the records come from, for messages: up to 8 files of
+     * src_n[k] records each, a record called `unit` ("image", "record") */
+    char *src[8];     /* owned */
+    uint64_t src_n[8];
+    int n_src;
+    const char *unit; /* static string */
 } memds;
+
+/* Note that the next `n` records come from `path` (copied). */
+void memds_source(memds *m, const char *path, uint64_t n, const char *unit);
 
 /* Allocate buffers for n samples (domains/masks when asked). */
 int memds_alloc(memds *m, uint64_t n, int c, int h, int w, int with_domains, int with_masks,
@@ -25,6 +34,11 @@ void memds_release(memds *m);
 int memds_dataset(memds *m, const char *name, int num_classes, const char *const *class_names,
                   rp_dataset **out, rp_error *err);
 
+/* The size of a data file's contents: the file size, or for a gzip file the
+ * size of its decompressed data (inflated once, nothing kept). A gzip stream
+ * that is corrupt, cut short or followed by junk is an error naming the file;
+ * so is a directory. */
+int ds_data_size(const char *path, uint64_t *size, rp_error *err);
 /* Read a whole file, transparently gunzipping (zlib gz*). *data transferred.
  * Truncated/corrupt gzip streams give an error naming the file. */
 int ds_read_gz(const char *path, uint8_t **data, size_t *len, rp_error *err);

@@ -108,6 +108,15 @@ static int32_t imgds_domain(const rp_dataset *ds, uint64_t i) {
     return ((const imgds *)ds->impl)->l.e[i].domain;
 }
 
+static int imgds_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n) {
+    const imglist_entry *e = &((const imgds *)ds->impl)->l.e[i];
+    if (strcmp(e->where, e->path))
+        snprintf(buf, n, "%s, image '%s'", e->where, e->path);
+    else
+        snprintf(buf, n, "image '%s'", e->path);
+    return 1;
+}
+
 static void imgds_free(imgds *d) {
     if (!d) return;
     for (size_t i = 0; d->pix && i < d->l.n; i++) free(d->pix[i]);
@@ -150,11 +159,12 @@ int imglist_dataset(imglist *l, const imglist_opts *o, const char *name, int num
         imglist_entry *e = &d->l.e[i];
         int w, h, c;
         const char *why = NULL;
-        FILE *f = fopen(e->path, "rb");
-        if (!f) why = "file not found or unreadable";
-        else if (!stbi_info_from_file(f, &w, &h, &c))
-            why = stbi_failure_reason() ? stbi_failure_reason() : "not an image";
-        if (f) fclose(f);
+        rp_error ie;
+        if (rp_image_info(e->path, &w, &h, &c, &ie)) {
+            /* the message without the leading "path: " */
+            size_t pl = strlen(e->path);
+            why = !strncmp(ie.msg, e->path, pl) && !strncmp(ie.msg + pl, ": ", 2) ? ie.msg + pl + 2 : ie.msg;
+        }
         if (why) {
             if (o->skip_bad) {
                 rp_warn("%s: skipping %s: %s", name, e->where, why);
@@ -262,6 +272,7 @@ int imglist_dataset(imglist *l, const imglist_opts *o, const char *name, int num
         }
         d->cached = 1;
     }
+    rp_dataset_ops_set_where(&imgds_ops, imgds_where);
     rp_dataset *ds = rp_dataset_new(&imgds_ops, d, name, keep, num_classes, class_names);
     if (!ds) {
         imgds_free(d);

@@ -20,6 +20,10 @@ int ds_run_synthetic(rp_stage *st, rp_error *err);
  * limit 0 = all; labels must be < num_classes. */
 int idx_load(const char *images, const char *labels, uint64_t limit, int num_classes, memds *m,
              rp_error *err);
+/* data.csv / data.segmentation without a stage: params with defaults filled
+ * (schemas/data.csv.yaml, data.segmentation.yaml); *out transferred. */
+int csv_load(const rp_node *p, int threads, rp_dataset **out, uint64_t *skipped, rp_error *err);
+int seg_load(const rp_node *p, rp_dataset **out, rp_error *err);
 /* CIFAR binary files: record = label bytes (1 for CIFAR-10; coarse, fine for
  * CIFAR-100) + 3072 pixel bytes. label_byte selects which label byte. */
 int cifar_load(const char *const *files, int n_files, int label_bytes, int label_byte,

@@ -214,6 +214,72 @@ static int check_fp(const rp_st *st, const char *path, const char *key, int64_t 
     return RP_OK;
 }
 
+static int bad_field(rp_error *err, const char *path, const char *key, const char *val,
+                     const char *expected) {
+    return rp_error_set(err, RP_ERR_FORMAT, "'%s': checkpoint metadata '%s' is %s; expected %s",
+                        path, key, val ? val : "missing", expected);
+}
+
+/* Every field in its range, against the run's configuration: a checkpoint is
+ * a file like any other (epochs_done = -1000000 must not resume into a
+ * million epochs, nor a huge batch_in_epoch blame the data). */
+static int ckpt_validate(const rp_st *st, const char *path, const train_state *s,
+                         const train_fingerprint *fp, int64_t done, int64_t early, rp_error *err) {
+    char exp[160];
+    uint64_t n = fp->limit && fp->limit < fp->train_size ? fp->limit : fp->train_size;
+    int64_t bs = fp->batch_size > 0 ? fp->batch_size : 1;
+    int64_t bpe = (int64_t)((n + (uint64_t)bs - 1) / (uint64_t)bs); /* at most, without drop_last */
+    snprintf(exp, sizeof exp, "0..%lld (the run's epochs)", (long long)fp->epochs);
+    if (s->epochs_done < 0 || s->epochs_done > fp->epochs)
+        return bad_field(err, path, "epochs_done", rp_st_meta(st, "epochs_done"), exp);
+    snprintf(exp, sizeof exp, "0..%lld (batches in an epoch of %llu samples, batch_size %lld)",
+             (long long)(bpe ? bpe - 1 : 0), (unsigned long long)n, (long long)bs);
+    if (s->batch_in_epoch < 0 || s->batch_in_epoch >= (bpe ? bpe : 1) ||
+        (s->batch_in_epoch && s->epochs_done >= fp->epochs))
+        return bad_field(err, path, "batch_in_epoch", rp_st_meta(st, "batch_in_epoch"), exp);
+    int64_t max_step = s->epochs_done * bpe + s->batch_in_epoch;
+    snprintf(exp, sizeof exp, "0..%lld (epochs_done x batches per epoch + batch_in_epoch)",
+             (long long)max_step);
+    if (s->global_step < 0 || s->global_step > max_step)
+        return bad_field(err, path, "global_step", rp_st_meta(st, "global_step"), exp);
+    if (done != 0 && done != 1) return bad_field(err, path, "done", rp_st_meta(st, "done"), "0 or 1");
+    if (early != 0 && early != 1)
+        return bad_field(err, path, "stopped_early", rp_st_meta(st, "stopped_early"), "0 or 1");
+    if (!done && !early && s->epochs_done >= fp->epochs)
+        return bad_field(err, path, "done", rp_st_meta(st, "done"),
+                         "1 once epochs_done reaches the run's epochs");
+    if (!isfinite(s->lr) || s->lr < 0)
+        return bad_field(err, path, "lr", rp_st_meta(st, "lr"), "a finite learning rate >= 0");
+    const struct {
+        const char *key;
+        const train_monitor *m;
+    } mons[2] = {{"monitor", &s->best}, {"early_stopping", &s->es}};
+    for (int i = 0; i < 2; i++) {
+        char k[64];
+        snprintf(exp, sizeof exp, "0..%lld (epochs done)", (long long)s->epochs_done);
+        snprintf(k, sizeof k, "%s.best_epoch", mons[i].key);
+        if (mons[i].m->best_epoch < 0 || mons[i].m->best_epoch > s->epochs_done)
+            return bad_field(err, path, k, rp_st_meta(st, k), exp);
+        snprintf(k, sizeof k, "%s.bad", mons[i].key);
+        if (mons[i].m->bad < 0 || mons[i].m->bad > s->epochs_done)
+            return bad_field(err, path, k, rp_st_meta(st, k), exp);
+        snprintf(k, sizeof k, "%s.best", mons[i].key);
+        if (isinf(mons[i].m->best)) return bad_field(err, path, k, rp_st_meta(st, k), "a finite number (or nan: none yet)");
+    }
+    static const char *const parts[] = {"partial.loss",    "partial.correct", "partial.count",
+                                        "partial.samples", "partial.seconds", "partial.lr"};
+    const double pv[] = {s->acc_loss,    s->acc_correct, s->acc_count,
+                         s->acc_samples, s->acc_seconds, s->acc_lr};
+    for (int i = 0; i < 6; i++)
+        if (!isfinite(pv[i]) || (i > 0 && pv[i] < 0))
+            return bad_field(err, path, parts[i], rp_st_meta(st, parts[i]),
+                             i ? "a finite number >= 0" : "a finite number");
+    if (s->acc_samples > (double)n)
+        return bad_field(err, path, "partial.samples", rp_st_meta(st, "partial.samples"),
+                         "at most the samples of one epoch");
+    return RP_OK;
+}
+
 int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *opt,
                     rp_scheduler *sched, train_state *s, const train_fingerprint *fp,
                     rp_error *err) {
@@ -242,11 +308,10 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
             if ((rc = rp_st_add(best, st.e[i].name + 5, st.e[i].t, err))) goto out;
         }
     }
-    if ((rc = rp_st_get_prefixed(&st, "optim.", &os, err))) goto out;
-    if ((rc = rp_optimizer_load(opt, &os, err))) goto out;
-    if (sched) {
-        if ((rc = rp_st_get_prefixed(&st, "sched.", &ss, err))) goto out;
-        if ((rc = rp_scheduler_load(sched, &ss, err))) goto out;
+    if ((rc = rp_st_get_prefixed(&st, "optim.", &os, err)) || (rc = rp_optimizer_load(opt, &os, err)) ||
+        (sched && ((rc = rp_st_get_prefixed(&st, "sched.", &ss, err)) || (rc = rp_scheduler_load(sched, &ss, err))))) {
+        rp_error_prefix(err, "'%s': ", path); /* the state's own messages do not know the file */
+        goto out;
     }
     int64_t done = 0, early = 0;
     if ((rc = get_i(&st, path, "epochs_done", &s->epochs_done, err)) ||
@@ -265,6 +330,7 @@ int train_ckpt_load(const char *path, rp_model *m, rp_st *best, rp_optimizer *op
         (rc = get_d(&st, path, "partial.lr", &s->acc_lr, err)) ||
         (rc = get_seg(&st, path, &s->acc_seg, err)))
         goto out;
+    if ((rc = ckpt_validate(&st, path, s, fp, done, early, err))) goto out;
     s->done = (int)done;
     s->stopped_early = (int)early;
     const char *hist = rp_st_meta(&st, "history");

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "harness.h"
@@ -95,9 +96,24 @@ static void test_sha256(void **state) {
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+/* A symbolic-link loop where a directory should be is named as such (not
+ * "a file is in the way"). */
+static void test_mkdirs_symlink_loop(void **state) {
+    (void)state;
+    char loop[1024], sub[1100], want[2400];
+    snprintf(loop, sizeof loop, "%s/loop", rp_test_tmpdir());
+    assert_int_equal(symlink("loop", loop), 0);
+    snprintf(sub, sizeof sub, "%s/x", loop);
+    rp_error err;
+    assert_int_equal(rp_mkdirs(sub, &err), RP_ERR_IO);
+    snprintf(want, sizeof want, "cannot create directory '%s': it is a symbolic link loop", loop);
+    assert_string_equal(err.msg, want);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mkdirs),
+        cmocka_unit_test(test_mkdirs_symlink_loop),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_read_missing),
         cmocka_unit_test(test_sha256),

@@ -189,6 +189,51 @@ static void test_model_save_load(void **state) {
     rp_model_free(back);
 }
 
+/* Untrusted headers: a name given twice is an error (not "the last wins"),
+ * and model.load's architecture metadata cannot make it allocate more than
+ * the tensors present could fill. */
+static void test_untrusted_header(void **state) {
+    (void)state;
+    rp_error err;
+    rp_st st;
+    float d[2] = {1, 2};
+    const char *p = rp_test_path(rp_test_tmpdir(), "dup.safetensors");
+    write_raw(p, "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                 "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+              d, sizeof d);
+    assert_int_equal(rp_st_load(p, &st, &err), RP_ERR_FORMAT);
+    char want[1200];
+    snprintf(want, sizeof want, "'%s': not a valid safetensors file: tensor 'w' appears twice in the header", p);
+    assert_string_equal(err.msg, want);
+
+    /* a real model file whose metadata is edited to declare 640000 outputs */
+    rp_node *layers = NULL;
+    RP_ASSERT_OK(rp_node_parse_string("- {flatten: {}}\n- {linear: {out: 10}, name: fc}\n", "<t>", &layers, &err), &err);
+    rp_model *m = NULL;
+    RP_ASSERT_OK(rp_model_from_layers(layers, 1, 16, 32, &m, &err), &err);
+    rp_node_free(layers);
+    p = rp_test_path(rp_test_tmpdir(), "wide.safetensors");
+    RP_ASSERT_OK(rp_model_save(m, p, &err), &err);
+    rp_model_free(m);
+    RP_ASSERT_OK(rp_st_load(p, &st, &err), &err);
+    const char *arch = rp_st_meta(&st, "runpipe.arch");
+    assert_non_null(arch);
+    const char *ten = strstr(arch, "out: 10");
+    assert_non_null(ten);
+    char wide[8192];
+    snprintf(wide, sizeof wide, "%.*sout: 640000%s", (int)(ten - arch), arch, ten + 7);
+    RP_ASSERT_OK(rp_st_set_meta(&st, "runpipe.arch", wide, &err), &err);
+    RP_ASSERT_OK(rp_st_save(&st, p, &err), &err);
+    rp_st_release(&st);
+    assert_int_equal(rp_model_load(p, &m, &err), RP_ERR_FORMAT);
+    assert_null(m);
+    snprintf(want, sizeof want,
+             "'%s': the architecture in its 'runpipe.arch' metadata declares more weights than the file's "
+             "tensors hold (5130 values): metadata and tensors disagree",
+             p);
+    assert_string_equal(err.msg, want);
+}
+
 int main(void) {
     rp_schema_dirs_init();
     const struct CMUnitTest tests[] = {
@@ -196,6 +241,7 @@ int main(void) {
         cmocka_unit_test(test_dtypes),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_model_save_load),
+        cmocka_unit_test(test_untrusted_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,6 +69,17 @@ struct rp_dataset_ops {
     void (*destroy)(rp_dataset *ds);
 };
 
+/* Where sample i comes from, for messages: "train.csv: row 12, image
+ * 'img/a.png'", "t10k-images-idx3-ubyte: image 5". Writes buf and returns 1,
+ * or 0 when unknown. */
+typedef int (*rp_dataset_where_fn)(const rp_dataset *ds, uint64_t i, char *buf, size_t n);
+/* Attach a where function to an ops table (kept beside it rather than in
+ * struct rp_dataset_ops, whose size plugins compile in). Idempotent; `ops`
+ * borrowed and must outlive its datasets. */
+void rp_dataset_ops_set_where(const struct rp_dataset_ops *ops, rp_dataset_where_fn fn);
+/* The where function of ds's ops, or NULL. */
+rp_dataset_where_fn rp_dataset_where_of(const rp_dataset *ds);
+
 struct rp_dataset {
     const struct rp_dataset_ops *ops;
     void *impl;
@@ -96,6 +107,9 @@ int rp_dataset_set_domains(rp_dataset *ds, int n, const char *const *names, rp_e
 void rp_dataset_free(rp_dataset *ds);
 int rp_dataset_get(const rp_dataset *ds, uint64_t i, const rp_draw *draw, rp_sample *out,
                    rp_error *err);
+/* "NAME: sample I (WHERE)" into buf (WHERE from ops->where when the dataset
+ * knows it); returns buf. For messages about one sample. */
+const char *rp_dataset_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n);
 /* Label / domain of sample i without decoding (-1 when unknown or out of
  * range). */
 int32_t rp_dataset_label(const rp_dataset *ds, uint64_t i);

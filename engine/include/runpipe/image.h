@@ -18,6 +18,11 @@ int rp_image_load(const char *path, int want_c, uint8_t **data, int *w, int *h, 
                   rp_error *err);
 int rp_image_load_mem(const uint8_t *buf, size_t len, const char *name, int want_c,
                       uint8_t **data, int *w, int *h, int *c, rp_error *err);
+/* The size and channels from the header only. Failures name the format found
+ * by content (a JPEG named .png is reported as JPEG data). A PNG whose chunk
+ * CRC-32 or zlib Adler-32 is wrong is rejected by the loaders above: a
+ * corrupt image must not train silently. */
+int rp_image_info(const char *path, int *w, int *h, int *c, rp_error *err);
 
 /* Resize interleaved uint8 [sh, sw, c] → [dh, dw, c] (bilinear: PyTorch
  * interpolate(mode='bilinear', align_corners=False, antialias=False), i.e.

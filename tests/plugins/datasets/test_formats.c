@@ -85,7 +85,7 @@ static void test_idx_bad(void **state) {
     char p[700];
     snprintf(p, sizeof p, "%s/trunc-images", t);
     copy_prefix(img, p, 16 + 28 * 28 * 7 + 100);
-    expect_idx(p, lbl, "trunc-images", "truncated at image 7");
+    expect_idx(p, lbl, "trunc-images: header field 'number of images' says 20 images of 28x28", "(7 images)");
     /* trailing bytes */
     snprintf(p, sizeof p, "%s/long-images", t);
     copy_prefix(img, p, -1);

@@ -131,6 +131,9 @@ static void test_csv(void **state) {
              rp_test_abs_src(), rp_test_abs_src());
     rp_test_write(p, body);
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s', classes: [dog, horse]}}\n", p);
+    expect(st, 1, "bad.csv: row 2: image path '", "leaves the data root");
+    snprintf(st, sizeof st,
+             "  - {id: c, use: data.csv, with: {file: '%s', classes: [dog, horse], allow_outside_root: true}}\n", p);
     expect(st, 1, "bad.csv: row 3: unknown label 'zebra'", "classes: dog, horse");
     snprintf(body, sizeof body, "path,label\nphoto/dog/nope.jpg,dog\n");
     rp_test_write(p, body);

@@ -411,6 +411,70 @@ static void test_resume_config_mismatch(void **state) {
     setup_free(&s);
 }
 
+/* Every checkpoint field is checked against the run before resuming: a
+ * corrupted or hostile value is an error naming the file and the field. */
+static void test_checkpoint_fields_validated(void **state) {
+    (void)state;
+    static const struct {
+        const char *key, *value, *expected;
+    } cases[] = {
+        {"epochs_done", "-1000000", "is -1000000; expected 0..4 (the run's epochs)"},
+        {"epochs_done", "99", "is 99; expected 0..4 (the run's epochs)"},
+        {"batch_in_epoch", "1000000000",
+         "is 1000000000; expected 0..5 (batches in an epoch of 96 samples, batch_size 16)"},
+        {"batch_in_epoch", "-1", "is -1; expected 0..5 (batches in an epoch of 96 samples, batch_size 16)"},
+        {"global_step", "-5", "is -5; expected 0..6 (epochs_done x batches per epoch + batch_in_epoch)"},
+        {"global_step", "9999999", "is 9999999; expected 0..6 (epochs_done x batches per epoch + batch_in_epoch)"},
+        {"done", "7", "is 7; expected 0 or 1"},
+        {"stopped_early", "-1", "is -1; expected 0 or 1"},
+        {"lr", "nan", "is nan; expected a finite learning rate >= 0"},
+        {"lr", "-0.5", "is -0.5; expected a finite learning rate >= 0"},
+        {"monitor.best_epoch", "50", "is 50; expected 0..1 (epochs done)"},
+        {"early_stopping.bad", "-3", "is -3; expected 0..1 (epochs done)"},
+        {"partial.samples", "1e9", "is 1e9; expected at most the samples of one epoch"},
+        {"partial.loss", "inf", "is inf; expected a finite number"},
+    };
+    setup s;
+    setup_init(&s, 0);
+    rp_error err;
+    rp_error_clear(&err);
+    rp_model *m = NULL;
+    rp_metrics *mt = NULL;
+    s.cfg.stop_after_epoch = 1;
+    assert_int_equal(fit(&s, &m, &mt, &err), RP_ERR_INTERRUPTED);
+    rp_interrupt_clear();
+    s.cfg.stop_after_epoch = 0;
+    s.env.resuming = 1;
+    char path[1024], keep[1100];
+    snprintf(path, sizeof path, "%s", rp_test_path(s.env.dir, "checkpoint.safetensors"));
+    snprintf(keep, sizeof keep, "%s.good", path);
+    char *good = NULL;
+    size_t glen = 0;
+    RP_ASSERT_OK(rp_read_file(path, &good, &glen, &err), &err);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rp_st st;
+        RP_ASSERT_OK(rp_write_atomic(path, good, glen, &err), &err);
+        RP_ASSERT_OK(rp_st_load(path, &st, &err), &err);
+        RP_ASSERT_OK(rp_st_set_meta(&st, cases[i].key, cases[i].value, &err), &err);
+        RP_ASSERT_OK(rp_st_save(&st, path, &err), &err);
+        rp_st_release(&st);
+        rp_error_clear(&err);
+        assert_int_equal(fit(&s, &m, &mt, &err), RP_ERR_FORMAT);
+        assert_null(m);
+        char want[2048];
+        snprintf(want, sizeof want, "'%s': checkpoint metadata '%s' %s", path, cases[i].key,
+                 cases[i].expected);
+        if (!strstr(err.msg, want)) fail_msg("case %zu:\n  expected: %s\n  got:      %s", i, want, err.msg);
+    }
+    /* the untouched checkpoint still resumes */
+    RP_ASSERT_OK(rp_write_atomic(path, good, glen, &err), &err);
+    RP_ASSERT_OK(fit(&s, &m, &mt, &err), &err);
+    rp_model_free(m);
+    rp_metrics_free(mt);
+    free(good);
+    setup_free(&s);
+}
+
 static void test_determinism(void **state) {
     (void)state;
     setup a, b, c;
@@ -705,6 +769,7 @@ int main(void) {
         cmocka_unit_test(test_hook_appends_samples),
         cmocka_unit_test(test_geometry_mismatch),
         cmocka_unit_test(test_segmentation_masks),
+        cmocka_unit_test(test_checkpoint_fields_validated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
