@@ -266,7 +266,7 @@ static const char *cell_stages =
     "  - id: fit\n"
     "    use: train\n"
     "    in: {model: net, loss: loss, train: fmnist.train, val: fmnist.test}\n"
-    "    with: {epochs: 2, batch_size: 64, optimizer: {adam: {lr: ${matrix.lr}}}, val_limit: 64}\n";
+    "    with: {epochs: 2, batch_size: 64, optimizer: {adam: {lr: \"${matrix.lr}\"}}, val_limit: 64}\n";
 
 static void test_cells_byte_identical(void **state) {
     (void)state;
@@ -318,7 +318,7 @@ static void test_failing_cell_others_go_on(void **state) {
         dir, "fail.yaml", "name: cellfail\nseed: 3\nmatrix: {n: [448, 449, 512]}\n",
         "  - id: fmnist\n"
         "    use: data.idx\n"
-        "    with: {limit: ${matrix.n}}\n"
+        "    with: {limit: \"${matrix.n}\"}\n"
         "  - id: net\n"
         "    use: model.build\n"
         "    with:\n"
@@ -388,7 +388,7 @@ static const char *fe_stages =
     "    use: train\n"
     "    foreach: {lr: [0.001, 0.002, 0.004, 0.008]}\n"
     "    in: {model: net, loss: loss, train: fmnist.train, val: fmnist.test}\n"
-    "    with: {epochs: 2, batch_size: 64, optimizer: {adam: {lr: ${each.lr}}}, val_limit: 64}\n"
+    "    with: {epochs: 2, batch_size: 64, optimizer: {adam: {lr: \"${each.lr}\"}}, val_limit: 64}\n"
     "  - id: all\n"
     "    use: inspect.metrics\n"
     "    in: {metrics: \"fit[*].metrics\"}\n";

@@ -147,7 +147,7 @@ static void test_duplicate_definitions(void **state) {
     snprintf(env, sizeof env, "RUNPIPE_PLUGIN_PATH='%s/mine:%s'", tmp, rp_test_plugin_dir());
     const char *stages =
         "  - {id: s, use: data.synthetic, with: {train_count: 4, test_count: 4, size: 8}}\n"
-        "  - {id: net, use: model.build, with: {arch: mnist_cnn, classes: 3, in_channels: 3,"
+        "  - {id: net, use: model.build, with: {arch: mnist_cnn, classes: 6, in_channels: 3,"
         " size: 8}}\n"
         "  - {id: crit, use: loss, with: {loss: cross_entropy}}\n"
         "  - id: fit\n"
