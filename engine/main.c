@@ -333,7 +333,10 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
     rp_diag_init(&d);
     struct rp_config_opts co = {.sets = c->sets, .n_sets = c->n_sets, .has_seed = c->has_seed, .seed = c->seed};
     rp_config *cfg = NULL;
-    if (rp_config_load(c->file, &co, &cfg, &d) != RP_OK) {
+    /* A file that parses but has errors (a variable, an override) still gets
+       its stages checked, so every error of the file is reported at once. */
+    int cfg_rc = rp_config_load_partial(c->file, &co, &cfg, &d);
+    if (cfg_rc != RP_OK && !cfg) {
         print_diag(&d);
         rp_diag_release(&d);
         return EXIT_USAGE;
@@ -349,7 +352,7 @@ static int cmd_pipeline(const struct cli *c, int argc, char **argv) {
     }
     for (size_t i = 0; i < cfg->n_cells; i++) rp_plan_build(cfg->cells[i].doc, &plans[i], &d);
     int rc = 0;
-    if (rp_diag_count(&d) > 0) {
+    if (rp_diag_count(&d) > 0 || cfg_rc != RP_OK) {
         print_diag(&d);
         rc = EXIT_USAGE;
     } else if (strcmp(c->cmd, "check") == 0) {

@@ -116,12 +116,16 @@ int rp_status_write(const char *dir, const char *status, const char *msg, rp_err
     char *p = join(dir, "status");
     if (!p) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     char buf[RP_ERR_MSG_MAX + 1000];
-    /* a second line names the process, so `runpipe runs` can tell a run that
-     * is still going from one that was killed (kill -9 leaves "running") */
+    /* while running, a second line names the process, so `runpipe runs` can
+     * tell a run that is still going from one that was killed (kill -9 leaves
+     * "running"); a finished status is the same bytes on every machine */
     char host[256] = "";
-    if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
-    int n = snprintf(buf, sizeof buf, "%s%s%s\npid %ld host %s\n", status,
-                     msg && *msg ? ": " : "", msg ? msg : "", (long)getpid(), host);
+    int running = !strcmp(status, "running");
+    if (running && gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+    int n = running ? snprintf(buf, sizeof buf, "%s%s%s\npid %ld host %s\n", status,
+                               msg && *msg ? ": " : "", msg ? msg : "", (long)getpid(), host)
+                    : snprintf(buf, sizeof buf, "%s%s%s\n", status, msg && *msg ? ": " : "",
+                               msg ? msg : "");
     if (n < 0 || (size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
     int s = rp_write_atomic(p, buf, (size_t)n, err);
     free(p);

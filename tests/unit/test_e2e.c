@@ -239,6 +239,28 @@ static void test_sigint(void **state) {
     assert_true(rp_path_exists(rp_test_path(run, "log.txt")));
 }
 
+/* A variable error and a stage's parameter error in one file: `check`
+ * reports both, each at its node (the front end keeps checking the stages
+ * of a file whose variables failed). */
+static void test_config_and_stage_errors_together(void **state) {
+    (void)state;
+    const char *p = rp_test_write_pipeline(rp_test_tmpdir(), "two.yaml", "name: two\nvars: {n: 30}\n",
+                                           "  - id: fm\n"
+                                           "    use: data.idx\n"
+                                           "    with: {dir: " IDX_DIR ", limit: \"${vars.nn}\"}\n"
+                                           "  - id: look\n"
+                                           "    use: inspect.dataset\n"
+                                           "    in: {data: fm.train}\n"
+                                           "    with: {samplez: 3}\n");
+    char args[1200];
+    snprintf(args, sizeof args, "check '%s'", p);
+    assert_int_equal(rp(args), 2);
+    assert_non_null(strstr(out_buf, "two.yaml:6:35: error: unknown variable 'vars.nn'"));
+    assert_non_null(strstr(out_buf, "two.yaml:10:12: error:"));
+    assert_non_null(strstr(out_buf, "samplez"));
+    assert_non_null(strstr(out_buf, "2 errors"));
+}
+
 static void test_commands_and_usage(void **state) {
     (void)state;
     assert_int_equal(rp("--version"), 0);
@@ -273,6 +295,7 @@ int main(void) {
         cmocka_unit_test(test_stage_failure_exit_1),
         cmocka_unit_test(test_sigint),
         cmocka_unit_test(test_commands_and_usage),
+        cmocka_unit_test(test_config_and_stage_errors_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
