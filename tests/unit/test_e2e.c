@@ -255,8 +255,8 @@ static void test_config_and_stage_errors_together(void **state) {
     char args[1200];
     snprintf(args, sizeof args, "check '%s'", p);
     assert_int_equal(rp(args), 2);
-    assert_non_null(strstr(out_buf, "two.yaml:6:35: error: unknown variable 'vars.nn'"));
-    assert_non_null(strstr(out_buf, "two.yaml:10:12: error:"));
+    assert_non_null(strstr(out_buf, "two.yaml:7:59: error: unknown variable 'vars.nn'"));
+    assert_non_null(strstr(out_buf, "two.yaml:11:12: error: stage 'look' (inspect.dataset): 'samplez': unknown parameter"));
     assert_non_null(strstr(out_buf, "samplez"));
     assert_non_null(strstr(out_buf, "2 errors"));
 }
