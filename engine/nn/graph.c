@@ -65,74 +65,7 @@
 #include "base/util.h"
 #include "nn/layer.h"
 
-typedef struct gnode {
-    char *name;
-    char *type;
-    rp_node *opts;                  /* validated options (defaults filled), owned */
-    int n_in;
-    int in[RP_MAX_LAYER_INPUTS];    /* node index, -1 = model input */
-    rp_layer layer;
-    int ndim;                       /* output shape at build time (N = 1) */
-    int64_t shape[RP_MAX_DIMS];
-    rp_tensor out;
-    int gslot;                      /* gradient buffer in the pool, -1 = none */
-    int retain;
-    int grad_ready;                 /* gslot holds this backward's gradient */
-    int wants;                      /* scratch: gradient of the output needed */
-    int consumers;                  /* scratch: nodes reading this output */
-    int consumer;                   /* scratch: the reader when consumers == 1 */
-    int fuse_in;                    /* scratch: computed by chain head fuse_in's
-                                       forward_ep (-1 = runs its own forward) */
-    int fuse_aff, fuse_sum, fuse_relu; /* scratch, chain head: the affine /
-                                       add / relu node folded into it (-1 =
-                                       none) */
-    int hidden;                     /* scratch: output never written (folded
-                                       into the chain's last node) */
-    int buf_ready;                  /* scratch: output buffer already shaped */
-    int released;                   /* scratch: holds already released */
-    int keep;                       /* scratch: output must outlive the forward */
-    int bwkeep;                     /* scratch: backward may read the output */
-    int aslot;                      /* activation pool slot holding `out`, -1 = own */
-} gnode;
-
-struct rp_model {
-    int c, h, w;
-    gnode *nodes;
-    size_t n, cap;
-    int output;                     /* node index, -1 when empty */
-    rp_param **params;
-    size_t n_params;
-    int training;
-    int freeze_bn;                  /* rp_model_set_freeze_bn */
-    uint64_t seed, step;
-    rp_model_init_fn init_hook;
-    rp_tensor xview;                /* header of the last forward's input (its
-                                       data borrowed: must stay valid until
-                                       backward; the caller's struct need not) */
-    const rp_tensor *last_x;        /* &xview once a forward ran */
-    char *arch_yaml;                /* cache */
-    rp_tensor scratch[RP_MAX_LAYER_INPUTS];
-    rp_tensor **gpool;              /* gradient buffers (each owned) */
-    int *gbusy;
-    size_t ngpool;
-    rp_tensor **apool;              /* transient activation buffers (each owned) */
-    size_t *asize;                  /* scratch: largest request this forward */
-    int *aref;                      /* pending reads of the slot (0 = free) */
-    size_t napool;
-    int recompute;                  /* the last forward (eval) dropped outputs
-                                       backward reads, or was fused: backward
-                                       re-runs it */
-    int no_fuse;                    /* eval-mode fusion disabled */
-    rp_grad_ready_fn grad_ready;    /* rp_model_set_grad_ready (not cloned) */
-    void *grad_ready_ctx;
-    const rp_stat_sync *stat_sync;  /* rp_model_set_stat_sync (not cloned) */
-    int stop;                       /* feature-gradient pass: node whose
-                                       output gradient it ends at (-1 = none) */
-    int stop_retain;                /* that node's own retain flag */
-    int fused;                      /* chains the last forward fused */
-};
-
-#define GRAD(m, g) ((m)->gpool[(g)->gslot])
+#include "nn/graph_impl.h"
 
 /* A pooled gradient buffer shaped `shape`: the free one that fits best
  * (smallest big enough, else the largest, grown). Returns the slot or -1. */
@@ -308,13 +241,13 @@ void rp_model_free(rp_model *m) {
     free(m);
 }
 
-static int find_node(const rp_model *m, const char *name) {
+int graph_find_node(const rp_model *m, const char *name) {
     for (size_t i = 0; i < m->n; i++)
         if (strcmp(m->nodes[i].name, name) == 0) return (int)i;
     return -1;
 }
 
-static int rebuild_params(rp_model *m, rp_error *err) {
+int graph_rebuild_params(rp_model *m, rp_error *err) {
     size_t n = 0;
     for (size_t i = 0; i < m->n; i++) n += m->nodes[i].layer.n_params;
     rp_param **p = realloc(m->params, (n ? n : 1) * sizeof *p);
@@ -326,7 +259,7 @@ static int rebuild_params(rp_model *m, rp_error *err) {
     return RP_OK;
 }
 
-static void drop_arch_cache(rp_model *m) {
+void graph_drop_arch_cache(rp_model *m) {
     free(m->arch_yaml);
     m->arch_yaml = NULL;
 }
@@ -346,7 +279,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
         return rp_error_at(err, opts, RP_ERR_INVALID,
                            "layer name '%s' is not valid (letters, digits, '_', '.', '-'; not 'input')",
                            name ? name : "");
-    if (find_node(m, name) >= 0)
+    if (graph_find_node(m, name) >= 0)
         return rp_error_at(err, opts, RP_ERR_INVALID, "layer name '%s' is used twice", name);
     const struct rp_component *comp;
     if (rp_component_lookup(RP_COMP_LAYER, type, opts, &comp, err)) return err->status;
@@ -365,7 +298,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
                 in_idx[i] = -1;
                 continue;
             }
-            in_idx[i] = find_node(m, inputs[i]);
+            in_idx[i] = graph_find_node(m, inputs[i]);
             if (in_idx[i] < 0)
                 return rp_error_at(err, opts, RP_ERR_INVALID,
                                    "layer '%s': input '%s' is not an earlier layer (or 'input')", name,
@@ -433,8 +366,8 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     }
     m->n++;
     m->output = (int)m->n - 1;
-    drop_arch_cache(m);
-    if (rebuild_params(m, err)) return err->status;
+    graph_drop_arch_cache(m);
+    if (graph_rebuild_params(m, err)) return err->status;
     return RP_OK;
 }
 
@@ -455,10 +388,10 @@ int rp_model_addf(rp_model *m, const char *name, const char *type, const char *c
 }
 
 int rp_model_set_output(rp_model *m, const char *node, rp_error *err) {
-    int i = find_node(m, node);
+    int i = graph_find_node(m, node);
     if (i < 0) return rp_error_set(err, RP_ERR_NOTFOUND, "model has no layer '%s'", node);
     m->output = i;
-    drop_arch_cache(m);
+    graph_drop_arch_cache(m);
     return RP_OK;
 }
 
@@ -619,7 +552,7 @@ int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_er
 int rp_model_feature_forward(rp_model *m, const rp_tensor *x, const char *node, const rp_tensor **y,
                              rp_error *err) {
     feature_end(m);
-    int k = find_node(m, node);
+    int k = graph_find_node(m, node);
     if (k < 0) return rp_error_set(err, RP_ERR_NOTFOUND, "model has no layer '%s'", node);
     if (k >= m->output)
         return rp_error_set(err, RP_ERR_INVALID,
@@ -946,21 +879,21 @@ void rp_model_zero_grad(rp_model *m) {
 }
 
 int rp_model_retain_grad(rp_model *m, const char *node, rp_error *err) {
-    int i = find_node(m, node);
+    int i = graph_find_node(m, node);
     if (i < 0) return rp_error_set(err, RP_ERR_NOTFOUND, "model has no layer '%s'", node);
     m->nodes[i].retain = 1;
     return RP_OK;
 }
 
 const rp_tensor *rp_model_node_output(const rp_model *m, const char *node) {
-    int i = find_node(m, node);
+    int i = graph_find_node(m, node);
     if (i < 0 || !m->nodes[i].out.data || m->nodes[i].hidden || (m->nodes[i].aslot >= 0 && !m->nodes[i].keep))
         return NULL;
     return &m->nodes[i].out;
 }
 
 const rp_tensor *rp_model_node_grad(const rp_model *m, const char *node) {
-    int i = find_node(m, node);
+    int i = graph_find_node(m, node);
     if (i < 0 || !m->nodes[i].grad_ready || m->nodes[i].gslot < 0) return NULL;
     return m->gpool[m->nodes[i].gslot];
 }
@@ -1046,443 +979,10 @@ int rp_model_freeze(rp_model *m, const char *pattern, size_t *count, rp_error *e
 /* ---- introspection for arch builders / io ------------------------------------------ */
 
 rp_layer *rp_model_layer(rp_model *m, const char *node) {
-    int i = find_node(m, node);
+    int i = graph_find_node(m, node);
     return i < 0 ? NULL : &m->nodes[i].layer;
 }
 size_t rp_model_num_nodes(const rp_model *m) { return m->n; }
 const char *rp_model_node_name(const rp_model *m, size_t i) { return i < m->n ? m->nodes[i].name : NULL; }
 const char *rp_model_node_type(const rp_model *m, size_t i) { return i < m->n ? m->nodes[i].type : NULL; }
 rp_layer *rp_model_node_layer(rp_model *m, size_t i) { return i < m->n ? &m->nodes[i].layer : NULL; }
-
-/* ---- architecture text ------------------------------------------------------------------ */
-
-static rp_node *int_node(int64_t v) {
-    char b[32];
-    snprintf(b, sizeof b, "%lld", (long long)v);
-    return rp_node_new_scalar(b);
-}
-
-/* {input: [C, H, W], output: NAME, nodes: [{name, type, in: [...], opts: {...}}]} */
-static rp_node *arch_tree(const rp_model *m) {
-    rp_node *root = rp_node_new_map(), *inp = rp_node_new_seq(), *nodes = rp_node_new_seq();
-    int ok = root && inp && nodes;
-    if (ok) ok = !rp_node_seq_push(inp, int_node(m->c)) && !rp_node_seq_push(inp, int_node(m->h)) &&
-                 !rp_node_seq_push(inp, int_node(m->w));
-    if (ok) ok = !rp_node_map_set(root, "input", inp);
-    else rp_node_free(inp);
-    if (ok && m->output >= 0) ok = !rp_node_map_set(root, "output", rp_node_new_string(m->nodes[m->output].name));
-    for (size_t i = 0; ok && i < m->n; i++) {
-        const gnode *g = &m->nodes[i];
-        rp_node *e = rp_node_new_map(), *ins = rp_node_new_seq();
-        ok = e && ins;
-        for (int k = 0; ok && k < g->n_in; k++)
-            ok = !rp_node_seq_push(ins, rp_node_new_string(g->in[k] < 0 ? "input" : m->nodes[g->in[k]].name));
-        if (ok) ok = !rp_node_map_set(e, "name", rp_node_new_string(g->name)) &&
-                     !rp_node_map_set(e, "type", rp_node_new_string(g->type)) && !rp_node_map_set(e, "in", ins);
-        else rp_node_free(ins);
-        if (ok) ok = !rp_node_map_set(e, "opts", g->opts ? rp_node_clone(g->opts) : rp_node_new_map());
-        if (ok) ok = !rp_node_seq_push(nodes, e);
-        else rp_node_free(e);
-    }
-    if (ok) ok = !rp_node_map_set(root, "nodes", nodes);
-    else rp_node_free(nodes);
-    if (!ok) {
-        rp_node_free(root);
-        return NULL;
-    }
-    return root;
-}
-
-const char *rp_model_arch_yaml(const rp_model *m) {
-    rp_model *mm = (rp_model *)m; /* cache only */
-    if (mm->arch_yaml) return mm->arch_yaml;
-    rp_node *t = arch_tree(m);
-    if (!t) return NULL;
-    rp_error err;
-    char *s = NULL;
-    if (rp_node_to_yaml(t, &s, &err)) s = NULL;
-    rp_node_free(t);
-    mm->arch_yaml = s;
-    return s;
-}
-
-static int arch_err(const rp_node *at, rp_error *err, const char *what) {
-    return rp_error_at(err, at, RP_ERR_FORMAT, "architecture description: %s", what);
-}
-
-int rp_model_from_arch(const rp_node *arch, rp_model **out, rp_error *err) {
-    *out = NULL;
-    const rp_node *inp = rp_node_get(arch, "input"), *nodes = rp_node_get(arch, "nodes");
-    if (!inp || inp->kind != RP_NODE_SEQ || inp->n != 3)
-        return arch_err(arch, err, "'input' must be [C, H, W]");
-    if (!nodes || nodes->kind != RP_NODE_SEQ || nodes->n == 0)
-        return arch_err(arch, err, "'nodes' must be a non-empty list");
-    int64_t d[3];
-    for (int i = 0; i < 3; i++)
-        if (rp_node_as_int(inp->items[i], &d[i], err)) return err->status;
-    rp_model *m;
-    if (rp_model_new((int)d[0], (int)d[1], (int)d[2], &m, err)) return err->status;
-    for (size_t i = 0; i < nodes->n; i++) {
-        const rp_node *e = nodes->items[i];
-        const char *name = rp_node_str(rp_node_get(e, "name")), *type = rp_node_str(rp_node_get(e, "type"));
-        const rp_node *ins = rp_node_get(e, "in");
-        if (!name || !type) {
-            rp_model_free(m);
-            return arch_err(e, err, "each node needs 'name' and 'type'");
-        }
-        const char *in_names[RP_MAX_LAYER_INPUTS];
-        int n_in = 0;
-        if (ins && ins->kind == RP_NODE_SEQ) {
-            for (size_t k = 0; k < ins->n && n_in < RP_MAX_LAYER_INPUTS; k++) {
-                in_names[n_in] = rp_node_str(ins->items[k]);
-                if (!in_names[n_in]) {
-                    rp_model_free(m);
-                    return arch_err(ins, err, "'in' must be a list of layer names");
-                }
-                n_in++;
-            }
-        } else if (ins && rp_node_str(ins)) {
-            in_names[n_in++] = rp_node_str(ins);
-        }
-        if (rp_model_add(m, name, type, rp_node_get(e, "opts"), n_in ? in_names : NULL, n_in, err)) {
-            rp_model_free(m);
-            return err->status;
-        }
-    }
-    const char *o = rp_node_str(rp_node_get(arch, "output"));
-    if (o && rp_model_set_output(m, o, err)) {
-        rp_model_free(m);
-        return err->status;
-    }
-    *out = m;
-    return RP_OK;
-}
-
-int rp_model_from_layers(const rp_node *layers, int c, int h, int w, rp_model **out, rp_error *err) {
-    *out = NULL;
-    if (!layers || layers->kind != RP_NODE_SEQ || layers->n == 0)
-        return rp_error_at(err, layers, RP_ERR_INVALID,
-                           "layers: expected a list like `- {conv2d: {out: 32, kernel: 3}, name: c1}`");
-    rp_model *m;
-    if (rp_model_new(c, h, w, &m, err)) return err->status;
-    for (size_t i = 0; i < layers->n; i++) {
-        const rp_node *e = layers->items[i];
-        const char *type = NULL, *name = NULL;
-        const rp_node *opts = NULL, *ins = NULL;
-        if (e->kind == RP_NODE_SCALAR) {
-            type = e->str;
-        } else if (e->kind == RP_NODE_MAP) {
-            for (size_t k = 0; k < e->n; k++) {
-                const char *key = e->keys[k]->str;
-                if (strcmp(key, "name") == 0) name = rp_node_str(e->items[k]);
-                else if (strcmp(key, "in") == 0) ins = e->items[k];
-                else if (type) {
-                    rp_model_free(m);
-                    return rp_error_at(err, e->keys[k], RP_ERR_INVALID,
-                                       "layers[%zu]: two layer types ('%s' and '%s') in one item", i, type, key);
-                } else {
-                    type = key;
-                    opts = e->items[k];
-                }
-            }
-        }
-        if (!type) {
-            rp_model_free(m);
-            return rp_error_at(err, e, RP_ERR_INVALID, "layers[%zu]: expected `{TYPE: {options}, name: ..., in: [...]}`", i);
-        }
-        char auto_name[64];
-        if (!name) {
-            snprintf(auto_name, sizeof auto_name, "%s_%zu", type, i);
-            name = auto_name;
-        }
-        const char *in_names[RP_MAX_LAYER_INPUTS];
-        int n_in = 0;
-        if (ins && ins->kind == RP_NODE_SEQ) {
-            for (size_t k = 0; k < ins->n && n_in < RP_MAX_LAYER_INPUTS; k++)
-                if ((in_names[n_in] = rp_node_str(ins->items[k]))) n_in++;
-        } else if (ins && rp_node_str(ins)) {
-            in_names[n_in++] = rp_node_str(ins);
-        }
-        if (opts && opts->kind == RP_NODE_NULL) opts = NULL;
-        if (rp_model_add(m, name, type, opts, n_in ? in_names : NULL, n_in, err)) {
-            rp_model_free(m);
-            return err->status;
-        }
-    }
-    *out = m;
-    return RP_OK;
-}
-
-int rp_model_build(const char *arch, const rp_node *opts, rp_model **out, rp_error *err) {
-    *out = NULL;
-    const struct rp_component *comp;
-    if (rp_component_lookup(RP_COMP_ARCH, arch, opts, &comp, err)) return err->status;
-    const struct rp_arch_ops *ops = comp->impl;
-    rp_node *v = NULL;
-    if (rp_component_params(RP_COMP_ARCH, arch, opts, &v, err)) {
-        rp_node_free(v);
-        return err->status;
-    }
-    int st = ops->build(v, out, err);
-    rp_node_free(v);
-    if (st) {
-        rp_model_free(*out);
-        *out = NULL;
-        rp_error_prefix(err, "architecture '%s': ", arch);
-        return st;
-    }
-    return rp_model_init_params(*out, 0, err);
-}
-
-/* ---- copies and surgery ------------------------------------------------------------------ */
-
-/* Copy values (and trainable flags) of same-named, same-shaped params. */
-static void copy_params(rp_model *dst, const rp_model *src, int flags) {
-    for (size_t i = 0; i < dst->n_params; i++) {
-        rp_param *d = dst->params[i];
-        for (size_t j = 0; j < src->n_params; j++) {
-            const rp_param *s = src->params[j];
-            if (strcmp(s->name, d->name) || !rp_tensor_same_shape(s->value, d->value)) continue;
-            memcpy(d->value->data, s->value->data, s->value->numel * sizeof(float));
-            if (flags) {
-                d->trainable = s->trainable;
-                d->no_decay = s->no_decay;
-            }
-            break;
-        }
-    }
-}
-
-/* Replace m's contents with n's (n is consumed). */
-static void model_swap_in(rp_model *m, rp_model *n) {
-    rp_model tmp = *m;
-    *m = *n;
-    *n = tmp;
-    m->grad_ready = tmp.grad_ready; /* the hooks belong to the caller's model */
-    m->grad_ready_ctx = tmp.grad_ready_ctx;
-    m->stat_sync = tmp.stat_sync;
-    rp_model_free(n);
-}
-
-int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
-    *out = NULL;
-    rp_node *t = arch_tree(m);
-    if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    rp_model *c;
-    int st = rp_model_from_arch(t, &c, err);
-    rp_node_free(t);
-    if (st) return st;
-    copy_params(c, m, 1);
-    for (size_t i = 0; i < m->n; i++) c->nodes[i].retain = m->nodes[i].retain;
-    c->training = m->training;
-    c->freeze_bn = m->freeze_bn;
-    c->no_fuse = m->no_fuse;
-    c->seed = m->seed;
-    c->step = m->step;
-    c->init_hook = m->init_hook;
-    *out = c;
-    return RP_OK;
-}
-
-int rp_model_output_node(const rp_model *m) { return m->output; }
-
-int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max) {
-    if (i >= m->n) return 0;
-    const gnode *g = &m->nodes[i];
-    for (int k = 0; k < g->n_in && k < max; k++) in[k] = g->in[k];
-    return g->n_in;
-}
-
-int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out, rp_error *err) {
-    *out = NULL;
-    if (last >= m->n || first > last)
-        return rp_error_set(err, RP_ERR_INVALID, "model slice %zu..%zu: the model has nodes 0..%zu", first, last,
-                            m->n ? m->n - 1 : 0);
-    /* the one tensor entering the range from outside (-1 = model input) */
-    int cut = -2;
-    for (size_t k = first; k <= last; k++) {
-        const gnode *g = &m->nodes[k];
-        for (int i = 0; i < g->n_in; i++) {
-            int j = g->in[i];
-            if (j >= (int)first) continue;
-            if (cut != -2 && cut != j)
-                return rp_error_set(err, RP_ERR_INVALID,
-                                    "cannot cut the model before '%s': the layers from there on read both '%s' "
-                                    "and '%s'",
-                                    m->nodes[first].name, cut < 0 ? "input" : m->nodes[cut].name,
-                                    j < 0 ? "input" : m->nodes[j].name);
-            cut = j;
-        }
-    }
-    if (cut == -2) cut = (int)first - 1; /* (a range reading nothing: never built by the zoo) */
-    int c = m->c, h = m->h, w = m->w, flat = 0;
-    if (cut >= 0) {
-        const gnode *s = &m->nodes[cut];
-        if (s->ndim == 4) {
-            c = (int)s->shape[1], h = (int)s->shape[2], w = (int)s->shape[3];
-        } else if (s->ndim == 2) {
-            c = (int)s->shape[1], h = 1, w = 1, flat = 1;
-        } else {
-            char b[96];
-            return rp_error_set(err, RP_ERR_INVALID,
-                                "cannot cut the model before '%s': '%s' outputs %s (a slice starts from "
-                                "[N, C, H, W] or [N, F])",
-                                m->nodes[first].name, s->name, rp_shape_str(s->ndim, s->shape, b, sizeof b));
-        }
-    }
-    rp_model *sl;
-    if (rp_model_new(c, h, w, &sl, err)) return err->status;
-    const char *src = "input";
-    if (flat) {
-        src = "slice.flatten";
-        if (rp_model_add(sl, src, "flatten", NULL, NULL, 0, err)) goto fail;
-    }
-    for (size_t k = first; k <= last; k++) {
-        const gnode *g = &m->nodes[k];
-        const char *ins[RP_MAX_LAYER_INPUTS];
-        for (int i = 0; i < g->n_in; i++) ins[i] = g->in[i] < (int)first ? src : m->nodes[g->in[i]].name;
-        if (rp_model_add(sl, g->name, g->type, g->opts, ins, g->n_in, err)) goto fail;
-    }
-    if (rp_model_set_output(sl, m->nodes[last].name, err)) goto fail;
-    copy_params(sl, m, 1);
-    sl->no_fuse = m->no_fuse;
-    sl->training = m->training;
-    sl->seed = m->seed;
-    sl->step = m->step;
-    *out = sl;
-    return RP_OK;
-fail:
-    rp_error_prefix(err, "model slice from '%s': ", m->nodes[first].name);
-    rp_model_free(sl);
-    return err->status;
-}
-
-/* Append a node described by name/type/opts/inputs from a seq of strings. */
-static int add_from_entry(rp_model *m, const rp_node *e, const char *rename_input, rp_error *err) {
-    const rp_node *ins = rp_node_get(e, "in");
-    const char *in_names[RP_MAX_LAYER_INPUTS];
-    int n_in = 0;
-    for (size_t k = 0; ins && k < ins->n && n_in < RP_MAX_LAYER_INPUTS; k++) {
-        const char *s = rp_node_str(ins->items[k]);
-        if (rename_input && strcmp(s, "input") == 0) s = rename_input;
-        in_names[n_in++] = s;
-    }
-    return rp_model_add(m, rp_node_str(rp_node_get(e, "name")), rp_node_str(rp_node_get(e, "type")),
-                        rp_node_get(e, "opts"), in_names, n_in, err);
-}
-
-int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t seed, rp_error *err) {
-    if (classes < 1) return rp_error_set(err, RP_ERR_INVALID, "replace head: classes must be >= 1, got %d", classes);
-    if (!(dropout >= 0 && dropout < 1))
-        return rp_error_set(err, RP_ERR_INVALID, "replace head: dropout must be in [0, 1), got %g", dropout);
-    int head = -1;
-    for (int k = m->output; k >= 0; k--)
-        if (strcmp(m->nodes[k].type, "linear") == 0) {
-            head = k;
-            break;
-        }
-    if (head < 0) return rp_error_set(err, RP_ERR_INVALID, "replace head: the model has no linear layer");
-    /* With dropout the head becomes what PyTorch users write,
-     * `model.fc = nn.Sequential(nn.Dropout(p), nn.Linear(in, classes))`: nodes
-     * "<head>.0" (dropout) and "<head>.1" (linear), so the parameters are
-     * fc.1.weight / fc.1.bias and state dicts load both ways strictly.
-     * Without dropout the linear keeps the head's name. */
-    const char *hname = m->nodes[head].name;
-    char dname[300], lname[300];
-    snprintf(dname, sizeof dname, "%s.0", hname);
-    snprintf(lname, sizeof lname, dropout > 0 ? "%s.1" : "%s", hname);
-    rp_node *t = arch_tree(m);
-    if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    const rp_node *nodes = rp_node_get(t, "nodes");
-    rp_model *n;
-    int st = rp_model_new(m->c, m->h, m->w, &n, err);
-    for (size_t i = 0; st == RP_OK && i < nodes->n; i++) {
-        const rp_node *e = nodes->items[i];
-        if ((int)i != head) {
-            /* consumers of the old head read the new linear */
-            const rp_node *ins = rp_node_get(e, "in");
-            const char *in_names[RP_MAX_LAYER_INPUTS];
-            int n_in = 0;
-            for (size_t k = 0; ins && k < ins->n && n_in < RP_MAX_LAYER_INPUTS; k++) {
-                const char *s = rp_node_str(ins->items[k]);
-                in_names[n_in++] = strcmp(s, hname) == 0 ? lname : s;
-            }
-            st = rp_model_add(n, rp_node_str(rp_node_get(e, "name")), rp_node_str(rp_node_get(e, "type")),
-                              rp_node_get(e, "opts"), in_names, n_in, err);
-            continue;
-        }
-        const rp_node *ins = rp_node_get(e, "in");
-        const char *src = rp_node_str(ins->items[0]);
-        if (dropout > 0) {
-            st = rp_model_addf(n, dname, "dropout", &src, 1, err, "{p: %.17g}", dropout);
-            src = dname;
-        }
-        int bias = rp_param_bool(m->nodes[head].opts, "bias");
-        if (st == RP_OK)
-            st = rp_model_addf(n, lname, "linear", &src, 1, err, "{out: %d, bias: %s}", classes,
-                               bias ? "true" : "false");
-    }
-    const char *o = rp_node_str(rp_node_get(t, "output"));
-    if (st == RP_OK && o) st = rp_model_set_output(n, strcmp(o, hname) == 0 ? lname : o, err);
-    rp_node_free(t);
-    if (st) {
-        rp_model_free(n);
-        return st;
-    }
-    /* keep every old weight except the head's */
-    rp_layer *hl = &m->nodes[head].layer;
-    for (size_t i = 0; i < hl->n_params; i++) hl->params[i].name[0] = '\0';
-    copy_params(n, m, 1);
-    rp_layer *nl = rp_model_layer(n, lname);
-    if (nl && nl->ops->init && (st = nl->ops->init(nl, seed, err))) {
-        rp_model_free(n);
-        return st;
-    }
-    n->training = m->training;
-    n->freeze_bn = m->freeze_bn;
-    n->no_fuse = m->no_fuse;
-    n->init_hook = m->init_hook;
-    model_swap_in(m, n);
-    return RP_OK;
-}
-
-/* SEEDS S1: two learned 3x3 'same' convolutions (1 → 3 → 3) named adapter.0 /
- * adapter.1, in front of a 3-channel (colour) model; the model then takes
- * 1-channel input. */
-int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
-    if (find_node(m, "adapter.0") >= 0)
-        return rp_error_set(err, RP_ERR_INVALID, "gray adapter: the model already has one");
-    if (m->c != 3)
-        return rp_error_set(err, RP_ERR_INVALID,
-                            "gray adapter: it goes in front of a 3-channel network (1 -> 3 -> 3), "
-                            "but this model takes %d channel%s",
-                            m->c, m->c == 1 ? "" : "s");
-    rp_node *t = arch_tree(m);
-    if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    const rp_node *nodes = rp_node_get(t, "nodes");
-    rp_model *n;
-    int st = rp_model_new(1, m->h, m->w, &n, err);
-    const char *a0 = "adapter.0";
-    if (st == RP_OK) st = rp_model_addf(n, "adapter.0", "conv2d", NULL, 0, err, "{out: 3, kernel: 3, padding: 1}");
-    if (st == RP_OK) st = rp_model_addf(n, "adapter.1", "conv2d", &a0, 1, err, "{out: 3, kernel: 3, padding: 1}");
-    for (size_t i = 0; st == RP_OK && i < nodes->n; i++) st = add_from_entry(n, nodes->items[i], "adapter.1", err);
-    const char *o = rp_node_str(rp_node_get(t, "output"));
-    if (st == RP_OK && o) st = rp_model_set_output(n, o, err);
-    rp_node_free(t);
-    if (st == RP_OK) {
-        for (int k = 0; k < 2 && st == RP_OK; k++)
-            if (n->nodes[k].layer.ops->init) st = n->nodes[k].layer.ops->init(&n->nodes[k].layer, seed, err);
-    }
-    if (st) {
-        rp_model_free(n);
-        rp_error_prefix(err, "gray adapter: ");
-        return st;
-    }
-    copy_params(n, m, 1);
-    n->training = m->training;
-    n->freeze_bn = m->freeze_bn;
-    n->no_fuse = m->no_fuse;
-    n->init_hook = m->init_hook;
-    model_swap_in(m, n);
-    return RP_OK;
-}
