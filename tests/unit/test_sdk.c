@@ -24,15 +24,21 @@ static int sh(const char *cmd) {
     return rc;
 }
 
-static void test_plugin_builds_against_installed_sdk(void **state) {
-    (void)state;
-    const char *tmp = rp_test_tmpdir();
-    char cmd[8192];
+/* `make install` of this build into TMP/usr. */
+static void install_into(const char *tmp) {
+    char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "cd '%s' && make -s --no-print-directory install BUILD='%s' PREFIX='%s/usr' "
              ">'%s/install.log' 2>&1",
              rp_test_abs_src(), rp_test_build(), tmp, tmp);
     assert_int_equal(sh(cmd), 0);
+}
+
+static void test_plugin_builds_against_installed_sdk(void **state) {
+    (void)state;
+    const char *tmp = rp_test_tmpdir();
+    char cmd[8192];
+    install_into(tmp);
     snprintf(cmd, sizeof cmd,
              "cd '%s' && PKG_CONFIG_PATH='%s/usr/lib/pkgconfig' sh -c 'cc -std=c11 -Wall -Wextra "
              "-Werror -fopenmp -fPIC -shared -fvisibility=hidden plugins/loss/*.c "
@@ -122,16 +128,12 @@ static void test_install_destdir(void **state) {
 /* The installed librunpipe.so exports the public SDK (version RUNPIPE_1)
  * and the runpipe program's drivers (RUNPIPE_PRIVATE), nothing else: a
  * plugin that reaches for an engine internal (here batch norm's kernel)
- * does not link. Runs after the install of the previous test. */
+ * does not link. */
 static void test_installed_library_exports_only_the_sdk(void **state) {
     (void)state;
     const char *tmp = rp_test_tmpdir();
     char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && make -s --no-print-directory install BUILD='%s' PREFIX='%s/usr' "
-             ">'%s/install.log' 2>&1",
-             rp_test_abs_src(), rp_test_build(), tmp, tmp);
-    assert_int_equal(sh(cmd), 0);
+    install_into(tmp);
     snprintf(cmd, sizeof cmd,
              "nm -D --defined-only '%s/usr/lib/librunpipe.so' | grep -q ' rp_tensor_new@@RUNPIPE_1$'",
              tmp);
