@@ -68,7 +68,7 @@ static void run_one(const rp_plan *p, size_t i, const struct rp_exec_opts *o, rp
         locate(&res->err, s);
         return;
     }
-    int shared = o->shared && s->shared_by > 1 && s->shared_dir && o->root;
+    int shared = rp_plan_stage_shared(s, o);
     rp_stage_result *sr = &res->st[i];
     snprintf(sr->key, sizeof sr->key, "%s", s->key);
     if (shared) {

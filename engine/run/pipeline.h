@@ -163,6 +163,10 @@ void rp_artifact_destroy(const char *type, void *art);
 char *rp_store_metrics_json(const rp_store *s, const rp_plan *p, size_t *count);
 
 /* The run-time context handed to a stage (plugin.h's opaque rp_stage). */
+/* Nonzero when stage s of a cell runs in (or borrows from) the run's shared
+ * folder <root>/<s->shared_dir><id> rather than the cell's own. */
+int rp_plan_stage_shared(const rp_plan_stage *s, const struct rp_exec_opts *o);
+
 struct rp_stage {
     const rp_plan *plan;
     size_t idx;

@@ -184,6 +184,24 @@ int rp_stage_dir(rp_stage *st, const char **dir, rp_error *err) {
     return RP_OK;
 }
 
+int rp_plan_stage_shared(const rp_plan_stage *s, const struct rp_exec_opts *o) {
+    return o->shared && s->shared_by > 1 && s->shared_dir && o->root;
+}
+
+int rp_stage_dir_of(const rp_stage *st, const char *id, char *buf, size_t n) {
+    const rp_plan *p = st->plan;
+    for (size_t j = 0; id && j < p->n; j++) {
+        const rp_plan_stage *s = &p->st[j];
+        if (strcmp(s->id, id)) continue;
+        if (rp_plan_stage_shared(s, st->opts))
+            snprintf(buf, n, "%s/%s%s", st->opts->root, s->shared_dir, s->id);
+        else
+            snprintf(buf, n, "%s/%s", st->opts->rundir, s->id);
+        return 1;
+    }
+    return 0;
+}
+
 static int input_index(const rp_stage *st, const char *port) {
     const struct rp_stage_def *d = st->ps->entry->def;
     for (size_t i = 0; port && i < d->n_inputs; i++)

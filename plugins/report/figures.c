@@ -1,7 +1,8 @@
 /* Figures the stages contributed through rp_stage_figure (augmentation
  * previews, Grad-CAM grids, conversion charts, misclassified samples, ...):
  * for each stage of the resolved pipeline, in pipeline order,
- * <rundir>/<id>/figures.json and those of its foreach instances
+ * <rundir>/<id>/figures.json (or the shared folder of a stage the matrix
+ * cells share) and those of its foreach instances
  * (<rundir>/<id>/<instance>/figures.json). Figures are grouped by section,
  * then by title (a grid); PNGs are inlined as data URIs and SVGs pasted, so
  * the report stays one self-contained file. */
@@ -62,8 +63,8 @@ static int read_list(rp_report_figs *fs, const char *dir, const char *stage) {
     return rc;
 }
 
-int rp_report_figs_collect(rp_report_figs *fs, const char *rundir, const rp_node *pipeline,
-                           rp_error *err) {
+int rp_report_figs_collect(rp_report_figs *fs, const char *rundir, const rp_stage *st,
+                           const rp_node *pipeline, rp_error *err) {
     memset(fs, 0, sizeof *fs);
     const rp_node *stages = rp_node_get(pipeline, "stages");
     int rc = 0;
@@ -71,7 +72,9 @@ int rp_report_figs_collect(rp_report_figs *fs, const char *rundir, const rp_node
         const char *id = rp_node_str(rp_node_get(rp_node_at(stages, i), "id"));
         if (!id || strchr(id, '/') || strstr(id, "..")) continue;
         char dir[1200];
-        snprintf(dir, sizeof dir, "%s/%s", rundir, id);
+        /* a stage the matrix cells share ran in <run>/shared/... */
+        if (!st || !rp_stage_dir_of(st, id, dir, sizeof dir))
+            snprintf(dir, sizeof dir, "%s/%s", rundir, id);
         rc = read_list(fs, dir, id);
         if (rc || !rp_node_get(rp_node_at(stages, i), "foreach")) continue;
         /* foreach instances: <id>/<instance>/, in name order */

@@ -86,6 +86,8 @@ typedef struct rp_report_opts {
     const unsigned char (*palette)[3]; /* mask colours by class id, borrowed */
     int n_palette;
     uint64_t seed;        /* (unused for sampling: evenly spaced indices) */
+    const rp_stage *stage; /* borrowed, may be NULL: the report stage, to find
+                             the folders of stages the matrix cells share */
 } rp_report_opts;
 
 /* Write report.html, report.md (rundir) and metrics.json (json_dir). */
@@ -126,7 +128,8 @@ typedef struct rp_report_figs {
 } rp_report_figs;
 /* Read every stage's figures.json (pipeline order; foreach instances in name
  * order). */
-int rp_report_figs_collect(rp_report_figs *fs, const char *rundir, const rp_node *pipeline,
+int rp_report_figs_collect(rp_report_figs *fs, const char *rundir, const rp_stage *st,
+                           const rp_node *pipeline,
                            rp_error *err);
 void rp_report_figs_release(rp_report_figs *fs);
 /* 1 when rundir/rel is one of the figures (shown there, not again as a file). */

@@ -43,6 +43,7 @@ int rp_report_stage_run(rp_stage *st, rp_error *err) {
     }
     rp_report_opts o = {0};
     o.rundir = rp_stage_rundir(st);
+    o.stage = st;
     const char *sdir = NULL;
     int rc = rp_stage_dir(st, &sdir, err);
     if (rc != RP_OK) {

@@ -519,7 +519,7 @@ int rp_report_html(rp_strbuf *b, const rp_report_opts *o, const rp_report_input 
     rp_error_clear(&e);
     if (rp_node_parse_file(path, &pipeline, &e) != RP_OK) pipeline = NULL;
     rp_report_figs figs;
-    int rc = rp_report_figs_collect(&figs, o->rundir, pipeline, err);
+    int rc = rp_report_figs_collect(&figs, o->rundir, o->stage, pipeline, err);
     if (rc == RP_OK) rc = rp_report_html_body(b, o, in, n, pipeline, &figs, err);
     rp_report_figs_release(&figs);
     rp_node_free(pipeline);

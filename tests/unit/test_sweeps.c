@@ -59,7 +59,14 @@ static void test_shared_target_trained_once(void **state) {
                                            DATA "  - id: eval\n"
                                                 "    use: evaluate\n"
                                                 "    in: {model: fit.model, data: data.test}\n"
-                                                "    with: {names: [test], batch_size: \"${matrix.bs}\"}\n");
+                                                "    with: {names: [test], batch_size: \"${matrix.bs}\"}\n"
+                                                "  - id: look\n"
+                                                "    use: augment.preview\n"
+                                                "    in: {data: data.train}\n"
+                                                "    with: {count: 4}\n"
+                                                "  - id: rep\n"
+                                                "    use: report\n"
+                                                "    in: {metrics: eval.metrics}\n");
     char args[2048];
     snprintf(args, sizeof args, "plan '%s'", p);
     assert_int_equal(rp(args), 0);
@@ -68,7 +75,7 @@ static void test_shared_target_trained_once(void **state) {
     snprintf(args, sizeof args, "run '%s' --out '%s' --no-cache", p, out);
     if (rp(args) != 0) fail_msg("run failed:\n%s", out_buf);
     /* one training: its folder is under shared/, the cells have none */
-    assert_int_equal(count(out_buf, "[4/5] fit (train)"), 2);
+    assert_int_equal(count(out_buf, "[4/7] fit (train)"), 2);
     assert_int_equal(count(out_buf, "fit (train): shared by 2 cells, already run"), 1);
     assert_int_equal(count(out_buf, "[01/02] train"), 1);
     char path[2048];
@@ -82,6 +89,13 @@ static void test_shared_target_trained_once(void **state) {
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(st, "reused")), "shared");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(st, "dir")), "shared/fit");
     cJSON_Delete(m);
+    /* each cell's report shows the figure of the stage the cells share
+       (its folder is shared/look, not the cell's) */
+    snprintf(path, sizeof path, "%s/shared/look/figures.json", out);
+    assert_true(rp_path_exists(path));
+    char *html = slurp(rp_test_path(out, "bs-12/report.html"));
+    assert_non_null(strstr(html, "Augmentation previews"));
+    free(html);
     /* both cells evaluated the same weights (batch size does not change results) */
     char *md = slurp(rp_test_path(out, "aggregate.md"));
     assert_non_null(strstr(md, "± 0 |"));

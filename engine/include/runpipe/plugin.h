@@ -258,6 +258,10 @@ int rp_stage_threads(const rp_stage *st);
 const char *rp_stage_rundir(const rp_stage *st);
 int rp_stage_dir(rp_stage *st, const char **dir, rp_error *err);
 int rp_stage_resuming(const rp_stage *st);         /* nonzero under --resume */
+/* The folder of stage `id` of this run into buf (size n): <rundir>/<id>, or
+ * <run>/shared/.../<id> for a stage the cells of a matrix share. 0 when the
+ * pipeline has no stage `id` (buf untouched). It may not exist (yet). */
+int rp_stage_dir_of(const rp_stage *st, const char *id, char *buf, size_t n);
 
 /* Inputs are borrowed (owned by the run's store). Single ports: returns the
  * artifact or NULL when an optional port is unwired. Multi ports: count + at;
