@@ -72,12 +72,8 @@ void ev_pass_release(ev_pass *p) {
     p->kept = p->cap = 0;
 }
 
-static void put_class(FILE *f, const rp_dataset *ds, int k) {
-    const char *nm = ds->class_names && k >= 0 && k < ds->num_classes ? ds->class_names[k] : NULL;
-    if (!nm) {
-        fprintf(f, "%d", k);
-        return;
-    }
+/* One CSV field, quoted when it needs to be (RFC 4180). */
+static void put_field(FILE *f, const char *nm) {
     if (!strpbrk(nm, ",\"\n")) {
         fputs(nm, f);
         return;
@@ -88,6 +84,14 @@ static void put_class(FILE *f, const rp_dataset *ds, int k) {
         fputc(*q, f);
     }
     fputc('"', f);
+}
+
+static void put_class(FILE *f, const rp_dataset *ds, int k) {
+    const char *nm = ds->class_names && k >= 0 && k < ds->num_classes ? ds->class_names[k] : NULL;
+    if (nm)
+        put_field(f, nm);
+    else
+        fprintf(f, "%d", k);
 }
 
 int ev_write_predictions(const char *path, const ev_pass *p, const rp_dataset *ds, int topk,
@@ -104,7 +108,10 @@ int ev_write_predictions(const char *path, const ev_pass *p, const rp_dataset *d
         free(prob);
         return rc;
     }
-    fputs("index,true_id,true,pred_id,pred,correct", af.f);
+    /* source: where the sample comes from (file, record) when the dataset
+       knows it, for error analysis without the dataset's code */
+    rp_dataset_where_fn where = rp_dataset_where_of(ds);
+    fputs("index,source,true_id,true,pred_id,pred,correct", af.f);
     for (int j = 1; j <= topk; j++) fprintf(af.f, ",top%d,p%d", j, j);
     fputc('\n', af.f);
     for (size_t i = 0; i < p->kept; i++) {
@@ -123,7 +130,10 @@ int ev_write_predictions(const char *path, const ev_pass *p, const rp_dataset *d
                     order[k] = t;
                 }
         int pred = ev_argmax(s, c), t = p->labels[i];
-        fprintf(af.f, "%llu,%d,", (unsigned long long)p->index[i], t);
+        fprintf(af.f, "%llu,", (unsigned long long)p->index[i]);
+        char src[512];
+        if (where && where(ds, p->index[i], src, sizeof src)) put_field(af.f, src);
+        fprintf(af.f, ",%d,", t);
         put_class(af.f, ds, t);
         fprintf(af.f, ",%d,", pred);
         put_class(af.f, ds, pred);

@@ -160,16 +160,22 @@ static void test_evaluate_two_sets_baseline(void **state) {
     char *csv = NULL;
     RP_ASSERT_OK(rp_read_file(rp_test_path(out, "ev/predictions.test.csv"), &csv, &len, &err),
                  &err);
-    const char *hdr = "index,true_id,true,pred_id,pred,correct,top1,p1,top2,p2\n";
+    const char *hdr = "index,source,true_id,true,pred_id,pred,correct,top1,p1,top2,p2\n";
     assert_memory_equal(csv, hdr, strlen(hdr));
     int rows = 0, correct = 0;
     int pred_of[250];
     for (char *line = strchr(csv, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
         unsigned long long idx;
         int t, pr, ok, used = 0;
-        assert_int_equal(sscanf(line, "%llu,%d,%*[^,],%d,%*[^,],%d,%n", &idx, &t, &pr, &ok, &used),
-                         4);
+        char src[200];
+        assert_int_equal(
+            sscanf(line, "%llu,%199[^,],%d,%*[^,],%d,%*[^,],%d,%n", &idx, src, &t, &pr, &ok, &used),
+            5);
         assert_int_equal(idx, (unsigned long long)rows);
+        /* the sample's file and record, from the dataset */
+        char want[200];
+        snprintf(want, sizeof want, "t10k-images-idx3-ubyte.gz: image %d", rows);
+        if (!strstr(src, want)) fail_msg("source '%s', expected '%s'", src, want);
         assert_int_equal(ok, t == pr);
         double p1, p2;
         assert_int_equal(sscanf(line + used, "%*[^,],%lf,%*[^,],%lf", &p1, &p2), 2);
