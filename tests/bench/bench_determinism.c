@@ -35,6 +35,8 @@ static const spec SPECS[] = {
     {"resnet20", "resnet20", "{classes: 10}",
      "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0001}}", 128, 2, 0, 0},
     {"unet", "unet", "{size: 64, depth: 3, base: 16}", "{adam: {lr: 0.001}}", 16, 2, 0, 0},
+    {"resnet18", "resnet18", "{classes: 1000}", "{adamw: {lr: 0.001, weight_decay: 0.01}}", 32, 1,
+     0, 0},
     /* the MNIST CNN's head alone: its backward GEMMs are the linear change */
     {"mnist_fc", "layers", "[flatten, {linear: {out: 10}}]", "{adam: {lr: 0.001}}", 128, 40, 64,
      11},
