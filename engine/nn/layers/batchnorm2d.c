@@ -170,6 +170,28 @@ static int bn_forward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor 
     return rc;
 }
 
+/* Channel ch's sums over the batch and space: sum dy and sum dy * x_hat,
+ * x_hat = (x - mean) * inv_std, in float per image and double across images
+ * (the same order for the local and the synchronised backward). x, dy
+ * [N, C, SP]. */
+static void bn_dy_sums(const float *dy, const float *x, int64_t n, int64_t c, int64_t sp,
+                       int64_t ch, float fm, float fi, double *sdy_out, double *sdyh_out) {
+    double sdy = 0, sdyh = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *d = dy + (i * c + ch) * sp, *xp = x + (i * c + ch) * sp;
+        float r1 = 0, r2 = 0;
+#pragma omp simd reduction(+ : r1, r2)
+        for (int64_t j = 0; j < sp; j++) {
+            r1 += d[j];
+            r2 += d[j] * (xp[j] - fm);
+        }
+        sdy += r1;
+        sdyh += (double)r2 * fi;
+    }
+    *sdy_out = sdy;
+    *sdyh_out = sdyh;
+}
+
 /* Synchronised batch norm, backward: the parameter gradients from this
  * rank's values (the data-parallel reduction adds the ranks up), dx from the
  * sums of dy and dy * xhat over all ranks. This rank's dy is its loss's
@@ -188,17 +210,7 @@ static int bn_backward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor
     for (int64_t ch = 0; ch < c; ch++) {
         double sdy = 0, sdyh = 0;
         const float fm = mu[ch], fi = inv[ch];
-        for (int64_t i = 0; i < n; i++) {
-            const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
-            float r1 = 0, r2 = 0;
-#pragma omp simd reduction(+ : r1, r2)
-            for (int64_t j = 0; j < sp; j++) {
-                r1 += d[j];
-                r2 += d[j] * (xp[j] - fm);
-            }
-            sdy += r1;
-            sdyh += (double)r2 * fi;
-        }
+        bn_dy_sums(dy->data, x->data, n, c, sp, ch, fm, fi, &sdy, &sdyh);
         dg[ch] += (float)sdyh;
         dbeta[ch] += (float)sdy;
         v[ch] = sdy * sy->share;
@@ -312,17 +324,7 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const
     for (int64_t ch = 0; ch < c; ch++) {
         double sdy = 0, sdyh = 0;
         const float fm = mu[ch], fi = inv[ch];
-        for (int64_t i = 0; sums && i < n; i++) {
-            const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
-            float r1 = 0, r2 = 0;
-#pragma omp simd reduction(+ : r1, r2)
-            for (int64_t j = 0; j < sp; j++) {
-                r1 += d[j];
-                r2 += d[j] * (xp[j] - fm);
-            }
-            sdy += r1;
-            sdyh += (double)r2 * fi;
-        }
+        if (sums) bn_dy_sums(dy->data, x->data, n, c, sp, ch, fm, fi, &sdy, &sdyh);
         if (pgrad) {
             dg[ch] += (float)sdyh;
             dbeta[ch] += (float)sdy;
