@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -180,4 +181,42 @@ void rp_test_show_log(const char *log_path, int lines) {
     char cmd[PATH_MAX + 64];
     snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", lines, log_path);
     if (system(cmd) != 0) fprintf(stderr, "(no log)\n");
+}
+
+void rp_test_same_weights_files(const char *a, const char *b) {
+    rp_st x, y;
+    rp_st_init(&x);
+    rp_st_init(&y);
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_st_load(a, &x, &err), &err);
+    RP_ASSERT_OK(rp_st_load(b, &y, &err), &err);
+    assert_int_equal(x.n, y.n);
+    assert_true(x.n > 0);
+    for (size_t i = 0; i < x.n; i++) {
+        const rp_tensor *t = rp_st_get(&y, x.e[i].name);
+        if (!t) fail_msg("%s: no tensor '%s'", b, x.e[i].name);
+        assert_int_equal(t->numel, x.e[i].t->numel);
+        size_t nd = 0;
+        for (size_t e = 0; e < t->numel; e++)
+            nd += memcmp(t->data + e, x.e[i].t->data + e, sizeof(float)) != 0;
+        if (nd)
+            fail_msg("tensor '%s': %zu of %zu values differ between %s and %s", x.e[i].name, nd,
+                     t->numel, a, b);
+    }
+    rp_st_release(&x);
+    rp_st_release(&y);
+}
+
+int rp_test_have_runpipe_and_fmnist(void) {
+    struct stat sb;
+    if (stat(rp_test_runpipe_bin(), &sb) != 0) {
+        fprintf(stderr, "%s is not built\n", rp_test_runpipe_bin());
+        return 0;
+    }
+    if (stat("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", &sb) != 0) {
+        fprintf(stderr, "Fashion-MNIST is missing: make deps installs dataset-fashion-mnist\n");
+        return 0;
+    }
+    return 1;
 }

@@ -57,6 +57,13 @@ int rp_test_runpipe_env(const char *env, const char *args, const char *log_path,
                         size_t out_size);
 /* Print the last LINES lines of a log file to stderr (for failure messages). */
 void rp_test_show_log(const char *log_path, int lines);
+/* Assert two safetensors files hold the same tensors, byte for byte (names
+ * the first tensor that differs and how many of its values do). */
+void rp_test_same_weights_files(const char *a, const char *b);
+/* For tests that run the binary on Fashion-MNIST: 1 when build/bin/runpipe
+ * and Debian's dataset-fashion-mnist are there, else says which is missing
+ * on stderr and returns 0. */
+int rp_test_have_runpipe_and_fmnist(void);
 /* Assert |a-b| <= atol + rtol*|b| for n floats, naming the first mismatch. */
 void rp_test_close(const float *a, const float *b, size_t n, double rtol, double atol,
                    const char *what);

@@ -498,15 +498,7 @@ static void test_rank_killed_then_resume(void **state) {
 }
 
 int main(void) {
-    struct stat sb;
-    if (stat(rp_test_runpipe_bin(), &sb) != 0) {
-        fprintf(stderr, "%s is not built\n", rp_test_runpipe_bin());
-        return 1;
-    }
-    if (stat("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", &sb) != 0) {
-        fprintf(stderr, "Fashion-MNIST is missing: make deps installs dataset-fashion-mnist\n");
-        return 1;
-    }
+    if (!rp_test_have_runpipe_and_fmnist()) return 1;
     /* the tests decide where they run under a launcher */
     unsetenv("OMPI_COMM_WORLD_SIZE");
     unsetenv("PMI_SIZE");
@@ -517,7 +509,7 @@ int main(void) {
         snprintf(skip_why, sizeof skip_why,
                  "Open MPI is not installed (no mpirun): `make deps` installs openmpi-bin and "
                  "libopenmpi-dev; the MPI tests are skipped");
-    else if (stat(so, &sb) != 0)
+    else if (!rp_path_exists(so))
         snprintf(skip_why, sizeof skip_why,
                  "%s is not built (make builds it where mpicc is installed); the MPI tests are "
                  "skipped",

@@ -45,27 +45,6 @@ static char yaml_path[700];
 
 static const char *bin(void) { return rp_test_runpipe_bin(); }
 
-static void assert_same_file_weights(const char *a, const char *b) {
-    rp_st x, y;
-    rp_st_init(&x);
-    rp_st_init(&y);
-    rp_error err;
-    rp_error_clear(&err);
-    RP_ASSERT_OK(rp_st_load(a, &x, &err), &err);
-    RP_ASSERT_OK(rp_st_load(b, &y, &err), &err);
-    assert_int_equal(x.n, y.n);
-    assert_true(x.n > 0);
-    for (size_t i = 0; i < x.n; i++) {
-        const rp_tensor *t = rp_st_get(&y, x.e[i].name);
-        if (!t) fail_msg("%s: no tensor '%s'", b, x.e[i].name);
-        assert_int_equal(t->numel, x.e[i].t->numel);
-        if (memcmp(t->data, x.e[i].t->data, t->numel * sizeof(float)))
-            fail_msg("tensor '%s' differs between %s and %s", x.e[i].name, a, b);
-    }
-    rp_st_release(&x);
-    rp_st_release(&y);
-}
-
 /* The uninterrupted run, done once and shared by the tests. */
 static void reference_run(const char *dir, char *out, size_t size) {
     static char done[700];
@@ -119,7 +98,7 @@ static void test_stop_after_epoch_then_resume(void **state) {
         rp_test_show_log(log, 20);
         fail_msg("resumed run: exit %d", rc);
     }
-    assert_same_file_weights(rp_test_path(full, "fit/last.safetensors"),
+    rp_test_same_weights_files(rp_test_path(full, "fit/last.safetensors"),
                              rp_test_path(part, "fit/last.safetensors"));
 }
 
@@ -173,20 +152,12 @@ static void test_sigint_then_resume(void **state) {
         rp_test_show_log(log, 20);
         fail_msg("resumed run: exit %d", rc);
     }
-    assert_same_file_weights(rp_test_path(full, "fit/last.safetensors"),
+    rp_test_same_weights_files(rp_test_path(full, "fit/last.safetensors"),
                              rp_test_path(part, "fit/last.safetensors"));
 }
 
 int main(void) {
-    struct stat sb;
-    if (stat(bin(), &sb) != 0) {
-        fprintf(stderr, "%s is not built\n", bin());
-        return 1;
-    }
-    if (stat("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", &sb) != 0) {
-        fprintf(stderr, "Fashion-MNIST is missing: make deps installs dataset-fashion-mnist\n");
-        return 1;
-    }
+    if (!rp_test_have_runpipe_and_fmnist()) return 1;
     /* for the run started with fork/exec (rp_test_runpipe sets it itself) */
     setenv("RUNPIPE_PLUGIN_PATH", rp_test_plugin_dir(), 1);
     snprintf(yaml_path, sizeof yaml_path, "%s",

@@ -43,31 +43,6 @@ static const char *stages =
 
 static char yaml_path[700];
 
-static void assert_same_file_weights(const char *a, const char *b) {
-    rp_st x, y;
-    rp_st_init(&x);
-    rp_st_init(&y);
-    rp_error err;
-    rp_error_clear(&err);
-    RP_ASSERT_OK(rp_st_load(a, &x, &err), &err);
-    RP_ASSERT_OK(rp_st_load(b, &y, &err), &err);
-    assert_int_equal(x.n, y.n);
-    assert_true(x.n > 0);
-    for (size_t i = 0; i < x.n; i++) {
-        const rp_tensor *t = rp_st_get(&y, x.e[i].name);
-        if (!t) fail_msg("%s: no tensor '%s'", b, x.e[i].name);
-        assert_int_equal(t->numel, x.e[i].t->numel);
-        size_t nd = 0;
-        for (size_t e = 0; e < t->numel; e++)
-            nd += memcmp(t->data + e, x.e[i].t->data + e, sizeof(float)) != 0;
-        if (nd)
-            fail_msg("tensor '%s': %zu of %zu values differ between %s and %s", x.e[i].name, nd,
-                     t->numel, a, b);
-    }
-    rp_st_release(&x);
-    rp_st_release(&y);
-}
-
 static char *slurp(const char *path) {
     char *t = NULL;
     rp_error err;
@@ -121,7 +96,7 @@ static void test_threads_same_weights(void **state) {
     for (int t = 2; t <= 5; t++) {
         run(t < 5 ? t : 3, t < 5 ? NULL : "OMP_DYNAMIC=true OMP_SCHEDULE=guided", other,
             sizeof other);
-        assert_same_file_weights(rp_test_path(ref, "fit/last.safetensors"),
+        rp_test_same_weights_files(rp_test_path(ref, "fit/last.safetensors"),
                                  rp_test_path(other, "fit/last.safetensors"));
         char *h = history(other);
         assert_string_equal(hist, h);
@@ -131,15 +106,7 @@ static void test_threads_same_weights(void **state) {
 }
 
 int main(void) {
-    struct stat sb;
-    if (stat(rp_test_runpipe_bin(), &sb) != 0) {
-        fprintf(stderr, "%s is not built\n", rp_test_runpipe_bin());
-        return 1;
-    }
-    if (stat("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", &sb) != 0) {
-        fprintf(stderr, "Fashion-MNIST is missing: make deps installs dataset-fashion-mnist\n");
-        return 1;
-    }
+    if (!rp_test_have_runpipe_and_fmnist()) return 1;
     snprintf(yaml_path, sizeof yaml_path, "%s",
              rp_test_write_pipeline(rp_test_tmpdir(), "threads.yaml",
                                     "name: threads-check\nseed: 3\n", stages));
