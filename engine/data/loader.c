@@ -10,7 +10,11 @@
  * bounds the work in flight. Sample randomness is keyed by the sample (the
  * dataset view's chain), and batch order by the task number, so the batches
  * are bit-identical whatever the number of workers or their timing (DESIGN
- * §8). Buffers (samples, batch tensors) only grow: no allocation per batch in
+ * §8). Sharded (data-parallel rank r of K), batch b holds only rows
+ * [g*r/K, g*(r+1)/K) of the g rows of global batch b: task t is then local
+ * row t % B of batch t / B (rows past the shard are skipped), and reads
+ * order[b*B + g*r/K + t % B]; the sample's randomness does not depend on
+ * which rank reads it, so the shards in rank order are the global batch. Buffers (samples, batch tensors) only grow: no allocation per batch in
  * steady state. */
 #include <pthread.h>
 #include <stdlib.h>
@@ -103,6 +107,8 @@ struct rp_loader {
     const rp_dataset *ds;           /* borrowed */
     struct rp_loader_opts o;
     int64_t bs;
+    int rank, nranks;               /* this reader's shard of every batch (0, 1: all) */
+    int64_t last_global;            /* global rows of the batch last returned */
     uint64_t *order;                /* [ds->size] this epoch's indices */
     uint64_t n_order;               /* tasks this epoch */
     uint64_t nb;                    /* batches this epoch */
@@ -128,10 +134,22 @@ struct rp_loader {
     rp_sample caller_sample;        /* the 0-worker path's buffer */
 };
 
-static int64_t batch_rows(const rp_loader *l, uint64_t b) {
+/* Rows of global batch b (all shards). */
+static int64_t global_rows(const rp_loader *l, uint64_t b) {
     uint64_t first = b * (uint64_t)l->bs;
     uint64_t left = l->n_order - first;
     return (int64_t)(left < (uint64_t)l->bs ? left : (uint64_t)l->bs);
+}
+
+/* First row of this reader's shard within global batch b. */
+static int64_t shard_lo(const rp_loader *l, uint64_t b) {
+    return global_rows(l, b) * l->rank / l->nranks;
+}
+
+/* Rows of batch b this loader produces (its shard). */
+static int64_t batch_rows(const rp_loader *l, uint64_t b) {
+    int64_t g = global_rows(l, b);
+    return g * (l->rank + 1) / l->nranks - g * l->rank / l->nranks;
 }
 
 static const char *shape3(const rp_tensor *t, char *buf, size_t n) {
@@ -141,6 +159,12 @@ static const char *shape3(const rp_tensor *t, char *buf, size_t n) {
 /* Copy the decoded rows of slot `s` into its batch tensor. */
 static int assemble(rp_loader *l, slot *s, rp_error *err) {
     int64_t rows = batch_rows(l, (uint64_t)s->bidx);
+    if (rows == 0) { /* an empty shard: no geometry to check */
+        s->batch.n = 0;
+        s->batch.x.shape[0] = 0;
+        s->batch.x.numel = 0;
+        return RP_OK;
+    }
     const rp_sample *s0 = &s->samples[0];
     if (s0->img.ndim != 3)
         return rp_error_set(err, RP_ERR_FORMAT, "%s: sample %llu is not a [C, H, W] image",
@@ -228,9 +252,11 @@ static int place_row(rp_loader *l, slot *s, int64_t j, const rp_sample *x, rp_er
  * into the batch) or into the slot's own sample (no lock held). */
 static int run_task(rp_loader *l, uint64_t t, slot *s, rp_sample *tmp, rp_error *err) {
     int64_t j = (int64_t)(t % (uint64_t)l->bs);
+    uint64_t b = t / (uint64_t)l->bs;
+    uint64_t i = l->order[b * (uint64_t)l->bs + (uint64_t)shard_lo(l, b) + (uint64_t)j];
     rp_draw draw = {l->epoch};
-    if (!l->fixed) return rp_dataset_get(l->ds, l->order[t], &draw, &s->samples[j], err);
-    int st = rp_dataset_get(l->ds, l->order[t], &draw, tmp, err);
+    if (!l->fixed) return rp_dataset_get(l->ds, i, &draw, &s->samples[j], err);
+    int st = rp_dataset_get(l->ds, i, &draw, tmp, err);
     return st ? st : place_row(l, s, j, tmp, err);
 }
 
@@ -261,15 +287,16 @@ static void *worker_main(void *arg) {
     for (;;) {
         if (l->quit) break;
         uint64_t t = l->next_task;
-        if (l->paused || !l->started || t >= l->n_order ||
-            t / (uint64_t)l->bs >= l->released + (uint64_t)l->n_slots) {
+        uint64_t b = t / (uint64_t)l->bs;
+        if (l->paused || !l->started || b >= l->nb || b >= l->released + (uint64_t)l->n_slots) {
             pthread_cond_wait(&l->cv_work, &l->mu);
             continue;
         }
-        uint64_t b = t / (uint64_t)l->bs;
         int64_t j0 = (int64_t)(t % (uint64_t)l->bs), rows = batch_rows(l, b);
         int64_t k = rows - j0 < l->chunk ? rows - j0 : l->chunk;
-        l->next_task += (uint64_t)k;
+        /* past this shard's rows: on to the next batch (k = 0: an empty
+         * shard, ready at once) */
+        l->next_task = j0 + k == rows ? (b + 1) * (uint64_t)l->bs : t + (uint64_t)k;
         slot *s = &l->slots[b % (uint64_t)l->n_slots];
         if (j0 == 0) {
             s->bidx = (int64_t)b;
@@ -354,6 +381,15 @@ static int build_classes(rp_loader *l, rp_error *err) {
     return RP_OK;
 }
 
+/* Rows per grab: a few per worker and batch (shard), so locking stays rare
+ * while the rows of a batch still spread over the workers. */
+static void set_chunk(rp_loader *l) {
+    int64_t rows = (l->bs + l->nranks - 1) / l->nranks;
+    l->chunk = l->o.workers > 0 ? rows / (4 * l->o.workers) : 1;
+    if (l->chunk < 1) l->chunk = 1;
+    if (l->chunk > 32) l->chunk = 32;
+}
+
 void rp_loader_free(rp_loader *l) {
     if (!l) return;
     if (l->threads) {
@@ -401,6 +437,8 @@ int rp_loader_new(const rp_dataset *ds, const struct rp_loader_opts *opts, rp_lo
     l->ds = ds;
     l->o = *opts;
     l->bs = opts->batch_size;
+    l->rank = 0;
+    l->nranks = 1;
     l->n_slots = (opts->prefetch > 0 ? opts->prefetch : 1) + 1;
     l->order = malloc(ds->size * sizeof *l->order);
     l->slots = calloc((size_t)l->n_slots, sizeof *l->slots);
@@ -429,11 +467,7 @@ int rp_loader_new(const rp_dataset *ds, const struct rp_loader_opts *opts, rp_lo
         }
         for (int64_t j = 0; j < l->bs; j++) rp_sample_init(&l->slots[k].samples[j]);
     }
-    /* Rows per grab: a few per worker and batch, so locking stays rare
-     * while the rows of a batch still spread over the workers. */
-    l->chunk = opts->workers > 0 ? l->bs / (4 * opts->workers) : 1;
-    if (l->chunk < 1) l->chunk = 1;
-    if (l->chunk > 32) l->chunk = 32;
+    set_chunk(l);
     if (opts->balanced) {
         int st = build_classes(l, err);
         if (st) {
@@ -517,6 +551,27 @@ int rp_loader_start(rp_loader *l, uint64_t epoch, rp_error *err) {
     return RP_OK;
 }
 
+int rp_loader_set_shard(rp_loader *l, int rank, int nranks, rp_error *err) {
+    if (nranks < 1 || rank < 0 || rank >= nranks)
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "loader: shard %d of %d ranks is invalid (need 0 <= rank < ranks)",
+                            rank, nranks);
+    pthread_mutex_lock(&l->mu);
+    int started = l->started;
+    if (!started) {
+        l->rank = rank;
+        l->nranks = nranks;
+        set_chunk(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (started)
+        return rp_error_set(err, RP_ERR_INTERNAL,
+                            "loader: set_shard() after start() (the shard is fixed for the run)");
+    return RP_OK;
+}
+
+int64_t rp_loader_global_rows(const rp_loader *l) { return l->last_global; }
+
 uint64_t rp_loader_num_batches(const rp_loader *l) {
     if (l->started) return l->nb;
     uint64_t n = l->ds->size;
@@ -546,6 +601,7 @@ int rp_loader_next(rp_loader *l, rp_batch **out, rp_error *err) {
             if (st) return st;
         }
         l->cur++;
+        l->last_global = global_rows(l, b);
         *out = &s->batch;
         return RP_OK;
     }
@@ -561,6 +617,7 @@ int rp_loader_next(rp_loader *l, rp_batch **out, rp_error *err) {
     pthread_mutex_unlock(&l->mu);
     if (st) return st;
     l->cur++;
+    l->last_global = global_rows(l, b);
     *out = &s->batch;
     return RP_OK;
 }

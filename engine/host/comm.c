@@ -37,12 +37,28 @@ int rp_comm_launched(void) {
            env_long("PMIX_RANK") >= 0;
 }
 
+int rp_comm_srun_without_pmi(void) {
+    /* srun sets SLURM_STEP_NUM_TASKS for a job step; a batch script has
+     * SLURM_PROCID and SLURM_NTASKS but no step, and runs one process. K
+     * tasks that MPI cannot connect would each start alone, K copies of
+     * the run writing one folder. */
+    return !rp_comm_launched() && env_long("SLURM_STEP_NUM_TASKS") > 1 &&
+           env_long("SLURM_PROCID") >= 0;
+}
+
 const struct rp_comm *rp_comm_world(void) { return g_world; }
 
 int rp_comm_init(const struct rp_comm **out, rp_error *err) {
     *out = g_world;
     if (g_tried) return RP_OK;
     g_tried = 1;
+    if (rp_comm_srun_without_pmi())
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "started by srun as task %ld of %ld, but without an MPI interface "
+                            "(no PMIX_RANK or PMI_SIZE in the environment): run `srun "
+                            "--mpi=pmix ...` (or --mpi=pmi2; `srun --mpi=list` shows what the "
+                            "cluster offers)",
+                            env_long("SLURM_PROCID"), env_long("SLURM_STEP_NUM_TASKS"));
     if (!rp_comm_launched()) return RP_OK;
     char path[4200];
     const char *over = getenv("RUNPIPE_COMM_MPI");

@@ -45,6 +45,7 @@ typedef struct run {
     char ckpt_path[1100], hist_path[1100], best_path[1100], last_path[1100], steps_path[1100];
     train_dp *dp;          /* data-parallel over env->comm, or NULL */
     int dp_stop;           /* some rank was interrupted (agreed in the step) */
+    int sharded;           /* the loaders read only this rank's rows (dp, no batch hooks) */
 } run;
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -190,6 +191,21 @@ static void shard_range(const struct rp_comm *c, int64_t n, int64_t *lo, int64_t
     *hi = n * (c->rank + 1) / c->size;
 }
 
+/* This rank's rows [lo, hi) of bt, which came from loader l, and *gn the
+ * rows of the global batch: a sharded loader gave this rank's rows only
+ * (the same rows shard_range picks from the whole batch). */
+static void my_rows(const run *r, const rp_loader *l, const rp_batch *bt, int64_t *lo,
+                    int64_t *hi, int64_t *gn) {
+    if (r->sharded) {
+        *lo = 0;
+        *hi = bt->n;
+        *gn = rp_loader_global_rows(l);
+        return;
+    }
+    shard_range(r->env->comm, bt->n, lo, hi);
+    *gn = bt->n;
+}
+
 /* Pixel counts of this rank's shard, summed over the ranks, into acc. */
 static int dp_sum_seg(run *r, train_seg *local, train_seg *acc, double classes, rp_error *err) {
     int c = (int)classes;
@@ -218,15 +234,15 @@ static int dp_sum_seg(run *r, train_seg *local, train_seg *acc, double classes, 
 static int dp_forward(run *r, const rp_batch *bt, double *lv, rp_error *err) {
     const struct rp_comm *c = r->env->comm;
     train_state *s = &r->s;
-    int64_t lo, hi;
-    shard_range(c, bt->n, &lo, &hi);
+    int64_t lo, hi, gn;
+    my_rows(r, r->tl, bt, &lo, &hi, &gn);
     rp_batch sh = batch_rows(bt, lo, hi);
-    if (r->cfg->sync_bn && bt->n < c->size) /* the same on every rank */
+    if (r->cfg->sync_bn && gn < c->size) /* the same on every rank */
         return rp_error_set(err, RP_ERR_INVALID,
                             "sync_bn: a batch of %lld samples leaves a rank of the %d without any "
                             "(set drop_last: true, or a batch_size the ranks can share)",
-                            (long long)bt->n, c->size);
-    train_dp_set_share(r->dp, (double)(hi - lo) / (double)bt->n);
+                            (long long)gn, c->size);
+    train_dp_set_share(r->dp, (double)(hi - lo) / (double)gn);
     double llv = 0, correct = 0, count = 0;
     train_seg seg = {0};
     int rc = hi > lo ? forward_loss(r, &sh, 1, &llv, &correct, &count, &seg, err) : RP_OK;
@@ -261,9 +277,9 @@ static int dp_forward(run *r, const rp_batch *bt, double *lv, rp_error *err) {
 
 static int dp_backward(run *r, const rp_batch *bt, rp_error *err) {
     const struct rp_comm *c = r->env->comm;
-    int64_t lo, hi;
-    shard_range(c, bt->n, &lo, &hi);
-    train_dp_begin(r->dp, (double)(hi - lo) / (double)bt->n);
+    int64_t lo, hi, gn;
+    my_rows(r, r->tl, bt, &lo, &hi, &gn);
+    train_dp_begin(r->dp, (double)(hi - lo) / (double)gn);
     int rc = hi > lo ? rp_model_backward(r->m, &r->dlogits, err) : RP_OK;
     if (rc) {
         /* the others are inside the reduction of this step: end the job
@@ -299,6 +315,9 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
             continue;
         }
         const rp_batch *bt = batch;
+        /* samples in the step: the global batch's (a sharded loader gives
+         * this rank's rows) */
+        int64_t gn = r->sharded ? rp_loader_global_rows(r->tl) : batch->n;
         if (r->n_hooks) {
             rc = copy_batch(&r->hb, batch, err);
             if (rc) break;
@@ -314,6 +333,7 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
             }
             if (rc) break;
             bt = &r->hb;
+            gn = bt->n;
             rp_model_set_training(r->m, 1);
         }
         rp_model_set_step(r->m, r->dropout_seed, (uint64_t)s->global_step);
@@ -355,15 +375,15 @@ static int train_epoch(run *r, int64_t epoch, rp_error *err) {
         if (r->sched && rp_scheduler_per_batch(r->sched)) rp_scheduler_step(r->sched, NAN);
         s->global_step++;
         s->batch_in_epoch = b + 1;
-        s->acc_loss += lv * (double)bt->n;
-        s->acc_samples += (double)bt->n;
+        s->acc_loss += lv * (double)gn;
+        s->acc_samples += (double)gn;
         rc = train_steps_add(&s->steps, s->global_step,
                              (double)epoch + (double)(b + 1) / (double)r->steps_per_epoch, lv,
-                             (double)bt->n, step_lr, err);
+                             (double)gn, step_lr, err);
         if (rc) break;
         snprintf(suffix, sizeof suffix, "loss %.4f acc %.4f", s->acc_loss / s->acc_samples,
                  s->acc_count > 0 ? s->acc_correct / s->acc_count : 0.0);
-        rp_progress_items(pb, (uint64_t)bt->n, "img");
+        rp_progress_items(pb, (uint64_t)gn, "img");
         rp_progress_step(pb, 1, suffix);
         if (r->dp ? r->dp_stop : rp_interrupted()) {
             rp_progress_end(pb);
@@ -399,8 +419,8 @@ static int validate(run *r, double *loss, double *acc, double *miou, double *dic
         double lv = 0;
         rp_batch sh = *b;
         if (r->dp) { /* this rank's rows; the sums are added up below */
-            int64_t lo, hi;
-            shard_range(r->env->comm, b->n, &lo, &hi);
+            int64_t lo, hi, gn;
+            my_rows(r, r->vl, b, &lo, &hi, &gn);
             sh = batch_rows(b, lo, hi);
             if (hi == lo) continue;
         }
@@ -537,6 +557,15 @@ static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *er
     int rc = train_dp_new(c, r->m, r->cfg->bucket_mb, &r->dp, err);
     if (rc) return rc;
     if (r->cfg->sync_bn) train_dp_sync_bn(r->dp);
+    /* Each rank reads and augments only its rows of every batch. Batch
+     * hooks (mixup, cutmix, ...) pair rows across the whole batch, so with
+     * hooks every rank loads the whole batch and takes its rows after them. */
+    if (!r->n_hooks) {
+        rc = rp_loader_set_shard(r->tl, c->rank, c->size, err);
+        if (!rc && r->vl) rc = rp_loader_set_shard(r->vl, c->rank, c->size, err);
+        if (rc) return rc;
+        r->sharded = 1;
+    }
     char buf[1100];
     snprintf(buf, sizeof buf, "%s", r->ckpt_path);
     int ex[1] = {*exists};
@@ -547,10 +576,12 @@ static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *er
     *exists = ex[0];
     if (c->rank == 0)
         rp_info("%s: data-parallel over %d ranks: %lld samples per step, about %lld per rank, "
-                "batch-norm statistics %s",
+                "batch-norm statistics %s, %s",
                 r->env->stage, c->size, (long long)r->cfg->batch_size,
                 (long long)(r->cfg->batch_size / c->size),
-                r->cfg->sync_bn ? "over all ranks (sync_bn)" : "per rank");
+                r->cfg->sync_bn ? "over all ranks (sync_bn)" : "per rank",
+                r->sharded ? "each rank loads its rows"
+                           : "each rank loads the whole batch (batch hooks mix its rows)");
     return RP_OK;
 }
 

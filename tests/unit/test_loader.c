@@ -1,6 +1,7 @@
 /* Loader: batches are a pure function of (seed, stream, epoch) whatever the
  * number of workers; shuffle, drop_last, limit, balanced sampling; errors
- * name the sample; no allocation growth in steady state. */
+ * name the sample; no allocation growth in steady state; data-parallel
+ * shards put together are the global batch. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +232,104 @@ static void test_fixed_geometry_identical_to_assembled(void **state) {
     rp_dataset_free(ds);
 }
 
+/* Data-parallel shards: K loaders set to ranks 0..K-1, stepped together,
+ * give per batch rows that, put together in rank order, are the unsharded
+ * batch bit for bit (pixels, labels, indices), and say its global row count;
+ * with batches shorter than K some shards are empty. Over workers, fixed
+ * geometry and assembled rows, shuffled and class-balanced orders, epochs. */
+static void check_shards(const rp_dataset *ds, struct rp_loader_opts o, int K, uint64_t epoch) {
+    rp_error err;
+    rp_loader *g, *sh[8];
+    RP_ASSERT_OK(rp_loader_new(ds, &o, &g, &err), &err);
+    RP_ASSERT_OK(rp_loader_start(g, epoch, &err), &err);
+    for (int k = 0; k < K; k++) {
+        struct rp_loader_opts ok = o;
+        ok.workers = (o.workers + k) % 3; /* the reader's threads do not matter */
+        RP_ASSERT_OK(rp_loader_new(ds, &ok, &sh[k], &err), &err);
+        RP_ASSERT_OK(rp_loader_set_shard(sh[k], k, K, &err), &err);
+        RP_ASSERT_OK(rp_loader_start(sh[k], epoch, &err), &err);
+    }
+    uint64_t batches = 0;
+    int empty = 0;
+    for (;;) {
+        rp_batch *b;
+        RP_ASSERT_OK(rp_loader_next(g, &b, &err), &err);
+        int64_t row = 0;
+        size_t per = b ? (size_t)b->x.numel / (size_t)(b->n ? b->n : 1) : 0;
+        for (int k = 0; k < K; k++) {
+            rp_batch *p;
+            RP_ASSERT_OK(rp_loader_next(sh[k], &p, &err), &err);
+            if (!b) {
+                assert_null(p);
+                continue;
+            }
+            assert_non_null(p);
+            assert_int_equal(rp_loader_global_rows(sh[k]), b->n);
+            /* rank k's rows are [n*k/K, n*(k+1)/K) */
+            assert_int_equal(p->n, b->n * (k + 1) / K - b->n * k / K);
+            assert_int_equal(row, b->n * k / K);
+            empty += p->n == 0;
+            if (p->n) {
+                assert_memory_equal(p->x.data, b->x.data + (size_t)row * per,
+                                    (size_t)p->n * per * sizeof(float));
+                assert_memory_equal(p->labels, b->labels + row, (size_t)p->n * sizeof(int32_t));
+                assert_memory_equal(p->indices, b->indices + row, (size_t)p->n * sizeof(uint64_t));
+            }
+            row += p->n;
+        }
+        if (!b) break;
+        assert_int_equal(row, b->n);
+        batches++;
+    }
+    assert_int_equal(batches, rp_loader_num_batches(g));
+    /* 77 samples in batches of 8: the last has 5 rows, fewer than 7 ranks */
+    if (K > 5 && !o.drop_last) assert_true(empty > 0);
+    for (int k = 0; k < K; k++) {
+        assert_int_equal(rp_loader_num_batches(sh[k]), batches);
+        rp_loader_free(sh[k]);
+    }
+    rp_loader_free(g);
+}
+
+static void test_shards_union_is_global_batch(void **state) {
+    (void)state;
+    rp_dataset *ds = make_fake(77, -1, -1, 3);
+    for (int fixed = 0; fixed <= 1; fixed++) {
+        if (fixed) ds->channels = 1, ds->height = 4, ds->width = 4;
+        for (int K = 1; K <= 7; K += 2)
+            for (int w = 0; w <= 2; w += 2) {
+                struct rp_loader_opts o = opts(8, 1, w);
+                check_shards(ds, o, K, 0);
+                check_shards(ds, o, K, 3);
+                o.balanced = 1;
+                check_shards(ds, o, K, 1);
+                o.balanced = 0;
+                o.drop_last = 1;
+                o.limit = 50;
+                check_shards(ds, o, K, 2);
+            }
+    }
+    rp_dataset_free(ds);
+}
+
+static void test_bad_shard(void **state) {
+    (void)state;
+    rp_dataset *ds = make_fake(10, -1, -1, 2);
+    struct rp_loader_opts o = opts(4, 0, 1);
+    rp_error err;
+    rp_loader *l;
+    RP_ASSERT_OK(rp_loader_new(ds, &o, &l, &err), &err);
+    assert_int_equal(rp_loader_set_shard(l, 2, 2, &err), RP_ERR_INVALID);
+    assert_string_equal(err.msg, "loader: shard 2 of 2 ranks is invalid (need 0 <= rank < ranks)");
+    assert_int_equal(rp_loader_set_shard(l, 0, 0, &err), RP_ERR_INVALID);
+    RP_ASSERT_OK(rp_loader_start(l, 0, &err), &err);
+    assert_int_equal(rp_loader_set_shard(l, 1, 2, &err), RP_ERR_INTERNAL);
+    assert_string_equal(err.msg,
+                        "loader: set_shard() after start() (the shard is fixed for the run)");
+    rp_loader_free(l);
+    rp_dataset_free(ds);
+}
+
 static void test_sample_error_propagates(void **state) {
     (void)state;
     rp_dataset *ds = make_fake(40, -1, 17, 2);
@@ -383,6 +482,8 @@ int main(void) {
         cmocka_unit_test(test_masks_in_batches),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_batch_reserve_keeps_rows),
+        cmocka_unit_test(test_shards_union_is_global_batch),
+        cmocka_unit_test(test_bad_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "runpipe/comm.h"
 
 /* Under `make asan`, leak checking is off in the ranks: Open MPI unloads its
  * components at MPI_Finalize, and what they allocated can neither be freed
@@ -174,6 +175,82 @@ static void test_launcher_without_mpi_support(void **state) {
     if (!strstr(out, "started by an MPI launcher, but the MPI support "
                      "'/nonexistent/comm_mpi.so' cannot be loaded"))
         fail_msg("unexpected output:\n%s", out);
+}
+
+/* Launcher detection from the environment alone (nothing is loaded):
+ * mpirun (OMPI_*), srun --mpi=pmix (PMIX_RANK), --mpi=pmi2 / hydra
+ * (PMI_SIZE); a batch script (SLURM_PROCID and SLURM_NTASKS, no step) is a
+ * plain run; srun tasks without PMI are an error, not K lone copies. */
+static void clear_launch_env(void) {
+    const char *v[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_PROCID",
+                       "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_JOB_ID"};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) unsetenv(v[i]);
+}
+
+static void test_launcher_detection(void **state) {
+    (void)state;
+    clear_launch_env();
+    assert_false(rp_comm_launched());
+    assert_false(rp_comm_srun_without_pmi());
+    setenv("OMPI_COMM_WORLD_SIZE", "2", 1); /* mpirun */
+    assert_true(rp_comm_launched());
+    clear_launch_env();
+    setenv("PMIX_RANK", "0", 1); /* srun --mpi=pmix: rank 0 counts */
+    setenv("SLURM_PROCID", "0", 1);
+    setenv("SLURM_STEP_NUM_TASKS", "4", 1);
+    assert_true(rp_comm_launched());
+    assert_false(rp_comm_srun_without_pmi());
+    clear_launch_env();
+    setenv("PMI_SIZE", "4", 1); /* srun --mpi=pmi2, MPICH's hydra */
+    assert_true(rp_comm_launched());
+    setenv("PMI_SIZE", "x", 1); /* not a number: not a launcher */
+    assert_false(rp_comm_launched());
+    clear_launch_env();
+    /* an sbatch script's own environment: one process, no step */
+    setenv("SLURM_JOB_ID", "77", 1);
+    setenv("SLURM_PROCID", "0", 1);
+    setenv("SLURM_NTASKS", "4", 1);
+    assert_false(rp_comm_launched());
+    assert_false(rp_comm_srun_without_pmi());
+    setenv("SLURM_STEP_NUM_TASKS", "1", 1); /* srun -n 1: a plain run */
+    assert_false(rp_comm_srun_without_pmi());
+    setenv("SLURM_STEP_NUM_TASKS", "4", 1); /* srun -n 4 --mpi=none */
+    assert_true(rp_comm_srun_without_pmi());
+    clear_launch_env();
+}
+
+/* The same through the program: what each environment does to a run. */
+static void test_launcher_environments(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    const char *y = write_dp(dir, "tiny.yaml", 256, 0, 1);
+    char args[1400], out[4096];
+    snprintf(args, sizeof args, "run '%s' --out '%s/o' --threads 1", y, dir);
+    /* inside a batch script, without srun: a plain run, MPI not looked for */
+    int rc = rp_test_runpipe_env("SLURM_JOB_ID=77 SLURM_PROCID=0 SLURM_NTASKS=4 "
+                                 "RUNPIPE_COMM_MPI=/nonexistent/comm_mpi.so",
+                                 args, rp_test_path(dir, "batch.log"), out, sizeof out);
+    if (rc != 0) fail_msg("batch-script environment: exit %d:\n%s", rc, out);
+    /* srun --mpi=pmix: MPI support is loaded */
+    snprintf(args, sizeof args, "run '%s' --out '%s/p' --threads 1", y, dir);
+    rc = rp_test_runpipe_env("PMIX_RANK=1 SLURM_PROCID=1 SLURM_STEP_NUM_TASKS=2 "
+                             "RUNPIPE_COMM_MPI=/nonexistent/comm_mpi.so",
+                             args, rp_test_path(dir, "pmix.log"), out, sizeof out);
+    assert_int_equal(rc, 1);
+    if (!strstr(out, "started by an MPI launcher, but the MPI support "
+                     "'/nonexistent/comm_mpi.so' cannot be loaded"))
+        fail_msg("srun --mpi=pmix environment: unexpected output:\n%s", out);
+    /* srun -n 2 without PMI: a clear error instead of two lone runs */
+    snprintf(args, sizeof args, "run '%s' --out '%s/s' --threads 1", y, dir);
+    rc = rp_test_runpipe_env("SLURM_PROCID=1 SLURM_STEP_NUM_TASKS=2 "
+                             "RUNPIPE_COMM_MPI=/nonexistent/comm_mpi.so",
+                             args, rp_test_path(dir, "srun.log"), out, sizeof out);
+    assert_int_equal(rc, 1);
+    if (!strstr(out, "started by srun as task 1 of 2, but without an MPI interface (no "
+                     "PMIX_RANK or PMI_SIZE in the environment): run `srun --mpi=pmix ...`"))
+        fail_msg("srun without PMI: unexpected output:\n%s", out);
+    if (rp_path_exists(rp_test_path(dir, "s")))
+        fail_msg("srun without PMI: a run folder was made");
 }
 
 /* ---- data-parallel -------------------------------------------------------------------- */
@@ -500,9 +577,7 @@ static void test_rank_killed_then_resume(void **state) {
 int main(void) {
     if (!rp_test_have_runpipe_and_fmnist()) return 1;
     /* the tests decide where they run under a launcher */
-    unsetenv("OMPI_COMM_WORLD_SIZE");
-    unsetenv("PMI_SIZE");
-    unsetenv("PMIX_RANK");
+    clear_launch_env();
     char so[4200];
     snprintf(so, sizeof so, "%s/lib/runpipe/comm_mpi.so", rp_test_build());
     if (system("command -v mpirun >/dev/null 2>&1") != 0)
@@ -520,6 +595,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_run_loads_no_mpi),
         cmocka_unit_test(test_launcher_without_mpi_support),
+        cmocka_unit_test(test_launcher_detection),
+        cmocka_unit_test(test_launcher_environments),
         cmocka_unit_test(test_dp_matches_one_process),
         cmocka_unit_test(test_dp_batchnorm_loss_curves),
         cmocka_unit_test(test_cells_byte_identical),

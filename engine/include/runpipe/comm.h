@@ -60,6 +60,10 @@ const struct rp_comm *rp_stage_comm(const rp_stage *st);
 
 /* Started by an MPI launcher? (environment only: loads nothing) */
 int rp_comm_launched(void);
+/* Started as one of several tasks of `srun` that MPI cannot connect (no
+ * PMIx / PMI variables: srun without --mpi=pmix on a cluster whose default
+ * is none)? rp_comm_init then fails and says so. Environment only. */
+int rp_comm_srun_without_pmi(void);
 /* Load comm_mpi.so and initialise MPI (once; later calls return the same).
  * *out borrowed, NULL when not launched by MPI or run with one rank. */
 int rp_comm_init(const struct rp_comm **out, rp_error *err);

@@ -250,6 +250,17 @@ int rp_loader_start(rp_loader *l, uint64_t epoch, rp_error *err);
 /* Next batch (borrowed until the next call), *out = NULL at the end. */
 int rp_loader_next(rp_loader *l, rp_batch **out, rp_error *err);
 uint64_t rp_loader_num_batches(const rp_loader *l);
+/* Data-parallel sharding (before the first rp_loader_start): every batch holds
+ * only rows [n*rank/nranks, n*(rank+1)/nranks) of the global batch of n rows
+ * (the epoch's order cut into batches of batch_size, as without sharding), and
+ * only those samples are read and transformed. Sample randomness is keyed by
+ * the dataset index and epoch, not by the reader, so the nranks shards, put
+ * together in rank order, are the unsharded batch bit for bit. A shard may
+ * be empty (n < nranks): the batch then has 0 rows. (1, 0) = no sharding. */
+int rp_loader_set_shard(rp_loader *l, int rank, int nranks, rp_error *err);
+/* Rows of the global batch that the last rp_loader_next returned a shard of
+ * (its own n when not sharded); 0 before the first batch. */
+int64_t rp_loader_global_rows(const rp_loader *l);
 void rp_loader_free(rp_loader *l);
 
 #ifdef __cplusplus
