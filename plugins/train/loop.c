@@ -558,8 +558,8 @@ static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *er
     if (rc) return rc;
     if (r->cfg->sync_bn) train_dp_sync_bn(r->dp);
     /* Each rank reads and augments only its rows of every batch. Batch
-     * hooks (mixup, cutmix, ...) pair rows across the whole batch, so with
-     * hooks every rank loads the whole batch and takes its rows after them. */
+     * hooks work on the whole batch (cam_erasing appends a copy of every
+     * row), so with hooks every rank loads it and takes its rows after them. */
     if (!r->n_hooks) {
         rc = rp_loader_set_shard(r->tl, c->rank, c->size, err);
         if (!rc && r->vl) rc = rp_loader_set_shard(r->vl, c->rank, c->size, err);
@@ -581,7 +581,7 @@ static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *er
                 (long long)(r->cfg->batch_size / c->size),
                 r->cfg->sync_bn ? "over all ranks (sync_bn)" : "per rank",
                 r->sharded ? "each rank loads its rows"
-                           : "each rank loads the whole batch (batch hooks mix its rows)");
+                           : "each rank loads the whole batch (batch hooks need it)");
     return RP_OK;
 }
 

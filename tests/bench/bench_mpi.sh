@@ -3,12 +3,15 @@
 # `distributed`). For ResNet-20 (32x32, batch 128) and ResNet-18 (224x224,
 # batch 32), the same steps as 1 rank x 2 threads and as 2 ranks x 1 thread
 # (`mpirun --oversubscribe -n 2 runpipe --threads 1`): training seconds per
-# step (the fit stage's `seconds`, data generation excluded), the speed-up,
+# step (the fit stage's `seconds`, data generation excluded; it includes
+# loading: hflip + padded random crop per sample, in the step's thread
+# (workers: 0), and each rank loads only its rows), the speed-up,
 # and from rank 0's data-parallel log line the gradient bytes summed per step,
 # the time from the first bucket's MPI_Iallreduce to the end of the
 # reduction, and the part of it spent waiting after the backward (the
 # communication share of the step). Wall times depend on what else runs on
-# the machine: the header prints the load average; the byte count does not.
+# the machine: the header prints the load average and says when the machine
+# was busy (1-minute load >= 1.5 on 2 cores); the byte count does not.
 # RP_BENCH_MPI_STEPS20 / RP_BENCH_MPI_STEPS18: steps measured (10 / 3).
 set -u
 cd "$(dirname "$0")/../.."
@@ -31,6 +34,11 @@ stages:
   - id: data
     use: data.synthetic
     with: {train_count: $(($3 * $4)), test_count: 0, size: $2, classes: [circle, square, triangle, cross, ring, star, diamond, hexagon]}
+  - id: aug
+    use: augment
+    in: {data: data.train}
+    with:
+      transforms: [hflip, {random_crop: {size: $2, padding: $(($2 / 8))}}]
   - id: net
     use: model.build
     with: {arch: $1, classes: 8}
@@ -38,7 +46,7 @@ stages:
     use: loss
   - id: fit
     use: train
-    in: {model: net, loss: loss, train: data.train}
+    in: {model: net, loss: loss, train: aug}
     with: {epochs: 1, batch_size: $3, checkpoint: false, workers: 0,
            optimizer: {sgd: {lr: 0.01, momentum: 0.9, weight_decay: 0.0005}}}
 YAML
@@ -48,8 +56,11 @@ fit_seconds() {
     /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fit"]["scalars"]["seconds"])' "$1"
 }
 
+load() { cut -d' ' -f1 /proc/loadavg; }
+busy() { awk -v l="$(load)" 'BEGIN { exit !(l >= 1.5) }'; }
 echo
 echo "== data-parallel on MPI (Open MPI $(mpirun --version 2>/dev/null | head -1 | awk '{print $NF}'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+busy && echo "   taken under load (1-minute load $(load) >= 1.5): wall times are inflated and noisy"
 printf '%-9s %5s %5s %7s | %12s %12s %7s | %9s %11s %11s %7s\n' model size batch steps \
     "1x2 s/step" "2x1 s/step" speedup "MB/step" "comm ms" "wait ms" "wait %"
 for spec in "resnet20 32 128 ${RP_BENCH_MPI_STEPS20:-10}" "resnet18 224 32 ${RP_BENCH_MPI_STEPS18:-3}"; do
@@ -72,4 +83,5 @@ for spec in "resnet20 32 128 ${RP_BENCH_MPI_STEPS20:-10}" "resnet18 224 32 ${RP_
                  m, sz, b, n, s1 / n, s2 / n, s1 / s2, mb, c, w, 100 * (w / 1000) / (s2 / n) }'
 done
 echo "(MB/step: gradient bytes each rank sends into the allreduce per step; comm ms: first"
-echo " bucket started -> last reduction done; wait ms: of that, after the backward ended)"
+echo " bucket started -> last reduction done; wait ms: of that, after the backward ended;"
+echo " load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
