@@ -45,7 +45,8 @@ typedef struct run {
     char ckpt_path[1100], hist_path[1100], best_path[1100], last_path[1100], steps_path[1100];
     train_dp *dp;          /* data-parallel over env->comm, or NULL */
     int dp_stop;           /* some rank was interrupted (agreed in the step) */
-    int sharded;           /* the loaders read only this rank's rows (dp, no batch hooks) */
+    int sharded;           /* the train loader reads only this rank's rows (dp, no batch hooks) */
+    int val_sharded;       /* the val loader does (dp) */
 } run;
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -194,9 +195,9 @@ static void shard_range(const struct rp_comm *c, int64_t n, int64_t *lo, int64_t
 /* This rank's rows [lo, hi) of bt, which came from loader l, and *gn the
  * rows of the global batch: a sharded loader gave this rank's rows only
  * (the same rows shard_range picks from the whole batch). */
-static void my_rows(const run *r, const rp_loader *l, const rp_batch *bt, int64_t *lo,
-                    int64_t *hi, int64_t *gn) {
-    if (r->sharded) {
+static void my_rows(const run *r, int sharded, const rp_loader *l, const rp_batch *bt,
+                    int64_t *lo, int64_t *hi, int64_t *gn) {
+    if (sharded) {
         *lo = 0;
         *hi = bt->n;
         *gn = rp_loader_global_rows(l);
@@ -235,7 +236,7 @@ static int dp_forward(run *r, const rp_batch *bt, double *lv, rp_error *err) {
     const struct rp_comm *c = r->env->comm;
     train_state *s = &r->s;
     int64_t lo, hi, gn;
-    my_rows(r, r->tl, bt, &lo, &hi, &gn);
+    my_rows(r, r->sharded, r->tl, bt, &lo, &hi, &gn);
     rp_batch sh = batch_rows(bt, lo, hi);
     if (r->cfg->sync_bn && gn < c->size) /* the same on every rank */
         return rp_error_set(err, RP_ERR_INVALID,
@@ -278,7 +279,7 @@ static int dp_forward(run *r, const rp_batch *bt, double *lv, rp_error *err) {
 static int dp_backward(run *r, const rp_batch *bt, rp_error *err) {
     const struct rp_comm *c = r->env->comm;
     int64_t lo, hi, gn;
-    my_rows(r, r->tl, bt, &lo, &hi, &gn);
+    my_rows(r, r->sharded, r->tl, bt, &lo, &hi, &gn);
     train_dp_begin(r->dp, (double)(hi - lo) / (double)gn);
     int rc = hi > lo ? rp_model_backward(r->m, &r->dlogits, err) : RP_OK;
     if (rc) {
@@ -420,7 +421,7 @@ static int validate(run *r, double *loss, double *acc, double *miou, double *dic
         rp_batch sh = *b;
         if (r->dp) { /* this rank's rows; the sums are added up below */
             int64_t lo, hi, gn;
-            my_rows(r, r->vl, b, &lo, &hi, &gn);
+            my_rows(r, r->val_sharded, r->vl, b, &lo, &hi, &gn);
             sh = batch_rows(b, lo, hi);
             if (hi == lo) continue;
         }
@@ -558,13 +559,18 @@ static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *er
     if (rc) return rc;
     if (r->cfg->sync_bn) train_dp_sync_bn(r->dp);
     /* Each rank reads and augments only its rows of every batch. Batch
-     * hooks work on the whole batch (cam_erasing appends a copy of every
-     * row), so with hooks every rank loads it and takes its rows after them. */
+     * hooks work on the whole training batch (cam_erasing appends a copy of
+     * every row), so with hooks every rank loads it and takes its rows after
+     * them; validation has no hooks. */
     if (!r->n_hooks) {
         rc = rp_loader_set_shard(r->tl, c->rank, c->size, err);
-        if (!rc && r->vl) rc = rp_loader_set_shard(r->vl, c->rank, c->size, err);
         if (rc) return rc;
         r->sharded = 1;
+    }
+    if (r->vl) {
+        rc = rp_loader_set_shard(r->vl, c->rank, c->size, err);
+        if (rc) return rc;
+        r->val_sharded = 1;
     }
     char buf[1100];
     snprintf(buf, sizeof buf, "%s", r->ckpt_path);
@@ -581,7 +587,7 @@ static int dp_setup(run *r, char *load_path, size_t n, int *exists, rp_error *er
                 (long long)(r->cfg->batch_size / c->size),
                 r->cfg->sync_bn ? "over all ranks (sync_bn)" : "per rank",
                 r->sharded ? "each rank loads its rows"
-                           : "each rank loads the whole batch (batch hooks need it)");
+                           : "each rank loads the whole training batch (batch hooks need it)");
     return RP_OK;
 }
 
