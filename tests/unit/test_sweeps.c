@@ -321,6 +321,25 @@ static void test_aggregate_labels_tables(void **state) {
     assert_non_null(strstr(html, ">arch=resnet20(shortcut=A) domain=4 seed=1</a>"));
     assert_non_null(strstr(html, "href=\"arch-1_domain-4_seed-1/\""));
     free(html);
+    /* a table with rows only: one column, titled "by arch" (not "arch × ");
+       accuracies never get an axis below 0 */
+    p = agg_pipeline(t, "agg-rows.yaml",
+                     "aggregate:\n  over: [seed, domain]\n  metrics: [\"eval.*.accuracy\"]\n"
+                     "  table: {rows: arch, metric: eval.test.accuracy, scale: 100}\n");
+    out = rp_test_path(t, "agg-rows-run");
+    snprintf(args, sizeof args, "run '%s' --out '%s'", p, out);
+    if (rp(args) != 0) fail_msg("run failed:\n%s", out_buf);
+    md = slurp(rp_test_path(out, "aggregate.md"));
+    if (!strstr(md, "## eval.test.accuracy (× 100) by arch\n\n| arch | eval.test.accuracy |"))
+        fail_msg("%s", md);
+    assert_null(strstr(md, "×  "));
+    free(md);
+    html = slurp(rp_test_path(out, "summary.html"));
+    assert_non_null(strstr(html, "<h2>eval.test.accuracy (× 100) by arch</h2>"));
+    assert_null(strstr(html, "text-anchor=\"end\">-"));
+    /* wide tables scroll on their own instead of widening the page */
+    assert_non_null(strstr(html, "overflow-x:auto"));
+    free(html);
     /* an entry that matches no metric names the available ones */
     p = agg_pipeline(t, "agg-bad.yaml",
                      "aggregate:\n  over: [seed]\n  metrics: [eval.test.dice]\n");
