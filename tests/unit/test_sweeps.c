@@ -100,6 +100,32 @@ static void test_shared_target_trained_once(void **state) {
     char *md = slurp(rp_test_path(out, "aggregate.md"));
     assert_non_null(strstr(md, "± 0 |"));
     free(md);
+    /* --resume with a new cell: the shared stage runs once more for it, in
+       shared/fit, and finds its training finished there (zero epochs) */
+    p = rp_test_write_pipeline(t, "shared.yaml",
+                               "name: shared\nmatrix: {bs: [8, 12, 16]}\n"
+                               "aggregate: {over: [bs]}\n",
+                               DATA "  - id: eval\n"
+                                    "    use: evaluate\n"
+                                    "    in: {model: fit.model, data: data.test}\n"
+                                    "    with: {names: [test], batch_size: \"${matrix.bs}\"}\n"
+                                    "  - id: look\n"
+                                    "    use: augment.preview\n"
+                                    "    in: {data: data.train}\n"
+                                    "    with: {count: 4}\n"
+                                    "  - id: rep\n"
+                                    "    use: report\n"
+                                    "    in: {metrics: eval.metrics}\n");
+    snprintf(args, sizeof args, "run '%s' --resume '%s' --no-cache", p, out);
+    if (rp(args) != 0) fail_msg("resume failed:\n%s", out_buf);
+    assert_non_null(strstr(out_buf, "3 cells done (2 skipped as already done)"));
+    assert_int_equal(count(out_buf, "[4/7] fit (train)"), 1);
+    assert_non_null(strstr(out_buf, "shared/fit/checkpoint.safetensors': 2 of 2 epochs done (finished)"));
+    assert_int_equal(count(out_buf, "] train loss"), 0);
+    md = slurp(rp_test_path(out, "aggregate.md"));
+    assert_non_null(strstr(md, "| 3 |")); /* 3 cells in the one group, still ± 0 */
+    assert_non_null(strstr(md, "± 0 |"));
+    free(md);
 }
 
 static double fit_loss(const char *dir) {
