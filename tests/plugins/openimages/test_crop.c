@@ -358,6 +358,64 @@ static void test_bad_classes(void **state) {
     expect(grp, NULL, 2, "group name '../x' must be letters, digits", NULL);
 }
 
+/* split_by: image (the default) keeps every crop of a photo in one split;
+ * balance caps every group at the smallest one's count (a seeded choice). */
+static void test_split_and_balance(void **state) {
+    (void)state;
+    char t[600]; /* rp_test_tmpdir's buffers rotate */
+    snprintf(t, sizeof t, "%s", rp_test_tmpdir());
+    char st[4000], more[800], p[1000];
+    snprintf(more, sizeof more, "      out: '%s/byimg'\n      val: 0.5\n", t);
+    crop_stage(st, sizeof st, FIX "/oidv6-train-annotations-bbox.csv", more);
+    expect(st, NULL, 0, "27 crops from 12 images", NULL);
+    /* manifest columns: file, ImageID, n, LabelName, class, group, split */
+    snprintf(p, sizeof p, "%s/byimg/manifest.csv", t);
+    char *man;
+    rp_error err;
+    RP_ASSERT_OK(rp_read_file(p, &man, NULL, &err), &err);
+    char ids[64][17], splits[64][8];
+    int n = 0, multi = 0;
+    for (char *line = strchr(man, '\n') + 1; *line && n < 64; line = strchr(line, '\n') + 1) {
+        char id[17] = "", sp[8] = "";
+        /* class names are quoted and may hold commas: ImageID is field 2, split the
+           first train/val field after the quoted class */
+        const char *c = strchr(line, ',') + 1;
+        snprintf(id, sizeof id, "%.16s", c);
+        const char *q = strstr(line, "\",");
+        assert_non_null(q);
+        q = strchr(q + 2, ',') + 1; /* past the group */
+        snprintf(sp, sizeof sp, "%.*s", (int)(strchr(q, ',') - q), q);
+        assert_true(!strcmp(sp, "train") || !strcmp(sp, "val"));
+        for (int k = 0; k < n; k++)
+            if (!strcmp(ids[k], id)) {
+                multi++;
+                if (strcmp(splits[k], sp)) fail_msg("photo %s in %s and %s", id, splits[k], sp);
+            }
+        memcpy(ids[n], id, sizeof id);
+        memcpy(splits[n], sp, sizeof sp);
+        n++;
+    }
+    free(man);
+    assert_int_equal(n, 27);
+    assert_true(multi > 0); /* the fixture has photos with several boxes */
+    /* balance: every group as large as the smallest */
+    snprintf(more, sizeof more, "      out: '%s/bal'\n      balance: true\n" SPLIT, t);
+    crop_stage(st, sizeof st, FIX "/oidv6-train-annotations-bbox.csv", more);
+    expect(st, NULL, 0, "over the cap", NULL);
+    int tr[3], va[3];
+    const char *names[3] = {"animal", "object", "person"};
+    for (int g = 0; g < 3; g++) {
+        char key[64];
+        snprintf(key, sizeof key, "  %-16s train ", names[g]);
+        const char *l = strstr(logbuf, key);
+        if (!l || sscanf(l + strlen(key), "%d val %d", &tr[g], &va[g]) != 2)
+            fail_msg("no counts of %s in:\n%s", names[g], logbuf);
+    }
+    for (int g = 1; g < 3; g++) assert_int_equal(tr[g] + va[g], tr[0] + va[0]);
+    snprintf(p, sizeof p, "%d crops from", 3 * (tr[0] + va[0]));
+    assert_non_null(strstr(logbuf, p));
+}
+
 /* Text of <dir>/<name> (caller frees). */
 static char *slurp_in(const char *dir, const char *name) {
     char p[1200];
@@ -433,7 +491,7 @@ int main(void) {
         cmocka_unit_test(test_corner_median), cmocka_unit_test(test_manifest_paths),
         cmocka_unit_test(test_fixture),       cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_bad_images),    cmocka_unit_test(test_bad_classes),
-        cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_split_and_balance), cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
