@@ -416,7 +416,8 @@ static void relativise(rp_node *n, const char *dir, size_t dl, int *idx, cJSON *
     if (!n) return;
     if (n->kind == RP_NODE_SCALAR) {
         if (n->str && is_under(n->str, dir, dl)) {
-            memmove(n->str, n->str + dl + (n->str[dl] == '/'), strlen(n->str + dl) + 1);
+            const char *rest = n->str + dl + (n->str[dl] == '/');
+            memmove(n->str, rest, strlen(rest) + 1);
             cJSON_AddItemToArray(list, cJSON_CreateNumber(*idx));
         }
         (*idx)++;
