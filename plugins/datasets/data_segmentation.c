@@ -362,6 +362,9 @@ static int ds_check_segmentation(rp_check *ck, rp_error *err) {
         return rp_error_at(err, rp_node_get(p, "tile"), RP_ERR_INVALID,
                            "'tile' cuts the images at their own size; "
                            "set 'size: 0' (got size %lld) or drop 'tile'", (long long)size);
+    if (tile == 0 && rp_param_int(p, "tile_stride") > 0)
+        return rp_error_at(err, rp_node_get(p, "tile_stride"), RP_ERR_INVALID,
+                           "'tile_stride' needs 'tile'");
     const rp_node *pal = rp_node_get(p, "palette");
     int64_t ncls = rp_node_len(pal) ? (int64_t)rp_node_len(pal) : rp_param_int(p, "num_classes");
     const rp_node *cat = rp_node_len(pal) ? pal : rp_node_get(p, "num_classes");
