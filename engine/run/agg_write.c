@@ -110,8 +110,11 @@ static void write_csv(FILE *f, const rp_agg *a) {
 static void write_md_table(FILE *f, const rp_agg_table *T) {
     fprintf(f, "\n## %s", T->metric);
     if (T->scale != 1) fprintf(f, " (× %g)", T->scale);
-    fprintf(f, ": %s × %s\n\n| %s |", T->rows ? T->rows : "", T->cols ? T->cols : "",
-            T->rows ? T->rows : "");
+    /* a table without cols is one column: "by arch", not "arch × " */
+    if (T->cols)
+        fprintf(f, ": %s × %s\n\n| %s |", T->rows ? T->rows : "", T->cols, T->rows ? T->rows : "");
+    else
+        fprintf(f, " by %s\n\n| %s |", T->rows ? T->rows : "", T->rows ? T->rows : "");
     size_t W = T->ncl + 1;
     int then_cols = T->then_axis && T->cols && !strcmp(T->then_axis, T->cols);
     int then_rows = T->then_axis && !then_cols;

@@ -8,10 +8,11 @@
  * The key is the SHA-256 of the stage id (it keys the stage's random streams),
  * its `use`, the sha256 of the providing plugin and of librunpipe, the
  * resolved params (canonical: map keys sorted), the run seed and the keys of
- * its inputs. A stage's results are a pure function of these (DESIGN §8), so
- * a hit is exact. Data read from disk is not part of the key: a loader's
- * params name files, not their content (loaders are not cacheable, but a
- * stage after one is keyed by the loader's params).
+ * its inputs, and the size and modification time of the files and folders
+ * its `x-path: in` params name (input_paths). A stage's results are a pure
+ * function of these (DESIGN §8), so a hit is exact. File contents are not
+ * hashed: a loader's key has its files' size and time (loaders are not
+ * cacheable, but a stage after one is keyed by the loader's key).
  */
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "config/schema.h"
 #include "run/pipeline.h"
 #include "runpipe/artifact.h"
 #include "runpipe/io.h"
@@ -115,6 +117,31 @@ static const char *engine_hash(void) {
     return hex;
 }
 
+/* What the key knows of the files a stage reads (its `x-path: in` params):
+ * a file's size and modification time, a folder's modification time (it
+ * changes when entries are added, removed or renamed). Contents are not
+ * hashed (the Open Images box CSV is 2 GB): a file rewritten in place with
+ * the same size within the same nanosecond would not be seen. */
+static void input_paths(rp_strbuf *b, const rp_plan_stage *s) {
+    const rp_schema *sch = NULL;
+    if (rp_schema_get(s->use, &sch, NULL) != RP_OK) return;
+    const rp_node *props = rp_node_get(rp_schema_root(sch), "properties");
+    for (size_t k = 0; k < rp_node_len(props); k++) {
+        const char *kind = rp_node_str(rp_node_get(props->items[k], "x-path"));
+        if (!kind || strcmp(kind, "in")) continue;
+        const char *v = rp_node_str(rp_node_get(s->params, props->keys[k]->str));
+        if (!v || !*v) continue;
+        struct stat sb;
+        if (stat(v, &sb) != 0)
+            rp_strbuf_printf(b, "path %s absent\n", props->keys[k]->str);
+        else
+            rp_strbuf_printf(b, "path %s %s %lld %lld.%09ld\n", props->keys[k]->str,
+                             S_ISDIR(sb.st_mode) ? "dir" : "file",
+                             S_ISDIR(sb.st_mode) ? 0LL : (long long)sb.st_size,
+                             (long long)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec);
+    }
+}
+
 void rp_plan_keys(rp_plan *p, uint64_t seed) {
     for (size_t i = 0; i < p->n; i++) {
         rp_plan_stage *s = &p->st[i];
@@ -127,6 +154,7 @@ void rp_plan_keys(rp_plan *p, uint64_t seed) {
         rp_strbuf_puts(&b, "params ");
         canon(&b, s->params);
         rp_strbuf_puts(&b, "\n");
+        input_paths(&b, s);
         int ok = 1;
         for (size_t k = 0; k < s->entry->def->n_inputs; k++) {
             rp_strbuf_printf(&b, "in %s", s->entry->def->inputs[k].name);
@@ -368,9 +396,97 @@ int rp_stage_cacheable(const rp_plan_stage *ps) {
     const struct rp_stage_def *d = ps->entry->def;
     for (size_t k = 0; k < d->n_outputs; k++)
         if (strcmp(d->outputs[k].type, RP_ART_MODEL) && strcmp(d->outputs[k].type, RP_ART_METRICS) &&
-            strcmp(d->outputs[k].type, RP_ART_FILES))
+            strcmp(d->outputs[k].type, RP_ART_FILES) && strcmp(d->outputs[k].type, RP_ART_DATASET))
             return 0;
     return 1;
+}
+
+/* ---- datasets as the loader call that made them ----------------------------------------
+ * A dataset is not stored: the stage made it with rp_stage_call (crop ->
+ * data.folder on <its folder>/train), and that call is stored instead, its
+ * paths inside the stage folder relative to it, and run again on the
+ * restored folder. The scalars that were relative are listed by their
+ * pre-order index in the params tree. */
+
+static int is_under(const char *path, const char *dir, size_t dl) {
+    return !strncmp(path, dir, dl) && (path[dl] == 0 || path[dl] == '/');
+}
+
+static void relativise(rp_node *n, const char *dir, size_t dl, int *idx, cJSON *list) {
+    if (!n) return;
+    if (n->kind == RP_NODE_SCALAR) {
+        if (n->str && is_under(n->str, dir, dl)) {
+            const char *rest = n->str + dl + (n->str[dl] == '/');
+            memmove(n->str, rest, strlen(rest) + 1);
+            cJSON_AddItemToArray(list, cJSON_CreateNumber(*idx));
+        }
+        (*idx)++;
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) relativise(n->items[i], dir, dl, idx, list);
+}
+
+/* Scalar number `want` (pre-order) of n; NULL when there is none. */
+static rp_node *nth_scalar(rp_node *n, int want, int *idx) {
+    if (!n) return NULL;
+    if (n->kind == RP_NODE_SCALAR) return (*idx)++ == want ? n : NULL;
+    for (size_t i = 0; i < n->n; i++) {
+        rp_node *r = nth_scalar(n->items[i], want, idx);
+        if (r) return r;
+    }
+    return NULL;
+}
+
+static int recipe_to_json(const rp_recipe *r, const char *stage_dir, cJSON *o, rp_error *err) {
+    rp_node *p = rp_node_clone(r->params);
+    cJSON *rel = cJSON_CreateArray();
+    char *yaml = NULL;
+    int rc = p && rel ? RP_OK : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    if (rc == RP_OK) {
+        int idx = 0;
+        relativise(p, stage_dir, strlen(stage_dir), &idx, rel);
+        rc = rp_node_to_yaml(p, &yaml, err);
+    }
+    if (rc == RP_OK) {
+        cJSON_AddStringToObject(o, "call", r->use);
+        cJSON_AddStringToObject(o, "call_port", r->port);
+        cJSON_AddStringToObject(o, "params", yaml);
+        cJSON_AddItemToObject(o, "in_stage_folder", rel);
+        rel = NULL;
+    }
+    cJSON_Delete(rel);
+    free(yaml);
+    rp_node_free(p);
+    return rc;
+}
+
+static int recipe_run(const cJSON *x, const char *entry, const char *stage_dir, rp_stage *ctx,
+                      void **art, rp_error *err) {
+    const char *use = cJSON_GetStringValue(cJSON_GetObjectItem(x, "call"));
+    const char *port = cJSON_GetStringValue(cJSON_GetObjectItem(x, "call_port"));
+    const char *yaml = cJSON_GetStringValue(cJSON_GetObjectItem(x, "params"));
+    if (!use || !port || !yaml)
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: dataset output without its loader call", entry);
+    if (!ctx)
+        return rp_error_set(err, RP_ERR_INVALID, "%s: a dataset output needs the stage context",
+                            entry);
+    rp_node *p = NULL;
+    int rc = rp_node_parse_string(yaml, entry, &p, err);
+    const cJSON *ix;
+    cJSON_ArrayForEach(ix, (rc == RP_OK ? cJSON_GetObjectItem(x, "in_stage_folder") : (cJSON *)NULL)) {
+        int idx = 0;
+        rp_node *n = cJSON_IsNumber(ix) ? nth_scalar(p, ix->valueint, &idx) : NULL;
+        char *full = n ? (n->str[0] ? pathf("%s/%s", stage_dir, n->str) : strdup(stage_dir)) : NULL;
+        if (!full) {
+            rc = rp_error_set(err, RP_ERR_FORMAT, "%s: damaged entry", entry);
+            break;
+        }
+        free(n->str);
+        n->str = full;
+    }
+    if (rc == RP_OK) rc = rp_stage_call(ctx, use, p, port, art, err);
+    rp_node_free(p);
+    return rc;
 }
 
 int rp_cache_save(rp_cache *c, const rp_plan_stage *ps, size_t idx, const rp_store *store,
@@ -416,6 +532,13 @@ int rp_cache_save(rp_cache *c, const rp_plan_stage *ps, size_t idx, const rp_sto
                      : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
             total += txt ? (double)strlen(txt) : 0;
             free(txt);
+        } else if (!strcmp(type, RP_ART_DATASET)) {
+            const rp_recipe *r = rp_store_recipe(store, idx, k);
+            rc = r ? recipe_to_json(r, stage_dir, o, err)
+                   : rp_error_set(err, RP_ERR_INVALID,
+                                  "output '%s' (dataset) was not made by a loader call "
+                                  "(rp_stage_call), so it cannot be made again from the folder",
+                                  d->outputs[k].name);
         } else {
             const rp_files *f = art;
             if (strncmp(f->dir, stage_dir, sdl) || (f->dir[sdl] && f->dir[sdl] != '/'))
@@ -446,7 +569,7 @@ int rp_cache_save(rp_cache *c, const rp_plan_stage *ps, size_t idx, const rp_sto
 }
 
 int rp_cache_restore(rp_cache *c, const rp_plan_stage *ps, size_t idx, rp_store *store,
-                     const char *stage_dir, int *hit, rp_error *err) {
+                     const char *stage_dir, rp_stage *ctx, int *hit, rp_error *err) {
     *hit = 0;
     char *p = pathf("%s/entries/%s/entry.json", c->dir, ps->key);
     char *txt = NULL;
@@ -503,6 +626,8 @@ int rp_cache_restore(rp_cache *c, const rp_plan_stage *ps, size_t idx, rp_store 
             rc = bp ? rp_read_file(bp, &mt, NULL, err) : rp_error_set(err, RP_ERR_FORMAT, "no blob");
             if (rc == RP_OK) rc = metrics_from_json(mt, (rp_metrics **)&art, err);
             free(mt);
+        } else if (!strcmp(type, RP_ART_DATASET)) {
+            rc = recipe_run(x, p, stage_dir, ctx, &art, err);
         } else {
             const char *rel = cJSON_GetStringValue(cJSON_GetObjectItem(x, "dir"));
             char *dir = rel && *rel ? pathf("%s/%s", stage_dir, rel) : strdup(stage_dir);

@@ -100,7 +100,8 @@ static void run_one(const rp_plan *p, size_t i, const struct rp_exec_opts *o, rp
         size_t sl = srundir ? strlen(srundir) : 0;
         if (sl > 1 && srundir[sl - 1] == '/') srundir[sl - 1] = 0;
     }
-    struct rp_stage ctx = {p, i, s, store, o, NULL, sr, srundir ? srundir : o->rundir, NULL};
+    struct rp_stage ctx = {p, i, s, store, o, NULL, sr, srundir ? srundir : o->rundir, NULL,
+                           NULL, 0};
     rp_error e;
     rp_error_clear(&e);
     int cacheable = o->cache && s->key[0] && rp_stage_cacheable(s);
@@ -111,7 +112,7 @@ static void run_one(const rp_plan *p, size_t i, const struct rp_exec_opts *o, rp
         rp_error ce;
         rp_error_clear(&ce);
         if (rp_stage_dir(&ctx, &dir, &ce) != RP_OK ||
-            rp_cache_restore(o->cache, s, i, store, dir, &hit, &ce) != RP_OK) {
+            rp_cache_restore(o->cache, s, i, store, dir, &ctx, &hit, &ce) != RP_OK) {
             rp_warn("stage '%s': stage cache: %s (running the stage)", s->id, ce.msg);
             hit = 0;
         }
@@ -177,7 +178,7 @@ static void run_one(const rp_plan *p, size_t i, const struct rp_exec_opts *o, rp
                 if (arts[k]) st = rp_store_put_borrowed(store, i, k, types[k], arts[k], &e);
         }
     }
-    free(ctx.dir);
+    rp_stage_ctx_release(&ctx);
     free(srundir);
     sr->status = st;
     if (st != RP_OK) {

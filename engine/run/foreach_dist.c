@@ -148,7 +148,7 @@ void rp_foreach_dist_run(const rp_plan *p, size_t i, size_t end, const struct rp
         int hit = 0;
         rp_error_clear(&e);
         int rc = sdir ? rp_mkdirs(sdir, &e) : rp_error_set(&e, RP_ERR_NOMEM, "out of memory");
-        if (!rc) rc = rp_cache_restore(x, s, k, store, sdir, &hit, &e);
+        if (!rc) rc = rp_cache_restore(x, s, k, store, sdir, NULL, &hit, &e);
         if (!rc && !hit)
             rc = rp_error_set(&e, RP_ERR_IO, "the outputs another rank left in '%s' are missing",
                               xdir);

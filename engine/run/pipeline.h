@@ -156,6 +156,20 @@ int rp_store_put_borrowed(rp_store *s, size_t stage, size_t port, const char *ty
                           rp_error *err);
 /* Remove an owned artifact and hand it to the caller (NULL if absent). */
 void *rp_store_take(rp_store *s, size_t stage, size_t port);
+/* How a dataset output was made: a call of a loader stage (rp_stage_call)
+ * with these params, so the stage cache can make it again from the restored
+ * folder (cache.c). The strings and params are owned by whoever holds it. */
+typedef struct rp_recipe {
+    const void *art; /* the artifact the call returned (identity only) */
+    char *use;       /* "data.folder" */
+    char *port;      /* its output port, "data" */
+    rp_node *params; /* the validated params of the call */
+} rp_recipe;
+void rp_recipe_release(rp_recipe *r);
+/* The recipe of output (stage, port), or NULL (borrowed). */
+const rp_recipe *rp_store_recipe(const rp_store *s, size_t stage, size_t port);
+/* Free what a stage context allocated (its folder path, its calls' recipes). */
+void rp_stage_ctx_release(rp_stage *st);
 /* Destroy an artifact by its type name ("dataset", "model", ...). */
 void rp_artifact_destroy(const char *type, void *art);
 /* metrics.json text of every metrics artifact ({"stage": {"scalars": ...,
@@ -178,6 +192,8 @@ struct rp_stage {
     const char *rundir;       /* the cell's directory, or <root>/<shared_dir> */
     void **capture;           /* rp_stage_call: outputs land here (one slot per
                                  output port) instead of in the store */
+    rp_recipe *recipes;       /* rp_stage_call results not yet handed on */
+    size_t n_recipes;
 };
 
 /* ---- foreach (foreach.c) ------------------------------------------------------------ */
@@ -213,12 +229,15 @@ int rp_shared_put(rp_shared *sh, const char *key, size_t nports, const char *con
 int rp_cache_open(const char *dir, rp_cache **out, rp_error *err); /* made if absent */
 void rp_cache_close(rp_cache *c);
 const char *rp_cache_dir(const rp_cache *c);
-/* Cacheable: flagged RP_STAGE_CACHEABLE and every output a model, metrics or files. */
+/* Cacheable: flagged RP_STAGE_CACHEABLE and every output a model, metrics,
+ * files or dataset (a dataset is cached as the loader call that made it from
+ * the stage's folder, and made again from the restored folder: `ctx` of
+ * rp_cache_restore runs that call). */
 int rp_stage_cacheable(const rp_plan_stage *ps);
 /* Restore stage `idx`'s outputs into `store` and its folder into `stage_dir`
  * when the cache holds ps->key: *hit = 1. A damaged entry is a miss (warned). */
 int rp_cache_restore(rp_cache *c, const rp_plan_stage *ps, size_t idx, rp_store *store,
-                     const char *stage_dir, int *hit, rp_error *err);
+                     const char *stage_dir, rp_stage *ctx, int *hit, rp_error *err);
 /* Store stage `idx`'s outputs (from `store`) and its folder under ps->key. */
 int rp_cache_save(rp_cache *c, const rp_plan_stage *ps, size_t idx, const rp_store *store,
                   const char *stage_dir, rp_error *err);

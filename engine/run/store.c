@@ -23,6 +23,7 @@ typedef struct store_item {
     const char *type; /* static RP_ART_* string from the stage table */
     void *art;
     int borrowed;     /* owned by the run's shared-stage registry, not by this store */
+    rp_recipe recipe; /* how a dataset was made (use NULL: unknown) */
 } store_item;
 
 struct rp_store {
@@ -46,8 +47,33 @@ void rp_artifact_destroy(const char *type, void *art) {
         rp_files_free(art);
 }
 
+void rp_recipe_release(rp_recipe *r) {
+    if (!r) return;
+    free(r->use);
+    free(r->port);
+    rp_node_free(r->params);
+    memset(r, 0, sizeof *r);
+}
+
+const rp_recipe *rp_store_recipe(const rp_store *s, size_t stage, size_t port) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->items[i].stage == stage && s->items[i].port == port)
+            return s->items[i].recipe.use ? &s->items[i].recipe : NULL;
+    return NULL;
+}
+
+void rp_stage_ctx_release(rp_stage *st) {
+    free(st->dir);
+    st->dir = NULL;
+    for (size_t i = 0; i < st->n_recipes; i++) rp_recipe_release(&st->recipes[i]);
+    free(st->recipes);
+    st->recipes = NULL;
+    st->n_recipes = 0;
+}
+
 void rp_store_free(rp_store *s) {
     if (!s) return;
+    for (size_t i = 0; i < s->n; i++) rp_recipe_release(&s->items[i].recipe);
     for (size_t i = s->n; i-- > 0;)
         if (!s->items[i].borrowed) rp_artifact_destroy(s->items[i].type, s->items[i].art);
     free(s->items);
@@ -72,7 +98,7 @@ int rp_store_put(rp_store *s, size_t stage, size_t port, const char *type, void 
         s->items = ni;
         s->cap = nc;
     }
-    s->items[s->n++] = (store_item){stage, port, type, art, 0};
+    s->items[s->n++] = (store_item){stage, port, type, art, 0, {0}};
     return RP_OK;
 }
 
@@ -85,7 +111,7 @@ int rp_store_put_borrowed(rp_store *s, size_t stage, size_t port, const char *ty
         s->items = ni;
         s->cap = nc;
     }
-    s->items[s->n++] = (store_item){stage, port, type, art, 1};
+    s->items[s->n++] = (store_item){stage, port, type, art, 1, {0}};
     return RP_OK;
 }
 
@@ -93,6 +119,7 @@ void *rp_store_take(rp_store *s, size_t stage, size_t port) {
     for (size_t i = 0; i < s->n; i++)
         if (s->items[i].stage == stage && s->items[i].port == port && !s->items[i].borrowed) {
             void *a = s->items[i].art;
+            rp_recipe_release(&s->items[i].recipe);
             memmove(&s->items[i], &s->items[i + 1], (s->n - i - 1) * sizeof *s->items);
             s->n--;
             return a;
@@ -241,8 +268,19 @@ int rp_stage_output(rp_stage *st, const char *port, void *artifact, rp_error *er
                 return RP_OK;
             }
             int s = rp_store_put(st->store, st->idx, i, d->outputs[i].type, artifact, err);
-            if (s != RP_OK) rp_error_prefix(err, "output '%s': ", port);
-            return s;
+            if (s != RP_OK) {
+                rp_error_prefix(err, "output '%s': ", port);
+                return s;
+            }
+            /* made by rp_stage_call: the store keeps how (for the stage cache) */
+            for (size_t r = 0; r < st->n_recipes; r++)
+                if (st->recipes[r].art == artifact) {
+                    store_item *it = &st->store->items[st->store->n - 1];
+                    it->recipe = st->recipes[r];
+                    st->recipes[r] = st->recipes[--st->n_recipes];
+                    break;
+                }
+            return RP_OK;
         }
     /* Not a declared output: we cannot know its type, so we cannot destroy
      * it safely; the caller's bug is reported loudly instead. */
@@ -337,6 +375,21 @@ int rp_stage_call(rp_stage *st, const char *use, const rp_node *params, const ch
     if (s == RP_OK) {
         *out = cap[k];
         cap[k] = NULL;
+        /* remembered until handed on with rp_stage_output (top level only) */
+        rp_recipe *nr = st->capture ? NULL
+                                    : realloc(st->recipes, (st->n_recipes + 1) * sizeof *nr);
+        if (nr) {
+            st->recipes = nr;
+            rp_recipe *r = &nr[st->n_recipes];
+            r->art = *out;
+            r->use = strdup(use);
+            r->port = strdup(port);
+            r->params = rp_node_clone(norm);
+            if (r->use && r->port && r->params)
+                st->n_recipes++;
+            else
+                rp_recipe_release(r); /* without it the output is just not cached */
+        }
     } else {
         rp_error_prefix(err, "%s", ctx);
     }

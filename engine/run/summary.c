@@ -24,8 +24,10 @@ static void esc(rp_strbuf *b, const char *s) {
 static const char *css =
     "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}"
     "h1{font-size:20px}h2{font-size:16px;margin-top:28px}"
-    "table{border-collapse:collapse;margin:8px 0}"
-    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+    /* a table wider than the window (many metrics) scrolls on its own
+       instead of widening the page; labels do not wrap */
+    "table{border-collapse:collapse;margin:8px 0;display:block;overflow-x:auto;max-width:100%}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}"
     "th{background:#f3f3f3}td.l,th.l{text-align:left}.muted{color:#777}"
     "a{color:#0645ad;text-decoration:none}";
 
@@ -46,6 +48,7 @@ static void plot(rp_strbuf *b, const rp_agg_table *T) {
             hi = fmax(hi, m + s);
         }
     if (!isfinite(lo)) return;
+    double data_lo = lo;
     if (hi - lo < 1e-12) lo -= 0.5, hi += 0.5;
     /* Ticks on a 1-2-5 step with the decimals the step needs: evenly spaced
      * %.3g labels of the raw range repeat ("100, 100, 100" around 100). */
@@ -53,6 +56,8 @@ static void plot(rp_strbuf *b, const rp_agg_table *T) {
     double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
     lo = floor(lo / step - 0.25) * step;
     hi = ceil(hi / step + 0.25) * step;
+    /* accuracies and error rates are never negative: no axis below 0 for them */
+    if (data_lo >= 0 && lo < 0) lo = 0;
     int nt = (int)lround((hi - lo) / step), dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     const double left = 70, top = 20, band = 90, ph = 260;
     double width = left + band * (double)T->nr + 300;
@@ -108,10 +113,12 @@ static void table_html(rp_strbuf *b, const rp_agg_table *T) {
     rp_strbuf_puts(b, "<h2>");
     esc(b, T->metric);
     if (T->scale != 1) rp_strbuf_printf(b, " (× %g)", T->scale);
-    rp_strbuf_puts(b, ": ");
+    rp_strbuf_puts(b, T->cols ? ": " : " by ");
     esc(b, T->rows ? T->rows : "");
-    rp_strbuf_puts(b, " × ");
-    esc(b, T->cols ? T->cols : "");
+    if (T->cols) { /* a table without cols is one column */
+        rp_strbuf_puts(b, " × ");
+        esc(b, T->cols);
+    }
     rp_strbuf_puts(b, "</h2>\n<table><tr><th class=\"l\">");
     esc(b, T->rows ? T->rows : "");
     rp_strbuf_puts(b, "</th>");

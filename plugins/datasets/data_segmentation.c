@@ -351,11 +351,45 @@ int ds_run_segmentation(rp_stage *stg, rp_error *err) {
     return rp_stage_output(stg, "data", ds, err);
 }
 
+/* Check time, from the params alone: classes (the palette's length, else
+ * num_classes), channels, and the image size when every sample has one
+ * (tile x tile, or size x size). What the run would reject in the params
+ * is rejected here, before anything runs. */
+static int ds_check_segmentation(rp_check *ck, rp_error *err) {
+    const rp_node *p = rp_check_params(ck);
+    int64_t tile = rp_param_int(p, "tile"), size = rp_param_int(p, "size");
+    if (tile > 0 && size > 0)
+        return rp_error_at(err, rp_node_get(p, "tile"), RP_ERR_INVALID,
+                           "'tile' cuts the images at their own size; "
+                           "set 'size: 0' (got size %lld) or drop 'tile'", (long long)size);
+    if (tile == 0 && rp_param_int(p, "tile_stride") > 0)
+        return rp_error_at(err, rp_node_get(p, "tile_stride"), RP_ERR_INVALID,
+                           "'tile_stride' needs 'tile'");
+    const rp_node *pal = rp_node_get(p, "palette");
+    int64_t ncls = rp_node_len(pal) ? (int64_t)rp_node_len(pal) : rp_param_int(p, "num_classes");
+    const rp_node *cat = rp_node_len(pal) ? pal : rp_node_get(p, "num_classes");
+    if (ncls <= 0)
+        return rp_error_at(err, p, RP_ERR_INVALID,
+                           "data.segmentation: give a 'palette' (colour masks) or 'num_classes' "
+                           "(class-index masks)");
+    rp_check_declare(ck, "data", RP_FACT_CLASSES, ncls, cat);
+    rp_check_declare(ck, "data", RP_FACT_CHANNELS, rp_param_int(p, "channels"),
+                     rp_node_get(p, "channels"));
+    int64_t side = tile > 0 ? tile : size;
+    const rp_node *sat = rp_node_get(p, tile > 0 ? "tile" : "size");
+    if (side > 0) {
+        rp_check_declare(ck, "data", RP_FACT_HEIGHT, side, sat);
+        rp_check_declare(ck, "data", RP_FACT_WIDTH, side, sat);
+    }
+    return RP_OK;
+}
+
 /* ---- stage declaration ---- */
 static const struct rp_port data_out_ports[] = {
     {"data", RP_ART_DATASET, 0, "the dataset"},
 };
 static const struct rp_stage_def segmentation_stage = {
     "data.segmentation", "image + mask pairs (class-index or palette-coloured masks)",
-    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_segmentation, 0, NULL};
+    NULL, 0, data_out_ports, RP_COUNT(data_out_ports), ds_run_segmentation, 0,
+    ds_check_segmentation};
 RP_STAGE(segmentation_stage)

@@ -657,6 +657,32 @@ done:
     return s;
 }
 
+/* Check time: the groups against the descriptions file (unknown names with
+ * a suggestion, before anything runs, when the file is there already: an
+ * earlier stage may write it), and what both datasets will be: one class per
+ * group (sorted names = class ids), RGB, size x size. */
+static int crop_check(rp_check *ck, rp_error *err) {
+    const rp_node *p = rp_check_params(ck);
+    const rp_node *groups = rp_node_get(p, "groups");
+    const char *desc = rp_param_str(p, "classes");
+    if (desc && rp_path_exists(desc)) {
+        oi_groups g;
+        int s = oi_groups_resolve(groups, desc, &g, err);
+        if (s) return s;
+        oi_groups_release(&g);
+    }
+    static const char *const ports[2] = {"train", "val"};
+    for (int k = 0; k < 2; k++) {
+        rp_check_declare(ck, ports[k], RP_FACT_CLASSES, (int64_t)rp_node_len(groups), groups);
+        rp_check_declare(ck, ports[k], RP_FACT_CHANNELS, 3, rp_node_get(p, "size"));
+        rp_check_declare(ck, ports[k], RP_FACT_HEIGHT, rp_param_int(p, "size"),
+                         rp_node_get(p, "size"));
+        rp_check_declare(ck, ports[k], RP_FACT_WIDTH, rp_param_int(p, "size"),
+                         rp_node_get(p, "size"));
+    }
+    return RP_OK;
+}
+
 static const struct rp_port crop_out[] = {
     {"train", RP_ART_DATASET, 0, "the training crops, as data.folder opens <out>/train"},
     {"val", RP_ART_DATASET, 0, "the validation crops, as data.folder opens <out>/val"},
@@ -669,5 +695,5 @@ static const struct rp_stage_def crop_stage = {
     0,
     crop_out,
     RP_COUNT(crop_out),
-    crop_run, 0, NULL};
+    crop_run, RP_STAGE_CACHEABLE, crop_check};
 RP_STAGE(crop_stage)

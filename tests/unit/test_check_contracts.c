@@ -95,6 +95,94 @@ static void test_model_against_data(void **state) {
     expect_line("stage 'k' (data.concat): data.concat: input 2 has 2 classes but input 1 has 6");
 }
 
+/* Stages that write or cut their images declare what they will be:
+ * openimages.crop (one class per group, RGB, size x size) and
+ * data.segmentation (palette or num_classes, channels, the tile). */
+static void test_crop_and_segmentation(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    char want[2048];
+#define OI "'%S/datasets/fixtures/openimages"
+#define CROP(SIZE)                                                                                 \
+    "  - id: crops\n"                                                                              \
+    "    use: openimages.crop\n"                                                                   \
+    "    with:\n"                                                                                  \
+    "      images: " OI "/images'\n"                                                              \
+    "      boxes: " OI "/oidv6-train-annotations-bbox.csv'\n"                                     \
+    "      classes: " OI "/class-descriptions-boxable.csv'\n"                                     \
+    "      groups: {person: [Person, Man], animal: [Dog, Cat], object: [Car]}\n"                  \
+    "      size: " SIZE "\n"
+    /* a 4-way head on 3 groups */
+    assert_int_equal(check(dir, "crop.yaml",
+                           CROP("32") "  - {id: net, use: model.build, with: {arch: resnet20, "
+                                      "classes: 4}}\n"
+                                      "  - {id: ev, use: evaluate, in: {model: net, data: "
+                                      "crops.val}}\n"),
+                     2);
+    snprintf(want, sizeof want,
+             "%s/crop.yaml:12:52: error: stage 'ev' (evaluate): model 'net.model' has 4 classes "
+             "(%s/crop.yaml:11:65) but 'crops.val' has 3 (%s/crop.yaml:9:15)",
+             dir, dir, dir);
+    expect_line(want);
+    /* 24x24 crops into a 32x32 model */
+    assert_int_equal(check(dir, "cropsize.yaml",
+                           CROP("24") "  - {id: net, use: model.build, with: {arch: resnet20, "
+                                      "classes: 3}}\n"
+                                      "  - {id: ev, use: evaluate, in: {model: net, data: "
+                                      "crops.train}}\n"),
+                     2);
+    snprintf(want, sizeof want,
+             "stage 'ev' (evaluate): model 'net.model' takes [3, 32, 32] images "
+             "(%s/cropsize.yaml:11:46) but 'crops.train' gives [3, 24, 24] "
+             "(%s/cropsize.yaml:10:13)",
+             dir, dir);
+    expect_line(want);
+    /* and the matching model passes */
+    assert_int_equal(check(dir, "cropok.yaml",
+                           CROP("32") "  - {id: net, use: model.build, with: {arch: resnet20, "
+                                      "classes: 3}}\n"
+                                      "  - {id: ev, use: evaluate, in: {model: net, data: "
+                                      "crops.val}}\n"),
+                     0);
+    /* segmentation: 6 palette colours against a 5-class U-Net; grey tiles
+       into a 3-channel one */
+#define SEG(MORE)                                                                                  \
+    "  - id: seg\n"                                                                                \
+    "    use: data.segmentation\n"                                                                 \
+    "    with:\n"                                                                                  \
+    "      root: '%S/datasets/fixtures/dubai'\n"                                                   \
+    "      palette: ['#3C1098', '#8429F6', '#6EC1E4', '#FEDD3A', '#E2A929', '#9B9B9B']\n"          \
+    "      tile: 32\n" MORE
+    assert_int_equal(check(dir, "seg.yaml",
+                           SEG("      channels: 1\n")
+                           "  - {id: net, use: model.build, with: {arch: unet, classes: 5, "
+                           "in_channels: 1, size: 32}}\n"
+                           "  - {id: ev, use: evaluate, in: {model: net, data: seg}}\n"),
+                     2);
+    snprintf(want, sizeof want,
+             "stage 'ev' (evaluate): model 'net.model' has 5 classes (%s/seg.yaml:10:61) but "
+             "'seg.data' has 6 (%s/seg.yaml:7:16)",
+             dir, dir);
+    expect_line(want);
+    assert_int_equal(check(dir, "seggrey.yaml",
+                           SEG("      channels: 1\n")
+                           "  - {id: net, use: model.build, with: {arch: unet, classes: 6, "
+                           "size: 32}}\n"
+                           "  - {id: ev, use: evaluate, in: {model: net, data: seg}}\n"),
+                     2);
+    expect_line("but 'seg.data' gives [1, 32, 32]");
+    /* tile and size together: a check-time error now */
+    assert_int_equal(check(dir, "segtile.yaml", SEG("      size: 64\n")), 2);
+    snprintf(want, sizeof want,
+             "%s/segtile.yaml:8:13: error: stage 'seg' (data.segmentation): 'tile' cuts the "
+             "images at their own size; set 'size: 0' (got size 64) or drop 'tile'",
+             dir);
+    expect_line(want);
+#undef SEG
+#undef CROP
+#undef OI
+}
+
 static void test_paths(void **state) {
     (void)state;
     const char *dir = rp_test_tmpdir();
@@ -147,6 +235,7 @@ static void test_paths(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_against_data),
+        cmocka_unit_test(test_crop_and_segmentation),
         cmocka_unit_test(test_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

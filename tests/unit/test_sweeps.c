@@ -100,6 +100,32 @@ static void test_shared_target_trained_once(void **state) {
     char *md = slurp(rp_test_path(out, "aggregate.md"));
     assert_non_null(strstr(md, "± 0 |"));
     free(md);
+    /* --resume with a new cell: the shared stage runs once more for it, in
+       shared/fit, and finds its training finished there (zero epochs) */
+    p = rp_test_write_pipeline(t, "shared.yaml",
+                               "name: shared\nmatrix: {bs: [8, 12, 16]}\n"
+                               "aggregate: {over: [bs]}\n",
+                               DATA "  - id: eval\n"
+                                    "    use: evaluate\n"
+                                    "    in: {model: fit.model, data: data.test}\n"
+                                    "    with: {names: [test], batch_size: \"${matrix.bs}\"}\n"
+                                    "  - id: look\n"
+                                    "    use: augment.preview\n"
+                                    "    in: {data: data.train}\n"
+                                    "    with: {count: 4}\n"
+                                    "  - id: rep\n"
+                                    "    use: report\n"
+                                    "    in: {metrics: eval.metrics}\n");
+    snprintf(args, sizeof args, "run '%s' --resume '%s' --no-cache", p, out);
+    if (rp(args) != 0) fail_msg("resume failed:\n%s", out_buf);
+    assert_non_null(strstr(out_buf, "3 cells done (2 skipped as already done)"));
+    assert_int_equal(count(out_buf, "[4/7] fit (train)"), 1);
+    assert_non_null(strstr(out_buf, "shared/fit/checkpoint.safetensors': 2 of 2 epochs done (finished)"));
+    assert_int_equal(count(out_buf, "] train loss"), 0);
+    md = slurp(rp_test_path(out, "aggregate.md"));
+    assert_non_null(strstr(md, "| 3 |")); /* 3 cells in the one group, still ± 0 */
+    assert_non_null(strstr(md, "± 0 |"));
+    free(md);
 }
 
 static double fit_loss(const char *dir) {
@@ -220,6 +246,55 @@ static void test_foreach_fan_in(void **state) {
                                     "'model': 'ev' has 2 instances (foreach): write 'ev[*].metrics'"));
 }
 
+/* foreach instances resume one by one: the second of two trainings stops
+ * after its first epoch (exit 1); --resume finds the first one finished
+ * (zero epochs) and continues the second from its own checkpoint to the
+ * weights of an uninterrupted run, byte for byte. */
+static void test_foreach_resume_per_instance(void **state) {
+    (void)state;
+    const char *t = rp_test_tmpdir();
+    const char *p = rp_test_write_pipeline(
+        t, "fer.yaml", "name: fer\nseed: 2\n",
+        "  - id: data\n"
+        "    use: data.synthetic\n"
+        "    with: {train_count: 16, test_count: 8, size: 8, channels: 1}\n"
+        "  - id: net\n"
+        "    use: model.build\n"
+        "    with: {input: [1, 8, 8], layers: [{flatten: {}}, {linear: {out: 6}}]}\n"
+        "  - {id: loss, use: loss}\n"
+        "  - id: donor\n"
+        "    use: train\n"
+        "    foreach: {k: [0, 1]}\n"
+        "    in: {model: net, loss: loss, train: data.train}\n"
+        "    with: {epochs: 3, batch_size: 8, optimizer: {sgd: {lr: 0.1}},\n"
+        "           stop_after_epoch: \"${each.k}\"}\n"
+        "  - id: all\n"
+        "    use: inspect.metrics\n"
+        "    in: {metrics: \"donor[*].metrics\"}\n");
+    char part[1024], full[1024], args[3000];
+    snprintf(part, sizeof part, "%s", rp_test_path(t, "fer-part"));
+    snprintf(full, sizeof full, "%s", rp_test_path(t, "fer-full"));
+    snprintf(args, sizeof args, "run '%s' --out '%s' --no-cache", p, part);
+    assert_int_equal(rp(args), 1);
+    assert_non_null(strstr(out_buf, "stage 'donor/k-1' (train): stop_after_epoch: stopped in epoch 1"));
+    snprintf(args, sizeof args, "run '%s' --resume '%s' --no-cache", p, part);
+    if (rp(args) != 0) fail_msg("resume failed:\n%s", out_buf);
+    assert_non_null(strstr(out_buf, "donor/k-0: resuming from"));
+    assert_non_null(strstr(out_buf, "donor/k-0/checkpoint.safetensors': 3 of 3 epochs done (finished)"));
+    assert_non_null(strstr(out_buf, "donor/k-1/checkpoint.safetensors': 1 of 3 epochs done\n"));
+    assert_int_equal(count(out_buf, "[01/03] train"), 0);
+    assert_int_equal(count(out_buf, "[02/03] train"), 1);
+    snprintf(args, sizeof args, "run '%s' --out '%s' --no-cache --set stages.donor.with.stop_after_epoch=0",
+             p, full);
+    if (rp(args) != 0) fail_msg("full run failed:\n%s", out_buf);
+    for (int k = 0; k < 2; k++) {
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "%s/donor/k-%d/last.safetensors", full, k);
+        snprintf(b, sizeof b, "%s/donor/k-%d/last.safetensors", part, k);
+        rp_test_same_weights_files(a, b);
+    }
+}
+
 static void test_matrix_include_exclude_resume(void **state) {
     (void)state;
     const char *t = rp_test_tmpdir();
@@ -321,6 +396,25 @@ static void test_aggregate_labels_tables(void **state) {
     assert_non_null(strstr(html, ">arch=resnet20(shortcut=A) domain=4 seed=1</a>"));
     assert_non_null(strstr(html, "href=\"arch-1_domain-4_seed-1/\""));
     free(html);
+    /* a table with rows only: one column, titled "by arch" (not "arch × ");
+       accuracies never get an axis below 0 */
+    p = agg_pipeline(t, "agg-rows.yaml",
+                     "aggregate:\n  over: [seed, domain]\n  metrics: [\"eval.*.accuracy\"]\n"
+                     "  table: {rows: arch, metric: eval.test.accuracy, scale: 100}\n");
+    out = rp_test_path(t, "agg-rows-run");
+    snprintf(args, sizeof args, "run '%s' --out '%s'", p, out);
+    if (rp(args) != 0) fail_msg("run failed:\n%s", out_buf);
+    md = slurp(rp_test_path(out, "aggregate.md"));
+    if (!strstr(md, "## eval.test.accuracy (× 100) by arch\n\n| arch | eval.test.accuracy |"))
+        fail_msg("%s", md);
+    assert_null(strstr(md, "×  "));
+    free(md);
+    html = slurp(rp_test_path(out, "summary.html"));
+    assert_non_null(strstr(html, "<h2>eval.test.accuracy (× 100) by arch</h2>"));
+    assert_null(strstr(html, "text-anchor=\"end\">-"));
+    /* wide tables scroll on their own instead of widening the page */
+    assert_non_null(strstr(html, "overflow-x:auto"));
+    free(html);
     /* an entry that matches no metric names the available ones */
     p = agg_pipeline(t, "agg-bad.yaml",
                      "aggregate:\n  over: [seed]\n  metrics: [eval.test.dice]\n");
@@ -335,6 +429,7 @@ int main(void) {
         cmocka_unit_test(test_shared_target_trained_once),
         cmocka_unit_test(test_cache_reuses_training),
         cmocka_unit_test(test_foreach_fan_in),
+        cmocka_unit_test(test_foreach_resume_per_instance),
         cmocka_unit_test(test_matrix_include_exclude_resume),
         cmocka_unit_test(test_aggregate_labels_tables),
     };

@@ -217,12 +217,13 @@ static void test_segmentation(void **state) {
              pal);
     expect(st, 1, "4 of 4 images are smaller than a 40x40 tile",
            "datasets/fixtures/dubai is at least 40x40: no tiles");
-    /* bad combinations, located at the offending value (line 5 of the file) */
+    /* bad combinations, located at the offending value (line 5 of the file);
+       check-time errors (exit 2): nothing runs */
     snprintf(st, sizeof st,
              "  - {id: s, use: data.segmentation, with: {tile: 16, size: 16, "
              "root: '%%S/datasets/fixtures/dubai', %s}}\n",
              pal);
-    expect(st, 1,
+    expect(st, 2,
            ".yaml:5:50: error: stage 's' (data.segmentation): 'tile' cuts the images at their "
            "own size; set 'size: 0' (got size 16) or drop 'tile'",
            NULL);
@@ -230,7 +231,7 @@ static void test_segmentation(void **state) {
              "  - {id: s, use: data.segmentation, with: {tile_stride: 8, "
              "root: '%%S/datasets/fixtures/dubai', %s}}\n",
              pal);
-    expect(st, 1, ".yaml:5:57: error: stage 's' (data.segmentation): 'tile_stride' needs 'tile'",
+    expect(st, 2, ".yaml:5:57: error: stage 's' (data.segmentation): 'tile_stride' needs 'tile'",
            NULL);
     /* a palette missing one colour: the pixel and colour are named */
     snprintf(st, sizeof st,
@@ -241,7 +242,7 @@ static void test_segmentation(void **state) {
     expect("  - {id: s, use: data.segmentation, with: {root: '%S/datasets/fixtures/dubai', "
            "num_classes: 6}}\n",
            1, "image_part_001.png: pixel (x 0, y 0) has class", "outside [0, 6)");
-    expect("  - {id: s, use: data.segmentation, with: {root: '%S/datasets/fixtures/dubai'}}\n", 1,
+    expect("  - {id: s, use: data.segmentation, with: {root: '%S/datasets/fixtures/dubai'}}\n", 2,
            "give a 'palette'", NULL);
     /* missing mask */
     const char *t = rp_test_tmpdir();

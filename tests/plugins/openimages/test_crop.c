@@ -324,17 +324,28 @@ static void test_bad_classes(void **state) {
     char *g = strstr(st, "[Dog, Cat, Bird]");
     assert_non_null(g);
     memcpy(g, "[Dgo, Cat, Bird]", 16);
-    /* line 5 + 6 = stage line 11 holds groups: the list starts at col 15 */
-    expect(st, NULL, 1,
+    /* line 5 + 6 = stage line 11 holds groups: the list starts at col 15.
+     * A check-time error (exit 2): nothing runs. */
+    expect(st, NULL, 2,
            ".yaml:11:55: error: stage 'crops' (openimages.crop): 'groups.animal': "
            "unknown class 'Dgo' (did you mean 'Dog'?) in ",
            NULL);
+    assert_null(strstr(logbuf, "[1/"));
+    /* `runpipe check` says the same */
+    const char *dir = rp_test_tmpdir();
+    const char *path = rp_test_write_pipeline(dir, "badcls.yaml", "name: oitest\nseed: 3\n", st);
+    char args[1200], log[900];
+    snprintf(args, sizeof args, "check '%s'", path);
+    snprintf(log, sizeof log, "%s/badcls.log", dir);
+    assert_int_equal(rp_test_runpipe(args, log, logbuf, sizeof logbuf), 2);
+    assert_non_null(strstr(logbuf, "badcls.yaml:11:55: error: stage 'crops' (openimages.crop): "
+                                   "'groups.animal': unknown class 'Dgo' (did you mean 'Dog'?)"));
     memcpy(g, "[dog, Cat, Bird]", 16); /* case: suggested */
-    expect(st, NULL, 1, "unknown class 'dog' (did you mean 'Dog'?)", NULL);
+    expect(st, NULL, 2, "unknown class 'dog' (did you mean 'Dog'?)", NULL);
     memcpy(g, "[Zebra, Cat, Bi]", 16);
-    expect(st, NULL, 1, "unknown class 'Zebra': not a display name or MID", NULL);
+    expect(st, NULL, 2, "unknown class 'Zebra': not a display name or MID", NULL);
     memcpy(g, "[/m/01g317, Cat]", 16); /* a MID, already in person */
-    expect(st, NULL, 1, "class '/m/01g317' (/m/01g317) is already in group 'person'", NULL);
+    expect(st, NULL, 2, "class '/m/01g317' (/m/01g317) is already in group 'person'", NULL);
     /* a group with no crops in val */
     crop_stage(st, sizeof st, FIX "/oidv6-train-annotations-bbox.csv", NULL);
     g = strstr(st, GROUPS);
@@ -344,7 +355,134 @@ static void test_bad_classes(void **state) {
     expect(grp, NULL, 1, "group 'rare' has no crops in split 'train' (0 train, 0 val;", NULL);
     snprintf(grp, sizeof grp, "%.*s{person: [Person], ../x: [Dog]}%s", (int)(g - st), st,
              g + strlen(GROUPS));
-    expect(grp, NULL, 1, "group name '../x' must be letters, digits", NULL);
+    expect(grp, NULL, 2, "group name '../x' must be letters, digits", NULL);
+}
+
+/* split_by: image (the default) keeps every crop of a photo in one split;
+ * balance caps every group at the smallest one's count (a seeded choice). */
+static void test_split_and_balance(void **state) {
+    (void)state;
+    char t[600]; /* rp_test_tmpdir's buffers rotate */
+    snprintf(t, sizeof t, "%s", rp_test_tmpdir());
+    char st[4000], more[800], p[1000];
+    snprintf(more, sizeof more, "      out: '%s/byimg'\n      val: 0.5\n", t);
+    crop_stage(st, sizeof st, FIX "/oidv6-train-annotations-bbox.csv", more);
+    expect(st, NULL, 0, "27 crops from 12 images", NULL);
+    /* manifest columns: file, ImageID, n, LabelName, class, group, split */
+    snprintf(p, sizeof p, "%s/byimg/manifest.csv", t);
+    char *man;
+    rp_error err;
+    RP_ASSERT_OK(rp_read_file(p, &man, NULL, &err), &err);
+    char ids[64][17], splits[64][8];
+    int n = 0, multi = 0;
+    for (char *line = strchr(man, '\n') + 1; *line && n < 64; line = strchr(line, '\n') + 1) {
+        char id[17] = "", sp[8] = "";
+        /* class names are quoted and may hold commas: ImageID is field 2, split the
+           first train/val field after the quoted class */
+        const char *c = strchr(line, ',') + 1;
+        snprintf(id, sizeof id, "%.16s", c);
+        const char *q = strstr(line, "\",");
+        assert_non_null(q);
+        q = strchr(q + 2, ',') + 1; /* past the group */
+        snprintf(sp, sizeof sp, "%.*s", (int)(strchr(q, ',') - q), q);
+        assert_true(!strcmp(sp, "train") || !strcmp(sp, "val"));
+        for (int k = 0; k < n; k++)
+            if (!strcmp(ids[k], id)) {
+                multi++;
+                if (strcmp(splits[k], sp)) fail_msg("photo %s in %s and %s", id, splits[k], sp);
+            }
+        memcpy(ids[n], id, sizeof id);
+        memcpy(splits[n], sp, sizeof sp);
+        n++;
+    }
+    free(man);
+    assert_int_equal(n, 27);
+    assert_true(multi > 0); /* the fixture has photos with several boxes */
+    /* balance: every group as large as the smallest */
+    snprintf(more, sizeof more, "      out: '%s/bal'\n      balance: true\n" SPLIT, t);
+    crop_stage(st, sizeof st, FIX "/oidv6-train-annotations-bbox.csv", more);
+    expect(st, NULL, 0, "over the cap", NULL);
+    int tr[3], va[3];
+    const char *names[3] = {"animal", "object", "person"};
+    for (int g = 0; g < 3; g++) {
+        char key[64];
+        snprintf(key, sizeof key, "  %-16s train ", names[g]);
+        const char *l = strstr(logbuf, key);
+        if (!l || sscanf(l + strlen(key), "%d val %d", &tr[g], &va[g]) != 2)
+            fail_msg("no counts of %s in:\n%s", names[g], logbuf);
+    }
+    for (int g = 1; g < 3; g++) assert_int_equal(tr[g] + va[g], tr[0] + va[0]);
+    snprintf(p, sizeof p, "%d crops from", 3 * (tr[0] + va[0]));
+    assert_non_null(strstr(logbuf, p));
+}
+
+/* Text of <dir>/<name> (caller frees). */
+static char *slurp_in(const char *dir, const char *name) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char *text = NULL;
+    rp_error err;
+    RP_ASSERT_OK(rp_read_file(p, &text, NULL, &err), &err);
+    return text;
+}
+
+/* The crop folder is a stage-cache artifact: a second run of the same
+ * pipeline restores it (and makes the datasets again from it), a changed
+ * parameter or a changed box CSV misses. */
+static void test_cache(void **state) {
+    (void)state;
+    char t[600]; /* rp_test_tmpdir's buffers rotate */
+    snprintf(t, sizeof t, "%s", rp_test_tmpdir());
+    char cmd[3000], boxes[800], st[4000], more[800], extra[800];
+    snprintf(boxes, sizeof boxes, "%s/cached-boxes.csv", t);
+    snprintf(cmd, sizeof cmd, "cp '%s/datasets/fixtures/openimages/oidv6-train-annotations-bbox.csv' '%s'",
+             rp_test_abs_src(), boxes);
+    assert_int_equal(system(cmd), 0);
+    snprintf(extra, sizeof extra, "--cache '%s/cache'", t);
+    const char *look = "  - {id: look, use: inspect.dataset, in: {data: crops.val}}\n";
+    static const char *const tags[4] = {"c0", "c1", "c2", "c3"};
+    for (int k = 0; k < 4; k++) {
+        /* run 2: changed quality; run 3: the box CSV has one more row (of
+         * a class no group takes: the same crops, but another file) */
+        snprintf(more, sizeof more, "      quality: %d\n", k == 2 ? 90 : 95);
+        if (k == 3) {
+            FILE *f = fopen(boxes, "a");
+            assert_non_null(f);
+            fputs(ROW("000a1249af2bc5f0", "/m/011k07", "0.1", "0.9"), f);
+            fclose(f);
+        }
+        crop_stage(st, sizeof st, boxes, more);
+        strcat(st, look);
+        char file[64], log[900], args[2400];
+        snprintf(file, sizeof file, "%s.yaml", tags[k]);
+        snprintf(log, sizeof log, "%s/%s.log", t, tags[k]);
+        const char *path = rp_test_write_pipeline(t, file, "name: oitest\nseed: 3\n", st);
+        snprintf(args, sizeof args, "run '%s' --out '%s/run_%s' %s", path, t, tags[k], extra);
+        int rc = rp_test_runpipe(args, log, logbuf, sizeof logbuf);
+        if (rc) fail_msg("run %d failed:\n%s", k, logbuf);
+        const char *want = k == 1 ? "crops (openimages.crop): cache hit" : "crops (openimages.crop): cache miss";
+        if (!strstr(logbuf, want)) fail_msg("run %d: no '%s' in\n%s", k, want, logbuf);
+        /* restored or not, the datasets are the same */
+        assert_non_null(strstr(logbuf, "val: 4 samples, 3 classes"));
+        if (k == 1) assert_null(strstr(logbuf, "crops from 12 images")); /* nothing cropped */
+        char run_dir[800];
+        snprintf(run_dir, sizeof run_dir, "%s/run_%s", t, tags[k]);
+        char *man = slurp_in(run_dir, "manifest.json");
+        assert_non_null(strstr(man, k == 1 ? "\"cache\":\t\"hit\"" : "\"cache\":\t\"miss\""));
+        free(man);
+    }
+    /* the restored folder is the written one, byte for byte */
+    snprintf(cmd, sizeof cmd, "diff -r '%s/run_c0/crops' '%s/run_c1/crops' > /dev/null", t, t);
+    assert_int_equal(system(cmd), 0);
+    char *m = slurp_in(t, "run_c1/crops/manifest.csv");
+    int lines = 0;
+    for (char *c = m; *c; c++) lines += *c == '\n';
+    assert_int_equal(lines, 28);
+    free(m);
+    /* a fixed `out:` outside the run: used as it is, not cached (warned) */
+    snprintf(more, sizeof more, "      out: '%s/fixed'\n", t);
+    crop_stage(st, sizeof st, boxes, more);
+    expect(st, extra, 0, "not stored in the stage cache: output 'folder'", "is outside the stage folder");
 }
 
 int main(void) {
@@ -353,6 +491,7 @@ int main(void) {
         cmocka_unit_test(test_corner_median), cmocka_unit_test(test_manifest_paths),
         cmocka_unit_test(test_fixture),       cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_bad_images),    cmocka_unit_test(test_bad_classes),
+        cmocka_unit_test(test_split_and_balance), cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
