@@ -79,6 +79,24 @@ static void test_line_chart(void **state) {
     rp_svg_line_chart(&b, "empty", "epoch", "loss", s, 0, 500, 300);
     assert_non_null(strstr(b.p, "no data"));
     rp_strbuf_release(&b);
+    /* a legend longer than the plot (S1's IoU and Dice chart) ends inside the
+     * chart: its last label ends left of the width at ~7 px per character */
+    rp_series s4[4] = {{"train IoU", "#1f77b4", x, a, 4, 1, 0}, {"train Dice", "#1f77b4", x, a, 4, 0, 0},
+                       {"validation IoU", "#ff7f0e", x, a, 4, 1, 0},
+                       {"validation Dice", "#ff7f0e", x, a, 4, 0, 0}};
+    for (int width = 540; width >= 520; width -= 10) { /* 540: the report's charts */
+        rp_svg_line_chart(&b, "fit: mean IoU and Dice", "epoch", "mean over classes", s4, 4, width, 340);
+        const char *leg = strstr(b.p, "<g class=\"legend\">");
+        assert_non_null(leg);
+        const char *last = strstr(leg, ">validation Dice</text>");
+        assert_non_null(last);
+        const char *tx = last;
+        while (tx > leg && strncmp(tx, "<text x=\"", 9)) tx--;
+        int lx = atoi(tx + 9);
+        if (lx + 15 * 7 > width) fail_msg("width %d: the legend's last label ends at %d", width, lx + 15 * 7);
+        assert_true(atoi(strstr(leg, "<line x1=\"") + 10) >= 8);
+        rp_strbuf_release(&b);
+    }
 }
 
 /* ---- an in-memory dataset --------------------------------------------------- */
