@@ -351,6 +351,15 @@ static void test_pretrained_torchvision_into_unet_resnet(void **state) {
     const char *msg = build_fails(params, NULL, NULL);
     assert_non_null(strstr(msg, "weights do not match the model (strict): "));
     assert_non_null(strstr(msg, "120 of 182 tensors loaded, 62 missing, 2 unexpected"));
+    /* S3's net: the whole file strictly into resnet18, then a 7-class head */
+    snprintf(params, sizeof params, "{arch: resnet18, size: 64, pretrained: '%s', head: {classes: 7}}", pth);
+    m = build(params, 3, "net", NULL);
+    assert_int_equal(rp_model_num_classes(m), 7);
+    const rp_param *w = rp_model_find_param(m, "layer4.1.bn2.running_var");
+    assert_non_null(w); /* tensor 118 of torchvision's state dict */
+    assert_true(w->value->data[5] == (float)(0.001 * 119 + 0.0001 * 1));
+    assert_int_equal(rp_model_find_param(m, "fc.weight")->value->shape[0], 7);
+    rp_model_free(m);
 }
 
 int main(void) {
