@@ -353,7 +353,8 @@ int rp_agg_load(rp_agg *a, const char *rundir, const rp_config *cfg, rp_error *e
         for (size_t x = 0; x < a->naxes; x++)
             a->lab[i * a->naxes + x] = rp_value_label(rp_node_get(cfg->cells[i].values, a->axes[x]));
     }
-    /* metric columns: every key in first-seen order, filtered by `metrics` */
+    /* metric columns: every key in first-seen order, or those `metrics` names
+     * in its order (a glob's matches in first-seen order), as the paper's table */
     const rp_node *sel = rp_node_get(cfg->aggregate, "metrics");
     size_t navail = 0;
     const char **avail = NULL;
@@ -369,12 +370,14 @@ int rp_agg_load(rp_agg *a, const char *rundir, const rp_config *cfg, rp_error *e
         }
     a->cols = calloc(navail + 1, sizeof *a->cols);
     int rc = a->cols ? RP_OK : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    for (size_t j = 0; rc == RP_OK && j < navail; j++) {
-        int take = rp_node_len(sel) == 0;
-        for (size_t k = 0; !take && k < rp_node_len(sel); k++)
-            take = matches(rp_node_str(rp_node_at(sel, k)), avail[j]);
-        if (take) a->cols[a->ncol++] = avail[j];
-    }
+    for (size_t j = 0; rc == RP_OK && j < navail && rp_node_len(sel) == 0; j++)
+        a->cols[a->ncol++] = avail[j];
+    for (size_t k = 0; rc == RP_OK && k < rp_node_len(sel); k++)
+        for (size_t j = 0; j < navail; j++) {
+            int dup = !matches(rp_node_str(rp_node_at(sel, k)), avail[j]);
+            for (size_t c = 0; c < a->ncol && !dup; c++) dup = a->cols[c] == avail[j];
+            if (!dup) a->cols[a->ncol++] = avail[j];
+        }
     /* a selection entry that matches nothing is a typo: say what exists */
     for (size_t k = 0; rc == RP_OK && navail && k < rp_node_len(sel); k++) {
         const char *pat = rp_node_str(rp_node_at(sel, k));

@@ -63,12 +63,19 @@ int rp_mask_data_uri(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, in
     return rp_mask_data_uri_pal(b, mask, h, w, scale, NULL, 0, err);
 }
 
-int rp_mask_data_uri_pal(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
-                         const unsigned char (*palette)[3], int n_palette, rp_error *err) {
+void rp_mask_colour(int32_t v, const unsigned char (*palette)[3], int n_palette,
+                    unsigned char out[3]) {
     static const unsigned char pal[12][3] = {
         {31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
         {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207},
         {174, 199, 232}, {255, 187, 120}};
+    if (v < 0 || v >= 255) out[0] = out[1] = out[2] = 0; /* ignored / void (255) */
+    else if (v < n_palette) memcpy(out, palette[v], 3);
+    else memcpy(out, pal[v % 12], 3);
+}
+
+int rp_mask_data_uri_pal(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
+                         const unsigned char (*palette)[3], int n_palette, rp_error *err) {
     if (scale < 1) scale = 1;
     int W = (int)w * scale, H = (int)h * scale;
     unsigned char *px = malloc((size_t)W * (size_t)H * 3);
@@ -76,10 +83,7 @@ int rp_mask_data_uri_pal(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int32_t v = mask[(size_t)(y / scale) * (size_t)w + x / scale];
-            unsigned char *o = px + ((size_t)y * W + x) * 3;
-            if (v < 0 || v >= 255) o[0] = o[1] = o[2] = 0; /* ignored / void (255) */
-            else if (v < n_palette) memcpy(o, palette[v], 3);
-            else memcpy(o, pal[v % 12], 3);
+            rp_mask_colour(v, palette, n_palette, px + ((size_t)y * W + x) * 3);
         }
     int rc = emit_png(b, px, W, H, 3, err);
     free(px);

@@ -61,6 +61,9 @@ int rp_mask_data_uri(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, in
  * palette[k] (RGB, borrowed), others the fixed palette. */
 int rp_mask_data_uri_pal(rp_strbuf *b, const int32_t *mask, int64_t h, int64_t w, int scale,
                          const unsigned char (*palette)[3], int n_palette, rp_error *err);
+/* The colour of class id v in those masks (black for ignored / void ids). */
+void rp_mask_colour(int32_t v, const unsigned char (*palette)[3], int n_palette,
+                    unsigned char out[3]);
 /* Class ids of "#RRGGBB" strings into out[n][3]; -1 and *bad = the index of
  * the first malformed one. */
 int rp_parse_palette(const rp_node *list, unsigned char (*out)[3], int max, int *bad);

@@ -44,6 +44,14 @@ static int all_integers(const rp_series *s, size_t ns) {
     return 1;
 }
 
+/* A series in the legend: not faint, with at least one finite point. */
+static int legend_item(const rp_series *s) {
+    if (s->faint) return 0;
+    for (size_t j = 0; j < s->n; j++)
+        if (isfinite(s->x[j]) && isfinite(s->y[j])) return 1;
+    return 0;
+}
+
 void rp_svg_line_chart(rp_strbuf *b, const char *title, const char *xlabel, const char *ylabel,
                        const rp_series *s, size_t ns, int width, int height) {
     rp_svg_line_chart_mark(b, title, xlabel, ylabel, s, ns, width, height, NAN, NULL);
@@ -199,12 +207,25 @@ void rp_svg_line_chart_mark(rp_strbuf *b, const char *title, const char *xlabel,
     }
     /* legend: one row between the title and the plot, never over the data;
      * series without a single finite point are left out */
+    /* It starts over the plot's left edge; a row longer than the plot is moved
+     * left, then packed tighter, so that it ends inside the chart (about 7 px
+     * per character of the 12 px font). */
+    int gap = 22, used = 0;
+    for (size_t i = 0; i < ns; i++)
+        if (legend_item(&s[i])) used += 28 + (int)strlen(s[i].name) * 7 + gap;
+    used -= gap;
     int lx = L;
+    if (lx + used > width - R) lx = width - R - used;
+    if (lx < 8) {
+        int items = 0;
+        for (size_t i = 0; i < ns; i++) items += legend_item(&s[i]);
+        int shrink = items > 1 ? (8 - lx + items - 2) / (items - 1) : 0;
+        gap = gap - shrink < 6 ? 6 : gap - shrink;
+        lx = 8;
+    }
     rp_strbuf_puts(b, "<g class=\"legend\">\n");
     for (size_t i = 0; i < ns; i++) {
-        int any = 0;
-        for (size_t j = 0; j < s[i].n && !any; j++) any = isfinite(s[i].x[j]) && isfinite(s[i].y[j]);
-        if (!any || s[i].faint) continue;
+        if (!legend_item(&s[i])) continue;
         int yy = 38;
         rp_strbuf_printf(b,
                          "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" "
@@ -215,7 +236,7 @@ void rp_svg_line_chart_mark(rp_strbuf *b, const char *title, const char *xlabel,
                          lx + 28, yy);
         rp_put_html(b, s[i].name);
         rp_strbuf_puts(b, "</text>\n");
-        lx += 28 + (int)strlen(s[i].name) * 7 + 22;
+        lx += 28 + (int)strlen(s[i].name) * 7 + gap;
     }
     rp_strbuf_puts(b, "</g>\n");
     rp_strbuf_puts(b, "</svg>\n");

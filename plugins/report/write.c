@@ -55,7 +55,13 @@ const char *const rp_report_css =
     ".grid-img.fig{grid-template-columns:repeat(auto-fill,minmax(110px,1fr))}"
     ".onefig img,.onefig svg{max-width:100%;height:auto;image-rendering:auto;background:#fff;"
     "border:0}.onefig figure{text-align:left}"
-    ".figgroup{margin:0 0 14px}";
+    ".figgroup{margin:0 0 14px}"
+    ".legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;margin:0 0 10px}"
+    ".legend i{display:inline-block;width:12px;height:12px;border:1px solid #889;"
+    "margin-right:4px;vertical-align:-2px}"
+    ".grid-pred{display:flex;flex-wrap:wrap;gap:14px 22px}"
+    ".trio{display:flex;gap:4px;font-size:11px;color:#5b6577}"
+    "figure.pred img{width:112px;max-width:112px}";
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -306,6 +312,21 @@ static int predict_one(rp_model *m, const rp_sample *s, int *pred, double *prob,
     return RP_OK;
 }
 
+/* The mask colours: a swatch and the class name per class id of the data set
+ * (the palette of the report's `palette`, then the fixed one). */
+static void mask_legend(rp_strbuf *b, const rp_report_opts *o) {
+    const rp_dataset *ds = o->data;
+    rp_strbuf_puts(b, "<p class=\"legend\">");
+    for (int k = 0; k < ds->num_classes; k++) {
+        unsigned char c[3];
+        rp_mask_colour(k, o->palette, o->n_palette, c);
+        rp_strbuf_printf(b, "<span><i style=\"background:#%02X%02X%02X\"></i>", c[0], c[1], c[2]);
+        class_name(b, ds, k, 0);
+        rp_strbuf_puts(b, "</span>");
+    }
+    rp_strbuf_puts(b, "</p>\n");
+}
+
 static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
     const rp_dataset *ds = o->data;
     int classify = o->model && ds->task == RP_TASK_CLASSIFY;
@@ -317,11 +338,13 @@ static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
     int rc = RP_OK;
     rp_strbuf_puts(b, "<p class=\"muted\">");
     rp_put_html(b, ds->name);
-    rp_strbuf_printf(b, ": %llu of %llu samples, evenly spaced%s.</p>\n<div class=\"grid-img\">\n",
+    rp_strbuf_printf(b, ": %llu of %llu samples, evenly spaced%s.</p>\n",
                      (unsigned long long)n, (unsigned long long)ds->size,
                      classify ? "; true class, then the model's prediction (\xE2\x9C\x93 right, "
                                 "\xE2\x86\x92 wrong) and its probability"
                               : "");
+    if (ds->task == RP_TASK_SEGMENT) mask_legend(b, o);
+    rp_strbuf_puts(b, "<div class=\"grid-img\">\n");
     for (uint64_t i = 0; i < n && rc == RP_OK; i++) {
         uint64_t idx = i * ds->size / n;
         rc = rp_dataset_get(ds, idx, &draw, &s, err);
@@ -343,7 +366,8 @@ static int samples(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
             int mscale = scale;
             if (s.mask.h != s.img.shape[1]) mscale = 1;
             rp_strbuf_puts(b, "<img alt=\"mask\" src=\"");
-            rc = rp_mask_data_uri(b, s.mask.data, s.mask.h, s.mask.w, mscale, err);
+            rc = rp_mask_data_uri_pal(b, s.mask.data, s.mask.h, s.mask.w, mscale, o->palette,
+                                      o->n_palette, err);
             rp_strbuf_puts(b, "\">");
         }
         rp_tensor_free(small);
@@ -385,8 +409,10 @@ static int predictions(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
     rp_strbuf_puts(b, "<p class=\"muted\">");
     rp_put_html(b, ds->name);
     rp_strbuf_printf(b, ": %llu samples, evenly spaced; image, true mask, predicted mask "
-                        "(argmax per pixel).</p>\n<div class=\"grid-img\">\n",
+                        "(argmax per pixel).</p>\n",
                      (unsigned long long)n);
+    mask_legend(b, o);
+    rp_strbuf_puts(b, "<div class=\"grid-pred\">\n");
     rp_model_set_training(o->model, 0);
     for (uint64_t i = 0; i < n && rc == RP_OK; i++) {
         uint64_t idx = i * ds->size / n;
@@ -438,18 +464,21 @@ static int predictions(rp_strbuf *b, const rp_report_opts *o, rp_error *err) {
         int scale = side >= 96 ? 1 : (96 + side - 1) / side;
         if (scale > 4) scale = 4;
         rp_tensor *small = side > 128 ? shrink(&s.img, 128) : NULL;
-        rp_strbuf_puts(b, "<figure class=\"seg\"><img alt=\"image\" src=\"");
+        /* one row per tile: image | true mask | predicted mask, each labelled */
+        rp_strbuf_puts(b, "<figure class=\"pred\"><div class=\"trio\"><div><img alt=\"image\" "
+                          "src=\"");
         rc = rp_png_data_uri(b, small ? small : &s.img, small ? 1 : scale, err);
         rp_tensor_free(small);
-        rp_strbuf_puts(b, "\"><img alt=\"true mask\" src=\"");
+        rp_strbuf_puts(b, "\"><br>image</div><div><img alt=\"true mask\" src=\"");
         if (rc == RP_OK)
             rc = rp_mask_data_uri_pal(b, s.mask.data, s.mask.h, s.mask.w, scale, o->palette,
                                       o->n_palette, err);
-        rp_strbuf_puts(b, "\"><img alt=\"predicted mask\" src=\"");
+        rp_strbuf_puts(b, "\"><br>true mask</div><div><img alt=\"predicted mask\" src=\"");
         if (rc == RP_OK)
             rc = rp_mask_data_uri_pal(b, pred, s.mask.h, s.mask.w, scale, o->palette,
                                       o->n_palette, err);
-        rp_strbuf_printf(b, "\"><figcaption>#%llu: pixel accuracy %.3f</figcaption></figure>\n",
+        rp_strbuf_printf(b, "\"><br>predicted</div></div><figcaption>#%llu: pixel accuracy "
+                            "%.3f</figcaption></figure>\n",
                          (unsigned long long)idx, counted ? (double)ok / (double)counted : 0.0);
     }
     rp_strbuf_puts(b, "</div>\n");

@@ -422,6 +422,19 @@ static void test_aggregate_labels_tables(void **state) {
     assert_int_equal(rp(args), 1);
     assert_non_null(strstr(out_buf, "agg-bad.yaml:9:13: error: 'aggregate.metrics[0]': 'eval.test.dice' "
                                     "matches no metric (available: eval.test.loss, eval.test.accuracy"));
+    /* the columns follow `metrics` (S1: pixel accuracy, Dice, loss as the
+     * paper's table), a metric named twice (here by a glob) once */
+    p = agg_pipeline(t, "agg-order.yaml",
+                     "aggregate:\n  over: [seed]\n  metrics: [eval.test.accuracy, eval.test.loss, \"*.accuracy\"]\n");
+    out = rp_test_path(t, "agg-order-run");
+    snprintf(args, sizeof args, "run '%s' -q --out '%s'", p, out);
+    if (rp(args) != 0) fail_msg("run failed:\n%s", out_buf);
+    md = slurp(rp_test_path(out, "aggregate.md"));
+    if (!strstr(md, "| cell | eval.test.accuracy | eval.test.loss | status |\n"))
+        fail_msg("columns not in the order of 'metrics':\n%s", md);
+    if (!strstr(md, "| arch | domain | cells | eval.test.accuracy | eval.test.loss |\n"))
+        fail_msg("group columns not in the order of 'metrics':\n%s", md);
+    free(md);
 }
 
 int main(void) {

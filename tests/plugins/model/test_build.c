@@ -278,6 +278,90 @@ static void test_pretrained_strict_and_partial(void **state) {
     rp_model_free(d);
 }
 
+/* S1: a torchvision ResNet-18 state dict written by torch.save
+ * (tests/golden/make_resnet_pth.py, every tensor a formula of its state_dict
+ * index k) loads into the encoder of unet_resnet with `pretrained:` +
+ * `strict: false`, behind the grey adapter as in pipelines/s1-gray-adapter.yaml;
+ * the log reports what was loaded, what the file had in excess (fc) and what
+ * kept its initialisation (the decoder). */
+static void test_pretrained_torchvision_into_unet_resnet(void **state) {
+    (void)state;
+    rp_error err;
+    rp_error_clear(&err);
+    char pth[1024], params[1400];
+    snprintf(pth, sizeof pth, "%s/tests/golden/data/pth/resnet18_torchvision.pth", rp_test_src());
+    const char *log = rp_test_path(rp_test_tmpdir(), "pretrained.log");
+    snprintf(params, sizeof params,
+             "{arch: {unet_resnet: {encoder: resnet18}}, classes: 6, size: 64, gray_adapter: true,"
+             " pretrained: '%s', strict: false}",
+             pth);
+    RP_ASSERT_OK(rp_log_open_file(log, 0, &err), &err);
+    rp_model *m = build(params, 3, "net", NULL);
+    RP_ASSERT_OK(rp_log_close_file(&err), &err);
+    rp_model *init = build("{arch: {unet_resnet: {encoder: resnet18}}, classes: 6, size: 64, "
+                           "gray_adapter: true}",
+                           3, "net", NULL);
+    /* encoder: torchvision's tensors in torchvision's order (k), after the adapter */
+    size_t np = rp_model_num_params(m), k = 0, encoder = 0;
+    for (size_t j = 0; j < np; j++) {
+        const rp_param *p = rp_model_param(m, j);
+        if (!strncmp(p->name, "adapter.", 8) || !strncmp(p->name, "decoder.", 8) ||
+            !strncmp(p->name, "segmentation_head.", 18)) {
+            /* new parameters: the initialisation of the same build without weights */
+            if (!same_tensor(p->value, rp_model_find_param(init, p->name)->value))
+                fail_msg("%s: not its initialisation", p->name);
+            continue;
+        }
+        size_t n = strlen(p->name);
+        int counter = n > 20 && !strcmp(p->name + n - 20, ".num_batches_tracked");
+        for (size_t i = 0; i < p->value->numel; i++) {
+            float want = counter ? (float)k : (float)(0.001 * (double)(k + 1) + 0.0001 * (double)(i % 4));
+            if (p->value->data[i] != want)
+                fail_msg("%s[%zu] = %.9g, torchvision tensor %zu gives %.9g", p->name, i,
+                         (double)p->value->data[i], k, (double)want);
+        }
+        k++;
+        encoder++;
+    }
+    assert_int_equal(encoder, 120); /* torchvision's 122 tensors but fc.weight, fc.bias */
+    assert_int_equal(rp_model_find_param(m, "conv1.weight")->value->shape[1], 3);
+    assert_int_equal(rp_model_find_param(m, "adapter.0.weight")->value->shape[1], 1);
+    /* the report of what was loaded, in the log */
+    char *text = NULL;
+    size_t len = 0;
+    RP_ASSERT_OK(rp_read_file(log, &text, &len, &err), &err);
+    char want[1400];
+    snprintf(want, sizeof want, "net: pretrained '%s' (partial): 120 loaded, 2 skipped, 62 reinitialised",
+             pth);
+    if (!strstr(text, want)) fail_msg("log lacks \"%s\":\n%s", want, text);
+    snprintf(want, sizeof want, "  '%s': 120 of 182 tensors loaded, 62 missing, 2 unexpected\n",
+             pth);
+    if (!strstr(text, want)) fail_msg("log lacks \"%s\":\n%s", want, text);
+    assert_non_null(strstr(text, "  unexpected: fc.weight [1000, 512]"));
+    assert_non_null(strstr(text, "  unexpected: fc.bias [1000]"));
+    assert_non_null(strstr(text, "  missing:    decoder.blocks.0.conv1.0.weight [256, 768, 3, 3]"));
+    assert_non_null(strstr(text, "  missing:    segmentation_head.0.bias [6]"));
+    assert_null(strstr(text, "missing:    layer")); /* every encoder tensor found */
+    free(text);
+    rp_model_free(init);
+    rp_model_free(m);
+    /* strict: the same file is refused, naming the differences */
+    snprintf(params, sizeof params, "{arch: {unet_resnet: {encoder: resnet18}}, classes: 6,\n size: 64, pretrained: '%s'}",
+             pth);
+    const char *msg = build_fails(params, NULL, NULL);
+    assert_non_null(strstr(msg, "weights do not match the model (strict): "));
+    assert_non_null(strstr(msg, "120 of 182 tensors loaded, 62 missing, 2 unexpected"));
+    /* S3's net: the whole file strictly into resnet18, then a 7-class head */
+    snprintf(params, sizeof params, "{arch: resnet18, size: 64, pretrained: '%s', head: {classes: 7}}", pth);
+    m = build(params, 3, "net", NULL);
+    assert_int_equal(rp_model_num_classes(m), 7);
+    const rp_param *w = rp_model_find_param(m, "layer4.1.bn2.running_var");
+    assert_non_null(w); /* tensor 118 of torchvision's state dict */
+    assert_true(w->value->data[5] == (float)(0.001 * 119 + 0.0001 * 1));
+    assert_int_equal(rp_model_find_param(m, "fc.weight")->value->shape[0], 7);
+    rp_model_free(m);
+}
+
 int main(void) {
     rp_schema_dirs_init(); /* schemas/ validate and fill component params */
     const struct CMUnitTest tests[] = {
@@ -289,6 +373,7 @@ int main(void) {
         cmocka_unit_test(test_gray_adapter),
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_pretrained_strict_and_partial),
+        cmocka_unit_test(test_pretrained_torchvision_into_unet_resnet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,24 @@ static void test_line_chart(void **state) {
     rp_svg_line_chart(&b, "empty", "epoch", "loss", s, 0, 500, 300);
     assert_non_null(strstr(b.p, "no data"));
     rp_strbuf_release(&b);
+    /* a legend longer than the plot (S1's IoU and Dice chart) ends inside the
+     * chart: its last label ends left of the width at ~7 px per character */
+    rp_series s4[4] = {{"train IoU", "#1f77b4", x, a, 4, 1, 0}, {"train Dice", "#1f77b4", x, a, 4, 0, 0},
+                       {"validation IoU", "#ff7f0e", x, a, 4, 1, 0},
+                       {"validation Dice", "#ff7f0e", x, a, 4, 0, 0}};
+    for (int width = 540; width >= 520; width -= 10) { /* 540: the report's charts */
+        rp_svg_line_chart(&b, "fit: mean IoU and Dice", "epoch", "mean over classes", s4, 4, width, 340);
+        const char *leg = strstr(b.p, "<g class=\"legend\">");
+        assert_non_null(leg);
+        const char *last = strstr(leg, ">validation Dice</text>");
+        assert_non_null(last);
+        const char *tx = last;
+        while (tx > leg && strncmp(tx, "<text x=\"", 9)) tx--;
+        int lx = atoi(tx + 9);
+        if (lx + 15 * 7 > width) fail_msg("width %d: the legend's last label ends at %d", width, lx + 15 * 7);
+        assert_true(atoi(strstr(leg, "<line x1=\"") + 10) >= 8);
+        rp_strbuf_release(&b);
+    }
 }
 
 /* ---- an in-memory dataset --------------------------------------------------- */
@@ -436,6 +454,7 @@ static void test_predicted_masks(void **state) {
     o.data = ds;
     o.model = m;
     o.predictions = 3;
+    o.samples = 2;
     o.palette = pal;
     o.n_palette = 3;
     RP_ASSERT_OK(rp_report_write(&o, in, 1, &err), &err);
@@ -455,7 +474,32 @@ static void test_predicted_masks(void **state) {
     assert_true(memcmp(px, pal[0], 3) == 0);                /* left: class 0's colour */
     assert_true(memcmp(px + (pw - 1) * 3, pal[2], 3) == 0); /* right: class 2's colour */
     stbi_image_free(px);
+    /* each tile is one row: image, true mask, predicted mask, labelled */
+    assert_non_null(strstr(sec, "<br>image</div><div><img alt=\"true mask\""));
+    assert_non_null(strstr(sec, "<br>true mask</div><div><img alt=\"predicted mask\""));
+    /* a legend names each class's colour: the palette's, then the fixed one */
+    assert_non_null(strstr(sec, "<p class=\"legend\"><span><i style=\"background:#3C1098\"></i>a</span>"
+                                "<span><i style=\"background:#8429F6\"></i>b</span>"
+                                "<span><i style=\"background:#6EC1E4\"></i>c</span></p>"));
+    /* the sample images show their masks in the same palette, with the legend */
+    const char *smp = strstr(html, "<section id=\"samples\">");
+    assert_non_null(smp);
+    assert_true(smp < sec);
+    assert_non_null(strstr(smp, "<p class=\"legend\"><span><i style=\"background:#3C1098\"></i>a"));
+    assert_non_null(strstr(smp, "alt=\"mask\""));
+    px = first_png(strstr(smp, "alt=\"mask\""), &pw, &ph, &pc);
+    assert_non_null(px);
+    assert_true(memcmp(px, pal[0], 3) == 0);
+    assert_true(memcmp(px + (pw - 1) * 3, pal[2], 3) == 0);
+    stbi_image_free(px);
     free(html);
+    /* with 2 palette colours, class 2 takes the fixed palette's third (#2CA02C) */
+    o.n_palette = 2;
+    RP_ASSERT_OK(rp_report_write(&o, in, 1, &err), &err);
+    RP_ASSERT_OK(rp_read_file(rp_test_path(dir, "report.html"), &html, &len, &err), &err);
+    assert_non_null(strstr(html, "<span><i style=\"background:#2CA02C\"></i>c</span></p>"));
+    free(html);
+    o.n_palette = 3;
     /* a model that does not give per-pixel scores is an error naming the sample */
     rp_model *c;
     RP_ASSERT_OK(rp_model_new(1, 8, 8, &c, &err), &err);
