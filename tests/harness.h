@@ -57,6 +57,10 @@ int rp_test_runpipe_env(const char *env, const char *args, const char *log_path,
                         size_t out_size);
 /* Print the last LINES lines of a log file to stderr (for failure messages). */
 void rp_test_show_log(const char *log_path, int lines);
+/* Fill every tensor of m with tests/golden/formula_models.py's values
+ * (formula_value / formula_fill: weights, biases, running statistics),
+ * which the golden generators give the PyTorch side. */
+void rp_test_formula_fill(rp_model *m);
 /* Assert two safetensors files hold the same tensors, byte for byte (names
  * the first tensor that differs and how many of its values do). */
 void rp_test_same_weights_files(const char *a, const char *b);

@@ -11,6 +11,10 @@
  * - Contracts: stages with a `check` callback declare facts about their
  *   outputs (classes, channels, height, width) from headers, folder names and
  *   params; a stage that takes a model and datasets gets them compared.
+ * - Check-time models: a stage may declare the graph of a model output
+ *   (model.build: built without weights); it passes on like the facts, so a
+ *   later stage can check what depends on the layers (convert's candidate
+ *   count) before anything trains.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +27,7 @@
 #include "config/schema.h"
 #include "host/registry.h"
 #include "run/pipeline.h"
+#include "runpipe/nn.h"
 #include "runpipe/plugin.h"
 
 #define MAX_FACTS 8
@@ -37,6 +42,8 @@ typedef struct fact {
 typedef struct port_facts {
     fact f[MAX_FACTS];
     int n;
+    rp_model *model; /* the check-time model of a model output (NULL = none) */
+    int owns;        /* declared here (freed after the check), or passed on (borrowed) */
 } port_facts;
 
 struct rp_check {
@@ -63,6 +70,12 @@ static const port_facts *source_facts(const rp_check *ck, const char *port, size
     if (k < 0 || i >= s->inputs[k].n) return NULL;
     const rp_plan_src *src = &s->inputs[k].src[i];
     return &ck->facts[src->stage][src->port];
+}
+
+const char *rp_check_input_source(const rp_check *ck, const char *port, size_t i) {
+    const rp_plan_stage *s = &ck->p->st[ck->i];
+    long k = port_index(s->entry->def->inputs, s->entry->def->n_inputs, port);
+    return k < 0 || i >= s->inputs[k].n ? NULL : s->inputs[k].src[i].label;
 }
 
 size_t rp_check_input_count(const rp_check *ck, const char *port) {
@@ -108,12 +121,35 @@ void rp_check_declare(rp_check *ck, const char *port, const char *key, int64_t v
     put(&ck->facts[ck->i][k], key, value, at);
 }
 
+/* Output `to` of the current stage gets model `m` (owned or borrowed). */
+static void set_model(port_facts *to, rp_model *m, int owns) {
+    if (to->owns) rp_model_free(to->model);
+    to->model = m;
+    to->owns = owns;
+}
+
 void rp_check_forward(rp_check *ck, const char *in, const char *out) {
     const port_facts *pf = source_facts(ck, in, 0);
     const rp_plan_stage *s = &ck->p->st[ck->i];
     long k = port_index(s->entry->def->outputs, s->entry->def->n_outputs, out);
     if (!pf || k < 0) return;
     for (int j = 0; j < pf->n; j++) put(&ck->facts[ck->i][k], pf->f[j].key, pf->f[j].v, pf->f[j].at);
+    if (pf->model) set_model(&ck->facts[ck->i][k], pf->model, 0);
+}
+
+void rp_check_declare_model(rp_check *ck, const char *port, rp_model *m) {
+    const rp_plan_stage *s = &ck->p->st[ck->i];
+    long k = port_index(s->entry->def->outputs, s->entry->def->n_outputs, port);
+    if (k < 0 || strcmp(s->entry->def->outputs[k].type, RP_ART_MODEL)) {
+        rp_model_free(m);
+        return;
+    }
+    set_model(&ck->facts[ck->i][k], m, 1);
+}
+
+const rp_model *rp_check_input_model(const rp_check *ck, const char *port, size_t i) {
+    const port_facts *pf = source_facts(ck, port, i);
+    return pf ? pf->model : NULL;
 }
 
 /* ---- paths ----------------------------------------------------------------------- */
@@ -283,9 +319,11 @@ static void forward_models(rp_check *ck) {
     const rp_plan_src *src = &s->inputs[in].src[0];
     const port_facts *pf = &ck->facts[src->stage][src->port];
     for (size_t o = 0; o < def->n_outputs; o++)
-        if (!strcmp(def->outputs[o].type, RP_ART_MODEL))
+        if (!strcmp(def->outputs[o].type, RP_ART_MODEL)) {
             for (int j = 0; j < pf->n; j++)
                 put(&ck->facts[ck->i][o], pf->f[j].key, pf->f[j].v, pf->f[j].at);
+            if (pf->model) set_model(&ck->facts[ck->i][o], pf->model, 0);
+        }
 }
 
 int rp_plan_check(rp_plan *p, rp_diag *d) {
@@ -323,7 +361,12 @@ int rp_plan_check(rp_plan *p, rp_diag *d) {
         }
     }
 done:
-    for (size_t i = 0; i < p->n; i++) free(ck.facts[i]);
+    for (size_t i = 0; i < p->n; i++) {
+        size_t no = p->st[i].entry ? p->st[i].entry->def->n_outputs : 0;
+        for (size_t o = 0; ck.facts[i] && o < no; o++)
+            if (ck.facts[i][o].owns) rp_model_free(ck.facts[i][o].model);
+        free(ck.facts[i]);
+    }
     free(ck.facts);
     return rp_diag_count(d) > before ? RP_ERR_INVALID : RP_OK;
 }

@@ -160,6 +160,13 @@ int cv_search_rows(const rp_model *base, const cv_units *u, cv_round *r, const c
 int cv_count_correct(rp_model *m, const cv_set *sets, size_t n_sets, int batch,
                      int64_t *correct, cv_output_fn observe, void *ctx, size_t cand,
                      rp_error *err);
+/* The one node whose output the nodes [c, out] of m read from before c
+ * (-1 = the model input); -2 when they read two different ones (then c is
+ * not a place to cut the model into prefix and suffix). */
+int cv_cut_source(const rp_model *m, int c, int out);
+/* Activation a of n samples as a [n, c, h, w] view for model m's input;
+ * *ok = 0 (and err set) when the sizes differ. */
+rp_tensor cv_act_view(const rp_model *m, const rp_tensor *a, int64_t n, rp_error *err, int *ok);
 /* Samples [i0, i0+n) of x [N, C, H, W] as a borrowed [n, C, H, W] view. */
 rp_tensor cv_rows_view(const rp_tensor *x, int64_t i0, int64_t n);
 /* Index of the first largest of c scores. */

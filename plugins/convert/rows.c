@@ -15,28 +15,6 @@
 
 #include "convert.h"
 
-/* (search.c's cut_source, for the sweep's single cut) */
-static int cut_source(const rp_model *m, int c, int out) {
-    int src = -3;
-    for (int k = c; k <= out; k++) {
-        int in[16];
-        int n = rp_model_node_inputs(m, (size_t)k, in, 16);
-        for (int i = 0; i < n && i < 16; i++) {
-            if (in[i] >= c) continue;
-            if (src != -3 && src != in[i]) return -2;
-            src = in[i];
-        }
-    }
-    return src == -3 ? c - 1 : src;
-}
-
-static rp_tensor view4(const rp_model *m, const rp_tensor *a, int64_t n) {
-    int c, h, w;
-    rp_model_input_shape(m, &c, &h, &w);
-    int64_t sh[4] = {n, c, h, w};
-    return rp_tensor_view(a, 4, sh);
-}
-
 typedef struct sweep {
     rp_model *prefix, *ub, *ud, *rest; /* owned slices (prefix / ud / rest may be NULL) */
     float *dwt;                        /* columns: [in, out] Wd^T - Wb^T */
@@ -58,7 +36,7 @@ static int sweep_setup(const rp_model *base, const cv_unit *un, const cv_round *
     const int out = rp_model_output_node(base);
     const int c = r->kind == CV_ROWS ? un->start : un->main;
     const int e = r->kind == CV_ROWS ? un->end : un->main;
-    int src = cut_source(base, c, out);
+    int src = cv_cut_source(base, c, out);
     if (src == -2)
         return rp_error_set(err, RP_ERR_INVALID,
                             "cannot sweep %s of '%s': the layers from it on read two tensors from "
@@ -69,7 +47,7 @@ static int sweep_setup(const rp_model *base, const cv_unit *un, const cv_round *
     if (r->kind == CV_ROWS && rp_model_slice(r->donor, (size_t)c, (size_t)e, &s->ud, err))
         return err->status;
     if (e < out) {
-        if (cut_source(base, e + 1, out) != e)
+        if (cv_cut_source(base, e + 1, out) != e)
             return rp_error_set(err, RP_ERR_INVALID,
                                 "cannot sweep %s of '%s': the layers after it read more than its "
                                 "output",
@@ -96,7 +74,9 @@ static int finish(sweep *s, cv_round *r, size_t i, const cv_set *set, size_t si,
                   int64_t nb, const rp_tensor *z, const cv_opts *o, rp_error *err) {
     const rp_tensor *y = z;
     if (s->rest) {
-        rp_tensor v = view4(s->rest, z, nb);
+        int ok;
+        rp_tensor v = cv_act_view(s->rest, z, nb, err, &ok);
+        if (!ok) return err->status;
         rp_model_set_training(s->rest, 0);
         if (rp_model_forward(s->rest, &v, &y, err)) return err->status;
     }
@@ -163,13 +143,21 @@ int cv_search_rows(const rp_model *base, const cv_units *u, cv_round *r, const c
                 rp_model_set_training(s.prefix, 0);
                 if ((rc = rp_model_forward(s.prefix, &xb, &x, err))) break;
             }
-            rp_tensor xv = view4(s.ub, x, nb);
+            int ok;
+            rp_tensor xv = cv_act_view(s.ub, x, nb, err, &ok);
+            if (!ok) {
+                rc = err->status;
+                break;
+            }
             rp_model_set_training(s.ub, 0);
             if ((rc = rp_model_forward(s.ub, &xv, &zb, err))) break;
             if (s.ud) {
-                rp_tensor xd = view4(s.ud, x, nb);
+                rp_tensor xd = cv_act_view(s.ud, x, nb, err, &ok);
                 rp_model_set_training(s.ud, 0);
-                if ((rc = rp_model_forward(s.ud, &xd, &zd, err))) break;
+                if (!ok || (rc = rp_model_forward(s.ud, &xd, &zd, err))) {
+                    rc = err->status;
+                    break;
+                }
             }
             if (r->kind == CV_COLUMNS && (int64_t)x->numel != nb * s.in) {
                 rc = rp_error_set(err, RP_ERR_INTERNAL, "'%s' input is not [N, %lld]", un->name,

@@ -246,9 +246,7 @@ int cv_count_correct(rp_model *m, const cv_set *sets, size_t n_sets, int batch,
 
 /* ---- the layer-subset search ------------------------------------------------------ */
 
-/* The one node whose output the nodes [c, out] read from before c (-1 = the
- * model input); -2 when they read two different ones (not a cut). */
-static int cut_source(const rp_model *m, int c, int out) {
+int cv_cut_source(const rp_model *m, int c, int out) {
     int src = -3;
     for (int k = c; k <= out; k++) {
         int in[16];
@@ -291,7 +289,7 @@ static int first_cut(const rp_model *base, const cv_units *u, const cv_round *r,
                      int out) {
     int lo = __builtin_ctzll(mask);
     int c = u->u[r->units[lo]].start;
-    while (c > 0 && cut_source(base, c, out) == -2) c--;
+    while (c > 0 && cv_cut_source(base, c, out) == -2) c--;
     return c;
 }
 
@@ -299,7 +297,7 @@ static int cut_setup(const rp_model *base, const cv_units *u, const cv_round *r,
                      size_t j, int out, rp_error *err) {
     cut *c = &cuts[j];
     if (rp_model_slice(base, (size_t)c->node, (size_t)out, &c->suffix, err)) return err->status;
-    c->src = cut_source(base, c->node, out);
+    c->src = cv_cut_source(base, c->node, out);
     c->from = -1;
     if (c->src >= 0) {
         int lo = 0;
@@ -339,8 +337,7 @@ static void cut_set_params(cut *c, uint64_t mask) {
     }
 }
 
-/* A [n, c, h, w] view of an activation for model m's input. */
-static rp_tensor act_view(const rp_model *m, const rp_tensor *a, int64_t n, rp_error *err,
+rp_tensor cv_act_view(const rp_model *m, const rp_tensor *a, int64_t n, rp_error *err,
                           int *ok) {
     int c, h, w;
     rp_model_input_shape(m, &c, &h, &w);
@@ -390,7 +387,7 @@ static int search_layers(const rp_model *base, const cv_units *u, cv_round *r, c
                 const rp_tensor *a = c->from < 0 ? &xb : cuts[c->from].act;
                 if (c->from >= 0 && !a) a = &xb;
                 int ok;
-                rp_tensor v = act_view(c->prefix, a, nb, err, &ok);
+                rp_tensor v = cv_act_view(c->prefix, a, nb, err, &ok);
                 if (!ok) {
                     rc = err->status;
                     break;
@@ -403,7 +400,7 @@ static int search_layers(const rp_model *base, const cv_units *u, cv_round *r, c
                 cut *c = &cuts[cand_cut[i]];
                 cut_set_params(c, r->cands[i].mask);
                 int ok = 1;
-                rp_tensor v = c->act ? act_view(c->suffix, c->act, nb, err, &ok) : xb;
+                rp_tensor v = c->act ? cv_act_view(c->suffix, c->act, nb, err, &ok) : xb;
                 if (!ok) {
                     rc = err->status;
                     break;

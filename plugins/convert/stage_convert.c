@@ -124,8 +124,9 @@ static void state_release(stage_state *s) {
     free(s->weights);
 }
 
-/* Build the rounds (one per donor) from the parameters; errors located. */
-static int plan_rounds(rp_stage *st, const rp_node *p, const rp_model *target, stage_state *s,
+/* Build the rounds (one per donor of nd) from the parameters; errors
+ * located. The caller sets each round's donor and donor_name. */
+static int plan_rounds(const rp_node *p, const rp_model *target, size_t nd, stage_state *s,
                        rp_error *err) {
     const cv_units *u = &s->units;
     const char *unit = p_str(p, "unit");
@@ -165,7 +166,6 @@ static int plan_rounds(rp_stage *st, const rp_node *p, const rp_model *target, s
                                nconv);
         if (nsz < CV_MAX_UNITS) sizes[nsz++] = (int)v;
     }
-    size_t nd = rp_stage_input_count(st, "donors");
     const int split = !strcmp(p_str(p, "assign"), "split");
     const rp_node *shares = p_list(p, "shares");
     if (split && kind != CV_LAYERS)
@@ -187,9 +187,6 @@ static int plan_rounds(rp_stage *st, const rp_node *p, const rp_model *target, s
     for (size_t d = 0; d < nd; d++) {
         cv_round *r = &s->rounds[d];
         r->kind = kind;
-        r->donor = rp_stage_input_at(st, "donors", d);
-        r->donor_name = strdup(rp_stage_input_source(st, "donors", d));
-        if (!r->donor_name) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         r->step = p_int(p, "step");
         r->include_full_swap = p_bool(p, "include_full_swap");
         memcpy(r->sizes, sizes, nsz * sizeof *sizes);
@@ -221,6 +218,45 @@ static int plan_rounds(rp_stage *st, const rp_node *p, const rp_model *target, s
         r->n_sizes = k;
     }
     return RP_OK;
+}
+
+/* The units, the rounds and the size of the whole search (*total), an
+ * error when it is larger than max_candidates or empty: the same at check
+ * time (the model graphs model.build declares) and when the stage runs. */
+static int plan_search(const rp_node *p, const rp_node *stage, const rp_model *target, size_t nd,
+                       stage_state *s, uint64_t *total, rp_error *err) {
+    int rc = cv_units_find(target, &s->units, err);
+    if (rc == RP_OK) rc = plan_rounds(p, target, nd, s, err);
+    *total = 0;
+    rp_strbuf per = {0};
+    for (size_t d = 0; rc == RP_OK && d < s->n_rounds; d++) {
+        uint64_t c;
+        rc = cv_round_enumerate(&s->rounds[d], &s->units, target, 1, &c, err);
+        if (rc && !err->file[0]) { /* the swept layer's shape: at `layers` (or `unit`) */
+            const rp_node *at = rp_node_get(p, "layers");
+            if (!at || !at->line) at = rp_node_get(p, "unit");
+            rc = relocate(err, at && at->line ? at : stage);
+        }
+        *total = *total + c < *total ? UINT64_MAX : *total + c;
+        rp_strbuf_printf(&per, "%s%llu", d ? " + " : "", (unsigned long long)c);
+    }
+    const uint64_t maxc = (uint64_t)p_int(p, "max_candidates");
+    if (rc == RP_OK && *total > maxc) {
+        const rp_node *at = rp_node_get(p, "max_candidates");
+        rc = rp_error_at(err, at && at->line ? at : stage, RP_ERR_INVALID,
+                         "the search has %llu candidates (%s over %zu donor%s), more than "
+                         "max_candidates = %llu: narrow it with 'layers' (%zu convertible "
+                         "layers), 'r' (subset sizes) or 'step', or raise max_candidates",
+                         (unsigned long long)*total, per.p ? per.p : "0", s->n_rounds,
+                         s->n_rounds == 1 ? "" : "s", (unsigned long long)maxc,
+                         s->rounds[0].n_units);
+    }
+    rp_strbuf_release(&per);
+    if (rc == RP_OK && *total == 0)
+        rc = rp_error_at(err, stage, RP_ERR_INVALID,
+                         "the search has no candidates (only the full swap, which is the donor "
+                         "itself: set include_full_swap: true or convert more layers)");
+    return rc;
 }
 
 static int add_metrics(rp_stage *st, const rp_node *p, stage_state *s, double target_score,
@@ -376,33 +412,15 @@ static int cv_stage_run(rp_stage *st, rp_error *err) {
         if (rc == RP_OK && sum <= 0)
             rc = rp_error_at(err, wn, RP_ERR_INVALID, "'weights' must not all be 0");
     }
-    if (rc == RP_OK) rc = cv_units_find(target, &s.units, err);
-    if (rc == RP_OK) rc = plan_rounds(st, p, target, &s, err);
-    /* the size of the whole search, before anything is evaluated */
+    /* the size of the whole search, before anything is evaluated (also
+       checked by `runpipe check` when model.build made the models) */
     uint64_t total = 0;
-    rp_strbuf per = {0};
+    if (rc == RP_OK) rc = plan_search(p, rp_stage_node(st), target, nd, &s, &total, err);
     for (size_t d = 0; rc == RP_OK && d < s.n_rounds; d++) {
-        uint64_t c;
-        rc = cv_round_enumerate(&s.rounds[d], &s.units, target, 1, &c, err);
-        total = total + c < total ? UINT64_MAX : total + c;
-        rp_strbuf_printf(&per, "%s%llu", d ? " + " : "", (unsigned long long)c);
+        s.rounds[d].donor = rp_stage_input_at(st, "donors", d);
+        if (!(s.rounds[d].donor_name = strdup(rp_stage_input_source(st, "donors", d))))
+            rc = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     }
-    const uint64_t maxc = (uint64_t)p_int(p, "max_candidates");
-    if (rc == RP_OK && total > maxc) {
-        const rp_node *at = rp_node_get(p, "max_candidates");
-        rc = rp_error_at(err, at && at->line ? at : rp_stage_node(st), RP_ERR_INVALID,
-                         "the search has %llu candidates (%s over %zu donor%s), more than "
-                         "max_candidates = %llu: narrow it with 'layers' (%zu convertible "
-                         "layers), 'r' (subset sizes) or 'step', or raise max_candidates",
-                         (unsigned long long)total, per.p ? per.p : "0", s.n_rounds,
-                         s.n_rounds == 1 ? "" : "s", (unsigned long long)maxc,
-                         s.rounds[0].n_units);
-    }
-    rp_strbuf_release(&per);
-    if (rc == RP_OK && total == 0)
-        rc = rp_error_at(err, rp_stage_node(st), RP_ERR_INVALID,
-                         "the search has no candidates (only the full swap, which is the donor "
-                         "itself: set include_full_swap: true or convert more layers)");
     /* the select sets, decoded once */
     const uint64_t limit = (uint64_t)p_int(p, "limit");
     if (rc == RP_OK && !(s.sets = calloc(ns, sizeof *s.sets)))
@@ -514,6 +532,34 @@ static int cv_stage_run(rp_stage *st, rp_error *err) {
     return rc;
 }
 
+/* Check time: with the graphs of the target and the donors (declared by
+ * model.build, passed on through train), the donor differences, the
+ * `layers` / `shares` / `r` errors and the candidate count are found before
+ * anything trains. Without them (a model loaded from a file) the run checks
+ * the same when the stage starts. */
+static int cv_stage_check(rp_check *ck, rp_error *err) {
+    const rp_node *p = rp_check_params(ck);
+    const rp_node *node = rp_check_node(ck);
+    const rp_model *target = rp_check_input_model(ck, "target", 0);
+    size_t nd = rp_check_input_count(ck, "donors");
+    rp_check_forward(ck, "target", "model");
+    if (!target || !nd) return RP_OK; /* the run says what is missing */
+    int rc = RP_OK;
+    for (size_t d = 0; rc == RP_OK && d < nd; d++) {
+        const rp_model *donor = rp_check_input_model(ck, "donors", d);
+        char what[300];
+        snprintf(what, sizeof what, "donor %zu ('%s')", d + 1,
+                 rp_check_input_source(ck, "donors", d));
+        if (donor && (rc = cv_check_donor(target, donor, what, err)))
+            rc = relocate(err, rp_node_get(rp_node_get(node, "in"), "donors"));
+    }
+    stage_state s = {0};
+    uint64_t total;
+    if (rc == RP_OK) rc = plan_search(p, node, target, nd, &s, &total, err);
+    state_release(&s);
+    return rc;
+}
+
 static const struct rp_port convert_inputs[] = {
     {"target", RP_ART_MODEL, 0, "the model to convert into (left unchanged; a copy is converted)"},
     {"donors", RP_ART_MODEL, RP_PORT_MULTI,
@@ -533,5 +579,5 @@ static const struct rp_stage_def convert_stage = {
     "S0 conversion learning: search donor layers / rows / columns to transplant into a target "
     "model, scored by AA on select sets",
     convert_inputs, RP_COUNT(convert_inputs), convert_outputs, RP_COUNT(convert_outputs),
-    cv_stage_run, RP_STAGE_CACHEABLE, NULL};
+    cv_stage_run, RP_STAGE_CACHEABLE, cv_stage_check};
 RP_STAGE(convert_stage)

@@ -303,7 +303,8 @@ int model_build_run(rp_stage *st, rp_error *err) {
 }
 
 /* Check time: build the graph (no init, no weights loaded) to learn the
- * input shape and the class count the model declares. */
+ * input shape and the class count the model declares, and hand the graph on
+ * (rp_check_declare_model) for checks that depend on its layers. */
 static const rp_node *first_present(const rp_node *p, const char *const *keys, size_t n,
                                     const rp_node *fallback) {
     for (size_t i = 0; i < n; i++) {
@@ -323,9 +324,21 @@ static int model_build_check(rp_check *ck, rp_error *err) {
     int c = 0, h = 0, w = 0;
     rp_model_input_shape(m, &c, &h, &w);
     int64_t classes = rp_model_num_classes(m);
-    rp_model_free(m);
     const rp_node *where = present(arch) ? arch : layers;
     const rp_node *head = rp_node_get(p, "head");
+    /* the graph as the run builds it (head, adapter; no weights) for later
+       stages' checks; when that fails here, the run says why */
+    rp_error ignored;
+    rp_error_clear(&ignored);
+    int graph_ok = 1;
+    if (present(head))
+        graph_ok = rp_param_int(head, "classes") >= 1 &&
+                   rp_model_replace_head(m, (int)rp_param_int(head, "classes"),
+                                         rp_param_double(head, "dropout"), 0, &ignored) == RP_OK;
+    if (graph_ok && rp_param_bool(p, "gray_adapter"))
+        graph_ok = rp_model_prepend_gray_adapter(m, 0, &ignored) == RP_OK;
+    if (graph_ok) rp_check_declare_model(ck, "model", m);
+    else rp_model_free(m);
     static const char *const ckeys[] = {"classes"};
     const rp_node *cat = first_present(p, ckeys, 1, where);
     if (present(head)) {

@@ -1,6 +1,6 @@
 """Models and formula weights shared by the golden-fixture generators
 (make_core.py, make_gradcam.py): weights and inputs follow a formula that the
-C tests compute too (rp_test formula in tests/unit/test_golden.c), so large
+C tests compute too (rp_test_formula_fill in tests/harness.c), so large
 models need no stored weights."""
 import math
 

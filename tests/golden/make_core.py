@@ -3,8 +3,8 @@
 python3-torch). Run from the repository root:  /usr/bin/python3 tests/golden/make_core.py
 Writes tests/golden/data/core_*.safetensors, read by tests/unit/test_golden.c
 and tests/unit/test_zoo.c. Large models are not stored: their weights and
-inputs follow a formula both sides compute (formula_value below and
-rp_test formula in test_golden.c), so only outputs and gradient summaries are
+inputs follow a formula both sides compute (formula_models.py and
+rp_test_formula_fill in tests/harness.c), so only outputs and gradient summaries are
 committed."""
 import os
 import sys

@@ -40,34 +40,11 @@ static const rp_tensor *need(const char *k) {
     return t;
 }
 
-/* make_core.py's formula_value / formula_fill (also in test_zoo.c). */
-static double formula(const char *name, size_t i) {
-    unsigned k = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) k += *p;
-    return sin(0.37 * (double)i + 0.11 * (double)(k % 97));
-}
-
-static void formula_fill(rp_model *m) {
-    for (size_t j = 0; j < rp_model_num_params(m); j++) {
-        rp_param *p = rp_model_param(m, j);
-        size_t n = p->value->numel, len = strlen(p->name);
-        for (size_t i = 0; i < n; i++) {
-            double f = formula(p->name, i), v;
-            if (len > 19 && !strcmp(p->name + len - 19, "num_batches_tracked")) v = 0;
-            else if (len > 11 && !strcmp(p->name + len - 11, "running_var")) v = 1.0 + 0.25 * (1.0 + f);
-            else if (p->value->ndim >= 2) v = f / sqrt((double)n / (double)p->value->shape[0]);
-            else if (len > 7 && !strcmp(p->name + len - 7, ".weight")) v = 1.0 + 0.1 * f;
-            else v = 0.1 * f;
-            p->value->data[i] = (float)v;
-        }
-    }
-}
-
 static rp_model *resnet20(void) {
     rp_error err;
     rp_model *m;
     RP_ASSERT_OK(rp_model_build("resnet20", NULL, &m, &err), &err);
-    formula_fill(m);
+    rp_test_formula_fill(m);
     return m;
 }
 

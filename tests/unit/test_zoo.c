@@ -96,28 +96,6 @@ static void test_names_and_counts(void **state) {
     }
 }
 
-static double formula(const char *name, size_t i) {
-    unsigned k = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) k += *p;
-    return sin(0.37 * (double)i + 0.11 * (double)(k % 97));
-}
-
-static void formula_fill(rp_model *m) {
-    for (size_t j = 0; j < rp_model_num_params(m); j++) {
-        rp_param *p = rp_model_param(m, j);
-        size_t n = p->value->numel, len = strlen(p->name);
-        for (size_t i = 0; i < n; i++) {
-            double f = formula(p->name, i), v;
-            if (len > 19 && !strcmp(p->name + len - 19, "num_batches_tracked")) v = 0;
-            else if (len > 11 && !strcmp(p->name + len - 11, "running_var")) v = 1.0 + 0.25 * (1.0 + f);
-            else if (p->value->ndim >= 2) v = f / sqrt((double)n / (double)p->value->shape[0]);
-            else if (len > 7 && !strcmp(p->name + len - 7, ".weight")) v = 1.0 + 0.1 * f;
-            else v = 0.1 * f;
-            p->value->data[i] = (float)v;
-        }
-    }
-}
-
 static rp_tensor *formula_tensor(int nd, const int64_t *shape, double a) {
     rp_tensor *t;
     rp_error err;
@@ -213,7 +191,7 @@ static void test_resnet20_vs_torch(void **state) {
     (void)opt;
     for (int v = 0; v < 2; v++) {
         rp_model *m = build("resnet20", opt16[v]);
-        formula_fill(m);
+        rp_test_formula_fill(m);
         /* option A to 1e-4; option B's projection BNs over small maps amplify
          * float32 rounding (torch's own float32 logits are 6e-5 from float64),
          * so its gradients get 2e-3 */
@@ -264,7 +242,7 @@ static void test_resnet18_torchvision(void **state) {
     (void)state;
     rp_error err;
     rp_model *src = build("resnet18", "{size: 32}"), *m = build("resnet18", "{size: 32}");
-    formula_fill(src);
+    rp_test_formula_fill(src);
     const char *path = rp_test_path(rp_test_tmpdir(), "resnet18_tv.safetensors");
     write_torch_style(src, path);
     rp_load_report rep;

@@ -158,6 +158,7 @@ struct rp_port {
 
 typedef struct rp_stage rp_stage; /* opaque run-time context of one stage */
 typedef struct rp_check rp_check; /* opaque check-time context of one stage */
+struct rp_model;                  /* runpipe/nn.h */
 
 enum rp_stage_flags {
     /* The stage's outputs are a pure function of its resolved params, its
@@ -319,13 +320,26 @@ int rp_check_input_fact(const rp_check *ck, const char *port, size_t i, const ch
                         int64_t *value, const rp_node **at);
 /* Number of sources wired to input `port` (0 when unwired). */
 size_t rp_check_input_count(const rp_check *ck, const char *port);
+/* The i-th source of input `port` as rp_stage_input_source names it
+ * ("cifar.test"; borrowed), NULL when there is none. */
+const char *rp_check_input_source(const rp_check *ck, const char *port, size_t i);
 /* Declare a fact of output `port`; `at` (borrowed, may be NULL = this
  * stage's node) is where it comes from, for messages. */
 void rp_check_declare(rp_check *ck, const char *port, const char *key, int64_t value,
                       const rp_node *at);
 /* Every fact of input `in` (first source) declared again for output `out`
- * (stages that keep the images and classes: split, filter, concat). */
+ * (stages that keep the images and classes: split, filter, concat), and its
+ * check-time model, if any. */
 void rp_check_forward(rp_check *ck, const char *in, const char *out);
+/* The graph of model output `port` (m transferred; its values need not be
+ * initialised: checks read only its nodes, parameter names and shapes). The
+ * engine passes it on through stages that take one model and give models
+ * (train, ...), like the facts, and frees it after the check. Ignored (m
+ * freed) when `port` is not a model output. */
+void rp_check_declare_model(rp_check *ck, const char *port, struct rp_model *m);
+/* The check-time model of input `port` (its i-th source), borrowed and valid
+ * during this check; NULL when its producer declared none. */
+const struct rp_model *rp_check_input_model(const rp_check *ck, const char *port, size_t i);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
  * `augment.preview` writes a labelled PNG grid, `augment.stats` writes the
  * erased-area histogram (CSV + PNG) with mean/std matching the analytic
  * values; bad transform specs stop the check (exit 2) at their line. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,52 @@ static void test_stats(void **state) {
     check_stats("{gridmask: {d: [8, 8], ratio: 0.5, p: 1}}", "gm", 0.2499, 0.2501);
 }
 
+/* The CAM variant with a given model: a square box of half the image (s_l =
+ * s_h = 0.5, r_1 = 1: 20 x 20 on 28 x 28, side round(sqrt(392))) with its
+ * top-left corner on the Grad-CAM arg-max (b_h = 0) is clipped to
+ * min(20, H - row) x min(20, W - col), so over whole passes of the fixture's
+ * 10 test images the mean erased area is the mean of that over the arg-max
+ * points the gradcam stage finds for the same model, images and class. */
+static void test_stats_cam(void **state) {
+    (void)state;
+    char log[20000];
+    int rc = run("  - {id: net, use: model.build, with: {arch: mnist_cnn, classes: 10}}\n"
+                 "  - {id: cam, use: gradcam, in: {model: net, data: fm.test},"
+                 " with: {count: 10, target: label}}\n"
+                 "  - {id: st, use: augment.stats, in: {model: net, data: fm.test},"
+                 " with: {hook: {cam_erasing: {s_l: 0.5, s_h: 0.5, r_1: 1, b_h: 0}}, images: 10,"
+                 " draws: 10000, bins: 20}}\n"
+                 "  - {id: bad, use: augment.stats, with: {hook: {cam_erasing: {}}, draws: 10}}\n",
+                 "cam", log, sizeof log);
+    /* the last stage has no model: the run stops there, after the others */
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(log, "cam.yaml:9:48: error: stage 'bad' (augment.stats): augment.stats: "
+                                "hook cam_erasing needs the inputs model and data"));
+    const char *m = strstr(log, "erased area mean ");
+    if (!m) fail_msg("no mean in:\n%s", log);
+    double mean = atof(m + strlen("erased area mean "));
+    char csv[900];
+    snprintf(csv, sizeof csv, "%s/run_cam/cam/gradcam.csv", dir);
+    char *text;
+    size_t len;
+    rp_error err;
+    RP_ASSERT_OK(rp_read_file(csv, &text, &len, &err), &err);
+    double want = 0;
+    int seen = 0;
+    for (char *q = strchr(text, '\n'); q && q[1]; q = strchr(q + 1, '\n')) {
+        int idx, label, pred, cls, row, col;
+        if (sscanf(q + 1, "%d,%d,%d,%d,%d,%d", &idx, &label, &pred, &cls, &row, &col) != 6)
+            fail_msg("gradcam.csv line: %.40s", q + 1);
+        assert_int_equal(cls, label);
+        assert_true(idx >= 0 && idx < 10);
+        seen |= 1 << idx;
+        want += fmin(20, 28 - row) * fmin(20, 28 - col) / (28.0 * 28.0) / 10.0;
+    }
+    free(text);
+    assert_int_equal(seen, 0x3ff);
+    if (fabs(mean - want) > 6e-5) fail_msg("cam erased area mean %.5f, from the arg-max points %.5f", mean, want);
+}
+
 static void test_bad_specs(void **state) {
     (void)state;
     char log[8000];
@@ -119,6 +166,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preview),
         cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_stats_cam),
         cmocka_unit_test(test_bad_specs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

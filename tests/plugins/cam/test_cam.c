@@ -2,7 +2,8 @@
  * the Grad-CAM arg-max with the documented corner convention and fill,
  * keyed randomness, bad inputs) and rp_cam_erasing_box itself. The gradcam
  * stage and augment.stats' cam variant run in the pipeline smoke tests
- * (s2-gradcam, s2-erased-area). */
+ * (s2-gradcam, s2-erased-area); the cam variant's areas are checked against
+ * the gradcam stage's arg-max points in augment's test_stages.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -112,7 +112,7 @@ static void test_bad_layers_pattern(void **state) {
     expect_error("  - id: conv\n    use: convert\n"
                  "    in: {target: t, donors: [d], select: [fm.test]}\n"
                  "    with: {layers: [conv1, conv9]}\n",
-                 1,
+                 2, /* runpipe check: the graphs model.build declares */
                  "p.yaml:21:28: error: stage 'conv' (convert): layers: 'conv9' matches no "
                  "parameterised layer (the model has: conv1, conv2, fc)");
 }
@@ -129,7 +129,7 @@ static void test_donor_classes(void **state) {
     expect_error("  - id: d5\n    use: model.build\n    with: {arch: mnist_cnn, classes: 5}\n"
                  "  - id: conv\n    use: convert\n"
                  "    in: {target: t, donors: [d, d5], select: [fm.test]}\n",
-                 1,
+                 2, /* runpipe check: the graphs model.build declares */
                  "p.yaml:23:29: error: stage 'conv' (convert): donor 2 ('d5.model') has 5 classes, the "
                  "target has 10");
 }
@@ -142,7 +142,7 @@ static void test_donor_shapes(void **state) {
                  "               {relu: {}, name: relu2}, {flatten: {}, name: flatten}, {linear: {out: 10}, name: fc}]\n"
                  "  - id: conv\n    use: convert\n"
                  "    in: {target: t, donors: [d16], select: [fm.test]}\n",
-                 1,
+                 2, /* runpipe check: the graphs model.build declares */
                  "p.yaml:27:29: error: stage 'conv' (convert): donor 1 ('d16.model') does not match the "
                  "target's architecture (3 differences):\n"
                  "  parameter 'conv2.weight': target [64, 32, 3, 3], donor [16, 32, 3, 3]\n"
@@ -164,18 +164,17 @@ static void test_max_candidates(void **state) {
     expect_error("  - id: conv\n    use: convert\n"
                  "    in: {target: t, donors: [d, d], select: [fm.test]}\n"
                  "    with: {max_candidates: 10}\n",
-                 1,
+                 2, /* runpipe check: the graphs model.build declares */
                  "p.yaml:21:28: error: stage 'conv' (convert): the search has 12 candidates (6 + "
                  "6 over 2 donors), more than max_candidates = 10: narrow it with 'layers' (3 "
                  "convertible layers), 'r' (subset sizes) or 'step', or raise max_candidates");
 }
 
-/* The candidate count depends on the target's layers, which exist only once
- * the stages before `convert` have run, so it is checked when the stage
- * starts (before any candidate is evaluated), not by `runpipe check`. The
- * trained target and donor are in the stage cache by then: the re-run with
- * the search narrowed (here: the limit raised) trains nothing again. */
-static void test_max_candidates_after_training(void **state) {
+/* The candidate count depends on the target's layers: model.build declares
+ * its graph at check time and train passes it on, so `runpipe check` (and
+ * the check before a run) reports a search larger than max_candidates
+ * before anything trains; the narrowed search then runs. */
+static void test_max_candidates_before_training(void **state) {
     (void)state;
     const char *dir = rp_test_tmpdir();
     const char *path = rp_test_write_pipeline(
@@ -192,20 +191,36 @@ static void test_max_candidates_after_training(void **state) {
         "    with:\n      max_candidates: ${vars.maxc}\n");
     static char log_text[40000];
     char log[700], args[3000];
+    const char *want = "p.yaml:27:23: error: stage 'conv' (convert): the search has 6 candidates "
+                       "(6 over 1 donor), more than max_candidates = 5: narrow it with 'layers' (3 "
+                       "convertible layers), 'r' (subset sizes) or 'step', or raise max_candidates";
     snprintf(log, sizeof log, "%s/log", dir);
-    snprintf(args, sizeof args, "run '%s' --out '%s/a' --threads 1 --cache '%s/cache'", path, dir, dir);
+    snprintf(args, sizeof args, "check '%s'", path);
     int rc = rp_test_runpipe(args, log, log_text, sizeof log_text);
-    if (rc != 1 || !strstr(log_text, "the search has 6 candidates (6 over 1 donor), more than "
-                                      "max_candidates = 5"))
-        fail_msg("exit %d, expected the max_candidates error:\n%s", rc, log_text);
-    if (!strstr(log_text, "target (train): cache miss") || !strstr(log_text, "donor (train): cache miss"))
-        fail_msg("the first run trains target and donor:\n%s", log_text);
-    snprintf(args, sizeof args, "run '%s' --out '%s/b' --threads 1 --cache '%s/cache' --set vars.maxc=6",
-             path, dir, dir);
+    if (rc != 2 || !strstr(log_text, want))
+        fail_msg("check: exit %d, expected 2 and\n  %s\nin:\n%s", rc, want, log_text);
+    snprintf(args, sizeof args, "run '%s' --out '%s/a' --threads 1", path, dir);
     rc = rp_test_runpipe(args, log, log_text, sizeof log_text);
-    if (rc != 0) fail_msg("exit %d:\n%s", rc, log_text);
-    if (!strstr(log_text, "target (train): cache hit") || !strstr(log_text, "donor (train): cache hit"))
-        fail_msg("the re-run must take target and donor from the cache:\n%s", log_text);
+    if (rc != 2 || !strstr(log_text, want) || strstr(log_text, "epoch"))
+        fail_msg("run: exit %d, expected 2 before any training:\n%s", rc, log_text);
+    snprintf(args, sizeof args, "run '%s' --out '%s/b' --threads 1 --set vars.maxc=6", path, dir);
+    rc = rp_test_runpipe(args, log, log_text, sizeof log_text);
+    if (rc != 0 || !strstr(log_text, "best of 6 candidates"))
+        fail_msg("exit %d:\n%s", rc, log_text);
+}
+
+/* A model loaded from a file has no graph at check time: the same count is
+ * checked when the stage starts, before any candidate is evaluated. */
+static void test_max_candidates_at_run(void **state) {
+    (void)state;
+    expect_error("  - id: save\n    use: model.save\n    in: {model: t}\n    with: {path: t.safetensors}\n"
+                 "  - id: ld\n    use: model.load\n    with: {path: save/t.safetensors}\n"
+                 "  - id: conv\n    use: convert\n"
+                 "    in: {target: ld, donors: [d], select: [fm.test]}\n"
+                 "    with: {max_candidates: 5}\n",
+                 1,
+                 "p.yaml:28:28: error: stage 'conv' (convert): the search has 6 candidates (6 "
+                 "over 1 donor), more than max_candidates = 5");
 }
 
 static void test_columns_of_conv(void **state) {
@@ -213,8 +228,8 @@ static void test_columns_of_conv(void **state) {
     expect_error("  - id: conv\n    use: convert\n"
                  "    in: {target: t, donors: [d], select: [fm.test]}\n"
                  "    with: {unit: columns, layers: [conv2]}\n",
-                 1,
-                 "error: stage 'conv' (convert): columns apply to a dense weight [out, in]; "
+                 2, /* runpipe check: the graphs model.build declares */
+                 "p.yaml:21:35: error: stage 'conv' (convert): columns apply to a dense weight [out, in]; "
                  "'conv2' has weight [64, 32, 3, 3] (use unit: rows for a convolution's "
                  "filters)");
 }
@@ -225,7 +240,8 @@ int main(void) {
         cmocka_unit_test(test_empty_select),       cmocka_unit_test(test_donor_classes),
         cmocka_unit_test(test_donor_shapes),       cmocka_unit_test(test_select_classes),
         cmocka_unit_test(test_max_candidates),     cmocka_unit_test(test_columns_of_conv),
-        cmocka_unit_test(test_max_candidates_after_training),
+        cmocka_unit_test(test_max_candidates_before_training),
+        cmocka_unit_test(test_max_candidates_at_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
