@@ -96,7 +96,11 @@ static int collect(const char *dir, const char *image_dir, const char *mask_dir,
                 }
                 out->v[out->n].img = strdup(ip);
                 out->v[out->n].mask = strdup(mp);
-                out->n++;
+                out->n++; /* (freed with the list, NULL or not) */
+                if (!out->v[out->n - 1].img || !out->v[out->n - 1].mask) {
+                    st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+                    break;
+                }
             }
             closedir(id);
         } else if (depth < 4 && strcmp(de->d_name, mask_dir)) {

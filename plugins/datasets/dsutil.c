@@ -307,7 +307,7 @@ int ds_read_lines(const char *path, char ***lines, int max) {
     char **v = calloc((size_t)max + 1, sizeof *v);
     if (!v) {
         fclose(f);
-        return -1;
+        return -2;
     }
     int n = 0;
     char buf[1024];
@@ -316,7 +316,11 @@ int ds_read_lines(const char *path, char ***lines, int max) {
         while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r' || buf[l - 1] == ' ')) buf[--l] = 0;
         if (!l) continue;
         v[n] = strdup(buf);
-        if (!v[n]) break;
+        if (!v[n]) {
+            fclose(f);
+            ds_free_lines(v, n);
+            return -2;
+        }
         n++;
     }
     fclose(f);

@@ -50,7 +50,7 @@ int ds_relocate(rp_error *err, const rp_node *at, int status);
 /* Join dir and rel (rel absolute → rel). */
 void ds_join(const char *dir, const char *rel, char *out, size_t outsz);
 /* Read up to `max` non-empty lines of a text file into owned strings;
- * returns the count, -1 when the file cannot be read. */
+ * returns the count, -1 when the file cannot be read, -2 when out of memory. */
 int ds_read_lines(const char *path, char ***lines, int max);
 void ds_free_lines(char **lines, int n);
 
