@@ -21,6 +21,11 @@ typedef struct memds {
     uint64_t src_n[8];
     int n_src;
     const char *unit; /* static string */
+    /* or one file per image (data.segmentation): records item_first[k] ..
+     * item_first[k + 1] - 1 come from item[k] (several: its tiles) */
+    char **item;           /* [n_item] owned */
+    uint64_t *item_first;  /* [n_item] owned, increasing */
+    size_t n_item;
 } memds;
 
 /* Note that the next `n` records come from `path` (copied). */

@@ -459,6 +459,66 @@ static void test_csv_lines(void **state) {
     rp_dataset_free(ds);
 }
 
+/* Segmentation samples are named by their image (and tile): a mask error
+ * names the mask file and pixel. */
+static void test_segmentation_names(void **state) {
+    (void)state;
+    char cmd[2000], p[1000];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/seg/images' '%s/seg/masks'", T, T);
+    sh(cmd);
+    uint8_t px[16 * 8 * 3], mk[16 * 8];
+    for (int i = 0; i < 16 * 8 * 3; i++) px[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 16 * 8; i++) mk[i] = (uint8_t)(i % 3);
+    const char *names[2] = {"a", "b"};
+    int widths[2] = {16, 8};
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/seg/images/%s.png", T, names[k]);
+        assert_true(stbi_write_png(p, widths[k], 8, 3, px, widths[k] * 3));
+        snprintf(p, sizeof p, "%s/seg/masks/%s.png", T, names[k]);
+        assert_true(stbi_write_png(p, widths[k], 8, 1, mk, widths[k]));
+    }
+    char y[3000];
+    snprintf(y, sizeof y,
+             "{root: '%s/seg', image_dir: images, mask_dir: masks, mask_ext: png, num_classes: %d, "
+             "class_names: [], size: 0, channels: 3, limit: 0, tile: %d, tile_stride: 0}",
+             T, 3, 8);
+    rp_node *prm = NULL;
+    rp_error err;
+    RP_ASSERT_OK(rp_node_parse_string(y, "<params>", &prm, &err), &err);
+    rp_dataset *ds = NULL;
+    RP_ASSERT_OK(seg_load(prm, &ds, &err), &err);
+    rp_node_free(prm);
+    assert_int_equal(ds->size, 3); /* a: 2 tiles, b: 1 */
+    char w[1200];
+    const char *want[3] = {"seg: sample 0 (image '$T/seg/images/a.png', tile 0)",
+                           "seg: sample 1 (image '$T/seg/images/a.png', tile 1)",
+                           "seg: sample 2 (image '$T/seg/images/b.png')"};
+    for (int i = 0; i < 3; i++) {
+        assert_true(rp_dataset_where(ds, (uint64_t)i, w, sizeof w));
+        pin(w, want[i]);
+    }
+    rp_dataset_free(ds);
+    /* untiled: one sample per image; a class id out of range names the mask and pixel */
+    snprintf(y, sizeof y,
+             "{root: '%s/seg', image_dir: images, mask_dir: masks, mask_ext: png, num_classes: %d, "
+             "class_names: [], size: 8, channels: 3, limit: 0, tile: %d, tile_stride: 0}",
+             T, 3, 0);
+    RP_ASSERT_OK(rp_node_parse_string(y, "<params>", &prm, &err), &err);
+    RP_ASSERT_OK(seg_load(prm, &ds, &err), &err);
+    assert_true(rp_dataset_where(ds, 1, w, sizeof w));
+    pin(w, "seg: sample 1 (image '$T/seg/images/b.png')");
+    rp_dataset_free(ds);
+    rp_node_free(prm);
+    snprintf(y, sizeof y,
+             "{root: '%s/seg', image_dir: images, mask_dir: masks, mask_ext: png, num_classes: %d, "
+             "class_names: [], size: 8, channels: 3, limit: 0, tile: %d, tile_stride: 0}",
+             T, 2, 0);
+    RP_ASSERT_OK(rp_node_parse_string(y, "<params>", &prm, &err), &err);
+    assert_int_equal(seg_load(prm, &ds, &err), RP_ERR_FORMAT);
+    pin(err.msg, "$T/seg/masks/a.png: pixel (x 2, y 0) has class 2, outside [0, 2)");
+    rp_node_free(prm);
+}
+
 /* Shape errors in the loader name the CSV row and the image, not "batch 0:
  * sample 1". */
 static void test_loader_names_the_record(void **state) {
@@ -501,6 +561,7 @@ int main(void) {
         cmocka_unit_test(test_cifar_gzip_junk),
         cmocka_unit_test(test_csv_hostile),
         cmocka_unit_test(test_csv_lines),
+        cmocka_unit_test(test_segmentation_names),
         cmocka_unit_test(test_folder_links),
         cmocka_unit_test(test_png_integrity_and_reasons),
         cmocka_unit_test(test_loader_names_the_record),
