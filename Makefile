@@ -48,7 +48,7 @@ COMM_MPI := $(if $(HAVE_MPI),$(BUILD)/lib/runpipe/comm_mpi.so)
 RPATH_BIN   := -Wl,-rpath,'$$ORIGIN/../lib'
 RPATH_TEST  := -Wl,-rpath,'$$ORIGIN/../lib/test'
 
-.PHONY: all help deps test asan valgrind valgrind-run bench demo install clean format fuzz fuzz-run
+.PHONY: all help deps test asan valgrind valgrind-run bench demo install clean format fuzz fuzz-run oom-full
 
 all: $(BIN) $(LIB) $(PLUGIN_SOS) $(BUILD)/runpipe.pc $(COMM_MPI) ## build everything into build/
 
@@ -114,12 +114,14 @@ $(BUILD)/gen/plugins/%_schemas.c: $$(wildcard plugins/$$*/*.c) $(wildcard schema
 	sh engine/tools/embed-schemas.sh $@ $$(sh engine/tools/schema-names.sh plugins/$* schemas)
 
 # Plugin objects keep their internals to themselves: only rp_plugin_entry
-# (RP_PLUGIN) is exported.
+# (RP_PLUGIN) is exported. -z defs: every symbol resolved at link time (not
+# with clang's sanitizers, whose runtime only the executable links).
+PLUGIN_DEFS ?= -Wl,-z,defs
 $(BUILD)/obj/plugins/%.o: CFLAGS += -fvisibility=hidden
 $(BUILD)/lib/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) \
                                    $(BUILD)/obj/gen/plugins/%_schemas.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -Wl,-z,defs -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
+	$(CC) $(CFLAGS) -shared $(PLUGIN_DEFS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib -lrunpipe \
 	    -Wl,-rpath,'$$ORIGIN/../..' $(LDLIBS_CORE)
 
 # Unit tests: tests/unit/test_X.c links librunpipe with its internals.
@@ -136,10 +138,23 @@ $(BUILD)/tests/%: $$(BUILD)/obj/tests/plugins/$$(subst _test_,/test_,$$*).o \
 	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) -L$(BUILD)/lib/test -lrunpipe \
 	    $(RPATH_TEST) -lcmocka $(LDLIBS_CORE)
 
+# Allocation-failure sweeps (tests/oom): the engine linked statically with the
+# allocator wrapped (tests/oom/sweep.c) and exported (-rdynamic); next to the
+# binaries, tests/runpipe/plugins/ holds every plugin linked with the same
+# --wrap and without librunpipe, so the plugins a sweep loads bind to the
+# binary's engine and wrappers (found first: the engine's directory's plugins).
 OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=strdup,--wrap=strndup
-$(BUILD)/tests/oom_%: $(BUILD)/obj/tests/oom/test_%.o $(LIB_OBJ) $(BUILD)/obj/tests/harness.o
+OOM_PLUGIN_SOS := $(PLUGINS:%=$(BUILD)/tests/runpipe/plugins/%.so)
+$(BUILD)/tests/oom_%: $(BUILD)/obj/tests/oom/test_%.o $(BUILD)/obj/tests/oom/sweep.o $(LIB_OBJ) \
+                      $(BUILD)/obj/tests/harness.o | $(OOM_PLUGIN_SOS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(OOM_WRAP) -lcmocka $(LDLIBS_CORE)
+	$(CC) $(CFLAGS) -rdynamic -o $@ $(filter %.o,$^) $(OOM_WRAP) -lcmocka $(LDLIBS_CORE)
+$(BUILD)/tests/runpipe/plugins/%.so: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard plugins/$$*/*.c))) \
+                                     $(BUILD)/obj/gen/plugins/%_schemas.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $(filter %.o,$^) $(OOM_WRAP) $(LDLIBS_CORE)
+oom-full: $(OOM_TESTS) ## the allocation-failure sweeps over every allocation (make test samples some)
+	@for t in $(OOM_TESTS); do echo "== $$t"; RP_OOM_FULL=1 $$t || exit 1; done
 
 # Fuzz targets. `make test` runs each committed corpus once through
 # tests/fuzz/driver.c (normal compiler); `make fuzz` builds everything with
@@ -173,7 +188,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 fuzz: ## libFuzzer (clang, ASan+UBSan) on every reader for FUZZ_SECONDS each, into build-fuzz/
 	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt install clang)"; exit 2; }
 	$(MAKE) BUILD=build-fuzz CC=clang OPT=-O1 ARCH="-mavx2 -mfma" SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
-	    FUZZ_LINK=-fsanitize=fuzzer fuzz-run
+	    FUZZ_LINK=-fsanitize=fuzzer PLUGIN_DEFS= fuzz-run
 fuzz-run: all $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(BUILD)/fuzz/$$t.corpus $(BUILD)/fuzz/$$t.crashes; \

@@ -645,6 +645,11 @@ static rp_node *validate_component(struct vctx *c, int kind, const rp_node *v, c
         rp_node *empty = NULL;
         if (!params) {
             empty = rp_node_new_map();
+            if (!empty) {
+                verr(c, name_node, cpath, "out of memory");
+                rp_node_free(wrapped);
+                return rp_node_clone(v);
+            }
             with_location(empty, name_node);
         }
         c->depth++;

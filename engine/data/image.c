@@ -211,19 +211,69 @@ int rp_image_info(const char *path, int *w, int *h, int *c, rp_error *err) {
 }
 
 /* PyTorch area_pixel_compute_source_index (align_corners=False): half-pixel
- * centres, negative clamped to 0. */
-static void bilinear_taps(int in, int out, int *i0, int *i1, float *l1) {
+ * centres, negative clamped to 0. Output index o reads i0, i1 with weights
+ * 1 - l1, l1. */
+static void bilinear_tap(int in, int out, int o, int *i0, int *i1, float *l1) {
     double scale = (double)in / (double)out;
-    for (int o = 0; o < out; o++) {
-        double src = scale * (o + 0.5) - 0.5;
-        if (src < 0) src = 0;
-        int a = (int)src;
-        if (a > in - 1) a = in - 1;
-        int b = a + 1 < in ? a + 1 : in - 1;
-        i0[o] = a;
-        i1[o] = b;
-        l1[o] = (float)(src - a);
+    double src = scale * (o + 0.5) - 0.5;
+    if (src < 0) src = 0;
+    int a = (int)src;
+    if (a > in - 1) a = in - 1;
+    int b = a + 1 < in ? a + 1 : in - 1;
+    *i0 = a;
+    *i1 = b;
+    *l1 = (float)(src - a);
+}
+
+/* The taps of every output column and row in tables: on the stack for usual
+ * sizes (no allocation per sample), else on the heap; without memory for
+ * them each tap is computed where it is used (the same values: a failed
+ * allocation never means another interpolation). */
+#define BL_STACK 1024
+typedef struct bl_taps {
+    int sw, sh, dw, dh;
+    int *x0, *x1, *y0, *y1; /* x0 NULL: computed per use */
+    float *lx, *ly;
+    int heap;
+    int si[4 * BL_STACK];
+    float sf[2 * BL_STACK];
+} bl_taps;
+
+static void bl_init(bl_taps *t, int sw, int sh, int dw, int dh) {
+    t->sw = sw, t->sh = sh, t->dw = dw, t->dh = dh;
+    t->heap = dw + dh > BL_STACK;
+    int *ti = t->heap ? malloc(sizeof(int) * (size_t)(dw + dh) * 2) : t->si;
+    float *tf = t->heap ? malloc(sizeof(float) * (size_t)(dw + dh)) : t->sf;
+    if (!ti || !tf) {
+        if (t->heap) {
+            free(ti);
+            free(tf);
+        }
+        t->heap = 0;
+        t->x0 = NULL;
+        return;
     }
+    t->x0 = ti, t->x1 = ti + dw, t->y0 = ti + 2 * dw, t->y1 = ti + 2 * dw + dh;
+    t->lx = tf, t->ly = tf + dw;
+    for (int o = 0; o < dw; o++) bilinear_tap(sw, dw, o, &t->x0[o], &t->x1[o], &t->lx[o]);
+    for (int o = 0; o < dh; o++) bilinear_tap(sh, dh, o, &t->y0[o], &t->y1[o], &t->ly[o]);
+}
+
+static void bl_free(bl_taps *t) {
+    if (t->heap) {
+        free(t->x0);
+        free(t->lx);
+    }
+}
+
+static inline void bl_col(const bl_taps *t, int x, int *i0, int *i1, float *l) {
+    if (t->x0) *i0 = t->x0[x], *i1 = t->x1[x], *l = t->lx[x];
+    else bilinear_tap(t->sw, t->dw, x, i0, i1, l);
+}
+
+static inline void bl_row(const bl_taps *t, int y, int *i0, int *i1, float *l) {
+    if (t->x0) *i0 = t->y0[y], *i1 = t->y1[y], *l = t->ly[y];
+    else bilinear_tap(t->sh, t->dh, y, i0, i1, l);
 }
 
 static void area_bounds(int in, int out, int o, int *s, int *e) {
@@ -242,42 +292,26 @@ static int nearest_src(int in, int out, int o) {
 void rp_image_resize_f32(const float *src, int sw, int sh, int c, float *dst, int dw, int dh,
                          int interp) {
     if (interp == RP_INTERP_BILINEAR) {
-        /* tap tables on the stack for usual sizes: no allocation per sample */
-        int stack_i[4 * 1024];
-        float stack_f[2 * 1024];
-        int small = dw + dh <= 1024;
-        int *x0 = small ? stack_i : malloc(sizeof(int) * (size_t)(dw + dh) * 2);
-        float *lx = small ? stack_f : malloc(sizeof(float) * (size_t)(dw + dh));
-        if (!x0 || !lx) {
-            if (!small) {
-                free(x0);
-                free(lx);
-            }
-            interp = RP_INTERP_NEAREST;
-        } else {
-            int *x1 = x0 + dw, *y0 = x1 + dw, *y1 = y0 + dh;
-            float *ly = lx + dw;
-            bilinear_taps(sw, dw, x0, x1, lx);
-            bilinear_taps(sh, dh, y0, y1, ly);
-            for (int ch = 0; ch < c; ch++) {
-                const float *p = src + (size_t)ch * sw * sh;
-                float *q = dst + (size_t)ch * dw * dh;
-                for (int y = 0; y < dh; y++) {
-                    const float *r0 = p + (size_t)y0[y] * sw, *r1 = p + (size_t)y1[y] * sw;
-                    float b = ly[y], a = 1.0f - b;
-                    for (int x = 0; x < dw; x++) {
-                        float l = lx[x], k = 1.0f - l;
-                        q[(size_t)y * dw + x] = a * (k * r0[x0[x]] + l * r0[x1[x]]) +
-                                                b * (k * r1[x0[x]] + l * r1[x1[x]]);
-                    }
+        bl_taps t;
+        bl_init(&t, sw, sh, dw, dh);
+        for (int ch = 0; ch < c; ch++) {
+            const float *p = src + (size_t)ch * sw * sh;
+            float *q = dst + (size_t)ch * dw * dh;
+            for (int y = 0; y < dh; y++) {
+                int y0, y1, x0, x1;
+                float b, l;
+                bl_row(&t, y, &y0, &y1, &b);
+                const float *r0 = p + (size_t)y0 * sw, *r1 = p + (size_t)y1 * sw;
+                float a = 1.0f - b;
+                for (int x = 0; x < dw; x++) {
+                    bl_col(&t, x, &x0, &x1, &l);
+                    float k = 1.0f - l;
+                    q[(size_t)y * dw + x] = a * (k * r0[x0] + l * r0[x1]) + b * (k * r1[x0] + l * r1[x1]);
                 }
             }
-            if (!small) {
-                free(x0);
-                free(lx);
-            }
-            return;
         }
+        bl_free(&t);
+        return;
     }
     for (int ch = 0; ch < c; ch++) {
         const float *p = src + (size_t)ch * sw * sh;
@@ -300,29 +334,55 @@ void rp_image_resize_f32(const float *src, int sw, int sh, int c, float *dst, in
     }
 }
 
+static inline uint8_t round_u8(float v) {
+    v = floorf(v + 0.5f);
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
 void rp_image_resize_u8(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw, int dh,
                         int interp) {
-    /* Via float planes: exact for the kernels above, and simple. */
-    size_t sn = (size_t)sw * sh * c, dn = (size_t)dw * dh * c;
-    float *a = calloc(sn + dn, sizeof(float));
-    if (!a) {
-        for (int y = 0; y < dh; y++)
-            for (int x = 0; x < dw; x++)
-                for (int ch = 0; ch < c; ch++)
+    /* rp_image_resize_f32's arithmetic on the values as floats, read in
+     * place: no float copy to allocate, nothing to fall back from. */
+    if (interp == RP_INTERP_BILINEAR) {
+        bl_taps t;
+        bl_init(&t, sw, sh, dw, dh);
+        for (int y = 0; y < dh; y++) {
+            int y0, y1, x0, x1;
+            float b, l;
+            bl_row(&t, y, &y0, &y1, &b);
+            const uint8_t *r0 = src + (size_t)y0 * sw * c, *r1 = src + (size_t)y1 * sw * c;
+            float a = 1.0f - b;
+            for (int x = 0; x < dw; x++) {
+                bl_col(&t, x, &x0, &x1, &l);
+                float k = 1.0f - l;
+                for (int ch = 0; ch < c; ch++) {
+                    float v00 = r0[(size_t)x0 * c + ch], v01 = r0[(size_t)x1 * c + ch];
+                    float v10 = r1[(size_t)x0 * c + ch], v11 = r1[(size_t)x1 * c + ch];
                     dst[((size_t)y * dw + x) * c + ch] =
-                        src[((size_t)nearest_src(sh, dh, y) * sw + nearest_src(sw, dw, x)) * c + ch];
+                        round_u8(a * (k * v00 + l * v01) + b * (k * v10 + l * v11));
+                }
+            }
+        }
+        bl_free(&t);
         return;
     }
-    float *b = a + sn;
-    for (int ch = 0; ch < c; ch++)
-        for (size_t k = 0; k < (size_t)sw * sh; k++) a[(size_t)ch * sw * sh + k] = src[k * c + ch];
-    rp_image_resize_f32(a, sw, sh, c, b, dw, dh, interp);
-    for (int ch = 0; ch < c; ch++)
-        for (size_t k = 0; k < (size_t)dw * dh; k++) {
-            float v = floorf(b[(size_t)ch * dw * dh + k] + 0.5f);
-            dst[k * c + ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
-    free(a);
+    for (int y = 0; y < dh; y++)
+        for (int x = 0; x < dw; x++)
+            for (int ch = 0; ch < c; ch++) {
+                float v;
+                if (interp == RP_INTERP_AREA) {
+                    int ys, ye, xs, xe;
+                    area_bounds(sh, dh, y, &ys, &ye);
+                    area_bounds(sw, dw, x, &xs, &xe);
+                    double acc = 0;
+                    for (int yy = ys; yy < ye; yy++)
+                        for (int xx = xs; xx < xe; xx++) acc += src[((size_t)yy * sw + xx) * c + ch];
+                    v = (float)(acc / ((ye - ys) * (xe - xs)));
+                } else {
+                    v = src[((size_t)nearest_src(sh, dh, y) * sw + nearest_src(sw, dw, x)) * c + ch];
+                }
+                dst[((size_t)y * dw + x) * c + ch] = round_u8(v);
+            }
 }
 
 void rp_image_resize_i32(const int32_t *src, int sw, int sh, int32_t *dst, int dw, int dh) {

@@ -31,7 +31,10 @@ rp_node *graph_arch_tree(const rp_model *m) {
         for (int k = 0; ok && k < g->n_in; k++)
             ok = !rp_node_seq_push(ins, rp_node_new_string(g->in[k] < 0 ? "input" : m->nodes[g->in[k]].name));
         if (ok) ok = !rp_node_map_set(e, "name", rp_node_new_string(g->name)) &&
-                     !rp_node_map_set(e, "type", rp_node_new_string(g->type)) && !rp_node_map_set(e, "in", ins);
+                     !rp_node_map_set(e, "type", rp_node_new_string(g->type));
+        /* (map_set takes ins even when it fails; ins is not yet e's when
+         * name or type failed) */
+        if (ok) ok = !rp_node_map_set(e, "in", ins);
         else rp_node_free(ins);
         if (ok) ok = !rp_node_map_set(e, "opts", g->opts ? rp_node_clone(g->opts) : rp_node_new_map());
         if (ok) ok = !rp_node_seq_push(nodes, e);

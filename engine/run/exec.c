@@ -144,6 +144,8 @@ static void run_one(const rp_plan *p, size_t i, const struct rp_exec_opts *o, rp
     }
     sr->seconds = rp_now() - t0;
     sr->ran = 1;
+    if (st == RP_OK && sr->notes_lost)
+        st = rp_error_set(&e, RP_ERR_NOMEM, "out of memory for the stage's notes");
     if (st == RP_OK) {
         for (size_t k = 0; k < def->n_outputs; k++)
             if (!(def->outputs[k].flags & RP_PORT_OPTIONAL) && !rp_store_get(store, i, k)) {

@@ -85,6 +85,10 @@ static int expand_star(const rp_plan *p, const char *txt, char ***out, size_t *n
     if (!v) return RP_ERR_NOMEM;
     if (!star || !cnt) {
         v[0] = rp_strdup(txt ? txt : "");
+        if (!v[0]) {
+            free(v);
+            return RP_ERR_NOMEM;
+        }
         *out = v;
         *n = 1;
         return RP_OK;
@@ -95,7 +99,13 @@ static int expand_star(const rp_plan *p, const char *txt, char ***out, size_t *n
             continue;
         size_t l = strlen(p->st[i].id) + strlen(star + 3) + 1;
         v[*n] = malloc(l);
-        if (v[*n]) snprintf(v[*n], l, "%s%s", p->st[i].id, star + 3);
+        if (!v[*n]) {
+            for (size_t k = 0; k < *n; k++) free(v[k]);
+            free(v);
+            *n = 0;
+            return RP_ERR_NOMEM;
+        }
+        snprintf(v[*n], l, "%s%s", p->st[i].id, star + 3);
         (*n)++;
     }
     *out = v;
@@ -210,6 +220,7 @@ static int wire_one(rp_plan *p, size_t si, const struct rp_port *ip, const rp_no
     snprintf(lab, sizeof lab, "%s.%s", idbuf, op->name);
     out->label = rp_strdup(lab);
     out->node = ref;
+    if (!out->label) return rp_diag_addf(d, ref, p->st[si].id, "%sout of memory", ctx);
     return RP_OK;
 }
 
@@ -271,15 +282,20 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
         size_t nitems = val->kind == RP_NODE_SEQ ? val->n : 1, nref = 0;
         char **txts = NULL;
         const rp_node **nodes = NULL;
+        int oom = 0;
         for (size_t r = 0; r < nitems; r++) {
             const rp_node *ref = val->kind == RP_NODE_SEQ ? val->items[r] : val;
             char **one = NULL;
             size_t k1 = 0;
-            if (expand_star(p, rp_node_str(ref), &one, &k1) != RP_OK) break;
+            if (expand_star(p, rp_node_str(ref), &one, &k1) != RP_OK) {
+                oom = 1;
+                break;
+            }
             char **nt = realloc(txts, (nref + k1) * sizeof *nt);
             const rp_node **nn = nt ? realloc(nodes, (nref + k1) * sizeof *nn) : NULL;
             if (nt) txts = nt;
             if (nn) nodes = nn;
+            if (!nt || !nn) oom = 1;
             for (size_t j = 0; j < k1; j++) {
                 if (nt && nn) {
                     txts[nref] = one[j];
@@ -290,7 +306,9 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
             }
             free(one);
         }
-        if (nref > 1 && !(ip->flags & RP_PORT_MULTI)) {
+        if (oom) {
+            rp_diag_addf(d, val, s->id, "%sinput '%s': out of memory", ctx, ip->name);
+        } else if (nref > 1 && !(ip->flags & RP_PORT_MULTI)) {
             rp_diag_addf(d, val, s->id, "%sinput '%s' takes one %s, got %s", ctx, ip->name,
                          ip->type, val->kind == RP_NODE_SEQ ? "a list" : "several (x[*])");
         } else if (nref == 0) {
@@ -300,6 +318,8 @@ static void wire_stage(rp_plan *p, size_t si, rp_diag *d, const char *ctx) {
             for (size_t r = 0; r < nref; r++)
                 if (wire_one(p, si, ip, nodes[r], txts[r], &pin->src[ok], d, ctx) == RP_OK) ok++;
             pin->n = ok;
+        } else {
+            rp_diag_addf(d, val, s->id, "%sinput '%s': out of memory", ctx, ip->name);
         }
         for (size_t r = 0; r < nref; r++) free(txts[r]);
         free(txts);
@@ -399,6 +419,11 @@ int rp_plan_build(const rp_node *doc, rp_plan **out, rp_diag *d) {
             continue;
         }
         s->use = rp_strdup(use);
+        if (!s->use || (id && *id && !s->id && id_taken(p, id, i, sn) < 0) ||
+            (fe_n[fi] && id && (!s->group || !s->inst || !s->each))) {
+            rp_diag_addf(d, sn, id, "stage '%s': out of memory", id ? id : "?");
+            continue;
+        }
         rp_error e;
         rp_error_clear(&e);
         if (rp_registry_stage_lookup(use, usen, &s->entry, &e) != RP_OK) {

@@ -88,6 +88,7 @@ typedef struct rp_stage_result {
     size_t n_notes;
     char **note_keys;    /* owned */
     double *note_vals;   /* owned */
+    int notes_lost;      /* a note could not be stored (out of memory): the stage fails */
 } rp_stage_result;
 
 typedef struct rp_run_result {

@@ -296,15 +296,18 @@ void rp_stage_note(rp_stage *st, const char *key, double value) {
             r->note_vals[i] = value;
             return;
         }
+    /* (void API: a note that cannot be kept fails the stage afterwards,
+     * exec.c, rather than vanish from the summary) */
     char **nk = realloc(r->note_keys, (r->n_notes + 1) * sizeof *nk);
-    if (!nk) return;
-    r->note_keys = nk;
-    double *nv = realloc(r->note_vals, (r->n_notes + 1) * sizeof *nv);
-    if (!nv) return;
-    r->note_vals = nv;
+    if (nk) r->note_keys = nk;
+    double *nv = nk ? realloc(r->note_vals, (r->n_notes + 1) * sizeof *nv) : NULL;
+    if (nv) r->note_vals = nv;
     size_t l = strlen(key) + 1;
-    char *k = malloc(l);
-    if (!k) return;
+    char *k = nv ? malloc(l) : NULL;
+    if (!k) {
+        r->notes_lost = 1;
+        return;
+    }
     memcpy(k, key, l);
     r->note_keys[r->n_notes] = k;
     r->note_vals[r->n_notes++] = value;

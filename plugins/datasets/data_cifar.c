@@ -110,6 +110,7 @@ int ds_run_cifar10(rp_stage *stg, rp_error *err) {
     char meta[4096], **lines = NULL;
     ds_join(dir, "batches.meta.txt", meta, sizeof meta);
     int nl = ds_read_lines(meta, &lines, 10);
+    if (nl == -2) return rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory", meta);
     const char *const *names = nl == 10 ? (const char *const *)lines : cifar10_names;
     memds m;
     int st = cifar_load(files, 5, 1, 0, 10, limit, &m, err);
@@ -133,6 +134,7 @@ int ds_run_cifar100(rp_stage *stg, rp_error *err) {
     char meta[4096], **lines = NULL;
     ds_join(dir, coarse ? "coarse_label_names.txt" : "fine_label_names.txt", meta, sizeof meta);
     int nl = ds_read_lines(meta, &lines, nc);
+    if (nl == -2) return rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory", meta);
     const char *const *names = nl == nc ? (const char *const *)lines : NULL;
     const char *f1[1] = {ptr}, *f2[1] = {pte};
     memds m;

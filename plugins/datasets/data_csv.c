@@ -4,7 +4,9 @@
  * `split`). Paths are relative to `root` (default: the CSV's directory).
  * Classes are the explicit `classes` list, or the sorted distinct label
  * names over all rows (integer labels: ids 0..max), so every split of one
- * CSV shares class ids. Errors name the CSV file and row. */
+ * CSV shares class ids. Errors name the CSV file and the line where the
+ * record starts (1-based, the header is line 1; blank lines and quoted
+ * fields spanning lines are counted: the line an editor shows). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +23,18 @@
 typedef struct table {
     char ***rows;   /* rows[r][c] owned */
     size_t *ncol;
+    size_t *line;   /* line[r]: line of the file where row r starts (1-based) */
     size_t n, cap;
     char **cur;     /* row being built */
     size_t cur_n, cur_cap;
     int oom;
-    size_t nul_row, nul_col; /* first field holding a NUL byte (1-based row), 0 = none */
+    size_t nul_line, nul_col; /* first field holding a NUL byte (its record's line), 0 = none */
+    /* line tracking while parsing: the file is fed to libcsv one line at a
+     * time; a record starts on the first line after the previous record's
+     * end that holds more than white space (libcsv skips empty lines) */
+    size_t feed_line; /* line being fed */
+    size_t row_line;  /* where the record being read starts */
+    int between;      /* no byte of the next record seen yet */
 } table;
 
 static void on_field(void *s, size_t len, void *data) {
@@ -41,8 +50,8 @@ static void on_field(void *s, size_t len, void *data) {
         t->cur = c;
         t->cur_cap = cap;
     }
-    if (s && !t->nul_row && memchr(s, 0, len)) {
-        t->nul_row = t->n + 1;
+    if (s && !t->nul_line && memchr(s, 0, len)) {
+        t->nul_line = t->row_line;
         t->nul_col = t->cur_n + 1;
     }
     char *v = malloc(len + 1);
@@ -62,10 +71,12 @@ static void on_row(int c, void *data) {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 256;
         char ***r = realloc(t->rows, cap * sizeof *r);
-        size_t *nc = realloc(t->ncol, cap * sizeof *nc);
         if (r) t->rows = r;
+        size_t *nc = r ? realloc(t->ncol, cap * sizeof *nc) : NULL;
         if (nc) t->ncol = nc;
-        if (!r || !nc) {
+        size_t *ln = nc ? realloc(t->line, cap * sizeof *ln) : NULL;
+        if (ln) t->line = ln;
+        if (!r || !nc || !ln) {
             t->oom = 1;
             return;
         }
@@ -73,7 +84,9 @@ static void on_row(int c, void *data) {
     }
     t->rows[t->n] = t->cur;
     t->ncol[t->n] = t->cur_n;
+    t->line[t->n] = t->row_line;
     t->n++;
+    t->between = 1;
     t->cur = NULL;
     t->cur_n = t->cur_cap = 0;
 }
@@ -87,6 +100,32 @@ static void table_free(table *t) {
     free(t->cur);
     free(t->rows);
     free(t->ncol);
+    free(t->line);
+}
+
+/* Feeds buf[0..n) to the parser line by line, keeping t->feed_line and
+ * t->row_line. Returns the bytes libcsv took (n unless malformed). */
+static size_t feed(struct csv_parser *p, const char *buf, size_t n, table *t) {
+    size_t done = 0;
+    while (done < n) {
+        const char *nl = memchr(buf + done, '\n', n - done);
+        size_t k = nl ? (size_t)(nl - (buf + done)) + 1 : n - done;
+        if (t->between) {
+            t->row_line = t->feed_line;
+            for (size_t i = 0; i < k; i++) {
+                char c = buf[done + i];
+                if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+                    t->between = 0;
+                    break;
+                }
+            }
+        }
+        size_t got = csv_parse(p, buf + done, k, on_field, on_row, t);
+        done += got;
+        if (got != k) return done;
+        if (nl) t->feed_line++;
+    }
+    return done;
 }
 
 static int read_csv(const char *path, table *t, rp_error *err) {
@@ -104,10 +143,12 @@ static int read_csv(const char *path, table *t, rp_error *err) {
     char buf[65536];
     size_t n;
     int st = RP_OK;
+    t->feed_line = t->row_line = 1;
+    t->between = 1;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        if (csv_parse(&p, buf, n, on_field, on_row, t) != n) {
-            st = rp_error_set(err, RP_ERR_FORMAT, "%s: malformed CSV near row %zu: %s", path,
-                              t->n + 1, csv_strerror(csv_error(&p)));
+        if (feed(&p, buf, n, t) != n) {
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: line %zu: malformed CSV: %s", path,
+                              t->feed_line, csv_strerror(csv_error(&p)));
             break;
         }
     }
@@ -116,9 +157,9 @@ static int read_csv(const char *path, table *t, rp_error *err) {
     fclose(f);
     if (!st && t->oom) st = rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory", path);
     /* a NUL would silently cut a path or a label short */
-    if (!st && t->nul_row)
-        st = rp_error_set(err, RP_ERR_FORMAT, "%s: row %zu: field %zu contains a NUL byte", path,
-                          t->nul_row, t->nul_col);
+    if (!st && t->nul_line)
+        st = rp_error_set(err, RP_ERR_FORMAT, "%s: line %zu: field %zu contains a NUL byte", path,
+                          t->nul_line, t->nul_col);
     if (st) table_free(t);
     return st;
 }
@@ -264,7 +305,7 @@ int csv_load(const rp_node *p, int threads, rp_dataset **out, uint64_t *skipped_
             const char *s = cell(&t, r, cl);
             if (!s) continue;
             char where[160];
-            snprintf(where, sizeof where, "%.120s: row %zu", file, r + 1);
+            snprintf(where, sizeof where, "%.120s: line %zu", file, t.line[r]);
             if ((st = bad_label(where, s, err))) break;
             /* all rows, whatever `split` keeps: every split of one CSV gets
              * the same class ids */
@@ -282,12 +323,12 @@ int csv_load(const rp_node *p, int threads, rp_dataset **out, uint64_t *skipped_
     imglist l = {0};
     for (size_t r = 1; r < t.n && !st; r++) {
         char where[160];
-        snprintf(where, sizeof where, "%.120s: row %zu", file, r + 1);
+        snprintf(where, sizeof where, "%.120s: line %zu", file, t.line[r]);
         if (t.ncol[r] == 1 && !t.rows[r][0]) continue; /* blank line */
         if (split && (!cell(&t, r, cs) || strcmp(cell(&t, r, cs), split))) continue;
         const char *path = cell(&t, r, cp), *lab = cell(&t, r, cl);
         if (!path || !lab || !*path) {
-            st = rp_error_set(err, RP_ERR_FORMAT, "%s: missing %s (the row has %zu fields)", where,
+            st = rp_error_set(err, RP_ERR_FORMAT, "%s: missing %s (the record has %zu fields)", where,
                               !path || !*path ? "image path" : "label", t.ncol[r]);
             break;
         }

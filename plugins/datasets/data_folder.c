@@ -66,12 +66,18 @@ static int list_dir(const char *dir, int want_dirs, const char *const *exts, int
         if (want_dirs ? !isdir : (isdir || !has_ext(de->d_name, exts, n_ext))) continue;
         if (k == cap) {
             char **nv = realloc(v, cap * 2 * sizeof *v);
-            if (!nv) break;
+            if (!nv) {
+                st = rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory listing it", dir);
+                break;
+            }
             v = nv;
             cap *= 2;
         }
         v[k] = strdup(de->d_name);
-        if (!v[k]) break;
+        if (!v[k]) {
+            st = rp_error_set(err, RP_ERR_NOMEM, "%s: out of memory listing it", dir);
+            break;
+        }
         k++;
     }
     closedir(d);
@@ -109,7 +115,11 @@ int ds_run_folder(rp_stage *stg, rp_error *err) {
     if (n_given > 0) {
         cls = calloc((size_t)n_given, sizeof *cls);
         if (!cls) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < n_given; i++) cls[i] = strdup(given[i]);
+        for (int i = 0; i < n_given; i++)
+            if (!(cls[i] = strdup(given[i]))) {
+                free_list(cls, (size_t)i);
+                return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+            }
         ncls = (size_t)n_given;
     } else {
         st = list_dir(root, 1, NULL, 0, &cls, &ncls, err);

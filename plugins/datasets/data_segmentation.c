@@ -96,7 +96,11 @@ static int collect(const char *dir, const char *image_dir, const char *mask_dir,
                 }
                 out->v[out->n].img = strdup(ip);
                 out->v[out->n].mask = strdup(mp);
-                out->n++;
+                out->n++; /* (freed with the list, NULL or not) */
+                if (!out->v[out->n - 1].img || !out->v[out->n - 1].mask) {
+                    st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+                    break;
+                }
             }
             closedir(id);
         } else if (depth < 4 && strcmp(de->d_name, mask_dir)) {
@@ -213,7 +217,12 @@ static int seg_build(const rp_node *p, rp_dataset **out, size_t *npairs_out, rp_
     memset(&m, 0, sizeof m);
     int H = 0, W = 0;
     uint64_t ntiles = 0, small = 0; /* tiling: tiles so far, images smaller than a tile */
+    /* first record of each image, for naming samples by their image */
+    uint64_t *firsts = NULL;
+    if (!st && !(firsts = malloc((ps.n ? ps.n : 1) * sizeof *firsts)))
+        st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < ps.n && !st; i++) {
+        firsts[i] = tile > 0 ? ntiles : i;
         uint8_t *im = NULL, *mk = NULL;
         int w, h, c, mw, mh, mc;
         st = rp_image_load(ps.v[i].img, channels, &im, &w, &h, &c, err);
@@ -300,8 +309,18 @@ static int seg_build(const rp_node *p, rp_dataset **out, size_t *npairs_out, rp_
         free(mk);
     }
     size_t npairs = ps.n;
-    for (size_t i = 0; i < ps.n; i++) free(ps.v[i].img), free(ps.v[i].mask);
+    char **files = st ? NULL : malloc((ps.n ? ps.n : 1) * sizeof *files);
+    if (!st && !files) st = rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < ps.n; i++) {
+        if (files) files[i] = ps.v[i].img; /* transferred */
+        else free(ps.v[i].img);
+        free(ps.v[i].mask);
+    }
     free(ps.v);
+    m.item = files;
+    m.item_first = files ? firsts : NULL;
+    m.n_item = files ? npairs : 0;
+    if (!files) free(firsts);
     if (!st && tile > 0) {
         if (small)
             rp_info("data.segmentation: %llu of %zu images are smaller than a %dx%d tile (no tiles)",

@@ -290,7 +290,8 @@ int ds_run_synthetic(rp_stage *stg, rp_error *err) {
     for (int k = 0; k < 2; k++) {
         synth_view *v = calloc(1, sizeof *v);
         if (!v) {
-            if (--*refs == 0) free(s), free(refs);
+            /* refs counts the views made: 'train' (in the store) keeps s */
+            if (k == 0) free(s), free(refs);
             return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         }
         v->s = s;

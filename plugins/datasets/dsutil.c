@@ -39,6 +39,21 @@ void memds_source(memds *m, const char *path, uint64_t n, const char *unit) {
 
 static int memds_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n) {
     const memds *m = ds->impl;
+    if (m->n_item) {
+        size_t lo = 0, hi = m->n_item; /* last k with item_first[k] <= i */
+        while (hi - lo > 1) {
+            size_t mid = (lo + hi) / 2;
+            if (m->item_first[mid] <= i) lo = mid;
+            else hi = mid;
+        }
+        uint64_t end = lo + 1 < m->n_item ? m->item_first[lo + 1] : m->n;
+        if (end - m->item_first[lo] > 1)
+            snprintf(buf, n, "image '%s', tile %llu", m->item[lo],
+                     (unsigned long long)(i - m->item_first[lo]));
+        else
+            snprintf(buf, n, "image '%s'", m->item[lo]);
+        return 1;
+    }
     for (int k = 0; k < m->n_src; k++) {
         if (i < m->src_n[k]) {
             snprintf(buf, n, "%s: %s %llu", m->src[k] ? m->src[k] : "?", m->unit,
@@ -52,6 +67,9 @@ static int memds_where(const rp_dataset *ds, uint64_t i, char *buf, size_t n) {
 
 void memds_release(memds *m) {
     for (int k = 0; k < m->n_src; k++) free(m->src[k]);
+    for (size_t k = 0; k < m->n_item; k++) free(m->item[k]);
+    free(m->item);
+    free(m->item_first);
     free(m->pix);
     free(m->labels);
     free(m->domains);
@@ -307,7 +325,7 @@ int ds_read_lines(const char *path, char ***lines, int max) {
     char **v = calloc((size_t)max + 1, sizeof *v);
     if (!v) {
         fclose(f);
-        return -1;
+        return -2;
     }
     int n = 0;
     char buf[1024];
@@ -316,7 +334,11 @@ int ds_read_lines(const char *path, char ***lines, int max) {
         while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r' || buf[l - 1] == ' ')) buf[--l] = 0;
         if (!l) continue;
         v[n] = strdup(buf);
-        if (!v[n]) break;
+        if (!v[n]) {
+            fclose(f);
+            ds_free_lines(v, n);
+            return -2;
+        }
         n++;
     }
     fclose(f);

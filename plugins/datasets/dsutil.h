@@ -21,6 +21,11 @@ typedef struct memds {
     uint64_t src_n[8];
     int n_src;
     const char *unit; /* static string */
+    /* or one file per image (data.segmentation): records item_first[k] ..
+     * item_first[k + 1] - 1 come from item[k] (several: its tiles) */
+    char **item;           /* [n_item] owned */
+    uint64_t *item_first;  /* [n_item] owned, increasing */
+    size_t n_item;
 } memds;
 
 /* Note that the next `n` records come from `path` (copied). */
@@ -50,7 +55,7 @@ int ds_relocate(rp_error *err, const rp_node *at, int status);
 /* Join dir and rel (rel absolute → rel). */
 void ds_join(const char *dir, const char *rel, char *out, size_t outsz);
 /* Read up to `max` non-empty lines of a text file into owned strings;
- * returns the count, -1 when the file cannot be read. */
+ * returns the count, -1 when the file cannot be read, -2 when out of memory. */
 int ds_read_lines(const char *path, char ***lines, int max);
 void ds_free_lines(char **lines, int n);
 

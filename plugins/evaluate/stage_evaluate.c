@@ -166,6 +166,8 @@ int ev_run_pass(rp_model *m, const rp_dataset *ds, const rp_loss *loss, const ev
     if (rc == RP_OK) rc = rp_loader_start(ld, 0, err);
     if (rc != RP_OK) {
         rp_loader_free(ld);
+        ev_extra_release(o->extra, o->n_extra, 0);
+        ev_pass_release(p);
         return rc;
     }
     rp_model_set_training(m, 0);

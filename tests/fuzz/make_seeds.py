@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the committed seed corpora of tests/fuzz/<target>/corpus from the
-repository's fixtures and small generated files (stdlib only). The
+"""Writes the seed corpora of tests/fuzz/<target>/corpus from the
+repository's fixtures and small generated files (stdlib only). The committed
+corpora are these seeds plus what fuzzing found, minimised with libFuzzer's
+-merge=1 (files named by content hash):
+    build-fuzz/fuzz/T -merge=1 NEW tests/fuzz/T/corpus build-fuzz/fuzz/T.corpus The
 checkpoint seed comes from the target itself:
     build/tests/fuzz_checkpoint --gen tests/fuzz/checkpoint/corpus
 Run from the source root: python3 tests/fuzz/make_seeds.py

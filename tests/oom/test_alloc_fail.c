@@ -1,7 +1,7 @@
 /* Allocation-failure injection in the style of SQLite's malloc tests: this
  * binary links the engine's objects statically with
  * -Wl,--wrap=malloc,calloc,realloc,free,posix_memalign,strdup,strndup, so
- * every allocation the engine makes goes through the wrappers below. For
+ * every allocation the engine makes goes through the wrappers of sweep.c. For
  * each operation (loading a pipeline's config, building models, one training
  * step) the sweep runs it with the N-th allocation failing, for N = 1, 2, ...
  * until a run injects nothing, and checks every time that
@@ -12,9 +12,7 @@
  *   - every block the engine allocated during the run was freed (the
  *     wrappers keep the set of live blocks: no leak on any error path).
  * Under `make asan` the same sweep also runs under ASan/LSan/UBSan. */
-#include <execinfo.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,149 +20,12 @@
 #include "harness.h"
 #include "config/config.h"
 #include "config/diag.h"
-
-/* ---- the wrappers ----------------------------------------------------------- */
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-void __real_free(void *p);
-int __real_posix_memalign(void **p, size_t a, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t k, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-void __wrap_free(void *p);
-int __wrap_posix_memalign(void **p, size_t a, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static long armed_count;  /* allocations seen while armed */
-static long fail_at;      /* fail this one (1-based), 0 = never */
-static int armed, injected;
-
-/* live blocks: open addressing (pointer -> 1), tombstones on free */
-#define SET_BITS 20
-#define SET_N (1u << SET_BITS)
-static void **set;
-static long live;
-#define TOMB ((void *)1)
-
-static size_t slot_of(void *p) { return (size_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - SET_BITS)); }
-
-static void set_add(void *p) {
-    if (!set) set = __real_calloc(SET_N, sizeof *set);
-    for (size_t i = slot_of(p);; i = (i + 1) & (SET_N - 1))
-        if (!set[i] || set[i] == TOMB) {
-            set[i] = p;
-            live++;
-            return;
-        }
-}
-
-static void set_del(void *p) {
-    if (!set) return;
-    for (size_t i = slot_of(p); set[i]; i = (i + 1) & (SET_N - 1))
-        if (set[i] == p) {
-            set[i] = TOMB;
-            live--;
-            return;
-        }
-    /* not ours (allocated inside a shared library): ignored */
-}
-
-/* 1 when this allocation must fail */
-static int should_fail(void) {
-    if (!armed) return 0;
-    armed_count++;
-    if (fail_at && armed_count == fail_at) {
-        injected = 1;
-        const char *t = getenv("RP_OOM_TRACE");
-        if (t && atol(t) == fail_at) { /* where the failing allocation is made */
-            void *bt[16];
-            backtrace_symbols_fd(bt, backtrace(bt, 16), 2);
-        }
-        return 1;
-    }
-    return 0;
-}
-
-void *__wrap_malloc(size_t n) {
-    pthread_mutex_lock(&lock);
-    void *p = should_fail() ? NULL : __real_malloc(n);
-    if (p) set_add(p);
-    pthread_mutex_unlock(&lock);
-    return p;
-}
-
-void *__wrap_calloc(size_t k, size_t n) {
-    pthread_mutex_lock(&lock);
-    void *p = should_fail() ? NULL : __real_calloc(k, n);
-    if (p) set_add(p);
-    pthread_mutex_unlock(&lock);
-    return p;
-}
-
-void *__wrap_realloc(void *q, size_t n) {
-    pthread_mutex_lock(&lock);
-    void *p = should_fail() ? NULL : __real_realloc(q, n);
-    if (p) {
-        if (q) set_del(q);
-        set_add(p);
-    }
-    pthread_mutex_unlock(&lock);
-    return p;
-}
-
-void __wrap_free(void *p) {
-    if (!p) return;
-    pthread_mutex_lock(&lock);
-    set_del(p);
-    pthread_mutex_unlock(&lock);
-    __real_free(p);
-}
-
-int __wrap_posix_memalign(void **out, size_t a, size_t n) {
-    pthread_mutex_lock(&lock);
-    int rc = should_fail() ? 12 /* ENOMEM */ : __real_posix_memalign(out, a, n);
-    if (!rc) set_add(*out);
-    pthread_mutex_unlock(&lock);
-    return rc;
-}
-
-char *__wrap_strdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = __wrap_malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
-char *__wrap_strndup(const char *s, size_t n) {
-    size_t l = strnlen(s, n);
-    char *p = __wrap_malloc(l + 1);
-    if (p) {
-        memcpy(p, s, l);
-        p[l] = 0;
-    }
-    return p;
-}
-
-/* ---- the sweep -------------------------------------------------------------- */
-
-/* An operation: returns its status, a digest of its result (on success)
- * and frees everything it made. */
-typedef int (*op_fn)(char *msg, size_t n, uint64_t *digest);
-
-static uint64_t mix(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull; /* FNV-1a */
-    return h;
-}
+#include "oom/sweep.h"
 
 static uint64_t node_digest(uint64_t h, const rp_node *n) {
-    if (!n) return mix(h, "~", 1);
-    h = mix(h, &n->kind, sizeof n->kind);
-    if (n->str) h = mix(h, n->str, strlen(n->str) + 1);
+    if (!n) return oom_mix(h, "~", 1);
+    h = oom_mix(h, &n->kind, sizeof n->kind);
+    if (n->str) h = oom_mix(h, n->str, strlen(n->str) + 1);
     for (size_t i = 0; i < n->n; i++) {
         if (n->keys) h = node_digest(h, n->keys[i]);
         h = node_digest(h, n->items[i]);
@@ -176,64 +37,13 @@ static uint64_t model_digest(rp_model *m) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < rp_model_num_params(m); i++) {
         const rp_param *p = rp_model_param(m, i);
-        h = mix(h, p->name, strlen(p->name) + 1);
-        h = mix(h, p->value->shape, sizeof p->value->shape[0] * (size_t)p->value->ndim);
-        h = mix(h, p->value->data, p->value->numel * sizeof(float));
+        h = oom_mix(h, p->name, strlen(p->name) + 1);
+        h = oom_mix(h, p->value->shape, sizeof p->value->shape[0] * (size_t)p->value->ndim);
+        h = oom_mix(h, p->value->data, p->value->numel * sizeof(float));
     }
     return h;
 }
 
-static void sweep(const char *what, op_fn op) {
-    char msg[2048];
-    /* a first run fills what the engine keeps for the process (schemas read
-     * once, registry, per-thread scratch): not a leak */
-    uint64_t want = 0, got = 0;
-    if (op(msg, sizeof msg, &want)) fail_msg("%s: fails without an injected failure: %s", what, msg);
-    /* once more without failures: it must succeed and free all it made */
-    pthread_mutex_lock(&lock);
-    long base = live;
-    armed = 1, armed_count = 0, fail_at = 0, injected = 0;
-    pthread_mutex_unlock(&lock);
-    msg[0] = 0;
-    int rc = op(msg, sizeof msg, &got);
-    armed = 0;
-    if (rc) fail_msg("%s: fails without an injected failure: %s", what, msg);
-    if (got != want) fail_msg("%s: two runs without failures differ", what);
-    long total = armed_count;
-    if (live != base) fail_msg("%s: %ld blocks leaked without a failure", what, live - base);
-    long errors = 0, problems = 0, tolerated = 0;
-    for (long n = 1;; n++) {
-        pthread_mutex_lock(&lock);
-        base = live;
-        armed = 1, armed_count = 0, fail_at = n, injected = 0;
-        pthread_mutex_unlock(&lock);
-        msg[0] = 0;
-        got = 0;
-        rc = op(msg, sizeof msg, &got);
-        pthread_mutex_lock(&lock);
-        armed = 0;
-        int inj = injected;
-        long leaked = live - base;
-        pthread_mutex_unlock(&lock);
-        if (!inj) break; /* past the last allocation */
-        const char *bad = leaked            ? "leaks"
-                          : rc == 0 && got != want ? "succeeds with another result"
-                          : rc != 0 && !msg[0]  ? "gives no message"
-                                                : NULL;
-        if (bad) {
-            if (++problems <= 40)
-                printf("%s: allocation %ld of %ld failing: %s (%ld blocks; status %d: %.200s)\n", what, n, total,
-                       bad, leaked, rc, msg);
-            continue;
-        }
-        if (rc) errors++;
-        else tolerated++;
-    }
-    if (problems) fail_msg("%s: %ld of %ld allocation failures mishandled", what, problems, total);
-    printf("%s: %ld allocations: each failing one gives an error (%ld) or the same result (%ld), no leak\n", what,
-           total, errors, tolerated);
-    assert_int_equal(errors + tolerated, total);
-}
 
 /* ---- operations ------------------------------------------------------------- */
 
@@ -258,7 +68,7 @@ static int load_config(const char *text, char *msg, size_t n, uint64_t *digest) 
     if (!rc) {
         uint64_t h = 0xcbf29ce484222325ull;
         for (size_t i = 0; i < cfg->n_cells; i++) h = node_digest(h, cfg->cells[i].doc);
-        *digest = mix(h, cfg->name, strlen(cfg->name));
+        *digest = oom_mix(h, cfg->name, strlen(cfg->name));
     }
     rp_config_free(cfg);
     rp_diag_release(&d);
@@ -357,20 +167,20 @@ static int op_train_step(char *msg, size_t n, uint64_t *digest) {
 static void test_config(void **state) {
     (void)state;
     if (getenv("RP_OOM_ONLY") && strcmp(getenv("RP_OOM_ONLY"), "config")) skip();
-    sweep("config load (pipelines/quickstart.yaml + --set)", op_config);
-    sweep("config load (tests/fixtures/config/sweep.yaml: vars, matrix of 6 cells)", op_config_matrix);
+    oom_sweep("config load (pipelines/quickstart.yaml + --set)", op_config, 1);
+    oom_sweep("config load (tests/fixtures/config/sweep.yaml: vars, matrix of 6 cells)", op_config_matrix, 1);
 }
 static void test_build(void **state) {
     (void)state;
     if (getenv("RP_OOM_ONLY") && strcmp(getenv("RP_OOM_ONLY"), "build")) skip();
-    sweep("model build (layers list)", op_layers);
-    sweep("model build (mnist_cnn)", op_build_mnist);
-    sweep("model build (resnet20)", op_build_resnet);
+    oom_sweep("model build (layers list)", op_layers, 1);
+    oom_sweep("model build (mnist_cnn)", op_build_mnist, 1);
+    oom_sweep("model build (resnet20)", op_build_resnet, 1);
 }
 static void test_train_step(void **state) {
     (void)state;
     if (getenv("RP_OOM_ONLY") && strcmp(getenv("RP_OOM_ONLY"), "train")) skip();
-    sweep("one training step (mnist_cnn, SGD)", op_train_step);
+    oom_sweep("one training step (mnist_cnn, SGD)", op_train_step, 1);
 }
 
 /* RP_OOM_ONLY=config|build|train runs one sweep; RP_OOM_TRACE=N prints where

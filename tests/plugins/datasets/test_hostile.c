@@ -209,29 +209,29 @@ static void test_csv_hostile(void **state) {
     /* a NUL byte inside a path */
     static const char nul[] = "path,label\nimg/a.jpg,dog\nimg/a.jpg\0../../etc/passwd,cat\n";
     put(csv, nul, sizeof nul - 1);
-    stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: row 3: field 1 contains a NUL byte");
+    stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: line 3: field 1 contains a NUL byte");
     /* negative and wrapping labels */
     rp_test_write(csv, "path,label\nimg/a.jpg,0\nimg/a.jpg,-1\n");
     stage_err(st,
-              "stage 'c' (data.csv): $T/csv/list.csv: row 3: label '-1' is negative (a label is a "
+              "stage 'c' (data.csv): $T/csv/list.csv: line 3: label '-1' is negative (a label is a "
               "class name or an id 0..99999)");
     rp_test_write(csv, "path,label\nimg/a.jpg,0\nimg/a.jpg,4294967295\n");
-    stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: row 3: label 4294967295 is out of range "
+    stage_err(st, "stage 'c' (data.csv): $T/csv/list.csv: line 3: label 4294967295 is out of range "
                   "(integer class ids are 0..99999)");
     /* paths leaving the data root: refused unless allowed */
     rp_test_write(csv, "path,label\nimg/a.jpg,0\nimg/../../x.jpg,1\n");
     stage_err(st,
-              "stage 'c' (data.csv): $T/csv/list.csv: row 3: image path 'img/../../x.jpg' leaves "
+              "stage 'c' (data.csv): $T/csv/list.csv: line 3: image path 'img/../../x.jpg' leaves "
               "the data root '$T/csv' (set 'allow_outside_root: true' to allow it)");
     rp_test_write(csv, "path,label\n/etc/passwd,0\n");
     stage_err(st,
-              "stage 'c' (data.csv): $T/csv/list.csv: row 2: image path '/etc/passwd' leaves the "
+              "stage 'c' (data.csv): $T/csv/list.csv: line 2: image path '/etc/passwd' leaves the "
               "data root '$T/csv' (set 'allow_outside_root: true' to allow it)");
     /* allowed: the path is taken (and then fails as the non-image it is) */
     snprintf(st, sizeof st,
              "  - {id: c, use: data.csv, with: {file: '%s', allow_outside_root: true}}\n", csv);
     stage_err(st,
-              "stage 'c' (data.csv): $T/csv/list.csv: row 2: image '/etc/passwd': cannot decode "
+              "stage 'c' (data.csv): $T/csv/list.csv: line 2: image '/etc/passwd': cannot decode "
               "image: not a JPEG, PNG, BMP or GIF file (starts with bytes 72 6f 6f 74)");
     /* an absolute path inside the root is in it */
     snprintf(cmd, sizeof cmd, "path,label\n%s/csv/img/a.jpg,0\n", T);
@@ -382,6 +382,143 @@ static void test_png_integrity_and_reasons(void **state) {
     img_err(T, "$T: is a directory, not an image");
 }
 
+/* CSV errors and sample names give the line of the file where the record
+ * starts: the header is line 1, blank lines and quoted fields spanning lines
+ * count, CRLF ends a line like LF. */
+/* classes: the `classes` list's items ("" = none) */
+static int csv_try(const char *body, size_t n, const char *classes, rp_dataset **ds, rp_error *err) {
+    char csv[900], y[3000];
+    snprintf(csv, sizeof csv, "%s/lines/list.csv", T);
+    put(csv, body, n);
+    snprintf(y, sizeof y,
+             "{file: '%s', root: '', path_column: path, label_column: label, domain_column: '', "
+             "split_column: '', classes: [%s], channels: 3, resize: none, size: 0, cache_mb: 1, "
+             "on_error: fail, allow_outside_root: false}",
+             csv, classes);
+    rp_node *p = NULL;
+    RP_ASSERT_OK(rp_node_parse_string(y, "<params>", &p, err), err);
+    uint64_t skipped = 0;
+    *ds = NULL;
+    int st = csv_load(p, 1, ds, &skipped, err);
+    rp_node_free(p);
+    return st;
+}
+
+static void csv_line_err(const char *body, const char *classes, const char *want) {
+    rp_dataset *ds;
+    rp_error err;
+    if (!csv_try(body, strlen(body), classes, &ds, &err)) fail_msg("accepted:\n%s", body);
+    pin(err.msg, want);
+}
+
+static void test_csv_lines(void **state) {
+    (void)state;
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/lines/img' && cp '%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg' "
+             "'%s/lines/img/a.jpg'",
+             T, rp_test_abs_src(), T);
+    sh(cmd);
+    /* blank lines and a quoted field over two lines before the bad record */
+    csv_line_err("path,label,note\n\nimg/a.jpg,dog,x\n\"img/\na.jpg\",cat,y\n\n   \nimg/a.jpg,-1,z\n", "",
+                 "$T/lines/list.csv: line 8: label '-1' is negative (a label is a class name or an "
+                 "id 0..99999)");
+    /* a multi-line note: the record's first line is named */
+    csv_line_err("path,label,note\nimg/a.jpg,dog,\"one\ntwo\nthree\"\nimg/a.jpg,zebra,\"x\ny\"\n",
+                 "dog, cat",
+                 "$T/lines/list.csv: line 5: unknown label 'zebra' (classes: dog, cat)");
+    /* CRLF line ends */
+    csv_line_err("path,label\r\nimg/a.jpg,dog\r\n\r\nimg/a.jpg\r\n", "",
+                 "$T/lines/list.csv: line 4: missing label (the record has 1 fields)");
+    /* no newline after the last record */
+    csv_line_err("path,label\nimg/a.jpg,dog\n\n../b.jpg,cat", "",
+                 "$T/lines/list.csv: line 4: image path '../b.jpg' leaves the data root "
+                 "'$T/lines' (set 'allow_outside_root: true' to allow it)");
+    /* a NUL byte in a record that starts after a multi-line one */
+    {
+        static const char b[] = "path,label\n\"img/\na.jpg\",dog\nimg/a.jpg,c\0t\n";
+        rp_dataset *ds;
+        rp_error err;
+        if (!csv_try(b, sizeof b - 1, "", &ds, &err)) fail_msg("accepted a NUL");
+        pin(err.msg, "$T/lines/list.csv: line 4: field 2 contains a NUL byte");
+    }
+    /* a decode error and the sample's name give the line too */
+    csv_line_err("path,label\nimg/a.jpg,dog\n\n\"img/\nnope.jpg\",cat\n", "",
+                 "$T/lines/list.csv: line 4: image '$T/lines/img/\nnope.jpg': cannot open image: No such "
+                 "file or directory");
+    rp_dataset *ds;
+    rp_error err;
+    const char *ok = "path,label,note\n\nimg/a.jpg,dog,\"a\nb\"\n\nimg/a.jpg,cat,c\n";
+    RP_ASSERT_OK(csv_try(ok, strlen(ok), "", &ds, &err), &err);
+    assert_int_equal(ds->size, 2);
+    char w[1000];
+    assert_true(rp_dataset_where(ds, 0, w, sizeof w));
+    pin(w, "list.csv: sample 0 ($T/lines/list.csv: line 3, image '$T/lines/img/a.jpg')");
+    assert_true(rp_dataset_where(ds, 1, w, sizeof w));
+    pin(w, "list.csv: sample 1 ($T/lines/list.csv: line 6, image '$T/lines/img/a.jpg')");
+    rp_dataset_free(ds);
+}
+
+/* Segmentation samples are named by their image (and tile): a mask error
+ * names the mask file and pixel. */
+static void test_segmentation_names(void **state) {
+    (void)state;
+    char cmd[2000], p[1000];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/seg/images' '%s/seg/masks'", T, T);
+    sh(cmd);
+    uint8_t px[16 * 8 * 3], mk[16 * 8];
+    for (int i = 0; i < 16 * 8 * 3; i++) px[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 16 * 8; i++) mk[i] = (uint8_t)(i % 3);
+    const char *names[2] = {"a", "b"};
+    int widths[2] = {16, 8};
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/seg/images/%s.png", T, names[k]);
+        assert_true(stbi_write_png(p, widths[k], 8, 3, px, widths[k] * 3));
+        snprintf(p, sizeof p, "%s/seg/masks/%s.png", T, names[k]);
+        assert_true(stbi_write_png(p, widths[k], 8, 1, mk, widths[k]));
+    }
+    char y[3000];
+    snprintf(y, sizeof y,
+             "{root: '%s/seg', image_dir: images, mask_dir: masks, mask_ext: png, num_classes: %d, "
+             "class_names: [], size: 0, channels: 3, limit: 0, tile: %d, tile_stride: 0}",
+             T, 3, 8);
+    rp_node *prm = NULL;
+    rp_error err;
+    RP_ASSERT_OK(rp_node_parse_string(y, "<params>", &prm, &err), &err);
+    rp_dataset *ds = NULL;
+    RP_ASSERT_OK(seg_load(prm, &ds, &err), &err);
+    rp_node_free(prm);
+    assert_int_equal(ds->size, 3); /* a: 2 tiles, b: 1 */
+    char w[1200];
+    const char *want[3] = {"seg: sample 0 (image '$T/seg/images/a.png', tile 0)",
+                           "seg: sample 1 (image '$T/seg/images/a.png', tile 1)",
+                           "seg: sample 2 (image '$T/seg/images/b.png')"};
+    for (int i = 0; i < 3; i++) {
+        assert_true(rp_dataset_where(ds, (uint64_t)i, w, sizeof w));
+        pin(w, want[i]);
+    }
+    rp_dataset_free(ds);
+    /* untiled: one sample per image; a class id out of range names the mask and pixel */
+    snprintf(y, sizeof y,
+             "{root: '%s/seg', image_dir: images, mask_dir: masks, mask_ext: png, num_classes: %d, "
+             "class_names: [], size: 8, channels: 3, limit: 0, tile: %d, tile_stride: 0}",
+             T, 3, 0);
+    RP_ASSERT_OK(rp_node_parse_string(y, "<params>", &prm, &err), &err);
+    RP_ASSERT_OK(seg_load(prm, &ds, &err), &err);
+    assert_true(rp_dataset_where(ds, 1, w, sizeof w));
+    pin(w, "seg: sample 1 (image '$T/seg/images/b.png')");
+    rp_dataset_free(ds);
+    rp_node_free(prm);
+    snprintf(y, sizeof y,
+             "{root: '%s/seg', image_dir: images, mask_dir: masks, mask_ext: png, num_classes: %d, "
+             "class_names: [], size: 8, channels: 3, limit: 0, tile: %d, tile_stride: 0}",
+             T, 2, 0);
+    RP_ASSERT_OK(rp_node_parse_string(y, "<params>", &prm, &err), &err);
+    assert_int_equal(seg_load(prm, &ds, &err), RP_ERR_FORMAT);
+    pin(err.msg, "$T/seg/masks/a.png: pixel (x 2, y 0) has class 2, outside [0, 2)");
+    rp_node_free(prm);
+}
+
 /* Shape errors in the loader name the CSV row and the image, not "batch 0:
  * sample 1". */
 static void test_loader_names_the_record(void **state) {
@@ -392,8 +529,8 @@ static void test_loader_names_the_record(void **state) {
     snprintf(a, sizeof a, "%s/datasets/fixtures/folder/train/circle/circle_0.png",
              rp_test_abs_src());
     snprintf(b, sizeof b, "%s/datasets/fixtures/pacs/photo/dog/pic_014.jpg", rp_test_abs_src());
-    RP_ASSERT_OK(imglist_add(&l, a, 0, -1, "list.csv: row 2", &err), &err);
-    RP_ASSERT_OK(imglist_add(&l, b, 1, -1, "list.csv: row 3", &err), &err);
+    RP_ASSERT_OK(imglist_add(&l, a, 0, -1, "list.csv: line 2", &err), &err);
+    RP_ASSERT_OK(imglist_add(&l, b, 1, -1, "list.csv: line 3", &err), &err);
     imglist_opts o = {.channels = 3, .resize = "none", .size = 0, .cache_mb = 64, .threads = 1};
     rp_dataset *ds;
     uint64_t skipped;
@@ -407,9 +544,9 @@ static void test_loader_names_the_record(void **state) {
     RP_ASSERT_OK(rp_loader_start(ld, 0, &err), &err);
     rp_batch *bt;
     assert_int_equal(rp_loader_next(ld, &bt, &err), RP_ERR_FORMAT);
-    pin(err.msg, "list.csv: sample 1 (list.csv: row 3, image "
+    pin(err.msg, "list.csv: sample 1 (list.csv: line 3, image "
                  "'$S/datasets/fixtures/pacs/photo/dog/pic_014.jpg') "
-                 "has shape [3, 16, 16] but list.csv: sample 0 (list.csv: row 2, image "
+                 "has shape [3, 16, 16] but list.csv: sample 0 (list.csv: line 2, image "
                  "'$S/datasets/fixtures/folder/train/circle/circle_0.png') (first of batch 0) has "
                  "[3, 16, 20]; "
                  "resize or crop to one size");
@@ -423,6 +560,8 @@ int main(void) {
         cmocka_unit_test(test_idx_sizes_before_allocating),
         cmocka_unit_test(test_cifar_gzip_junk),
         cmocka_unit_test(test_csv_hostile),
+        cmocka_unit_test(test_csv_lines),
+        cmocka_unit_test(test_segmentation_names),
         cmocka_unit_test(test_folder_links),
         cmocka_unit_test(test_png_integrity_and_reasons),
         cmocka_unit_test(test_loader_names_the_record),

@@ -131,14 +131,14 @@ static void test_csv(void **state) {
              rp_test_abs_src(), rp_test_abs_src());
     rp_test_write(p, body);
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s', classes: [dog, horse]}}\n", p);
-    expect(st, 1, "bad.csv: row 2: image path '", "leaves the data root");
+    expect(st, 1, "bad.csv: line 2: image path '", "leaves the data root");
     snprintf(st, sizeof st,
              "  - {id: c, use: data.csv, with: {file: '%s', classes: [dog, horse], allow_outside_root: true}}\n", p);
-    expect(st, 1, "bad.csv: row 3: unknown label 'zebra'", "classes: dog, horse");
+    expect(st, 1, "bad.csv: line 3: unknown label 'zebra'", "classes: dog, horse");
     snprintf(body, sizeof body, "path,label\nphoto/dog/nope.jpg,dog\n");
     rp_test_write(p, body);
     snprintf(st, sizeof st, "  - {id: c, use: data.csv, with: {file: '%s'}}\n", p);
-    expect(st, 1, "bad.csv: row 2: image", "nope.jpg");
+    expect(st, 1, "bad.csv: line 2: image", "nope.jpg");
     /* split column, integer labels, relative paths against the CSV's dir,
      * on_error: skip counting a broken file */
     char d2[800], cmd[12000];
