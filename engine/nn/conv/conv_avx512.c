@@ -1460,26 +1460,41 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
     }
 }
 
-/* x[C][H][W] -> at[p][r] over p < H*W, rows padded with zeros to lda. */
+/* x[C][H][W] -> at[p][r] over p < H*W, rows padded with zeros to lda (a
+ * multiple of 8): 16x16 register transposes, zeros loaded beyond C. */
 static void transpose_in(const float *x, int64_t c, int64_t hw, int64_t lda, float *at) {
     for (int64_t p0 = 0; p0 < hw; p0 += 16) {
-        int64_t p1 = i64min(p0 + 16, hw);
-        for (int64_t ci = 0; ci < c; ci++)
-            for (int64_t p = p0; p < p1; p++)
-                at[p * lda + ci] = x[ci * hw + p];
+        const int64_t np = i64min(16, hw - p0);
+        const __mmask16 pm = lane_range(0, 0, np);
+        for (int64_t c0 = 0; c0 < lda; c0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = c0 + i < c ? _mm512_maskz_loadu_ps(pm, x + (c0 + i) * hw + p0)
+                                  : _mm512_setzero_ps();
+            transpose16(r); /* r[i] = position p0 + i over channels c0.. */
+            const __mmask16 cm = lane_range(c0, 0, lda);
+            for (int i = 0; i < np; i++) _mm512_mask_storeu_ps(at + (p0 + i) * lda + c0, cm, r[i]);
+        }
     }
 }
 
-/* dy[K][OH][OW] -> dyT[(oy*wrow + ox)][k] (row stride kp); other entries untouched. */
+/* dy[K][OH][OW] -> dyT[(oy*wrow + ox)][k] (row stride kp, a multiple of 16;
+ * zeros written for k in [K, kp)); entries of columns ox >= OW untouched.
+ * 16x16 register transposes. */
 static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int64_t wrow,
                          int64_t kp, float *dyt) {
     for (int64_t oy = 0; oy < oh; oy++)
         for (int64_t x0 = 0; x0 < ow; x0 += 16) {
-            int64_t x1 = i64min(x0 + 16, ow);
-            for (int64_t ki = 0; ki < k; ki++) {
-                const float *src = dy + (ki * oh + oy) * ow;
-                for (int64_t ox = x0; ox < x1; ox++)
-                    dyt[(oy * wrow + ox) * kp + ki] = src[ox];
+            const int64_t nx = i64min(16, ow - x0);
+            const __mmask16 xm = lane_range(0, 0, nx);
+            for (int64_t k0 = 0; k0 < kp; k0 += 16) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++)
+                    r[i] = k0 + i < k ? _mm512_maskz_loadu_ps(xm, dy + ((k0 + i) * oh + oy) * ow + x0)
+                                      : _mm512_setzero_ps();
+                transpose16(r); /* r[i] = position ox = x0 + i over channels k0.. */
+                for (int i = 0; i < nx; i++)
+                    _mm512_storeu_ps(dyt + (oy * wrow + x0 + i) * kp + k0, r[i]);
             }
         }
 }
