@@ -1588,14 +1588,34 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
      * over output channels: for ResNet-18's layer4 the partials are 4 x 2.4M
      * floats, too much for one thread */
     const size_t gf = group_floats(g);
+    /* 16 x 16 tiles: the dw tile transposed into registers, each partial's
+     * rows added (element by element the same additions in the same order
+     * as a scalar dw[k][r] += part[r][k] loop, so the same bytes), transposed
+     * back: the scalar loop striding through the [CKK][kp] partials made
+     * ResNet-18 layer4's weight gradient 1.45x slower (1 thread, CPU time) */
 #pragma omp parallel for num_threads(T) schedule(static)
-    for (int64_t k = 0; k < g->k; k++) {
-        float *dwk = dw + k * ckk;
-        for (int64_t gi = 0; gi < G; gi++) {
-            const float *part = parts + (size_t)gi * gf;
-            for (int64_t r = 0; r < ckk; r++) dwk[r] += part[r * kp + k];
-            if (db) db[k] += part[partf + k];
+    for (int64_t k0 = 0; k0 < g->k; k0 += 16) {
+        const int64_t nk = i64min(16, g->k - k0);
+        const __mmask16 km = lane_range(0, 0, nk);
+        for (int64_t r0 = 0; r0 < ckk; r0 += 16) {
+            const int64_t nr = i64min(16, ckk - r0);
+            const __mmask16 rm = lane_range(0, 0, nr);
+            __m512 t[16];
+            for (int j = 0; j < 16; j++)
+                t[j] = j < nk ? _mm512_maskz_loadu_ps(rm, dw + (k0 + j) * ckk + r0)
+                              : _mm512_setzero_ps();
+            transpose16(t); /* t[i]: dw[k0 ..][r0 + i] */
+            for (int64_t gi = 0; gi < G; gi++) {
+                const float *part = parts + (size_t)gi * gf + r0 * kp + k0;
+                for (int i = 0; i < nr; i++)
+                    t[i] = _mm512_add_ps(t[i], _mm512_maskz_loadu_ps(km, part + i * kp));
+            }
+            transpose16(t);
+            for (int j = 0; j < nk; j++) _mm512_mask_storeu_ps(dw + (k0 + j) * ckk + r0, rm, t[j]);
         }
+        if (db)
+            for (int64_t k = k0; k < k0 + nk; k++)
+                for (int64_t gi = 0; gi < G; gi++) db[k] += parts[(size_t)gi * gf + partf + k];
     }
 }
 #endif
