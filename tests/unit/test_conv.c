@@ -76,6 +76,8 @@ static const geom_case CASES[] = {
     {"linear 1x1 map c37 k10 n200", 200, 37, 1, 1, 10, 1, 1, 1, 1, 0, 0, 1, 1},
     {"3x3 s2 p1 n10", 10, 3, 9, 9, 20, 3, 3, 2, 2, 1, 1, 1, 1},
     {"1x1 s1 n9", 9, 6, 4, 5, 7, 1, 1, 1, 1, 0, 0, 1, 1},
+    /* 1x1 weight gradient over position blocks (operands past ~512 KB) */
+    {"1x1 c200 k40 29x31 position blocks", 2, 200, 29, 31, 40, 1, 1, 1, 1, 0, 0, 1, 1},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
