@@ -392,7 +392,8 @@ static void test_gemm_passes(void **state) {
         check_case(&CASES[i], (const impl *[]){&GEMM}, 1);
 }
 
-/* Strided backward data by output phases (one stride-1 GEMM per phase):
+/* Backward data by output phases (one stride-1 GEMM per phase) and, for
+ * stride 1 (last cases), as a channel-tiled forward of dy:
  * strides 2 and 3 and unequal ones, kernels smaller than the stride (phases
  * no tap reaches), even kernels, padding 0 / 1 / 2 / 3, odd maps, channel
  * counts off the 8-row and 16-lane blocks, a reduction long enough to be
@@ -413,6 +414,11 @@ static const geom_case STRIDED[] = {
     {"s2 3x3 p1 r20 16-32", 3, 16, 32, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1},
     {"s2 1x1 c33 k47 odd", 2, 33, 15, 15, 47, 1, 1, 2, 2, 0, 0, 1, 1},
     {"s2 3x3 p1 tiny 2x2", 3, 4, 2, 2, 5, 3, 3, 2, 2, 1, 1, 1, 1},
+    /* stride 1, wide on small maps: backward data as a channel-tiled forward */
+    {"s1 ct c128 k64 7x7", 3, 128, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"s1 ct c130 k70 5x6 p0", 2, 130, 5, 6, 70, 3, 3, 1, 1, 0, 0, 1, 1},
+    {"s1 ct c129 k65 9x8 d2 p2", 2, 129, 9, 8, 65, 3, 3, 1, 1, 2, 2, 2, 2},
+    {"s1 ct c144 k80 3x5 1x3 kernel", 3, 144, 3, 5, 80, 1, 3, 1, 1, 0, 1, 1, 1},
 };
 
 static void test_strided_backward_data(void **state) {
