@@ -77,6 +77,10 @@ int main(int argc, char **argv) {
     if (fa && !strcmp(fa, "planes")) rp_conv_force_forward(RP_CONV_PLANES);
     if (fa && !strcmp(fa, "ct")) rp_conv_force_forward(RP_CONV_CHANNEL_TILES);
     if (fa && !strcmp(fa, "winograd")) rp_conv_force_forward(RP_CONV_WINOGRAD);
+    /* RP_BENCH_CONV_BWD=columns: strided backward data through W^T . dy columns + col2im
+     * (default: one stride-1 GEMM per output phase) */
+    const char *ba = getenv("RP_BENCH_CONV_BWD");
+    if (ba && !strcmp(ba, "columns")) rp_conv_force_backward_data(RP_CONV_BWD_COLUMNS);
     printf("%-20s %9s %9s %9s   %8s %8s %8s  (ms, GFLOP/s)  threads=%d\n", "layer", "fwd ms",
            "bwd-d ms", "bwd-w ms", "fwd", "bwd-d", "bwd-w", threads);
     if (clk != CLOCK_MONOTONIC) printf("(CPU time)\n");

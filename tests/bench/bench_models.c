@@ -3,14 +3,26 @@
  * synthetic data, and the process' peak RSS.
  *
  *   bench_models MODEL [threads]
+ *   bench_models peak [threads]
  * MODEL: mnist_cnn | cifar_cnn | resnet20 | resnet18 | resnet18_frozen
  * Prints one line:
- *   model MODEL train IMG/S infer IMG/S rss_mb MB
+ *   model MODEL train IMG/S infer IMG/S rss_mb MB train_gflop F infer_gflop F
+ *         peak_gflops P train_share S infer_share S
  * or "model MODEL unavailable: REASON" when the architecture or optimizer is
  * not registered. Each figure is the median of several timed runs after
- * warm-up steps. tests/bench/torch_ref.py --models prints the same line for
- * the identical PyTorch model. */
+ * warm-up steps. tests/bench/torch_ref.py --models prints the first part of
+ * the line (up to rss_mb) for the identical PyTorch model.
+ * train_gflop / infer_gflop: analytic GFLOP per image of the convolution and
+ * linear layers (2 * MACs): the forward, plus in training the weight gradient
+ * of each trainable weight and the input gradient of each layer whose input
+ * needs one (none for the first layer, none below frozen layers), as the
+ * backward computes them. peak_gflops: the machine's FMA peak measured with
+ * `threads` threads (RP_BENCH_PEAK=P takes P instead, so run.sh measures it
+ * once); the shares are img/s * GFLOP/img over it. "peak" prints only
+ * "peak_gflops P". */
+#include <immintrin.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +80,22 @@ static const model_spec SPECS[] = {
      3},
 };
 
+/* RP_BENCH_CPUTIME=1: img/s over the process' CPU time instead of wall time
+ * (with 1 thread, a work figure that a loaded machine disturbs less; the
+ * FMA peak stays wall time) */
+static clockid_t clk = CLOCK_MONOTONIC;
+
+static double now_clk(clockid_t c) {
+    struct timespec t;
+    clock_gettime(c, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static double now(void) {
+    return now_clk(clk);
+}
+
+static double now_wall(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -77,6 +104,136 @@ static double now(void) {
 static int cmpd(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* FMA peak: every thread runs independent register-only FMA chains (zmm
+ * with AVX-512, else ymm), enough of them to cover the FMA latency on two
+ * ports; flops = 2 * lanes per FMA. Best of 5 runs of ~0.04 s
+ * after a warm-up run. */
+#define PEAK_CHAINS 12
+static double fma_peak_gflops(int threads) {
+#if defined(__AVX512F__)
+    typedef __m512 vec;
+#define VFMA _mm512_fmadd_ps
+#define VSET _mm512_set1_ps
+#define VADD _mm512_add_ps
+#define VSUM(v) _mm512_reduce_add_ps(v)
+    const int lanes = 16;
+#elif defined(__FMA__)
+    typedef __m256 vec;
+#define VFMA _mm256_fmadd_ps
+#define VSET _mm256_set1_ps
+#define VADD _mm256_add_ps
+#define VSUM(v) (v)[0]
+    const int lanes = 8;
+#else
+    (void)threads;
+    return 0.0;
+#endif
+#if defined(__AVX512F__) || defined(__FMA__)
+    const long iters = 10000000;
+    double best = 0.0;
+    volatile float sink = 0.0f;
+    for (int run = -1; run < 5; run++) { /* run -1: warm-up (thread start) */
+        double t0 = now_wall();
+#pragma omp parallel num_threads(threads)
+        {
+            /* named variables, not an array: the asm barrier keeps them in
+             * registers and stops the compiler from folding the chains */
+            const vec a = VSET(0.999999f), b = VSET(1e-7f);
+            const float t = (float)omp_get_thread_num();
+            vec c0 = VSET(t), c1 = VSET(t + 1), c2 = VSET(t + 2), c3 = VSET(t + 3);
+            vec c4 = VSET(t + 4), c5 = VSET(t + 5), c6 = VSET(t + 6), c7 = VSET(t + 7);
+            vec c8 = VSET(t + 8), c9 = VSET(t + 9), c10 = VSET(t + 10), c11 = VSET(t + 11);
+            for (long it = 0; it < iters; it++) {
+                c0 = VFMA(c0, a, b), c1 = VFMA(c1, a, b), c2 = VFMA(c2, a, b);
+                c3 = VFMA(c3, a, b), c4 = VFMA(c4, a, b), c5 = VFMA(c5, a, b);
+                c6 = VFMA(c6, a, b), c7 = VFMA(c7, a, b), c8 = VFMA(c8, a, b);
+                c9 = VFMA(c9, a, b), c10 = VFMA(c10, a, b), c11 = VFMA(c11, a, b);
+                __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5),
+                                 "+v"(c6), "+v"(c7), "+v"(c8), "+v"(c9), "+v"(c10), "+v"(c11));
+            }
+            vec s = VADD(VADD(VADD(c0, c1), VADD(c2, c3)), VADD(VADD(c4, c5), VADD(c6, c7)));
+            s = VADD(s, VADD(VADD(c8, c9), VADD(c10, c11)));
+#pragma omp critical
+            sink += VSUM(s);
+        }
+        double dt = now_wall() - t0;
+        if (run < 0) continue;
+        double gf = 2.0 * lanes * PEAK_CHAINS * (double)iters * threads / dt * 1e-9;
+        if (gf > best) best = gf;
+    }
+    (void)sink;
+    return best;
+#endif
+}
+
+static int has_trainable(rp_model *m, const char *node) {
+    size_t len = strlen(node);
+    for (size_t i = 0; i < rp_model_num_params(m); i++) {
+        const rp_param *p = rp_model_param(m, i);
+        if (p->trainable && !strncmp(p->name, node, len) && p->name[len] == '.') return 1;
+    }
+    return 0;
+}
+
+/* Per-image output elements of the conv2d / linear nodes (0 for the
+ * others), from a training forward of one image run before any freezing
+ * (frozen nodes keep no output to read the shape from). */
+static int node_numel(rp_model *m, int c, int hw, double *numel, rp_error *err) {
+    rp_tensor *x = NULL;
+    if (rp_tensor_new4(&x, 1, c, hw, hw, err)) return -1;
+    memset(x->data, 0, x->numel * sizeof(float));
+    const rp_tensor *y;
+    rp_model_set_training(m, 1);
+    int rc = rp_model_forward(m, x, &y, err);
+    for (size_t i = 0; !rc && i < rp_model_num_nodes(m); i++) {
+        const char *type = rp_model_node_type(m, i);
+        numel[i] = 0.0;
+        if (strcmp(type, "conv2d") && strcmp(type, "linear")) continue;
+        const rp_tensor *o = rp_model_node_output(m, rp_model_node_name(m, i));
+        if (!o) rc = -1;
+        else numel[i] = (double)o->numel;
+    }
+    rp_tensor_free(x);
+    return rc ? -1 : 0;
+}
+
+/* Analytic GFLOP per image (see the header): a conv2d or linear node with
+ * weight [K, ...] and `numel` output elements per image does
+ * 2 * numel * (weight numel / K) flops per pass; the backward computes the
+ * input gradient where an input needs one (it or a node before it has
+ * trainable parameters, as rp_model_backward decides) and the weight
+ * gradient where the weight is trainable. */
+static int model_gflop(rp_model *m, const double *numel, double *train, double *infer) {
+    size_t nn = rp_model_num_nodes(m);
+    char *wants = calloc(nn ? nn : 1, 1);
+    if (!wants) return -1;
+    double ft = 0.0, fi = 0.0;
+    for (size_t i = 0; i < nn; i++) {
+        const char *name = rp_model_node_name(m, i);
+        int in[RP_MAX_LAYER_INPUTS];
+        int nin = rp_model_node_inputs(m, i, in, RP_MAX_LAYER_INPUTS);
+        int dx = 0; /* an input that needs a gradient */
+        for (int j = 0; j < nin; j++)
+            if (in[j] >= 0 && wants[in[j]]) dx = 1;
+        wants[i] = (char)(dx || has_trainable(m, name));
+        if (numel[i] <= 0.0) continue;
+        char pn[256];
+        snprintf(pn, sizeof pn, "%s.weight", name);
+        const rp_param *w = rp_model_find_param(m, pn);
+        if (!w) {
+            free(wants);
+            return -1;
+        }
+        double f = 2.0 * numel[i] * (double)w->value->numel / (double)w->value->shape[0];
+        fi += f;
+        ft += f * (1 + (w->trainable ? 1 : 0) + dx);
+    }
+    free(wants);
+    *train = ft * 1e-9;
+    *infer = fi * 1e-9;
+    return 0;
 }
 
 static int unavailable(const char *name, const char *why, const rp_error *err) {
@@ -101,8 +258,13 @@ static double cross_entropy(const rp_tensor *logits, const int32_t *target, rp_t
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_models MODEL [threads]\n");
+        fprintf(stderr, "usage: bench_models MODEL|peak [threads]\n");
         return 2;
+    }
+    const int threads = argc > 2 ? atoi(argv[2]) : 2;
+    if (!strcmp(argv[1], "peak")) {
+        printf("peak_gflops %.1f\n", fma_peak_gflops(threads));
+        return 0;
     }
     const model_spec *s = NULL;
     for (size_t i = 0; i < sizeof SPECS / sizeof SPECS[0]; i++)
@@ -111,7 +273,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_models: unknown model '%s'\n", argv[1]);
         return 2;
     }
-    rp_set_threads(argc > 2 ? atoi(argv[2]) : 2);
+    rp_set_threads(threads);
+    const char *ct = getenv("RP_BENCH_CPUTIME");
+    if (ct && *ct == '1') clk = CLOCK_PROCESS_CPUTIME_ID;
     rp_plugins_load_all(); /* schemas, and components living in plugins */
     rp_error err = {0};
     rp_node *opts = NULL, *ospec = NULL;
@@ -121,6 +285,9 @@ int main(int argc, char **argv) {
         rp_node_parse_string(s->optim, "bench", &ospec, &err))
         return unavailable(s->name, "bad spec", &err);
     if (rp_model_build(s->arch, opts, &m, &err)) return unavailable(s->name, "model", &err);
+    double *numel = calloc(rp_model_num_nodes(m) + 1, sizeof(double));
+    if (!numel) return unavailable(s->name, "out of memory", NULL);
+    const int have_gf = node_numel(m, s->c, s->hw, numel, &err) == 0;
     for (int i = 0; i < 5 && s->freeze[i]; i++) {
         size_t cnt = 0;
         if (rp_model_freeze(m, s->freeze[i], &cnt, &err))
@@ -142,7 +309,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < s->batch; i++)
         target[i] = (int32_t)(rp_rng_u32(&rng) % (uint32_t)classes);
 
-    double train[16], infer[16];
+    double train[16], infer[16], gf_train = 0.0, gf_infer = 0.0;
+    if (have_gf && model_gflop(m, numel, &gf_train, &gf_infer)) gf_train = gf_infer = 0.0;
+    free(numel);
     /* training: warm-up then timed runs */
     rp_model_set_training(m, 1);
     /* RP_BENCH_INFER_ONLY=1 skips the training runs (for profiling inference) */
@@ -183,8 +352,17 @@ int main(int argc, char **argv) {
     qsort(infer, (size_t)s->runs, sizeof(double), cmpd);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("model %s train %.1f infer %.1f rss_mb %.1f\n", s->name, train[s->runs / 2],
+    printf("model %s train %.1f infer %.1f rss_mb %.1f", s->name, train[s->runs / 2],
            infer[s->runs / 2], (double)ru.ru_maxrss / 1024.0);
+    if (gf_train > 0.0) {
+        const char *pe = getenv("RP_BENCH_PEAK");
+        double peak = pe && atof(pe) > 0 ? atof(pe) : fma_peak_gflops(threads);
+        printf(" train_gflop %.4f infer_gflop %.4f peak_gflops %.1f train_share %.3f infer_share "
+               "%.3f",
+               gf_train, gf_infer, peak, train[s->runs / 2] * gf_train / peak,
+               infer[s->runs / 2] * gf_infer / peak);
+    }
+    printf("\n");
     rp_tensor_free(x);
     rp_tensor_free(dl);
     free(target);

@@ -6,7 +6,9 @@
 #                    forward / backward-data / backward-weight GFLOP/s
 #   2. models        build/bench/bench_models vs torch_ref.py --models: training
 #                    and inference img/s, ratios, peak RSS (one process per model,
-#                    PyTorch once per layout, the faster layout counts)
+#                    PyTorch once per layout, the faster layout counts), and
+#                    runpipe's share of the machine's FMA peak (measured once
+#                    here: `bench_models peak`) from each model's analytic FLOPs
 #   3. extra         every other build/bench/bench_* program (from tests/bench/bench_*.c,
 #                    run without arguments) and every tests/bench/bench_*.sh script:
 #                    the hook for further sections (e.g. data loading throughput)
@@ -56,8 +58,14 @@ fi
 # ---- 2. models -----------------------------------------------------------------
 echo
 echo "== models: training (fwd + loss + bwd + optimizer step) and inference, img/s, median of 3 runs"
-printf '%-16s %10s %10s %6s | %10s %10s %6s | %8s %8s  %s\n' model "rp train" "pt train" ratio \
-    "rp infer" "pt infer" ratio "rp MB" "pt MB" "pt layouts"
+# FMA peak of this machine (THREADS threads, register-only zmm FMA loop): the
+# yardstick of the %peak columns, measured once so all models share it
+RP_BENCH_PEAK=$("$BUILD/bench/bench_models" peak "$THREADS" | awk '/^peak_gflops/ { print $2 }')
+export RP_BENCH_PEAK
+echo "FMA peak: ${RP_BENCH_PEAK:-?} GFLOP/s ($THREADS threads; load $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-16s %10s %10s %6s | %10s %10s %6s | %8s %8s | %7s %6s %7s %6s  %s\n' model "rp train" \
+    "pt train" ratio "rp infer" "pt infer" ratio "rp MB" "pt MB" "tr GF/s" "%peak" "in GF/s" \
+    "%peak" "pt layouts"
 field() { # field NAME LINE: the value after NAME in "model x train 1 infer 2 rss_mb 3"
     echo "$2" | awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit }}'
 }
@@ -90,10 +98,17 @@ for m in $MODELS; do
     fi
     rt=$(field train "$rp"); ri=$(field infer "$rp"); rm=$(field rss_mb "$rp")
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b; else printf "-" }'; }
-    printf '%-16s %10s %10s %6s | %10s %10s %6s | %8s %8s  %s\n' "$m" "${rt:--}" "${ptt:--}" \
-        "$(ratio "$rt" "$ptt")" "${ri:--}" "${pti:--}" "$(ratio "$ri" "$pti")" "${rm:--}" "${pm:--}" "${pl:--}"
+    # achieved GFLOP/s (img/s x analytic GFLOP/img) and share of the FMA peak
+    gfs() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.1f", a * b; else printf "-" }'; }
+    pct() { awk -v a="$1" 'BEGIN { if (a != "") printf "%.1f%%", 100 * a; else printf "-" }'; }
+    printf '%-16s %10s %10s %6s | %10s %10s %6s | %8s %8s | %7s %6s %7s %6s  %s\n' "$m" "${rt:--}" \
+        "${ptt:--}" "$(ratio "$rt" "$ptt")" "${ri:--}" "${pti:--}" "$(ratio "$ri" "$pti")" "${rm:--}" \
+        "${pm:--}" "$(gfs "$rt" "$(field train_gflop "$rp")")" "$(pct "$(field train_share "$rp")")" \
+        "$(gfs "$ri" "$(field infer_gflop "$rp")")" "$(pct "$(field infer_share "$rp")")" "${pl:--}"
 done
-echo "(ratio = runpipe / PyTorch; MB = peak RSS of the process, PyTorch's includes its ~300 MB runtime)"
+echo "(ratio = runpipe / PyTorch; MB = peak RSS of the process, PyTorch's includes its ~300 MB runtime;"
+echo " GF/s = img/s x analytic GFLOP/img of the conv and linear layers (forward, weight gradients of"
+echo " trainable weights, input gradients where the backward computes them); %peak = share of the FMA peak)"
 
 # ---- 3. further sections ---------------------------------------------------------
 for b in $bins; do

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference timings for `make bench` (run with Debian's /usr/bin/python3).
 
-  torch_ref.py --layers [--threads 2] [--reps 7]
+  torch_ref.py --layers [--threads 2] [--reps 7] [--cputime]
       per-convolution forward / backward-data / backward-weight times for the
       geometries of tests/bench/bench_conv.c (same list, same order).
   torch_ref.py --models [--threads 2] [--only NAME] [--layout nchw|cl] [--runs 5]
@@ -42,13 +42,19 @@ LAYERS = [
 ]
 
 
+# --cputime: process CPU time instead of wall time (as bench_conv's and
+# bench_models' RP_BENCH_CPUTIME=1; with 1 thread, a work figure that a loaded
+# machine disturbs less)
+CLOCK = time.perf_counter
+
+
 def median_time(fn, reps):
     fn()
     ts = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        ts.append(time.perf_counter() - t0)
+        ts.append(CLOCK() - t0)
     return statistics.median(ts)
 
 
@@ -188,21 +194,21 @@ def bench_models(runs, only, layout):
         train = []
         for run in range(-1, runs):
             n = 1 if run < 0 else steps
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             for _ in range(n):
                 train_step()
             if run >= 0:
-                train.append(n * batch / (time.perf_counter() - t0))
+                train.append(n * batch / (CLOCK() - t0))
         model.eval()
         infer = []
         with torch.no_grad():
             for run in range(-1, runs):
                 n = 1 if run < 0 else 2 * steps
-                t0 = time.perf_counter()
+                t0 = CLOCK()
                 for _ in range(n):
                     model(x)
                 if run >= 0:
-                    infer.append(n * batch / (time.perf_counter() - t0))
+                    infer.append(n * batch / (CLOCK() - t0))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         print("model %s train %.1f infer %.1f rss_mb %.1f layout %s" % (
             name, statistics.median(train), statistics.median(infer), rss, layout))
@@ -218,8 +224,12 @@ def main():
     ap.add_argument("--only", default=None)
     ap.add_argument("--layout", choices=("nchw", "cl"), default="nchw")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cputime", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.cputime:
+        global CLOCK
+        CLOCK = time.process_time
     torch.manual_seed(0)
     if a.layers:
         bench_layers(a.reps, a.only)

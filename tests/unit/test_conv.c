@@ -76,6 +76,8 @@ static const geom_case CASES[] = {
     {"linear 1x1 map c37 k10 n200", 200, 37, 1, 1, 10, 1, 1, 1, 1, 0, 0, 1, 1},
     {"3x3 s2 p1 n10", 10, 3, 9, 9, 20, 3, 3, 2, 2, 1, 1, 1, 1},
     {"1x1 s1 n9", 9, 6, 4, 5, 7, 1, 1, 1, 1, 0, 0, 1, 1},
+    /* 1x1 weight gradient over position blocks (operands past ~512 KB) */
+    {"1x1 c200 k40 29x31 position blocks", 2, 200, 29, 31, 40, 1, 1, 1, 1, 0, 0, 1, 1},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
@@ -161,6 +163,15 @@ static const impl PLANES = {"planes", fwd_planes, rp_conv2d_backward_data,
                             rp_conv2d_backward_weight};
 static const impl CT = {"channel-tiles", fwd_ct, rp_conv2d_backward_data,
                         rp_conv2d_backward_weight};
+/* Strided backward data through the former columns + col2im path. */
+static void bwd_data_cols(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                          float *ws) {
+    rp_conv_force_backward_data(RP_CONV_BWD_COLUMNS);
+    rp_conv2d_backward_data(g, dy, w, dx, ws);
+    rp_conv_force_backward_data(RP_CONV_BWD_AUTO);
+}
+static const impl COLS = {"bwd-data columns", rp_conv2d_forward, bwd_data_cols,
+                          rp_conv2d_backward_weight};
 static const impl GEMM = {"gemm", rp_conv2d_forward_gemm, rp_conv2d_backward_data_gemm,
                           rp_conv2d_backward_weight_gemm};
 
@@ -381,6 +392,60 @@ static void test_gemm_passes(void **state) {
         check_case(&CASES[i], (const impl *[]){&GEMM}, 1);
 }
 
+/* Backward data by output phases (one stride-1 GEMM per phase) and, for
+ * stride 1 (last cases), as a channel-tiled forward of dy:
+ * strides 2 and 3 and unequal ones, kernels smaller than the stride (phases
+ * no tap reaches), even kernels, padding 0 / 1 / 2 / 3, odd maps, channel
+ * counts off the 8-row and 16-lane blocks, a reduction long enough to be
+ * chunked (> 768 rows in one phase); the columns path on the same cases,
+ * and the phase path's dx bit-identical on 1 and 2 threads. */
+static const geom_case STRIDED[] = {
+    /* name                  n  c   h   w   k  kh kw sh sw ph pw dh dw */
+    {"s2 3x3 p1 odd 15x13 c20 k13", 3, 20, 15, 13, 13, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"s2 3x3 p0 odd", 2, 9, 11, 9, 17, 3, 3, 2, 2, 0, 0, 1, 1},
+    {"s2 3x3 p2", 2, 5, 10, 12, 6, 3, 3, 2, 2, 2, 2, 1, 1},
+    {"s2 4x4 p1 even kernel", 2, 7, 12, 11, 9, 4, 4, 2, 2, 1, 1, 1, 1},
+    {"s3 1x1 untouched phases", 2, 11, 10, 8, 5, 1, 1, 3, 3, 0, 0, 1, 1},
+    {"s3 2x2 p1", 2, 4, 13, 14, 6, 2, 2, 3, 3, 1, 1, 1, 1},
+    {"s(3,2) 5x3 p(2,1)", 2, 6, 14, 11, 10, 5, 3, 3, 2, 2, 1, 1, 1},
+    {"s(1,2) 3x3 p1", 2, 5, 7, 9, 8, 3, 3, 1, 2, 1, 1, 1, 1},
+    {"s2 7x7 p3 c3 k64", 1, 3, 23, 21, 64, 7, 7, 2, 2, 3, 3, 1, 1},
+    {"s2 3x3 p1 k200 chunked", 2, 12, 9, 9, 200, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"s2 3x3 p1 r20 16-32", 3, 16, 32, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1},
+    {"s2 1x1 c33 k47 odd", 2, 33, 15, 15, 47, 1, 1, 2, 2, 0, 0, 1, 1},
+    {"s2 3x3 p1 tiny 2x2", 3, 4, 2, 2, 5, 3, 3, 2, 2, 1, 1, 1, 1},
+    /* stride 1, wide on small maps: backward data as a channel-tiled forward */
+    {"s1 ct c128 k64 7x7", 3, 128, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"s1 ct c130 k70 5x6 p0", 2, 130, 5, 6, 70, 3, 3, 1, 1, 0, 0, 1, 1},
+    {"s1 ct c129 k65 9x8 d2 p2", 2, 129, 9, 8, 65, 3, 3, 1, 1, 2, 2, 2, 2},
+    {"s1 ct c144 k80 3x5 1x3 kernel", 3, 144, 3, 5, 80, 1, 3, 1, 1, 0, 1, 1, 1},
+};
+
+static void test_strided_backward_data(void **state) {
+    (void)state;
+    for (int t = 1; t <= 2; t++) {
+        rp_set_threads(t);
+        for (size_t i = 0; i < sizeof STRIDED / sizeof STRIDED[0]; i++)
+            check_case(&STRIDED[i], (const impl *[]){&FAST, &COLS}, 2);
+    }
+    for (size_t i = 0; i < sizeof STRIDED / sizeof STRIDED[0]; i++) {
+        rp_conv_geom g = make_geom(&STRIDED[i]);
+        size_t nx = (size_t)(g.n * g.c * g.h * g.w), ny = (size_t)(g.n * g.k * g.oh * g.ow);
+        size_t nw = (size_t)(g.k * g.c * g.kh * g.kw);
+        float *dy = falloc(ny), *w = falloc(nw), *dx1 = falloc(nx), *dx2 = falloc(nx);
+        float *ws = falloc(rp_conv_workspace_floats(&g) + 16);
+        lcg_state = 77 + i;
+        for (size_t j = 0; j < ny; j++) dy[j] = frand();
+        for (size_t j = 0; j < nw; j++) w[j] = frand();
+        rp_set_threads(1);
+        rp_conv2d_backward_data(&g, dy, w, dx1, ws);
+        rp_set_threads(2);
+        rp_conv2d_backward_data(&g, dy, w, dx2, ws);
+        assert_memory_equal(dx1, dx2, nx * sizeof(float));
+        free(dy), free(w), free(dx1), free(dx2), free(ws);
+    }
+}
+
 static void test_geom_finish(void **state) {
     (void)state;
     /* PyTorch: OH = floor((H + 2p - d(k-1) - 1)/s) + 1 */
@@ -443,6 +508,7 @@ int main(void) {
         cmocka_unit_test(test_fast_one_thread),
         cmocka_unit_test(test_fast_two_threads),
         cmocka_unit_test(test_gemm_passes),
+        cmocka_unit_test(test_strided_backward_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

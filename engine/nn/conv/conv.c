@@ -270,6 +270,8 @@ static void apply_epilogue(const rp_conv_geom *g, float *y, const rp_conv_epilog
 
 void rp_conv_force_forward(int algo) { (void)algo; }
 
+void rp_conv_force_backward_data(int algo) { (void)algo; }
+
 void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                           float *y, float *ws, const rp_conv_epilogue *ep) {
     rp_conv2d_forward_gemm(g, x, w, b, y, ws);

@@ -86,6 +86,15 @@ void rp_conv_force_forward(int algo);
 void rp_conv_force_thread_split(int on);
 int rp_conv_thread_split(void);
 
+/* Backward-data algorithm: AUTO runs strided undilated kernels as one
+ * stride-1 GEMM per output phase, and stride-1 kernels with 128+ input and
+ * 64+ output channels on maps up to 14x14 as a channel-tiled forward
+ * convolution of dy; COLUMNS brings back the former paths (W^T . dy
+ * columns + col2im; stride-1 plane GEMM) so tests and `make bench` can
+ * compare them. Process-wide, not thread-safe: set it before running. */
+enum { RP_CONV_BWD_AUTO, RP_CONV_BWD_COLUMNS };
+void rp_conv_force_backward_data(int algo);
+
 /* dx[N,C,H,W] = conv_transpose(dy[N,K,OH,OW], w)          (dx overwritten) */
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
                              float *ws);
