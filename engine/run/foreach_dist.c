@@ -90,6 +90,12 @@ void rp_foreach_dist_run(const rp_plan *p, size_t i, size_t end, const struct rp
     }
     b0 = msg[0];
     if (msg[1]) bad = 1;
+    /* a root's broadcast may return before the others receive it: without
+     * this barrier a rank still loading its inputs finds the queue emptied */
+    if (c->barrier(c, &ce) != RP_OK) { /* every rank, bad or not: no one waits alone */
+        fail(res, &p->st[i], &ce);
+        goto out;
+    }
     if (c->rank == 0)
         rp_info("foreach '%s': %zu instances over %d ranks", p->st[i].group, n, c->size);
     while (!bad) {

@@ -2,8 +2,10 @@
  * (seeds and what fuzzing kept) and tests/fuzz/<target>/crashes (inputs that
  * once crashed, each with NAME.expect holding the pinned first line of its
  * error message, $T for the scratch directory) is fed once to fuzz_one.
- * One cmocka test per file; a crash fails the binary. `--gen DIR` writes the
- * target's generated seeds. Built with the normal compiler: no clang needed. */
+ * The corpus is one cmocka test (its inputs only must not crash: hundreds of
+ * them would otherwise swamp the suite's count); every former crash is a test
+ * of its own with its pinned message. A crash fails the binary. `--gen DIR`
+ * writes the target's generated seeds. Built with the normal compiler: no clang needed. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,18 @@ static void test_input(void **state) {
     free(want);
 }
 
+static char **corpus_names;
+static size_t corpus_n;
+
+/* every corpus input once, in name order */
+static void test_corpus(void **state) {
+    (void)state;
+    for (size_t i = 0; i < corpus_n; i++) {
+        void *one = corpus_names[i];
+        test_input(&one);
+    }
+}
+
 static size_t list(const char *sub, char **names, size_t max, size_t k) {
     char dir[1600];
     snprintf(dir, sizeof dir, "%s/tests/fuzz/%s/%s", rp_test_src(), FUZZ_TARGET, sub);
@@ -89,20 +103,27 @@ int main(int argc, char **argv) {
     rp_log_set_level(RP_LOG_ERROR);
     static char *names[4096];
     size_t n = list("corpus", names, 4096, 0);
-    n = list("crashes", names, 4096, n);
     qsort(names, n, sizeof *names, cmp);
+    corpus_names = names, corpus_n = n;
+    size_t nc = list("crashes", names, 4096, n);
+    qsort(names + n, nc - n, sizeof *names, cmp);
     if (n == 0) {
         fprintf(stderr, "no inputs in tests/fuzz/%s/corpus\n", FUZZ_TARGET);
         return 1;
     }
-    struct CMUnitTest *tests = calloc(n, sizeof *tests);
-    for (size_t i = 0; i < n; i++) {
-        tests[i].name = names[i];
-        tests[i].test_func = test_input;
-        tests[i].initial_state = names[i];
+    char corpus_title[64];
+    snprintf(corpus_title, sizeof corpus_title, "corpus (%zu inputs)", n);
+    size_t nt = 1 + (nc - n);
+    struct CMUnitTest *tests = calloc(nt, sizeof *tests);
+    tests[0].name = corpus_title;
+    tests[0].test_func = test_corpus;
+    for (size_t i = n; i < nc; i++) {
+        tests[1 + i - n].name = names[i];
+        tests[1 + i - n].test_func = test_input;
+        tests[1 + i - n].initial_state = names[i];
     }
-    int rc = _cmocka_run_group_tests("fuzz_" FUZZ_TARGET, tests, n, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
+    int rc = _cmocka_run_group_tests("fuzz_" FUZZ_TARGET, tests, nt, NULL, NULL);
+    for (size_t i = 0; i < nc; i++)
         free(names[i]);
     free(tests);
     return rc;

@@ -448,7 +448,7 @@ static void test_failing_cell_others_go_on(void **state) {
 static const char *fe_stages =
     "  - id: fmnist\n"
     "    use: data.idx\n"
-    "    with: {limit: 512}\n"
+    "    with: {limit: 4096}\n"
     "  - id: net\n"
     "    use: model.build\n"
     "    with:\n"
@@ -471,7 +471,10 @@ static const char *fe_stages =
     "    in: {metrics: \"fit[*].metrics\"}\n";
 
 /* One cell: ranks share the foreach instances, each trains alone into the
- * run folder, and the stage after them sees all four on every rank. */
+ * run folder, and the stage after them sees all four on every rank. The
+ * ranks meet at a barrier before taking tickets, and each instance trains on
+ * 4,096 images (about 0.1 s), so rank 1 takes a ticket before rank 0 has
+ * taken all four even on a loaded machine. */
 static void test_foreach_instances_over_ranks(void **state) {
     (void)state;
     NEED_MPI();
@@ -523,7 +526,9 @@ static void test_rank_killed_then_resume(void **state) {
     (void)state;
     NEED_MPI();
     const char *dir = rp_test_tmpdir();
-    const char *y = write_dp(dir, "kill.yaml", 2560, 0, 4); /* 4 epochs x 20 steps */
+    /* 16 epochs x 20 steps: long enough (about 2 s) that rank 1 is killed
+     * mid-run, after the first checkpoint, even on an idle machine */
+    const char *y = write_dp(dir, "kill.yaml", 2560, 0, 16);
     char args[1400];
     snprintf(args, sizeof args, "run '%s' --out '%s/full' --threads 1", y, dir);
     run_ok(MPIRUN, args, rp_test_path(dir, "full.log"));
