@@ -1,5 +1,5 @@
 /* Copies of models and model surgery: clone, slice, a new classification
- * head, S1's gray adapter in front. */
+ * head, another model's layers in front. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,38 +219,46 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     return RP_OK;
 }
 
-/* SEEDS S1: two learned 3x3 'same' convolutions (1 → 3 → 3) named adapter.0 /
- * adapter.1, in front of a 3-channel (colour) model; the model then takes
- * 1-channel input. */
-int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
-    if (graph_find_node(m, "adapter.0") >= 0)
-        return rp_error_set(err, RP_ERR_INVALID, "gray adapter: the model already has one");
-    if (m->c != 3)
+/* A new model = front's nodes, then m's with "input" read as front's
+ * output; params copied from both (the names are disjoint). */
+int rp_model_prepend(rp_model *m, const rp_model *front, rp_error *err) {
+    if (front->output < 0)
+        return rp_error_set(err, RP_ERR_INVALID, "prepend: the front model has no layers");
+    const gnode *fo = &front->nodes[front->output]; /* [1, C, H, W] at build time */
+    if (fo->ndim != 4 || fo->shape[1] != m->c || fo->shape[2] != m->h || fo->shape[3] != m->w) {
+        char sh[96];
         return rp_error_set(err, RP_ERR_INVALID,
-                            "gray adapter: it goes in front of a 3-channel network (1 -> 3 -> 3), "
-                            "but this model takes %d channel%s",
-                            m->c, m->c == 1 ? "" : "s");
-    rp_node *t = graph_arch_tree(m);
-    if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    const rp_node *nodes = rp_node_get(t, "nodes");
-    rp_model *n;
-    int st = rp_model_new(1, m->h, m->w, &n, err);
-    const char *a0 = "adapter.0";
-    if (st == RP_OK) st = rp_model_addf(n, "adapter.0", "conv2d", NULL, 0, err, "{out: 3, kernel: 3, padding: 1}");
-    if (st == RP_OK) st = rp_model_addf(n, "adapter.1", "conv2d", &a0, 1, err, "{out: 3, kernel: 3, padding: 1}");
-    for (size_t i = 0; st == RP_OK && i < nodes->n; i++) st = add_from_entry(n, nodes->items[i], "adapter.1", err);
-    const char *o = rp_node_str(rp_node_get(t, "output"));
-    if (st == RP_OK && o) st = rp_model_set_output(n, o, err);
-    rp_node_free(t);
-    if (st == RP_OK) {
-        for (int k = 0; k < 2 && st == RP_OK; k++)
-            if (n->nodes[k].layer.ops->init) st = n->nodes[k].layer.ops->init(&n->nodes[k].layer, seed, err);
+                            "prepend: the front model gives %s per sample, the model takes "
+                            "[%d, %d, %d]",
+                            fo->ndim == 4 ? rp_shape_str(3, fo->shape + 1, sh, sizeof sh)
+                                          : rp_shape_str(fo->ndim, fo->shape, sh, sizeof sh),
+                            m->c, m->h, m->w);
     }
+    for (size_t k = 0; k < front->n; k++)
+        if (graph_find_node(m, front->nodes[k].name) >= 0)
+            return rp_error_set(err, RP_ERR_INVALID,
+                                "prepend: both models have a layer named '%s'",
+                                front->nodes[k].name);
+    rp_node *ft = graph_arch_tree(front), *t = graph_arch_tree(m);
+    rp_model *n = NULL;
+    int st = ft && t ? rp_model_new(front->c, front->h, front->w, &n, err)
+                     : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    const rp_node *fnodes = ft ? rp_node_get(ft, "nodes") : NULL;
+    const rp_node *nodes = t ? rp_node_get(t, "nodes") : NULL;
+    for (size_t i = 0; st == RP_OK && i < fnodes->n; i++)
+        st = add_from_entry(n, fnodes->items[i], NULL, err);
+    for (size_t i = 0; st == RP_OK && i < nodes->n; i++)
+        st = add_from_entry(n, nodes->items[i], fo->name, err);
+    const char *o = st == RP_OK ? rp_node_str(rp_node_get(t, "output")) : NULL;
+    if (st == RP_OK && o) st = rp_model_set_output(n, o, err);
+    rp_node_free(ft);
+    rp_node_free(t);
     if (st) {
         rp_model_free(n);
-        rp_error_prefix(err, "gray adapter: ");
+        rp_error_prefix(err, "prepend: ");
         return st;
     }
+    copy_params(n, front, 1);
     copy_params(n, m, 1);
     n->training = m->training;
     n->freeze_bn = m->freeze_bn;
