@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "config/config.h"
 #include "config/schema_impl.h"
 #include "host/registry.h"
@@ -20,7 +19,7 @@
 
 struct rp_schema {
     char *name;
-    rp_node *root; /* owned */
+    rp_node *root;          /* owned */
     struct rp_schema *next; /* cache list */
 };
 
@@ -150,7 +149,8 @@ void rp_schema_add_dir(const char *dir) {
 
 void rp_schema_clear_dirs(void) {
     pthread_mutex_lock(&schema_lock);
-    for (size_t i = 0; i < n_dirs; i++) free(dirs[i]);
+    for (size_t i = 0; i < n_dirs; i++)
+        free(dirs[i]);
     free(dirs);
     dirs = NULL;
     n_dirs = 0;
@@ -180,7 +180,8 @@ static struct regex_entry *regexes;
 int schema_pattern_match(const char *pattern, const char *text) {
     pthread_mutex_lock(&schema_lock);
     struct regex_entry *e = regexes;
-    while (e && strcmp(e->pattern, pattern)) e = e->next;
+    while (e && strcmp(e->pattern, pattern))
+        e = e->next;
     if (!e) {
         size_t n = strlen(pattern);
         e = malloc(sizeof *e + n + 1);
@@ -228,15 +229,38 @@ static const char *const type_names[] = {"string", "integer", "number", "boolean
                                          "array",  "object",  "null"};
 #define N_TYPES (sizeof type_names / sizeof *type_names)
 
-static const char *const keywords[] = {
-    "type",        "properties", "required",    "additionalProperties", "enum",
-    "const",       "minimum",    "maximum",     "exclusiveMinimum",     "exclusiveMaximum",
-    "minLength",   "maxLength",  "pattern",     "items",                "minItems",
-    "maxItems",    "default",    "description", "title",                "examples",
-    "oneOf",       "anyOf",      "x-component", "$comment",             "multipleOf",
-    "uniqueItems", "minProperties", "maxProperties", "x-nonfinite", "x-int64", "x-path"};
+static const char *const keywords[] = {"type",
+                                       "properties",
+                                       "required",
+                                       "additionalProperties",
+                                       "enum",
+                                       "const",
+                                       "minimum",
+                                       "maximum",
+                                       "exclusiveMinimum",
+                                       "exclusiveMaximum",
+                                       "minLength",
+                                       "maxLength",
+                                       "pattern",
+                                       "items",
+                                       "minItems",
+                                       "maxItems",
+                                       "default",
+                                       "description",
+                                       "title",
+                                       "examples",
+                                       "oneOf",
+                                       "anyOf",
+                                       "x-component",
+                                       "$comment",
+                                       "multipleOf",
+                                       "uniqueItems",
+                                       "minProperties",
+                                       "maxProperties",
+                                       "x-nonfinite",
+                                       "x-int64",
+                                       "x-path"};
 #define N_KEYWORDS (sizeof keywords / sizeof *keywords)
-
 
 static int check_schema(const rp_node *s, rp_error *err);
 
@@ -264,7 +288,8 @@ static int check_schema(const rp_node *s, rp_error *err) {
     for (size_t i = 0; i < s->n; i++) {
         const char *k = s->keys[i]->str;
         int known = !strncmp(k, "x-", 2) && strcmp(k, "x-component") != 0;
-        for (size_t j = 0; j < N_KEYWORDS && !known; j++) known = !strcmp(k, keywords[j]);
+        for (size_t j = 0; j < N_KEYWORDS && !known; j++)
+            known = !strcmp(k, keywords[j]);
         if (!known)
             return rp_error_at(err, s->keys[i], RP_ERR_FORMAT, "schema: unknown keyword '%s'", k);
     }
@@ -275,7 +300,8 @@ static int check_schema(const rp_node *s, rp_error *err) {
             const rp_node *ti = t->kind == RP_NODE_SEQ ? t->items[i] : t;
             const char *ts = rp_node_str(ti);
             int ok = 0;
-            for (size_t j = 0; j < N_TYPES && ts && !ok; j++) ok = !strcmp(ts, type_names[j]);
+            for (size_t j = 0; j < N_TYPES && ts && !ok; j++)
+                ok = !strcmp(ts, type_names[j]);
             if (!ok)
                 return rp_error_at(err, ti, RP_ERR_FORMAT,
                                    "schema: unknown type '%s' (string, integer, number, boolean, "
@@ -423,8 +449,7 @@ int rp_schema_get(const char *name, const rp_schema **out, rp_error *err) {
         char searched[600] = "";
         size_t u = 0;
         for (size_t i = 0; i < n_dirs && u < sizeof searched - 1; i++)
-            u += (size_t)snprintf(searched + u, sizeof searched - u, "%s%s", i ? ":" : "",
-                                  dirs[i]);
+            u += (size_t)snprintf(searched + u, sizeof searched - u, "%s%s", i ? ":" : "", dirs[i]);
         pthread_mutex_unlock(&schema_lock);
         if (u >= sizeof searched) u = sizeof searched - 1;
         return rp_error_set(err, RP_ERR_NOTFOUND, "no schema file '%s.yaml' (searched %s)", name,

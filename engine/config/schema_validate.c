@@ -98,8 +98,8 @@ static void type_list_phrase(const rp_node *t, char *buf, size_t size) {
     size_t n = t->kind == RP_NODE_SEQ ? t->n : 1, u = 0;
     for (size_t i = 0; i < n && u < size; i++) {
         const char *ts = t->kind == RP_NODE_SEQ ? t->items[i]->str : t->str;
-        u += (size_t)snprintf(buf + u, size - u, "%s%s",
-                              i == 0 ? "" : (i + 1 == n ? " or " : ", "), type_phrase(ts));
+        u += (size_t)snprintf(buf + u, size - u, "%s%s", i == 0 ? "" : (i + 1 == n ? " or " : ", "),
+                              type_phrase(ts));
     }
 }
 
@@ -170,8 +170,9 @@ static rp_node *validate_component(struct vctx *c, int kind, const rp_node *v, c
         name_node = v->keys[0];
         params = v->items[0];
     } else if (v->kind == RP_NODE_MAP) {
-        verr(c, v, path, "expected a %s: NAME or {NAME: {params}} (a map with one key), got a map "
-                         "with %zu keys",
+        verr(c, v, path,
+             "expected a %s: NAME or {NAME: {params}} (a map with one key), got a map "
+             "with %zu keys",
              kn, v->n);
         return rp_node_clone(v);
     } else {
@@ -215,7 +216,8 @@ static rp_node *validate_component(struct vctx *c, int kind, const rp_node *v, c
             with_location(empty, name_node);
         }
         c->depth++;
-        norm_params = c->depth > 64 ? NULL : validate(c, rp_schema_root(cs), params ? params : empty, cpath);
+        norm_params =
+            c->depth > 64 ? NULL : validate(c, rp_schema_root(cs), params ? params : empty, cpath);
         if (c->depth > 64) verr(c, name_node, path, "%s references nested too deeply", kn);
         c->depth--;
         rp_node_free(empty);
@@ -317,8 +319,9 @@ static rp_node *validate_alternatives(struct vctx *c, const rp_node *s, const rp
         return chosen;
     }
     if (n_ok > 1) {
-        verr(c, v, path, "matches more than one alternative (%zu and %zu) where exactly one is "
-                         "expected",
+        verr(c, v, path,
+             "matches more than one alternative (%zu and %zu) where exactly one is "
+             "expected",
              first_ok + 1, second_ok + 1);
         rp_diag_release(&best_d);
         return chosen;
@@ -346,7 +349,8 @@ static rp_node *validate_alternatives(struct vctx *c, const rp_node *s, const rp
             return rp_node_clone(v);
         }
     }
-    for (size_t i = 0; i < best_d.n; i++) rp_diag_add(c->d, &best_d.e[i]);
+    for (size_t i = 0; i < best_d.n; i++)
+        rp_diag_add(c->d, &best_d.e[i]);
     size_t kept = best_d.n + best_d.dropped;
     c->errors += kept ? kept : 1;
     c->d->dropped += best_d.dropped;
@@ -375,7 +379,8 @@ static rp_node *validate_object(struct vctx *c, const rp_node *s, const rp_node 
         } else if (closed) {
             size_t np = props ? props->n : 0;
             const char **names = malloc((np ? np : 1) * sizeof *names);
-            for (size_t j = 0; names && j < np; j++) names[j] = props->keys[j]->str;
+            for (size_t j = 0; names && j < np; j++)
+                names[j] = props->keys[j]->str;
             const char *sug = names ? rp_suggest(k, names, np) : NULL;
             if (sug) {
                 verr(c, v->keys[i], cp, "unknown parameter (did you mean '%s'?)", sug);
@@ -433,7 +438,8 @@ static rp_node *validate_object(struct vctx *c, const rp_node *s, const rp_node 
     return out;
 }
 
-static rp_node *validate_inner(struct vctx *c, const rp_node *s, const rp_node *v, const char *path) {
+static rp_node *validate_inner(struct vctx *c, const rp_node *s, const rp_node *v,
+                               const char *path) {
     char d[96];
     if (!s || rp_node_is_bool(s)) {
         if (s && !strcmp(s->str, "false")) verr(c, v, path, "no value is allowed here");
@@ -459,7 +465,8 @@ static rp_node *validate_inner(struct vctx *c, const rp_node *s, const rp_node *
     const rp_node *en = rp_node_get(s, "enum");
     if (en) {
         int ok = 0;
-        for (size_t i = 0; i < en->n && !ok; i++) ok = value_equal(en->items[i], v);
+        for (size_t i = 0; i < en->n && !ok; i++)
+            ok = value_equal(en->items[i], v);
         if (!ok) {
             char list[700];
             size_t u = 0;
@@ -499,13 +506,13 @@ static rp_node *validate_inner(struct vctx *c, const rp_node *s, const rp_node *
         if (rp_node_is_int(v) && type_has(s, "integer") &&
             !(i64 && rp_node_str(i64) && !strcmp(i64->str, "true"))) {
             if (rp_node_as_int(v, &iv, NULL) != RP_OK || iv < INT32_MIN || iv > INT32_MAX) {
-                verr(c, v, path, "%s is out of range (at most %d in magnitude)", v->str,
-                     INT32_MAX);
+                verr(c, v, path, "%s is out of range (at most %d in magnitude)", v->str, INT32_MAX);
                 return rp_node_clone(v);
             }
         }
-        if (isnan(x) && (rp_node_get(s, "minimum") || rp_node_get(s, "maximum") ||
-                         rp_node_get(s, "exclusiveMinimum") || rp_node_get(s, "exclusiveMaximum"))) {
+        if (isnan(x) &&
+            (rp_node_get(s, "minimum") || rp_node_get(s, "maximum") ||
+             rp_node_get(s, "exclusiveMinimum") || rp_node_get(s, "exclusiveMaximum"))) {
             verr(c, v, path, "expected a number between its bounds, got %s", v->str);
             return rp_node_clone(v);
         }
@@ -586,9 +593,8 @@ static rp_node *validate_inner(struct vctx *c, const rp_node *s, const rp_node *
     if (v->kind == RP_NODE_MAP) {
         check_size(c, s, v, path, "minProperties", "maxProperties", "entry", "entries");
     }
-    if (v->kind == RP_NODE_MAP &&
-        (rp_node_get(s, "properties") || rp_node_get(s, "required") ||
-         rp_node_get(s, "additionalProperties")))
+    if (v->kind == RP_NODE_MAP && (rp_node_get(s, "properties") || rp_node_get(s, "required") ||
+                                   rp_node_get(s, "additionalProperties")))
         return validate_object(c, s, v, path);
     return rp_node_clone(v);
 }
@@ -602,13 +608,14 @@ static rp_node *validate(struct vctx *c, const rp_node *s, const rp_node *v, con
     return r;
 }
 
-int rp_schema_validate(const rp_schema *s, const rp_node *value, const char *context,
-                       rp_node **out, rp_diag *d) {
+int rp_schema_validate(const rp_schema *s, const rp_node *value, const char *context, rp_node **out,
+                       rp_diag *d) {
     *out = NULL;
     struct vctx c = {d, context, 0, 0};
     rp_node *empty = NULL;
     const rp_node *root = rp_schema_root(s);
-    if (!value || (value->kind == RP_NODE_NULL && schema_type_ok(root, &(rp_node){.kind = RP_NODE_MAP}))) {
+    if (!value ||
+        (value->kind == RP_NODE_NULL && schema_type_ok(root, &(rp_node){.kind = RP_NODE_MAP}))) {
         /* absent (or an empty `with:`) = {} */
         empty = rp_node_new_map();
         if (!empty) return rp_diag_addf(d, value, NULL, "%sout of memory", context ? context : "");
@@ -634,8 +641,7 @@ int rp_component_params(int kind, const char *name, const rp_node *params, rp_no
     rp_error_clear(&e);
     int st = rp_schema_get(sname, &s, &e);
     if (st == RP_ERR_NOTFOUND) {
-        if (params && !rp_node_is_null(params) &&
-            !(params->kind == RP_NODE_MAP && params->n == 0))
+        if (params && !rp_node_is_null(params) && !(params->kind == RP_NODE_MAP && params->n == 0))
             return rp_error_at(err, params, RP_ERR_INVALID, "%s '%s' takes no parameters", kn,
                                name);
         *out = rp_node_new_map();
@@ -655,8 +661,10 @@ int rp_component_params(int kind, const char *name, const rp_node *params, rp_no
     st = rp_schema_validate(s, wrapped ? wrapped : params, ctx, out, &d);
     rp_node_free(wrapped);
     if (st != RP_OK) {
-        if (err && d.n) *err = d.e[0];
-        else rp_error_set(err, st, "%sinvalid parameters", ctx);
+        if (err && d.n)
+            *err = d.e[0];
+        else
+            rp_error_set(err, st, "%sinvalid parameters", ctx);
         rp_node_free(*out);
         *out = NULL;
     }

@@ -61,23 +61,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/graph.h"
 #include "base/util.h"
+#include "nn/graph.h"
 #include "nn/layer.h"
 
 #include "nn/graph_impl.h"
 
 /* ---- running -------------------------------------------------------------------- */
 
-void rp_model_set_training(rp_model *m, int training) { m->training = training; }
-int rp_model_is_training(const rp_model *m) { return m->training; }
+void rp_model_set_training(rp_model *m, int training) {
+    m->training = training;
+}
+int rp_model_is_training(const rp_model *m) {
+    return m->training;
+}
 
 void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step) {
     m->seed = seed;
     m->step = step;
 }
 
-void rp_model_set_fusion(rp_model *m, int enabled) { m->no_fuse = !enabled; }
+void rp_model_set_fusion(rp_model *m, int enabled) {
+    m->no_fuse = !enabled;
+}
 
 static int node_shape(const gnode *g, int64_t n, int64_t *shape) {
     memcpy(shape, g->shape, sizeof g->shape);
@@ -86,7 +92,8 @@ static int node_shape(const gnode *g, int64_t n, int64_t *shape) {
 }
 
 static void gather_inputs(rp_model *m, const gnode *g, const rp_tensor *x, const rp_tensor **in) {
-    for (int i = 0; i < g->n_in; i++) in[i] = g->in[i] < 0 ? x : &m->nodes[g->in[i]].out;
+    for (int i = 0; i < g->n_in; i++)
+        in[i] = g->in[i] < 0 ? x : &m->nodes[g->in[i]].out;
 }
 
 static int has_trainable(const gnode *g) {
@@ -121,7 +128,8 @@ static void feature_end(rp_model *m) {
  * a lean eval forward) go to the activation pool. */
 static void mark_keep(rp_model *m, int lean) {
     mark_wants(m);
-    for (int k = 0; k <= m->output; k++) m->nodes[k].bwkeep = m->nodes[k].wants;
+    for (int k = 0; k <= m->output; k++)
+        m->nodes[k].bwkeep = m->nodes[k].wants;
     for (int k = 0; k <= m->output; k++) {
         const gnode *g = &m->nodes[k];
         if (!g->wants || k == m->stop) continue; /* (stop's backward never runs) */
@@ -142,9 +150,11 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
 int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_error *err) {
     feature_end(m);
     if (m->output < 0) return rp_error_set(err, RP_ERR_INVALID, "model has no layers");
-    if (x->ndim != 4 || x->shape[1] != m->c || x->shape[2] != m->h || x->shape[3] != m->w || x->shape[0] < 1) {
+    if (x->ndim != 4 || x->shape[1] != m->c || x->shape[2] != m->h || x->shape[3] != m->w ||
+        x->shape[0] < 1) {
         char b[128];
-        return rp_error_set(err, RP_ERR_INVALID, "model input has shape %s, expected [N, %d, %d, %d]",
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "model input has shape %s, expected [N, %d, %d, %d]",
                             rp_shape_str(x->ndim, x->shape, b, sizeof b), m->c, m->h, m->w);
     }
     if (forward_run(m, x, m->training, !m->training, err)) return err->status;
@@ -159,10 +169,13 @@ int rp_model_feature_forward(rp_model *m, const rp_tensor *x, const char *node, 
     if (k < 0) return rp_error_set(err, RP_ERR_NOTFOUND, "model has no layer '%s'", node);
     if (k >= m->output)
         return rp_error_set(err, RP_ERR_INVALID,
-                            "layer '%s' is not before the model output: no gradient flows to it", node);
-    if (x->ndim != 4 || x->shape[1] != m->c || x->shape[2] != m->h || x->shape[3] != m->w || x->shape[0] < 1) {
+                            "layer '%s' is not before the model output: no gradient flows to it",
+                            node);
+    if (x->ndim != 4 || x->shape[1] != m->c || x->shape[2] != m->h || x->shape[3] != m->w ||
+        x->shape[0] < 1) {
         char b[128];
-        return rp_error_set(err, RP_ERR_INVALID, "model input has shape %s, expected [N, %d, %d, %d]",
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "model input has shape %s, expected [N, %d, %d, %d]",
                             rp_shape_str(x->ndim, x->shape, b, sizeof b), m->c, m->h, m->w);
     }
     m->stop = k;
@@ -184,16 +197,19 @@ static int node_buffer(rp_model *m, int k, int64_t n, int lean, rp_error *err) {
     int64_t shape[RP_MAX_DIMS];
     int nd = node_shape(g, n, shape);
     size_t need = 1;
-    for (int d = 0; d < nd; d++) need *= (size_t)shape[d];
+    for (int d = 0; d < nd; d++)
+        need *= (size_t)shape[d];
     /* in place on the single-consumer output of a layer whose backward
      * does not read it (ReLU after conv/BN/add, as PyTorch's inplace) */
     gnode *src = g->n_in == 1 && g->in[0] >= 0 ? &m->nodes[g->in[0]] : NULL;
-    if (src && (g->layer.ops->flags & RP_LAYER_INPLACE) && (src->layer.ops->flags & RP_LAYER_OUT_UNUSED) &&
-        src->consumers == 1 && !src->retain && k != m->output && g->in[0] != m->output) {
+    if (src && (g->layer.ops->flags & RP_LAYER_INPLACE) &&
+        (src->layer.ops->flags & RP_LAYER_OUT_UNUSED) && src->consumers == 1 && !src->retain &&
+        k != m->output && g->in[0] != m->output) {
         if (g->out.owns) rp_tensor_release(&g->out);
         g->out = rp_tensor_view(&src->out, nd, shape);
         g->aslot = src->aslot;
-        if (g->aslot >= 0) m->aref[g->aslot] = g->keep ? ACT_PINNED : m->aref[g->aslot] + g->consumers + 1;
+        if (g->aslot >= 0)
+            m->aref[g->aslot] = g->keep ? ACT_PINNED : m->aref[g->aslot] + g->consumers + 1;
     } else if (!g->keep && !((lean || m->stop >= 0) && g->out.owns && g->out.cap >= need)) {
         /* (a lean forward or a feature-gradient pass writes into the buffer
            a training forward left: handing it to the pool would make the
@@ -235,14 +251,17 @@ static int frozen_stats_layer(const rp_layer *l) {
 /* The context node g runs with: with freeze_bn, frozen batch-norm layers
  * stay in eval mode in training passes (running statistics used, not
  * updated), the fine-tuning habit of calling .eval() on frozen BN modules. */
-static const rp_run_ctx *node_ctx(const rp_model *m, const gnode *g, const rp_run_ctx *ctx, rp_run_ctx *local) {
+static const rp_run_ctx *node_ctx(const rp_model *m, const gnode *g, const rp_run_ctx *ctx,
+                                  rp_run_ctx *local) {
     if (!ctx->training || !m->freeze_bn || !frozen_stats_layer(&g->layer)) return ctx;
     *local = *ctx;
     local->training = 0;
     return local;
 }
 
-void rp_model_set_freeze_bn(rp_model *m, int on) { m->freeze_bn = on != 0; }
+void rp_model_set_freeze_bn(rp_model *m, int on) {
+    m->freeze_bn = on != 0;
+}
 
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
     rp_run_ctx ctx = {training, m->seed, m->step, 1, 0}, nctx;
@@ -251,7 +270,8 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
     /* keep the header: callers pass views that end with their scope */
     if (x != &m->xview) m->xview = rp_tensor_view(x, x->ndim, x->shape);
     m->last_x = &m->xview;
-    for (int k = 0; k <= m->output; k++) m->nodes[k].consumers = 0;
+    for (int k = 0; k <= m->output; k++)
+        m->nodes[k].consumers = 0;
     for (int k = 0; k <= m->output; k++)
         for (int i = 0; i < m->nodes[k].n_in; i++) {
             int j = m->nodes[k].in[i];
@@ -263,7 +283,8 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
     graph_plan_fusion(m, lean && !m->no_fuse && !graph_fusion_env_off());
     m->recompute = 0;
     m->fused = 0;
-    for (size_t i = 0; i < m->napool; i++) m->aref[i] = 0, m->asize[i] = 0;
+    for (size_t i = 0; i < m->napool; i++)
+        m->aref[i] = 0, m->asize[i] = 0;
     for (int k = 0; k <= m->output; k++) {
         gnode *g = &m->nodes[k];
         /* (a chain head already shaped its affine node's buffer) */
@@ -278,7 +299,8 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
             continue;
         }
         if (g->fuse_aff < 0 && g->fuse_relu < 0) {
-            if (g->layer.ops->forward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out, err)) {
+            if (g->layer.ops->forward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out,
+                                      err)) {
                 rp_error_prefix(err, "layer '%s' (%s) forward: ", g->name, g->type);
                 return err->status;
             }
@@ -319,7 +341,8 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
              * d took (the pool may then place later outputs differently) */
             int alias = 0;
             for (int i = 0; i < g->n_in; i++)
-                if (d->aslot >= 0 && g->in[i] >= 0 && m->nodes[g->in[i]].aslot == d->aslot) alias = 1;
+                if (d->aslot >= 0 && g->in[i] >= 0 && m->nodes[g->in[i]].aslot == d->aslot)
+                    alias = 1;
             if (alias && spare->aslot < 0) {
                 d->out = rp_tensor_view(&spare->out, d->out.ndim, d->out.shape);
             } else if (alias && m->apool[spare->aslot]->cap == m->apool[d->aslot]->cap) {
@@ -327,7 +350,8 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
                 m->apool[spare->aslot] = m->apool[d->aslot];
                 m->apool[d->aslot] = t;
                 d->out = rp_tensor_view(t, d->out.ndim, d->out.shape);
-                spare->out = rp_tensor_view(m->apool[spare->aslot], spare->out.ndim, spare->out.shape);
+                spare->out =
+                    rp_tensor_view(m->apool[spare->aslot], spare->out.ndim, spare->out.shape);
             } else if (alias) {
                 /* spare's slot: its remaining holds, plus d's */
                 m->aref[spare->aslot] += m->aref[d->aslot];
@@ -351,7 +375,8 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
     }
     /* a backward must not see fused outputs: it re-runs the forward unfused */
     if (m->fused) m->recompute = 1;
-    for (size_t k = (size_t)m->output + 1; k < m->n; k++) m->nodes[k].grad_ready = 0;
+    for (size_t k = (size_t)m->output + 1; k < m->n; k++)
+        m->nodes[k].grad_ready = 0;
     return RP_OK;
 }
 
@@ -380,7 +405,8 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
     gnode *og = &m->nodes[m->output];
     if (!og->out.data || !m->last_x || !rp_tensor_same_shape(&og->out, dy)) {
         char a[128], b[128];
-        return rp_error_set(err, RP_ERR_INVALID, "backward: gradient shape %s does not match the last output %s",
+        return rp_error_set(err, RP_ERR_INVALID,
+                            "backward: gradient shape %s does not match the last output %s",
                             rp_shape_str(dy->ndim, dy->shape, a, sizeof a),
                             rp_shape_str(og->out.ndim, og->out.shape, b, sizeof b));
     }
@@ -388,7 +414,8 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
      * backward reads (eval forward is deterministic, so bit-identical) */
     if (m->recompute && forward_run(m, m->last_x, 0, 0, err)) return err->status;
     /* which node outputs need a gradient */
-    for (size_t i = 0; i < m->ngpool; i++) m->gbusy[i] = 0;
+    for (size_t i = 0; i < m->ngpool; i++)
+        m->gbusy[i] = 0;
     for (size_t k = 0; k < m->n; k++) {
         m->nodes[k].gslot = -1;
         m->nodes[k].grad_ready = 0;
@@ -440,8 +467,8 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, m->last_x, in);
         rp_run_ctx nctx;
-        if (g->layer.ops->backward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out, GRAD(m, g), din,
-                                   err)) {
+        if (g->layer.ops->backward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out,
+                                   GRAD(m, g), din, err)) {
             rp_error_prefix(err, "layer '%s' (%s) backward: ", g->name, g->type);
             return err->status;
         }
@@ -455,7 +482,8 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
                 const float *s = din[i]->data;
                 int64_t cnt = (int64_t)GRAD(m, src)->numel;
 #pragma omp parallel for simd schedule(static) if (cnt > RP_PAR_MIN)
-                for (int64_t e = 0; e < cnt; e++) d[e] += s[e];
+                for (int64_t e = 0; e < cnt; e++)
+                    d[e] += s[e];
             }
         }
         if (!g->retain) graph_grad_release(m, g);
@@ -469,7 +497,9 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
 
 _Thread_local const rp_stat_sync *rp_bn_sync_cur;
 
-void rp_model_set_stat_sync(rp_model *m, const rp_stat_sync *s) { m->stat_sync = s; }
+void rp_model_set_stat_sync(rp_model *m, const rp_stat_sync *s) {
+    m->stat_sync = s;
+}
 
 void rp_model_set_grad_ready(rp_model *m, rp_grad_ready_fn fn, void *ctx) {
     m->grad_ready = fn;
@@ -490,7 +520,8 @@ int rp_model_retain_grad(rp_model *m, const char *node, rp_error *err) {
 
 const rp_tensor *rp_model_node_output(const rp_model *m, const char *node) {
     int i = graph_find_node(m, node);
-    if (i < 0 || !m->nodes[i].out.data || m->nodes[i].hidden || (m->nodes[i].aslot >= 0 && !m->nodes[i].keep))
+    if (i < 0 || !m->nodes[i].out.data || m->nodes[i].hidden ||
+        (m->nodes[i].aslot >= 0 && !m->nodes[i].keep))
         return NULL;
     return &m->nodes[i].out;
 }
@@ -508,12 +539,15 @@ const char *rp_model_last_conv(const rp_model *m) {
     return NULL;
 }
 
-int rp_model_fused_chains(const rp_model *m) { return m->fused; }
+int rp_model_fused_chains(const rp_model *m) {
+    return m->fused;
+}
 
 size_t rp_model_activation_bytes(const rp_model *m) {
     size_t b = 0;
     for (size_t k = 0; k < m->n; k++)
         if (m->nodes[k].out.owns) b += m->nodes[k].out.cap * sizeof(float);
-    for (size_t i = 0; i < m->napool; i++) b += m->apool[i]->cap * sizeof(float);
+    for (size_t i = 0; i < m->napool; i++)
+        b += m->apool[i]->cap * sizeof(float);
     return b;
 }

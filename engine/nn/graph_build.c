@@ -65,8 +65,9 @@ void rp_layer_release(rp_layer *l) {
 int rp_model_new(int c, int h, int w, rp_model **out, rp_error *err) {
     *out = NULL;
     if (c < 1 || h < 1 || w < 1)
-        return rp_error_set(err, RP_ERR_INVALID, "model input must be [N, C, H, W] with C, H, W >= 1, got [N, %d, %d, %d]",
-                            c, h, w);
+        return rp_error_set(
+            err, RP_ERR_INVALID,
+            "model input must be [N, C, H, W] with C, H, W >= 1, got [N, %d, %d, %d]", c, h, w);
     rp_model *m = calloc(1, sizeof *m);
     if (!m) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     m->c = c, m->h = h, m->w = w;
@@ -87,15 +88,19 @@ static void node_release(gnode *g) {
 
 void rp_model_free(rp_model *m) {
     if (!m) return;
-    for (size_t i = 0; i < m->n; i++) node_release(&m->nodes[i]);
+    for (size_t i = 0; i < m->n; i++)
+        node_release(&m->nodes[i]);
     free(m->nodes);
     free(m->params);
     free(m->arch_yaml);
-    for (int i = 0; i < RP_MAX_LAYER_INPUTS; i++) rp_tensor_release(&m->scratch[i]);
-    for (size_t i = 0; i < m->ngpool; i++) rp_tensor_free(m->gpool[i]);
+    for (int i = 0; i < RP_MAX_LAYER_INPUTS; i++)
+        rp_tensor_release(&m->scratch[i]);
+    for (size_t i = 0; i < m->ngpool; i++)
+        rp_tensor_free(m->gpool[i]);
     free(m->gpool);
     free(m->gbusy);
-    for (size_t i = 0; i < m->napool; i++) rp_tensor_free(m->apool[i]);
+    for (size_t i = 0; i < m->napool; i++)
+        rp_tensor_free(m->apool[i]);
     free(m->apool);
     free(m->asize);
     free(m->aref);
@@ -110,13 +115,15 @@ int graph_find_node(const rp_model *m, const char *name) {
 
 int graph_rebuild_params(rp_model *m, rp_error *err) {
     size_t n = 0;
-    for (size_t i = 0; i < m->n; i++) n += m->nodes[i].layer.n_params;
+    for (size_t i = 0; i < m->n; i++)
+        n += m->nodes[i].layer.n_params;
     rp_param **p = realloc(m->params, (n ? n : 1) * sizeof *p);
     if (!p) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     m->params = p;
     m->n_params = 0;
     for (size_t i = 0; i < m->n; i++)
-        for (size_t j = 0; j < m->nodes[i].layer.n_params; j++) p[m->n_params++] = &m->nodes[i].layer.params[j];
+        for (size_t j = 0; j < m->nodes[i].layer.n_params; j++)
+            p[m->n_params++] = &m->nodes[i].layer.params[j];
     return RP_OK;
 }
 
@@ -128,8 +135,8 @@ void graph_drop_arch_cache(rp_model *m) {
 static int bad_name(const char *name) {
     if (!name || !*name || strcmp(name, "input") == 0) return 1;
     for (const char *p = name; *p; p++)
-        if (!(*p == '_' || *p == '.' || *p == '-' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-              (*p >= 'A' && *p <= 'Z')))
+        if (!(*p == '_' || *p == '.' || *p == '-' || (*p >= '0' && *p <= '9') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
             return 1;
     return 0;
 }
@@ -137,9 +144,10 @@ static int bad_name(const char *name) {
 int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node *opts,
                  const char *const *inputs, int n_inputs, rp_error *err) {
     if (bad_name(name))
-        return rp_error_at(err, opts, RP_ERR_INVALID,
-                           "layer name '%s' is not valid (letters, digits, '_', '.', '-'; not 'input')",
-                           name ? name : "");
+        return rp_error_at(
+            err, opts, RP_ERR_INVALID,
+            "layer name '%s' is not valid (letters, digits, '_', '.', '-'; not 'input')",
+            name ? name : "");
     if (graph_find_node(m, name) >= 0)
         return rp_error_at(err, opts, RP_ERR_INVALID, "layer name '%s' is used twice", name);
     const struct rp_component *comp;
@@ -162,13 +170,13 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
             in_idx[i] = graph_find_node(m, inputs[i]);
             if (in_idx[i] < 0)
                 return rp_error_at(err, opts, RP_ERR_INVALID,
-                                   "layer '%s': input '%s' is not an earlier layer (or 'input')", name,
-                                   inputs[i]);
+                                   "layer '%s': input '%s' is not an earlier layer (or 'input')",
+                                   name, inputs[i]);
         }
     }
     if (n_in < ops->min_inputs || n_in > ops->max_inputs)
-        return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s' (%s) takes %d..%d inputs, got %d", name,
-                           type, ops->min_inputs, ops->max_inputs, n_in);
+        return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s' (%s) takes %d..%d inputs, got %d",
+                           name, type, ops->min_inputs, ops->max_inputs, n_in);
     rp_node *vopts = NULL;
     if (rp_component_params(RP_COMP_LAYER, type, opts, &vopts, err)) {
         rp_node_free(vopts);
@@ -207,14 +215,16 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
         memset(&shp[i], 0, sizeof shp[i]);
         if (in_idx[i] < 0) {
             shp[i].ndim = 4;
-            shp[i].shape[0] = 1, shp[i].shape[1] = m->c, shp[i].shape[2] = m->h, shp[i].shape[3] = m->w;
+            shp[i].shape[0] = 1, shp[i].shape[1] = m->c, shp[i].shape[2] = m->h,
+            shp[i].shape[3] = m->w;
         } else {
             const gnode *src = &m->nodes[in_idx[i]];
             shp[i].ndim = src->ndim;
             memcpy(shp[i].shape, src->shape, sizeof src->shape);
         }
         shp[i].numel = 1;
-        for (int d = 0; d < shp[i].ndim; d++) shp[i].numel *= (size_t)shp[i].shape[d];
+        for (int d = 0; d < shp[i].ndim; d++)
+            shp[i].numel *= (size_t)shp[i].shape[d];
         sp[i] = &shp[i];
     }
     /* parameters start at zero (BN: weight 1, running_var 1) until
@@ -256,7 +266,9 @@ int rp_model_set_output(rp_model *m, const char *node, rp_error *err) {
     return RP_OK;
 }
 
-void rp_model_set_init_hook(rp_model *m, rp_model_init_fn fn) { m->init_hook = fn; }
+void rp_model_set_init_hook(rp_model *m, rp_model_init_fn fn) {
+    m->init_hook = fn;
+}
 
 int rp_model_init_params(rp_model *m, uint64_t seed, rp_error *err) {
     for (size_t i = 0; i < m->n; i++) {
@@ -269,9 +281,13 @@ int rp_model_init_params(rp_model *m, uint64_t seed, rp_error *err) {
 
 /* ---- parameters -------------------------------------------------------------------- */
 
-size_t rp_model_num_params(const rp_model *m) { return m->n_params; }
+size_t rp_model_num_params(const rp_model *m) {
+    return m->n_params;
+}
 
-rp_param *rp_model_param(rp_model *m, size_t i) { return i < m->n_params ? m->params[i] : NULL; }
+rp_param *rp_model_param(rp_model *m, size_t i) {
+    return i < m->n_params ? m->params[i] : NULL;
+}
 
 rp_param *rp_model_find_param(rp_model *m, const char *name) {
     for (size_t i = 0; i < m->n_params; i++)
@@ -334,7 +350,15 @@ rp_layer *rp_model_layer(rp_model *m, const char *node) {
     int i = graph_find_node(m, node);
     return i < 0 ? NULL : &m->nodes[i].layer;
 }
-size_t rp_model_num_nodes(const rp_model *m) { return m->n; }
-const char *rp_model_node_name(const rp_model *m, size_t i) { return i < m->n ? m->nodes[i].name : NULL; }
-const char *rp_model_node_type(const rp_model *m, size_t i) { return i < m->n ? m->nodes[i].type : NULL; }
-rp_layer *rp_model_node_layer(rp_model *m, size_t i) { return i < m->n ? &m->nodes[i].layer : NULL; }
+size_t rp_model_num_nodes(const rp_model *m) {
+    return m->n;
+}
+const char *rp_model_node_name(const rp_model *m, size_t i) {
+    return i < m->n ? m->nodes[i].name : NULL;
+}
+const char *rp_model_node_type(const rp_model *m, size_t i) {
+    return i < m->n ? m->nodes[i].type : NULL;
+}
+rp_layer *rp_model_node_layer(rp_model *m, size_t i) {
+    return i < m->n ? &m->nodes[i].layer : NULL;
+}

@@ -45,13 +45,15 @@ void graph_plan_fusion(rp_model *m, int enabled) {
             if (!same_shape_nodes(nx, c)) break;
             const struct rp_layer_ops *ops = nx->layer.ops;
             const int other = nx->n_in == 2 ? nx->in[nx->in[0] == cur ? 1 : 0] : cur;
-            if (nx->n_in == 1 && ops->channel_affine && (caps & RP_LAYER_EP_AFFINE) && cur == k && nxi == k + 1 &&
-                c->ndim >= 2)
+            if (nx->n_in == 1 && ops->channel_affine && (caps & RP_LAYER_EP_AFFINE) && cur == k &&
+                nxi == k + 1 && c->ndim >= 2)
                 h->fuse_aff = nxi;
-            else if (nx->n_in == 2 && (ops->flags & RP_LAYER_SUM) && (caps & RP_LAYER_EP_RESIDUAL) &&
-                     h->fuse_aff == cur && nxi == k + 2 && other != cur && other < k)
+            else if (nx->n_in == 2 && (ops->flags & RP_LAYER_SUM) &&
+                     (caps & RP_LAYER_EP_RESIDUAL) && h->fuse_aff == cur && nxi == k + 2 &&
+                     other != cur && other < k)
                 h->fuse_sum = nxi;
-            else if (nx->n_in == 1 && (ops->flags & RP_LAYER_RELU) && (ops->flags & RP_LAYER_INPLACE) &&
+            else if (nx->n_in == 1 && (ops->flags & RP_LAYER_RELU) &&
+                     (ops->flags & RP_LAYER_INPLACE) &&
                      (c->layer.ops->flags & RP_LAYER_OUT_UNUSED) && (caps & RP_LAYER_EP_RELU) &&
                      h->fuse_relu < 0 && c->consumer != m->output)
                 h->fuse_relu = nxi;

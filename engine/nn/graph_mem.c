@@ -10,7 +10,8 @@
  * (smallest big enough, else the largest, grown). Returns the slot or -1. */
 int graph_grad_acquire(rp_model *m, int nd, const int64_t *shape, rp_error *err) {
     size_t need = 1;
-    for (int d = 0; d < nd; d++) need *= (size_t)shape[d];
+    for (int d = 0; d < nd; d++)
+        need *= (size_t)shape[d];
     int best = -1;
     for (size_t i = 0; i < m->ngpool; i++) {
         if (m->gbusy[i]) continue;
@@ -20,7 +21,8 @@ int graph_grad_acquire(rp_model *m, int nd, const int64_t *shape, rp_error *err)
             continue;
         }
         size_t bc = m->gpool[best]->cap;
-        if ((c >= need && (bc < need || c < bc)) || (c < need && bc < need && c > bc)) best = (int)i;
+        if ((c >= need && (bc < need || c < bc)) || (c < need && bc < need && c > bc))
+            best = (int)i;
     }
     if (best < 0) {
         rp_tensor **np = realloc(m->gpool, (m->ngpool + 1) * sizeof *np);
@@ -59,7 +61,8 @@ int graph_act_acquire(rp_model *m, size_t need, int refs, rp_error *err) {
             continue;
         }
         size_t c = m->asize[i], bc = m->asize[best];
-        if ((c >= need && (bc < need || c < bc)) || (c < need && bc < need && c > bc)) best = (int)i;
+        if ((c >= need && (bc < need || c < bc)) || (c < need && bc < need && c > bc))
+            best = (int)i;
     }
     if (best < 0) {
         size_t k = m->napool + 1;

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/graph_impl.h"
 #include "base/util.h"
+#include "nn/graph_impl.h"
 
 /* ---- copies and surgery ------------------------------------------------------------------ */
 
@@ -46,7 +46,8 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     rp_node_free(t);
     if (st) return st;
     copy_params(c, m, 1);
-    for (size_t i = 0; i < m->n; i++) c->nodes[i].retain = m->nodes[i].retain;
+    for (size_t i = 0; i < m->n; i++)
+        c->nodes[i].retain = m->nodes[i].retain;
     c->training = m->training;
     c->freeze_bn = m->freeze_bn;
     c->no_fuse = m->no_fuse;
@@ -57,20 +58,23 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     return RP_OK;
 }
 
-int rp_model_output_node(const rp_model *m) { return m->output; }
+int rp_model_output_node(const rp_model *m) {
+    return m->output;
+}
 
 int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max) {
     if (i >= m->n) return 0;
     const gnode *g = &m->nodes[i];
-    for (int k = 0; k < g->n_in && k < max; k++) in[k] = g->in[k];
+    for (int k = 0; k < g->n_in && k < max; k++)
+        in[k] = g->in[k];
     return g->n_in;
 }
 
 int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out, rp_error *err) {
     *out = NULL;
     if (last >= m->n || first > last)
-        return rp_error_set(err, RP_ERR_INVALID, "model slice %zu..%zu: the model has nodes 0..%zu", first, last,
-                            m->n ? m->n - 1 : 0);
+        return rp_error_set(err, RP_ERR_INVALID, "model slice %zu..%zu: the model has nodes 0..%zu",
+                            first, last, m->n ? m->n - 1 : 0);
     /* the one tensor entering the range from outside (-1 = model input) */
     int cut = -2;
     for (size_t k = first; k <= last; k++) {
@@ -79,11 +83,12 @@ int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out,
             int j = g->in[i];
             if (j >= (int)first) continue;
             if (cut != -2 && cut != j)
-                return rp_error_set(err, RP_ERR_INVALID,
-                                    "cannot cut the model before '%s': the layers from there on read both '%s' "
-                                    "and '%s'",
-                                    m->nodes[first].name, cut < 0 ? "input" : m->nodes[cut].name,
-                                    j < 0 ? "input" : m->nodes[j].name);
+                return rp_error_set(
+                    err, RP_ERR_INVALID,
+                    "cannot cut the model before '%s': the layers from there on read both '%s' "
+                    "and '%s'",
+                    m->nodes[first].name, cut < 0 ? "input" : m->nodes[cut].name,
+                    j < 0 ? "input" : m->nodes[j].name);
             cut = j;
         }
     }
@@ -97,10 +102,11 @@ int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out,
             c = (int)s->shape[1], h = 1, w = 1, flat = 1;
         } else {
             char b[96];
-            return rp_error_set(err, RP_ERR_INVALID,
-                                "cannot cut the model before '%s': '%s' outputs %s (a slice starts from "
-                                "[N, C, H, W] or [N, F])",
-                                m->nodes[first].name, s->name, rp_shape_str(s->ndim, s->shape, b, sizeof b));
+            return rp_error_set(
+                err, RP_ERR_INVALID,
+                "cannot cut the model before '%s': '%s' outputs %s (a slice starts from "
+                "[N, C, H, W] or [N, F])",
+                m->nodes[first].name, s->name, rp_shape_str(s->ndim, s->shape, b, sizeof b));
         }
     }
     rp_model *sl;
@@ -113,7 +119,8 @@ int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out,
     for (size_t k = first; k <= last; k++) {
         const gnode *g = &m->nodes[k];
         const char *ins[RP_MAX_LAYER_INPUTS];
-        for (int i = 0; i < g->n_in; i++) ins[i] = g->in[i] < (int)first ? src : m->nodes[g->in[i]].name;
+        for (int i = 0; i < g->n_in; i++)
+            ins[i] = g->in[i] < (int)first ? src : m->nodes[g->in[i]].name;
         if (rp_model_add(sl, g->name, g->type, g->opts, ins, g->n_in, err)) goto fail;
     }
     if (rp_model_set_output(sl, m->nodes[last].name, err)) goto fail;
@@ -145,16 +152,20 @@ static int add_from_entry(rp_model *m, const rp_node *e, const char *rename_inpu
 }
 
 int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t seed, rp_error *err) {
-    if (classes < 1) return rp_error_set(err, RP_ERR_INVALID, "replace head: classes must be >= 1, got %d", classes);
+    if (classes < 1)
+        return rp_error_set(err, RP_ERR_INVALID, "replace head: classes must be >= 1, got %d",
+                            classes);
     if (!(dropout >= 0 && dropout < 1))
-        return rp_error_set(err, RP_ERR_INVALID, "replace head: dropout must be in [0, 1), got %g", dropout);
+        return rp_error_set(err, RP_ERR_INVALID, "replace head: dropout must be in [0, 1), got %g",
+                            dropout);
     int head = -1;
     for (int k = m->output; k >= 0; k--)
         if (strcmp(m->nodes[k].type, "linear") == 0) {
             head = k;
             break;
         }
-    if (head < 0) return rp_error_set(err, RP_ERR_INVALID, "replace head: the model has no linear layer");
+    if (head < 0)
+        return rp_error_set(err, RP_ERR_INVALID, "replace head: the model has no linear layer");
     /* With dropout the head becomes what PyTorch users write,
      * `model.fc = nn.Sequential(nn.Dropout(p), nn.Linear(in, classes))`: nodes
      * "<head>.0" (dropout) and "<head>.1" (linear), so the parameters are
@@ -180,8 +191,9 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
                 const char *s = rp_node_str(ins->items[k]);
                 in_names[n_in++] = strcmp(s, hname) == 0 ? lname : s;
             }
-            st = rp_model_add(n, rp_node_str(rp_node_get(e, "name")), rp_node_str(rp_node_get(e, "type")),
-                              rp_node_get(e, "opts"), in_names, n_in, err);
+            st = rp_model_add(n, rp_node_str(rp_node_get(e, "name")),
+                              rp_node_str(rp_node_get(e, "type")), rp_node_get(e, "opts"), in_names,
+                              n_in, err);
             continue;
         }
         const rp_node *ins = rp_node_get(e, "in");
@@ -204,7 +216,8 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     }
     /* keep every old weight except the head's */
     rp_layer *hl = &m->nodes[head].layer;
-    for (size_t i = 0; i < hl->n_params; i++) hl->params[i].name[0] = '\0';
+    for (size_t i = 0; i < hl->n_params; i++)
+        hl->params[i].name[0] = '\0';
     copy_params(n, m, 1);
     rp_layer *nl = rp_model_layer(n, lname);
     if (nl && nl->ops->init && (st = nl->ops->init(nl, seed, err))) {
@@ -236,8 +249,7 @@ int rp_model_prepend(rp_model *m, const rp_model *front, rp_error *err) {
     }
     for (size_t k = 0; k < front->n; k++)
         if (graph_find_node(m, front->nodes[k].name) >= 0)
-            return rp_error_set(err, RP_ERR_INVALID,
-                                "prepend: both models have a layer named '%s'",
+            return rp_error_set(err, RP_ERR_INVALID, "prepend: both models have a layer named '%s'",
                                 front->nodes[k].name);
     rp_node *ft = graph_arch_tree(front), *t = graph_arch_tree(m);
     rp_model *n = NULL;

@@ -26,16 +26,16 @@
  * The zip reader is pth_zip.c, the pickle machine pth_pickle.c; this file
  * turns the unpickled state_dict into tensors. */
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "runpipe/io.h"
 #include "base/util.h"
+#include "runpipe/io.h"
 #include "runpipe/strbuf.h"
 
 #include "nn/pth_impl.h"
@@ -54,7 +54,7 @@ int pth_fail(rp_error *err, const char *path, int status, const char *fmt, ...) 
 }
 
 #define CONVERT_HINT                                                                               \
-    "python3 -c \"import torch; torch.save(torch.load('OLD.pth', map_location='cpu'), "          \
+    "python3 -c \"import torch; torch.save(torch.load('OLD.pth', map_location='cpu'), "            \
     "'NEW.pth')\""
 
 /* ---- tensors out --------------------------------------------------------------------- */
@@ -63,12 +63,30 @@ static float elem(int dtype, const unsigned char *src) {
     float f;
     uint32_t u;
     switch (dtype) {
-    case D_F32: memcpy(&f, src, 4); return f;
-    case D_F64: { double d; memcpy(&d, src, 8); return (float)d; }
-    case D_F16: return rp_half_to_float((uint16_t)(src[0] | src[1] << 8));
-    case D_BF16: u = (uint32_t)(src[0] | src[1] << 8) << 16; memcpy(&f, &u, 4); return f;
-    case D_I64: { int64_t v; memcpy(&v, src, 8); return (float)v; }
-    default: { int32_t v; memcpy(&v, src, 4); return (float)v; }
+    case D_F32:
+        memcpy(&f, src, 4);
+        return f;
+    case D_F64: {
+        double d;
+        memcpy(&d, src, 8);
+        return (float)d;
+    }
+    case D_F16:
+        return rp_half_to_float((uint16_t)(src[0] | src[1] << 8));
+    case D_BF16:
+        u = (uint32_t)(src[0] | src[1] << 8) << 16;
+        memcpy(&f, &u, 4);
+        return f;
+    case D_I64: {
+        int64_t v;
+        memcpy(&v, src, 8);
+        return (float)v;
+    }
+    default: {
+        int32_t v;
+        memcpy(&v, src, 4);
+        return (float)v;
+    }
     }
 }
 
@@ -79,26 +97,30 @@ static int storage_bytes(const zarchive *z, const char *prefix, pk_obj *s, rp_er
     char name[600];
     snprintf(name, sizeof name, "%s/data/%s", prefix, s->s);
     const zentry *e = pth_zip_find(z, name);
-    if (!e) return pth_fail(err, z->path, RP_ERR_FORMAT, "storage '%s' has no archive entry '%s'", s->s, name);
+    if (!e)
+        return pth_fail(err, z->path, RP_ERR_FORMAT, "storage '%s' has no archive entry '%s'", s->s,
+                        name);
     uint64_t need = (uint64_t)s->numel * (uint64_t)pth_dtypes[s->i].size;
     if (e->usize < need)
         return pth_fail(err, z->path, RP_ERR_FORMAT,
-                        "storage '%s' declares %" PRId64 " %s elements (%" PRIu64 " bytes) but its entry '%s' "
+                        "storage '%s' declares %" PRId64 " %s elements (%" PRIu64
+                        " bytes) but its entry '%s' "
                         "holds %" PRIu64 " bytes",
                         s->s, s->numel, pth_dtypes[s->i].name, need, name, e->usize);
     return pth_zip_read(z, e, &s->data, &s->owned, err);
 }
 
 /* Strided view → contiguous float32 [shape]. */
-static int materialize(const zarchive *z, const char *prefix, const char *key, pk_obj *t, rp_tensor **out,
-                       rp_error *err) {
+static int materialize(const zarchive *z, const char *prefix, const char *key, pk_obj *t,
+                       rp_tensor **out, rp_error *err) {
     *out = NULL;
     pk_obj *s = t->storage;
     if (!pth_dtypes[s->i].convertible)
-        return pth_fail(err, z->path, RP_ERR_FORMAT,
-                        "tensor '%s' has dtype %s, which runpipe does not load as weights (float32, "
-                        "float64, float16, bfloat16, int64 and int32 are read, as float32)",
-                        key, pth_dtypes[s->i].name);
+        return pth_fail(
+            err, z->path, RP_ERR_FORMAT,
+            "tensor '%s' has dtype %s, which runpipe does not load as weights (float32, "
+            "float64, float16, bfloat16, int64 and int32 are read, as float32)",
+            key, pth_dtypes[s->i].name);
     TRY(storage_bytes(z, prefix, s, err));
     int rc = rp_tensor_new(out, t->ndim, t->shape, err);
     if (rc) return rc;
@@ -115,13 +137,15 @@ static int materialize(const zarchive *z, const char *prefix, const char *key, p
         if (s->i == D_F32)
             memcpy(r->data, src, r->numel * sizeof(float));
         else
-            for (size_t q = 0; q < r->numel; q++) r->data[q] = elem((int)s->i, src + q * esz);
+            for (size_t q = 0; q < r->numel; q++)
+                r->data[q] = elem((int)s->i, src + q * esz);
         return RP_OK;
     }
     int64_t idx[RP_MAX_DIMS] = {0};
     for (size_t q = 0; q < r->numel; q++) {
         int64_t off = t->offset;
-        for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+        for (int d = 0; d < t->ndim; d++)
+            off += idx[d] * t->stride[d];
         r->data[q] = elem((int)s->i, s->data + (size_t)off * esz);
         for (int d = t->ndim - 1; d >= 0; d--) {
             if (++idx[d] < t->shape[d]) break;
@@ -140,18 +164,20 @@ static int tensor_dict(const pk_obj *d) {
 }
 
 static const char *kind_name(int kind) {
-    static const char *const n[] = {"None", "bool", "int", "float", "str", "tuple", "list", "dict",
-                                    "function", "storage", "tensor", "mark"};
+    static const char *const n[] = {"None", "bool", "int",      "float",   "str",    "tuple",
+                                    "list", "dict", "function", "storage", "tensor", "mark"};
     return n[kind];
 }
 
 static int legacy_magic(const unsigned char *b, uint64_t n) {
     /* pickle protocol 2 of torch's magic number 0x1950a86a20f9469cfc6c */
-    static const unsigned char magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20};
+    static const unsigned char magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c,
+                                          0xfc, 0x9c, 0x46, 0xf9, 0x20};
     return n >= sizeof magic && memcmp(b, magic, sizeof magic) == 0;
 }
 
-static int pth_from_buffer(const char *path, const unsigned char *buf, uint64_t size, rp_st *st, rp_error *err) {
+static int pth_from_buffer(const char *path, const unsigned char *buf, uint64_t size, rp_st *st,
+                           rp_error *err) {
     if (size < 4 || memcmp(buf, "PK", 2) != 0) {
         if (legacy_magic(buf, size))
             return pth_fail(err, path, RP_ERR_FORMAT,
@@ -179,11 +205,13 @@ static int pth_from_buffer(const char *path, const unsigned char *buf, uint64_t 
     }
     if (!rc && !pkl) {
         int script = 0;
-        for (size_t i = 0; i < z.n; i++) script |= strstr(z.e[i].name, "/constants.pkl") != NULL;
-        rc = pth_fail(err, path, RP_ERR_FORMAT, "%s",
-                      script ? "a TorchScript archive (torch.jit.save), not a state_dict: save "
-                               "model.state_dict() with torch.save instead"
-                             : "a zip archive without '<name>/data.pkl': not written by torch.save");
+        for (size_t i = 0; i < z.n; i++)
+            script |= strstr(z.e[i].name, "/constants.pkl") != NULL;
+        rc =
+            pth_fail(err, path, RP_ERR_FORMAT, "%s",
+                     script ? "a TorchScript archive (torch.jit.save), not a state_dict: save "
+                              "model.state_dict() with torch.save instead"
+                            : "a zip archive without '<name>/data.pkl': not written by torch.save");
     }
     const zentry *bo = NULL;
     if (!rc) {
@@ -198,7 +226,8 @@ static int pth_from_buffer(const char *path, const unsigned char *buf, uint64_t 
         unsigned char *bown;
         rc = pth_zip_read(&z, bo, &bd, &bown, err);
         if (!rc && !(bo->usize == 6 && !memcmp(bd, "little", 6)))
-            rc = pth_fail(err, path, RP_ERR_FORMAT, "saved with big-endian byte order (only little-endian is read)");
+            rc = pth_fail(err, path, RP_ERR_FORMAT,
+                          "saved with big-endian byte order (only little-endian is read)");
         free(bown);
     }
     if (!rc) rc = pth_zip_read(&z, pkl, &pdata, &powned, err);
@@ -228,19 +257,21 @@ static int pth_from_buffer(const char *path, const unsigned char *buf, uint64_t 
                 rp_strbuf ks = {0};
                 for (size_t k = 0; k < top->n && ks.n < 300; k += 2)
                     rp_strbuf_printf(&ks, "%s%s: %s", k ? ", " : "",
-                                     top->items[k]->kind == PK_STR ? top->items[k]->s : "(non-string key)",
+                                     top->items[k]->kind == PK_STR ? top->items[k]->s
+                                                                   : "(non-string key)",
                                      kind_name(top->items[k + 1]->kind));
-                rc = pth_fail(err, path, RP_ERR_FORMAT,
-                              "holds a dict that is not a state_dict (not every value is a tensor) and has "
-                              "no 'state_dict' / 'model_state_dict' / 'model' entry that is one; its "
-                              "entries: {%s}; save the weights alone with python3 -c \"import torch; "
-                              "torch.save(torch.load('IN.pth')['KEY'], 'OUT.pth')\"",
-                              ks.p ? ks.p : "");
+                rc = pth_fail(
+                    err, path, RP_ERR_FORMAT,
+                    "holds a dict that is not a state_dict (not every value is a tensor) and has "
+                    "no 'state_dict' / 'model_state_dict' / 'model' entry that is one; its "
+                    "entries: {%s}; save the weights alone with python3 -c \"import torch; "
+                    "torch.save(torch.load('IN.pth')['KEY'], 'OUT.pth')\"",
+                    ks.p ? ks.p : "");
                 rp_strbuf_release(&ks);
             }
         } else {
-            rc = pth_fail(err, path, RP_ERR_FORMAT, "holds a %s, not a state_dict (a dict of tensors)",
-                          kind_name(top->kind));
+            rc = pth_fail(err, path, RP_ERR_FORMAT,
+                          "holds a %s, not a state_dict (a dict of tensors)", kind_name(top->kind));
         }
     }
     for (size_t k = 0; !rc && k < sd->n; k += 2) {

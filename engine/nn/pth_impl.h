@@ -10,10 +10,10 @@
 #include "runpipe/error.h"
 #include "runpipe/tensor.h"
 
-#define PTH_MAX_STACK (1u << 20)  /* pickle stack entries */
-#define PTH_MAX_MEMO (1u << 24)   /* memo index */
+#define PTH_MAX_STACK (1u << 20)   /* pickle stack entries */
+#define PTH_MAX_MEMO (1u << 24)    /* memo index */
 #define PTH_MAX_NUMEL (1ull << 40) /* elements of one tensor */
-#define TRY(x)                                                                             \
+#define TRY(x)                                                                                     \
     do {                                                                                           \
         int try_rc_ = (x);                                                                         \
         if (try_rc_) return try_rc_;                                                               \
@@ -27,7 +27,7 @@ int pth_fail(rp_error *err, const char *path, int status, const char *fmt, ...)
 /* ---- zip archive (pth_zip.c) ---- */
 
 typedef struct zentry {
-    char *name;          /* owned, NUL-terminated */
+    char *name; /* owned, NUL-terminated */
     uint64_t csize, usize, lho;
     uint32_t crc;
     int method;
@@ -41,11 +41,15 @@ typedef struct zarchive {
     size_t n;
 } zarchive;
 
-static inline uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint16_t rd16(const unsigned char *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 static inline uint32_t rd32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static inline uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static inline uint64_t rd64(const unsigned char *p) {
+    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
 
 /* Central directory -> z->e (z->path, buf, size set by the caller). */
 int pth_zip_open(zarchive *z, rp_error *err);
@@ -61,12 +65,29 @@ int pth_zip_read(const zarchive *z, const zentry *e, const unsigned char **data,
 /* ---- restricted pickle machine (pth_pickle.c) ---- */
 
 enum pk_kind {
-    PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_TUPLE, PK_LIST, PK_DICT, PK_GLOBAL, PK_STORAGE,
-    PK_TENSOR, PK_MARK
+    PK_NONE,
+    PK_BOOL,
+    PK_INT,
+    PK_FLOAT,
+    PK_STR,
+    PK_TUPLE,
+    PK_LIST,
+    PK_DICT,
+    PK_GLOBAL,
+    PK_STORAGE,
+    PK_TENSOR,
+    PK_MARK
 };
 
 /* Globals a state_dict may use; storage types carry their element type. */
-enum pk_global { G_ODICT, G_REBUILD_V2, G_REBUILD, G_REBUILD_PARAM, G_REBUILD_PARAM_STATE, G_STORAGE };
+enum pk_global {
+    G_ODICT,
+    G_REBUILD_V2,
+    G_REBUILD,
+    G_REBUILD_PARAM,
+    G_REBUILD_PARAM_STATE,
+    G_STORAGE
+};
 enum pk_dtype { D_F32, D_F64, D_F16, D_BF16, D_I64, D_I32, D_U8, D_I8, D_I16, D_BOOL };
 
 /* Element types by enum pk_dtype: name, bytes, converted to float32? */
@@ -79,12 +100,12 @@ extern const struct pk_dtype_info pth_dtypes[];
 typedef struct pk_obj pk_obj;
 struct pk_obj {
     int kind;
-    int64_t i;            /* INT, BOOL; GLOBAL: enum pk_global; STORAGE: dtype */
+    int64_t i; /* INT, BOOL; GLOBAL: enum pk_global; STORAGE: dtype */
     double f;
-    char *s;              /* STR (NUL-terminated copy); STORAGE: key */
+    char *s; /* STR (NUL-terminated copy); STORAGE: key */
     size_t len;
-    pk_obj **items;       /* TUPLE/LIST items; DICT keys and values interleaved */
-    size_t n, cap;        /* items used / allocated (DICT: 2 per entry) */
+    pk_obj **items; /* TUPLE/LIST items; DICT keys and values interleaved */
+    size_t n, cap;  /* items used / allocated (DICT: 2 per entry) */
     /* STORAGE: numel; TENSOR: storage, offset, shape, strides */
     int64_t numel;
     pk_obj *storage;
@@ -102,12 +123,12 @@ typedef struct pk_vm {
     pk_obj **stack;
     size_t sp, scap;
     pk_obj **memo;
-    size_t nmemo;         /* allocated slots */
-    size_t memo_count;    /* slots in use (MEMOIZE stores at this index) */
-    pk_obj *all;          /* every object, for freeing */
-    pk_obj *storages;     /* persistent-id storages, by key (list via items) */
+    size_t nmemo;      /* allocated slots */
+    size_t memo_count; /* slots in use (MEMOIZE stores at this index) */
+    pk_obj *all;       /* every object, for freeing */
+    pk_obj *storages;  /* persistent-id storages, by key (list via items) */
     pk_obj *mark_obj;
-    size_t op_at;         /* offset of the opcode being run */
+    size_t op_at; /* offset of the opcode being run */
 } pk_vm;
 
 /* Runs data.pkl (vm->path, p, start, end set, the rest zeroed): *result is

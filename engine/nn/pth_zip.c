@@ -11,7 +11,8 @@
 /* ---- zip archive --------------------------------------------------------------- */
 
 void pth_zip_release(zarchive *z) {
-    for (size_t i = 0; i < z->n; i++) free(z->e[i].name);
+    for (size_t i = 0; i < z->n; i++)
+        free(z->e[i].name);
     free(z->e);
     z->e = NULL;
     z->n = 0;
@@ -21,7 +22,9 @@ void pth_zip_release(zarchive *z) {
 int pth_zip_open(zarchive *z, rp_error *err) {
     const unsigned char *b = z->buf;
     uint64_t sz = z->size;
-    if (sz < 22) return pth_fail(err, z->path, RP_ERR_FORMAT, "truncated zip archive (%" PRIu64 " bytes)", sz);
+    if (sz < 22)
+        return pth_fail(err, z->path, RP_ERR_FORMAT, "truncated zip archive (%" PRIu64 " bytes)",
+                        sz);
     /* end of central directory: 22 bytes + a comment of up to 65535 */
     uint64_t eocd = UINT64_MAX;
     uint64_t lo = sz > 22 + 65535 ? sz - 22 - 65535 : 0;
@@ -39,26 +42,27 @@ int pth_zip_open(zarchive *z, rp_error *err) {
     if (eocd >= 20 && rd32(b + eocd - 20) == 0x07064b50u) {
         uint64_t z64 = rd64(b + eocd - 20 + 8);
         if (z64 > sz || sz - z64 < 56 || rd32(b + z64) != 0x06064b50u)
-            return pth_fail(err, z->path, RP_ERR_FORMAT,
-                            "not a valid PyTorch checkpoint: bad zip64 end-of-directory offset %" PRIu64,
-                            z64);
+            return pth_fail(
+                err, z->path, RP_ERR_FORMAT,
+                "not a valid PyTorch checkpoint: bad zip64 end-of-directory offset %" PRIu64, z64);
         n = rd64(b + z64 + 32);
         cd_size = rd64(b + z64 + 40);
         cd_off = rd64(b + z64 + 48);
     }
     if (cd_off > sz || cd_size > sz - cd_off || n > cd_size / 46)
         return pth_fail(err, z->path, RP_ERR_FORMAT,
-                        "not a valid PyTorch checkpoint: the zip directory (%" PRIu64 " entries, %" PRIu64
-                        " bytes at %" PRIu64 ") lies outside the file (%" PRIu64 " bytes): truncated?",
+                        "not a valid PyTorch checkpoint: the zip directory (%" PRIu64
+                        " entries, %" PRIu64 " bytes at %" PRIu64
+                        ") lies outside the file (%" PRIu64 " bytes): truncated?",
                         n, cd_size, cd_off, sz);
     z->e = calloc(n ? n : 1, sizeof *z->e);
     if (!z->e) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     uint64_t p = cd_off, end = cd_off + cd_size;
     for (uint64_t i = 0; i < n; i++) {
         if (end - p < 46 || rd32(b + p) != 0x02014b50u)
-            return pth_fail(err, z->path, RP_ERR_FORMAT,
-                            "not a valid PyTorch checkpoint: zip directory entry %" PRIu64 " is corrupt",
-                            i);
+            return pth_fail(
+                err, z->path, RP_ERR_FORMAT,
+                "not a valid PyTorch checkpoint: zip directory entry %" PRIu64 " is corrupt", i);
         zentry *e = &z->e[z->n];
         unsigned flags = rd16(b + p + 8);
         e->method = rd16(b + p + 10);
@@ -68,9 +72,9 @@ int pth_zip_open(zarchive *z, rp_error *err) {
         uint64_t nl = rd16(b + p + 28), xl = rd16(b + p + 30), cl = rd16(b + p + 32);
         e->lho = rd32(b + p + 42);
         if (end - p - 46 < nl + xl + cl)
-            return pth_fail(err, z->path, RP_ERR_FORMAT,
-                            "not a valid PyTorch checkpoint: zip directory entry %" PRIu64 " is corrupt",
-                            i);
+            return pth_fail(
+                err, z->path, RP_ERR_FORMAT,
+                "not a valid PyTorch checkpoint: zip directory entry %" PRIu64 " is corrupt", i);
         e->name = malloc(nl + 1);
         if (!e->name) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
         memcpy(e->name, b + p + 46, nl);
@@ -105,8 +109,8 @@ const zentry *pth_zip_find(const zarchive *z, const char *name) {
 /* The bytes of an entry, checked against the archive and its CRC. *data is
  * either a pointer into the file (stored: *owned = NULL) or an inflated copy
  * (*owned = the same pointer, the caller frees it). */
-int pth_zip_read(const zarchive *z, const zentry *e, const unsigned char **data, unsigned char **owned,
-                    rp_error *err) {
+int pth_zip_read(const zarchive *z, const zentry *e, const unsigned char **data,
+                 unsigned char **owned, rp_error *err) {
     *data = NULL;
     *owned = NULL;
     const unsigned char *b = z->buf;
@@ -125,8 +129,8 @@ int pth_zip_read(const zarchive *z, const zentry *e, const unsigned char **data,
     if (e->method == 0) {
         if (e->csize != e->usize)
             return pth_fail(err, z->path, RP_ERR_FORMAT,
-                            "zip entry '%s': stored with %" PRIu64 " bytes but declares %" PRIu64, e->name,
-                            e->csize, e->usize);
+                            "zip entry '%s': stored with %" PRIu64 " bytes but declares %" PRIu64,
+                            e->name, e->csize, e->usize);
         *data = src;
     } else if (e->method == 8) {
         /* deflate expands at most ~1032:1; anything larger is a lie */
@@ -156,14 +160,16 @@ int pth_zip_read(const zarchive *z, const zentry *e, const unsigned char **data,
             zr = inflate(&s, Z_NO_FLUSH);
             in += ci - s.avail_in, in_left -= ci - s.avail_in;
             out_done += co - s.avail_out;
-            if (zr == Z_OK && ci == s.avail_in && co == s.avail_out) zr = Z_BUF_ERROR; /* no progress */
+            if (zr == Z_OK && ci == s.avail_in && co == s.avail_out)
+                zr = Z_BUF_ERROR; /* no progress */
         }
         inflateEnd(&s);
         if (zr != Z_STREAM_END || out_done != e->usize) {
             free(out);
-            return pth_fail(err, z->path, RP_ERR_FORMAT,
-                            "zip entry '%s': corrupt deflate data (%s after %" PRIu64 " of %" PRIu64 " bytes)",
-                            e->name, zr == Z_STREAM_END ? "ended early" : "error", out_done, e->usize);
+            return pth_fail(
+                err, z->path, RP_ERR_FORMAT,
+                "zip entry '%s': corrupt deflate data (%s after %" PRIu64 " of %" PRIu64 " bytes)",
+                e->name, zr == Z_STREAM_END ? "ended early" : "error", out_done, e->usize);
         }
         *data = *owned = out;
     } else {
@@ -182,7 +188,8 @@ int pth_zip_read(const zarchive *z, const zentry *e, const unsigned char **data,
         free(*owned);
         *owned = NULL;
         *data = NULL;
-        return pth_fail(err, z->path, RP_ERR_FORMAT, "zip entry '%s': CRC mismatch (corrupt file)", e->name);
+        return pth_fail(err, z->path, RP_ERR_FORMAT, "zip entry '%s': CRC mismatch (corrupt file)",
+                        e->name);
     }
     return RP_OK;
 }

@@ -23,8 +23,8 @@ int model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
         st = rp_model_addf(a, "adapter.0", "conv2d", NULL, 0, err,
                            "{out: 3, kernel: 3, padding: 1}");
     if (st == RP_OK)
-        st = rp_model_addf(a, "adapter.1", "conv2d", &a0, 1, err,
-                           "{out: 3, kernel: 3, padding: 1}");
+        st =
+            rp_model_addf(a, "adapter.1", "conv2d", &a0, 1, err, "{out: 3, kernel: 3, padding: 1}");
     if (st == RP_OK) st = rp_model_init_params(a, seed, err);
     if (st == RP_OK) st = rp_model_prepend(m, a, err);
     rp_model_free(a);

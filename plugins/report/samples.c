@@ -45,7 +45,8 @@ static int predict_one(rp_model *m, const rp_sample *s, int *pred, double *prob,
     x.owns = 0;
     x.ndim = 4;
     x.shape[0] = 1;
-    for (int d = 0; d < 3; d++) x.shape[d + 1] = s->img.shape[d];
+    for (int d = 0; d < 3; d++)
+        x.shape[d + 1] = s->img.shape[d];
     const rp_tensor *y = NULL; /* [1, K] */
     int rc = rp_model_forward(m, &x, &y, err);
     if (rc != RP_OK) return rc;
@@ -58,7 +59,8 @@ static int predict_one(rp_model *m, const rp_sample *s, int *pred, double *prob,
     for (int64_t c = 1; c < k; c++)
         if (y->data[c] > y->data[best]) best = c;
     double z = 0;
-    for (int64_t c = 0; c < k; c++) z += exp((double)y->data[c] - (double)y->data[best]);
+    for (int64_t c = 0; c < k; c++)
+        z += exp((double)y->data[c] - (double)y->data[best]);
     *pred = (int)best;
     *prob = 1.0 / z;
     return RP_OK;
@@ -110,8 +112,8 @@ int rp_report_samples_html(rp_strbuf *b, const rp_report_opts *o, rp_error *err)
         double prob = NAN;
         if (rc == RP_OK && classify) rc = predict_one(o->model, &s, &pred, &prob, err);
         if (rc != RP_OK) {
-            rp_error_prefix(err, "report: predicting sample %llu of '%s': ",
-                            (unsigned long long)idx, ds->name);
+            rp_error_prefix(
+                err, "report: predicting sample %llu of '%s': ", (unsigned long long)idx, ds->name);
             break;
         }
         rp_strbuf_puts(b, pred >= 0 && pred != s.label ? "<figcaption class=\"wrong\">"
@@ -142,8 +144,9 @@ int rp_report_predictions_html(rp_strbuf *b, const rp_report_opts *o, rp_error *
     int rc = RP_OK;
     rp_strbuf_puts(b, "<p class=\"muted\">");
     rp_put_html(b, ds->name);
-    rp_strbuf_printf(b, ": %llu samples, evenly spaced; image, true mask, predicted mask "
-                        "(argmax per pixel).</p>\n<div class=\"grid-img\">\n",
+    rp_strbuf_printf(b,
+                     ": %llu samples, evenly spaced; image, true mask, predicted mask "
+                     "(argmax per pixel).</p>\n<div class=\"grid-img\">\n",
                      (unsigned long long)n);
     rp_model_set_training(o->model, 0);
     for (uint64_t i = 0; i < n && rc == RP_OK; i++) {
@@ -160,19 +163,21 @@ int rp_report_predictions_html(rp_strbuf *b, const rp_report_opts *o, rp_error *
         x.owns = 0;
         x.ndim = 4;
         x.shape[0] = 1;
-        for (int d = 0; d < 3; d++) x.shape[d + 1] = s.img.shape[d];
+        for (int d = 0; d < 3; d++)
+            x.shape[d + 1] = s.img.shape[d];
         const rp_tensor *y = NULL; /* [1, K, H, W] */
         rc = rp_model_forward(o->model, &x, &y, err);
         if (rc == RP_OK && (y->ndim != 4 || y->shape[2] != s.mask.h || y->shape[3] != s.mask.w)) {
             char sh[96];
             rc = rp_error_set(err, RP_ERR_INVALID,
                               "the model gives %s, not per-pixel scores [1, classes, %lld, %lld]",
-                              rp_shape_str(y->ndim, y->shape, sh, sizeof sh),
-                              (long long)s.mask.h, (long long)s.mask.w);
+                              rp_shape_str(y->ndim, y->shape, sh, sizeof sh), (long long)s.mask.h,
+                              (long long)s.mask.w);
         }
         if (rc != RP_OK) {
-            rp_error_prefix(err, "report: predictions on sample %llu of '%s': ",
-                            (unsigned long long)idx, ds->name);
+            rp_error_prefix(err,
+                            "report: predictions on sample %llu of '%s': ", (unsigned long long)idx,
+                            ds->name);
             break;
         }
         int64_t k = y->shape[1], hw = s.mask.h * s.mask.w, ok = 0, counted = 0;
@@ -205,8 +210,8 @@ int rp_report_predictions_html(rp_strbuf *b, const rp_report_opts *o, rp_error *
                                       o->n_palette, err);
         rp_strbuf_puts(b, "\"><img alt=\"predicted mask\" src=\"");
         if (rc == RP_OK)
-            rc = rp_mask_data_uri_pal(b, pred, s.mask.h, s.mask.w, scale, o->palette,
-                                      o->n_palette, err);
+            rc = rp_mask_data_uri_pal(b, pred, s.mask.h, s.mask.w, scale, o->palette, o->n_palette,
+                                      err);
         rp_strbuf_printf(b, "\"><figcaption>#%llu: pixel accuracy %.3f</figcaption></figure>\n",
                          (unsigned long long)idx, counted ? (double)ok / (double)counted : 0.0);
     }

@@ -162,16 +162,18 @@ static void curves(rp_strbuf *b, const char *source, const rp_table *h, const rp
     }
     double *cols[NC];
     /* segmentation histories also have mean IoU and Dice per epoch */
-    const char *names[NC] = {"train_loss", "val_loss",   "train_acc", "val_acc",  "lr",
+    const char *names[NC] = {"train_loss", "val_loss",   "train_acc", "val_acc", "lr",
                              "train_miou", "train_dice", "val_miou",  "val_dice"};
-    for (int k = 0; k < NC; k++) cols[k] = x + h->rows * (size_t)(k + 1);
+    for (int k = 0; k < NC; k++)
+        cols[k] = x + h->rows * (size_t)(k + 1);
     int idx[NC];
     for (int k = 0; k < NC; k++) {
         idx[k] = col_index(h, names[k]);
         for (size_t i = 0; i < h->rows; i++)
             cols[k][i] = idx[k] >= 0 ? h->values[i * h->cols + (size_t)idx[k]] : NAN;
     }
-    for (size_t i = 0; i < h->rows; i++) x[i] = h->values[i * h->cols + (size_t)ce];
+    for (size_t i = 0; i < h->rows; i++)
+        x[i] = h->values[i * h->cols + (size_t)ce];
     /* per-step loss and lr (train's "steps" table): epochs as fractions */
     const rp_table *st = rp_metrics_table(m, "steps");
     int se = st ? col_index(st, "epoch") : -1, sl = st ? col_index(st, "loss") : -1,
@@ -201,8 +203,8 @@ static void curves(rp_strbuf *b, const char *source, const rp_table *h, const rp
     if (isfinite(best)) {
         const char *mon = rp_node_str(
             rp_node_get(rp_node_get(rp_report_stage_node(pipeline, source), "with"), "monitor"));
-        snprintf(mark, sizeof mark, "best epoch %.0f%s%s%s", best, mon ? " (" : "",
-                 mon ? mon : "", mon ? ")" : "");
+        snprintf(mark, sizeof mark, "best epoch %.0f%s%s%s", best, mon ? " (" : "", mon ? mon : "",
+                 mon ? ")" : "");
     }
     char title[256];
     rp_strbuf_puts(b, "<div class=\"charts\">\n");
@@ -229,8 +231,7 @@ static void curves(rp_strbuf *b, const char *source, const rp_table *h, const rp
             {"validation IoU", "#ff7f0e", x, cols[7], idx[7] >= 0 ? h->rows : 0, 1, 0},
             {"validation Dice", "#ff7f0e", x, cols[8], idx[8] >= 0 ? h->rows : 0, 0, 0}};
         snprintf(title, sizeof title, "%s: mean IoU and Dice", source);
-        rp_svg_line_chart_mark(b, title, "epoch", "mean over classes", ov, 4, 540, 340, best,
-                               mark);
+        rp_svg_line_chart_mark(b, title, "epoch", "mean over classes", ov, 4, 540, 340, best, mark);
     }
     /* the learning rate: per step when recorded (warm-up, per-batch
        schedules), else per epoch; a constant lr is a line too */
@@ -327,11 +328,13 @@ static int rp_report_html_body(rp_strbuf *b, const rp_report_opts *o, const rp_r
                        !rp_report_figs_has(figs, o->rundir, in[i].m->files[f]);
         for (size_t t = 0; t < in[i].m->n_tables; t++) {
             const char *tn = in[i].m->tables[t].name;
-            if (strcmp(tn, "history") == 0) has_hist = 1;
+            if (strcmp(tn, "history") == 0)
+                has_hist = 1;
             else if (!strncmp(tn, "confusion.", 10) || !strncmp(tn, "report.", 7) ||
                      !strncmp(tn, "segmentation.", 13))
                 has_eval = 1;
-            else has_other = 1;
+            else
+                has_other = 1;
         }
         if (in[i].m->n_files) has_files = 1;
     }
@@ -339,8 +342,9 @@ static int rp_report_html_body(rp_strbuf *b, const rp_report_opts *o, const rp_r
     time_t now = time(NULL);
     struct tm tmv;
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&now, &tmv));
-    rp_strbuf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+    rp_strbuf_puts(
+        b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
     rp_put_html(b, o->title);
     rp_strbuf_puts(b, " \xE2\x80\x94 runpipe report</title>\n<style>");
     rp_strbuf_puts(b, rp_report_css);
@@ -521,9 +525,12 @@ static int rp_report_html_body(rp_strbuf *b, const rp_report_opts *o, const rp_r
 
 static void md_text(rp_strbuf *b, const char *s) {
     for (; s && *s; s++) {
-        if (*s == '|') rp_strbuf_puts(b, "\\|");
-        else if (*s == '\n' || *s == '\r') rp_strbuf_puts(b, " ");
-        else rp_strbuf_add(b, s, 1);
+        if (*s == '|')
+            rp_strbuf_puts(b, "\\|");
+        else if (*s == '\n' || *s == '\r')
+            rp_strbuf_puts(b, " ");
+        else
+            rp_strbuf_add(b, s, 1);
     }
 }
 
@@ -537,7 +544,8 @@ static void md_table(rp_strbuf *b, const rp_table *t) {
     }
     rp_strbuf_puts(b, "\n|");
     if (t->row_names) rp_strbuf_puts(b, "---|");
-    for (size_t j = 0; j < t->cols; j++) rp_strbuf_puts(b, "---:|");
+    for (size_t j = 0; j < t->cols; j++)
+        rp_strbuf_puts(b, "---:|");
     rp_strbuf_puts(b, "\n");
     for (size_t i = 0; i < t->rows; i++) {
         rp_strbuf_puts(b, "|");
@@ -587,7 +595,9 @@ void rp_report_markdown(rp_strbuf *b, const rp_report_opts *o, const rp_report_i
 
 /* ---- metrics.json ----------------------------------------------------------------- */
 
-static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+static cJSON *num_or_null(double v) {
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
 
 int rp_report_json(char **out, const rp_report_input *in, size_t n, rp_error *err) {
     *out = NULL;
@@ -598,7 +608,8 @@ int rp_report_json(char **out, const rp_report_input *in, size_t n, rp_error *er
         cJSON_AddItemToArray(arr, o);
         cJSON_AddStringToObject(o, "source", in[i].source);
         cJSON *sc = cJSON_AddObjectToObject(o, "scalars");
-        for (size_t k = 0; k < m->n; k++) cJSON_AddItemToObject(sc, m->names[k], num_or_null(m->values[k]));
+        for (size_t k = 0; k < m->n; k++)
+            cJSON_AddItemToObject(sc, m->names[k], num_or_null(m->values[k]));
         cJSON *tabs = cJSON_AddObjectToObject(o, "tables");
         for (size_t t = 0; t < m->n_tables; t++) {
             const rp_table *tb = &m->tables[t];

@@ -232,8 +232,9 @@ static void test_prepend(void **state) {
     rp_model *f;
     RP_ASSERT_OK(rp_model_new(1, 6, 6, &f, &err), &err);
     const char *f0 = "front.0";
-    RP_ASSERT_OK(rp_model_addf(f, "front.0", "conv2d", NULL, 0, &err, "{out: 2, kernel: 3, padding: 1}"),
-                 &err);
+    RP_ASSERT_OK(
+        rp_model_addf(f, "front.0", "conv2d", NULL, 0, &err, "{out: 2, kernel: 3, padding: 1}"),
+        &err);
     RP_ASSERT_OK(rp_model_addf(f, "front.1", "conv2d", &f0, 1, &err, "{out: 3, kernel: 1}"), &err);
     RP_ASSERT_OK(rp_model_init_params(f, 5, &err), &err);
     rp_param *fw = rp_model_find_param(f, "front.1.weight");
@@ -550,13 +551,16 @@ int main(void) {
     rp_set_threads(2);
     rp_schema_dirs_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dag_gradients),     cmocka_unit_test(test_mnist_cnn),
-        cmocka_unit_test(test_freeze_skips_gradients), cmocka_unit_test(test_clone_arch_roundtrip),
+        cmocka_unit_test(test_dag_gradients),
+        cmocka_unit_test(test_mnist_cnn),
+        cmocka_unit_test(test_freeze_skips_gradients),
+        cmocka_unit_test(test_clone_arch_roundtrip),
         cmocka_unit_test(test_surgery),
         cmocka_unit_test(test_prepend),
         cmocka_unit_test(test_from_layers_and_errors),
         cmocka_unit_test(test_frozen_prefix_released),
-        cmocka_unit_test(test_eval_forward_lean), cmocka_unit_test(test_slice),
+        cmocka_unit_test(test_eval_forward_lean),
+        cmocka_unit_test(test_slice),
         cmocka_unit_test(test_freeze_bn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
