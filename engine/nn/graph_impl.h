@@ -1,5 +1,6 @@
 /* The model graph's representation, shared by the files that implement
- * rp_model (graph.c: construction and the executor; model_arch.c: the
+ * rp_model (graph_build.c: construction; graph.c: the executor; graph_mem.c:
+ * buffer pools; graph_fuse.c: the eval fusion planner; model_arch.c: the
  * architecture text; model_edit.c: copies and surgery). Internal. */
 #ifndef RP_ENGINE_GRAPH_IMPL_H
 #define RP_ENGINE_GRAPH_IMPL_H
@@ -76,7 +77,23 @@ struct rp_model {
 
 #define GRAD(m, g) ((m)->gpool[(g)->gslot])
 
-/* graph.c helpers the other model files use. */
+/* graph_mem.c: a pooled gradient buffer shaped `shape`: the free one that
+ * fits best (smallest big enough, else the largest, grown). Returns the slot
+ * or -1. */
+int graph_grad_acquire(rp_model *m, int nd, const int64_t *shape, rp_error *err);
+void graph_grad_release(rp_model *m, gnode *g);
+/* Activation pool: outputs no backward will read (frozen prefix) live here
+ * only until their last consumer has run. Returns the slot or -1. */
+int graph_act_acquire(rp_model *m, size_t need, int refs, rp_error *err);
+void graph_act_put(rp_model *m, int slot);
+
+/* graph_fuse.c: RP_NO_FUSE set (not "" or "0"), and the fusion plan of this
+ * forward (consumers counted; all fuse_* scratch reset, none set when
+ * `enabled` is 0). */
+int graph_fusion_env_off(void);
+void graph_plan_fusion(rp_model *m, int enabled);
+
+/* graph_build.c helpers the other model files use. */
 int graph_find_node(const rp_model *m, const char *name);
 int graph_rebuild_params(rp_model *m, rp_error *err);
 void graph_drop_arch_cache(rp_model *m);

@@ -1,11 +1,11 @@
 /* Copies of models and model surgery: clone, slice, a new classification
- * head, S1's gray adapter in front. */
+ * head, another model's layers in front. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/graph_impl.h"
 #include "base/util.h"
+#include "nn/graph_impl.h"
 
 /* ---- copies and surgery ------------------------------------------------------------------ */
 
@@ -46,7 +46,8 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     rp_node_free(t);
     if (st) return st;
     copy_params(c, m, 1);
-    for (size_t i = 0; i < m->n; i++) c->nodes[i].retain = m->nodes[i].retain;
+    for (size_t i = 0; i < m->n; i++)
+        c->nodes[i].retain = m->nodes[i].retain;
     c->training = m->training;
     c->freeze_bn = m->freeze_bn;
     c->no_fuse = m->no_fuse;
@@ -57,20 +58,23 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
     return RP_OK;
 }
 
-int rp_model_output_node(const rp_model *m) { return m->output; }
+int rp_model_output_node(const rp_model *m) {
+    return m->output;
+}
 
 int rp_model_node_inputs(const rp_model *m, size_t i, int *in, int max) {
     if (i >= m->n) return 0;
     const gnode *g = &m->nodes[i];
-    for (int k = 0; k < g->n_in && k < max; k++) in[k] = g->in[k];
+    for (int k = 0; k < g->n_in && k < max; k++)
+        in[k] = g->in[k];
     return g->n_in;
 }
 
 int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out, rp_error *err) {
     *out = NULL;
     if (last >= m->n || first > last)
-        return rp_error_set(err, RP_ERR_INVALID, "model slice %zu..%zu: the model has nodes 0..%zu", first, last,
-                            m->n ? m->n - 1 : 0);
+        return rp_error_set(err, RP_ERR_INVALID, "model slice %zu..%zu: the model has nodes 0..%zu",
+                            first, last, m->n ? m->n - 1 : 0);
     /* the one tensor entering the range from outside (-1 = model input) */
     int cut = -2;
     for (size_t k = first; k <= last; k++) {
@@ -79,11 +83,12 @@ int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out,
             int j = g->in[i];
             if (j >= (int)first) continue;
             if (cut != -2 && cut != j)
-                return rp_error_set(err, RP_ERR_INVALID,
-                                    "cannot cut the model before '%s': the layers from there on read both '%s' "
-                                    "and '%s'",
-                                    m->nodes[first].name, cut < 0 ? "input" : m->nodes[cut].name,
-                                    j < 0 ? "input" : m->nodes[j].name);
+                return rp_error_set(
+                    err, RP_ERR_INVALID,
+                    "cannot cut the model before '%s': the layers from there on read both '%s' "
+                    "and '%s'",
+                    m->nodes[first].name, cut < 0 ? "input" : m->nodes[cut].name,
+                    j < 0 ? "input" : m->nodes[j].name);
             cut = j;
         }
     }
@@ -97,10 +102,11 @@ int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out,
             c = (int)s->shape[1], h = 1, w = 1, flat = 1;
         } else {
             char b[96];
-            return rp_error_set(err, RP_ERR_INVALID,
-                                "cannot cut the model before '%s': '%s' outputs %s (a slice starts from "
-                                "[N, C, H, W] or [N, F])",
-                                m->nodes[first].name, s->name, rp_shape_str(s->ndim, s->shape, b, sizeof b));
+            return rp_error_set(
+                err, RP_ERR_INVALID,
+                "cannot cut the model before '%s': '%s' outputs %s (a slice starts from "
+                "[N, C, H, W] or [N, F])",
+                m->nodes[first].name, s->name, rp_shape_str(s->ndim, s->shape, b, sizeof b));
         }
     }
     rp_model *sl;
@@ -113,7 +119,8 @@ int rp_model_slice(const rp_model *m, size_t first, size_t last, rp_model **out,
     for (size_t k = first; k <= last; k++) {
         const gnode *g = &m->nodes[k];
         const char *ins[RP_MAX_LAYER_INPUTS];
-        for (int i = 0; i < g->n_in; i++) ins[i] = g->in[i] < (int)first ? src : m->nodes[g->in[i]].name;
+        for (int i = 0; i < g->n_in; i++)
+            ins[i] = g->in[i] < (int)first ? src : m->nodes[g->in[i]].name;
         if (rp_model_add(sl, g->name, g->type, g->opts, ins, g->n_in, err)) goto fail;
     }
     if (rp_model_set_output(sl, m->nodes[last].name, err)) goto fail;
@@ -145,16 +152,20 @@ static int add_from_entry(rp_model *m, const rp_node *e, const char *rename_inpu
 }
 
 int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t seed, rp_error *err) {
-    if (classes < 1) return rp_error_set(err, RP_ERR_INVALID, "replace head: classes must be >= 1, got %d", classes);
+    if (classes < 1)
+        return rp_error_set(err, RP_ERR_INVALID, "replace head: classes must be >= 1, got %d",
+                            classes);
     if (!(dropout >= 0 && dropout < 1))
-        return rp_error_set(err, RP_ERR_INVALID, "replace head: dropout must be in [0, 1), got %g", dropout);
+        return rp_error_set(err, RP_ERR_INVALID, "replace head: dropout must be in [0, 1), got %g",
+                            dropout);
     int head = -1;
     for (int k = m->output; k >= 0; k--)
         if (strcmp(m->nodes[k].type, "linear") == 0) {
             head = k;
             break;
         }
-    if (head < 0) return rp_error_set(err, RP_ERR_INVALID, "replace head: the model has no linear layer");
+    if (head < 0)
+        return rp_error_set(err, RP_ERR_INVALID, "replace head: the model has no linear layer");
     /* With dropout the head becomes what PyTorch users write,
      * `model.fc = nn.Sequential(nn.Dropout(p), nn.Linear(in, classes))`: nodes
      * "<head>.0" (dropout) and "<head>.1" (linear), so the parameters are
@@ -180,8 +191,9 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
                 const char *s = rp_node_str(ins->items[k]);
                 in_names[n_in++] = strcmp(s, hname) == 0 ? lname : s;
             }
-            st = rp_model_add(n, rp_node_str(rp_node_get(e, "name")), rp_node_str(rp_node_get(e, "type")),
-                              rp_node_get(e, "opts"), in_names, n_in, err);
+            st = rp_model_add(n, rp_node_str(rp_node_get(e, "name")),
+                              rp_node_str(rp_node_get(e, "type")), rp_node_get(e, "opts"), in_names,
+                              n_in, err);
             continue;
         }
         const rp_node *ins = rp_node_get(e, "in");
@@ -204,7 +216,8 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     }
     /* keep every old weight except the head's */
     rp_layer *hl = &m->nodes[head].layer;
-    for (size_t i = 0; i < hl->n_params; i++) hl->params[i].name[0] = '\0';
+    for (size_t i = 0; i < hl->n_params; i++)
+        hl->params[i].name[0] = '\0';
     copy_params(n, m, 1);
     rp_layer *nl = rp_model_layer(n, lname);
     if (nl && nl->ops->init && (st = nl->ops->init(nl, seed, err))) {
@@ -219,38 +232,45 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     return RP_OK;
 }
 
-/* SEEDS S1: two learned 3x3 'same' convolutions (1 → 3 → 3) named adapter.0 /
- * adapter.1, in front of a 3-channel (colour) model; the model then takes
- * 1-channel input. */
-int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err) {
-    if (graph_find_node(m, "adapter.0") >= 0)
-        return rp_error_set(err, RP_ERR_INVALID, "gray adapter: the model already has one");
-    if (m->c != 3)
+/* A new model = front's nodes, then m's with "input" read as front's
+ * output; params copied from both (the names are disjoint). */
+int rp_model_prepend(rp_model *m, const rp_model *front, rp_error *err) {
+    if (front->output < 0)
+        return rp_error_set(err, RP_ERR_INVALID, "prepend: the front model has no layers");
+    const gnode *fo = &front->nodes[front->output]; /* [1, C, H, W] at build time */
+    if (fo->ndim != 4 || fo->shape[1] != m->c || fo->shape[2] != m->h || fo->shape[3] != m->w) {
+        char sh[96];
         return rp_error_set(err, RP_ERR_INVALID,
-                            "gray adapter: it goes in front of a 3-channel network (1 -> 3 -> 3), "
-                            "but this model takes %d channel%s",
-                            m->c, m->c == 1 ? "" : "s");
-    rp_node *t = graph_arch_tree(m);
-    if (!t) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
-    const rp_node *nodes = rp_node_get(t, "nodes");
-    rp_model *n;
-    int st = rp_model_new(1, m->h, m->w, &n, err);
-    const char *a0 = "adapter.0";
-    if (st == RP_OK) st = rp_model_addf(n, "adapter.0", "conv2d", NULL, 0, err, "{out: 3, kernel: 3, padding: 1}");
-    if (st == RP_OK) st = rp_model_addf(n, "adapter.1", "conv2d", &a0, 1, err, "{out: 3, kernel: 3, padding: 1}");
-    for (size_t i = 0; st == RP_OK && i < nodes->n; i++) st = add_from_entry(n, nodes->items[i], "adapter.1", err);
-    const char *o = rp_node_str(rp_node_get(t, "output"));
-    if (st == RP_OK && o) st = rp_model_set_output(n, o, err);
-    rp_node_free(t);
-    if (st == RP_OK) {
-        for (int k = 0; k < 2 && st == RP_OK; k++)
-            if (n->nodes[k].layer.ops->init) st = n->nodes[k].layer.ops->init(&n->nodes[k].layer, seed, err);
+                            "prepend: the front model gives %s per sample, the model takes "
+                            "[%d, %d, %d]",
+                            fo->ndim == 4 ? rp_shape_str(3, fo->shape + 1, sh, sizeof sh)
+                                          : rp_shape_str(fo->ndim, fo->shape, sh, sizeof sh),
+                            m->c, m->h, m->w);
     }
+    for (size_t k = 0; k < front->n; k++)
+        if (graph_find_node(m, front->nodes[k].name) >= 0)
+            return rp_error_set(err, RP_ERR_INVALID, "prepend: both models have a layer named '%s'",
+                                front->nodes[k].name);
+    rp_node *ft = graph_arch_tree(front), *t = graph_arch_tree(m);
+    rp_model *n = NULL;
+    int st = ft && t ? rp_model_new(front->c, front->h, front->w, &n, err)
+                     : rp_error_set(err, RP_ERR_NOMEM, "out of memory");
+    const rp_node *fnodes = ft ? rp_node_get(ft, "nodes") : NULL;
+    const rp_node *nodes = t ? rp_node_get(t, "nodes") : NULL;
+    for (size_t i = 0; st == RP_OK && i < fnodes->n; i++)
+        st = add_from_entry(n, fnodes->items[i], NULL, err);
+    for (size_t i = 0; st == RP_OK && i < nodes->n; i++)
+        st = add_from_entry(n, nodes->items[i], fo->name, err);
+    const char *o = st == RP_OK ? rp_node_str(rp_node_get(t, "output")) : NULL;
+    if (st == RP_OK && o) st = rp_model_set_output(n, o, err);
+    rp_node_free(ft);
+    rp_node_free(t);
     if (st) {
         rp_model_free(n);
-        rp_error_prefix(err, "gray adapter: ");
+        rp_error_prefix(err, "prepend: ");
         return st;
     }
+    copy_params(n, front, 1);
     copy_params(n, m, 1);
     n->training = m->training;
     n->freeze_bn = m->freeze_bn;

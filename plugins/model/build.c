@@ -269,8 +269,7 @@ int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_i
                                        model_stage_seed(seed, stage_id, "head"), err);
     }
     if (!rc && rp_param_bool(p, "gray_adapter"))
-        rc = rp_model_prepend_gray_adapter(m, model_stage_seed(seed, stage_id, "gray_adapter"),
-                                           err);
+        rc = model_prepend_gray_adapter(m, model_stage_seed(seed, stage_id, "gray_adapter"), err);
     const rp_node *fr = rp_node_get(p, "freeze");
     if (!rc && present(fr)) rc = freeze(m, fr, stage_id, err);
     if (!rc) rp_model_set_freeze_bn(m, rp_param_bool(p, "freeze_bn"));
@@ -336,7 +335,7 @@ static int model_build_check(rp_check *ck, rp_error *err) {
                    rp_model_replace_head(m, (int)rp_param_int(head, "classes"),
                                          rp_param_double(head, "dropout"), 0, &ignored) == RP_OK;
     if (graph_ok && rp_param_bool(p, "gray_adapter"))
-        graph_ok = rp_model_prepend_gray_adapter(m, 0, &ignored) == RP_OK;
+        graph_ok = model_prepend_gray_adapter(m, 0, &ignored) == RP_OK;
     if (graph_ok) rp_check_declare_model(ck, "model", m);
     else rp_model_free(m);
     static const char *const ckeys[] = {"classes"};

@@ -23,6 +23,12 @@ int model_save_run(rp_stage *st, rp_error *err);
 int model_build_from_params(const rp_node *p, uint64_t seed, const char *stage_id,
                             const char *const *dirs, rp_model **out, rp_error *err);
 
+/* SEEDS S1: two learned 3x3 'same' convolutions 1 -> 3 -> 3 (adapter.0,
+ * adapter.1, initialised from `seed`) in front of a 3-channel model, which
+ * then takes 1-channel input (gray_adapter.c). RP_ERR_INVALID when the model
+ * does not take 3 channels or already has an adapter. */
+int model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err);
+
 /* Seed for one purpose ("init", "head", "gray_adapter") of a stage, derived
  * from the run's root seed by the counter-based RNG (DESIGN §8). */
 uint64_t model_stage_seed(uint64_t seed, const char *stage_id, const char *purpose);

@@ -140,6 +140,14 @@ int rp_report_figs_has(const rp_report_figs *fs, const char *rundir, const char 
 /* Sections with inlined pictures, grouped by section and title. */
 void rp_report_figs_html(rp_strbuf *b, const rp_report_figs *fs);
 
+/* ---- image sections (samples.c) ------------------------------------------------ */
+/* The sample grid: o->samples evenly spaced images with their class (and the
+ * model's prediction and probability when it classifies). */
+int rp_report_samples_html(rp_strbuf *b, const rp_report_opts *o, rp_error *err);
+/* Predicted masks: image, true mask and argmax mask for o->predictions
+ * evenly spaced samples of a segmentation data set. */
+int rp_report_predictions_html(rp_strbuf *b, const rp_report_opts *o, rp_error *err);
+
 /* ---- matrix summary (summary.c) -------------------------------------------------- */
 /* When opts->rundir is one cell of a matrix (its pipeline.resolved.yaml has a
  * `matrix:`), (re)write <matrix root>/summary.html: one row per cell (status,

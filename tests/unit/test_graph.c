@@ -218,29 +218,83 @@ static void test_surgery(void **state) {
     assert_int_equal(rp_model_find_param(m, "fc.1.weight")->value->shape[0], 7);
     assert_non_null(rp_model_find_param(m, "fc.1.bias"));
     assert_non_null(strstr(rp_model_arch_yaml(m), "fc.0"));
-    RP_ASSERT_OK(rp_model_prepend_gray_adapter(m, 5, &err), &err);
+    rp_model_free(m);
+}
+
+/* rp_model_prepend: another model's layers in front, with their weights and
+ * the model's own weights kept; a front whose output is not the model's
+ * input shape, or that reuses a layer name, is refused and nothing changes. */
+static void test_prepend(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *m = small_dag_c(3);
+    float c1 = rp_model_find_param(m, "c1.weight")->value->data[5];
+    rp_model *f;
+    RP_ASSERT_OK(rp_model_new(1, 6, 6, &f, &err), &err);
+    const char *f0 = "front.0";
+    RP_ASSERT_OK(
+        rp_model_addf(f, "front.0", "conv2d", NULL, 0, &err, "{out: 2, kernel: 3, padding: 1}"),
+        &err);
+    RP_ASSERT_OK(rp_model_addf(f, "front.1", "conv2d", &f0, 1, &err, "{out: 3, kernel: 1}"), &err);
+    RP_ASSERT_OK(rp_model_init_params(f, 5, &err), &err);
+    rp_param *fw = rp_model_find_param(f, "front.1.weight");
+    fw->trainable = 0;
+    float f1 = fw->value->data[2];
+    RP_ASSERT_OK(rp_model_prepend(m, f, &err), &err);
     int c, h, w;
     rp_model_input_shape(m, &c, &h, &w);
     assert_int_equal(c, 1);
-    assert_non_null(rp_model_find_param(m, "adapter.0.weight"));
-    assert_int_equal(rp_model_find_param(m, "adapter.0.weight")->value->shape[1], 1);
-    assert_int_equal(rp_model_find_param(m, "adapter.1.weight")->value->shape[0], 3);
+    assert_int_equal(rp_model_num_nodes(m), 11);
+    assert_string_equal(rp_model_node_name(m, 0), "front.0");
+    assert_int_equal(rp_model_find_param(m, "front.0.weight")->value->shape[1], 1);
+    assert_true(rp_model_find_param(m, "front.1.weight")->value->data[2] == f1);
+    assert_false(rp_model_find_param(m, "front.1.weight")->trainable);
     assert_true(rp_model_find_param(m, "c1.weight")->value->data[5] == c1);
+    assert_int_equal(rp_model_num_classes(m), 4);
+    /* c1 now reads front.1 (the old model input) */
+    const char *arch = rp_model_arch_yaml(m);
+    assert_non_null(arch);
+    assert_non_null(strstr(arch, "front.1"));
     rp_tensor *x;
     RP_ASSERT_OK(rp_tensor_new4(&x, 2, 1, 6, 6, &err), &err);
+    fill(x, 3);
     const rp_tensor *y;
     RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
-    assert_int_equal(y->shape[1], 7);
+    assert_int_equal(y->shape[0], 2);
+    assert_int_equal(y->shape[1], 4);
+    /* front's weights copied: changing f afterwards changes nothing in m */
+    fw->value->data[2] += 1.0f;
+    assert_true(rp_model_find_param(m, "front.1.weight")->value->data[2] == f1);
     rp_tensor_free(x);
-    rp_model_free(m);
-    /* the adapter is 1 -> 3 -> 3: a model that does not take 3 channels is refused */
-    m = small_dag();
+    /* a layer name in both models */
+    rp_model *two = small_dag_c(3);
+    rp_model *dup;
+    RP_ASSERT_OK(rp_model_new(3, 6, 6, &dup, &err), &err);
+    RP_ASSERT_OK(rp_model_add(dup, "c1", "identity", NULL, NULL, 0, &err), &err);
     rp_error_clear(&err);
-    assert_int_equal(rp_model_prepend_gray_adapter(m, 5, &err), RP_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "in front of a 3-channel network (1 -> 3 -> 3), but this "
-                                    "model takes 2 channels"));
-    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(rp_model_prepend(two, dup, &err), RP_ERR_INVALID);
+    assert_string_equal(err.msg, "prepend: both models have a layer named 'c1'");
+    rp_model_input_shape(two, &c, &h, &w);
+    assert_int_equal(c, 3);
+    assert_int_equal(rp_model_num_nodes(two), 9);
+    rp_model_free(dup);
+    rp_model_free(two);
+    /* a model that takes 2 channels does not fit behind a 3-channel front */
+    rp_model *m2 = small_dag();
+    rp_error_clear(&err);
+    assert_int_equal(rp_model_prepend(m2, f, &err), RP_ERR_INVALID);
+    assert_string_equal(err.msg, "prepend: the front model gives [3, 6, 6] per sample, the model "
+                                 "takes [2, 6, 6]");
+    rp_model *empty;
+    RP_ASSERT_OK(rp_model_new(1, 6, 6, &empty, &err), &err);
+    rp_error_clear(&err);
+    assert_int_equal(rp_model_prepend(m2, empty, &err), RP_ERR_INVALID);
+    assert_string_equal(err.msg, "prepend: the front model has no layers");
+    rp_model_input_shape(m2, &c, &h, &w);
     assert_int_equal(c, 2);
+    rp_model_free(empty);
+    rp_model_free(m2);
+    rp_model_free(f);
     rp_model_free(m);
 }
 
@@ -497,11 +551,16 @@ int main(void) {
     rp_set_threads(2);
     rp_schema_dirs_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dag_gradients),     cmocka_unit_test(test_mnist_cnn),
-        cmocka_unit_test(test_freeze_skips_gradients), cmocka_unit_test(test_clone_arch_roundtrip),
-        cmocka_unit_test(test_surgery),           cmocka_unit_test(test_from_layers_and_errors),
+        cmocka_unit_test(test_dag_gradients),
+        cmocka_unit_test(test_mnist_cnn),
+        cmocka_unit_test(test_freeze_skips_gradients),
+        cmocka_unit_test(test_clone_arch_roundtrip),
+        cmocka_unit_test(test_surgery),
+        cmocka_unit_test(test_prepend),
+        cmocka_unit_test(test_from_layers_and_errors),
         cmocka_unit_test(test_frozen_prefix_released),
-        cmocka_unit_test(test_eval_forward_lean), cmocka_unit_test(test_slice),
+        cmocka_unit_test(test_eval_forward_lean),
+        cmocka_unit_test(test_slice),
         cmocka_unit_test(test_freeze_bn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -182,7 +182,10 @@ int rp_erasing_sample_box(rp_rng *rng, int64_t H, int64_t W, const double scale[
  * by d_e, each coordinate an integer uniform in {0, ..., b_h} (b_h = 0 puts
  * the corner on p_m), clamped to the last row / column; the box is then
  * clipped to the image. Returns 1 with the clipped box, 0 when no size
- * fitted (nothing erased, as Random Erasing). */
+ * fitted (nothing erased, as Random Erasing).
+ * Public (not in a plugin) because two plugins must draw the very same box:
+ * cam's cam_erasing hook erases it and augment.stats replays it to measure
+ * what the hook erases; one plugin cannot link another's code. */
 int rp_cam_erasing_box(rp_rng *rng, int64_t H, int64_t W, const double scale[2],
                        const double ratio[2], int log_ratio, int attempts, int64_t py, int64_t px,
                        int64_t b_h, int64_t *top, int64_t *left, int64_t *bh, int64_t *bw);

@@ -176,7 +176,13 @@ int rp_model_from_layers(const rp_node *layers, int c, int h, int w, rp_model **
 /* Model surgery used by model.build. */
 int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t seed,
                           rp_error *err); /* last linear → [Dropout(p)] → Linear(classes) */
-int rp_model_prepend_gray_adapter(rp_model *m, uint64_t seed, rp_error *err); /* S1: 1→3→3 */
+/* Put the layers of `front` (borrowed, unchanged) in front of `m`: m's nodes
+ * that read the model input read front's output instead, and m then takes
+ * front's input shape. front's nodes keep their names, options, parameter
+ * values and trainable flags; m's keep theirs. RP_ERR_INVALID (m unchanged)
+ * when front has no layers, its output is not m's input shape [C, H, W] or
+ * a layer name occurs in both. */
+int rp_model_prepend(rp_model *m, const rp_model *front, rp_error *err);
 /* Freeze params whose name matches `pattern` (exact, "prefix." or glob with
  * * and ?). *count = how many matched. */
 int rp_model_freeze(rp_model *m, const char *pattern, size_t *count, rp_error *err);

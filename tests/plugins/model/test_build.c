@@ -216,6 +216,67 @@ static void test_gray_adapter(void **state) {
     assert_int_equal(line, 2);
 }
 
+/* The adapter itself (model_prepend_gray_adapter): 1 -> 3 -> 3 in front,
+ * the model's weights kept, initialised from the seed alone; a model that
+ * does not take 3 channels, or already has an adapter, is refused unchanged. */
+static rp_model *small_model(int channels) {
+    rp_error err;
+    rp_error_clear(&err);
+    rp_model *m = NULL;
+    RP_ASSERT_OK(rp_model_new(channels, 6, 6, &m, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "c1", "conv2d", NULL, 0, &err, "{out: 4, kernel: 3, padding: 1}"),
+                 &err);
+    RP_ASSERT_OK(rp_model_add(m, "flat", "flatten", NULL, NULL, 0, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "fc", "linear", NULL, 0, &err, "{out: 7}"), &err);
+    RP_ASSERT_OK(rp_model_init_params(m, 3, &err), &err);
+    return m;
+}
+
+static void test_gray_adapter_surgery(void **state) {
+    (void)state;
+    rp_error err;
+    rp_error_clear(&err);
+    rp_model *m = small_model(3);
+    float c1 = rp_model_find_param(m, "c1.weight")->value->data[5];
+    RP_ASSERT_OK(model_prepend_gray_adapter(m, 5, &err), &err);
+    int c, h, w;
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(c, 1);
+    assert_string_equal(rp_model_node_name(m, 0), "adapter.0");
+    assert_string_equal(rp_model_node_name(m, 1), "adapter.1");
+    assert_int_equal(rp_model_find_param(m, "adapter.0.weight")->value->shape[1], 1);
+    assert_int_equal(rp_model_find_param(m, "adapter.1.weight")->value->shape[0], 3);
+    assert_true(rp_model_find_param(m, "c1.weight")->value->data[5] == c1);
+    rp_tensor *x;
+    RP_ASSERT_OK(rp_tensor_new4(&x, 2, 1, 6, 6, &err), &err);
+    const rp_tensor *y;
+    RP_ASSERT_OK(rp_model_forward(m, x, &y, &err), &err);
+    assert_int_equal(y->shape[1], 7);
+    rp_tensor_free(x);
+    /* the same seed gives the same adapter on another model */
+    rp_model *m2 = small_model(3);
+    RP_ASSERT_OK(model_prepend_gray_adapter(m2, 5, &err), &err);
+    const rp_tensor *a = rp_model_find_param(m, "adapter.1.weight")->value,
+                    *b = rp_model_find_param(m2, "adapter.1.weight")->value;
+    assert_memory_equal(a->data, b->data, a->numel * sizeof(float));
+    rp_model_free(m2);
+    /* a second adapter */
+    rp_error_clear(&err);
+    assert_int_equal(model_prepend_gray_adapter(m, 5, &err), RP_ERR_INVALID);
+    assert_string_equal(err.msg, "gray adapter: the model already has one");
+    rp_model_free(m);
+    /* the adapter is 1 -> 3 -> 3: a model that does not take 3 channels is refused */
+    m = small_model(2);
+    rp_error_clear(&err);
+    assert_int_equal(model_prepend_gray_adapter(m, 5, &err), RP_ERR_INVALID);
+    assert_string_equal(err.msg, "gray adapter: it goes in front of a 3-channel network "
+                                 "(1 -> 3 -> 3), but this model takes 2 channels");
+    rp_model_input_shape(m, &c, &h, &w);
+    assert_int_equal(c, 2);
+    assert_int_equal(rp_model_num_nodes(m), 3);
+    rp_model_free(m);
+}
+
 /* `size` goes to the architecture like classes / in_channels. */
 static void test_size(void **state) {
     (void)state;
@@ -371,6 +432,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_head_and_freeze),
         cmocka_unit_test(test_gray_adapter),
+        cmocka_unit_test(test_gray_adapter_surgery),
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_pretrained_strict_and_partial),
         cmocka_unit_test(test_pretrained_torchvision_into_unet_resnet),
