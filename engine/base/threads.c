@@ -14,17 +14,13 @@ void openblas_set_num_threads(int num_threads);
 
 static int g_threads = 0;
 
-/* With AVX-512 the convolutions run on engine/nn/conv/conv.c's OpenMP kernels and
- * OpenBLAS serves only the linear layers' GEMMs, which split their rows
- * over the OpenMP threads with one serial OpenBLAS call each: OpenBLAS's own
- * workers would spin after every call and take the cores from the layers
- * that follow (a third of the MNIST CNN's inference time). Without
- * AVX-512 the convolutions are OpenBLAS GEMMs, threaded by OpenBLAS. */
-#if defined(__AVX512F__)
+/* OpenBLAS is always serial: its own threading splits a GEMM by the thread
+ * count (and its workers spin after every call, taking the cores from the
+ * layers that follow). The GEMMs that remain (linear layers; the portable
+ * convolution path without AVX-512) run in column blocks fixed by their
+ * shapes, one serial call per block, spread over the OpenMP threads
+ * (rp_sgemm_cols in nn/conv/conv.c). */
 #define BLAS_THREADS(n) 1
-#else
-#define BLAS_THREADS(n) (n)
-#endif
 
 static int g_blas_threads = 0;
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runpipe/nn.h"
 #include "runpipe/tensor.h"
 
 typedef struct conv_scratch {
@@ -153,6 +154,22 @@ void rp_conv_col2im(const rp_conv_geom *g, const float *col, float *dx) {
     }
 }
 
+#define SGEMM_BLOCKS 16
+void rp_sgemm_cols(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    int64_t bw = (n + SGEMM_BLOCKS - 1) / SGEMM_BLOCKS;
+    bw = bw < 64 ? 64 : (bw + 15) / 16 * 16;
+    const int64_t nb = (n + bw - 1) / bw;
+#pragma omp parallel for schedule(static) if (nb > 1 && rp_get_threads() > 1)
+    for (int64_t i = 0; i < nb; i++) {
+        const int64_t c0 = i * bw, nc = n - c0 < bw ? n - c0 : bw;
+        /* columns c0.. of op(B): B + c0 (B [K, N]) or rows c0.. of B (B^T) */
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)m, (int)nc, (int)k, 1.0f, a, (int)lda, tb ? b + c0 * ldb : b + c0,
+                    (int)ldb, beta, c + c0, (int)ldc);
+    }
+}
+
 void rp_conv2d_forward_gemm(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                             float *y, float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
@@ -164,8 +181,7 @@ void rp_conv2d_forward_gemm(const rp_conv_geom *g, const float *x, const float *
             im2col(g, xn, ws);
             B = ws;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->k, (int)ohw, (int)ckk, 1.0f,
-                    w, (int)ckk, B, (int)ohw, 0.0f, yn, (int)ohw);
+        rp_sgemm_cols(0, 0, g->k, ohw, ckk, w, ckk, B, ohw, 0.0f, yn, ohw);
         if (b) {
             for (int64_t k = 0; k < g->k; k++) {
                 float *r = yn + k * ohw;
@@ -183,8 +199,7 @@ void rp_conv2d_backward_data_gemm(const rp_conv_geom *g, const float *dy, const 
         const float *dyn = dy + n * g->k * ohw; /* [K, OH*OW] */
         float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
         float *C = rp_conv_is_pointwise(g) ? dxn : ws;  /* [C*KH*KW, OH*OW] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)ohw, (int)g->k, 1.0f, w,
-                    (int)ckk, dyn, (int)ohw, 0.0f, C, (int)ohw);
+        rp_sgemm_cols(1, 0, ckk, ohw, g->k, w, ckk, dyn, ohw, 0.0f, C, ohw);
         if (!rp_conv_is_pointwise(g)) rp_conv_col2im(g, ws, dxn);
     }
 }
@@ -201,8 +216,7 @@ void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const
             B = ws;
         }
         /* dw[K, C*KH*KW] += dy_n[K, OHW] . col^T[OHW, C*KH*KW] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->k, (int)ckk, (int)ohw, 1.0f,
-                    dyn, (int)ohw, B, (int)ohw, 1.0f, dw, (int)ckk);
+        rp_sgemm_cols(0, 1, g->k, ckk, ohw, dyn, ohw, B, ohw, 1.0f, dw, ckk);
         if (db) {
             for (int64_t k = 0; k < g->k; k++) {
                 const float *r = dyn + k * ohw;

@@ -103,6 +103,17 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws);
 
+/* C[M, N] = op(A) . op(B) + beta C with op(A) = A [M, K] or A^T (ta, A is
+ * [K, M]) and op(B) = B [K, N] or B^T (tb, B is [N, K]), in column blocks of
+ * C fixed by N alone (at least 64 columns, multiples of 16), one serial
+ * OpenBLAS call per block, the blocks spread over the OpenMP threads. Every
+ * element of C is one reduction over K in a call whose shape does not depend
+ * on the thread count, so C is the same bytes on any number of threads
+ * (OpenBLAS's own threading splits M and N by the thread count, and its edge
+ * kernels sum in another order). OpenBLAS is always serial (base/threads.c). */
+void rp_sgemm_cols(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
 /* The same three passes as plain per-image im2col + cblas_sgemm (+ col2im):
  * the portable path (used when AVX-512 is unavailable), kept callable so tests
  * and benchmarks can compare against it. Same semantics and workspace. */

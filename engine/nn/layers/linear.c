@@ -49,34 +49,11 @@ static int lin_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
     return RP_OK;
 }
 
-/* C[M, N] = A . B + beta C (A is [M, K], or [K, M] when ta) in LIN_BLOCKS
- * column blocks of C fixed by N alone (at least 64 columns each, multiples of
- * 16), one OpenBLAS call per block, the blocks spread over the OpenMP threads
- * when OpenBLAS is serial (rp_blas_threads). Every element of C is one
- * reduction over K in a call whose shape does not depend on the thread count,
- * so C is the same bytes on any number of threads. Columns rather than rows:
- * each call packs only its own slice of B (x, or W), and the repacked A
- * (dy) is small. */
-#define LIN_BLOCKS 16
-static void sgemm_cols(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    int64_t bw = (n + LIN_BLOCKS - 1) / LIN_BLOCKS;
-    bw = bw < 64 ? 64 : (bw + 15) / 16 * 16;
-    const int64_t nb = (n + bw - 1) / bw;
-    const int par = rp_blas_threads() == 1 && nb > 1 && rp_get_threads() > 1;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t i = 0; i < nb; i++) {
-        const int64_t c0 = i * bw, nc = n - c0 < bw ? n - c0 : bw;
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)m, (int)nc,
-                    (int)k, 1.0f, a, (int)lda, b + c0, (int)ldb, beta, c + c0, (int)ldc);
-    }
-}
-
 /* rp_conv_force_thread_split: one row block per thread (results depend on
  * the thread count unless OpenBLAS computes each row the same whatever M). */
 static void sgemm_rows(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    const int64_t t = rp_blas_threads() == 1 && m >= 2 * rp_get_threads() ? rp_get_threads() : 1;
+    const int64_t t = m >= 2 * rp_get_threads() ? rp_get_threads() : 1;
 #pragma omp parallel for schedule(static) num_threads((int)t) if (t > 1)
     for (int64_t i = 0; i < t; i++) {
         const int64_t r0 = m * i / t, r1 = m * (i + 1) / t;
@@ -91,7 +68,7 @@ static void sgemm_blocks(int ta, int64_t m, int64_t n, int64_t k, const float *a
     if (rp_conv_thread_split())
         sgemm_rows(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
     else
-        sgemm_cols(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
+        rp_sgemm_cols(ta, 0, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 static int lin_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
