@@ -1,7 +1,8 @@
 /* Kill-and-resume through the real binary: a run stopped after epoch 1
  * (stop_after_epoch, and a real SIGINT) and continued with
  * `runpipe run FILE --resume DIR` ends with the same weights, byte for byte, as an
- * uninterrupted run. Tiny: 256 Fashion-MNIST images, a 4-channel CNN. */
+ * uninterrupted run. Tiny: 256 Fashion-MNIST images, a 4-channel CNN. The
+ * same with S2's cam_erasing batch hook, stopped inside its erasing phase. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,55 @@ static void test_sigint_then_resume(void **state) {
                              rp_test_path(part, "fit/last.safetensors"));
 }
 
+/* cam_erasing from epoch 2 (warmup 0.25 of 4): stopped after epoch 2, in the
+ * erasing phase, and resumed, the weights equal an uninterrupted run with the
+ * hook, which are not those of the plain run (the hook did act). */
+static void test_cam_erasing_stop_then_resume(void **state) {
+    (void)state;
+    const char *dir = rp_test_tmpdir();
+    const char *hook = "--set 'stages.fit.with.hooks=[{cam_erasing: {warmup: 0.25}}]'";
+    char plain[700], args[3200], log[700];
+    reference_run(dir, plain, sizeof plain);
+    const char *full = rp_test_path(dir, "cam-full"), *part = rp_test_path(dir, "cam-part");
+    char fullc[800], partc[800];
+    snprintf(fullc, sizeof fullc, "%s", full);
+    snprintf(partc, sizeof partc, "%s", part);
+    snprintf(log, sizeof log, "%s/cam.log", dir);
+    snprintf(args, sizeof args, "run '%s' --out '%s' --threads 2 %s", yaml_path, fullc, hook);
+    int rc = rp_test_runpipe(args, log, NULL, 0);
+    if (rc) {
+        rp_test_show_log(log, 20);
+        fail_msg("uninterrupted run with cam_erasing: exit %d", rc);
+    }
+    snprintf(args, sizeof args,
+             "run '%s' --out '%s' --threads 2 %s --set stages.fit.with.stop_after_epoch=2",
+             yaml_path, partc, hook);
+    rc = rp_test_runpipe(args, log, NULL, 0);
+    if (rc != 1) {
+        rp_test_show_log(log, 20);
+        fail_msg("stopped run with cam_erasing: expected exit 1, got %d", rc);
+    }
+    snprintf(args, sizeof args,
+             "run '%s' --resume '%s' --threads 2 %s --set stages.fit.with.stop_after_epoch=2",
+             yaml_path, partc, hook);
+    rc = rp_test_runpipe(args, log, NULL, 0);
+    if (rc) {
+        rp_test_show_log(log, 20);
+        fail_msg("resumed run with cam_erasing: exit %d", rc);
+    }
+    rp_test_same_weights_files(rp_test_path(fullc, "fit/last.safetensors"),
+                               rp_test_path(partc, "fit/last.safetensors"));
+    char *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    rp_error err;
+    rp_error_clear(&err);
+    RP_ASSERT_OK(rp_read_file(rp_test_path(plain, "fit/last.safetensors"), &a, &na, &err), &err);
+    RP_ASSERT_OK(rp_read_file(rp_test_path(fullc, "fit/last.safetensors"), &b, &nb, &err), &err);
+    if (na == nb && !memcmp(a, b, na)) fail_msg("cam_erasing left the weights as the plain run's");
+    free(a);
+    free(b);
+}
+
 int main(void) {
     if (!rp_test_have_runpipe_and_fmnist()) return 1;
     /* for the run started with fork/exec (rp_test_runpipe sets it itself) */
@@ -166,6 +216,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_after_epoch_then_resume),
         cmocka_unit_test(test_sigint_then_resume),
+        cmocka_unit_test(test_cam_erasing_stop_then_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
