@@ -89,12 +89,33 @@ static int bn_channel_affine(rp_layer *l, const rp_run_ctx *ctx, const float **s
  * the values of every rank (torch.nn.SyncBatchNorm), in two sums over the
  * ranks: the channel sums with the count, then the squared deviations from
  * the global mean (well conditioned; same values on every rank). */
-static int bn_forward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor *x, rp_tensor *y,
-                           int64_t n, int64_t c, int64_t sp, rp_error *err) {
+/* Training forward of channel ch from its batch statistics: the mean and
+ * the sum sq of squared deviations over m values. Normalises x into y and
+ * moves the running statistics, the variance unbiased as in PyTorch's
+ * BatchNorm2d (https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html). */
+static void bn_train_channel(rp_layer *l, const rp_tensor *x, rp_tensor *y, int64_t n, int64_t c,
+                             int64_t sp, int64_t ch, double mean, double sq, double m) {
     bn_state *s = l->state;
     const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
     float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
-    float *inv = s->invstd.data, *mu = s->mean.data;
+    double var = sq / m, is = 1.0 / sqrt(var + s->eps);
+    s->invstd.data[ch] = (float)is;
+    s->mean.data[ch] = (float)mean;
+    float sc = (float)(is * gamma[ch]), sh = (float)(beta[ch] - mean * is * gamma[ch]);
+    for (int64_t i = 0; i < n; i++) {
+        const float *xp = x->data + (i * c + ch) * sp;
+        float *yp = y->data + (i * c + ch) * sp; /* [N, C, S] */
+#pragma omp simd
+        for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
+    }
+    double mo = s->momentum;
+    rm[ch] = (float)((1.0 - mo) * rm[ch] + mo * mean);
+    rv[ch] = (float)((1.0 - mo) * rv[ch] + mo * sq / (m - 1));
+}
+
+static int bn_forward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor *x, rp_tensor *y,
+                           int64_t n, int64_t c, int64_t sp, rp_error *err) {
+    bn_state *s = l->state;
     double *v = calloc((size_t)c + 1, sizeof *v), *mean = calloc((size_t)c, sizeof *mean);
     if (!v || !mean) {
         free(v);
@@ -146,19 +167,7 @@ static int bn_forward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor 
     if (!rc) {
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
         for (int64_t ch = 0; ch < c; ch++) {
-            double sq = v[ch], var = sq / m, is = 1.0 / sqrt(var + s->eps);
-            inv[ch] = (float)is;
-            mu[ch] = (float)mean[ch];
-            float sc = (float)(is * gamma[ch]), sh = (float)(beta[ch] - mean[ch] * is * gamma[ch]);
-            for (int64_t i = 0; i < n; i++) {
-                const float *xp = x->data + (i * c + ch) * sp;
-                float *yp = y->data + (i * c + ch) * sp;
-#pragma omp simd
-                for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
-            }
-            double mo = s->momentum;
-            rm[ch] = (float)((1.0 - mo) * rm[ch] + mo * mean[ch]);
-            rv[ch] = (float)((1.0 - mo) * rv[ch] + mo * sq / (m - 1));
+            bn_train_channel(l, x, y, n, c, sp, ch, mean[ch], v[ch], m);
         }
         l->params[4].value->data[0] += 1.0f;
         s->train_fwd = 1;
@@ -241,9 +250,6 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
                   int64_t c, int64_t sp, rp_error *err) {
     if (ctx->training && rp_bn_sync_cur) return bn_forward_sync(l, rp_bn_sync_cur, x, y, n, c, sp, err);
     bn_state *s = l->state;
-    const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
-    float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
-    float *inv = s->invstd.data, *mu = s->mean.data;
     s->train_fwd = ctx->training;
     s->synced = 0;
     if (ctx->training) {
@@ -275,21 +281,7 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
             double dm = s1 / (double)m, mean = (double)kk + dm;
             double sq = s2 - s1 * dm; /* sum of squared deviations */
             if (sq < 0) sq = 0;
-            float fm = (float)mean;
-            double var = sq / (double)m;
-            double is = 1.0 / sqrt(var + s->eps);
-            inv[ch] = (float)is;
-            mu[ch] = fm;
-            float sc = (float)(is * gamma[ch]), sh = (float)(beta[ch] - mean * is * gamma[ch]);
-            for (int64_t i = 0; i < n; i++) {
-                const float *xp = x->data + (i * c + ch) * sp;
-                float *yp = y->data + (i * c + ch) * sp;
-#pragma omp simd
-                for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
-            }
-            double mo = s->momentum;
-            rm[ch] = (float)((1.0 - mo) * rm[ch] + mo * mean);
-            rv[ch] = (float)((1.0 - mo) * rv[ch] + mo * sq / (double)(m - 1));
+            bn_train_channel(l, x, y, n, c, sp, ch, mean, sq, (double)m);
         }
         l->params[4].value->data[0] += 1.0f;
     } else {
