@@ -624,7 +624,7 @@ static int dispatch(struct cli *cp, int argc, char **argv) {
         rp_cli_report_broken(); /* at the top: a missing stage below may be why */
         rc = cmd_pipeline(&c, argc, argv);
     }
-    rp_registry_unload_plugins();
+    rp_plugins_unload_all();
     return rc;
 }
 

@@ -84,7 +84,7 @@ int rp_cli_plugins(int argc, char **argv) {
     size_t np = rp_registry_builtin_problems(&probs);
     for (size_t i = 0; i < np; i++) printf("\nengine: %s\n", probs[i]);
     printf("\n%zu plugin file%s, %zu loaded, %zu failed\n", n, n == 1 ? "" : "s", n - bad, bad);
-    rp_registry_unload_plugins();
+    rp_plugins_unload_all();
     return bad || np ? 1 : 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "config/schema_impl.h"
+#include "host/paths.h"
 #include "host/registry.h"
 #include "runpipe/plugin.h"
 
@@ -145,6 +146,32 @@ void rp_schema_add_dir(const char *dir) {
         if (dirs[n_dirs]) n_dirs++;
     }
     pthread_mutex_unlock(&schema_lock);
+}
+
+static void dirs_init_once(void) {
+    const char *const *over, *const *std;
+    rp_schema_search_dirs(&over, &std);
+    for (; *over; over++) rp_schema_add_override_dir(*over);
+    for (; *std; std++) rp_schema_add_dir(*std);
+}
+
+void rp_schema_dirs_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, dirs_init_once);
+}
+
+RP__SECTION_BOUNDS
+
+/* The schemas compiled into the engine (build/gen/engine_schemas.c): the
+ * built-in layers, archs, optimizers, schedulers, and pipeline files. */
+__attribute__((constructor)) static void register_embedded(void) {
+    for (const struct rp_schema_text *const *t = __start_rp_schemas;
+         t && t < __stop_rp_schemas; t++) {
+        rp_error err;
+        rp_error_clear(&err);
+        if (rp_schema_add_text((*t)->name, (*t)->text, "librunpipe.so", &err) != RP_OK)
+            rp_registry_builtin_problem(err.msg);
+    }
 }
 
 void rp_schema_clear_dirs(void) {

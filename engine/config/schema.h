@@ -36,6 +36,9 @@ typedef struct rp_schema rp_schema;
  * RUNPIPE_SCHEMA_PATH entries, <libdir>/../share/runpipe/schemas and
  * RP_SRC_DIR "/schemas". Directories are searched in the order added. */
 void rp_schema_add_dir(const char *dir);
+/* Add the standard search directories (host/paths.h) once per process;
+ * rp_schema_get does it itself, library users that list schemas call it. */
+void rp_schema_dirs_init(void);
 /* Forget every search directory (tests). */
 void rp_schema_clear_dirs(void);
 /* A directory searched before the embedded schemas (RUNPIPE_SCHEMA_PATH:

@@ -18,123 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/paths.h"
 #include "host/registry.h"
 #include "base/util.h"
 #include "runpipe/io.h"
 #include "config/schema.h"
-
-#ifndef RP_SRC_DIR
-#define RP_SRC_DIR "."
-#endif
-
-const char *rp_engine_libdir(void) {
-    static char dir[PATH_MAX];
-    static int done;
-    if (done) return dir;
-    done = 1;
-    Dl_info info;
-    if (dladdr((const void *)&rp_engine_libdir, &info) && info.dli_fname) {
-        char real[PATH_MAX];
-        if (realpath(info.dli_fname, real)) {
-            char *slash = strrchr(real, '/');
-            if (slash) *slash = 0;
-            snprintf(dir, sizeof dir, "%s", real);
-        }
-    }
-    return dir;
-}
-
-/* ---- search paths ------------------------------------------------------------ */
-
-/* 1 when this librunpipe.so is the one built in the source tree (any
- * build directory below RP_SRC_DIR): only then are the source tree's schemas and
- * plugins fallbacks. An installed library never looks there (relocatable). */
-static int in_build_tree(void) {
-    const char *lib = rp_engine_libdir();
-    char src[PATH_MAX];
-    if (!*lib || !realpath(RP_SRC_DIR, src)) return 0;
-    size_t n = strlen(src);
-    return !strncmp(lib, src, n) && lib[n] == '/' && !strncmp(lib + n + 1, "build", 5);
-}
-
-typedef struct strlist {
-    char **v;
-    size_t n, cap;
-} strlist;
-
-static void strlist_add_dir(strlist *l, const char *dir) {
-    if (!dir || !*dir || !rp_is_dir(dir)) return;
-    char real[PATH_MAX];
-    if (!realpath(dir, real)) return;
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], real) == 0) return;
-    if (l->n + 2 > l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 8;
-        char **nv = realloc(l->v, nc * sizeof *nv);
-        if (!nv) return;
-        l->v = nv;
-        l->cap = nc;
-    }
-    l->v[l->n] = rp_strdup(real);
-    if (l->v[l->n]) l->n++;
-    l->v[l->n] = NULL;
-}
-
-static void strlist_add_pathvar(strlist *l, const char *var) {
-    const char *s = getenv(var);
-    if (!s) return;
-    char *copy = rp_strdup(s);
-    if (!copy) return;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
-        strlist_add_dir(l, tok);
-    free(copy);
-}
-
-const char *const *rp_plugin_dirs(void) {
-    static strlist dirs;
-    static int done;
-    if (!done) {
-        done = 1;
-        strlist_add_pathvar(&dirs, "RUNPIPE_PLUGIN_PATH");
-        char buf[PATH_MAX + 32];
-        const char *lib = rp_engine_libdir();
-        if (*lib) {
-            snprintf(buf, sizeof buf, "%s/runpipe/plugins", lib);
-            strlist_add_dir(&dirs, buf);
-        }
-        if (in_build_tree()) strlist_add_dir(&dirs, RP_SRC_DIR "/build/lib/runpipe/plugins");
-    }
-    static const char *const empty[] = {NULL};
-    return dirs.v ? (const char *const *)dirs.v : empty;
-}
-
-static void schema_dirs_once(void) {
-    strlist over = {0}, dirs = {0};
-    strlist_add_pathvar(&over, "RUNPIPE_SCHEMA_PATH");
-    char buf[PATH_MAX + 32];
-    const char *lib = rp_engine_libdir();
-    if (*lib) {
-        snprintf(buf, sizeof buf, "%s/../share/runpipe/schemas", lib);
-        strlist_add_dir(&dirs, buf);
-    }
-    if (in_build_tree()) strlist_add_dir(&dirs, RP_SRC_DIR "/schemas");
-    for (size_t i = 0; i < over.n; i++) {
-        rp_schema_add_override_dir(over.v[i]);
-        free(over.v[i]);
-    }
-    for (size_t i = 0; i < dirs.n; i++) {
-        rp_schema_add_dir(dirs.v[i]);
-        free(dirs.v[i]);
-    }
-    free(over.v);
-    free(dirs.v);
-}
-
-void rp_schema_dirs_init(void) {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, schema_dirs_once);
-}
 
 /* ---- checking one descriptor ---------------------------------------------------- */
 
@@ -325,6 +213,11 @@ done:
     return RP_OK;
 }
 
+typedef struct strlist {
+    char **v;
+    size_t n, cap;
+} strlist;
+
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -384,4 +277,10 @@ size_t rp_plugins_load_all(void) {
     for (size_t j = 0; j < seen.n; j++) free(seen.v[j]);
     free(seen.v);
     return failures;
+}
+
+void rp_plugins_unload_all(void) {
+    for (size_t i = 0; i < rp_registry_plugin_count(); i++)
+        rp_schema_remove_origin(rp_registry_plugin_at(i)->path);
+    rp_registry_unload_plugins();
 }

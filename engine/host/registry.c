@@ -6,7 +6,6 @@
  */
 #include "host/registry.h"
 #include "base/util.h"
-#include "config/schema.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -197,16 +196,18 @@ static int add_comp(const struct rp_component *c, const char *plugin, const char
     return RP_OK;
 }
 
+void rp_registry_builtin_problem(const char *msg) {
+    if (grow((void **)&builtin_problems.msg, &builtin_problems.cap, builtin_problems.n + 2,
+             sizeof(char *)) == 0) {
+        builtin_problems.msg[builtin_problems.n++] = rp_strdup(msg);
+        builtin_problems.msg[builtin_problems.n] = NULL;
+    }
+}
+
 static void add_builtin(const struct rp_component *c) {
     rp_error err;
     rp_error_clear(&err);
-    if (add_comp(c, "engine", NULL, &err) != RP_OK) {
-        if (grow((void **)&builtin_problems.msg, &builtin_problems.cap, builtin_problems.n + 2,
-                 sizeof(char *)) == 0) {
-            builtin_problems.msg[builtin_problems.n++] = rp_strdup(err.msg);
-            builtin_problems.msg[builtin_problems.n] = NULL;
-        }
-    }
+    if (add_comp(c, "engine", NULL, &err) != RP_OK) rp_registry_builtin_problem(err.msg);
 }
 
 int rp_component_register(const struct rp_component *c, rp_error *err) {
@@ -216,19 +217,8 @@ int rp_component_register(const struct rp_component *c, rp_error *err) {
 RP__SECTION_BOUNDS
 
 __attribute__((constructor)) static void register_builtins(void) {
-    /* the schemas of the built-ins (layers, archs, optimizers, schedulers)
-       and of pipeline files, compiled in (build/gen/engine_schemas.c) */
-    for (const struct rp_schema_text *const *t = __start_rp_schemas;
-         t && t < __stop_rp_schemas; t++) {
-        rp_error err;
-        rp_error_clear(&err);
-        if (rp_schema_add_text((*t)->name, (*t)->text, "librunpipe.so", &err) != RP_OK &&
-            !grow((void **)&builtin_problems.msg, &builtin_problems.cap, builtin_problems.n + 2,
-                  sizeof(char *))) {
-            builtin_problems.msg[builtin_problems.n++] = rp_strdup(err.msg);
-            builtin_problems.msg[builtin_problems.n] = NULL;
-        }
-    }
+    /* the built-in layers, archs, optimizers, schedulers (their schemas are
+       registered by config/schema.c) */
     if (!__start_rp_components) return;
     for (const struct rp_component *const *c = __start_rp_components; c < __stop_rp_components; c++)
         add_builtin(*c);
@@ -375,7 +365,6 @@ void rp_registry_unload_plugins(void) {
     for (size_t i = 0; i < plugins.n; i++) {
         rp_plugin_rec *p = plugins.p[i];
         if (p->handle) dlclose(p->handle);
-        rp_schema_remove_origin(p->path);
         for (size_t j = 0; j < p->n_stage_names; j++) free(p->stage_names[j]);
         free(p->stage_names);
         free(p->path);

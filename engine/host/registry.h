@@ -16,6 +16,7 @@
 #include "runpipe/node.h"
 #include "base/util.h"
 #include "runpipe/plugin.h"
+#include "host/paths.h"
 
 /* One plugin file that the loader tried. Strings owned by the registry. */
 typedef struct rp_plugin_rec {
@@ -82,21 +83,16 @@ const rp_conflict *rp_registry_conflict_at(size_t i);
 rp_plugin_rec *rp_registry_new_plugin(const char *path);
 size_t rp_registry_plugin_count(void);
 rp_plugin_rec *rp_registry_plugin_at(size_t i);
-/* Remove everything plugins registered and close them (built-ins stay). */
+/* Remove everything plugins registered and close them (built-ins stay); the
+ * loader's rp_plugins_unload_all also drops their schemas. */
 void rp_registry_unload_plugins(void);
+/* Record a problem with a built-in component or schema (shown by
+ * `runpipe plugins` and `runpipe stages`); the message is copied. */
+void rp_registry_builtin_problem(const char *msg);
 /* Undo the registrations of one plugin (by plugin file) after a failure. */
 void rp_registry_remove_from(const char *file);
 
 /* ---- the loader (plugin.c) ---- */
-/* Directory holding librunpipe.so (found with dladdr), or "" if unknown. */
-const char *rp_engine_libdir(void);
-/* Plugin search path: RUNPIPE_PLUGIN_PATH (colon-separated), then
- * <libdir>/runpipe/plugins, then the source tree's build directory; only
- * existing directories, duplicates removed. Borrowed, NULL-terminated. */
-const char *const *rp_plugin_dirs(void);
-/* Register the schema directories with the schema module (once):
- * RUNPIPE_SCHEMA_PATH, <libdir>/../share/runpipe/schemas, <src>/schemas. */
-void rp_schema_dirs_init(void);
 /* Load one plugin file. Always leaves a record (ok or with its error);
  * returns RP_OK or the error (naming the file). */
 int rp_plugin_load_file(const char *path, rp_error *err);
@@ -104,5 +100,7 @@ int rp_plugin_load_file(const char *path, rp_error *err);
  * hold the same file name), once per process. Returns the number of plugin
  * files that failed; their errors are in their records. */
 size_t rp_plugins_load_all(void);
+/* Unload every plugin: its schemas, stages and components go, built-ins stay. */
+void rp_plugins_unload_all(void);
 
 #endif

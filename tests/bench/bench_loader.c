@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "runpipe/image.h"
+#include "config/schema.h"
 #include "host/registry.h"
 #include "runpipe/runpipe.h"
 

@@ -123,6 +123,6 @@ int main(void) {
     int rc = _cmocka_run_group_tests("bad_fixtures", tests, nn, NULL, NULL);
     free(tests);
     for (size_t i = 0; i < nn; i++) free(names[i]);
-    rp_registry_unload_plugins();
+    rp_plugins_unload_all();
     return rc;
 }

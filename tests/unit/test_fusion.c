@@ -16,6 +16,7 @@
 #include "nn/graph.h"
 #include "harness.h"
 #include "nn/layer.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 static rp_model *build(const char *arch, const char *opts) {

@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "nn/layer.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 #define RTOL 1e-4

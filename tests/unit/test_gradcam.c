@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "config/schema.h"
 #include "host/registry.h"
 #include "nn/graph.h"
 

@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "nn/graph.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 static void fill(rp_tensor *t, uint64_t seed) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 #define EPS 1e-3

@@ -76,7 +76,7 @@ static void test_schemas_embedded_where_defined(void **state) {
     assert_true(rp_node_equal(rp_schema_root(s), file));
     assert_non_null(strstr(rp_schema_root(s)->file, "train.yaml (embedded in "));
     rp_node_free(file);
-    rp_registry_unload_plugins();
+    rp_plugins_unload_all();
 }
 
 /* A schema file on RUNPIPE_SCHEMA_PATH replaces the embedded one. */

@@ -25,7 +25,7 @@ static const char *fx(const char *name) {
 
 static int teardown(void **state) {
     (void)state;
-    rp_registry_unload_plugins();
+    rp_plugins_unload_all();
     return 0;
 }
 
@@ -178,7 +178,7 @@ static void test_duplicate_component(void **state) {
     assert_string_equal(c->kept, fx("fx_good"));
     assert_string_equal(c->dropped, fx("bad_dupcomp"));
     /* unloading forgets the conflicts */
-    rp_registry_unload_plugins();
+    rp_plugins_unload_all();
     assert_int_equal(rp_registry_conflict_count(), 0);
 }
 

@@ -120,7 +120,7 @@ static void test_stages_and_broken(void **state) {
                                  "to load: plugin /p/broken.so: ABI version mismatch");
     assert_int_equal(rp_registry_stage_lookup("qqqqqqqqqq", NULL, &e, &err), RP_ERR_NOTFOUND);
     assert_non_null(strstr(err.msg, "1 plugin failed to load (broken.so)"));
-    rp_registry_unload_plugins();
+    rp_plugins_unload_all();
     assert_int_equal(rp_registry_stage_count(), 0);
     assert_int_equal(rp_registry_plugin_count(), 0);
     assert_non_null(rp_component_find(RP_COMP_LAYER, "conv2d")); /* built-ins stay */

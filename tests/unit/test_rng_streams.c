@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 #define ZMAX 5.0

@@ -362,6 +362,6 @@ int main(void) {
         cmocka_unit_test(test_resume_missing_dir),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    rp_registry_unload_plugins();
+    rp_plugins_unload_all();
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 static void write_raw(const char *path, const char *header, const void *data, size_t dlen) {

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 #define TOL 5e-5

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 static rp_st zoo;

@@ -9,6 +9,7 @@
 
 #include "../../../plugins/augment/augment.h"
 #include "harness.h"
+#include "config/schema.h"
 #include "host/registry.h"
 
 /* The transforms under test, linked from the plugin's objects. */

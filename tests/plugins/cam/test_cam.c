@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "config/schema.h" /* engine-internal: rp_schema_dirs_init */
 
 const struct rp_plugin_desc *rp_plugin_entry(void);
 

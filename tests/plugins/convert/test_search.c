@@ -16,7 +16,7 @@
 
 #include "../../harness.h"
 #include "../../../plugins/convert/convert.h"
-#include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "config/schema.h" /* engine-internal: rp_schema_dirs_init */
 
 static void fill(rp_tensor *t, uint64_t seed, double lo, double hi) {
     rp_rng r;

@@ -10,7 +10,7 @@
 
 #include "../../harness.h"
 #include "../../../plugins/evaluate/evaluate.h"
-#include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "config/schema.h" /* engine-internal: rp_schema_dirs_init */
 
 #define C 3
 #define N 37

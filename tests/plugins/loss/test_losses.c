@@ -8,7 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "../../harness.h"
-#include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "config/schema.h" /* engine-internal: rp_schema_dirs_init */
 #include "../../../plugins/loss/loss_common.h"
 
 const struct rp_plugin_desc *rp_plugin_entry(void);

@@ -8,7 +8,7 @@
 
 #include "../../harness.h"
 #include "config/schema.h"
-#include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "host/registry.h"
 #include "../../../plugins/model/model_stages.h"
 
 static rp_node *yaml(const char *text) {

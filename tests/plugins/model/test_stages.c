@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "../../harness.h"
-#include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "config/schema.h" /* engine-internal: rp_schema_dirs_init */
 
 static int run(const char *yaml_path, const char *out, const char *log) {
     char args[2000];

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "../../harness.h"
-#include "host/registry.h" /* engine-internal: rp_schema_dirs_init */
+#include "config/schema.h" /* engine-internal: rp_schema_dirs_init */
 #include "../../../plugins/train/train.h"
 
 /* The engine's SIGINT flag (log.c): lets a test interrupt at an exact step. */
