@@ -169,7 +169,7 @@ int rp_model_from_layers(const rp_node *layers, int c, int h, int w, rp_model **
     return RP_OK;
 }
 
-int rp_model_build(const char *arch, const rp_node *opts, rp_model **out, rp_error *err) {
+int rp_model_build_graph(const char *arch, const rp_node *opts, rp_model **out, rp_error *err) {
     *out = NULL;
     const struct rp_component *comp;
     if (rp_component_lookup(RP_COMP_ARCH, arch, opts, &comp, err)) return err->status;
@@ -187,5 +187,14 @@ int rp_model_build(const char *arch, const rp_node *opts, rp_model **out, rp_err
         rp_error_prefix(err, "architecture '%s': ", arch);
         return st;
     }
-    return rp_model_init_params(*out, 0, err);
+    return RP_OK;
+}
+
+int rp_model_build(const char *arch, const rp_node *opts, rp_model **out, rp_error *err) {
+    int st = rp_model_build_graph(arch, opts, out, err);
+    if (st == RP_OK && (st = rp_model_init_params(*out, 0, err)) != RP_OK) {
+        rp_model_free(*out);
+        *out = NULL;
+    }
+    return st;
 }

@@ -135,7 +135,8 @@ static int build_arch(const rp_node *p, const rp_node *arch, rp_model **out, rp_
         rp_error_prefix(err, "arch '%s': ", name);
         return rc;
     }
-    rc = rp_model_build(name, valid, out, err);
+    /* the run initialises with the stage's seed, the check needs no weights */
+    rc = rp_model_build_graph(name, valid, out, err);
     rp_node_free(valid);
     if (rc) rp_error_prefix(err, "building arch '%s': ", name);
     return rc;

@@ -167,8 +167,13 @@ struct rp_arch_ops {
     /* opts: validated schemas/arch.<name>.yaml (classes, in_channels, ...). */
     int (*build)(const rp_node *opts, rp_model **out, rp_error *err);
 };
-/* Build a registered architecture by name with options (may be NULL = defaults). */
+/* Build a registered architecture by name with options (may be NULL = defaults),
+ * parameters initialised with seed 0. */
 int rp_model_build(const char *arch, const rp_node *opts, rp_model **out, rp_error *err);
+/* The same graph with its parameters left uninitialised (zeros): for callers that
+ * initialise or load the weights themselves, and for check-time shape work,
+ * which then costs no random draws for a 25M-parameter network. */
+int rp_model_build_graph(const char *arch, const rp_node *opts, rp_model **out, rp_error *err);
 /* Build from a YAML list of layers: `- {conv2d: {out: 32, kernel: 3}, name: c1, in: [x]}`. */
 int rp_model_from_layers(const rp_node *layers, int c, int h, int w, rp_model **out,
                          rp_error *err);
