@@ -94,7 +94,13 @@ const char *const *rp_plugin_dirs(void) {
             snprintf(buf, sizeof buf, "%s/runpipe/plugins", lib);
             strlist_add_dir(&dirs, buf);
         }
-        if (in_build_tree()) strlist_add_dir(&dirs, RP_SRC_DIR "/build/lib/runpipe/plugins");
+        /* the unit tests' library, <build>/lib/test, finds the plugins of
+           its own build (build-asan's tests the ASan plugins) */
+        const char *base = strrchr(lib, '/');
+        if (in_build_tree() && base && !strcmp(base, "/test")) {
+            snprintf(buf, sizeof buf, "%s/../runpipe/plugins", lib);
+            strlist_add_dir(&dirs, buf);
+        }
     }
     static const char *const empty[] = {NULL};
     return dirs.v ? (const char *const *)dirs.v : empty;

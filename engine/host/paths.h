@@ -11,8 +11,9 @@
 /* Directory holding librunpipe.so (found with dladdr), or "" if unknown. */
 const char *rp_engine_libdir(void);
 /* Plugin search path: RUNPIPE_PLUGIN_PATH (colon-separated), then
- * <libdir>/runpipe/plugins, then the source tree's build directory; only
- * existing directories, duplicates removed. Borrowed, NULL-terminated. */
+ * <libdir>/runpipe/plugins (for the unit tests' library in <build>/lib/test:
+ * <build>/lib/runpipe/plugins, the plugins of the same build); only existing
+ * directories, duplicates removed. Borrowed, NULL-terminated. */
 const char *const *rp_plugin_dirs(void);
 /* Schema search path in two parts. `override`: RUNPIPE_SCHEMA_PATH, whose
  * files win over the schemas compiled into the engine; `standard`:

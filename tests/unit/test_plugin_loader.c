@@ -229,6 +229,14 @@ static void test_discovery(void **state) {
     assert_string_equal(dirs[0], real1);
     assert_non_null(dirs[1]);
     assert_non_null(strstr(rp_engine_libdir(), "/lib"));
+    /* this test library (<build>/lib/test) finds the plugins of its own
+       build, whatever the build directory is called */
+    char own[1100], real_own[1024];
+    snprintf(own, sizeof own, "%s/../runpipe/plugins", rp_engine_libdir());
+    assert_non_null(realpath(own, real_own));
+    int found = 0;
+    for (size_t i = 0; dirs[i]; i++) found |= !strcmp(dirs[i], real_own);
+    assert_true(found);
     rp_plugins_load_all();
     int saw_good = 0, saw_bad = 0;
     for (size_t i = 0; i < rp_registry_plugin_count(); i++) {
