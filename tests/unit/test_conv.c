@@ -53,6 +53,11 @@ static const geom_case CASES[] = {
     {"3x3 s2 p1 k48", 2, 4, 9, 9, 48, 3, 3, 2, 2, 1, 1, 1, 1},
     {"3x3 s1 p1 c8 k40", 3, 8, 6, 6, 40, 3, 3, 1, 1, 1, 1, 1, 1},
     {"1x1 s1 c30 k40", 2, 30, 5, 7, 40, 1, 1, 1, 1, 0, 0, 1, 1},
+    /* 1x1 on maps of two tiles or more: packed panels of whole tiles with a
+     * short last panel; with a chunked reduction (> 768 rows) accumulating */
+    {"1x1 s1 panels 17x23 c40 k20", 2, 40, 17, 23, 20, 1, 1, 1, 1, 0, 0, 1, 1},
+    {"1x1 s1 panels chunked c800", 1, 800, 10, 11, 12, 1, 1, 1, 1, 0, 0, 1, 1},
+    {"1x1 s1 panels chunked bwd-data k800", 1, 9, 10, 11, 800, 1, 1, 1, 1, 0, 0, 1, 1},
     /* reductions over more than 768 rows run in chunks */
     {"3x3 c96 chunked", 2, 96, 5, 5, 10, 3, 3, 1, 1, 1, 1, 1, 1},
     {"3x3 k96 chunked bwd-data", 2, 8, 5, 5, 96, 3, 3, 1, 1, 1, 1, 1, 1},

@@ -401,6 +401,25 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
     }
 }
 
+/* gemm_rows' reduction chunk: long reductions in equal chunks of at most 512
+ * rows, so a chunk of B stays in cache across the row blocks. */
+static int64_t gemm_kc(int64_t kd) {
+    const int64_t nch = kd > 768 ? (kd + 511) / 512 : 1;
+    return (kd + nch - 1) / nch;
+}
+
+/* The packed-panel buffer of a 1x1 layer's gemm_rows (see there): the thread
+ * buffer tb (per floats) when the map has two tiles or more and tb holds a
+ * panel; else NULL (rows read in place). *pw: the panel's width, whole tiles,
+ * the panel ([kc][pw]) kept to about 512 KB so it stays in L2. */
+static float *pw_panel(const rp_conv_geom *g, int64_t kd, float *tb, size_t per, int64_t *pw) {
+    const int64_t kc = gemm_kc(kd), hw = g->h * g->w;
+    int64_t w = i64min(8, i64max(1, (1 << 17) / (kc * NR))) * NR;
+    while (w > NR && (size_t)(kc * w + 2 * kc + 16) > per) w -= NR;
+    *pw = w;
+    return hw >= 2 * NR && (size_t)(kc * w + 2 * kc + 16) <= per ? tb : NULL;
+}
+
 /* C[m, P] = bias + A[m, kd] * B over positions p < P, B row r = base + off[r];
  * ap packed [ceil(m/MR)][kd][MR]. cwp == 0: C row i at c + i*ldc, position p
  * at column p. cwp > 0: positions are rows of width cwp whose first cow
@@ -408,35 +427,51 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
  * p%cwp). */
 static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base, const int64_t *off,
                       int64_t P, const float *bias, float *c, int64_t ldc, int64_t cwp,
-                      int64_t cow, const rp_conv_epilogue *ep, const float *res) {
-    /* long reductions in equal chunks of at most 512 rows, so a chunk of B
-     * stays in cache across the row blocks; later chunks accumulate onto C */
-    const int64_t nch = kd > 768 ? (kd + 511) / 512 : 1, kc = (kd + nch - 1) / nch;
+                      int64_t cow, const rp_conv_epilogue *ep, const float *res, float *pk,
+                      int64_t pw) {
+    /* reductions in chunks (gemm_kc); later chunks accumulate onto C */
+    const int64_t kc = gemm_kc(kd);
+    /* pk (1x1 layers on large maps, cwp == 0): B rows are whole channel
+     * planes, hw floats apart, so a 48-position tile reads 192 bytes from each
+     * of kd pages: too many streams for the prefetchers, and every row block
+     * re-reads them. Instead a panel of pw positions (several tiles) is
+     * copied row by row, long sequential reads, into contiguous rows pk
+     * ([kc][pw] floats, then kc offsets) that the tiles' row blocks read from
+     * L2. The products and their order are the same, so are the bits. */
+    int64_t *pkoff = pk ? (int64_t *)(void *)(pk + kc * pw) : NULL;
+    for (int64_t r = 0; pk && r < kc; r++) pkoff[r] = r * pw;
+    const int64_t span = pk ? pw : P;
     for (int64_t k0 = 0; k0 < kd; k0 += kc) {
         const int64_t kn = i64min(kc, kd - k0);
         const int acc = k0 > 0;
         /* the epilogue goes with the last chunk's store */
         const rp_conv_epilogue *ef = k0 + kn == kd ? ep : NULL;
-        /* position tiles outside, row blocks inside: a tile's B rows stay in
-         * cache while every row block uses them */
-        for (int64_t p = 0; p < P; p += NR) {
-            const int64_t np = i64min(NR, P - p);
-            tile_seg ts;
-            tile_segments(np, p, cwp, cow, &ts);
-            for (int64_t mb = 0; mb < m; mb += MR) {
-                int mv = (int)i64min(MR, m - mb);
-                const float *a = ap + mb * kd + k0 * MR;
-                const float *bb = bias && !acc ? bias + mb : NULL;
-                float *cb = c + mb * ldc;
-                if (np > 32)
-                    kern_fwd(3, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
-                             ef && res ? res + mb * ldc : NULL);
-                else if (np > 16)
-                    kern_fwd(2, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
-                             ef && res ? res + mb * ldc : NULL);
-                else
-                    kern_fwd(1, kn, a, base + p, off + k0, bb, mv, cb, ldc, acc, &ts, ef, mb,
-                             ef && res ? res + mb * ldc : NULL);
+        for (int64_t p0 = 0; p0 < P; p0 += span) {
+            const int64_t pn = i64min(span, P - p0);
+            if (pk)
+                for (int64_t r = 0; r < kn; r++)
+                    memcpy(pk + r * pw, base + p0 + off[k0 + r], sizeof(float) * (size_t)pn);
+            /* position tiles outside, row blocks inside: a tile's B rows stay
+             * in cache while every row block uses them */
+            for (int64_t p = p0; p < p0 + pn; p += NR) {
+                const int64_t np = i64min(NR, p0 + pn - p);
+                tile_seg ts;
+                tile_segments(np, p, cwp, cow, &ts);
+                const float *tb = pk ? pk + (p - p0) : base + p;
+                const int64_t *to = pk ? pkoff : off + k0;
+                for (int64_t mb = 0; mb < m; mb += MR) {
+                    int mv = (int)i64min(MR, m - mb);
+                    const float *a = ap + mb * kd + k0 * MR;
+                    const float *bb = bias && !acc ? bias + mb : NULL;
+                    float *cb = c + mb * ldc;
+                    const float *rb = ef && res ? res + mb * ldc : NULL;
+                    if (np > 32)
+                        kern_fwd(3, kn, a, tb, to, bb, mv, cb, ldc, acc, &ts, ef, mb, rb);
+                    else if (np > 16)
+                        kern_fwd(2, kn, a, tb, to, bb, mv, cb, ldc, acc, &ts, ef, mb, rb);
+                    else
+                        kern_fwd(1, kn, a, tb, to, bb, mv, cb, ldc, acc, &ts, ef, mb, rb);
+                }
             }
         }
     }
@@ -803,6 +838,11 @@ static void ct_make_plan(const rp_conv_geom *g, ct_plan *p) {
  * strided layer; with 16 channels its one-vector tiles are bound by the
  * broadcast loads, and the plane path stays ahead. */
 static int ct_wanted(const rp_conv_geom *g) {
+    /* 1x1 on maps of two tiles or more: the plane path's packed panels
+     * (gemm_rows) measured 2x the channel-tiled path on ResNet-50's 1x1
+     * layers at 56x56 and 28x28, and even at 14x14 (bench_conv, CPU time,
+     * 1 thread) */
+    if (rp_conv_is_pointwise(g) && g->h * g->w >= 2 * NR) return 0;
     /* (maps under 16 positions would leave the plane path's 48-wide tiles
      * mostly empty, whatever the channel count) */
     return g->k >= 32 || g->oh * g->ow < 16;
@@ -967,13 +1007,15 @@ static void conv_forward_planes(const rp_conv_geom *g, const float *x, const flo
             float *yn = y + n * g->k * ohw;      /* [K, OH, OW] */
             const float *rn = ep && ep->residual ? ep->residual + n * g->k * ohw : NULL;
             if (path == PATH_POINTWISE) {
-                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0, ep, rn);
+                int64_t pw;
+                float *pk = pw_panel(g, ckk, tb, per, &pw);
+                gemm_rows(ap, g->k, ckk, xn, off, hw, b, yn, ohw, 0, 0, ep, rn, pk, pw);
             } else if (path == PATH_S1) {
                 if (s1)
                     pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, pad);
                 else
                     plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
-                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep, rn);
+                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep, rn, NULL, 0);
             }
         }
     }
@@ -1374,7 +1416,7 @@ static void phase_backward(const rp_conv_geom *g, const float *dyn, const float 
             off += kd;
             if (!nb || !kd) continue;
             const float *base = pad + (py.y0 + ty - py.t) * wq + px.y0 + tx - px.t;
-            gemm_rows(pa, g->c, kd, base, po, py.ny * wq, NULL, bp, nb, wq, px.ny, NULL, NULL);
+            gemm_rows(pa, g->c, kd, base, po, py.ny * wq, NULL, bp, nb, wq, px.ny, NULL, NULL, NULL, 0);
             if (il) {
                 rowblk[rx] = bp, rowpx[rx] = px;
                 bp += g->c * nb;
@@ -1492,15 +1534,17 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
             const float *dyn = dy + n * g->k * ohw; /* [K, OH, OW] */
             float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
             if (path == PATH_POINTWISE) {
-                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0, NULL, NULL);
+                int64_t pw;
+                float *pk = pw_panel(g, g->k, tb, per, &pw);
+                gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0, NULL, NULL, pk, pw);
             } else if (path == PATH_S1) {
                 pad_copy(dyn, g->k, g->oh, g->ow, phq, pwq, pad);
-                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w, NULL, NULL);
+                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w, NULL, NULL, NULL, 0);
             } else if (path == PATH_PHASE) {
                 float *blk = tb + rup((size_t)phase_pf);
                 phase_backward(g, dyn, ap, off, phq_h, phq_w, pad, blk, dxn);
             } else {
-                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0, NULL, NULL); /* [C*KH*KW, OH*OW] */
+                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0, NULL, NULL, NULL, 0); /* [C*KH*KW, OH*OW] */
                 rp_conv_col2im(g, tb, dxn);
             }
         }
