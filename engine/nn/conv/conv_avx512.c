@@ -1605,6 +1605,15 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
     const size_t per = thread_floats(g);
     const int T = conv_threads();
     if (wg == WG_PLANES) plane_offsets(g, off);
+    /* 1x1 with at least as many input as output channels: the input rows
+     * are read in place (six rows a tile, one pass per 32 output channels)
+     * instead of transposed to channels-last first; measured (bench_conv, CPU
+     * time, 1 thread) 2x on ResNet-50's 256->64 at 56x56, 1.2x on 512->128
+     * at 28x28, but 0.75x on 64->256 and 256->1024, whose many output
+     * channels re-read the rows too often */
+    const int inplace = wg == WG_PW && g->c >= g->k;
+    if (inplace)
+        for (int64_t r = 0; r < g->c; r++) off[r] = r * hw;
     const size_t padf = (size_t)plane_floats(g);
     const int64_t lda = rup24(g->c); /* channels-last input of the 1x1 path */
     /* per-thread buffers: [operand][dy copy][partial dw (+db)] */
@@ -1655,7 +1664,7 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
                         }
                     }
                     if (wg == WG_PW) {
-                        transpose_in(xn, g->c, hw, lda, op);
+                        if (!inplace) transpose_in(xn, g->c, hw, lda, op);
                         transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dt);
                     } else {
                         plane_copy(g, xn, op, row);
@@ -1667,6 +1676,9 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
                                 (int64_t)dyst);
                 else if (wg == WG_PLANES)
                     wgrad_t_planes(opnd, off, ckk, dyb, kp, P, part, nb, (int64_t)opst,
+                                   (int64_t)dyst);
+                else if (inplace)
+                    wgrad_t_planes(x + n0 * g->c * hw, off, g->c, dyb, kp, P, part, nb, g->c * hw,
                                    (int64_t)dyst);
                 else
                     wgrad_t_rows(opnd, lda, g->c, dyb, kp, P, part, nb, (int64_t)opst,
