@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "run/rundir.h"
+#include "run/status.h"
 #include "runpipe/io.h"
 #include "runpipe/strbuf.h"
 

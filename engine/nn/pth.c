@@ -42,17 +42,6 @@
 
 /* ---- errors ------------------------------------------------------------------ */
 
-int pth_fail(rp_error *err, const char *path, int status, const char *fmt, ...) {
-    char msg[900];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    rp_error_set(err, status, "'%s': %s", path, msg);
-    if (err) snprintf(err->file, sizeof err->file, "%s", path);
-    return status;
-}
-
 #define CONVERT_HINT                                                                               \
     "python3 -c \"import torch; torch.save(torch.load('OLD.pth', map_location='cpu'), "            \
     "'NEW.pth')\""

@@ -4,7 +4,9 @@
 #ifndef RP_ENGINE_PTH_IMPL_H
 #define RP_ENGINE_PTH_IMPL_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "runpipe/error.h"
@@ -20,9 +22,20 @@
     } while (0)
 #define PTH_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Sets *err to "'PATH': MESSAGE" (err->file = path) and returns `status`. */
-int pth_fail(rp_error *err, const char *path, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Sets *err to "'PATH': MESSAGE" (err->file = path) and returns `status`.
+ * Inline: the container, the unpickler and the loader each report through it
+ * without calling one another. */
+static inline __attribute__((format(printf, 4, 5))) int pth_fail(rp_error *err, const char *path,
+                                                                 int status, const char *fmt, ...) {
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rp_error_set(err, status, "'%s': %s", path, msg);
+    if (err) snprintf(err->file, sizeof err->file, "%s", path);
+    return status;
+}
 
 /* ---- zip archive (pth_zip.c) ---- */
 

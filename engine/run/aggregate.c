@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "run/rundir.h"
+#include "run/status.h"
 #include "runpipe/io.h"
 #include "runpipe/strbuf.h"
 
@@ -416,4 +417,14 @@ int rp_agg_load(rp_agg *a, const char *rundir, const rp_config *cfg, rp_error *e
         }
     }
     return rc;
+}
+
+void rp_mean_std(const double *x, size_t n, double *mean, double *std) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m += x[i];
+    m = n ? m / (double)n : NAN;
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+    *mean = m;
+    *std = n >= 2 ? sqrt(ss / (double)(n - 1)) : NAN;
 }

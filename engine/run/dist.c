@@ -1,6 +1,7 @@
 /* A run spread over MPI ranks (dist.h). */
 #include "run/dist.h"
 #include "run/rundir.h"
+#include "run/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>

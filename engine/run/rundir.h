@@ -54,17 +54,6 @@ int rp_rundir_make(const char *out, const char *name, int force_new, char **path
 int rp_run_all(const rp_config *cfg, rp_plan *const *plans, const struct rp_run_opts *o,
                char **dir_out, rp_error *first_err);
 
-/* Status file of a cell directory: "running", "done", "failed: ...",
- * "interrupted: ...", then a line "pid N host H" (the writer; `runpipe runs`
- * shows a "running" run whose process is gone as killed). rp_status_read
- * copies the first line; 0 if absent. */
-int rp_status_write(const char *dir, const char *status, const char *msg, rp_error *err);
-int rp_status_read(const char *dir, char *buf, size_t n);
-/* Status of one run folder: "running", "done", "failed", "interrupted",
- * "killed" (status says running but its process, on this host, is gone), or
- * "unknown". Writes into buf (size n), returns buf. `dir` borrowed. */
-const char *rp_run_state(const char *dir, char *buf, size_t n);
-
 /* aggregate.csv + aggregate.md of `cfg`'s cells under `rundir` (reads every
  * cell's metrics.json and status). */
 int rp_aggregate_write(const char *rundir, const rp_config *cfg, rp_error *err);
@@ -76,7 +65,7 @@ void rp_plans_share(const rp_config *cfg, rp_plan *const *plans);
  * → "resnet20(shortcut=A)", lists "[a, b]" (aggregate.c). Transferred. */
 char *rp_value_label(const rp_node *v);
 
-/* Mean and sample standard deviation (n-1; NaN when n < 2). */
+/* Mean and sample standard deviation (n-1; NaN when n < 2; aggregate.c). */
 void rp_mean_std(const double *x, size_t n, double *mean, double *std);
 
 #endif

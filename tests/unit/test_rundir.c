@@ -15,6 +15,7 @@
 #include "run/pipeline.h"
 #include "host/registry.h"
 #include "run/rundir.h"
+#include "run/status.h"
 #include "config/schema.h"
 
 static char fixdir[1024], schemadir[1200];
