@@ -14,6 +14,7 @@
 
 #include "../harness.h"
 #include "run/rundir.h"
+#include "run/status.h"
 #include "runpipe/io.h"
 #include "runpipe/log.h"
 
