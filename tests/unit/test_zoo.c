@@ -285,6 +285,30 @@ static void test_unet_and_cnns(void **state) {
     rp_model_free(c);
 }
 
+/* rp_model_build_graph: the same graph as rp_model_build, its weights not
+ * drawn (zeros); rp_model_init_params then gives rp_model_build's weights. */
+static void test_build_graph_without_init(void **state) {
+    (void)state;
+    rp_error err;
+    rp_model *g = NULL, *m = build("resnet20", NULL);
+    RP_ASSERT_OK(rp_model_build_graph("resnet20", NULL, &g, &err), &err);
+    assert_int_equal(rp_model_num_params(g), rp_model_num_params(m));
+    assert_int_equal(rp_model_count_weights(g, 0), rp_model_count_weights(m, 0));
+    const rp_tensor *w = rp_model_find_param(g, "conv1.weight")->value;
+    for (size_t i = 0; i < w->numel; i++) assert_true(w->data[i] == 0.0f);
+    RP_ASSERT_OK(rp_model_init_params(g, 0, &err), &err);
+    for (size_t i = 0; i < rp_model_num_params(m); i++) {
+        const rp_tensor *a = rp_model_param(m, i)->value, *b = rp_model_param(g, i)->value;
+        assert_int_equal(a->numel, b->numel);
+        assert_memory_equal(a->data, b->data, a->numel * sizeof(float));
+    }
+    rp_model_free(g);
+    rp_model_free(m);
+    assert_int_not_equal(rp_model_build_graph("resnet21", NULL, &g, &err), RP_OK);
+    assert_null(g);
+    assert_non_null(strstr(err.msg, "resnet20")); /* did you mean */
+}
+
 /* unet_resnet (engine/zoo/unet_resnet.c) against a PyTorch reference of
  * smp's Unet(resnet18) layout (tests/golden/make_unet_resnet.py): names and
  * shapes in state_dict order, parameter count, and the eval output with
@@ -371,6 +395,7 @@ int main(void) {
         cmocka_unit_test(test_resnet18_torchvision),
         cmocka_unit_test(test_unet_and_cnns),
         cmocka_unit_test(test_unet_resnet),
+        cmocka_unit_test(test_build_graph_without_init),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
