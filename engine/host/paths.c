@@ -106,20 +106,17 @@ const char *const *rp_plugin_dirs(void) {
     return dirs.v ? (const char *const *)dirs.v : empty;
 }
 
-static void schema_dirs_once(strlist *over, strlist *std) {
-    strlist_add_pathvar(over, "RUNPIPE_SCHEMA_PATH");
+static strlist schema_over, schema_std;
+
+static void schema_dirs_init(void) {
+    strlist_add_pathvar(&schema_over, "RUNPIPE_SCHEMA_PATH");
     char buf[PATH_MAX + 32];
     const char *lib = rp_engine_libdir();
     if (*lib) {
         snprintf(buf, sizeof buf, "%s/../share/runpipe/schemas", lib);
-        strlist_add_dir(std, buf);
+        strlist_add_dir(&schema_std, buf);
     }
-    if (in_build_tree()) strlist_add_dir(std, RP_SRC_DIR "/schemas");
-}
-
-static strlist schema_over, schema_std;
-static void schema_dirs_init(void) {
-    schema_dirs_once(&schema_over, &schema_std);
+    if (in_build_tree()) strlist_add_dir(&schema_std, RP_SRC_DIR "/schemas");
 }
 
 void rp_schema_search_dirs(const char *const **override, const char *const **standard) {
