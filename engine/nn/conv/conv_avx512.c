@@ -1027,7 +1027,8 @@ static void conv_forward_planes(const rp_conv_geom *g, const float *x, const flo
                     pad_copy(xn, g->c, g->h, g->w, g->ph, g->pw, pad);
                 else
                     plane_copy(g, xn, pad, tb + per - rup((size_t)(2 * wp + 32)));
-                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep, rn, NULL, 0);
+                gemm_rows(ap, g->k, ckk, pad, off, g->oh * wp, b, yn, ohw, wp, g->ow, ep, rn, NULL,
+                          0);
             }
         }
     }
@@ -1428,7 +1429,8 @@ static void phase_backward(const rp_conv_geom *g, const float *dyn, const float 
             off += kd;
             if (!nb || !kd) continue;
             const float *base = pad + (py.y0 + ty - py.t) * wq + px.y0 + tx - px.t;
-            gemm_rows(pa, g->c, kd, base, po, py.ny * wq, NULL, bp, nb, wq, px.ny, NULL, NULL, NULL, 0);
+            gemm_rows(pa, g->c, kd, base, po, py.ny * wq, NULL, bp, nb, wq, px.ny, NULL, NULL,
+                      NULL, 0);
             if (il) {
                 rowblk[rx] = bp, rowpx[rx] = px;
                 bp += g->c * nb;
@@ -1551,12 +1553,14 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
                 gemm_rows(ap, g->c, g->k, dyn, off, hw, NULL, dxn, hw, 0, 0, NULL, NULL, pk, pw);
             } else if (path == PATH_S1) {
                 pad_copy(dyn, g->k, g->oh, g->ow, phq, pwq, pad);
-                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w, NULL, NULL, NULL, 0);
+                gemm_rows(ap, g->c, kkk, pad, off, g->h * wq, NULL, dxn, hw, wq, g->w, NULL, NULL,
+                          NULL, 0);
             } else if (path == PATH_PHASE) {
                 float *blk = tb + rup((size_t)phase_pf);
                 phase_backward(g, dyn, ap, off, phq_h, phq_w, pad, blk, dxn);
             } else {
-                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0, NULL, NULL, NULL, 0); /* [C*KH*KW, OH*OW] */
+                /* [C*KH*KW, OH*OW] */
+                gemm_rows(ap, ckk, g->k, dyn, off, ohw, NULL, tb, ohw, 0, 0, NULL, NULL, NULL, 0);
                 rp_conv_col2im(g, tb, dxn);
             }
         }
