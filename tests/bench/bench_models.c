@@ -334,10 +334,11 @@ int main(int argc, char **argv) {
     }
     /* inference */
     rp_model_set_training(m, 0);
-    /* RP_BENCH_INFER_STEPS=K times more inference steps per run (profiling) */
-    const char *ks = getenv("RP_BENCH_INFER_STEPS");
+    /* RP_BENCH_INFER_STEPS=K times more inference steps per run (profiling);
+     * RP_BENCH_TRAIN_ONLY=1 skips the inference runs (for profiling training) */
+    const char *ks = getenv("RP_BENCH_INFER_STEPS"), *to = getenv("RP_BENCH_TRAIN_ONLY");
     int kmul = ks && atoi(ks) > 0 ? atoi(ks) : 1;
-    for (int run = -1; run < s->runs; run++) {
+    for (int run = to && *to == '1' ? s->runs : -1; run < s->runs; run++) {
         double t0 = now();
         int steps = run < 0 ? 1 : 2 * s->steps * kmul;
         for (int it = 0; it < steps; it++) {
