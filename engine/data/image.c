@@ -23,6 +23,7 @@ static const char *sniff(const uint8_t *b, size_t n) {
     if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
     if (n >= 4 && !memcmp(b, "GIF8", 4)) return "GIF";
+    if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return "PNM";
     return NULL;
 }
 
@@ -38,7 +39,9 @@ static int decode_error(const uint8_t *b, size_t n, const char *name, rp_error *
         for (size_t i = 0; i < n && i < 4; i++)
             o += (size_t)snprintf(head + o, sizeof head - o, "%s%02x", i ? " " : "", b[i]);
         return rp_error_set(err, RP_ERR_FORMAT,
-                            "%s: cannot decode image: not a JPEG, PNG, BMP or GIF file (%s%s)", name,
+                            "%s: cannot decode image: not a JPEG, PNG, BMP, GIF or binary PNM "
+                            "(P5/P6) file (%s%s)",
+                            name,
                             n ? "starts with bytes " : "empty file", head);
     }
     /* keep stb's reason only when it is about this format */
@@ -48,6 +51,45 @@ static int decode_error(const uint8_t *b, size_t n, const char *name, rp_error *
                 : why && strstr(why, "gif") ? !strcmp(fmt, "GIF") : why != NULL;
     return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: corrupt or truncated %s data%s%s%s",
                         name, fmt, about ? " (" : "", about ? why : "", about ? ")" : "");
+}
+
+/* Binary PNM (P5 grey, P6 RGB; Netpbm's format). Only maxval 255 is read:
+ * stb_image takes 16-bit samples (maxval above 255) in the wrong byte order
+ * (little-endian; Netpbm's are big-endian) and leaves other maxvals
+ * unscaled, so those would decode to wrong pixels. The header's width and
+ * height then fix the size of the samples that follow: a short file is
+ * refused here. The header is read as stb_image reads it: whitespace and '#'
+ * comments between the numbers, one character consumed after maxval. */
+static int pnm_verify(const uint8_t *b, size_t n, const char *name, rp_error *err) {
+    size_t o = 2;
+    uint64_t v[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        for (;;) { /* whitespace, then a comment to the end of its line */
+            while (o < n && (b[o] == ' ' || (b[o] >= '\t' && b[o] <= '\r'))) o++;
+            if (o >= n || b[o] != '#') break;
+            while (o < n && b[o] != '\n' && b[o] != '\r') o++;
+        }
+        if (o >= n || b[o] < '0' || b[o] > '9')
+            return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: PNM header has no %s",
+                                name, k == 0 ? "width" : k == 1 ? "height" : "maxval");
+        while (o < n && b[o] >= '0' && b[o] <= '9' && v[k] < (1ull << 32))
+            v[k] = v[k] * 10 + (uint64_t)(b[o++] - '0');
+    }
+    if (v[2] != 255)
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: cannot decode image: PNM maxval %llu (only 255, 8-bit samples, is "
+                            "read)",
+                            name, (unsigned long long)v[2]);
+    o++; /* the one whitespace character before the samples */
+    const uint64_t need = v[0] * v[1] * (b[1] == '6' ? 3u : 1u);
+    const uint64_t have = o < n ? (uint64_t)(n - o) : 0;
+    if (have < need)
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: cannot decode image: PNM header declares %llux%llu pixels (%llu "
+                            "bytes of samples) but the file holds %llu",
+                            name, (unsigned long long)v[0], (unsigned long long)v[1],
+                            (unsigned long long)need, (unsigned long long)have);
+    return RP_OK;
 }
 
 static uint32_t be32(const uint8_t *p) {
@@ -147,6 +189,9 @@ int rp_image_load_mem(const uint8_t *buf, size_t len, const char *name, int want
     *data = NULL;
     int iw = 0, ih = 0, ic = 0;
     if (len > 0x7fffffff) return rp_error_set(err, RP_ERR_FORMAT, "%s: image too large", name);
+    /* only the formats named here: stb_image also guesses TGA (which has no
+     * signature: random bytes could pass as an image), PSD, HDR and PIC */
+    if (!sniff(buf, len)) return decode_error(buf, len, name, err);
     if (!stbi_info_from_memory(buf, (int)len, &iw, &ih, &ic)) return decode_error(buf, len, name, err);
     /* a few header bytes must not make us allocate gigabytes */
     if ((uint64_t)iw * (uint64_t)ih > RP_IMAGE_MAX_PIXELS)
@@ -165,6 +210,10 @@ int rp_image_load_mem(const uint8_t *buf, size_t len, const char *name, int want
                             name, fmt ? fmt : "image", iw, ih, len);
     if (fmt && !strcmp(fmt, "PNG")) {
         int st = png_verify(buf, len, name, err);
+        if (st) return st;
+    }
+    if (fmt && !strcmp(fmt, "PNM")) {
+        int st = pnm_verify(buf, len, name, err);
         if (st) return st;
     }
     int req = channels_for(ic, want_c);
@@ -205,7 +254,7 @@ int rp_image_info(const char *path, int *w, int *h, int *c, rp_error *err) {
     uint8_t head[16];
     size_t n = fread(head, 1, sizeof head, f);
     rewind(f);
-    int ok = stbi_info_from_file(f, w, h, c);
+    int ok = sniff(head, n) && stbi_info_from_file(f, w, h, c);
     fclose(f);
     return ok ? RP_OK : decode_error(head, n, path, err);
 }

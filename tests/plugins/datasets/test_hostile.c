@@ -232,7 +232,8 @@ static void test_csv_hostile(void **state) {
              "  - {id: c, use: data.csv, with: {file: '%s', allow_outside_root: true}}\n", csv);
     stage_err(st,
               "stage 'c' (data.csv): $T/csv/list.csv: line 2: image '/etc/passwd': cannot decode "
-              "image: not a JPEG, PNG, BMP or GIF file (starts with bytes 72 6f 6f 74)");
+              "image: not a JPEG, PNG, BMP, GIF or binary PNM (P5/P6) file (starts with bytes 72 "
+              "6f 6f 74)");
     /* an absolute path inside the root is in it */
     snprintf(cmd, sizeof cmd, "path,label\n%s/csv/img/a.jpg,0\n", T);
     rp_test_write(csv, cmd);
@@ -380,6 +381,47 @@ static void test_png_integrity_and_reasons(void **state) {
     }
     /* a directory */
     img_err(T, "$T: is a directory, not an image");
+}
+
+#define PUT_LIT(path, lit) put(path, lit, sizeof lit - 1)
+
+/* Binary PNM: grey and RGB with maxval 255 decode to their samples; other
+ * maxvals (stb_image reads 16-bit samples in the wrong byte order), a file
+ * shorter than its header declares and formats without a signature are
+ * refused. */
+static void test_pnm_and_unsniffed(void **state) {
+    (void)state;
+    char p[800];
+    uint8_t *px;
+    int w, h, c;
+    rp_error err;
+    snprintf(p, sizeof p, "%s/g.pgm", T);
+    PUT_LIT(p, "P5\n# a comment\n3 2\n255\n\x00\x10\x20\x30\x40\xff");
+    RP_ASSERT_OK(rp_image_load(p, 1, &px, &w, &h, &c, &err), &err);
+    assert_int_equal(w, 3), assert_int_equal(h, 2), assert_int_equal(c, 1);
+    assert_memory_equal(px, "\x00\x10\x20\x30\x40\xff", 6);
+    free(px);
+    snprintf(p, sizeof p, "%s/rgb.ppm", T);
+    PUT_LIT(p, "P6 1 1 255\n\xff\x80\x01");
+    RP_ASSERT_OK(rp_image_load(p, 3, &px, &w, &h, &c, &err), &err);
+    assert_int_equal(w, 1), assert_int_equal(c, 3);
+    assert_memory_equal(px, "\xff\x80\x01", 3);
+    free(px);
+    PUT_LIT(p, "P6 2 1 255\n\xff\x80\x01\x02\x03");
+    img_err(p, "$T/rgb.ppm: cannot decode image: PNM header declares 2x1 pixels (6 bytes of "
+               "samples) but the file holds 5");
+    PUT_LIT(p, "P6 1 1 65535\n\xff\xff\x80\x00\x12\x34");
+    img_err(p, "$T/rgb.ppm: cannot decode image: PNM maxval 65535 (only 255, 8-bit samples, is "
+               "read)");
+    PUT_LIT(p, "P6 1\n");
+    img_err(p, "$T/rgb.ppm: cannot decode image: PNM header has no height");
+    /* a TGA (no signature): stb_image would guess it; refused */
+    snprintf(p, sizeof p, "%s/a.tga", T);
+    uint8_t tga[18 + 3] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 24, 0, 1, 2, 3};
+    put(p, tga, sizeof tga);
+    img_err(p, "$T/a.tga: cannot decode image: not a JPEG, PNG, BMP, GIF or binary PNM (P5/P6) "
+               "file (starts with bytes 00 00 02 00)");
+    assert_int_not_equal(rp_image_info(p, &w, &h, &c, &err), RP_OK);
 }
 
 /* CSV errors and sample names give the line of the file where the record
@@ -564,6 +606,7 @@ int main(void) {
         cmocka_unit_test(test_segmentation_names),
         cmocka_unit_test(test_folder_links),
         cmocka_unit_test(test_png_integrity_and_reasons),
+        cmocka_unit_test(test_pnm_and_unsniffed),
         cmocka_unit_test(test_loader_names_the_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
