@@ -59,32 +59,23 @@ int rp_init_default_wb(rp_layer *l, int64_t fan_in, uint64_t seed, rp_error *err
     return RP_OK;
 }
 
-int rp_opt_pair(const rp_layer *l, const rp_node *opts, const char *key, int64_t def, int64_t minv,
-                int64_t out[2], rp_error *err) {
+int rp_opt_pair(const rp_layer *l, const rp_node *opts, const char *key, int64_t out[2],
+                rp_error *err) {
+    /* validated against schemas/layer.<type>.yaml: present (default filled),
+       an integer or two, within the schema's minimum */
     const rp_node *v = rp_node_get(opts, key);
-    if (!v || v->kind == RP_NODE_NULL) {
-        if (def < 0)
-            return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': option '%s' is required",
-                               l->name, key);
-        out[0] = out[1] = def;
+    if (v && v->kind == RP_NODE_SCALAR && rp_node_as_int(v, &out[0], NULL) == RP_OK) {
+        out[1] = out[0];
         return RP_OK;
     }
-    if (v->kind == RP_NODE_SCALAR) {
-        if (rp_node_as_int(v, &out[0], err)) return err ? err->status : RP_ERR_INVALID;
-        out[1] = out[0];
-    } else if (v->kind == RP_NODE_SEQ && v->n == 2) {
-        for (int i = 0; i < 2; i++)
-            if (rp_node_as_int(v->items[i], &out[i], err)) return err ? err->status : RP_ERR_INVALID;
-    } else {
-        return rp_error_at(err, v, RP_ERR_INVALID,
-                           "layer '%s': '%s' must be an integer or a list of two integers",
-                           l->name, key);
-    }
-    for (int i = 0; i < 2; i++)
-        if (out[i] < minv)
-            return rp_error_at(err, v, RP_ERR_INVALID, "layer '%s': '%s' must be >= %lld, got %lld",
-                               l->name, key, (long long)minv, (long long)out[i]);
-    return RP_OK;
+    if (v && v->kind == RP_NODE_SEQ && v->n == 2 &&
+        rp_node_as_int(v->items[0], &out[0], NULL) == RP_OK &&
+        rp_node_as_int(v->items[1], &out[1], NULL) == RP_OK)
+        return RP_OK;
+    return rp_error_at(err, v ? v : opts, RP_ERR_INTERNAL,
+                       "layer '%s': option '%s' is %s after schema validation (expected an "
+                       "integer or a list of two)",
+                       l->name, key, v ? "malformed" : "missing");
 }
 
 int rp_layer_need_ndim(const rp_layer *l, int i, const rp_tensor *in, int ndim, rp_error *err) {

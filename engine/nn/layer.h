@@ -7,10 +7,11 @@
 
 #include "runpipe/runpipe.h"
 
-/* Read `key` as one integer ("kernel: 3") or a pair ("kernel: [3, 5]") into
- * out[2]; `def` when absent (def < 0 = required). Values must be >= minv. */
-int rp_opt_pair(const rp_layer *l, const rp_node *opts, const char *key, int64_t def, int64_t minv,
-                int64_t out[2], rp_error *err);
+/* Read `key` of schema-validated options (default filled, minimum checked)
+ * as one integer ("kernel: 3") or a pair ("kernel: [3, 5]") into out[2]; an
+ * absent or malformed value is an internal error. */
+int rp_opt_pair(const rp_layer *l, const rp_node *opts, const char *key, int64_t out[2],
+                rp_error *err);
 /* Error unless input `i` has `ndim` dimensions. */
 int rp_layer_need_ndim(const rp_layer *l, int i, const rp_tensor *in, int ndim, rp_error *err);
 /* Copy input shape i into out_shape. */

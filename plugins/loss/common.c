@@ -108,16 +108,13 @@ int loss_target_ok(int32_t t, int64_t ignore_index, const loss_geom *g, int64_t 
     return -1;
 }
 
-int loss_param_finite(const rp_node *params, const char *key, double def, double *out,
-                      rp_error *err) {
-    const rp_node *n = rp_node_get(params, key);
-    if (!n) {
-        *out = def;
-        return RP_OK;
-    }
-    if (rp_node_as_double(n, out, err) != RP_OK) return err ? err->status : RP_ERR_INVALID;
+int loss_param_finite(const rp_node *params, const char *key, double *out, rp_error *err) {
+    /* the schema filled the default; a missing key is recorded for the stage
+       to report (rp_param_take_missing) */
+    *out = rp_param_double(params, key);
     if (!isfinite(*out))
-        return rp_error_at(err, n, RP_ERR_INVALID, "'%s': expected a finite number", key);
+        return rp_error_at(err, rp_node_get(params, key), RP_ERR_INVALID,
+                           "'%s': expected a finite number", key);
     return RP_OK;
 }
 

@@ -18,7 +18,7 @@ typedef struct cf_state {
 static int cf_create(const rp_node *params, void **state, rp_error *err) {
     cf_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "loss 'complement_flatten': out of memory");
-    int rc = loss_param_finite(params, "weight", 1.0, &s->scale, err);
+    int rc = loss_param_finite(params, "weight", &s->scale, err);
     s->ignore_index = rp_param_int(params, "ignore_index");
     if (rc != RP_OK) {
         free(s);

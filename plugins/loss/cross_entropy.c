@@ -33,31 +33,22 @@ int loss_ce_create_named(const rp_node *params, const char *who, void **state, r
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", who);
     s->who = who;
     s->require_4d = strcmp(who, "pixel_cross_entropy") == 0;
-    int rc = loss_param_finite(params, "weight", 1.0, &s->scale, err);
-    if (rc == RP_OK) rc = loss_param_finite(params, "label_smoothing", 0.0, &s->smoothing, err);
-    if (rc == RP_OK && (s->smoothing < 0 || s->smoothing > 1))
-        rc = rp_error_at(err, rp_node_get(params, "label_smoothing"), RP_ERR_INVALID,
-                         "loss '%s': label_smoothing must be in [0, 1], got %g", who,
-                         s->smoothing);
+    int rc = loss_param_finite(params, "weight", &s->scale, err);
+    if (rc == RP_OK) rc = loss_param_finite(params, "label_smoothing", &s->smoothing, err);
     s->ignore_index = rp_param_int(params, "ignore_index");
     const rp_node *wn = rp_node_get(params, "weights");
+    /* (the schema checks that it is a non-empty list of numbers >= 0) */
     if (rc == RP_OK && wn && !rp_node_is_null(wn)) {
-        if (wn->kind != RP_NODE_SEQ || rp_node_len(wn) == 0) {
-            rc = rp_error_at(err, wn, RP_ERR_INVALID,
-                             "loss '%s': 'weights' must be a non-empty list of numbers, one per "
-                             "class", who);
-        } else {
-            s->n_w = (int64_t)rp_node_len(wn);
-            s->w = malloc(sizeof(double) * (size_t)s->n_w);
-            if (!s->w) rc = rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", who);
-            for (int64_t k = 0; rc == RP_OK && k < s->n_w; k++) {
-                const rp_node *it = rp_node_at(wn, (size_t)k);
-                rc = rp_node_as_double(it, &s->w[k], err);
-                if (rc == RP_OK && (!isfinite(s->w[k]) || s->w[k] < 0))
-                    rc = rp_error_at(err, it, RP_ERR_INVALID,
-                                     "loss '%s': weights[%lld] must be finite and >= 0, got %g",
-                                     who, (long long)k, s->w[k]);
-            }
+        s->n_w = (int64_t)rp_node_len(wn);
+        s->w = malloc(sizeof(double) * (size_t)s->n_w);
+        if (!s->w) rc = rp_error_set(err, RP_ERR_NOMEM, "loss '%s': out of memory", who);
+        for (int64_t k = 0; rc == RP_OK && k < s->n_w; k++) {
+            const rp_node *it = rp_node_at(wn, (size_t)k);
+            rc = rp_node_as_double(it, &s->w[k], err);
+            if (rc == RP_OK && !isfinite(s->w[k]))
+                rc = rp_error_at(err, it, RP_ERR_INVALID,
+                                 "loss '%s': weights[%lld] must be finite, got %g", who,
+                                 (long long)k, s->w[k]);
         }
     }
     if (rc != RP_OK) {

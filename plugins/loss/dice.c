@@ -20,11 +20,8 @@ typedef struct dice_state {
 static int dice_create(const rp_node *params, void **state, rp_error *err) {
     dice_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "loss 'dice': out of memory");
-    int rc = loss_param_finite(params, "smooth", 1.0, &s->smooth, err);
-    if (rc == RP_OK) rc = loss_param_finite(params, "weight", 1.0, &s->scale, err);
-    if (rc == RP_OK && s->smooth < 0)
-        rc = rp_error_at(err, rp_node_get(params, "smooth"), RP_ERR_INVALID,
-                         "loss 'dice': smooth must be >= 0, got %g", s->smooth);
+    int rc = loss_param_finite(params, "smooth", &s->smooth, err);
+    if (rc == RP_OK) rc = loss_param_finite(params, "weight", &s->scale, err);
     s->ignore_index = rp_param_int(params, "ignore_index");
     if (rc != RP_OK) {
         free(s);

@@ -18,12 +18,9 @@ typedef struct focal_state {
 static int focal_create(const rp_node *params, void **state, rp_error *err) {
     focal_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "loss 'focal': out of memory");
-    int rc = loss_param_finite(params, "alpha", 1.0, &s->alpha, err);
-    if (rc == RP_OK) rc = loss_param_finite(params, "gamma", 2.0, &s->gamma, err);
-    if (rc == RP_OK) rc = loss_param_finite(params, "weight", 1.0, &s->scale, err);
-    if (rc == RP_OK && s->gamma < 0)
-        rc = rp_error_at(err, rp_node_get(params, "gamma"), RP_ERR_INVALID,
-                         "loss 'focal': gamma must be >= 0, got %g", s->gamma);
+    int rc = loss_param_finite(params, "alpha", &s->alpha, err);
+    if (rc == RP_OK) rc = loss_param_finite(params, "gamma", &s->gamma, err);
+    if (rc == RP_OK) rc = loss_param_finite(params, "weight", &s->scale, err);
     s->ignore_index = rp_param_int(params, "ignore_index");
     if (rc != RP_OK) {
         free(s);

@@ -109,9 +109,9 @@ int loss_begin(const rp_tensor *logits, rp_tensor *dlogits, const int32_t *targe
                int64_t ignore_index, const char *who, loss_geom *g, int64_t *used, double *loss,
                rp_error *err);
 
-/* Read a finite parameter; error located at the node if it is not finite. */
-int loss_param_finite(const rp_node *params, const char *key, double def, double *out,
-                      rp_error *err);
+/* Read a parameter (schema-validated, default filled) that must be finite;
+ * error located at the node if it is not. */
+int loss_param_finite(const rp_node *params, const char *key, double *out, rp_error *err);
 
 /* Cross-entropy shared by `cross_entropy` and `pixel_cross_entropy`
  * (cross_entropy.c). `who` names the component in messages. */

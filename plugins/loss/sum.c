@@ -28,7 +28,7 @@ static int sum_create(const rp_node *params, void **state, rp_error *err) {
                            "[{cross_entropy: {}}, {complement_flatten: {weight: 0.5}}]");
     sum_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "loss 'sum': out of memory");
-    int rc = loss_param_finite(params, "weight", 1.0, &s->scale, err);
+    int rc = loss_param_finite(params, "weight", &s->scale, err);
     size_t n = rp_node_len(terms);
     if (rc == RP_OK && !(s->terms = calloc(n, sizeof *s->terms)))
         rc = rp_error_set(err, RP_ERR_NOMEM, "loss 'sum': out of memory");

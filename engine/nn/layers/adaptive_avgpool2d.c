@@ -10,7 +10,7 @@ static int aap_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tenso
     (void)n_in;
     if (rp_layer_need_ndim(l, 0, in[0], 4, err)) return err->status;
     int64_t o[2];
-    if (rp_opt_pair(l, opts, "output_size", 1, 1, o, err)) return err->status;
+    if (rp_opt_pair(l, opts, "output_size", o, err)) return err->status;
     *out_ndim = 4;
     out_shape[0] = in[0]->shape[0], out_shape[1] = in[0]->shape[1];
     out_shape[2] = o[0], out_shape[3] = o[1];

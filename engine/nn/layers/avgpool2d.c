@@ -13,8 +13,8 @@ static int ap_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     rp_pool_window *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
-    if (rp_opt_pair(l, opts, "kernel", -1, 1, s->k, err) || rp_opt_pair(l, opts, "stride", 0, 0, s->s, err) ||
-        rp_opt_pair(l, opts, "padding", 0, 0, s->p, err))
+    if (rp_opt_pair(l, opts, "kernel", s->k, err) || rp_opt_pair(l, opts, "stride", s->s, err) ||
+        rp_opt_pair(l, opts, "padding", s->p, err))
         return err->status;
     if (s->s[0] == 0) s->s[0] = s->k[0];
     if (s->s[1] == 0) s->s[1] = s->k[1];

@@ -24,10 +24,10 @@ static int ct_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     int64_t k[2], st[2], p[2], op[2], d[2];
     int64_t out = rp_param_int(opts, "out");
     if (out < 1) return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': 'out' must be >= 1", l->name);
-    if (rp_opt_pair(l, opts, "kernel", -1, 1, k, err) || rp_opt_pair(l, opts, "stride", 1, 1, st, err) ||
-        rp_opt_pair(l, opts, "padding", 0, 0, p, err) ||
-        rp_opt_pair(l, opts, "output_padding", 0, 0, op, err) ||
-        rp_opt_pair(l, opts, "dilation", 1, 1, d, err))
+    if (rp_opt_pair(l, opts, "kernel", k, err) || rp_opt_pair(l, opts, "stride", st, err) ||
+        rp_opt_pair(l, opts, "padding", p, err) ||
+        rp_opt_pair(l, opts, "output_padding", op, err) ||
+        rp_opt_pair(l, opts, "dilation", d, err))
         return err->status;
     for (int i = 0; i < 2; i++)
         if (op[i] >= st[i] && op[i] >= d[i])

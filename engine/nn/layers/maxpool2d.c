@@ -22,11 +22,11 @@ static int mp_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     mp_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
-    if (rp_opt_pair(l, opts, "kernel", -1, 1, s->k, err)) return err->status;
-    if (rp_opt_pair(l, opts, "stride", 0, 0, s->s, err)) return err->status;
+    if (rp_opt_pair(l, opts, "kernel", s->k, err)) return err->status;
+    if (rp_opt_pair(l, opts, "stride", s->s, err)) return err->status;
     if (s->s[0] == 0) s->s[0] = s->k[0];
     if (s->s[1] == 0) s->s[1] = s->k[1];
-    if (rp_opt_pair(l, opts, "padding", 0, 0, s->p, err)) return err->status;
+    if (rp_opt_pair(l, opts, "padding", s->p, err)) return err->status;
     if (2 * s->p[0] > s->k[0] || 2 * s->p[1] > s->k[1])
         return rp_error_at(err, opts, RP_ERR_INVALID,
                            "layer '%s': padding must be at most half the kernel size", l->name);

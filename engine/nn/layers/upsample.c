@@ -19,7 +19,7 @@ static int up_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tensor
     up_state *s = calloc(1, sizeof *s);
     if (!s) return rp_error_set(err, RP_ERR_NOMEM, "out of memory");
     l->state = s;
-    if (rp_opt_pair(l, opts, "scale", 2, 1, s->s, err)) return err->status;
+    if (rp_opt_pair(l, opts, "scale", s->s, err)) return err->status;
     const char *mode = rp_param_str(opts, "mode");
     if (strcmp(mode, "nearest") == 0)
         s->bilinear = 0;
