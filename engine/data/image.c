@@ -92,6 +92,61 @@ static int pnm_verify(const uint8_t *b, size_t n, const char *name, rp_error *er
     return RP_OK;
 }
 
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* BMP (uncompressed and bit-field files, the ones stb_image reads): the
+ * pixel rows the header declares must all be in the file, and a palette
+ * image's colour indices must be inside its palette. stb_image reads past
+ * the end as zeros and looks indices up in an uninitialised palette, so a
+ * truncated or corrupt BMP would decode to arbitrary pixels. Header fields
+ * as stb_image reads them: the file header's pixel offset, then a 12-byte
+ * (OS/2) or a 40-byte-or-larger info header; the palette fills the bytes
+ * between the info header and the pixels (3 bytes an entry for OS/2, else 4). */
+static int bmp_verify(const uint8_t *b, size_t n, const char *name, rp_error *err) {
+    if (n < 26 || (le32(b + 14) != 12 && n < 34))
+        return rp_error_set(err, RP_ERR_FORMAT, "%s: cannot decode image: BMP header is truncated",
+                            name);
+    const uint32_t off = le32(b + 10), hsz = le32(b + 14);
+    int64_t w, h;
+    unsigned bpp, comp = 0;
+    if (hsz == 12) {
+        w = (uint16_t)(b[18] | b[19] << 8), h = (int16_t)(b[20] | b[21] << 8);
+        bpp = (unsigned)(b[24] | b[25] << 8);
+    } else {
+        w = (int32_t)le32(b + 18), h = (int32_t)le32(b + 22);
+        bpp = (unsigned)(b[28] | b[29] << 8), comp = le32(b + 30);
+    }
+    if (h < 0) h = -h; /* top-down rows */
+    /* what stb_image refuses itself (RLE, odd sizes) it reports */
+    if ((comp != 0 && comp != 3) || w <= 0 || h <= 0 || !bpp || bpp > 32) return RP_OK;
+    const uint64_t row = ((uint64_t)bpp * (uint64_t)w + 31) / 32 * 4;
+    const uint64_t need = (uint64_t)off + row * (uint64_t)h;
+    if (need > n)
+        return rp_error_set(err, RP_ERR_FORMAT,
+                            "%s: cannot decode image: BMP header declares %lldx%lld pixels at %u "
+                            "bits from byte %u (%llu bytes) but the file holds %zu",
+                            name, (long long)w, (long long)h, bpp, off, (unsigned long long)need, n);
+    if (bpp > 8) return RP_OK;
+    const int64_t pal_bytes = (int64_t)off - 14 - (int64_t)hsz;
+    const int64_t psize = pal_bytes > 0 ? pal_bytes / (hsz == 12 ? 3 : 4) : 0;
+    if (psize < 1 || psize > 256) return RP_OK; /* stb_image: "Corrupt BMP" */
+    for (int64_t y = 0; y < h; y++) {
+        const uint8_t *r = b + off + (uint64_t)y * row;
+        for (int64_t x = 0; x < w; x++) {
+            const uint64_t bit = (uint64_t)x * bpp;
+            const unsigned v = (r[bit / 8] >> (8 - bpp - bit % 8)) & ((1u << bpp) - 1u);
+            if ((int64_t)v >= psize)
+                return rp_error_set(err, RP_ERR_FORMAT,
+                                    "%s: cannot decode image: BMP pixel %lld of row %lld uses "
+                                    "colour %u but the palette has %lld",
+                                    name, (long long)x, (long long)y, v, (long long)psize);
+        }
+    }
+    return RP_OK;
+}
+
 static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
@@ -214,6 +269,10 @@ int rp_image_load_mem(const uint8_t *buf, size_t len, const char *name, int want
     }
     if (fmt && !strcmp(fmt, "PNM")) {
         int st = pnm_verify(buf, len, name, err);
+        if (st) return st;
+    }
+    if (fmt && !strcmp(fmt, "BMP")) {
+        int st = bmp_verify(buf, len, name, err);
         if (st) return st;
     }
     int req = channels_for(ic, want_c);

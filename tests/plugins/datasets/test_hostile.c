@@ -424,6 +424,55 @@ static void test_pnm_and_unsniffed(void **state) {
     assert_int_not_equal(rp_image_info(p, &w, &h, &c, &err), RP_OK);
 }
 
+/* A 3x2 8-bit palette BMP (bottom-up rows of 4 bytes) with a palette of
+ * `pal` entries and pixel indices idx[6]; `cut` bytes taken off the end. */
+static size_t bmp8(uint8_t *f, int pal, const uint8_t idx[6], size_t cut) {
+    const uint32_t off = 14 + 40 + 4 * (uint32_t)pal, size = off + 2 * 4;
+    memset(f, 0, size);
+    f[0] = 'B', f[1] = 'M';
+    f[2] = (uint8_t)size, f[10] = (uint8_t)off, f[14] = 40;
+    f[18] = 3, f[22] = 2, f[26] = 1, f[28] = 8, f[46] = (uint8_t)pal;
+    for (int i = 0; i < pal; i++) /* B, G, R, 0: grey levels 10, 20, ... */
+        f[54 + 4 * i] = f[55 + 4 * i] = f[56 + 4 * i] = (uint8_t)(10 * (i + 1));
+    for (int y = 0; y < 2; y++)
+        for (int x = 0; x < 3; x++) f[off + 4 * y + x] = idx[3 * y + x];
+    return size - cut;
+}
+
+/* BMP: palette images decode through their palette; pixel rows missing
+ * from the file and colour indices outside the palette are refused (stb_image
+ * would read zeros and an uninitialised palette). */
+static void test_bmp_rows_and_palette(void **state) {
+    (void)state;
+    char p[800];
+    uint8_t f[128], *px;
+    int w, h, c;
+    rp_error err;
+    const uint8_t ok[6] = {0, 1, 2, 3, 2, 1};
+    snprintf(p, sizeof p, "%s/pal.bmp", T);
+    put(p, f, bmp8(f, 4, ok, 0));
+    RP_ASSERT_OK(rp_image_load(p, 1, &px, &w, &h, &c, &err), &err);
+    assert_int_equal(w, 3), assert_int_equal(h, 2);
+    /* bottom-up: the file's first row is the image's last */
+    assert_memory_equal(px, "\x28\x1e\x14\x0a\x14\x1e", 6);
+    free(px);
+    put(p, f, bmp8(f, 4, ok, 3));
+    img_err(p, "$T/pal.bmp: cannot decode image: BMP header declares 3x2 pixels at 8 bits from "
+               "byte 70 (78 bytes) but the file holds 75");
+    const uint8_t bad[6] = {0, 1, 2, 3, 9, 1};
+    put(p, f, bmp8(f, 4, bad, 0));
+    img_err(p, "$T/pal.bmp: cannot decode image: BMP pixel 1 of row 1 uses colour 9 but the "
+               "palette has 4");
+    /* a 24-bit BMP as stb_image_write makes it */
+    uint8_t rgb[3 * 2 * 3];
+    for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (uint8_t)(i * 11);
+    snprintf(p, sizeof p, "%s/rgb.bmp", T);
+    assert_true(stbi_write_bmp(p, 3, 2, 3, rgb));
+    RP_ASSERT_OK(rp_image_load(p, 3, &px, &w, &h, &c, &err), &err);
+    assert_memory_equal(px, rgb, sizeof rgb);
+    free(px);
+}
+
 /* CSV errors and sample names give the line of the file where the record
  * starts: the header is line 1, blank lines and quoted fields spanning lines
  * count, CRLF ends a line like LF. */
@@ -607,6 +656,7 @@ int main(void) {
         cmocka_unit_test(test_folder_links),
         cmocka_unit_test(test_png_integrity_and_reasons),
         cmocka_unit_test(test_pnm_and_unsniffed),
+        cmocka_unit_test(test_bmp_rows_and_palette),
         cmocka_unit_test(test_loader_names_the_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
