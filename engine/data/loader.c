@@ -281,6 +281,7 @@ static void task_done(slot *s, int64_t j, int st, const rp_error *e, int64_t cou
 static void *worker_main(void *arg) {
     rp_loader *l = arg;
     rp_error e;
+    rp_error_clear(&e);
     rp_sample tmp;
     rp_sample_init(&tmp);
     pthread_mutex_lock(&l->mu);

@@ -213,7 +213,8 @@ int imglist_dataset(imglist *l, const imglist_opts *o, const char *name, int num
         rp_progress *pg = rp_progress_begin(name, keep, "img");
 #pragma omp parallel for schedule(dynamic, 16) num_threads(o->threads)
         for (size_t i = 0; i < keep; i++) {
-            rp_error e;
+            rp_error e; /* copied whole into ferr: its file and location too */
+            rp_error_clear(&e);
             int w, h;
             if (load_one(d, i, &d->pix[i], &w, &h, &e)) {
 #pragma omp critical(imglist_fail)
