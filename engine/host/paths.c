@@ -82,25 +82,27 @@ static void strlist_add_pathvar(strlist *l, const char *var) {
     free(copy);
 }
 
+/* <libdir>/rel, when librunpipe.so's directory is known. */
+static void strlist_add_libdir(strlist *l, const char *rel) {
+    const char *lib = rp_engine_libdir();
+    if (!*lib) return;
+    char buf[PATH_MAX + 64];
+    snprintf(buf, sizeof buf, "%s/%s", lib, rel);
+    strlist_add_dir(l, buf);
+}
+
 const char *const *rp_plugin_dirs(void) {
     static strlist dirs;
     static int done;
     if (!done) {
         done = 1;
         strlist_add_pathvar(&dirs, "RUNPIPE_PLUGIN_PATH");
-        char buf[PATH_MAX + 32];
-        const char *lib = rp_engine_libdir();
-        if (*lib) {
-            snprintf(buf, sizeof buf, "%s/runpipe/plugins", lib);
-            strlist_add_dir(&dirs, buf);
-        }
+        strlist_add_libdir(&dirs, "runpipe/plugins");
         /* the unit tests' library, <build>/lib/test, finds the plugins of
            its own build (build-asan's tests the ASan plugins) */
-        const char *base = strrchr(lib, '/');
-        if (in_build_tree() && base && !strcmp(base, "/test")) {
-            snprintf(buf, sizeof buf, "%s/../runpipe/plugins", lib);
-            strlist_add_dir(&dirs, buf);
-        }
+        const char *base = strrchr(rp_engine_libdir(), '/');
+        if (in_build_tree() && base && !strcmp(base, "/test"))
+            strlist_add_libdir(&dirs, "../runpipe/plugins");
     }
     static const char *const empty[] = {NULL};
     return dirs.v ? (const char *const *)dirs.v : empty;
@@ -110,12 +112,7 @@ static strlist schema_over, schema_std;
 
 static void schema_dirs_init(void) {
     strlist_add_pathvar(&schema_over, "RUNPIPE_SCHEMA_PATH");
-    char buf[PATH_MAX + 32];
-    const char *lib = rp_engine_libdir();
-    if (*lib) {
-        snprintf(buf, sizeof buf, "%s/../share/runpipe/schemas", lib);
-        strlist_add_dir(&schema_std, buf);
-    }
+    strlist_add_libdir(&schema_std, "../share/runpipe/schemas");
     if (in_build_tree()) strlist_add_dir(&schema_std, RP_SRC_DIR "/schemas");
 }
 
