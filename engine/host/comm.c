@@ -65,7 +65,7 @@ int rp_comm_init(const struct rp_comm **out, rp_error *err) {
     if (over && *over)
         snprintf(path, sizeof path, "%s", over);
     else
-        snprintf(path, sizeof path, "%s/runpipe/comm_mpi.so", rp_engine_libdir());
+        snprintf(path, sizeof path, "%s/runpipe/comm_mpi.so", rp_engine_moddir());
     /* RTLD_GLOBAL: Open MPI dlopens its own components, which need libmpi's
      * symbols */
     g_lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);

@@ -91,18 +91,32 @@ static void strlist_add_libdir(strlist *l, const char *rel) {
     strlist_add_dir(l, buf);
 }
 
+const char *rp_engine_moddir(void) {
+    static char dir[PATH_MAX + 8];
+    static int done;
+    if (done) return dir;
+    done = 1;
+    const char *lib = rp_engine_libdir(), *base = strrchr(lib, '/');
+    /* the unit tests' library, <build>/lib/test, uses the modules of its own
+       build (build-asan's tests the ASan plugins) */
+    if (in_build_tree() && base && !strcmp(base, "/test"))
+        snprintf(dir, sizeof dir, "%.*s", (int)(base - lib), lib);
+    else
+        snprintf(dir, sizeof dir, "%s", lib);
+    return dir;
+}
+
 const char *const *rp_plugin_dirs(void) {
     static strlist dirs;
     static int done;
     if (!done) {
         done = 1;
         strlist_add_pathvar(&dirs, "RUNPIPE_PLUGIN_PATH");
-        strlist_add_libdir(&dirs, "runpipe/plugins");
-        /* the unit tests' library, <build>/lib/test, finds the plugins of
-           its own build (build-asan's tests the ASan plugins) */
-        const char *base = strrchr(rp_engine_libdir(), '/');
-        if (in_build_tree() && base && !strcmp(base, "/test"))
-            strlist_add_libdir(&dirs, "../runpipe/plugins");
+        if (*rp_engine_moddir()) {
+            char buf[PATH_MAX + 64];
+            snprintf(buf, sizeof buf, "%s/runpipe/plugins", rp_engine_moddir());
+            strlist_add_dir(&dirs, buf);
+        }
     }
     static const char *const empty[] = {NULL};
     return dirs.v ? (const char *const *)dirs.v : empty;

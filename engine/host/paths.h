@@ -10,9 +10,12 @@
 
 /* Directory holding librunpipe.so (found with dladdr), or "" if unknown. */
 const char *rp_engine_libdir(void);
+/* Directory holding runpipe/ (plugins/, comm_mpi.so): <libdir>, or for the
+ * unit tests' library in <build>/lib/test, <build>/lib (the same build's
+ * modules); "" if unknown. */
+const char *rp_engine_moddir(void);
 /* Plugin search path: RUNPIPE_PLUGIN_PATH (colon-separated), then
- * <libdir>/runpipe/plugins (for the unit tests' library in <build>/lib/test:
- * <build>/lib/runpipe/plugins, the plugins of the same build); only existing
+ * <moddir>/runpipe/plugins; only existing
  * directories, duplicates removed. Borrowed, NULL-terminated. */
 const char *const *rp_plugin_dirs(void);
 /* Schema search path in two parts. `override`: RUNPIPE_SCHEMA_PATH, whose

@@ -57,24 +57,27 @@ timed() {
 }
 # run_rp THREADS TAG: one fresh run
 run_rp() {
-    rm -rf "$work/$2"
+    # a fresh run folder each time: runpipe refuses to run into a used one
+    rm -rf "$work/$2" "$work/run_$2"
     sed "s|OUT|$work/$2|" "$work/p.yaml" > "$work/$2.yaml"
     timed "$BUILD/bin/runpipe" run "$work/$2.yaml" --out "$work/run_$2" --threads "$1" > "$work/$2.log" 2>&1 ||
-        { echo "runpipe failed:"; tail -5 "$work/$2.log"; exit 1; }
+        { echo "runpipe failed:" >&2; tail -5 "$work/$2.log" >&2; return 1; }
     cat "$work/t"
 }
 run_py() {
     rm -rf "$work/py"
     timed "$PY" tests/bench/openimages_pil.py "$data" "$work/py" 224 32 "$1" > "$work/py.log" 2>&1 ||
-        { echo "Pillow script failed:"; tail -5 "$work/py.log"; exit 1; }
+        { echo "Pillow script failed:" >&2; tail -5 "$work/py.log" >&2; return 1; }
     cat "$work/t"
 }
 # median of three "wall cpu" lines, by wall time
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 rows=$(wc -l < "$data/oidv6-train-annotations-bbox.csv")
 echo "-- $N photos 1024x768, $((rows - 1)) box rows; load $(cut -d' ' -f1-3 /proc/loadavg)"
-r1a=$(run_rp 1 t1); pa=$(run_py 1); r1b=$(run_rp 1 t1); r1c=$(run_rp 1 t1)
-rta=$(run_rp "$THREADS" tn); pn=$(run_py "$THREADS"); rtb=$(run_rp "$THREADS" tn); rtc=$(run_rp "$THREADS" tn)
+# (a failed run inside $(...) ends only that subshell: stop here on any)
+r1a=$(run_rp 1 t1) && pa=$(run_py 1) && r1b=$(run_rp 1 t1) && r1c=$(run_rp 1 t1) &&
+    rta=$(run_rp "$THREADS" tn) && pn=$(run_py "$THREADS") && rtb=$(run_rp "$THREADS" tn) &&
+    rtc=$(run_rp "$THREADS" tn) || { echo "openimages bench: a run failed (above)"; exit 1; }
 r1=$(median3 "$r1a" "$r1b" "$r1c")
 rt=$(median3 "$rta" "$rtb" "$rtc")
 made=$(find "$work/tn" -name '*.jpg' | wc -l)
