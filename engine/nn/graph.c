@@ -52,10 +52,18 @@
  * the head's own input: see forward_run). rp_model_node_output returns NULL
  * for the nodes whose outputs never existed (the head; the affine node
  * before a folded sum). The plan is remade at each forward (one pass over the nodes).
- * Training forwards are never fused, and a backward after a fused forward
- * re-runs the forward unfused first (the fused one never wrote the head
- * outputs that backward reads). Off with rp_model_set_fusion(m, 0) or
- * RP_NO_FUSE=1.
+ * A backward after a fused eval forward re-runs the forward unfused first
+ * (the fused one never wrote the head outputs that backward reads).
+ *
+ * Training forwards fold only relus (graph_fuse.c): a relu running in place
+ * on the output of a layer with RP_LAYER_TRAIN_RELU (batch norm, add) is
+ * applied by that layer's forward (rp_run_ctx.relu_out), and in backward
+ * the relu hands its gradient on unmasked to the layer, which masks it while
+ * reading it anyway. Every output, gradient and statistic is bit-identical
+ * to the unfolded graph; retained nodes and feature-gradient passes are
+ * left alone.
+ *
+ * Both kinds are off with rp_model_set_fusion(m, 0) or RP_NO_FUSE=1.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,10 +209,8 @@ static int node_buffer(rp_model *m, int k, int64_t n, int lean, rp_error *err) {
         need *= (size_t)shape[d];
     /* in place on the single-consumer output of a layer whose backward
      * does not read it (ReLU after conv/BN/add, as PyTorch's inplace) */
-    gnode *src = g->n_in == 1 && g->in[0] >= 0 ? &m->nodes[g->in[0]] : NULL;
-    if (src && (g->layer.ops->flags & RP_LAYER_INPLACE) &&
-        (src->layer.ops->flags & RP_LAYER_OUT_UNUSED) && src->consumers == 1 && !src->retain &&
-        k != m->output && g->in[0] != m->output) {
+    if (graph_in_place(m, k)) {
+        gnode *src = &m->nodes[g->in[0]];
         if (g->out.owns) rp_tensor_release(&g->out);
         g->out = rp_tensor_view(&src->out, nd, shape);
         g->aslot = src->aslot;
@@ -259,12 +265,21 @@ static const rp_run_ctx *node_ctx(const rp_model *m, const gnode *g, const rp_ru
     return local;
 }
 
+/* ctx for node g's forward or backward: with relu_out set when g applies
+ * the relu folded into it (graph_plan_train_relu) */
+static const rp_run_ctx *relu_ctx(const gnode *g, const rp_run_ctx *ctx, rp_run_ctx *local) {
+    if (g->tr_relu < 0) return ctx;
+    *local = *ctx;
+    local->relu_out = 1;
+    return local;
+}
+
 void rp_model_set_freeze_bn(rp_model *m, int on) {
     m->freeze_bn = on != 0;
 }
 
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
-    rp_run_ctx ctx = {training, m->seed, m->step, 1, 0}, nctx;
+    rp_run_ctx ctx = {training, m->seed, m->step, 1, 0, 0}, nctx, rctx;
     rp_bn_sync_cur = m->stat_sync;
     int64_t n = x->shape[0];
     /* keep the header: callers pass views that end with their scope */
@@ -280,9 +295,11 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
             m->nodes[j].consumer = k;
         }
     mark_keep(m, lean);
-    graph_plan_fusion(m, lean && !m->no_fuse && !graph_fusion_env_off());
+    const int fuse = !m->no_fuse && !graph_fusion_env_off();
+    graph_plan_fusion(m, lean && fuse);
+    graph_plan_train_relu(m, !lean && training && m->stop < 0 && fuse);
     m->recompute = 0;
-    m->fused = 0;
+    m->fused = m->folded = 0;
     for (size_t i = 0; i < m->napool; i++)
         m->aref[i] = 0, m->asize[i] = 0;
     for (int k = 0; k <= m->output; k++) {
@@ -298,9 +315,14 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
             g->released = 0;
             continue;
         }
+        if (g->tr_head >= 0) { /* a relu its producer applied (in place) */
+            node_release_reads(m, g);
+            m->folded++;
+            continue;
+        }
         if (g->fuse_aff < 0 && g->fuse_relu < 0) {
-            if (g->layer.ops->forward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out,
-                                      err)) {
+            if (g->layer.ops->forward(&g->layer, relu_ctx(g, node_ctx(m, g, &ctx, &nctx), &rctx),
+                                      g->n_in, in, &g->out, err)) {
                 rp_error_prefix(err, "layer '%s' (%s) forward: ", g->name, g->type);
                 return err->status;
             }
@@ -425,7 +447,7 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
     if ((og->gslot = graph_grad_acquire(m, dy->ndim, dy->shape, err)) < 0) return err->status;
     memcpy(GRAD(m, og)->data, dy->data, dy->numel * sizeof(float));
     og->grad_ready = 1;
-    rp_run_ctx ctx = {m->training, m->seed, m->step, 1, m->stop >= 0};
+    rp_run_ctx ctx = {m->training, m->seed, m->step, 1, m->stop >= 0, 0};
     rp_bn_sync_cur = m->stat_sync;
     int64_t n = dy->shape[0];
     for (int k = m->output; k > m->stop; k--) { /* (stop = -1: every node) */
@@ -433,6 +455,17 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
         if (!g->grad_ready) continue;
         if (!g->wants) {
             if (!g->retain) graph_grad_release(m, g);
+            continue;
+        }
+        if (g->tr_head >= 0 && m->nodes[g->tr_head].wants && !m->nodes[g->tr_head].grad_ready) {
+            /* a folded relu hands its gradient on unmasked: its producer's
+             * backward applies the mask (where it cannot, this relu runs and
+             * the producer masks a second time, which changes nothing) */
+            gnode *p = &m->nodes[g->tr_head];
+            p->gslot = g->gslot;
+            p->grad_ready = 1;
+            g->gslot = -1;
+            g->grad_ready = 0;
             continue;
         }
         rp_tensor *din[RP_MAX_LAYER_INPUTS];
@@ -466,9 +499,9 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
         ctx.need_input_grad = any;
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, m->last_x, in);
-        rp_run_ctx nctx;
-        if (g->layer.ops->backward(&g->layer, node_ctx(m, g, &ctx, &nctx), g->n_in, in, &g->out,
-                                   GRAD(m, g), din, err)) {
+        rp_run_ctx nctx, rctx;
+        if (g->layer.ops->backward(&g->layer, relu_ctx(g, node_ctx(m, g, &ctx, &nctx), &rctx),
+                                   g->n_in, in, &g->out, GRAD(m, g), din, err)) {
             rp_error_prefix(err, "layer '%s' (%s) backward: ", g->name, g->type);
             return err->status;
         }
@@ -540,7 +573,7 @@ const char *rp_model_last_conv(const rp_model *m) {
 }
 
 int rp_model_fused_chains(const rp_model *m) {
-    return m->fused;
+    return m->fused + m->folded;
 }
 
 size_t rp_model_activation_bytes(const rp_model *m) {

@@ -25,8 +25,9 @@ rp_layer *rp_model_node_layer(rp_model *m, size_t i);
  * outputs are recycled through (gradients and layer states not counted). */
 size_t rp_model_activation_bytes(const rp_model *m);
 
-/* How many chains the last forward computed fused (eval-mode fusion, see
- * rp_model_forward); 0 after a training forward or with fusion off. */
+/* How many chains the last forward computed fused: in an eval forward the
+ * chains of eval-mode fusion, in a training forward the relus folded into
+ * their producers (see rp_model_forward); 0 with fusion off. */
 int rp_model_fused_chains(const rp_model *m);
 
 /* Feature-gradient pass (Grad-CAM, nn/gradcam.c). A forward in the model's

@@ -64,3 +64,25 @@ void graph_plan_fusion(rp_model *m, int enabled) {
         }
     }
 }
+
+/* The training-forward plan: a relu the unfused forward runs in place on the
+ * output of a layer that takes rp_run_ctx.relu_out (batch norm, add) is
+ * folded into that layer: its forward writes max(0, y) into the shared
+ * buffer (the bytes relu would leave there), and in backward the relu's
+ * output gradient is handed on unmasked to the layer, whose backward applies
+ * the mask while reading dout anyway. Saves relu's forward pass (read +
+ * write) and backward pass (two reads + a write, and a gradient buffer).
+ * Retained nodes are left alone (their gradients would differ). */
+void graph_plan_train_relu(rp_model *m, int enabled) {
+    for (size_t k = 0; k < m->n; k++)
+        m->nodes[k].tr_relu = m->nodes[k].tr_head = -1;
+    if (!enabled) return;
+    for (int k = 1; k <= m->output; k++) {
+        gnode *r = &m->nodes[k];
+        if (!(r->layer.ops->flags & RP_LAYER_RELU) || !graph_in_place(m, k) || r->retain) continue;
+        gnode *p = &m->nodes[r->in[0]];
+        if (!(p->layer.ops->flags & RP_LAYER_TRAIN_RELU) || !same_shape_nodes(p, r)) continue;
+        p->tr_relu = k;
+        r->tr_head = r->in[0];
+    }
+}

@@ -29,6 +29,10 @@ typedef struct gnode {
     int fuse_aff, fuse_sum, fuse_relu; /* scratch, chain head: the affine /
                                        add / relu node folded into it (-1 =
                                        none) */
+    int tr_relu, tr_head;           /* scratch, training forward: the
+                                       in-place relu folded into this node's
+                                       forward and backward (relu_out), and
+                                       on that relu, its producer (-1 = none) */
     int hidden;                     /* scratch: output never written (folded
                                        into the chain's last node) */
     int buf_ready;                  /* scratch: output buffer already shaped */
@@ -73,9 +77,22 @@ struct rp_model {
                                        output gradient it ends at (-1 = none) */
     int stop_retain;                /* that node's own retain flag */
     int fused;                      /* chains the last forward fused */
+    int folded;                     /* relus it folded (training) */
 };
 
 #define GRAD(m, g) ((m)->gpool[(g)->gslot])
+
+/* Node k's output is a view of its input's, written in place (consumers
+ * counted): an in-place layer (relu) on the single-consumer output of a
+ * layer whose backward does not read it, neither retained nor the model
+ * output (ReLU after conv/BN/add, as PyTorch's inplace). */
+static inline int graph_in_place(const rp_model *m, int k) {
+    const gnode *g = &m->nodes[k];
+    const gnode *src = g->n_in == 1 && g->in[0] >= 0 ? &m->nodes[g->in[0]] : NULL;
+    return src && (g->layer.ops->flags & RP_LAYER_INPLACE) &&
+           (src->layer.ops->flags & RP_LAYER_OUT_UNUSED) && src->consumers == 1 && !src->retain &&
+           k != m->output && g->in[0] != m->output;
+}
 
 /* graph_mem.c: a pooled gradient buffer shaped `shape`: the free one that
  * fits best (smallest big enough, else the largest, grown). Returns the slot
@@ -92,6 +109,9 @@ void graph_act_put(rp_model *m, int slot);
  * `enabled` is 0). */
 int graph_fusion_env_off(void);
 void graph_plan_fusion(rp_model *m, int enabled);
+/* graph_fuse.c: the training-forward relu folding plan (consumers counted;
+ * sets tr_relu / tr_head) */
+void graph_plan_train_relu(rp_model *m, int enabled);
 
 /* graph_build.c helpers the other model files use. */
 int graph_find_node(const rp_model *m, const char *name);

@@ -67,7 +67,7 @@ static void run_case(const rp_st *st, const char *name, const char *spec) {
     for (int d = 0; d < ond; d++) assert_int_equal(os[d], yref->shape[d]);
     rp_tensor *y;
     RP_ASSERT_OK(rp_tensor_new(&y, ond, os, &err), &err);
-    rp_run_ctx ctx = {train, 1, 0, 1, 0};
+    rp_run_ctx ctx = {.training = train, .seed = 1, .need_input_grad = 1};
     RP_ASSERT_OK(ops->forward(&l, &ctx, n_in, in, y, &err), &err);
     snprintf(key, sizeof key, "%s: output", name);
     rp_test_close(y->data, yref->data, y->numel, RTOL, ATOL, key);

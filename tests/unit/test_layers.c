@@ -274,6 +274,112 @@ static void test_maxpool_eval_path(void **state) {
     }
 }
 
+/* Layers with RP_LAYER_TRAIN_RELU (batch norm, add): forward and backward
+ * with rp_run_ctx.relu_out equal the layer followed by relu bit for bit
+ * (output, input gradients, parameter gradients, running statistics), in
+ * training and then in eval mode; a second backward of the folded layer
+ * given the already masked gradient (the graph's fallback) changes nothing. */
+static void run_relu_pair(const char *name, const struct rp_layer_ops *ops, const char *shapes) {
+    const struct rp_layer_ops *relu = rp_component_find(RP_COMP_LAYER, "relu")->impl;
+    rp_error err;
+    rp_node *raw = NULL, *opts = NULL;
+    RP_ASSERT_OK(rp_node_parse_string(ops->example_opts, "<example_opts>", &raw, &err), &err);
+    RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, name, raw, &opts, &err), &err);
+    rp_tensor *in[RP_MAX_LAYER_INPUTS], *din[2][RP_MAX_LAYER_INPUTS], *y[2], *yr, *dy, *dm;
+    int n_in = 0;
+    assert_int_equal(parse_shapes(shapes, in, &n_in), 0);
+    rp_layer l[2] = {{.ops = ops, .name = strdup(name)}, {.ops = ops, .name = strdup(name)}};
+    rp_layer rl = {.ops = relu, .name = "relu"};
+    int64_t osh[RP_MAX_DIMS];
+    int ond = 0;
+    rp_rng rng;
+    rp_rng_init(&rng, 11, rp_hash_str(name), 0, 0);
+    for (int i = 0; i < n_in; i++)
+        for (size_t e = 0; e < in[i]->numel; e++) in[i]->data[e] = (float)rp_rng_range(&rng, -1, 1);
+    for (int k = 0; k < 2; k++) {
+        RP_ASSERT_OK(ops->create(&l[k], opts, n_in, (const rp_tensor *const *)in, osh, &ond, &err), &err);
+        if (ops->init) RP_ASSERT_OK(ops->init(&l[k], 7, &err), &err);
+        RP_ASSERT_OK(rp_tensor_new(&y[k], ond, osh, &err), &err);
+        for (int i = 0; i < n_in; i++)
+            RP_ASSERT_OK(rp_tensor_new(&din[k][i], in[i]->ndim, in[i]->shape, &err), &err);
+    }
+    for (size_t p = 0; p < l[0].n_params; p++)
+        if (!l[0].params[p].is_buffer)
+            for (size_t e = 0; e < l[0].params[p].value->numel; e++)
+                l[0].params[p].value->data[e] = l[1].params[p].value->data[e] =
+                    (float)rp_rng_range(&rng, -1, 1);
+    RP_ASSERT_OK(rp_tensor_new(&yr, ond, osh, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new(&dy, ond, osh, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new(&dm, ond, osh, &err), &err);
+    for (size_t e = 0; e < dy->numel; e++) dy->data[e] = (float)rp_rng_range(&rng, -1, 1);
+    for (int mode = 0; mode < 2; mode++) { /* training, then eval */
+        rp_run_ctx plain = {.training = mode == 0, .need_input_grad = 1}, folded = plain;
+        folded.relu_out = 1;
+        const rp_tensor *const *cin = (const rp_tensor *const *)in;
+        /* the two layers */
+        RP_ASSERT_OK(ops->forward(&l[0], &plain, n_in, cin, y[0], &err), &err);
+        RP_ASSERT_OK(relu->forward(&rl, &plain, 1, (const rp_tensor *const *)&y[0], yr, &err), &err);
+        RP_ASSERT_OK(relu->backward(&rl, &plain, 1, (const rp_tensor *const *)&y[0], yr, dy, &dm, &err),
+                     &err);
+        RP_ASSERT_OK(ops->backward(&l[0], &plain, n_in, cin, y[0], dm, din[0], &err), &err);
+        /* folded */
+        RP_ASSERT_OK(ops->forward(&l[1], &folded, n_in, cin, y[1], &err), &err);
+        RP_ASSERT_OK(ops->backward(&l[1], &folded, n_in, cin, y[1], dy, din[1], &err), &err);
+        const char *mname = mode ? "eval" : "training";
+        if (memcmp(yr->data, y[1]->data, yr->numel * sizeof(float)))
+            fail_msg("%s (%s): folded relu output differs", name, mname);
+        for (int i = 0; i < n_in; i++)
+            if (memcmp(din[0][i]->data, din[1][i]->data, din[0][i]->numel * sizeof(float)))
+                fail_msg("%s (%s): input %d gradient differs", name, mname, i);
+        for (size_t p = 0; p < l[0].n_params; p++) {
+            const rp_param *a = &l[0].params[p], *b = &l[1].params[p];
+            if (memcmp(a->value->data, b->value->data, a->value->numel * sizeof(float)) ||
+                (a->grad && memcmp(a->grad->data, b->grad->data, a->grad->numel * sizeof(float))))
+                fail_msg("%s (%s): %s differs", name, mname, a->name);
+        }
+        /* the masked gradient given to the folded backward: the same again */
+        for (int i = 0; i < n_in; i++) rp_tensor_fill(din[0][i], 1e3f);
+        RP_ASSERT_OK(ops->backward(&l[1], &folded, n_in, cin, y[1], dm, din[0], &err), &err);
+        for (int i = 0; i < n_in; i++)
+            if (memcmp(din[0][i]->data, din[1][i]->data, din[0][i]->numel * sizeof(float)))
+                fail_msg("%s (%s): masking twice changes input %d's gradient", name, mname, i);
+        /* (the repeated backward accumulated the parameter gradients again) */
+        for (int k = 0; k < 2; k++)
+            for (size_t p = 0; p < l[k].n_params; p++)
+                if (l[k].params[p].grad) rp_tensor_zero(l[k].params[p].grad);
+    }
+    for (int k = 0; k < 2; k++) {
+        rp_layer_release(&l[k]);
+        rp_tensor_free(y[k]);
+        for (int i = 0; i < n_in; i++) rp_tensor_free(din[k][i]);
+    }
+    for (int i = 0; i < n_in; i++) rp_tensor_free(in[i]);
+    rp_tensor_free(yr), rp_tensor_free(dy), rp_tensor_free(dm);
+    rp_node_free(raw), rp_node_free(opts);
+}
+
+static void test_train_relu_layers(void **state) {
+    (void)state;
+    int checked = 0;
+    for (size_t i = 0; i < rp_component_count(RP_COMP_LAYER); i++) {
+        const struct rp_component *c = rp_component_at(RP_COMP_LAYER, i);
+        const struct rp_layer_ops *ops = c->impl;
+        if (!(ops->flags & RP_LAYER_TRAIN_RELU)) continue;
+        assert_non_null(ops->example_opts);
+        run_relu_pair(c->name, ops, ops->example_inputs);
+        /* and with the first two example inputs (add's residual-block case) */
+        const char *second = strchr(ops->example_inputs, ';');
+        const char *third = second ? strchr(second + 1, ';') : NULL;
+        if (third && ops->min_inputs <= 2) {
+            char two[256];
+            snprintf(two, sizeof two, "%.*s", (int)(third - ops->example_inputs), ops->example_inputs);
+            run_relu_pair(c->name, ops, two);
+        }
+        checked++;
+    }
+    assert_true(checked >= 3); /* add, batchnorm1d, batchnorm2d */
+}
+
 int main(void) {
     rp_set_threads(2);
     rp_schema_dirs_init();
@@ -281,6 +387,7 @@ int main(void) {
         cmocka_unit_test(test_every_layer),
         cmocka_unit_test(test_checker_catches_wrong_gradient),
         cmocka_unit_test(test_maxpool_eval_path),
+        cmocka_unit_test(test_train_relu_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

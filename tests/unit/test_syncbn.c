@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "nn/graph.h"
 
 #define N 8
 #define C 2
@@ -52,13 +53,16 @@ static int thread_sum(void *ctx, double *v, size_t n, rp_error *err) {
     return RP_OK;
 }
 
+static const char *g_act = "tanh"; /* the activation after the first batch norm */
+static int g_fusion = 1;            /* the ranks' models fuse (fold relus) */
+
 static rp_model *make_model(void) {
     rp_error err;
     rp_model *m;
     RP_ASSERT_OK(rp_model_new(C, HW, HW, &m, &err), &err);
     RP_ASSERT_OK(rp_model_addf(m, "c1", "conv2d", NULL, 0, &err, "{out: 3, kernel: 3, padding: 1}"), &err);
     RP_ASSERT_OK(rp_model_add(m, "bn1", "batchnorm2d", NULL, NULL, 0, &err), &err);
-    RP_ASSERT_OK(rp_model_add(m, "t1", "tanh", NULL, NULL, 0, &err), &err);
+    RP_ASSERT_OK(rp_model_add(m, "t1", g_act, NULL, NULL, 0, &err), &err);
     RP_ASSERT_OK(rp_model_addf(m, "c2", "conv2d", NULL, 0, &err, "{out: 4, kernel: 3}"), &err);
     RP_ASSERT_OK(rp_model_add(m, "bn2", "batchnorm2d", NULL, NULL, 0, &err), &err);
     RP_ASSERT_OK(rp_model_addf(m, "pool", "avgpool2d", NULL, 0, &err, "{kernel: 2}"), &err);
@@ -121,6 +125,7 @@ static void run_ranks(rp_model *one, const rp_tensor *x, const float *w, int syn
         rk[r].sync_on = sync_on;
         RP_ASSERT_OK(rp_model_clone(one, &rk[r].m, &err), &err);
         rp_model_set_training(rk[r].m, 1);
+        rp_model_set_fusion(rk[r].m, g_fusion);
     }
     for (int r = 0; r < 2; r++) assert_int_equal(pthread_create(&th[r], NULL, rank_main, &rk[r]), 0);
     for (int r = 0; r < 2; r++) pthread_join(th[r], NULL);
@@ -187,10 +192,45 @@ static void test_sync_matches_one_batch(void **state) {
     rp_tensor_release(&x);
 }
 
+/* With relu after the first batch norm, folded into it (forward and the
+ * synchronised backward): the ranks' outputs, gradients and running
+ * statistics are bit-identical to the ranks' without folding, and match the
+ * one-model batch as above. */
+static void test_sync_relu_folded(void **state) {
+    g_act = "relu";
+    test_sync_matches_one_batch(state);
+    rp_tensor x = {0};
+    float w[N * OUT];
+    inputs(&x, w);
+    rp_model *one = make_model();
+    rank_ctx a[2], b[2];
+    run_ranks(one, &x, w, 1, a);
+    for (int r = 0; r < 2; r++) assert_int_equal(rp_model_fused_chains(a[r].m), 1);
+    g_fusion = 0;
+    run_ranks(one, &x, w, 1, b);
+    g_fusion = 1;
+    g_act = "tanh";
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(rp_model_fused_chains(b[r].m), 0);
+        assert_memory_equal(a[r].y, b[r].y, sizeof a[r].y);
+        for (size_t i = 0; i < rp_model_num_params(one); i++) {
+            const rp_param *p = rp_model_param(a[r].m, i), *q = rp_model_param(b[r].m, i);
+            if (memcmp(p->value->data, q->value->data, p->value->numel * sizeof(float)) ||
+                (p->grad && memcmp(p->grad->data, q->grad->data, p->grad->numel * sizeof(float))))
+                fail_msg("rank %d: %s differs with the relu folded", r, p->name);
+        }
+        rp_model_free(a[r].m);
+        rp_model_free(b[r].m);
+    }
+    rp_model_free(one);
+    rp_tensor_release(&x);
+}
+
 int main(void) {
     rp_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_matches_one_batch),
+        cmocka_unit_test(test_sync_relu_folded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

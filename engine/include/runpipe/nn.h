@@ -46,6 +46,13 @@ typedef struct rp_run_ctx {
     int input_grad_only;  /* 1: a backward that must not touch parameter
                              gradients (Grad-CAM's pass to a feature map):
                              compute only din */
+    int relu_out;         /* only for layers with RP_LAYER_TRAIN_RELU: the
+                             forward writes max(0, y) instead of y (the bits
+                             y followed by relu would give); the backward of
+                             that forward gets `out` = max(0, y) and dout =
+                             the gradient of max(0, y), and applies relu's
+                             mask itself (y > 0). The graph sets it to fold a
+                             following in-place relu into training passes */
 } rp_run_ctx;
 
 /* The epilogue a fusing forward applies (rp_layer_ops.forward_ep). */
@@ -122,6 +129,10 @@ enum rp_layer_flags {
     /* forward is exactly the element-wise sum of its inputs (add): an eval
      * forward may fold a two-input one into a producer's residual term */
     RP_LAYER_SUM = 64,
+    /* forward and backward take rp_run_ctx.relu_out (training passes too):
+     * a training forward may fold a following in-place relu into this
+     * layer's forward and backward, saving relu's passes over memory */
+    RP_LAYER_TRAIN_RELU = 128,
 };
 
 struct rp_layer {
@@ -222,8 +233,11 @@ void rp_model_set_freeze_bn(rp_model *m, int on);
  * producer and for an affine node followed by a folded add; a batch norm
  * whose relu was folded shows the values after the relu, as with an
  * in-place relu. Retained nodes and the output always hold
- * their own values. Training forwards and the forward a backward re-runs
- * are never fused, so gradients are unchanged. Disable with
+ * their own values. The forward a backward re-runs is never fused, so
+ * gradients are unchanged. Training forwards fold only a relu that runs in
+ * place after a layer with RP_LAYER_TRAIN_RELU (batch norm, add) into that
+ * layer's forward and backward, bit for bit as unfolded (saves relu's passes
+ * over memory). Disable both with
  * rp_model_set_fusion(m, 0) or the environment variable RP_NO_FUSE=1 (read
  * at every forward). */
 int rp_model_forward(rp_model *m, const rp_tensor *x, const rp_tensor **y, rp_error *err);

@@ -27,7 +27,7 @@ extern "C" {
 
 /* Bumped on every change to a public struct or macro that plugins compile in
  * (tests/unit/test_abi.c pins the struct sizes of each version). */
-#define RP_ABI_VERSION 4u
+#define RP_ABI_VERSION 5u
 #define RP_PLUGIN_ENTRY_SYMBOL "rp_plugin_entry"
 
 /* ---- components ----------------------------------------------------------- */

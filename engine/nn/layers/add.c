@@ -18,9 +18,16 @@ static int add_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tenso
     return RP_OK;
 }
 
+static int add_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
+                          rp_tensor *out, const rp_layer_epilogue *ep, rp_error *err);
+
 static int add_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                        rp_tensor *out, rp_error *err) {
-    (void)ctx, (void)err, (void)l;
+    if (ctx->relu_out) { /* a relu folded into a training forward */
+        const rp_layer_epilogue ep = {.relu = 1};
+        return add_forward_ep(l, ctx, n_in, in, out, &ep, err);
+    }
+    (void)err, (void)l;
     int64_t n = (int64_t)out->numel;
     float *y = out->data;
     const float *a = in[0]->data, *b = in[1]->data;
@@ -107,7 +114,24 @@ static int add_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp
 static int add_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                         const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                         rp_error *err) {
-    (void)ctx, (void)err, (void)l, (void)in;
+    (void)err, (void)l, (void)in;
+    if (ctx->relu_out) { /* out = max(0, sum): relu's backward, y > 0 ? d : 0 */
+        const int64_t n = (int64_t)out->numel;
+        const float *y = out->data, *d = dout->data;
+        if (n_in == 2 && din[0] && din[1]) { /* (a residual block: one pass) */
+            float *o0 = din[0]->data, *o1 = din[1]->data;
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+            for (int64_t i = 0; i < n; i++) o0[i] = o1[i] = y[i] > 0.0f ? d[i] : 0.0f;
+            return RP_OK;
+        }
+        for (int k = 0; k < n_in; k++) {
+            if (!din[k]) continue;
+            float *o = din[k]->data;
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+            for (int64_t i = 0; i < n; i++) o[i] = y[i] > 0.0f ? d[i] : 0.0f;
+        }
+        return RP_OK;
+    }
     for (int k = 0; k < n_in; k++)
         if (din[k]) memcpy(din[k]->data, dout->data, out->numel * sizeof(float));
     return RP_OK;
@@ -121,7 +145,8 @@ static const struct rp_layer_ops add_ops = {
     .example_inputs = "[2,3,4,5];[2,3,4,5];[2,3,4,5]",
     .min_inputs = 2,
     .max_inputs = RP_MAX_LAYER_INPUTS,
-    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU | RP_LAYER_SUM,
+    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_EP_AFFINE | RP_LAYER_EP_RELU | RP_LAYER_SUM |
+             RP_LAYER_TRAIN_RELU,
     .forward_ep = add_forward_ep,
 };
 RP_COMPONENT(RP_COMP_LAYER, "add", "element-wise sum of inputs (residual connection)", add_ops)

@@ -36,7 +36,7 @@ static const struct rp_layer_ops batchnorm1d_ops = {
     .min_inputs = 1,
     .max_inputs = 1,
     .init = rp_bn_init,
-    .flags = RP_LAYER_OUT_UNUSED,
+    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_TRAIN_RELU,
 };
 RP_COMPONENT(RP_COMP_LAYER, "batchnorm1d", "batch normalisation over [N, C] or [N, C, L] (torch.nn.BatchNorm1d)",
             batchnorm1d_ops)

@@ -14,14 +14,18 @@ typedef struct bn_state {
     int64_t c;
     rp_tensor mean;     /* [C] mean used in the last forward (batch or running) */
     rp_tensor invstd;   /* [C] 1/sqrt(var + eps) used in the last forward */
-    rp_tensor scale;    /* [C] eval: gamma * invstd */
-    rp_tensor shift;    /* [C] eval: beta - running_mean * scale */
+    rp_tensor scale;    /* [C] gamma * invstd of the last forward */
+    rp_tensor shift;    /* [C] beta - mean * scale of the last forward */
     int train_fwd;      /* last forward used batch statistics */
+    int relu;           /* ... and wrote max(0, y) (rp_run_ctx.relu_out) */
     int synced;         /* ... summed over the ranks (rp_model_set_stat_sync) */
     double count;       /* values per channel behind those statistics */
 } bn_state;
 /* Like PyTorch, backward recomputes xhat = (x - mean) * invstd from the input
- * instead of keeping a normalised copy of every activation. */
+ * instead of keeping a normalised copy of every activation. With a relu
+ * folded in (relu_out), it recomputes y = x * scale + shift, the forward's
+ * own float operations, for relu's mask y > 0: the same bits as the mask
+ * relu's backward takes from its output, without reading it. */
 
 int rp_bn_create(rp_layer *l, const rp_node *opts, int64_t c, rp_error *err) {
     bn_state *s = calloc(1, sizeof *s);
@@ -85,6 +89,27 @@ static int bn_channel_affine(rp_layer *l, const rp_run_ctx *ctx, const float **s
     return RP_OK;
 }
 
+/* y = x * sc + sh (then max(0, .) when relu) over n rows of sp floats,
+ * `stride` apart: one channel of [N, C, S]. relu's own expression
+ * (x > 0 ? x : 0), so the bits equal the two layers'. */
+static void bn_affine_rows(const float *x, float *y, int64_t n, int64_t stride, int64_t sp, float sc,
+                           float sh, int relu) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *xp = x + i * stride;
+        float *yp = y + i * stride;
+        if (relu) {
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) {
+                float v = xp[j] * sc + sh;
+                yp[j] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
+        }
+    }
+}
+
 /* Synchronised batch norm, training forward: mean and biased variance over
  * the values of every rank (torch.nn.SyncBatchNorm), in two sums over the
  * ranks: the channel sums with the count, then the squared deviations from
@@ -94,7 +119,7 @@ static int bn_channel_affine(rp_layer *l, const rp_run_ctx *ctx, const float **s
  * moves the running statistics, the variance unbiased as in PyTorch's
  * BatchNorm2d (https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html). */
 static void bn_train_channel(rp_layer *l, const rp_tensor *x, rp_tensor *y, int64_t n, int64_t c,
-                             int64_t sp, int64_t ch, double mean, double sq, double m) {
+                             int64_t sp, int64_t ch, double mean, double sq, double m, int relu) {
     bn_state *s = l->state;
     const float *gamma = l->params[0].value->data, *beta = l->params[1].value->data;
     float *rm = l->params[2].value->data, *rv = l->params[3].value->data;
@@ -102,12 +127,9 @@ static void bn_train_channel(rp_layer *l, const rp_tensor *x, rp_tensor *y, int6
     s->invstd.data[ch] = (float)is;
     s->mean.data[ch] = (float)mean;
     float sc = (float)(is * gamma[ch]), sh = (float)(beta[ch] - mean * is * gamma[ch]);
-    for (int64_t i = 0; i < n; i++) {
-        const float *xp = x->data + (i * c + ch) * sp;
-        float *yp = y->data + (i * c + ch) * sp; /* [N, C, S] */
-#pragma omp simd
-        for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
-    }
+    s->scale.data[ch] = sc;
+    s->shift.data[ch] = sh;
+    bn_affine_rows(x->data + ch * sp, y->data + ch * sp, n, c * sp, sp, sc, sh, relu);
     double mo = s->momentum;
     rm[ch] = (float)((1.0 - mo) * rm[ch] + mo * mean);
     rv[ch] = (float)((1.0 - mo) * rv[ch] + mo * sq / (m - 1));
@@ -167,7 +189,7 @@ static int bn_forward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor 
     if (!rc) {
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
         for (int64_t ch = 0; ch < c; ch++) {
-            bn_train_channel(l, x, y, n, c, sp, ch, mean[ch], v[ch], m);
+            bn_train_channel(l, x, y, n, c, sp, ch, mean[ch], v[ch], m, s->relu);
         }
         l->params[4].value->data[0] += 1.0f;
         s->train_fwd = 1;
@@ -179,26 +201,67 @@ static int bn_forward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor 
     return rc;
 }
 
+/* relu's backward on the recomputed output: d where x * sc + sh > 0 */
+static inline float bn_relu_grad(float d, float x, float sc, float sh) {
+    float v = x * sc + sh;
+    return v > 0.0f ? d : 0.0f;
+}
+
 /* Channel ch's sums over the batch and space: sum dy and sum dy * x_hat,
  * x_hat = (x - mean) * inv_std, in float per image and double across images
  * (the same order for the local and the synchronised backward). x, dy
- * [N, C, SP]. */
+ * [N, C, SP]. relu: dy is the gradient of max(0, x * sc + sh), masked here. */
 static void bn_dy_sums(const float *dy, const float *x, int64_t n, int64_t c, int64_t sp,
-                       int64_t ch, float fm, float fi, double *sdy_out, double *sdyh_out) {
+                       int64_t ch, float fm, float fi, int relu, float sc, float sh,
+                       double *sdy_out, double *sdyh_out) {
     double sdy = 0, sdyh = 0;
     for (int64_t i = 0; i < n; i++) {
         const float *d = dy + (i * c + ch) * sp, *xp = x + (i * c + ch) * sp;
         float r1 = 0, r2 = 0;
+        if (relu) {
 #pragma omp simd reduction(+ : r1, r2)
-        for (int64_t j = 0; j < sp; j++) {
-            r1 += d[j];
-            r2 += d[j] * (xp[j] - fm);
+            for (int64_t j = 0; j < sp; j++) {
+                float dm = bn_relu_grad(d[j], xp[j], sc, sh);
+                r1 += dm;
+                r2 += dm * (xp[j] - fm);
+            }
+        } else {
+#pragma omp simd reduction(+ : r1, r2)
+            for (int64_t j = 0; j < sp; j++) {
+                r1 += d[j];
+                r2 += d[j] * (xp[j] - fm);
+            }
         }
         sdy += r1;
         sdyh += (double)r2 * fi;
     }
     *sdy_out = sdy;
     *sdyh_out = sdyh;
+}
+
+/* dx of channel ch: k * dy + (x * q + r) (xterm: training statistics) or
+ * k * dy (eval statistics), dy masked by relu's backward first when relu. */
+static void bn_dx_channel(const float *dy, const float *x, float *dx, int64_t n, int64_t c,
+                          int64_t sp, int64_t ch, float k, float q, float r, int xterm, int relu,
+                          float sc, float sh) {
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t o0 = (i * c + ch) * sp;
+        const float *d = dy + o0, *xp = x + o0;
+        float *o = dx + o0;
+        if (xterm && relu) {
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) o[j] = k * bn_relu_grad(d[j], xp[j], sc, sh) + (xp[j] * q + r);
+        } else if (xterm) {
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) o[j] = k * d[j] + (xp[j] * q + r);
+        } else if (relu) {
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) o[j] = k * bn_relu_grad(d[j], xp[j], sc, sh);
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < sp; j++) o[j] = k * d[j];
+        }
+    }
 }
 
 /* Synchronised batch norm, backward: the parameter gradients from this
@@ -219,7 +282,8 @@ static int bn_backward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor
     for (int64_t ch = 0; ch < c; ch++) {
         double sdy = 0, sdyh = 0;
         const float fm = mu[ch], fi = inv[ch];
-        bn_dy_sums(dy->data, x->data, n, c, sp, ch, fm, fi, &sdy, &sdyh);
+        bn_dy_sums(dy->data, x->data, n, c, sp, ch, fm, fi, s->relu, s->scale.data[ch],
+                   s->shift.data[ch], &sdy, &sdyh);
         dg[ch] += (float)sdyh;
         dbeta[ch] += (float)sdy;
         v[ch] = sdy * sy->share;
@@ -234,12 +298,8 @@ static int bn_backward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor
             float k = gamma[ch] * fi;
             float a = (float)(v[ch] / ms), b = (float)(v[c + ch] / ms);
             float q = -k * b * fi, r = -k * a + k * b * fi * fm;
-            for (int64_t i = 0; i < n; i++) {
-                const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
-                float *o = dx->data + (i * c + ch) * sp;
-#pragma omp simd
-                for (int64_t j = 0; j < sp; j++) o[j] = k * d[j] + (xp[j] * q + r);
-            }
+            bn_dx_channel(dy->data, x->data, dx->data, n, c, sp, ch, k, q, r, 1, s->relu,
+                          s->scale.data[ch], s->shift.data[ch]);
         }
     }
     free(v);
@@ -248,8 +308,9 @@ static int bn_backward_sync(rp_layer *l, const rp_stat_sync *sy, const rp_tensor
 
 int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_tensor *y, int64_t n,
                   int64_t c, int64_t sp, rp_error *err) {
-    if (ctx->training && rp_bn_sync_cur) return bn_forward_sync(l, rp_bn_sync_cur, x, y, n, c, sp, err);
     bn_state *s = l->state;
+    s->relu = ctx->relu_out;
+    if (ctx->training && rp_bn_sync_cur) return bn_forward_sync(l, rp_bn_sync_cur, x, y, n, c, sp, err);
     s->train_fwd = ctx->training;
     s->synced = 0;
     if (ctx->training) {
@@ -281,21 +342,16 @@ int rp_bn_forward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, rp_ten
             double dm = s1 / (double)m, mean = (double)kk + dm;
             double sq = s2 - s1 * dm; /* sum of squared deviations */
             if (sq < 0) sq = 0;
-            bn_train_channel(l, x, y, n, c, sp, ch, mean, sq, (double)m);
+            bn_train_channel(l, x, y, n, c, sp, ch, mean, sq, (double)m, s->relu);
         }
         l->params[4].value->data[0] += 1.0f;
     } else {
         bn_eval_affine(l);
         const float *scv = s->scale.data, *shv = s->shift.data;
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
-        for (int64_t ic = 0; ic < n * c; ic++) {
-            int64_t ch = ic % c;
-            const float sc = scv[ch], sh = shv[ch];
-            const float *xp = x->data + ic * sp;
-            float *yp = y->data + ic * sp;
-#pragma omp simd
-            for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
-        }
+        for (int64_t ic = 0; ic < n * c; ic++)
+            bn_affine_rows(x->data + ic * sp, y->data + ic * sp, 1, sp, sp, scv[ic % c], shv[ic % c],
+                           s->relu);
     }
     return RP_OK;
 }
@@ -315,33 +371,19 @@ int rp_bn_backward(rp_layer *l, const rp_run_ctx *ctx, const rp_tensor *x, const
 #pragma omp parallel for schedule(static) if (n * c * sp > RP_PAR_MIN)
     for (int64_t ch = 0; ch < c; ch++) {
         double sdy = 0, sdyh = 0;
-        const float fm = mu[ch], fi = inv[ch];
-        if (sums) bn_dy_sums(dy->data, x->data, n, c, sp, ch, fm, fi, &sdy, &sdyh);
+        const float fm = mu[ch], fi = inv[ch], sc = s->scale.data[ch], sh = s->shift.data[ch];
+        if (sums) bn_dy_sums(dy->data, x->data, n, c, sp, ch, fm, fi, s->relu, sc, sh, &sdy, &sdyh);
         if (pgrad) {
             dg[ch] += (float)sdyh;
             dbeta[ch] += (float)sdy;
         }
         if (!dx) continue;
         float k = gamma[ch] * inv[ch];
-        if (s->train_fwd) {
-            /* dx = gamma*invstd * (dy - mean(dy) - xhat*mean(dy*xhat)) */
-            /* = k*dy - k*a - k*b*fi*(x - fm) = k*dy + (x*q + r) */
-            float a = (float)(sdy / m), b = (float)(sdyh / m);
-            float q = -k * b * fi, r = -k * a + k * b * fi * fm;
-            for (int64_t i = 0; i < n; i++) {
-                const float *d = dy->data + (i * c + ch) * sp, *xp = x->data + (i * c + ch) * sp;
-                float *o = dx->data + (i * c + ch) * sp;
-#pragma omp simd
-                for (int64_t j = 0; j < sp; j++) o[j] = k * d[j] + (xp[j] * q + r);
-            }
-        } else {
-            for (int64_t i = 0; i < n; i++) {
-                const float *d = dy->data + (i * c + ch) * sp;
-                float *o = dx->data + (i * c + ch) * sp;
-#pragma omp simd
-                for (int64_t j = 0; j < sp; j++) o[j] = k * d[j];
-            }
-        }
+        /* training statistics: dx = gamma*invstd * (dy - mean(dy) - xhat*mean(dy*xhat))
+         * = k*dy - k*a - k*b*fi*(x - fm) = k*dy + (x*q + r); eval: k*dy */
+        float a = (float)(sdy / m), b = (float)(sdyh / m);
+        float q = -k * b * fi, r = -k * a + k * b * fi * fm;
+        bn_dx_channel(dy->data, x->data, dx->data, n, c, sp, ch, k, q, r, s->train_fwd, s->relu, sc, sh);
     }
     return RP_OK;
 }
@@ -391,7 +433,7 @@ static const struct rp_layer_ops batchnorm2d_ops = {
     .min_inputs = 1,
     .max_inputs = 1,
     .init = rp_bn_init,
-    .flags = RP_LAYER_OUT_UNUSED,
+    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_TRAIN_RELU,
     .channel_affine = bn_channel_affine,
 };
 RP_COMPONENT(RP_COMP_LAYER, "batchnorm2d", "batch normalisation over [N, C, H, W] (torch.nn.BatchNorm2d)",
