@@ -268,9 +268,10 @@ static const rp_run_ctx *node_ctx(const rp_model *m, const gnode *g, const rp_ru
 /* ctx for node g's forward or backward: with relu_out set when g applies
  * the relu folded into it (graph_plan_train_relu) */
 static const rp_run_ctx *relu_ctx(const gnode *g, const rp_run_ctx *ctx, rp_run_ctx *local) {
-    if (g->tr_relu < 0) return ctx;
+    if (g->tr_relu < 0 && !g->tr_in) return ctx;
     *local = *ctx;
-    local->relu_out = 1;
+    local->relu_out = g->tr_relu >= 0;
+    local->relu_in = g->tr_in;
     return local;
 }
 
@@ -279,7 +280,8 @@ void rp_model_set_freeze_bn(rp_model *m, int on) {
 }
 
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
-    rp_run_ctx ctx = {training, m->seed, m->step, 1, 0, 0}, nctx, rctx;
+    rp_run_ctx ctx = {.training = training, .seed = m->seed, .step = m->step, .need_input_grad = 1},
+               nctx, rctx;
     rp_bn_sync_cur = m->stat_sync;
     int64_t n = x->shape[0];
     /* keep the header: callers pass views that end with their scope */
@@ -315,7 +317,7 @@ static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, 
             g->released = 0;
             continue;
         }
-        if (g->tr_head >= 0) { /* a relu its producer applied (in place) */
+        if (g->tr_head >= 0 || g->tr_tail >= 0) { /* a relu its producer or consumer applies */
             node_release_reads(m, g);
             m->folded++;
             continue;
@@ -447,7 +449,8 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
     if ((og->gslot = graph_grad_acquire(m, dy->ndim, dy->shape, err)) < 0) return err->status;
     memcpy(GRAD(m, og)->data, dy->data, dy->numel * sizeof(float));
     og->grad_ready = 1;
-    rp_run_ctx ctx = {m->training, m->seed, m->step, 1, m->stop >= 0, 0};
+    rp_run_ctx ctx = {.training = m->training, .seed = m->seed, .step = m->step,
+                      .need_input_grad = 1, .input_grad_only = m->stop >= 0};
     rp_bn_sync_cur = m->stat_sync;
     int64_t n = dy->shape[0];
     for (int k = m->output; k > m->stop; k--) { /* (stop = -1: every node) */
@@ -457,11 +460,13 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
             if (!g->retain) graph_grad_release(m, g);
             continue;
         }
-        if (g->tr_head >= 0 && m->nodes[g->tr_head].wants && !m->nodes[g->tr_head].grad_ready) {
-            /* a folded relu hands its gradient on unmasked: its producer's
-             * backward applies the mask (where it cannot, this relu runs and
-             * the producer masks a second time, which changes nothing) */
-            gnode *p = &m->nodes[g->tr_head];
+        const int tr_src = g->tr_head >= 0 || g->tr_tail >= 0 ? g->in[0] : -1;
+        if (tr_src >= 0 && m->nodes[tr_src].wants && !m->nodes[tr_src].grad_ready) {
+            /* a folded relu hands its gradient on as it is: its producer's
+             * backward applies the mask, or its consumer's already did
+             * (where that cannot be, this relu runs: masking a second time
+             * changes nothing) */
+            gnode *p = &m->nodes[tr_src];
             p->gslot = g->gslot;
             p->grad_ready = 1;
             g->gslot = -1;

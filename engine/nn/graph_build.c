@@ -202,7 +202,7 @@ int rp_model_add(rp_model *m, const char *name, const char *type, const rp_node 
     g->gslot = -1;
     g->aslot = -1;
     g->fuse_in = g->fuse_aff = g->fuse_sum = g->fuse_relu = -1;
-    g->tr_relu = g->tr_head = -1;
+    g->tr_relu = g->tr_head = g->tr_tail = -1;
     memcpy(g->in, in_idx, sizeof(int) * (size_t)n_in);
     g->layer.ops = ops;
     g->layer.name = rp_strdup(name);

@@ -72,17 +72,35 @@ void graph_plan_fusion(rp_model *m, int enabled) {
  * output gradient is handed on unmasked to the layer, whose backward applies
  * the mask while reading dout anyway. Saves relu's forward pass (read +
  * write) and backward pass (two reads + a write, and a gradient buffer).
- * Retained nodes are left alone (their gradients would differ). */
+ * Otherwise a relu whose one consumer takes rp_run_ctx.relu_in (max pooling)
+ * is folded into that consumer: it reads the values before the relu through
+ * max(0, .), and its input gradient, masked, goes on to the relu's producer
+ * unchanged. Retained nodes are left alone (their gradients would differ). */
 void graph_plan_train_relu(rp_model *m, int enabled) {
-    for (size_t k = 0; k < m->n; k++)
-        m->nodes[k].tr_relu = m->nodes[k].tr_head = -1;
+    for (size_t k = 0; k < m->n; k++) {
+        gnode *g = &m->nodes[k];
+        g->tr_relu = g->tr_head = g->tr_tail = -1;
+        g->tr_in = 0;
+    }
     if (!enabled) return;
     for (int k = 1; k <= m->output; k++) {
         gnode *r = &m->nodes[k];
         if (!(r->layer.ops->flags & RP_LAYER_RELU) || !graph_in_place(m, k) || r->retain) continue;
         gnode *p = &m->nodes[r->in[0]];
-        if (!(p->layer.ops->flags & RP_LAYER_TRAIN_RELU) || !same_shape_nodes(p, r)) continue;
-        p->tr_relu = k;
-        r->tr_head = r->in[0];
+        if ((p->layer.ops->flags & RP_LAYER_TRAIN_RELU) && same_shape_nodes(p, r)) {
+            p->tr_relu = k;
+            r->tr_head = r->in[0];
+            continue;
+        }
+        /* else into its one consumer (max pooling), which then reads the
+         * relu's in-place buffer holding the values before it: the relu's
+         * output is hidden (it never exists) */
+        gnode *c = &m->nodes[r->consumer];
+        if (r->consumers == 1 && k != m->output && c->n_in == 1 &&
+            (c->layer.ops->flags & RP_LAYER_RELU_IN) && same_shape_nodes(p, r)) {
+            r->tr_tail = r->consumer;
+            c->tr_in = 1;
+            r->hidden = 1;
+        }
     }
 }

@@ -33,6 +33,11 @@ typedef struct gnode {
                                        in-place relu folded into this node's
                                        forward and backward (relu_out), and
                                        on that relu, its producer (-1 = none) */
+    int tr_tail;                    /* scratch, training forward, on a relu:
+                                       its consumer, which applies it
+                                       (relu_in; -1 = none) */
+    int tr_in;                      /* scratch: this node reads its input
+                                       through a folded relu (relu_in) */
     int hidden;                     /* scratch: output never written (folded
                                        into the chain's last node) */
     int buf_ready;                  /* scratch: output buffer already shaped */

@@ -189,9 +189,10 @@ static void test_train_unaffected(void **state) {
  * gradient, updated running statistics, and a retained relu's gradient
  * (that relu is not folded: 18 of 19). ResNet-20 with both shortcut options
  * and ResNet-18; a model whose first batch norm is frozen (eval statistics in
- * training, freeze_bn) folds its relu too. */
-static void train_steps_same(rp_model *m, rp_model *u, int64_t n, int64_t hw, int64_t classes,
-                             int folds, const char *what) {
+ * training, freeze_bn) folds its relu too; the MNIST CNN folds its first
+ * relu into the max pooling after it. */
+static void train_steps_same_c(rp_model *m, rp_model *u, int64_t n, int64_t ch, int64_t hw,
+                               int64_t classes, int folds, const char *what) {
     rp_error err;
     rp_tensor *dy;
     RP_ASSERT_OK(rp_tensor_new2(&dy, n, classes, &err), &err);
@@ -201,7 +202,7 @@ static void train_steps_same(rp_model *m, rp_model *u, int64_t n, int64_t hw, in
     rp_model_set_training(m, 1);
     rp_model_set_training(u, 1);
     for (int step = 0; step < 2; step++) {
-        rp_tensor *x = input(n, 3, hw, 40 + (uint64_t)step);
+        rp_tensor *x = input(n, ch, hw, 40 + (uint64_t)step);
         const rp_tensor *ya, *yb;
         rp_model_zero_grad(m);
         rp_model_zero_grad(u);
@@ -223,6 +224,11 @@ static void train_steps_same(rp_model *m, rp_model *u, int64_t n, int64_t hw, in
         rp_tensor_free(x);
     }
     rp_tensor_free(dy);
+}
+
+static void train_steps_same(rp_model *m, rp_model *u, int64_t n, int64_t hw, int64_t classes,
+                             int folds, const char *what) {
+    train_steps_same_c(m, u, n, 3, hw, classes, folds, what);
 }
 
 static void test_train_relu_folding(void **state) {
@@ -267,6 +273,16 @@ static void test_train_relu_folding(void **state) {
     u = clone_unfused(m);
     rp_model_set_freeze_bn(u, 1);
     train_steps_same(m, u, 3, 32, 10, 19, "frozen batch norms");
+    rp_model_free(m);
+    rp_model_free(u);
+    /* the MNIST CNN: relu1 folded into pool1 (read through relu), relu2
+     * (before flatten) not folded; the folded relu's output never exists */
+    m = build("mnist_cnn", "{classes: 10}");
+    u = clone_unfused(m);
+    train_steps_same_c(m, u, 5, 1, 28, 10, 1, "mnist_cnn");
+    assert_null(rp_model_node_output(m, "relu1"));
+    assert_non_null(rp_model_node_output(u, "relu1"));
+    assert_non_null(rp_model_node_output(m, "relu2"));
     rp_model_free(m);
     rp_model_free(u);
 }

@@ -358,6 +358,82 @@ static void run_relu_pair(const char *name, const struct rp_layer_ops *ops, cons
     rp_node_free(raw), rp_node_free(opts);
 }
 
+/* A layer with RP_LAYER_RELU_IN, training: forward and backward with
+ * rp_run_ctx.relu_in on the values before the relu equal relu followed by
+ * the layer bit for bit (output and the gradient wrt relu's input). Inputs
+ * of few levels, negatives, zeros and NaNs (ties and NaN windows). */
+static void relu_in_same(const char *name, const struct rp_layer_ops *ops, const char *opts_yaml,
+                         const char *shapes) {
+    const struct rp_layer_ops *relu = rp_component_find(RP_COMP_LAYER, "relu")->impl;
+    rp_error err;
+    rp_node *raw = NULL, *opts = NULL;
+    RP_ASSERT_OK(rp_node_parse_string(opts_yaml, "<opts>", &raw, &err), &err);
+    RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, name, raw, &opts, &err), &err);
+    rp_tensor *in[RP_MAX_LAYER_INPUTS], *xr, *y[2], *dy, *dr, *din[2];
+    int n_in = 0;
+    assert_int_equal(parse_shapes(shapes, in, &n_in), 0);
+    assert_int_equal(n_in, 1);
+    rp_layer l[2] = {{.ops = ops, .name = strdup(name)}, {.ops = ops, .name = strdup(name)}};
+    rp_layer rl = {.ops = relu, .name = "relu"};
+    int64_t osh[RP_MAX_DIMS];
+    int ond = 0;
+    rp_rng rng;
+    rp_rng_init(&rng, 12, rp_hash_str(shapes), 0, 0);
+    for (size_t e = 0; e < in[0]->numel; e++) {
+        in[0]->data[e] = (float)(rp_rng_u32(&rng) % 7) - 4.0f;
+        if (rp_rng_u32(&rng) % 23 == 0) in[0]->data[e] = NAN;
+    }
+    for (int k = 0; k < 2; k++) {
+        RP_ASSERT_OK(ops->create(&l[k], opts, 1, (const rp_tensor *const *)in, osh, &ond, &err), &err);
+        RP_ASSERT_OK(rp_tensor_new(&y[k], ond, osh, &err), &err);
+        RP_ASSERT_OK(rp_tensor_new(&din[k], in[0]->ndim, in[0]->shape, &err), &err);
+    }
+    RP_ASSERT_OK(rp_tensor_new(&xr, in[0]->ndim, in[0]->shape, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new(&dr, in[0]->ndim, in[0]->shape, &err), &err);
+    RP_ASSERT_OK(rp_tensor_new(&dy, ond, osh, &err), &err);
+    for (size_t e = 0; e < dy->numel; e++) dy->data[e] = (float)rp_rng_range(&rng, -1, 1);
+    rp_run_ctx plain = {.training = 1, .need_input_grad = 1}, folded = plain;
+    folded.relu_in = 1;
+    const rp_tensor *const *cx = (const rp_tensor *const *)in, *const *cr = (const rp_tensor *const *)&xr;
+    RP_ASSERT_OK(relu->forward(&rl, &plain, 1, cx, xr, &err), &err);
+    RP_ASSERT_OK(ops->forward(&l[0], &plain, 1, cr, y[0], &err), &err);
+    RP_ASSERT_OK(ops->backward(&l[0], &plain, 1, cr, y[0], dy, &dr, &err), &err);
+    RP_ASSERT_OK(relu->backward(&rl, &plain, 1, cx, xr, dr, &din[0], &err), &err);
+    RP_ASSERT_OK(ops->forward(&l[1], &folded, 1, cx, y[1], &err), &err);
+    rp_tensor_fill(din[1], 1e3f);
+    RP_ASSERT_OK(ops->backward(&l[1], &folded, 1, cx, y[1], dy, &din[1], &err), &err);
+    if (memcmp(y[0]->data, y[1]->data, y[0]->numel * sizeof(float)))
+        fail_msg("%s %s %s: output with the relu folded in differs", name, opts_yaml, shapes);
+    if (memcmp(din[0]->data, din[1]->data, din[0]->numel * sizeof(float)))
+        fail_msg("%s %s %s: input gradient with the relu folded in differs", name, opts_yaml, shapes);
+    for (int k = 0; k < 2; k++) {
+        rp_layer_release(&l[k]);
+        rp_tensor_free(y[k]), rp_tensor_free(din[k]);
+    }
+    rp_tensor_free(in[0]), rp_tensor_free(xr), rp_tensor_free(dr), rp_tensor_free(dy);
+    rp_node_free(raw), rp_node_free(opts);
+}
+
+static void test_relu_in_layers(void **state) {
+    (void)state;
+    int checked = 0;
+    for (size_t i = 0; i < rp_component_count(RP_COMP_LAYER); i++) {
+        const struct rp_component *c = rp_component_at(RP_COMP_LAYER, i);
+        const struct rp_layer_ops *ops = c->impl;
+        if (!(ops->flags & RP_LAYER_RELU_IN)) continue;
+        relu_in_same(c->name, ops, ops->example_opts, ops->example_inputs);
+        checked++;
+    }
+    assert_true(checked >= 1); /* maxpool2d */
+    /* max pooling's other kernels: 2x2 stride 2, 3x3 inside the input, general */
+    const struct rp_layer_ops *mp = rp_component_find(RP_COMP_LAYER, "maxpool2d")->impl;
+    relu_in_same("maxpool2d", mp, "{kernel: 2}", "[2,3,8,12]");
+    relu_in_same("maxpool2d", mp, "{kernel: 2}", "[1,2,7,9]");
+    relu_in_same("maxpool2d", mp, "{kernel: 3, stride: 1, padding: 1}", "[1,2,7,5]");
+    relu_in_same("maxpool2d", mp, "{kernel: [3, 2], stride: [2, 3]}", "[2,1,9,11]");
+    relu_in_same("maxpool2d", mp, "{kernel: 2, stride: 1, padding: 1}", "[1,2,4,4]");
+}
+
 static void test_train_relu_layers(void **state) {
     (void)state;
     int checked = 0;
@@ -388,6 +464,7 @@ int main(void) {
         cmocka_unit_test(test_checker_catches_wrong_gradient),
         cmocka_unit_test(test_maxpool_eval_path),
         cmocka_unit_test(test_train_relu_layers),
+        cmocka_unit_test(test_relu_in_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

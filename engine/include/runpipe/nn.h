@@ -53,6 +53,11 @@ typedef struct rp_run_ctx {
                              the gradient of max(0, y), and applies relu's
                              mask itself (y > 0). The graph sets it to fold a
                              following in-place relu into training passes */
+    int relu_in;          /* only for layers with RP_LAYER_RELU_IN, training
+                             passes: in[0] is to be read as max(0, in[0])
+                             (a relu before the layer, folded into it); its
+                             backward's din[0] is then the gradient wrt that
+                             relu's input, relu's mask applied */
 } rp_run_ctx;
 
 /* The epilogue a fusing forward applies (rp_layer_ops.forward_ep). */
@@ -133,6 +138,11 @@ enum rp_layer_flags {
      * a training forward may fold a following in-place relu into this
      * layer's forward and backward, saving relu's passes over memory */
     RP_LAYER_TRAIN_RELU = 128,
+    /* forward and backward take rp_run_ctx.relu_in in training passes: a
+     * training forward may fold a relu before this layer into it (max
+     * pooling reads its windows through relu, and masks the few outputs
+     * instead of relu passing over every input) */
+    RP_LAYER_RELU_IN = 256,
 };
 
 struct rp_layer {

@@ -142,8 +142,17 @@ static int mp_forward_values(mp_state *s, const rp_tensor *x, rp_tensor *out, rp
     return RP_OK;
 }
 
-/* out and the arg-max of every output (for backward). */
-static int mp_forward_argmax(mp_state *s, const rp_tensor *x, rp_tensor *out, rp_error *err) {
+/* An input value as the window sees it: relu'd when a relu before the pool
+ * is folded into it (rp_run_ctx.relu_in; relu's own x > 0 ? x : 0, NaN
+ * becoming 0 as there). */
+static inline float mp_rd(float v, int relu) {
+    return relu ? (v > 0.0f ? v : 0.0f) : v;
+}
+
+/* out and the arg-max of every output (for backward), of relu(x) when relu. */
+static inline __attribute__((always_inline)) int mp_argmax_impl(mp_state *s, const rp_tensor *x,
+                                                                rp_tensor *out, int relu,
+                                                                rp_error *err) {
     if (rp_tensor_reshape_alloc(&s->idx, out->ndim, out->shape, err)) return err->status;
     s->idx_valid = 1;
     int64_t nc = x->shape[0] * x->shape[1], h = x->shape[2], w = x->shape[3];
@@ -165,13 +174,13 @@ static int mp_forward_argmax(mp_state *s, const rp_tensor *x, rp_tensor *out, rp
  * 24x24 / 28x28 maps and leave everything to the scalar remainder */
 #pragma omp simd simdlen(8)
                 for (int64_t ox = 0; ox < ow; ox++) {
-                    float best = r0[2 * ox], v;
+                    float best = mp_rd(r0[2 * ox], relu), v;
                     int32_t bi = base + (int32_t)(2 * ox);
-                    v = r0[2 * ox + 1];
+                    v = mp_rd(r0[2 * ox + 1], relu);
                     if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(2 * ox + 1);
-                    v = r1[2 * ox];
+                    v = mp_rd(r1[2 * ox], relu);
                     if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(w + 2 * ox);
-                    v = r1[2 * ox + 1];
+                    v = mp_rd(r1[2 * ox + 1], relu);
                     if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(w + 2 * ox + 1);
                     yp[oy * ow + ox] = best;
                     ip[oy * ow + ox] = bi;
@@ -205,16 +214,16 @@ static int mp_forward_argmax(mp_state *s, const rp_tensor *x, rp_tensor *out, rp
 #pragma omp simd simdlen(8)
                 for (int64_t ox = lo; ox < hi; ox++) {
                     const int64_t c = ox * sx;
-                    float best = r0[c], v;
+                    float best = mp_rd(r0[c], relu), v;
                     int32_t bi = b0 + (int32_t)c;
-                    MP_STEP(r0[c + 1], b0 + (int32_t)c + 1);
-                    MP_STEP(r0[c + 2], b0 + (int32_t)c + 2);
-                    MP_STEP(r1[c], b1 + (int32_t)c);
-                    MP_STEP(r1[c + 1], b1 + (int32_t)c + 1);
-                    MP_STEP(r1[c + 2], b1 + (int32_t)c + 2);
-                    MP_STEP(r2[c], b2 + (int32_t)c);
-                    MP_STEP(r2[c + 1], b2 + (int32_t)c + 1);
-                    MP_STEP(r2[c + 2], b2 + (int32_t)c + 2);
+                    MP_STEP(mp_rd(r0[c + 1], relu), b0 + (int32_t)c + 1);
+                    MP_STEP(mp_rd(r0[c + 2], relu), b0 + (int32_t)c + 2);
+                    MP_STEP(mp_rd(r1[c], relu), b1 + (int32_t)c);
+                    MP_STEP(mp_rd(r1[c + 1], relu), b1 + (int32_t)c + 1);
+                    MP_STEP(mp_rd(r1[c + 2], relu), b1 + (int32_t)c + 2);
+                    MP_STEP(mp_rd(r2[c], relu), b2 + (int32_t)c);
+                    MP_STEP(mp_rd(r2[c + 1], relu), b2 + (int32_t)c + 1);
+                    MP_STEP(mp_rd(r2[c + 2], relu), b2 + (int32_t)c + 2);
                     yp[oy * ow + ox] = best;
                     ip[oy * ow + ox] = bi;
                 }
@@ -226,11 +235,11 @@ static int mp_forward_argmax(mp_state *s, const rp_tensor *x, rp_tensor *out, rp
                 const int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + s->k[1] > w ? w : x0 + s->k[1];
                 /* first maximum in row-major window order; a later value wins
                  * when greater, or NaN while the best is not (first NaN stays) */
-                float best = xp[ya * w + xa];
+                float best = mp_rd(xp[ya * w + xa], relu);
                 int32_t bi = (int32_t)(ya * w + xa);
                 for (int64_t yy = ya; yy < yb; yy++)
                     for (int64_t xx = xa; xx < xb; xx++) {
-                        float v = xp[yy * w + xx];
+                        float v = mp_rd(xp[yy * w + xx], relu);
                         if (v > best || (v != v && best == best)) best = v, bi = (int32_t)(yy * w + xx);
                     }
                 yp[oy * ow + ox] = best;
@@ -241,6 +250,11 @@ static int mp_forward_argmax(mp_state *s, const rp_tensor *x, rp_tensor *out, rp
     return RP_OK;
 }
 
+static int mp_forward_argmax(mp_state *s, const rp_tensor *x, rp_tensor *out, int relu,
+                             rp_error *err) {
+    return relu ? mp_argmax_impl(s, x, out, 1, err) : mp_argmax_impl(s, x, out, 0, err);
+}
+
 /* Training forwards store the arg-max for backward; an eval forward (no
  * backward follows, or the model recomputes first) computes values only,
  * and a backward after it recomputes the arg-max from the input. */
@@ -249,23 +263,26 @@ static int mp_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_ten
     (void)n_in;
     mp_state *s = l->state;
     s->idx_valid = 0;
-    if (ctx->training) return mp_forward_argmax(s, in[0], out, err);
+    if (ctx->training) return mp_forward_argmax(s, in[0], out, ctx->relu_in, err);
+    if (ctx->relu_in) /* (the graph folds relus into training forwards only) */
+        return rp_error_set(err, RP_ERR_INTERNAL, "layer '%s': relu_in in an eval forward", l->name);
     return mp_forward_values(s, in[0], out, err);
 }
 
 static int mp_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,
                        const rp_tensor *out, const rp_tensor *dout, rp_tensor *const *din,
                        rp_error *err) {
-    (void)ctx, (void)n_in, (void)err;
+    (void)n_in, (void)err;
     if (!din[0]) return RP_OK;
     mp_state *s = l->state;
+    const int relu = ctx->relu_in;
     const rp_tensor *x = in[0];
     int64_t nc = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3];
     int64_t ohw = out->shape[2] * out->shape[3];
     if (!s->idx_valid) {
         /* the forward was an eval one: the arg-max again (values to scratch) */
         if (rp_tensor_reshape_alloc(&s->row, out->ndim, out->shape, err) ||
-            mp_forward_argmax(s, x, &s->row, err))
+            mp_forward_argmax(s, x, &s->row, relu, err))
             return err->status;
     }
     const int32_t *idx = (const int32_t *)s->idx.data;
@@ -275,8 +292,14 @@ static int mp_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
         float *dx = din[0]->data + i * hw;
         const float *d = dout->data + i * ohw;
         const int32_t *ip = idx + i * ohw;
-        for (int64_t j = 0; j < ohw; j++)
-            if (ip[j] >= 0) dx[ip[j]] += d[j];
+        if (relu) { /* relu's mask at the arg-max: the pooled value > 0 */
+            const float *y = out->data + i * ohw;
+            for (int64_t j = 0; j < ohw; j++)
+                if (ip[j] >= 0) dx[ip[j]] += y[j] > 0.0f ? d[j] : 0.0f;
+        } else {
+            for (int64_t j = 0; j < ohw; j++)
+                if (ip[j] >= 0) dx[ip[j]] += d[j];
+        }
     }
     return RP_OK;
 }
@@ -299,6 +322,6 @@ static const struct rp_layer_ops maxpool2d_ops = {
     .example_inputs = "[2,3,7,6]",
     .min_inputs = 1,
     .max_inputs = 1,
-    .flags = RP_LAYER_OUT_UNUSED,
+    .flags = RP_LAYER_OUT_UNUSED | RP_LAYER_RELU_IN,
 };
 RP_COMPONENT(RP_COMP_LAYER, "maxpool2d", "2-D max pooling (torch.nn.MaxPool2d)", maxpool2d_ops)
