@@ -93,6 +93,10 @@ void rp_model_set_fusion(rp_model *m, int enabled) {
     m->no_fuse = !enabled;
 }
 
+void rp_model_set_winograd(rp_model *m, int on) {
+    m->winograd = on != 0;
+}
+
 static int node_shape(const gnode *g, int64_t n, int64_t *shape) {
     memcpy(shape, g->shape, sizeof g->shape);
     shape[0] = n;
@@ -280,7 +284,11 @@ void rp_model_set_freeze_bn(rp_model *m, int on) {
 }
 
 static int forward_run(rp_model *m, const rp_tensor *x, int training, int lean, rp_error *err) {
-    rp_run_ctx ctx = {.training = training, .seed = m->seed, .step = m->step, .need_input_grad = 1},
+    rp_run_ctx ctx = {.training = training,
+                      .seed = m->seed,
+                      .step = m->step,
+                      .need_input_grad = 1,
+                      .winograd = m->winograd},
                nctx, rctx;
     rp_bn_sync_cur = m->stat_sync;
     int64_t n = x->shape[0];
@@ -449,8 +457,12 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
     if ((og->gslot = graph_grad_acquire(m, dy->ndim, dy->shape, err)) < 0) return err->status;
     memcpy(GRAD(m, og)->data, dy->data, dy->numel * sizeof(float));
     og->grad_ready = 1;
-    rp_run_ctx ctx = {.training = m->training, .seed = m->seed, .step = m->step,
-                      .need_input_grad = 1, .input_grad_only = m->stop >= 0};
+    rp_run_ctx ctx = {.training = m->training,
+                      .seed = m->seed,
+                      .step = m->step,
+                      .need_input_grad = 1,
+                      .input_grad_only = m->stop >= 0,
+                      .winograd = m->winograd};
     rp_bn_sync_cur = m->stat_sync;
     int64_t n = dy->shape[0];
     for (int k = m->output; k > m->stop; k--) { /* (stop = -1: every node) */

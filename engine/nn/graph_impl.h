@@ -75,6 +75,7 @@ struct rp_model {
                                        backward reads, or was fused: backward
                                        re-runs it */
     int no_fuse;                    /* eval-mode fusion disabled */
+    int winograd;                   /* rp_model_set_winograd */
     rp_grad_ready_fn grad_ready;    /* rp_model_set_grad_ready (not cloned) */
     void *grad_ready_ctx;
     const rp_stat_sync *stat_sync;  /* rp_model_set_stat_sync (not cloned) */

@@ -50,6 +50,7 @@ int rp_model_clone(const rp_model *m, rp_model **out, rp_error *err) {
         c->nodes[i].retain = m->nodes[i].retain;
     c->training = m->training;
     c->freeze_bn = m->freeze_bn;
+    c->winograd = m->winograd;
     c->no_fuse = m->no_fuse;
     c->seed = m->seed;
     c->step = m->step;
@@ -226,6 +227,7 @@ int rp_model_replace_head(rp_model *m, int classes, double dropout, uint64_t see
     }
     n->training = m->training;
     n->freeze_bn = m->freeze_bn;
+    n->winograd = m->winograd;
     n->no_fuse = m->no_fuse;
     n->init_hook = m->init_hook;
     model_swap_in(m, n);
@@ -274,6 +276,7 @@ int rp_model_prepend(rp_model *m, const rp_model *front, rp_error *err) {
     copy_params(n, m, 1);
     n->training = m->training;
     n->freeze_bn = m->freeze_bn;
+    n->winograd = m->winograd;
     n->no_fuse = m->no_fuse;
     n->init_hook = m->init_hook;
     model_swap_in(m, n);

@@ -194,6 +194,7 @@ int train_run_setup(train_run *r, const rp_model *in, rp_error *err) {
     rp_st_init(&r->best);
     int rc = rp_model_clone(in, &r->m, err);
     if (rc) return rc;
+    rp_model_set_winograd(r->m, cfg->winograd);
     struct rp_loader_opts lo = {0};
     lo.batch_size = (int)cfg->batch_size;
     lo.shuffle = cfg->shuffle;

@@ -47,6 +47,7 @@ int train_cfg_parse(const rp_node *p, train_cfg *cfg, rp_error *err) {
     cfg->data_parallel = strcmp(rp_param_str(p, "distributed"), "none") != 0;
     cfg->bucket_mb = rp_param_double(p, "bucket_mb");
     cfg->sync_bn = rp_param_bool(p, "sync_bn");
+    cfg->winograd = rp_param_bool(p, "winograd");
     if (cfg->epochs < 1)
         return rp_error_at(err, rp_node_get(p, "epochs"), RP_ERR_INVALID,
                            "'epochs': expected >= 1");

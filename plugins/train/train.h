@@ -141,6 +141,7 @@ typedef struct train_cfg {
     int data_parallel;          /* distributed: auto/data_parallel (1) or none (0) */
     double bucket_mb;           /* gradient bucket size (data-parallel) */
     int sync_bn;                /* synchronised batch norm (data-parallel) */
+    int winograd;               /* Winograd convolutions in training passes */
 } train_cfg;
 
 /* Read validated params (schemas/train.yaml). `p` borrowed; cfg borrows nodes

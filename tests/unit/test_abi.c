@@ -45,7 +45,7 @@ static const struct {
     {"rp_node", sizeof(rp_node), 64},
     {"rp_param", sizeof(rp_param), 40},
     {"rp_rng", sizeof(rp_rng), 52},
-    {"rp_run_ctx", sizeof(rp_run_ctx), 40},
+    {"rp_run_ctx", sizeof(rp_run_ctx), 48},
     {"rp_sample", sizeof(rp_sample), 256},
     {"rp_st", sizeof(rp_st), 48},
     {"rp_st_entry", sizeof(rp_st_entry), 16},

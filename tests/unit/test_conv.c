@@ -162,8 +162,15 @@ static void fwd_wino(const rp_conv_geom *g, const float *x, const float *w, cons
     rp_conv2d_forward(g, x, w, b, y, ws);
     rp_conv_force_forward(RP_CONV_AUTO);
 }
-static const impl WINO = {"winograd", fwd_wino, rp_conv2d_backward_data,
-                          rp_conv2d_backward_weight};
+/* Backward data allowed Winograd (training passes with rp_model_set_winograd),
+ * forced wherever F(2x2, 3x3) fits the transposed geometry. */
+static void bwd_data_wino(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                          float *ws) {
+    rp_conv_force_forward(RP_CONV_WINOGRAD);
+    rp_conv2d_backward_data_w(g, dy, w, dx, ws, 1);
+    rp_conv_force_forward(RP_CONV_AUTO);
+}
+static const impl WINO = {"winograd", fwd_wino, bwd_data_wino, rp_conv2d_backward_weight};
 static const impl PLANES = {"planes", fwd_planes, rp_conv2d_backward_data,
                             rp_conv2d_backward_weight};
 static const impl CT = {"channel-tiles", fwd_ct, rp_conv2d_backward_data,

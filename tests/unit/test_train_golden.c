@@ -12,7 +12,9 @@
  * step 30 and 5e-5 by step 40; later the 128 images are memorised (loss 0.08
  * at step 100, 0.002 at 200) and the curve tests rounding drift more than
  * arithmetic. So: 30 steps, |d| <= 5e-5 at every step,
- * at 1 and 2 threads. Small defects move the curve by more: Adam eps 1e-7
+ * at 1 and 2 threads, with the direct convolutions and with Winograd
+ * F(2x2, 3x3) for conv2 and its input gradient (rp_model_set_winograd, the
+ * train stage's default). Small defects move the curve by more: Adam eps 1e-7
  * instead of 1e-8 by 3.6e-4, images scaled by 1/256 by 2.4e-3. */
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +34,8 @@ static const rp_tensor *need(const rp_st *st, const char *name) {
 }
 
 /* Train from the fixture; losses[steps] out. Returns the number of steps. */
-static int64_t train_from_fixture(const rp_st *st, int threads, double *losses, int64_t cap) {
+static int64_t train_from_fixture(const rp_st *st, int threads, int winograd, double *losses,
+                                  int64_t cap) {
     rp_error err;
     rp_set_threads(threads);
     const rp_tensor *x = need(st, "x"), *y = need(st, "y"), *order = need(st, "order");
@@ -67,6 +70,7 @@ static int64_t train_from_fixture(const rp_st *st, int threads, double *losses, 
     int32_t *yb = calloc((size_t)b, sizeof *yb);
     assert_non_null(yb);
     rp_model_set_training(m, 1);
+    rp_model_set_winograd(m, winograd);
     for (int64_t k = 0; k < steps; k++) {
         /* [B, 1, 28, 28] from the subset: pixel values / 255, as torch does */
         for (int64_t r = 0; r < b; r++) {
@@ -110,26 +114,31 @@ static void test_loss_curve_vs_torch(void **state) {
     rp_st st;
     load_fixture(&st);
     const rp_tensor *ref = need(&st, "loss");
-    static double got[4096];
+    static double got[4096], direct[4096];
     int trace = getenv("RP_GOLDEN_TRACE") != NULL;
-    for (int threads = 1; threads <= 2; threads++) {
-        int64_t steps = train_from_fixture(&st, threads, got, 4096);
+    for (int run = 0; run < 4; run++) {
+        const int threads = 1 + run % 2, winograd = run / 2;
+        int64_t steps = train_from_fixture(&st, threads, winograd, got, 4096);
         assert_int_equal(steps, (int64_t)ref->numel);
         assert_true(steps >= 30);
         double worst = 0;
         for (int64_t k = 0; k < steps; k++) {
             double d = fabs(got[k] - ref->data[k]);
             if (trace)
-                fprintf(stderr, "threads %d step %3lld torch %.7f runpipe %.7f |d| %.2e\n", threads,
-                        (long long)k + 1, (double)ref->data[k], got[k], d);
+                fprintf(stderr, "threads %d winograd %d step %3lld torch %.7f runpipe %.7f |d| %.2e\n",
+                        threads, winograd, (long long)k + 1, (double)ref->data[k], got[k], d);
             if (d > worst) worst = d;
             if (!trace && d > TOL)
-                fail_msg("threads %d, step %lld: loss %.7f, PyTorch %.7f (|d| %.2e > %.0e)", threads,
-                         (long long)k + 1, got[k], (double)ref->data[k], d, TOL);
+                fail_msg("threads %d, winograd %d, step %lld: loss %.7f, PyTorch %.7f (|d| %.2e > "
+                         "%.0e)", threads, winograd, (long long)k + 1, got[k],
+                         (double)ref->data[k], d, TOL);
         }
         /* the curve really descends: a broken update would not */
         assert_true(ref->data[steps - 1] < 0.5 * ref->data[0]);
-        if (trace) fprintf(stderr, "threads %d: largest |d| %.2e\n", threads, worst);
+        if (trace) fprintf(stderr, "threads %d winograd %d: largest |d| %.2e\n", threads, winograd, worst);
+        /* Winograd really ran (conv2, and conv2's input gradient): other bits */
+        if (run == 0) memcpy(direct, got, sizeof(double) * (size_t)steps);
+        if (run == 2) assert_true(memcmp(direct, got, sizeof(double) * (size_t)steps) != 0);
     }
     rp_st_release(&st);
 }

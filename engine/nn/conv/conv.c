@@ -302,6 +302,12 @@ void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float
     rp_conv2d_backward_data_gemm(g, dy, w, dx, ws);
 }
 
+void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                               float *ws, int winograd) {
+    (void)winograd; /* (no Winograd kernels in the portable build) */
+    rp_conv2d_backward_data_gemm(g, dy, w, dx, ws);
+}
+
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws) {
     rp_conv2d_backward_weight_gemm(g, x, dy, dw, db, ws);

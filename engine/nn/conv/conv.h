@@ -59,9 +59,11 @@ typedef struct rp_conv_epilogue {
     const float *shift;    /* [K], borrowed */
     const float *residual; /* [N, K, OH, OW], borrowed */
     int relu;
-    /* allow Winograd F(2x2, 3x3) where it is faster: eval forwards. Its
-     * rounding (about twice the direct form's) is amplified by training-mode
-     * batch norm over small batches, so training forwards stay direct. */
+    /* allow Winograd F(2x2, 3x3) where it is faster: eval forwards, and
+     * training forwards where the model allows it (rp_model_set_winograd;
+     * the train stage's `winograd`). Its rounding is about twice the direct
+     * form's, which training-mode batch norm over very small batches
+     * amplifies: models default to the direct form in training. */
     int winograd;
 } rp_conv_epilogue;
 
@@ -98,6 +100,12 @@ void rp_conv_force_backward_data(int algo);
 /* dx[N,C,H,W] = conv_transpose(dy[N,K,OH,OW], w)          (dx overwritten) */
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
                              float *ws);
+/* The same; winograd != 0 allows Winograd F(2x2, 3x3) for 3x3 stride-1
+ * undilated kernels where the forward would take it for the transposed
+ * geometry (training passes that accept its rounding; see
+ * rp_conv_epilogue.winograd). */
+void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                               float *ws, int winograd);
 
 /* dw[K,C,KH,KW] += corr(x, dy); db[K] += sum(dy) over N,OH,OW  (db may be NULL) */
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,

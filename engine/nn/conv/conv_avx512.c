@@ -243,20 +243,25 @@ static size_t wg_shared_floats(const rp_conv_geom *g);
 static size_t wg_thread_floats(const rp_conv_geom *g);
 
 /* Stride-1 backward data as a forward convolution: dx = conv(dy, W'),
- * W'[c][k][i][j] = w[k][c][KH-1-i][KW-1-j], padding d*(k-1)-p. Run on the
- * channel-tiled forward for wide layers on small maps (ResNet-18's layer3
- * and layer4: the plane GEMM's 48-position tiles computed 63 positions for
- * 49 at 7x7 and its 8 rows re-read every B row). */
-static int bwd_ct(const rp_conv_geom *g, rp_conv_geom *t) {
-    if (!(g->sh == 1 && g->sw == 1 && g->ph <= g->dh * (g->kh - 1) &&
-          g->pw <= g->dw * (g->kw - 1)) ||
-        rp_conv_is_pointwise(g) || forced_bwd_data != RP_CONV_BWD_AUTO)
+ * W'[c][k][i][j] = w[k][c][KH-1-i][KW-1-j], padding d*(k-1)-p: the
+ * transposed geometry t (0 when not stride 1 or the padding would be
+ * negative). bwd_ct runs it on the channel-tiled forward for wide layers on
+ * small maps (ResNet-18's layer3 and layer4: the plane GEMM's 48-position
+ * tiles computed 63 positions for 49 at 7x7 and its 8 rows re-read every B
+ * row); bwd_wino through Winograd. */
+static int bwd_transposed(const rp_conv_geom *g, rp_conv_geom *t) {
+    if (g->sh != 1 || g->sw != 1 || g->ph > g->dh * (g->kh - 1) || g->pw > g->dw * (g->kw - 1))
         return 0;
-    if (g->c < 128 || g->k < 64 || g->oh * g->ow > 14 * 14) return 0;
     *t = *g;
     t->c = g->k, t->k = g->c, t->h = g->oh, t->w = g->ow;
     t->ph = g->dh * (g->kh - 1) - g->ph, t->pw = g->dw * (g->kw - 1) - g->pw;
     return rp_conv_geom_finish(t) && t->oh == g->h && t->ow == g->w;
+}
+
+static int bwd_ct(const rp_conv_geom *g, rp_conv_geom *t) {
+    if (rp_conv_is_pointwise(g) || forced_bwd_data != RP_CONV_BWD_AUTO) return 0;
+    if (g->c < 128 || g->k < 64 || g->oh * g->ow > 14 * 14) return 0;
+    return bwd_transposed(g, t);
 }
 
 size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
@@ -265,6 +270,11 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
     if (bwd_ct(g, &t)) { /* rotated weights, then the forward's workspace */
         size_t b = rup((size_t)(g->k * g->c * g->kh * g->kw)) + ct_shared_floats(&t) +
                    (size_t)ws_threads() * ct_thread_floats(&t);
+        if (b > fast) fast = b;
+    }
+    if (bwd_transposed(g, &t) && wino_fits(&t)) { /* rotated weights, then Winograd's */
+        size_t b = rup((size_t)(g->k * g->c * g->kh * g->kw)) + wg_shared_floats(&t) +
+                   (size_t)ws_threads() * wg_thread_floats(&t);
         if (b > fast) fast = b;
     }
     /* the channel-tiled forward (any geometry, as tests may force it) */
@@ -1460,18 +1470,44 @@ static void phase_backward(const rp_conv_geom *g, const float *dyn, const float 
     }
 }
 
+/* Stride-1 backward data as the forward convolution of dy (bwd_ct's
+ * transposed geometry t) through Winograd F(2x2, 3x3), where the caller
+ * allows it and the forward would take Winograd for t (use_wino: measured
+ * faster there). */
+static int bwd_wino(const rp_conv_geom *g, rp_conv_geom *t, int winograd) {
+    if (!winograd || forced_bwd_data != RP_CONV_BWD_AUTO || !bwd_transposed(g, t)) return 0;
+    const rp_conv_epilogue e = {.winograd = 1};
+    return use_wino(t, &e);
+}
+
+/* W'[c][k][i][j] = w[k][c][KH-1-i][KW-1-j] into wr (the transposed
+ * convolution's weights). */
+static void rotate_weights(const rp_conv_geom *g, const float *w, float *wr) {
+    const int64_t kk = g->kh * g->kw;
+#pragma omp parallel for num_threads(conv_threads()) schedule(static)
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t k = 0; k < g->k; k++)
+            for (int64_t q = 0; q < kk; q++)
+                wr[(c * g->k + k) * kk + q] = w[(k * g->c + c) * kk + kk - 1 - q];
+}
+
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
                              float *ws) {
+    rp_conv2d_backward_data_w(g, dy, w, dx, ws, 0);
+}
+
+void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                               float *ws, int winograd) {
     rp_conv_geom t;
+    const size_t wrf = rup((size_t)(g->k * g->c * g->kh * g->kw)); /* rotated weights */
+    if (bwd_wino(g, &t, winograd)) {
+        rotate_weights(g, w, ws);
+        conv_forward_wino(&t, dy, ws, NULL, dx, ws + wrf, NULL);
+        return;
+    }
     if (bwd_ct(g, &t)) {
-        float *wr = ws; /* [C][K][KH][KW], rotated */
-        const int64_t kk = g->kh * g->kw;
-#pragma omp parallel for num_threads(conv_threads()) schedule(static)
-        for (int64_t c = 0; c < g->c; c++)
-            for (int64_t k = 0; k < g->k; k++)
-                for (int64_t q = 0; q < kk; q++)
-                    wr[(c * g->k + k) * kk + q] = w[(k * g->c + c) * kk + kk - 1 - q];
-        conv_forward_ct(&t, dy, wr, NULL, dx, ws + rup((size_t)(g->k * g->c * kk)), NULL);
+        rotate_weights(g, w, ws);
+        conv_forward_ct(&t, dy, ws, NULL, dx, ws + wrf, NULL);
         return;
     }
     const int64_t ckk = g->c * g->kh * g->kw, kkk = g->k * g->kh * g->kw;

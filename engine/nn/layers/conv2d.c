@@ -54,7 +54,7 @@ static int conv_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_t
     conv_state *s = l->state;
     float *ws = rp_conv_prepare(&s->g, in[0]->shape[0], err);
     if (!ws) return err->status;
-    const rp_conv_epilogue cep = {.winograd = !ctx->training};
+    const rp_conv_epilogue cep = {.winograd = !ctx->training || ctx->winograd};
     rp_conv2d_forward_ep(&s->g, in[0]->data, l->params[0].value->data,
                          s->bias ? l->params[1].value->data : NULL, out->data, ws, &cep);
     return RP_OK;
@@ -73,7 +73,7 @@ static int conv_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const r
                                   .shift = ep->shift,
                                   .residual = ep->residual,
                                   .relu = ep->relu,
-                                  .winograd = !ctx->training};
+                                  .winograd = !ctx->training || ctx->winograd};
     rp_conv2d_forward_ep(&s->g, in[0]->data, l->params[0].value->data,
                          s->bias ? l->params[1].value->data : NULL, out->data, ws, &cep);
     return RP_OK;
@@ -90,7 +90,9 @@ static int conv_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_
     if (!ctx->input_grad_only && (w->trainable || (b && b->trainable)))
         rp_conv2d_backward_weight(&s->g, in[0]->data, dout->data, w->grad->data,
                                   b ? b->grad->data : NULL, ws);
-    if (din[0]) rp_conv2d_backward_data(&s->g, dout->data, w->value->data, din[0]->data, ws);
+    if (din[0])
+        rp_conv2d_backward_data_w(&s->g, dout->data, w->value->data, din[0]->data, ws,
+                                  ctx->winograd);
     return RP_OK;
 }
 
