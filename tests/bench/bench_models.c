@@ -19,7 +19,8 @@
  * backward computes them. peak_gflops: the machine's FMA peak measured with
  * `threads` threads (RP_BENCH_PEAK=P takes P instead, so run.sh measures it
  * once); the shares are img/s * GFLOP/img over it. "peak" prints only
- * "peak_gflops P". */
+ * "peak_gflops P". Training uses Winograd convolutions where the train stage
+ * does (its default; RP_BENCH_WINOGRAD=0 for the direct form only). */
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -285,6 +286,10 @@ int main(int argc, char **argv) {
         rp_node_parse_string(s->optim, "bench", &ospec, &err))
         return unavailable(s->name, "bad spec", &err);
     if (rp_model_build(s->arch, opts, &m, &err)) return unavailable(s->name, "model", &err);
+    /* as the train stage trains (its `winograd` default); RP_BENCH_WINOGRAD=0:
+     * the direct convolutions only */
+    const char *wg = getenv("RP_BENCH_WINOGRAD");
+    rp_model_set_winograd(m, !(wg && !strcmp(wg, "0")));
     double *numel = calloc(rp_model_num_nodes(m) + 1, sizeof(double));
     if (!numel) return unavailable(s->name, "out of memory", NULL);
     const int have_gf = node_numel(m, s->c, s->hw, numel, &err) == 0;
