@@ -148,13 +148,19 @@ static rp_node *spec(int kind, const char *name, const char *params) {
     return m;
 }
 
+/* dropout: 0 an MLP, 1 with dropout, 2 a CNN whose second convolution
+ * (32 -> 32 channels, 3x3, 6x6) Winograd computes where allowed */
 static rp_model *make_model(int dropout) {
     rp_error err;
     rp_error_clear(&err);
-    rp_node *layers = yaml(dropout ? "- {flatten: {}}\n- {linear: {out: 16}}\n- {relu: {}}\n"
-                                     "- {dropout: {p: 0.2}}\n- {linear: {out: 3}}\n"
-                                   : "- {flatten: {}}\n- {linear: {out: 16}}\n- {relu: {}}\n"
-                                     "- {linear: {out: 3}}\n");
+    rp_node *layers = yaml(dropout == 2 ? "- {conv2d: {out: 32, kernel: 3, padding: 1}}\n"
+                                          "- {relu: {}}\n"
+                                          "- {conv2d: {out: 32, kernel: 3, padding: 1}}\n"
+                                          "- {relu: {}}\n- {flatten: {}}\n- {linear: {out: 3}}\n"
+                           : dropout ? "- {flatten: {}}\n- {linear: {out: 16}}\n- {relu: {}}\n"
+                                       "- {dropout: {p: 0.2}}\n- {linear: {out: 3}}\n"
+                                     : "- {flatten: {}}\n- {linear: {out: 16}}\n- {relu: {}}\n"
+                                       "- {linear: {out: 3}}\n");
     rp_model *m = NULL;
     RP_ASSERT_OK(rp_model_from_layers(layers, 1, 6, 6, &m, &err), &err);
     RP_ASSERT_OK(rp_model_init_params(m, 5, &err), &err);
@@ -503,6 +509,33 @@ static void test_determinism(void **state) {
     setup_free(&c);
 }
 
+/* `winograd`: the CNN trained with it re-runs to the same bits, and to other
+ * bits than without it (so the option reaches the convolutions); both learn. */
+static void test_winograd_option(void **state) {
+    (void)state;
+    setup s[3];
+    rp_error err;
+    rp_error_clear(&err);
+    rp_model *m[3] = {NULL, NULL, NULL};
+    rp_metrics *t[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        setup_init(&s[i], 2);
+        s[i].cfg.epochs = 2;
+        s[i].cfg.winograd = i < 2;
+        RP_ASSERT_OK(fit(&s[i], &m[i], &t[i], &err), &err);
+    }
+    assert_same_weights(m[0], m[1], 1);
+    assert_same_weights(m[0], m[2], 0);
+    for (int i = 0; i < 3; i++) {
+        double acc = 0;
+        assert_true(rp_metrics_get(t[i], "val_acc", &acc));
+        if (!(acc > 0.5)) fail_msg("winograd %d: val_acc %g", s[i].cfg.winograd, acc);
+        rp_model_free(m[i]);
+        rp_metrics_free(t[i]);
+        setup_free(&s[i]);
+    }
+}
+
 static void test_early_stopping(void **state) {
     (void)state;
     setup s;
@@ -763,6 +796,7 @@ int main(void) {
         cmocka_unit_test(test_resume_mid_epoch),
         cmocka_unit_test(test_resume_config_mismatch),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_winograd_option),
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_restore_best),
         cmocka_unit_test(test_nan_detection),
