@@ -283,8 +283,8 @@ void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step);
 /* Eval-mode fusion on (1, the default) or off (0); see rp_model_forward. */
 void rp_model_set_fusion(rp_model *m, int enabled);
 /* Training passes (forward and input gradients) may compute 3x3 stride-1
- * convolutions through Winograd F(2x2, 3x3) where it is faster (+10 % on
- * ResNet-18/20 training). Its rounding is about twice the direct form's:
+ * convolutions through Winograd F(2x2, 3x3) where it is faster (ResNet-18/20
+ * training 5-14 % faster on 2 cores). Its rounding is about twice the direct form's:
  * the loss follows the direct form's to float rounding, but the bits
  * differ, and training-mode batch norm over a handful of values amplifies
  * the difference. Off by default (as PyTorch's direct CPU kernels); the
