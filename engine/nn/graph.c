@@ -59,7 +59,10 @@
  * on the output of a layer with RP_LAYER_TRAIN_RELU (batch norm, add) is
  * applied by that layer's forward (rp_run_ctx.relu_out), and in backward
  * the relu hands its gradient on unmasked to the layer, which masks it while
- * reading it anyway. Every output, gradient and statistic is bit-identical
+ * reading it anyway; otherwise a relu whose one consumer has
+ * RP_LAYER_RELU_IN (max pooling) is applied by that consumer as it reads
+ * its input (rp_run_ctx.relu_in), and the relu's output is hidden. Every
+ * output, gradient and statistic is bit-identical
  * to the unfolded graph; retained nodes and feature-gradient passes are
  * left alone.
  *
