@@ -264,9 +264,45 @@ static int bwd_ct(const rp_conv_geom *g, rp_conv_geom *t) {
     return bwd_transposed(g, t);
 }
 
+/* A strided 1x1 unpadded convolution (ResNet's downsampling shortcut) is
+ * the 1x1 stride-1 one (gp) over the subsampled input, xs[n][c][oy][ox] =
+ * x[n][c][oy*sh][ox*sw]: the forward and the weight gradient subsample the
+ * batch once into the workspace and run the pointwise kernels, whose packed
+ * panels read contiguous rows (read in place, each output position's
+ * channel values lie a plane apart, a cache line each). ResNet-18's 128 ->
+ * 256 at 28x28, 1 thread, CPU time: forward 7.6-7.9 -> 5.9-6.1 ms, weight
+ * gradient 7.0-7.2 -> 6.7-6.8 ms. The backward data keeps the phase path
+ * (through the pointwise kernels and a scatter it measured 2 % slower). */
+static int strided_pointwise(const rp_conv_geom *g, rp_conv_geom *gp) {
+    if (g->kh != 1 || g->kw != 1 || g->ph || g->pw || (g->sh == 1 && g->sw == 1)) return 0;
+    *gp = *g;
+    gp->h = g->oh, gp->w = g->ow, gp->sh = gp->sw = 1, gp->dh = gp->dw = 1;
+    return rp_conv_geom_finish(gp);
+}
+
+static size_t sub_floats(const rp_conv_geom *g) {
+    return rup((size_t)(g->n * g->c * g->oh * g->ow));
+}
+
+/* xs[n][c] = x[n][c] at stride (sh, sw) ([N][C][OH][OW]). */
+static void subsample(const rp_conv_geom *g, const float *x, float *xs) {
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+#pragma omp parallel for num_threads(conv_threads()) schedule(static)
+    for (int64_t nc = 0; nc < g->n * g->c; nc++)
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const float *src = x + nc * hw + oy * g->sh * g->w;
+            float *d = xs + nc * ohw + oy * g->ow;
+            for (int64_t ox = 0; ox < g->ow; ox++) d[ox] = src[ox * g->sw];
+        }
+}
+
 size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
     size_t fast = shared_floats(g) + (size_t)ws_threads() * thread_floats(g);
     rp_conv_geom t;
+    if (strided_pointwise(g, &t)) { /* the subsampled batch, then the pointwise workspace */
+        size_t b = sub_floats(g) + rp_conv_workspace_floats(&t);
+        if (b > fast) fast = b;
+    }
     if (bwd_ct(g, &t)) { /* rotated weights, then the forward's workspace */
         size_t b = rup((size_t)(g->k * g->c * g->kh * g->kw)) + ct_shared_floats(&t) +
                    (size_t)ws_threads() * ct_thread_floats(&t);
@@ -1357,6 +1393,12 @@ static int use_wino(const rp_conv_geom *g, const rp_conv_epilogue *ep) {
 
 void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                           float *y, float *ws, const rp_conv_epilogue *ep) {
+    rp_conv_geom gp;
+    if (forced_forward == RP_CONV_AUTO && strided_pointwise(g, &gp)) {
+        subsample(g, x, ws);
+        rp_conv2d_forward_ep(&gp, ws, w, b, y, ws + sub_floats(g), ep);
+        return;
+    }
     if (use_wino(g, ep)) {
         conv_forward_wino(g, x, w, b, y, ws, ep);
         return;
@@ -1646,6 +1688,12 @@ enum { WG_3X3, WG_PLANES, WG_PW };
 
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws) {
+    rp_conv_geom gp;
+    if (strided_pointwise(g, &gp)) {
+        subsample(g, x, ws);
+        rp_conv2d_backward_weight(&gp, ws, dy, dw, db, ws + sub_floats(g));
+        return;
+    }
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     const int64_t hp = plane_hs(g), wp = plane_ws(g), kp = rup16(g->k);
     const int s1 = g->sh == 1 && g->sw == 1;
