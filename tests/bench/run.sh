@@ -58,6 +58,7 @@ fi
 # ---- 2. models -----------------------------------------------------------------
 echo
 echo "== models: training (fwd + loss + bwd + optimizer step) and inference, img/s, median of 3 runs"
+echo "(training as the train stage runs it: Winograd convolutions where faster$([ "${RP_BENCH_WINOGRAD:-1}" = 0 ] && echo ' OFF (RP_BENCH_WINOGRAD=0)'), relus folded$([ -n "${RP_NO_FUSE:-}" ] && [ "$RP_NO_FUSE" != 0 ] && echo ' OFF (RP_NO_FUSE)'))"
 # FMA peak of this machine (THREADS threads, register-only zmm FMA loop): the
 # yardstick of the %peak columns, measured once so all models share it
 RP_BENCH_PEAK=$("$BUILD/bench/bench_models" peak "$THREADS" | awk '/^peak_gflops/ { print $2 }')
