@@ -62,6 +62,11 @@ int rp_blas_threads(void);
 /* Parallel loops over element-wise work: only worth threads above this. */
 #define RP_PAR_MIN 32768
 
+/* y[j] = x[j] * sc + sh, then relu's x > 0 ? x : 0 when relu, over n floats
+ * (y may be x): batch norm's normalisation and the epilogues folded into it
+ * or into add, in one order of operations so their bits agree. */
+void rp_row_affine(const float *x, float *y, int64_t n, float sc, float sh, int relu);
+
 /* ---- pass-through layers (identity, flatten; engine/nn/layers/eltwise.c) ------- */
 /* Output = the input's data (in any shape of the same size); gradient = dout. */
 int rp_layer_copy_forward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_tensor *const *in,

@@ -97,16 +97,7 @@ static int add_forward_ep(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp
 #pragma omp simd
             for (int64_t j = 0; j < sp; j++) yr[j] += e[j];
         }
-        if (relu) {
-#pragma omp simd
-            for (int64_t j = 0; j < sp; j++) {
-                float v = yr[j] * s + t;
-                yr[j] = v > 0.0f ? v : 0.0f;
-            }
-        } else {
-#pragma omp simd
-            for (int64_t j = 0; j < sp; j++) yr[j] = yr[j] * s + t;
-        }
+        rp_row_affine(yr, yr, sp, s, t, relu);
     }
     return RP_OK;
 }

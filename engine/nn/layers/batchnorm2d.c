@@ -94,20 +94,7 @@ static int bn_channel_affine(rp_layer *l, const rp_run_ctx *ctx, const float **s
  * (x > 0 ? x : 0), so the bits equal the two layers'. */
 static void bn_affine_rows(const float *x, float *y, int64_t n, int64_t stride, int64_t sp, float sc,
                            float sh, int relu) {
-    for (int64_t i = 0; i < n; i++) {
-        const float *xp = x + i * stride;
-        float *yp = y + i * stride;
-        if (relu) {
-#pragma omp simd
-            for (int64_t j = 0; j < sp; j++) {
-                float v = xp[j] * sc + sh;
-                yp[j] = v > 0.0f ? v : 0.0f;
-            }
-        } else {
-#pragma omp simd
-            for (int64_t j = 0; j < sp; j++) yp[j] = xp[j] * sc + sh;
-        }
-    }
+    for (int64_t i = 0; i < n; i++) rp_row_affine(x + i * stride, y + i * stride, sp, sc, sh, relu);
 }
 
 /* Synchronised batch norm, training forward: mean and biased variance over

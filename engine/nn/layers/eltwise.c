@@ -34,3 +34,16 @@ int rp_layer_copy_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const r
     if (din[0]) memcpy(din[0]->data, dout->data, in[0]->numel * sizeof(float));
     return RP_OK;
 }
+
+void rp_row_affine(const float *x, float *y, int64_t n, float sc, float sh, int relu) {
+    if (relu) {
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float v = x[j] * sc + sh;
+            y[j] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) y[j] = x[j] * sc + sh;
+    }
+}
