@@ -75,11 +75,13 @@ int main(int argc, char **argv) {
     rp_set_threads(threads);
     const char *ct = getenv("RP_BENCH_CPUTIME");
     if (ct && *ct == '1') clk = CLOCK_PROCESS_CPUTIME_ID;
-    /* RP_BENCH_CONV_FWD=planes|ct|winograd forces one forward algorithm (default: automatic) */
+    /* RP_BENCH_CONV_FWD=planes|ct|winograd|winograd4 forces one forward algorithm (default:
+     * automatic) */
     const char *fa = getenv("RP_BENCH_CONV_FWD");
     if (fa && !strcmp(fa, "planes")) rp_conv_force_forward(RP_CONV_PLANES);
     if (fa && !strcmp(fa, "ct")) rp_conv_force_forward(RP_CONV_CHANNEL_TILES);
     if (fa && !strcmp(fa, "winograd")) rp_conv_force_forward(RP_CONV_WINOGRAD);
+    if (fa && !strcmp(fa, "winograd4")) rp_conv_force_forward(RP_CONV_WINOGRAD4);
     /* RP_BENCH_CONV_BWD=columns: strided backward data through W^T . dy columns + col2im
      * (default: one stride-1 GEMM per output phase) */
     const char *ba = getenv("RP_BENCH_CONV_BWD");

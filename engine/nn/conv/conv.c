@@ -1,7 +1,8 @@
 /* Convolution kernels (see conv.h). With AVX-512 the forward runs one of
- * three algorithms chosen per shape (use_wino / use_ct below): channel tiles
- * (32+ output channels), Winograd F(2x2, 3x3) (3x3 stride 1, 64+ channels,
- * 14x14+ maps) or register-blocked planes (the rest); backward passes use
+ * three algorithms chosen per shape (use_wino / use_ct in conv_avx512.c):
+ * channel tiles (32+ output channels), Winograd F(4x4, 3x3) or F(2x2, 3x3)
+ * (3x3 stride 1, where allowed and measured faster) or register-blocked
+ * planes (the rest); backward passes use
  * the plane kernels and transposed weight-gradient tiles. Everywhere, and
  * kept callable as rp_conv2d_*_gemm: im2col + cblas_sgemm, 1x1 stride-1
  * without im2col, backward = two GEMMs + col2im.
@@ -196,9 +197,9 @@ void rp_conv2d_backward_data_gemm(const rp_conv_geom *g, const float *dy, const 
                                   float *ws) {
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     for (int64_t n = 0; n < g->n; n++) {
-        const float *dyn = dy + n * g->k * ohw; /* [K, OH*OW] */
-        float *dxn = dx + n * g->c * hw;        /* [C, H, W] */
-        float *C = rp_conv_is_pointwise(g) ? dxn : ws;  /* [C*KH*KW, OH*OW] */
+        const float *dyn = dy + n * g->k * ohw;        /* [K, OH*OW] */
+        float *dxn = dx + n * g->c * hw;               /* [C, H, W] */
+        float *C = rp_conv_is_pointwise(g) ? dxn : ws; /* [C*KH*KW, OH*OW] */
         rp_sgemm_cols(1, 0, ckk, ohw, g->k, w, ckk, dyn, ohw, 0.0f, C, ohw);
         if (!rp_conv_is_pointwise(g)) rp_conv_col2im(g, ws, dxn);
     }
@@ -282,9 +283,13 @@ static void apply_epilogue(const rp_conv_geom *g, float *y, const rp_conv_epilog
     }
 }
 
-void rp_conv_force_forward(int algo) { (void)algo; }
+void rp_conv_force_forward(int algo) {
+    (void)algo;
+}
 
-void rp_conv_force_backward_data(int algo) { (void)algo; }
+void rp_conv_force_backward_data(int algo) {
+    (void)algo;
+}
 
 void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                           float *y, float *ws, const rp_conv_epilogue *ep) {

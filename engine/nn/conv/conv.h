@@ -19,12 +19,12 @@
 #include "runpipe/error.h"
 
 typedef struct rp_conv_geom {
-    int64_t n, c, h, w;       /* input  [N, C, H, W] */
-    int64_t k, kh, kw;        /* weight [K, C, KH, KW] */
-    int64_t sh, sw;           /* stride */
-    int64_t ph, pw;           /* zero padding (each side) */
-    int64_t dh, dw;           /* dilation */
-    int64_t oh, ow;           /* output [N, K, OH, OW]; filled by rp_conv_geom_finish */
+    int64_t n, c, h, w; /* input  [N, C, H, W] */
+    int64_t k, kh, kw;  /* weight [K, C, KH, KW] */
+    int64_t sh, sw;     /* stride */
+    int64_t ph, pw;     /* zero padding (each side) */
+    int64_t dh, dw;     /* dilation */
+    int64_t oh, ow;     /* output [N, K, OH, OW]; filled by rp_conv_geom_finish */
 } rp_conv_geom;
 
 /* Compute oh/ow (PyTorch's formula); returns 0 if the output would be empty. */
@@ -59,11 +59,12 @@ typedef struct rp_conv_epilogue {
     const float *shift;    /* [K], borrowed */
     const float *residual; /* [N, K, OH, OW], borrowed */
     int relu;
-    /* allow Winograd F(2x2, 3x3) where it is faster: eval forwards, and
-     * training forwards where the model allows it (rp_model_set_winograd;
-     * the train stage's `winograd`). Its rounding is about twice the direct
-     * form's, which training-mode batch norm over very small batches
-     * amplifies: models default to the direct form in training. */
+    /* allow Winograd F(4x4, 3x3) or F(2x2, 3x3) where it is faster: eval
+     * forwards, and training forwards where the model allows it
+     * (rp_model_set_winograd; the train stage's `winograd`). Its rounding
+     * is up to about 4x the direct form's (F(4x4)), which training-mode batch
+     * norm over very small batches amplifies: models default to the direct
+     * form in training. */
     int winograd;
 } rp_conv_epilogue;
 
@@ -73,10 +74,10 @@ void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w,
                           float *y, float *ws, const rp_conv_epilogue *ep);
 
 /* Forward algorithm (tests and benchmarks force one; default AUTO picks per
- * geometry; WINOGRAD applies to 3x3 stride-1 undilated kernels with padding
- * <= 2, the others run as AUTO). Process-wide, not thread-safe: set it
- * before running. */
-enum { RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES, RP_CONV_WINOGRAD };
+ * geometry; WINOGRAD (F(2x2, 3x3)) and WINOGRAD4 (F(4x4, 3x3)) apply to 3x3
+ * stride-1 undilated kernels with padding <= 2, the others run as AUTO).
+ * Process-wide, not thread-safe: set it before running. */
+enum { RP_CONV_AUTO, RP_CONV_PLANES, RP_CONV_CHANNEL_TILES, RP_CONV_WINOGRAD, RP_CONV_WINOGRAD4 };
 void rp_conv_force_forward(int algo);
 
 /* Reductions are cut into chunks fixed by the shapes, so results do not
@@ -100,7 +101,7 @@ void rp_conv_force_backward_data(int algo);
 /* dx[N,C,H,W] = conv_transpose(dy[N,K,OH,OW], w)          (dx overwritten) */
 void rp_conv2d_backward_data(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
                              float *ws);
-/* The same; winograd != 0 allows Winograd F(2x2, 3x3) for 3x3 stride-1
+/* The same; winograd != 0 allows Winograd for 3x3 stride-1
  * undilated kernels where the forward would take it for the transposed
  * geometry (training passes that accept its rounding; see
  * rp_conv_epilogue.winograd). */
@@ -125,10 +126,10 @@ void rp_sgemm_cols(int ta, int tb, int64_t m, int64_t n, int64_t k, const float 
 /* The same three passes as plain per-image im2col + cblas_sgemm (+ col2im):
  * the portable path (used when AVX-512 is unavailable), kept callable so tests
  * and benchmarks can compare against it. Same semantics and workspace. */
-void rp_conv2d_forward_gemm(const rp_conv_geom *g, const float *x, const float *w,
-                            const float *b, float *y, float *ws);
-void rp_conv2d_backward_data_gemm(const rp_conv_geom *g, const float *dy, const float *w,
-                                  float *dx, float *ws);
+void rp_conv2d_forward_gemm(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                            float *y, float *ws);
+void rp_conv2d_backward_data_gemm(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
+                                  float *ws);
 void rp_conv2d_backward_weight_gemm(const rp_conv_geom *g, const float *x, const float *dy,
                                     float *dw, float *db, float *ws);
 

@@ -1,5 +1,5 @@
 /* The AVX-512 convolution kernels (conv.h): channel tiles, Winograd
- * F(2x2, 3x3) for eval forwards, register-blocked planes, transposed
+ * F(4x4, 3x3) and F(2x2, 3x3), register-blocked planes, transposed
  * weight-gradient tiles; conv.c chooses nothing here and keeps the shared
  * geometry, scratch and GEMM fallback. Compiled empty without AVX-512. */
 #include "nn/conv/conv_impl.h"
@@ -49,7 +49,9 @@ static int fwd_path(const rp_conv_geom *g) {
 
 static int forced_bwd_data = RP_CONV_BWD_AUTO;
 
-void rp_conv_force_backward_data(int algo) { forced_bwd_data = algo; }
+void rp_conv_force_backward_data(int algo) {
+    forced_bwd_data = algo;
+}
 
 static int bwd_data_path(const rp_conv_geom *g) {
     if (rp_conv_is_pointwise(g)) return PATH_POINTWISE;
@@ -165,7 +167,8 @@ static int conv_threads(void) {
 static int64_t wg_groups(const rp_conv_geom *g) {
     int64_t part = g->c * g->kh * g->kw * rup16(g->k) + rup16(g->k);
     int64_t G = WG_GROUPS;
-    while (G > WG_MIN_GROUPS && G * part > WG_PART_BUDGET) G /= 2;
+    while (G > WG_MIN_GROUPS && G * part > WG_PART_BUDGET)
+        G /= 2;
     return i64min(g->n, G);
 }
 
@@ -241,6 +244,8 @@ static size_t ct_thread_floats(const rp_conv_geom *g);
 static int wino_fits(const rp_conv_geom *g);
 static size_t wg_shared_floats(const rp_conv_geom *g);
 static size_t wg_thread_floats(const rp_conv_geom *g);
+static size_t wg_floats(const rp_conv_geom *g);
+static void transpose_in(const float *x, int64_t c, int64_t ld, int64_t hw, int64_t lda, float *at);
 
 /* Stride-1 backward data as a forward convolution: dx = conv(dy, W'),
  * W'[c][k][i][j] = w[k][c][KH-1-i][KW-1-j], padding d*(k-1)-p: the
@@ -292,7 +297,8 @@ static void subsample(const rp_conv_geom *g, const float *x, float *xs) {
         for (int64_t oy = 0; oy < g->oh; oy++) {
             const float *src = x + nc * hw + oy * g->sh * g->w;
             float *d = xs + nc * ohw + oy * g->ow;
-            for (int64_t ox = 0; ox < g->ow; ox++) d[ox] = src[ox * g->sw];
+            for (int64_t ox = 0; ox < g->ow; ox++)
+                d[ox] = src[ox * g->sw];
         }
 }
 
@@ -309,15 +315,14 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
         if (b > fast) fast = b;
     }
     if (bwd_transposed(g, &t) && wino_fits(&t)) { /* rotated weights, then Winograd's */
-        size_t b = rup((size_t)(g->k * g->c * g->kh * g->kw)) + wg_shared_floats(&t) +
-                   (size_t)ws_threads() * wg_thread_floats(&t);
+        size_t b = rup((size_t)(g->k * g->c * g->kh * g->kw)) + wg_floats(&t);
         if (b > fast) fast = b;
     }
     /* the channel-tiled forward (any geometry, as tests may force it) */
     size_t ct = ct_shared_floats(g) + (size_t)ws_threads() * ct_thread_floats(g);
     if (ct > fast) fast = ct;
     if (wino_fits(g)) {
-        size_t wg = wg_shared_floats(g) + (size_t)ws_threads() * wg_thread_floats(g);
+        size_t wg = wg_floats(g);
         if (wg > fast) fast = wg;
     }
     size_t gemm = rp_conv_gemm_workspace_floats(g); /* the *_gemm passes share the workspace */
@@ -376,13 +381,10 @@ static void tile_segments(int64_t np, int64_t pos0, int64_t cwp, int64_t cow, ti
 /* C[mv rows, the tile's positions] = bias + A[mv, kd] * B, B row r = base +
  * off[r], stored as ts says. ap: one packed block [kd][MR]. nv = vectors
  * (1..NV) covering the tile. */
-static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, const float *ap,
-                                                           const float *base, const int64_t *off,
-                                                           const float *bias, int mv,
-                                                           float *c, int64_t ldc, int accum,
-                                                           const tile_seg *ts,
-                                                           const rp_conv_epilogue *ep, int64_t row0,
-                                                           const float *res) {
+static inline __attribute__((always_inline)) void
+kern_fwd(int nv, int64_t kd, const float *ap, const float *base, const int64_t *off,
+         const float *bias, int mv, float *c, int64_t ldc, int accum, const tile_seg *ts,
+         const rp_conv_epilogue *ep, int64_t row0, const float *res) {
     const __mmask16 *mk = ts->mk;
     const int *nseg = ts->nseg;
     const __mmask16(*sm)[17] = ts->sm;
@@ -432,9 +434,9 @@ static inline __attribute__((always_inline)) void kern_fwd(int nv, int64_t kd, c
                     for (int sg = 0; sg < nseg[v]; sg++)
                         acc[m][v] = _mm512_add_ps(
                             acc[m][v],
-                            _mm512_maskz_loadu_ps(sm[v][sg],
-                                                  (const float *)((uintptr_t)(res + m * ldc) +
-                                                                  so[v][sg] * (int64_t)sizeof(float))));
+                            _mm512_maskz_loadu_ps(
+                                sm[v][sg], (const float *)((uintptr_t)(res + m * ldc) +
+                                                           so[v][sg] * (int64_t)sizeof(float))));
                 if (ep->relu) acc[m][v] = _mm512_max_ps(acc[m][v], _mm512_setzero_ps());
             }
         }
@@ -461,7 +463,8 @@ static int64_t gemm_kc(int64_t kd) {
 static float *pw_panel(const rp_conv_geom *g, int64_t kd, float *tb, size_t per, int64_t *pw) {
     const int64_t kc = gemm_kc(kd), hw = g->h * g->w;
     int64_t w = i64min(8, i64max(1, (1 << 17) / (kc * NR))) * NR;
-    while (w > NR && (size_t)(kc * w + 2 * kc + 16) > per) w -= NR;
+    while (w > NR && (size_t)(kc * w + 2 * kc + 16) > per)
+        w -= NR;
     *pw = w;
     return hw >= 2 * NR && (size_t)(kc * w + 2 * kc + 16) <= per ? tb : NULL;
 }
@@ -472,9 +475,8 @@ static float *pw_panel(const rp_conv_geom *g, int64_t kd, float *tb, size_t per,
  * columns are kept, written compacted (row i at c + i*ldc, p -> (p/cwp)*cow +
  * p%cwp). */
 static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base, const int64_t *off,
-                      int64_t P, const float *bias, float *c, int64_t ldc, int64_t cwp,
-                      int64_t cow, const rp_conv_epilogue *ep, const float *res, float *pk,
-                      int64_t pw) {
+                      int64_t P, const float *bias, float *c, int64_t ldc, int64_t cwp, int64_t cow,
+                      const rp_conv_epilogue *ep, const float *res, float *pk, int64_t pw) {
     /* reductions in chunks (gemm_kc); later chunks accumulate onto C */
     const int64_t kc = gemm_kc(kd);
     /* pk (1x1 layers on large maps, cwp == 0): B rows are whole channel
@@ -485,7 +487,8 @@ static void gemm_rows(const float *ap, int64_t m, int64_t kd, const float *base,
      * ([kc][pw] floats, then kc offsets) that the tiles' row blocks read from
      * L2. The products and their order are the same, so are the bits. */
     int64_t *pkoff = pk ? (int64_t *)(void *)(pk + kc * pw) : NULL;
-    for (int64_t r = 0; pk && r < kc; r++) pkoff[r] = r * pw;
+    for (int64_t r = 0; pk && r < kc; r++)
+        pkoff[r] = r * pw;
     const int64_t span = pk ? pw : P;
     for (int64_t k0 = 0; k0 < kd; k0 += kc) {
         const int64_t kn = i64min(kc, kd - k0);
@@ -592,8 +595,8 @@ static void wgrad_t_rows(const float *at, int64_t lda, int64_t rn, const float *
     const int64_t pb = i64max(64, (int64_t)(1 << 17) / ((lda + kp) * nb));
     if (P > pb) {
         for (int64_t p0 = 0; p0 < P; p0 += pb)
-            wgrad_t_rows(at + p0 * lda, lda, rn, dyt + p0 * kp, kp, i64min(pb, P - p0), dwt, nb,
-                         as, bs);
+            wgrad_t_rows(at + p0 * lda, lda, rn, dyt + p0 * kp, kp, i64min(pb, P - p0), dwt, nb, as,
+                         bs);
         return;
     }
     for (int64_t k0 = 0; k0 < kp; k0 += 32) {
@@ -683,7 +686,8 @@ static void pack_a(const float *a, int64_t m, int64_t kd, int64_t lda_i, int64_t
  * vector copies with a masked tail instead of one memcpy call per row. */
 static inline void copy_row(float *d, const float *src, int64_t w) {
     int64_t x = 0;
-    for (; x + 16 <= w; x += 16) _mm512_storeu_ps(d + x, _mm512_loadu_ps(src + x));
+    for (; x + 16 <= w; x += 16)
+        _mm512_storeu_ps(d + x, _mm512_loadu_ps(src + x));
     const __mmask16 tail = (__mmask16)((1u << (w - x)) - 1u);
     if (tail) _mm512_mask_storeu_ps(d + x, tail, _mm512_maskz_loadu_ps(tail, src + x));
 }
@@ -698,7 +702,8 @@ static void pad_copy(const float *img, int64_t c, int64_t h, int64_t w, int64_t 
         memset(pc, 0, sizeof(float) * (size_t)(ph * wp));
         for (int64_t y = 0; y < h; y++) {
             float *row = pc + (y + ph) * wp;
-            for (int64_t x = 0; x < pw; x++) row[x] = row[pw + w + x] = 0.0f;
+            for (int64_t x = 0; x < pw; x++)
+                row[x] = row[pw + w + x] = 0.0f;
             copy_row(row + pw, img + (ci * h + y) * w, w);
         }
         memset(pc + (ph + h) * wp, 0, sizeof(float) * (size_t)(ph * wp));
@@ -785,17 +790,15 @@ static void row_offsets(int64_t n, int64_t ld, int64_t *off) {
  *     instead of the whole weight matrix being streamed once per image.
  * The tile goes to a channels-last scratch yT[q][64]; a 16x16 register
  * transpose then writes it to NCHW with bias and the epilogue fused. */
-#define CT_KV 4   /* 16-float vectors per channel tile (64 channels) */
+#define CT_KV 4 /* 16-float vectors per channel tile (64 channels) */
 #define CT_TW (16 * CT_KV)
 #define CT_KC 1024 /* reduction rows per panel (<= 256 KB of weights) */
-#define CT_PMAX 8 /* most positions per register tile */
+#define CT_PMAX 8  /* most positions per register tile */
 
 /* yt[q][16v..] (+)= sum_r x(bq + off[r]) * wt[r][16v..] for q < NP, v < NVK. */
-static inline __attribute__((always_inline)) void kern_ct(int nvk, int np, int64_t kd,
-                                                          const float *wt, int64_t ldw,
-                                                          const int64_t *off,
-                                                          const float *const *xb, float *yt,
-                                                          int accum) {
+static inline __attribute__((always_inline)) void
+kern_ct(int nvk, int np, int64_t kd, const float *wt, int64_t ldw, const int64_t *off,
+        const float *const *xb, float *yt, int accum) {
     __m512 acc[CT_PMAX][CT_KV];
     const float *bq[CT_PMAX];
 #pragma GCC unroll 8
@@ -835,10 +838,18 @@ static void ct_positions(int nvk, int64_t nq, int64_t kd, const float *wt, int64
     for (int64_t q = 0; q < nq; q += (nvk == 4 ? 6 : 8)) {
         float *yq = yt + q * CT_TW;
         switch (nvk) {
-        case 4: kern_ct(4, 6, kd, wt, ldw, off, xb + q, yq, accum); break;
-        case 3: kern_ct(3, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
-        case 2: kern_ct(2, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
-        default: kern_ct(1, 8, kd, wt, ldw, off, xb + q, yq, accum); break;
+        case 4:
+            kern_ct(4, 6, kd, wt, ldw, off, xb + q, yq, accum);
+            break;
+        case 3:
+            kern_ct(3, 8, kd, wt, ldw, off, xb + q, yq, accum);
+            break;
+        case 2:
+            kern_ct(2, 8, kd, wt, ldw, off, xb + q, yq, accum);
+            break;
+        default:
+            kern_ct(1, 8, kd, wt, ldw, off, xb + q, yq, accum);
+            break;
         }
     }
 }
@@ -968,13 +979,15 @@ static void ct_store(const float *yt, int64_t npos_valid, int64_t qoff, int64_t 
                 if (res)
                     for (int sg = 0; sg < ns; sg++)
                         v = _mm512_add_ps(
-                            v, _mm512_maskz_loadu_ps(
-                                   sm[sg], (const float *)((uintptr_t)res + (so[sg] + ko) *
-                                                                                (int64_t)sizeof(float))));
+                            v,
+                            _mm512_maskz_loadu_ps(
+                                sm[sg], (const float *)((uintptr_t)res +
+                                                        (so[sg] + ko) * (int64_t)sizeof(float))));
                 if (ep && ep->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
                 for (int sg = 0; sg < ns; sg++)
                     _mm512_mask_storeu_ps(
-                        (float *)((uintptr_t)y + (so[sg] + ko) * (int64_t)sizeof(float)), sm[sg], v);
+                        (float *)((uintptr_t)y + (so[sg] + ko) * (int64_t)sizeof(float)), sm[sg],
+                        v);
             }
         }
     }
@@ -999,7 +1012,8 @@ static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *
         const float **xb = (const float **)(void *)(yt + p.npos * CT_TW);
         /* (the implied barrier: all weights packed before any group starts) */
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < ckk; r++) ct_pack_row(w, g->k, p.kp, ckk, r, wt);
+        for (int64_t r = 0; r < ckk; r++)
+            ct_pack_row(w, g->k, p.kp, ckk, r, wt);
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t gi = 0; gi < ngroups; gi++) {
             const int64_t n0 = gi * p.grp, gn = i64min(p.grp, g->n - n0), nq = gn * ohw;
@@ -1013,7 +1027,8 @@ static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *
                     for (int64_t ox = 0; ox < g->ow; ox++)
                         xb[i * ohw + oy * g->ow + ox] = src + oy * g->sh * p.wp + ox * g->sw;
             }
-            for (int64_t q = nq; q < nq + CT_PMAX; q++) xb[q] = xb[nq - 1];
+            for (int64_t q = nq; q < nq + CT_PMAX; q++)
+                xb[q] = xb[nq - 1];
             for (int64_t k0 = 0; k0 < p.kp; k0 += CT_TW) {
                 const int64_t tw = i64min(CT_TW, p.kp - k0);
                 const int nvk = (int)(tw / 16);
@@ -1025,8 +1040,8 @@ static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *
                     const float *wr = wtile + r0 * tw;
                     ct_positions(nvk, nq, kn, wr, tw, off + r0, xb, yt, accum);
                 }
-                ct_store(yt, nq, 0, ohw, g->k, k0, i64min(tw, g->k - k0), y + n0 * g->k * ohw, b, ep,
-                         ep && ep->residual ? ep->residual + n0 * g->k * ohw : NULL);
+                ct_store(yt, nq, 0, ohw, g->k, k0, i64min(tw, g->k - k0), y + n0 * g->k * ohw, b,
+                         ep, ep && ep->residual ? ep->residual + n0 * g->k * ohw : NULL);
             }
         }
     }
@@ -1056,9 +1071,10 @@ static void conv_forward_planes(const rp_conv_geom *g, const float *x, const flo
         const int s1 = g->sh == 1 && g->sw == 1;
         const int64_t img = g->c * (g->h + 2 * g->ph) * (g->w + 2 * g->pw);
         if (path == PATH_S1)
-            memset(pad + (s1 ? img : 0), 0, sizeof(float) * (size_t)(plane_floats(g) - (s1 ? img : 0)));
-        /* images are independent: dynamic, so a descheduled thread does not
-         * hold the others up on a busy machine */
+            memset(pad + (s1 ? img : 0), 0,
+                   sizeof(float) * (size_t)(plane_floats(g) - (s1 ? img : 0)));
+            /* images are independent: dynamic, so a descheduled thread does not
+             * hold the others up on a busy machine */
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t n = 0; n < g->n; n++) {
             const float *xn = x + n * g->c * hw; /* [C, H, W] */
@@ -1100,15 +1116,15 @@ static int wino_fits(const rp_conv_geom *g) {
 }
 
 typedef struct wg_plan {
-    int64_t th, tw;   /* tiles per image (rows, columns) */
-    int64_t kp;       /* K rounded up to 16 */
-    int64_t rows;     /* tile rows per group (partial images) */
-    int64_t imgs;     /* images per group (whole images; rows = th) */
-    int64_t tg;       /* most tiles in a group */
-    int64_t ts;       /* V row stride (tg rounded up to 16) */
+    int64_t th, tw; /* tiles per image (rows, columns) */
+    int64_t kp;     /* K rounded up to 16 */
+    int64_t rows;   /* tile rows per group (partial images) */
+    int64_t imgs;   /* images per group (whole images; rows = th) */
+    int64_t tg;     /* most tiles in a group */
+    int64_t ts;     /* V row stride (tg rounded up to 16) */
     int64_t ngroups;
-    int hwc;          /* channels-last input transform (whole images, < 16 tiles a row) */
-    int64_t cp;       /* C rounded up to 16 */
+    int hwc;    /* channels-last input transform (whole images, < 16 tiles a row) */
+    int64_t cp; /* C rounded up to 16 */
 } wg_plan;
 
 static void wg_make_plan(const rp_conv_geom *g, wg_plan *p) {
@@ -1137,33 +1153,51 @@ static size_t wg_shared_floats(const rp_conv_geom *g) {
 static size_t wg_thread_floats(const rp_conv_geom *g) {
     wg_plan p;
     wg_make_plan(g, &p);
-    const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16; /* GEMM rows incl. overrun */
-    return rup((size_t)(16 * p.cp * p.ts + 64))        /* V */
+    const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16;               /* GEMM rows incl. overrun */
+    return rup((size_t)(16 * p.cp * p.ts + 64))                       /* V */
            + (p.hwc ? rup((size_t)(p.imgs * g->h * g->w * p.cp)) : 0) /* channels-last images */
-           + (size_t)(16 * tq * CT_TW)                  /* M [16][tq][64] */
-           + (size_t)(rup16(4 * p.tg) + 16) * CT_TW     /* outputs [4 tg][64] */
-           + rup((size_t)(2 * tq)) + 64;                /* tile pointers */
+           + (size_t)(16 * tq * CT_TW)                                /* M [16][tq][64] */
+           + (size_t)(rup16(4 * p.tg) + 16) * CT_TW                   /* outputs [4 tg][64] */
+           + rup((size_t)(2 * tq)) + 64;                              /* tile pointers */
 }
 
-/* U[xi][c][kk] = (G w[k][c] G^T)[xi], packed per 64-channel tile like ct_pack_row:
- * tile at k0: [16][C][tw]. */
-static void wg_pack_k(const float *w, int64_t c, int64_t k, int64_t kp, int64_t kk, float *u) {
-    const int64_t k0 = kk / CT_TW * CT_TW, tw = i64min(CT_TW, kp - k0), j = kk - k0;
-    float *t = u + k0 * 16 * c;
-    for (int64_t ci = 0; ci < c; ci++) {
-        float m[4][3], r[4][4];
-        const float *gk = w + (kk * c + ci) * 9;
-        for (int q = 0; q < 3; q++) {
-            const float g0 = kk < k ? gk[q] : 0.0f, g1 = kk < k ? gk[3 + q] : 0.0f,
-                        g2 = kk < k ? gk[6 + q] : 0.0f;
-            m[0][q] = g0, m[1][q] = 0.5f * (g0 + g1 + g2), m[2][q] = 0.5f * (g0 - g1 + g2),
-            m[3][q] = g2;
-        }
-        for (int i = 0; i < 4; i++) {
-            r[i][0] = m[i][0], r[i][1] = 0.5f * (m[i][0] + m[i][1] + m[i][2]);
-            r[i][2] = 0.5f * (m[i][0] - m[i][1] + m[i][2]), r[i][3] = m[i][2];
-        }
-        for (int xi = 0; xi < 16; xi++) t[(xi * c + ci) * tw + j] = r[xi / 4][xi % 4];
+/* g[q] lane l = tap q of kernel kv*16 + l for input channel ci (zero from K
+ * on): the 16 kernels a vector of U holds. */
+static inline __attribute__((always_inline)) void wg_taps(const float *w, int64_t c, int64_t k,
+                                                          int64_t kv, int64_t ci, __m512 g[9]) {
+    const int64_t kk0 = kv * 16, nl = i64min(16, k - kk0);
+    const __mmask16 mk = (__mmask16)(nl >= 16 ? 0xFFFF : nl > 0 ? (1u << nl) - 1u : 0u);
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32((int)(c * 9)));
+    for (int q = 0; q < 9; q++)
+        g[q] = mk ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk, idx,
+                                             w + (kk0 * c + ci) * 9 + q, 4)
+                  : _mm512_setzero_ps();
+}
+
+/* U[xi][c][kk] = (G w[k][c] G^T)[xi] for the 16 kernels of vector kv and
+ * input channel ci, packed per 64-channel tile like ct_pack_row (tile at
+ * k0: [16][C][tw]). G = [[1,0,0],[1/2,1/2,1/2],[1/2,-1/2,1/2],[0,0,1]]. */
+static void wg_pack(const float *w, int64_t c, int64_t k, int64_t kp, int64_t kv, int64_t ci,
+                    float *u) {
+    const int64_t k0 = kv * 16 / CT_TW * CT_TW, tw = i64min(CT_TW, kp - k0), j = kv * 16 - k0;
+    const __m512 half = _mm512_set1_ps(0.5f);
+    __m512 g[9], m[4][3];
+    wg_taps(w, c, k, kv, ci, g);
+    for (int q = 0; q < 3; q++) {
+        const __m512 g0 = g[q], g1 = g[3 + q], g2 = g[6 + q];
+        m[0][q] = g0, m[3][q] = g2;
+        m[1][q] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(g0, g1), g2));
+        m[2][q] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g0, g1), g2));
+    }
+    float *t = u + k0 * 16 * c + ci * tw + j;
+    for (int i = 0; i < 4; i++) {
+        const __m512 r[4] = {
+            m[i][0], _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(m[i][0], m[i][1]), m[i][2])),
+            _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(m[i][0], m[i][1]), m[i][2])), m[i][2]};
+        for (int jj = 0; jj < 4; jj++)
+            _mm512_store_ps(t + (4 * i + jj) * c * tw, r[jj]);
     }
 }
 
@@ -1203,9 +1237,9 @@ static void wg_input16(const rp_conv_geom *g, const float *xc, int64_t ty, int64
             const int64_t xa = x0 + (u & 1) * 16 + (u >> 1) * 2;
             const int64_t lo = i64max(0, -xa), hi = i64min(16, g->w - xa);
             a[u] = yy >= 0 && yy < g->h && hi > lo
-                       ? _mm512_maskz_loadu_ps(
-                             (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)),
-                             (const float *)((uintptr_t)(xc + yy * g->w) + xa * (int64_t)sizeof(float)))
+                       ? _mm512_maskz_loadu_ps((__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)),
+                                               (const float *)((uintptr_t)(xc + yy * g->w) +
+                                                               xa * (int64_t)sizeof(float)))
                        : _mm512_setzero_ps();
         }
         d[i][0] = _mm512_permutex2var_ps(a[0], ev, a[1]);
@@ -1216,29 +1250,16 @@ static void wg_input16(const rp_conv_geom *g, const float *xc, int64_t ty, int64
     __m512 r[16];
     wg_btdb(d, r);
     const __mmask16 mk = (__mmask16)(nl >= 16 ? 0xFFFF : (1u << nl) - 1u);
-    for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(v + xi * cs, mk, r[xi]);
+    for (int xi = 0; xi < 16; xi++)
+        _mm512_mask_storeu_ps(v + xi * cs, mk, r[xi]);
 }
 
 /* Channels-last variant for small maps (a 4-tile row would fill a quarter of
  * the lanes above): the group's images as xh[im][y][x][cp] (cp = C rounded
- * to 16, zero beyond C), then for every tile and 16 channels the 16 patch
+ * to 16, zero beyond C; transpose_in), then for every tile and 16 channels the 16 patch
  * vectors are plain loads, and V[xi][q][cp] gets full-width stores. */
-static void wg_to_hwc(const float *x, int64_t c, int64_t hw, int64_t cp, float *xh) {
-    for (int64_t c0 = 0; c0 < cp; c0 += 16)
-        for (int64_t p0 = 0; p0 < hw; p0 += 16) {
-            const int64_t np = i64min(16, hw - p0);
-            const __mmask16 pm = (__mmask16)(np >= 16 ? 0xFFFF : (1u << np) - 1u);
-            __m512 r[16];
-            for (int i = 0; i < 16; i++)
-                r[i] = c0 + i < c ? _mm512_maskz_loadu_ps(pm, x + (c0 + i) * hw + p0)
-                                  : _mm512_setzero_ps();
-            transpose16(r); /* r[i] = pixel p0 + i over channels c0.. */
-            for (int i = 0; i < np; i++) _mm512_store_ps(xh + (p0 + i) * cp + c0, r[i]);
-        }
-}
-
-static void wg_input_hwc(const rp_conv_geom *g, const float *xh, int64_t cp, int64_t ty,
-                         int64_t tx, float *v, int64_t cs) {
+static void wg_input_hwc(const rp_conv_geom *g, const float *xh, int64_t cp, int64_t ty, int64_t tx,
+                         float *v, int64_t cs) {
     for (int64_t c0 = 0; c0 < cp; c0 += 16) {
         __m512 d[4][4];
         for (int i = 0; i < 4; i++) {
@@ -1252,12 +1273,13 @@ static void wg_input_hwc(const rp_conv_geom *g, const float *xh, int64_t cp, int
         }
         __m512 r[16];
         wg_btdb(d, r);
-        for (int xi = 0; xi < 16; xi++) _mm512_store_ps(v + xi * cs + c0, r[xi]);
+        for (int xi = 0; xi < 16; xi++)
+            _mm512_store_ps(v + xi * cs + c0, r[xi]);
     }
 }
 
-static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float *w,
-                              const float *b, float *y, float *ws, const rp_conv_epilogue *ep) {
+static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                              float *y, float *ws, const rp_conv_epilogue *ep) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow, c = g->c;
     wg_plan p;
     wg_make_plan(g, &p);
@@ -1276,14 +1298,15 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
 #pragma omp parallel num_threads(conv_threads())
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
-        float *v = tb;                                          /* V */
-        float *mt = v + rup((size_t)(16 * p.cp * p.ts + 64));   /* [16][tq][64] */
-        float *ycl = mt + 16 * tq * CT_TW;                      /* [4 tg][64] */
-        float *xh = ycl + (rup16(4 * p.tg) + 16) * CT_TW; /* [imgs][H][W][cp] (hwc) */
+        float *v = tb;                                        /* V */
+        float *mt = v + rup((size_t)(16 * p.cp * p.ts + 64)); /* [16][tq][64] */
+        float *ycl = mt + 16 * tq * CT_TW;                    /* [4 tg][64] */
+        float *xh = ycl + (rup16(4 * p.tg) + 16) * CT_TW;     /* [imgs][H][W][cp] (hwc) */
         const float **xb =
             (const float **)(void *)(xh + (p.hwc ? rup((size_t)(p.imgs * hw * p.cp)) : 0));
 #pragma omp for schedule(static)
-        for (int64_t kk = 0; kk < p.kp; kk++) wg_pack_k(w, c, g->k, p.kp, kk, u);
+        for (int64_t i = 0; i < p.kp / 16 * c; i++)
+            wg_pack(w, c, g->k, p.kp, i / c, i % c, u);
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t gi = 0; gi < p.ngroups; gi++) {
             int64_t n0, ni, ty0, nty;
@@ -1298,7 +1321,7 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
             if (p.hwc) {
                 for (int64_t im = 0; im < ni; im++) {
                     float *xi_h = xh + im * hw * p.cp;
-                    wg_to_hwc(x + (n0 + im) * c * hw, c, hw, p.cp, xi_h);
+                    transpose_in(x + (n0 + im) * c * hw, c, hw, hw, p.cp, xi_h);
                     for (int64_t ty = 0; ty < p.th; ty++)
                         for (int64_t tx = 0; tx < p.tw; tx++) {
                             const int64_t q = (im * p.th + ty) * p.tw + tx;
@@ -1307,15 +1330,15 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
                 }
             } else
                 for (int64_t im = 0; im < ni; im++)
-                for (int64_t ci = 0; ci < c; ci++) {
-                    const float *xc = x + ((n0 + im) * c + ci) * hw;
-                    for (int64_t ty = ty0; ty < ty0 + nty; ty++)
-                        for (int64_t tx = 0; tx < p.tw; tx += 16) {
-                            const int64_t q = (im * nty + ty - ty0) * p.tw + tx;
-                            wg_input16(g, xc, ty, tx, (int)i64min(16, p.tw - tx),
-                                       v + ci * p.ts + q, c * p.ts);
-                        }
-                }
+                    for (int64_t ci = 0; ci < c; ci++) {
+                        const float *xc = x + ((n0 + im) * c + ci) * hw;
+                        for (int64_t ty = ty0; ty < ty0 + nty; ty++)
+                            for (int64_t tx = 0; tx < p.tw; tx += 16) {
+                                const int64_t q = (im * nty + ty - ty0) * p.tw + tx;
+                                wg_input16(g, xc, ty, tx, (int)i64min(16, p.tw - tx),
+                                           v + ci * p.ts + q, c * p.ts);
+                            }
+                    }
             for (int64_t q = 0; q < nt + CT_PMAX; q++)
                 xb[q] = v + i64min(q, nt - 1) * (p.hwc ? p.cp : 1);
             /* output rows of the group: [2 ty0, min(2 (ty0 + nty), OH)) of each image */
@@ -1365,9 +1388,248 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
     }
 }
 
+/* ---- Winograd F(4x4, 3x3) forward --------------------------------------------------
+ * The same products over 6x6 input patches with 4x4 output tiles (Lavin &
+ * Gray, section 4.2; points 0, +-1, +-2): 36 products per 16 outputs, 4x fewer
+ * multiplications than the direct form and 1.78x fewer than F(2x2, 3x3), and
+ * a transform volume of 2.25 floats per output instead of 4. Its matrices
+ * hold 4, 5 and 8 (B^T, A^T) and 1/6, 1/24 (G), so its float32 rounding is
+ * larger than F(2x2, 3x3)'s (a few units in 1e-6 of the terms' magnitudes,
+ * see test_conv). The input goes channels-last per group (whole images or
+ * the rows a band of tile rows reads), so every patch vector is a plain
+ * load and every transform is 16 channels wide. */
+#define W4_TILES 32 /* tiles per group (target) */
+
+static void w4_make_plan(const rp_conv_geom *g, wg_plan *p) {
+    p->th = (g->oh + 3) / 4, p->tw = (g->ow + 3) / 4, p->kp = rup16(g->k);
+    const int64_t per_img = p->th * p->tw;
+    if (per_img >= W4_TILES) {
+        p->imgs = 1;
+        p->rows = i64max(1, W4_TILES / p->tw);
+        p->ngroups = g->n * ((p->th + p->rows - 1) / p->rows);
+    } else {
+        p->rows = p->th;
+        p->imgs = i64max(1, i64min(g->n, W4_TILES / per_img));
+        p->ngroups = (g->n + p->imgs - 1) / p->imgs;
+    }
+    p->tg = p->imgs * p->rows * p->tw;
+    p->ts = rup16(p->tg) + 16;
+    p->cp = rup16(g->c);
+    p->hwc = 1;
+}
+
+/* input rows a group's channels-last copy holds per image */
+static int64_t w4_xrows(const rp_conv_geom *g, const wg_plan *p) {
+    return p->rows == p->th ? g->h : i64min(g->h, 4 * p->rows + 2);
+}
+
+static size_t w4_shared_floats(const rp_conv_geom *g) {
+    /* U [36][C][kp] + offsets [36][C] (int64) */
+    return rup((size_t)(36 * g->c * rup16(g->k))) + rup((size_t)(2 * 36 * g->c));
+}
+
+static size_t w4_thread_floats(const rp_conv_geom *g) {
+    wg_plan p;
+    w4_make_plan(g, &p);
+    const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16;
+    return rup((size_t)(36 * p.cp * p.ts + 64))                    /* V */
+           + rup((size_t)(p.imgs * w4_xrows(g, &p) * g->w * p.cp)) /* channels-last rows */
+           + (size_t)(36 * tq * CT_TW)                             /* M [36][tq][64] */
+           + (size_t)(rup16(16 * p.tg) + 16) * CT_TW               /* outputs [16 tg][64] */
+           + rup((size_t)(2 * tq)) + 64;                           /* tile pointers */
+}
+
+/* o = G a for one 3-vector (G of F(4x4, 3x3): rows [1/4,0,0],
+ * -1/6 [1,1,1], -1/6 [1,-1,1], [1/24,1/12,1/6], [1/24,-1/12,1/6], [0,0,1]). */
+static inline __attribute__((always_inline)) void w4_g(__m512 a0, __m512 a1, __m512 a2,
+                                                       __m512 o[6]) {
+    const __m512 s6 = _mm512_set1_ps(-1.0f / 6.0f);
+    const __m512 s = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 24.0f), a0,
+                                     _mm512_mul_ps(_mm512_set1_ps(1.0f / 6.0f), a2));
+    const __m512 t = _mm512_mul_ps(_mm512_set1_ps(1.0f / 12.0f), a1);
+    o[0] = _mm512_mul_ps(_mm512_set1_ps(0.25f), a0);
+    o[1] = _mm512_mul_ps(s6, _mm512_add_ps(_mm512_add_ps(a0, a1), a2));
+    o[2] = _mm512_mul_ps(s6, _mm512_add_ps(_mm512_sub_ps(a0, a1), a2));
+    o[3] = _mm512_add_ps(s, t);
+    o[4] = _mm512_sub_ps(s, t);
+    o[5] = a2;
+}
+
+/* U[xi][c][kk] = (G w[k][c] G^T)[xi] (6x6) for the 16 kernels of vector kv
+ * and input channel ci, packed as wg_pack (tile at k0: [36][C][tw]). */
+static void w4_pack(const float *w, int64_t c, int64_t k, int64_t kp, int64_t kv, int64_t ci,
+                    float *u) {
+    const int64_t k0 = kv * 16 / CT_TW * CT_TW, tw = i64min(CT_TW, kp - k0), j = kv * 16 - k0;
+    __m512 g[9], m[3][6];
+    wg_taps(w, c, k, kv, ci, g);
+    for (int q = 0; q < 3; q++)
+        w4_g(g[q], g[3 + q], g[6 + q], m[q]); /* m[q][a] = (G g)[a][q] */
+    float *t = u + k0 * 36 * c + ci * tw + j;
+    for (int a = 0; a < 6; a++) {
+        __m512 r[6];
+        w4_g(m[0][a], m[1][a], m[2][a], r);
+        for (int b = 0; b < 6; b++)
+            _mm512_store_ps(t + (6 * a + b) * c * tw, r[b]);
+    }
+}
+
+/* t = B^T d for one 6-vector (B^T of F(4x4, 3x3)). */
+static inline __attribute__((always_inline)) void w4_bt(const __m512 d[6], __m512 t[6]) {
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
+    const __m512 a = _mm512_fnmadd_ps(four, d[2], d[4]); /* d4 - 4 d2 */
+    const __m512 b = _mm512_fnmadd_ps(four, d[1], d[3]); /* d3 - 4 d1 */
+    const __m512 c = _mm512_sub_ps(d[4], d[2]);
+    const __m512 e = _mm512_add_ps(_mm512_sub_ps(d[3], d[1]), _mm512_sub_ps(d[3], d[1]));
+    t[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    t[1] = _mm512_add_ps(a, b);
+    t[2] = _mm512_sub_ps(a, b);
+    t[3] = _mm512_add_ps(c, e);
+    t[4] = _mm512_sub_ps(c, e);
+    t[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* o = A^T m for one 6-vector (A^T of F(4x4, 3x3)). */
+static inline __attribute__((always_inline)) void w4_at(const __m512 m[6], __m512 o[4]) {
+    const __m512 a = _mm512_add_ps(m[1], m[2]), b = _mm512_sub_ps(m[1], m[2]);
+    const __m512 c = _mm512_add_ps(m[3], m[4]), d = _mm512_sub_ps(m[3], m[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], a), c);
+    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b);
+    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), m[5]);
+}
+
+/* V[xi][q][c0..] = (B^T d B)[xi] of tile (ty, tx) for every 16 channels,
+ * from channels-last rows xh[y - y0][x][cp] (zero outside the image). */
+static void w4_input(const rp_conv_geom *g, const float *xh, int64_t y0, int64_t cp, int64_t ty,
+                     int64_t tx, float *v, int64_t cs) {
+    for (int64_t c0 = 0; c0 < cp; c0 += 16) {
+        __m512 e[6][6];
+        for (int i = 0; i < 6; i++) {
+            const int64_t yy = 4 * ty - g->ph + i;
+            __m512 d[6];
+            for (int j = 0; j < 6; j++) {
+                const int64_t xx = 4 * tx - g->pw + j;
+                d[j] = yy >= 0 && yy < g->h && xx >= 0 && xx < g->w
+                           ? _mm512_load_ps(xh + ((yy - y0) * g->w + xx) * cp + c0)
+                           : _mm512_setzero_ps();
+            }
+            w4_bt(d, e[i]); /* e[i][j] = (d B)[i][j] */
+        }
+        for (int j = 0; j < 6; j++) {
+            __m512 col[6], r[6];
+            for (int i = 0; i < 6; i++)
+                col[i] = e[i][j];
+            w4_bt(col, r);
+            for (int i = 0; i < 6; i++)
+                _mm512_store_ps(v + (i * 6 + j) * cs + c0, r[i]);
+        }
+    }
+}
+
+static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *w, const float *b,
+                            float *y, float *ws, const rp_conv_epilogue *ep) {
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow, c = g->c;
+    wg_plan p;
+    w4_make_plan(g, &p);
+    const int64_t xr = w4_xrows(g, &p);
+    float *u = ws;
+    int64_t *off = (int64_t *)(void *)(ws + rup((size_t)(36 * c * p.kp)));
+    float *thr = ws + w4_shared_floats(g);
+    const size_t per = w4_thread_floats(g);
+    const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16;
+    /* V element (xi, c, tile q) at (xi*ts + q)*cp + c: tile q's pointer is
+     * v + q*cp and row (xi, c) adds off[xi*C + c] */
+    for (int64_t xi = 0; xi < 36; xi++)
+        for (int64_t ci = 0; ci < c; ci++)
+            off[xi * c + ci] = xi * p.ts * p.cp + ci;
+    const int64_t gpi = (p.th + p.rows - 1) / p.rows; /* groups per image (imgs == 1) */
+#pragma omp parallel num_threads(conv_threads())
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        float *v = tb;                                             /* V [36][ts][cp] */
+        float *xh = v + rup((size_t)(36 * p.cp * p.ts + 64));      /* [imgs][xr][W][cp] */
+        float *mt = xh + rup((size_t)(p.imgs * xr * g->w * p.cp)); /* [36][tq][64] */
+        float *ycl = mt + 36 * tq * CT_TW;                         /* [16 tg][64] */
+        const float **xb = (const float **)(void *)(ycl + (rup16(16 * p.tg) + 16) * CT_TW);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < p.kp / 16 * c; i++)
+            w4_pack(w, c, g->k, p.kp, i / c, i % c, u);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t gi = 0; gi < p.ngroups; gi++) {
+            int64_t n0, ni, ty0, nty;
+            if (p.imgs == 1) {
+                n0 = gi / gpi, ni = 1, ty0 = (gi % gpi) * p.rows;
+                nty = i64min(p.rows, p.th - ty0);
+            } else {
+                n0 = gi * p.imgs, ni = i64min(p.imgs, g->n - n0), ty0 = 0, nty = p.th;
+            }
+            const int64_t nt = ni * nty * p.tw;
+            /* the input rows the group reads, channels-last, then V */
+            const int64_t y0 = i64max(0, 4 * ty0 - g->ph);
+            const int64_t y1 = i64min(g->h, 4 * (ty0 + nty) + 2 - g->ph);
+            for (int64_t im = 0; im < ni; im++) {
+                float *xi_h = xh + im * xr * g->w * p.cp;
+                transpose_in(x + (n0 + im) * c * hw + y0 * g->w, c, hw, (y1 - y0) * g->w, p.cp,
+                             xi_h);
+                for (int64_t ty = ty0; ty < ty0 + nty; ty++)
+                    for (int64_t tx = 0; tx < p.tw; tx++) {
+                        const int64_t q = (im * nty + ty - ty0) * p.tw + tx;
+                        w4_input(g, xi_h, y0, p.cp, ty, tx, v + q * p.cp, p.ts * p.cp);
+                    }
+            }
+            for (int64_t q = 0; q < nt + CT_PMAX; q++)
+                xb[q] = v + i64min(q, nt - 1) * p.cp;
+            /* output rows of the group: [4 ty0, min(4 (ty0 + nty), OH)) of each image */
+            const int64_t oy0 = 4 * ty0, noy = i64min(4 * (ty0 + nty), g->oh) - oy0;
+            const int64_t npos = ni * noy * g->ow;
+            for (int64_t k0 = 0; k0 < p.kp; k0 += CT_TW) {
+                const int64_t tw = i64min(CT_TW, p.kp - k0);
+                const int nvk = (int)(tw / 16);
+                for (int64_t xi = 0; xi < 36; xi++)
+                    ct_positions(nvk, nt, c, u + k0 * 36 * c + xi * c * tw, tw, off + xi * c, xb,
+                                 mt + xi * tq * CT_TW, 0);
+                /* output transform A^T M A into channels-last rows ycl[pos][64] */
+                for (int64_t q = 0; q < nt; q++) {
+                    const int64_t im = q / (nty * p.tw), rem = q - im * nty * p.tw;
+                    const int64_t ty = ty0 + rem / p.tw, tx = rem % p.tw;
+                    for (int vv = 0; vv < nvk; vv++) {
+                        __m512 s[6][4];
+                        for (int i = 0; i < 6; i++) {
+                            __m512 m[6];
+                            for (int j = 0; j < 6; j++)
+                                m[j] =
+                                    _mm512_load_ps(mt + ((i * 6 + j) * tq + q) * CT_TW + 16 * vv);
+                            w4_at(m, s[i]); /* s[i][b] = (M A)[i][b] */
+                        }
+                        for (int bb = 0; bb < 4; bb++) {
+                            const int64_t ox = 4 * tx + bb;
+                            if (ox >= g->ow) break;
+                            __m512 col[6], o[4];
+                            for (int i = 0; i < 6; i++)
+                                col[i] = s[i][bb];
+                            w4_at(col, o);
+                            for (int a = 0; a < 4; a++) {
+                                const int64_t oy = 4 * ty + a;
+                                if (oy >= g->oh) break;
+                                const int64_t pos = (im * noy + oy - oy0) * g->ow + ox;
+                                _mm512_store_ps(ycl + pos * CT_TW + 16 * vv, o[a]);
+                            }
+                        }
+                    }
+                }
+                ct_store(ycl, npos, oy0 * g->ow, ohw, g->k, k0, i64min(tw, g->k - k0),
+                         y + n0 * g->k * ohw, b, ep,
+                         ep && ep->residual ? ep->residual + n0 * g->k * ohw : NULL);
+            }
+        }
+    }
+}
+
 static int forced_forward = RP_CONV_AUTO;
 
-void rp_conv_force_forward(int algo) { forced_forward = algo; }
+void rp_conv_force_forward(int algo) {
+    forced_forward = algo;
+}
 
 static int use_ct(const rp_conv_geom *g) {
     if (forced_forward == RP_CONV_PLANES) return 0;
@@ -1375,20 +1637,47 @@ static int use_ct(const rp_conv_geom *g) {
     return ct_wanted(g);
 }
 
-/* Winograd where it fits, measured (bench_conv, CPU time, 2 threads) against
- * the channel-tiled path: +35-60 % on ResNet-20's 16x16x32 and 8x8x64 and on
- * ResNet-18's 14x14x256 layers (channels-last input transform), +10-40 % on
- * 56x56x64, 28x28x128 and 16x16x64, +5-10 % at 7x7x512; even or slower with
- * 16 output channels and on 32x32x32 (tile-row transform). Forced: wherever
- * it fits; else only when the caller allows it (eval forwards). */
+/* The Winograd variant (4: F(4x4, 3x3), 2: F(2x2, 3x3), 0: none) where it
+ * fits. Forced: wherever it fits; else only when the caller allows it (eval
+ * forwards; training where the model allows it). Measured (bench_conv,
+ * forward ms, 2 threads, two runs):
+ *   - F(4x4) on maps of 8x8 and more with 16+ channels up to 128 -> 128:
+ *     ResNet-18's 56x56x64 22.3 (F(2x2)) -> 17.1-17.3 and 28x28x128
+ *     15.0-15.7 -> 10.8-10.9; ResNet-20's 32x32x16 2.44-2.57 (direct) ->
+ *     2.06-2.16, 16x16x32 1.74-1.82 -> 1.18-1.24 and 8x8x64 1.36 ->
+ *     1.03-1.10; the CIFAR CNN's 32x32x32 7.7-7.8 -> 5.1-5.4.
+ *   - F(2x2) on wider layers: F(4x4) measured even at 14x14x256 (its 4x4
+ *     tiles cover 16x16) and 7x7x512, with 2.25x the transformed weights.
+ *     Against the channel-tiled path: +35-60 % on 14x14x256, +10-40 % on
+ *     28x28x128, +5-10 % at 7x7x512 (channels-last input transform); even
+ *     or slower with 16 output channels and on 32x32x32 (tile-row
+ *     transform). */
 static int use_wino(const rp_conv_geom *g, const rp_conv_epilogue *ep) {
     if (!wino_fits(g)) return 0;
-    if (forced_forward == RP_CONV_WINOGRAD) return 1;
+    if (forced_forward == RP_CONV_WINOGRAD) return 2;
+    if (forced_forward == RP_CONV_WINOGRAD4) return 4;
     if (forced_forward != RP_CONV_AUTO || !ep || !ep->winograd) return 0;
+    if (g->k >= 16 && g->c >= 16 && g->c * g->k <= 128 * 128 && g->oh >= 8 && g->ow >= 8) return 4;
     if (g->k < 32 || g->c < 32 || g->c * g->k > 512 * 512) return 0;
     wg_plan p;
     wg_make_plan(g, &p);
-    return p.hwc || (g->c >= 64 && g->ow >= 14);
+    return p.hwc || (g->c >= 64 && g->ow >= 14) ? 2 : 0;
+}
+
+/* Winograd forward of the variant use_wino chose (2 or 4). */
+static void conv_forward_wg(int m, const rp_conv_geom *g, const float *x, const float *w,
+                            const float *b, float *y, float *ws, const rp_conv_epilogue *ep) {
+    if (m == 4)
+        conv_forward_w4(g, x, w, b, y, ws, ep);
+    else
+        conv_forward_wino(g, x, w, b, y, ws, ep);
+}
+
+/* Workspace of either Winograd variant (the larger). */
+static size_t wg_floats(const rp_conv_geom *g) {
+    const size_t a = wg_shared_floats(g) + (size_t)ws_threads() * wg_thread_floats(g);
+    const size_t b = w4_shared_floats(g) + (size_t)ws_threads() * w4_thread_floats(g);
+    return a > b ? a : b;
 }
 
 void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w, const float *b,
@@ -1399,8 +1688,9 @@ void rp_conv2d_forward_ep(const rp_conv_geom *g, const float *x, const float *w,
         rp_conv2d_forward_ep(&gp, ws, w, b, y, ws + sub_floats(g), ep);
         return;
     }
-    if (use_wino(g, ep)) {
-        conv_forward_wino(g, x, w, b, y, ws, ep);
+    const int wm = use_wino(g, ep);
+    if (wm) {
+        conv_forward_wg(wm, g, x, w, b, y, ws, ep);
         return;
     }
     if (use_ct(g)) {
@@ -1481,8 +1771,8 @@ static void phase_backward(const rp_conv_geom *g, const float *dyn, const float 
             off += kd;
             if (!nb || !kd) continue;
             const float *base = pad + (py.y0 + ty - py.t) * wq + px.y0 + tx - px.t;
-            gemm_rows(pa, g->c, kd, base, po, py.ny * wq, NULL, bp, nb, wq, px.ny, NULL, NULL,
-                      NULL, 0);
+            gemm_rows(pa, g->c, kd, base, po, py.ny * wq, NULL, bp, nb, wq, px.ny, NULL, NULL, NULL,
+                      0);
             if (il) {
                 rowblk[rx] = bp, rowpx[rx] = px;
                 bp += g->c * nb;
@@ -1497,7 +1787,8 @@ static void phase_backward(const rp_conv_geom *g, const float *dyn, const float 
                     if (g->sw == 1)
                         copy_row(d, src, px.ny);
                     else
-                        for (int64_t x = 0; x < px.ny; x++) d[g->sw * x] = src[x];
+                        for (int64_t x = 0; x < px.ny; x++)
+                            d[g->sw * x] = src[x];
                 }
         }
         if (il && py.ny) { /* (no holes: every phase has taps) */
@@ -1513,8 +1804,8 @@ static void phase_backward(const rp_conv_geom *g, const float *dyn, const float 
 }
 
 /* Stride-1 backward data as the forward convolution of dy (bwd_ct's
- * transposed geometry t) through Winograd F(2x2, 3x3), where the caller
- * allows it and the forward would take Winograd for t (use_wino: measured
+ * transposed geometry t) through Winograd, where the caller allows it and
+ * the forward would take Winograd for t (use_wino's variant: measured
  * faster there). */
 static int bwd_wino(const rp_conv_geom *g, rp_conv_geom *t, int winograd) {
     if (!winograd || forced_bwd_data != RP_CONV_BWD_AUTO || !bwd_transposed(g, t)) return 0;
@@ -1542,9 +1833,10 @@ void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const flo
                                float *ws, int winograd) {
     rp_conv_geom t;
     const size_t wrf = rup((size_t)(g->k * g->c * g->kh * g->kw)); /* rotated weights */
-    if (bwd_wino(g, &t, winograd)) {
+    const int wm = bwd_wino(g, &t, winograd);
+    if (wm) {
         rotate_weights(g, w, ws);
-        conv_forward_wino(&t, dy, ws, NULL, dx, ws + wrf, NULL);
+        conv_forward_wg(wm, &t, dy, ws, NULL, dx, ws + wrf, NULL);
         return;
     }
     if (bwd_ct(g, &t)) {
@@ -1601,7 +1893,8 @@ void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const flo
                                     const int64_t i = ry + g->sh * (py.t - 1 - u),
                                                   j = rx + g->sw * (px.t - 1 - v);
                                     a[cb * kd + r * MR + m] =
-                                        c < g->c ? w[((k * g->c + c) * g->kh + i) * g->kw + j] : 0.0f;
+                                        c < g->c ? w[((k * g->c + c) * g->kh + i) * g->kw + j]
+                                                 : 0.0f;
                                 }
                 s1_offsets(g->k, phq_h, phq_w, py.t, px.t, 1, 1, o);
                 a += (g->c + MR - 1) / MR * MR * kd;
@@ -1645,20 +1938,22 @@ void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const flo
     }
 }
 
-/* x[C][H][W] -> at[p][r] over p < H*W, rows padded with zeros to lda (a
- * multiple of 8): 16x16 register transposes, zeros loaded beyond C. */
-static void transpose_in(const float *x, int64_t c, int64_t hw, int64_t lda, float *at) {
+/* x[C][..] (planes ld apart) -> at[p][r] over p < hw, rows padded with zeros
+ * to lda (a multiple of 8): 16x16 register transposes, zeros loaded beyond C. */
+static void transpose_in(const float *x, int64_t c, int64_t ld, int64_t hw, int64_t lda,
+                         float *at) {
     for (int64_t p0 = 0; p0 < hw; p0 += 16) {
         const int64_t np = i64min(16, hw - p0);
         const __mmask16 pm = lane_range(0, 0, np);
         for (int64_t c0 = 0; c0 < lda; c0 += 16) {
             __m512 r[16];
             for (int i = 0; i < 16; i++)
-                r[i] = c0 + i < c ? _mm512_maskz_loadu_ps(pm, x + (c0 + i) * hw + p0)
+                r[i] = c0 + i < c ? _mm512_maskz_loadu_ps(pm, x + (c0 + i) * ld + p0)
                                   : _mm512_setzero_ps();
             transpose16(r); /* r[i] = position p0 + i over channels c0.. */
             const __mmask16 cm = lane_range(c0, 0, lda);
-            for (int i = 0; i < np; i++) _mm512_mask_storeu_ps(at + (p0 + i) * lda + c0, cm, r[i]);
+            for (int i = 0; i < np; i++)
+                _mm512_mask_storeu_ps(at + (p0 + i) * lda + c0, cm, r[i]);
         }
     }
 }
@@ -1675,8 +1970,9 @@ static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int
             for (int64_t k0 = 0; k0 < kp; k0 += 16) {
                 __m512 r[16];
                 for (int i = 0; i < 16; i++)
-                    r[i] = k0 + i < k ? _mm512_maskz_loadu_ps(xm, dy + ((k0 + i) * oh + oy) * ow + x0)
-                                      : _mm512_setzero_ps();
+                    r[i] = k0 + i < k
+                               ? _mm512_maskz_loadu_ps(xm, dy + ((k0 + i) * oh + oy) * ow + x0)
+                               : _mm512_setzero_ps();
                 transpose16(r); /* r[i] = position ox = x0 + i over channels k0.. */
                 for (int i = 0; i < nx; i++)
                     _mm512_storeu_ps(dyt + (oy * wrow + x0 + i) * kp + k0, r[i]);
@@ -1697,7 +1993,7 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
     const int64_t ckk = g->c * g->kh * g->kw, ohw = g->oh * g->ow, hw = g->h * g->w;
     const int64_t hp = plane_hs(g), wp = plane_ws(g), kp = rup16(g->k);
     const int s1 = g->sh == 1 && g->sw == 1;
-    const int wg = rp_conv_is_pointwise(g)                                                ? WG_PW
+    const int wg = rp_conv_is_pointwise(g)                                        ? WG_PW
                    : (s1 && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1) ? WG_3X3
                                                                                   : WG_PLANES;
     int64_t *off = (int64_t *)(void *)ws;
@@ -1713,7 +2009,8 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
      * channels re-read the rows too often */
     const int inplace = wg == WG_PW && g->c >= g->k;
     if (inplace)
-        for (int64_t r = 0; r < g->c; r++) off[r] = r * hw;
+        for (int64_t r = 0; r < g->c; r++)
+            off[r] = r * hw;
     const size_t padf = (size_t)plane_floats(g);
     const int64_t lda = rup24(g->c); /* channels-last input of the 1x1 path */
     /* per-thread buffers: [operand][dy copy][partial dw (+db)] */
@@ -1764,7 +2061,7 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
                         }
                     }
                     if (wg == WG_PW) {
-                        if (!inplace) transpose_in(xn, g->c, hw, lda, op);
+                        if (!inplace) transpose_in(xn, g->c, hw, hw, lda, op);
                         transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dt);
                     } else {
                         plane_copy(g, xn, op, row);
@@ -1814,11 +2111,13 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
                     t[i] = _mm512_add_ps(t[i], _mm512_maskz_loadu_ps(km, part + i * kp));
             }
             transpose16(t);
-            for (int j = 0; j < nk; j++) _mm512_mask_storeu_ps(dw + (k0 + j) * ckk + r0, rm, t[j]);
+            for (int j = 0; j < nk; j++)
+                _mm512_mask_storeu_ps(dw + (k0 + j) * ckk + r0, rm, t[j]);
         }
         if (db)
             for (int64_t k = k0; k < k0 + nk; k++)
-                for (int64_t gi = 0; gi < G; gi++) db[k] += parts[(size_t)gi * gf + partf + k];
+                for (int64_t gi = 0; gi < G; gi++)
+                    db[k] += parts[(size_t)gi * gf + partf + k];
     }
 }
 #endif
