@@ -86,6 +86,13 @@ int main(int argc, char **argv) {
      * (default: one stride-1 GEMM per output phase) */
     const char *ba = getenv("RP_BENCH_CONV_BWD");
     if (ba && !strcmp(ba, "columns")) rp_conv_force_backward_data(RP_CONV_BWD_COLUMNS);
+    /* Winograd allowed in every pass, as the train stage runs them (`winograd: true`, its default;
+     * GFLOP/s stay the direct form's 2*N*K*C*KH*KW*OH*OW); RP_BENCH_WINOGRAD=0: the direct forms */
+    const char *wv = getenv("RP_BENCH_WINOGRAD");
+    const int wino = !(wv && *wv == '0');
+    const rp_conv_epilogue ep = {.winograd = wino};
+    printf("(%s)\n", wino ? "passes as training runs them: Winograd where faster"
+                          : "direct forms only (RP_BENCH_WINOGRAD=0)");
     printf("%-20s %9s %9s %9s   %8s %8s %8s  (ms, GFLOP/s)  threads=%d\n", "layer", "fwd ms",
            "bwd-d ms", "bwd-w ms", "fwd", "bwd-d", "bwd-w", threads);
     if (clk != CLOCK_MONOTONIC) printf("(CPU time)\n");
@@ -116,11 +123,11 @@ int main(int argc, char **argv) {
         int r = reps < 64 ? reps : 64;
         for (int it = -1; it < r; it++) { /* it = -1: warm-up */
             double t0 = now();
-            rp_conv2d_forward(&g, x, w, bias, y, ws);
+            rp_conv2d_forward_ep(&g, x, w, bias, y, ws, &ep);
             double t1 = now();
-            rp_conv2d_backward_data(&g, dy, w, dx, ws);
+            rp_conv2d_backward_data_w(&g, dy, w, dx, ws, wino);
             double t2 = now();
-            rp_conv2d_backward_weight(&g, x, dy, dw, db, ws);
+            rp_conv2d_backward_weight_w(&g, x, dy, dw, db, ws, wino);
             double t3 = now();
             if (it >= 0) {
                 t[0][it] = t1 - t0;

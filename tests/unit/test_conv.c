@@ -185,7 +185,14 @@ static void bwd_data_wino(const rp_conv_geom *g, const float *dy, const float *w
     rp_conv2d_backward_data_w(g, dy, w, dx, ws, 1);
     rp_conv_force_forward(RP_CONV_AUTO);
 }
-static const impl WINO = {"winograd", fwd_wino, bwd_data_wino, rp_conv2d_backward_weight, 2e-6};
+/* Weight gradient allowed Winograd, forced wherever F(2x2, 3x3) fits. */
+static void bwd_weight_wino(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                            float *db, float *ws) {
+    rp_conv_force_forward(RP_CONV_WINOGRAD);
+    rp_conv2d_backward_weight_w(g, x, dy, dw, db, ws, 1);
+    rp_conv_force_forward(RP_CONV_AUTO);
+}
+static const impl WINO = {"winograd", fwd_wino, bwd_data_wino, bwd_weight_wino, 2e-6};
 static void fwd_wino4(const rp_conv_geom *g, const float *x, const float *w, const float *b,
                       float *y, float *ws) {
     rp_conv_force_forward(RP_CONV_WINOGRAD4);

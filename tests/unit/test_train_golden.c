@@ -12,9 +12,9 @@
  * step 30 and 5e-5 by step 40; later the 128 images are memorised (loss 0.08
  * at step 100, 0.002 at 200) and the curve tests rounding drift more than
  * arithmetic. So: 30 steps, |d| <= 5e-5 at every step,
- * at 1 and 2 threads, with the direct convolutions and with Winograd
- * F(2x2, 3x3) for conv2 and its input gradient (rp_model_set_winograd, the
- * train stage's default). Small defects move the curve by more: Adam eps 1e-7
+ * at 1 and 2 threads, with the direct convolutions and with Winograd for
+ * conv2 (F(4x4, 3x3) forward and input gradient, F(2x2, 3x3) weight
+ * gradient; rp_model_set_winograd, the train stage's default). Small defects move the curve by more: Adam eps 1e-7
  * instead of 1e-8 by 3.6e-4, images scaled by 1/256 by 2.4e-3. */
 #include <math.h>
 #include <stdio.h>

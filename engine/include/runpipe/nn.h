@@ -59,8 +59,8 @@ typedef struct rp_run_ctx {
                              backward's din[0] is then the gradient wrt that
                              relu's input, relu's mask applied */
     int winograd;         /* training passes may compute 3x3 stride-1
-                             convolutions (forward and input gradient)
-                             through Winograd F(2x2, 3x3) where faster
+                             convolutions (forward, input and weight
+                             gradients) through Winograd where faster
                              (rp_model_set_winograd); eval forwards always
                              may */
 } rp_run_ctx;
@@ -282,9 +282,9 @@ void rp_model_set_stat_sync(rp_model *m, const rp_stat_sync *s);
 void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step);
 /* Eval-mode fusion on (1, the default) or off (0); see rp_model_forward. */
 void rp_model_set_fusion(rp_model *m, int enabled);
-/* Training passes (forward and input gradients) may compute 3x3 stride-1
- * convolutions through Winograd F(2x2, 3x3) where it is faster (ResNet-18/20
- * training 5-14 % faster on 2 cores). Its rounding is about twice the direct form's:
+/* Training passes (forward, input and weight gradients) may compute 3x3
+ * stride-1 convolutions through Winograd F(4x4, 3x3) or F(2x2, 3x3) where it
+ * is faster (see README). Its rounding is up to about 4x the direct form's:
  * the loss follows the direct form's to float rounding, but the bits
  * differ, and training-mode batch norm over a handful of values amplifies
  * the difference. Off by default (as PyTorch's direct CPU kernels); the

@@ -317,4 +317,10 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
                                float *db, float *ws) {
     rp_conv2d_backward_weight_gemm(g, x, dy, dw, db, ws);
 }
+
+void rp_conv2d_backward_weight_w(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                                 float *db, float *ws, int winograd) {
+    (void)winograd; /* (no Winograd kernels in the portable build) */
+    rp_conv2d_backward_weight_gemm(g, x, dy, dw, db, ws);
+}
 #endif

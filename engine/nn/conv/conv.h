@@ -111,6 +111,11 @@ void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const flo
 /* dw[K,C,KH,KW] += corr(x, dy); db[K] += sum(dy) over N,OH,OW  (db may be NULL) */
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws);
+/* The same; winograd != 0 allows Winograd F(2x2, 3x3) for 3x3 stride-1
+ * undilated kernels of 16+ channels (training passes that accept its
+ * rounding; see rp_conv_epilogue.winograd). */
+void rp_conv2d_backward_weight_w(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                                 float *db, float *ws, int winograd);
 
 /* C[M, N] = op(A) . op(B) + beta C with op(A) = A [M, K] or A^T (ta, A is
  * [K, M]) and op(B) = B [K, N] or B^T (tb, B is [N, K]), in column blocks of

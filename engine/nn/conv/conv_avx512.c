@@ -245,6 +245,8 @@ static int wino_fits(const rp_conv_geom *g);
 static size_t wg_shared_floats(const rp_conv_geom *g);
 static size_t wg_thread_floats(const rp_conv_geom *g);
 static size_t wg_floats(const rp_conv_geom *g);
+static size_t ww_shared_floats(const rp_conv_geom *g);
+static size_t ww_thread_floats(const rp_conv_geom *g);
 static void transpose_in(const float *x, int64_t c, int64_t ld, int64_t hw, int64_t lda, float *at);
 
 /* Stride-1 backward data as a forward convolution: dx = conv(dy, W'),
@@ -323,6 +325,8 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
     if (ct > fast) fast = ct;
     if (wino_fits(g)) {
         size_t wg = wg_floats(g);
+        if (wg > fast) fast = wg;
+        wg = ww_shared_floats(g) + (size_t)ws_threads() * ww_thread_floats(g);
         if (wg > fast) fast = wg;
     }
     size_t gemm = rp_conv_gemm_workspace_floats(g); /* the *_gemm passes share the workspace */
@@ -1258,8 +1262,8 @@ static void wg_input16(const rp_conv_geom *g, const float *xc, int64_t ty, int64
  * the lanes above): the group's images as xh[im][y][x][cp] (cp = C rounded
  * to 16, zero beyond C; transpose_in), then for every tile and 16 channels the 16 patch
  * vectors are plain loads, and V[xi][q][cp] gets full-width stores. */
-static void wg_input_hwc(const rp_conv_geom *g, const float *xh, int64_t cp, int64_t ty, int64_t tx,
-                         float *v, int64_t cs) {
+static void wg_input_hwc(const rp_conv_geom *g, const float *xh, int64_t y0, int64_t cp, int64_t ty,
+                         int64_t tx, float *v, int64_t cs) {
     for (int64_t c0 = 0; c0 < cp; c0 += 16) {
         __m512 d[4][4];
         for (int i = 0; i < 4; i++) {
@@ -1267,7 +1271,7 @@ static void wg_input_hwc(const rp_conv_geom *g, const float *xh, int64_t cp, int
             for (int j = 0; j < 4; j++) {
                 const int64_t xx = 2 * tx - g->pw + j;
                 d[i][j] = yy >= 0 && yy < g->h && xx >= 0 && xx < g->w
-                              ? _mm512_load_ps(xh + (yy * g->w + xx) * cp + c0)
+                              ? _mm512_load_ps(xh + ((yy - y0) * g->w + xx) * cp + c0)
                               : _mm512_setzero_ps();
             }
         }
@@ -1325,7 +1329,7 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
                     for (int64_t ty = 0; ty < p.th; ty++)
                         for (int64_t tx = 0; tx < p.tw; tx++) {
                             const int64_t q = (im * p.th + ty) * p.tw + tx;
-                            wg_input_hwc(g, xi_h, p.cp, ty, tx, v + q * p.cp, p.ts * p.cp);
+                            wg_input_hwc(g, xi_h, 0, p.cp, ty, tx, v + q * p.cp, p.ts * p.cp);
                         }
                 }
             } else
@@ -1623,6 +1627,246 @@ static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *
             }
         }
     }
+}
+
+/* ---- Winograd weight gradient F(2x2, 3x3) ------------------------------------------
+ * The weight gradient dw[k][c] = sum over images and output positions of
+ * x patch * dy is the same bilinear form read the other way (Lavin & Gray,
+ * section 4; the identity sum_x A^T[i][x] G[x][j] B^T[x][l] = [l == i + j]
+ * of F(2x2, 3x3)): over 2x2 tiles of dy and the 4x4 input patches under
+ * them, dw = G^T [ sum_tiles (A dy A^T) .* (B^T d B) ] G. So 16 products
+ * M[xi][k][c] = sum_t Udy[xi][k][t] V[xi][t][c] reduce over the tiles
+ * (2.25x fewer multiplications than the direct form), on the channel-tiled
+ * kernel: output channels k are the broadcast positions, input channels
+ * the vectors, tiles the reduction rows. V is the forward's input transform
+ * (channels-last per chunk); dy goes through A (entries 0, +-1) 16 tiles at a
+ * time. The batch is cut into the direct weight gradient's groups
+ * (wg_groups: fixed by the shapes), each summed into its own partial M, and
+ * the partials are added in group order before G^T . G: the same bytes on
+ * any thread count. */
+#define WW_TILES 64 /* tiles per chunk (target) */
+
+typedef struct ww_plan {
+    int64_t th, tw; /* tiles per image */
+    int64_t kp, cp; /* K, C rounded up to 16 */
+    int64_t nct;    /* 64-channel tiles of cp */
+    int64_t rows;   /* tile rows per chunk (partial images) */
+    int64_t imgs;   /* images per chunk (whole images; rows = th) */
+    int64_t xr;     /* input rows per image a chunk holds channels-last */
+    int64_t tg, ts; /* most tiles in a chunk; Udy row stride */
+    int64_t G;      /* groups */
+    int64_t mrows;  /* rows of a partial's [kp + overrun][64] tiles */
+} ww_plan;
+
+static void ww_make_plan(const rp_conv_geom *g, ww_plan *p) {
+    p->th = (g->oh + 1) / 2, p->tw = (g->ow + 1) / 2;
+    p->kp = rup16(g->k), p->cp = rup16(g->c), p->nct = (p->cp + CT_TW - 1) / CT_TW;
+    const int64_t per_img = p->th * p->tw;
+    if (per_img >= WW_TILES) {
+        p->imgs = 1, p->rows = i64max(1, WW_TILES / p->tw);
+        p->xr = i64min(g->h, 2 * p->rows + 2);
+    } else {
+        p->rows = p->th, p->imgs = i64max(1, i64min(g->n, WW_TILES / per_img)), p->xr = g->h;
+    }
+    p->tg = p->imgs * p->rows * p->tw;
+    p->ts = rup16(p->tg) + 16;
+    p->G = wg_groups(g);
+    p->mrows = p->kp + CT_PMAX;
+}
+
+static size_t ww_part_floats(const ww_plan *p) {
+    return (size_t)(16 * p->nct * p->mrows * CT_TW);
+}
+
+static size_t ww_shared_floats(const rp_conv_geom *g) {
+    ww_plan p;
+    ww_make_plan(g, &p);
+    /* partials, then the identity offsets (int64) */
+    return (size_t)p.G * ww_part_floats(&p) + rup((size_t)(2 * p.ts));
+}
+
+static size_t ww_thread_floats(const rp_conv_geom *g) {
+    ww_plan p;
+    ww_make_plan(g, &p);
+    return rup((size_t)(16 * p.ts * p.cp + 64))         /* V [16][ts][cp] */
+           + rup((size_t)(p.imgs * p.xr * g->w * p.cp)) /* channels-last rows */
+           + rup((size_t)(16 * p.kp * p.ts + 64))       /* Udy [16][kp][ts] */
+           + rup((size_t)(2 * (p.kp + CT_PMAX))) + 64;  /* Udy row pointers */
+}
+
+/* Udy[xi][q0 + l] = (A d A^T)[xi] of tiles (ty, tx0 + l), l < nl, of one dy
+ * plane [OH][OW] (zero beyond it); A^T = [[1,1,1,0],[0,1,-1,-1]]. */
+static void ww_dy16(const rp_conv_geom *g, const float *dyk, int64_t ty, int64_t tx0, int nl,
+                    float *u, int64_t cs) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    __m512 d[2][2];
+    const int64_t x0 = 2 * tx0;
+    for (int a = 0; a < 2; a++) {
+        const int64_t yy = 2 * ty + a;
+        __m512 h[2];
+        for (int u2 = 0; u2 < 2; u2++) {
+            const int64_t xa = x0 + 16 * u2, hi = i64min(16, g->ow - xa);
+            h[u2] = yy < g->oh && hi > 0
+                        ? _mm512_maskz_loadu_ps((__mmask16)((1u << hi) - 1u), dyk + yy * g->ow + xa)
+                        : _mm512_setzero_ps();
+        }
+        d[a][0] = _mm512_permutex2var_ps(h[0], ev, h[1]);
+        d[a][1] = _mm512_permutex2var_ps(h[0], od, h[1]);
+    }
+    __m512 t[4][2];
+    for (int j = 0; j < 2; j++) {
+        t[0][j] = d[0][j];
+        t[1][j] = _mm512_add_ps(d[0][j], d[1][j]);
+        t[2][j] = _mm512_sub_ps(d[0][j], d[1][j]);
+        t[3][j] = _mm512_sub_ps(_mm512_setzero_ps(), d[1][j]);
+    }
+    const __mmask16 mk = (__mmask16)(nl >= 16 ? 0xFFFF : (1u << nl) - 1u);
+    for (int i = 0; i < 4; i++) {
+        const __m512 r[4] = {t[i][0], _mm512_add_ps(t[i][0], t[i][1]),
+                             _mm512_sub_ps(t[i][0], t[i][1]),
+                             _mm512_sub_ps(_mm512_setzero_ps(), t[i][1])};
+        for (int j = 0; j < 4; j++)
+            _mm512_mask_storeu_ps(u + (4 * i + j) * cs, mk, r[j]);
+    }
+}
+
+/* dw += G^T M G per (k, c) from the partials summed in group order, db +=
+ * sum dy; G^T = [[1,1/2,1/2,0],[0,1/2,-1/2,0],[0,1/2,1/2,1]]. */
+static void ww_finish(const rp_conv_geom *g, const ww_plan *p, const float *parts, const float *dy,
+                      float *dw, float *db) {
+    const size_t pf = ww_part_floats(p);
+    const int64_t ohw = g->oh * g->ow;
+    const __m512 half = _mm512_set1_ps(0.5f);
+#pragma omp parallel for num_threads(conv_threads()) schedule(static)
+    for (int64_t k = 0; k < g->k; k++) {
+        for (int64_t c0 = 0; c0 < g->c; c0 += 16) {
+            const int64_t ct = c0 / CT_TW, cl = c0 % CT_TW;
+            __m512 m[16];
+            for (int xi = 0; xi < 16; xi++) {
+                const size_t o =
+                    ((size_t)(xi * p->nct + ct) * (size_t)p->mrows + (size_t)k) * CT_TW +
+                    (size_t)cl;
+                m[xi] = _mm512_load_ps(parts + o);
+                for (int64_t gi = 1; gi < p->G; gi++)
+                    m[xi] = _mm512_add_ps(m[xi], _mm512_load_ps(parts + (size_t)gi * pf + o));
+            }
+            __m512 s[3][4], r[9];
+            for (int j = 0; j < 4; j++) { /* G^T over the rows */
+                const __m512 a = _mm512_add_ps(m[4 + j], m[8 + j]);
+                s[0][j] = _mm512_add_ps(m[j], _mm512_mul_ps(half, a));
+                s[1][j] = _mm512_mul_ps(half, _mm512_sub_ps(m[4 + j], m[8 + j]));
+                s[2][j] = _mm512_add_ps(_mm512_mul_ps(half, a), m[12 + j]);
+            }
+            for (int i = 0; i < 3; i++) { /* and over the columns */
+                const __m512 a = _mm512_add_ps(s[i][1], s[i][2]);
+                r[3 * i] = _mm512_add_ps(s[i][0], _mm512_mul_ps(half, a));
+                r[3 * i + 1] = _mm512_mul_ps(half, _mm512_sub_ps(s[i][1], s[i][2]));
+                r[3 * i + 2] = _mm512_add_ps(_mm512_mul_ps(half, a), s[i][3]);
+            }
+            /* lanes are channels: dw[k][c0 + l][q] = r[q] lane l, 16 x 9 contiguous floats */
+            float tmp[16 * 9] __attribute__((aligned(64))),
+                lanes[9][16] __attribute__((aligned(64)));
+            for (int q = 0; q < 9; q++)
+                _mm512_store_ps(lanes[q], r[q]);
+            for (int l = 0; l < 16; l++)
+                for (int q = 0; q < 9; q++)
+                    tmp[l * 9 + q] = lanes[q][l];
+            const int64_t nf = 9 * i64min(16, g->c - c0);
+            float *d = dw + (k * g->c + c0) * 9;
+            for (int64_t f = 0; f < nf; f += 16) {
+                const __mmask16 fm = (__mmask16)(nf - f >= 16 ? 0xFFFF : (1u << (nf - f)) - 1u);
+                _mm512_mask_storeu_ps(
+                    d + f, fm,
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(fm, d + f), _mm512_load_ps(tmp + f)));
+            }
+        }
+        if (db) {
+            float s = 0.0f;
+            for (int64_t n = 0; n < g->n; n++) {
+                const float *r = dy + (n * g->k + k) * ohw;
+                __m512 v = _mm512_setzero_ps();
+                int64_t q = 0;
+                for (; q + 16 <= ohw; q += 16)
+                    v = _mm512_add_ps(v, _mm512_loadu_ps(r + q));
+                if (q < ohw)
+                    v = _mm512_add_ps(
+                        v, _mm512_maskz_loadu_ps((__mmask16)((1u << (ohw - q)) - 1u), r + q));
+                s += _mm512_reduce_add_ps(v);
+            }
+            db[k] += s;
+        }
+    }
+}
+
+static void conv_wgrad_wino(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                            float *db, float *ws) {
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow, c = g->c;
+    ww_plan p;
+    ww_make_plan(g, &p);
+    const size_t pf = ww_part_floats(&p);
+    float *parts = ws;
+    int64_t *ident = (int64_t *)(void *)(ws + (size_t)p.G * pf);
+    float *thr = ws + ww_shared_floats(g);
+    const size_t per = ww_thread_floats(g);
+    for (int64_t q = 0; q < p.ts; q++)
+        ident[q] = q;
+    const int64_t gpi = (p.th + p.rows - 1) / p.rows; /* chunks per image (imgs == 1) */
+#pragma omp parallel num_threads(conv_threads())
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        float *v = tb;                                               /* V [16][ts][cp] */
+        float *xh = v + rup((size_t)(16 * p.ts * p.cp + 64));        /* [imgs][xr][W][cp] */
+        float *ud = xh + rup((size_t)(p.imgs * p.xr * g->w * p.cp)); /* Udy [16][kp][ts] */
+        const float **xb = (const float **)(void *)(ud + rup((size_t)(16 * p.kp * p.ts + 64)));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t gi = 0; gi < p.G; gi++) {
+            float *part = parts + (size_t)gi * pf;
+            memset(part, 0, sizeof(float) * pf);
+            const int64_t na = g->n * gi / p.G, nb = g->n * (gi + 1) / p.G;
+            /* chunks of the group's images: (image, band of tile rows) or whole images */
+            const int64_t nchunks = p.imgs == 1 ? (nb - na) * gpi : (nb - na + p.imgs - 1) / p.imgs;
+            for (int64_t ch = 0; ch < nchunks; ch++) {
+                int64_t n0, ni, ty0, nty;
+                if (p.imgs == 1) {
+                    n0 = na + ch / gpi, ni = 1, ty0 = (ch % gpi) * p.rows;
+                    nty = i64min(p.rows, p.th - ty0);
+                } else {
+                    n0 = na + ch * p.imgs, ni = i64min(p.imgs, nb - n0), ty0 = 0, nty = p.th;
+                }
+                const int64_t nt = ni * nty * p.tw;
+                const int64_t y0 = i64max(0, 2 * ty0 - g->ph);
+                const int64_t y1 = i64min(g->h, 2 * (ty0 + nty) + 2 - g->ph);
+                for (int64_t im = 0; im < ni; im++) {
+                    float *xi_h = xh + im * p.xr * g->w * p.cp;
+                    transpose_in(x + (n0 + im) * c * hw + y0 * g->w, c, hw, (y1 - y0) * g->w, p.cp,
+                                 xi_h);
+                    for (int64_t ty = ty0; ty < ty0 + nty; ty++) {
+                        const int64_t q0 = (im * nty + ty - ty0) * p.tw;
+                        for (int64_t tx = 0; tx < p.tw; tx++)
+                            wg_input_hwc(g, xi_h, y0, p.cp, ty, tx, v + (q0 + tx) * p.cp,
+                                         p.ts * p.cp);
+                        for (int64_t k = 0; k < g->k; k++)
+                            for (int64_t tx = 0; tx < p.tw; tx += 16)
+                                ww_dy16(g, dy + ((n0 + im) * g->k + k) * ohw, ty, tx,
+                                        (int)i64min(16, p.tw - tx), ud + k * p.ts + q0 + tx,
+                                        p.kp * p.ts);
+                    }
+                }
+                for (int64_t xi = 0; xi < 16; xi++) {
+                    for (int64_t k = 0; k < p.kp + CT_PMAX; k++)
+                        xb[k] = ud + (xi * p.kp + i64min(k, g->k - 1)) * p.ts;
+                    for (int64_t ct = 0; ct < p.nct; ct++) {
+                        const int64_t cw = i64min(CT_TW, p.cp - ct * CT_TW);
+                        ct_positions((int)(cw / 16), g->k, nt, v + xi * p.ts * p.cp + ct * CT_TW,
+                                     p.cp, ident, xb,
+                                     part + (size_t)((xi * p.nct + ct) * p.mrows) * CT_TW, 1);
+                    }
+                }
+            }
+        }
+    }
+    ww_finish(g, &p, parts, dy, dw, db);
 }
 
 static int forced_forward = RP_CONV_AUTO;
@@ -1982,8 +2226,27 @@ static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int
 
 enum { WG_3X3, WG_PLANES, WG_PW };
 
+/* Winograd weight gradient where the caller allows it: forced (RP_CONV_WINOGRAD)
+ * wherever it fits; else on 3x3 stride-1 layers of 16+ channels up to
+ * 256 -> 256 (the partials grow with C*K). */
+static int use_ww(const rp_conv_geom *g, int winograd) {
+    if (!winograd || !wino_fits(g)) return 0;
+    if (forced_forward == RP_CONV_WINOGRAD) return 1;
+    if (forced_forward != RP_CONV_AUTO) return 0;
+    return g->c >= 16 && g->k >= 16 && g->c * g->k <= 256 * 256;
+}
+
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws) {
+    rp_conv2d_backward_weight_w(g, x, dy, dw, db, ws, 0);
+}
+
+void rp_conv2d_backward_weight_w(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                                 float *db, float *ws, int winograd) {
+    if (use_ww(g, winograd)) {
+        conv_wgrad_wino(g, x, dy, dw, db, ws);
+        return;
+    }
     rp_conv_geom gp;
     if (strided_pointwise(g, &gp)) {
         subsample(g, x, ws);

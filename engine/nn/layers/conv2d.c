@@ -7,7 +7,7 @@
 #include "nn/layer.h"
 
 typedef struct conv_state {
-    rp_conv_geom g;   /* n filled per batch */
+    rp_conv_geom g; /* n filled per batch */
     int bias;
 } conv_state;
 
@@ -20,7 +20,8 @@ static int conv_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tens
     l->state = s;
     int64_t k[2], st[2], p[2], d[2];
     int64_t out = rp_param_int(opts, "out");
-    if (out < 1) return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': 'out' must be >= 1", l->name);
+    if (out < 1)
+        return rp_error_at(err, opts, RP_ERR_INVALID, "layer '%s': 'out' must be >= 1", l->name);
     if (rp_opt_pair(l, opts, "kernel", k, err) || rp_opt_pair(l, opts, "stride", st, err) ||
         rp_opt_pair(l, opts, "padding", p, err) || rp_opt_pair(l, opts, "dilation", d, err))
         return err->status;
@@ -35,10 +36,11 @@ static int conv_create(rp_layer *l, const rp_node *opts, int n_in, const rp_tens
     g->ph = p[0], g->pw = p[1], g->dh = d[0], g->dw = d[1];
     if (!rp_conv_geom_finish(g)) {
         char b[128];
-        return rp_error_set(err, RP_ERR_INVALID,
-                            "layer '%s': kernel %lldx%lld (dilation %lld) does not fit input %s with padding %lld",
-                            l->name, (long long)k[0], (long long)k[1], (long long)d[0],
-                            rp_shape_str(4, in[0]->shape, b, sizeof b), (long long)p[0]);
+        return rp_error_set(
+            err, RP_ERR_INVALID,
+            "layer '%s': kernel %lldx%lld (dilation %lld) does not fit input %s with padding %lld",
+            l->name, (long long)k[0], (long long)k[1], (long long)d[0],
+            rp_shape_str(4, in[0]->shape, b, sizeof b), (long long)p[0]);
     }
     int64_t ws[4] = {out, g->c, k[0], k[1]};
     if (!rp_layer_add_param(l, "weight", 4, ws, 0, err)) return err->status;
@@ -88,8 +90,8 @@ static int conv_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_
     if (!ws) return err->status;
     rp_param *w = &l->params[0], *b = s->bias ? &l->params[1] : NULL;
     if (!ctx->input_grad_only && (w->trainable || (b && b->trainable)))
-        rp_conv2d_backward_weight(&s->g, in[0]->data, dout->data, w->grad->data,
-                                  b ? b->grad->data : NULL, ws);
+        rp_conv2d_backward_weight_w(&s->g, in[0]->data, dout->data, w->grad->data,
+                                    b ? b->grad->data : NULL, ws, ctx->winograd);
     if (din[0])
         rp_conv2d_backward_data_w(&s->g, dout->data, w->value->data, din[0]->data, ws,
                                   ctx->winograd);
