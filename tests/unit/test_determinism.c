@@ -160,6 +160,7 @@ static void assert_same_weights(rp_model *a, rp_model *b, const char *what) {
  * threads: softmax cross-entropy on [N, C] outputs, a squared error on
  * per-pixel [N, C, H, W] outputs; `opt` is the optimizer. */
 #define STEPS_ZOO 3
+static int arch_winograd; /* rp_model_set_winograd for train_arch's models */
 static rp_model *train_arch(const char *arch, const char *opts, const char *opt, int n, int threads,
                             int steps) {
     rp_error err;
@@ -173,6 +174,7 @@ static rp_model *train_arch(const char *arch, const char *opts, const char *opt,
     else
         RP_ASSERT_OK(rp_model_build(arch, o, &m, &err), &err);
     RP_ASSERT_OK(rp_model_init_params(m, 11, &err), &err);
+    rp_model_set_winograd(m, arch_winograd);
     rp_optimizer *op;
     RP_ASSERT_OK(rp_optimizer_new(ospec, m, &op, &err), &err);
     int c, h, w;
@@ -259,6 +261,17 @@ static void test_threads_resnet20(void **state) {
     check_threads("resnet20", "{}", "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0005}}", 6);
 }
 
+/* The same with Winograd in training (the train stage's default): the
+ * forward and input gradients F(4x4, 3x3), the weight gradient F(2x2, 3x3)
+ * with its partials per image group. */
+static void test_threads_winograd(void **state) {
+    (void)state;
+    arch_winograd = 1;
+    check_threads("mnist_cnn", "{}", "{adam: {lr: 0.001}}", 24);
+    check_threads("resnet20", "{}", "{sgd: {lr: 0.1, momentum: 0.9, weight_decay: 0.0005}}", 6);
+    arch_winograd = 0;
+}
+
 static void test_threads_unet(void **state) {
     (void)state;
     check_threads("unet", "{size: 32, depth: 2, base: 8}", "{adam: {lr: 0.001}}", 3);
@@ -338,7 +351,7 @@ int main(void) {
         cmocka_unit_test(test_threads_small_cnn),
         cmocka_unit_test(test_threads_mnist_cnn),
         cmocka_unit_test(test_threads_resnet20),
-        cmocka_unit_test(test_threads_unet),
+        cmocka_unit_test(test_threads_winograd), cmocka_unit_test(test_threads_unet),
         cmocka_unit_test(test_threads_wide_layers),
 #if defined(__AVX512F__)
         cmocka_unit_test(test_thread_split_differs),
