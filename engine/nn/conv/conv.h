@@ -112,7 +112,7 @@ void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const flo
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                float *db, float *ws);
 /* The same; winograd != 0 allows Winograd F(2x2, 3x3) for 3x3 stride-1
- * undilated kernels of 16+ channels (training passes that accept its
+ * undilated kernels where measured faster (training passes that accept its
  * rounding; see rp_conv_epilogue.winograd). */
 void rp_conv2d_backward_weight_w(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                  float *db, float *ws, int winograd);

@@ -2227,13 +2227,19 @@ static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int
 enum { WG_3X3, WG_PLANES, WG_PW };
 
 /* Winograd weight gradient where the caller allows it: forced (RP_CONV_WINOGRAD)
- * wherever it fits; else on 3x3 stride-1 layers of 16+ channels up to
- * 256 -> 256 (the partials grow with C*K). */
+ * wherever it fits; else on 3x3 stride-1 layers of 32+ channels up to
+ * 256 -> 256. Measured (bench_conv, ms, 2 threads, direct -> Winograd):
+ * ResNet-18's 56x56x64 23.4-24.3 -> 21.3-21.9, 28x28x128 26.6-26.8 ->
+ * 18.0-18.3, 14x14x256 26.9-28.1 -> 16.1-16.4; the CIFAR CNN's 32x32x32
+ * 9.2-9.5 -> 7.0-7.4; ResNet-20's 8x8x64 2.4 -> 2.1-2.2, but no gain with
+ * 16 channels. ResNet-18's 7x7x512 would go 34-36 -> 24-25 ms, but its
+ * partials (16 x 512 x 512 per group, 2 groups) would add 34 MB to the
+ * scratch: it stays direct. */
 static int use_ww(const rp_conv_geom *g, int winograd) {
     if (!winograd || !wino_fits(g)) return 0;
     if (forced_forward == RP_CONV_WINOGRAD) return 1;
     if (forced_forward != RP_CONV_AUTO) return 0;
-    return g->c >= 16 && g->k >= 16 && g->c * g->k <= 256 * 256;
+    return g->c >= 32 && g->k >= 32 && g->c * g->k <= 256 * 256;
 }
 
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
