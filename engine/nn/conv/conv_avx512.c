@@ -1639,8 +1639,8 @@ static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *
  * (2.25x fewer multiplications than the direct form), on the channel-tiled
  * kernel: output channels k are the broadcast positions, input channels
  * the vectors, tiles the reduction rows. V is the forward's input transform
- * (channels-last per chunk); dy goes through A (entries 0, +-1) 16 tiles at a
- * time. The batch is cut into the direct weight gradient's groups
+ * (channels-last per chunk); dy goes channels-last too, through A (entries
+ * 0, +-1) 16 output channels at a time. The batch is cut into the direct weight gradient's groups
  * (wg_groups: fixed by the shapes), each summed into its own partial M, and
  * the partials are added in group order before G^T . G: the same bytes on
  * any thread count. */
@@ -1681,53 +1681,48 @@ static size_t ww_part_floats(const ww_plan *p) {
 static size_t ww_shared_floats(const rp_conv_geom *g) {
     ww_plan p;
     ww_make_plan(g, &p);
-    /* partials, then the identity offsets (int64) */
+    /* partials, then the reduction offsets (int64) */
     return (size_t)p.G * ww_part_floats(&p) + rup((size_t)(2 * p.ts));
 }
 
 static size_t ww_thread_floats(const rp_conv_geom *g) {
     ww_plan p;
     ww_make_plan(g, &p);
-    return rup((size_t)(16 * p.ts * p.cp + 64))         /* V [16][ts][cp] */
-           + rup((size_t)(p.imgs * p.xr * g->w * p.cp)) /* channels-last rows */
-           + rup((size_t)(16 * p.kp * p.ts + 64))       /* Udy [16][kp][ts] */
-           + rup((size_t)(2 * (p.kp + CT_PMAX))) + 64;  /* Udy row pointers */
+    return rup((size_t)(16 * p.ts * p.cp + 64))                               /* V [16][ts][cp] */
+           + rup((size_t)(p.imgs * p.xr * g->w * p.cp))                       /* x rows */
+           + rup((size_t)(16 * p.ts * p.kp + 64))                             /* Udy [16][ts][kp] */
+           + rup((size_t)(p.imgs * i64min(g->oh, 2 * p.rows) * g->ow * p.kp)) /* dy rows */
+           + rup((size_t)(2 * (p.kp + CT_PMAX))) + 64; /* Udy column pointers */
 }
 
-/* Udy[xi][q0 + l] = (A d A^T)[xi] of tiles (ty, tx0 + l), l < nl, of one dy
- * plane [OH][OW] (zero beyond it); A^T = [[1,1,1,0],[0,1,-1,-1]]. */
-static void ww_dy16(const rp_conv_geom *g, const float *dyk, int64_t ty, int64_t tx0, int nl,
-                    float *u, int64_t cs) {
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
-    __m512 d[2][2];
-    const int64_t x0 = 2 * tx0;
-    for (int a = 0; a < 2; a++) {
-        const int64_t yy = 2 * ty + a;
-        __m512 h[2];
-        for (int u2 = 0; u2 < 2; u2++) {
-            const int64_t xa = x0 + 16 * u2, hi = i64min(16, g->ow - xa);
-            h[u2] = yy < g->oh && hi > 0
-                        ? _mm512_maskz_loadu_ps((__mmask16)((1u << hi) - 1u), dyk + yy * g->ow + xa)
-                        : _mm512_setzero_ps();
+/* Udy[xi][q][k0..] = (A d A^T)[xi] of tile (ty, tx) for every 16 output
+ * channels, from channels-last dy rows dh[oy - oy0][ox][kp] (zero beyond
+ * OH x OW); A^T = [[1,1,1,0],[0,1,-1,-1]]. */
+static void ww_dy(const rp_conv_geom *g, const float *dh, int64_t oy0, int64_t kp, int64_t ty,
+                  int64_t tx, float *u, int64_t cs) {
+    for (int64_t k0 = 0; k0 < kp; k0 += 16) {
+        __m512 d[2][2];
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+                const int64_t oy = 2 * ty + a, ox = 2 * tx + b;
+                d[a][b] = oy < g->oh && ox < g->ow
+                              ? _mm512_load_ps(dh + ((oy - oy0) * g->ow + ox) * kp + k0)
+                              : _mm512_setzero_ps();
+            }
+        __m512 t[4][2];
+        for (int j = 0; j < 2; j++) {
+            t[0][j] = d[0][j];
+            t[1][j] = _mm512_add_ps(d[0][j], d[1][j]);
+            t[2][j] = _mm512_sub_ps(d[0][j], d[1][j]);
+            t[3][j] = _mm512_sub_ps(_mm512_setzero_ps(), d[1][j]);
         }
-        d[a][0] = _mm512_permutex2var_ps(h[0], ev, h[1]);
-        d[a][1] = _mm512_permutex2var_ps(h[0], od, h[1]);
-    }
-    __m512 t[4][2];
-    for (int j = 0; j < 2; j++) {
-        t[0][j] = d[0][j];
-        t[1][j] = _mm512_add_ps(d[0][j], d[1][j]);
-        t[2][j] = _mm512_sub_ps(d[0][j], d[1][j]);
-        t[3][j] = _mm512_sub_ps(_mm512_setzero_ps(), d[1][j]);
-    }
-    const __mmask16 mk = (__mmask16)(nl >= 16 ? 0xFFFF : (1u << nl) - 1u);
-    for (int i = 0; i < 4; i++) {
-        const __m512 r[4] = {t[i][0], _mm512_add_ps(t[i][0], t[i][1]),
-                             _mm512_sub_ps(t[i][0], t[i][1]),
-                             _mm512_sub_ps(_mm512_setzero_ps(), t[i][1])};
-        for (int j = 0; j < 4; j++)
-            _mm512_mask_storeu_ps(u + (4 * i + j) * cs, mk, r[j]);
+        for (int i = 0; i < 4; i++) {
+            const __m512 r[4] = {t[i][0], _mm512_add_ps(t[i][0], t[i][1]),
+                                 _mm512_sub_ps(t[i][0], t[i][1]),
+                                 _mm512_sub_ps(_mm512_setzero_ps(), t[i][1])};
+            for (int j = 0; j < 4; j++)
+                _mm512_store_ps(u + (4 * i + j) * cs + k0, r[j]);
+        }
     }
 }
 
@@ -1806,19 +1801,21 @@ static void conv_wgrad_wino(const rp_conv_geom *g, const float *x, const float *
     ww_make_plan(g, &p);
     const size_t pf = ww_part_floats(&p);
     float *parts = ws;
-    int64_t *ident = (int64_t *)(void *)(ws + (size_t)p.G * pf);
+    int64_t *off = (int64_t *)(void *)(ws + (size_t)p.G * pf); /* tile r at r*kp */
     float *thr = ws + ww_shared_floats(g);
     const size_t per = ww_thread_floats(g);
     for (int64_t q = 0; q < p.ts; q++)
-        ident[q] = q;
+        off[q] = q * p.kp;
     const int64_t gpi = (p.th + p.rows - 1) / p.rows; /* chunks per image (imgs == 1) */
 #pragma omp parallel num_threads(conv_threads())
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
         float *v = tb;                                               /* V [16][ts][cp] */
         float *xh = v + rup((size_t)(16 * p.ts * p.cp + 64));        /* [imgs][xr][W][cp] */
-        float *ud = xh + rup((size_t)(p.imgs * p.xr * g->w * p.cp)); /* Udy [16][kp][ts] */
-        const float **xb = (const float **)(void *)(ud + rup((size_t)(16 * p.kp * p.ts + 64)));
+        float *ud = xh + rup((size_t)(p.imgs * p.xr * g->w * p.cp)); /* Udy [16][ts][kp] */
+        float *dh = ud + rup((size_t)(16 * p.ts * p.kp + 64));       /* [imgs][dr][OW][kp] */
+        const int64_t dr = i64min(g->oh, 2 * p.rows);
+        const float **xb = (const float **)(void *)(dh + rup((size_t)(p.imgs * dr * g->ow * p.kp)));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t gi = 0; gi < p.G; gi++) {
             float *part = parts + (size_t)gi * pf;
@@ -1841,25 +1838,27 @@ static void conv_wgrad_wino(const rp_conv_geom *g, const float *x, const float *
                     float *xi_h = xh + im * p.xr * g->w * p.cp;
                     transpose_in(x + (n0 + im) * c * hw + y0 * g->w, c, hw, (y1 - y0) * g->w, p.cp,
                                  xi_h);
+                    /* dy rows [2 ty0, 2 (ty0 + nty)) of the image, channels-last */
+                    const int64_t oy0 = 2 * ty0, oy1 = i64min(g->oh, 2 * (ty0 + nty));
+                    float *dh_i = dh + im * dr * g->ow * p.kp;
+                    transpose_in(dy + (n0 + im) * g->k * ohw + oy0 * g->ow, g->k, ohw,
+                                 (oy1 - oy0) * g->ow, p.kp, dh_i);
                     for (int64_t ty = ty0; ty < ty0 + nty; ty++) {
                         const int64_t q0 = (im * nty + ty - ty0) * p.tw;
-                        for (int64_t tx = 0; tx < p.tw; tx++)
+                        for (int64_t tx = 0; tx < p.tw; tx++) {
                             wg_input_hwc(g, xi_h, y0, p.cp, ty, tx, v + (q0 + tx) * p.cp,
                                          p.ts * p.cp);
-                        for (int64_t k = 0; k < g->k; k++)
-                            for (int64_t tx = 0; tx < p.tw; tx += 16)
-                                ww_dy16(g, dy + ((n0 + im) * g->k + k) * ohw, ty, tx,
-                                        (int)i64min(16, p.tw - tx), ud + k * p.ts + q0 + tx,
-                                        p.kp * p.ts);
+                            ww_dy(g, dh_i, oy0, p.kp, ty, tx, ud + (q0 + tx) * p.kp, p.ts * p.kp);
+                        }
                     }
                 }
                 for (int64_t xi = 0; xi < 16; xi++) {
                     for (int64_t k = 0; k < p.kp + CT_PMAX; k++)
-                        xb[k] = ud + (xi * p.kp + i64min(k, g->k - 1)) * p.ts;
+                        xb[k] = ud + xi * p.ts * p.kp + i64min(k, g->k - 1);
                     for (int64_t ct = 0; ct < p.nct; ct++) {
                         const int64_t cw = i64min(CT_TW, p.cp - ct * CT_TW);
                         ct_positions((int)(cw / 16), g->k, nt, v + xi * p.ts * p.cp + ct * CT_TW,
-                                     p.cp, ident, xb,
+                                     p.cp, off, xb,
                                      part + (size_t)((xi * p.nct + ct) * p.mrows) * CT_TW, 1);
                     }
                 }
