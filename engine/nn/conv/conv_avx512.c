@@ -952,22 +952,24 @@ static void ct_pack_row(const float *w, int64_t k, int64_t kp, int64_t ckk, int6
 static void ct_store(const float *yt, int64_t npos_valid, int64_t qoff, int64_t ohw, int64_t kdim,
                      int64_t k0, int64_t kn, float *y, const float *b, const rp_conv_epilogue *ep,
                      const float *res) {
-    for (int64_t q0 = 0; q0 < npos_valid; q0 += 16) {
-        const int64_t lanes = i64min(16, npos_valid - q0);
-        /* lanes may cross into the next image(s): one segment each, masked
-         * lanes [t, t+run) at y offset (n*K + k)*OH*OW + pos - t, i.e. so +
-         * k*OH*OW (the same for every channel) */
-        __mmask16 sm[17];
-        int64_t so[17];
-        int ns = 0;
-        for (int64_t t = 0; t < lanes;) {
-            const int64_t q = q0 + t + qoff, n = q / ohw, pos = q - n * ohw;
-            const int64_t run = i64min(lanes - t, ohw - pos);
-            sm[ns] = (__mmask16)(((1u << run) - 1u) << t);
-            so[ns++] = n * kdim * ohw + pos - t;
-            t += run;
-        }
-        for (int64_t c0 = 0; c0 < kn; c0 += 16) {
+    /* 16 channels outside: 16 output planes written at a time (64, one per
+     * channel of the tile, outran the prefetchers) */
+    for (int64_t c0 = 0; c0 < kn; c0 += 16)
+        for (int64_t q0 = 0; q0 < npos_valid; q0 += 16) {
+            const int64_t lanes = i64min(16, npos_valid - q0);
+            /* lanes may cross into the next image(s): one segment each, masked
+             * lanes [t, t+run) at y offset (n*K + k)*OH*OW + pos - t, i.e. so +
+             * k*OH*OW (the same for every channel) */
+            __mmask16 sm[17];
+            int64_t so[17];
+            int ns = 0;
+            for (int64_t t = 0; t < lanes;) {
+                const int64_t q = q0 + t + qoff, n = q / ohw, pos = q - n * ohw;
+                const int64_t run = i64min(lanes - t, ohw - pos);
+                sm[ns] = (__mmask16)(((1u << run) - 1u) << t);
+                so[ns++] = n * kdim * ohw + pos - t;
+                t += run;
+            }
             __m512 r[16];
             for (int i = 0; i < 16; i++)
                 r[i] = _mm512_load_ps(yt + (q0 + i) * CT_TW + c0);
@@ -994,7 +996,6 @@ static void ct_store(const float *yt, int64_t npos_valid, int64_t qoff, int64_t 
                         v);
             }
         }
-    }
 }
 
 static void conv_forward_ct(const rp_conv_geom *g, const float *x, const float *w, const float *b,
@@ -2185,10 +2186,12 @@ void rp_conv2d_backward_data_w(const rp_conv_geom *g, const float *dy, const flo
  * to lda (a multiple of 8): 16x16 register transposes, zeros loaded beyond C. */
 static void transpose_in(const float *x, int64_t c, int64_t ld, int64_t hw, int64_t lda,
                          float *at) {
-    for (int64_t p0 = 0; p0 < hw; p0 += 16) {
-        const int64_t np = i64min(16, hw - p0);
-        const __mmask16 pm = lane_range(0, 0, np);
-        for (int64_t c0 = 0; c0 < lda; c0 += 16) {
+    /* channel blocks outside: 16 sequential read streams (64 or more, one per
+     * channel, outran the prefetchers: 2x slower on 56x56x64) */
+    for (int64_t c0 = 0; c0 < lda; c0 += 16)
+        for (int64_t p0 = 0; p0 < hw; p0 += 16) {
+            const int64_t np = i64min(16, hw - p0);
+            const __mmask16 pm = lane_range(0, 0, np);
             __m512 r[16];
             for (int i = 0; i < 16; i++)
                 r[i] = c0 + i < c ? _mm512_maskz_loadu_ps(pm, x + (c0 + i) * ld + p0)
@@ -2198,7 +2201,6 @@ static void transpose_in(const float *x, int64_t c, int64_t ld, int64_t hw, int6
             for (int i = 0; i < np; i++)
                 _mm512_mask_storeu_ps(at + (p0 + i) * lda + c0, cm, r[i]);
         }
-    }
 }
 
 /* dy[K][OH][OW] -> dyT[(oy*wrow + ox)][k] (row stride kp, a multiple of 16;
@@ -2206,11 +2208,12 @@ static void transpose_in(const float *x, int64_t c, int64_t ld, int64_t hw, int6
  * 16x16 register transposes. */
 static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int64_t wrow,
                          int64_t kp, float *dyt) {
-    for (int64_t oy = 0; oy < oh; oy++)
-        for (int64_t x0 = 0; x0 < ow; x0 += 16) {
-            const int64_t nx = i64min(16, ow - x0);
-            const __mmask16 xm = lane_range(0, 0, nx);
-            for (int64_t k0 = 0; k0 < kp; k0 += 16) {
+    /* (16 channels outside, as transpose_in) */
+    for (int64_t k0 = 0; k0 < kp; k0 += 16)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t x0 = 0; x0 < ow; x0 += 16) {
+                const int64_t nx = i64min(16, ow - x0);
+                const __mmask16 xm = lane_range(0, 0, nx);
                 __m512 r[16];
                 for (int i = 0; i < 16; i++)
                     r[i] = k0 + i < k
@@ -2220,7 +2223,6 @@ static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int
                 for (int i = 0; i < nx; i++)
                     _mm512_storeu_ps(dyt + (oy * wrow + x0 + i) * kp + k0, r[i]);
             }
-        }
 }
 
 enum { WG_3X3, WG_PLANES, WG_PW };
