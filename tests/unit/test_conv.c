@@ -158,33 +158,30 @@ typedef struct {
 
 static const impl FAST = {"fast", rp_conv2d_forward, rp_conv2d_backward_data,
                           rp_conv2d_backward_weight, 2e-6};
-/* The forward algorithms forced one at a time (backward passes as FAST). */
-static void fwd_planes(const rp_conv_geom *g, const float *x, const float *w, const float *b,
-                       float *y, float *ws) {
-    rp_conv_force_forward(RP_CONV_PLANES);
-    rp_conv2d_forward(g, x, w, b, y, ws);
-    rp_conv_force_forward(RP_CONV_AUTO);
-}
-static void fwd_ct(const rp_conv_geom *g, const float *x, const float *w, const float *b, float *y,
-                   float *ws) {
-    rp_conv_force_forward(RP_CONV_CHANNEL_TILES);
-    rp_conv2d_forward(g, x, w, b, y, ws);
-    rp_conv_force_forward(RP_CONV_AUTO);
-}
-static void fwd_wino(const rp_conv_geom *g, const float *x, const float *w, const float *b,
-                     float *y, float *ws) {
-    rp_conv_force_forward(RP_CONV_WINOGRAD);
-    rp_conv2d_forward(g, x, w, b, y, ws);
-    rp_conv_force_forward(RP_CONV_AUTO);
-}
+/* The forward algorithms forced one at a time (backward passes as FAST):
+ * fwd_X runs rp_conv2d_forward with algorithm `algo` forced. */
+#define FORCED_FORWARD(name, algo)                                                                 \
+    static void name(const rp_conv_geom *g, const float *x, const float *w, const float *b,        \
+                     float *y, float *ws) {                                                        \
+        rp_conv_force_forward(algo);                                                               \
+        rp_conv2d_forward(g, x, w, b, y, ws);                                                      \
+        rp_conv_force_forward(RP_CONV_AUTO);                                                       \
+    }
+FORCED_FORWARD(fwd_planes, RP_CONV_PLANES)
+FORCED_FORWARD(fwd_ct, RP_CONV_CHANNEL_TILES)
+FORCED_FORWARD(fwd_wino, RP_CONV_WINOGRAD)
+FORCED_FORWARD(fwd_wino4, RP_CONV_WINOGRAD4)
 /* Backward data allowed Winograd (training passes with rp_model_set_winograd),
- * forced wherever F(2x2, 3x3) fits the transposed geometry. */
-static void bwd_data_wino(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
-                          float *ws) {
-    rp_conv_force_forward(RP_CONV_WINOGRAD);
-    rp_conv2d_backward_data_w(g, dy, w, dx, ws, 1);
-    rp_conv_force_forward(RP_CONV_AUTO);
-}
+ * forced wherever the variant fits the transposed geometry. */
+#define FORCED_BWD_DATA(name, algo)                                                                \
+    static void name(const rp_conv_geom *g, const float *dy, const float *w, float *dx,            \
+                     float *ws) {                                                                  \
+        rp_conv_force_forward(algo);                                                               \
+        rp_conv2d_backward_data_w(g, dy, w, dx, ws, 1);                                            \
+        rp_conv_force_forward(RP_CONV_AUTO);                                                       \
+    }
+FORCED_BWD_DATA(bwd_data_wino, RP_CONV_WINOGRAD)
+FORCED_BWD_DATA(bwd_data_wino4, RP_CONV_WINOGRAD4)
 /* Weight gradient allowed Winograd, forced wherever F(2x2, 3x3) fits. */
 static void bwd_weight_wino(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                             float *db, float *ws) {
@@ -193,20 +190,8 @@ static void bwd_weight_wino(const rp_conv_geom *g, const float *x, const float *
     rp_conv_force_forward(RP_CONV_AUTO);
 }
 static const impl WINO = {"winograd", fwd_wino, bwd_data_wino, bwd_weight_wino, 2e-6};
-static void fwd_wino4(const rp_conv_geom *g, const float *x, const float *w, const float *b,
-                      float *y, float *ws) {
-    rp_conv_force_forward(RP_CONV_WINOGRAD4);
-    rp_conv2d_forward(g, x, w, b, y, ws);
-    rp_conv_force_forward(RP_CONV_AUTO);
-}
-static void bwd_data_wino4(const rp_conv_geom *g, const float *dy, const float *w, float *dx,
-                           float *ws) {
-    rp_conv_force_forward(RP_CONV_WINOGRAD4);
-    rp_conv2d_backward_data_w(g, dy, w, dx, ws, 1);
-    rp_conv_force_forward(RP_CONV_AUTO);
-}
 static const impl WINO4 = {"winograd F(4x4)", fwd_wino4, bwd_data_wino4, rp_conv2d_backward_weight,
-                           1.0};
+                           8e-6};
 static const impl PLANES = {"planes", fwd_planes, rp_conv2d_backward_data,
                             rp_conv2d_backward_weight, 2e-6};
 static const impl CT = {"channel-tiles", fwd_ct, rp_conv2d_backward_data, rp_conv2d_backward_weight,

@@ -1132,21 +1132,46 @@ typedef struct wg_plan {
     int64_t cp; /* C rounded up to 16 */
 } wg_plan;
 
-static void wg_make_plan(const rp_conv_geom *g, wg_plan *p) {
-    p->th = (g->oh + 1) / 2, p->tw = (g->ow + 1) / 2, p->kp = rup16(g->k);
+static int64_t wg_ngroups(const wg_plan *p, int64_t n);
+
+/* m x m output tiles (m = 2 or 4) cut into groups of about `target` tiles:
+ * bands of whole tile rows of one image, or whole images. */
+static void wg_tiling(const rp_conv_geom *g, int64_t m, int64_t target, wg_plan *p) {
+    p->th = (g->oh + m - 1) / m, p->tw = (g->ow + m - 1) / m, p->kp = rup16(g->k);
     const int64_t per_img = p->th * p->tw;
-    if (per_img >= WG_TILES) {
+    if (per_img >= target) {
         p->imgs = 1;
-        p->rows = i64max(1, WG_TILES / p->tw);
-        p->ngroups = g->n * ((p->th + p->rows - 1) / p->rows);
+        p->rows = i64max(1, target / p->tw);
     } else {
         p->rows = p->th;
-        p->imgs = i64max(1, i64min(g->n, WG_TILES / per_img));
-        p->ngroups = (g->n + p->imgs - 1) / p->imgs;
+        p->imgs = i64max(1, i64min(g->n, target / per_img));
     }
+    p->ngroups = wg_ngroups(p, g->n);
     p->tg = p->imgs * p->rows * p->tw;
     p->ts = rup16(p->tg) + 16; /* (+16: GEMM rows read past the last tile) */
     p->cp = rup16(g->c);
+    p->hwc = 1;
+}
+
+/* Groups over n images. */
+static int64_t wg_ngroups(const wg_plan *p, int64_t n) {
+    return p->imgs == 1 ? n * ((p->th + p->rows - 1) / p->rows) : (n + p->imgs - 1) / p->imgs;
+}
+
+/* Group gi of n images: images [n0, n0 + ni), tile rows [ty0, ty0 + nty). */
+static void wg_group(const wg_plan *p, int64_t n, int64_t gi, int64_t *n0, int64_t *ni,
+                     int64_t *ty0, int64_t *nty) {
+    if (p->imgs == 1) {
+        const int64_t gpi = (p->th + p->rows - 1) / p->rows; /* groups per image */
+        *n0 = gi / gpi, *ni = 1, *ty0 = (gi % gpi) * p->rows;
+        *nty = i64min(p->rows, p->th - *ty0);
+    } else {
+        *n0 = gi * p->imgs, *ni = i64min(p->imgs, n - *n0), *ty0 = 0, *nty = p->th;
+    }
+}
+
+static void wg_make_plan(const rp_conv_geom *g, wg_plan *p) {
+    wg_tiling(g, 2, WG_TILES, p);
     p->hwc = p->rows == p->th && p->tw < 16;
 }
 
@@ -1299,7 +1324,6 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
     for (int64_t xi = 0; xi < 16; xi++)
         for (int64_t ci = 0; ci < c; ci++)
             off[xi * c + ci] = p.hwc ? xi * p.ts * p.cp + ci : (xi * c + ci) * p.ts;
-    const int64_t gpi = (p.th + p.rows - 1) / p.rows; /* groups per image (imgs == 1) */
 #pragma omp parallel num_threads(conv_threads())
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
@@ -1315,12 +1339,7 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t gi = 0; gi < p.ngroups; gi++) {
             int64_t n0, ni, ty0, nty;
-            if (p.imgs == 1) {
-                n0 = gi / gpi, ni = 1, ty0 = (gi % gpi) * p.rows;
-                nty = i64min(p.rows, p.th - ty0);
-            } else {
-                n0 = gi * p.imgs, ni = i64min(p.imgs, g->n - n0), ty0 = 0, nty = p.th;
-            }
+            wg_group(&p, g->n, gi, &n0, &ni, &ty0, &nty);
             const int64_t nt = ni * nty * p.tw;
             /* input transform into V */
             if (p.hwc) {
@@ -1406,21 +1425,7 @@ static void conv_forward_wino(const rp_conv_geom *g, const float *x, const float
 #define W4_TILES 32 /* tiles per group (target) */
 
 static void w4_make_plan(const rp_conv_geom *g, wg_plan *p) {
-    p->th = (g->oh + 3) / 4, p->tw = (g->ow + 3) / 4, p->kp = rup16(g->k);
-    const int64_t per_img = p->th * p->tw;
-    if (per_img >= W4_TILES) {
-        p->imgs = 1;
-        p->rows = i64max(1, W4_TILES / p->tw);
-        p->ngroups = g->n * ((p->th + p->rows - 1) / p->rows);
-    } else {
-        p->rows = p->th;
-        p->imgs = i64max(1, i64min(g->n, W4_TILES / per_img));
-        p->ngroups = (g->n + p->imgs - 1) / p->imgs;
-    }
-    p->tg = p->imgs * p->rows * p->tw;
-    p->ts = rup16(p->tg) + 16;
-    p->cp = rup16(g->c);
-    p->hwc = 1;
+    wg_tiling(g, 4, W4_TILES, p);
 }
 
 /* input rows a group's channels-last copy holds per image */
@@ -1547,7 +1552,6 @@ static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *
     for (int64_t xi = 0; xi < 36; xi++)
         for (int64_t ci = 0; ci < c; ci++)
             off[xi * c + ci] = xi * p.ts * p.cp + ci;
-    const int64_t gpi = (p.th + p.rows - 1) / p.rows; /* groups per image (imgs == 1) */
 #pragma omp parallel num_threads(conv_threads())
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
@@ -1562,12 +1566,7 @@ static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t gi = 0; gi < p.ngroups; gi++) {
             int64_t n0, ni, ty0, nty;
-            if (p.imgs == 1) {
-                n0 = gi / gpi, ni = 1, ty0 = (gi % gpi) * p.rows;
-                nty = i64min(p.rows, p.th - ty0);
-            } else {
-                n0 = gi * p.imgs, ni = i64min(p.imgs, g->n - n0), ty0 = 0, nty = p.th;
-            }
+            wg_group(&p, g->n, gi, &n0, &ni, &ty0, &nty);
             const int64_t nt = ni * nty * p.tw;
             /* the input rows the group reads, channels-last, then V */
             const int64_t y0 = i64max(0, 4 * ty0 - g->ph);
@@ -1648,31 +1647,19 @@ static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *
 #define WW_TILES 64 /* tiles per chunk (target) */
 
 typedef struct ww_plan {
-    int64_t th, tw; /* tiles per image */
-    int64_t kp, cp; /* K, C rounded up to 16 */
-    int64_t nct;    /* 64-channel tiles of cp */
-    int64_t rows;   /* tile rows per chunk (partial images) */
-    int64_t imgs;   /* images per chunk (whole images; rows = th) */
-    int64_t xr;     /* input rows per image a chunk holds channels-last */
-    int64_t tg, ts; /* most tiles in a chunk; Udy row stride */
-    int64_t G;      /* groups */
-    int64_t mrows;  /* rows of a partial's [kp + overrun][64] tiles */
+    wg_plan t;     /* tiles and chunks (wg_tiling; groups below) */
+    int64_t nct;   /* 64-channel tiles of cp */
+    int64_t xr;    /* input rows per image a chunk holds channels-last */
+    int64_t G;     /* groups */
+    int64_t mrows; /* rows of a partial's [kp + overrun][64] tiles */
 } ww_plan;
 
 static void ww_make_plan(const rp_conv_geom *g, ww_plan *p) {
-    p->th = (g->oh + 1) / 2, p->tw = (g->ow + 1) / 2;
-    p->kp = rup16(g->k), p->cp = rup16(g->c), p->nct = (p->cp + CT_TW - 1) / CT_TW;
-    const int64_t per_img = p->th * p->tw;
-    if (per_img >= WW_TILES) {
-        p->imgs = 1, p->rows = i64max(1, WW_TILES / p->tw);
-        p->xr = i64min(g->h, 2 * p->rows + 2);
-    } else {
-        p->rows = p->th, p->imgs = i64max(1, i64min(g->n, WW_TILES / per_img)), p->xr = g->h;
-    }
-    p->tg = p->imgs * p->rows * p->tw;
-    p->ts = rup16(p->tg) + 16;
+    wg_tiling(g, 2, WW_TILES, &p->t);
+    p->nct = (p->t.cp + CT_TW - 1) / CT_TW;
+    p->xr = p->t.rows == p->t.th ? g->h : i64min(g->h, 2 * p->t.rows + 2);
     p->G = wg_groups(g);
-    p->mrows = p->kp + CT_PMAX;
+    p->mrows = p->t.kp + CT_PMAX;
 }
 
 static size_t ww_part_floats(const ww_plan *p) {
@@ -1683,17 +1670,17 @@ static size_t ww_shared_floats(const rp_conv_geom *g) {
     ww_plan p;
     ww_make_plan(g, &p);
     /* partials, then the reduction offsets (int64) */
-    return (size_t)p.G * ww_part_floats(&p) + rup((size_t)(2 * p.ts));
+    return (size_t)p.G * ww_part_floats(&p) + rup((size_t)(2 * p.t.ts));
 }
 
 static size_t ww_thread_floats(const rp_conv_geom *g) {
     ww_plan p;
     ww_make_plan(g, &p);
-    return rup((size_t)(16 * p.ts * p.cp + 64))                               /* V [16][ts][cp] */
-           + rup((size_t)(p.imgs * p.xr * g->w * p.cp))                       /* x rows */
-           + rup((size_t)(16 * p.ts * p.kp + 64))                             /* Udy [16][ts][kp] */
-           + rup((size_t)(p.imgs * i64min(g->oh, 2 * p.rows) * g->ow * p.kp)) /* dy rows */
-           + rup((size_t)(2 * (p.kp + CT_PMAX))) + 64; /* Udy column pointers */
+    return rup((size_t)(16 * p.t.ts * p.t.cp + 64))         /* V [16][ts][cp] */
+           + rup((size_t)(p.t.imgs * p.xr * g->w * p.t.cp)) /* x rows */
+           + rup((size_t)(16 * p.t.ts * p.t.kp + 64))       /* Udy [16][ts][kp] */
+           + rup((size_t)(p.t.imgs * i64min(g->oh, 2 * p.t.rows) * g->ow * p.t.kp)) /* dy rows */
+           + rup((size_t)(2 * (p.t.kp + CT_PMAX))) + 64; /* Udy column pointers */
 }
 
 /* Udy[xi][q][k0..] = (A d A^T)[xi] of tile (ty, tx) for every 16 output
@@ -1805,61 +1792,58 @@ static void conv_wgrad_wino(const rp_conv_geom *g, const float *x, const float *
     int64_t *off = (int64_t *)(void *)(ws + (size_t)p.G * pf); /* tile r at r*kp */
     float *thr = ws + ww_shared_floats(g);
     const size_t per = ww_thread_floats(g);
-    for (int64_t q = 0; q < p.ts; q++)
-        off[q] = q * p.kp;
-    const int64_t gpi = (p.th + p.rows - 1) / p.rows; /* chunks per image (imgs == 1) */
+    for (int64_t q = 0; q < p.t.ts; q++)
+        off[q] = q * p.t.kp;
 #pragma omp parallel num_threads(conv_threads())
     {
         float *tb = thr + (size_t)omp_get_thread_num() * per;
-        float *v = tb;                                               /* V [16][ts][cp] */
-        float *xh = v + rup((size_t)(16 * p.ts * p.cp + 64));        /* [imgs][xr][W][cp] */
-        float *ud = xh + rup((size_t)(p.imgs * p.xr * g->w * p.cp)); /* Udy [16][ts][kp] */
-        float *dh = ud + rup((size_t)(16 * p.ts * p.kp + 64));       /* [imgs][dr][OW][kp] */
-        const int64_t dr = i64min(g->oh, 2 * p.rows);
-        const float **xb = (const float **)(void *)(dh + rup((size_t)(p.imgs * dr * g->ow * p.kp)));
+        float *v = tb;                                                   /* V [16][ts][cp] */
+        float *xh = v + rup((size_t)(16 * p.t.ts * p.t.cp + 64));        /* [imgs][xr][W][cp] */
+        float *ud = xh + rup((size_t)(p.t.imgs * p.xr * g->w * p.t.cp)); /* Udy [16][ts][kp] */
+        float *dh = ud + rup((size_t)(16 * p.t.ts * p.t.kp + 64));       /* [imgs][dr][OW][kp] */
+        const int64_t dr = i64min(g->oh, 2 * p.t.rows);
+        const float **xb =
+            (const float **)(void *)(dh + rup((size_t)(p.t.imgs * dr * g->ow * p.t.kp)));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t gi = 0; gi < p.G; gi++) {
             float *part = parts + (size_t)gi * pf;
             memset(part, 0, sizeof(float) * pf);
             const int64_t na = g->n * gi / p.G, nb = g->n * (gi + 1) / p.G;
             /* chunks of the group's images: (image, band of tile rows) or whole images */
-            const int64_t nchunks = p.imgs == 1 ? (nb - na) * gpi : (nb - na + p.imgs - 1) / p.imgs;
+            const int64_t nchunks = wg_ngroups(&p.t, nb - na);
             for (int64_t ch = 0; ch < nchunks; ch++) {
                 int64_t n0, ni, ty0, nty;
-                if (p.imgs == 1) {
-                    n0 = na + ch / gpi, ni = 1, ty0 = (ch % gpi) * p.rows;
-                    nty = i64min(p.rows, p.th - ty0);
-                } else {
-                    n0 = na + ch * p.imgs, ni = i64min(p.imgs, nb - n0), ty0 = 0, nty = p.th;
-                }
-                const int64_t nt = ni * nty * p.tw;
+                wg_group(&p.t, nb - na, ch, &n0, &ni, &ty0, &nty);
+                n0 += na;
+                const int64_t nt = ni * nty * p.t.tw;
                 const int64_t y0 = i64max(0, 2 * ty0 - g->ph);
                 const int64_t y1 = i64min(g->h, 2 * (ty0 + nty) + 2 - g->ph);
                 for (int64_t im = 0; im < ni; im++) {
-                    float *xi_h = xh + im * p.xr * g->w * p.cp;
-                    transpose_in(x + (n0 + im) * c * hw + y0 * g->w, c, hw, (y1 - y0) * g->w, p.cp,
-                                 xi_h);
+                    float *xi_h = xh + im * p.xr * g->w * p.t.cp;
+                    transpose_in(x + (n0 + im) * c * hw + y0 * g->w, c, hw, (y1 - y0) * g->w,
+                                 p.t.cp, xi_h);
                     /* dy rows [2 ty0, 2 (ty0 + nty)) of the image, channels-last */
                     const int64_t oy0 = 2 * ty0, oy1 = i64min(g->oh, 2 * (ty0 + nty));
-                    float *dh_i = dh + im * dr * g->ow * p.kp;
+                    float *dh_i = dh + im * dr * g->ow * p.t.kp;
                     transpose_in(dy + (n0 + im) * g->k * ohw + oy0 * g->ow, g->k, ohw,
-                                 (oy1 - oy0) * g->ow, p.kp, dh_i);
+                                 (oy1 - oy0) * g->ow, p.t.kp, dh_i);
                     for (int64_t ty = ty0; ty < ty0 + nty; ty++) {
-                        const int64_t q0 = (im * nty + ty - ty0) * p.tw;
-                        for (int64_t tx = 0; tx < p.tw; tx++) {
-                            wg_input_hwc(g, xi_h, y0, p.cp, ty, tx, v + (q0 + tx) * p.cp,
-                                         p.ts * p.cp);
-                            ww_dy(g, dh_i, oy0, p.kp, ty, tx, ud + (q0 + tx) * p.kp, p.ts * p.kp);
+                        const int64_t q0 = (im * nty + ty - ty0) * p.t.tw;
+                        for (int64_t tx = 0; tx < p.t.tw; tx++) {
+                            wg_input_hwc(g, xi_h, y0, p.t.cp, ty, tx, v + (q0 + tx) * p.t.cp,
+                                         p.t.ts * p.t.cp);
+                            ww_dy(g, dh_i, oy0, p.t.kp, ty, tx, ud + (q0 + tx) * p.t.kp,
+                                  p.t.ts * p.t.kp);
                         }
                     }
                 }
                 for (int64_t xi = 0; xi < 16; xi++) {
-                    for (int64_t k = 0; k < p.kp + CT_PMAX; k++)
-                        xb[k] = ud + xi * p.ts * p.kp + i64min(k, g->k - 1);
+                    for (int64_t k = 0; k < p.t.kp + CT_PMAX; k++)
+                        xb[k] = ud + xi * p.t.ts * p.t.kp + i64min(k, g->k - 1);
                     for (int64_t ct = 0; ct < p.nct; ct++) {
-                        const int64_t cw = i64min(CT_TW, p.cp - ct * CT_TW);
-                        ct_positions((int)(cw / 16), g->k, nt, v + xi * p.ts * p.cp + ct * CT_TW,
-                                     p.cp, off, xb,
+                        const int64_t cw = i64min(CT_TW, p.t.cp - ct * CT_TW);
+                        ct_positions((int)(cw / 16), g->k, nt,
+                                     v + xi * p.t.ts * p.t.cp + ct * CT_TW, p.t.cp, off, xb,
                                      part + (size_t)((xi * p.nct + ct) * p.mrows) * CT_TW, 1);
                     }
                 }
