@@ -1640,10 +1640,10 @@ static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *
  * kernel: output channels k are the broadcast positions, input channels
  * the vectors, tiles the reduction rows. V is the forward's input transform
  * (channels-last per chunk); dy goes channels-last too, through A (entries
- * 0, +-1) 16 output channels at a time. The batch is cut into the direct weight gradient's groups
- * (wg_groups: fixed by the shapes), each summed into its own partial M, and
- * the partials are added in group order before G^T . G: the same bytes on
- * any thread count. */
+ * 0, +-1) 16 output channels at a time. The batch is cut into the direct
+ * weight gradient's groups (wg_groups: fixed by the shapes), each summed
+ * into its own partial M, and the partials are added in group order before
+ * G^T . G: the same bytes on any thread count. */
 #define WW_TILES 64 /* tiles per chunk (target) */
 
 typedef struct ww_plan {
