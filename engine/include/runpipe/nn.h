@@ -284,7 +284,7 @@ void rp_model_set_step(rp_model *m, uint64_t seed, uint64_t step);
 void rp_model_set_fusion(rp_model *m, int enabled);
 /* Training passes (forward, input and weight gradients) may compute 3x3
  * stride-1 convolutions through Winograd F(4x4, 3x3) or F(2x2, 3x3) where it
- * is faster (see README). Its rounding is up to about 4x the direct form's:
+ * is faster (see README). Its rounding is larger than the direct form's:
  * the loss follows the direct form's to float rounding, but the bits
  * differ, and training-mode batch norm over a handful of values amplifies
  * the difference. Off by default (as PyTorch's direct CPU kernels); the
