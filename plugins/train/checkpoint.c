@@ -232,9 +232,11 @@ static int ckpt_validate(const rp_st *st, const char *path, const train_state *s
     snprintf(exp, sizeof exp, "0..%lld (the run's epochs)", (long long)fp->epochs);
     if (s->epochs_done < 0 || s->epochs_done > fp->epochs)
         return bad_field(err, path, "epochs_done", rp_st_meta(st, "epochs_done"), exp);
+    /* (batch_in_epoch == bpe: interrupted after the epoch's last batch, before
+     * its end; the resumed run skips the batches and finishes the epoch) */
     snprintf(exp, sizeof exp, "0..%lld (batches in an epoch of %llu samples, batch_size %lld)",
-             (long long)(bpe ? bpe - 1 : 0), (unsigned long long)n, (long long)bs);
-    if (s->batch_in_epoch < 0 || s->batch_in_epoch >= (bpe ? bpe : 1) ||
+             (long long)bpe, (unsigned long long)n, (long long)bs);
+    if (s->batch_in_epoch < 0 || s->batch_in_epoch > bpe ||
         (s->batch_in_epoch && s->epochs_done >= fp->epochs))
         return bad_field(err, path, "batch_in_epoch", rp_st_meta(st, "batch_in_epoch"), exp);
     int64_t max_step = s->epochs_done * bpe + s->batch_in_epoch;

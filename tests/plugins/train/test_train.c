@@ -398,6 +398,14 @@ static void test_resume_mid_epoch(void **state) {
     resume_case(0, 9); /* 6 steps per epoch: interrupted after step 4 of epoch 2 */
 }
 
+/* Interrupted right after an epoch's last batch, before its end (validation,
+ * the scheduler's epoch step, the history row): the checkpoint says all of
+ * the epoch's batches are done, and the resumed run finishes that epoch. */
+static void test_resume_after_last_batch(void **state) {
+    (void)state;
+    resume_case(0, 11); /* 6 steps per epoch: after step 6 of epoch 2 */
+}
+
 static void test_resume_config_mismatch(void **state) {
     (void)state;
     setup s;
@@ -427,8 +435,8 @@ static void test_checkpoint_fields_validated(void **state) {
         {"epochs_done", "-1000000", "is -1000000; expected 0..4 (the run's epochs)"},
         {"epochs_done", "99", "is 99; expected 0..4 (the run's epochs)"},
         {"batch_in_epoch", "1000000000",
-         "is 1000000000; expected 0..5 (batches in an epoch of 96 samples, batch_size 16)"},
-        {"batch_in_epoch", "-1", "is -1; expected 0..5 (batches in an epoch of 96 samples, batch_size 16)"},
+         "is 1000000000; expected 0..6 (batches in an epoch of 96 samples, batch_size 16)"},
+        {"batch_in_epoch", "-1", "is -1; expected 0..6 (batches in an epoch of 96 samples, batch_size 16)"},
         {"global_step", "-5", "is -5; expected 0..6 (epochs_done x batches per epoch + batch_in_epoch)"},
         {"global_step", "9999999", "is 9999999; expected 0..6 (epochs_done x batches per epoch + batch_in_epoch)"},
         {"done", "7", "is 7; expected 0 or 1"},
@@ -797,6 +805,7 @@ int main(void) {
         cmocka_unit_test(test_trains_and_reports),
         cmocka_unit_test(test_resume_epoch_boundary),
         cmocka_unit_test(test_resume_mid_epoch),
+        cmocka_unit_test(test_resume_after_last_batch),
         cmocka_unit_test(test_resume_config_mismatch),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_winograd_option),
