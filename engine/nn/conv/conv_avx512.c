@@ -34,6 +34,18 @@ static size_t rup(size_t n) {
 static int64_t rup16(int64_t n) {
     return (n + 15) / 16 * 16;
 }
+/* sum of r[0..n) in 16 lane sums, then across the lanes (the bias gradient's
+ * per-plane sums; a fixed order) */
+static float plane_sum(const float *r, int64_t n) {
+    __m512 s = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 16 <= n; p += 16)
+        s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
+    if (p < n)
+        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - p)) - 1u), r + p));
+    return _mm512_reduce_add_ps(s);
+}
+
 static int64_t rup24(int64_t n) {
     return (n + 23) / 24 * 24;
 }
@@ -1150,7 +1162,7 @@ static void wg_tiling(const rp_conv_geom *g, int64_t m, int64_t target, wg_plan 
     p->tg = p->imgs * p->rows * p->tw;
     p->ts = rup16(p->tg) + 16; /* (+16: GEMM rows read past the last tile) */
     p->cp = rup16(g->c);
-    p->hwc = 1;
+    p->hwc = 0; /* (F(2x2)'s choice; the others always go channels-last) */
 }
 
 /* Groups over n images. */
@@ -1430,9 +1442,20 @@ static void w4_make_plan(const rp_conv_geom *g, wg_plan *p) {
     wg_tiling(g, 4, W4_TILES, p);
 }
 
-/* input rows a group's channels-last copy holds per image */
-static int64_t w4_xrows(const rp_conv_geom *g, const wg_plan *p) {
-    return p->rows == p->th ? g->h : i64min(g->h, 4 * p->rows + 2);
+/* Input rows per image a group's channels-last copy holds (m x m tiles). */
+static int64_t wg_xrows(const rp_conv_geom *g, const wg_plan *p, int64_t m) {
+    return p->rows == p->th ? g->h : i64min(g->h, m * p->rows + 2);
+}
+
+/* The input rows that tile rows [ty0, ty0 + nty) of m x m tiles read, of
+ * one image xn [C][H][W], channels-last into xh [rows][W][cp]; returns the
+ * first row (the tiles' input transforms index xh by y - y0). */
+static int64_t wg_rows_hwc(const rp_conv_geom *g, int64_t m, const float *xn, int64_t ty0,
+                           int64_t nty, int64_t cp, float *xh) {
+    const int64_t hw = g->h * g->w, y0 = i64max(0, m * ty0 - g->ph);
+    const int64_t y1 = i64min(g->h, m * (ty0 + nty) + 2 - g->ph);
+    transpose_in(xn + y0 * g->w, g->c, hw, (y1 - y0) * g->w, cp, xh);
+    return y0;
 }
 
 static size_t w4_shared_floats(const rp_conv_geom *g) {
@@ -1444,11 +1467,11 @@ static size_t w4_thread_floats(const rp_conv_geom *g) {
     wg_plan p;
     w4_make_plan(g, &p);
     const int64_t tq = (p.tg + CT_PMAX + 15) / 16 * 16;
-    return rup((size_t)(36 * p.cp * p.ts + 64))                    /* V */
-           + rup((size_t)(p.imgs * w4_xrows(g, &p) * g->w * p.cp)) /* channels-last rows */
-           + (size_t)(36 * tq * CT_TW)                             /* M [36][tq][64] */
-           + (size_t)(rup16(16 * p.tg) + 16) * CT_TW               /* outputs [16 tg][64] */
-           + rup((size_t)(2 * tq)) + 64;                           /* tile pointers */
+    return rup((size_t)(36 * p.cp * p.ts + 64))                       /* V */
+           + rup((size_t)(p.imgs * wg_xrows(g, &p, 4) * g->w * p.cp)) /* channels-last rows */
+           + (size_t)(36 * tq * CT_TW)                                /* M [36][tq][64] */
+           + (size_t)(rup16(16 * p.tg) + 16) * CT_TW                  /* outputs [16 tg][64] */
+           + rup((size_t)(2 * tq)) + 64;                              /* tile pointers */
 }
 
 /* o = G a for one 3-vector (G of F(4x4, 3x3): rows [1/4,0,0],
@@ -1543,7 +1566,7 @@ static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow, c = g->c;
     wg_plan p;
     w4_make_plan(g, &p);
-    const int64_t xr = w4_xrows(g, &p);
+    const int64_t xr = wg_xrows(g, &p, 4);
     float *u = ws;
     int64_t *off = (int64_t *)(void *)(ws + rup((size_t)(36 * c * p.kp)));
     float *thr = ws + w4_shared_floats(g);
@@ -1571,12 +1594,9 @@ static void conv_forward_w4(const rp_conv_geom *g, const float *x, const float *
             wg_group(&p, g->n, gi, &n0, &ni, &ty0, &nty);
             const int64_t nt = ni * nty * p.tw;
             /* the input rows the group reads, channels-last, then V */
-            const int64_t y0 = i64max(0, 4 * ty0 - g->ph);
-            const int64_t y1 = i64min(g->h, 4 * (ty0 + nty) + 2 - g->ph);
             for (int64_t im = 0; im < ni; im++) {
                 float *xi_h = xh + im * xr * g->w * p.cp;
-                transpose_in(x + (n0 + im) * c * hw + y0 * g->w, c, hw, (y1 - y0) * g->w, p.cp,
-                             xi_h);
+                const int64_t y0 = wg_rows_hwc(g, 4, x + (n0 + im) * c * hw, ty0, nty, p.cp, xi_h);
                 for (int64_t ty = ty0; ty < ty0 + nty; ty++)
                     for (int64_t tx = 0; tx < p.tw; tx++) {
                         const int64_t q = (im * nty + ty - ty0) * p.tw + tx;
@@ -1659,7 +1679,7 @@ typedef struct ww_plan {
 static void ww_make_plan(const rp_conv_geom *g, ww_plan *p) {
     wg_tiling(g, 2, WW_TILES, &p->t);
     p->nct = (p->t.cp + CT_TW - 1) / CT_TW;
-    p->xr = p->t.rows == p->t.th ? g->h : i64min(g->h, 2 * p->t.rows + 2);
+    p->xr = wg_xrows(g, &p->t, 2);
     p->G = wg_groups(g);
     p->mrows = p->t.kp + CT_PMAX;
 }
@@ -1769,15 +1789,7 @@ static void ww_finish(const rp_conv_geom *g, const ww_plan *p, const float *part
         if (db) {
             float s = 0.0f;
             for (int64_t n = 0; n < g->n; n++) {
-                const float *r = dy + (n * g->k + k) * ohw;
-                __m512 v = _mm512_setzero_ps();
-                int64_t q = 0;
-                for (; q + 16 <= ohw; q += 16)
-                    v = _mm512_add_ps(v, _mm512_loadu_ps(r + q));
-                if (q < ohw)
-                    v = _mm512_add_ps(
-                        v, _mm512_maskz_loadu_ps((__mmask16)((1u << (ohw - q)) - 1u), r + q));
-                s += _mm512_reduce_add_ps(v);
+                s += plane_sum(dy + (n * g->k + k) * ohw, ohw);
             }
             db[k] += s;
         }
@@ -1818,12 +1830,10 @@ static void conv_wgrad_wino(const rp_conv_geom *g, const float *x, const float *
                 wg_group(&p.t, nb - na, ch, &n0, &ni, &ty0, &nty);
                 n0 += na;
                 const int64_t nt = ni * nty * p.t.tw;
-                const int64_t y0 = i64max(0, 2 * ty0 - g->ph);
-                const int64_t y1 = i64min(g->h, 2 * (ty0 + nty) + 2 - g->ph);
                 for (int64_t im = 0; im < ni; im++) {
                     float *xi_h = xh + im * p.xr * g->w * p.t.cp;
-                    transpose_in(x + (n0 + im) * c * hw + y0 * g->w, c, hw, (y1 - y0) * g->w,
-                                 p.t.cp, xi_h);
+                    const int64_t y0 =
+                        wg_rows_hwc(g, 2, x + (n0 + im) * c * hw, ty0, nty, p.t.cp, xi_h);
                     /* dy rows [2 ty0, 2 (ty0 + nty)) of the image, channels-last */
                     const int64_t oy0 = 2 * ty0, oy1 = i64min(g->oh, 2 * (ty0 + nty));
                     float *dh_i = dh + im * dr * g->ow * p.t.kp;
@@ -2306,20 +2316,9 @@ void rp_conv2d_backward_weight_w(const rp_conv_geom *g, const float *x, const fl
                     const float *xn = x + (n0 + i) * g->c * hw;    /* [C, H, W] */
                     const float *dyn = dy + (n0 + i) * g->k * ohw; /* [K, OH, OW] */
                     float *op = opnd + (size_t)i * opst, *dt = dyb + (size_t)i * dyst;
-                    if (db) {
-                        for (int64_t k = 0; k < g->k; k++) {
-                            const float *r = dyn + k * ohw;
-                            __m512 s = _mm512_setzero_ps();
-                            int64_t p = 0;
-                            for (; p + 16 <= ohw; p += 16)
-                                s = _mm512_add_ps(s, _mm512_loadu_ps(r + p));
-                            if (p < ohw)
-                                s = _mm512_add_ps(
-                                    s, _mm512_maskz_loadu_ps((__mmask16)((1u << (ohw - p)) - 1u),
-                                                             r + p));
-                            pdb[k] += _mm512_reduce_add_ps(s);
-                        }
-                    }
+                    if (db)
+                        for (int64_t k = 0; k < g->k; k++)
+                            pdb[k] += plane_sum(dyn + k * ohw, ohw);
                     if (wg == WG_PW) {
                         if (!inplace) transpose_in(xn, g->c, hw, hw, lda, op);
                         transpose_dy(dyn, g->k, g->oh, g->ow, g->ow, kp, dt);
