@@ -274,6 +274,76 @@ static void test_maxpool_eval_path(void **state) {
     }
 }
 
+/* maxpool2d's 2x2 stride-2 kernels (16 windows per vector) against the
+ * rule written out: outputs and arg-max bit for bit, with ties, NaNs and
+ * -0.0 in the windows, with and without a relu folded in, on maps whose
+ * width leaves a masked tail (13, 20 outputs) or an uncovered column or row
+ * (odd sizes), and the backward's gradient (every value written: the buffer
+ * starts filled with garbage). */
+static void test_maxpool_2x2_reference(void **state) {
+    (void)state;
+    static const char *shapes[] = {"[2,3,26,26]", "[1,2,27,41]", "[1,1,5,3]", "[1,2,2,34]", "[3,1,8,64]"};
+    const struct rp_layer_ops *ops = rp_component_find(RP_COMP_LAYER, "maxpool2d")->impl;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int relu = 0; relu < 2; relu++) {
+            rp_error err;
+            rp_node *raw = NULL, *opts = NULL;
+            RP_ASSERT_OK(rp_node_parse_string("{kernel: 2}", "<opts>", &raw, &err), &err);
+            RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, "maxpool2d", raw, &opts, &err), &err);
+            rp_tensor *in[1], *din, *y, *dy;
+            int n_in = 0;
+            assert_int_equal(parse_shapes(shapes[si], in, &n_in), 0);
+            rp_layer l = {.ops = ops, .name = strdup("pool")};
+            int64_t osh[RP_MAX_DIMS];
+            int ond = 0;
+            RP_ASSERT_OK(ops->create(&l, opts, 1, (const rp_tensor *const *)in, osh, &ond, &err), &err);
+            RP_ASSERT_OK(rp_tensor_new(&y, ond, osh, &err), &err);
+            RP_ASSERT_OK(rp_tensor_new(&dy, ond, osh, &err), &err);
+            RP_ASSERT_OK(rp_tensor_new(&din, in[0]->ndim, in[0]->shape, &err), &err);
+            rp_rng rng;
+            rp_rng_init(&rng, 13, si, (uint64_t)relu, 0);
+            for (size_t i = 0; i < in[0]->numel; i++) {
+                uint32_t r = rp_rng_u32(&rng) % 40;
+                in[0]->data[i] = r == 0 ? NAN : r == 1 ? -0.0f : (float)(r % 6) - 3.0f;
+            }
+            for (size_t i = 0; i < dy->numel; i++)
+                dy->data[i] = rp_rng_u32(&rng) % 9 == 0 ? -0.0f : (float)rp_rng_range(&rng, -1, 1);
+            rp_tensor_fill(din, 7.0f);
+            rp_run_ctx ctx = {.training = 1, .need_input_grad = 1, .relu_in = relu};
+            const rp_tensor *const *cx = (const rp_tensor *const *)in;
+            RP_ASSERT_OK(ops->forward(&l, &ctx, 1, cx, y, &err), &err);
+            RP_ASSERT_OK(ops->backward(&l, &ctx, 1, cx, y, dy, &din, &err), &err);
+            const int64_t nc = in[0]->shape[0] * in[0]->shape[1], h = in[0]->shape[2], w = in[0]->shape[3];
+            const int64_t oh = osh[2], ow = osh[3];
+            for (int64_t p = 0; p < nc; p++) {
+                const float *x = in[0]->data + p * h * w;
+                float ref_dx[64 * 64] = {0};
+                for (int64_t oy = 0; oy < oh; oy++)
+                    for (int64_t ox = 0; ox < ow; ox++) {
+                        /* first maximum in row-major order; NaN wins over numbers, the first NaN stays */
+                        int64_t bi = 2 * oy * w + 2 * ox;
+                        float best = relu ? (x[bi] > 0.0f ? x[bi] : 0.0f) : x[bi];
+                        const int64_t at[3] = {bi + 1, bi + w, bi + w + 1};
+                        for (int t = 0; t < 3; t++) {
+                            float v = relu ? (x[at[t]] > 0.0f ? x[at[t]] : 0.0f) : x[at[t]];
+                            if (v > best || (v != v && best == best)) best = v, bi = at[t];
+                        }
+                        const int64_t o = p * oh * ow + oy * ow + ox;
+                        if (memcmp(&best, &y->data[o], sizeof best))
+                            fail_msg("%s relu %d: output %lld is %g, expected %g", shapes[si], relu, (long long)o,
+                                     (double)y->data[o], (double)best);
+                        const float d = dy->data[o];
+                        ref_dx[bi] += relu ? (best > 0.0f ? d : 0.0f) : d;
+                    }
+                if (memcmp(ref_dx, din->data + p * h * w, sizeof(float) * (size_t)(h * w)))
+                    fail_msg("%s relu %d: input gradient of plane %lld differs", shapes[si], relu, (long long)p);
+            }
+            rp_tensor_free(y), rp_tensor_free(dy), rp_tensor_free(din), rp_tensor_free(in[0]);
+            rp_layer_release(&l);
+            rp_node_free(raw), rp_node_free(opts);
+        }
+}
+
 /* Layers with RP_LAYER_TRAIN_RELU (batch norm, add): forward and backward
  * with rp_run_ctx.relu_out equal the layer followed by relu bit for bit
  * (output, input gradients, parameter gradients, running statistics), in
@@ -463,6 +533,7 @@ int main(void) {
         cmocka_unit_test(test_every_layer),
         cmocka_unit_test(test_checker_catches_wrong_gradient),
         cmocka_unit_test(test_maxpool_eval_path),
+        cmocka_unit_test(test_maxpool_2x2_reference),
         cmocka_unit_test(test_train_relu_layers),
         cmocka_unit_test(test_relu_in_layers),
     };

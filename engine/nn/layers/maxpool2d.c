@@ -88,6 +88,97 @@ static void mp_values_2x2(const float *xp, int64_t h, int64_t w, float *yp, int6
         }
     }
 }
+
+/* Lanes [0, n) (n clipped to 0..16). */
+static inline __mmask16 mp_lanes(int64_t n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+/* One step of the arg-max rule on 16 windows: v (at flat index vi) replaces
+ * (best, bi) where it is greater, or NaN while best is not (NLE_UQ: greater
+ * or unordered; the ORD test on best keeps the first NaN). */
+static inline void mp_step16(__m512 v, __m512i vi, __m512 *best, __m512i *bi) {
+    const __mmask16 take = _mm512_cmp_ps_mask(v, *best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(*best, *best, _CMP_ORD_Q);
+    *best = _mm512_mask_blend_ps(take, *best, v);
+    *bi = _mm512_mask_blend_epi32(take, *bi, vi);
+}
+
+/* Training forward of the 2x2 stride-2 pool, 16 outputs at a time: the four
+ * window values by even/odd lanes of two 32-wide row pairs, taken in
+ * row-major order by mp_step16 (the scalar rule's bits and arg-max). relu:
+ * the window reads max(x, 0) (0 for NaN, as relu's x > 0 ? x : 0). */
+static void mp_argmax_2x2(const float *xp, int64_t w, float *yp, int32_t *ip, int64_t oh, int64_t ow,
+                          int relu) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
+        for (int64_t ox = 0; ox < ow; ox += 16) {
+            const int64_t left = 2 * (ow - ox); /* input columns used */
+            const __mmask16 m0 = mp_lanes(left), m1 = mp_lanes(left - 16);
+            __m512 a0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ox + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ox), b1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ox + 16);
+            if (relu) {
+                a0 = _mm512_max_ps(a0, zero), a1 = _mm512_max_ps(a1, zero);
+                b0 = _mm512_max_ps(b0, zero), b1 = _mm512_max_ps(b1, zero);
+            }
+            /* flat index of each window's top-left value */
+            const __m512i i00 = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(2 * oy * w + 2 * ox)), ev);
+            __m512 best = _mm512_permutex2var_ps(a0, ev, a1);
+            __m512i bi = i00;
+            mp_step16(_mm512_permutex2var_ps(a0, od, a1), _mm512_add_epi32(i00, _mm512_set1_epi32(1)), &best, &bi);
+            mp_step16(_mm512_permutex2var_ps(b0, ev, b1), _mm512_add_epi32(i00, _mm512_set1_epi32((int32_t)w)), &best,
+                      &bi);
+            mp_step16(_mm512_permutex2var_ps(b0, od, b1), _mm512_add_epi32(i00, _mm512_set1_epi32((int32_t)w + 1)),
+                      &best, &bi);
+            const __mmask16 m = mp_lanes(ow - ox);
+            _mm512_mask_storeu_ps(yp + oy * ow + ox, m, best);
+            _mm512_mask_storeu_epi32(ip + oy * ow + ox, m, bi);
+        }
+    }
+}
+
+/* Backward of the 2x2 stride-2 pool for one plane, every dx value written
+ * (no zeroing pass first): per 16 windows, the gradient at each of the four
+ * window positions where the arg-max is that position, interleaved back into
+ * the two input rows; columns and rows no window covers (odd sizes) get 0.
+ * Each value has at most one window, so this is the scatter's 0 + d (+0 for
+ * d = -0, as there). y (relu folded in): only where the pooled value > 0. */
+static void mp_backward_2x2(float *dx, int64_t h, int64_t w, const float *d, const int32_t *ip, const float *y,
+                            int64_t oh, int64_t ow) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t oy = 0; oy < oh; oy++) {
+        float *x0 = dx + 2 * oy * w, *x1 = x0 + w;
+        for (int64_t ox = 0; ox < ow; ox += 16) {
+            const __mmask16 m = mp_lanes(ow - ox);
+            const int64_t o = oy * ow + ox;
+            const __m512 dv = _mm512_maskz_loadu_ps(m, d + o);
+            const __mmask16 keep = y ? _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, y + o), zero, _CMP_GT_OQ) : m;
+            /* arg-max relative to the window's top-left value: 0, 1, w, w + 1 */
+            const __m512i loc = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, ip + o),
+                                                 _mm512_add_epi32(_mm512_set1_epi32((int32_t)(2 * oy * w + 2 * ox)), ev));
+            __m512 g[4];
+            const int32_t at[4] = {0, 1, (int32_t)w, (int32_t)w + 1};
+            for (int k = 0; k < 4; k++)
+                g[k] = _mm512_maskz_add_ps(keep & _mm512_cmpeq_epi32_mask(loc, _mm512_set1_epi32(at[k])), dv, zero);
+            const int64_t cols = 2 * (ow - ox);
+            const __mmask16 c0 = mp_lanes(cols), c1 = mp_lanes(cols - 16);
+            _mm512_mask_storeu_ps(x0 + 2 * ox, c0, _mm512_permutex2var_ps(g[0], lo, g[1]));
+            _mm512_mask_storeu_ps(x0 + 2 * ox + 16, c1, _mm512_permutex2var_ps(g[0], hi, g[1]));
+            _mm512_mask_storeu_ps(x1 + 2 * ox, c0, _mm512_permutex2var_ps(g[2], lo, g[3]));
+            _mm512_mask_storeu_ps(x1 + 2 * ox + 16, c1, _mm512_permutex2var_ps(g[2], hi, g[3]));
+        }
+        for (int64_t xx = 2 * ow; xx < w; xx++)
+            x0[xx] = x1[xx] = 0.0f;
+    }
+    for (int64_t r = 2 * oh; r < h; r++)
+        for (int64_t xx = 0; xx < w; xx++)
+            dx[r * w + xx] = 0.0f;
+}
 #endif
 
 static int mp_forward_values(mp_state *s, const rp_tensor *x, rp_tensor *out, rp_error *err) {
@@ -167,25 +258,24 @@ static inline __attribute__((always_inline)) int mp_argmax_impl(mp_state *s, con
             const float *xp = x->data + i * h * w;
             float *yp = out->data + i * oh * ow;
             int32_t *ip = idx + i * oh * ow;
+#if defined(__AVX512F__)
+            mp_argmax_2x2(xp, w, yp, ip, oh, ow, relu);
+#else
             for (int64_t oy = 0; oy < oh; oy++) {
                 const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
                 const int32_t base = (int32_t)(2 * oy * w);
-/* 8 lanes: a 16-lane loop would never run on the 12- or 14-wide outputs of
- * 24x24 / 28x28 maps and leave everything to the scalar remainder */
 #pragma omp simd simdlen(8)
                 for (int64_t ox = 0; ox < ow; ox++) {
                     float best = mp_rd(r0[2 * ox], relu), v;
                     int32_t bi = base + (int32_t)(2 * ox);
-                    v = mp_rd(r0[2 * ox + 1], relu);
-                    if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(2 * ox + 1);
-                    v = mp_rd(r1[2 * ox], relu);
-                    if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(w + 2 * ox);
-                    v = mp_rd(r1[2 * ox + 1], relu);
-                    if (v > best || (v != v && best == best)) best = v, bi = base + (int32_t)(w + 2 * ox + 1);
+                    MP_STEP(mp_rd(r0[2 * ox + 1], relu), base + (int32_t)(2 * ox + 1));
+                    MP_STEP(mp_rd(r1[2 * ox], relu), base + (int32_t)(w + 2 * ox));
+                    MP_STEP(mp_rd(r1[2 * ox + 1], relu), base + (int32_t)(w + 2 * ox + 1));
                     yp[oy * ow + ox] = best;
                     ip[oy * ow + ox] = bi;
                 }
             }
+#endif
         }
         return RP_OK;
     }
@@ -286,6 +376,16 @@ static int mp_backward(rp_layer *l, const rp_run_ctx *ctx, int n_in, const rp_te
             return err->status;
     }
     const int32_t *idx = (const int32_t *)s->idx.data;
+#if defined(__AVX512F__)
+    if (s->k[0] == 2 && s->k[1] == 2 && s->s[0] == 2 && s->s[1] == 2 && s->p[0] == 0 && s->p[1] == 0) {
+        const int64_t h = x->shape[2], w = x->shape[3], oh = out->shape[2], ow = out->shape[3];
+#pragma omp parallel for schedule(static) if (nc * hw > RP_PAR_MIN)
+        for (int64_t i = 0; i < nc; i++)
+            mp_backward_2x2(din[0]->data + i * hw, h, w, dout->data + i * ohw, idx + i * ohw,
+                            relu ? out->data + i * ohw : NULL, oh, ow);
+        return RP_OK;
+    }
+#endif
     rp_tensor_zero(din[0]);
 #pragma omp parallel for schedule(static) if (nc * hw > RP_PAR_MIN)
     for (int64_t i = 0; i < nc; i++) {
