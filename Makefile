@@ -14,7 +14,7 @@ ARCH     ?= -march=native
 OPT      ?= -O3
 CPPFLAGS += -Iengine/include -Iengine -I/usr/include/stb -D_GNU_SOURCE -DRP_SRC_DIR='"$(CURDIR)"'
 CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) $(ARCH) -g -fPIC -fopenmp \
-            -fno-strict-aliasing -pthread $(SAN)
+            -fno-strict-aliasing -fno-math-errno -pthread $(SAN)
 LDLIBS_CORE = -lyaml -lopenblas -lcjson -lcsv -lstb -ljpeg -lz -lm -ldl -pthread -fopenmp
 VERSION  := 0.1.0
 

@@ -62,19 +62,30 @@ static int adam_step(void *state, rp_model *m, double lr, rp_error *err) {
 #pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
             for (int64_t k = 0; k < n; k++) w[k] *= f;
         }
-#pragma omp parallel for schedule(static) if (n > RP_PAR_MIN)
-        for (int64_t k = 0; k < n; k++) {
-            float gk = l2 != 0 ? g[k] + l2 * w[k] : g[k];
-            float mk = mv[k] * b1 + omb1 * gk;
-            float vk = vv[k] * b2 + omb2 * (gk * gk);
-            mv[k] = mk;
-            vv[k] = vk;
-            if (xv) {
-                if (vk > xv[k]) xv[k] = vk;
-                vk = xv[k];
+        /* element-wise, each branch its own loop so it vectorises (the same
+         * IEEE operations in the same order: the same bits as one at a time) */
+        if (xv) {
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+            for (int64_t k = 0; k < n; k++) {
+                float gk = g[k] + l2 * w[k];
+                float mk = mv[k] * b1 + omb1 * gk;
+                float vk = vv[k] * b2 + omb2 * (gk * gk);
+                mv[k] = mk;
+                vv[k] = vk;
+                float xk = vk > xv[k] ? vk : xv[k];
+                xv[k] = xk;
+                w[k] = w[k] - step_size * (mk / (sqrtf(xk) / bc2s + eps));
             }
-            float denom = sqrtf(vk) / bc2s + eps;
-            w[k] = w[k] - step_size * (mk / denom);
+        } else {
+#pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
+            for (int64_t k = 0; k < n; k++) {
+                float gk = g[k] + l2 * w[k];
+                float mk = mv[k] * b1 + omb1 * gk;
+                float vk = vv[k] * b2 + omb2 * (gk * gk);
+                mv[k] = mk;
+                vv[k] = vk;
+                w[k] = w[k] - step_size * (mk / (sqrtf(vk) / bc2s + eps));
+            }
         }
     }
     return RP_OK;
