@@ -190,6 +190,13 @@ static void bwd_weight_wino(const rp_conv_geom *g, const float *x, const float *
     rp_conv_force_forward(RP_CONV_AUTO);
 }
 static const impl WINO = {"winograd", fwd_wino, bwd_data_wino, bwd_weight_wino, 2e-6};
+/* Weight gradient allowed Winograd, the algorithm chosen as in training. */
+static void bwd_weight_allowed(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                               float *db, float *ws) {
+    rp_conv2d_backward_weight_w(g, x, dy, dw, db, ws, 1);
+}
+static const impl ALLOWED = {"winograd allowed", rp_conv2d_forward, rp_conv2d_backward_data,
+                             bwd_weight_allowed, 2e-6};
 static const impl WINO4 = {"winograd F(4x4)", fwd_wino4, bwd_data_wino4, rp_conv2d_backward_weight,
                            8e-6};
 static const impl PLANES = {"planes", fwd_planes, rp_conv2d_backward_data,
@@ -491,6 +498,48 @@ static void test_strided_backward_data(void **state) {
     }
 }
 
+/* The Winograd weight gradient of wide layers (C x K over 256 x 256: the
+ * input channels split into units, every tile summed per unit): channel
+ * counts off the 16-lane and 128-channel blocks, odd maps, padding 0 / 1 /
+ * 2, on 1 and 2 threads, and the same bytes on both. */
+static const geom_case WIDE[] = {
+    /* name                  n  c   h   w   k  kh kw sh sw ph pw dh dw */
+    {"wide 264-250 7x7 p1", 2, 264, 7, 7, 250, 3, 3, 1, 1, 1, 1, 1, 1},
+    {"wide 260-256 6x9 p0", 3, 260, 6, 9, 256, 3, 3, 1, 1, 0, 0, 1, 1},
+    {"wide 256-257 5x4 p2", 2, 256, 5, 4, 257, 3, 3, 1, 1, 2, 2, 1, 1},
+};
+
+static void test_winograd_wide_weight_gradient(void **state) {
+    (void)state;
+    for (int t = 1; t <= 2; t++) {
+        rp_set_threads(t);
+        for (size_t i = 0; i < sizeof WIDE / sizeof WIDE[0]; i++)
+            check_case(&WIDE[i], (const impl *[]){&ALLOWED}, 1);
+    }
+    for (size_t i = 0; i < sizeof WIDE / sizeof WIDE[0]; i++) {
+        rp_conv_geom g = make_geom(&WIDE[i]);
+        size_t nx = (size_t)(g.n * g.c * g.h * g.w), ny = (size_t)(g.n * g.k * g.oh * g.ow);
+        size_t nw = (size_t)(g.k * g.c * g.kh * g.kw);
+        float *x = falloc(nx), *dy = falloc(ny), *dw1 = falloc(nw), *dw2 = falloc(nw);
+        float *db1 = falloc((size_t)g.k), *db2 = falloc((size_t)g.k);
+        float *ws = falloc(rp_conv_workspace_floats(&g) + 16);
+        lcg_state = 91 + i;
+        for (size_t j = 0; j < nx; j++)
+            x[j] = frand();
+        for (size_t j = 0; j < ny; j++)
+            dy[j] = frand();
+        memset(dw1, 0, nw * sizeof(float)), memset(dw2, 0, nw * sizeof(float));
+        memset(db1, 0, (size_t)g.k * sizeof(float)), memset(db2, 0, (size_t)g.k * sizeof(float));
+        rp_set_threads(1);
+        rp_conv2d_backward_weight_w(&g, x, dy, dw1, db1, ws, 1);
+        rp_set_threads(2);
+        rp_conv2d_backward_weight_w(&g, x, dy, dw2, db2, ws, 1);
+        assert_memory_equal(dw1, dw2, nw * sizeof(float));
+        assert_memory_equal(db1, db2, (size_t)g.k * sizeof(float));
+        free(x), free(dy), free(dw1), free(dw2), free(db1), free(db2), free(ws);
+    }
+}
+
 static void test_geom_finish(void **state) {
     (void)state;
     /* PyTorch: OH = floor((H + 2p - d(k-1) - 1)/s) + 1 */
@@ -551,6 +600,7 @@ int main(void) {
         cmocka_unit_test(test_forward_epilogue),      cmocka_unit_test(test_fast_one_thread),
         cmocka_unit_test(test_fast_two_threads),      cmocka_unit_test(test_gemm_passes),
         cmocka_unit_test(test_strided_backward_data),
+        cmocka_unit_test(test_winograd_wide_weight_gradient),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

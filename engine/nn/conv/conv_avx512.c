@@ -259,6 +259,8 @@ static size_t wg_thread_floats(const rp_conv_geom *g);
 static size_t wg_floats(const rp_conv_geom *g);
 static size_t ww_shared_floats(const rp_conv_geom *g);
 static size_t ww_thread_floats(const rp_conv_geom *g);
+static size_t wx_shared_floats(const rp_conv_geom *g);
+static size_t wx_thread_floats(const rp_conv_geom *g);
 static void transpose_in(const float *x, int64_t c, int64_t ld, int64_t hw, int64_t lda, float *at);
 
 /* Stride-1 backward data as a forward convolution: dx = conv(dy, W'),
@@ -339,6 +341,8 @@ size_t rp_conv_workspace_floats(const rp_conv_geom *g) {
         size_t wg = wg_floats(g);
         if (wg > fast) fast = wg;
         wg = ww_shared_floats(g) + (size_t)ws_threads() * ww_thread_floats(g);
+        if (wg > fast) fast = wg;
+        wg = wx_shared_floats(g) + (size_t)ws_threads() * wx_thread_floats(g);
         if (wg > fast) fast = wg;
     }
     size_t gemm = rp_conv_gemm_workspace_floats(g); /* the *_gemm passes share the workspace */
@@ -1736,13 +1740,53 @@ static void ww_dy(const rp_conv_geom *g, const float *dh, int64_t oy0, int64_t k
     }
 }
 
+/* dw[k][c0 + l][3x3] += (G^T M G)[l] for the 16 channels of vector m[xi]
+ * (lanes l < nc stored); G^T = [[1,1/2,1/2,0],[0,1/2,-1/2,0],[0,1/2,1/2,1]]. */
+static void ww_store(const __m512 m[16], float *d, int64_t nc) {
+    const __m512 half = _mm512_set1_ps(0.5f);
+    __m512 s[3][4], r[9];
+    for (int j = 0; j < 4; j++) { /* G^T over the rows */
+        const __m512 a = _mm512_add_ps(m[4 + j], m[8 + j]);
+        s[0][j] = _mm512_add_ps(m[j], _mm512_mul_ps(half, a));
+        s[1][j] = _mm512_mul_ps(half, _mm512_sub_ps(m[4 + j], m[8 + j]));
+        s[2][j] = _mm512_add_ps(_mm512_mul_ps(half, a), m[12 + j]);
+    }
+    for (int i = 0; i < 3; i++) { /* and over the columns */
+        const __m512 a = _mm512_add_ps(s[i][1], s[i][2]);
+        r[3 * i] = _mm512_add_ps(s[i][0], _mm512_mul_ps(half, a));
+        r[3 * i + 1] = _mm512_mul_ps(half, _mm512_sub_ps(s[i][1], s[i][2]));
+        r[3 * i + 2] = _mm512_add_ps(_mm512_mul_ps(half, a), s[i][3]);
+    }
+    /* lanes are channels: dw[k][c0 + l][q] = r[q] lane l, 16 x 9 contiguous floats */
+    float tmp[16 * 9] __attribute__((aligned(64))), lanes[9][16] __attribute__((aligned(64)));
+    for (int q = 0; q < 9; q++)
+        _mm512_store_ps(lanes[q], r[q]);
+    for (int l = 0; l < 16; l++)
+        for (int q = 0; q < 9; q++)
+            tmp[l * 9 + q] = lanes[q][l];
+    const int64_t nf = 9 * nc;
+    for (int64_t f = 0; f < nf; f += 16) {
+        const __mmask16 fm = (__mmask16)(nf - f >= 16 ? 0xFFFF : (1u << (nf - f)) - 1u);
+        _mm512_mask_storeu_ps(d + f, fm,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(fm, d + f), _mm512_load_ps(tmp + f)));
+    }
+}
+
+/* db[k] += sum of dy's plane k over the batch. */
+static void ww_bias(const rp_conv_geom *g, const float *dy, int64_t k, float *db) {
+    const int64_t ohw = g->oh * g->ow;
+    float s = 0.0f;
+    for (int64_t n = 0; n < g->n; n++) {
+        s += plane_sum(dy + (n * g->k + k) * ohw, ohw);
+    }
+    db[k] += s;
+}
+
 /* dw += G^T M G per (k, c) from the partials summed in group order, db +=
  * sum dy; G^T = [[1,1/2,1/2,0],[0,1/2,-1/2,0],[0,1/2,1/2,1]]. */
 static void ww_finish(const rp_conv_geom *g, const ww_plan *p, const float *parts, const float *dy,
                       float *dw, float *db) {
     const size_t pf = ww_part_floats(p);
-    const int64_t ohw = g->oh * g->ow;
-    const __m512 half = _mm512_set1_ps(0.5f);
 #pragma omp parallel for num_threads(conv_threads()) schedule(static)
     for (int64_t k = 0; k < g->k; k++) {
         for (int64_t c0 = 0; c0 < g->c; c0 += 16) {
@@ -1756,43 +1800,9 @@ static void ww_finish(const rp_conv_geom *g, const ww_plan *p, const float *part
                 for (int64_t gi = 1; gi < p->G; gi++)
                     m[xi] = _mm512_add_ps(m[xi], _mm512_load_ps(parts + (size_t)gi * pf + o));
             }
-            __m512 s[3][4], r[9];
-            for (int j = 0; j < 4; j++) { /* G^T over the rows */
-                const __m512 a = _mm512_add_ps(m[4 + j], m[8 + j]);
-                s[0][j] = _mm512_add_ps(m[j], _mm512_mul_ps(half, a));
-                s[1][j] = _mm512_mul_ps(half, _mm512_sub_ps(m[4 + j], m[8 + j]));
-                s[2][j] = _mm512_add_ps(_mm512_mul_ps(half, a), m[12 + j]);
-            }
-            for (int i = 0; i < 3; i++) { /* and over the columns */
-                const __m512 a = _mm512_add_ps(s[i][1], s[i][2]);
-                r[3 * i] = _mm512_add_ps(s[i][0], _mm512_mul_ps(half, a));
-                r[3 * i + 1] = _mm512_mul_ps(half, _mm512_sub_ps(s[i][1], s[i][2]));
-                r[3 * i + 2] = _mm512_add_ps(_mm512_mul_ps(half, a), s[i][3]);
-            }
-            /* lanes are channels: dw[k][c0 + l][q] = r[q] lane l, 16 x 9 contiguous floats */
-            float tmp[16 * 9] __attribute__((aligned(64))),
-                lanes[9][16] __attribute__((aligned(64)));
-            for (int q = 0; q < 9; q++)
-                _mm512_store_ps(lanes[q], r[q]);
-            for (int l = 0; l < 16; l++)
-                for (int q = 0; q < 9; q++)
-                    tmp[l * 9 + q] = lanes[q][l];
-            const int64_t nf = 9 * i64min(16, g->c - c0);
-            float *d = dw + (k * g->c + c0) * 9;
-            for (int64_t f = 0; f < nf; f += 16) {
-                const __mmask16 fm = (__mmask16)(nf - f >= 16 ? 0xFFFF : (1u << (nf - f)) - 1u);
-                _mm512_mask_storeu_ps(
-                    d + f, fm,
-                    _mm512_add_ps(_mm512_maskz_loadu_ps(fm, d + f), _mm512_load_ps(tmp + f)));
-            }
+            ww_store(m, dw + (k * g->c + c0) * 9, i64min(16, g->c - c0));
         }
-        if (db) {
-            float s = 0.0f;
-            for (int64_t n = 0; n < g->n; n++) {
-                s += plane_sum(dy + (n * g->k + k) * ohw, ohw);
-            }
-            db[k] += s;
-        }
+        if (db) ww_bias(g, dy, k, db);
     }
 }
 
@@ -1863,6 +1873,148 @@ static void conv_wgrad_wino(const rp_conv_geom *g, const float *x, const float *
         }
     }
     ww_finish(g, &p, parts, dy, dw, db);
+}
+
+/* ---- Winograd weight gradient F(2x2, 3x3) for wide layers ------------------------
+ * The same sums as conv_wgrad_wino, ordered for layers whose transformed
+ * gradient (16 x K x C) is too large to keep a copy per image group (ResNet's
+ * 512 -> 512 at 7x7: 16.8 MB each). The threads split the input channels in
+ * units of WX_CW instead; a unit holds M for its channels only
+ * ([16][K][WX_CW]) and sums every tile of the batch into it in tile order,
+ * so the bytes do not depend on the thread count either. Per product xi it
+ * transforms just what xi needs (B^T and A rows have two non-zeros: one
+ * signed sum of four patch values each) from channels-last copies of x and
+ * dy made once for the batch, then the reduction over all tiles is one
+ * channel-tiled kernel call per 64 channels (K the broadcast positions). */
+#define WX_CW 128 /* input channels per unit */
+
+typedef struct wx_plan {
+    int64_t cp, kp;   /* C, K rounded up to 16 */
+    int64_t th, tw;   /* 2x2 tiles per image */
+    int64_t nt;       /* tiles in the batch */
+    int64_t cw;       /* channels per unit (a multiple of 16) */
+    int64_t units;    /* units over cp */
+    int64_t mrows;    /* rows of a unit's M tiles: kp + kernel overrun */
+} wx_plan;
+
+static void wx_make_plan(const rp_conv_geom *g, wx_plan *p) {
+    p->cp = rup16(g->c), p->kp = rup16(g->k);
+    p->th = (g->oh + 1) / 2, p->tw = (g->ow + 1) / 2;
+    p->nt = g->n * p->th * p->tw;
+    p->cw = i64min(WX_CW, p->cp);
+    p->units = (p->cp + p->cw - 1) / p->cw;
+    p->mrows = p->kp + CT_PMAX;
+}
+
+static size_t wx_shared_floats(const rp_conv_geom *g) {
+    wx_plan p;
+    wx_make_plan(g, &p);
+    /* x and dy channels-last, then the tile offsets (int64) */
+    return rup((size_t)(g->n * g->h * g->w * p.cp)) + rup((size_t)(g->n * g->oh * g->ow * p.kp)) +
+           rup((size_t)(2 * p.nt));
+}
+
+static size_t wx_thread_floats(const rp_conv_geom *g) {
+    wx_plan p;
+    wx_make_plan(g, &p);
+    return rup((size_t)(p.nt * p.cw + 64))                                    /* V[xi] [nt][cw] */
+           + rup((size_t)(p.nt * p.kp + 64))                                  /* Udy[xi] [nt][kp] */
+           + (size_t)(16 * ((p.cw + CT_TW - 1) / CT_TW) * p.mrows * CT_TW)    /* M */
+           + rup((size_t)(2 * p.mrows)) + 64;                                 /* M row pointers */
+}
+
+/* Rows of B^T (F(2x2, 3x3)) and of A as (index, sign) pairs; sign 0: none. */
+static const int wx_bt[4][2][2] = {{{0, 1}, {2, -1}}, {{1, 1}, {2, 1}}, {{1, -1}, {2, 1}},
+                                   {{1, 1}, {3, -1}}};
+static const int wx_a[4][2][2] = {{{0, 1}, {0, 0}}, {{0, 1}, {1, 1}}, {{0, 1}, {1, -1}},
+                                  {{1, -1}, {0, 0}}};
+
+/* out[t][..nv*16) = (R d R'^T)[a][b] of every tile t for the rows a of R and
+ * b of R' (pairs above), patches read channels-last from src [N][H][W][ld]
+ * at rows s*ty + oy0 + i, columns s*tx + ox0 + j (zero outside H x W). */
+static void wx_transform(const int (*ra)[2], const int (*rb)[2], const float *src, int64_t n,
+                         int64_t h, int64_t w, int64_t ld, int64_t c0, int64_t nv, int64_t th,
+                         int64_t tw, int64_t s, int64_t oy0, int64_t ox0, float *out, int64_t ldo) {
+    int64_t t = 0;
+    for (int64_t im = 0; im < n; im++)
+        for (int64_t ty = 0; ty < th; ty++)
+            for (int64_t tx = 0; tx < tw; tx++, t++)
+                for (int64_t v = 0; v < nv; v++) {
+                    __m512 acc = _mm512_setzero_ps();
+                    for (int u = 0; u < 2 && ra[u][1]; u++) {
+                        const int64_t y = s * ty + oy0 + ra[u][0];
+                        __m512 r = _mm512_setzero_ps();
+                        for (int e = 0; e < 2 && rb[e][1]; e++) {
+                            const int64_t x = s * tx + ox0 + rb[e][0];
+                            if (y < 0 || y >= h || x < 0 || x >= w) continue;
+                            const __m512 d =
+                                _mm512_load_ps(src + ((im * h + y) * w + x) * ld + c0 + 16 * v);
+                            r = rb[e][1] > 0 ? _mm512_add_ps(r, d) : _mm512_sub_ps(r, d);
+                        }
+                        acc = ra[u][1] > 0 ? _mm512_add_ps(acc, r) : _mm512_sub_ps(acc, r);
+                    }
+                    _mm512_store_ps(out + t * ldo + 16 * v, acc);
+                }
+}
+
+static void conv_wgrad_wx(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
+                          float *db, float *ws) {
+    wx_plan p;
+    wx_make_plan(g, &p);
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    float *xh = ws;                                                  /* [N][H][W][cp] */
+    float *dh = xh + rup((size_t)(g->n * hw * p.cp));                /* [N][OH][OW][kp] */
+    int64_t *off = (int64_t *)(void *)(dh + rup((size_t)(g->n * ohw * p.kp))); /* tile t at t*kp */
+    float *thr = ws + wx_shared_floats(g);
+    const size_t per = wx_thread_floats(g);
+    const int64_t nct = (p.cw + CT_TW - 1) / CT_TW;
+    for (int64_t t = 0; t < p.nt; t++)
+        off[t] = t * p.kp;
+#pragma omp parallel num_threads(conv_threads())
+    {
+        float *tb = thr + (size_t)omp_get_thread_num() * per;
+        float *vx = tb;                                          /* [nt][cw] */
+        float *ux = vx + rup((size_t)(p.nt * p.cw + 64));        /* [nt][kp] */
+        float *mm = ux + rup((size_t)(p.nt * p.kp + 64));        /* [16][nct][mrows][64] */
+        const float **xb = (const float **)(void *)(mm + 16 * nct * p.mrows * CT_TW);
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < g->n; n++) {
+            transpose_in(x + n * g->c * hw, g->c, hw, hw, p.cp, xh + n * hw * p.cp);
+            transpose_in(dy + n * g->k * ohw, g->k, ohw, ohw, p.kp, dh + n * ohw * p.kp);
+        }
+        /* (the implied barrier: both copies complete) */
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t u = 0; u < p.units; u++) {
+            const int64_t c0 = u * p.cw, cw = i64min(p.cw, p.cp - c0);
+            for (int64_t xi = 0; xi < 16; xi++) {
+                const int a = (int)(xi / 4), b = (int)(xi % 4);
+                wx_transform(&wx_bt[a][0], &wx_bt[b][0], xh, g->n, g->h, g->w, p.cp, c0, cw / 16,
+                             p.th, p.tw, 2, -g->ph, -g->pw, vx, p.cw);
+                wx_transform(&wx_a[a][0], &wx_a[b][0], dh, g->n, g->oh, g->ow, p.kp, 0, p.kp / 16,
+                             p.th, p.tw, 2, 0, 0, ux, p.kp);
+                for (int64_t k = 0; k < p.mrows; k++)
+                    xb[k] = ux + i64min(k, g->k - 1);
+                for (int64_t ct = 0; ct < nct; ct++) {
+                    const int64_t w64 = i64min(CT_TW, cw - ct * CT_TW);
+                    ct_positions((int)(w64 / 16), g->k, p.nt, vx + ct * CT_TW, p.cw, off, xb,
+                                 mm + (xi * nct + ct) * p.mrows * CT_TW, 0);
+                }
+            }
+            for (int64_t k = 0; k < g->k; k++)
+                for (int64_t cl = 0; cl < cw && c0 + cl < g->c; cl += 16) {
+                    __m512 m[16];
+                    for (int xi = 0; xi < 16; xi++)
+                        m[xi] = _mm512_load_ps(
+                            mm + ((xi * nct + cl / CT_TW) * p.mrows + k) * CT_TW + cl % CT_TW);
+                    ww_store(m, dw + (k * g->c + c0 + cl) * 9, i64min(16, g->c - c0 - cl));
+                }
+        }
+        if (db) {
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < g->k; k++)
+                ww_bias(g, dy, k, db);
+        }
+    }
 }
 
 static int forced_forward = RP_CONV_AUTO;
@@ -2227,20 +2379,24 @@ static void transpose_dy(const float *dy, int64_t k, int64_t oh, int64_t ow, int
 
 enum { WG_3X3, WG_PLANES, WG_PW };
 
-/* Winograd weight gradient where the caller allows it: forced (RP_CONV_WINOGRAD)
- * wherever it fits; else on 3x3 stride-1 layers of 32+ channels up to
- * 256 -> 256. Measured (bench_conv, ms, 2 threads, direct -> Winograd):
- * ResNet-18's 56x56x64 23.4-24.3 -> 21.3-21.9, 28x28x128 26.6-26.8 ->
- * 18.0-18.3, 14x14x256 26.9-28.1 -> 16.1-16.4; the CIFAR CNN's 32x32x32
- * 9.2-9.5 -> 7.0-7.4; ResNet-20's 8x8x64 2.4 -> 2.1-2.2, but no gain with
- * 16 channels. ResNet-18's 7x7x512 would go 34-36 -> 24-25 ms, but its
- * partials (16 x 512 x 512 per group, 2 groups) would add 34 MB to the
- * scratch: it stays direct. */
+/* Winograd weight gradient where the caller allows it (1: per image group,
+ * conv_wgrad_wino; 2: per channel unit, conv_wgrad_wx): forced
+ * (RP_CONV_WINOGRAD, the group form) wherever it fits; else on 3x3 stride-1
+ * layers of 32+ channels. Measured (bench_conv, ms, 2 threads, direct ->
+ * Winograd): ResNet-18's 56x56x64 23.4-24.3 -> 21.3-21.9, 28x28x128
+ * 26.6-26.8 -> 18.0-18.3, 14x14x256 26.9-28.1 -> 16.1-16.4; the CIFAR CNN's
+ * 32x32x32 9.2-9.5 -> 7.0-7.4; ResNet-20's 8x8x64 2.4 -> 2.1-2.2, but no
+ * gain with 16 channels. Beyond 256 x 256 the group form's partials (16 x
+ * C x K per group) would cost 34 MB at 7x7x512; the unit form keeps one M
+ * per unit of WX_CW channels: 7x7x512 25.6-33.3 -> 20.2-21.0, ResNet-18
+ * training +1.5-4 %, peak RSS not higher. On larger maps the unit form's
+ * per-product transforms of dy are slower (28x28x128: 14.6 -> 124 ms). */
 static int use_ww(const rp_conv_geom *g, int winograd) {
     if (!winograd || !wino_fits(g)) return 0;
     if (forced_forward == RP_CONV_WINOGRAD) return 1;
     if (forced_forward != RP_CONV_AUTO) return 0;
-    return g->c >= 32 && g->k >= 32 && g->c * g->k <= 256 * 256;
+    if (g->c < 32 || g->k < 32) return 0;
+    return g->c * g->k <= 256 * 256 ? 1 : 2;
 }
 
 void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
@@ -2250,8 +2406,12 @@ void rp_conv2d_backward_weight(const rp_conv_geom *g, const float *x, const floa
 
 void rp_conv2d_backward_weight_w(const rp_conv_geom *g, const float *x, const float *dy, float *dw,
                                  float *db, float *ws, int winograd) {
-    if (use_ww(g, winograd)) {
-        conv_wgrad_wino(g, x, dy, dw, db, ws);
+    const int wm = use_ww(g, winograd);
+    if (wm) {
+        if (wm == 2)
+            conv_wgrad_wx(g, x, dy, dw, db, ws);
+        else
+            conv_wgrad_wino(g, x, dy, dw, db, ws);
         return;
     }
     rp_conv_geom gp;
