@@ -435,6 +435,72 @@ int rp_model_feature_backward(rp_model *m, const rp_tensor *dy, const rp_tensor 
     return RP_OK;
 }
 
+/* src's gradient += s (src's gradient ready). A buffer src shares with
+ * another node (a sum's inputs, below) is not changed under it: src gets
+ * its own, old + s (the same operation, so the same bits). */
+static int grad_accumulate(rp_model *m, gnode *src, const float *s, int64_t n, rp_error *err) {
+    const int old = src->gslot;
+    const float *a = m->gpool[old]->data;
+    float *d = m->gpool[old]->data;
+    if (m->gbusy[old] > 1) {
+        int64_t shape[RP_MAX_DIMS];
+        const int nd = node_shape(src, n, shape);
+        const int ns = graph_grad_acquire(m, nd, shape, err);
+        if (ns < 0) return err->status;
+        m->gbusy[old]--;
+        src->gslot = ns;
+        d = m->gpool[ns]->data;
+        a = m->gpool[old]->data;
+    }
+    const int64_t cnt = (int64_t)GRAD(m, src)->numel;
+#pragma omp parallel for simd schedule(static) if (cnt > RP_PAR_MIN)
+    for (int64_t e = 0; e < cnt; e++)
+        d[e] = a[e] + s[e];
+    return RP_OK;
+}
+
+/* The backward of a sum (RP_LAYER_SUM; with a relu folded in, its mask
+ * applied once, in place by the layer's own backward): every input's
+ * gradient is that one tensor, so the inputs share g's buffer instead of
+ * each receiving a copy (a residual block's add wrote two). */
+static int sum_backward(rp_model *m, gnode *g, const rp_run_ctx *c, int64_t n, rp_error *err) {
+    if (c->relu_out) {
+        /* in place, unless another node shares the buffer */
+        const int old = g->gslot;
+        int ns = old;
+        if (m->gbusy[old] > 1) {
+            int64_t shape[RP_MAX_DIMS];
+            const int nd = node_shape(g, n, shape);
+            if ((ns = graph_grad_acquire(m, nd, shape, err)) < 0) return err->status;
+        }
+        rp_tensor *din[RP_MAX_LAYER_INPUTS] = {m->gpool[ns]};
+        const rp_tensor *in[RP_MAX_LAYER_INPUTS];
+        gather_inputs(m, g, m->last_x, in);
+        if (g->layer.ops->backward(&g->layer, c, 1, in, &g->out, m->gpool[old], din, err)) {
+            rp_error_prefix(err, "layer '%s' (%s) backward: ", g->name, g->type);
+            return err->status;
+        }
+        if (ns != old) {
+            m->gbusy[old]--;
+            g->gslot = ns;
+        }
+    }
+    for (int i = 0; i < g->n_in; i++) {
+        const int j = g->in[i];
+        if (j < 0 || !m->nodes[j].wants) continue;
+        gnode *src = &m->nodes[j];
+        if (!src->grad_ready) {
+            src->gslot = g->gslot;
+            m->gbusy[g->gslot]++;
+            src->grad_ready = 1;
+        } else if (grad_accumulate(m, src, GRAD(m, g)->data, n, err)) {
+            return err->status;
+        }
+    }
+    graph_grad_release(m, g);
+    return RP_OK;
+}
+
 static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
     if (m->output < 0) return rp_error_set(err, RP_ERR_INVALID, "model has no layers");
     gnode *og = &m->nodes[m->output];
@@ -488,6 +554,12 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
             g->grad_ready = 0;
             continue;
         }
+        if ((g->layer.ops->flags & RP_LAYER_SUM) && !g->retain) {
+            rp_run_ctx nctx, rctx;
+            if (sum_backward(m, g, relu_ctx(g, node_ctx(m, g, &ctx, &nctx), &rctx), n, err))
+                return err->status;
+            continue;
+        }
         rp_tensor *din[RP_MAX_LAYER_INPUTS];
         int direct[RP_MAX_LAYER_INPUTS];
         int any = 0;
@@ -528,16 +600,10 @@ static int backward_run(rp_model *m, const rp_tensor *dy, rp_error *err) {
         for (int i = 0; i < g->n_in; i++) {
             if (!din[i]) continue;
             gnode *src = &m->nodes[g->in[i]];
-            if (direct[i]) {
+            if (direct[i])
                 src->grad_ready = 1;
-            } else {
-                float *d = GRAD(m, src)->data;
-                const float *s = din[i]->data;
-                int64_t cnt = (int64_t)GRAD(m, src)->numel;
-#pragma omp parallel for simd schedule(static) if (cnt > RP_PAR_MIN)
-                for (int64_t e = 0; e < cnt; e++)
-                    d[e] += s[e];
-            }
+            else if (grad_accumulate(m, src, din[i]->data, n, err))
+                return err->status;
         }
         if (!g->retain) graph_grad_release(m, g);
         /* this node's parameter gradients are final for this backward:

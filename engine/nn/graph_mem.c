@@ -43,8 +43,9 @@ int graph_grad_acquire(rp_model *m, int nd, const int64_t *shape, rp_error *err)
     return best;
 }
 
+/* g's hold on its gradient buffer (gbusy counts the nodes sharing one). */
 void graph_grad_release(rp_model *m, gnode *g) {
-    if (g->gslot >= 0) m->gbusy[g->gslot] = 0;
+    if (g->gslot >= 0 && m->gbusy[g->gslot] > 0) m->gbusy[g->gslot]--;
     g->gslot = -1;
 }
 

@@ -86,6 +86,80 @@ static void test_dag_gradients(void **state) {
     rp_model_free(m);
 }
 
+/* Sums hand every input the same gradient buffer (RP_LAYER_SUM). Two DAGs
+ * where a shared buffer must not change under a node that still reads it:
+ * (a) y feeds sum s1 and conv c, and c's input gradient arrives while z
+ * (s1's other input) still holds the buffer: y gets a copy; (b) a relu folded
+ * into s1 masks a buffer that q (s2's other input, run later) still holds:
+ * s1 masks into a copy. Folded (fusion on) against unfolded, bit for bit,
+ * and (a), which has no relu kink, against central differences. */
+static rp_model *shared_sum_dag(int variant, int fusion) {
+    rp_error err;
+    rp_model *m;
+    RP_ASSERT_OK(rp_model_new(2, 6, 6, &m, &err), &err);
+    const char *c3 = "{out: 3, kernel: 3, padding: 1}";
+    RP_ASSERT_OK(rp_model_addf(m, "a", "conv2d", NULL, 0, &err, c3), &err);
+    const char *from_a[1] = {"a"};
+    RP_ASSERT_OK(rp_model_addf(m, "y", "conv2d", from_a, 1, &err, c3), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "z", "conv2d", from_a, 1, &err, c3), &err);
+    if (variant == 0) {
+        const char *from_y[1] = {"y"}, *s1in[2] = {"y", "z"}, *s2in[2] = {"s1", "c"};
+        RP_ASSERT_OK(rp_model_addf(m, "c", "conv2d", from_y, 1, &err, c3), &err);
+        RP_ASSERT_OK(rp_model_add(m, "s1", "add", NULL, s1in, 2, &err), &err);
+        RP_ASSERT_OK(rp_model_add(m, "s2", "add", NULL, s2in, 2, &err), &err);
+    } else {
+        const char *s1in[2] = {"y", "z"}, *s2in[2] = {"r", "q"};
+        RP_ASSERT_OK(rp_model_addf(m, "q", "conv2d", from_a, 1, &err, c3), &err);
+        RP_ASSERT_OK(rp_model_add(m, "s1", "add", NULL, s1in, 2, &err), &err);
+        RP_ASSERT_OK(rp_model_add(m, "r", "relu", NULL, NULL, 0, &err), &err);
+        RP_ASSERT_OK(rp_model_add(m, "s2", "add", NULL, s2in, 2, &err), &err);
+    }
+    RP_ASSERT_OK(rp_model_add(m, "t", "tanh", NULL, NULL, 0, &err), &err);
+    RP_ASSERT_OK(rp_model_add(m, "flat", "flatten", NULL, NULL, 0, &err), &err);
+    RP_ASSERT_OK(rp_model_addf(m, "fc", "linear", NULL, 0, &err, "{out: 4}"), &err);
+    RP_ASSERT_OK(rp_model_init_params(m, 5, &err), &err);
+    rp_model_set_fusion(m, fusion);
+    return m;
+}
+
+static void test_sum_shared_gradients(void **state) {
+    (void)state;
+    rp_error err;
+    const char *names[] = {"a.weight", "y.weight", "z.weight", "fc.weight", "c.weight", "q.weight"};
+    for (int variant = 0; variant < 2; variant++) {
+        rp_model *m[2] = {shared_sum_dag(variant, 1), shared_sum_dag(variant, 0)};
+        rp_tensor *x, *w;
+        RP_ASSERT_OK(rp_tensor_new4(&x, 3, 2, 6, 6, &err), &err);
+        RP_ASSERT_OK(rp_tensor_new2(&w, 3, 4, &err), &err);
+        fill(x, 7);
+        fill(w, 8);
+        for (int k = 0; k < 2; k++) {
+            loss_of(m[k], x, w);
+            rp_model_zero_grad(m[k]);
+            RP_ASSERT_OK(rp_model_backward(m[k], w, &err), &err);
+        }
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+            rp_param *p = rp_model_find_param(m[0], names[k]), *pu = rp_model_find_param(m[1], names[k]);
+            if (!p) continue; /* (c in variant 0, q in variant 1) */
+            assert_memory_equal(p->grad->data, pu->grad->data, p->grad->numel * sizeof(float));
+            for (size_t i = 0; variant == 0 && i < p->value->numel; i += 2) {
+                float keep = p->value->data[i];
+                p->value->data[i] = keep + 1e-3f;
+                double fp = loss_of(m[0], x, w);
+                p->value->data[i] = keep - 1e-3f;
+                double fm = loss_of(m[0], x, w);
+                p->value->data[i] = keep;
+                double num = (fp - fm) / 2e-3;
+                if (fabs(num - p->grad->data[i]) > 3e-3 + 2e-2 * fabs(num))
+                    fail_msg("variant %d %s[%zu]: analytic %g numeric %g", variant, names[k], i,
+                             p->grad->data[i], num);
+            }
+        }
+        rp_tensor_free(x), rp_tensor_free(w);
+        rp_model_free(m[0]), rp_model_free(m[1]);
+    }
+}
+
 static void test_mnist_cnn(void **state) {
     (void)state;
     rp_error err;
@@ -553,6 +627,7 @@ int main(void) {
     rp_schema_dirs_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dag_gradients),
+        cmocka_unit_test(test_sum_shared_gradients),
         cmocka_unit_test(test_mnist_cnn),
         cmocka_unit_test(test_freeze_skips_gradients),
         cmocka_unit_test(test_clone_arch_roundtrip),

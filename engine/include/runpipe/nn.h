@@ -137,7 +137,10 @@ enum rp_layer_flags {
     /* forward_ep accepts a residual term */
     RP_LAYER_EP_RESIDUAL = 32,
     /* forward is exactly the element-wise sum of its inputs (add): an eval
-     * forward may fold a two-input one into a producer's residual term */
+     * forward may fold a two-input one into a producer's residual term, and
+     * a backward hands every input the same gradient buffer (masked first
+     * by the layer's own backward when a relu is folded in, rp_run_ctx
+     * relu_out, called with one input gradient: din[0], which may be dout) */
     RP_LAYER_SUM = 64,
     /* forward and backward take rp_run_ctx.relu_out (training passes too):
      * a training forward may fold a following in-place relu into this
