@@ -39,6 +39,17 @@ static int adam_create_common(const rp_node *params, rp_model *m, void **state, 
     return RP_OK;
 }
 
+/* One element's moments (the gradient plus the L2 term when l2 != 0):
+ * updates *m and *v, returns the new m. */
+static inline float adam_moments(float g, float w, float l2, float b1, float omb1, float b2,
+                                 float omb2, float *m, float *v) {
+    const float gk = l2 != 0 ? g + l2 * w : g;
+    const float mk = *m * b1 + omb1 * gk;
+    *v = *v * b2 + omb2 * (gk * gk);
+    *m = mk;
+    return mk;
+}
+
 static int adam_step(void *state, rp_model *m, double lr, rp_error *err) {
     adam_state *s = state;
     if (rp_optim_check_model(&s->c, m, err)) return err->status;
@@ -67,24 +78,16 @@ static int adam_step(void *state, rp_model *m, double lr, rp_error *err) {
         if (xv) {
 #pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
             for (int64_t k = 0; k < n; k++) {
-                float gk = g[k] + l2 * w[k];
-                float mk = mv[k] * b1 + omb1 * gk;
-                float vk = vv[k] * b2 + omb2 * (gk * gk);
-                mv[k] = mk;
-                vv[k] = vk;
-                float xk = vk > xv[k] ? vk : xv[k];
+                const float mk = adam_moments(g[k], w[k], l2, b1, omb1, b2, omb2, &mv[k], &vv[k]);
+                const float xk = vv[k] > xv[k] ? vv[k] : xv[k];
                 xv[k] = xk;
                 w[k] = w[k] - step_size * (mk / (sqrtf(xk) / bc2s + eps));
             }
         } else {
 #pragma omp parallel for simd schedule(static) if (n > RP_PAR_MIN)
             for (int64_t k = 0; k < n; k++) {
-                float gk = g[k] + l2 * w[k];
-                float mk = mv[k] * b1 + omb1 * gk;
-                float vk = vv[k] * b2 + omb2 * (gk * gk);
-                mv[k] = mk;
-                vv[k] = vk;
-                w[k] = w[k] - step_size * (mk / (sqrtf(vk) / bc2s + eps));
+                const float mk = adam_moments(g[k], w[k], l2, b1, omb1, b2, omb2, &mv[k], &vv[k]);
+                w[k] = w[k] - step_size * (mk / (sqrtf(vv[k]) / bc2s + eps));
             }
         }
     }
