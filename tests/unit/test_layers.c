@@ -274,25 +274,41 @@ static void test_maxpool_eval_path(void **state) {
     }
 }
 
-/* maxpool2d's 2x2 stride-2 kernels (16 windows per vector) against the
- * rule written out: outputs and arg-max bit for bit, with ties, NaNs and
- * -0.0 in the windows, with and without a relu folded in, on maps whose
- * width leaves a masked tail (13, 20 outputs) or an uncovered column or row
- * (odd sizes), and the backward's gradient (every value written: the buffer
- * starts filled with garbage). */
-static void test_maxpool_2x2_reference(void **state) {
+/* maxpool2d's training kernels (2x2 stride 2: 16 windows per vector; 3x3
+ * stride 2, ResNet's stem pool) against the rule written out: outputs and
+ * arg-max bit for bit, with ties, NaNs and -0.0 in the windows, with and
+ * without a relu folded in, on maps whose width leaves a masked tail or an
+ * uncovered column or row (odd sizes), and the backward's gradient (the
+ * buffer starts filled with garbage; overlapping windows add in output
+ * order). */
+static void test_maxpool_reference(void **state) {
     (void)state;
-    static const char *shapes[] = {"[2,3,26,26]", "[1,2,27,41]", "[1,1,5,3]", "[1,2,2,34]", "[3,1,8,64]"};
+    static const struct {
+        const char *opts, *shape;
+        int k, s, p;
+    } cases[] = {
+        {"{kernel: 2}", "[2,3,26,26]", 2, 2, 0},
+        {"{kernel: 2}", "[1,2,27,41]", 2, 2, 0},
+        {"{kernel: 2}", "[1,1,5,3]", 2, 2, 0},
+        {"{kernel: 2}", "[1,2,2,34]", 2, 2, 0},
+        {"{kernel: 2}", "[3,1,8,64]", 2, 2, 0},
+        {"{kernel: 3, stride: 2, padding: 1}", "[2,2,112,112]", 3, 2, 1},
+        {"{kernel: 3, stride: 2, padding: 1}", "[1,2,27,41]", 3, 2, 1},
+        {"{kernel: 3, stride: 2, padding: 1}", "[1,1,5,3]", 3, 2, 1},
+        {"{kernel: 3, stride: 2, padding: 1}", "[2,1,9,70]", 3, 2, 1},
+        {"{kernel: 3, stride: 2}", "[1,2,11,36]", 3, 2, 0},
+    };
     const struct rp_layer_ops *ops = rp_component_find(RP_COMP_LAYER, "maxpool2d")->impl;
-    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
         for (int relu = 0; relu < 2; relu++) {
+            const int k = cases[ci].k, st = cases[ci].s, pd = cases[ci].p;
             rp_error err;
             rp_node *raw = NULL, *opts = NULL;
-            RP_ASSERT_OK(rp_node_parse_string("{kernel: 2}", "<opts>", &raw, &err), &err);
+            RP_ASSERT_OK(rp_node_parse_string(cases[ci].opts, "<opts>", &raw, &err), &err);
             RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, "maxpool2d", raw, &opts, &err), &err);
             rp_tensor *in[1], *din, *y, *dy;
             int n_in = 0;
-            assert_int_equal(parse_shapes(shapes[si], in, &n_in), 0);
+            assert_int_equal(parse_shapes(cases[ci].shape, in, &n_in), 0);
             rp_layer l = {.ops = ops, .name = strdup("pool")};
             int64_t osh[RP_MAX_DIMS];
             int ond = 0;
@@ -301,7 +317,7 @@ static void test_maxpool_2x2_reference(void **state) {
             RP_ASSERT_OK(rp_tensor_new(&dy, ond, osh, &err), &err);
             RP_ASSERT_OK(rp_tensor_new(&din, in[0]->ndim, in[0]->shape, &err), &err);
             rp_rng rng;
-            rp_rng_init(&rng, 13, si, (uint64_t)relu, 0);
+            rp_rng_init(&rng, 13, ci, (uint64_t)relu, 0);
             for (size_t i = 0; i < in[0]->numel; i++) {
                 uint32_t r = rp_rng_u32(&rng) % 40;
                 in[0]->data[i] = r == 0 ? NAN : r == 1 ? -0.0f : (float)(r % 6) - 3.0f;
@@ -315,29 +331,36 @@ static void test_maxpool_2x2_reference(void **state) {
             RP_ASSERT_OK(ops->backward(&l, &ctx, 1, cx, y, dy, &din, &err), &err);
             const int64_t nc = in[0]->shape[0] * in[0]->shape[1], h = in[0]->shape[2], w = in[0]->shape[3];
             const int64_t oh = osh[2], ow = osh[3];
+            float *ref_dx = calloc((size_t)(h * w), sizeof(float));
+            assert_non_null(ref_dx);
             for (int64_t p = 0; p < nc; p++) {
                 const float *x = in[0]->data + p * h * w;
-                float ref_dx[64 * 64] = {0};
+                memset(ref_dx, 0, sizeof(float) * (size_t)(h * w));
                 for (int64_t oy = 0; oy < oh; oy++)
                     for (int64_t ox = 0; ox < ow; ox++) {
-                        /* first maximum in row-major order; NaN wins over numbers, the first NaN stays */
-                        int64_t bi = 2 * oy * w + 2 * ox;
-                        float best = relu ? (x[bi] > 0.0f ? x[bi] : 0.0f) : x[bi];
-                        const int64_t at[3] = {bi + 1, bi + w, bi + w + 1};
-                        for (int t = 0; t < 3; t++) {
-                            float v = relu ? (x[at[t]] > 0.0f ? x[at[t]] : 0.0f) : x[at[t]];
-                            if (v > best || (v != v && best == best)) best = v, bi = at[t];
-                        }
+                        /* first maximum in row-major window order (padding never
+                         * chosen); NaN wins over numbers, the first NaN stays */
+                        int64_t bi = -1;
+                        float best = 0.0f;
+                        for (int64_t yy = oy * st - pd; yy < oy * st - pd + k; yy++)
+                            for (int64_t xx = ox * st - pd; xx < ox * st - pd + k; xx++) {
+                                if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                                float v = x[yy * w + xx];
+                                if (relu) v = v > 0.0f ? v : 0.0f;
+                                if (bi < 0 || v > best || (v != v && best == best)) best = v, bi = yy * w + xx;
+                            }
                         const int64_t o = p * oh * ow + oy * ow + ox;
                         if (memcmp(&best, &y->data[o], sizeof best))
-                            fail_msg("%s relu %d: output %lld is %g, expected %g", shapes[si], relu, (long long)o,
-                                     (double)y->data[o], (double)best);
+                            fail_msg("%s %s relu %d: output %lld is %g, expected %g", cases[ci].opts,
+                                     cases[ci].shape, relu, (long long)o, (double)y->data[o], (double)best);
                         const float d = dy->data[o];
                         ref_dx[bi] += relu ? (best > 0.0f ? d : 0.0f) : d;
                     }
                 if (memcmp(ref_dx, din->data + p * h * w, sizeof(float) * (size_t)(h * w)))
-                    fail_msg("%s relu %d: input gradient of plane %lld differs", shapes[si], relu, (long long)p);
+                    fail_msg("%s %s relu %d: input gradient of plane %lld differs", cases[ci].opts,
+                             cases[ci].shape, relu, (long long)p);
             }
+            free(ref_dx);
             rp_tensor_free(y), rp_tensor_free(dy), rp_tensor_free(din), rp_tensor_free(in[0]);
             rp_layer_release(&l);
             rp_node_free(raw), rp_node_free(opts);
@@ -533,7 +556,7 @@ int main(void) {
         cmocka_unit_test(test_every_layer),
         cmocka_unit_test(test_checker_catches_wrong_gradient),
         cmocka_unit_test(test_maxpool_eval_path),
-        cmocka_unit_test(test_maxpool_2x2_reference),
+        cmocka_unit_test(test_maxpool_reference),
         cmocka_unit_test(test_train_relu_layers),
         cmocka_unit_test(test_relu_in_layers),
     };
