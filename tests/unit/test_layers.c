@@ -211,6 +211,21 @@ static void test_checker_catches_wrong_gradient(void **state) {
     assert_true(gradcheck("relu", &broken) > 0);
 }
 
+/* A maxpool2d layer with options `opts` (YAML) created on an input of
+ * `shape` (*x, allocated): its output shape in osh / ond; free with
+ * rp_layer_release, rp_node_free(*raw), rp_node_free(*po), rp_tensor_free(*x). */
+static void mp_make(const char *opts, const char *shape, rp_tensor **x, rp_layer *l, rp_node **raw,
+                    rp_node **po, int64_t *osh, int *ond) {
+    rp_error err;
+    const struct rp_layer_ops *ops = rp_component_find(RP_COMP_LAYER, "maxpool2d")->impl;
+    RP_ASSERT_OK(rp_node_parse_string(opts, "<opts>", raw, &err), &err);
+    RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, "maxpool2d", *raw, po, &err), &err);
+    int n_in = 0;
+    assert_int_equal(parse_shapes(shape, x, &n_in), 0);
+    *l = (rp_layer){.ops = ops, .name = strdup("pool")};
+    RP_ASSERT_OK(ops->create(l, *po, 1, (const rp_tensor *const *)x, osh, ond, &err), &err);
+}
+
 /* maxpool2d: an eval forward computes values only; it must equal the
  * training forward bit for bit (ties and NaNs included), and a backward
  * after it (which recomputes the arg-max) the backward after a training one. */
@@ -225,21 +240,15 @@ static void test_maxpool_eval_path(void **state) {
         {"{kernel: 2, stride: 1, padding: 1}", "[1,2,4,4]"}, /* output larger than input */
         {"{kernel: [3, 2], stride: [2, 3]}", "[2,1,9,11]"},
     };
-    const struct rp_component *mp = rp_component_find(RP_COMP_LAYER, "maxpool2d");
-    assert_non_null(mp);
-    const struct rp_layer_ops *ops = mp->impl;
+    const struct rp_layer_ops *ops = rp_component_find(RP_COMP_LAYER, "maxpool2d")->impl;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         rp_error err;
         rp_node *raw = NULL, *opts = NULL;
-        RP_ASSERT_OK(rp_node_parse_string(cases[ci].opts, "<opts>", &raw, &err), &err);
-        RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, "maxpool2d", raw, &opts, &err), &err);
         rp_tensor *in[1], *din[2];
-        int n_in = 0;
-        assert_int_equal(parse_shapes(cases[ci].shape, in, &n_in), 0);
-        rp_layer l = {.ops = ops, .name = strdup("pool")};
+        rp_layer l;
         int64_t osh[RP_MAX_DIMS];
         int ond = 0;
-        RP_ASSERT_OK(ops->create(&l, opts, 1, (const rp_tensor *const *)in, osh, &ond, &err), &err);
+        mp_make(cases[ci].opts, cases[ci].shape, in, &l, &raw, &opts, osh, &ond);
         rp_tensor *y[2], *dy;
         for (int k = 0; k < 2; k++) {
             RP_ASSERT_OK(rp_tensor_new(&y[k], ond, osh, &err), &err);
@@ -304,15 +313,11 @@ static void test_maxpool_reference(void **state) {
             const int k = cases[ci].k, st = cases[ci].s, pd = cases[ci].p;
             rp_error err;
             rp_node *raw = NULL, *opts = NULL;
-            RP_ASSERT_OK(rp_node_parse_string(cases[ci].opts, "<opts>", &raw, &err), &err);
-            RP_ASSERT_OK(rp_component_params(RP_COMP_LAYER, "maxpool2d", raw, &opts, &err), &err);
             rp_tensor *in[1], *din, *y, *dy;
-            int n_in = 0;
-            assert_int_equal(parse_shapes(cases[ci].shape, in, &n_in), 0);
-            rp_layer l = {.ops = ops, .name = strdup("pool")};
+            rp_layer l;
             int64_t osh[RP_MAX_DIMS];
             int ond = 0;
-            RP_ASSERT_OK(ops->create(&l, opts, 1, (const rp_tensor *const *)in, osh, &ond, &err), &err);
+            mp_make(cases[ci].opts, cases[ci].shape, in, &l, &raw, &opts, osh, &ond);
             RP_ASSERT_OK(rp_tensor_new(&y, ond, osh, &err), &err);
             RP_ASSERT_OK(rp_tensor_new(&dy, ond, osh, &err), &err);
             RP_ASSERT_OK(rp_tensor_new(&din, in[0]->ndim, in[0]->shape, &err), &err);
