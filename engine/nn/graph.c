@@ -438,19 +438,24 @@ int rp_model_feature_backward(rp_model *m, const rp_tensor *dy, const rp_tensor 
 /* src's gradient += s (src's gradient ready). A buffer src shares with
  * another node (a sum's inputs, below) is not changed under it: src gets
  * its own, old + s (the same operation, so the same bits). */
+/* A gradient slot shaped as node g's output for a batch of n, for g to
+ * write while the slot it shares stays as it is; -1 with err set. */
+static int grad_fresh_slot(rp_model *m, const gnode *g, int64_t n, rp_error *err) {
+    int64_t shape[RP_MAX_DIMS];
+    const int nd = node_shape(g, n, shape);
+    return graph_grad_acquire(m, nd, shape, err);
+}
+
 static int grad_accumulate(rp_model *m, gnode *src, const float *s, int64_t n, rp_error *err) {
     const int old = src->gslot;
     const float *a = m->gpool[old]->data;
     float *d = m->gpool[old]->data;
     if (m->gbusy[old] > 1) {
-        int64_t shape[RP_MAX_DIMS];
-        const int nd = node_shape(src, n, shape);
-        const int ns = graph_grad_acquire(m, nd, shape, err);
+        const int ns = grad_fresh_slot(m, src, n, err);
         if (ns < 0) return err->status;
         m->gbusy[old]--;
         src->gslot = ns;
         d = m->gpool[ns]->data;
-        a = m->gpool[old]->data;
     }
     const int64_t cnt = (int64_t)GRAD(m, src)->numel;
 #pragma omp parallel for simd schedule(static) if (cnt > RP_PAR_MIN)
@@ -467,12 +472,8 @@ static int sum_backward(rp_model *m, gnode *g, const rp_run_ctx *c, int64_t n, r
     if (c->relu_out) {
         /* in place, unless another node shares the buffer */
         const int old = g->gslot;
-        int ns = old;
-        if (m->gbusy[old] > 1) {
-            int64_t shape[RP_MAX_DIMS];
-            const int nd = node_shape(g, n, shape);
-            if ((ns = graph_grad_acquire(m, nd, shape, err)) < 0) return err->status;
-        }
+        const int ns = m->gbusy[old] > 1 ? grad_fresh_slot(m, g, n, err) : old;
+        if (ns < 0) return err->status;
         rp_tensor *din[RP_MAX_LAYER_INPUTS] = {m->gpool[ns]};
         const rp_tensor *in[RP_MAX_LAYER_INPUTS];
         gather_inputs(m, g, m->last_x, in);
